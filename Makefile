@@ -1,0 +1,51 @@
+# auditprof. `make help` lists the targets.
+
+GO       ?= go
+CLANG    ?= clang-14
+STRIP    ?= llvm-strip-14
+# VM kernels and guest packages (Debian 6.1 and 6.12, auditd, stress-ng).
+VM_ASSETS ?= $(CURDIR)/.cache/vm-assets
+
+export BPF2GO_CC := $(CLANG)
+export BPF2GO_STRIP := $(STRIP)
+
+.PHONY: all build generate test unit vmtest demo bench vm-assets deps help clean
+
+all: build
+
+## build: static binary in bin/auditprof (no clang needed: BPF objects are committed)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/auditprof ./cmd/auditprof
+
+## generate: rebuild the BPF objects and their Go bindings with bpf2go
+generate: deps
+	$(GO) generate ./internal/probe/
+
+deps:
+	@./scripts/install-deps.sh
+
+vm-assets:
+	@./scripts/vm-assets.sh $(VM_ASSETS)
+
+## test: every test: unit, fuzz seeds, staleness of generated files, real kernels in qemu
+test: deps vm-assets
+	$(GO) vet ./...
+	AUDITPROF_REQUIRE_CLANG=1 AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 60m ./...
+
+## unit: the tests that need no VM
+unit:
+	$(GO) test -count=1 ./...
+
+## demo: boot a real Debian kernel in qemu, overload the audit backlog with auditd + stress-ng, record it
+demo: vm-assets
+	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) run ./internal/e2e/demo
+
+## bench: per-record BPF cost and load throughput with and without auditprof, in the VM
+bench: vm-assets
+	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/e2e/
+
+help:
+	@awk '/^## /{sub(/^## /,""); split($$0,a,": "); printf "  %-10s %s\n", a[1], a[2]}' $(MAKEFILE_LIST)
+
+clean:
+	rm -rf bin

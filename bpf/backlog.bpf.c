@@ -1,0 +1,734 @@
+// SPDX-License-Identifier: GPL-2.0
+//go:build ignore
+
+/*
+ * backlog.bpf.c: counts what the kernel audit backlog does, in kernel maps.
+ *
+ * Every attach point has two variants in this one object, fentry/fexit and
+ * kprobe/kretprobe; user space picks one family before load and deletes the
+ * other from the spec. The programs only count: they never copy record
+ * contents and never wake user space per record. Every map is bounded and
+ * every overflow is counted in struct counters.
+ *
+ * Attach points and why (kernel/audit.c as of 4.18 .. 6.18):
+ *   audit_log_start     entry+exit: one call per record; the backlog wait
+ *                        (schedule_timeout, TASK_UNINTERRUPTIBLE) happens
+ *                        inside it, and ctx->major/ctx->filterkey are final.
+ *   audit_log_lost      every counted loss, with its reason string.
+ *   skb_queue_tail      filtered on &audit_queue (and the retry and hold
+ *                        queues): every enqueue, whoever calls it. This is
+ *                        where audit_log_end queues the record; probing the
+ *                        skb function instead of audit_log_end also sees
+ *                        the records of kernels that split audit_log_end
+ *                        into a .part body (Ubuntu 5.19+), and gives the
+ *                        record's real size.
+ *   skb_dequeue         filtered the same way: kauditd's drain.
+ *   kauditd_send_queue  learns the queue addresses where kallsyms has no
+ *                        data symbols (its 3rd argument is the queue).
+ *   kauditd_hold_skb    entry+exit: a record that leaves it neither
+ *                        requeued nor counted by audit_log_lost was freed
+ *                        silently (booted without audit=1, auditd slow or
+ *                        gone): the kernel's lost counter misses those.
+ */
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#define KEY_LEN 64
+#define REASON_LEN 48
+#define COMM_LEN 16
+#define HIST_SLOTS 48
+#define AUDIT_SYSCALL 1300
+#define PROC_OTHER 0xffffffffu
+#define SYSCALL_NONE -1
+#define SYSCALL_OTHER -2
+#define CACHE_ALIGN(x) (((x) + 63) & ~63ULL)
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set before load. */
+const volatile __u64 bucket_ns = 10000000;
+const volatile __u32 timeline_slots = 1024;
+const volatile __u64 fn_kauditd_hold_skb = 0;
+const volatile __u64 fn_kauditd_rehold_skb = 0;
+
+/* Addresses of the three kauditd queues. Filled by user space from
+ * kallsyms (CONFIG_KALLSYMS_ALL) or learned in kauditd_send_queue. */
+struct queue_addrs {
+	__u64 main;
+	__u64 retry;
+	__u64 hold;
+};
+
+struct counters {
+	__u64 calls;          /* audit_log_start calls */
+	__u64 records;        /* calls that got past the exclude filter */
+	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
+	__u64 accepted;       /* non-NULL returns */
+	__u64 queued;         /* enqueues on audit_queue */
+	__u64 bytes_queued;   /* their real size (head + sk_buff) */
+	__u64 lost;           /* audit_log_lost calls */
+	__u64 silent_drops;   /* freed in kauditd_hold_skb, not counted in lost */
+	__u64 waits;          /* audit_log_start calls that slept */
+	__u64 wait_ns;        /* time in those calls */
+	__u64 drained;        /* dequeues from audit_queue */
+	__u64 retry_queued;
+	__u64 hold_queued;
+	__u64 max_depth;      /* audit_queue length, as the limit sees it */
+	__u64 max_retry_depth;
+	__u64 max_hold_depth;
+	__u64 kauditd_passes;
+	__u64 inflight_overflow;
+	__u64 inflight_missing;
+	__u64 proc_overflow;
+	__u64 rule_overflow;
+	__u64 reason_overflow;
+	__u64 timeline_late;
+};
+
+struct inflight {
+	__u64 start_ns;
+	__u64 nvcsw;
+	__u64 ctx;
+	__u64 epoch;
+	__u32 type;
+	__u32 lost;
+};
+
+struct hold_state {
+	__u32 requeued;
+	__u32 counted;
+};
+
+struct proc_stats {
+	__u64 records;
+	__u64 queued;
+	__u64 bytes;
+	__u64 lost;
+	__u64 waits;
+	__u64 wait_ns;
+	__u64 max_wait_ns;
+	__u64 cgroup_id;
+	char comm[COMM_LEN];
+};
+
+struct rule_key {
+	char key[KEY_LEN];
+	__s32 syscall;
+	__u32 pad;
+};
+
+struct rule_stats {
+	__u64 records;
+	__u64 events; /* AUDIT_SYSCALL records: one per event */
+	__u64 lost;
+	__u64 waits;
+	__u64 wait_ns;
+};
+
+struct reason_key {
+	char reason[REASON_LEN];
+};
+
+struct tl_slot {
+	__u64 epoch; /* bucket number: ktime / bucket_ns */
+	__s64 arrivals;
+	__u64 queued;
+	__u64 lost;
+	__u64 drained;
+	__u64 max_depth;
+	__u64 waits;
+	__u64 wait_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct queue_addrs);
+} queues SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct counters);
+} totals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, struct hold_state);
+} holds SEC(".maps");
+
+/* Key PROC_OTHER is inserted by user space before attach and takes the
+ * counts of processes that no longer fit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct proc_stats);
+} procs SEC(".maps");
+
+/* Key {"", SYSCALL_OTHER} is inserted by user space and takes overflow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct rule_key);
+	__type(value, struct rule_stats);
+} rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32);
+	__type(key, struct reason_key);
+	__type(value, __u64);
+} reasons SEC(".maps");
+
+/* log2 histogram of the time spent in audit_log_start calls that slept:
+ * slot i counts waits of [2^i, 2^(i+1)) ns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, HIST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} wait_hist SEC(".maps");
+
+/* A ring of fixed time buckets per CPU; user space reads finished buckets
+ * about once a second, so the ring only has to span a few seconds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct tl_slot);
+} timeline SEC(".maps");
+
+static __always_inline struct counters *get_totals(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&totals, &zero);
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+#pragma unroll
+	for (int shift = 32; shift > 0; shift >>= 1) {
+		if (v >= (1ULL << shift)) {
+			v >>= shift;
+			r += shift;
+		}
+	}
+	return r;
+}
+
+/* tl_get returns this CPU's slot for the bucket, resetting it when it last
+ * held an older bucket. A slot already reused for a newer bucket means the
+ * event came too late to be placed: counted, never silent. */
+static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
+{
+	__u32 idx = epoch % timeline_slots;
+	struct tl_slot *s = bpf_map_lookup_elem(&timeline, &idx);
+
+	if (!s)
+		return NULL;
+	if (s->epoch == epoch)
+		return s;
+	if (s->epoch > epoch) {
+		if (t)
+			__sync_fetch_and_add(&t->timeline_late, 1);
+		return NULL;
+	}
+	s->epoch = epoch;
+	s->arrivals = 0;
+	s->queued = 0;
+	s->lost = 0;
+	s->drained = 0;
+	s->max_depth = 0;
+	s->waits = 0;
+	s->wait_ns = 0;
+	return s;
+}
+
+static __always_inline struct proc_stats *proc_get(__u32 tgid, struct counters *t)
+{
+	struct proc_stats *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct proc_stats zero = {};
+
+	if (p)
+		return p;
+	zero.cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
+	if (bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST) && t)
+		__sync_fetch_and_add(&t->proc_overflow, 1);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		return p;
+	tgid = PROC_OTHER;
+	return bpf_map_lookup_elem(&procs, &tgid);
+}
+
+static __always_inline __u32 qlen_at(__u64 addr)
+{
+	__u32 len = 0;
+
+	if (addr)
+		bpf_probe_read_kernel(&len, sizeof(len),
+				      (void *)(addr + bpf_core_field_offset(struct sk_buff_head, qlen)));
+	return len;
+}
+
+/* ---- shared handlers ---- */
+
+static __always_inline void on_log_start(struct audit_context *ctx, int type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct counters *t = get_totals();
+	struct inflight e = {};
+	struct tl_slot *s;
+
+	e.start_ns = bpf_ktime_get_ns();
+	e.epoch = e.start_ns / bucket_ns;
+	e.nvcsw = BPF_CORE_READ(task, nvcsw);
+	e.ctx = (__u64)ctx;
+	e.type = type;
+	if (t)
+		__sync_fetch_and_add(&t->calls, 1);
+	if (bpf_map_update_elem(&inflight, &id, &e, BPF_ANY) && t)
+		__sync_fetch_and_add(&t->inflight_overflow, 1);
+	s = tl_get(e.epoch, t);
+	if (s)
+		s->arrivals++;
+}
+
+static __always_inline void on_log_start_ret(void *ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct counters *t = get_totals();
+	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
+	struct audit_context *ctx;
+	struct proc_stats *p;
+	struct rule_stats *r, rzero = {};
+	struct rule_key rk = {};
+	struct tl_slot *s;
+	__u64 now, dur;
+	int waited;
+
+	if (!t)
+		return;
+	if (!e) {
+		/* The entry did not fit in the inflight map: count what the
+		 * return value alone tells and say so. */
+		__sync_fetch_and_add(&t->inflight_missing, 1);
+		if (ret) {
+			__sync_fetch_and_add(&t->records, 1);
+			__sync_fetch_and_add(&t->accepted, 1);
+		}
+		return;
+	}
+	if (!ret && !e->lost) {
+		/* Exclude filter or audit not initialised: not a record. */
+		__sync_fetch_and_add(&t->filtered, 1);
+		s = tl_get(e->epoch, t);
+		if (s)
+			s->arrivals--;
+		bpf_map_delete_elem(&inflight, &id);
+		return;
+	}
+
+	now = bpf_ktime_get_ns();
+	dur = now - e->start_ns;
+	/* A voluntary context switch inside audit_log_start is the backlog
+	 * wait (schedule_timeout in TASK_UNINTERRUPTIBLE); preemption counts
+	 * in nivcsw instead. */
+	waited = BPF_CORE_READ(task, nvcsw) != e->nvcsw;
+
+	__sync_fetch_and_add(&t->records, 1);
+	if (ret)
+		__sync_fetch_and_add(&t->accepted, 1);
+	if (waited) {
+		__u32 slot = log2_u64(dur);
+		__u64 *h;
+
+		if (slot >= HIST_SLOTS)
+			slot = HIST_SLOTS - 1;
+		h = bpf_map_lookup_elem(&wait_hist, &slot);
+		if (h)
+			(*h)++;
+		__sync_fetch_and_add(&t->waits, 1);
+		__sync_fetch_and_add(&t->wait_ns, dur);
+		s = tl_get(now / bucket_ns, t);
+		if (s) {
+			s->waits++;
+			s->wait_ns += dur;
+		}
+	}
+
+	p = proc_get(id >> 32, t);
+	if (p) {
+		__sync_fetch_and_add(&p->records, 1);
+		if (waited) {
+			__sync_fetch_and_add(&p->waits, 1);
+			__sync_fetch_and_add(&p->wait_ns, dur);
+			/* Racy max: a concurrent larger value may be overwritten
+			 * by a smaller one; good enough for a maximum. */
+			if (dur > p->max_wait_ns)
+				p->max_wait_ns = dur;
+		}
+	}
+
+	ctx = (struct audit_context *)e->ctx;
+	if (ctx) {
+		const char *key = BPF_CORE_READ(ctx, filterkey);
+
+		if (key)
+			bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), key);
+		rk.syscall = BPF_CORE_READ(ctx, major);
+	} else {
+		rk.syscall = SYSCALL_NONE;
+	}
+	r = bpf_map_lookup_elem(&rules, &rk);
+	if (!r) {
+		if (bpf_map_update_elem(&rules, &rk, &rzero, BPF_NOEXIST))
+			__sync_fetch_and_add(&t->rule_overflow, 1);
+		r = bpf_map_lookup_elem(&rules, &rk);
+		if (!r) {
+			__builtin_memset(&rk, 0, sizeof(rk));
+			rk.syscall = SYSCALL_OTHER;
+			r = bpf_map_lookup_elem(&rules, &rk);
+		}
+	}
+	if (r) {
+		__sync_fetch_and_add(&r->records, 1);
+		if (e->type == AUDIT_SYSCALL)
+			__sync_fetch_and_add(&r->events, 1);
+		if (e->lost)
+			__sync_fetch_and_add(&r->lost, 1);
+		if (waited) {
+			__sync_fetch_and_add(&r->waits, 1);
+			__sync_fetch_and_add(&r->wait_ns, dur);
+		}
+	}
+	bpf_map_delete_elem(&inflight, &id);
+}
+
+static __always_inline void on_log_lost(const char *message)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct counters *t = get_totals();
+	struct reason_key rk = {};
+	struct inflight *e;
+	struct hold_state *h;
+	struct proc_stats *p;
+	struct tl_slot *s;
+	__u64 *n, one = 1;
+
+	if (!t)
+		return;
+	__sync_fetch_and_add(&t->lost, 1);
+	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	if (s)
+		s->lost++;
+
+	bpf_probe_read_kernel_str(rk.reason, sizeof(rk.reason), message);
+	n = bpf_map_lookup_elem(&reasons, &rk);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else if (bpf_map_update_elem(&reasons, &rk, &one, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(&reasons, &rk);
+		if (n)
+			__sync_fetch_and_add(n, 1);
+		else
+			__sync_fetch_and_add(&t->reason_overflow, 1);
+	}
+
+	p = proc_get(id >> 32, t);
+	if (p)
+		__sync_fetch_and_add(&p->lost, 1);
+
+	e = bpf_map_lookup_elem(&inflight, &id);
+	if (e)
+		e->lost = 1;
+	h = bpf_map_lookup_elem(&holds, &id);
+	if (h)
+		h->counted = 1;
+}
+
+static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
+	__u64 addr = (__u64)list;
+	struct counters *t;
+
+	/* skb_queue_tail is hot system-wide: compare first. */
+	if (!q || !addr || (addr != q->main && addr != q->retry && addr != q->hold))
+		return;
+	t = get_totals();
+	if (!t)
+		return;
+
+	if (addr == q->main) {
+		__u64 depth = (__u64)qlen_at(addr) + 1;
+		__u64 size = BPF_CORE_READ(skb, end) +
+			     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
+			     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
+		__u64 now = bpf_ktime_get_ns();
+		struct proc_stats *p;
+		struct tl_slot *s;
+
+		__sync_fetch_and_add(&t->queued, 1);
+		__sync_fetch_and_add(&t->bytes_queued, size);
+		if (depth > t->max_depth)
+			t->max_depth = depth;
+		s = tl_get(now / bucket_ns, t);
+		if (s) {
+			s->queued++;
+			if (depth > s->max_depth)
+				s->max_depth = depth;
+		}
+		p = proc_get(bpf_get_current_pid_tgid() >> 32, t);
+		if (p) {
+			__sync_fetch_and_add(&p->queued, 1);
+			__sync_fetch_and_add(&p->bytes, size);
+		}
+		return;
+	}
+
+	{
+		__u64 id = bpf_get_current_pid_tgid();
+		struct hold_state *h = bpf_map_lookup_elem(&holds, &id);
+		__u64 depth = (__u64)qlen_at(addr) + 1;
+
+		if (h)
+			h->requeued = 1;
+		if (addr == q->retry) {
+			__sync_fetch_and_add(&t->retry_queued, 1);
+			if (depth > t->max_retry_depth)
+				t->max_retry_depth = depth;
+		} else {
+			__sync_fetch_and_add(&t->hold_queued, 1);
+			if (depth > t->max_hold_depth)
+				t->max_hold_depth = depth;
+		}
+	}
+}
+
+static __always_inline void on_dequeue(struct sk_buff_head *list)
+{
+	__u32 zero = 0;
+	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
+	struct counters *t;
+	struct tl_slot *s;
+	__u32 len;
+
+	if (!q || !q->main || (__u64)list != q->main)
+		return;
+	/* Only kauditd dequeues audit_queue, so a non-empty queue at entry
+	 * means this call takes one record. */
+	len = qlen_at(q->main);
+	if (!len)
+		return;
+	t = get_totals();
+	if (!t)
+		return;
+	__sync_fetch_and_add(&t->drained, 1);
+	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	if (s) {
+		s->drained++;
+		if (len > s->max_depth)
+			s->max_depth = len;
+	}
+}
+
+static __always_inline void on_send_queue(struct sk_buff_head *queue, void *skb_hook, void *err_hook)
+{
+	__u32 zero = 0;
+	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
+	struct counters *t = get_totals();
+	__u64 addr = (__u64)queue;
+
+	if (t)
+		__sync_fetch_and_add(&t->kauditd_passes, 1);
+	if (!q)
+		return;
+	if (skb_hook) {
+		if (!q->main)
+			q->main = addr;
+	} else if (fn_kauditd_rehold_skb && (__u64)err_hook == fn_kauditd_rehold_skb) {
+		if (!q->hold)
+			q->hold = addr;
+	} else if (fn_kauditd_hold_skb && (__u64)err_hook == fn_kauditd_hold_skb) {
+		if (!q->retry)
+			q->retry = addr;
+	}
+}
+
+static __always_inline void on_hold_skb(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hold_state h = {};
+
+	if (bpf_map_update_elem(&holds, &id, &h, BPF_ANY)) {
+		struct counters *t = get_totals();
+
+		if (t)
+			__sync_fetch_and_add(&t->inflight_overflow, 1);
+	}
+}
+
+static __always_inline void on_hold_skb_ret(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct hold_state *h = bpf_map_lookup_elem(&holds, &id);
+	struct counters *t;
+
+	if (!h)
+		return;
+	if (!h->requeued && !h->counted) {
+		t = get_totals();
+		if (t)
+			__sync_fetch_and_add(&t->silent_drops, 1);
+	}
+	bpf_map_delete_elem(&holds, &id);
+}
+
+/* ---- fentry/fexit: 5.5+ (x86-64 trampolines), needs vmlinux BTF ---- */
+
+SEC("fentry/audit_log_start")
+int BPF_PROG(fentry_audit_log_start, struct audit_context *actx, gfp_t gfp, int type)
+{
+	on_log_start(actx, type);
+	return 0;
+}
+
+SEC("fexit/audit_log_start")
+int BPF_PROG(fexit_audit_log_start, struct audit_context *actx, gfp_t gfp, int type, void *ret)
+{
+	on_log_start_ret(ret);
+	return 0;
+}
+
+SEC("fentry/audit_log_lost")
+int BPF_PROG(fentry_audit_log_lost, const char *message)
+{
+	on_log_lost(message);
+	return 0;
+}
+
+SEC("fentry/skb_queue_tail")
+int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
+{
+	on_queue_tail(list, newsk);
+	return 0;
+}
+
+SEC("fentry/skb_dequeue")
+int BPF_PROG(fentry_skb_dequeue, struct sk_buff_head *list)
+{
+	on_dequeue(list);
+	return 0;
+}
+
+SEC("fentry/kauditd_send_queue")
+int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
+	     unsigned int retry_limit, void *skb_hook, void *err_hook)
+{
+	on_send_queue(queue, skb_hook, err_hook);
+	return 0;
+}
+
+SEC("fentry/kauditd_hold_skb")
+int BPF_PROG(fentry_kauditd_hold_skb)
+{
+	on_hold_skb();
+	return 0;
+}
+
+SEC("fexit/kauditd_hold_skb")
+int BPF_PROG(fexit_kauditd_hold_skb)
+{
+	on_hold_skb_ret();
+	return 0;
+}
+
+/* ---- kprobe/kretprobe: any kernel with CONFIG_KPROBES ---- */
+
+SEC("kprobe/audit_log_start")
+int BPF_KPROBE(kprobe_audit_log_start, struct audit_context *actx, gfp_t gfp, int type)
+{
+	on_log_start(actx, type);
+	return 0;
+}
+
+SEC("kretprobe/audit_log_start")
+int BPF_KRETPROBE(kretprobe_audit_log_start, void *ret)
+{
+	on_log_start_ret(ret);
+	return 0;
+}
+
+SEC("kprobe/audit_log_lost")
+int BPF_KPROBE(kprobe_audit_log_lost, const char *message)
+{
+	on_log_lost(message);
+	return 0;
+}
+
+SEC("kprobe/skb_queue_tail")
+int BPF_KPROBE(kprobe_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
+{
+	on_queue_tail(list, newsk);
+	return 0;
+}
+
+SEC("kprobe/skb_dequeue")
+int BPF_KPROBE(kprobe_skb_dequeue, struct sk_buff_head *list)
+{
+	on_dequeue(list);
+	return 0;
+}
+
+SEC("kprobe/kauditd_send_queue")
+int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
+	       unsigned int retry_limit, void *skb_hook)
+{
+	/* err_hook is the 6th argument; libbpf 1.1's bpf_tracing.h has no
+	 * PT_REGS_PARM6, so read the register of each calling convention. */
+#if defined(__TARGET_ARCH_x86)
+	void *err_hook = (void *)((struct pt_regs *)ctx)->r9;
+#elif defined(__TARGET_ARCH_arm64)
+	void *err_hook = (void *)((struct user_pt_regs *)ctx)->regs[5];
+#else
+#error "unsupported architecture"
+#endif
+
+	on_send_queue(queue, skb_hook, err_hook);
+	return 0;
+}
+
+SEC("kprobe/kauditd_hold_skb")
+int BPF_KPROBE(kprobe_kauditd_hold_skb)
+{
+	on_hold_skb();
+	return 0;
+}
+
+SEC("kretprobe/kauditd_hold_skb")
+int BPF_KRETPROBE(kretprobe_kauditd_hold_skb)
+{
+	on_hold_skb_ret();
+	return 0;
+}

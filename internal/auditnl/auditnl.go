@@ -1,0 +1,206 @@
+// Package auditnl reads the kernel's audit status (AUDIT_GET) without ever
+// hanging its caller.
+//
+// Any audit netlink request, AUDIT_GET included, can put the sender to
+// sleep uninterruptibly (D state) for up to backlog_wait_time, 60 s by
+// default and up to 600 s, after the kernel has answered, whenever the
+// audit queue is longer than backlog_limit: audit_receive() in
+// kernel/audit.c "penalizes the sender" (Linux 5.17, commit 8f110f530635,
+// backported to 5.10 and 5.15 stable). That is exactly when a profiler of
+// the backlog is needed, and a Go thread in D state keeps the whole process
+// from exiting, whatever the signal. So Get sends the request from a child
+// process (this same executable, started again with EnvChild=1), reads its
+// answer from a pipe with a timeout, and abandons the child if it does not
+// answer in time.
+//
+// Programs using Get must call ServeChild first thing in main, and test
+// binaries first thing in TestMain.
+package auditnl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// EnvChild is the environment variable that makes ServeChild act.
+const EnvChild = "AUDITPROF_AUDIT_GET"
+
+// DefaultTimeout is how long Get waits for the child when ctx has no
+// deadline. A healthy answer takes a few milliseconds (one fork and exec);
+// an answer later than this means the child is asleep in the kernel's
+// backlog penalty.
+const DefaultTimeout = 3 * time.Second
+
+// ErrTimeout is wrapped by Get's error when the child did not answer in
+// time.
+var ErrTimeout = errors.New("no answer to AUDIT_GET")
+
+// childCommand builds the command Get runs; tests replace it to exercise
+// the timeout.
+var childCommand = func() *exec.Cmd { return exec.Command("/proc/self/exe") }
+
+// inFlight counts children started by Get that have not exited yet.
+var inFlight atomic.Int64
+
+// InFlight returns the number of AUDIT_GET children that have not exited,
+// including ones Get gave up on. A caller that samples periodically should
+// skip a sample while this is non-zero: a child still asleep in the
+// kernel's backlog wait is one more exclusive waiter on audit_backlog_wait,
+// taking wake-ups that would otherwise go to a producer.
+func InFlight() int { return int(inFlight.Load()) }
+
+// answer is the child's report on its stdout.
+type answer struct {
+	Status   *profile.AuditStatus `json:"status,omitempty"`
+	ReplyLen int                  `json:"reply_len,omitempty"`
+	Errno    int                  `json:"errno,omitempty"`
+	Error    string               `json:"error,omitempty"`
+}
+
+// ServeChild returns false unless EnvChild is "1". When it is, the process
+// is Get's child: it sends AUDIT_GET, writes the answer as JSON to stdout
+// and exits without returning. Call it before anything else in main (and
+// in TestMain), so that the child does no other work.
+func ServeChild() bool {
+	if os.Getenv(EnvChild) != "1" {
+		return false
+	}
+	st, n, err := request()
+	a := answer{Status: st, ReplyLen: n}
+	if err != nil {
+		a = answer{Error: err.Error()}
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			a.Errno = int(errno)
+		}
+	}
+	code := 0
+	if err := json.NewEncoder(os.Stdout).Encode(a); err != nil {
+		code = 1
+	}
+	os.Exit(code)
+	return true
+}
+
+// Get returns the kernel's audit status, read by a child process (see the
+// package documentation). It waits until ctx's deadline, or DefaultTimeout
+// if ctx has none; if the child has not answered by then it returns an
+// error wrapping ErrTimeout and leaves the child behind (it is killed, which
+// takes effect when its kernel sleep ends, and reaped in the background).
+func Get(ctx context.Context) (*profile.AuditStatus, error) {
+	st, _, err := get(ctx)
+	return st, err
+}
+
+func get(ctx context.Context) (*profile.AuditStatus, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("reading audit status: %w", err)
+	}
+	timeout := DefaultTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading audit status: creating pipe: %w", err)
+	}
+	defer r.Close()
+	cmd := childCommand()
+	cmd.Env = append(os.Environ(), EnvChild+"=1")
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, 0, fmt.Errorf("reading audit status: starting helper process %s: %w", cmd.Path, err)
+	}
+	w.Close()
+	inFlight.Add(1)
+	// Reap in the background: waiting here would block for as long as the
+	// kernel keeps the child asleep. A goroutine in wait4 sleeps
+	// interruptibly and does not keep the process from exiting; when this
+	// process exits first, init reaps the child.
+	go func() {
+		_ = cmd.Wait()
+		inFlight.Add(-1)
+	}()
+
+	// Decode one JSON value rather than read to EOF: the answer is
+	// complete before the child exits (a race-enabled binary, for one,
+	// sleeps a second in exit).
+	type result struct {
+		raw []byte
+		err error
+		a   answer
+	}
+	ch := make(chan result, 1)
+	go func() {
+		var raw bytes.Buffer
+		var res result
+		res.err = json.NewDecoder(io.TeeReader(io.LimitReader(r, 1<<16), &raw)).Decode(&res.a)
+		res.raw = raw.Bytes()
+		ch <- res
+	}()
+	var res result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		r.Close() // ends the decoder's read
+		_ = cmd.Process.Kill()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, 0, fmt.Errorf("reading audit status: %w within %v: the audit queue is probably over backlog_limit, and the kernel then makes every audit netlink request sleep up to backlog_wait_time; retry later, or raise backlog_limit",
+				ErrTimeout, timeout.Round(time.Millisecond))
+		}
+		return nil, 0, fmt.Errorf("reading audit status: %w", ctx.Err())
+	}
+	return decodeAnswer(res.a, res.raw, res.err)
+}
+
+// decodeAnswer turns the child's JSON into the result GetInProcess would
+// have returned, with the same error messages and errno. raw is what the
+// child wrote, for the message when decodeErr is set.
+func decodeAnswer(a answer, raw []byte, decodeErr error) (*profile.AuditStatus, int, error) {
+	if decodeErr != nil {
+		const max = 512
+		raw = bytes.TrimSpace(raw)
+		if len(raw) > max {
+			raw = raw[:max]
+		}
+		return nil, 0, fmt.Errorf("reading audit status: helper process answered %q (is auditnl.ServeChild called first in main?): %w", raw, decodeErr)
+	}
+	switch {
+	case a.Errno != 0:
+		e := errnoError{msg: a.Error, errno: syscall.Errno(a.Errno)}
+		if h := hint(e); h != nil {
+			return nil, 0, h
+		}
+		return nil, 0, e
+	case a.Error != "":
+		return nil, 0, errors.New(a.Error)
+	case a.Status == nil:
+		return nil, 0, errors.New("reading audit status: helper process answered without a status")
+	}
+	return a.Status, a.ReplyLen, nil
+}
+
+// errnoError carries the child's message with its errno.
+type errnoError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e errnoError) Error() string { return e.msg }
+func (e errnoError) Unwrap() error { return e.errno }

@@ -1,0 +1,454 @@
+// Package e2e proves auditprof's figures on real kernels: it boots Debian's
+// 6.1 and 6.12 kernels under qemu with the real auditd and stress-ng, runs
+// auditprof in both attach modes, and compares every figure with the
+// kernel's own counters (AUDIT_GET, read by auditctl) and with what auditd
+// received.
+//
+// The tests need the VM assets that `make test` prepares
+// (scripts/vm-assets.sh); without AUDITPROF_VM_ASSETS they skip.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// binaries builds the static binaries that go into the guest.
+func binaries(t *testing.T) map[string]string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "auditprof-e2e-")
+		if buildErr != nil {
+			return
+		}
+		for out, pkg := range map[string]string{
+			"auditprof":  "../../cmd/auditprof",
+			"guestcheck": "./guestcheck",
+		} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, out), pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return map[string]string{
+		"/bin/auditprof":  filepath.Join(buildDir, "auditprof"),
+		"/bin/guestcheck": filepath.Join(buildDir, "guestcheck"),
+	}
+}
+
+func assets(t *testing.T) string {
+	dir, ok := vmtest.AssetsDir()
+	if !ok {
+		t.Skip("AUDITPROF_VM_ASSETS is not set: run `make test`, which prepares the VM kernels and packages")
+	}
+	return dir
+}
+
+// guestPrelude starts the real auditd and waits until it registered.
+const guestPrelude = `
+auditd || { echo "auditd failed to start"; exit 1; }
+i=0
+while [ "$(auditctl -s | awk '$1=="pid"{print $2}')" = "0" ]; do
+	i=$((i+1)); [ $i -gt 100 ] && { echo "auditd did not register"; exit 1; }
+	sleep 0.1
+done
+uname -r > /tmp/uname; emit uname /tmp/uname
+# status_to NAME: the kernel's counters, read by the real auditctl.
+status_to() { auditctl -s > /tmp/$1.status; emit $1 /tmp/$1.status; }
+# per_key NAME: what auditd received, per key: "key events records".
+per_key() {
+	awk '{ if (match($0, /msg=audit\([0-9.]+:[0-9]+\)/)) { s = substr($0, RSTART+10, RLENGTH-11); n[s]++;
+		if ($0 ~ /^type=SYSCALL/ && match($0, / key="[^"]*"/)) k[s] = substr($0, RSTART+6, RLENGTH-7) } }
+		END { for (s in n) if (s in k) { e[k[s]]++; r[k[s]] += n[s] } for (x in e) print x, e[x], r[x] }' \
+		/var/log/audit/audit.log > /tmp/$1.keys
+	emit $1 /tmp/$1.keys
+}
+# record NAME ARGS...: auditprof record in the background, ready when it counts.
+record() {
+	name=$1; shift
+	rm -f /tmp/ready
+	auditprof record --attach $MODE --ready-file /tmp/ready --output /tmp/$name.json "$@" > /tmp/$name.out 2>&1 &
+	AP=$!
+	wait_for_file /tmp/ready 60 || { cat /tmp/$name.out; echo "auditprof did not get ready"; exit 1; }
+}
+# finish NAME: stop auditprof with SIGINT, as Ctrl-C would, and collect.
+finish() {
+	kill -INT $AP
+	wait $AP; echo $? > /tmp/$1.rc
+	emit $1.rc /tmp/$1.rc; emit $1.json /tmp/$1.json; emit $1.out /tmp/$1.out
+}
+`
+
+// guestScenarios runs the four scenarios of the measurement issue.
+const guestScenarios = `
+# (a) overload, backlog_wait_time 0, a consumer slower than the load.
+auditctl -b 64 --backlog_wait_time 0 >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+status_to a.before
+record a --duration 120s
+stress-ng --open 2 --timeout 6s --quiet
+sleep 2
+finish a
+status_to a.after
+auditctl -D >/dev/null
+
+# (b) overload with backlog_wait_time > 0: producers sleep.
+auditctl -b 64 --backlog_wait_time 5 >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+status_to b.before
+record b --duration 120s
+stress-ng --open 3 --timeout 6s --quiet
+sleep 2
+finish b
+status_to b.after
+auditctl -D >/dev/null
+
+# (c) two rules, different keys and rates, nothing lost.
+auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k hot >/dev/null
+auditctl -a always,exit -F arch=b64 -S chdir -k cold >/dev/null
+: > /var/log/audit/audit.log
+status_to c.before
+record c --duration 120s
+stress-ng --open 1 --chdir 1 --timeout 5s --quiet
+sleep 2
+finish c
+status_to c.after
+per_key c.keys
+auditctl -D >/dev/null
+
+# (d) idle, then Ctrl-C in the middle of a long recording.
+record d1 --duration 2s
+wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
+record d2 --duration 600s
+sleep 2
+finish d2
+guestcheck > /tmp/left; emit left /tmp/left
+`
+
+type guestRun struct {
+	t        *testing.T
+	sections map[string]string
+}
+
+func (g guestRun) section(name string) string {
+	g.t.Helper()
+	s, ok := g.sections[name]
+	if !ok {
+		g.t.Fatalf("the guest did not emit %q", name)
+	}
+	return s
+}
+
+func (g guestRun) profile(name string) *profile.Profile {
+	g.t.Helper()
+	p, err := profile.Decode(strings.NewReader(g.section(name + ".json")))
+	if err != nil {
+		g.t.Fatalf("%s: %v\n%s", name, err, g.sections[name+".out"])
+	}
+	return p
+}
+
+// status parses `auditctl -s` output.
+func (g guestRun) status(name string) map[string]uint64 {
+	g.t.Helper()
+	m := map[string]uint64{}
+	sc := bufio.NewScanner(strings.NewReader(g.section(name)))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 {
+			if v, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				m[f[0]] = v
+			}
+		}
+	}
+	return m
+}
+
+func (g guestRun) exitCode(name string) int {
+	g.t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(g.section(name + ".rc")))
+	if err != nil {
+		g.t.Fatalf("%s: exit code %q", name, g.section(name+".rc"))
+	}
+	return n
+}
+
+// TestScenarios runs every scenario on both kernels in both attach modes.
+func TestScenarios(t *testing.T) {
+	dir := assets(t)
+	files := binaries(t)
+	kernels, err := vmtest.Kernels(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kernels {
+		for _, mode := range []string{"fentry", "kprobe"} {
+			t.Run(k.Name+"/"+mode, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+				defer cancel()
+				start := time.Now()
+				res, err := vmtest.Run(ctx, vmtest.Options{
+					Kernel:  k,
+					Assets:  dir,
+					Files:   files,
+					Script:  "MODE=" + mode + "\n" + guestPrelude + guestScenarios,
+					Timeout: 14 * time.Minute,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s/%s: guest ran in %s", k.Name, mode, time.Since(start).Round(time.Second))
+				if res.ExitCode != 0 {
+					t.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
+				}
+				g := guestRun{t: t, sections: res.Sections}
+				checkOverloadDrop(t, g, mode)
+				checkOverloadWait(t, g)
+				checkRules(t, g)
+				checkIdleAndInterrupt(t, g)
+			})
+		}
+	}
+}
+
+func checkAttach(t *testing.T, p *profile.Profile, mode string) {
+	t.Helper()
+	if p.Attach != mode {
+		t.Errorf("attach = %q, want %q (note: %s)", p.Attach, mode, p.AttachNote)
+	}
+	for _, ap := range p.AttachPoints {
+		if !ap.Attached {
+			t.Errorf("%s (%s) not attached: %s", ap.Program, ap.Symbol, ap.Error)
+		}
+	}
+}
+
+// (a): totals.lost equals the kernel's lost delta exactly, per-process lost
+// sums to it, and the load generator ranks first.
+func checkOverloadDrop(t *testing.T, g guestRun, mode string) {
+	p := g.profile("a")
+	checkAttach(t, p, mode)
+	if rc := g.exitCode("a"); rc != 0 {
+		t.Errorf("(a) record exited %d", rc)
+	}
+	before, after := g.status("a.before"), g.status("a.after")
+	kernelLost := after["lost"] - before["lost"]
+	t.Logf("(a) records=%d queued=%d lost=%d kernel lost delta=%d drained=%d max_depth=%d silent=%d reasons=%v",
+		p.Totals.Records, p.Totals.Queued, p.Totals.Lost, kernelLost, p.Totals.Drained, p.Totals.MaxDepth,
+		p.Totals.SilentDrops, p.Totals.LostByReason)
+	if kernelLost == 0 {
+		t.Fatalf("(a) the load lost nothing: the scenario did not overload the backlog")
+	}
+	if p.Totals.Lost != kernelLost {
+		t.Errorf("(a) totals.lost = %d, kernel lost delta (auditctl -s) = %d", p.Totals.Lost, kernelLost)
+	}
+	if p.AuditBefore == nil || p.AuditAfter == nil || uint64(p.AuditAfter.Lost-p.AuditBefore.Lost) != p.Totals.Lost {
+		t.Errorf("(a) profile's own AUDIT_GET delta disagrees with totals.lost %d: before %+v after %+v", p.Totals.Lost, p.AuditBefore, p.AuditAfter)
+	}
+	var sum uint64
+	for _, pr := range p.Processes {
+		sum += pr.Lost
+	}
+	if sum != p.Totals.Lost {
+		t.Errorf("(a) per-process lost sums to %d, totals.lost = %d", sum, p.Totals.Lost)
+	}
+	if len(p.Processes) == 0 || !strings.HasPrefix(p.Processes[0].Comm, "stress-ng") {
+		t.Errorf("(a) first process is %+v, want stress-ng", first(p.Processes))
+	}
+	if n := p.Totals.LostByReason["backlog limit exceeded"]; n == 0 {
+		t.Errorf("(a) no loss classified as backlog limit exceeded: %v", p.Totals.LostByReason)
+	}
+	if p.Totals.MaxDepth < 64 {
+		t.Errorf("(a) max_depth %d never reached backlog_limit 64", p.Totals.MaxDepth)
+	}
+	if p.Totals.Queued == 0 || p.Totals.BytesQueued/p.Totals.Queued < 2048 {
+		t.Errorf("(a) implausible record size: %d bytes over %d records", p.Totals.BytesQueued, p.Totals.Queued)
+	}
+	// Everything accepted is queued, and kauditd drained it all by the end.
+	if p.Totals.Records != p.Totals.Queued+lostInStart(p) {
+		t.Errorf("(a) records %d != queued %d + lost in audit_log_start %d", p.Totals.Records, p.Totals.Queued, lostInStart(p))
+	}
+	checkTimeline(t, "(a)", p)
+}
+
+func lostInStart(p *profile.Profile) uint64 {
+	return p.Totals.LostByReason["backlog limit exceeded"] + p.Totals.LostByReason["out of memory in audit_log_start"]
+}
+
+// checkTimeline: the series add up to the totals they break down.
+func checkTimeline(t *testing.T, name string, p *profile.Profile) {
+	t.Helper()
+	var lost, queued uint64
+	for i := range p.Timeline.Lost {
+		lost += p.Timeline.Lost[i]
+		queued += p.Timeline.Queued[i]
+	}
+	if p.Timeline.MissedBuckets != 0 || p.Overflows.TimelineLate != 0 {
+		t.Errorf("%s timeline missed %d buckets, %d late events", name, p.Timeline.MissedBuckets, p.Overflows.TimelineLate)
+	}
+	if lost != p.Totals.Lost || queued != p.Totals.Queued {
+		t.Errorf("%s timeline sums lost=%d queued=%d, totals lost=%d queued=%d", name, lost, queued, p.Totals.Lost, p.Totals.Queued)
+	}
+}
+
+// (b): totals.wait_ns agrees with the kernel's backlog_wait_time_actual
+// delta within 2%, or within one jiffy per wait (the kernel counts whole
+// jiffies).
+func checkOverloadWait(t *testing.T, g guestRun) {
+	p := g.profile("b")
+	before, after := g.status("b.before"), g.status("b.after")
+	const field = "backlog_wait_time_actual"
+	if _, ok := after[field]; !ok {
+		t.Fatalf("(b) auditctl -s shows no %s", field)
+	}
+	if p.HZ <= 0 {
+		t.Fatalf("(b) hz = %d", p.HZ)
+	}
+	jiffyNs := 1e9 / float64(p.HZ)
+	kernelNs := float64(after[field]-before[field]) * jiffyNs
+	ours := float64(p.Totals.WaitNs)
+	diff := math.Abs(ours - kernelNs)
+	t.Logf("(b) waits=%d wait_ns=%.0f kernel=%.0f ns (%d jiffies at HZ=%d) diff=%.2f%% lost=%d",
+		p.Totals.Waits, ours, kernelNs, after[field]-before[field], p.HZ, 100*diff/math.Max(kernelNs, 1), p.Totals.Lost)
+	if p.Totals.Waits == 0 || kernelNs == 0 {
+		t.Fatalf("(b) no backlog waits happened (ours %d, kernel %.0f ns): the scenario did not block producers", p.Totals.Waits, kernelNs)
+	}
+	if diff > 0.02*kernelNs && diff > float64(p.Totals.Waits)*jiffyNs {
+		t.Errorf("(b) wait_ns %.0f vs kernel %.0f: off by %.2f%%, more than 2%% and more than one jiffy per wait (%d waits)",
+			ours, kernelNs, 100*diff/kernelNs, p.Totals.Waits)
+	}
+	if lost := after["lost"] - before["lost"]; p.Totals.Lost != lost {
+		t.Errorf("(b) totals.lost = %d, kernel lost delta = %d", p.Totals.Lost, lost)
+	}
+	var hist uint64
+	for _, b := range p.WaitHistogramNs {
+		hist += b.Count
+	}
+	if hist != p.Totals.Waits {
+		t.Errorf("(b) wait histogram holds %d waits, totals.waits = %d", hist, p.Totals.Waits)
+	}
+	checkTimeline(t, "(b)", p)
+}
+
+// (c): rules rank right and their counts match what auditd received per key
+// within 1%.
+func checkRules(t *testing.T, g guestRun) {
+	p := g.profile("c")
+	before, after := g.status("c.before"), g.status("c.after")
+	if lost := after["lost"] - before["lost"]; lost != 0 {
+		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
+	}
+	received := map[string][2]uint64{}
+	sc := bufio.NewScanner(strings.NewReader(g.section("c.keys")))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		e, _ := strconv.ParseUint(f[1], 10, 64)
+		r, _ := strconv.ParseUint(f[2], 10, 64)
+		received[f[0]] = [2]uint64{e, r}
+	}
+	ours := map[string][2]uint64{}
+	for _, r := range p.Rules {
+		if r.Key != "" {
+			v := ours[r.Key]
+			ours[r.Key] = [2]uint64{v[0] + r.Events, v[1] + r.Records}
+		}
+	}
+	t.Logf("(c) ours (events, records) %v; auditd received %v", ours, received)
+	for _, key := range []string{"hot", "cold"} {
+		o, r := ours[key], received[key]
+		if r[0] == 0 {
+			t.Errorf("(c) auditd received no %q events", key)
+			continue
+		}
+		if !within(o[0], r[0], 0.01) {
+			t.Errorf("(c) key %q: %d events counted, auditd received %d", key, o[0], r[0])
+		}
+	}
+	if ours["hot"][0] <= ours["cold"][0] || received["hot"][0] <= received["cold"][0] {
+		t.Errorf("(c) expected hot > cold: ours %v, received %v", ours, received)
+	}
+	var keyed []string
+	for _, r := range p.Rules {
+		if r.Key == "hot" || r.Key == "cold" {
+			keyed = append(keyed, r.Key)
+		}
+	}
+	if len(keyed) == 0 || keyed[0] != "hot" {
+		t.Errorf("(c) rules ranked %v, want hot first", keyed)
+	}
+}
+
+func within(got, want uint64, frac float64) bool {
+	return math.Abs(float64(got)-float64(want)) <= frac*float64(want)
+}
+
+// (d): an idle recording and one interrupted mid-run both give a valid
+// profile and a clean exit, and nothing stays attached.
+func checkIdleAndInterrupt(t *testing.T, g guestRun) {
+	if rc := g.exitCode("d1"); rc != 0 {
+		t.Errorf("(d) idle record exited %d", rc)
+	}
+	idle := g.profile("d1")
+	if idle.DurationNs < int64(2*time.Second) || idle.DurationNs > int64(5*time.Second) {
+		t.Errorf("(d) idle recording lasted %s, asked for 2s", time.Duration(idle.DurationNs))
+	}
+	if rc := g.exitCode("d2"); rc != 0 {
+		t.Errorf("(d) interrupted record exited %d:\n%s", rc, g.sections["d2.out"])
+	}
+	p := g.profile("d2")
+	if p.DurationNs > int64(30*time.Second) {
+		t.Errorf("(d) SIGINT did not stop the recording: it lasted %s", time.Duration(p.DurationNs))
+	}
+	if left := strings.TrimSpace(g.section("left")); left != "" {
+		t.Errorf("(d) left on the kernel after auditprof exited:\n%s", left)
+	}
+	if b, err := json.Marshal(p); err != nil || len(b) == 0 {
+		t.Errorf("(d) profile does not re-encode: %v", err)
+	}
+}
+
+func first(ps []profile.Process) any {
+	if len(ps) == 0 {
+		return nil
+	}
+	return ps[0]
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,430 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/auditprof/auditprof/internal/kernel"
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Mode selects the program family.
+type Mode string
+
+const (
+	// ModeAuto uses fentry/fexit where the kernel allows it, else kprobes.
+	ModeAuto Mode = "auto"
+	// ModeFentry needs BPF trampolines (x86-64 5.5+, arm64 6.0+) and the
+	// kernel's BTF; lockdown or a security policy may still refuse it.
+	ModeFentry Mode = "fentry"
+	// ModeKprobe needs CONFIG_KPROBES.
+	ModeKprobe Mode = "kprobe"
+)
+
+// ParseMode validates a --attach value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModeFentry, ModeKprobe:
+		return m, nil
+	}
+	return "", fmt.Errorf("--attach must be auto, fentry or kprobe, not %q", s)
+}
+
+// attachPoint declares one kernel function auditprof hooks. The program
+// names follow the pattern <family>_<symbol> (fentry_, fexit_, kprobe_,
+// kretprobe_), so the table is all the attacher needs.
+type attachPoint struct {
+	Symbol   string
+	Required bool
+	Entry    bool
+	Exit     bool
+	// What the point measures, for error messages.
+	What string
+}
+
+var attachPoints = []attachPoint{
+	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, What: "records, producers, rules and backlog waits"},
+	{Symbol: "audit_log_lost", Required: true, Entry: true, What: "lost records and their reasons"},
+	{Symbol: "skb_queue_tail", Required: true, Entry: true, What: "enqueues, record sizes and queue depth"},
+	{Symbol: "skb_dequeue", Entry: true, What: "kauditd's drain"},
+	{Symbol: "kauditd_send_queue", Entry: true, What: "queue addresses on kernels without data symbols in kallsyms"},
+	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
+}
+
+func progName(mode Mode, exit bool, symbol string) string {
+	switch {
+	case mode == ModeFentry && !exit:
+		return "fentry_" + symbol
+	case mode == ModeFentry:
+		return "fexit_" + symbol
+	case !exit:
+		return "kprobe_" + symbol
+	default:
+		return "kretprobe_" + symbol
+	}
+}
+
+// ErrNoAttach is returned (wrapped) when neither program family can attach
+// to the audit functions of this kernel. Callers fall back to netlink.
+var ErrNoAttach = errors.New("BPF cannot attach to the kernel's audit functions here")
+
+// ErrPrivilege is returned (wrapped) when capabilities are missing.
+var ErrPrivilege = errors.New("missing privilege")
+
+// Options configure Open.
+type Options struct {
+	Mode Mode
+	// BucketNs is the timeline's bucket width (default 10 ms).
+	BucketNs uint64
+	// TimelineSlots is the ring size per CPU (default 1024): user space
+	// must read the timeline at least every TimelineSlots*BucketNs/2.
+	TimelineSlots uint32
+	// MaxProcesses and MaxRules bound the attribution maps (defaults 4096
+	// and 1024); the excess goes to an "other" row and is counted.
+	MaxProcesses uint32
+	MaxRules     uint32
+}
+
+func (o *Options) defaults() {
+	if o.Mode == "" {
+		o.Mode = ModeAuto
+	}
+	if o.BucketNs == 0 {
+		o.BucketNs = 10_000_000
+	}
+	if o.TimelineSlots == 0 {
+		o.TimelineSlots = 1024
+	}
+	if o.MaxProcesses == 0 {
+		o.MaxProcesses = 4096
+	}
+	if o.MaxRules == 0 {
+		o.MaxRules = 1024
+	}
+}
+
+// Probe is a loaded and attached set of programs.
+type Probe struct {
+	opts   Options
+	mode   Mode
+	note   string
+	coll   *ebpf.Collection
+	links  []link.Link
+	points []profile.AttachPoint
+	tl     timelineReader
+}
+
+// Mode returns the family in use.
+func (p *Probe) Mode() Mode { return p.mode }
+
+// Note says why auto mode did not use fentry, if it did not.
+func (p *Probe) Note() string { return p.note }
+
+// AttachPoints reports what was attached.
+func (p *Probe) AttachPoints() []profile.AttachPoint { return p.points }
+
+// Preflight checks the privileges BPF tracing needs and returns one error
+// naming everything missing. Since 5.8 CAP_BPF and CAP_PERFMON suffice;
+// CAP_SYS_ADMIN covers both everywhere.
+func Preflight() error {
+	eff, err := kernel.EffectiveCaps()
+	if err != nil {
+		return fmt.Errorf("reading capabilities: %w", err)
+	}
+	missing := kernel.Missing(eff,
+		[]kernel.Cap{kernel.CapBPF, kernel.CapSysAdmin},
+		[]kernel.Cap{kernel.CapPerfmon, kernel.CapSysAdmin},
+		[]kernel.Cap{kernel.CapAuditControl},
+	)
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s: run as root, or grant them (e.g. setcap cap_bpf,cap_perfmon,cap_audit_control,cap_audit_read,cap_syslog+ep auditprof)",
+			ErrPrivilege, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// Open checks privileges, chooses the program family, loads and attaches.
+func Open(opts Options) (*Probe, error) {
+	opts.defaults()
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("removing memlock limit: %w", err)
+	}
+	syms, err := kernel.Kallsyms("audit_log_start", "audit_log_lost", "skb_queue_tail", "skb_dequeue",
+		"kauditd_send_queue", "kauditd_hold_skb", "kauditd_rehold_skb",
+		"audit_queue", "audit_retry_queue", "audit_hold_queue")
+	if errors.Is(err, kernel.ErrKallsymsRestricted) {
+		return nil, fmt.Errorf("%w: %w", ErrPrivilege, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := syms["audit_log_start"]; !ok {
+		return nil, fmt.Errorf("%w: audit_log_start is not in /proc/kallsyms: the kernel was built without CONFIG_AUDIT", ErrNoAttach)
+	}
+
+	var notes []string
+	modes := []Mode{opts.Mode}
+	if opts.Mode == ModeAuto {
+		modes = []Mode{ModeFentry, ModeKprobe}
+	}
+	for _, m := range modes {
+		if err := probeMode(m); err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
+			continue
+		}
+		p, err := load(opts, m, syms)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
+			continue
+		}
+		p.note = strings.Join(notes, "; ")
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNoAttach, strings.Join(notes, "; "))
+}
+
+// probeMode tries the smallest program of the family on audit_log_start:
+// a program type the kernel knows is not enough (this is how lockdown or a
+// kernel without CONFIG_KPROBES shows up), so it loads and attaches.
+func probeMode(m Mode) error {
+	spec := &ebpf.ProgramSpec{
+		Name:         "auditprof_probe",
+		Instructions: returnZero(),
+		License:      "GPL",
+	}
+	switch m {
+	case ModeFentry:
+		spec.Type = ebpf.Tracing
+		spec.AttachType = ebpf.AttachTraceFEntry
+		spec.AttachTo = "audit_log_start"
+	case ModeKprobe:
+		spec.Type = ebpf.Kprobe
+	}
+	if m == ModeKprobe && !haveKprobes() {
+		return errors.New("the kernel has no kprobes (CONFIG_KPROBES not set)")
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("the kernel refused to load a %s program (EPERM: lockdown or a security policy)", m)
+	}
+	if err != nil {
+		return fmt.Errorf("loading a %s program: %w", m, unwrapVerifier(err))
+	}
+	defer prog.Close()
+	var l link.Link
+	switch m {
+	case ModeFentry:
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	case ModeKprobe:
+		l, err = link.Kprobe("audit_log_start", prog, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("attaching to audit_log_start: %w", err)
+	}
+	return l.Close()
+}
+
+// collectionSpec returns the spec with only this family's programs, for
+// the functions this kernel has, and the variables and map sizes set.
+func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.CollectionSpec, []profile.AttachPoint, error) {
+	spec, err := loadBacklog()
+	if err != nil {
+		return nil, nil, err
+	}
+
+	var kspec *btf.Spec
+	if mode == ModeFentry {
+		if kspec, err = btf.LoadKernelSpec(); err != nil {
+			return nil, nil, fmt.Errorf("loading kernel BTF: %w", err)
+		}
+	}
+	// Keep only this family's programs, and only for functions that exist:
+	// a missing optional function is reported, a missing required one is
+	// an error naming every one missing.
+	want := map[string]attachPoint{}
+	var points []profile.AttachPoint
+	var missing []string
+	for _, ap := range attachPoints {
+		present := false
+		if mode == ModeFentry {
+			var fn *btf.Func
+			present = kspec.TypeByName(ap.Symbol, &fn) == nil
+		} else {
+			_, present = syms[ap.Symbol]
+		}
+		for _, exit := range []bool{false, true} {
+			if (exit && !ap.Exit) || (!exit && !ap.Entry) {
+				continue
+			}
+			name := progName(mode, exit, ap.Symbol)
+			pt := profile.AttachPoint{Symbol: ap.Symbol, Program: name, Required: ap.Required}
+			if !present {
+				pt.Error = "function not found in this kernel"
+				if ap.Required {
+					missing = append(missing, ap.Symbol+" ("+ap.What+")")
+				}
+			} else {
+				want[name] = ap
+			}
+			points = append(points, pt)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("required kernel functions missing: %s", strings.Join(missing, ", "))
+	}
+	for name := range spec.Programs {
+		if _, ok := want[name]; !ok {
+			delete(spec.Programs, name)
+		}
+	}
+
+	for name, v := range map[string]any{
+		"bucket_ns":             opts.BucketNs,
+		"timeline_slots":        opts.TimelineSlots,
+		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
+		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	spec.Maps["timeline"].MaxEntries = opts.TimelineSlots
+	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + 1
+	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
+	return spec, points, nil
+}
+
+func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error) {
+	spec, points, err := collectionSpec(opts, mode, syms)
+	if err != nil {
+		return nil, err
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("loading programs: %w", unwrapVerifier(err))
+	}
+	p := &Probe{opts: opts, mode: mode, coll: coll}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+
+	// The overflow rows exist before anything can overflow.
+	if err := coll.Maps["procs"].Put(uint32(procOther), backlogProcStats{}); err != nil {
+		return nil, fmt.Errorf("initialising process map: %w", err)
+	}
+	if err := coll.Maps["rules"].Put(backlogRuleKey{Syscall: syscallOther}, backlogRuleStats{}); err != nil {
+		return nil, fmt.Errorf("initialising rule map: %w", err)
+	}
+	// Data symbols are in kallsyms only with CONFIG_KALLSYMS_ALL; without
+	// them the programs learn the addresses from kauditd_send_queue.
+	q := backlogQueueAddrs{Main: syms["audit_queue"], Retry: syms["audit_retry_queue"], Hold: syms["audit_hold_queue"]}
+	if err := coll.Maps["queues"].Put(uint32(0), q); err != nil {
+		return nil, fmt.Errorf("initialising queue addresses: %w", err)
+	}
+
+	// Attach the optional points first and audit_log_start last, so that
+	// once records are counted every other counter is live too.
+	for i := len(points) - 1; i >= 0; i-- {
+		pt := &points[i]
+		prog := coll.Programs[pt.Program]
+		if prog == nil {
+			continue
+		}
+		l, err := attach(mode, pt.Program, pt.Symbol, prog)
+		if err != nil {
+			if pt.Required {
+				return nil, fmt.Errorf("attaching %s to %s: %w", pt.Program, pt.Symbol, err)
+			}
+			pt.Error = err.Error()
+			continue
+		}
+		pt.Attached = true
+		p.links = append(p.links, l)
+	}
+	p.points = points
+	p.tl = newTimelineReader(coll.Maps["timeline"], opts.BucketNs, opts.TimelineSlots)
+	return p, nil
+}
+
+func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, error) {
+	switch {
+	case mode == ModeFentry:
+		return link.AttachTracing(link.TracingOptions{Program: prog})
+	case strings.HasPrefix(name, "kretprobe_"):
+		// maxactive bounds how many tasks can be inside audit_log_start
+		// at once and still be seen on return; producers sleeping in the
+		// backlog wait are exactly such tasks.
+		// The default (about 2 per CPU) is far too few; 4096 is the
+		// kernel's KRETPROBE_MAXACTIVE_MAX and needs the tracefs path.
+		l, err := link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: "auditprof"})
+		if err == nil {
+			return l, nil
+		}
+		return link.Kretprobe(symbol, prog, nil)
+	default:
+		return link.Kprobe(symbol, prog, nil)
+	}
+}
+
+// Detach removes every link; the maps stay readable until Close.
+func (p *Probe) Detach() error {
+	var errs []error
+	for _, l := range p.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.links = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detaching programs: %w", err)
+	}
+	return nil
+}
+
+// Close detaches and frees everything. Nothing is pinned, so nothing stays.
+func (p *Probe) Close() error {
+	err := p.Detach()
+	if p.coll != nil {
+		p.coll.Close()
+		p.coll = nil
+	}
+	return err
+}
+
+func unwrapVerifier(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("%+v", ve)
+	}
+	return err
+}
+
+// haveKprobes reports whether the kernel can create kprobes: through the
+// perf PMU (4.17+) or tracefs.
+func haveKprobes() bool {
+	for _, f := range []string{"/sys/bus/event_source/devices/kprobe", "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"} {
+		if _, err := os.Stat(f); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func returnZero() asm.Instructions {
+	return asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}
+}

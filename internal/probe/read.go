@@ -1,0 +1,317 @@
+package probe
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Mirrors of bpf/backlog.bpf.c constants.
+const (
+	procOther    = 0xffffffff
+	syscallOther = -2
+	histSlots    = 48
+)
+
+// Counters are the kernel-side totals, summed over CPUs.
+type Counters = backlogCounters
+
+// Totals reads the counters summed over all CPUs (maxima are maxima).
+func (p *Probe) Totals() (Counters, error) {
+	var per []backlogCounters
+	if err := p.coll.Maps["totals"].Lookup(uint32(0), &per); err != nil {
+		return Counters{}, fmt.Errorf("reading totals: %w", err)
+	}
+	var t Counters
+	for _, c := range per {
+		t.Calls += c.Calls
+		t.Records += c.Records
+		t.Filtered += c.Filtered
+		t.Accepted += c.Accepted
+		t.Queued += c.Queued
+		t.BytesQueued += c.BytesQueued
+		t.Lost += c.Lost
+		t.SilentDrops += c.SilentDrops
+		t.Waits += c.Waits
+		t.WaitNs += c.WaitNs
+		t.Drained += c.Drained
+		t.RetryQueued += c.RetryQueued
+		t.HoldQueued += c.HoldQueued
+		t.MaxDepth = max(t.MaxDepth, c.MaxDepth)
+		t.MaxRetryDepth = max(t.MaxRetryDepth, c.MaxRetryDepth)
+		t.MaxHoldDepth = max(t.MaxHoldDepth, c.MaxHoldDepth)
+		t.KauditdPasses += c.KauditdPasses
+		t.InflightOverflow += c.InflightOverflow
+		t.InflightMissing += c.InflightMissing
+		t.ProcOverflow += c.ProcOverflow
+		t.RuleOverflow += c.RuleOverflow
+		t.ReasonOverflow += c.ReasonOverflow
+		t.TimelineLate += c.TimelineLate
+	}
+	return t, nil
+}
+
+// MonotonicNow is the clock bpf_ktime_get_ns reads.
+func MonotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// PollTimeline moves finished buckets out of the kernel ring. Call it at
+// least every few seconds while recording (the ring spans
+// TimelineSlots*BucketNs).
+func (p *Probe) PollTimeline() error {
+	// Buckets younger than two bucket widths may still be written to.
+	now := MonotonicNow() / p.opts.BucketNs
+	if now < 2 {
+		return nil
+	}
+	return p.tl.readUntil(now - 2)
+}
+
+// Fill writes everything the maps hold into prof. Call it after Detach so
+// that the figures are final.
+func (p *Probe) Fill(prof *profile.Profile) error {
+	t, err := p.Totals()
+	if err != nil {
+		return err
+	}
+	if err := p.tl.readUntil(MonotonicNow()/p.opts.BucketNs + 1); err != nil {
+		return err
+	}
+	prof.Attach = string(p.mode)
+	prof.AttachNote = p.note
+	prof.AttachPoints = p.points
+	prof.Totals = profile.Totals{
+		Records:       t.Records,
+		Queued:        t.Queued,
+		Lost:          t.Lost,
+		LostByReason:  map[string]uint64{},
+		SilentDrops:   t.SilentDrops,
+		Waits:         t.Waits,
+		WaitNs:        t.WaitNs,
+		MaxDepth:      t.MaxDepth,
+		BytesQueued:   t.BytesQueued,
+		Drained:       t.Drained,
+		Filtered:      t.Filtered,
+		RetryQueued:   t.RetryQueued,
+		HoldQueued:    t.HoldQueued,
+		MaxRetryDepth: t.MaxRetryDepth,
+		MaxHoldDepth:  t.MaxHoldDepth,
+	}
+	prof.Overflows = profile.Overflows{
+		Processes:       t.ProcOverflow,
+		Rules:           t.RuleOverflow,
+		Reasons:         t.ReasonOverflow,
+		Inflight:        t.InflightOverflow,
+		InflightMissing: t.InflightMissing,
+		TimelineLate:    t.TimelineLate,
+	}
+	if err := p.fillReasons(prof, t); err != nil {
+		return err
+	}
+	if err := p.fillProcesses(prof); err != nil {
+		return err
+	}
+	if err := p.fillRules(prof); err != nil {
+		return err
+	}
+	if err := p.fillHistogram(prof); err != nil {
+		return err
+	}
+	prof.Timeline = p.tl.timeline()
+	prof.SortTables()
+	return nil
+}
+
+func cString(b []int8) string {
+	n := 0
+	for n < len(b) && b[n] != 0 {
+		n++
+	}
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = byte(b[i])
+	}
+	return string(out)
+}
+
+func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
+	var k backlogReasonKey
+	var v uint64
+	it := p.coll.Maps["reasons"].Iterate()
+	for it.Next(&k, &v) {
+		prof.Totals.LostByReason[cString(k.Reason[:])] += v
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading loss reasons: %w", err)
+	}
+	if t.ReasonOverflow > 0 {
+		prof.Totals.LostByReason["(reasons that did not fit)"] += t.ReasonOverflow
+	}
+	return nil
+}
+
+func (p *Probe) fillProcesses(prof *profile.Profile) error {
+	var k uint32
+	var v backlogProcStats
+	prof.Processes = nil
+	it := p.coll.Maps["procs"].Iterate()
+	for it.Next(&k, &v) {
+		row := profile.Process{
+			Tgid: k, Comm: cString(v.Comm[:]), CgroupID: v.CgroupId,
+			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
+			Waits: v.Waits, WaitNs: v.WaitNs, MaxWaitNs: v.MaxWaitNs,
+		}
+		if k == procOther {
+			if v == (backlogProcStats{}) {
+				continue
+			}
+			row.Tgid, row.Comm = 0, "other"
+		}
+		prof.Processes = append(prof.Processes, row)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading processes: %w", err)
+	}
+	return nil
+}
+
+func (p *Probe) fillRules(prof *profile.Profile) error {
+	var k backlogRuleKey
+	var v backlogRuleStats
+	prof.Rules = nil
+	it := p.coll.Maps["rules"].Iterate()
+	for it.Next(&k, &v) {
+		if k.Syscall == syscallOther && v == (backlogRuleStats{}) {
+			continue
+		}
+		prof.Rules = append(prof.Rules, profile.Rule{
+			Key: cString(k.Key[:]), Syscall: k.Syscall,
+			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: v.WaitNs,
+		})
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading rules: %w", err)
+	}
+	return nil
+}
+
+func (p *Probe) fillHistogram(prof *profile.Profile) error {
+	prof.WaitHistogramNs = nil
+	m := p.coll.Maps["wait_hist"]
+	for slot := uint32(0); slot < histSlots; slot++ {
+		var per []uint64
+		if err := m.Lookup(slot, &per); err != nil {
+			return fmt.Errorf("reading wait histogram: %w", err)
+		}
+		var n uint64
+		for _, c := range per {
+			n += c
+		}
+		if n == 0 {
+			continue
+		}
+		// Slot i holds [2^i, 2^(i+1)) ns.
+		le := uint64(1)<<(slot+1) - 1
+		if slot == histSlots-1 {
+			le = ^uint64(0)
+		}
+		prof.WaitHistogramNs = append(prof.WaitHistogramNs, profile.HistogramBucket{Le: le, Count: n})
+	}
+	return nil
+}
+
+// timelineReader turns the per-CPU ring into a contiguous series.
+type timelineReader struct {
+	m        *ebpf.Map
+	bucketNs uint64
+	slots    uint32
+	first    uint64 // first epoch of the recording
+	next     uint64 // next epoch to read
+	buckets  []backlogTlSlot
+	missed   uint64
+}
+
+func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32) timelineReader {
+	now := MonotonicNow() / bucketNs
+	return timelineReader{m: m, bucketNs: bucketNs, slots: slots, first: now, next: now}
+}
+
+func (r *timelineReader) readUntil(last uint64) error {
+	if r.m == nil || last < r.next {
+		return nil
+	}
+	// Buckets older than the ring are gone; count them, never invent them.
+	if span := last - r.next + 1; span > uint64(r.slots) {
+		lostSpan := span - uint64(r.slots)
+		r.missed += lostSpan
+		r.buckets = append(r.buckets, make([]backlogTlSlot, lostSpan)...)
+		r.next += lostSpan
+	}
+	ring := make(map[uint32][]backlogTlSlot, r.slots)
+	var k uint32
+	var per []backlogTlSlot
+	it := r.m.Iterate()
+	for it.Next(&k, &per) {
+		ring[k] = append([]backlogTlSlot(nil), per...)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading timeline: %w", err)
+	}
+	for e := r.next; e <= last; e++ {
+		var b backlogTlSlot
+		overwritten := false
+		for _, s := range ring[uint32(e%uint64(r.slots))] {
+			switch {
+			case s.Epoch == e:
+				b.Arrivals += s.Arrivals
+				b.Queued += s.Queued
+				b.Lost += s.Lost
+				b.Drained += s.Drained
+				b.MaxDepth = max(b.MaxDepth, s.MaxDepth)
+				b.Waits += s.Waits
+				b.WaitNs += s.WaitNs
+			case s.Epoch > e:
+				overwritten = true
+			}
+		}
+		if overwritten {
+			r.missed++
+		}
+		b.Epoch = e
+		r.buckets = append(r.buckets, b)
+	}
+	r.next = last + 1
+	return nil
+}
+
+func (r *timelineReader) timeline() profile.Timeline {
+	t := profile.Timeline{
+		BucketNs:      int64(r.bucketNs),
+		StartNs:       int64(r.first * r.bucketNs),
+		MissedBuckets: r.missed,
+	}
+	n := len(r.buckets)
+	t.Arrivals = make([]int64, n)
+	t.Queued = make([]uint64, n)
+	t.Lost = make([]uint64, n)
+	t.Drained = make([]uint64, n)
+	t.MaxDepth = make([]uint64, n)
+	t.Waits = make([]uint64, n)
+	t.WaitNs = make([]uint64, n)
+	for i, b := range r.buckets {
+		t.Arrivals[i] = b.Arrivals
+		t.Queued[i] = b.Queued
+		t.Lost[i] = b.Lost
+		t.Drained[i] = b.Drained
+		t.MaxDepth[i] = b.MaxDepth
+		t.Waits[i] = b.Waits
+		t.WaitNs[i] = b.WaitNs
+	}
+	return t
+}

@@ -1,0 +1,329 @@
+// Package profile defines auditprof's recording format (schema_version 1):
+// what the kernel's audit backlog did during one recording, per process,
+// per audit rule and per time bucket, together with the kernel's own
+// counters (AUDIT_GET) read before and after.
+//
+// Data flows one way: kernel maps (or netlink) -> Profile -> model -> report.
+// A Profile is plain data; readers must accept unknown fields.
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// SchemaVersion is the version written by this build.
+const SchemaVersion = 1
+
+// Attach modes.
+const (
+	AttachFentry  = "fentry"
+	AttachKprobe  = "kprobe"
+	AttachNetlink = "netlink"
+)
+
+// Profile is one recording.
+type Profile struct {
+	SchemaVersion int    `json:"schema_version"`
+	Attach        string `json:"attach"`
+	// AttachNote says why a weaker mode was used, when one was.
+	AttachNote    string `json:"attach_note,omitempty"`
+	KernelRelease string `json:"kernel_release"`
+	// HZ is the kernel tick rate, measured; backlog_wait_time and
+	// backlog_wait_time_actual are in jiffies of this rate.
+	HZ           int           `json:"hz"`
+	HZSource     string        `json:"hz_source,omitempty"`
+	StartUnixNs  int64         `json:"start_unix_ns"`
+	DurationNs   int64         `json:"duration_ns"`
+	AuditBefore  *AuditStatus  `json:"audit_before"`
+	AuditAfter   *AuditStatus  `json:"audit_after"`
+	AttachPoints []AttachPoint `json:"attach_points,omitempty"`
+	Totals       Totals        `json:"totals"`
+	Processes    []Process     `json:"processes"`
+	Rules        []Rule        `json:"rules"`
+	// WaitHistogramNs is a log2 histogram of the time producers spent in
+	// audit_log_start calls that slept: count of waits <= le ns.
+	WaitHistogramNs []HistogramBucket `json:"wait_histogram_ns"`
+	Timeline        Timeline          `json:"timeline"`
+	// Overflows counts what did not fit in bounded kernel maps; non-zero
+	// values mean the per-process or per-rule tables are incomplete (their
+	// excess is in the "other" rows), never that totals are.
+	Overflows Overflows `json:"overflows"`
+}
+
+// AuditStatus is the kernel's AUDIT_GET reply. Times are in jiffies.
+type AuditStatus struct {
+	Enabled         uint32 `json:"enabled"`
+	Failure         uint32 `json:"failure"`
+	PID             uint32 `json:"pid"`
+	RateLimit       uint32 `json:"rate_limit"`
+	BacklogLimit    uint32 `json:"backlog_limit"`
+	Lost            uint32 `json:"lost"`
+	Backlog         uint32 `json:"backlog"`
+	FeatureBitmap   uint32 `json:"feature_bitmap"`
+	BacklogWaitTime uint32 `json:"backlog_wait_time"`
+	// BacklogWaitTimeActual is nil on kernels before 5.10, whose reply
+	// has no such field.
+	BacklogWaitTimeActual *uint32 `json:"backlog_wait_time_actual,omitempty"`
+}
+
+// AttachPoint says what was attached where.
+type AttachPoint struct {
+	Symbol   string `json:"symbol"`
+	Program  string `json:"program"`
+	Required bool   `json:"required"`
+	Attached bool   `json:"attached"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Totals over the whole recording.
+type Totals struct {
+	// Records counts audit_log_start calls that got past the exclude filter.
+	Records uint64 `json:"records"`
+	// Queued counts records put on the audit queue.
+	Queued uint64 `json:"queued"`
+	// Lost counts audit_log_lost calls: the kernel's lost counter.
+	Lost         uint64            `json:"lost"`
+	LostByReason map[string]uint64 `json:"lost_by_reason"`
+	// SilentDrops counts records kauditd freed without counting them lost.
+	SilentDrops uint64 `json:"silent_drops"`
+	// Waits counts records whose producer slept in the backlog wait.
+	Waits       uint64 `json:"waits"`
+	WaitNs      uint64 `json:"wait_ns"`
+	MaxDepth    uint64 `json:"max_depth"`
+	BytesQueued uint64 `json:"bytes_queued"`
+	Drained     uint64 `json:"drained"`
+	// Filtered counts audit_log_start calls stopped by the exclude filter.
+	Filtered      uint64 `json:"filtered"`
+	RetryQueued   uint64 `json:"retry_queued"`
+	HoldQueued    uint64 `json:"hold_queued"`
+	MaxRetryDepth uint64 `json:"max_retry_depth"`
+	MaxHoldDepth  uint64 `json:"max_hold_depth"`
+	// Delivered counts records seen on the netlink multicast group (netlink
+	// mode only).
+	Delivered uint64 `json:"delivered,omitempty"`
+}
+
+// Process is one thread group's share. Tgid 0 with comm "other" holds the
+// processes that did not fit in the kernel map.
+type Process struct {
+	Tgid      uint32 `json:"tgid"`
+	Comm      string `json:"comm"`
+	CgroupID  uint64 `json:"cgroup_id,omitempty"`
+	Records   uint64 `json:"records"`
+	Queued    uint64 `json:"queued"`
+	Bytes     uint64 `json:"bytes"`
+	Lost      uint64 `json:"lost"`
+	Waits     uint64 `json:"waits"`
+	WaitNs    uint64 `json:"wait_ns"`
+	MaxWaitNs uint64 `json:"max_wait_ns"`
+}
+
+// Rule is one (key, syscall) pair. Syscall -1 means the record was not
+// emitted from a syscall; -2 is the overflow row.
+type Rule struct {
+	Key     string `json:"key"`
+	Syscall int32  `json:"syscall"`
+	// SyscallName is filled in user space where the number is known.
+	SyscallName string `json:"syscall_name,omitempty"`
+	Records     uint64 `json:"records"`
+	// Events counts SYSCALL records, one per audit event.
+	Events uint64 `json:"events"`
+	Lost   uint64 `json:"lost"`
+	Waits  uint64 `json:"waits"`
+	WaitNs uint64 `json:"wait_ns"`
+}
+
+// HistogramBucket counts observations <= Le.
+type HistogramBucket struct {
+	Le    uint64 `json:"le"`
+	Count uint64 `json:"count"`
+}
+
+// Timeline holds per-bucket series, all of the same length.
+type Timeline struct {
+	BucketNs int64 `json:"bucket_ns"`
+	// StartNs is the CLOCK_MONOTONIC time of the first bucket's start.
+	StartNs int64 `json:"start_ns"`
+	// Arrivals: records produced (by audit_log_start entry time).
+	Arrivals []int64 `json:"arrivals"`
+	// Queued: records put on the audit queue.
+	Queued []uint64 `json:"queued"`
+	// Lost: audit_log_lost calls.
+	Lost []uint64 `json:"lost"`
+	// Drained: records kauditd took off the audit queue.
+	Drained []uint64 `json:"drained"`
+	// MaxDepth: the largest audit queue length seen in the bucket.
+	MaxDepth []uint64 `json:"max_depth"`
+	Waits    []uint64 `json:"waits"`
+	WaitNs   []uint64 `json:"wait_ns"`
+	// MissedBuckets counts buckets user space read too late to keep.
+	MissedBuckets uint64 `json:"missed_buckets"`
+}
+
+// Overflows counts events that bounded kernel maps could not hold.
+type Overflows struct {
+	Processes       uint64 `json:"processes"`
+	Rules           uint64 `json:"rules"`
+	Reasons         uint64 `json:"reasons"`
+	Inflight        uint64 `json:"inflight"`
+	InflightMissing uint64 `json:"inflight_missing"`
+	TimelineLate    uint64 `json:"timeline_late"`
+}
+
+// Len returns the number of buckets.
+func (t *Timeline) Len() int { return len(t.Arrivals) }
+
+// Validate checks a profile's internal consistency.
+func (p *Profile) Validate() error {
+	var errs []error
+	if p.SchemaVersion != SchemaVersion {
+		errs = append(errs, fmt.Errorf("schema_version is %d, this auditprof reads %d", p.SchemaVersion, SchemaVersion))
+	}
+	switch p.Attach {
+	case AttachFentry, AttachKprobe, AttachNetlink:
+	default:
+		errs = append(errs, fmt.Errorf("attach is %q, want fentry, kprobe or netlink", p.Attach))
+	}
+	if p.DurationNs < 0 {
+		errs = append(errs, errors.New("duration_ns is negative"))
+	}
+	if p.HZ < 0 {
+		errs = append(errs, errors.New("hz is negative"))
+	}
+	t := &p.Timeline
+	n := len(t.Arrivals)
+	for name, l := range map[string]int{"queued": len(t.Queued), "lost": len(t.Lost), "drained": len(t.Drained),
+		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs)} {
+		if l != n {
+			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", name, l, n))
+		}
+	}
+	if n > 0 && t.BucketNs <= 0 {
+		errs = append(errs, errors.New("timeline.bucket_ns must be positive"))
+	}
+	var sum uint64
+	for _, r := range p.Totals.LostByReason {
+		sum += r
+	}
+	if p.Attach != AttachNetlink && sum > p.Totals.Lost {
+		errs = append(errs, fmt.Errorf("lost_by_reason sums to %d, more than totals.lost %d", sum, p.Totals.Lost))
+	}
+	return errors.Join(errs...)
+}
+
+// SortTables orders processes and rules the way reports show them:
+// most lost first, then most records.
+func (p *Profile) SortTables() {
+	sort.SliceStable(p.Processes, func(i, j int) bool {
+		a, b := p.Processes[i], p.Processes[j]
+		if a.Lost != b.Lost {
+			return a.Lost > b.Lost
+		}
+		if a.Records != b.Records {
+			return a.Records > b.Records
+		}
+		return a.Tgid < b.Tgid
+	})
+	sort.SliceStable(p.Rules, func(i, j int) bool {
+		a, b := p.Rules[i], p.Rules[j]
+		if a.Records != b.Records {
+			return a.Records > b.Records
+		}
+		if a.Lost != b.Lost {
+			return a.Lost > b.Lost
+		}
+		if a.Key != b.Key {
+			return a.Key < b.Key
+		}
+		return a.Syscall < b.Syscall
+	})
+}
+
+// Decode reads a profile and validates it.
+func Decode(r io.Reader) (*Profile, error) {
+	dec := json.NewDecoder(r)
+	var p Profile
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("decoding profile: %w", err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid profile: %w", err)
+	}
+	return &p, nil
+}
+
+// ReadFile reads and validates the profile at path.
+func ReadFile(path string) (*Profile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading profile: %w", err)
+	}
+	defer f.Close()
+	p, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Encode writes the profile as indented JSON.
+func (p *Profile) Encode(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+// WriteFile writes the profile atomically: to a temporary file in the same
+// directory, synced, then renamed over path. A reader never sees half a file.
+func (p *Profile) WriteFile(path string) error {
+	var buf bytes.Buffer
+	if err := p.Encode(&buf); err != nil {
+		return fmt.Errorf("encoding profile: %w", err)
+	}
+	return WriteFileAtomic(path, buf.Bytes(), 0o644)
+}
+
+// WriteFileAtomic replaces path with data, never leaving a partial file.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

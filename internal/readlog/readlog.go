@@ -1,0 +1,411 @@
+// Package readlog records the audit backlog without BPF: the degraded mode
+// for kernels where no program can attach to the audit functions (no
+// kprobes, fentry refused), such as the development machine's.
+//
+// It joins the audit subsystem's read-only multicast group
+// (AUDIT_NLGRP_READLOG) and samples AUDIT_GET. kauditd sends the group a
+// copy of every record it takes off the audit queue (kauditd_send_multicast_skb,
+// before the unicast to auditd), so this mode sees exactly the records that
+// made it through the queue: it cannot see records dropped before the
+// queue, nor how long producers waited. Losses come only from the
+// kernel's lost counter, as the difference between AUDIT_GET samples, with
+// no reason and no process.
+//
+// Requirements: CAP_AUDIT_READ (Linux 3.16, commit 3a101b8de0d3) to join
+// the group; CAP_AUDIT_CONTROL, the initial user and pid namespaces for
+// AUDIT_GET; and the initial network namespace, the only one the kernel
+// multicasts records to. Programs using Record must call
+// auditnl.ServeChild first thing in main (AUDIT_GET runs in a child).
+package readlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Defaults.
+const (
+	DefaultBucketNs    = int64(10 * time.Millisecond)
+	DefaultSampleEvery = time.Second
+)
+
+const (
+	// sampleTimeout bounds each AUDIT_GET while recording.
+	sampleTimeout = auditnl.DefaultTimeout
+	// finalSampleTimeout bounds the last AUDIT_GET after ctx is done, so
+	// that Record returns within about a second of cancellation.
+	finalSampleTimeout = 750 * time.Millisecond
+	// rcvBuf is the socket receive buffer asked for: room for thousands
+	// of records while this process is descheduled. Memory is used only
+	// when records wait.
+	rcvBuf = 16 << 20
+	// LostReasonUnknown is the single loss reason netlink mode can give.
+	LostReasonUnknown = "unknown (netlink mode)"
+)
+
+// Options configures Record.
+type Options struct {
+	// BucketNs is the timeline's bucket width; DefaultBucketNs if <= 0.
+	BucketNs int64
+	// SampleEvery is the AUDIT_GET sampling period; DefaultSampleEvery if
+	// <= 0. A sample is skipped while the previous one's child process has
+	// not exited (see auditnl.InFlight).
+	SampleEvery time.Duration
+	// Started, if set, is called once the multicast group is joined and
+	// the first AUDIT_GET sample taken, before records are counted. An
+	// error from it ends Record with that error.
+	Started func() error
+	// Progress, if set, is called after each AUDIT_GET sample, never
+	// concurrently with itself.
+	Progress func(Progress)
+}
+
+// Progress is the state after an AUDIT_GET sample.
+type Progress struct {
+	// Delivered counts records received from the multicast group.
+	Delivered uint64
+	// Lost is the kernel's lost counter's increase since the first sample.
+	Lost uint64
+	// Backlog is the audit queue length in the latest sample.
+	Backlog uint32
+	// Overruns counts receive-buffer overflows (ENOBUFS) of this socket:
+	// each one is at least one record kauditd sent that this process
+	// never saw, so Delivered is short. The profile has no field for it.
+	Overruns uint64
+}
+
+// Record receives audit records until ctx is done and returns what it saw.
+//
+// The profile has Attach "netlink". Totals.Delivered, Records, Queued and
+// Drained are all the number of records received: netlink mode only sees
+// records that reached kauditd, so it cannot tell produced from queued
+// from drained. Totals.Lost is the increase of the kernel's lost counter
+// between the first and the last AUDIT_GET sample, all of it under
+// LostReasonUnknown; Totals.MaxDepth is the largest backlog sampled (a
+// sample every SampleEvery, so short peaks are missed). Processes and
+// Rules come from each event's SYSCALL record (see attributor). The
+// timeline counts records by the time they were received.
+//
+// AuditBefore and AuditAfter are the first and last AUDIT_GET samples that
+// answered (nil if none did: Lost is then unknown and reported as 0). The
+// caller fills SchemaVersion, KernelRelease, HZ, StartUnixNs and
+// DurationNs.
+//
+// Record returns within about a second of ctx being done, whether or not
+// any record arrives.
+func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
+	if opts.BucketNs <= 0 {
+		opts.BucketNs = DefaultBucketNs
+	}
+	if opts.SampleEvery <= 0 {
+		opts.SampleEvery = DefaultSampleEvery
+	}
+	f, rc, err := joinReadlog()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return nil, fmt.Errorf("reading the monotonic clock: %w", err)
+	}
+	rec := newRecorder(opts.BucketNs, time.Now())
+	startMono := ts.Nano()
+
+	// The first sample: the baseline of the lost counter. A timeout is no
+	// reason to give up (the queue being over the limit is when this tool
+	// is needed); the next sample that answers becomes the baseline.
+	sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
+	st, err := auditnl.Get(sctx)
+	cancel()
+	switch {
+	case err == nil:
+		if err := checkNetNS(); err != nil {
+			return nil, err
+		}
+		p := rec.addSample(time.Now(), st)
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	case errors.Is(err, auditnl.ErrTimeout), ctx.Err() != nil:
+	default:
+		return nil, err
+	}
+	if opts.Started != nil {
+		if err := opts.Started(); err != nil {
+			return nil, err
+		}
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sampleLoop(ctx, opts, rec)
+	}()
+	recvErr := receive(ctx, f, rc, rec)
+	end := time.Now()
+	wg.Wait() // prompt: its AUDIT_GET is bound to ctx
+
+	finalSample(rec, opts)
+	if recvErr != nil {
+		return nil, recvErr
+	}
+	return rec.profile(startMono, end), nil
+}
+
+// joinReadlog opens a netlink audit socket bound to AUDIT_NLGRP_READLOG.
+// The socket is built here rather than with go-libaudit's
+// NewMulticastAuditClient because that client hides its descriptor: a
+// blocked Receive could then be ended only by a record arriving, and on a
+// quiet system none may ever come. Here the descriptor is non-blocking and
+// registered with Go's poller, so a read deadline ends the wait.
+func joinReadlog() (*os.File, syscall.RawConn, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_AUDIT)
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return nil, nil, fmt.Errorf("opening audit netlink socket: kernel built without CONFIG_AUDIT: there is no audit backlog to profile; use a kernel with audit support: %w", err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening audit netlink socket: %w", err)
+	}
+	// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN; without
+	// it, take what SO_RCVBUF allows.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	}
+	sa := &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (unix.AUDIT_NLGRP_READLOG - 1)}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EPERM) {
+			return nil, nil, &hintError{msg: "joining the audit multicast group: permission denied: run as root or grant CAP_AUDIT_READ", err: err}
+		}
+		return nil, nil, fmt.Errorf("joining the audit multicast group: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "audit-readlog")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("joining the audit multicast group: %w", err)
+	}
+	return f, rc, nil
+}
+
+// checkNetNS fails when this process is not in the initial network
+// namespace: the kernel multicasts audit records only in init_net
+// (kauditd_send_multicast_skb), so a listener elsewhere would wait in vain.
+// It is called after AUDIT_GET succeeded, which proves the initial pid
+// namespace, so /proc/1 is the system's init.
+func checkNetNS() error {
+	var self, init unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &self) != nil || unix.Stat("/proc/1/ns/net", &init) != nil {
+		return nil // cannot tell; do not guess
+	}
+	if self.Ino != init.Ino || self.Dev != init.Dev {
+		return errors.New("joining the audit multicast group: this process is not in the initial network namespace, and the kernel sends audit records to listeners there only: run in the host's network namespace")
+	}
+	return nil
+}
+
+// receive reads records until ctx is done. ctx ending sets a read deadline
+// in the past, which wakes the blocked read.
+func receive(ctx context.Context, f *os.File, rc syscall.RawConn, rec *recorder) error {
+	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, 1<<16) // MAX_AUDIT_MESSAGE_LENGTH is 8970
+	for {
+		var n int
+		var from unix.Sockaddr
+		var opErr error
+		err := rc.Read(func(fd uintptr) bool {
+			for {
+				n, from, opErr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+				if opErr != unix.EINTR {
+					break
+				}
+			}
+			return opErr != unix.EAGAIN
+		})
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			return fmt.Errorf("receiving audit records: %w", err)
+		}
+		switch {
+		case opErr == unix.ENOBUFS:
+			rec.overrun()
+			continue
+		case opErr != nil:
+			return fmt.Errorf("receiving audit records: %w", opErr)
+		}
+		at := time.Now()
+		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
+			continue // not from the kernel
+		}
+		if n < unix.NLMSG_HDRLEN {
+			continue
+		}
+		typ := binary.NativeEndian.Uint16(buf[4:])
+		if typ < unix.NLMSG_MIN_TYPE {
+			continue // netlink control message, not a record
+		}
+		// In multicast copies nlmsg_len covers the whole skb; the
+		// datagram's length is the truth either way.
+		rec.addRecord(at, typ, buf[unix.NLMSG_HDRLEN:n])
+	}
+}
+
+// sampleLoop takes an AUDIT_GET sample every opts.SampleEvery until ctx
+// is done.
+func sampleLoop(ctx context.Context, opts Options, rec *recorder) {
+	t := time.NewTicker(opts.SampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if auditnl.InFlight() > 0 {
+			continue // the previous child is still asleep in the kernel
+		}
+		sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
+		st, err := auditnl.Get(sctx)
+		cancel()
+		if err != nil {
+			continue // timed out or cancelled; the next sample may answer
+		}
+		p := rec.addSample(time.Now(), st)
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+}
+
+// finalSample takes the last AUDIT_GET sample, waiting at most
+// finalSampleTimeout in all, and not at all if an earlier child is still
+// asleep in the kernel.
+func finalSample(rec *recorder, opts Options) {
+	deadline := time.Now().Add(finalSampleTimeout)
+	for auditnl.InFlight() > 0 { // a sample cancelled a moment ago exits at once unless asleep
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	st, err := auditnl.Get(ctx)
+	if err != nil {
+		return
+	}
+	p := rec.addSample(time.Now(), st)
+	if opts.Progress != nil {
+		opts.Progress(p)
+	}
+}
+
+// recorder holds what Record accumulates; the receive loop and the
+// sampler share it.
+type recorder struct {
+	mu        sync.Mutex
+	start     time.Time
+	tl        timeline
+	attr      *attributor
+	delivered uint64
+	overruns  uint64
+	first     *profile.AuditStatus
+	last      *profile.AuditStatus
+	lost      uint64
+	maxDepth  uint64
+}
+
+func newRecorder(bucketNs int64, start time.Time) *recorder {
+	return &recorder{start: start, tl: timeline{bucketNs: bucketNs}, attr: newAttributor()}
+}
+
+func (r *recorder) addRecord(at time.Time, typ uint16, payload []byte) {
+	rec, err := parseRecord(typ, payload)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delivered++
+	r.tl.arrival(at.Sub(r.start).Nanoseconds())
+	r.attr.add(rec, err == nil)
+}
+
+func (r *recorder) overrun() {
+	r.mu.Lock()
+	r.overruns++
+	r.mu.Unlock()
+}
+
+func (r *recorder) addSample(at time.Time, st *profile.AuditStatus) Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d uint64
+	if r.first == nil {
+		r.first = st
+	} else {
+		d = lostDelta(r.last.Lost, st.Lost)
+		r.lost += d
+	}
+	r.last = st
+	r.maxDepth = max(r.maxDepth, uint64(st.Backlog))
+	r.tl.sample(at.Sub(r.start).Nanoseconds(), d, st.Backlog)
+	return Progress{Delivered: r.delivered, Lost: r.lost, Backlog: st.Backlog, Overruns: r.overruns}
+}
+
+func (r *recorder) profile(startMono int64, end time.Time) *profile.Profile {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	procs, rules, ovf := r.attr.finish()
+	d := r.delivered
+	p := &profile.Profile{
+		Attach:      profile.AttachNetlink,
+		AuditBefore: r.first,
+		AuditAfter:  r.last,
+		Totals: profile.Totals{
+			Records:      d,
+			Queued:       d,
+			Drained:      d,
+			Delivered:    d,
+			Lost:         r.lost,
+			LostByReason: map[string]uint64{},
+			MaxDepth:     r.maxDepth,
+		},
+		Processes:       procs,
+		Rules:           rules,
+		WaitHistogramNs: []profile.HistogramBucket{},
+		Timeline:        r.tl.build(startMono, end.Sub(r.start).Nanoseconds()),
+		Overflows:       ovf,
+	}
+	if r.lost > 0 {
+		p.Totals.LostByReason[LostReasonUnknown] = r.lost
+	}
+	return p
+}
+
+// hintError is an error whose message is a complete instruction for the
+// user, with the underlying error kept for errors.Is.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg }
+func (e *hintError) Unwrap() error { return e.err }

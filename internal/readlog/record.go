@@ -1,0 +1,165 @@
+package readlog
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
+)
+
+// Audit record types this package looks at (include/uapi/linux/audit.h).
+const (
+	typeSyscall = uint16(auparse.AUDIT_SYSCALL) // 1300: first record of a syscall event
+	typeEOE     = uint16(auparse.AUDIT_EOE)     // 1320: last record of a multi-record event
+)
+
+// record is what attribution needs from one audit record.
+type record struct {
+	typ    uint16
+	serial uint32
+	// sc is set for AUDIT_SYSCALL records only.
+	sc *syscallInfo
+}
+
+// syscallInfo is the part of a SYSCALL record that names who and why.
+type syscallInfo struct {
+	tgid uint32 // pid= in the record is task_tgid_nr()
+	comm string
+	// key is the rule key as the kernel holds it (ctx->filterkey): ""
+	// for key=(null), several keys joined by \x01 as auditctl stores them.
+	key  string
+	nr   int32  // syscall number
+	arch uint32 // AUDIT_ARCH_*, 0 if absent
+}
+
+var errNoPID = errors.New("SYSCALL record without pid")
+
+// parseRecord parses the payload of one netlink audit message of type typ:
+// "audit(1700000000.123:4567): arch=c000003e syscall=257 ...". The header
+// (serial) is parsed by go-libaudit's auparse.Parse. For SYSCALL records
+// the four fields attribution needs are read by a small scanner instead of
+// auparse's Data(): Data() runs a regular expression over the whole record
+// and replaces the syscall number by its name, and this loop must keep up
+// with kauditd or the socket overruns.
+func parseRecord(typ uint16, payload []byte) (record, error) {
+	// Kernel payloads are not NUL-terminated, but tolerate padding.
+	payload = bytes.TrimRight(payload, "\x00")
+	msg, err := auparse.Parse(auparse.AuditMessageType(typ), string(payload))
+	if err != nil {
+		return record{typ: typ}, err
+	}
+	r := record{typ: typ, serial: msg.Sequence}
+	if typ != typeSyscall {
+		return r, nil
+	}
+	body := msg.RawData
+	if i := strings.Index(body, "): "); i >= 0 {
+		body = body[i+3:]
+	}
+	sc := &syscallInfo{nr: -1}
+	havePID := false
+	scanFields(body, func(k, v string) {
+		switch k {
+		case "pid":
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+				sc.tgid, havePID = uint32(n), true
+			}
+		case "comm":
+			sc.comm = decodeValue(v)
+		case "key":
+			sc.key = decodeValue(v)
+		case "syscall":
+			if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+				sc.nr = int32(n)
+			}
+		case "arch":
+			if n, err := strconv.ParseUint(v, 16, 32); err == nil {
+				sc.arch = uint32(n)
+			}
+		}
+	})
+	if !havePID {
+		return r, errNoPID
+	}
+	r.sc = sc
+	return r, nil
+}
+
+// scanFields calls fn for each key=value pair of an audit record body, in
+// order, with the value as written (quotes kept). Values in double or
+// single quotes may contain spaces; the kernel hex-encodes any untrusted
+// string that would contain a quote or a space (audit_log_untrustedstring).
+func scanFields(s string, fn func(k, v string)) {
+	for len(s) > 0 {
+		if s[0] == ' ' {
+			s = s[1:]
+			continue
+		}
+		eq := strings.IndexByte(s, '=')
+		sp := strings.IndexByte(s, ' ')
+		if eq < 0 || (sp >= 0 && sp < eq) { // a word without '='
+			if sp < 0 {
+				return
+			}
+			s = s[sp:]
+			continue
+		}
+		k, rest := s[:eq], s[eq+1:]
+		var v string
+		if len(rest) > 0 && (rest[0] == '"' || rest[0] == '\'') {
+			end := strings.IndexByte(rest[1:], rest[0])
+			if end < 0 {
+				v, s = rest, ""
+			} else {
+				v, s = rest[:end+2], rest[end+2:]
+			}
+		} else if sp := strings.IndexByte(rest, ' '); sp >= 0 {
+			v, s = rest[:sp], rest[sp:]
+		} else {
+			v, s = rest, ""
+		}
+		fn(k, v)
+	}
+}
+
+// decodeValue turns a value as audit_log_untrustedstring() or
+// audit_log_key() wrote it back into the string: "quoted" as is, upper-case
+// hex decoded, (null) as "".
+func decodeValue(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	if v == "(null)" {
+		return ""
+	}
+	if len(v)%2 == 0 && isUpperHex(v) {
+		if b, err := hex.DecodeString(v); err == nil {
+			return string(b)
+		}
+	}
+	return v
+}
+
+func isUpperHex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// syscallName names a syscall with go-libaudit's tables, "" if unknown.
+func syscallName(arch uint32, nr int32) string {
+	if arch == 0 || nr < 0 {
+		return ""
+	}
+	return auparse.AuditSyscalls[auparse.AuditArch(arch).String()][int(nr)]
+}

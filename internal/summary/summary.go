@@ -1,0 +1,129 @@
+// Package summary prints a recorded profile for a person: top producers,
+// losses by reason, waits, peak depth and silent drops.
+package summary
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Write prints the summary with at most top rows per table.
+func Write(w io.Writer, p *profile.Profile, top int) {
+	t := &p.Totals
+	dur := time.Duration(p.DurationNs)
+	fmt.Fprintf(w, "recorded %s on %s (attach=%s, HZ=%d)\n", dur.Round(time.Millisecond), p.KernelRelease, p.Attach, p.HZ)
+	if p.AuditBefore != nil {
+		fmt.Fprintf(w, "audit: enabled=%d backlog_limit=%d backlog_wait_time=%d jiffies (%s) auditd pid=%d\n",
+			p.AuditBefore.Enabled, p.AuditBefore.BacklogLimit, p.AuditBefore.BacklogWaitTime,
+			jiffies(p.AuditBefore.BacklogWaitTime, p.HZ), p.AuditBefore.PID)
+	}
+	fmt.Fprintln(w)
+
+	secs := dur.Seconds()
+	rate := func(n uint64) string {
+		if secs <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f/s", float64(n)/secs)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "records\t%d\t%s\n", t.Records, rate(t.Records))
+	fmt.Fprintf(tw, "queued\t%d\t%s\n", t.Queued, rate(t.Queued))
+	if p.Attach != profile.AttachNetlink {
+		fmt.Fprintf(tw, "drained by kauditd\t%d\t%s\n", t.Drained, rate(t.Drained))
+	}
+	fmt.Fprintf(tw, "lost\t%d\t%s\n", t.Lost, pct(t.Lost, t.Records))
+	if p.Attach != profile.AttachNetlink {
+		fmt.Fprintf(tw, "silent drops\t%d\t(freed by kauditd, not in the kernel's lost counter)\n", t.SilentDrops)
+		fmt.Fprintf(tw, "backlog waits\t%d\t%s blocked in total\n", t.Waits, time.Duration(t.WaitNs).Round(time.Microsecond))
+	}
+	limit := ""
+	if p.AuditBefore != nil && p.AuditBefore.BacklogLimit > 0 {
+		limit = fmt.Sprintf(" of backlog_limit %d", p.AuditBefore.BacklogLimit)
+	}
+	fmt.Fprintf(tw, "peak depth\t%d\t%s\n", t.MaxDepth, strings.TrimSpace(limit))
+	if t.Queued > 0 {
+		fmt.Fprintf(tw, "record size\t%d B\taverage, measured (skb head + sk_buff)\n", t.BytesQueued/t.Queued)
+	}
+	tw.Flush()
+
+	if len(t.LostByReason) > 0 {
+		fmt.Fprintf(w, "\nlost by reason\n")
+		reasons := make([]string, 0, len(t.LostByReason))
+		for r := range t.LostByReason {
+			reasons = append(reasons, r)
+		}
+		sort.Slice(reasons, func(i, j int) bool { return t.LostByReason[reasons[i]] > t.LostByReason[reasons[j]] })
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, r := range reasons {
+			fmt.Fprintf(tw, "  %s\t%d\n", r, t.LostByReason[r])
+		}
+		tw.Flush()
+	}
+
+	if len(p.Processes) > 0 {
+		fmt.Fprintf(w, "\ntop processes\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "TGID\tCOMM\tRECORDS\tLOST\tWAITS\tWAITED\tMAX WAIT\t\n")
+		for i, pr := range p.Processes {
+			if i == top {
+				break
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t\n", pr.Tgid, pr.Comm, pr.Records, pr.Lost, pr.Waits,
+				time.Duration(pr.WaitNs).Round(time.Microsecond), time.Duration(pr.MaxWaitNs).Round(time.Microsecond))
+		}
+		tw.Flush()
+	}
+	if len(p.Rules) > 0 {
+		fmt.Fprintf(w, "\ntop rules (key, syscall)\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "KEY\tSYSCALL\tRECORDS\tEVENTS\tLOST\tWAITED\t\n")
+		for i, r := range p.Rules {
+			if i == top {
+				break
+			}
+			key := r.Key
+			if key == "" {
+				key = "(none)"
+			}
+			sc := fmt.Sprint(r.Syscall)
+			switch {
+			case r.SyscallName != "":
+				sc = r.SyscallName
+			case r.Syscall == -1:
+				sc = "(not a syscall)"
+			case r.Syscall == -2:
+				sc = "(other)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", key, sc, r.Records, r.Events, r.Lost,
+				time.Duration(r.WaitNs).Round(time.Microsecond))
+		}
+		tw.Flush()
+	}
+	if o := p.Overflows; o != (profile.Overflows{}) {
+		fmt.Fprintf(w, "\nbounded maps overflowed (tables incomplete, totals exact): %+v\n", o)
+	}
+	if p.Timeline.MissedBuckets > 0 {
+		fmt.Fprintf(w, "timeline: %d buckets were overwritten before they could be read\n", p.Timeline.MissedBuckets)
+	}
+}
+
+func pct(n, of uint64) string {
+	if of == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f%% of records", 100*float64(n)/float64(of))
+}
+
+func jiffies(j uint32, hz int) string {
+	if hz <= 0 {
+		return "?"
+	}
+	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
+}

@@ -1,0 +1,481 @@
+// Package vmtest boots real Debian kernels under qemu (TCG, no KVM needed)
+// with a busybox initramfs and runs a shell script inside, so that tests can
+// exercise audit and eBPF behaviour that must not, or cannot, happen on the
+// host: enabling audit, adding rules, running auditd, attaching fentry and
+// kprobe programs to audit functions.
+//
+// The assets (kernels and the base root tree with busybox, auditd, auditctl,
+// ausearch, aureport and stress-ng) are prepared by scripts/vm-assets.sh DIR;
+// `make test` runs it and sets AUDITPROF_VM_ASSETS=DIR. Tests that need a VM
+// call [AssetsOrSkip] (or [AssetsDir]) and then [Run] once per kernel from
+// [Kernels]:
+//
+//	assets := vmtest.AssetsOrSkip(t)
+//	kernels, err := vmtest.Kernels(assets)
+//	...
+//	res, err := vmtest.Run(ctx, vmtest.Options{
+//		Kernel: k,
+//		Assets: assets,
+//		Files:  map[string]string{"/bin/auditprof": bin},
+//		Script: `auditd && wait_for_auditd 10
+//	auditprof run -o /tmp/p.json &
+//	stress-ng --open 1 --open-ops 2000
+//	emit profile /tmp/p.json`,
+//	})
+//	// res.ExitCode, res.Sections["profile"], res.Console
+//
+// # The guest
+//
+// The guest's /init mounts proc, sysfs, devtmpfs (plus devpts and /dev/shm),
+// tmpfs on /tmp and on /var/log/audit, debugfs on /sys/kernel/debug, tracefs
+// on /sys/kernel/tracing, bpffs on /sys/fs/bpf and cgroup2 on
+// /sys/fs/cgroup, brings up lo, sets PATH, and runs Options.Script with
+// busybox sh (not -e; the script may `set -e` itself) from /tmp, stdin
+// /dev/null, stdout and stderr on the serial console. It then prints the
+// script's exit status on a marker line and powers off. The whole root is in
+// RAM: files written by the script are lost unless emitted.
+//
+// The kernel command line is "console=ttyS0 audit=1 panic=-1 quiet
+// loglevel=4 printk.time=1" plus Options.KernelArgs: only kernel messages of
+// level warning and above (err, crit, ...) reach the console, all of them
+// stay in dmesg. audit=1 means that audit is enabled from boot: until auditd
+// registers, records go to printk at level notice (dmesg only).
+//
+// # Shell helpers
+//
+// The script runs with these functions defined:
+//
+//	emit NAME [FILE]       print FILE (default: stdin) as section NAME,
+//	                       base64-encoded with a sha256; Run decodes it into
+//	                       Result.Sections[NAME]. Use it for anything the
+//	                       test parses (JSON, logs, command output).
+//	wait_for_file PATH [SECONDS]
+//	                       wait until PATH exists (default 10 s); status 1
+//	                       on timeout.
+//	wait_for_auditd [SECONDS]
+//	                       wait until a process is registered as the audit
+//	                       daemon (`auditctl -s` shows a non-zero pid).
+//	wait_for_pid PID [SECONDS]
+//	                       wait until process PID has exited; status 1 on
+//	                       timeout.
+//
+// Sections can also be written by hand as plain text, between the lines
+// `=== BEGIN name ===` and `=== END name ===`; Run then drops lines that look
+// like kernel console messages ("[   12.345678] ...") from them, so plain
+// sections must not contain such lines themselves (dmesg output): use emit.
+//
+// Kernel messages are printed on the serial console asynchronously and can
+// land in the middle of a line written by the guest. Run repairs such lines
+// (a timestamped kernel message inside a line is removed and the line is
+// joined with its continuation) before looking for markers, and checks the
+// sha256 of every emitted section.
+package vmtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// EnvAssets is the environment variable that names the directory filled by
+// scripts/vm-assets.sh.
+const EnvAssets = "AUDITPROF_VM_ASSETS"
+
+// EnvQemu names the qemu binary to use instead of qemu-system-x86_64 from
+// PATH.
+const EnvQemu = "AUDITPROF_QEMU"
+
+// Defaults used when the corresponding Options field is zero.
+const (
+	DefaultTimeout  = 5 * time.Minute
+	DefaultSMP      = 2
+	DefaultMemoryMB = 1024
+)
+
+// BaseKernelArgs is the kernel command line every VM boots with, before
+// Options.KernelArgs.
+var BaseKernelArgs = []string{"console=ttyS0", "audit=1", "panic=-1", "quiet", "loglevel=4", "printk.time=1"}
+
+// AssetsDir returns the assets directory named by AUDITPROF_VM_ASSETS, and
+// false when the variable is unset or empty.
+func AssetsDir() (string, bool) {
+	dir := os.Getenv(EnvAssets)
+	return dir, dir != ""
+}
+
+// AssetsOrSkip returns the assets directory, or skips the test with a message
+// saying how to provide it when AUDITPROF_VM_ASSETS is unset. It fails the
+// test when the variable is set but the directory is not complete.
+func AssetsOrSkip(tb testing.TB) string {
+	tb.Helper()
+	dir, ok := AssetsDir()
+	if !ok {
+		tb.Skipf("VM test skipped: %s is not set (run scripts/vm-assets.sh DIR and set %s=DIR, or use `make test`)", EnvAssets, EnvAssets)
+	}
+	if err := checkAssets(dir); err != nil {
+		tb.Fatalf("%s=%s: %v", EnvAssets, dir, err)
+	}
+	return dir
+}
+
+func checkAssets(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
+		return fmt.Errorf("assets incomplete (run scripts/vm-assets.sh %s): %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rootfs", "bin", "busybox")); err != nil {
+		return fmt.Errorf("assets have no rootfs: %w", err)
+	}
+	return nil
+}
+
+// Kernel is a bootable kernel from the assets directory.
+type Kernel struct {
+	// Name is the short name of the kernel series: "6.1", "6.12".
+	Name string
+	// Vmlinuz is the path of the kernel image.
+	Vmlinuz string
+	// Release is what `uname -r` prints in the guest, e.g.
+	// "6.1.0-56-cloud-amd64" (empty if unknown).
+	Release string
+	// Package and Version are the Debian package the kernel comes from.
+	Package, Version string
+	// Config is the path of the kernel's build configuration (empty if
+	// the package had none).
+	Config string
+}
+
+// Kernels lists the kernels in assets (DIR/kernels/NAME/vmlinuz), oldest
+// series first: 6.1, then 6.12.
+func Kernels(assets string) ([]Kernel, error) {
+	root := filepath.Join(assets, "kernels")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("listing kernels: %w", err)
+	}
+	var ks []Kernel
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(root, e.Name())
+		k := Kernel{Name: e.Name(), Vmlinuz: filepath.Join(d, "vmlinuz")}
+		if _, err := os.Stat(k.Vmlinuz); err != nil {
+			continue
+		}
+		k.Release = readTrim(filepath.Join(d, "release"))
+		k.Package = readTrim(filepath.Join(d, "package"))
+		k.Version = readTrim(filepath.Join(d, "version"))
+		if _, err := os.Stat(filepath.Join(d, "config")); err == nil {
+			k.Config = filepath.Join(d, "config")
+		}
+		ks = append(ks, k)
+	}
+	if len(ks) == 0 {
+		return nil, fmt.Errorf("listing kernels: no DIR/NAME/vmlinuz under %s (run scripts/vm-assets.sh)", root)
+	}
+	sort.Slice(ks, func(i, j int) bool { return versionLess(ks[i].Name, ks[j].Name) })
+	return ks, nil
+}
+
+func readTrim(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// versionLess compares dotted versions numerically ("6.1" < "6.12").
+func versionLess(a, b string) bool {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		if errx != nil || erry != nil {
+			if as[i] != bs[i] {
+				return as[i] < bs[i]
+			}
+			continue
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return len(as) < len(bs)
+}
+
+// Options describes one VM run.
+type Options struct {
+	// Kernel to boot (from Kernels).
+	Kernel Kernel
+	// Assets is the directory made by scripts/vm-assets.sh; its rootfs is
+	// the base of the initramfs. Empty means AssetsDir().
+	Assets string
+	// Files are added to the initramfs: guest path -> host path, e.g.
+	// "/bin/auditprof" -> a statically linked binary built by the test.
+	// Host symlinks are followed, modes are kept, a host directory is
+	// copied recursively, missing parent directories are created, and
+	// files override the base tree. Dynamically linked binaries only work
+	// if their libraries are in the base tree (glibc, libaudit, ...).
+	Files map[string]string
+	// Script is the body of a busybox sh script run as the test after
+	// boot, with the helpers described in the package documentation.
+	Script string
+	// Timeout bounds the whole run, boot included (DefaultTimeout when
+	// zero); qemu is killed when it expires.
+	Timeout time.Duration
+	// SMP is the number of virtual CPUs (DefaultSMP when zero).
+	SMP int
+	// MemoryMB is the guest memory in MiB (DefaultMemoryMB when zero).
+	MemoryMB int
+	// KernelArgs are appended to BaseKernelArgs, e.g.
+	// "audit_backlog_limit=64".
+	KernelArgs []string
+	// Output, when set, receives the serial console as it arrives (for
+	// example a writer that calls t.Log, or os.Stderr when debugging).
+	Output io.Writer
+}
+
+// Result is what a VM run produced.
+type Result struct {
+	// Console is everything qemu printed on the serial console (kernel
+	// messages and the script's output), with "\r\n" turned into "\n".
+	Console string
+	// ExitCode is the exit status of the script, -1 if it never
+	// reported one (timeout, kernel panic).
+	ExitCode int
+	// Sections are the blocks the script printed with emit, or between
+	// `=== BEGIN name ===` and `=== END name ===`, by name. A name
+	// emitted twice keeps the last block.
+	Sections map[string]string
+	// BootTime is the time from starting qemu until the script started
+	// (host clock), zero if it never started.
+	BootTime time.Duration
+	// Duration is the time from starting qemu until it exited.
+	Duration time.Duration
+	// InitramfsSize is the size in bytes of the compressed initramfs.
+	InitramfsSize int64
+}
+
+// Markers printed by the guest's /init.
+const (
+	startMarker = "=== VMTEST START"
+	exitMarker  = "=== VMTEST EXIT "
+)
+
+// Run boots opts.Kernel with an initramfs made of the assets' rootfs,
+// opts.Files and an /init that runs opts.Script, waits for the guest to power
+// off, and returns what it printed. A script that fails is not an error: its
+// status is in Result.ExitCode. Run returns an error (and the Result so far,
+// when qemu ran) if the VM cannot be built or started, the timeout expires,
+// the guest never reports the script's exit status, or an emitted section is
+// corrupt. Several Runs may proceed concurrently.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Assets == "" {
+		dir, ok := AssetsDir()
+		if !ok {
+			return nil, fmt.Errorf("no assets: Options.Assets is empty and %s is unset", EnvAssets)
+		}
+		opts.Assets = dir
+	}
+	if opts.Kernel.Vmlinuz == "" {
+		return nil, errors.New("no kernel: Options.Kernel.Vmlinuz is empty")
+	}
+	if _, err := os.Stat(opts.Kernel.Vmlinuz); err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", opts.Kernel.Name, err)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.SMP <= 0 {
+		opts.SMP = DefaultSMP
+	}
+	if opts.MemoryMB <= 0 {
+		opts.MemoryMB = DefaultMemoryMB
+	}
+	qemu := os.Getenv(EnvQemu)
+	if qemu == "" {
+		qemu = "qemu-system-x86_64"
+	}
+	qemuPath, err := exec.LookPath(qemu)
+	if err != nil {
+		return nil, fmt.Errorf("finding qemu: %w", err)
+	}
+
+	tmp, err := os.MkdirTemp("", "auditprof-vmtest-")
+	if err != nil {
+		return nil, fmt.Errorf("creating temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	initrd := filepath.Join(tmp, "initramfs.cpio.gz")
+	size, err := buildInitramfs(initrd, filepath.Join(opts.Assets, "rootfs"), opts.Files, opts.Script)
+	if err != nil {
+		return nil, fmt.Errorf("building initramfs: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	args := []string{
+		"-accel", "tcg", "-cpu", "max",
+		"-smp", strconv.Itoa(opts.SMP), "-m", strconv.Itoa(opts.MemoryMB),
+		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+		"-no-reboot",
+		"-kernel", opts.Kernel.Vmlinuz, "-initrd", initrd,
+		"-append", strings.Join(append(append([]string{}, BaseKernelArgs...), opts.KernelArgs...), " "),
+	}
+	cmd := exec.CommandContext(ctx, qemuPath, args...)
+	cmd.Dir = tmp
+	cmd.Stdin = nil
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	con := &consoleWriter{out: opts.Output}
+	cmd.Stdout = con
+	cmd.WaitDelay = 5 * time.Second
+
+	res := &Result{ExitCode: -1, InitramfsSize: size}
+	start := time.Now()
+	con.start = start
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting qemu: %w", err)
+	}
+	waitErr := cmd.Wait()
+	res.Duration = time.Since(start)
+	res.Console = con.text()
+	res.BootTime = con.bootTime()
+	res.ExitCode = exitCode(res.Console)
+
+	var secErr error
+	res.Sections, secErr = parseSections(res.Console)
+
+	switch {
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && res.ExitCode == -1:
+		return res, fmt.Errorf("running vm (%s): no exit after %s: %w%s", opts.Kernel.Name, opts.Timeout, ctx.Err(), tail(res.Console))
+	case ctx.Err() != nil && res.ExitCode == -1:
+		return res, fmt.Errorf("running vm (%s): %w", opts.Kernel.Name, ctx.Err())
+	case waitErr != nil && res.ExitCode == -1:
+		return res, fmt.Errorf("running qemu (%s): %w: %s%s", opts.Kernel.Name, waitErr, strings.TrimSpace(stderr.String()), tail(res.Console))
+	case res.ExitCode == -1:
+		why := "guest stopped without reporting the script's exit status"
+		if strings.Contains(res.Console, "Kernel panic") {
+			why = "kernel panic"
+		}
+		return res, fmt.Errorf("running vm (%s): %s%s", opts.Kernel.Name, why, tail(res.Console))
+	}
+	if secErr != nil {
+		return res, fmt.Errorf("reading sections (%s): %w", opts.Kernel.Name, secErr)
+	}
+	return res, nil
+}
+
+// tail returns the last lines of the console for error messages.
+func tail(console string) string {
+	lines := strings.Split(strings.TrimRight(console, "\n"), "\n")
+	if len(lines) > 25 {
+		lines = lines[len(lines)-25:]
+	}
+	return "\nlast console lines:\n" + strings.Join(lines, "\n")
+}
+
+// exitCode finds the script's exit status on the console, -1 if absent.
+func exitCode(console string) int {
+	code := -1
+	for _, line := range repairLines(console) {
+		rest, ok := strings.CutPrefix(line, exitMarker)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		if n, err := strconv.Atoi(f[0]); err == nil {
+			code = n
+		}
+	}
+	return code
+}
+
+// consoleWriter collects qemu's stdout, forwards it to out, and notes when
+// the script started.
+type consoleWriter struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	out     io.Writer
+	start   time.Time
+	started time.Time
+}
+
+func (c *consoleWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if c.started.IsZero() {
+		// The marker may straddle two writes: look a little before p.
+		from := max(0, c.buf.Len()-len(p)-len(startMarker))
+		if bytes.Contains(c.buf.Bytes()[from:], []byte(startMarker)) {
+			c.started = time.Now()
+		}
+	}
+	if c.out != nil {
+		// The console is best-effort: a failing writer must not kill qemu.
+		_, _ = c.out.Write(bytes.ReplaceAll(p, []byte("\r\n"), []byte("\n")))
+	}
+	return len(p), nil
+}
+
+func (c *consoleWriter) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := strings.ReplaceAll(c.buf.String(), "\r\n", "\n")
+	return strings.ReplaceAll(s, "\r", "")
+}
+
+func (c *consoleWriter) bootTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started.IsZero() {
+		return 0
+	}
+	return c.started.Sub(c.start)
+}
+
+// LineWriter returns an io.Writer for Options.Output that calls logf once
+// per complete console line, e.g. t.Logf to see the console with go test -v.
+// Run writes the last partial line, if any, only when it ends.
+func LineWriter(logf func(format string, args ...any)) io.Writer {
+	return &lineWriter{logf: logf}
+}
+
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	logf func(format string, args ...any)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.logf("%s", strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}

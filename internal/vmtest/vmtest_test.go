@@ -1,0 +1,332 @@
+package vmtest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// smokeScript starts the real auditd, adds a syscall rule, generates load
+// with stress-ng and reports what auditd logged.
+const smokeScript = `
+step() { read -r up _ </proc/uptime; echo "step $up $*"; }
+step start
+auditd || { echo "auditd failed to start: $?"; exit 10; }
+if ! wait_for_auditd 30; then
+	echo "auditd did not register"
+	auditctl -s
+	exit 11
+fi
+step auditd registered
+auditctl -a always,exit -F arch=b64 -S openat -k smoke || exit 12
+stress-ng --open 1 --open-ops 2000 --timeout 60s >/tmp/stress.log 2>&1 || { cat /tmp/stress.log; exit 13; }
+step stress-ng done
+# Delete the rule first: the grep below opens files too and would keep the
+# count growing. auditd writes asynchronously: wait until it stops growing.
+auditctl -D >/dev/null || exit 14
+prev=-1
+for i in $(seq 50); do
+	n=$(grep -c 'key="smoke"' /var/log/audit/audit.log)
+	[ "$n" -gt 0 ] && [ "$n" = "$prev" ] && break
+	prev=$n
+	sleep 0.2
+done
+step log settled
+auditctl -s | emit status
+grep -c 'key="smoke"' /var/log/audit/audit.log | emit count
+uname -r | emit uname
+`
+
+// TestSmoke boots every kernel of the assets, runs auditd with a rule and a
+// stress-ng load, and checks that auditd logged matching records.
+func TestSmoke(t *testing.T) {
+	assets := AssetsOrSkip(t)
+	kernels, err := Kernels(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			res, err := Run(ctx, Options{
+				Kernel:  k,
+				Assets:  assets,
+				Script:  smokeScript,
+				Timeout: 5 * time.Minute,
+			})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			t.Logf("kernel %s (%s %s): initramfs %.1f MiB, boot %s, boot-to-exit %s",
+				k.Release, k.Package, k.Version, float64(res.InitramfsSize)/(1<<20),
+				res.BootTime.Round(time.Millisecond), res.Duration.Round(time.Millisecond))
+			if res.ExitCode != 0 {
+				t.Fatalf("script exit code %d\n%s", res.ExitCode, res.Console)
+			}
+
+			status := res.Sections["status"]
+			m := regexp.MustCompile(`(?m)^pid (\d+)`).FindStringSubmatch(status)
+			if m == nil || m[1] == "0" {
+				t.Errorf("auditctl -s shows no auditd pid:\n%s", status)
+			}
+			t.Logf("auditctl -s:\n%s", strings.TrimSpace(status))
+
+			n, err := strconv.Atoi(strings.TrimSpace(res.Sections["count"]))
+			if err != nil {
+				t.Errorf("count section %q: %v", res.Sections["count"], err)
+			} else if n <= 0 {
+				t.Errorf(`no key="smoke" records in audit.log`)
+			} else {
+				t.Logf(`%d key="smoke" records in audit.log`, n)
+			}
+
+			uname := strings.TrimSpace(res.Sections["uname"])
+			if k.Release != "" && uname != k.Release {
+				t.Errorf("uname -r = %q, want %q", uname, k.Release)
+			}
+			if !strings.HasPrefix(uname, k.Name+".") {
+				t.Errorf("uname -r = %q, not a %s kernel", uname, k.Name)
+			}
+			for _, l := range strings.Split(res.Console, "\n") {
+				if strings.HasPrefix(l, "step ") {
+					t.Log(l)
+				}
+			}
+			if t.Failed() {
+				t.Logf("console:\n%s", res.Console)
+			}
+		})
+	}
+}
+
+func TestAssetsDir(t *testing.T) {
+	t.Setenv(EnvAssets, "")
+	if _, ok := AssetsDir(); ok {
+		t.Error("AssetsDir reports assets with the variable empty")
+	}
+	t.Setenv(EnvAssets, "/some/dir")
+	if d, ok := AssetsDir(); !ok || d != "/some/dir" {
+		t.Errorf("AssetsDir() = %q, %v", d, ok)
+	}
+}
+
+func TestKernelsOrder(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"6.12", "6.1", "5.15"} {
+		d := filepath.Join(dir, "kernels", name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "vmlinuz"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "release"), []byte(name+".0-1-cloud-amd64\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks, err := Kernels(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, k := range ks {
+		names = append(names, k.Name)
+	}
+	if got := strings.Join(names, " "); got != "5.15 6.1 6.12" {
+		t.Errorf("kernels = %s", got)
+	}
+	if ks[1].Release != "6.1.0-1-cloud-amd64" {
+		t.Errorf("release = %q", ks[1].Release)
+	}
+	if _, err := Kernels(t.TempDir()); err == nil {
+		t.Error("no error for an assets dir without kernels")
+	}
+}
+
+// emitted is what emit prints for data, with lines broken at 76 columns.
+func emitted(name, data string) string {
+	sum := sha256hex(data)
+	enc := b64(data)
+	var b strings.Builder
+	fmt.Fprintf(&b, "=== BEGIN %s ===\r\n=== BASE64 sha256=%s ===\r\n", name, sum)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	if enc != "" {
+		b.WriteString(enc + "\r\n")
+	}
+	fmt.Fprintf(&b, "=== END %s ===\r\n", name)
+	return b.String()
+}
+
+func TestSectionsInterleaved(t *testing.T) {
+	payload := `{"records": [1, 2, 3], "note": "=== END profile === inside the payload"}` + "\n" + strings.Repeat("0123456789abcdef", 40)
+	em := emitted("profile", payload)
+	// Inject kernel messages: on a line of its own, in the middle of a
+	// base64 line, and in the middle of the END marker.
+	lines := strings.SplitAfter(strings.TrimSuffix(em, "\r\n"), "\r\n")
+	lines[len(lines)-1] += "\r\n"
+	lines[3] = lines[3][:30] + "[   12.345678] audit: type=1300 audit(1.2:3): arch=c000003e syscall=257 key=\"smoke\"\r\n" + lines[3][30:]
+	lines = append(lines[:2], append([]string{"[    3.100000] audit: backlog limit exceeded\r\n"}, lines[2:]...)...)
+	last := len(lines) - 1
+	lines[last] = lines[last][:9] + "[   13.000001] random: crng init done\r\n" + lines[last][9:]
+	console := "[    0.000000] Linux version 6.1.0\r\nboot noise\r\n" + strings.Join(lines, "") +
+		"=== BEGIN plain ===\r\nline one\r\n[   14.000000] kernel says hi\r\nline two\r\n=== END plain ===\r\n" +
+		"=== VMTEST EXIT 3 uptime=15.00 ===\r\n"
+	console = strings.ReplaceAll(console, "\r\n", "\n")
+
+	secs, err := parseSections(console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secs["profile"] != payload {
+		t.Errorf("profile = %q\nwant %q", secs["profile"], payload)
+	}
+	if secs["plain"] != "line one\nline two" {
+		t.Errorf("plain = %q", secs["plain"])
+	}
+	if code := exitCode(console); code != 3 {
+		t.Errorf("exit code = %d, want 3", code)
+	}
+}
+
+func TestSectionsCorrupt(t *testing.T) {
+	em := emitted("x", strings.Repeat("hello world ", 20))
+	// A kernel message without its timestamp cannot be told from the
+	// payload: the checksum must catch it.
+	bad := strings.Replace(em, "aGVsbG8", "aGVsbG9", 1)
+	if _, err := parseSections(strings.ReplaceAll(bad, "\r\n", "\n")); err == nil {
+		t.Error("no error for a corrupted section")
+	}
+	if _, err := parseSections("=== BEGIN y ===\nabc\n"); err == nil {
+		t.Error("no error for an unterminated section")
+	}
+	secs, err := parseSections(emitted("empty", ""))
+	if err != nil || secs["empty"] != "" {
+		t.Errorf("empty section: %q, %v", secs["empty"], err)
+	}
+	if _, ok := secs["empty"]; !ok {
+		t.Error("empty section missing")
+	}
+}
+
+// TestInitramfs checks the archive against a minimal newc reader.
+func TestInitramfs(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "rootfs")
+	must(t, os.MkdirAll(filepath.Join(root, "bin"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "bin", "busybox"), []byte("BB"), 0o755))
+	must(t, os.Symlink("/bin/busybox", filepath.Join(root, "bin", "sh")))
+	must(t, os.WriteFile(filepath.Join(root, "bin", "old"), []byte("old"), 0o644))
+	host := filepath.Join(dir, "tool")
+	must(t, os.WriteFile(host, []byte("#!/bin/sh\necho tool\n"), 0o750))
+	out := filepath.Join(dir, "initrd.gz")
+	size, err := buildInitramfs(out, root, map[string]string{"/opt/x/tool": host, "/bin/old": host}, "echo hi\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size <= 0 {
+		t.Fatalf("size %d", size)
+	}
+	ents := readNewc(t, out)
+	want := map[string]string{
+		"bin/busybox":      "100755 BB",
+		"bin/sh":           "120777 /bin/busybox",
+		"bin/old":          "100750 #!/bin/sh\necho tool\n",
+		"opt":              "40755 ",
+		"opt/x":            "40755 ",
+		"opt/x/tool":       "100750 #!/bin/sh\necho tool\n",
+		"dev/console":      "20600 ",
+		"vmtest/script.sh": "100755 echo hi\n",
+		"init":             "100755 " + initSh,
+		"vmtest/lib.sh":    "100755 " + libSh,
+		"TRAILER!!!":       "0 ",
+		"bin":              "40755 ",
+		"dev":              "40755 ",
+		"vmtest":           "40755 ",
+	}
+	for name, w := range want {
+		if got, ok := ents[name]; !ok {
+			t.Errorf("%s missing", name)
+		} else if got != w {
+			t.Errorf("%s = %q, want %q", name, got, w)
+		}
+	}
+	if len(ents) != len(want) {
+		t.Errorf("%d entries, want %d: %v", len(ents), len(want), ents)
+	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readNewc returns "octal-mode data" by name; it checks alignment and that
+// parents come before children.
+func readNewc(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	must(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	must(t, err)
+	data, err := io.ReadAll(zr)
+	must(t, err)
+	ents := map[string]string{}
+	off := 0
+	field := func(i int) int {
+		v, err := strconv.ParseUint(string(data[off+6+8*i:off+14+8*i]), 16, 32)
+		must(t, err)
+		return int(v)
+	}
+	align := func(n int) int { return (n + 3) &^ 3 }
+	for off < len(data) {
+		if !bytes.HasPrefix(data[off:], []byte("070701")) {
+			t.Fatalf("bad magic at %d", off)
+		}
+		mode, size, namesize := field(1), field(6), field(11)
+		name := string(data[off+110 : off+110+namesize-1])
+		if data[off+110+namesize-1] != 0 {
+			t.Fatalf("%s: name not NUL-terminated", name)
+		}
+		if dir := filepath.Dir(name); dir != "." && name != "TRAILER!!!" {
+			if _, ok := ents[dir]; !ok {
+				t.Errorf("%s comes before its directory", name)
+			}
+		}
+		if name == "dev/console" && (field(9) != 5 || field(10) != 1) {
+			t.Errorf("dev/console is %d:%d", field(9), field(10))
+		}
+		doff := align(off + 110 + namesize)
+		ents[name] = fmt.Sprintf("%o %s", mode, data[doff:doff+size])
+		off = align(doff + size)
+		if name == "TRAILER!!!" {
+			break
+		}
+	}
+	return ents
+}

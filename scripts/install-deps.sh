@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the host packages `make generate`, `make test` and `make demo`
+# need, when missing. Debian 12 (the CI and dev machines); run as root.
+# auditd is deliberately NOT installed on the host: the tests run it inside
+# the VM, and its package would start it (and enable audit) here.
+set -euo pipefail
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have clang-14 || need+=(clang-14)
+have llvm-strip-14 || need+=(llvm-14)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "install-deps: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+echo "install-deps: clang-14, llvm-14 present"

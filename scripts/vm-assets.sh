@@ -1,0 +1,454 @@
+#!/usr/bin/env bash
+# vm-assets.sh DIR
+#
+# Prepares everything the VM tests (internal/vmtest) need to boot real Debian
+# kernels under qemu (TCG) with a busybox initramfs that contains a real auditd
+# and stress-ng. Meant for Debian 12 (bookworm) hosts where it runs as root
+# (CI); idempotent, and a no-op when DIR is already complete.
+#
+# Host packages installed when missing: qemu-system-x86, busybox-static, cpio.
+# Guest packages (kernels, auditd, stress-ng and their libraries) are fetched
+# with `apt-get download` and unpacked with `dpkg -x`: nothing is installed or
+# started on the host, and audit settings on the host are never touched.
+#
+# Layout of DIR when complete:
+#   kernels/6.1/{vmlinuz,config,System.map,package,version,release}
+#   kernels/6.12/{...}
+#   rootfs/            base tree of the initramfs (busybox, auditd, auditctl,
+#                      ausearch, aureport, stress-ng, libraries, /etc ...)
+#   rootfs.manifest    what went into rootfs (packages and versions)
+#   .complete          marker; its content is the layout version below
+#
+# Environment:
+#   VM_ASSETS_FORCE=1  rebuild even when the marker is present
+#   VM_ASSETS_KEEP=1   keep the downloaded .debs and staging tree (DIR/.work)
+set -euo pipefail
+
+LAYOUT="auditprof-vm-assets v1"
+
+# Kernel name -> Debian meta package that depends on the current versioned
+# image package.
+declare -A KERNEL_META=(
+	[6.1]=linux-image-cloud-amd64
+	[6.12]=linux-image-6.12-cloud-amd64
+)
+KERNEL_ORDER=(6.1 6.12)
+
+# Guest packages whose binaries go into the initramfs. Their library
+# dependencies are resolved below.
+GUEST_PKGS=(auditd libaudit1 libauparse0 libcap-ng0 stress-ng)
+# Binaries (paths inside the unpacked packages) copied into the rootfs.
+GUEST_BINS=(sbin/auditd sbin/auditctl sbin/ausearch sbin/aureport usr/bin/ausyscall usr/bin/stress-ng)
+
+step() { printf '[vm-assets] %s\n' "$*"; }
+die() { printf '[vm-assets] error: %s\n' "$*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: $0 DIR"
+mkdir -p "$1"
+DIR=$(cd "$1" && pwd)
+START=$(date +%s)
+
+if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ -f "$DIR/.complete" ] &&
+	[ "$(cat "$DIR/.complete")" = "$LAYOUT" ]; then
+	ok=1
+	for k in "${KERNEL_ORDER[@]}"; do
+		[ -s "$DIR/kernels/$k/vmlinuz" ] || ok=0
+	done
+	[ -x "$DIR/rootfs/bin/busybox" ] || ok=0
+	if [ $ok = 1 ]; then
+		step "$DIR is complete ($LAYOUT), nothing to do"
+		exit 0
+	fi
+	step "marker present but files missing, rebuilding"
+fi
+rm -f "$DIR/.complete"
+
+[ "$(uname -m)" = x86_64 ] || die "only x86_64 hosts are supported"
+command -v apt-get >/dev/null || die "apt-get not found: a Debian 12 host is required"
+
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null || die "not root and no sudo: cannot install host packages"
+	SUDO=sudo
+fi
+
+# ---------------------------------------------------------------- host packages
+# apt-cache is slow on hosts with many sources (~0.6 s a call): query in
+# batches and remember the answers.
+declare -A CAND=()     # package -> candidate version
+declare -A SECTION=()  # package -> archive section
+
+# resolve PKG...: fills CAND (and SECTION) for the packages with one
+# apt-cache call each; unknown packages get the version "(none)".
+resolve() {
+	local need=() p v
+	for p in "$@"; do [ -n "${CAND[$p]:-}" ] || need+=("$p"); done
+	[ ${#need[@]} -eq 0 ] && return 0
+	for p in "${need[@]}"; do CAND[$p]="(none)"; done
+	while read -r p v; do CAND[$p]=$v; done < <(
+		apt-cache policy "${need[@]}" 2>/dev/null |
+			awk '/^[^ ]/ {p = $1; sub(/:$/, "", p)} /^  Candidate:/ {print p, $2}')
+	while read -r p v; do SECTION[$p]=$v; done < <(
+		apt-cache show --no-all-versions "${need[@]}" 2>/dev/null |
+			awk '/^Package:/ {p = $2} /^Section:/ {print p, $2}')
+	return 0
+}
+
+APT_UPDATED=0
+apt_update_once() {
+	if [ $APT_UPDATED = 0 ]; then
+		step "apt-get update"
+		$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+		APT_UPDATED=1
+		CAND=()
+		SECTION=()
+	fi
+}
+
+# have_pkg NAME: the package is known to apt (has a candidate version).
+have_pkg() {
+	resolve "$1"
+	[ "${CAND[$1]}" != "(none)" ]
+}
+
+missing=()
+for p in qemu-system-x86 busybox-static cpio; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	resolve "${missing[@]}"
+	for p in "${missing[@]}"; do have_pkg "$p" || apt_update_once; done
+	step "installing host packages: ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 \
+		install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+	step "host packages present: qemu-system-x86 busybox-static cpio"
+fi
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found after install"
+
+resolve "${KERNEL_META[@]}" "${GUEST_PKGS[@]}" libc6 libgcc-s1
+for p in "${KERNEL_META[@]}" "${GUEST_PKGS[@]}"; do
+	have_pkg "$p" || apt_update_once
+	have_pkg "$p" || die "package $p is not available from the configured apt sources"
+done
+
+WORK="$DIR/.work"
+DEBS="$WORK/debs"
+mkdir -p "$DEBS"
+
+# deb_of PKG: path of the downloaded .deb of PKG's candidate version (empty
+# when not downloaded yet).
+deb_of() {
+	local v=${CAND[$1]}
+	compgen -G "$DEBS/${1}_${v//:/%3a}_*.deb" | head -n1 || true
+}
+
+# download PKG...: apt-get download into $DEBS, skipping packages whose
+# candidate version is already there. (apt-get warns that it downloads
+# unsandboxed as root: harmless, hidden.)
+download() {
+	local need=() p
+	resolve "$@"
+	for p in "$@"; do
+		[ "${CAND[$p]}" != "(none)" ] || die "package $p has no candidate version"
+		[ -n "$(deb_of "$p")" ] || need+=("$p")
+	done
+	[ ${#need[@]} -eq 0 ] && return 0
+	(cd "$DEBS" && apt-get download -qq "${need[@]}" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
+	for p in "${need[@]}"; do
+		[ -n "$(deb_of "$p")" ] || die "download of $p failed"
+	done
+}
+
+# ---------------------------------------------------------------------- kernels
+for k in "${KERNEL_ORDER[@]}"; do
+	meta=${KERNEL_META[$k]}
+	img=$(apt-cache depends "$meta" | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+	[ -n "$img" ] || die "cannot resolve the image package of $meta"
+	resolve "$img"
+	ver=${CAND[$img]}
+	kd="$DIR/kernels/$k"
+	if [ -s "$kd/vmlinuz" ] && [ "$(cat "$kd/package" 2>/dev/null)" = "$img" ] &&
+		[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ]; then
+		step "kernel $k: $img $ver already present"
+		continue
+	fi
+	step "kernel $k: downloading $img $ver (from $meta)"
+	download "$img"
+	x="$WORK/kernel-$k"
+	rm -rf "$x"
+	mkdir -p "$x"
+	# Only boot/ is needed; skip writing the module tree.
+	dpkg-deb --fsys-tarfile "$(deb_of "$img")" | tar -x -C "$x" --wildcards './boot/*'
+	vmlinuz=$(compgen -G "$x/boot/vmlinuz-*" | head -n1 || true)
+	[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $img"
+	release=${vmlinuz##*/vmlinuz-}
+	rm -rf "$kd.tmp"
+	mkdir -p "$kd.tmp"
+	cp "$vmlinuz" "$kd.tmp/vmlinuz"
+	[ -f "$x/boot/config-$release" ] && cp "$x/boot/config-$release" "$kd.tmp/config"
+	[ -f "$x/boot/System.map-$release" ] && cp "$x/boot/System.map-$release" "$kd.tmp/System.map"
+	echo "$img" >"$kd.tmp/package"
+	echo "$ver" >"$kd.tmp/version"
+	echo "$release" >"$kd.tmp/release"
+	rm -rf "$kd" "$x"
+	mv "$kd.tmp" "$kd"
+	step "kernel $k: $kd/vmlinuz ($release)"
+done
+
+# ----------------------------------------------------------- guest user space
+STAGE="$WORK/stage"  # all unpacked guest packages, merged
+PKGS="$WORK/pkgs"    # each unpacked guest package on its own (file owners)
+ROOT="$DIR/rootfs.tmp"
+rm -rf "$STAGE" "$PKGS" "$ROOT"
+mkdir -p "$STAGE" "$PKGS" "$ROOT"
+
+declare -A EXTRACTED=()  # package -> version
+extract() {
+	local p
+	for p in "$@"; do
+		[ -n "${EXTRACTED[$p]:-}" ] && continue
+		mkdir -p "$PKGS/$p"
+		dpkg -x "$(deb_of "$p")" "$PKGS/$p"
+		cp -a "$PKGS/$p/." "$STAGE/"
+		EXTRACTED[$p]=${CAND[$p]}
+	done
+}
+
+# owner_of PATH: the unpacked package that ships PATH (a path in $STAGE).
+owner_of() {
+	local rel=${1#"$STAGE"/} p
+	for p in "${!EXTRACTED[@]}"; do
+		if [ -e "$PKGS/$p/$rel" ] || [ -L "$PKGS/$p/$rel" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+}
+
+# lib_deps PKG...: the packages of section libs that PKG Depends or
+# Pre-Depends on (alternatives included, virtual packages skipped).
+lib_deps() {
+	local p deps
+	mapfile -t deps < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+		--no-replaces --no-enhances "$@" 2>/dev/null |
+		awk '$1 ~ /^\|?(Pre)?Depends:$/ && $2 !~ /^</ {sub(/:any$/, "", $2); print $2}' | sort -u)
+	[ ${#deps[@]} -eq 0 ] && return 0
+	resolve "${deps[@]}"
+	for p in "${deps[@]}"; do
+		case "${SECTION[$p]:-}" in libs | oldlibs) echo "$p" ;; esac
+	done
+}
+
+stage_libdirs() {
+	local d out=
+	for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib lib64; do
+		[ -d "$STAGE/$d" ] && out="$out${out:+:}$STAGE/$d"
+	done
+	echo "$out"
+}
+
+# unresolved: "SONAME NEEDER" lines for the libraries of the guest binaries
+# that ldd (staging library directories first) cannot find or finds only on
+# the host, with the staged objects that need them (from LD_DEBUG=files).
+unresolved() {
+	local b
+	for b in "${GUEST_BINS[@]}"; do
+		LD_DEBUG=files LD_LIBRARY_PATH=$(stage_libdirs) ldd "$STAGE/$b" 2>&1 |
+			awk -v stage="$STAGE/" '
+				/needed by/ {
+					so = $0; sub(/.*file=/, "", so); sub(/ .*/, "", so)
+					by = $0; sub(/.*needed by /, "", by); sub(/ .*/, "", by)
+					if (index(by, stage) == 1) needers[so] = needers[so] " " by
+					next
+				}
+				$2 == "=>" && ($3 == "not" || index($3, stage) != 1) { bad[$1] = 1 }
+				END { for (so in bad) { n = split(needers[so], a, " "); for (i = 1; i <= n; i++) print so, a[i] } }'
+	done | sort -u
+}
+
+step "guest packages: downloading ${GUEST_PKGS[*]} libc6 libgcc-s1"
+download "${GUEST_PKGS[@]}" libc6 libgcc-s1
+extract "${GUEST_PKGS[@]}" libc6 libgcc-s1
+
+# Resolve library dependencies precisely: for each library that is missing,
+# fetch the library dependencies of the package owning the object that needs
+# it, until nothing is missing. (stress-ng's full dependency closure contains
+# mesa and X11 libraries it never links; following only what ldd needs keeps
+# the download small.)
+round=1
+while :; do
+	mapfile -t un < <(unresolved)
+	[ ${#un[@]} -eq 0 ] && break
+	[ $round -le 10 ] || die "libraries still unresolved after $round rounds: ${un[*]}"
+	declare -A owners=()
+	sonames=()
+	for line in "${un[@]}"; do
+		so=${line%% *}
+		by=${line#* }
+		sonames+=("$so")
+		o=$(owner_of "$by")
+		[ -n "$o" ] && owners[$o]=1
+	done
+	[ ${#owners[@]} -gt 0 ] || die "cannot tell which package needs: ${sonames[*]}"
+	next=()
+	while read -r p; do
+		[ -n "$p" ] && [ -z "${EXTRACTED[$p]:-}" ] && next+=("$p")
+	done < <(lib_deps "${!owners[@]}")
+	[ ${#next[@]} -gt 0 ] || die "no package provides $(printf '%s\n' "${sonames[@]}" | sort -u | tr '\n' ' ')(needed by packages ${!owners[*]})"
+	step "guest libraries (round $round): $(printf '%s\n' "${sonames[@]}" | sort -u | wc -l) missing, fetching ${next[*]}"
+	download "${next[@]}"
+	extract "${next[@]}"
+	unset owners
+	round=$((round + 1))
+done
+step "guest libraries resolved (${#EXTRACTED[@]} packages unpacked)"
+
+# Binaries.
+for b in "${GUEST_BINS[@]}"; do
+	mkdir -p "$ROOT/$(dirname "$b")"
+	cp -L "$STAGE/$b" "$ROOT/$b"
+done
+
+# Libraries: every object ldd lists, copied (dereferenced) into
+# /lib/x86_64-linux-gnu, which the guest's ld.so searches by default.
+mkdir -p "$ROOT/lib/x86_64-linux-gnu" "$ROOT/lib64" "$ROOT/usr/lib/x86_64-linux-gnu"
+nlibs=0
+for b in "${GUEST_BINS[@]}"; do
+	LD_LIBRARY_PATH=$(stage_libdirs) ldd "$STAGE/$b" |
+		awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}'
+done | sort -u | while read -r soname path; do
+	case "$path" in
+	"$STAGE"/*) ;;
+	*) die "library $soname resolved outside the staging tree: $path" ;;
+	esac
+	cp -L "$path" "$ROOT/lib/x86_64-linux-gnu/$soname"
+done
+ldso=$(compgen -G "$STAGE/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" || compgen -G "$STAGE/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" || true)
+[ -n "$ldso" ] || die "ld-linux-x86-64.so.2 not found in libc6"
+cp -L "$ldso" "$ROOT/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$ROOT/lib64/ld-linux-x86-64.so.2"
+nlibs=$(find "$ROOT/lib/x86_64-linux-gnu" -type f | wc -l)
+step "guest binaries: ${#GUEST_BINS[@]}, libraries: $nlibs"
+
+# Check that the rootfs is self-contained: every binary must resolve all its
+# libraries from the rootfs alone, with the rootfs's own loader.
+for b in "${GUEST_BINS[@]}"; do
+	out=$("$ROOT/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" --library-path "$ROOT/lib/x86_64-linux-gnu" --list "$ROOT/$b" 2>&1) ||
+		die "$b does not load from the rootfs: $out"
+	if grep -q 'not found' <<<"$out"; then die "$b: $(grep 'not found' <<<"$out")"; fi
+	if grep -E '=> /' <<<"$out" | grep -vq "=> $ROOT/"; then
+		die "$b loads libraries from outside the rootfs: $out"
+	fi
+done
+step "rootfs libraries verified with the rootfs loader"
+
+# Busybox (static) and its applet links; real binaries above win.
+bb=$(dpkg -L busybox-static 2>/dev/null | grep -E '/busybox$' | head -n1)
+[ -n "$bb" ] && [ -x "$bb" ] || die "busybox-static binary not found"
+if LD_TRACE_LOADED_OBJECTS=1 "$bb" 2>/dev/null | grep -q '=>'; then die "$bb is not static"; fi
+mkdir -p "$ROOT/bin" "$ROOT/sbin" "$ROOT/usr/bin" "$ROOT/usr/sbin"
+cp "$bb" "$ROOT/bin/busybox"
+napplets=0
+while read -r a; do
+	[ -e "$ROOT/$a" ] || [ -L "$ROOT/$a" ] && continue
+	mkdir -p "$ROOT/$(dirname "$a")"
+	ln -s /bin/busybox "$ROOT/$a"
+	napplets=$((napplets + 1))
+done < <("$ROOT/bin/busybox" --list-full)
+step "busybox $(dpkg-query -W -f='${Version}' busybox-static): $napplets applet links"
+
+# /etc, audit configuration and directories.
+mkdir -p "$ROOT"/{etc/audit/plugins.d,etc/audit/rules.d,etc/audit/examples,var/run,var/log/audit,var/spool,run,tmp,proc,sys,dev,root,mnt}
+chmod 1777 "$ROOT/tmp"
+chmod 0700 "$ROOT/var/log/audit"
+cat >"$ROOT/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOF
+cat >"$ROOT/etc/group" <<'EOF'
+root:x:0:
+adm:x:4:
+nogroup:x:65534:
+EOF
+cat >"$ROOT/etc/nsswitch.conf" <<'EOF'
+passwd: files
+group: files
+hosts: files
+EOF
+echo "127.0.0.1 localhost" >"$ROOT/etc/hosts"
+echo vmtest >"$ROOT/etc/hostname"
+
+# auditd.conf: the guest root is in RAM. Keys are those of the Debian default
+# file (auditd 3.0.9 rejects unknown keys); every disk and queue action only
+# logs to syslog or does nothing, so auditd never suspends, halts or stops.
+cat >"$ROOT/etc/audit/auditd.conf" <<'EOF'
+# auditprof VM tests: RAM-backed root, auditd must never suspend or halt.
+local_events = yes
+write_logs = yes
+log_file = /var/log/audit/audit.log
+log_group = adm
+log_format = RAW
+flush = INCREMENTAL_ASYNC
+freq = 50
+max_log_file = 4096
+num_logs = 2
+priority_boost = 4
+name_format = NONE
+max_log_file_action = IGNORE
+space_left = 2
+space_left_action = IGNORE
+verify_email = no
+action_mail_acct = root
+admin_space_left = 1
+admin_space_left_action = IGNORE
+disk_full_action = IGNORE
+disk_error_action = IGNORE
+use_libwrap = no
+tcp_listen_queue = 5
+tcp_max_per_addr = 1
+tcp_client_max_idle = 0
+transport = TCP
+distribute_network = no
+q_depth = 2000
+overflow_action = IGNORE
+max_restarts = 10
+plugin_dir = /etc/audit/plugins.d
+end_of_event_timeout = 2
+EOF
+chmod 0640 "$ROOT/etc/audit/auditd.conf"
+# Plugins shipped by the package (all inactive by default).
+if [ -d "$STAGE/etc/audit/plugins.d" ]; then
+	cp "$STAGE"/etc/audit/plugins.d/*.conf "$ROOT/etc/audit/plugins.d/" 2>/dev/null || true
+fi
+: >"$ROOT/etc/audit/audit.rules"
+# Example rule sets (STIG, OSPP, PCI-DSS, ...).
+nrules=0
+for f in "$STAGE"/usr/share/doc/auditd/examples/rules/*; do
+	[ -f "$f" ] || continue
+	case "$f" in
+	*.gz) gunzip -c "$f" >"$ROOT/etc/audit/examples/$(basename "${f%.gz}")" ;;
+	*) cp "$f" "$ROOT/etc/audit/examples/" ;;
+	esac
+	nrules=$((nrules + 1))
+done
+[ $nrules -gt 0 ] || die "no example rules in the auditd package"
+step "etc: passwd, group (root, adm), auditd.conf, $nrules example rule files"
+
+{
+	echo "# $LAYOUT"
+	echo "busybox-static $(dpkg-query -W -f='${Version}' busybox-static)"
+	for p in "${!EXTRACTED[@]}"; do echo "$p ${EXTRACTED[$p]}"; done | sort
+} >"$DIR/rootfs.manifest"
+
+rm -rf "$DIR/rootfs"
+mv "$ROOT" "$DIR/rootfs"
+step "rootfs: $(du -sh "$DIR/rootfs" | cut -f1), $(find "$DIR/rootfs" | wc -l) entries"
+
+if [ "${VM_ASSETS_KEEP:-0}" != 1 ]; then
+	rm -rf "$WORK"
+fi
+echo "$LAYOUT" >"$DIR/.complete"
+step "done in $(($(date +%s) - START))s: $DIR"
