@@ -23,6 +23,9 @@
  *                        into a .part body (Ubuntu 5.19+), and gives the
  *                        record's real size.
  *   skb_dequeue         filtered the same way: kauditd's drain.
+ *   schedule_timeout    while the task is inside audit_log_start: the
+ *                        backlog wait, accounted in jiffies exactly as
+ *                        backlog_wait_time_actual is.
  *   kauditd_send_queue  learns the queue addresses where kallsyms has no
  *                        data symbols (its 3rd argument is the queue).
  *   kauditd_hold_skb    entry+exit: a record that leaves it neither
@@ -72,7 +75,8 @@ struct counters {
 	__u64 lost;           /* audit_log_lost calls */
 	__u64 silent_drops;   /* freed in kauditd_hold_skb, not counted in lost */
 	__u64 waits;          /* audit_log_start calls that slept */
-	__u64 wait_ns;        /* time in those calls */
+	__u64 wait_jiffies;   /* their sleep, as backlog_wait_time_actual counts it */
+	__u64 blocked_ns;     /* wall time of those calls */
 	__u64 drained;        /* dequeues from audit_queue */
 	__u64 retry_queued;
 	__u64 hold_queued;
@@ -90,11 +94,15 @@ struct counters {
 
 struct inflight {
 	__u64 start_ns;
-	__u64 nvcsw;
 	__u64 ctx;
 	__u64 epoch;
+	__u64 wait_jiffies;    /* closed sleeps */
+	__u64 sleep_start;     /* jiffies at the open sleep's start */
+	__u64 sleep_timeout;   /* its timeout; 0: no open sleep */
 	__u32 type;
 	__u32 lost;
+	__u32 sleeps;
+	__u32 pad;
 };
 
 struct hold_state {
@@ -108,8 +116,9 @@ struct proc_stats {
 	__u64 bytes;
 	__u64 lost;
 	__u64 waits;
-	__u64 wait_ns;
-	__u64 max_wait_ns;
+	__u64 wait_jiffies;
+	__u64 max_wait_jiffies;
+	__u64 blocked_ns;
 	__u64 cgroup_id;
 	char comm[COMM_LEN];
 };
@@ -125,7 +134,7 @@ struct rule_stats {
 	__u64 events; /* AUDIT_SYSCALL records: one per event */
 	__u64 lost;
 	__u64 waits;
-	__u64 wait_ns;
+	__u64 wait_jiffies;
 };
 
 struct reason_key {
@@ -140,8 +149,12 @@ struct tl_slot {
 	__u64 drained;
 	__u64 max_depth;
 	__u64 waits;
-	__u64 wait_ns;
+	__u64 wait_jiffies;
 };
+
+/* Set by user space once every program is attached, cleared before it
+ * detaches: all counters then cover the same interval. */
+volatile __u32 counting = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -256,7 +269,7 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	s->drained = 0;
 	s->max_depth = 0;
 	s->waits = 0;
-	s->wait_ns = 0;
+	s->wait_jiffies = 0;
 	return s;
 }
 
@@ -293,14 +306,15 @@ static __always_inline __u32 qlen_at(__u64 addr)
 static __always_inline void on_log_start(struct audit_context *ctx, int type)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct counters *t = get_totals();
+	struct counters *t;
 	struct inflight e = {};
 	struct tl_slot *s;
 
+	if (!counting)
+		return;
+	t = get_totals();
 	e.start_ns = bpf_ktime_get_ns();
 	e.epoch = e.start_ns / bucket_ns;
-	e.nvcsw = BPF_CORE_READ(task, nvcsw);
 	e.ctx = (__u64)ctx;
 	e.type = type;
 	if (t)
@@ -312,10 +326,39 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 		s->arrivals++;
 }
 
+/* close_sleep accounts an open schedule_timeout the way the kernel does:
+ * audit_log_start adds rtime - stime, the jiffies that schedule_timeout(rtime)
+ * did not give back, which is min(jiffies elapsed, rtime). */
+static __always_inline void close_sleep(struct inflight *e)
+{
+	__u64 elapsed;
+
+	if (!e->sleep_timeout)
+		return;
+	elapsed = bpf_jiffies64() - e->sleep_start;
+	e->wait_jiffies += elapsed < e->sleep_timeout ? elapsed : e->sleep_timeout;
+	e->sleep_timeout = 0;
+}
+
+/* schedule_timeout(timeout) inside audit_log_start is the backlog wait
+ * (kernel/audit.c: set_current_state(TASK_UNINTERRUPTIBLE) then
+ * schedule_timeout(rtime)). The filter is the inflight entry of the task. */
+static __always_inline void on_schedule_timeout(long timeout)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!e || timeout <= 0)
+		return;
+	close_sleep(e);
+	e->sleep_start = bpf_jiffies64();
+	e->sleep_timeout = timeout;
+	e->sleeps++;
+}
+
 static __always_inline void on_log_start_ret(void *ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct counters *t = get_totals();
 	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
 	struct audit_context *ctx;
@@ -323,19 +366,16 @@ static __always_inline void on_log_start_ret(void *ret)
 	struct rule_stats *r, rzero = {};
 	struct rule_key rk = {};
 	struct tl_slot *s;
-	__u64 now, dur;
+	__u64 now, dur, wj = 0;
 	int waited;
 
 	if (!t)
 		return;
 	if (!e) {
-		/* The entry did not fit in the inflight map: count what the
-		 * return value alone tells and say so. */
-		__sync_fetch_and_add(&t->inflight_missing, 1);
-		if (ret) {
-			__sync_fetch_and_add(&t->records, 1);
-			__sync_fetch_and_add(&t->accepted, 1);
-		}
+		/* Started before counting began, or did not fit in the
+		 * inflight map (then counted in inflight_overflow). */
+		if (counting)
+			__sync_fetch_and_add(&t->inflight_missing, 1);
 		return;
 	}
 	if (!ret && !e->lost) {
@@ -350,10 +390,9 @@ static __always_inline void on_log_start_ret(void *ret)
 
 	now = bpf_ktime_get_ns();
 	dur = now - e->start_ns;
-	/* A voluntary context switch inside audit_log_start is the backlog
-	 * wait (schedule_timeout in TASK_UNINTERRUPTIBLE); preemption counts
-	 * in nivcsw instead. */
-	waited = BPF_CORE_READ(task, nvcsw) != e->nvcsw;
+	close_sleep(e);
+	waited = e->sleeps > 0;
+	wj = e->wait_jiffies;
 
 	__sync_fetch_and_add(&t->records, 1);
 	if (ret)
@@ -366,13 +405,14 @@ static __always_inline void on_log_start_ret(void *ret)
 			slot = HIST_SLOTS - 1;
 		h = bpf_map_lookup_elem(&wait_hist, &slot);
 		if (h)
-			(*h)++;
+			__sync_fetch_and_add(h, 1);
 		__sync_fetch_and_add(&t->waits, 1);
-		__sync_fetch_and_add(&t->wait_ns, dur);
+		__sync_fetch_and_add(&t->wait_jiffies, wj);
+		__sync_fetch_and_add(&t->blocked_ns, dur);
 		s = tl_get(now / bucket_ns, t);
 		if (s) {
 			s->waits++;
-			s->wait_ns += dur;
+			s->wait_jiffies += wj;
 		}
 	}
 
@@ -381,11 +421,12 @@ static __always_inline void on_log_start_ret(void *ret)
 		__sync_fetch_and_add(&p->records, 1);
 		if (waited) {
 			__sync_fetch_and_add(&p->waits, 1);
-			__sync_fetch_and_add(&p->wait_ns, dur);
+			__sync_fetch_and_add(&p->wait_jiffies, wj);
+			__sync_fetch_and_add(&p->blocked_ns, dur);
 			/* Racy max: a concurrent larger value may be overwritten
 			 * by a smaller one; good enough for a maximum. */
-			if (dur > p->max_wait_ns)
-				p->max_wait_ns = dur;
+			if (wj > p->max_wait_jiffies)
+				p->max_wait_jiffies = wj;
 		}
 	}
 
@@ -418,7 +459,7 @@ static __always_inline void on_log_start_ret(void *ret)
 			__sync_fetch_and_add(&r->lost, 1);
 		if (waited) {
 			__sync_fetch_and_add(&r->waits, 1);
-			__sync_fetch_and_add(&r->wait_ns, dur);
+			__sync_fetch_and_add(&r->wait_jiffies, wj);
 		}
 	}
 	bpf_map_delete_elem(&inflight, &id);
@@ -435,7 +476,7 @@ static __always_inline void on_log_lost(const char *message)
 	struct tl_slot *s;
 	__u64 *n, one = 1;
 
-	if (!t)
+	if (!t || !counting)
 		return;
 	__sync_fetch_and_add(&t->lost, 1);
 	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
@@ -474,7 +515,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	struct counters *t;
 
 	/* skb_queue_tail is hot system-wide: compare first. */
-	if (!q || !addr || (addr != q->main && addr != q->retry && addr != q->hold))
+	if (!q || !addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting)
 		return;
 	t = get_totals();
 	if (!t)
@@ -534,7 +575,7 @@ static __always_inline void on_dequeue(struct sk_buff_head *list)
 	struct tl_slot *s;
 	__u32 len;
 
-	if (!q || !q->main || (__u64)list != q->main)
+	if (!q || !q->main || (__u64)list != q->main || !counting)
 		return;
 	/* Only kauditd dequeues audit_queue, so a non-empty queue at entry
 	 * means this call takes one record. */
@@ -553,7 +594,13 @@ static __always_inline void on_dequeue(struct sk_buff_head *list)
 	}
 }
 
-static __always_inline void on_send_queue(struct sk_buff_head *queue, void *skb_hook, void *err_hook)
+/* kauditd_send_queue(sk, portid, queue, retry_limit, skb_hook, err_hook):
+ * the main queue is the one drained with retry_limit 1 (the hold and retry
+ * queues use UNICAST_RETRIES), in every tree from 4.18 to 6.18. The hold
+ * and retry queues are told apart by err_hook, which only the kprobe
+ * variant can read: fentry refuses access to function-pointer arguments
+ * ("arg5 type FUNC_PROTO is not a struct", seen on 6.12). */
+static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned int retry_limit, void *err_hook)
 {
 	__u32 zero = 0;
 	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
@@ -564,7 +611,7 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, void *skb_
 		__sync_fetch_and_add(&t->kauditd_passes, 1);
 	if (!q)
 		return;
-	if (skb_hook) {
+	if (retry_limit == 1) {
 		if (!q->main)
 			q->main = addr;
 	} else if (fn_kauditd_rehold_skb && (__u64)err_hook == fn_kauditd_rehold_skb) {
@@ -581,6 +628,8 @@ static __always_inline void on_hold_skb(void)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct hold_state h = {};
 
+	if (!counting)
+		return;
 	if (bpf_map_update_elem(&holds, &id, &h, BPF_ANY)) {
 		struct counters *t = get_totals();
 
@@ -644,9 +693,16 @@ int BPF_PROG(fentry_skb_dequeue, struct sk_buff_head *list)
 
 SEC("fentry/kauditd_send_queue")
 int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
-	     unsigned int retry_limit, void *skb_hook, void *err_hook)
+	     unsigned int retry_limit)
 {
-	on_send_queue(queue, skb_hook, err_hook);
+	on_send_queue(queue, retry_limit, NULL);
+	return 0;
+}
+
+SEC("fentry/schedule_timeout")
+int BPF_PROG(fentry_schedule_timeout, long timeout)
+{
+	on_schedule_timeout(timeout);
 	return 0;
 }
 
@@ -703,7 +759,7 @@ int BPF_KPROBE(kprobe_skb_dequeue, struct sk_buff_head *list)
 
 SEC("kprobe/kauditd_send_queue")
 int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
-	       unsigned int retry_limit, void *skb_hook)
+	       unsigned int retry_limit)
 {
 	/* err_hook is the 6th argument; libbpf 1.1's bpf_tracing.h has no
 	 * PT_REGS_PARM6, so read the register of each calling convention. */
@@ -715,7 +771,14 @@ int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct 
 #error "unsupported architecture"
 #endif
 
-	on_send_queue(queue, skb_hook, err_hook);
+	on_send_queue(queue, retry_limit, err_hook);
+	return 0;
+}
+
+SEC("kprobe/schedule_timeout")
+int BPF_KPROBE(kprobe_schedule_timeout, long timeout)
+{
+	on_schedule_timeout(timeout);
 	return 0;
 }
 

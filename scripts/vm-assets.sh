@@ -12,7 +12,7 @@
 # started on the host, and audit settings on the host are never touched.
 #
 # Layout of DIR when complete:
-#   kernels/6.1/{vmlinuz,config,System.map,package,version,release}
+#   kernels/6.1/{vmlinuz,config,package,version,release}
 #   kernels/6.12/{...}
 #   rootfs/            base tree of the initramfs (busybox, auditd, auditctl,
 #                      ausearch, aureport, stress-ng, libraries, /etc ...)
@@ -24,7 +24,7 @@
 #   VM_ASSETS_KEEP=1   keep the downloaded .debs and staging tree (DIR/.work)
 set -euo pipefail
 
-LAYOUT="auditprof-vm-assets v1"
+LAYOUT="auditprof-vm-assets v2"
 
 # Kernel name -> Debian meta package that depends on the current versioned
 # image package.
@@ -48,27 +48,11 @@ mkdir -p "$1"
 DIR=$(cd "$1" && pwd)
 START=$(date +%s)
 
-if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ -f "$DIR/.complete" ] &&
-	[ "$(cat "$DIR/.complete")" = "$LAYOUT" ]; then
-	ok=1
-	for k in "${KERNEL_ORDER[@]}"; do
-		[ -s "$DIR/kernels/$k/vmlinuz" ] || ok=0
-	done
-	[ -x "$DIR/rootfs/bin/busybox" ] || ok=0
-	if [ $ok = 1 ]; then
-		step "$DIR is complete ($LAYOUT), nothing to do"
-		exit 0
-	fi
-	step "marker present but files missing, rebuilding"
-fi
-rm -f "$DIR/.complete"
-
 [ "$(uname -m)" = x86_64 ] || die "only x86_64 hosts are supported"
 command -v apt-get >/dev/null || die "apt-get not found: a Debian 12 host is required"
 
 SUDO=
 if [ "$(id -u)" != 0 ]; then
-	command -v sudo >/dev/null || die "not root and no sudo: cannot install host packages"
 	SUDO=sudo
 fi
 
@@ -119,6 +103,9 @@ for p in qemu-system-x86 busybox-static cpio; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	resolve "${missing[@]}"
+	if [ -n "$SUDO" ] && ! command -v sudo >/dev/null; then
+		die "not root and no sudo: cannot install ${missing[*]}"
+	fi
 	for p in "${missing[@]}"; do have_pkg "$p" || apt_update_once; done
 	step "installing host packages: ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 \
@@ -127,6 +114,21 @@ else
 	step "host packages present: qemu-system-x86 busybox-static cpio"
 fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found after install"
+
+if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ -f "$DIR/.complete" ] &&
+	[ "$(cat "$DIR/.complete")" = "$LAYOUT" ]; then
+	ok=1
+	for k in "${KERNEL_ORDER[@]}"; do
+		[ -s "$DIR/kernels/$k/vmlinuz" ] || ok=0
+	done
+	[ -x "$DIR/rootfs/bin/busybox" ] || ok=0
+	if [ $ok = 1 ]; then
+		step "$DIR is complete ($LAYOUT), nothing to do"
+		exit 0
+	fi
+	step "marker present but files missing, rebuilding"
+fi
+rm -f "$DIR/.complete"
 
 resolve "${KERNEL_META[@]}" "${GUEST_PKGS[@]}" libc6 libgcc-s1
 for p in "${KERNEL_META[@]}" "${GUEST_PKGS[@]}"; do
@@ -189,7 +191,6 @@ for k in "${KERNEL_ORDER[@]}"; do
 	mkdir -p "$kd.tmp"
 	cp "$vmlinuz" "$kd.tmp/vmlinuz"
 	[ -f "$x/boot/config-$release" ] && cp "$x/boot/config-$release" "$kd.tmp/config"
-	[ -f "$x/boot/System.map-$release" ] && cp "$x/boot/System.map-$release" "$kd.tmp/System.map"
 	echo "$img" >"$kd.tmp/package"
 	echo "$ver" >"$kd.tmp/version"
 	echo "$release" >"$kd.tmp/release"
@@ -435,7 +436,23 @@ for f in "$STAGE"/usr/share/doc/auditd/examples/rules/*; do
 	nrules=$((nrules + 1))
 done
 [ $nrules -gt 0 ] || die "no example rules in the auditd package"
-step "etc: passwd, group (root, adm), auditd.conf, $nrules example rule files"
+# The kernel refuses a watch (-w PATH, -F path=PATH) whose parent directory
+# does not exist, and a -F dir= rule on a missing directory: create them so
+# that the example rule sets load in the minimal guest.
+ndirs=0
+while read -r kind p; do
+	case "$p" in /*) ;; *) continue ;; esac
+	case "$kind$p" in
+	dir=* | */) d=$p ;;
+	*) d=$(dirname "$p") ;;
+	esac
+	if [ ! -d "$ROOT$d" ]; then
+		mkdir -p "$ROOT$d"
+		ndirs=$((ndirs + 1))
+	fi
+done < <(grep -hoE -- '(-w |path=|dir=)/[^ ]*' "$ROOT"/etc/audit/examples/*.rules |
+	sed -E 's/^(-w |path=|dir=)/\1 /; s/^-w /w /' | sort -u)
+step "etc: passwd, group (root, adm), auditd.conf, $nrules example rule files ($ndirs directories for their watches)"
 
 {
 	echo "# $LAYOUT"

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -81,7 +82,8 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 func exitCode(err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command"),
+		strings.HasPrefix(err.Error(), "unknown flag"):
 		return ExitUsage
 	case errors.Is(err, probe.ErrPrivilege), errors.Is(err, os.ErrPermission):
 		return ExitPrivilege

@@ -24,7 +24,8 @@ type backlogCounters struct {
 	Lost             uint64
 	SilentDrops      uint64
 	Waits            uint64
-	WaitNs           uint64
+	WaitJiffies      uint64
+	BlockedNs        uint64
 	Drained          uint64
 	RetryQueued      uint64
 	HoldQueued       uint64
@@ -47,26 +48,31 @@ type backlogHoldState struct {
 }
 
 type backlogInflight struct {
-	_       structs.HostLayout
-	StartNs uint64
-	Nvcsw   uint64
-	Ctx     uint64
-	Epoch   uint64
-	Type    uint32
-	Lost    uint32
+	_            structs.HostLayout
+	StartNs      uint64
+	Ctx          uint64
+	Epoch        uint64
+	WaitJiffies  uint64
+	SleepStart   uint64
+	SleepTimeout uint64
+	Type         uint32
+	Lost         uint32
+	Sleeps       uint32
+	Pad          uint32
 }
 
 type backlogProcStats struct {
-	_         structs.HostLayout
-	Records   uint64
-	Queued    uint64
-	Bytes     uint64
-	Lost      uint64
-	Waits     uint64
-	WaitNs    uint64
-	MaxWaitNs uint64
-	CgroupId  uint64
-	Comm      [16]int8
+	_              structs.HostLayout
+	Records        uint64
+	Queued         uint64
+	Bytes          uint64
+	Lost           uint64
+	Waits          uint64
+	WaitJiffies    uint64
+	MaxWaitJiffies uint64
+	BlockedNs      uint64
+	CgroupId       uint64
+	Comm           [16]int8
 }
 
 type backlogQueueAddrs struct {
@@ -89,24 +95,24 @@ type backlogRuleKey struct {
 }
 
 type backlogRuleStats struct {
-	_       structs.HostLayout
-	Records uint64
-	Events  uint64
-	Lost    uint64
-	Waits   uint64
-	WaitNs  uint64
+	_           structs.HostLayout
+	Records     uint64
+	Events      uint64
+	Lost        uint64
+	Waits       uint64
+	WaitJiffies uint64
 }
 
 type backlogTlSlot struct {
-	_        structs.HostLayout
-	Epoch    uint64
-	Arrivals int64
-	Queued   uint64
-	Lost     uint64
-	Drained  uint64
-	MaxDepth uint64
-	Waits    uint64
-	WaitNs   uint64
+	_           structs.HostLayout
+	Epoch       uint64
+	Arrivals    int64
+	Queued      uint64
+	Lost        uint64
+	Drained     uint64
+	MaxDepth    uint64
+	Waits       uint64
+	WaitJiffies uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -126,6 +132,7 @@ const (
 	backlogProgFentryAuditLogStart     = "fentry_audit_log_start"
 	backlogProgFentryKauditdHoldSkb    = "fentry_kauditd_hold_skb"
 	backlogProgFentryKauditdSendQueue  = "fentry_kauditd_send_queue"
+	backlogProgFentryScheduleTimeout   = "fentry_schedule_timeout"
 	backlogProgFentrySkbDequeue        = "fentry_skb_dequeue"
 	backlogProgFentrySkbQueueTail      = "fentry_skb_queue_tail"
 	backlogProgFexitAuditLogStart      = "fexit_audit_log_start"
@@ -134,11 +141,13 @@ const (
 	backlogProgKprobeAuditLogStart     = "kprobe_audit_log_start"
 	backlogProgKprobeKauditdHoldSkb    = "kprobe_kauditd_hold_skb"
 	backlogProgKprobeKauditdSendQueue  = "kprobe_kauditd_send_queue"
+	backlogProgKprobeScheduleTimeout   = "kprobe_schedule_timeout"
 	backlogProgKprobeSkbDequeue        = "kprobe_skb_dequeue"
 	backlogProgKprobeSkbQueueTail      = "kprobe_skb_queue_tail"
 	backlogProgKretprobeAuditLogStart  = "kretprobe_audit_log_start"
 	backlogProgKretprobeKauditdHoldSkb = "kretprobe_kauditd_hold_skb"
 	backlogVarBucketNs                 = "bucket_ns"
+	backlogVarCounting                 = "counting"
 	backlogVarFnKauditdHoldSkb         = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb       = "fn_kauditd_rehold_skb"
 	backlogVarTimelineSlots            = "timeline_slots"
@@ -190,6 +199,7 @@ type backlogProgramSpecs struct {
 	FentryAuditLogStart     *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
 	FentryKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout   *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
 	FentrySkbDequeue        *ebpf.ProgramSpec `ebpf:"fentry_skb_dequeue"`
 	FentrySkbQueueTail      *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart      *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
@@ -198,6 +208,7 @@ type backlogProgramSpecs struct {
 	KprobeAuditLogStart     *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
 	KprobeKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout   *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbDequeue        *ebpf.ProgramSpec `ebpf:"kprobe_skb_dequeue"`
 	KprobeSkbQueueTail      *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart  *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
@@ -224,6 +235,7 @@ type backlogMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogVariableSpecs struct {
 	BucketNs           *ebpf.VariableSpec `ebpf:"bucket_ns"`
+	Counting           *ebpf.VariableSpec `ebpf:"counting"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
@@ -279,6 +291,7 @@ func (m *backlogMaps) Close() error {
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogVariables struct {
 	BucketNs           *ebpf.Variable `ebpf:"bucket_ns"`
+	Counting           *ebpf.Variable `ebpf:"counting"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
@@ -292,6 +305,7 @@ type backlogPrograms struct {
 	FentryAuditLogStart     *ebpf.Program `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb    *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
 	FentryKauditdSendQueue  *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout   *ebpf.Program `ebpf:"fentry_schedule_timeout"`
 	FentrySkbDequeue        *ebpf.Program `ebpf:"fentry_skb_dequeue"`
 	FentrySkbQueueTail      *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart      *ebpf.Program `ebpf:"fexit_audit_log_start"`
@@ -300,6 +314,7 @@ type backlogPrograms struct {
 	KprobeAuditLogStart     *ebpf.Program `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb    *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
 	KprobeKauditdSendQueue  *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout   *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbDequeue        *ebpf.Program `ebpf:"kprobe_skb_dequeue"`
 	KprobeSkbQueueTail      *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart  *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
@@ -312,6 +327,7 @@ func (p *backlogPrograms) Close() error {
 		p.FentryAuditLogStart,
 		p.FentryKauditdHoldSkb,
 		p.FentryKauditdSendQueue,
+		p.FentryScheduleTimeout,
 		p.FentrySkbDequeue,
 		p.FentrySkbQueueTail,
 		p.FexitAuditLogStart,
@@ -320,6 +336,7 @@ func (p *backlogPrograms) Close() error {
 		p.KprobeAuditLogStart,
 		p.KprobeKauditdHoldSkb,
 		p.KprobeKauditdSendQueue,
+		p.KprobeScheduleTimeout,
 		p.KprobeSkbDequeue,
 		p.KprobeSkbQueueTail,
 		p.KretprobeAuditLogStart,

@@ -56,6 +56,7 @@ var attachPoints = []attachPoint{
 	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, What: "records, producers, rules and backlog waits"},
 	{Symbol: "audit_log_lost", Required: true, Entry: true, What: "lost records and their reasons"},
 	{Symbol: "skb_queue_tail", Required: true, Entry: true, What: "enqueues, record sizes and queue depth"},
+	{Symbol: "schedule_timeout", Required: true, Entry: true, What: "the backlog wait, in jiffies"},
 	{Symbol: "skb_dequeue", Entry: true, What: "kauditd's drain"},
 	{Symbol: "kauditd_send_queue", Entry: true, What: "queue addresses on kernels without data symbols in kallsyms"},
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
@@ -153,6 +154,16 @@ func Preflight() error {
 	return nil
 }
 
+// kernelSymbols looks up the attach points, the functions and queues the
+// programs compare pointers with.
+func kernelSymbols() (map[string]uint64, error) {
+	names := []string{"kauditd_rehold_skb", "audit_queue", "audit_retry_queue", "audit_hold_queue"}
+	for _, ap := range attachPoints {
+		names = append(names, ap.Symbol)
+	}
+	return kernel.Kallsyms(names...)
+}
+
 // Open checks privileges, chooses the program family, loads and attaches.
 func Open(opts Options) (*Probe, error) {
 	opts.defaults()
@@ -162,9 +173,7 @@ func Open(opts Options) (*Probe, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("removing memlock limit: %w", err)
 	}
-	syms, err := kernel.Kallsyms("audit_log_start", "audit_log_lost", "skb_queue_tail", "skb_dequeue",
-		"kauditd_send_queue", "kauditd_hold_skb", "kauditd_rehold_skb",
-		"audit_queue", "audit_retry_queue", "audit_hold_queue")
+	syms, err := kernelSymbols()
 	if errors.Is(err, kernel.ErrKallsymsRestricted) {
 		return nil, fmt.Errorf("%w: %w", ErrPrivilege, err)
 	}
@@ -358,7 +367,23 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	}
 	p.points = points
 	p.tl = newTimelineReader(coll.Maps["timeline"], opts.BucketNs, opts.TimelineSlots)
+	if err := p.setCounting(true); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// setCounting starts or stops every counter at one instant, so that they
+// all cover the same interval however long attaching takes.
+func (p *Probe) setCounting(on bool) error {
+	v := uint32(0)
+	if on {
+		v = 1
+	}
+	if err := p.coll.Variables["counting"].Set(v); err != nil {
+		return fmt.Errorf("switching counters: %w", err)
+	}
+	return nil
 }
 
 func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, error) {
@@ -381,9 +406,15 @@ func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, erro
 	}
 }
 
-// Detach removes every link; the maps stay readable until Close.
+// Detach stops counting and removes every link; the maps stay readable
+// until Close.
 func (p *Probe) Detach() error {
 	var errs []error
+	if p.coll != nil && len(p.links) > 0 {
+		if err := p.setCounting(false); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, l := range p.links {
 		if err := l.Close(); err != nil {
 			errs = append(errs, err)

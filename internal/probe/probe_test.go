@@ -7,8 +7,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
-
-	"github.com/auditprof/auditprof/internal/kernel"
 )
 
 func kallsymsOrSkip(t *testing.T) map[string]uint64 {
@@ -16,8 +14,7 @@ func kallsymsOrSkip(t *testing.T) map[string]uint64 {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	syms, err := kernel.Kallsyms("audit_log_start", "audit_log_lost", "skb_queue_tail", "skb_dequeue",
-		"kauditd_send_queue", "kauditd_hold_skb", "kauditd_rehold_skb")
+	syms, err := kernelSymbols()
 	if err != nil {
 		t.Fatal(err)
 	}

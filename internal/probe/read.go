@@ -2,6 +2,7 @@ package probe
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -36,7 +37,8 @@ func (p *Probe) Totals() (Counters, error) {
 		t.Lost += c.Lost
 		t.SilentDrops += c.SilentDrops
 		t.Waits += c.Waits
-		t.WaitNs += c.WaitNs
+		t.WaitJiffies += c.WaitJiffies
+		t.BlockedNs += c.BlockedNs
 		t.Drained += c.Drained
 		t.RetryQueued += c.RetryQueued
 		t.HoldQueued += c.HoldQueued
@@ -74,8 +76,13 @@ func (p *Probe) PollTimeline() error {
 }
 
 // Fill writes everything the maps hold into prof. Call it after Detach so
-// that the figures are final.
+// that the figures are final. prof.HZ must be set: wait times are counted
+// in jiffies, as the kernel counts backlog_wait_time_actual.
 func (p *Probe) Fill(prof *profile.Profile) error {
+	if prof.HZ <= 0 {
+		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
+	}
+	jns := func(j uint64) uint64 { return j * 1_000_000_000 / uint64(prof.HZ) }
 	t, err := p.Totals()
 	if err != nil {
 		return err
@@ -93,7 +100,8 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 		LostByReason:  map[string]uint64{},
 		SilentDrops:   t.SilentDrops,
 		Waits:         t.Waits,
-		WaitNs:        t.WaitNs,
+		WaitNs:        jns(t.WaitJiffies),
+		BlockedNs:     t.BlockedNs,
 		MaxDepth:      t.MaxDepth,
 		BytesQueued:   t.BytesQueued,
 		Drained:       t.Drained,
@@ -114,17 +122,39 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	if err := p.fillReasons(prof, t); err != nil {
 		return err
 	}
-	if err := p.fillProcesses(prof); err != nil {
+	if err := p.fillProcesses(prof, jns); err != nil {
 		return err
 	}
-	if err := p.fillRules(prof); err != nil {
+	if err := p.fillRules(prof, jns); err != nil {
 		return err
 	}
 	if err := p.fillHistogram(prof); err != nil {
 		return err
 	}
-	prof.Timeline = p.tl.timeline()
+	prof.Timeline = p.tl.timeline(jns)
+	if err := p.fillPrograms(prof); err != nil {
+		return err
+	}
 	prof.SortTables()
+	return nil
+}
+
+func (p *Probe) fillPrograms(prof *profile.Profile) error {
+	prof.Programs = nil
+	names := make([]string, 0, len(p.coll.Programs))
+	for name := range p.coll.Programs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		st, err := p.coll.Programs[name].Stats()
+		if err != nil {
+			return fmt.Errorf("reading statistics of %s: %w", name, err)
+		}
+		prof.Programs = append(prof.Programs, profile.ProgramStats{Name: name, RunCount: st.RunCount,
+			RunTimeNs: uint64(st.Runtime), RecursionMisses: st.RecursionMisses})
+		prof.Overflows.RecursionMisses += st.RecursionMisses
+	}
 	return nil
 }
 
@@ -156,7 +186,7 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
-func (p *Probe) fillProcesses(prof *profile.Profile) error {
+func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
 	var k uint32
 	var v backlogProcStats
 	prof.Processes = nil
@@ -165,7 +195,7 @@ func (p *Probe) fillProcesses(prof *profile.Profile) error {
 		row := profile.Process{
 			Tgid: k, Comm: cString(v.Comm[:]), CgroupID: v.CgroupId,
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
-			Waits: v.Waits, WaitNs: v.WaitNs, MaxWaitNs: v.MaxWaitNs,
+			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
 		if k == procOther {
 			if v == (backlogProcStats{}) {
@@ -181,7 +211,7 @@ func (p *Probe) fillProcesses(prof *profile.Profile) error {
 	return nil
 }
 
-func (p *Probe) fillRules(prof *profile.Profile) error {
+func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error {
 	var k backlogRuleKey
 	var v backlogRuleStats
 	prof.Rules = nil
@@ -192,7 +222,7 @@ func (p *Probe) fillRules(prof *profile.Profile) error {
 		}
 		prof.Rules = append(prof.Rules, profile.Rule{
 			Key: cString(k.Key[:]), Syscall: k.Syscall,
-			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: v.WaitNs,
+			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
 		})
 	}
 	if err := it.Err(); err != nil {
@@ -275,7 +305,7 @@ func (r *timelineReader) readUntil(last uint64) error {
 				b.Drained += s.Drained
 				b.MaxDepth = max(b.MaxDepth, s.MaxDepth)
 				b.Waits += s.Waits
-				b.WaitNs += s.WaitNs
+				b.WaitJiffies += s.WaitJiffies
 			case s.Epoch > e:
 				overwritten = true
 			}
@@ -290,7 +320,7 @@ func (r *timelineReader) readUntil(last uint64) error {
 	return nil
 }
 
-func (r *timelineReader) timeline() profile.Timeline {
+func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t := profile.Timeline{
 		BucketNs:      int64(r.bucketNs),
 		StartNs:       int64(r.first * r.bucketNs),
@@ -311,7 +341,7 @@ func (r *timelineReader) timeline() profile.Timeline {
 		t.Drained[i] = b.Drained
 		t.MaxDepth[i] = b.MaxDepth
 		t.Waits[i] = b.Waits
-		t.WaitNs[i] = b.WaitNs
+		t.WaitNs[i] = jns(b.WaitJiffies)
 	}
 	return t
 }

@@ -47,7 +47,7 @@ type Profile struct {
 	Totals       Totals        `json:"totals"`
 	Processes    []Process     `json:"processes"`
 	Rules        []Rule        `json:"rules"`
-	// WaitHistogramNs is a log2 histogram of the time producers spent in
+	// WaitHistogramNs is a log2 histogram of the wall time of
 	// audit_log_start calls that slept: count of waits <= le ns.
 	WaitHistogramNs []HistogramBucket `json:"wait_histogram_ns"`
 	Timeline        Timeline          `json:"timeline"`
@@ -55,6 +55,19 @@ type Profile struct {
 	// values mean the per-process or per-rule tables are incomplete (their
 	// excess is in the "other" rows), never that totals are.
 	Overflows Overflows `json:"overflows"`
+	// Programs is what auditprof's own programs cost, from the kernel's BPF
+	// statistics (run time needs kernel.bpf_stats_enabled=1).
+	Programs []ProgramStats `json:"programs,omitempty"`
+}
+
+// ProgramStats is one BPF program's kernel-side statistics.
+type ProgramStats struct {
+	Name      string `json:"name"`
+	RunCount  uint64 `json:"run_count"`
+	RunTimeNs uint64 `json:"run_time_ns"`
+	// RecursionMisses counts runs the kernel skipped because the program
+	// was already running on that CPU: events auditprof did not see.
+	RecursionMisses uint64 `json:"recursion_misses"`
 }
 
 // AuditStatus is the kernel's AUDIT_GET reply. Times are in jiffies.
@@ -94,8 +107,14 @@ type Totals struct {
 	// SilentDrops counts records kauditd freed without counting them lost.
 	SilentDrops uint64 `json:"silent_drops"`
 	// Waits counts records whose producer slept in the backlog wait.
-	Waits       uint64 `json:"waits"`
-	WaitNs      uint64 `json:"wait_ns"`
+	Waits uint64 `json:"waits"`
+	// WaitNs is the time producers slept in the backlog wait, accounted as
+	// the kernel accounts backlog_wait_time_actual (whole jiffies of each
+	// schedule_timeout, capped at its timeout), converted with HZ.
+	WaitNs uint64 `json:"wait_ns"`
+	// BlockedNs is the wall time of the audit_log_start calls that slept:
+	// it also holds the time a woken producer waited for a CPU.
+	BlockedNs   uint64 `json:"blocked_ns"`
 	MaxDepth    uint64 `json:"max_depth"`
 	BytesQueued uint64 `json:"bytes_queued"`
 	Drained     uint64 `json:"drained"`
@@ -123,6 +142,7 @@ type Process struct {
 	Waits     uint64 `json:"waits"`
 	WaitNs    uint64 `json:"wait_ns"`
 	MaxWaitNs uint64 `json:"max_wait_ns"`
+	BlockedNs uint64 `json:"blocked_ns"`
 }
 
 // Rule is one (key, syscall) pair. Syscall -1 means the record was not
@@ -175,6 +195,8 @@ type Overflows struct {
 	Inflight        uint64 `json:"inflight"`
 	InflightMissing uint64 `json:"inflight_missing"`
 	TimelineLate    uint64 `json:"timeline_late"`
+	// RecursionMisses sums the programs' recursion misses: events skipped.
+	RecursionMisses uint64 `json:"recursion_misses"`
 }
 
 // Len returns the number of buckets.

@@ -35,11 +35,24 @@
 // script's exit status on a marker line and powers off. The whole root is in
 // RAM: files written by the script are lost unless emitted.
 //
+// The base tree has busybox (all applets), auditd, auditctl, ausearch,
+// aureport, ausyscall and stress-ng with their libraries, /etc/passwd and
+// /etc/group (root, adm), and /etc/audit/auditd.conf (raw log in
+// /var/log/audit/audit.log, no disk-space action ever suspends or halts).
+// The rule sets shipped with auditd (STIG, OSPP, PCI-DSS, ...) are in
+// /etc/audit/examples/*.rules, for `auditctl -R`. Start auditd with `auditd`
+// (it forks) or `auditd -n &`: `auditd -f` writes the events to its stderr
+// (the console) instead of the log file. Only the process registered as
+// auditd is exempt from syscall rules: a `grep` of audit.log while an openat
+// rule is loaded adds records to that log (delete rules before counting).
+//
 // The kernel command line is "console=ttyS0 audit=1 panic=-1 quiet
-// loglevel=4 printk.time=1" plus Options.KernelArgs: only kernel messages of
-// level warning and above (err, crit, ...) reach the console, all of them
-// stay in dmesg. audit=1 means that audit is enabled from boot: until auditd
-// registers, records go to printk at level notice (dmesg only).
+// loglevel=4 printk.time=1" plus Options.KernelArgs: only kernel messages
+// more severe than warning (err, crit, alert, emerg) reach the console; all
+// of them are in dmesg. audit=1 enables audit from boot: until auditd
+// registers, records go to printk at level notice (dmesg only, rate
+// limited), and "audit: backlog limit exceeded" is a warning (dmesg only).
+// Pass "loglevel=7" in KernelArgs to see everything on the console.
 //
 // # Shell helpers
 //
@@ -232,8 +245,9 @@ type Options struct {
 	// Script is the body of a busybox sh script run as the test after
 	// boot, with the helpers described in the package documentation.
 	Script string
-	// Timeout bounds the whole run, boot included (DefaultTimeout when
-	// zero); qemu is killed when it expires.
+	// Timeout bounds the life of qemu, boot included (DefaultTimeout when
+	// zero); qemu is killed when it expires. Building the initramfs
+	// (about 0.4 s) comes before and is not counted.
 	Timeout time.Duration
 	// SMP is the number of virtual CPUs (DefaultSMP when zero).
 	SMP int

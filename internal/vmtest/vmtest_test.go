@@ -53,6 +53,7 @@ uname -r | emit uname
 // stress-ng load, and checks that auditd logged matching records.
 func TestSmoke(t *testing.T) {
 	assets := AssetsOrSkip(t)
+	t.Parallel()
 	kernels, err := Kernels(assets)
 	if err != nil {
 		t.Fatal(err)
@@ -329,4 +330,144 @@ func readNewc(t *testing.T, path string) map[string]string {
 		}
 	}
 	return ents
+}
+
+// noiseScript emits random data while another process floods the console
+// with kernel messages (level err, shown despite loglevel=4).
+const noiseScript = `
+dd if=/dev/urandom of=/tmp/r bs=1k count=96 2>/dev/null
+sha256sum /tmp/r | cut -d' ' -f1 >/tmp/sum
+( i=0; while :; do i=$((i+1)); echo "<3>vmtest noise $i" >/dev/kmsg; done ) &
+noise=$!
+sleep 0.2
+emit random /tmp/r
+echo "=== BEGIN plain ==="
+seq 1 2000
+echo "=== END plain ==="
+kill $noise
+emit sum /tmp/sum
+`
+
+// TestConsoleNoise checks that sections survive kernel messages printed in
+// the middle of them.
+func TestConsoleNoise(t *testing.T) {
+	assets := AssetsOrSkip(t)
+	kernels, err := Kernels(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kernels[len(kernels)-1]
+	t.Parallel()
+	res, err := Run(context.Background(), Options{
+		Kernel: k, Assets: assets, Script: noiseScript,
+		KernelArgs: []string{"printk.devkmsg=on"},
+		Timeout:    5 * time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("exit code %d\n%s", res.ExitCode, res.Console)
+	}
+	// How much noise landed inside sections, and how much mid-line.
+	inside, midLine := 0, 0
+	in := false
+	for _, l := range strings.Split(res.Console, "\n") {
+		switch {
+		case strings.HasPrefix(l, "=== BEGIN "):
+			in = true
+		case strings.HasPrefix(l, "=== END "):
+			in = false
+		case in && strings.Contains(l, "vmtest noise"):
+			inside++
+			if !kmsgRE.MatchString(l) || kmsgRE.FindStringIndex(l)[0] > 0 {
+				midLine++
+			}
+		}
+	}
+	t.Logf("%s: %d kernel messages inside sections, %d of them mid-line; console %d bytes, run %s",
+		k.Name, inside, midLine, len(res.Console), res.Duration.Round(time.Millisecond))
+	if inside == 0 {
+		t.Log("no kernel message landed inside a section: the repair path was not exercised")
+	}
+	if got, want := sha256hex(res.Sections["random"]), strings.TrimSpace(res.Sections["sum"]); got != want {
+		t.Errorf("random section: sha256 %s, guest says %s", got, want)
+	}
+	var want strings.Builder
+	for i := 1; i <= 2000; i++ {
+		if i > 1 {
+			want.WriteString("\n")
+		}
+		want.WriteString(strconv.Itoa(i))
+	}
+	if res.Sections["plain"] != want.String() {
+		t.Errorf("plain section damaged: %d bytes, want %d", len(res.Sections["plain"]), want.Len())
+	}
+}
+
+// TestTimeout checks that a guest that never finishes is killed.
+func TestTimeout(t *testing.T) {
+	assets := AssetsOrSkip(t)
+	kernels, err := Kernels(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Parallel()
+	const timeout = 20 * time.Second
+	start := time.Now()
+	res, err := Run(context.Background(), Options{
+		Kernel: kernels[0], Assets: assets, Timeout: timeout,
+		Script: "echo sleeping; sleep 1000",
+	})
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatalf("no error for a script that never ends (exit code %d)", res.ExitCode)
+	}
+	if !strings.Contains(err.Error(), "no exit after") {
+		t.Errorf("error = %v", err)
+	}
+	if res == nil || res.ExitCode != -1 {
+		t.Errorf("result = %+v", res)
+	}
+	if res != nil && res.Duration > timeout+10*time.Second {
+		t.Errorf("qemu ran for %s with a timeout of %s", res.Duration, timeout)
+	}
+	t.Logf("timed out as expected: Run took %s", elapsed.Round(time.Millisecond))
+}
+
+// TestAdHoc runs the script in VMTEST_SCRIPT (skipped when unset) on each
+// kernel, or only on VMTEST_KERNEL ("6.1", "6.12"), with the extra kernel
+// arguments in VMTEST_ARGS (space separated), and shows the console live:
+//
+//	AUDITPROF_VM_ASSETS=/work/vm-assets VMTEST_SCRIPT='auditd; wait_for_auditd; auditctl -s' \
+//		go test ./internal/vmtest -run TestAdHoc -v -count=1
+func TestAdHoc(t *testing.T) {
+	script := os.Getenv("VMTEST_SCRIPT")
+	if script == "" {
+		t.Skip("VMTEST_SCRIPT is not set")
+	}
+	assets := AssetsOrSkip(t)
+	kernels, err := Kernels(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kernels {
+		if want := os.Getenv("VMTEST_KERNEL"); want != "" && want != k.Name {
+			continue
+		}
+		res, err := Run(context.Background(), Options{
+			Kernel: k, Assets: assets, Script: script,
+			KernelArgs: strings.Fields(os.Getenv("VMTEST_ARGS")),
+			Output:     LineWriter(t.Logf),
+		})
+		if err != nil {
+			t.Errorf("%s: %v", k.Name, err)
+			continue
+		}
+		for name, s := range res.Sections {
+			t.Logf("section %s (%d bytes):\n%s", name, len(s), s)
+		}
+		t.Logf("%s: exit code %d, boot %s, total %s, initramfs %d bytes", k.Name, res.ExitCode,
+			res.BootTime.Round(time.Millisecond), res.Duration.Round(time.Millisecond), res.InitramfsSize)
+	}
 }

@@ -1,0 +1,120 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+func TestMain(m *testing.M) {
+	// AUDIT_GET runs in a re-exec of this test binary.
+	auditnl.ServeChild()
+	os.Exit(m.Run())
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"record", "--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
+		{[]string{"record", "--duration", "-1s"}, "--duration must not be negative"},
+		{[]string{"record", "--bucket", "1us"}, "--bucket must be between 1ms and 1s"},
+		{[]string{"record", "--output", ""}, "--output must name a file"},
+		{[]string{"record", "--durationn", "1s"}, "unknown flag: --durationn"},
+		{[]string{"status", "extra"}, "unknown command"},
+		{[]string{"nosuchcommand"}, "unknown command"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, ExitUsage, stderr)
+		}
+		if !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("%v: stderr %q, want one line containing %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (AUDIT_GET)")
+	}
+}
+
+// TestStatusJSON runs a real AUDIT_GET on this machine's kernel.
+func TestStatusJSON(t *testing.T) {
+	needRoot(t)
+	code, out, stderr := run(t, "status", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if r.Audit == nil || r.HZ <= 0 || r.RecordBytes < 2048 {
+		t.Fatalf("implausible status: %+v", r)
+	}
+	if want := float64(r.Audit.BacklogWaitTime) / float64(r.HZ); r.BacklogWaitTimeSeconds != want {
+		t.Errorf("backlog_wait_time_seconds %v, want %v", r.BacklogWaitTimeSeconds, want)
+	}
+	if r.LimitBytesUpperBound != uint64(r.Audit.BacklogLimit)*8970 || r.LimitBytes != uint64(r.Audit.BacklogLimit)*r.RecordBytes {
+		t.Errorf("memory figures inconsistent: %+v", r)
+	}
+	code, text, _ := run(t, "status")
+	if code != 0 || !strings.Contains(text, "backlog_limit:") || !strings.Contains(text, "upper bound") {
+		t.Errorf("status text:\n%s", text)
+	}
+}
+
+// TestRecordHere: on this machine's kernel record either attaches or says in
+// one line why not and records through netlink; either way it stops on time
+// and writes a valid profile.
+func TestRecordHere(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(t.TempDir(), "p.json")
+	start := time.Now()
+	code, out, stderr := run(t, "record", "--duration", "1500ms", "--output", path)
+	elapsed := time.Since(start)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if elapsed > 15*time.Second {
+		t.Errorf("record --duration 1.5s took %s", elapsed)
+	}
+	p, err := profile.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Attach == profile.AttachNetlink {
+		var degraded []string
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, "BPF cannot attach") {
+				degraded = append(degraded, l)
+			}
+		}
+		if len(degraded) != 1 || !strings.Contains(degraded[0], "netlink") {
+			t.Errorf("want one line saying why BPF cannot attach and that netlink is used; stderr:\n%s", stderr)
+		}
+	}
+	if p.AuditBefore == nil || p.AuditAfter == nil {
+		t.Errorf("profile lacks the kernel's counters: %+v %+v", p.AuditBefore, p.AuditAfter)
+	}
+	if !strings.Contains(out, "profile written to "+path) {
+		t.Errorf("summary:\n%s", out)
+	}
+}

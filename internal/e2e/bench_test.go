@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+// benchScript alternates the same load without auditprof, with fentry and
+// with kprobes, in one VM, so that the figures are measured side by side.
+const benchScript = `
+echo 1 > /proc/sys/kernel/bpf_stats_enabled
+auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k bench >/dev/null
+: > /tmp/bench.txt
+for round in 1 2 3; do
+	for m in none fentry kprobe; do
+		if [ $m != none ]; then MODE=$m; record $m.$round --duration 600s; fi
+		stress-ng --open 1 --timeout 4s --metrics --yaml /tmp/y.yaml >/dev/null 2>&1
+		ops=$(awk '/bogo-ops-per-second-real-time/ {print $2; exit}' /tmp/y.yaml)
+		echo "$m $round $ops" >> /tmp/bench.txt
+		if [ $m != none ]; then kill -INT $AP; wait $AP; emit $m.$round.json /tmp/$m.$round.json; fi
+	done
+done
+emit bench /tmp/bench.txt
+`
+
+// BenchmarkOverhead is `make bench`: the load's throughput without
+// auditprof, with fentry and with kprobes, and the BPF programs' own cost
+// per audit record (kernel.bpf_stats_enabled), in one VM run per kernel.
+func BenchmarkOverhead(b *testing.B) {
+	dir, ok := vmtest.AssetsDir()
+	if !ok {
+		b.Skip("AUDITPROF_VM_ASSETS is not set: run `make bench`")
+	}
+	files := binaries(b)
+	kernels, err := vmtest.Kernels(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range kernels {
+		b.Run(k.Name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+				res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+					Script: guestPrelude + benchScript, Timeout: 19 * time.Minute})
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.ExitCode != 0 {
+					b.Fatalf("guest exited %d:\n%s", res.ExitCode, tail(res.Console, 60))
+				}
+				reportOverhead(b, k.Name, res.Sections)
+			}
+		})
+	}
+}
+
+func reportOverhead(b *testing.B, kernelName string, sections map[string]string) {
+	ops := map[string][]float64{}
+	sc := bufio.NewScanner(strings.NewReader(sections["bench"]))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			b.Fatalf("bad throughput line %q", sc.Text())
+		}
+		ops[f[0]] = append(ops[f[0]], v)
+	}
+	base := median(ops["none"])
+	if base == 0 {
+		b.Fatalf("no baseline throughput: %q", sections["bench"])
+	}
+	fmt.Fprintf(os.Stdout, "\nkernel %s: stress-ng --open 1, openat audit rule, median of %d rounds of 4 s\n", kernelName, len(ops["none"]))
+	fmt.Fprintf(os.Stdout, "  %-8s %12s %10s %16s\n", "attach", "opens/s", "vs none", "BPF ns/record")
+	fmt.Fprintf(os.Stdout, "  %-8s %12.0f %10s %16s\n", "none", base, "1.000", "-")
+	for _, m := range []string{"fentry", "kprobe"} {
+		thr := median(ops[m])
+		var perRecord []float64
+		for round := 1; round <= len(ops[m]); round++ {
+			p, err := profile.Decode(strings.NewReader(sections[fmt.Sprintf("%s.%d.json", m, round)]))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ns uint64
+			for _, prog := range p.Programs {
+				ns += prog.RunTimeNs
+			}
+			if p.Totals.Records > 0 {
+				perRecord = append(perRecord, float64(ns)/float64(p.Totals.Records))
+			}
+		}
+		cost := median(perRecord)
+		fmt.Fprintf(os.Stdout, "  %-8s %12.0f %10.3f %16.0f\n", m, thr, thr/base, cost)
+		b.ReportMetric(thr/base, m+"/none")
+		b.ReportMetric(cost, m+"-ns/record")
+	}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}

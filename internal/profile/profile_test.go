@@ -1,0 +1,126 @@
+package profile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func valid() *Profile {
+	return &Profile{
+		SchemaVersion: SchemaVersion, Attach: AttachFentry, KernelRelease: "6.1.0", HZ: 250,
+		DurationNs: 1e9,
+		Totals:     Totals{Records: 10, Lost: 3, LostByReason: map[string]uint64{"backlog limit exceeded": 3}},
+		Timeline: Timeline{BucketNs: 1e7, Arrivals: []int64{1, 2}, Queued: []uint64{1, 2}, Lost: []uint64{0, 3},
+			Drained: []uint64{1, 1}, MaxDepth: []uint64{1, 2}, Waits: []uint64{0, 0}, WaitNs: []uint64{0, 0}},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Profile)
+		want   string // substring of the error; "" means valid
+	}{
+		{"valid", func(*Profile) {}, ""},
+		{"schema", func(p *Profile) { p.SchemaVersion = 2 }, "schema_version is 2"},
+		{"attach", func(p *Profile) { p.Attach = "uprobe" }, "attach is \"uprobe\""},
+		{"negative duration", func(p *Profile) { p.DurationNs = -1 }, "duration_ns is negative"},
+		{"ragged timeline", func(p *Profile) { p.Timeline.Lost = []uint64{1} }, "timeline.lost has 1 buckets"},
+		{"bucket width", func(p *Profile) { p.Timeline.BucketNs = 0 }, "bucket_ns must be positive"},
+		{"reasons exceed lost", func(p *Profile) { p.Totals.LostByReason["x"] = 1 }, "lost_by_reason sums to 4"},
+		{"netlink reasons", func(p *Profile) { p.Attach = AttachNetlink; p.Totals.LostByReason["x"] = 1 }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := valid()
+			tc.mutate(p)
+			err := p.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	p := valid()
+	path := filepath.Join(t.TempDir(), "p.json")
+	if err := p.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	p.Encode(&a)
+	got.Encode(&b)
+	if a.String() != b.String() {
+		t.Fatalf("round trip changed the profile:\n%s\n%s", a.String(), b.String())
+	}
+	for _, name := range []string{"schema_version", "attach", "kernel_release", "hz", "start_unix_ns", "duration_ns",
+		"audit_before", "audit_after", "totals", "lost_by_reason", "silent_drops", "wait_ns", "max_depth",
+		"bytes_queued", "processes", "rules", "wait_histogram_ns", "timeline", "bucket_ns", "arrivals", "drained"} {
+		if !strings.Contains(a.String(), `"`+name+`"`) {
+			t.Errorf("encoded profile has no %q", name)
+		}
+	}
+}
+
+// TestWriteFileAtomic: a failed write leaves the old file and no debris.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.json")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "missing", "p.json"), []byte("x"), 0o644); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+	if err := WriteFileAtomic(path, []byte("new"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if string(b) != "new" {
+		t.Fatalf("content %q", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("debris left: %v", entries)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for _, in := range []string{"", "{", "[]", `{"schema_version": 1}`, `{"schema_version": 1, "attach": "fentry", "timeline": {"arrivals": [1]}}`} {
+		if _, err := Decode(strings.NewReader(in)); err == nil {
+			t.Errorf("Decode(%q) accepted", in)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	var buf bytes.Buffer
+	valid().Encode(&buf)
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"schema_version":1,"attach":"netlink"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Decode(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		// Whatever decodes and validates must re-encode and decode the same.
+		var out bytes.Buffer
+		if err := p.Encode(&out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(&out); err != nil {
+			t.Fatalf("re-decoding a valid profile: %v", err)
+		}
+		p.SortTables()
+	})
+}
