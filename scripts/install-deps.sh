@@ -8,7 +8,6 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have clang-14 || need+=(clang-14)
 have llvm-strip-14 || need+=(llvm-14)
-[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -18,6 +18,9 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	t := &p.Totals
 	dur := time.Duration(p.DurationNs)
 	fmt.Fprintf(w, "recorded %s on %s (attach=%s, HZ=%d)\n", dur.Round(time.Millisecond), p.KernelRelease, p.Attach, p.HZ)
+	if p.AuditBefore != nil && p.AuditBefore.Enabled == 0 {
+		fmt.Fprintf(w, "audit is disabled (enabled=0): the kernel produced no records to measure\n")
+	}
 	if p.AuditBefore != nil {
 		fmt.Fprintf(w, "audit: enabled=%d backlog_limit=%d backlog_wait_time=%d jiffies (%s) auditd pid=%d\n",
 			p.AuditBefore.Enabled, p.AuditBefore.BacklogLimit, p.AuditBefore.BacklogWaitTime,
@@ -41,7 +44,8 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	fmt.Fprintf(tw, "lost\t%d\t%s\n", t.Lost, pct(t.Lost, t.Records))
 	if p.Attach != profile.AttachNetlink {
 		fmt.Fprintf(tw, "silent drops\t%d\t(freed by kauditd, not in the kernel's lost counter)\n", t.SilentDrops)
-		fmt.Fprintf(tw, "backlog waits\t%d\t%s blocked in total\n", t.Waits, time.Duration(t.WaitNs).Round(time.Microsecond))
+		fmt.Fprintf(tw, "backlog waits\t%d\t%s asleep (as backlog_wait_time_actual counts), %s in the calls that slept\n",
+			t.Waits, time.Duration(t.WaitNs).Round(time.Millisecond), time.Duration(t.BlockedNs).Round(time.Millisecond))
 	}
 	limit := ""
 	if p.AuditBefore != nil && p.AuditBefore.BacklogLimit > 0 {
