@@ -240,6 +240,69 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// guestSilentDrops stops auditd (SIGSTOP) under load on a kernel booted
+// without audit=1: kauditd's unicasts time out, records go to the retry
+// queue and from there are freed without the kernel counting them lost.
+const guestSilentDrops = `
+auditctl -b 64 --backlog_wait_time 0 >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+status_to e.before
+record e --duration 120s
+AUDITD=$(auditctl -s | awk '$1=="pid"{print $2}')
+kill -STOP $AUDITD
+stress-ng --open 1 --timeout 3s --quiet
+sleep 4
+kill -CONT $AUDITD
+sleep 2
+finish e
+status_to e.after
+`
+
+// TestSilentDrops: the drops the kernel's lost counter misses are counted.
+func TestSilentDrops(t *testing.T) {
+	dir := assets(t)
+	files := binaries(t)
+	kernels, err := vmtest.Kernels(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
+				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 9 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 0 {
+				t.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
+			}
+			g := guestRun{t: t, sections: res.Sections}
+			p := g.profile("e")
+			before, after := g.status("e.before"), g.status("e.after")
+			kernelLost := after["lost"] - before["lost"]
+			t.Logf("(e) records=%d queued=%d lost=%d kernel lost delta=%d silent=%d retry_queued=%d hold_queued=%d max retry depth=%d reasons=%v",
+				p.Totals.Records, p.Totals.Queued, p.Totals.Lost, kernelLost, p.Totals.SilentDrops,
+				p.Totals.RetryQueued, p.Totals.HoldQueued, p.Totals.MaxRetryDepth, p.Totals.LostByReason)
+			if p.Totals.Lost != kernelLost {
+				t.Errorf("(e) totals.lost = %d, kernel lost delta = %d", p.Totals.Lost, kernelLost)
+			}
+			if p.Totals.SilentDrops == 0 {
+				t.Errorf("(e) no silent drops counted while auditd was stopped on a kernel booted without audit=1")
+			}
+			// Every record kauditd freed was dequeued from the audit queue first.
+			if p.Totals.SilentDrops > p.Totals.Drained {
+				t.Errorf("(e) %d silent drops but only %d records drained", p.Totals.SilentDrops, p.Totals.Drained)
+			}
+			if p.Totals.RetryQueued == 0 {
+				t.Errorf("(e) nothing went to the retry queue while auditd was stopped")
+			}
+		})
+	}
+}
+
 func checkAttach(t *testing.T, p *profile.Profile, mode string) {
 	t.Helper()
 	if p.Attach != mode {

@@ -122,6 +122,7 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	if err := p.fillReasons(prof, t); err != nil {
 		return err
 	}
+	prof.Totals.LostByClass = profile.LostByClass(prof.Totals.LostByReason)
 	if err := p.fillProcesses(prof, jns); err != nil {
 		return err
 	}

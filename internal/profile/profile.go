@@ -55,6 +55,9 @@ type Profile struct {
 	// values mean the per-process or per-rule tables are incomplete (their
 	// excess is in the "other" rows), never that totals are.
 	Overflows Overflows `json:"overflows"`
+	// Notes say what the recording could not do (e.g. an AUDIT_GET that
+	// did not answer in time).
+	Notes []string `json:"notes,omitempty"`
 	// Programs is what auditprof's own programs cost, from the kernel's BPF
 	// statistics (run time needs kernel.bpf_stats_enabled=1).
 	Programs []ProgramStats `json:"programs,omitempty"`
@@ -104,6 +107,8 @@ type Totals struct {
 	// Lost counts audit_log_lost calls: the kernel's lost counter.
 	Lost         uint64            `json:"lost"`
 	LostByReason map[string]uint64 `json:"lost_by_reason"`
+	// LostByClass groups lost_by_reason (see ReasonClass).
+	LostByClass map[string]uint64 `json:"lost_by_class,omitempty"`
 	// SilentDrops counts records kauditd freed without counting them lost.
 	SilentDrops uint64 `json:"silent_drops"`
 	// Waits counts records whose producer slept in the backlog wait.

@@ -113,6 +113,9 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if o := p.Overflows; o != (profile.Overflows{}) {
 		fmt.Fprintf(w, "\nbounded maps overflowed (tables incomplete, totals exact): %+v\n", o)
 	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	if p.Timeline.MissedBuckets > 0 {
 		fmt.Fprintf(w, "timeline: %d buckets were overwritten before they could be read\n", p.Timeline.MissedBuckets)
 	}

@@ -256,6 +256,10 @@ type Options struct {
 	// KernelArgs are appended to BaseKernelArgs, e.g.
 	// "audit_backlog_limit=64".
 	KernelArgs []string
+	// NoAuditBootArg boots without "audit=1": audit_default stays 0, as on
+	// hosts where only auditd turns audit on, and kauditd then frees the
+	// records it cannot deliver without counting them lost.
+	NoAuditBootArg bool
 	// Output, when set, receives the serial console as it arrives (for
 	// example a writer that calls t.Log, or os.Stderr when debugging).
 	Output io.Writer
@@ -348,7 +352,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-no-reboot",
 		"-kernel", opts.Kernel.Vmlinuz, "-initrd", initrd,
-		"-append", strings.Join(append(append([]string{}, BaseKernelArgs...), opts.KernelArgs...), " "),
+		"-append", strings.Join(kernelArgs(opts), " "),
 	}
 	cmd := exec.CommandContext(ctx, qemuPath, args...)
 	cmd.Dir = tmp
@@ -492,4 +496,15 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		w.buf = w.buf[i+1:]
 	}
 	return len(p), nil
+}
+
+func kernelArgs(opts Options) []string {
+	var args []string
+	for _, a := range BaseKernelArgs {
+		if opts.NoAuditBootArg && a == "audit=1" {
+			continue
+		}
+		args = append(args, a)
+	}
+	return append(args, opts.KernelArgs...)
 }

@@ -1,0 +1,77 @@
+package probe
+
+import (
+	"os"
+	"runtime"
+	"testing"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+)
+
+// TestTimelineReader drives the reader over a real per-CPU array map, as
+// the BPF programs leave it: per-CPU slots tagged with their bucket, some
+// stale, some already reused for a newer bucket.
+func TestTimelineReader(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create BPF maps")
+	}
+	const slots = 8
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(unsafe.Sizeof(backlogTlSlot{})), MaxEntries: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(idx uint32, per []backlogTlSlot) {
+		t.Helper()
+		if err := m.Put(idx, per); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cpus := func(vals ...backlogTlSlot) []backlogTlSlot {
+		out := make([]backlogTlSlot, ncpu)
+		copy(out, vals)
+		return out
+	}
+	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 100, next: 100}
+	// Bucket 100 on two CPUs; bucket 101 untouched (stale slot from 93);
+	// bucket 102 on CPU 0, but CPU 1's slot already holds 110 (overwritten).
+	put(100%slots, cpus(backlogTlSlot{Epoch: 100, Arrivals: 3, Queued: 2, MaxDepth: 5, WaitJiffies: 1},
+		backlogTlSlot{Epoch: 100, Arrivals: -1, Queued: 1, MaxDepth: 7}))
+	put(101%slots, cpus(backlogTlSlot{Epoch: 93, Arrivals: 50}))
+	put(102%slots, cpus(backlogTlSlot{Epoch: 102, Lost: 4}, backlogTlSlot{Epoch: 110, Lost: 9}))
+	if err := r.readUntil(102); err != nil {
+		t.Fatal(err)
+	}
+	tl := r.timeline(func(j uint64) uint64 { return j * 4_000_000 })
+	if tl.Len() != 3 {
+		t.Fatalf("%d buckets, want 3", tl.Len())
+	}
+	if tl.Arrivals[0] != 2 || tl.Queued[0] != 3 || tl.MaxDepth[0] != 7 || tl.WaitNs[0] != 4_000_000 {
+		t.Errorf("bucket 100: arrivals %d queued %d max_depth %d wait_ns %d", tl.Arrivals[0], tl.Queued[0], tl.MaxDepth[0], tl.WaitNs[0])
+	}
+	if tl.Arrivals[1] != 0 {
+		t.Errorf("bucket 101 took a stale slot: arrivals %d", tl.Arrivals[1])
+	}
+	if runtime.NumCPU() > 1 && ncpu > 1 {
+		if tl.Lost[2] != 4 || tl.MissedBuckets != 1 {
+			t.Errorf("bucket 102: lost %d missed %d, want 4 and 1", tl.Lost[2], tl.MissedBuckets)
+		}
+	}
+	// A reader that fell more than the ring behind counts the gap as missed
+	// and keeps the series contiguous.
+	if err := r.readUntil(102 + 20); err != nil {
+		t.Fatal(err)
+	}
+	tl = r.timeline(func(j uint64) uint64 { return j })
+	if tl.Len() != 23 {
+		t.Errorf("%d buckets after a long gap, want 23", tl.Len())
+	}
+	if tl.MissedBuckets < 12 {
+		t.Errorf("missed %d buckets after a gap of 20 with a ring of 8", tl.MissedBuckets)
+	}
+}
