@@ -22,11 +22,11 @@
  *                        the records of kernels that split audit_log_end
  *                        into a .part body (Ubuntu 5.19+), and gives the
  *                        record's real size.
- *   skb_dequeue         filtered the same way: kauditd's drain.
  *   schedule_timeout    while the task is inside audit_log_start: the
  *                        backlog wait, accounted in jiffies exactly as
  *                        backlog_wait_time_actual is.
- *   kauditd_send_queue  learns the queue addresses where kallsyms has no
+ *   kauditd_send_queue  kauditd's drain (each pass takes what is queued),
+ *                        and the queue addresses where kallsyms has no
  *                        data symbols (its 3rd argument is the queue).
  *   kauditd_hold_skb    entry+exit: a record that leaves it neither
  *                        requeued nor counted by audit_log_lost was freed
@@ -66,7 +66,6 @@ struct queue_addrs {
 };
 
 struct counters {
-	__u64 calls;          /* audit_log_start calls */
 	__u64 records;        /* calls that got past the exclude filter */
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
 	__u64 accepted;       /* non-NULL returns */
@@ -95,7 +94,6 @@ struct counters {
 struct inflight {
 	__u64 start_ns;
 	__u64 ctx;
-	__u64 epoch;
 	__u64 wait_jiffies;    /* closed sleeps */
 	__u64 sleep_start;     /* jiffies at the open sleep's start */
 	__u64 sleep_timeout;   /* its timeout; 0: no open sleep */
@@ -143,7 +141,7 @@ struct reason_key {
 
 struct tl_slot {
 	__u64 epoch; /* bucket number: ktime / bucket_ns */
-	__s64 arrivals;
+	__u64 arrivals;
 	__u64 queued;
 	__u64 lost;
 	__u64 drained;
@@ -156,12 +154,18 @@ struct tl_slot {
  * detaches: all counters then cover the same interval. */
 volatile __u32 counting = 0;
 
+/* A global, not a map: skb_queue_tail is hot system-wide and a plain load
+ * is cheaper than a map lookup. */
+struct queue_addrs qaddr = {};
+
+/* Enqueues on audit_queue, and the kauditd pass in progress (kauditd is a
+ * single thread: one pass at a time). */
+__u64 enq_main = 0;
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct queue_addrs);
-} queues SEC(".maps");
+	__u64 len;
+	__u64 enq;
+	__u32 open;
+} pass = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -303,27 +307,24 @@ static __always_inline __u32 qlen_at(__u64 addr)
 
 /* ---- shared handlers ---- */
 
+/* The entry only notes the start: every counter is updated at the exit,
+ * once the outcome (record, loss, filter, wait) is known. */
 static __always_inline void on_log_start(struct audit_context *ctx, int type)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct counters *t;
 	struct inflight e = {};
-	struct tl_slot *s;
 
 	if (!counting)
 		return;
-	t = get_totals();
 	e.start_ns = bpf_ktime_get_ns();
-	e.epoch = e.start_ns / bucket_ns;
 	e.ctx = (__u64)ctx;
 	e.type = type;
-	if (t)
-		__sync_fetch_and_add(&t->calls, 1);
-	if (bpf_map_update_elem(&inflight, &id, &e, BPF_ANY) && t)
-		__sync_fetch_and_add(&t->inflight_overflow, 1);
-	s = tl_get(e.epoch, t);
-	if (s)
-		s->arrivals++;
+	if (bpf_map_update_elem(&inflight, &id, &e, BPF_ANY)) {
+		struct counters *t = get_totals();
+
+		if (t)
+			__sync_fetch_and_add(&t->inflight_overflow, 1);
+	}
 }
 
 /* close_sleep accounts an open schedule_timeout the way the kernel does:
@@ -356,6 +357,23 @@ static __always_inline void on_schedule_timeout(long timeout)
 	e->sleeps++;
 }
 
+/* The sleep's end, exactly as audit_log_start accounts it: rtime - stime. A
+ * missed return (kretprobe instances exhausted) leaves the sleep open and
+ * close_sleep accounts it from jiffies at the next chance. */
+static __always_inline void on_schedule_timeout_ret(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
+
+	if (!e || !e->sleep_timeout)
+		return;
+	if (ret >= 0 && (__u64)ret <= e->sleep_timeout)
+		e->wait_jiffies += e->sleep_timeout - ret;
+	else
+		e->wait_jiffies += e->sleep_timeout;
+	e->sleep_timeout = 0;
+}
+
 static __always_inline void on_log_start_ret(void *ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -381,15 +399,19 @@ static __always_inline void on_log_start_ret(void *ret)
 	if (!ret && !e->lost) {
 		/* Exclude filter or audit not initialised: not a record. */
 		__sync_fetch_and_add(&t->filtered, 1);
-		s = tl_get(e->epoch, t);
-		if (s)
-			s->arrivals--;
 		bpf_map_delete_elem(&inflight, &id);
 		return;
 	}
 
 	now = bpf_ktime_get_ns();
 	dur = now - e->start_ns;
+	/* Arrivals go to the bucket the record was started in; a wait longer
+	 * than the ring (TimelineSlots buckets) puts it in the current one. */
+	s = tl_get(e->start_ns / bucket_ns, NULL);
+	if (!s)
+		s = tl_get(now / bucket_ns, t);
+	if (s)
+		s->arrivals++;
 	close_sleep(e);
 	waited = e->sleeps > 0;
 	wj = e->wait_jiffies;
@@ -509,13 +531,12 @@ static __always_inline void on_log_lost(const char *message)
 
 static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
 {
-	__u32 zero = 0;
-	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
+	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)list;
 	struct counters *t;
 
 	/* skb_queue_tail is hot system-wide: compare first. */
-	if (!q || !addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting)
+	if (!addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting)
 		return;
 	t = get_totals();
 	if (!t)
@@ -530,6 +551,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 		struct proc_stats *p;
 		struct tl_slot *s;
 
+		__sync_fetch_and_add(&enq_main, 1);
 		__sync_fetch_and_add(&t->queued, 1);
 		__sync_fetch_and_add(&t->bytes_queued, size);
 		if (depth > t->max_depth)
@@ -567,33 +589,6 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	}
 }
 
-static __always_inline void on_dequeue(struct sk_buff_head *list)
-{
-	__u32 zero = 0;
-	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
-	struct counters *t;
-	struct tl_slot *s;
-	__u32 len;
-
-	if (!q || !q->main || (__u64)list != q->main || !counting)
-		return;
-	/* Only kauditd dequeues audit_queue, so a non-empty queue at entry
-	 * means this call takes one record. */
-	len = qlen_at(q->main);
-	if (!len)
-		return;
-	t = get_totals();
-	if (!t)
-		return;
-	__sync_fetch_and_add(&t->drained, 1);
-	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
-	if (s) {
-		s->drained++;
-		if (len > s->max_depth)
-			s->max_depth = len;
-	}
-}
-
 /* kauditd_send_queue(sk, portid, queue, retry_limit, skb_hook, err_hook):
  * the main queue is the one drained with retry_limit 1 (the hold and retry
  * queues use UNICAST_RETRIES), in every tree from 4.18 to 6.18. The hold
@@ -602,15 +597,9 @@ static __always_inline void on_dequeue(struct sk_buff_head *list)
  * ("arg5 type FUNC_PROTO is not a struct", seen on 6.12). */
 static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned int retry_limit, void *err_hook)
 {
-	__u32 zero = 0;
-	struct queue_addrs *q = bpf_map_lookup_elem(&queues, &zero);
-	struct counters *t = get_totals();
+	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)queue;
 
-	if (t)
-		__sync_fetch_and_add(&t->kauditd_passes, 1);
-	if (!q)
-		return;
 	if (retry_limit == 1) {
 		if (!q->main)
 			q->main = addr;
@@ -620,6 +609,42 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned i
 	} else if (fn_kauditd_hold_skb && (__u64)err_hook == fn_kauditd_hold_skb) {
 		if (!q->retry)
 			q->retry = addr;
+	}
+	if (!counting || addr != q->main)
+		return;
+	pass.len = qlen_at(addr);
+	pass.enq = enq_main;
+	pass.open = 1;
+}
+
+/* What a pass drained: the queue's length at entry, plus what producers
+ * queued meanwhile, minus what is left; only kauditd dequeues audit_queue.
+ * Counted per pass (not per skb_dequeue) so that the cost falls with load,
+ * when a pass takes many records. */
+static __always_inline void on_send_queue_ret(void)
+{
+	struct counters *t;
+	struct tl_slot *s;
+	__u64 left, d;
+
+	if (!pass.open)
+		return;
+	pass.open = 0;
+	t = get_totals();
+	if (!t)
+		return;
+	left = qlen_at(qaddr.main);
+	d = pass.len + (enq_main - pass.enq);
+	d = d > left ? d - left : 0;
+	__sync_fetch_and_add(&t->kauditd_passes, 1);
+	if (!d)
+		return;
+	__sync_fetch_and_add(&t->drained, d);
+	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	if (s) {
+		s->drained += d;
+		if (pass.len > s->max_depth)
+			s->max_depth = pass.len;
 	}
 }
 
@@ -684,13 +709,6 @@ int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *n
 	return 0;
 }
 
-SEC("fentry/skb_dequeue")
-int BPF_PROG(fentry_skb_dequeue, struct sk_buff_head *list)
-{
-	on_dequeue(list);
-	return 0;
-}
-
 SEC("fentry/kauditd_send_queue")
 int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
 	     unsigned int retry_limit)
@@ -703,6 +721,20 @@ SEC("fentry/schedule_timeout")
 int BPF_PROG(fentry_schedule_timeout, long timeout)
 {
 	on_schedule_timeout(timeout);
+	return 0;
+}
+
+SEC("fexit/schedule_timeout")
+int BPF_PROG(fexit_schedule_timeout, long timeout, long ret)
+{
+	on_schedule_timeout_ret(ret);
+	return 0;
+}
+
+SEC("fexit/kauditd_send_queue")
+int BPF_PROG(fexit_kauditd_send_queue)
+{
+	on_send_queue_ret();
 	return 0;
 }
 
@@ -750,13 +782,6 @@ int BPF_KPROBE(kprobe_skb_queue_tail, struct sk_buff_head *list, struct sk_buff 
 	return 0;
 }
 
-SEC("kprobe/skb_dequeue")
-int BPF_KPROBE(kprobe_skb_dequeue, struct sk_buff_head *list)
-{
-	on_dequeue(list);
-	return 0;
-}
-
 SEC("kprobe/kauditd_send_queue")
 int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
 	       unsigned int retry_limit)
@@ -779,6 +804,20 @@ SEC("kprobe/schedule_timeout")
 int BPF_KPROBE(kprobe_schedule_timeout, long timeout)
 {
 	on_schedule_timeout(timeout);
+	return 0;
+}
+
+SEC("kretprobe/schedule_timeout")
+int BPF_KRETPROBE(kretprobe_schedule_timeout, long ret)
+{
+	on_schedule_timeout_ret(ret);
+	return 0;
+}
+
+SEC("kretprobe/kauditd_send_queue")
+int BPF_KRETPROBE(kretprobe_kauditd_send_queue)
+{
+	on_send_queue_ret();
 	return 0;
 }
 

@@ -48,7 +48,19 @@ var ErrTimeout = errors.New("no answer to AUDIT_GET")
 
 // childCommand builds the command Get runs; tests replace it to exercise
 // the timeout.
-var childCommand = func() *exec.Cmd { return exec.Command("/proc/self/exe") }
+var childCommand = func() *exec.Cmd {
+	// The resolved path, so that the child's comm is the program's name
+	// (it shows up in profiles when it produces audit records), not "exe".
+	// /proc/self/exe still works when the binary was replaced meanwhile.
+	self, err := os.Executable()
+	if err != nil {
+		return exec.Command("/proc/self/exe")
+	}
+	if _, err := os.Stat(self); err != nil {
+		return exec.Command("/proc/self/exe")
+	}
+	return exec.Command(self)
+}
 
 // inFlight counts children started by Get that have not exited yet.
 var inFlight atomic.Int64

@@ -15,7 +15,6 @@ import (
 
 type backlogCounters struct {
 	_                structs.HostLayout
-	Calls            uint64
 	Records          uint64
 	Filtered         uint64
 	Accepted         uint64
@@ -51,7 +50,6 @@ type backlogInflight struct {
 	_            structs.HostLayout
 	StartNs      uint64
 	Ctx          uint64
-	Epoch        uint64
 	WaitJiffies  uint64
 	SleepStart   uint64
 	SleepTimeout uint64
@@ -106,7 +104,7 @@ type backlogRuleStats struct {
 type backlogTlSlot struct {
 	_           structs.HostLayout
 	Epoch       uint64
-	Arrivals    int64
+	Arrivals    uint64
 	Queued      uint64
 	Lost        uint64
 	Drained     uint64
@@ -119,38 +117,42 @@ type backlogTlSlot struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	backlogMapHolds                    = "holds"
-	backlogMapInflight                 = "inflight"
-	backlogMapProcs                    = "procs"
-	backlogMapQueues                   = "queues"
-	backlogMapReasons                  = "reasons"
-	backlogMapRules                    = "rules"
-	backlogMapTimeline                 = "timeline"
-	backlogMapTotals                   = "totals"
-	backlogMapWaitHist                 = "wait_hist"
-	backlogProgFentryAuditLogLost      = "fentry_audit_log_lost"
-	backlogProgFentryAuditLogStart     = "fentry_audit_log_start"
-	backlogProgFentryKauditdHoldSkb    = "fentry_kauditd_hold_skb"
-	backlogProgFentryKauditdSendQueue  = "fentry_kauditd_send_queue"
-	backlogProgFentryScheduleTimeout   = "fentry_schedule_timeout"
-	backlogProgFentrySkbDequeue        = "fentry_skb_dequeue"
-	backlogProgFentrySkbQueueTail      = "fentry_skb_queue_tail"
-	backlogProgFexitAuditLogStart      = "fexit_audit_log_start"
-	backlogProgFexitKauditdHoldSkb     = "fexit_kauditd_hold_skb"
-	backlogProgKprobeAuditLogLost      = "kprobe_audit_log_lost"
-	backlogProgKprobeAuditLogStart     = "kprobe_audit_log_start"
-	backlogProgKprobeKauditdHoldSkb    = "kprobe_kauditd_hold_skb"
-	backlogProgKprobeKauditdSendQueue  = "kprobe_kauditd_send_queue"
-	backlogProgKprobeScheduleTimeout   = "kprobe_schedule_timeout"
-	backlogProgKprobeSkbDequeue        = "kprobe_skb_dequeue"
-	backlogProgKprobeSkbQueueTail      = "kprobe_skb_queue_tail"
-	backlogProgKretprobeAuditLogStart  = "kretprobe_audit_log_start"
-	backlogProgKretprobeKauditdHoldSkb = "kretprobe_kauditd_hold_skb"
-	backlogVarBucketNs                 = "bucket_ns"
-	backlogVarCounting                 = "counting"
-	backlogVarFnKauditdHoldSkb         = "fn_kauditd_hold_skb"
-	backlogVarFnKauditdReholdSkb       = "fn_kauditd_rehold_skb"
-	backlogVarTimelineSlots            = "timeline_slots"
+	backlogMapHolds                      = "holds"
+	backlogMapInflight                   = "inflight"
+	backlogMapProcs                      = "procs"
+	backlogMapReasons                    = "reasons"
+	backlogMapRules                      = "rules"
+	backlogMapTimeline                   = "timeline"
+	backlogMapTotals                     = "totals"
+	backlogMapWaitHist                   = "wait_hist"
+	backlogProgFentryAuditLogLost        = "fentry_audit_log_lost"
+	backlogProgFentryAuditLogStart       = "fentry_audit_log_start"
+	backlogProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
+	backlogProgFentryKauditdSendQueue    = "fentry_kauditd_send_queue"
+	backlogProgFentryScheduleTimeout     = "fentry_schedule_timeout"
+	backlogProgFentrySkbQueueTail        = "fentry_skb_queue_tail"
+	backlogProgFexitAuditLogStart        = "fexit_audit_log_start"
+	backlogProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
+	backlogProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
+	backlogProgFexitScheduleTimeout      = "fexit_schedule_timeout"
+	backlogProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
+	backlogProgKprobeAuditLogStart       = "kprobe_audit_log_start"
+	backlogProgKprobeKauditdHoldSkb      = "kprobe_kauditd_hold_skb"
+	backlogProgKprobeKauditdSendQueue    = "kprobe_kauditd_send_queue"
+	backlogProgKprobeScheduleTimeout     = "kprobe_schedule_timeout"
+	backlogProgKprobeSkbQueueTail        = "kprobe_skb_queue_tail"
+	backlogProgKretprobeAuditLogStart    = "kretprobe_audit_log_start"
+	backlogProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
+	backlogProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
+	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
+	backlogVarBucketNs                   = "bucket_ns"
+	backlogVarCounting                   = "counting"
+	backlogVarEnqMain                    = "enq_main"
+	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
+	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
+	backlogVarPass                       = "pass"
+	backlogVarQaddr                      = "qaddr"
+	backlogVarTimelineSlots              = "timeline_slots"
 )
 
 // loadBacklog returns the embedded CollectionSpec for backlog.
@@ -195,24 +197,26 @@ type backlogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogProgramSpecs struct {
-	FentryAuditLogLost      *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart     *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout   *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
-	FentrySkbDequeue        *ebpf.ProgramSpec `ebpf:"fentry_skb_dequeue"`
-	FentrySkbQueueTail      *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart      *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
-	KprobeAuditLogLost      *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart     *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout   *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbDequeue        *ebpf.ProgramSpec `ebpf:"kprobe_skb_dequeue"`
-	KprobeSkbQueueTail      *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart  *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout     *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail        *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart        *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart       *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout     *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail        *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart    *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
 // backlogMapSpecs contains maps before they are loaded into the kernel.
@@ -222,7 +226,6 @@ type backlogMapSpecs struct {
 	Holds    *ebpf.MapSpec `ebpf:"holds"`
 	Inflight *ebpf.MapSpec `ebpf:"inflight"`
 	Procs    *ebpf.MapSpec `ebpf:"procs"`
-	Queues   *ebpf.MapSpec `ebpf:"queues"`
 	Reasons  *ebpf.MapSpec `ebpf:"reasons"`
 	Rules    *ebpf.MapSpec `ebpf:"rules"`
 	Timeline *ebpf.MapSpec `ebpf:"timeline"`
@@ -236,8 +239,11 @@ type backlogMapSpecs struct {
 type backlogVariableSpecs struct {
 	BucketNs           *ebpf.VariableSpec `ebpf:"bucket_ns"`
 	Counting           *ebpf.VariableSpec `ebpf:"counting"`
+	EnqMain            *ebpf.VariableSpec `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
+	Pass               *ebpf.VariableSpec `ebpf:"pass"`
+	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 }
 
@@ -264,7 +270,6 @@ type backlogMaps struct {
 	Holds    *ebpf.Map `ebpf:"holds"`
 	Inflight *ebpf.Map `ebpf:"inflight"`
 	Procs    *ebpf.Map `ebpf:"procs"`
-	Queues   *ebpf.Map `ebpf:"queues"`
 	Reasons  *ebpf.Map `ebpf:"reasons"`
 	Rules    *ebpf.Map `ebpf:"rules"`
 	Timeline *ebpf.Map `ebpf:"timeline"`
@@ -277,7 +282,6 @@ func (m *backlogMaps) Close() error {
 		m.Holds,
 		m.Inflight,
 		m.Procs,
-		m.Queues,
 		m.Reasons,
 		m.Rules,
 		m.Timeline,
@@ -292,8 +296,11 @@ func (m *backlogMaps) Close() error {
 type backlogVariables struct {
 	BucketNs           *ebpf.Variable `ebpf:"bucket_ns"`
 	Counting           *ebpf.Variable `ebpf:"counting"`
+	EnqMain            *ebpf.Variable `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
+	Pass               *ebpf.Variable `ebpf:"pass"`
+	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 }
 
@@ -301,24 +308,26 @@ type backlogVariables struct {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogPrograms struct {
-	FentryAuditLogLost      *ebpf.Program `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart     *ebpf.Program `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb    *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdSendQueue  *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout   *ebpf.Program `ebpf:"fentry_schedule_timeout"`
-	FentrySkbDequeue        *ebpf.Program `ebpf:"fentry_skb_dequeue"`
-	FentrySkbQueueTail      *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart      *ebpf.Program `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb     *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
-	KprobeAuditLogLost      *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart     *ebpf.Program `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb    *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdSendQueue  *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout   *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbDequeue        *ebpf.Program `ebpf:"kprobe_skb_dequeue"`
-	KprobeSkbQueueTail      *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart  *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdSendQueue    *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout     *ebpf.Program `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail        *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart        *ebpf.Program `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart       *ebpf.Program `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb      *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdSendQueue    *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout     *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail        *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart    *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *backlogPrograms) Close() error {
@@ -328,19 +337,21 @@ func (p *backlogPrograms) Close() error {
 		p.FentryKauditdHoldSkb,
 		p.FentryKauditdSendQueue,
 		p.FentryScheduleTimeout,
-		p.FentrySkbDequeue,
 		p.FentrySkbQueueTail,
 		p.FexitAuditLogStart,
 		p.FexitKauditdHoldSkb,
+		p.FexitKauditdSendQueue,
+		p.FexitScheduleTimeout,
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,
 		p.KprobeKauditdHoldSkb,
 		p.KprobeKauditdSendQueue,
 		p.KprobeScheduleTimeout,
-		p.KprobeSkbDequeue,
 		p.KprobeSkbQueueTail,
 		p.KretprobeAuditLogStart,
 		p.KretprobeKauditdHoldSkb,
+		p.KretprobeKauditdSendQueue,
+		p.KretprobeScheduleTimeout,
 	)
 }
 

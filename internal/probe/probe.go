@@ -56,9 +56,8 @@ var attachPoints = []attachPoint{
 	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, What: "records, producers, rules and backlog waits"},
 	{Symbol: "audit_log_lost", Required: true, Entry: true, What: "lost records and their reasons"},
 	{Symbol: "skb_queue_tail", Required: true, Entry: true, What: "enqueues, record sizes and queue depth"},
-	{Symbol: "schedule_timeout", Required: true, Entry: true, What: "the backlog wait, in jiffies"},
-	{Symbol: "skb_dequeue", Entry: true, What: "kauditd's drain"},
-	{Symbol: "kauditd_send_queue", Entry: true, What: "queue addresses on kernels without data symbols in kallsyms"},
+	{Symbol: "schedule_timeout", Required: true, Entry: true, Exit: true, What: "the backlog wait, in jiffies"},
+	{Symbol: "kauditd_send_queue", Entry: true, Exit: true, What: "kauditd's drain, and queue addresses on kernels without data symbols in kallsyms"},
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
 }
 
@@ -342,7 +341,7 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	// Data symbols are in kallsyms only with CONFIG_KALLSYMS_ALL; without
 	// them the programs learn the addresses from kauditd_send_queue.
 	q := backlogQueueAddrs{Main: syms["audit_queue"], Retry: syms["audit_retry_queue"], Hold: syms["audit_hold_queue"]}
-	if err := coll.Maps["queues"].Put(uint32(0), q); err != nil {
+	if err := coll.Variables["qaddr"].Set(q); err != nil {
 		return nil, fmt.Errorf("initialising queue addresses: %w", err)
 	}
 

@@ -28,7 +28,6 @@ func (p *Probe) Totals() (Counters, error) {
 	}
 	var t Counters
 	for _, c := range per {
-		t.Calls += c.Calls
 		t.Records += c.Records
 		t.Filtered += c.Filtered
 		t.Accepted += c.Accepted
@@ -336,7 +335,7 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.Waits = make([]uint64, n)
 	t.WaitNs = make([]uint64, n)
 	for i, b := range r.buckets {
-		t.Arrivals[i] = b.Arrivals
+		t.Arrivals[i] = int64(b.Arrivals)
 		t.Queued[i] = b.Queued
 		t.Lost[i] = b.Lost
 		t.Drained[i] = b.Drained

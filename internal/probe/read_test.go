@@ -41,7 +41,7 @@ func TestTimelineReader(t *testing.T) {
 	// Bucket 100 on two CPUs; bucket 101 untouched (stale slot from 93);
 	// bucket 102 on CPU 0, but CPU 1's slot already holds 110 (overwritten).
 	put(100%slots, cpus(backlogTlSlot{Epoch: 100, Arrivals: 3, Queued: 2, MaxDepth: 5, WaitJiffies: 1},
-		backlogTlSlot{Epoch: 100, Arrivals: -1, Queued: 1, MaxDepth: 7}))
+		backlogTlSlot{Epoch: 100, Arrivals: 1, Queued: 1, MaxDepth: 7}))
 	put(101%slots, cpus(backlogTlSlot{Epoch: 93, Arrivals: 50}))
 	put(102%slots, cpus(backlogTlSlot{Epoch: 102, Lost: 4}, backlogTlSlot{Epoch: 110, Lost: 9}))
 	if err := r.readUntil(102); err != nil {
@@ -51,7 +51,7 @@ func TestTimelineReader(t *testing.T) {
 	if tl.Len() != 3 {
 		t.Fatalf("%d buckets, want 3", tl.Len())
 	}
-	if tl.Arrivals[0] != 2 || tl.Queued[0] != 3 || tl.MaxDepth[0] != 7 || tl.WaitNs[0] != 4_000_000 {
+	if tl.Arrivals[0] != 4 || tl.Queued[0] != 3 || tl.MaxDepth[0] != 7 || tl.WaitNs[0] != 4_000_000 {
 		t.Errorf("bucket 100: arrivals %d queued %d max_depth %d wait_ns %d", tl.Arrivals[0], tl.Queued[0], tl.MaxDepth[0], tl.WaitNs[0])
 	}
 	if tl.Arrivals[1] != 0 {
