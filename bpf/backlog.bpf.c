@@ -65,6 +65,9 @@ struct queue_addrs {
 	__u64 hold;
 };
 
+/* Per CPU, so plain adds: a program is not migrated while it runs, and only
+ * a preempting task running the same program on this CPU (PREEMPT kernels)
+ * could interleave with it. Atomics are kept for maps shared between CPUs. */
 struct counters {
 	__u64 records;        /* calls that got past the exclude filter */
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
@@ -263,7 +266,7 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 		return s;
 	if (s->epoch > epoch) {
 		if (t)
-			__sync_fetch_and_add(&t->timeline_late, 1);
+			t->timeline_late++;
 		return NULL;
 	}
 	s->epoch = epoch;
@@ -287,7 +290,7 @@ static __always_inline struct proc_stats *proc_get(__u32 tgid, struct counters *
 	zero.cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
 	if (bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST) && t)
-		__sync_fetch_and_add(&t->proc_overflow, 1);
+		t->proc_overflow++;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (p)
 		return p;
@@ -323,7 +326,7 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 		struct counters *t = get_totals();
 
 		if (t)
-			__sync_fetch_and_add(&t->inflight_overflow, 1);
+			t->inflight_overflow++;
 	}
 }
 
@@ -393,12 +396,12 @@ static __always_inline void on_log_start_ret(void *ret)
 		/* Started before counting began, or did not fit in the
 		 * inflight map (then counted in inflight_overflow). */
 		if (counting)
-			__sync_fetch_and_add(&t->inflight_missing, 1);
+			t->inflight_missing++;
 		return;
 	}
 	if (!ret && !e->lost) {
 		/* Exclude filter or audit not initialised: not a record. */
-		__sync_fetch_and_add(&t->filtered, 1);
+		t->filtered++;
 		bpf_map_delete_elem(&inflight, &id);
 		return;
 	}
@@ -416,9 +419,9 @@ static __always_inline void on_log_start_ret(void *ret)
 	waited = e->sleeps > 0;
 	wj = e->wait_jiffies;
 
-	__sync_fetch_and_add(&t->records, 1);
+	t->records++;
 	if (ret)
-		__sync_fetch_and_add(&t->accepted, 1);
+		t->accepted++;
 	if (waited) {
 		__u32 slot = log2_u64(dur);
 		__u64 *h;
@@ -428,9 +431,9 @@ static __always_inline void on_log_start_ret(void *ret)
 		h = bpf_map_lookup_elem(&wait_hist, &slot);
 		if (h)
 			__sync_fetch_and_add(h, 1);
-		__sync_fetch_and_add(&t->waits, 1);
-		__sync_fetch_and_add(&t->wait_jiffies, wj);
-		__sync_fetch_and_add(&t->blocked_ns, dur);
+		t->waits++;
+		t->wait_jiffies += wj;
+		t->blocked_ns += dur;
 		s = tl_get(now / bucket_ns, t);
 		if (s) {
 			s->waits++;
@@ -465,7 +468,7 @@ static __always_inline void on_log_start_ret(void *ret)
 	r = bpf_map_lookup_elem(&rules, &rk);
 	if (!r) {
 		if (bpf_map_update_elem(&rules, &rk, &rzero, BPF_NOEXIST))
-			__sync_fetch_and_add(&t->rule_overflow, 1);
+			t->rule_overflow++;
 		r = bpf_map_lookup_elem(&rules, &rk);
 		if (!r) {
 			__builtin_memset(&rk, 0, sizeof(rk));
@@ -500,7 +503,7 @@ static __always_inline void on_log_lost(const char *message)
 
 	if (!t || !counting)
 		return;
-	__sync_fetch_and_add(&t->lost, 1);
+	t->lost++;
 	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
 	if (s)
 		s->lost++;
@@ -514,7 +517,7 @@ static __always_inline void on_log_lost(const char *message)
 		if (n)
 			__sync_fetch_and_add(n, 1);
 		else
-			__sync_fetch_and_add(&t->reason_overflow, 1);
+			t->reason_overflow++;
 	}
 
 	p = proc_get(id >> 32, t);
@@ -552,8 +555,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 		struct tl_slot *s;
 
 		__sync_fetch_and_add(&enq_main, 1);
-		__sync_fetch_and_add(&t->queued, 1);
-		__sync_fetch_and_add(&t->bytes_queued, size);
+		t->queued++;
+		t->bytes_queued += size;
 		if (depth > t->max_depth)
 			t->max_depth = depth;
 		s = tl_get(now / bucket_ns, t);
@@ -578,11 +581,11 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 		if (h)
 			h->requeued = 1;
 		if (addr == q->retry) {
-			__sync_fetch_and_add(&t->retry_queued, 1);
+			t->retry_queued++;
 			if (depth > t->max_retry_depth)
 				t->max_retry_depth = depth;
 		} else {
-			__sync_fetch_and_add(&t->hold_queued, 1);
+			t->hold_queued++;
 			if (depth > t->max_hold_depth)
 				t->max_hold_depth = depth;
 		}
@@ -636,10 +639,10 @@ static __always_inline void on_send_queue_ret(void)
 	left = qlen_at(qaddr.main);
 	d = pass.len + (enq_main - pass.enq);
 	d = d > left ? d - left : 0;
-	__sync_fetch_and_add(&t->kauditd_passes, 1);
+	t->kauditd_passes++;
 	if (!d)
 		return;
-	__sync_fetch_and_add(&t->drained, d);
+	t->drained += d;
 	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
 	if (s) {
 		s->drained += d;
@@ -659,7 +662,7 @@ static __always_inline void on_hold_skb(void)
 		struct counters *t = get_totals();
 
 		if (t)
-			__sync_fetch_and_add(&t->inflight_overflow, 1);
+			t->inflight_overflow++;
 	}
 }
 
@@ -674,7 +677,7 @@ static __always_inline void on_hold_skb_ret(void)
 	if (!h->requeued && !h->counted) {
 		t = get_totals();
 		if (t)
-			__sync_fetch_and_add(&t->silent_drops, 1);
+			t->silent_drops++;
 	}
 	bpf_map_delete_elem(&holds, &id);
 }

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording"
 	"github.com/auditprof/auditprof/internal/summary"
 )
@@ -87,7 +88,11 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		BucketNs: uint64(o.Bucket.Nanoseconds()),
 		Degraded: func(line string) { fmt.Fprintf(o.err, "auditprof: %s\n", line) },
 		Ready: func(attach string) error {
-			fmt.Fprintf(o.err, "auditprof: attached (%s) and counting; Ctrl-C to stop\n", attach)
+			if attach == profile.AttachNetlink {
+				fmt.Fprintf(o.err, "auditprof: listening to the audit multicast group and sampling AUDIT_GET (netlink) and counting; Ctrl-C to stop\n")
+			} else {
+				fmt.Fprintf(o.err, "auditprof: attached (%s) and counting; Ctrl-C to stop\n", attach)
+			}
 			if o.ReadyFile != "" {
 				if err := os.WriteFile(o.ReadyFile, nil, 0o644); err != nil {
 					return fmt.Errorf("creating ready file: %w", err)
