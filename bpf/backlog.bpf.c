@@ -161,14 +161,16 @@ volatile __u32 counting = 0;
  * is cheaper than a map lookup. */
 struct queue_addrs qaddr = {};
 
-/* Enqueues on audit_queue, and the kauditd pass in progress (kauditd is a
- * single thread: one pass at a time). */
+/* Enqueues on audit_queue, and kauditd's drain (kauditd is a single thread:
+ * one pass at a time). */
 __u64 enq_main = 0;
 struct {
-	__u64 len;
-	__u64 enq;
-	__u32 open;
-} pass = {};
+	__s64 base;    /* records queued before counting began */
+	__s64 last;    /* drained as of the last pass */
+	__u32 started;
+	__u32 open;    /* a pass of audit_queue is in progress */
+	__u64 len;     /* its queue length at entry */
+} drain = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -615,39 +617,46 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned i
 	}
 	if (!counting || addr != q->main)
 		return;
-	pass.len = qlen_at(addr);
-	pass.enq = enq_main;
-	pass.open = 1;
+	drain.len = qlen_at(addr);
+	if (!drain.started) {
+		drain.base = (__s64)drain.len - (__s64)enq_main;
+		drain.started = 1;
+	}
+	drain.open = 1;
 }
 
-/* What a pass drained: the queue's length at entry, plus what producers
- * queued meanwhile, minus what is left; only kauditd dequeues audit_queue.
- * Counted per pass (not per skb_dequeue) so that the cost falls with load,
- * when a pass takes many records. */
+/* Only kauditd dequeues audit_queue, so everything drained so far is what
+ * was there, plus what was queued, minus what is left. Recomputing that
+ * total at the end of each pass (rather than adding up per-pass deltas)
+ * keeps the error to the records being queued at that instant (counted in
+ * enq_main, not yet linked), instead of letting it accumulate; with no
+ * producer mid-enqueue it is exact. Counted per pass, not per
+ * skb_dequeue, so that the cost falls as a pass takes more records. */
 static __always_inline void on_send_queue_ret(void)
 {
 	struct counters *t;
 	struct tl_slot *s;
-	__u64 left, d;
+	__s64 total;
+	__u64 d;
 
-	if (!pass.open)
+	if (!drain.open)
 		return;
-	pass.open = 0;
+	drain.open = 0;
 	t = get_totals();
 	if (!t)
 		return;
-	left = qlen_at(qaddr.main);
-	d = pass.len + (enq_main - pass.enq);
-	d = d > left ? d - left : 0;
 	t->kauditd_passes++;
-	if (!d)
+	total = drain.base + (__s64)enq_main - (__s64)qlen_at(qaddr.main);
+	if (total <= drain.last)
 		return;
+	d = total - drain.last;
+	drain.last = total;
 	t->drained += d;
 	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
 	if (s) {
 		s->drained += d;
-		if (pass.len > s->max_depth)
-			s->max_depth = pass.len;
+		if (drain.len > s->max_depth)
+			s->max_depth = drain.len;
 	}
 }
 

@@ -147,10 +147,10 @@ const (
 	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
 	backlogVarBucketNs                   = "bucket_ns"
 	backlogVarCounting                   = "counting"
+	backlogVarDrain                      = "drain"
 	backlogVarEnqMain                    = "enq_main"
 	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
-	backlogVarPass                       = "pass"
 	backlogVarQaddr                      = "qaddr"
 	backlogVarTimelineSlots              = "timeline_slots"
 )
@@ -239,10 +239,10 @@ type backlogMapSpecs struct {
 type backlogVariableSpecs struct {
 	BucketNs           *ebpf.VariableSpec `ebpf:"bucket_ns"`
 	Counting           *ebpf.VariableSpec `ebpf:"counting"`
+	Drain              *ebpf.VariableSpec `ebpf:"drain"`
 	EnqMain            *ebpf.VariableSpec `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
-	Pass               *ebpf.VariableSpec `ebpf:"pass"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 }
@@ -296,10 +296,10 @@ func (m *backlogMaps) Close() error {
 type backlogVariables struct {
 	BucketNs           *ebpf.Variable `ebpf:"bucket_ns"`
 	Counting           *ebpf.Variable `ebpf:"counting"`
+	Drain              *ebpf.Variable `ebpf:"drain"`
 	EnqMain            *ebpf.Variable `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
-	Pass               *ebpf.Variable `ebpf:"pass"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 }
