@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -56,17 +55,9 @@ func BenchmarkOverhead(b *testing.B) {
 	for _, k := range kernels {
 		b.Run(k.Name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-				res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 					Script: guestPrelude + benchScript, Timeout: 19 * time.Minute})
-				cancel()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if res.ExitCode != 0 {
-					b.Fatalf("guest exited %d:\n%s", res.ExitCode, tail(res.Console, 60))
-				}
-				reportOverhead(b, k.Name, res.Sections)
+				reportOverhead(b, k.Name, g.sections)
 			}
 		})
 	}

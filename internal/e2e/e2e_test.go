@@ -150,8 +150,26 @@ guestcheck > /tmp/left; emit left /tmp/left
 `
 
 type guestRun struct {
-	t        *testing.T
+	t        testing.TB
 	sections map[string]string
+}
+
+// runGuest boots the VM, runs the script and fails the test unless the
+// script exited 0.
+func runGuest(tb testing.TB, opts vmtest.Options) guestRun {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout+time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := vmtest.Run(ctx, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("%s: guest ran in %s", opts.Kernel.Name, time.Since(start).Round(time.Second))
+	if res.ExitCode != 0 {
+		tb.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
+	}
+	return guestRun{t: tb, sections: res.Sections}
 }
 
 func (g guestRun) section(name string) string {
@@ -209,24 +227,8 @@ func TestScenarios(t *testing.T) {
 		for _, mode := range []string{"fentry", "kprobe"} {
 			t.Run(k.Name+"/"+mode, func(t *testing.T) {
 				t.Parallel()
-				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-				defer cancel()
-				start := time.Now()
-				res, err := vmtest.Run(ctx, vmtest.Options{
-					Kernel:  k,
-					Assets:  dir,
-					Files:   files,
-					Script:  "MODE=" + mode + "\n" + guestPrelude + guestScenarios,
-					Timeout: 14 * time.Minute,
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%s/%s: guest ran in %s", k.Name, mode, time.Since(start).Round(time.Second))
-				if res.ExitCode != 0 {
-					t.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
-				}
-				g := guestRun{t: t, sections: res.Sections}
+				g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+					Script: "MODE=" + mode + "\n" + guestPrelude + guestScenarios, Timeout: 14 * time.Minute})
 				checkOverloadDrop(t, g, mode)
 				checkOverloadWait(t, g)
 				checkRules(t, g)
@@ -265,17 +267,8 @@ func TestSilentDrops(t *testing.T) {
 	for _, k := range kernels {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			defer cancel()
-			res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
 				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 9 * time.Minute})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.ExitCode != 0 {
-				t.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
-			}
-			g := guestRun{t: t, sections: res.Sections}
 			p := g.profile("e")
 			before, after := g.status("e.before"), g.status("e.after")
 			kernelLost := after["lost"] - before["lost"]
