@@ -71,7 +71,6 @@ struct queue_addrs {
 struct counters {
 	__u64 records;        /* calls that got past the exclude filter */
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
-	__u64 accepted;       /* non-NULL returns */
 	__u64 queued;         /* enqueues on audit_queue */
 	__u64 bytes_queued;   /* their real size (head + sk_buff) */
 	__u64 lost;           /* audit_log_lost calls */
@@ -106,10 +105,7 @@ struct inflight {
 	__u32 pad;
 };
 
-struct hold_state {
-	__u32 requeued;
-	__u32 counted;
-};
+
 
 struct proc_stats {
 	__u64 records;
@@ -186,12 +182,15 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* The kauditd_hold_skb call in progress. A global, not a map: it is
+ * checked on every skb_queue_tail and every loss. kauditd is its only caller
+ * but for auditd_reset, which can overlap with it rarely; the later call's
+ * record is then not judged (neither counted silent nor not). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u64);
-	__type(value, struct hold_state);
-} holds SEC(".maps");
+	__u64 tid;      /* pid_tgid inside kauditd_hold_skb, 0: none */
+	__u32 requeued; /* it queued the record on the retry or hold queue */
+	__u32 counted;  /* it called audit_log_lost */
+} hold = {};
 
 /* Key PROC_OTHER is inserted by user space before attach and takes the
  * counts of processes that no longer fit. */
@@ -422,8 +421,6 @@ static __always_inline void on_log_start_ret(void *ret)
 	wj = e->wait_jiffies;
 
 	t->records++;
-	if (ret)
-		t->accepted++;
 	if (waited) {
 		__u32 slot = log2_u64(dur);
 		__u64 *h;
@@ -432,7 +429,7 @@ static __always_inline void on_log_start_ret(void *ret)
 			slot = HIST_SLOTS - 1;
 		h = bpf_map_lookup_elem(&wait_hist, &slot);
 		if (h)
-			__sync_fetch_and_add(h, 1);
+			(*h)++;
 		t->waits++;
 		t->wait_jiffies += wj;
 		t->blocked_ns += dur;
@@ -498,7 +495,6 @@ static __always_inline void on_log_lost(const char *message)
 	struct counters *t = get_totals();
 	struct reason_key rk = {};
 	struct inflight *e;
-	struct hold_state *h;
 	struct proc_stats *p;
 	struct tl_slot *s;
 	__u64 *n, one = 1;
@@ -529,9 +525,8 @@ static __always_inline void on_log_lost(const char *message)
 	e = bpf_map_lookup_elem(&inflight, &id);
 	if (e)
 		e->lost = 1;
-	h = bpf_map_lookup_elem(&holds, &id);
-	if (h)
-		h->counted = 1;
+	if (hold.tid == id)
+		hold.counted = 1;
 }
 
 static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
@@ -540,6 +535,11 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	__u64 addr = (__u64)list;
 	struct counters *t;
 
+	/* Inside kauditd_hold_skb the only enqueue is the record's move to
+	 * the retry or hold queue, whose addresses may be unknown here (fentry
+	 * cannot learn them without kallsyms data symbols). */
+	if (hold.tid && hold.tid == bpf_get_current_pid_tgid())
+		hold.requeued = 1;
 	/* skb_queue_tail is hot system-wide: compare first. */
 	if (!addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting)
 		return;
@@ -576,12 +576,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	}
 
 	{
-		__u64 id = bpf_get_current_pid_tgid();
-		struct hold_state *h = bpf_map_lookup_elem(&holds, &id);
 		__u64 depth = (__u64)qlen_at(addr) + 1;
 
-		if (h)
-			h->requeued = 1;
 		if (addr == q->retry) {
 			t->retry_queued++;
 			if (depth > t->max_retry_depth)
@@ -662,33 +658,25 @@ static __always_inline void on_send_queue_ret(void)
 
 static __always_inline void on_hold_skb(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct hold_state h = {};
-
 	if (!counting)
 		return;
-	if (bpf_map_update_elem(&holds, &id, &h, BPF_ANY)) {
-		struct counters *t = get_totals();
-
-		if (t)
-			t->inflight_overflow++;
-	}
+	hold.requeued = 0;
+	hold.counted = 0;
+	hold.tid = bpf_get_current_pid_tgid();
 }
 
 static __always_inline void on_hold_skb_ret(void)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct hold_state *h = bpf_map_lookup_elem(&holds, &id);
 	struct counters *t;
 
-	if (!h)
+	if (!hold.tid || hold.tid != bpf_get_current_pid_tgid())
 		return;
-	if (!h->requeued && !h->counted) {
+	if (!hold.requeued && !hold.counted) {
 		t = get_totals();
 		if (t)
 			t->silent_drops++;
 	}
-	bpf_map_delete_elem(&holds, &id);
+	hold.tid = 0;
 }
 
 /* ---- fentry/fexit: 5.5+ (x86-64 trampolines), needs vmlinux BTF ---- */

@@ -17,7 +17,6 @@ type backlogCounters struct {
 	_                structs.HostLayout
 	Records          uint64
 	Filtered         uint64
-	Accepted         uint64
 	Queued           uint64
 	BytesQueued      uint64
 	Lost             uint64
@@ -38,12 +37,6 @@ type backlogCounters struct {
 	RuleOverflow     uint64
 	ReasonOverflow   uint64
 	TimelineLate     uint64
-}
-
-type backlogHoldState struct {
-	_        structs.HostLayout
-	Requeued uint32
-	Counted  uint32
 }
 
 type backlogInflight struct {
@@ -117,7 +110,6 @@ type backlogTlSlot struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	backlogMapHolds                      = "holds"
 	backlogMapInflight                   = "inflight"
 	backlogMapProcs                      = "procs"
 	backlogMapReasons                    = "reasons"
@@ -151,6 +143,7 @@ const (
 	backlogVarEnqMain                    = "enq_main"
 	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
+	backlogVarHold                       = "hold"
 	backlogVarQaddr                      = "qaddr"
 	backlogVarTimelineSlots              = "timeline_slots"
 )
@@ -223,7 +216,6 @@ type backlogProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogMapSpecs struct {
-	Holds    *ebpf.MapSpec `ebpf:"holds"`
 	Inflight *ebpf.MapSpec `ebpf:"inflight"`
 	Procs    *ebpf.MapSpec `ebpf:"procs"`
 	Reasons  *ebpf.MapSpec `ebpf:"reasons"`
@@ -243,6 +235,7 @@ type backlogVariableSpecs struct {
 	EnqMain            *ebpf.VariableSpec `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
+	Hold               *ebpf.VariableSpec `ebpf:"hold"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 }
@@ -267,7 +260,6 @@ func (o *backlogObjects) Close() error {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogMaps struct {
-	Holds    *ebpf.Map `ebpf:"holds"`
 	Inflight *ebpf.Map `ebpf:"inflight"`
 	Procs    *ebpf.Map `ebpf:"procs"`
 	Reasons  *ebpf.Map `ebpf:"reasons"`
@@ -279,7 +271,6 @@ type backlogMaps struct {
 
 func (m *backlogMaps) Close() error {
 	return _BacklogClose(
-		m.Holds,
 		m.Inflight,
 		m.Procs,
 		m.Reasons,
@@ -300,6 +291,7 @@ type backlogVariables struct {
 	EnqMain            *ebpf.Variable `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
+	Hold               *ebpf.Variable `ebpf:"hold"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 }

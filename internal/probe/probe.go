@@ -353,7 +353,8 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 		if prog == nil {
 			continue
 		}
-		l, err := attach(mode, pt.Program, pt.Symbol, prog)
+		l, note, err := attach(mode, pt.Program, pt.Symbol, prog)
+		pt.Note = note
 		if err != nil {
 			if pt.Required {
 				return nil, fmt.Errorf("attaching %s to %s: %w", pt.Program, pt.Symbol, err)
@@ -385,23 +386,29 @@ func (p *Probe) setCounting(on bool) error {
 	return nil
 }
 
-func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, error) {
+// attach attaches one program. The note, when not empty, says how the
+// attachment is weaker than wanted; it goes into the profile.
+func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, string, error) {
 	switch {
 	case mode == ModeFentry:
-		return link.AttachTracing(link.TracingOptions{Program: prog})
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		return l, "", err
 	case strings.HasPrefix(name, "kretprobe_"):
-		// maxactive bounds how many tasks can be inside audit_log_start
-		// at once and still be seen on return; producers sleeping in the
-		// backlog wait are exactly such tasks.
-		// The default (about 2 per CPU) is far too few; 4096 is the
-		// kernel's KRETPROBE_MAXACTIVE_MAX and needs the tracefs path.
+		// maxactive bounds how many tasks can be inside the function at
+		// once and still be seen on return; producers sleeping in the
+		// backlog wait are exactly such tasks. The default (about 2 per
+		// CPU) is far too few; 4096 is the kernel's KRETPROBE_MAXACTIVE_MAX
+		// and needs the tracefs path.
 		l, err := link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: "auditprof"})
 		if err == nil {
-			return l, nil
+			return l, "", nil
 		}
-		return link.Kretprobe(symbol, prog, nil)
+		l, err2 := link.Kretprobe(symbol, prog, nil)
+		note := fmt.Sprintf("attached with the kernel's default maxactive (tracefs path failed: %v): returns of tasks beyond that many inside %s at once are missed", err, symbol)
+		return l, note, err2
 	default:
-		return link.Kprobe(symbol, prog, nil)
+		l, err := link.Kprobe(symbol, prog, nil)
+		return l, "", err
 	}
 }
 

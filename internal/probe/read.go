@@ -30,7 +30,6 @@ func (p *Probe) Totals() (Counters, error) {
 	for _, c := range per {
 		t.Records += c.Records
 		t.Filtered += c.Filtered
-		t.Accepted += c.Accepted
 		t.Queued += c.Queued
 		t.BytesQueued += c.BytesQueued
 		t.Lost += c.Lost
@@ -109,6 +108,7 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 		HoldQueued:    t.HoldQueued,
 		MaxRetryDepth: t.MaxRetryDepth,
 		MaxHoldDepth:  t.MaxHoldDepth,
+		KauditdPasses: t.KauditdPasses,
 	}
 	prof.Overflows = profile.Overflows{
 		Processes:       t.ProcOverflow,

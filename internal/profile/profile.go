@@ -96,6 +96,8 @@ type AttachPoint struct {
 	Required bool   `json:"required"`
 	Attached bool   `json:"attached"`
 	Error    string `json:"error,omitempty"`
+	// Note says how an attached point is weaker than wanted.
+	Note string `json:"note,omitempty"`
 }
 
 // Totals over the whole recording.
@@ -129,6 +131,9 @@ type Totals struct {
 	HoldQueued    uint64 `json:"hold_queued"`
 	MaxRetryDepth uint64 `json:"max_retry_depth"`
 	MaxHoldDepth  uint64 `json:"max_hold_depth"`
+	// KauditdPasses counts kauditd's passes over the audit queue: drained
+	// divided by it is how many records a pass takes.
+	KauditdPasses uint64 `json:"kauditd_passes,omitempty"`
 	// Delivered counts records seen on the netlink multicast group (netlink
 	// mode only).
 	Delivered uint64 `json:"delivered,omitempty"`
