@@ -118,3 +118,20 @@ func TestRecordHere(t *testing.T) {
 		t.Errorf("summary:\n%s", out)
 	}
 }
+
+// TestRecordExplicitAttachRefused: an explicit --attach that this kernel
+// cannot honour is an error (exit 4), not a silent fallback to netlink.
+func TestRecordExplicitAttachRefused(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(t.TempDir(), "p.json")
+	code, _, stderr := run(t, "record", "--attach", "fentry", "--duration", "1s", "--output", path)
+	if code == 0 {
+		t.Skip("fentry attaches on this kernel; the VM tests cover that path")
+	}
+	if code != ExitUnsupported || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "fentry") {
+		t.Errorf("exit %d, stderr %q: want exit %d and one line naming fentry", code, stderr, ExitUnsupported)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Errorf("a refused recording wrote %s", path)
+	}
+}

@@ -43,15 +43,7 @@ emit bench /tmp/bench.txt
 // auditprof, with fentry and with kprobes, and the BPF programs' own cost
 // per audit record (kernel.bpf_stats_enabled), in one VM run per kernel.
 func BenchmarkOverhead(b *testing.B) {
-	dir, ok := vmtest.AssetsDir()
-	if !ok {
-		b.Skip("AUDITPROF_VM_ASSETS is not set: run `make bench`")
-	}
-	files := binaries(b)
-	kernels, err := vmtest.Kernels(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
+	dir, files, kernels := guestSetup(b)
 	for _, k := range kernels {
 		b.Run(k.Name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {

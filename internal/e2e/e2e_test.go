@@ -62,14 +62,6 @@ func binaries(t testing.TB) map[string]string {
 	}
 }
 
-func assets(t *testing.T) string {
-	dir, ok := vmtest.AssetsDir()
-	if !ok {
-		t.Skip("AUDITPROF_VM_ASSETS is not set: run `make test`, which prepares the VM kernels and packages")
-	}
-	return dir
-}
-
 // guestPrelude starts the real auditd and waits until it registered.
 const guestPrelude = `
 auditd || { echo "auditd failed to start"; exit 1; }
@@ -215,14 +207,25 @@ func (g guestRun) exitCode(name string) int {
 	return n
 }
 
-// TestScenarios runs every scenario on both kernels in both attach modes.
-func TestScenarios(t *testing.T) {
-	dir := assets(t)
-	files := binaries(t)
+// guestSetup returns the VM assets, the guest binaries and the kernels, or
+// skips when `make test` did not prepare the assets.
+func guestSetup(tb testing.TB) (dir string, files map[string]string, kernels []vmtest.Kernel) {
+	tb.Helper()
+	dir, ok := vmtest.AssetsDir()
+	if !ok {
+		tb.Skip("AUDITPROF_VM_ASSETS is not set: run `make test`, which prepares the VM kernels and packages")
+	}
+	files = binaries(tb)
 	kernels, err := vmtest.Kernels(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return dir, files, kernels
+}
+
+// TestScenarios runs every scenario on both kernels in both attach modes.
+func TestScenarios(t *testing.T) {
+	dir, files, kernels := guestSetup(t)
 	for _, k := range kernels {
 		for _, mode := range []string{"fentry", "kprobe"} {
 			t.Run(k.Name+"/"+mode, func(t *testing.T) {
@@ -258,12 +261,7 @@ status_to e.after
 
 // TestSilentDrops: the drops the kernel's lost counter misses are counted.
 func TestSilentDrops(t *testing.T) {
-	dir := assets(t)
-	files := binaries(t)
-	kernels, err := vmtest.Kernels(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, files, kernels := guestSetup(t)
 	for _, k := range kernels {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
@@ -300,6 +298,9 @@ func checkAttach(t *testing.T, p *profile.Profile, mode string) {
 	for _, ap := range p.AttachPoints {
 		if !ap.Attached {
 			t.Errorf("%s (%s) not attached: %s", ap.Program, ap.Symbol, ap.Error)
+		}
+		if ap.Note != "" {
+			t.Errorf("%s (%s): %s", ap.Program, ap.Symbol, ap.Note)
 		}
 	}
 }
