@@ -44,7 +44,6 @@
 #define COMM_LEN 16
 #define HIST_SLOTS 48
 #define AUDIT_SYSCALL 1300
-#define PROC_OTHER 0xffffffffu
 #define SYSCALL_NONE -1
 #define SYSCALL_OTHER -2
 #define CACHE_ALIGN(x) (((x) + 63) & ~63ULL)
@@ -56,6 +55,13 @@ const volatile __u64 bucket_ns = 10000000;
 const volatile __u32 timeline_slots = 1024;
 const volatile __u64 fn_kauditd_hold_skb = 0;
 const volatile __u64 fn_kauditd_rehold_skb = 0;
+/* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
+ * "bpf: Enable task local storage for tracing programs"); older kernels
+ * keep the per-call state in the inflight hash instead. */
+const volatile bool use_task_storage = true;
+/* Sizes of the attribution arrays; slot 0 of each is "other". */
+const volatile __u32 proc_slots_max = 4097;
+const volatile __u32 rule_slots_max = 1025;
 
 /* Addresses of the three kauditd queues. Filled by user space from
  * kallsyms (CONFIG_KALLSYMS_ALL) or learned in kauditd_send_queue. */
@@ -93,8 +99,12 @@ struct counters {
 	__u64 timeline_late;
 };
 
-struct inflight {
-	__u64 start_ns;
+/* Per task: the audit_log_start call in progress, and which process and
+ * rule slot the task's records go to. Kept in task local storage, so that a
+ * record costs no hash update or delete; the slot caches make the rule and
+ * process lookups one per event instead of one per record. */
+struct task_state {
+	__u64 start_ns;        /* the call's first backlog sleep */
 	__u64 ctx;
 	__u64 wait_jiffies;    /* closed sleeps */
 	__u64 sleep_start;     /* jiffies at the open sleep's start */
@@ -102,12 +112,23 @@ struct inflight {
 	__u32 type;
 	__u32 lost;
 	__u32 sleeps;
-	__u32 pad;
+	__u32 active;          /* inside audit_log_start */
+	/* The rule slot of the event last seen: valid while ctx, its serial
+	 * (one per event), filterkey and major are unchanged. */
+	__u64 rule_ctx;
+	__u64 rule_serial;
+	__u64 rule_filterkey;
+	__s32 rule_major;
+	__u32 rule_slot;
+	__u32 rule_cached;
+	__u32 proc_tgid;
+	__u32 proc_slot;
+	__u32 proc_cached;
 };
 
-
-
 struct proc_stats {
+	__u32 tgid;
+	__u32 pad;
 	__u64 records;
 	__u64 queued;
 	__u64 bytes;
@@ -127,6 +148,7 @@ struct rule_key {
 };
 
 struct rule_stats {
+	struct rule_key key;
 	__u64 records;
 	__u64 events; /* AUDIT_SYSCALL records: one per event */
 	__u64 lost;
@@ -176,10 +198,19 @@ struct {
 } totals SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+/* The fallback for kernels before 5.12, keyed by pid_tgid: an entry lives
+ * for one audit_log_start call. Shrunk to one entry when unused. */
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, struct inflight);
+	__type(value, struct task_state);
 } inflight SEC(".maps");
 
 /* The kauditd_hold_skb call in progress. A global, not a map: it is
@@ -192,22 +223,48 @@ struct {
 	__u32 counted;  /* it called audit_log_lost */
 } hold = {};
 
-/* Key PROC_OTHER is inserted by user space before attach and takes the
- * counts of processes that no longer fit. */
+/* Attribution: a hash from process (tgid) or rule ({key, syscall}) to a
+ * slot of an array of counters, so that a task can cache its slot and
+ * update its counters without hashing. Slots are handed out in order from
+ * proc_next and rule_next; slot 0 takes what does not fit (counted). */
+__u32 proc_next = 1;
+__u32 rule_next = 1;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
+	__type(value, __u32);
+} proc_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4097);
+	__type(key, __u32);
 	__type(value, struct proc_stats);
 } procs SEC(".maps");
 
-/* Key {"", SYSCALL_OTHER} is inserted by user space and takes overflow. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct rule_key);
+	__type(value, __u32);
+} rule_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1025);
+	__type(key, __u32);
 	__type(value, struct rule_stats);
 } rules SEC(".maps");
+
+/* Claimed slots, keyed by table (1 procs, 2 rules) << 32 | slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4097 + 1025);
+	__type(key, __u64);
+	__type(value, __u8);
+} slot_claims SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -281,22 +338,174 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	return s;
 }
 
-static __always_inline struct proc_stats *proc_get(__u32 tgid, struct counters *t)
-{
-	struct proc_stats *p = bpf_map_lookup_elem(&procs, &tgid);
-	struct proc_stats zero = {};
+/* Newer kernels moved ctx->serial into ctx->stamp (struct audit_stamp,
+ * "audit: use a struct to represent an audit timestamp", seen in 6.18 and in
+ * Ubuntu's 5.19+): CO-RE picks whichever the running kernel has. */
+struct audit_stamp___new {
+	unsigned int serial;
+} __attribute__((preserve_access_index));
 
-	if (p)
-		return p;
-	zero.cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(&zero.comm, sizeof(zero.comm));
-	if (bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST) && t)
-		t->proc_overflow++;
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (p)
-		return p;
-	tgid = PROC_OTHER;
-	return bpf_map_lookup_elem(&procs, &tgid);
+struct audit_context___new {
+	struct audit_stamp___new stamp;
+} __attribute__((preserve_access_index));
+
+/* READ loads a field of a kernel pointer: directly where the pointer came
+ * from BTF (fentry/fexit arguments: the verifier checks the load), else
+ * through bpf_probe_read_kernel (kprobes). btf is a literal at every call
+ * site of the inlined handlers, so each variant keeps only its own path. */
+#define READ(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
+
+static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
+{
+	struct audit_context___new *n = (void *)ctx;
+
+	if (bpf_core_field_exists(n->stamp))
+		return READ(btf, n, stamp.serial);
+	return READ(btf, ctx, serial);
+}
+
+/* slot_claim hands out a free slot of an attribution array, or 0 ("other")
+ * when none is left. The claim is an insert into slot_claims with
+ * BPF_NOEXIST, which is atomic: two CPUs can never get the same slot. (An
+ * atomic fetch-and-add would need 5.12; this runs wherever the rest does.) */
+static __always_inline __u32 slot_claim(__u32 *next, __u32 max, __u64 table)
+{
+	__u8 one = 1;
+
+	for (int i = 0; i < 16; i++) {
+		__u32 slot = *(volatile __u32 *)next + i;
+		__u64 claim = table << 32 | slot;
+
+		if (slot >= max)
+			return 0;
+		if (!bpf_map_update_elem(&slot_claims, &claim, &one, BPF_NOEXIST)) {
+			*next = slot + 1;
+			return slot;
+		}
+	}
+	return 0;
+}
+
+/* proc_slot returns the counters of the current process, from the task's
+ * cache when it has one. A process that does not fit goes to slot 0 and is
+ * counted in proc_overflow, per record. */
+static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 slot, *sp;
+	struct proc_stats *p;
+
+	if (ts && ts->proc_cached && ts->proc_tgid == tgid)
+		return bpf_map_lookup_elem(&procs, &ts->proc_slot);
+	sp = bpf_map_lookup_elem(&proc_slots, &tgid);
+	if (sp) {
+		slot = *sp;
+	} else {
+		slot = slot_claim(&proc_next, proc_slots_max, 1);
+		p = slot ? bpf_map_lookup_elem(&procs, &slot) : NULL;
+		if (p) {
+			p->tgid = tgid;
+			p->cgroup_id = bpf_get_current_cgroup_id();
+			bpf_get_current_comm(&p->comm, sizeof(p->comm));
+		}
+		if (!slot || bpf_map_update_elem(&proc_slots, &tgid, &slot, BPF_NOEXIST)) {
+			/* No slot, or a racing CPU inserted this tgid first
+			 * (then its slot is the one to use). */
+			sp = bpf_map_lookup_elem(&proc_slots, &tgid);
+			slot = sp ? *sp : 0;
+		}
+	}
+	if (!slot) {
+		if (t)
+			t->proc_overflow++;
+	} else if (ts) {
+		ts->proc_tgid = tgid;
+		ts->proc_slot = slot;
+		ts->proc_cached = 1;
+	}
+	return bpf_map_lookup_elem(&procs, &slot);
+}
+
+/* rule_get returns the counters of the (key, syscall) the record belongs to.
+ * The key is read and hashed once per event: records of the same event
+ * (same audit_context, serial, filterkey and syscall) reuse the slot. */
+static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct audit_context *ctx,
+						   bool btf, struct counters *t)
+{
+	struct rule_key rk = {};
+	__u64 serial = 0, fkey = 0;
+	__s32 major = SYSCALL_NONE;
+	__u32 slot = 0, *sp;
+	struct rule_stats *r;
+
+	if (ctx) {
+		serial = event_serial(ctx, btf);
+		fkey = (__u64)READ(btf, ctx, filterkey);
+		major = READ(btf, ctx, major);
+	}
+	if (ts && ts->rule_cached && ts->rule_ctx == (__u64)ctx && ts->rule_serial == serial &&
+	    ts->rule_filterkey == fkey && ts->rule_major == major && serial)
+		return bpf_map_lookup_elem(&rules, &ts->rule_slot);
+
+	if (fkey)
+		bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), (void *)fkey);
+	rk.syscall = major;
+	sp = bpf_map_lookup_elem(&rule_slots, &rk);
+	if (sp) {
+		slot = *sp;
+	} else {
+		slot = slot_claim(&rule_next, rule_slots_max, 2);
+		r = slot ? bpf_map_lookup_elem(&rules, &slot) : NULL;
+		if (r)
+			r->key = rk;
+		if (!slot || bpf_map_update_elem(&rule_slots, &rk, &slot, BPF_NOEXIST)) {
+			sp = bpf_map_lookup_elem(&rule_slots, &rk);
+			slot = sp ? *sp : 0;
+		}
+	}
+	if (!slot) {
+		if (t)
+			t->rule_overflow++;
+	} else if (ts) {
+		ts->rule_ctx = (__u64)ctx;
+		ts->rule_serial = serial;
+		ts->rule_filterkey = fkey;
+		ts->rule_major = major;
+		ts->rule_slot = slot;
+		ts->rule_cached = 1;
+	}
+	return bpf_map_lookup_elem(&rules, &slot);
+}
+
+/* task_get returns the current task's state; create makes it when missing.
+ * In the fallback (no task storage) the state lives in the inflight hash
+ * for one audit_log_start call only. */
+static __always_inline struct task_state *task_get(bool create)
+{
+	if (use_task_storage)
+		return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	{
+		__u64 id = bpf_get_current_pid_tgid();
+		struct task_state *ts = bpf_map_lookup_elem(&inflight, &id);
+		struct task_state zero = {};
+
+		if (ts || !create)
+			return ts;
+		bpf_map_update_elem(&inflight, &id, &zero, BPF_NOEXIST);
+		return bpf_map_lookup_elem(&inflight, &id);
+	}
+}
+
+/* task_done ends the call's state: in the fallback, frees the hash entry. */
+static __always_inline void task_done(struct task_state *ts)
+{
+	ts->active = 0;
+	if (!use_task_storage) {
+		__u64 id = bpf_get_current_pid_tgid();
+
+		bpf_map_delete_elem(&inflight, &id);
+	}
 }
 
 static __always_inline __u32 qlen_at(__u64 addr)
@@ -311,54 +520,64 @@ static __always_inline __u32 qlen_at(__u64 addr)
 
 /* ---- shared handlers ---- */
 
-/* The entry only notes the start: every counter is updated at the exit,
+/* The entry only opens the call: every counter is updated at the exit,
  * once the outcome (record, loss, filter, wait) is known. */
 static __always_inline void on_log_start(struct audit_context *ctx, int type)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight e = {};
+	struct task_state *ts;
 
 	if (!counting)
 		return;
-	e.start_ns = bpf_ktime_get_ns();
-	e.ctx = (__u64)ctx;
-	e.type = type;
-	if (bpf_map_update_elem(&inflight, &id, &e, BPF_ANY)) {
+	ts = task_get(true);
+	if (!ts) {
 		struct counters *t = get_totals();
 
 		if (t)
 			t->inflight_overflow++;
+		return;
 	}
+	ts->ctx = (__u64)ctx;
+	ts->type = type;
+	ts->start_ns = 0;
+	ts->wait_jiffies = 0;
+	ts->sleep_timeout = 0;
+	ts->lost = 0;
+	ts->sleeps = 0;
+	ts->active = 1;
 }
 
 /* close_sleep accounts an open schedule_timeout the way the kernel does:
  * audit_log_start adds rtime - stime, the jiffies that schedule_timeout(rtime)
  * did not give back, which is min(jiffies elapsed, rtime). */
-static __always_inline void close_sleep(struct inflight *e)
+static __always_inline void close_sleep(struct task_state *ts)
 {
 	__u64 elapsed;
 
-	if (!e->sleep_timeout)
+	if (!ts->sleep_timeout)
 		return;
-	elapsed = bpf_jiffies64() - e->sleep_start;
-	e->wait_jiffies += elapsed < e->sleep_timeout ? elapsed : e->sleep_timeout;
-	e->sleep_timeout = 0;
+	elapsed = bpf_jiffies64() - ts->sleep_start;
+	ts->wait_jiffies += elapsed < ts->sleep_timeout ? elapsed : ts->sleep_timeout;
+	ts->sleep_timeout = 0;
 }
 
 /* schedule_timeout(timeout) inside audit_log_start is the backlog wait
  * (kernel/audit.c: set_current_state(TASK_UNINTERRUPTIBLE) then
- * schedule_timeout(rtime)). The filter is the inflight entry of the task. */
+ * schedule_timeout(rtime)). It is hot system-wide: a task that never made
+ * an audit record has no state and returns at once. */
 static __always_inline void on_schedule_timeout(long timeout)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
+	struct task_state *ts = task_get(false);
 
-	if (!e || timeout <= 0)
+	if (!ts || !ts->active || timeout <= 0)
 		return;
-	close_sleep(e);
-	e->sleep_start = bpf_jiffies64();
-	e->sleep_timeout = timeout;
-	e->sleeps++;
+	close_sleep(ts);
+	/* The wall time of a waited call runs from its first sleep: the few
+	 * microseconds before it are not backlog wait. */
+	if (!ts->sleeps)
+		ts->start_ns = bpf_ktime_get_ns();
+	ts->sleep_start = bpf_jiffies64();
+	ts->sleep_timeout = timeout;
+	ts->sleeps++;
 }
 
 /* The sleep's end, exactly as audit_log_start accounts it: rtime - stime. A
@@ -366,59 +585,60 @@ static __always_inline void on_schedule_timeout(long timeout)
  * close_sleep accounts it from jiffies at the next chance. */
 static __always_inline void on_schedule_timeout_ret(long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
+	struct task_state *ts = task_get(false);
 
-	if (!e || !e->sleep_timeout)
+	if (!ts || !ts->active || !ts->sleep_timeout)
 		return;
-	if (ret >= 0 && (__u64)ret <= e->sleep_timeout)
-		e->wait_jiffies += e->sleep_timeout - ret;
+	if (ret >= 0 && (__u64)ret <= ts->sleep_timeout)
+		ts->wait_jiffies += ts->sleep_timeout - ret;
 	else
-		e->wait_jiffies += e->sleep_timeout;
-	e->sleep_timeout = 0;
+		ts->wait_jiffies += ts->sleep_timeout;
+	ts->sleep_timeout = 0;
 }
 
-static __always_inline void on_log_start_ret(void *ret)
+/* on_log_start_ret: btf_ctx is fexit's ctx argument (NULL for kretprobes,
+ * which get it from the entry's state). */
+static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t = get_totals();
-	struct inflight *e = bpf_map_lookup_elem(&inflight, &id);
-	struct audit_context *ctx;
+	struct task_state *ts = task_get(false);
 	struct proc_stats *p;
-	struct rule_stats *r, rzero = {};
-	struct rule_key rk = {};
+	struct rule_stats *r;
 	struct tl_slot *s;
-	__u64 now, dur, wj = 0;
+	__u64 now, dur = 0, wj = 0;
 	int waited;
 
 	if (!t)
 		return;
-	if (!e) {
-		/* Started before counting began, or did not fit in the
-		 * inflight map (then counted in inflight_overflow). */
+	if (!ts || !ts->active) {
+		/* Started before counting began, or its state could not be
+		 * made (then counted in inflight_overflow). */
 		if (counting)
 			t->inflight_missing++;
 		return;
 	}
-	if (!ret && !e->lost) {
+	if (!ret && !ts->lost) {
 		/* Exclude filter or audit not initialised: not a record. */
 		t->filtered++;
-		bpf_map_delete_elem(&inflight, &id);
+		task_done(ts);
 		return;
 	}
 
 	now = bpf_ktime_get_ns();
-	dur = now - e->start_ns;
+	close_sleep(ts);
+	waited = ts->sleeps > 0;
 	/* Arrivals go to the bucket the record was started in; a wait longer
 	 * than the ring (TimelineSlots buckets) puts it in the current one. */
-	s = tl_get(e->start_ns / bucket_ns, NULL);
+	s = NULL;
+	if (waited) {
+		dur = now - ts->start_ns;
+		wj = ts->wait_jiffies;
+		s = tl_get(ts->start_ns / bucket_ns, NULL);
+	}
 	if (!s)
 		s = tl_get(now / bucket_ns, t);
 	if (s)
 		s->arrivals++;
-	close_sleep(e);
-	waited = e->sleeps > 0;
-	wj = e->wait_jiffies;
 
 	t->records++;
 	if (waited) {
@@ -440,7 +660,7 @@ static __always_inline void on_log_start_ret(void *ret)
 		}
 	}
 
-	p = proc_get(id >> 32, t);
+	p = proc_get(ts, t);
 	if (p) {
 		__sync_fetch_and_add(&p->records, 1);
 		if (waited) {
@@ -454,39 +674,22 @@ static __always_inline void on_log_start_ret(void *ret)
 		}
 	}
 
-	ctx = (struct audit_context *)e->ctx;
-	if (ctx) {
-		const char *key = BPF_CORE_READ(ctx, filterkey);
-
-		if (key)
-			bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), key);
-		rk.syscall = BPF_CORE_READ(ctx, major);
-	} else {
-		rk.syscall = SYSCALL_NONE;
-	}
-	r = bpf_map_lookup_elem(&rules, &rk);
-	if (!r) {
-		if (bpf_map_update_elem(&rules, &rk, &rzero, BPF_NOEXIST))
-			t->rule_overflow++;
-		r = bpf_map_lookup_elem(&rules, &rk);
-		if (!r) {
-			__builtin_memset(&rk, 0, sizeof(rk));
-			rk.syscall = SYSCALL_OTHER;
-			r = bpf_map_lookup_elem(&rules, &rk);
-		}
-	}
+	if (btf_ctx)
+		r = rule_get(ts, btf_ctx, true, t);
+	else
+		r = rule_get(ts, (struct audit_context *)ts->ctx, false, t);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
-		if (e->type == AUDIT_SYSCALL)
+		if (ts->type == AUDIT_SYSCALL)
 			__sync_fetch_and_add(&r->events, 1);
-		if (e->lost)
+		if (ts->lost)
 			__sync_fetch_and_add(&r->lost, 1);
 		if (waited) {
 			__sync_fetch_and_add(&r->waits, 1);
 			__sync_fetch_and_add(&r->wait_jiffies, wj);
 		}
 	}
-	bpf_map_delete_elem(&inflight, &id);
+	task_done(ts);
 }
 
 static __always_inline void on_log_lost(const char *message)
@@ -494,7 +697,7 @@ static __always_inline void on_log_lost(const char *message)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t = get_totals();
 	struct reason_key rk = {};
-	struct inflight *e;
+	struct task_state *ts;
 	struct proc_stats *p;
 	struct tl_slot *s;
 	__u64 *n, one = 1;
@@ -518,18 +721,17 @@ static __always_inline void on_log_lost(const char *message)
 			t->reason_overflow++;
 	}
 
-	p = proc_get(id >> 32, t);
+	ts = task_get(false);
+	p = proc_get(ts, t);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
-
-	e = bpf_map_lookup_elem(&inflight, &id);
-	if (e)
-		e->lost = 1;
+	if (ts && ts->active)
+		ts->lost = 1;
 	if (hold.tid == id)
 		hold.counted = 1;
 }
 
-static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb)
+static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb, bool btf)
 {
 	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)list;
@@ -548,8 +750,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 		return;
 
 	if (addr == q->main) {
-		__u64 depth = (__u64)qlen_at(addr) + 1;
-		__u64 size = BPF_CORE_READ(skb, end) +
+		__u64 depth = (__u64)READ(btf, list, qlen) + 1;
+		__u64 size = READ(btf, skb, end) +
 			     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
 			     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
 		__u64 now = bpf_ktime_get_ns();
@@ -567,7 +769,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 			if (depth > s->max_depth)
 				s->max_depth = depth;
 		}
-		p = proc_get(bpf_get_current_pid_tgid() >> 32, t);
+		/* audit_log_end runs in the producer: its cached slot. */
+		p = proc_get(task_get(false), t);
 		if (p) {
 			__sync_fetch_and_add(&p->queued, 1);
 			__sync_fetch_and_add(&p->bytes, size);
@@ -576,7 +779,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	}
 
 	{
-		__u64 depth = (__u64)qlen_at(addr) + 1;
+		__u64 depth = (__u64)READ(btf, list, qlen) + 1;
 
 		if (addr == q->retry) {
 			t->retry_queued++;
@@ -691,7 +894,7 @@ int BPF_PROG(fentry_audit_log_start, struct audit_context *actx, gfp_t gfp, int 
 SEC("fexit/audit_log_start")
 int BPF_PROG(fexit_audit_log_start, struct audit_context *actx, gfp_t gfp, int type, void *ret)
 {
-	on_log_start_ret(ret);
+	on_log_start_ret(ret, actx);
 	return 0;
 }
 
@@ -705,7 +908,7 @@ int BPF_PROG(fentry_audit_log_lost, const char *message)
 SEC("fentry/skb_queue_tail")
 int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
 {
-	on_queue_tail(list, newsk);
+	on_queue_tail(list, newsk, true);
 	return 0;
 }
 
@@ -764,7 +967,7 @@ int BPF_KPROBE(kprobe_audit_log_start, struct audit_context *actx, gfp_t gfp, in
 SEC("kretprobe/audit_log_start")
 int BPF_KRETPROBE(kretprobe_audit_log_start, void *ret)
 {
-	on_log_start_ret(ret);
+	on_log_start_ret(ret, NULL);
 	return 0;
 }
 
@@ -778,7 +981,7 @@ int BPF_KPROBE(kprobe_audit_log_lost, const char *message)
 SEC("kprobe/skb_queue_tail")
 int BPF_KPROBE(kprobe_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
 {
-	on_queue_tail(list, newsk);
+	on_queue_tail(list, newsk, false);
 	return 0;
 }
 

@@ -295,6 +295,10 @@ func checkAttach(t *testing.T, p *profile.Profile, mode string) {
 	if p.Attach != mode {
 		t.Errorf("attach = %q, want %q (note: %s)", p.Attach, mode, p.AttachNote)
 	}
+	// Both test kernels (6.1, 6.12) have task storage for tracing (5.12+).
+	if p.TaskState != "task-storage" {
+		t.Errorf("task_state = %q, want task-storage", p.TaskState)
+	}
 	for _, ap := range p.AttachPoints {
 		if !ap.Attached {
 			t.Errorf("%s (%s) not attached: %s", ap.Program, ap.Symbol, ap.Error)

@@ -39,21 +39,10 @@ type backlogCounters struct {
 	TimelineLate     uint64
 }
 
-type backlogInflight struct {
-	_            structs.HostLayout
-	StartNs      uint64
-	Ctx          uint64
-	WaitJiffies  uint64
-	SleepStart   uint64
-	SleepTimeout uint64
-	Type         uint32
-	Lost         uint32
-	Sleeps       uint32
-	Pad          uint32
-}
-
 type backlogProcStats struct {
 	_              structs.HostLayout
+	Tgid           uint32
+	Pad            uint32
 	Records        uint64
 	Queued         uint64
 	Bytes          uint64
@@ -87,11 +76,34 @@ type backlogRuleKey struct {
 
 type backlogRuleStats struct {
 	_           structs.HostLayout
+	Key         backlogRuleKey
 	Records     uint64
 	Events      uint64
 	Lost        uint64
 	Waits       uint64
 	WaitJiffies uint64
+}
+
+type backlogTaskState struct {
+	_             structs.HostLayout
+	StartNs       uint64
+	Ctx           uint64
+	WaitJiffies   uint64
+	SleepStart    uint64
+	SleepTimeout  uint64
+	Type          uint32
+	Lost          uint32
+	Sleeps        uint32
+	Active        uint32
+	RuleCtx       uint64
+	RuleSerial    uint64
+	RuleFilterkey uint64
+	RuleMajor     int32
+	RuleSlot      uint32
+	RuleCached    uint32
+	ProcTgid      uint32
+	ProcSlot      uint32
+	ProcCached    uint32
 }
 
 type backlogTlSlot struct {
@@ -111,9 +123,13 @@ type backlogTlSlot struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	backlogMapInflight                   = "inflight"
+	backlogMapProcSlots                  = "proc_slots"
 	backlogMapProcs                      = "procs"
 	backlogMapReasons                    = "reasons"
+	backlogMapRuleSlots                  = "rule_slots"
 	backlogMapRules                      = "rules"
+	backlogMapSlotClaims                 = "slot_claims"
+	backlogMapTaskStates                 = "task_states"
 	backlogMapTimeline                   = "timeline"
 	backlogMapTotals                     = "totals"
 	backlogMapWaitHist                   = "wait_hist"
@@ -144,8 +160,13 @@ const (
 	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
 	backlogVarHold                       = "hold"
+	backlogVarProcNext                   = "proc_next"
+	backlogVarProcSlotsMax               = "proc_slots_max"
 	backlogVarQaddr                      = "qaddr"
+	backlogVarRuleNext                   = "rule_next"
+	backlogVarRuleSlotsMax               = "rule_slots_max"
 	backlogVarTimelineSlots              = "timeline_slots"
+	backlogVarUseTaskStorage             = "use_task_storage"
 )
 
 // loadBacklog returns the embedded CollectionSpec for backlog.
@@ -216,13 +237,17 @@ type backlogProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogMapSpecs struct {
-	Inflight *ebpf.MapSpec `ebpf:"inflight"`
-	Procs    *ebpf.MapSpec `ebpf:"procs"`
-	Reasons  *ebpf.MapSpec `ebpf:"reasons"`
-	Rules    *ebpf.MapSpec `ebpf:"rules"`
-	Timeline *ebpf.MapSpec `ebpf:"timeline"`
-	Totals   *ebpf.MapSpec `ebpf:"totals"`
-	WaitHist *ebpf.MapSpec `ebpf:"wait_hist"`
+	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
+	ProcSlots  *ebpf.MapSpec `ebpf:"proc_slots"`
+	Procs      *ebpf.MapSpec `ebpf:"procs"`
+	Reasons    *ebpf.MapSpec `ebpf:"reasons"`
+	RuleSlots  *ebpf.MapSpec `ebpf:"rule_slots"`
+	Rules      *ebpf.MapSpec `ebpf:"rules"`
+	SlotClaims *ebpf.MapSpec `ebpf:"slot_claims"`
+	TaskStates *ebpf.MapSpec `ebpf:"task_states"`
+	Timeline   *ebpf.MapSpec `ebpf:"timeline"`
+	Totals     *ebpf.MapSpec `ebpf:"totals"`
+	WaitHist   *ebpf.MapSpec `ebpf:"wait_hist"`
 }
 
 // backlogVariableSpecs contains global variables before they are loaded into the kernel.
@@ -236,8 +261,13 @@ type backlogVariableSpecs struct {
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
 	Hold               *ebpf.VariableSpec `ebpf:"hold"`
+	ProcNext           *ebpf.VariableSpec `ebpf:"proc_next"`
+	ProcSlotsMax       *ebpf.VariableSpec `ebpf:"proc_slots_max"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
+	RuleNext           *ebpf.VariableSpec `ebpf:"rule_next"`
+	RuleSlotsMax       *ebpf.VariableSpec `ebpf:"rule_slots_max"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
+	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 }
 
 // backlogObjects contains all objects after they have been loaded into the kernel.
@@ -260,21 +290,29 @@ func (o *backlogObjects) Close() error {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogMaps struct {
-	Inflight *ebpf.Map `ebpf:"inflight"`
-	Procs    *ebpf.Map `ebpf:"procs"`
-	Reasons  *ebpf.Map `ebpf:"reasons"`
-	Rules    *ebpf.Map `ebpf:"rules"`
-	Timeline *ebpf.Map `ebpf:"timeline"`
-	Totals   *ebpf.Map `ebpf:"totals"`
-	WaitHist *ebpf.Map `ebpf:"wait_hist"`
+	Inflight   *ebpf.Map `ebpf:"inflight"`
+	ProcSlots  *ebpf.Map `ebpf:"proc_slots"`
+	Procs      *ebpf.Map `ebpf:"procs"`
+	Reasons    *ebpf.Map `ebpf:"reasons"`
+	RuleSlots  *ebpf.Map `ebpf:"rule_slots"`
+	Rules      *ebpf.Map `ebpf:"rules"`
+	SlotClaims *ebpf.Map `ebpf:"slot_claims"`
+	TaskStates *ebpf.Map `ebpf:"task_states"`
+	Timeline   *ebpf.Map `ebpf:"timeline"`
+	Totals     *ebpf.Map `ebpf:"totals"`
+	WaitHist   *ebpf.Map `ebpf:"wait_hist"`
 }
 
 func (m *backlogMaps) Close() error {
 	return _BacklogClose(
 		m.Inflight,
+		m.ProcSlots,
 		m.Procs,
 		m.Reasons,
+		m.RuleSlots,
 		m.Rules,
+		m.SlotClaims,
+		m.TaskStates,
 		m.Timeline,
 		m.Totals,
 		m.WaitHist,
@@ -292,8 +330,13 @@ type backlogVariables struct {
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
 	Hold               *ebpf.Variable `ebpf:"hold"`
+	ProcNext           *ebpf.Variable `ebpf:"proc_next"`
+	ProcSlotsMax       *ebpf.Variable `ebpf:"proc_slots_max"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
+	RuleNext           *ebpf.Variable `ebpf:"rule_next"`
+	RuleSlotsMax       *ebpf.Variable `ebpf:"rule_slots_max"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
+	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 }
 
 // backlogPrograms contains all programs after they have been loaded into the kernel.

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 
@@ -93,6 +94,9 @@ type Options struct {
 	// and 1024); the excess goes to an "other" row and is counted.
 	MaxProcesses uint32
 	MaxRules     uint32
+	// TaskState chooses where the per-call state lives: "auto" (task
+	// storage where the kernel has it, 5.12+), "task-storage" or "hash".
+	TaskState string
 }
 
 func (o *Options) defaults() {
@@ -111,6 +115,42 @@ func (o *Options) defaults() {
 	if o.MaxRules == 0 {
 		o.MaxRules = 1024
 	}
+	if o.TaskState == "" {
+		o.TaskState = "auto"
+	}
+}
+
+// useTaskStorage keeps the per-call state in task local storage, which
+// costs a record no hash update or delete and lets a task cache its process
+// and rule slots; tracing programs may use it since 5.12 (commit
+// a10787e6d58c, "bpf: Enable task local storage for tracing programs").
+// Older kernels get the inflight hash, keyed by pid_tgid, one entry per
+// call. The map the programs do not use is shrunk (the task storage map is
+// made a one-entry array, as old kernels cannot create it; the code that
+// uses it is dead once use_task_storage is set and the verifier skips it).
+func useTaskStorage(spec *ebpf.CollectionSpec, choice string) error {
+	use := false
+	switch choice {
+	case "auto":
+		use = features.HaveMapType(ebpf.TaskStorage) == nil &&
+			features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskStorageGet) == nil &&
+			features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetCurrentTaskBtf) == nil
+	case "task-storage":
+		use = true
+	case "hash":
+	default:
+		return fmt.Errorf("task state must be auto, task-storage or hash, not %q", choice)
+	}
+	if err := spec.Variables["use_task_storage"].Set(use); err != nil {
+		return fmt.Errorf("setting use_task_storage: %w", err)
+	}
+	if use {
+		spec.Maps["inflight"].MaxEntries = 1
+		return nil
+	}
+	ts := spec.Maps["task_states"]
+	ts.Type, ts.Flags, ts.MaxEntries = ebpf.Array, 0, 1
+	return nil
 }
 
 // Probe is a loaded and attached set of programs.
@@ -122,6 +162,8 @@ type Probe struct {
 	links  []link.Link
 	points []profile.AttachPoint
 	tl     timelineReader
+	// taskState is where per-call state lives: "task-storage" or "hash".
+	taskState string
 }
 
 // Mode returns the family in use.
@@ -310,8 +352,20 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 		}
 	}
 	spec.Maps["timeline"].MaxEntries = opts.TimelineSlots
+	// Slot 0 of each attribution array is "other".
+	spec.Maps["proc_slots"].MaxEntries = opts.MaxProcesses
 	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + 1
+	spec.Maps["rule_slots"].MaxEntries = opts.MaxRules
 	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
+	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + 2
+	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + 1, "rule_slots_max": opts.MaxRules + 1} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
+		}
+	}
+	if err := useTaskStorage(spec, opts.TaskState); err != nil {
+		return nil, nil, err
+	}
 	return spec, points, nil
 }
 
@@ -324,20 +378,16 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	if err != nil {
 		return nil, fmt.Errorf("loading programs: %w", unwrapVerifier(err))
 	}
-	p := &Probe{opts: opts, mode: mode, coll: coll}
+	p := &Probe{opts: opts, mode: mode, coll: coll, taskState: "hash"}
+	if spec.Maps["task_states"].Type == ebpf.TaskStorage {
+		p.taskState = "task-storage"
+	}
 	defer func() {
 		if err != nil {
 			p.Close()
 		}
 	}()
 
-	// The overflow rows exist before anything can overflow.
-	if err := coll.Maps["procs"].Put(uint32(procOther), backlogProcStats{}); err != nil {
-		return nil, fmt.Errorf("initialising process map: %w", err)
-	}
-	if err := coll.Maps["rules"].Put(backlogRuleKey{Syscall: syscallOther}, backlogRuleStats{}); err != nil {
-		return nil, fmt.Errorf("initialising rule map: %w", err)
-	}
 	// Data symbols are in kallsyms only with CONFIG_KALLSYMS_ALL; without
 	// them the programs learn the addresses from kauditd_send_queue.
 	q := backlogQueueAddrs{Main: syms["audit_queue"], Retry: syms["audit_retry_queue"], Hold: syms["audit_hold_queue"]}

@@ -25,31 +25,44 @@ func kallsymsOrSkip(t *testing.T) map[string]uint64 {
 }
 
 // TestKprobeVariantLoads puts the kprobe programs through the verifier of
-// the kernel running the tests (attaching is proven in the VM tests).
+// the kernel running the tests (attaching is proven in the VM tests), with
+// the per-call state in task storage and in the pre-5.12 fallback hash.
 func TestKprobeVariantLoads(t *testing.T) {
 	syms := kallsymsOrSkip(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{}
+	for _, state := range []string{"task-storage", "hash"} {
+		t.Run(state, func(t *testing.T) {
+			opts := Options{TaskState: state}
+			opts.defaults()
+			spec, points, err := collectionSpec(opts, ModeKprobe, syms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, p := range spec.Programs {
+				if p.Type != ebpf.Kprobe {
+					t.Errorf("%s has type %s in the kprobe family", name, p.Type)
+				}
+			}
+			if len(points) != len(spec.Programs) {
+				t.Errorf("%d attach points, %d programs", len(points), len(spec.Programs))
+			}
+			if got := spec.Maps["task_states"].Type == ebpf.TaskStorage; got != (state == "task-storage") {
+				t.Errorf("task_states is a %s map with task state %s", spec.Maps["task_states"].Type, state)
+			}
+			coll, err := ebpf.NewCollection(spec)
+			if err != nil {
+				t.Fatalf("kprobe variant rejected: %v", unwrapVerifier(err))
+			}
+			coll.Close()
+		})
+	}
+	opts := Options{TaskState: "disk"}
 	opts.defaults()
-	spec, points, err := collectionSpec(opts, ModeKprobe, syms)
-	if err != nil {
-		t.Fatal(err)
+	if _, _, err := collectionSpec(opts, ModeKprobe, syms); err == nil {
+		t.Error("an unknown task state was accepted")
 	}
-	for name, p := range spec.Programs {
-		if p.Type != ebpf.Kprobe {
-			t.Errorf("%s has type %s in the kprobe family", name, p.Type)
-		}
-	}
-	if len(points) != len(spec.Programs) {
-		t.Errorf("%d attach points, %d programs", len(points), len(spec.Programs))
-	}
-	coll, err := ebpf.NewCollection(spec)
-	if err != nil {
-		t.Fatalf("kprobe variant rejected: %v", unwrapVerifier(err))
-	}
-	coll.Close()
 }
 
 // TestFentryVariantSpec checks that the fentry family has one program per

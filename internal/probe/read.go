@@ -12,7 +12,6 @@ import (
 
 // Mirrors of bpf/backlog.bpf.c constants.
 const (
-	procOther    = 0xffffffff
 	syscallOther = -2
 	histSlots    = 48
 )
@@ -90,6 +89,7 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	}
 	prof.Attach = string(p.mode)
 	prof.AttachNote = p.note
+	prof.TaskState = p.taskState
 	prof.AttachPoints = p.points
 	prof.Totals = profile.Totals{
 		Records:       t.Records,
@@ -186,18 +186,37 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
+// slotsInUse returns the slots a slot hash points to, and slot 0 ("other").
+func slotsInUse[K any](m *ebpf.Map) ([]uint32, error) {
+	var k K
+	var slot uint32
+	slots := []uint32{0}
+	it := m.Iterate()
+	for it.Next(&k, &slot) {
+		if slot != 0 {
+			slots = append(slots, slot)
+		}
+	}
+	return slots, it.Err()
+}
+
 func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
-	var k uint32
-	var v backlogProcStats
+	slots, err := slotsInUse[uint32](p.coll.Maps["proc_slots"])
+	if err != nil {
+		return fmt.Errorf("reading processes: %w", err)
+	}
 	prof.Processes = nil
-	it := p.coll.Maps["procs"].Iterate()
-	for it.Next(&k, &v) {
+	for _, slot := range slots {
+		var v backlogProcStats
+		if err := p.coll.Maps["procs"].Lookup(slot, &v); err != nil {
+			return fmt.Errorf("reading processes: %w", err)
+		}
 		row := profile.Process{
-			Tgid: k, Comm: cString(v.Comm[:]), CgroupID: v.CgroupId,
+			Tgid: v.Tgid, Comm: cString(v.Comm[:]), CgroupID: v.CgroupId,
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
 			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
-		if k == procOther {
+		if slot == 0 {
 			if v == (backlogProcStats{}) {
 				continue
 			}
@@ -205,28 +224,31 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 		}
 		prof.Processes = append(prof.Processes, row)
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading processes: %w", err)
-	}
 	return nil
 }
 
 func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error {
-	var k backlogRuleKey
-	var v backlogRuleStats
-	prof.Rules = nil
-	it := p.coll.Maps["rules"].Iterate()
-	for it.Next(&k, &v) {
-		if k.Syscall == syscallOther && v == (backlogRuleStats{}) {
-			continue
-		}
-		prof.Rules = append(prof.Rules, profile.Rule{
-			Key: cString(k.Key[:]), Syscall: k.Syscall,
-			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
-		})
-	}
-	if err := it.Err(); err != nil {
+	slots, err := slotsInUse[backlogRuleKey](p.coll.Maps["rule_slots"])
+	if err != nil {
 		return fmt.Errorf("reading rules: %w", err)
+	}
+	prof.Rules = nil
+	for _, slot := range slots {
+		var v backlogRuleStats
+		if err := p.coll.Maps["rules"].Lookup(slot, &v); err != nil {
+			return fmt.Errorf("reading rules: %w", err)
+		}
+		row := profile.Rule{
+			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall,
+			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
+		}
+		if slot == 0 {
+			if v == (backlogRuleStats{}) {
+				continue
+			}
+			row.Key, row.Syscall = "", syscallOther
+		}
+		prof.Rules = append(prof.Rules, row)
 	}
 	return nil
 }

@@ -33,7 +33,10 @@ type Profile struct {
 	SchemaVersion int    `json:"schema_version"`
 	Attach        string `json:"attach"`
 	// AttachNote says why a weaker mode was used, when one was.
-	AttachNote    string `json:"attach_note,omitempty"`
+	AttachNote string `json:"attach_note,omitempty"`
+	// TaskState is where the programs kept per-call state: "task-storage"
+	// (5.12+) or "hash" (the fallback, one hash update and delete per record).
+	TaskState     string `json:"task_state,omitempty"`
 	KernelRelease string `json:"kernel_release"`
 	// HZ is the kernel tick rate, measured; backlog_wait_time and
 	// backlog_wait_time_actual are in jiffies of this rate.
