@@ -3,12 +3,16 @@ module github.com/auditprof/auditprof
 go 1.25.0
 
 require (
-	github.com/cilium/ebpf v0.22.0 // indirect
-	github.com/elastic/go-libaudit/v2 v2.6.2 // indirect
+	github.com/cilium/ebpf v0.22.0
+	github.com/dustin/go-humanize v1.1.0
+	github.com/elastic/go-libaudit/v2 v2.6.2
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.43.0
+)
+
+require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
-	golang.org/x/sys v0.43.0 // indirect
 )
 
 tool github.com/cilium/ebpf/cmd/bpf2go

@@ -76,6 +76,9 @@ struct queue_addrs {
  * could interleave with it. Atomics are kept for maps shared between CPUs. */
 struct counters {
 	__u64 records;        /* calls that got past the exclude filter */
+	__u64 events;         /* of which AUDIT_SYSCALL: one per syscall event */
+	__u64 lost_events;    /* AUDIT_SYSCALL records lost: their events' other
+			       * records were never made (audit_log_exit returns) */
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
 	__u64 queued;         /* enqueues on audit_queue */
 	__u64 bytes_queued;   /* their real size (head + sk_buff) */
@@ -152,6 +155,7 @@ struct rule_stats {
 	__u64 records;
 	__u64 events; /* AUDIT_SYSCALL records: one per event */
 	__u64 lost;
+	__u64 lost_events;
 	__u64 waits;
 	__u64 wait_jiffies;
 };
@@ -163,6 +167,8 @@ struct reason_key {
 struct tl_slot {
 	__u64 epoch; /* bucket number: ktime / bucket_ns */
 	__u64 arrivals;
+	__u64 events;
+	__u64 lost_events;
 	__u64 queued;
 	__u64 lost;
 	__u64 drained;
@@ -329,6 +335,8 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	}
 	s->epoch = epoch;
 	s->arrivals = 0;
+	s->events = 0;
+	s->lost_events = 0;
 	s->queued = 0;
 	s->lost = 0;
 	s->drained = 0;
@@ -637,10 +645,21 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	}
 	if (!s)
 		s = tl_get(now / bucket_ns, t);
-	if (s)
+	if (s) {
 		s->arrivals++;
+		if (ts->type == AUDIT_SYSCALL) {
+			s->events++;
+			if (ts->lost)
+				s->lost_events++;
+		}
+	}
 
 	t->records++;
+	if (ts->type == AUDIT_SYSCALL) {
+		t->events++;
+		if (ts->lost)
+			t->lost_events++;
+	}
 	if (waited) {
 		__u32 slot = log2_u64(dur);
 		__u64 *h;
@@ -682,8 +701,11 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		__sync_fetch_and_add(&r->records, 1);
 		if (ts->type == AUDIT_SYSCALL)
 			__sync_fetch_and_add(&r->events, 1);
-		if (ts->lost)
+		if (ts->lost) {
 			__sync_fetch_and_add(&r->lost, 1);
+			if (ts->type == AUDIT_SYSCALL)
+				__sync_fetch_and_add(&r->lost_events, 1);
+		}
 		if (waited) {
 			__sync_fetch_and_add(&r->waits, 1);
 			__sync_fetch_and_add(&r->wait_jiffies, wj);

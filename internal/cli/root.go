@@ -61,7 +61,7 @@ wait, and the queue depth over time.`,
 	root.SetErr(s.err)
 	root.SetIn(s.in)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newStatusCmd(s), newRecordCmd(s))
+	root.AddCommand(newStatusCmd(s), newRecordCmd(s), newRecommendCmd(s), newValidateCmd(s), newApplyCmd(s))
 	return root
 }
 

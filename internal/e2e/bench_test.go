@@ -47,12 +47,9 @@ func BenchmarkOverhead(b *testing.B) {
 	for _, k := range kernels {
 		b.Run(k.Name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				// One virtual CPU: load, kauditd, auditd and auditprof
-				// then share it, so throughput is the inverse of the CPU
-				// time an operation costs in all of them, and the host's
-				// scheduling of a second vCPU thread stops adding noise
-				// (with two, paired rounds ranged 0.5x-1.2x).
-				g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files, SMP: 1,
+				// Two vCPUs. One was tried: the guest ran 5-8x slower
+				// and paired rounds were no steadier (0.62x-0.87x).
+				g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 					Script: guestPrelude + benchScript, Timeout: 19 * time.Minute})
 				reportOverhead(b, k.Name, g.sections)
 			}

@@ -16,6 +16,8 @@ import (
 type backlogCounters struct {
 	_                structs.HostLayout
 	Records          uint64
+	Events           uint64
+	LostEvents       uint64
 	Filtered         uint64
 	Queued           uint64
 	BytesQueued      uint64
@@ -80,6 +82,7 @@ type backlogRuleStats struct {
 	Records     uint64
 	Events      uint64
 	Lost        uint64
+	LostEvents  uint64
 	Waits       uint64
 	WaitJiffies uint64
 }
@@ -110,6 +113,8 @@ type backlogTlSlot struct {
 	_           structs.HostLayout
 	Epoch       uint64
 	Arrivals    uint64
+	Events      uint64
+	LostEvents  uint64
 	Queued      uint64
 	Lost        uint64
 	Drained     uint64

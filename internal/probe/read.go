@@ -28,6 +28,8 @@ func (p *Probe) Totals() (Counters, error) {
 	var t Counters
 	for _, c := range per {
 		t.Records += c.Records
+		t.Events += c.Events
+		t.LostEvents += c.LostEvents
 		t.Filtered += c.Filtered
 		t.Queued += c.Queued
 		t.BytesQueued += c.BytesQueued
@@ -93,6 +95,8 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	prof.AttachPoints = p.points
 	prof.Totals = profile.Totals{
 		Records:       t.Records,
+		Events:        t.Events,
+		LostEvents:    t.LostEvents,
 		Queued:        t.Queued,
 		Lost:          t.Lost,
 		LostByReason:  map[string]uint64{},
@@ -240,7 +244,7 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error 
 		}
 		row := profile.Rule{
 			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall,
-			Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
+			Records: v.Records, Events: v.Events, Lost: v.Lost, LostEvents: v.LostEvents, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
 		}
 		if slot == 0 {
 			if v == (backlogRuleStats{}) {
@@ -322,6 +326,8 @@ func (r *timelineReader) readUntil(last uint64) error {
 			switch {
 			case s.Epoch == e:
 				b.Arrivals += s.Arrivals
+				b.Events += s.Events
+				b.LostEvents += s.LostEvents
 				b.Queued += s.Queued
 				b.Lost += s.Lost
 				b.Drained += s.Drained
@@ -350,6 +356,8 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	}
 	n := len(r.buckets)
 	t.Arrivals = make([]int64, n)
+	t.Events = make([]uint64, n)
+	t.LostEvents = make([]uint64, n)
 	t.Queued = make([]uint64, n)
 	t.Lost = make([]uint64, n)
 	t.Drained = make([]uint64, n)
@@ -358,6 +366,8 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.WaitNs = make([]uint64, n)
 	for i, b := range r.buckets {
 		t.Arrivals[i] = int64(b.Arrivals)
+		t.Events[i] = b.Events
+		t.LostEvents[i] = b.LostEvents
 		t.Queued[i] = b.Queued
 		t.Lost[i] = b.Lost
 		t.Drained[i] = b.Drained

@@ -116,6 +116,12 @@ type Totals struct {
 	LostByClass map[string]uint64 `json:"lost_by_class,omitempty"`
 	// SilentDrops counts records kauditd freed without counting them lost.
 	SilentDrops uint64 `json:"silent_drops"`
+	// Events counts AUDIT_SYSCALL records among Records: one per syscall
+	// event. LostEvents counts those lost: a lost SYSCALL record ends its
+	// event, whose other records are never made (demand the kernel never
+	// saw as records).
+	Events     uint64 `json:"events"`
+	LostEvents uint64 `json:"lost_events"`
 	// Waits counts records whose producer slept in the backlog wait.
 	Waits uint64 `json:"waits"`
 	// WaitNs is the time producers slept in the backlog wait, accounted as
@@ -169,8 +175,10 @@ type Rule struct {
 	// Events counts SYSCALL records, one per audit event.
 	Events uint64 `json:"events"`
 	Lost   uint64 `json:"lost"`
-	Waits  uint64 `json:"waits"`
-	WaitNs uint64 `json:"wait_ns"`
+	// LostEvents counts the events whose SYSCALL record was lost.
+	LostEvents uint64 `json:"lost_events"`
+	Waits      uint64 `json:"waits"`
+	WaitNs     uint64 `json:"wait_ns"`
 }
 
 // HistogramBucket counts observations <= Le.
@@ -186,6 +194,10 @@ type Timeline struct {
 	StartNs int64 `json:"start_ns"`
 	// Arrivals: records produced (by audit_log_start entry time).
 	Arrivals []int64 `json:"arrivals"`
+	// Events: AUDIT_SYSCALL records among the arrivals; LostEvents: those
+	// lost. Absent from netlink profiles.
+	Events     []uint64 `json:"events,omitempty"`
+	LostEvents []uint64 `json:"lost_events,omitempty"`
 	// Queued: records put on the audit queue.
 	Queued []uint64 `json:"queued"`
 	// Lost: audit_log_lost calls.
@@ -235,8 +247,9 @@ func (p *Profile) Validate() error {
 	t := &p.Timeline
 	n := len(t.Arrivals)
 	for name, l := range map[string]int{"queued": len(t.Queued), "lost": len(t.Lost), "drained": len(t.Drained),
-		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs)} {
-		if l != n {
+		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs),
+		"events": len(t.Events), "lost_events": len(t.LostEvents)} {
+		if l != n && !((name == "events" || name == "lost_events") && l == 0) {
 			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", name, l, n))
 		}
 	}

@@ -1,0 +1,290 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/elastic/go-libaudit/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/kernel"
+	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/rulesd"
+)
+
+// maxBacklogLimit: the kernel takes any u32, but 2^26 records is over
+// 140 GiB of queue: a typo, not a size.
+const maxBacklogLimit = 1 << 26
+
+type applyOptions struct {
+	streams
+	Limit    int64
+	WaitTime string
+	Persist  string
+	DryRun   bool
+	JSON     bool
+}
+
+// applyReport is `apply --json`.
+type applyReport struct {
+	DryRun bool `json:"dry_run"`
+	// Before and After are AUDIT_GET replies around the AUDIT_SET (After is
+	// the verification; absent in a dry run).
+	Before          *profile.AuditStatus `json:"before"`
+	After           *profile.AuditStatus `json:"after,omitempty"`
+	BacklogLimit    uint32               `json:"backlog_limit"`
+	BacklogWaitTime *uint32              `json:"backlog_wait_time,omitempty"`
+	HZ              int                  `json:"hz,omitempty"`
+	Persisted       *persistReport       `json:"persisted,omitempty"`
+	Warnings        []string             `json:"warnings,omitempty"`
+}
+
+type persistReport struct {
+	File    string           `json:"file"`
+	Created bool             `json:"created"`
+	Backup  string           `json:"backup,omitempty"`
+	Changes []rulesd.Change  `json:"changes"`
+	Later   []rulesd.Setting `json:"overridden_by,omitempty"`
+}
+
+func newApplyCmd(s streams) *cobra.Command {
+	o := &applyOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "apply --backlog-limit N",
+		Short: "Set backlog_limit (and backlog_wait_time) now, verify it, and optionally persist it in rules.d",
+		Long: `Set the kernel's backlog_limit (and backlog_wait_time) with AUDIT_SET, then read
+them back with AUDIT_GET to verify they took. --persist FILE writes them into
+a rules.d drop-in (atomically, keeping FILE.auditprof.bak) and warns about
+what will override it: later files in rules.d order, the
+audit_backlog_limit= boot parameter, agents that set the limit when they
+start. --dry-run shows what would change and changes nothing.
+
+--backlog-wait-time takes jiffies, as auditctl does (60000), or a duration
+(15s), converted with the kernel's measured HZ.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			r, err := o.apply(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				enc := json.NewEncoder(o.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			writeApply(o.out, r)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&o.Limit, "backlog-limit", 0, "backlog_limit to set (records, 1 to 67108864)")
+	f.StringVar(&o.WaitTime, "backlog-wait-time", "", "backlog_wait_time to set: jiffies (60000) or a duration (15s)")
+	f.StringVar(&o.Persist, "persist", "", "also write the settings to this rules.d file (e.g. /etc/audit/rules.d/50-backlog.rules)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "show what would change, change nothing")
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (o *applyOptions) validate() error {
+	if o.Limit < 1 || o.Limit > maxBacklogLimit {
+		return usagef("--backlog-limit must be between 1 and %d, not %d (0, unlimited, lets the queue take all memory)", maxBacklogLimit, o.Limit)
+	}
+	if o.Persist != "" && filepath.Ext(o.Persist) != ".rules" {
+		return usagef("--persist %s: augenrules only loads files ending in .rules", o.Persist)
+	}
+	return nil
+}
+
+func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
+	r := &applyReport{DryRun: o.DryRun, BacklogLimit: uint32(o.Limit)}
+	if o.WaitTime != "" {
+		hz, err := kernel.MeasureHZ(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("measuring HZ: %w", err)
+		}
+		r.HZ = hz.Value
+		w, err := parseWaitTime(o.WaitTime, hz.Value)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--backlog-wait-time: %w", err)}
+		}
+		r.BacklogWaitTime = &w
+	}
+	before, err := auditnl.Get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Before = before
+	if before.Enabled == 2 {
+		return nil, fmt.Errorf("%w: audit is locked (enabled 2, set by `auditctl -e 2`, usually the last line of the rules): the backlog settings can only change at boot; use --persist, or the audit_backlog_limit= boot parameter, and reboot",
+			ErrUnsupported)
+	}
+	settings := rulesd.Settings{BacklogLimit: &r.BacklogLimit, BacklogWaitTime: r.BacklogWaitTime}
+	// Check the rules file before changing anything: a file we could not
+	// update must not leave the kernel changed and the file not.
+	if o.Persist != "" {
+		pr, err := rulesd.Persist(o.Persist, settings, true)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		r.Persisted = newPersistReport(pr)
+	}
+	r.Warnings = overrideWarnings(o.Persist, r.Persisted)
+	if o.DryRun {
+		return r, nil
+	}
+
+	if err := auditSet(r.BacklogLimit, r.BacklogWaitTime); err != nil {
+		return nil, err
+	}
+	after, err := auditnl.Get(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verifying the new settings: %w", err)
+	}
+	r.After = after
+	if after.BacklogLimit != r.BacklogLimit || (r.BacklogWaitTime != nil && after.BacklogWaitTime != *r.BacklogWaitTime) {
+		return r, fmt.Errorf("verifying the new settings: the kernel reports backlog_limit %d and backlog_wait_time %d after setting %d and %v",
+			after.BacklogLimit, after.BacklogWaitTime, r.BacklogLimit, deref(r.BacklogWaitTime))
+	}
+	if o.Persist != "" {
+		pr, err := rulesd.Persist(o.Persist, settings, false)
+		if err != nil {
+			return r, fmt.Errorf("the kernel has the new settings, but persisting them failed: %w", err)
+		}
+		r.Persisted = newPersistReport(pr)
+	}
+	return r, nil
+}
+
+func deref(p *uint32) any {
+	if p == nil {
+		return "(unchanged)"
+	}
+	return *p
+}
+
+func newPersistReport(pr *rulesd.Result) *persistReport {
+	return &persistReport{File: pr.File, Created: pr.Created, Backup: pr.Backup, Changes: pr.Changes, Later: pr.Overrides}
+}
+
+// auditSet sends AUDIT_SET and waits for the kernel's answer.
+func auditSet(limit uint32, wait *uint32) error {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return setError(fmt.Errorf("opening the audit netlink socket: %w", err))
+	}
+	defer c.Close()
+	if err := c.SetBacklogLimit(limit, libaudit.WaitForReply); err != nil {
+		return setError(fmt.Errorf("setting backlog_limit: %w", err))
+	}
+	if wait != nil {
+		if err := c.SetBacklogWaitTime(int32(*wait), libaudit.WaitForReply); err != nil {
+			return setError(fmt.Errorf("setting backlog_wait_time: %w", err))
+		}
+	}
+	return nil
+}
+
+func setError(err error) error {
+	switch {
+	case errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("%w: %w: AUDIT_SET needs CAP_AUDIT_CONTROL in the initial user namespace (run as root); if you are root, audit may be locked (enabled 2)", probe.ErrPrivilege, err)
+	case errors.Is(err, syscall.EINVAL):
+		return usageError{fmt.Errorf("%w: the kernel refused the value (backlog_wait_time may be at most 600 s)", err)}
+	}
+	return err
+}
+
+// agents that set backlog_limit themselves when they start.
+var limitSetters = map[string]string{
+	"auditbeat":      "its backlog_limit option",
+	"osqueryd":       "--audit_backlog_limit",
+	"go-audit":       "its backlog_limit option",
+	"wazuh-modulesd": "its audit configuration",
+}
+
+// overrideWarnings names what will set the backlog limit instead of the
+// persisted file or after it.
+func overrideWarnings(file string, pr *persistReport) []string {
+	var w []string
+	if pr != nil {
+		for _, s := range pr.Later {
+			w = append(w, fmt.Sprintf("%s:%d sets %s %d and loads after %s, so it wins", s.File, s.Line, s.Flag, s.Value, file))
+		}
+	}
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if strings.HasPrefix(f, "audit_backlog_limit=") {
+				w = append(w, fmt.Sprintf("the kernel was booted with %s: that limit holds from boot until the rules load", f))
+			}
+		}
+	}
+	ents, _ := os.ReadDir("/proc")
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+		if err != nil {
+			continue
+		}
+		comm := strings.TrimSpace(string(b))
+		if how, ok := limitSetters[comm]; ok && !seen[comm] {
+			seen[comm] = true
+			w = append(w, fmt.Sprintf("%s is running and sets backlog_limit when it starts (%s)", comm, how))
+		}
+	}
+	return w
+}
+
+func writeApply(w io.Writer, r *applyReport) {
+	verb := "set"
+	if r.DryRun {
+		verb = "would set"
+	}
+	fmt.Fprintf(w, "%s backlog_limit %d -> %d", verb, r.Before.BacklogLimit, r.BacklogLimit)
+	if r.BacklogWaitTime != nil {
+		fmt.Fprintf(w, ", backlog_wait_time %d -> %d jiffies (%s)", r.Before.BacklogWaitTime, *r.BacklogWaitTime, jiffies(*r.BacklogWaitTime, r.HZ))
+	}
+	fmt.Fprintln(w)
+	if r.After != nil {
+		fmt.Fprintf(w, "verified with AUDIT_GET: backlog_limit %d, backlog_wait_time %d\n", r.After.BacklogLimit, r.After.BacklogWaitTime)
+	}
+	if p := r.Persisted; p != nil {
+		switch {
+		case len(p.Changes) == 0 && !p.Created:
+			fmt.Fprintf(w, "%s already says so\n", p.File)
+		case r.DryRun:
+			fmt.Fprintf(w, "would change %s:\n", p.File)
+		default:
+			fmt.Fprintf(w, "changed %s", p.File)
+			if p.Backup != "" {
+				fmt.Fprintf(w, " (previous content in %s)", p.Backup)
+			}
+			fmt.Fprintln(w, ":")
+		}
+		for _, c := range p.Changes {
+			if c.Old != "" {
+				fmt.Fprintf(w, "  line %d: - %s\n", c.Line, c.Old)
+			}
+			if c.New != "" {
+				fmt.Fprintf(w, "  line %d: + %s\n", c.Line, c.New)
+			}
+		}
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}

@@ -1,0 +1,339 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/recording"
+	"github.com/auditprof/auditprof/internal/sizing"
+)
+
+type recommendOptions struct {
+	streams
+	Profile      string
+	Duration     time.Duration
+	Output       string
+	Headroom     float64
+	MemoryBudget string
+	JSON         bool
+	Apply        bool
+	Persist      string
+	DryRun       bool
+
+	budget uint64
+}
+
+// recommendReport is `recommend --json`.
+type recommendReport struct {
+	BacklogLimit          uint32  `json:"backlog_limit"`
+	MinimumLimit          uint32  `json:"minimum_limit"`
+	Headroom              float64 `json:"headroom"`
+	PeakDepth             float64 `json:"peak_depth"`
+	MemoryBytes           uint64  `json:"memory_bytes"`
+	MemoryBytesUpperBound uint64  `json:"memory_bytes_upper_bound"`
+	RecordBytes           float64 `json:"record_bytes"`
+	SustainedOverload     bool    `json:"sustained_overload"`
+	// RideOut is the limit that would have held this recording only.
+	RideOut         uint32  `json:"ride_out_limit,omitempty"`
+	GrowthPerMinute float64 `json:"growth_per_minute,omitempty"`
+	ArrivalRate     float64 `json:"arrival_rate"`
+	PeakArrivalRate float64 `json:"peak_arrival_rate"`
+	DrainRate       float64 `json:"drain_rate"`
+	DrainMeasured   bool    `json:"drain_measured"`
+	// Demand reconstruction: records recorded, and added for events whose
+	// SYSCALL record was lost and for producers asleep in the wait.
+	DemandRecords   float64 `json:"demand_records"`
+	AddedSuppressed float64 `json:"demand_added_suppressed"`
+	AddedBlocked    float64 `json:"demand_added_blocked"`
+	CurrentLimit    uint32  `json:"current_backlog_limit"`
+	CurrentWait     uint32  `json:"current_backlog_wait_time"`
+	// Predicted for the setting in force during the recording, and what
+	// the kernel counted then.
+	CurrentPredictedLost float64           `json:"current_predicted_lost"`
+	RecordedLost         uint64            `json:"recorded_lost"`
+	RecordedWaits        uint64            `json:"recorded_waits"`
+	RecordedWaitNs       uint64            `json:"recorded_wait_ns"`
+	OverBudget           bool              `json:"over_budget,omitempty"`
+	BudgetLimit          uint32            `json:"budget_limit,omitempty"`
+	BudgetPredictedLost  float64           `json:"budget_predicted_lost,omitempty"`
+	Reasoning            []string          `json:"reasoning"`
+	WaitAdvice           string            `json:"backlog_wait_time_advice"`
+	NoisiestRules        []profile.Rule    `json:"noisiest_rules,omitempty"`
+	NoisiestProcesses    []profile.Process `json:"noisiest_processes,omitempty"`
+	Applied              *applyReport      `json:"applied,omitempty"`
+}
+
+func newRecommendCmd(s streams) *cobra.Command {
+	o := &recommendOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "recommend",
+		Short: "Recommend the smallest backlog_limit that loses nothing on a recorded workload",
+		Long: `Replay a recording through the kernel's audit queue semantics and recommend the
+smallest backlog_limit that would have lost nothing, times --headroom, rounded
+up to a tidy number, with the reasoning: peak depth, arrival and drain rates,
+and the memory the limit can hold (measured record size; the usual
+"limit x 8970 bytes" shown as the upper bound it is).
+
+Reads --profile FILE, or records for --duration first. When arrivals outran
+the consumer over the whole recording, says that no limit is enough and what
+to fix instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return o.run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Profile, "profile", "", "a profile written by `auditprof record`")
+	f.DurationVar(&o.Duration, "duration", 0, "record for this long first (instead of --profile)")
+	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "with --duration: write the profile here")
+	f.Float64Var(&o.Headroom, "headroom", sizing.DefaultHeadroom, "multiply the smallest lossless limit by this (at least 1)")
+	f.StringVar(&o.MemoryBudget, "memory-budget", "", "the most memory a full queue may hold, e.g. 64MiB")
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	f.BoolVar(&o.Apply, "apply", false, "apply the recommended limit (AUDIT_SET), as `auditprof apply` does")
+	f.StringVar(&o.Persist, "persist", "", "with --apply: also write it to this rules.d file")
+	f.BoolVar(&o.DryRun, "dry-run", false, "with --apply: show what would change, change nothing")
+	return cmd
+}
+
+func (o *recommendOptions) validate() error {
+	if (o.Profile == "") == (o.Duration == 0) {
+		return usagef("give one of --profile FILE or --duration D")
+	}
+	if o.Duration < 0 {
+		return usagef("--duration must be positive")
+	}
+	if o.Headroom < 1 || o.Headroom > 100 {
+		return usagef("--headroom must be between 1 and 100, not %v", o.Headroom)
+	}
+	if o.MemoryBudget != "" {
+		b, err := humanize.ParseBytes(o.MemoryBudget)
+		if err != nil || b == 0 {
+			return usagef("--memory-budget %q is not a size (e.g. 64MiB, 1G)", o.MemoryBudget)
+		}
+		o.budget = b
+	}
+	if (o.Persist != "" || o.DryRun) && !o.Apply {
+		return usagef("--persist and --dry-run go with --apply")
+	}
+	return nil
+}
+
+// loadProfile reads a profile; a missing or bad file is a usage error.
+func loadProfile(path string) (*profile.Profile, error) {
+	p, err := profile.ReadFile(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return p, nil
+}
+
+func (o *recommendOptions) run(cmd *cobra.Command) error {
+	var p *profile.Profile
+	var err error
+	if o.Profile != "" {
+		p, err = loadProfile(o.Profile)
+	} else {
+		p, err = recording.Run(cmd.Context(), recording.Options{
+			Duration: o.Duration, Attach: probe.ModeAuto,
+			Degraded: func(line string) { fmt.Fprintf(o.err, "auditprof: %s\n", line) },
+			Ready: func(attach string) error {
+				fmt.Fprintf(o.err, "auditprof: attached (%s) and counting for %s\n", attach, o.Duration)
+				return nil
+			},
+		})
+		if err == nil {
+			err = p.WriteFile(o.Output)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	rec, err := sizing.Recommend(p, sizing.Options{Headroom: o.Headroom, MemoryBudget: o.budget})
+	if errors.Is(err, sizing.ErrTooLittle) {
+		return usageError{err}
+	}
+	if err != nil {
+		return err
+	}
+	r := newRecommendReport(p, rec)
+	if o.Apply {
+		if rec.SustainedOverload {
+			return fmt.Errorf("applying a limit: arrivals outran the consumer over the recording, so no backlog_limit is enough (see `auditprof recommend` without --apply)")
+		}
+		a := &applyOptions{streams: o.streams, Limit: int64(rec.BacklogLimit), WaitTime: "", Persist: o.Persist, DryRun: o.DryRun}
+		if err := a.validate(); err != nil {
+			return err
+		}
+		if r.Applied, err = a.apply(cmd.Context()); err != nil {
+			return err
+		}
+	}
+	if o.JSON {
+		enc := json.NewEncoder(o.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	writeRecommendation(o.out, r)
+	if r.Applied != nil {
+		writeApply(o.out, r.Applied)
+	}
+	return nil
+}
+
+func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recommendReport {
+	d := rec.Demand
+	var demand float64
+	for _, v := range d.Records {
+		demand += v
+	}
+	r := &recommendReport{
+		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, Headroom: rec.Headroom,
+		PeakDepth: rec.PeakDepth, MemoryBytes: rec.MemoryBytes, MemoryBytesUpperBound: rec.MemoryBytesUpperBound,
+		RecordBytes: rec.RecordBytes, SustainedOverload: rec.SustainedOverload, RideOut: rec.RideOut,
+		GrowthPerMinute: rec.GrowthPerMinute, ArrivalRate: rec.ArrivalRate, PeakArrivalRate: rec.PeakArrivalRate,
+		DrainRate: rec.DrainRate, DrainMeasured: rec.DrainMeasured,
+		DemandRecords: demand, AddedSuppressed: d.AddedSuppressed, AddedBlocked: d.AddedBlocked,
+		CurrentLimit: rec.Current.Limit, CurrentWait: rec.Current.WaitJiffies,
+		CurrentPredictedLost: rec.CurrentOutcome.Lost, RecordedLost: p.Totals.Lost,
+		RecordedWaits: rec.RecordedWaits, RecordedWaitNs: rec.RecordedWaitNs,
+		OverBudget: rec.OverBudget, BudgetLimit: rec.BudgetLimit, BudgetPredictedLost: rec.BudgetLost,
+	}
+	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
+	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
+		num(rec.DrainRate), d.BusyBuckets)
+	if !rec.DrainMeasured {
+		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", num(rec.DrainRate))
+	}
+	r.Reasoning = []string{
+		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) were in force",
+			sec, p.KernelRelease, p.Attach, rec.Current.Limit, rec.Current.WaitJiffies, jiffies(rec.Current.WaitJiffies, p.HZ)),
+		fmt.Sprintf("demand: %s records = %s recorded + %s of events whose SYSCALL record was lost (%.1f records per such event) + %s producers would have made while asleep in the wait",
+			num(demand), num(demand-d.AddedSuppressed-d.AddedBlocked), num(d.AddedSuppressed), d.RecordsPerLostEvent, num(d.AddedBlocked)),
+		fmt.Sprintf("arrivals: %s records/s on average, %s records/s in the busiest second", num(rec.ArrivalRate), num(rec.PeakArrivalRate)),
+		"drain: " + drain,
+		fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", num(rec.PeakDepth)),
+	}
+	if rec.Current.Limit > 0 {
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("check: the replay loses %s records at the limit in force (%d); the kernel counted %d lost",
+			num(rec.CurrentOutcome.Lost), rec.Current.Limit, p.Totals.Lost))
+	}
+	if rec.SustainedOverload {
+		r.Reasoning = append(r.Reasoning,
+			fmt.Sprintf("sustained overload: arrivals (%s records/s) outran the consumer (%s records/s) over the recording and the queue never caught up, so no backlog_limit is enough",
+				num(rec.ArrivalRate), num(rec.DrainRate)),
+			fmt.Sprintf("a limit of %d would have ridden out these %.0f s only; each further minute at this rate needs about %s more slots",
+				rec.RideOut, sec, num(rec.GrowthPerMinute)),
+			"fix the source: narrow or exclude the noisiest rules and processes below, or speed up the consumer (auditd's disk, dispatcher plugins)")
+		r.NoisiestRules = sizing.NoisiestRules(p, 5)
+		r.NoisiestProcesses = sizing.NoisiestProcesses(p, 5)
+	} else {
+		r.Reasoning = append(r.Reasoning,
+			fmt.Sprintf("smallest limit that loses nothing in the replay: %d; x%.2f headroom, rounded up to two significant digits (never below %d): %d",
+				rec.MinimumLimit, rec.Headroom, sizing.FloorLimit, rec.BacklogLimit),
+			fmt.Sprintf("memory: a full queue at %d holds %s (%s records of %.0f bytes, measured); the usual advice, %d x 8970 bytes = %s, is an upper bound",
+				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), num(float64(rec.BacklogLimit)), rec.RecordBytes,
+				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound)))
+		if rec.OverBudget {
+			r.Reasoning = append(r.Reasoning, fmt.Sprintf("over the memory budget: the largest limit within it, %d, loses %s records in the replay",
+				rec.BudgetLimit, num(rec.BudgetLost)))
+		}
+	}
+	r.WaitAdvice = waitAdvice(p, rec)
+	return r
+}
+
+func waitAdvice(p *profile.Profile, rec *sizing.Recommendation) string {
+	cur := fmt.Sprintf("backlog_wait_time %d (%s)", rec.Current.WaitJiffies, jiffies(rec.Current.WaitJiffies, p.HZ))
+	if rec.RecordedWaits > 0 {
+		per := time.Duration(rec.RecordedWaitNs / rec.RecordedWaits)
+		return fmt.Sprintf("during the recording producers slept %s in the backlog wait, %s per waiting record (%d records): with %s a full queue stalls the audited programs instead of losing records. At the recommended limit the replay neither waits nor loses; beyond it, keep the wait where a lost record is worse than a stalled program, set 0 where a stall is worse",
+			time.Duration(rec.RecordedWaitNs).Round(time.Millisecond), per.Round(time.Microsecond), rec.RecordedWaits, cur)
+	}
+	return fmt.Sprintf("no producer slept in the backlog wait during the recording (%s). At the recommended limit the replay neither waits nor loses, so the wait time only matters for bursts beyond this recording: non-zero stalls audited programs up to that long per record, 0 loses the record instead",
+		cur)
+}
+
+func writeRecommendation(w io.Writer, r *recommendReport) {
+	if r.SustainedOverload {
+		fmt.Fprintf(w, "no backlog_limit is enough: sustained overload\n")
+	} else {
+		fmt.Fprintf(w, "recommended backlog_limit: %d  (a full queue holds %s; the usual x8970 B advice says %s, an upper bound)\n",
+			r.BacklogLimit, humanize.IBytes(r.MemoryBytes), humanize.IBytes(r.MemoryBytesUpperBound))
+	}
+	fmt.Fprintf(w, "\nwhy:\n")
+	for _, l := range r.Reasoning {
+		fmt.Fprintf(w, "  - %s\n", l)
+	}
+	if len(r.NoisiestRules) > 0 {
+		fmt.Fprintf(w, "\nnoisiest rules:\n")
+		for _, rl := range r.NoisiestRules {
+			fmt.Fprintf(w, "  %-24s syscall %-5d %10d records %8d lost\n", keyOrNone(rl.Key), rl.Syscall, rl.Records, rl.Lost)
+		}
+	}
+	if len(r.NoisiestProcesses) > 0 {
+		fmt.Fprintf(w, "noisiest processes:\n")
+		for _, pr := range r.NoisiestProcesses {
+			fmt.Fprintf(w, "  %-8d %-16s %10d records %8d lost\n", pr.Tgid, pr.Comm, pr.Records, pr.Lost)
+		}
+	}
+	fmt.Fprintf(w, "\nbacklog_wait_time: %s\n", r.WaitAdvice)
+}
+
+func keyOrNone(k string) string {
+	if k == "" {
+		return "(no key)"
+	}
+	return k
+}
+
+// num formats a count or rate for people: 12345.6 -> "12,346".
+func num(v float64) string {
+	return humanize.Commaf(float64(int64(v + 0.5)))
+}
+
+func jiffies(j uint32, hz int) string {
+	if hz <= 0 {
+		return "? s"
+	}
+	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
+}
+
+// parseWaitTime reads a backlog_wait_time: jiffies as auditctl takes them
+// ("60000"), or a duration ("2s") converted with hz.
+func parseWaitTime(s string, hz int) (uint32, error) {
+	s = strings.TrimSpace(s)
+	var j uint64
+	if _, err := fmt.Sscanf(s, "%d", &j); err == nil && fmt.Sprint(j) == s {
+		// The kernel refuses more than 10*AUDIT_BACKLOG_WAIT_TIME, 600 s.
+		if hz > 0 && j > 600*uint64(hz) {
+			return 0, fmt.Errorf("%d jiffies is %s at HZ %d; the kernel takes at most 600 s", j, jiffies(uint32(min(j, 1<<31)), hz), hz)
+		}
+		if j > 1<<31 {
+			return 0, fmt.Errorf("%d jiffies is too large", j)
+		}
+		return uint32(j), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("backlog wait time %q is neither jiffies (e.g. 60000) nor a duration (e.g. 15s)", s)
+	}
+	if hz <= 0 {
+		return 0, fmt.Errorf("backlog wait time %q needs HZ to convert to jiffies", s)
+	}
+	if d > 600*time.Second {
+		return 0, fmt.Errorf("%s is more than the kernel takes, 600 s", d)
+	}
+	return uint32((d*time.Duration(hz) + time.Second - 1) / time.Second), nil
+}

@@ -1,0 +1,222 @@
+package sizing
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Defaults of a recommendation.
+const (
+	// DefaultHeadroom multiplies the smallest limit that loses nothing on
+	// the recording: modest, because the recording is the evidence.
+	DefaultHeadroom = 1.25
+	// FloorLimit is never recommended below: the kernel's default
+	// backlog_limit, whose memory is negligible.
+	FloorLimit = 64
+	// UsualBufferBytes is the 8970 bytes per record of the usual advice
+	// (libaudit's MAX_AUDIT_MESSAGE_LENGTH receive buffer): an upper
+	// bound, not what the kernel allocates.
+	UsualBufferBytes = 8970
+	// maxLimit bounds the search: the kernel takes any u32, but a limit
+	// beyond this is not sizing, it is giving up.
+	maxLimit = 1 << 26
+)
+
+// Options of Recommend.
+type Options struct {
+	Headroom float64
+	// MemoryBudget caps memory_bytes (0: none).
+	MemoryBudget uint64
+}
+
+// Recommendation is a backlog_limit and the reasoning behind it.
+type Recommendation struct {
+	// BacklogLimit is the recommended limit (0 with SustainedOverload).
+	BacklogLimit uint32
+	// MinimumLimit is the smallest limit that loses nothing in the replay,
+	// before headroom and rounding.
+	MinimumLimit uint32
+	Headroom     float64
+	// PeakDepth is the deepest the queue gets in the replay with no limit.
+	PeakDepth float64
+	// ArrivalRate is the demand in records per second over the recording,
+	// PeakArrivalRate the busiest second.
+	ArrivalRate     float64
+	PeakArrivalRate float64
+	DrainRate       float64
+	DrainMeasured   bool
+	// RecordBytes is the measured average size of a queued record.
+	RecordBytes float64
+	// MemoryBytes is BacklogLimit full records of the measured size;
+	// MemoryBytesUpperBound is the usual advice, limit x 8970 bytes.
+	MemoryBytes           uint64
+	MemoryBytesUpperBound uint64
+	// SustainedOverload: arrivals outran the consumer over the recording,
+	// so no limit is enough; RideOut is the limit that would have held
+	// this recording (and only its length), GrowthPerMinute how many more
+	// slots each further minute at this rate would take.
+	SustainedOverload bool
+	RideOut           uint32
+	GrowthPerMinute   float64
+	// OverBudget is set when the limit's memory exceeds the budget:
+	// BudgetLimit is the largest limit within it, BudgetLost the records
+	// it would lose on this recording.
+	OverBudget  bool
+	BudgetLimit uint32
+	BudgetLost  float64
+	// Current is the setting in force during the recording, and
+	// CurrentOutcome the replay's prediction for it.
+	Current        Setting
+	CurrentOutcome Outcome
+	// Wait advice: what the backlog wait cost producers in the recording.
+	RecordedWaits  uint64
+	RecordedWaitNs uint64
+	Demand         *Demand
+}
+
+// Recommend finds the smallest backlog_limit that loses nothing on the
+// recorded workload (with backlog_wait_time 0, the strict case: nothing may
+// even wait), then applies headroom and rounds to a tidy number.
+func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
+	if opts.Headroom == 0 {
+		opts.Headroom = DefaultHeadroom
+	}
+	if opts.Headroom < 1 || math.IsNaN(opts.Headroom) || math.IsInf(opts.Headroom, 0) {
+		return nil, fmt.Errorf("headroom must be at least 1, not %v", opts.Headroom)
+	}
+	d, err := Reconstruct(p)
+	if err != nil {
+		return nil, err
+	}
+	r := &Recommendation{Headroom: opts.Headroom, Demand: d, DrainRate: d.DrainRate, DrainMeasured: d.DrainMeasured,
+		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
+	r.RecordBytes = RecordBytes(p)
+	if p.AuditBefore != nil {
+		r.Current = Setting{Limit: p.AuditBefore.BacklogLimit, WaitJiffies: p.AuditBefore.BacklogWaitTime, HZ: p.HZ}
+		r.CurrentOutcome = Replay(d, r.Current)
+	}
+	r.ArrivalRate, r.PeakArrivalRate = rates(d)
+
+	free := Replay(d, Setting{})
+	r.PeakDepth = free.MaxDepth
+	// Sustained overload: over the recording the consumer fell behind and
+	// did not catch up (the queue with no limit ends near its peak).
+	if free.EndDepth > 0 && free.EndDepth >= 0.5*free.MaxDepth && r.ArrivalRate > d.DrainRate {
+		r.SustainedOverload = true
+		r.RideOut = clampLimit(math.Ceil(free.MaxDepth))
+		r.GrowthPerMinute = (r.ArrivalRate - d.DrainRate) * 60
+		return r, nil
+	}
+
+	r.MinimumLimit = smallestLossless(d)
+	r.BacklogLimit = max(Tidy(float64(r.MinimumLimit)*opts.Headroom), FloorLimit)
+	r.MemoryBytes = uint64(float64(r.BacklogLimit) * r.RecordBytes)
+	r.MemoryBytesUpperBound = uint64(r.BacklogLimit) * UsualBufferBytes
+	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
+		r.OverBudget = true
+		r.BudgetLimit = uint32(math.Floor(float64(opts.MemoryBudget) / r.RecordBytes))
+		r.BudgetLost = Replay(d, Setting{Limit: max(r.BudgetLimit, 1)}).Lost
+	}
+	return r, nil
+}
+
+// Predict replays a profile's demand under a candidate setting.
+func Predict(p *profile.Profile, s Setting) (Outcome, *Demand, error) {
+	d, err := Reconstruct(p)
+	if err != nil {
+		return Outcome{}, nil, err
+	}
+	return Replay(d, s), d, nil
+}
+
+// smallestLossless: the least limit whose replay (wait time 0) drops
+// nothing. Lost falls as the limit grows, so a binary search finds it.
+func smallestLossless(d *Demand) uint32 {
+	lossless := func(l uint32) bool { return Replay(d, Setting{Limit: l}).DroppedDemand < 0.5 }
+	hi := uint32(64)
+	for !lossless(hi) && hi < maxLimit {
+		hi *= 2
+	}
+	lo := uint32(1)
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if lossless(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+func clampLimit(v float64) uint32 {
+	if v >= maxLimit {
+		return maxLimit
+	}
+	return uint32(math.Max(v, 1))
+}
+
+// rates returns the mean demand rate and that of the busiest second.
+func rates(d *Demand) (mean, peak float64) {
+	per := int(math.Max(1, math.Round(1e9/float64(d.BucketNs))))
+	var total, window float64
+	for i, v := range d.Records {
+		total += v
+		window += v
+		if i >= per {
+			window -= d.Records[i-per]
+		}
+		peak = math.Max(peak, window)
+	}
+	sec := float64(len(d.Records)) * float64(d.BucketNs) / 1e9
+	if len(d.Records) < per {
+		peak = total / sec
+	}
+	return total / sec, peak
+}
+
+// RecordBytes is the measured average size of a queued record (skb head
+// and sk_buff), or 0 when nothing was queued.
+func RecordBytes(p *profile.Profile) float64 {
+	if p.Totals.Queued == 0 {
+		return 0
+	}
+	return float64(p.Totals.BytesQueued) / float64(p.Totals.Queued)
+}
+
+// Tidy rounds a limit up to two significant digits (1234 -> 1300,
+// 87 -> 87, 101 -> 110): a number a person can type and defend.
+func Tidy(v float64) uint32 {
+	if v <= 0 {
+		return 0
+	}
+	c := math.Ceil(v)
+	if c < 100 {
+		return uint32(c)
+	}
+	step := math.Pow(10, math.Floor(math.Log10(c))-1)
+	return clampLimit(math.Ceil(c/step) * step)
+}
+
+// NoisiestRules returns the rules with the most records, at most n.
+func NoisiestRules(p *profile.Profile, n int) []profile.Rule {
+	rs := append([]profile.Rule(nil), p.Rules...)
+	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Records > rs[j].Records })
+	if len(rs) > n {
+		rs = rs[:n]
+	}
+	return rs
+}
+
+// NoisiestProcesses returns the processes with the most records, at most n.
+func NoisiestProcesses(p *profile.Profile, n int) []profile.Process {
+	ps := append([]profile.Process(nil), p.Processes...)
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Records > ps[j].Records })
+	if len(ps) > n {
+		ps = ps[:n]
+	}
+	return ps
+}

@@ -1,0 +1,140 @@
+package sizing
+
+import (
+	"math"
+	"testing"
+)
+
+// demand builds a Demand of 10 ms buckets whose consumer takes perBucket
+// records a bucket.
+func demand(perBucket float64, records ...float64) *Demand {
+	return &Demand{BucketNs: 10e6, Records: records, Burst: make([]float64, len(records)),
+		RecordsPerLostEvent: 1, DrainRate: perBucket * 100, DrainMeasured: true}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
+
+// The expected figures below were worked out by hand from the kernel's
+// rules (queue while length <= limit, so it reaches limit+1), with arrivals
+// and drain spread evenly over a bucket: 100 arrivals and 10 drained in one
+// bucket leave 90.
+func TestReplayByHand(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		d       *Demand
+		s       Setting
+		lost    float64
+		waits   float64
+		waitNs  float64
+		maxWait float64
+		depth   float64
+		end     float64
+	}{
+		{name: "below capacity", d: demand(10, 5, 5, 5, 5), s: Setting{Limit: 64}},
+		{name: "burst, no limit", d: demand(10, 100, 0, 0, 0), s: Setting{}, depth: 90, end: 60},
+		// Room in bucket 0: 51 slots up to the limit + 10 drained = 61.
+		{name: "burst over limit 50, no wait", d: demand(10, 100, 0, 0, 0), s: Setting{Limit: 50}, lost: 39, depth: 51, end: 21},
+		// limit 10 lets the queue reach 11: 11 records fit, the 12th drops.
+		{name: "strict greater-than: 11 fit", d: demand(0, 11), s: Setting{Limit: 10}, depth: 11, end: 11},
+		{name: "strict greater-than: 12th lost", d: demand(0, 12), s: Setting{Limit: 10}, lost: 1, depth: 11, end: 11},
+		// Wait 1 jiffy at HZ 100 = one bucket. 39 sleep; in bucket 1 the
+		// consumer frees 10, taken by sleepers who waited 10 ms; the
+		// other 29 run out of budget, each having waited 10 ms.
+		{name: "burst over limit 50, wait 1 jiffy", d: demand(10, 100, 0, 0), s: Setting{Limit: 50, WaitJiffies: 1, HZ: 100},
+			lost: 29, waits: 39, waitNs: 39 * 10e6, maxWait: 10e6, depth: 51, end: 41},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Replay(tc.d, tc.s)
+			for _, c := range []struct {
+				what      string
+				got, want float64
+			}{{"lost", o.Lost, tc.lost}, {"waits", o.Waits, tc.waits}, {"wait_ns", o.WaitNs, tc.waitNs},
+				{"max_wait_ns", o.MaxWaitNs, tc.maxWait}, {"max_depth", o.MaxDepth, tc.depth}, {"end_depth", o.EndDepth, tc.end}} {
+				if !near(c.got, c.want) {
+					t.Errorf("%s = %v, want %v (outcome %+v)", c.what, c.got, c.want, o)
+				}
+			}
+		})
+	}
+}
+
+// A dropped SYSCALL record takes its event with it: dropping 50 records of
+// demand made of 5-record events is 10 lost records.
+func TestReplayDropsWholeEvents(t *testing.T) {
+	d := demand(0, 100)
+	d.RecordsPerLostEvent = 5
+	o := Replay(d, Setting{Limit: 49})
+	if !near(o.DroppedDemand, 50) || !near(o.Lost, 10) {
+		t.Fatalf("dropped %v lost %v, want 50 and 10", o.DroppedDemand, o.Lost)
+	}
+}
+
+// The measured burst rides on top of the even level.
+func TestReplayBurst(t *testing.T) {
+	d := demand(10, 10, 10)
+	d.Burst = []float64{30, 0}
+	if o := Replay(d, Setting{}); !near(o.MaxDepth, 30) {
+		t.Errorf("max depth %v, want 30", o.MaxDepth)
+	}
+	// Limit 20: room 21 - 30 burst + 10 drained < 10 wanted: 9 of 10 fit.
+	if o := Replay(d, Setting{Limit: 20}); !near(o.Lost, 9) {
+		t.Errorf("lost %v, want 9", o.Lost)
+	}
+}
+
+func TestSmallestLossless(t *testing.T) {
+	// Peak 90 with 10 drained in the bucket: limit+1+10 >= 100.
+	d := demand(10, 100, 0, 0, 0)
+	if got := smallestLossless(d); got != 89 {
+		t.Fatalf("smallest lossless limit %d, want 89", got)
+	}
+	if Replay(d, Setting{Limit: 88}).Lost == 0 {
+		t.Fatal("limit 88 should lose")
+	}
+}
+
+func TestTidy(t *testing.T) {
+	for _, tc := range []struct {
+		in   float64
+		want uint32
+	}{{0, 0}, {1, 1}, {87, 87}, {99.2, 100}, {100, 100}, {101, 110}, {1234, 1300}, {5678, 5700}, {10001, 11000}} {
+		if got := Tidy(tc.in); got != tc.want {
+			t.Errorf("Tidy(%v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzReplay(f *testing.F) {
+	f.Add([]byte{100, 0, 0, 0}, uint8(10), uint16(50), uint8(0), uint8(1))
+	f.Add([]byte{255, 255, 3, 0, 9}, uint8(0), uint16(1), uint8(3), uint8(5))
+	f.Fuzz(func(t *testing.T, recs []byte, drain uint8, limit uint16, wait uint8, rpe uint8) {
+		if len(recs) == 0 || len(recs) > 4096 {
+			return
+		}
+		d := demand(float64(drain))
+		var total float64
+		for _, r := range recs {
+			d.Records = append(d.Records, float64(r))
+			d.Burst = append(d.Burst, float64(r%7))
+			total += float64(r)
+		}
+		d.RecordsPerLostEvent = float64(max(rpe, 1))
+		s := Setting{Limit: uint32(limit), WaitJiffies: uint32(wait), HZ: 100}
+		o := Replay(d, s)
+		if o.Lost < 0 || o.DroppedDemand < -1e-9 || o.DroppedDemand > total+1e-6 || o.WaitNs < 0 || o.Waits < 0 {
+			t.Fatalf("impossible outcome %+v for demand %v", o, total)
+		}
+		if s.Limit > 0 && o.MaxDepth > float64(s.Limit)+1+1e-9 {
+			t.Fatalf("depth %v above limit %d + 1", o.MaxDepth, s.Limit)
+		}
+		if s.WaitJiffies == 0 && o.Waits != 0 {
+			t.Fatalf("waits %v with no wait time", o.Waits)
+		}
+		// A larger limit never loses more.
+		if s.Limit > 0 && s.WaitJiffies == 0 {
+			if bigger := Replay(d, Setting{Limit: s.Limit * 2}); bigger.Lost > o.Lost+1e-6 {
+				t.Fatalf("limit %d loses %v, limit %d loses %v", s.Limit, o.Lost, s.Limit*2, bigger.Lost)
+			}
+		}
+	})
+}
