@@ -38,6 +38,17 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "--durationn", "1s"}, "unknown flag: --durationn"},
 		{[]string{"status", "extra"}, "unknown command"},
 		{[]string{"nosuchcommand"}, "unknown command"},
+		{[]string{"recommend"}, "give one of --profile FILE or --duration D"},
+		{[]string{"recommend", "--profile", "p.json", "--duration", "1s"}, "give one of --profile FILE or --duration D"},
+		{[]string{"recommend", "--profile", "p.json", "--headroom", "0.9"}, "--headroom must be between 1 and 100"},
+		{[]string{"recommend", "--profile", "p.json", "--memory-budget", "lots"}, "--memory-budget \"lots\" is not a size"},
+		{[]string{"recommend", "--profile", "p.json", "--persist", "x.rules"}, "--persist and --dry-run go with --apply"},
+		{[]string{"recommend", "--profile", "/nonexistent/p.json"}, "no such file"},
+		{[]string{"validate", "--backlog-limit", "10"}, "--profile is required"},
+		{[]string{"validate", "--profile", "p.json", "--backlog-limit", "0"}, "--backlog-limit must be between 1 and"},
+		{[]string{"apply", "--backlog-limit", "-5"}, "--backlog-limit must be between 1 and"},
+		{[]string{"apply", "--backlog-limit", "99999999999"}, "--backlog-limit must be between 1 and"},
+		{[]string{"apply", "--backlog-limit", "100", "--persist", "/etc/audit/rules.d/backlog.conf"}, "augenrules only loads files ending in .rules"},
 	} {
 		code, _, stderr := run(t, tc.args...)
 		if code != ExitUsage {

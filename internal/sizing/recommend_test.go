@@ -6,96 +6,18 @@ import (
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
-// workload drives sim: events per millisecond at millisecond ms.
-type workload func(ms int) float64
-
-// sim is a record-by-record queue, independent of Replay's per-bucket
-// arithmetic: events of k records arrive back to back; a record is queued
-// while the queue is not above limit (0: unlimited), else lost, and a lost
-// first record (SYSCALL) ends its event; the consumer takes drainPerMs
-// records each millisecond. It returns the profile it would record and the
-// deepest the queue got.
-func sim(ms int, w workload, k int, drainPerMs float64, limit uint32) (*profile.Profile, uint64) {
-	const bucketMs = 10
-	n := ms / bucketMs
-	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", HZ: 250, KernelRelease: "sim", DurationNs: int64(ms) * 1e6,
-		AuditBefore: &profile.AuditStatus{Enabled: 1, BacklogLimit: limit}}
-	t := &p.Timeline
-	t.BucketNs = bucketMs * 1e6
-	t.Arrivals, t.Events, t.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-	t.Queued, t.Lost, t.Drained, t.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-	t.Waits, t.WaitNs = make([]uint64, n), make([]uint64, n)
-	var q, peak uint64
-	var evAcc, drAcc float64
-	for m := 0; m < ms; m++ {
-		b := m / bucketMs
-		if b >= n {
-			break
-		}
-		evAcc += w(m)
-		for ; evAcc >= 1; evAcc-- {
-			t.Events[b]++
-			for r := 0; r < k; r++ {
-				t.Arrivals[b]++
-				if limit > 0 && q > uint64(limit) {
-					t.Lost[b]++
-					if r == 0 {
-						t.LostEvents[b]++
-						break
-					}
-					continue
-				}
-				q++
-				t.Queued[b]++
-				t.MaxDepth[b] = max(t.MaxDepth[b], q)
-				peak = max(peak, q)
-			}
-		}
-		drAcc += drainPerMs
-		for ; drAcc >= 1 && q > 0; drAcc-- {
-			q--
-			t.Drained[b]++
-		}
-		if q == 0 {
-			drAcc = math.Min(drAcc, 1)
-		}
-	}
-	var rule profile.Rule
-	rule.Key, rule.Syscall = "load", 257
-	for i := 0; i < n; i++ {
-		rule.Records += uint64(t.Arrivals[i])
-		rule.Events += t.Events[i]
-		rule.Lost += t.Lost[i]
-		rule.LostEvents += t.LostEvents[i]
-		p.Totals.Queued += t.Queued[i]
-		p.Totals.Drained += t.Drained[i]
-		p.Totals.MaxDepth = max(p.Totals.MaxDepth, t.MaxDepth[i])
-	}
-	p.Totals.Records, p.Totals.Events, p.Totals.Lost, p.Totals.LostEvents = rule.Records, rule.Events, rule.Lost, rule.LostEvents
-	p.Totals.BytesQueued = p.Totals.Queued * 2304
-	p.Totals.LostByReason = map[string]uint64{"backlog limit exceeded": rule.Lost}
-	p.Rules = []profile.Rule{rule}
-	p.Processes = []profile.Process{{Tgid: 100, Comm: "load", Records: rule.Records, Lost: rule.Lost}}
-	return p, peak
-}
-
-// bursts: 300 ms at 3x the consumer's event rate every 2 s, idle between.
-func bursts(ms int) float64 {
-	if ms%2000 < 300 {
-		return 3
-	}
-	return 0.05
-}
+var bursts = sizingtest.Bursts
 
 func TestRecommendBursts(t *testing.T) {
 	const k, drain = 5, 5.0 // 5-record events; the consumer takes one event a ms
-	p, _ := sim(10_000, bursts, k, drain, 64)
+	p, _ := sizingtest.Simulate(10_000, bursts, k, drain, 64)
 	if p.Totals.Lost == 0 {
 		t.Fatal("the recorded workload lost nothing at limit 64: not an overload")
 	}
-	_, truePeak := sim(10_000, bursts, k, drain, 0)
+	_, truePeak := sizingtest.Simulate(10_000, bursts, k, drain, 0)
 	r, err := Recommend(p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -113,10 +35,10 @@ func TestRecommendBursts(t *testing.T) {
 	}
 	// The proof the VM test makes with a real kernel: the recommended
 	// limit holds the same workload, half of it does not.
-	if again, _ := sim(10_000, bursts, k, drain, r.BacklogLimit); again.Totals.Lost != 0 {
+	if again, _ := sizingtest.Simulate(10_000, bursts, k, drain, r.BacklogLimit); again.Totals.Lost != 0 {
 		t.Errorf("limit %d lost %d in the simulation", r.BacklogLimit, again.Totals.Lost)
 	}
-	if half, _ := sim(10_000, bursts, k, drain, r.BacklogLimit/2); half.Totals.Lost == 0 {
+	if half, _ := sizingtest.Simulate(10_000, bursts, k, drain, r.BacklogLimit/2); half.Totals.Lost == 0 {
 		t.Errorf("limit %d lost nothing: the recommendation is not tight", r.BacklogLimit/2)
 	}
 	if r.MemoryBytes != uint64(r.BacklogLimit)*2304 || r.MemoryBytesUpperBound != uint64(r.BacklogLimit)*8970 {
@@ -133,7 +55,7 @@ func TestRecommendBursts(t *testing.T) {
 }
 
 func TestRecommendSustained(t *testing.T) {
-	p, _ := sim(5_000, func(int) float64 { return 1.5 }, 5, 5, 64)
+	p, _ := sizingtest.Simulate(5_000, func(int) float64 { return 1.5 }, 5, 5, 64)
 	r, err := Recommend(p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +68,7 @@ func TestRecommendSustained(t *testing.T) {
 
 func TestRecommendQuiet(t *testing.T) {
 	// The consumer keeps up: the floor, and the drain rate is a lower bound.
-	p, _ := sim(3_000, func(int) float64 { return 0.2 }, 5, 5, 64)
+	p, _ := sizingtest.Simulate(3_000, func(int) float64 { return 0.2 }, 5, 5, 64)
 	r, err := Recommend(p, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -157,16 +79,16 @@ func TestRecommendQuiet(t *testing.T) {
 }
 
 func TestRecommendRefuses(t *testing.T) {
-	short, _ := sim(500, bursts, 5, 5, 64)
-	idle, _ := sim(3_000, func(int) float64 { return 0 }, 5, 5, 64)
-	netlink, _ := sim(3_000, bursts, 5, 5, 64)
+	short, _ := sizingtest.Simulate(500, bursts, 5, 5, 64)
+	idle, _ := sizingtest.Simulate(3_000, func(int) float64 { return 0 }, 5, 5, 64)
+	netlink, _ := sizingtest.Simulate(3_000, bursts, 5, 5, 64)
 	netlink.Attach = profile.AttachNetlink
 	for name, p := range map[string]*profile.Profile{"short": short, "idle": idle, "netlink": netlink} {
 		if _, err := Recommend(p, Options{}); !errors.Is(err, ErrTooLittle) {
 			t.Errorf("%s: %v, want ErrTooLittle", name, err)
 		}
 	}
-	ok, _ := sim(3_000, bursts, 5, 5, 64)
+	ok, _ := sizingtest.Simulate(3_000, bursts, 5, 5, 64)
 	if _, err := Recommend(ok, Options{Headroom: 0.5}); err == nil {
 		t.Error("headroom 0.5 accepted")
 	}
@@ -175,7 +97,7 @@ func TestRecommendRefuses(t *testing.T) {
 // BenchmarkRecommendHour: recommend over a one-hour profile (10 ms buckets,
 // bursts every 2 s). The goal is under a second.
 func BenchmarkRecommendHour(b *testing.B) {
-	p, _ := sim(3_600_000, bursts, 5, 5, 64)
+	p, _ := sizingtest.Simulate(3_600_000, bursts, 5, 5, 64)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := Recommend(p, Options{}); err != nil {
@@ -201,7 +123,7 @@ func FuzzRecommend(f *testing.F) {
 			}
 			return float64(idle) / 10
 		}
-		p, _ := sim(3_000, w, int(k), float64(drain)/10, uint32(limit))
+		p, _ := sizingtest.Simulate(3_000, w, int(k), float64(drain)/10, uint32(limit))
 		r, err := Recommend(p, Options{})
 		if err != nil {
 			if !errors.Is(err, ErrTooLittle) {

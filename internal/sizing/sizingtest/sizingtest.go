@@ -1,0 +1,90 @@
+// Package sizingtest simulates audit queues record by record, to make
+// profiles with a known truth for the sizing model's tests.
+package sizingtest
+
+import (
+	"math"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Workload drives Simulate: events per millisecond at millisecond ms.
+type Workload func(ms int) float64
+
+// Simulate is a record-by-record queue, independent of Replay's per-bucket
+// arithmetic: events of k records arrive back to back; a record is queued
+// while the queue is not above limit (0: unlimited), else lost, and a lost
+// first record (SYSCALL) ends its event; the consumer takes drainPerMs
+// records each millisecond. It returns the profile it would record and the
+// deepest the queue got.
+func Simulate(ms int, w Workload, k int, drainPerMs float64, limit uint32) (*profile.Profile, uint64) {
+	const bucketMs = 10
+	n := ms / bucketMs
+	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", HZ: 250, KernelRelease: "sim", DurationNs: int64(ms) * 1e6,
+		AuditBefore: &profile.AuditStatus{Enabled: 1, BacklogLimit: limit}}
+	t := &p.Timeline
+	t.BucketNs = bucketMs * 1e6
+	t.Arrivals, t.Events, t.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	t.Queued, t.Lost, t.Drained, t.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	t.Waits, t.WaitNs = make([]uint64, n), make([]uint64, n)
+	var q, peak uint64
+	var evAcc, drAcc float64
+	for m := 0; m < ms; m++ {
+		b := m / bucketMs
+		if b >= n {
+			break
+		}
+		evAcc += w(m)
+		for ; evAcc >= 1; evAcc-- {
+			t.Events[b]++
+			for r := 0; r < k; r++ {
+				t.Arrivals[b]++
+				if limit > 0 && q > uint64(limit) {
+					t.Lost[b]++
+					if r == 0 {
+						t.LostEvents[b]++
+						break
+					}
+					continue
+				}
+				q++
+				t.Queued[b]++
+				t.MaxDepth[b] = max(t.MaxDepth[b], q)
+				peak = max(peak, q)
+			}
+		}
+		drAcc += drainPerMs
+		for ; drAcc >= 1 && q > 0; drAcc-- {
+			q--
+			t.Drained[b]++
+		}
+		if q == 0 {
+			drAcc = math.Min(drAcc, 1)
+		}
+	}
+	var rule profile.Rule
+	rule.Key, rule.Syscall = "load", 257
+	for i := 0; i < n; i++ {
+		rule.Records += uint64(t.Arrivals[i])
+		rule.Events += t.Events[i]
+		rule.Lost += t.Lost[i]
+		rule.LostEvents += t.LostEvents[i]
+		p.Totals.Queued += t.Queued[i]
+		p.Totals.Drained += t.Drained[i]
+		p.Totals.MaxDepth = max(p.Totals.MaxDepth, t.MaxDepth[i])
+	}
+	p.Totals.Records, p.Totals.Events, p.Totals.Lost, p.Totals.LostEvents = rule.Records, rule.Events, rule.Lost, rule.LostEvents
+	p.Totals.BytesQueued = p.Totals.Queued * 2304
+	p.Totals.LostByReason = map[string]uint64{"backlog limit exceeded": rule.Lost}
+	p.Rules = []profile.Rule{rule}
+	p.Processes = []profile.Process{{Tgid: 100, Comm: "load", Records: rule.Records, Lost: rule.Lost}}
+	return p, peak
+}
+
+// Bursts: 300 ms at 3 events a millisecond every 2 s, 0.05 between.
+func Bursts(ms int) float64 {
+	if ms%2000 < 300 {
+		return 3
+	}
+	return 0.05
+}
