@@ -213,6 +213,10 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
 	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
 		num(rec.DrainRate), d.BusyBuckets)
+	if d.DrainSource == "full" {
+		drain = fmt.Sprintf("%s records/s, measured over the %d buckets in which the queue was at its limit (records lost or waiting)",
+			num(rec.DrainRate), d.BusyBuckets)
+	}
 	if !rec.DrainMeasured {
 		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", num(rec.DrainRate))
 	}

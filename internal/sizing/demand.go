@@ -43,17 +43,25 @@ type Demand struct {
 	Burst []float64
 	// RecordsPerLostEvent is how many records of demand one lost SYSCALL
 	// record stands for (its event's records), learned per rule from the
-	// events that were not lost. A replay that drops demand counts one
-	// lost record per this many records dropped.
+	// events that were not lost.
 	RecordsPerLostEvent float64
+	// DemandPerLost is how many records of demand the kernel's lost
+	// counter moved by one for: RecordsPerLostEvent for a lost SYSCALL
+	// record, 1 for a record lost later in its event, in the mix the
+	// recording saw (RecordsPerLostEvent when it lost nothing). A replay
+	// counts one lost record per this much demand dropped.
+	DemandPerLost float64
 	// DrainRate is the consumer's rate, records per second, measured over
 	// the buckets in which the queue stayed non-empty.
 	DrainRate float64
 	// DrainMeasured is false when the queue was never non-empty long
 	// enough: DrainRate is then the fastest bucket seen, a lower bound.
 	DrainMeasured bool
-	// BusyBuckets is how many buckets DrainRate was measured over.
+	// BusyBuckets is how many buckets DrainRate was measured over, and
+	// DrainSource which: "full" (the queue was at its limit: records lost
+	// or waiting), "non-empty" (the queue stayed non-empty), "fastest".
 	BusyBuckets int
+	DrainSource string
 	// StartDepth is the queue length when the recording began.
 	StartDepth float64
 	// Levels is the measured queue length at the end of each bucket
@@ -87,6 +95,10 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d := &Demand{BucketNs: t.BucketNs, Records: make([]float64, n), Burst: make([]float64, n), Levels: make([]float64, n)}
 	bucketSec := float64(t.BucketNs) / 1e9
 	d.RecordsPerLostEvent = recordsPerLostEvent(p)
+	d.DemandPerLost = d.RecordsPerLostEvent
+	if tot := p.Totals; tot.Lost > 0 && tot.LostEvents <= tot.Lost {
+		d.DemandPerLost = (float64(tot.LostEvents)*d.RecordsPerLostEvent + float64(tot.Lost-tot.LostEvents)) / float64(tot.Lost)
+	}
 
 	// Measured queue levels, and the drain rate while the queue stayed
 	// non-empty from one bucket end to the next.
@@ -94,9 +106,17 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.StartDepth = float64(p.AuditBefore.Backlog)
 	}
 	prev := d.StartDepth
-	var busyDrained, fastest float64
+	var busyDrained, fullDrained, fastest float64
+	fullBuckets := 0
 	for i := 0; i < n; i++ {
 		level := math.Max(0, prev+float64(t.Queued[i])-float64(t.Drained[i]))
+		// Drains are counted when a kauditd pass ends, which may be a
+		// bucket after the records left: the level can then read too
+		// high. It cannot be above the depth of the bucket's last
+		// enqueue, so not above the bucket's max_depth.
+		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
+			level = math.Min(level, float64(t.MaxDepth[i]))
+		}
 		d.Levels[i] = level
 		dr := float64(t.Drained[i])
 		fastest = math.Max(fastest, dr)
@@ -104,14 +124,25 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			busyDrained += dr
 			d.BusyBuckets++
 		}
+		// A bucket in which records were lost or waited had the queue
+		// at its limit: the consumer had all it could take.
+		if t.Lost[i] > 0 || t.Waits[i] > 0 {
+			fullDrained += dr
+			fullBuckets++
+		}
 		d.Burst[i] = math.Max(0, float64(t.MaxDepth[i])-math.Max(prev, level))
 		prev = level
 	}
-	if d.BusyBuckets >= minBusyBuckets && busyDrained > 0 {
+	switch {
+	case fullBuckets >= minBusyBuckets && fullDrained > 0:
+		d.DrainRate = fullDrained / (float64(fullBuckets) * bucketSec)
+		d.DrainMeasured, d.DrainSource, d.BusyBuckets = true, "full", fullBuckets
+	case d.BusyBuckets >= minBusyBuckets && busyDrained > 0:
 		d.DrainRate = busyDrained / (float64(d.BusyBuckets) * bucketSec)
-		d.DrainMeasured = true
-	} else {
+		d.DrainMeasured, d.DrainSource = true, "non-empty"
+	default:
 		d.DrainRate = fastest / bucketSec
+		d.DrainSource = "fastest"
 	}
 
 	// Producers blocked in the backlog wait did not start the records they

@@ -67,7 +67,7 @@ func Replay(d *Demand, s Setting) Outcome {
 	if s.WaitJiffies > 0 && s.HZ > 0 {
 		waitBuckets = float64(s.WaitJiffies) / float64(s.HZ) / bucketSec
 	}
-	rpe := math.Max(d.RecordsPerLostEvent, 1)
+	rpe := math.Max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
 	var line []pending

@@ -9,7 +9,7 @@ import (
 // records a bucket.
 func demand(perBucket float64, records ...float64) *Demand {
 	return &Demand{BucketNs: 10e6, Records: records, Burst: make([]float64, len(records)),
-		RecordsPerLostEvent: 1, DrainRate: perBucket * 100, DrainMeasured: true}
+		RecordsPerLostEvent: 1, DemandPerLost: 1, DrainRate: perBucket * 100, DrainMeasured: true}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
@@ -62,7 +62,7 @@ func TestReplayByHand(t *testing.T) {
 // demand made of 5-record events is 10 lost records.
 func TestReplayDropsWholeEvents(t *testing.T) {
 	d := demand(0, 100)
-	d.RecordsPerLostEvent = 5
+	d.RecordsPerLostEvent, d.DemandPerLost = 5, 5
 	o := Replay(d, Setting{Limit: 49})
 	if !near(o.DroppedDemand, 50) || !near(o.Lost, 10) {
 		t.Fatalf("dropped %v lost %v, want 50 and 10", o.DroppedDemand, o.Lost)
@@ -119,6 +119,7 @@ func FuzzReplay(f *testing.F) {
 			total += float64(r)
 		}
 		d.RecordsPerLostEvent = float64(max(rpe, 1))
+		d.DemandPerLost = d.RecordsPerLostEvent
 		s := Setting{Limit: uint32(limit), WaitJiffies: uint32(wait), HZ: 100}
 		o := Replay(d, s)
 		if o.Lost < 0 || o.DroppedDemand < -1e-9 || o.DroppedDemand > total+1e-6 || o.WaitNs < 0 || o.Waits < 0 {

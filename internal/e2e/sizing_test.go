@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+// guestSizing is the proof of the sizing issue: record an overloaded
+// workload, recommend R, apply R and run it again (nothing lost), apply
+// R/2 (records lost); a sustained overload; apply's refusals.
+const guestSizing = `
+MODE=auto
+# The consumer: auditd at nice 19, so during a burst it gets little CPU and
+# the queue takes the burst; between bursts it catches up.
+renice -n 19 -p $(pidof auditd) >/dev/null
+auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+# load: three bursts of a fixed number of opens, 5 s apart.
+load() { for i in 1 2 3; do stress-ng --open 2 --open-ops 1500 --quiet; sleep 5; done; }
+run() { status_to $1.before; record $1 --duration 600s; load; finish $1; status_to $1.after; }
+# cmd NAME ARGS...: run auditprof, keep its output and exit code.
+cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
+
+auditctl -b 64 --backlog_wait_time 0 >/dev/null
+run s1
+cmd rec recommend --profile /tmp/s1.json --json
+R=$(awk -F': ' '/"backlog_limit"/ {sub(/,/,"",$2); print $2; exit}' /tmp/rec.out)
+cmd v64 validate --profile /tmp/s1.json --backlog-limit 64 --json
+cmd vR validate --profile /tmp/s1.json --backlog-limit $R --json
+cmd applyR apply --backlog-limit $R --backlog-wait-time 0
+run s2
+cmd applyH apply --backlog-limit $((R / 2))
+run s3
+
+# Sustained overload: the load outlasts the recording.
+auditctl -b 64 >/dev/null
+record s4 --duration 8s
+stress-ng --open 2 --timeout 12s --quiet
+wait $AP; emit s4.json /tmp/s4.json
+cmd rec4 recommend --profile /tmp/s4.json --json
+auditctl -D >/dev/null
+sleep 3
+
+# apply: --dry-run, --persist into a rules.d tree, bad values, locked audit.
+mkdir -p /etc/audit/rules.d
+echo "-D" > /etc/audit/rules.d/10-base.rules
+echo "-b 320" > /etc/audit/rules.d/99-late.rules
+status_to dry.before
+cmd dry apply --backlog-limit 1300 --persist /etc/audit/rules.d/50-backlog.rules --dry-run
+status_to dry.after
+ls /etc/audit/rules.d > /tmp/dry.ls; emit dry.ls /tmp/dry.ls
+cmd persist apply --backlog-limit 1300 --backlog-wait-time 2s --persist /etc/audit/rules.d/50-backlog.rules
+status_to persist.after
+emit persist.file /etc/audit/rules.d/50-backlog.rules
+cmd again apply --backlog-limit 2600 --persist /etc/audit/rules.d/50-backlog.rules
+emit again.file /etc/audit/rules.d/50-backlog.rules
+emit again.bak /etc/audit/rules.d/50-backlog.rules.auditprof.bak
+cmd zero apply --backlog-limit 0
+cmd longwait apply --backlog-limit 100 --backlog-wait-time 700s
+auditctl -e 2 >/dev/null
+cmd locked apply --backlog-limit 100
+status_to locked.after
+`
+
+func TestSizing(t *testing.T) {
+	dir, files, kernels := guestSetup(t)
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				Script: guestPrelude + guestSizing, Timeout: 14 * time.Minute})
+			checkSizing(t, g)
+			checkApply(t, g)
+		})
+	}
+}
+
+func lostDelta(g guestRun, name string) uint64 {
+	return g.status(name+".after")["lost"] - g.status(name+".before")["lost"]
+}
+
+func jsonOut(t *testing.T, g guestRun, name string) map[string]any {
+	t.Helper()
+	if rc := g.exitCode(name); rc != 0 {
+		t.Fatalf("%s exited %d: %s", name, rc, g.section(name+".out"))
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(g.section(name+".out")), &m); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, g.section(name+".out"))
+	}
+	return m
+}
+
+func checkSizing(t *testing.T, g guestRun) {
+	rec := jsonOut(t, g, "rec")
+	r := uint64(rec["backlog_limit"].(float64))
+	lost1 := lostDelta(g, "s1")
+	v64, vR := jsonOut(t, g, "v64"), jsonOut(t, g, "vR")
+	pred64 := v64["predicted_lost"].(float64)
+	t.Logf("s1: kernel lost %d at limit 64; recommended %d (minimum %v, peak %.0f, arrivals %.0f/s, drain %.0f/s); validate predicts %.0f lost at 64, %.0f at %d",
+		lost1, r, rec["minimum_limit"], rec["peak_depth"], rec["arrival_rate"], rec["drain_rate"], pred64, vR["predicted_lost"], r)
+	t.Logf("s2 at %d: kernel lost %d; s3 at %d: kernel lost %d", r, lostDelta(g, "s2"), r/2, lostDelta(g, "s3"))
+	if lost1 == 0 {
+		t.Fatal("the recorded workload lost nothing at limit 64: not an overload, nothing to prove")
+	}
+	if rec["sustained_overload"].(bool) || r <= 64 {
+		t.Fatalf("recommendation %v", rec)
+	}
+	if math.Abs(pred64-float64(lost1)) > 0.1*float64(lost1) {
+		keep := filepath.Join(os.TempDir(), "auditprof-sizing-s1-"+strings.ReplaceAll(t.Name(), "/", "-")+".json")
+		os.WriteFile(keep, []byte(g.section("s1.json")), 0o644)
+		t.Logf("the recorded profile is in %s", keep)
+		t.Errorf("validate predicts %.0f lost at the recorded setting, the kernel counted %d (more than 10%% off)", pred64, lost1)
+	}
+	if vR["predicted_lost"].(float64) != 0 || vR["held"] != true {
+		t.Errorf("validate at the recommended %d: %v", r, vR)
+	}
+	if rc := g.exitCode("applyR"); rc != 0 {
+		t.Fatalf("apply %d exited %d: %s", r, rc, g.section("applyR.out"))
+	}
+	if got := g.status("s2.before")["backlog_limit"]; got != r {
+		t.Errorf("backlog_limit %d after apply %d", got, r)
+	}
+	if l := lostDelta(g, "s2"); l != 0 {
+		t.Errorf("the same workload at the recommended limit %d lost %d records", r, l)
+	}
+	if l := lostDelta(g, "s3"); l == 0 {
+		t.Errorf("the same workload at half the recommended limit (%d) lost nothing: the recommendation is not tight", r/2)
+	}
+
+	rec4 := jsonOut(t, g, "rec4")
+	t.Logf("s4: sustained %v, ride-out %v, arrivals %.0f/s, drain %.0f/s", rec4["sustained_overload"], rec4["ride_out_limit"],
+		rec4["arrival_rate"], rec4["drain_rate"])
+	if rec4["sustained_overload"] != true || rec4["backlog_limit"].(float64) != 0 {
+		t.Errorf("a load outlasting the recording was not called sustained overload: %v", rec4)
+	}
+}
+
+func checkApply(t *testing.T, g guestRun) {
+	// --dry-run changes nothing.
+	if rc := g.exitCode("dry"); rc != 0 {
+		t.Errorf("dry run exited %d: %s", rc, g.section("dry.out"))
+	}
+	if b, a := g.status("dry.before")["backlog_limit"], g.status("dry.after")["backlog_limit"]; a != b {
+		t.Errorf("--dry-run changed backlog_limit %d -> %d", b, a)
+	}
+	if strings.Contains(g.section("dry.ls"), "50-backlog") || !strings.Contains(g.section("dry.out"), "+ -b 1300") {
+		t.Errorf("--dry-run: files %q, output %q", g.section("dry.ls"), g.section("dry.out"))
+	}
+	// --persist: the kernel and the file say the same; later files warned about.
+	if rc := g.exitCode("persist"); rc != 0 {
+		t.Fatalf("persist exited %d: %s", rc, g.section("persist.out"))
+	}
+	st := g.status("persist.after")
+	if st["backlog_limit"] != 1300 || st["backlog_wait_time"] != 500 {
+		t.Errorf("after apply 1300/2s at HZ 250: %v", st)
+	}
+	if f := g.section("persist.file"); !strings.Contains(f, "-b 1300\n") || !strings.Contains(f, "--backlog_wait_time 500\n") {
+		t.Errorf("persisted file %q", f)
+	}
+	if !strings.Contains(g.section("persist.out"), "99-late.rules:1 sets -b 320") {
+		t.Errorf("no warning about the later rules file: %s", g.section("persist.out"))
+	}
+	if rc := g.exitCode("again"); rc != 0 || !strings.Contains(g.section("again.file"), "-b 2600\n") ||
+		!strings.Contains(g.section("again.bak"), "-b 1300\n") {
+		t.Errorf("second persist: exit %d, file %q, backup %q", rc, g.section("again.file"), g.section("again.bak"))
+	}
+	// Bad values: usage errors, one line.
+	for _, n := range []string{"zero", "longwait"} {
+		if rc := g.exitCode(n); rc != 2 || strings.Count(g.section(n+".out"), "\n") != 1 {
+			t.Errorf("%s: exit %d, output %q", n, rc, g.section(n+".out"))
+		}
+	}
+	// Locked audit: refused with exit 4, nothing changed.
+	if rc := g.exitCode("locked"); rc != 4 || !strings.Contains(g.section("locked.out"), "audit is locked") {
+		t.Errorf("locked: exit %d, output %q", rc, g.section("locked.out"))
+	}
+	if got := g.status("locked.after")["backlog_limit"]; got != 2600 {
+		t.Errorf("backlog_limit %d after a refused apply on locked audit, want 2600", got)
+	}
+}
