@@ -82,7 +82,7 @@ func TestSizing(t *testing.T) {
 }
 
 func lostDelta(g guestRun, name string) uint64 {
-	return g.status(name+".after")["lost"] - g.status(name+".before")["lost"]
+	return g.status(name + ".after")["lost"] - g.status(name + ".before")["lost"]
 }
 
 func jsonOut(t *testing.T, g guestRun, name string) map[string]any {
