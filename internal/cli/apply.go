@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,9 +79,7 @@ start. --dry-run shows what would change and changes nothing.
 				return err
 			}
 			if o.JSON {
-				enc := json.NewEncoder(o.out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				return writeJSON(o.out, r)
 			}
 			writeApply(o.out, r)
 			return nil
@@ -131,14 +128,14 @@ func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 			ErrUnsupported)
 	}
 	settings := rulesd.Settings{BacklogLimit: &r.BacklogLimit, BacklogWaitTime: r.BacklogWaitTime}
-	// Check the rules file before changing anything: a file we could not
-	// update must not leave the kernel changed and the file not.
+	// Plan the rules file edit before changing anything: a file we could
+	// not update must not leave the kernel changed and the file not.
+	var plan *rulesd.Plan
 	if o.Persist != "" {
-		pr, err := rulesd.Persist(o.Persist, settings, true)
-		if err != nil {
+		if plan, err = rulesd.PlanEdit(o.Persist, settings); err != nil {
 			return nil, usageError{err}
 		}
-		r.Persisted = newPersistReport(pr)
+		r.Persisted = newPersistReport(plan)
 	}
 	r.Warnings = overrideWarnings(o.Persist, r.Persisted)
 	if o.DryRun {
@@ -157,12 +154,11 @@ func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 		return r, fmt.Errorf("verifying the new settings: the kernel reports backlog_limit %d and backlog_wait_time %d after setting %d and %v",
 			after.BacklogLimit, after.BacklogWaitTime, r.BacklogLimit, deref(r.BacklogWaitTime))
 	}
-	if o.Persist != "" {
-		pr, err := rulesd.Persist(o.Persist, settings, false)
-		if err != nil {
+	if plan != nil {
+		if err := plan.Write(); err != nil {
 			return r, fmt.Errorf("the kernel has the new settings, but persisting them failed: %w", err)
 		}
-		r.Persisted = newPersistReport(pr)
+		r.Persisted = newPersistReport(plan)
 	}
 	return r, nil
 }
@@ -174,7 +170,7 @@ func deref(p *uint32) any {
 	return *p
 }
 
-func newPersistReport(pr *rulesd.Result) *persistReport {
+func newPersistReport(pr *rulesd.Plan) *persistReport {
 	return &persistReport{File: pr.File, Created: pr.Created, Backup: pr.Backup, Changes: pr.Changes, Later: pr.Overrides}
 }
 

@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +28,7 @@ type recommendOptions struct {
 	Apply        bool
 	Persist      string
 	DryRun       bool
+	ReadyFile    string
 
 	budget uint64
 }
@@ -98,6 +99,7 @@ to fix instead.`,
 	f.StringVar(&o.Profile, "profile", "", "a profile written by `auditprof record`")
 	f.DurationVar(&o.Duration, "duration", 0, "record for this long first (instead of --profile)")
 	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "with --duration: write the profile here")
+	f.StringVar(&o.ReadyFile, "ready-file", "", "with --duration: create this file once attached and counting")
 	f.Float64Var(&o.Headroom, "headroom", sizing.DefaultHeadroom, "multiply the smallest lossless limit by this (at least 1)")
 	f.StringVar(&o.MemoryBudget, "memory-budget", "", "the most memory a full queue may hold, e.g. 64MiB")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
@@ -124,6 +126,9 @@ func (o *recommendOptions) validate() error {
 		}
 		o.budget = b
 	}
+	if o.ReadyFile != "" && o.Duration == 0 {
+		return usagef("--ready-file goes with --duration")
+	}
 	if (o.Persist != "" || o.DryRun) && !o.Apply {
 		return usagef("--persist and --dry-run go with --apply")
 	}
@@ -145,14 +150,7 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 	if o.Profile != "" {
 		p, err = loadProfile(o.Profile)
 	} else {
-		p, err = recording.Run(cmd.Context(), recording.Options{
-			Duration: o.Duration, Attach: probe.ModeAuto,
-			Degraded: func(line string) { fmt.Fprintf(o.err, "auditprof: %s\n", line) },
-			Ready: func(attach string) error {
-				fmt.Fprintf(o.err, "auditprof: attached (%s) and counting for %s\n", attach, o.Duration)
-				return nil
-			},
-		})
+		p, err = runRecording(cmd.Context(), o.streams, recording.Options{Duration: o.Duration, Attach: probe.ModeAuto}, o.ReadyFile)
 		if err == nil {
 			err = p.WriteFile(o.Output)
 		}
@@ -181,9 +179,7 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 		}
 	}
 	if o.JSON {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(o.out, r)
 	}
 	writeRecommendation(o.out, r)
 	if r.Applied != nil {
@@ -203,7 +199,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		PeakDepth: rec.PeakDepth, MemoryBytes: rec.MemoryBytes, MemoryBytesUpperBound: rec.MemoryBytesUpperBound,
 		RecordBytes: rec.RecordBytes, SustainedOverload: rec.SustainedOverload, RideOut: rec.RideOut,
 		GrowthPerMinute: rec.GrowthPerMinute, ArrivalRate: rec.ArrivalRate, PeakArrivalRate: rec.PeakArrivalRate,
-		DrainRate: rec.DrainRate, DrainMeasured: rec.DrainMeasured,
+		DrainRate: d.DrainRate, DrainMeasured: d.DrainSource != "fastest",
 		DemandRecords: demand, AddedSuppressed: d.AddedSuppressed, AddedBlocked: d.AddedBlocked,
 		CurrentLimit: rec.Current.Limit, CurrentWait: rec.Current.WaitJiffies,
 		CurrentPredictedLost: rec.CurrentOutcome.Lost, RecordedLost: p.Totals.Lost,
@@ -212,13 +208,13 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	}
 	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
 	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
-		num(rec.DrainRate), d.BusyBuckets)
+		num(d.DrainRate), d.BusyBuckets)
 	if d.DrainSource == "full" {
-		drain = fmt.Sprintf("%s records/s, measured over the %d buckets in which the queue was at its limit (records lost or waiting)",
-			num(rec.DrainRate), d.BusyBuckets)
+		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there, and this rate, or more where it took more, elsewhere)",
+			num(d.DrainRate), d.BusyBuckets)
 	}
-	if !rec.DrainMeasured {
-		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", num(rec.DrainRate))
+	if d.DrainSource == "fastest" {
+		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", num(d.DrainRate))
 	}
 	r.Reasoning = []string{
 		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) were in force",
@@ -236,7 +232,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	if rec.SustainedOverload {
 		r.Reasoning = append(r.Reasoning,
 			fmt.Sprintf("sustained overload: arrivals (%s records/s) outran the consumer (%s records/s) over the recording and the queue never caught up, so no backlog_limit is enough",
-				num(rec.ArrivalRate), num(rec.DrainRate)),
+				num(rec.ArrivalRate), num(d.DrainRate)),
 			fmt.Sprintf("a limit of %d would have ridden out these %.0f s only; each further minute at this rate needs about %s more slots",
 				rec.RideOut, sec, num(rec.GrowthPerMinute)),
 			"fix the source: narrow or exclude the noisiest rules and processes below, or speed up the consumer (auditd's disk, dispatcher plugins)")
@@ -318,8 +314,7 @@ func jiffies(j uint32, hz int) string {
 // ("60000"), or a duration ("2s") converted with hz.
 func parseWaitTime(s string, hz int) (uint32, error) {
 	s = strings.TrimSpace(s)
-	var j uint64
-	if _, err := fmt.Sscanf(s, "%d", &j); err == nil && fmt.Sprint(j) == s {
+	if j, err := strconv.ParseUint(s, 10, 64); err == nil {
 		// The kernel refuses more than 10*AUDIT_BACKLOG_WAIT_TIME, 600 s.
 		if hz > 0 && j > 600*uint64(hz) {
 			return 0, fmt.Errorf("%d jiffies is %s at HZ %d; the kernel takes at most 600 s", j, jiffies(uint32(min(j, 1<<31)), hz), hz)

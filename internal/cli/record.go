@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"time"
@@ -81,35 +82,8 @@ func (o *recordOptions) validate() error {
 }
 
 func (o *recordOptions) run(cmd *cobra.Command) error {
-	live := isTerminal(o.err)
-	prof, err := recording.Run(cmd.Context(), recording.Options{
-		Duration: o.Duration,
-		Attach:   o.mode,
-		BucketNs: uint64(o.Bucket.Nanoseconds()),
-		Degraded: func(line string) { fmt.Fprintf(o.err, "auditprof: %s\n", line) },
-		Ready: func(attach string) error {
-			if attach == profile.AttachNetlink {
-				fmt.Fprintf(o.err, "auditprof: listening to the audit multicast group and sampling AUDIT_GET (netlink) and counting; Ctrl-C to stop\n")
-			} else {
-				fmt.Fprintf(o.err, "auditprof: attached (%s) and counting; Ctrl-C to stop\n", attach)
-			}
-			if o.ReadyFile != "" {
-				if err := os.WriteFile(o.ReadyFile, nil, 0o644); err != nil {
-					return fmt.Errorf("creating ready file: %w", err)
-				}
-			}
-			return nil
-		},
-		Progress: func(p recording.Progress) {
-			if live {
-				fmt.Fprintf(o.err, "\r\033[K%6.0fs  records %d  queued %d  lost %d  waits %d  peak depth %d",
-					p.Elapsed.Seconds(), p.Records, p.Queued, p.Lost, p.Waits, p.MaxDepth)
-			}
-		},
-	})
-	if live {
-		fmt.Fprint(o.err, "\r\033[K")
-	}
+	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
+		Duration: o.Duration, Attach: o.mode, BucketNs: uint64(o.Bucket.Nanoseconds())}, o.ReadyFile)
 	if err != nil {
 		return err
 	}
@@ -122,6 +96,42 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 	summary.Write(o.out, prof, o.Top)
 	fmt.Fprintf(o.out, "\nprofile written to %s\n", o.Output)
 	return nil
+}
+
+// runRecording records as `record` does, for every command that records:
+// the degraded-mode line, the line saying it is counting (and readyFile
+// created then), and the live progress line on a terminal.
+func runRecording(ctx context.Context, s streams, opts recording.Options, readyFile string) (*profile.Profile, error) {
+	live := isTerminal(s.err)
+	opts.Degraded = func(line string) { fmt.Fprintf(s.err, "auditprof: %s\n", line) }
+	opts.Ready = func(attach string) error {
+		stop := "Ctrl-C to stop"
+		if opts.Duration > 0 {
+			stop = fmt.Sprintf("for %s, or until Ctrl-C", opts.Duration)
+		}
+		if attach == profile.AttachNetlink {
+			fmt.Fprintf(s.err, "auditprof: listening to the audit multicast group and sampling AUDIT_GET (netlink) and counting; %s\n", stop)
+		} else {
+			fmt.Fprintf(s.err, "auditprof: attached (%s) and counting; %s\n", attach, stop)
+		}
+		if readyFile != "" {
+			if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
+				return fmt.Errorf("creating ready file: %w", err)
+			}
+		}
+		return nil
+	}
+	opts.Progress = func(p recording.Progress) {
+		if live {
+			fmt.Fprintf(s.err, "\r\033[K%6.0fs  records %d  queued %d  lost %d  waits %d  peak depth %d",
+				p.Elapsed.Seconds(), p.Records, p.Queued, p.Lost, p.Waits, p.MaxDepth)
+		}
+	}
+	prof, err := recording.Run(ctx, opts)
+	if live {
+		fmt.Fprint(s.err, "\r\033[K")
+	}
+	return prof, err
 }
 
 func isTerminal(w any) bool {

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,13 @@ wait, and the queue depth over time.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newStatusCmd(s), newRecordCmd(s), newRecommendCmd(s), newValidateCmd(s), newApplyCmd(s))
 	return root
+}
+
+// writeJSON is every command's --json output: indented, one document.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // Main runs the command line and returns the process exit code.

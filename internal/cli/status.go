@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
@@ -81,9 +81,7 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 	r.LimitBytes = uint64(st.BacklogLimit) * size.Bytes
 	r.LimitBytesUpperBound = uint64(st.BacklogLimit) * recordsize.UpperBoundPerRecord
 	if o.JSON {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(o.out, r)
 	}
 	writeStatus(o.out, &r)
 	return nil
@@ -112,7 +110,7 @@ func writeStatus(w io.Writer, r *statusReport) {
 	} else {
 		fmt.Fprintf(w, "backlog_limit:      %d records\n", st.BacklogLimit)
 	}
-	fmt.Fprintf(w, "backlog:            %d records queued now (%s)\n", st.Backlog, bytesIEC(r.BacklogBytes))
+	fmt.Fprintf(w, "backlog:            %d records queued now (%s)\n", st.Backlog, humanize.IBytes(r.BacklogBytes))
 	fmt.Fprintf(w, "backlog_wait_time:  %d jiffies = %s\n", st.BacklogWaitTime, seconds(r.BacklogWaitTimeSeconds))
 	if st.BacklogWaitTimeActual != nil {
 		fmt.Fprintf(w, "wait_time_actual:   %d jiffies = %s producers spent blocked since boot or reset\n",
@@ -125,7 +123,7 @@ func writeStatus(w io.Writer, r *statusReport) {
 		r.RecordBytes, r.RecordHeadBytes, r.RecordSkBuffBytes, r.RecordBytesSource)
 	if st.BacklogLimit > 0 {
 		fmt.Fprintf(w, "memory at limit:    %s (%d x %d B); the usual 8970 B x limit = %s is an upper bound, not a kernel figure\n",
-			bytesIEC(r.LimitBytes), st.BacklogLimit, r.RecordBytes, bytesIEC(r.LimitBytesUpperBound))
+			humanize.IBytes(r.LimitBytes), st.BacklogLimit, r.RecordBytes, humanize.IBytes(r.LimitBytesUpperBound))
 	}
 }
 
@@ -145,16 +143,4 @@ func seconds(s float64) string {
 	default:
 		return fmt.Sprintf("%.1f s", s)
 	}
-}
-
-func bytesIEC(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
 }

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/auditprof/auditprof/internal/sizing"
@@ -89,15 +89,13 @@ func (o *validateOptions) run() error {
 	size := sizing.RecordBytes(p)
 	r := validateReport{BacklogLimit: s.Limit, BacklogWaitTime: wait, HZ: p.HZ, Held: out.Lost < 0.5,
 		PredictedLost: out.Lost, PredictedWaits: out.Waits, PredictedWaitNs: out.WaitNs, PredictedMaxWaitNs: out.MaxWaitNs,
-		PredictedMaxDepth: out.MaxDepth, MemoryBytes: uint64(float64(s.Limit) * size),
-		MemoryBytesUpperBound: uint64(s.Limit) * sizing.UsualBufferBytes, RecordedLost: p.Totals.Lost}
+		PredictedMaxDepth: out.MaxDepth, RecordedLost: p.Totals.Lost}
+	r.MemoryBytes, r.MemoryBytesUpperBound = sizing.Memory(s.Limit, size)
 	if p.AuditBefore != nil {
 		r.RecordedLimit = p.AuditBefore.BacklogLimit
 	}
 	if o.JSON {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(o.out, r)
 	}
 	verdict := "held: the replay loses nothing"
 	if !r.Held {
@@ -109,7 +107,7 @@ func (o *validateOptions) run() error {
 		time.Duration(out.WaitNs).Round(time.Millisecond), time.Duration(out.MaxWaitNs).Round(time.Millisecond))
 	fmt.Fprintf(o.out, "  predicted max depth: %s records\n", num(out.MaxDepth))
 	fmt.Fprintf(o.out, "  memory when full:    %s at %.0f bytes per record (measured); the x8970 B advice says %s, an upper bound\n",
-		bytesIEC(r.MemoryBytes), size, bytesIEC(r.MemoryBytesUpperBound))
+		humanize.IBytes(r.MemoryBytes), size, humanize.IBytes(r.MemoryBytesUpperBound))
 	fmt.Fprintf(o.out, "  recorded:            %d lost at backlog_limit %d\n", p.Totals.Lost, r.RecordedLimit)
 	return nil
 }

@@ -29,14 +29,23 @@ cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; em
 
 auditctl -b 64 --backlog_wait_time 0 >/dev/null
 run s1
-cmd rec recommend --profile /tmp/s1.json --json
+cmd rec recommend --profile /tmp/s1.json --json --apply
 R=$(awk -F': ' '/"backlog_limit"/ {sub(/,/,"",$2); print $2; exit}' /tmp/rec.out)
 cmd v64 validate --profile /tmp/s1.json --backlog-limit 64 --json
 cmd vR validate --profile /tmp/s1.json --backlog-limit $R --json
-cmd applyR apply --backlog-limit $R --backlog-wait-time 0
 run s2
 cmd applyH apply --backlog-limit $((R / 2))
 run s3
+
+# recommend --duration records first, then decides.
+auditctl -b 64 >/dev/null
+rm -f /tmp/rr
+auditprof recommend --duration 30s --ready-file /tmp/rr --output /tmp/s5.json --json > /tmp/recdur.out 2>/tmp/recdur.err &
+RP=$!
+wait_for_file /tmp/rr 60 || { cat /tmp/recdur.err; echo "recommend --duration did not get ready"; exit 1; }
+load
+wait $RP; echo $? > /tmp/recdur.rc
+emit recdur.out /tmp/recdur.out; emit recdur.rc /tmp/recdur.rc; emit s5.json /tmp/s5.json
 
 # Sustained overload: the load outlasts the recording.
 auditctl -b 64 >/dev/null
@@ -121,17 +130,30 @@ func checkSizing(t *testing.T, g guestRun) {
 	if vR["predicted_lost"].(float64) != 0 || vR["held"] != true {
 		t.Errorf("validate at the recommended %d: %v", r, vR)
 	}
-	if rc := g.exitCode("applyR"); rc != 0 {
-		t.Fatalf("apply %d exited %d: %s", r, rc, g.section("applyR.out"))
+	// recommend --apply set it, and verified it with AUDIT_GET.
+	applied, _ := rec["applied"].(map[string]any)
+	after, _ := applied["after"].(map[string]any)
+	if after == nil || uint64(after["backlog_limit"].(float64)) != r {
+		t.Fatalf("recommend --apply: %v", applied)
 	}
 	if got := g.status("s2.before")["backlog_limit"]; got != r {
-		t.Errorf("backlog_limit %d after apply %d", got, r)
+		t.Errorf("backlog_limit %d after recommend --apply of %d", got, r)
 	}
 	if l := lostDelta(g, "s2"); l != 0 {
 		t.Errorf("the same workload at the recommended limit %d lost %d records", r, l)
 	}
 	if l := lostDelta(g, "s3"); l == 0 {
 		t.Errorf("the same workload at half the recommended limit (%d) lost nothing: the recommendation is not tight", r/2)
+	}
+
+	// recommend --duration: recorded the load, wrote the profile, decided.
+	recdur := jsonOut(t, g, "recdur")
+	t.Logf("recommend --duration: %v (peak %v)", recdur["backlog_limit"], recdur["peak_depth"])
+	if recdur["sustained_overload"] == true || recdur["backlog_limit"].(float64) <= 64 {
+		t.Errorf("recommend --duration over the bursts: %v", recdur)
+	}
+	if p := g.profile("s5"); p.Totals.Lost == 0 {
+		t.Errorf("the profile recommend --duration wrote saw no loss at limit 64")
 	}
 
 	rec4 := jsonOut(t, g, "rec4")

@@ -14,8 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/google/renameio/v2"
 )
 
 // SchemaVersion is the version written by this build.
@@ -328,50 +329,15 @@ func (p *Profile) Encode(w io.Writer) error {
 	return enc.Encode(p)
 }
 
-// WriteFile writes the profile atomically: to a temporary file in the same
-// directory, synced, then renamed over path. A reader never sees half a file.
+// WriteFile writes the profile atomically (renameio: a synced temporary
+// file renamed over path). A reader never sees half a file.
 func (p *Profile) WriteFile(path string) error {
 	var buf bytes.Buffer
 	if err := p.Encode(&buf); err != nil {
 		return fmt.Errorf("encoding profile: %w", err)
 	}
-	return WriteFileAtomic(path, buf.Bytes(), 0o644)
-}
-
-// WriteFileAtomic replaces path with data, never leaving a partial file.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(name)
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := renameio.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing profile: %w", err)
 	}
 	return nil
 }

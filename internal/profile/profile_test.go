@@ -72,22 +72,24 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestWriteFileAtomic: a failed write leaves the old file and no debris.
-func TestWriteFileAtomic(t *testing.T) {
+// TestWriteFile: a failed write leaves the old file and no debris.
+func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "p.json")
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "p.json"), []byte("x"), 0o644); err == nil {
+	if err := valid().WriteFile(filepath.Join(dir, "missing", "p.json")); err == nil {
 		t.Fatal("writing into a missing directory succeeded")
 	}
-	if err := WriteFileAtomic(path, []byte("new"), 0o600); err != nil {
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("a failed write changed the old file to %q", b)
+	}
+	if err := valid().WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(path)
-	if string(b) != "new" {
-		t.Fatalf("content %q", b)
+	if _, err := ReadFile(path); err != nil {
+		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {

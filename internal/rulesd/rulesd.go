@@ -8,7 +8,6 @@
 package rulesd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/google/renameio/v2"
 )
 
 // Settings are the values to persist; nil leaves a setting alone.
@@ -121,58 +122,63 @@ func Edit(content []byte, s Settings) ([]byte, []Change, error) {
 // header starts a file this package creates.
 const header = "## Written by auditprof apply --persist: the audit backlog settings.\n"
 
-// Result says what Persist did or would do.
-type Result struct {
+// Plan is an edit of one rules file, computed before anything is written.
+type Plan struct {
 	File    string
 	Created bool
-	Backup  string
 	Changes []Change
 	// Overrides are settings that will win over the file: later files in
 	// the same rules.d directory.
 	Overrides []Setting
+	// Backup is where Write keeps the previous content (set by Write).
+	Backup string
+
+	old, content []byte
 }
 
-// Persist writes the settings into file (creating it), atomically, keeping
-// the previous content in file+".auditprof.bak". With dryRun it only reports.
-func Persist(file string, s Settings, dryRun bool) (*Result, error) {
-	r := &Result{File: file}
+// PlanEdit reads file (a missing file is created by Write) and works out
+// the edit and what overrides it. Nothing is written.
+func PlanEdit(file string, s Settings) (*Plan, error) {
+	p := &Plan{File: file}
+	if st, err := os.Stat(file); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", file)
+	}
 	old, err := os.ReadFile(file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		r.Created = true
+		p.Created = true
 		old = []byte(header)
 	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
-	st, statErr := os.Stat(file)
-	mode := os.FileMode(0o640) // augenrules writes audit.rules 0640
-	if statErr == nil {
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file", file)
-		}
-		mode = st.Mode().Perm()
-	}
-	content, changes, err := Edit(old, s)
-	if err != nil {
+	p.old = old
+	if p.content, p.Changes, err = Edit(old, s); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", file, err)
 	}
-	r.Changes = changes
-	if r.Overrides, err = laterSettings(file, s); err != nil {
+	if p.Overrides, err = laterSettings(file, s); err != nil {
 		return nil, err
 	}
-	if dryRun || (len(changes) == 0 && !r.Created) {
-		return r, nil
+	return p, nil
+}
+
+// Write carries out the plan: the previous content goes to
+// file+".auditprof.bak", then the new content replaces the file. Both writes
+// are atomic (renameio) and keep the existing file's permissions.
+func (p *Plan) Write() error {
+	if len(p.Changes) == 0 && !p.Created {
+		return nil
 	}
-	if !r.Created {
-		r.Backup = file + ".auditprof.bak"
-		if err := writeAtomic(r.Backup, old, mode); err != nil {
-			return nil, fmt.Errorf("backing up %s: %w", file, err)
+	if !p.Created {
+		p.Backup = p.File + ".auditprof.bak"
+		if err := renameio.WriteFile(p.Backup, p.old, 0o640); err != nil {
+			return fmt.Errorf("backing up %s: %w", p.File, err)
 		}
 	}
-	if err := writeAtomic(file, content, mode); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", file, err)
+	// 0640 as augenrules writes audit.rules, for a file made here.
+	if err := renameio.WriteFile(p.File, p.content, 0o640); err != nil {
+		return fmt.Errorf("writing %s: %w", p.File, err)
 	}
-	return r, nil
+	return nil
 }
 
 // laterSettings finds the backlog settings in the *.rules files of file's
@@ -198,47 +204,6 @@ func laterSettings(file string, s Settings) ([]Setting, error) {
 			if ok && ((flag == "-b" && s.BacklogLimit != nil) || (flag == "--backlog_wait_time" && s.BacklogWaitTime != nil)) {
 				out = append(out, Setting{File: m, Line: i + 1, Flag: flag, Value: v})
 			}
-		}
-	}
-	return out, nil
-}
-
-// writeAtomic writes to a temporary file in the same directory, syncs it and
-// renames it over path: readers see the old or the new content, never half.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// Parse returns the backlog settings in content, in order.
-func Parse(content []byte) ([]Setting, error) {
-	var out []Setting
-	for i, l := range strings.Split(string(bytes.TrimRight(content, "\n")), "\n") {
-		flag, v, ok, err := flagOf(l)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", i+1, err)
-		}
-		if ok {
-			out = append(out, Setting{Line: i + 1, Flag: flag, Value: v})
 		}
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package rulesd
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,20 +55,20 @@ func TestPersist(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Dry run: reports, writes nothing.
-	r, err := Persist(file, Settings{BacklogLimit: u32(1300)}, true)
+	// A plan reports and writes nothing.
+	r, err := PlanEdit(file, Settings{BacklogLimit: u32(1300)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !r.Created || len(r.Changes) != 1 || len(r.Overrides) != 1 || r.Overrides[0].Value != 320 {
-		t.Fatalf("dry run result %+v", r)
+		t.Fatalf("plan %+v", r)
 	}
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
-		t.Fatalf("dry run created %s", file)
+		t.Fatalf("planning created %s", file)
 	}
 
 	// Create.
-	if _, err := Persist(file, Settings{BacklogLimit: u32(1300)}, false); err != nil {
+	if err := r.Write(); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(file)
@@ -75,8 +76,11 @@ func TestPersist(t *testing.T) {
 		t.Fatalf("created %q", b)
 	}
 	// Update: backup holds the old content, the file the new.
-	r, err = Persist(file, Settings{BacklogLimit: u32(2600), BacklogWaitTime: u32(0)}, false)
+	r, err = PlanEdit(file, Settings{BacklogLimit: u32(2600), BacklogWaitTime: u32(0)})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := os.ReadFile(r.Backup)
@@ -84,27 +88,54 @@ func TestPersist(t *testing.T) {
 	if string(old) != string(b) || !strings.Contains(string(now), "-b 2600\n--backlog_wait_time 0\n") {
 		t.Fatalf("backup %q, file %q", old, now)
 	}
-	// No temporary files left behind.
+	// Nothing else left behind (no temporary files).
 	ents, _ := os.ReadDir(dir)
+	var names []string
 	for _, e := range ents {
-		if strings.Contains(e.Name(), ".tmp") {
-			t.Errorf("left %s", e.Name())
-		}
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "50-backlog.rules 50-backlog.rules.auditprof.bak 99-finalize.rules" {
+		t.Errorf("directory holds %s", got)
+	}
+	// The file keeps the permissions it had.
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = PlanEdit(file, Settings{BacklogLimit: u32(5)}); err != nil || r.Write() != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v after an edit, was 0600", st.Mode().Perm())
 	}
 	// A bad file is refused and left alone.
 	if err := os.WriteFile(file, []byte("-b many\n"), 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Persist(file, Settings{BacklogLimit: u32(1)}, false); err == nil {
-		t.Fatal("a file with a bad -b line was rewritten")
+	if _, err := PlanEdit(file, Settings{BacklogLimit: u32(1)}); err == nil {
+		t.Fatal("a file with a bad -b line was accepted")
 	}
 	if b, _ := os.ReadFile(file); string(b) != "-b many\n" {
 		t.Fatalf("bad file changed to %q", b)
 	}
 	// A directory is not a rules file.
-	if _, err := Persist(dir, Settings{BacklogLimit: u32(1)}, false); err == nil {
+	if _, err := PlanEdit(dir, Settings{BacklogLimit: u32(1)}); err == nil {
 		t.Fatal("persisted into a directory")
 	}
+}
+
+// parse returns the backlog settings in content, in order.
+func parse(content []byte) ([]Setting, error) {
+	var out []Setting
+	for i, l := range strings.Split(strings.TrimRight(string(content), "\n"), "\n") {
+		flag, v, ok, err := flagOf(l)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if ok {
+			out = append(out, Setting{Line: i + 1, Flag: flag, Value: v})
+		}
+	}
+	return out, nil
 }
 
 func FuzzEdit(f *testing.F) {
@@ -119,7 +150,7 @@ func FuzzEdit(f *testing.F) {
 		if err != nil {
 			return // refused input is fine; it is never written
 		}
-		got, err := Parse(out)
+		got, err := parse(out)
 		if err != nil {
 			t.Fatalf("edited output does not parse: %v\n%q", err, out)
 		}

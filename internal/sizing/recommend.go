@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/recordsize"
 )
 
 // Defaults of a recommendation.
@@ -16,10 +17,6 @@ const (
 	// FloorLimit is never recommended below: the kernel's default
 	// backlog_limit, whose memory is negligible.
 	FloorLimit = 64
-	// UsualBufferBytes is the 8970 bytes per record of the usual advice
-	// (libaudit's MAX_AUDIT_MESSAGE_LENGTH receive buffer): an upper
-	// bound, not what the kernel allocates.
-	UsualBufferBytes = 8970
 	// maxLimit bounds the search: the kernel takes any u32, but a limit
 	// beyond this is not sizing, it is giving up.
 	maxLimit = 1 << 26
@@ -46,8 +43,6 @@ type Recommendation struct {
 	// PeakArrivalRate the busiest second.
 	ArrivalRate     float64
 	PeakArrivalRate float64
-	DrainRate       float64
-	DrainMeasured   bool
 	// RecordBytes is the measured average size of a queued record.
 	RecordBytes float64
 	// MemoryBytes is BacklogLimit full records of the measured size;
@@ -91,7 +86,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recommendation{Headroom: opts.Headroom, Demand: d, DrainRate: d.DrainRate, DrainMeasured: d.DrainMeasured,
+	r := &Recommendation{Headroom: opts.Headroom, Demand: d,
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
 	r.RecordBytes = RecordBytes(p)
 	if p.AuditBefore != nil {
@@ -113,8 +108,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 
 	r.MinimumLimit = smallestLossless(d)
 	r.BacklogLimit = max(Tidy(float64(r.MinimumLimit)*opts.Headroom), FloorLimit)
-	r.MemoryBytes = uint64(float64(r.BacklogLimit) * r.RecordBytes)
-	r.MemoryBytesUpperBound = uint64(r.BacklogLimit) * UsualBufferBytes
+	r.MemoryBytes, r.MemoryBytesUpperBound = Memory(r.BacklogLimit, r.RecordBytes)
 	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
 		r.OverBudget = true
 		r.BudgetLimit = uint32(math.Floor(float64(opts.MemoryBudget) / r.RecordBytes))
@@ -176,6 +170,13 @@ func rates(d *Demand) (mean, peak float64) {
 		peak = total / sec
 	}
 	return total / sec, peak
+}
+
+// Memory is what a full queue at limit holds: limit records of the measured
+// size, and the usual advice's limit x 8970 bytes (libaudit's receive
+// buffer: an upper bound, not what the kernel allocates).
+func Memory(limit uint32, recordBytes float64) (bytes, upperBound uint64) {
+	return uint64(float64(limit) * recordBytes), uint64(limit) * recordsize.UpperBoundPerRecord
 }
 
 // RecordBytes is the measured average size of a queued record (skb head

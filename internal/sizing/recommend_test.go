@@ -63,7 +63,7 @@ func TestRecommendSustained(t *testing.T) {
 	if !r.SustainedOverload || r.BacklogLimit != 0 || r.RideOut == 0 || r.GrowthPerMinute <= 0 {
 		t.Fatalf("sustained overload not reported: %+v", r)
 	}
-	t.Logf("ride-out %d, growth %.0f/min, arrivals %.0f/s, drain %.0f/s", r.RideOut, r.GrowthPerMinute, r.ArrivalRate, r.DrainRate)
+	t.Logf("ride-out %d, growth %.0f/min, arrivals %.0f/s, drain %.0f/s", r.RideOut, r.GrowthPerMinute, r.ArrivalRate, r.Demand.DrainRate)
 }
 
 func TestRecommendQuiet(t *testing.T) {
@@ -131,7 +131,7 @@ func FuzzRecommend(f *testing.F) {
 			}
 			return
 		}
-		if math.IsNaN(r.PeakDepth) || math.IsNaN(r.DrainRate) || math.IsNaN(r.ArrivalRate) {
+		if math.IsNaN(r.PeakDepth) || math.IsNaN(r.Demand.DrainRate) || math.IsNaN(r.ArrivalRate) {
 			t.Fatalf("NaN in %+v", r)
 		}
 		if r.SustainedOverload {

@@ -48,8 +48,8 @@ type pending struct {
 //     counted lost (a dropped SYSCALL record drops its whole event, counted
 //     once); with a wait time, the producer sleeps up to that long (a fresh
 //     budget per record) and is dropped only when the wait runs out;
-//   - the consumer takes DrainRate records per second while the queue is
-//     non-empty.
+//   - the consumer takes Capacity[i] records in bucket i while the queue is
+//     non-empty (DrainRate per second where Capacity is not given).
 //
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
 // measured burst above its even level. Sleeping producers are modelled as a
@@ -74,6 +74,9 @@ func Replay(d *Demand, s Setting) Outcome {
 	lineTotal := 0.0
 	for i, demand := range d.Records {
 		burst := d.Burst[i]
+		if d.Capacity != nil {
+			capacity = d.Capacity[i]
+		}
 		// Room this bucket: up to the limit (less the burst that will
 		// ride on top), plus what the consumer takes meanwhile.
 		room := math.Inf(1)

@@ -9,7 +9,7 @@ import (
 // records a bucket.
 func demand(perBucket float64, records ...float64) *Demand {
 	return &Demand{BucketNs: 10e6, Records: records, Burst: make([]float64, len(records)),
-		RecordsPerLostEvent: 1, DemandPerLost: 1, DrainRate: perBucket * 100, DrainMeasured: true}
+		RecordsPerLostEvent: 1, DemandPerLost: 1, DrainRate: perBucket * 100}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
@@ -138,4 +138,19 @@ func FuzzReplay(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Capacity per bucket, when given, replaces the constant drain rate: a
+// consumer that takes nothing for two buckets (auditd descheduled) and
+// then catches up.
+func TestReplayCapacityPerBucket(t *testing.T) {
+	d := demand(10, 20, 20, 20, 0)
+	d.Capacity = []float64{10, 0, 0, 60}
+	// Limit 9 (depth 10): bucket 0 admits 20 (10 room + 10 drained),
+	// level 10; buckets 1 and 2 admit nothing: 40 dropped; bucket 3
+	// drains 10.
+	o := Replay(d, Setting{Limit: 9})
+	if !near(o.Lost, 40) || !near(o.EndDepth, 0) || !near(o.MaxDepth, 10) {
+		t.Fatalf("outcome %+v, want 40 lost, end 0, max depth 10", o)
+	}
 }
