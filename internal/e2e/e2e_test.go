@@ -158,6 +158,9 @@ func runGuest(tb testing.TB, opts vmtest.Options) guestRun {
 		tb.Fatal(err)
 	}
 	tb.Logf("%s: guest ran in %s", opts.Kernel.Name, time.Since(start).Round(time.Second))
+	if res.BootRetries > 0 {
+		tb.Logf("%s: the kernel panicked while booting, before the script, and was booted again %d time(s)", opts.Kernel.Name, res.BootRetries)
+	}
 	if res.ExitCode != 0 {
 		tb.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
 	}

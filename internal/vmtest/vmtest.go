@@ -289,6 +289,9 @@ type Result struct {
 	Duration time.Duration
 	// InitramfsSize is the size in bytes of the compressed initramfs.
 	InitramfsSize int64
+	// BootRetries is how often the kernel panicked before the script
+	// started and was booted again (see maxBootRetries).
+	BootRetries int
 }
 
 // Markers printed by the guest's /init.
@@ -303,7 +306,9 @@ const (
 // status is in Result.ExitCode. Run returns an error (and the Result so far,
 // when qemu ran) if the VM cannot be built or started, the timeout expires,
 // the guest never reports the script's exit status, or an emitted section is
-// corrupt. Several Runs may proceed concurrently.
+// corrupt. A kernel panic before the script started is an emulator fault, not
+// the test's: Run boots again, at most maxBootRetries times, each with the
+// whole Timeout. Several Runs may proceed concurrently.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Assets == "" {
 		dir, ok := AssetsDir()
@@ -348,6 +353,45 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("building initramfs: %w", err)
 	}
 
+	var res *Result
+	for attempt := 0; ; attempt++ {
+		res, err = boot(ctx, qemuPath, tmp, initrd, opts)
+		if res != nil {
+			res.InitramfsSize = size
+			res.BootRetries = attempt
+		}
+		if err == nil || !panickedBeforeScript(res) || attempt == maxBootRetries || ctx.Err() != nil {
+			return res, err
+		}
+		if opts.Output != nil {
+			fmt.Fprintf(opts.Output, "vmtest: the kernel (%s) panicked while booting, before the script started; booting again\n", opts.Kernel.Name)
+		}
+	}
+}
+
+// maxBootRetries bounds how often Run boots again after a kernel panic that
+// came before the script started.
+//
+// Why retry at all: under multi-threaded TCG a vCPU can execute a stale
+// translation of code the kernel is live-patching (text_poke_bp of a static
+// key: the int3 it plants is gone by the time the trap is handled), and the
+// guest dies with "Oops: int3" in code such as sched_clock_cpu during its
+// initcalls. CI saw it once on 6.12 (late_initcall flipping
+// __sched_clock_stable). Nothing of the test has run at that point (the
+// script, and so auditprof, starts after the start marker), so booting again
+// hides nothing about the code under test; a panic after the start marker is
+// never retried.
+const maxBootRetries = 2
+
+// panickedBeforeScript reports whether the guest died in a kernel panic
+// before /init printed the start marker.
+func panickedBeforeScript(res *Result) bool {
+	return res != nil && res.BootTime == 0 && res.ExitCode == -1 &&
+		strings.Contains(res.Console, "Kernel panic") && !strings.Contains(res.Console, startMarker)
+}
+
+// boot runs qemu once and collects what the guest printed.
+func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
@@ -360,7 +404,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		"-append", strings.Join(kernelArgs(opts), " "),
 	}
 	cmd := exec.CommandContext(ctx, qemuPath, args...)
-	cmd.Dir = tmp
+	cmd.Dir = dir
 	cmd.Stdin = nil
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -368,7 +412,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	cmd.Stdout = con
 	cmd.WaitDelay = 5 * time.Second
 
-	res := &Result{ExitCode: -1, InitramfsSize: size}
+	res := &Result{ExitCode: -1}
 	start := time.Now()
 	con.start = start
 	if err := cmd.Start(); err != nil {

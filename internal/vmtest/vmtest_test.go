@@ -440,6 +440,45 @@ func TestTimeout(t *testing.T) {
 	t.Logf("timed out as expected: Run took %s", elapsed.Round(time.Millisecond))
 }
 
+// TestPanicRetry checks that a kernel that panics while booting, before the
+// script starts, is booted again (and the failure still reported when it
+// keeps panicking), and that a panic after the script started is reported
+// at once, never retried.
+func TestPanicRetry(t *testing.T) {
+	assets := AssetsOrSkip(t)
+	kernels, err := Kernels(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Parallel()
+	t.Run("before", func(t *testing.T) {
+		// No such init: the kernel falls back to mounting a root it does
+		// not have and panics ("VFS: Unable to mount root fs").
+		res, err := Run(context.Background(), Options{
+			Kernel: kernels[0], Assets: assets, Timeout: time.Minute,
+			Script: "echo never", KernelArgs: []string{"rdinit=/no-such-init"},
+		})
+		if err == nil || !strings.Contains(err.Error(), "kernel panic") {
+			t.Fatalf("error = %v", err)
+		}
+		if res == nil || res.BootRetries != maxBootRetries {
+			t.Fatalf("result = %+v, want %d boot retries", res, maxBootRetries)
+		}
+	})
+	t.Run("after", func(t *testing.T) {
+		res, err := Run(context.Background(), Options{
+			Kernel: kernels[0], Assets: assets, Timeout: time.Minute,
+			Script: "echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger",
+		})
+		if err == nil || !strings.Contains(err.Error(), "kernel panic") {
+			t.Fatalf("error = %v", err)
+		}
+		if res == nil || res.BootRetries != 0 || res.BootTime == 0 {
+			t.Fatalf("result = %+v, want a started script and no retry", res)
+		}
+	})
+}
+
 // TestAdHoc runs the script in VMTEST_SCRIPT (skipped when unset) on each
 // kernel, or only on VMTEST_KERNEL ("6.1", "6.12"), with the extra kernel
 // arguments in VMTEST_ARGS (space separated), and shows the console live:

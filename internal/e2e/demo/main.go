@@ -1,6 +1,8 @@
 // Command demo is `make demo`: it boots a real Debian kernel under qemu with
-// the real auditd, adds an audit rule, overloads the backlog with stress-ng
-// while `auditprof record` measures it, and prints what auditprof printed.
+// the real auditd, adds audit rules, overloads the backlog with stress-ng
+// while `auditprof record` measures it, lets `auditprof recommend --apply`
+// decide and set backlog_limit, runs the same load again, and prints what
+// auditprof and the kernel's lost counter said each time.
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/vmtest"
@@ -18,18 +21,34 @@ import (
 const script = `
 auditd || { echo "auditd failed to start"; exit 1; }
 while [ "$(auditctl -s | awk '$1=="pid"{print $2}')" = "0" ]; do sleep 0.1; done
-# A small backlog, as many hosts still have, and a rule on every openat.
+# A consumer that falls behind during bursts: auditd at nice 19 gets little
+# CPU while the load runs, and catches up between bursts.
+renice -n 19 -p $(pidof auditd) >/dev/null
+# A small backlog, as many hosts still have, and rules on openat and chdir.
 auditctl -b 256 --backlog_wait_time 0 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -k file-open >/dev/null
 auditctl -a always,exit -F arch=b64 -S chdir -k dir-change >/dev/null
+mkdir -p /etc/audit/rules.d
+# The load: three bursts of a fixed amount of work, 5 s apart.
+load() { for i in 1 2 3; do stress-ng --open 2 --open-ops 1500 --chdir 1 --chdir-dirs 64 --chdir-ops 20 --quiet; sleep 5; done; }
+lost() { auditctl -s | awk '$1=="lost"{print $2}'; }
+# measure NAME: record the load with auditprof, and the kernel's lost counter around it.
+measure() {
+	rm -f /tmp/ready
+	L0=$(lost)
+	auditprof record --ready-file /tmp/ready --output /tmp/$1.json > /tmp/$1.txt 2>&1 &
+	AP=$!
+	wait_for_file /tmp/ready 60 || { cat /tmp/$1.txt; exit 1; }
+	load
+	kill -INT $AP; wait $AP
+	echo $(( $(lost) - L0 )) > /tmp/$1.lost
+	emit $1 /tmp/$1.txt; emit $1.lost /tmp/$1.lost
+}
 auditprof status > /tmp/status.txt 2>&1; emit status /tmp/status.txt
-auditprof record --ready-file /tmp/ready --output /tmp/profile.json > /tmp/summary.txt 2>&1 &
-AP=$!
-wait_for_file /tmp/ready 60 || { cat /tmp/summary.txt; exit 1; }
-stress-ng --open 2 --chdir 1 --timeout 8s --quiet
-sleep 1
-kill -INT $AP; wait $AP
-emit summary /tmp/summary.txt
+measure before
+auditprof recommend --profile /tmp/before.json --apply --persist /etc/audit/rules.d/50-backlog.rules > /tmp/rec.txt 2>&1
+echo $? > /tmp/rec.rc; emit recommend /tmp/rec.txt; emit recommend.rc /tmp/rec.rc
+measure after
 auditprof status > /tmp/status2.txt 2>&1; emit status-after /tmp/status2.txt
 `
 
@@ -73,8 +92,9 @@ func run(kernelName string) error {
 		return fmt.Errorf("building auditprof: %w", err)
 	}
 
-	fmt.Printf("booting Debian %s under qemu with auditd; backlog_limit 256, backlog_wait_time 0;\n", kernelName)
-	fmt.Printf("stress-ng opens files for 8 s while `auditprof record` measures...\n\n")
+	fmt.Printf("booting Debian %s under qemu with auditd (at nice 19); backlog_limit 256, backlog_wait_time 0;\n", kernelName)
+	fmt.Printf("rules on openat and chdir; the load is three bursts of stress-ng opening files and changing directories.\n")
+	fmt.Printf("auditprof records the load, recommends a backlog_limit and applies it, and the same load runs again...\n\n")
 	start := time.Now()
 	res, err := vmtest.Run(context.Background(), vmtest.Options{
 		Kernel:  *k,
@@ -90,8 +110,15 @@ func run(kernelName string) error {
 		return fmt.Errorf("the guest script failed (exit %d):\n%s", res.ExitCode, res.Console)
 	}
 	fmt.Printf("$ auditprof status\n%s\n", res.Sections["status"])
-	fmt.Printf("$ auditprof record   (stopped with Ctrl-C after the load)\n%s\n", res.Sections["summary"])
+	fmt.Printf("$ auditprof record --output before.json   (stopped with Ctrl-C after the load)\n%s\n", res.Sections["before"])
+	fmt.Printf("$ auditprof recommend --profile before.json --apply --persist /etc/audit/rules.d/50-backlog.rules\n%s\n", res.Sections["recommend"])
+	if rc := strings.TrimSpace(res.Sections["recommend.rc"]); rc != "0" {
+		return fmt.Errorf("recommend exited %s: the demo stops here", rc)
+	}
+	fmt.Printf("$ auditprof record --output after.json   (the same load again)\n%s\n", res.Sections["after"])
 	fmt.Printf("$ auditprof status\n%s\n", res.Sections["status-after"])
+	fmt.Printf("The kernel's own lost counter (AUDIT_GET) over each run of the load: %s before, %s after.\n",
+		strings.TrimSpace(res.Sections["before.lost"]), strings.TrimSpace(res.Sections["after.lost"]))
 	fmt.Printf("(demo took %s)\n", time.Since(start).Round(time.Second))
 	return nil
 }
