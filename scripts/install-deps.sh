@@ -8,10 +8,13 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have clang-14 || need+=(clang-14)
 have llvm-strip-14 || need+=(llvm-14)
+# chromium: the report package's browser test (AUDITPROF_REQUIRE_BROWSER=1)
+# renders the HTML report headless at this exact path.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
 		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
 fi
-echo "install-deps: clang-14, llvm-14 present"
+echo "install-deps: clang-14, llvm-14, chromium present"

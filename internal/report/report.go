@@ -1,0 +1,394 @@
+// Package report renders a recorded profile as one self-contained HTML page
+// of charts: queue depth against the limits, arrivals against drain, the
+// wait-time histogram, and the noisiest rules and processes.
+//
+// The page needs no network: Chart.js (assets/, see its README) and the
+// page's own script are inlined. Profile data reaches the script as one JSON
+// block that html/template escapes, so strings from the profile (rule keys,
+// comms) cannot break out of it; tables are built by html/template too.
+package report
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"math"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
+)
+
+//go:embed assets/chart.umd.min.js
+var chartJS string
+
+//go:embed report.js
+var pageJS string
+
+//go:embed report.html.tmpl
+var pageTemplate string
+
+var page = template.Must(template.New("report").Parse(pageTemplate))
+
+// Defaults of Build.
+const (
+	// DefaultMaxPoints bounds the points of each timeline series: a chart
+	// cannot show more than its width in pixels anyway, and a one-hour
+	// recording in 10 ms buckets (360,000) would make a page of megabytes.
+	DefaultMaxPoints = 2000
+	// DefaultTop is how many rules and processes the page ranks.
+	DefaultTop = 10
+)
+
+// ErrNoTimeline is returned (wrapped) for profiles without a per-bucket
+// queue timeline to chart.
+var ErrNoTimeline = errors.New("the profile has no queue timeline to chart")
+
+// Options of Build.
+type Options struct {
+	// Recommendation is charted as the recommended limit; nil: Build
+	// computes it with Sizing.
+	Recommendation *sizing.Recommendation
+	Sizing         sizing.Options
+	MaxPoints      int
+	Top            int
+}
+
+// Page is a rendered report.
+type Page struct {
+	HTML []byte
+	// Charts is how many charts the page draws: its script sets
+	// data-charts-expected on <body> to the same number.
+	Charts int
+}
+
+// Build renders the report of p.
+func Build(p *profile.Profile, opts Options) (*Page, error) {
+	if p.Attach == profile.AttachNetlink {
+		return nil, fmt.Errorf("%w: it was recorded over netlink, which sees neither the queue's drain nor its depth between samples", ErrNoTimeline)
+	}
+	if p.Timeline.Len() == 0 || p.Timeline.BucketNs <= 0 {
+		return nil, fmt.Errorf("%w: timeline.arrivals is empty", ErrNoTimeline)
+	}
+	if opts.MaxPoints <= 0 {
+		opts.MaxPoints = DefaultMaxPoints
+	}
+	if opts.Top <= 0 {
+		opts.Top = DefaultTop
+	}
+	rec, recNote := opts.Recommendation, ""
+	if rec == nil {
+		var err error
+		rec, err = sizing.Recommend(p, opts.Sizing)
+		switch {
+		case errors.Is(err, sizing.ErrTooLittle):
+			// The charts still say what happened; only the advice is missing.
+			recNote = "no recommendation: " + err.Error()
+		case err != nil:
+			return nil, fmt.Errorf("recommending a limit: %w", err)
+		}
+	}
+	v := newView(p, rec, recNote, opts)
+	var buf bytes.Buffer
+	if err := page.Execute(&buf, v); err != nil {
+		return nil, fmt.Errorf("rendering report: %w", err)
+	}
+	return &Page{HTML: buf.Bytes(), Charts: v.charts()}, nil
+}
+
+// view is what the template renders.
+type view struct {
+	Title          string
+	Facts          []fact
+	Totals         []fact
+	Recommendation string
+	// Overload is set when no limit is enough: the depth chart then has
+	// no recommended line, and the page says why.
+	Overload bool
+	Notes    []string
+	// PointNote says how many buckets one chart point sums, when more
+	// than one.
+	PointNote string
+	LostNone  bool
+	Waits     bool
+	Rules     []ruleRow
+	Processes []processRow
+	Data      chartData
+	ChartJS   template.JS
+	PageJS    template.JS
+}
+
+type fact struct{ Name, Value string }
+
+type ruleRow struct {
+	Key, Syscall                  string
+	Records, Lost, Waits, WaitFor string
+}
+
+type processRow struct {
+	Comm, Tgid                    string
+	Records, Lost, Waits, WaitFor string
+}
+
+// chartData is the JSON the page's script charts. Names are short because
+// the series are the bulk of the page.
+type chartData struct {
+	Timeline series `json:"timeline"`
+	// CurrentLimit is backlog_limit during the recording (0: unknown or
+	// unlimited, no line); RecommendedLimit 0 means none.
+	CurrentLimit     uint32     `json:"current_limit"`
+	RecommendedLimit uint32     `json:"recommended_limit"`
+	Waits            histogram  `json:"waits"`
+	Rules            []barEntry `json:"rules"`
+	Processes        []barEntry `json:"processes"`
+}
+
+type histogram struct {
+	Labels []string `json:"labels"`
+	Counts []uint64 `json:"counts"`
+}
+
+type barEntry struct {
+	Label   string `json:"label"`
+	Records uint64 `json:"records"`
+	Lost    uint64 `json:"lost"`
+	Waits   uint64 `json:"waits"`
+}
+
+// charts counts the charts the template draws (see report.html.tmpl).
+func (v *view) charts() int {
+	n := 3 // depth, lost, arrivals against drain
+	if v.Waits {
+		n++
+	}
+	if len(v.Rules) > 0 {
+		n++
+	}
+	if len(v.Processes) > 0 {
+		n++
+	}
+	return n
+}
+
+func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opts Options) *view {
+	t := &p.Totals
+	v := &view{
+		Title:  fmt.Sprintf("auditprof: %s on %s", time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease),
+		Notes:  append([]string(nil), p.Notes...),
+		PageJS: template.JS(pageJS),
+		// The library is a vendored file, not data: trusted as is.
+		ChartJS: template.JS(chartJS),
+	}
+	hz := "unknown"
+	if p.HZ > 0 {
+		hz = fmt.Sprint(p.HZ)
+		if p.HZSource != "" {
+			hz += " (" + p.HZSource + ")"
+		}
+	}
+	attach := p.Attach
+	if p.AttachNote != "" {
+		attach += ": " + p.AttachNote
+	}
+	v.Facts = []fact{
+		{"kernel", p.KernelRelease},
+		{"attach", attach},
+		{"duration", time.Duration(p.DurationNs).Round(time.Millisecond).String()},
+		{"HZ", hz},
+		{"timeline", fmt.Sprintf("%s buckets of %s", humanize.Comma(int64(p.Timeline.Len())), time.Duration(p.Timeline.BucketNs))},
+	}
+	if p.StartUnixNs > 0 {
+		v.Facts = append(v.Facts, fact{"started", time.Unix(0, p.StartUnixNs).UTC().Format(time.RFC3339)})
+	}
+	if a := p.AuditBefore; a != nil {
+		limit := fmt.Sprint(a.BacklogLimit)
+		if a.BacklogLimit == 0 {
+			limit = "0 (unlimited)"
+		}
+		v.Facts = append(v.Facts,
+			fact{"backlog_limit", limit},
+			fact{"backlog_wait_time", fmt.Sprintf("%d jiffies (%s)", a.BacklogWaitTime, jiffies(a.BacklogWaitTime, p.HZ))})
+	}
+	v.Totals = []fact{
+		{"records", humanize.Comma(int64(t.Records))},
+		{"queued", humanize.Comma(int64(t.Queued))},
+		{"lost", humanize.Comma(int64(t.Lost)) + percent(t.Lost, t.Records)},
+		{"silent drops", humanize.Comma(int64(t.SilentDrops))},
+		{"waits", fmt.Sprintf("%s (%s asleep)", humanize.Comma(int64(t.Waits)), time.Duration(t.WaitNs).Round(time.Millisecond))},
+		{"peak depth", humanize.Comma(int64(t.MaxDepth))},
+	}
+	if t.Queued > 0 {
+		v.Totals = append(v.Totals, fact{"record size", fmt.Sprintf("%.0f B average", sizing.RecordBytes(p))})
+	}
+
+	v.Data.Timeline = downsample(&p.Timeline, opts.MaxPoints)
+	if s := v.Data.Timeline.Step; s > 1 {
+		v.PointNote = fmt.Sprintf("%s buckets of %s make one point of %s: counts are summed (rates are their averages over the point), depth is the maximum",
+			humanize.Comma(int64(s)), time.Duration(p.Timeline.BucketNs), time.Duration(int64(s)*p.Timeline.BucketNs))
+	}
+	v.LostNone = t.Lost == 0
+	if p.AuditBefore != nil {
+		v.Data.CurrentLimit = p.AuditBefore.BacklogLimit
+	}
+	switch {
+	case rec == nil:
+		v.Recommendation = recNote
+	case rec.SustainedOverload:
+		v.Overload = true
+		drain := "the consumer"
+		if rec.Demand != nil {
+			drain = fmt.Sprintf("the consumer (%s records/s)", num(rec.Demand.DrainRate))
+		}
+		v.Recommendation = fmt.Sprintf("no backlog_limit is enough: sustained overload. Arrivals (%s records/s) outran %s and the queue never caught up; a limit of %d would have ridden out this recording only, and each further minute needs about %s more slots. Fix the source: the noisiest rules and processes below, or the consumer.",
+			num(rec.ArrivalRate), drain, rec.RideOut, num(rec.GrowthPerMinute))
+	default:
+		v.Data.RecommendedLimit = rec.BacklogLimit
+		v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay %d, x%.2f headroom); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
+			rec.BacklogLimit, rec.MinimumLimit, rec.Headroom, humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
+		if rec.OverBudget {
+			v.Recommendation += fmt.Sprintf("; over the memory budget: the largest limit within it, %d, loses %s records in the replay", rec.BudgetLimit, num(rec.BudgetLost))
+		}
+	}
+
+	v.Data.Waits = waitHistogram(p.WaitHistogramNs)
+	v.Waits = len(v.Data.Waits.Counts) > 0
+	for _, r := range sizing.NoisiestRules(p, opts.Top) {
+		key, sc := ruleKey(r.Key), syscallName(r)
+		v.Rules = append(v.Rules, ruleRow{Key: key, Syscall: sc, Records: humanize.Comma(int64(r.Records)),
+			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: duration(r.WaitNs)})
+		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
+	}
+	for _, pr := range sizing.NoisiestProcesses(p, opts.Top) {
+		tgid := fmt.Sprint(pr.Tgid)
+		if pr.Tgid == 0 {
+			tgid = "-"
+		}
+		v.Processes = append(v.Processes, processRow{Comm: pr.Comm, Tgid: tgid, Records: humanize.Comma(int64(pr.Records)),
+			Lost: humanize.Comma(int64(pr.Lost)), Waits: humanize.Comma(int64(pr.Waits)), WaitFor: duration(pr.WaitNs)})
+		v.Data.Processes = append(v.Data.Processes, barEntry{Label: pr.Comm + " " + tgid, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
+	}
+
+	o := p.Overflows
+	if o.Processes > 0 || o.Rules > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("kernel maps overflowed (%d process, %d rule events): the tables are incomplete, their excess is in the \"other\" rows", o.Processes, o.Rules))
+	}
+	if p.Timeline.MissedBuckets > 0 || o.TimelineLate > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d timeline buckets were read too late to keep", p.Timeline.MissedBuckets+o.TimelineLate))
+	}
+	if o.RecursionMisses > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d events were skipped by the kernel (BPF recursion misses)", o.RecursionMisses))
+	}
+	return v
+}
+
+// series is the timeline as charted: point i sums buckets [i*Step,
+// (i+1)*Step) (the last point may hold fewer; Buckets says how many there
+// are in all) and takes the maximum of their max_depth.
+type series struct {
+	BucketNs int64    `json:"bucket_ns"`
+	Step     int      `json:"step"`
+	Buckets  int      `json:"buckets"`
+	Arrivals []int64  `json:"arrivals"`
+	Drained  []uint64 `json:"drained"`
+	Lost     []uint64 `json:"lost"`
+	MaxDepth []uint64 `json:"max_depth"`
+}
+
+// downsample folds t into at most maxPoints points of whole buckets.
+func downsample(t *profile.Timeline, maxPoints int) series {
+	n := t.Len()
+	step := 1
+	if maxPoints > 0 && n > maxPoints {
+		step = (n + maxPoints - 1) / maxPoints
+	}
+	points := (n + step - 1) / step
+	s := series{BucketNs: t.BucketNs, Step: step, Buckets: n,
+		Arrivals: make([]int64, points), Drained: make([]uint64, points),
+		Lost: make([]uint64, points), MaxDepth: make([]uint64, points)}
+	for i := 0; i < n; i++ {
+		j := i / step
+		s.Arrivals[j] += t.Arrivals[i]
+		s.Drained[j] += t.Drained[i]
+		s.Lost[j] += t.Lost[i]
+		s.MaxDepth[j] = max(s.MaxDepth[j], t.MaxDepth[i])
+	}
+	return s
+}
+
+// waitHistogram labels the log2 buckets in human units ("≤ 1.05 ms").
+func waitHistogram(hb []profile.HistogramBucket) histogram {
+	var h histogram
+	for _, b := range hb {
+		label := "≤ " + nanos(b.Le)
+		if b.Le == math.MaxUint64 {
+			label = "longer"
+		}
+		h.Labels = append(h.Labels, label)
+		h.Counts = append(h.Counts, b.Count)
+	}
+	return h
+}
+
+// nanos formats a time to three significant digits in the largest unit
+// that keeps it at least 1.
+func nanos(ns uint64) string {
+	f := float64(ns)
+	switch {
+	case f < 1e3:
+		return fmt.Sprintf("%d ns", ns)
+	case f < 1e6:
+		return fmt.Sprintf("%.3g µs", f/1e3)
+	case f < 1e9:
+		return fmt.Sprintf("%.3g ms", f/1e6)
+	}
+	return fmt.Sprintf("%.3g s", f/1e9)
+}
+
+func duration(ns uint64) string {
+	if ns == 0 {
+		return "0"
+	}
+	return nanos(ns)
+}
+
+func ruleKey(k string) string {
+	if k == "" {
+		return "(no key)"
+	}
+	return k
+}
+
+func syscallName(r profile.Rule) string {
+	switch {
+	case r.SyscallName != "":
+		return r.SyscallName
+	case r.Syscall == -1:
+		return "(not a syscall)"
+	case r.Syscall == -2:
+		return "(other rules)"
+	}
+	return fmt.Sprintf("syscall %d", r.Syscall)
+}
+
+func percent(n, of uint64) string {
+	if of == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%.2g%%)", 100*float64(n)/float64(of))
+}
+
+// num formats a count or rate for people: 12345.6 -> "12,346".
+func num(v float64) string {
+	return humanize.Commaf(math.Round(v))
+}
+
+func jiffies(j uint32, hz int) string {
+	if hz <= 0 {
+		return "? s"
+	}
+	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
+}
