@@ -12,7 +12,9 @@ require (
 )
 
 require (
+	github.com/elastic/go-licenser v0.4.1 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/kballard/go-shellquote v0.0.0-20180428030007-95032a82bc51 // indirect
 	github.com/spf13/pflag v1.0.10 // indirect
 )
 

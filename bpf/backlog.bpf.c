@@ -144,10 +144,16 @@ struct proc_stats {
 	char comm[COMM_LEN];
 };
 
+/* A rule is identified as the kernel leaves it in the audit_context: the
+ * key (ctx->filterkey, several keys joined by \x01), the syscall number
+ * and the syscall's arch (AUDIT_ARCH_*: the number means something else
+ * under b32). Records with no key carry the producer's comm instead, so
+ * keyless rules still split by who triggers them. */
 struct rule_key {
 	char key[KEY_LEN];
+	char comm[COMM_LEN];
 	__s32 syscall;
-	__u32 pad;
+	__u32 arch;
 };
 
 struct rule_stats {
@@ -443,7 +449,7 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 	struct rule_key rk = {};
 	__u64 serial = 0, fkey = 0;
 	__s32 major = SYSCALL_NONE;
-	__u32 slot = 0, *sp;
+	__u32 slot = 0, arch = 0, *sp;
 	struct rule_stats *r;
 
 	if (ctx) {
@@ -457,7 +463,12 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 
 	if (fkey)
 		bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), (void *)fkey);
+	else if (major != SYSCALL_NONE)
+		bpf_get_current_comm(rk.comm, sizeof(rk.comm));
+	if (ctx && major != SYSCALL_NONE)
+		arch = READ(btf, ctx, arch);
 	rk.syscall = major;
+	rk.arch = arch;
 	sp = bpf_map_lookup_elem(&rule_slots, &rk);
 	if (sp) {
 		slot = *sp;

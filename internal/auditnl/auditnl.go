@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2"
+
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -74,10 +76,13 @@ func InFlight() int { return int(inFlight.Load()) }
 
 // answer is the child's report on its stdout.
 type answer struct {
-	Status   *profile.AuditStatus `json:"status,omitempty"`
-	ReplyLen int                  `json:"reply_len,omitempty"`
-	Errno    int                  `json:"errno,omitempty"`
-	Error    string               `json:"error,omitempty"`
+	Status *profile.AuditStatus `json:"status,omitempty"`
+	// Rules is AUDIT_LIST_RULES's answer, in the kernel's wire format.
+	Rules    [][]byte `json:"rules,omitempty"`
+	HasRules bool     `json:"has_rules,omitempty"`
+	ReplyLen int      `json:"reply_len,omitempty"`
+	Errno    int      `json:"errno,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // ServeChild returns false unless EnvChild is "1". When it is, the process
@@ -85,11 +90,17 @@ type answer struct {
 // and exits without returning. Call it before anything else in main (and
 // in TestMain), so that the child does no other work.
 func ServeChild() bool {
-	if os.Getenv(EnvChild) != "1" {
+	var a answer
+	var err error
+	switch os.Getenv(EnvChild) {
+	case "1":
+		a.Status, a.ReplyLen, err = request()
+	case childRules:
+		a.Rules, err = listRules()
+		a.HasRules = true
+	default:
 		return false
 	}
-	st, n, err := request()
-	a := answer{Status: st, ReplyLen: n}
 	if err != nil {
 		a = answer{Error: err.Error()}
 		var errno syscall.Errno
@@ -115,9 +126,53 @@ func Get(ctx context.Context) (*profile.AuditStatus, error) {
 	return st, err
 }
 
+// childRules is EnvChild's value for ListRules's child.
+const childRules = "rules"
+
+// ListRules returns the loaded audit rules (AUDIT_LIST_RULES, in the
+// kernel's list order and wire format), read by a child process for the
+// same reason as Get, with the same timeout.
+func ListRules(ctx context.Context) ([][]byte, error) {
+	a, raw, err := ask(ctx, childRules, "listing audit rules")
+	if err != nil {
+		return nil, err
+	}
+	if err := answerError(a, raw, "listing audit rules"); err != nil {
+		return nil, err
+	}
+	if !a.HasRules {
+		return nil, errors.New("listing audit rules: helper process answered without rules")
+	}
+	return a.Rules, nil
+}
+
+// listRules runs in the child.
+func listRules() ([][]byte, error) {
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing audit rules: opening audit netlink socket: %w", err)
+	}
+	defer c.Close()
+	rules, err := c.GetRules()
+	if err != nil {
+		return nil, fmt.Errorf("listing audit rules: %w", err)
+	}
+	return rules, nil
+}
+
 func get(ctx context.Context) (*profile.AuditStatus, int, error) {
+	a, raw, err := ask(ctx, "1", "reading audit status")
+	if err != nil {
+		return nil, 0, err
+	}
+	return decodeAnswer(a, raw, nil)
+}
+
+// ask runs the child in the given mode and decodes its answer; what names
+// the request in error messages.
+func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("reading audit status: %w", err)
+		return answer{}, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	timeout := DefaultTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -128,16 +183,16 @@ func get(ctx context.Context) (*profile.AuditStatus, int, error) {
 
 	r, w, err := os.Pipe()
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading audit status: creating pipe: %w", err)
+		return answer{}, nil, fmt.Errorf("%s: creating pipe: %w", what, err)
 	}
 	defer r.Close()
 	cmd := childCommand()
-	cmd.Env = append(os.Environ(), EnvChild+"=1")
+	cmd.Env = append(os.Environ(), EnvChild+"="+mode)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return nil, 0, fmt.Errorf("reading audit status: starting helper process %s: %w", cmd.Path, err)
+		return answer{}, nil, fmt.Errorf("%s: starting helper process %s: %w", what, cmd.Path, err)
 	}
 	w.Close()
 	inFlight.Add(1)
@@ -162,7 +217,7 @@ func get(ctx context.Context) (*profile.AuditStatus, int, error) {
 	go func() {
 		var raw bytes.Buffer
 		var res result
-		res.err = json.NewDecoder(io.TeeReader(io.LimitReader(r, 1<<16), &raw)).Decode(&res.a)
+		res.err = json.NewDecoder(io.TeeReader(io.LimitReader(r, 64<<20), &raw)).Decode(&res.a)
 		res.raw = raw.Bytes()
 		ch <- res
 	}()
@@ -173,12 +228,16 @@ func get(ctx context.Context) (*profile.AuditStatus, int, error) {
 		r.Close() // ends the decoder's read
 		_ = cmd.Process.Kill()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, 0, fmt.Errorf("reading audit status: %w within %v: the audit queue is probably over backlog_limit, and the kernel then makes every audit netlink request sleep up to backlog_wait_time; retry later, or raise backlog_limit",
-				ErrTimeout, timeout.Round(time.Millisecond))
+			return answer{}, nil, fmt.Errorf("%s: %w within %v: the audit queue is probably over backlog_limit, and the kernel then makes every audit netlink request sleep up to backlog_wait_time; retry later, or raise backlog_limit",
+				what, ErrTimeout, timeout.Round(time.Millisecond))
 		}
-		return nil, 0, fmt.Errorf("reading audit status: %w", ctx.Err())
+		return answer{}, nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
-	return decodeAnswer(res.a, res.raw, res.err)
+	if res.err != nil {
+		_, _, err := decodeAnswer(res.a, res.raw, res.err)
+		return answer{}, nil, err
+	}
+	return res.a, res.raw, nil
 }
 
 // decodeAnswer turns the child's JSON into the result GetInProcess would
@@ -193,19 +252,29 @@ func decodeAnswer(a answer, raw []byte, decodeErr error) (*profile.AuditStatus, 
 		}
 		return nil, 0, fmt.Errorf("reading audit status: helper process answered %q (is auditnl.ServeChild called first in main?): %w", raw, decodeErr)
 	}
+	if err := answerError(a, raw, "reading audit status"); err != nil {
+		return nil, 0, err
+	}
 	switch {
-	case a.Errno != 0:
-		e := errnoError{msg: a.Error, errno: syscall.Errno(a.Errno)}
-		if h := hint(e); h != nil {
-			return nil, 0, h
-		}
-		return nil, 0, e
-	case a.Error != "":
-		return nil, 0, errors.New(a.Error)
 	case a.Status == nil:
 		return nil, 0, errors.New("reading audit status: helper process answered without a status")
 	}
 	return a.Status, a.ReplyLen, nil
+}
+
+// answerError returns the error the child reported, if any.
+func answerError(a answer, raw []byte, what string) error {
+	switch {
+	case a.Errno != 0:
+		e := errnoError{msg: a.Error, errno: syscall.Errno(a.Errno)}
+		if h := hint(what, e); h != nil {
+			return h
+		}
+		return e
+	case a.Error != "":
+		return errors.New(a.Error)
+	}
+	return nil
 }
 
 // errnoError carries the child's message with its errno.

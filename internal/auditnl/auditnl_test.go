@@ -196,6 +196,20 @@ func TestGetPermissionDenied(t *testing.T) {
 	if want := "reading audit status: permission denied: run as root or grant CAP_AUDIT_CONTROL"; err.Error() != want {
 		t.Fatalf("err = %q, want %q", err, want)
 	}
+	_, err = ListRules(context.Background())
+	if want := "listing audit rules: permission denied: run as root or grant CAP_AUDIT_CONTROL"; err == nil || err.Error() != want || !errors.Is(err, unix.EPERM) {
+		t.Fatalf("ListRules err = %v, want %q", err, want)
+	}
+}
+
+// TestListRules reads this machine's loaded rules through the child (only
+// reading: rules are never changed here; the VM tests load real ones).
+func TestListRules(t *testing.T) {
+	rules, err := ListRules(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rules loaded here", len(rules))
 }
 
 // The real kernel refusing a non-initial user namespace.

@@ -179,22 +179,22 @@ func parseStatus(p []byte) (*profile.AuditStatus, error) {
 // statusError turns a failure into an error that says what to do, keeping
 // the errno reachable through errors.Is.
 func statusError(err error) error {
-	if h := hint(err); h != nil {
+	if h := hint("reading audit status", err); h != nil {
 		return h
 	}
 	return fmt.Errorf("reading audit status: %w", err)
 }
 
 // hint returns the instruction for the errors a user can fix, or nil.
-func hint(err error) error {
+func hint(what string, err error) error {
 	var msg string
 	switch {
 	case errors.Is(err, unix.EPERM):
-		msg = "reading audit status: permission denied: run as root or grant CAP_AUDIT_CONTROL"
+		msg = what + ": permission denied: run as root or grant CAP_AUDIT_CONTROL"
 	case errors.Is(err, unix.ECONNREFUSED):
-		msg = "reading audit status: the audit netlink socket refuses requests from this user or pid namespace: run in the initial namespaces (on the host, not in a container)"
+		msg = what + ": the audit netlink socket refuses requests from this user or pid namespace: run in the initial namespaces (on the host, not in a container)"
 	case errors.Is(err, unix.EPROTONOSUPPORT):
-		msg = "reading audit status: kernel built without CONFIG_AUDIT: there is no audit backlog to profile; use a kernel with audit support"
+		msg = what + ": kernel built without CONFIG_AUDIT: there is no audit backlog to profile; use a kernel with audit support"
 	default:
 		return nil
 	}

@@ -11,24 +11,19 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
-	"github.com/auditprof/auditprof/internal/recording"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
 
 type recommendOptions struct {
 	streams
-	Profile      string
-	Duration     time.Duration
-	Output       string
+	profileSource
 	Headroom     float64
 	MemoryBudget string
 	JSON         bool
 	Apply        bool
 	Persist      string
 	DryRun       bool
-	ReadyFile    string
 
 	budget uint64
 }
@@ -96,10 +91,7 @@ to fix instead.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Profile, "profile", "", "a profile written by `auditprof record`")
-	f.DurationVar(&o.Duration, "duration", 0, "record for this long first (instead of --profile)")
-	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "with --duration: write the profile here")
-	f.StringVar(&o.ReadyFile, "ready-file", "", "with --duration: create this file once attached and counting")
+	o.profileSource.addFlags(f)
 	f.Float64Var(&o.Headroom, "headroom", sizing.DefaultHeadroom, "multiply the smallest lossless limit by this (at least 1)")
 	f.StringVar(&o.MemoryBudget, "memory-budget", "", "the most memory a full queue may hold, e.g. 64MiB")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
@@ -110,11 +102,8 @@ to fix instead.`,
 }
 
 func (o *recommendOptions) validate() error {
-	if (o.Profile == "") == (o.Duration == 0) {
-		return usagef("give one of --profile FILE or --duration D")
-	}
-	if o.Duration < 0 {
-		return usagef("--duration must be positive")
+	if err := o.profileSource.validate(); err != nil {
+		return err
 	}
 	if o.Headroom < 1 || o.Headroom > 100 {
 		return usagef("--headroom must be between 1 and 100, not %v", o.Headroom)
@@ -125,9 +114,6 @@ func (o *recommendOptions) validate() error {
 			return usagef("--memory-budget %q is not a size (e.g. 64MiB, 1G)", o.MemoryBudget)
 		}
 		o.budget = b
-	}
-	if o.ReadyFile != "" && o.Duration == 0 {
-		return usagef("--ready-file goes with --duration")
 	}
 	if (o.Persist != "" || o.DryRun) && !o.Apply {
 		return usagef("--persist and --dry-run go with --apply")
@@ -145,16 +131,7 @@ func loadProfile(path string) (*profile.Profile, error) {
 }
 
 func (o *recommendOptions) run(cmd *cobra.Command) error {
-	var p *profile.Profile
-	var err error
-	if o.Profile != "" {
-		p, err = loadProfile(o.Profile)
-	} else {
-		p, err = runRecording(cmd.Context(), o.streams, recording.Options{Duration: o.Duration, Attach: probe.ModeAuto}, o.ReadyFile)
-		if err == nil {
-			err = p.WriteFile(o.Output)
-		}
-	}
+	p, err := o.profileSource.load(cmd, o.streams)
 	if err != nil {
 		return err
 	}

@@ -486,6 +486,28 @@ func checkRules(t *testing.T, g guestRun) {
 	if len(keyed) == 0 || keyed[0] != "hot" {
 		t.Errorf("(c) rules ranked %v, want hot first", keyed)
 	}
+	// Each keyed row is joined to the one loaded rule it came from, with
+	// its arch and syscall named.
+	want := map[string]string{"hot": "openat", "cold": "chdir"}
+	for _, r := range p.Rules {
+		sc, ok := want[r.Key]
+		if !ok {
+			continue
+		}
+		if r.Arch != "x86_64" || r.SyscallName != sc || len(r.Matches) != 1 {
+			t.Errorf("(c) row %+v: want arch x86_64, syscall %s, one matching rule (loaded: %+v)", r, sc, p.LoadedRules)
+			continue
+		}
+		var text string
+		for _, l := range p.LoadedRules {
+			if l.Index == r.Matches[0] {
+				text = l.Text
+			}
+		}
+		if !strings.Contains(text, "-S "+sc) || !strings.Contains(text, "key="+r.Key) {
+			t.Errorf("(c) key %s joined to rule %d %q", r.Key, r.Matches[0], text)
+		}
+	}
 }
 
 func within(got, want uint64, frac float64) bool {

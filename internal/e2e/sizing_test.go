@@ -112,6 +112,15 @@ func jsonOut(t *testing.T, g guestRun, name string) map[string]any {
 }
 
 func checkSizing(t *testing.T, g guestRun) {
+	// Keep the first recording when anything below fails, to replay it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			keep := filepath.Join(os.TempDir(), "auditprof-sizing-s1-"+strings.ReplaceAll(t.Name(), "/", "-")+".json")
+			if os.WriteFile(keep, []byte(g.sections["s1.json"]), 0o644) == nil {
+				t.Logf("the recorded profile is in %s", keep)
+			}
+		}
+	})
 	rec := jsonOut(t, g, "rec")
 	r := uint64(rec["backlog_limit"].(float64))
 	lost1 := lostDelta(g, "s1")
@@ -127,9 +136,6 @@ func checkSizing(t *testing.T, g guestRun) {
 		t.Fatalf("recommendation %v", rec)
 	}
 	if math.Abs(pred64-float64(lost1)) > 0.1*float64(lost1) {
-		keep := filepath.Join(os.TempDir(), "auditprof-sizing-s1-"+strings.ReplaceAll(t.Name(), "/", "-")+".json")
-		os.WriteFile(keep, []byte(g.section("s1.json")), 0o644)
-		t.Logf("the recorded profile is in %s", keep)
 		t.Errorf("validate predicts %.0f lost at the recorded setting, the kernel counted %d (more than 10%% off)", pred64, lost1)
 	}
 	if vR["predicted_lost"].(float64) != 0 || vR["held"] != true {

@@ -72,8 +72,9 @@ type backlogReasonKey struct {
 type backlogRuleKey struct {
 	_       structs.HostLayout
 	Key     [64]int8
+	Comm    [16]int8
 	Syscall int32
-	Pad     uint32
+	Arch    uint32
 }
 
 type backlogRuleStats struct {

@@ -7,6 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -243,7 +244,8 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error 
 			return fmt.Errorf("reading rules: %w", err)
 		}
 		row := profile.Rule{
-			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall,
+			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall, Comm: cString(v.Key.Comm[:]),
+			Arch: auditrules.ArchName(v.Key.Arch), SyscallName: auditrules.SyscallName(v.Key.Syscall, v.Key.Arch),
 			Records: v.Records, Events: v.Events, Lost: v.Lost, LostEvents: v.LostEvents, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
 		}
 		if slot == 0 {

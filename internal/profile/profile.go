@@ -51,6 +51,10 @@ type Profile struct {
 	Totals       Totals        `json:"totals"`
 	Processes    []Process     `json:"processes"`
 	Rules        []Rule        `json:"rules"`
+	// LoadedRules are the audit rules loaded when the recording ended
+	// (AUDIT_LIST_RULES), in the kernel's order; Rule.Matches points into
+	// them. Absent when they could not be read (a note says why).
+	LoadedRules []LoadedRule `json:"loaded_rules,omitempty"`
 	// WaitHistogramNs is a log2 histogram of the wall time of
 	// audit_log_start calls that slept: count of waits <= le ns.
 	WaitHistogramNs []HistogramBucket `json:"wait_histogram_ns"`
@@ -152,9 +156,12 @@ type Totals struct {
 // Process is one thread group's share. Tgid 0 with comm "other" holds the
 // processes that did not fit in the kernel map.
 type Process struct {
-	Tgid      uint32 `json:"tgid"`
-	Comm      string `json:"comm"`
-	CgroupID  uint64 `json:"cgroup_id,omitempty"`
+	Tgid     uint32 `json:"tgid"`
+	Comm     string `json:"comm"`
+	CgroupID uint64 `json:"cgroup_id,omitempty"`
+	// Cgroup is the cgroup v2 path of CgroupID (a container's or a
+	// systemd unit's), when it still existed at the end of the recording.
+	Cgroup    string `json:"cgroup,omitempty"`
 	Records   uint64 `json:"records"`
 	Queued    uint64 `json:"queued"`
 	Bytes     uint64 `json:"bytes"`
@@ -168,11 +175,23 @@ type Process struct {
 // Rule is one (key, syscall) pair. Syscall -1 means the record was not
 // emitted from a syscall; -2 is the overflow row.
 type Rule struct {
+	// Key is ctx->filterkey: several keys are joined by \x01.
 	Key     string `json:"key"`
 	Syscall int32  `json:"syscall"`
+	// Arch is the syscall's AUDIT_ARCH_* name (x86_64, i386, ...): a
+	// number means a different syscall under each.
+	Arch string `json:"arch,omitempty"`
 	// SyscallName is filled in user space where the number is known.
 	SyscallName string `json:"syscall_name,omitempty"`
-	Records     uint64 `json:"records"`
+	// Comm is the producer's name, for records with no key only: keyless
+	// rules are told apart by syscall and program.
+	Comm string `json:"comm,omitempty"`
+	// Matches are the LoadedRules (their Index) this row can have come
+	// from: one when the key, syscall and arch single a rule out, several
+	// when rules share all three (the kernel does not say which matched),
+	// none when no loaded rule explains it.
+	Matches []int  `json:"matches,omitempty"`
+	Records uint64 `json:"records"`
 	// Events counts SYSCALL records, one per audit event.
 	Events uint64 `json:"events"`
 	Lost   uint64 `json:"lost"`
@@ -180,6 +199,16 @@ type Rule struct {
 	LostEvents uint64 `json:"lost_events"`
 	Waits      uint64 `json:"waits"`
 	WaitNs     uint64 `json:"wait_ns"`
+}
+
+// LoadedRule is one loaded audit rule.
+type LoadedRule struct {
+	// Index is its 1-based position in the kernel's list (auditctl -l).
+	Index int `json:"index"`
+	// Text is the rule as auditctl -l prints it.
+	Text string `json:"text"`
+	List string `json:"list"`
+	Key  string `json:"key,omitempty"`
 }
 
 // HistogramBucket counts observations <= Le.
@@ -340,4 +369,18 @@ func (p *Profile) WriteFile(path string) error {
 		return fmt.Errorf("writing profile: %w", err)
 	}
 	return nil
+}
+
+// SyscallLabel names the row's syscall for people: its name where known,
+// else what the number stands for.
+func (r Rule) SyscallLabel() string {
+	switch {
+	case r.SyscallName != "":
+		return r.SyscallName
+	case r.Syscall == -1:
+		return "(not a syscall)"
+	case r.Syscall == -2:
+		return "(other rules)"
+	}
+	return fmt.Sprintf("syscall %d", r.Syscall)
 }

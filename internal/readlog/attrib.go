@@ -144,7 +144,7 @@ func (a *attributor) credit(sc *syscallInfo, records, events uint64) {
 	r := a.rules[k]
 	if r == nil {
 		if len(a.rules) < a.maxRules {
-			r = &profile.Rule{Key: sc.key, Syscall: sc.nr, SyscallName: syscallName(sc.arch, sc.nr)}
+			r = &profile.Rule{Key: sc.key, Syscall: sc.nr, Arch: archName(sc.arch), SyscallName: syscallName(sc.arch, sc.nr)}
 			a.rules[k] = r
 		} else {
 			r = &a.ruleOther

@@ -172,7 +172,7 @@ func TestAttribution(t *testing.T) {
 			name:      "one event: all five records to cat and its key",
 			in:        openatEvent,
 			wantProcs: []profile.Process{{Tgid: 1234, Comm: "cat", Records: 5, Queued: 5}},
-			wantRules: []profile.Rule{{Key: "etc-read", Syscall: 257, SyscallName: "openat", Records: 5, Events: 1}},
+			wantRules: []profile.Rule{{Key: "etc-read", Syscall: 257, Arch: "x86_64", SyscallName: "openat", Records: 5, Events: 1}},
 		},
 		{
 			name: "two processes, three rules, a key-less event",
@@ -184,16 +184,16 @@ func TestAttribution(t *testing.T) {
 				{Tgid: 2000, Comm: "my script", Records: 2, Queued: 2},
 			},
 			wantRules: []profile.Rule{
-				{Key: "", Syscall: 90, SyscallName: "chmod", Records: 2, Events: 1},
-				{Key: "etc-read", Syscall: 257, SyscallName: "openat", Records: 5, Events: 1},
-				{Key: "k1\x01k2", Syscall: 87, SyscallName: "unlink", Records: 1, Events: 1},
+				{Key: "", Syscall: 90, Arch: "x86_64", SyscallName: "chmod", Records: 2, Events: 1},
+				{Key: "etc-read", Syscall: 257, Arch: "x86_64", SyscallName: "openat", Records: 5, Events: 1},
+				{Key: "k1\x01k2", Syscall: 87, Arch: "x86_64", SyscallName: "unlink", Records: 1, Events: 1},
 			},
 		},
 		{
 			name:      "records before their SYSCALL record are credited when it arrives",
 			in:        []raw{{tAVC, avc4580}, {tSyscall, sys4580}, {tEOE, eoe4580}},
 			wantProcs: []profile.Process{{Tgid: 1300, Comm: "httpd", Records: 3, Queued: 3}},
-			wantRules: []profile.Rule{{Key: "web", Syscall: 2, SyscallName: "open", Records: 3, Events: 1}},
+			wantRules: []profile.Rule{{Key: "web", Syscall: 2, Arch: "x86_64", SyscallName: "open", Records: 3, Events: 1}},
 		},
 		{
 			name:      "non-syscall events are unattributed",
@@ -219,8 +219,8 @@ func TestAttribution(t *testing.T) {
 				{Tgid: 0, Comm: CommUnattributed, Records: 2, Queued: 2},
 			},
 			wantRules: []profile.Rule{
-				{Key: "", Syscall: 90, SyscallName: "chmod", Records: 1, Events: 1},
-				{Key: "etc-read", Syscall: 257, SyscallName: "openat", Records: 2, Events: 1},
+				{Key: "", Syscall: 90, Arch: "x86_64", SyscallName: "chmod", Records: 1, Events: 1},
+				{Key: "etc-read", Syscall: 257, Arch: "x86_64", SyscallName: "openat", Records: 2, Events: 1},
 				{Key: "", Syscall: SyscallNone, Records: 2},
 			},
 		},

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/auditrules"
+	"github.com/auditprof/auditprof/internal/cgroup"
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -121,6 +123,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err := pr.Close(); err != nil {
 		return nil, err
 	}
+	attribute(prof)
 	return prof, prof.Validate()
 }
 
@@ -188,6 +191,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	rp.StartUnixNs = start.UnixNano()
 	rp.DurationNs = time.Since(start).Nanoseconds()
 	rp.SortTables()
+	attribute(rp)
 	return rp, rp.Validate()
 }
 
@@ -201,4 +205,30 @@ func getStatus(ctx context.Context, prof *profile.Profile, when string) (*profil
 		return nil, nil
 	}
 	return st, err
+}
+
+// attribute names what the kernel maps only number: the loaded audit rules
+// the (key, syscall) rows came from, and each process's cgroup. Either may
+// be unavailable (no CAP_AUDIT_CONTROL, no cgroup2); the profile then says
+// so in a note and keeps its numbers.
+func attribute(prof *profile.Profile) {
+	wire, err := auditnl.ListRules(context.Background())
+	if err == nil {
+		var rules []auditrules.Rule
+		if rules, err = auditrules.Parse(wire); err == nil {
+			auditrules.Join(prof, rules)
+		}
+	}
+	if err != nil {
+		prof.Notes = append(prof.Notes, fmt.Sprintf("rules are not joined to the loaded audit rules: %v", err))
+	}
+
+	ids := make([]uint64, 0, len(prof.Processes))
+	for _, p := range prof.Processes {
+		ids = append(ids, p.CgroupID)
+	}
+	paths := cgroup.Paths(cgroup.Root, ids)
+	for i := range prof.Processes {
+		prof.Processes[i].Cgroup = paths[prof.Processes[i].CgroupID]
+	}
 }

@@ -257,7 +257,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opt
 	v.Data.Waits = waitHistogram(p.WaitHistogramNs)
 	v.Waits = len(v.Data.Waits.Counts) > 0
 	for _, r := range sizing.NoisiestRules(p, opts.Top) {
-		key, sc := ruleKey(r.Key), syscallName(r)
+		key, sc := ruleKey(r.Key), r.SyscallLabel()
 		v.Rules = append(v.Rules, ruleRow{Key: key, Syscall: sc, Records: humanize.Comma(int64(r.Records)),
 			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: duration(r.WaitNs)})
 		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
@@ -360,18 +360,6 @@ func ruleKey(k string) string {
 		return "(no key)"
 	}
 	return k
-}
-
-func syscallName(r profile.Rule) string {
-	switch {
-	case r.SyscallName != "":
-		return r.SyscallName
-	case r.Syscall == -1:
-		return "(not a syscall)"
-	case r.Syscall == -2:
-		return "(other rules)"
-	}
-	return fmt.Sprintf("syscall %d", r.Syscall)
 }
 
 func percent(n, of uint64) string {

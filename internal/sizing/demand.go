@@ -61,6 +61,14 @@ type Demand struct {
 	// DrainRate, or what it did take when that was more (a consumer that
 	// competes with the load for CPU is faster when the load is lighter).
 	Capacity []float64
+	// Episode marks the buckets of overload episodes, where Capacity is
+	// what the consumer took.
+	Episode []bool
+	// BestDrainRate is the consumer's busiest second, records per second:
+	// what it has shown it can take. Outside overload episodes its
+	// capacity is unobserved (it had less to take than it could), and
+	// lies somewhere between DrainRate and about this.
+	BestDrainRate float64
 	// BusyBuckets is how many buckets DrainRate was measured over, and
 	// DrainSource which: "full" (overload episodes: the queue at its
 	// limit, records lost or waiting), "non-empty" (the queue stayed non-empty), or "fastest"
@@ -143,6 +151,8 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.DrainSource = "fastest"
 	}
 
+	d.Episode = episode
+	d.BestDrainRate = busiestSecond(t.Drained, t.BucketNs)
 	d.Capacity = make([]float64, n)
 	for i := range d.Capacity {
 		d.Capacity[i] = math.Max(d.DrainRate*bucketSec, float64(t.Drained[i]))
@@ -177,6 +187,21 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.Records[i] = a + suppressed + blocked
 	}
 	return d, nil
+}
+
+// busiestSecond is the largest count over any one-second window of
+// buckets, as a rate per second.
+func busiestSecond(counts []uint64, bucketNs int64) float64 {
+	per := int(math.Max(1, math.Round(1e9/float64(bucketNs))))
+	var window, best float64
+	for i, v := range counts {
+		window += float64(v)
+		if i >= per {
+			window -= float64(counts[i-per])
+		}
+		best = math.Max(best, window)
+	}
+	return best / (float64(min(per, max(len(counts), 1))) * float64(bucketNs) / 1e9)
 }
 
 // episodeGap joins buckets at the limit less than this many buckets apart

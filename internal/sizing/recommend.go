@@ -97,9 +97,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 
 	free := Replay(d, Setting{})
 	r.PeakDepth = free.MaxDepth
-	// Sustained overload: over the recording the consumer fell behind and
-	// did not catch up (the queue with no limit ends near its peak).
-	if free.EndDepth > 0 && free.EndDepth >= 0.5*free.MaxDepth && r.ArrivalRate > d.DrainRate {
+	if sustained(free, r.ArrivalRate, d.DrainRate) && sustained(Replay(optimistic(d), Setting{}), r.ArrivalRate, d.DrainRate) {
 		r.SustainedOverload = true
 		r.RideOut = clampLimit(math.Ceil(free.MaxDepth))
 		r.GrowthPerMinute = (r.ArrivalRate - d.DrainRate) * 60

@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
+)
+
+type rulesOptions struct {
+	streams
+	profileSource
+	Sort string
+	Top  int
+	JSON bool
+}
+
+// rulesReport is `rules --json`.
+type rulesReport struct {
+	DurationNs int64  `json:"duration_ns"`
+	SortedBy   string `json:"sorted_by"`
+	Records    uint64 `json:"records"`
+	Lost       uint64 `json:"lost"`
+	// BacklogLimit is the recommendation with every rule (0: sustained
+	// overload, or too little to decide: see LimitNote).
+	BacklogLimit uint32       `json:"backlog_limit"`
+	LimitNote    string       `json:"limit_note,omitempty"`
+	Rules        []ruleReport `json:"rules"`
+}
+
+// ruleReport is one loaded rule, or the rows no single rule explains.
+type ruleReport struct {
+	// Rules are the LoadedRules indices (auditctl -l order) this entry
+	// stands for: one, several when rules share key, syscall and arch,
+	// none when no loaded rule matches.
+	Rules []int `json:"rules"`
+	// Text is the rule as auditctl -l prints it (several joined by " | ").
+	Text string `json:"text"`
+	Key  string `json:"key"`
+	// Syscalls are the syscall names seen; Comm the program, for records
+	// with no key (the fallback identity).
+	Syscalls        []string `json:"syscalls"`
+	Comm            string   `json:"comm,omitempty"`
+	Records         uint64   `json:"records"`
+	RecordsPerSec   float64  `json:"records_per_sec"`
+	RecordShare     float64  `json:"record_share"`
+	Events          uint64   `json:"events"`
+	RecordsPerEvent float64  `json:"records_per_event"`
+	Lost            uint64   `json:"lost"`
+	LostShare       float64  `json:"lost_share"`
+	Waits           uint64   `json:"waits"`
+	WaitNs          uint64   `json:"wait_ns"`
+	// LimitWithout is the recommended limit had this rule's demand never
+	// been made (its share taken out of every bucket alike);
+	// SustainedWithout: the rest is still more than the consumer takes.
+	DemandShare      float64 `json:"demand_share"`
+	LimitWithout     uint32  `json:"limit_without,omitempty"`
+	SustainedWithout bool    `json:"sustained_without,omitempty"`
+}
+
+func newRulesCmd(s streams) *cobra.Command {
+	o := &rulesOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "rules [--profile FILE | --duration D]",
+		Short: "Rank the loaded audit rules by the records, drops and waits they cause, and what the limit would be without each",
+		Long: `rules joins a recording's per-(key, syscall) counters to the audit rules loaded
+when it ended (as auditctl -l prints them) and ranks them. Records with no key are
+shown per syscall and program. "limit without" is what recommend would say had the
+rule's records never been made, taking them out of every moment of the recording
+alike (the profile has no per-rule timeline).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return o.run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	o.profileSource.addFlags(f)
+	f.StringVar(&o.Sort, "sort", "records", "rank by records, lost or wait")
+	f.IntVar(&o.Top, "top", 20, "show this many rules (0: all)")
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (o *rulesOptions) validate() error {
+	if err := o.profileSource.validate(); err != nil {
+		return err
+	}
+	switch o.Sort {
+	case "records", "lost", "wait":
+	default:
+		return usagef("--sort must be records, lost or wait, not %q", o.Sort)
+	}
+	if o.Top < 0 {
+		return usagef("--top must be 0 (all) or more")
+	}
+	return nil
+}
+
+func (o *rulesOptions) run(cmd *cobra.Command) error {
+	p, err := o.profileSource.load(cmd, o.streams)
+	if err != nil {
+		return err
+	}
+	rep := buildRulesReport(p, o.Sort)
+	if o.Top > 0 && len(rep.Rules) > o.Top {
+		rep.Rules = rep.Rules[:o.Top]
+	}
+	if o.JSON {
+		return writeJSON(o.out, rep)
+	}
+	printRules(o.out, p, rep)
+	return nil
+}
+
+// buildRulesReport groups the profile's rows by the loaded rule(s) they
+// match, and ranks the groups.
+func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
+	rep := rulesReport{DurationNs: p.DurationNs, SortedBy: sortBy, Records: p.Totals.Records, Lost: p.Totals.Lost}
+	text := map[int]string{}
+	for _, r := range p.LoadedRules {
+		text[r.Index] = r.Text
+	}
+	groups := map[string]*ruleReport{}
+	var order []string
+	rowsOf := map[string][]profile.Rule{}
+	for _, row := range p.Rules {
+		id := groupID(row)
+		g := groups[id]
+		if g == nil {
+			g = &ruleReport{Rules: append([]int{}, row.Matches...), Key: displayKey(row.Key), Comm: row.Comm}
+			var texts []string
+			for _, i := range row.Matches {
+				texts = append(texts, text[i])
+			}
+			g.Text = strings.Join(texts, " | ")
+			if g.Rules == nil {
+				g.Rules = []int{}
+			}
+			groups[id] = g
+			order = append(order, id)
+		}
+		rowsOf[id] = append(rowsOf[id], row)
+		g.Records += row.Records
+		g.Events += row.Events
+		g.Lost += row.Lost
+		g.Waits += row.Waits
+		g.WaitNs += row.WaitNs
+		g.Syscalls = appendUnique(g.Syscalls, row.SyscallLabel())
+	}
+
+	secs := float64(p.DurationNs) / 1e9
+	d, err := sizing.Reconstruct(p)
+	var total float64
+	if err == nil {
+		if rec, rerr := sizing.Recommend(p, sizing.Options{}); rerr == nil {
+			rep.BacklogLimit = rec.BacklogLimit
+			if rec.SustainedOverload {
+				rep.LimitNote = "sustained overload with every rule: no backlog_limit is enough"
+			}
+		}
+		for _, v := range d.Records {
+			total += v
+		}
+	} else {
+		rep.LimitNote = "no limits: " + err.Error()
+	}
+	for _, id := range order {
+		g := groups[id]
+		if secs > 0 {
+			g.RecordsPerSec = float64(g.Records) / secs
+		}
+		if p.Totals.Records > 0 {
+			g.RecordShare = float64(g.Records) / float64(p.Totals.Records)
+		}
+		if p.Totals.Lost > 0 {
+			g.LostShare = float64(g.Lost) / float64(p.Totals.Lost)
+		}
+		if g.Events > 0 {
+			g.RecordsPerEvent = float64(g.Records) / float64(g.Events)
+		}
+		if err == nil && total > 0 {
+			var demand float64
+			for _, row := range rowsOf[id] {
+				demand += sizing.RuleDemand(row, d.RecordsPerLostEvent)
+			}
+			g.DemandShare = min(demand/total, 1)
+			w := sizing.LimitWithout(d, g.DemandShare, sizing.DefaultHeadroom)
+			g.LimitWithout, g.SustainedWithout = w.BacklogLimit, w.SustainedOverload
+		}
+		rep.Rules = append(rep.Rules, *g)
+	}
+	less := func(a, b *ruleReport) bool {
+		switch sortBy {
+		case "lost":
+			if a.Lost != b.Lost {
+				return a.Lost > b.Lost
+			}
+		case "wait":
+			if a.WaitNs != b.WaitNs {
+				return a.WaitNs > b.WaitNs
+			}
+		}
+		return a.Records > b.Records
+	}
+	sort.SliceStable(rep.Rules, func(i, j int) bool { return less(&rep.Rules[i], &rep.Rules[j]) })
+	if rep.Rules == nil {
+		rep.Rules = []ruleReport{}
+	}
+	return rep
+}
+
+// groupID: rows matching the same rule(s) are one entry; rows with no key
+// stay apart by syscall and program (their fallback identity); rows no
+// loaded rule explains stay apart by key and syscall.
+func groupID(r profile.Rule) string {
+	var b strings.Builder
+	for _, i := range r.Matches {
+		b.WriteString(strconv.Itoa(i))
+		b.WriteByte(',')
+	}
+	if r.Key == "" || len(r.Matches) == 0 {
+		fmt.Fprintf(&b, "|%q|%d|%s|%q", r.Key, r.Syscall, r.Arch, r.Comm)
+	}
+	return b.String()
+}
+
+// displayKey shows several keys (joined by \x01 in the kernel) with commas.
+func displayKey(k string) string { return strings.ReplaceAll(k, "\x01", ",") }
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+func printRules(w interface{ Write([]byte) (int, error) }, p *profile.Profile, rep rulesReport) {
+	fmt.Fprintf(w, "audit rules ranked by %s: %s recorded on %s, %s records, %s lost\n",
+		rep.SortedBy, time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease, num(float64(rep.Records)), num(float64(rep.Lost)))
+	switch {
+	case rep.LimitNote != "":
+		fmt.Fprintf(w, "recommended backlog_limit with every rule: none (%s)\n", rep.LimitNote)
+	default:
+		fmt.Fprintf(w, "recommended backlog_limit with every rule: %d\n", rep.BacklogLimit)
+	}
+	if len(p.LoadedRules) == 0 {
+		fmt.Fprintln(w, "(the loaded rules were not read with this recording: rows are shown by key and syscall)")
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "RULE\tKEY\tSYSCALLS\tRECORDS\t/S\tSHARE\tREC/EVENT\tLOST\tSHARE\tWAITED\tLIMIT WITHOUT\t")
+	for _, r := range rep.Rules {
+		id := "-"
+		if len(r.Rules) > 0 {
+			parts := make([]string, len(r.Rules))
+			for i, n := range r.Rules {
+				parts[i] = "#" + strconv.Itoa(n)
+			}
+			id = strings.Join(parts, ",")
+		}
+		key := r.Key
+		if key == "" {
+			key = "(none) " + r.Comm
+		}
+		without := "-"
+		switch {
+		case r.SustainedWithout:
+			without = "still overloaded"
+		case r.LimitWithout > 0:
+			without = strconv.Itoa(int(r.LimitWithout))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.1f\t%s\t%.0f%%\t%s\t%s\t\n",
+			id, key, strings.Join(r.Syscalls, ","), num(float64(r.Records)), num(r.RecordsPerSec), r.RecordShare*100,
+			r.RecordsPerEvent, num(float64(r.Lost)), r.LostShare*100, time.Duration(r.WaitNs).Round(time.Millisecond), without)
+	}
+	tw.Flush()
+	var shown []string
+	seen := map[int]bool{}
+	for _, r := range rep.Rules {
+		for _, i := range r.Rules {
+			if !seen[i] {
+				seen[i] = true
+				shown = append(shown, fmt.Sprintf("  #%d  %s", i, ruleText(p, i)))
+			}
+		}
+	}
+	if len(shown) > 0 {
+		fmt.Fprintln(w, "\nrules (auditctl -l order):")
+		for _, s := range shown {
+			fmt.Fprintln(w, s)
+		}
+	}
+	fmt.Fprintln(w, "\nLIMIT WITHOUT: recommend's limit had the rule's records never been made, taken out of every moment alike.")
+}
+
+func ruleText(p *profile.Profile, index int) string {
+	for _, r := range p.LoadedRules {
+		if r.Index == index {
+			return r.Text
+		}
+	}
+	return "?"
+}

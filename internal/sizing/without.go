@@ -1,0 +1,85 @@
+package sizing
+
+import (
+	"math"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// RuleDemand is the demand a profile row stands for: its records plus the
+// records of its events whose SYSCALL record was lost (the rest of such an
+// event is never made), at the row's own records per event.
+func RuleDemand(r profile.Rule, fallbackPerEvent float64) float64 {
+	perEvent := fallbackPerEvent
+	kept := float64(r.Events) - float64(r.LostEvents)
+	if keptRecords := float64(r.Records) - float64(r.LostEvents); kept > 0 && keptRecords >= kept {
+		perEvent = keptRecords / kept
+	}
+	return float64(r.Records) + float64(r.LostEvents)*math.Max(perEvent-1, 0)
+}
+
+// Without is what the recommendation becomes if a share of the demand had
+// never been made: the rows of one rule, say.
+type Without struct {
+	// Share of the reconstructed demand removed.
+	Share float64
+	// BacklogLimit is the recommendation without it (0 when the rest is
+	// still a sustained overload).
+	BacklogLimit      uint32
+	SustainedOverload bool
+}
+
+// LimitWithout recommends for d with share of its demand removed from
+// every bucket alike. The profile keeps no per-rule timeline, so the rule's
+// records are taken to be spread over the recording as all records were:
+// a rule that only fires in the bursts weighs more in them than this
+// assumes, and the limit without it is then lower than shown.
+func LimitWithout(d *Demand, share, headroom float64) Without {
+	if headroom < 1 {
+		headroom = DefaultHeadroom
+	}
+	share = math.Min(math.Max(share, 0), 1)
+	scaled := *d
+	scaled.Records = make([]float64, len(d.Records))
+	scaled.Burst = make([]float64, len(d.Burst))
+	for i := range d.Records {
+		scaled.Records[i] = d.Records[i] * (1 - share)
+	}
+	for i := range d.Burst {
+		scaled.Burst[i] = d.Burst[i] * (1 - share)
+	}
+	w := Without{Share: share}
+	mean, _ := rates(&scaled)
+	if sustained(Replay(&scaled, Setting{}), mean, scaled.DrainRate) && sustained(Replay(optimistic(&scaled), Setting{}), mean, scaled.DrainRate) {
+		w.SustainedOverload = true
+		return w
+	}
+	w.BacklogLimit = max(Tidy(float64(smallestLossless(&scaled))*headroom), FloorLimit)
+	return w
+}
+
+// optimistic is d with the consumer, outside overload episodes, as fast as
+// its busiest second. Sizing replays the conservative d (DrainRate there,
+// a lower bound: the queue was not full, so the consumer was not
+// saturated); calling a recording a sustained overload, and refusing to
+// size it, takes more: that even this consumer would not have caught up.
+// Bursts with idle time between them, where a consumer starved during the
+// bursts (auditd at low priority) catches up in between, are not one.
+func optimistic(d *Demand) *Demand {
+	o := *d
+	o.Capacity = make([]float64, len(d.Capacity))
+	best := d.BestDrainRate * float64(d.BucketNs) / 1e9
+	for i, c := range d.Capacity {
+		o.Capacity[i] = c
+		if i >= len(d.Episode) || !d.Episode[i] {
+			o.Capacity[i] = math.Max(c, best)
+		}
+	}
+	return &o
+}
+
+// sustained: over the recording the consumer fell behind and did not catch
+// up (the queue with no limit ends near its peak).
+func sustained(free Outcome, arrivalRate, drainRate float64) bool {
+	return free.EndDepth > 0 && free.EndDepth >= 0.5*free.MaxDepth && arrivalRate > drainRate
+}
