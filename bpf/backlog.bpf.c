@@ -45,7 +45,6 @@
 #define HIST_SLOTS 48
 #define AUDIT_SYSCALL 1300
 #define SYSCALL_NONE -1
-#define SYSCALL_OTHER -2
 #define CACHE_ALIGN(x) (((x) + 63) & ~63ULL)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -386,17 +385,26 @@ static __always_inline __u32 slot_claim(__u32 *next, __u32 max, __u64 table)
 {
 	__u8 one = 1;
 
+	__u32 start = *(volatile __u32 *)next;
+
 	for (int i = 0; i < 16; i++) {
-		__u32 slot = *(volatile __u32 *)next + i;
+		__u32 slot = start + i;
 		__u64 claim = table << 32 | slot;
 
 		if (slot >= max)
 			return 0;
 		if (!bpf_map_update_elem(&slot_claims, &claim, &one, BPF_NOEXIST)) {
-			*next = slot + 1;
+			/* Plain stores race: never move the hint backwards. */
+			if (slot + 1 > *(volatile __u32 *)next)
+				*next = slot + 1;
 			return slot;
 		}
 	}
+	/* Sixteen slots past a stale hint were all taken: move it on, or
+	 * every later claim would retry the same sixteen and overflow with
+	 * free slots left. This record goes to the "other" row. */
+	if (start + 16 > *(volatile __u32 *)next)
+		*next = start + 16;
 	return 0;
 }
 
@@ -457,8 +465,10 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 		fkey = (__u64)READ(btf, ctx, filterkey);
 		major = READ(btf, ctx, major);
 	}
+	/* Records with no context (xt_AUDIT, one per packet) all have the
+	 * same key: cached too. */
 	if (ts && ts->rule_cached && ts->rule_ctx == (__u64)ctx && ts->rule_serial == serial &&
-	    ts->rule_filterkey == fkey && ts->rule_major == major && serial)
+	    ts->rule_filterkey == fkey && ts->rule_major == major && (serial || !ctx))
 		return bpf_map_lookup_elem(&rules, &ts->rule_slot);
 
 	if (fkey)

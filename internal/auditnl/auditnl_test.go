@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -209,7 +211,19 @@ func TestListRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d rules loaded here", len(rules))
+	c, err := libaudit.NewAuditClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	direct, err := c.GetRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rules, direct) && !(len(rules) == 0 && len(direct) == 0) {
+		t.Fatalf("through the child: %d rules, in process: %d", len(rules), len(direct))
+	}
+	t.Logf("%d rules loaded here, the same read in process", len(rules))
 }
 
 // The real kernel refusing a non-initial user namespace.

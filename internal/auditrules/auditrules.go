@@ -115,8 +115,7 @@ func Matches(rules []Rule, key string, syscall int32, arch uint32) []int {
 	if syscall < 0 {
 		return nil
 	}
-	archName := auparse.AuditArch(arch).String()
-	name := auparse.AuditSyscalls[archName][int(syscall)]
+	archName, name := ArchName(arch), SyscallName(syscall, arch)
 	var out []int
 	for _, r := range rules {
 		if r.never || r.Key != key || (r.List != "exit" && r.List != "io_uring") {

@@ -16,7 +16,7 @@ const (
 )
 
 // wire builds the kernel's form of rules written as for auditctl.
-func wire(t *testing.T, lines ...string) [][]byte {
+func wire(t testing.TB, lines ...string) [][]byte {
 	t.Helper()
 	var out [][]byte
 	for _, l := range lines {
@@ -105,7 +105,7 @@ func TestParseRefusesGarbage(t *testing.T) {
 
 // FuzzParse: no wire input panics the reader.
 func FuzzParse(f *testing.F) {
-	for _, w := range wire(&testing.T{}, "-a always,exit -F arch=b64 -S openat -k k", "-w /etc -p wa") {
+	for _, w := range wire(f, "-a always,exit -F arch=b64 -S openat -k k", "-w /etc -p wa") {
 		f.Add(w)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -8,18 +8,17 @@ import (
 	"io/fs"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Root is where cgroup2 is mounted on systemd hosts and in the test VMs.
 const Root = "/sys/fs/cgroup"
 
-// cgroup2SuperMagic is CGROUP2_SUPER_MAGIC (include/uapi/linux/magic.h).
-const cgroup2SuperMagic = 0x63677270
-
 // IsV2 reports whether root is a cgroup2 mount.
 func IsV2(root string) bool {
-	var st syscall.Statfs_t
-	return syscall.Statfs(root, &st) == nil && st.Type == cgroup2SuperMagic
+	var st unix.Statfs_t
+	return unix.Statfs(root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
 
 // Paths returns the path (relative to root, with a leading "/", as
@@ -33,6 +32,11 @@ func Paths(root string, ids []uint64) map[uint64]string {
 		// a tmpfs) would name the wrong directories.
 		return map[uint64]string{}
 	}
+	return walk(root, ids)
+}
+
+// walk names the ids among the inode numbers of the directories under root.
+func walk(root string, ids []uint64) map[uint64]string {
 	want := make(map[uint64]bool, len(ids))
 	for _, id := range ids {
 		if id != 0 {

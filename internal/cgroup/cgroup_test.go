@@ -49,3 +49,31 @@ func TestNotCgroup2(t *testing.T) {
 		t.Errorf("Paths = %v", got)
 	}
 }
+
+// TestWalk names directories by inode on a tree made here, and stops at
+// what it was asked for.
+func TestWalk(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"system.slice/sshd.service", "machine.slice/ctr-1", "user.slice"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ino := func(rel string) uint64 {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(root, rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	got := walk(root, []uint64{ino("machine.slice/ctr-1"), ino("system.slice/sshd.service"), ino("."), 0, 1 << 62})
+	want := map[uint64]string{ino("machine.slice/ctr-1"): "/machine.slice/ctr-1", ino("system.slice/sshd.service"): "/system.slice/sshd.service", ino("."): "/"}
+	if len(got) != len(want) {
+		t.Fatalf("walk = %v, want %v", got, want)
+	}
+	for id, p := range want {
+		if got[id] != p {
+			t.Errorf("id %d: %q, want %q", id, got[id], p)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -252,7 +253,7 @@ func writeApply(w io.Writer, r *applyReport) {
 	}
 	fmt.Fprintf(w, "%s backlog_limit %d -> %d", verb, r.Before.BacklogLimit, r.BacklogLimit)
 	if r.BacklogWaitTime != nil {
-		fmt.Fprintf(w, ", backlog_wait_time %d -> %d jiffies (%s)", r.Before.BacklogWaitTime, *r.BacklogWaitTime, jiffies(*r.BacklogWaitTime, r.HZ))
+		fmt.Fprintf(w, ", backlog_wait_time %d -> %d jiffies (%s)", r.Before.BacklogWaitTime, *r.BacklogWaitTime, human.Jiffies(*r.BacklogWaitTime, r.HZ))
 	}
 	fmt.Fprintln(w)
 	if r.After != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
@@ -185,22 +186,22 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	}
 	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
 	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
-		num(d.DrainRate), d.BusyBuckets)
+		human.Count(d.DrainRate), d.BusyBuckets)
 	if d.DrainSource == "full" {
 		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there, and this rate, or more where it took more, elsewhere)",
-			num(d.DrainRate), d.BusyBuckets)
+			human.Count(d.DrainRate), d.BusyBuckets)
 	}
 	if d.DrainSource == "fastest" {
-		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", num(d.DrainRate))
+		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", human.Count(d.DrainRate))
 	}
 	r.Reasoning = []string{
 		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) were in force",
-			sec, p.KernelRelease, p.Attach, rec.Current.Limit, rec.Current.WaitJiffies, jiffies(rec.Current.WaitJiffies, p.HZ)),
+			sec, p.KernelRelease, p.Attach, rec.Current.Limit, rec.Current.WaitJiffies, human.Jiffies(rec.Current.WaitJiffies, p.HZ)),
 		fmt.Sprintf("demand: %s records = %s recorded + %s of events whose SYSCALL record was lost (%.1f records per such event) + %s producers would have made while asleep in the wait",
-			num(demand), num(demand-d.AddedSuppressed-d.AddedBlocked), num(d.AddedSuppressed), d.RecordsPerLostEvent, num(d.AddedBlocked)),
-		fmt.Sprintf("arrivals: %s records/s on average, %s records/s in the busiest second", num(rec.ArrivalRate), num(rec.PeakArrivalRate)),
+			human.Count(demand), human.Count(demand-d.AddedSuppressed-d.AddedBlocked), human.Count(d.AddedSuppressed), d.RecordsPerLostEvent, human.Count(d.AddedBlocked)),
+		fmt.Sprintf("arrivals: %s records/s on average, %s records/s in the busiest second", human.Count(rec.ArrivalRate), human.Count(rec.PeakArrivalRate)),
 		"drain: " + drain,
-		fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", num(rec.PeakDepth)),
+		fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)),
 	}
 	if rec.Current.Limit > 0 {
 		// Totals.Lost, not the AUDIT_GET delta: audit_after is read after
@@ -208,14 +209,14 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		// losing records in between (the tests prove Totals.Lost equal to
 		// the kernel's counter over the counting window).
 		r.Reasoning = append(r.Reasoning, fmt.Sprintf("check: the replay loses %s records at the limit in force (%d); the recording counted %s lost",
-			num(rec.CurrentOutcome.Lost), rec.Current.Limit, num(float64(p.Totals.Lost))))
+			human.Count(rec.CurrentOutcome.Lost), rec.Current.Limit, human.Count(float64(p.Totals.Lost))))
 	}
 	if rec.SustainedOverload {
 		r.Reasoning = append(r.Reasoning,
 			fmt.Sprintf("sustained overload: arrivals (%s records/s) outran the consumer (%s records/s) over the recording and the queue never caught up, so no backlog_limit is enough",
-				num(rec.ArrivalRate), num(d.DrainRate)),
+				human.Count(rec.ArrivalRate), human.Count(d.DrainRate)),
 			fmt.Sprintf("a limit of %d would have ridden out these %.0f s only; each further minute at this rate needs about %s more slots",
-				rec.RideOut, sec, num(rec.GrowthPerMinute)),
+				rec.RideOut, sec, human.Count(rec.GrowthPerMinute)),
 			"fix the source: narrow or exclude the noisiest rules and processes below, or speed up the consumer (auditd's disk, dispatcher plugins)")
 		r.NoisiestRules = sizing.NoisiestRules(p, 5)
 		r.NoisiestProcesses = sizing.NoisiestProcesses(p, 5)
@@ -224,11 +225,11 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			fmt.Sprintf("smallest limit that loses nothing in the replay: %d; x%.2f headroom, rounded up to two significant digits (never below %d): %d",
 				rec.MinimumLimit, rec.Headroom, sizing.FloorLimit, rec.BacklogLimit),
 			fmt.Sprintf("memory: a full queue at %d holds %s (%s records of %.0f bytes, measured); the usual advice, %d x 8970 bytes = %s, is an upper bound",
-				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), num(float64(rec.BacklogLimit)), rec.RecordBytes,
+				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), human.Count(float64(rec.BacklogLimit)), rec.RecordBytes,
 				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound)))
 		if rec.OverBudget {
 			r.Reasoning = append(r.Reasoning, fmt.Sprintf("over the memory budget: the largest limit within it, %d, loses %s records in the replay",
-				rec.BudgetLimit, num(rec.BudgetLost)))
+				rec.BudgetLimit, human.Count(rec.BudgetLost)))
 		}
 	}
 	r.WaitAdvice = waitAdvice(p, rec)
@@ -236,7 +237,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 }
 
 func waitAdvice(p *profile.Profile, rec *sizing.Recommendation) string {
-	cur := fmt.Sprintf("backlog_wait_time %d (%s)", rec.Current.WaitJiffies, jiffies(rec.Current.WaitJiffies, p.HZ))
+	cur := fmt.Sprintf("backlog_wait_time %d (%s)", rec.Current.WaitJiffies, human.Jiffies(rec.Current.WaitJiffies, p.HZ))
 	if rec.RecordedWaits > 0 {
 		per := time.Duration(rec.RecordedWaitNs / rec.RecordedWaits)
 		return fmt.Sprintf("during the recording producers slept %s in the backlog wait, %s per waiting record (%d records): with %s a full queue stalls the audited programs instead of losing records. At the recommended limit the replay neither waits nor loses; beyond it, keep the wait where a lost record is worse than a stalled program, set 0 where a stall is worse",
@@ -260,7 +261,7 @@ func writeRecommendation(w io.Writer, r *recommendReport) {
 	if len(r.NoisiestRules) > 0 {
 		fmt.Fprintf(w, "\nnoisiest rules:\n")
 		for _, rl := range r.NoisiestRules {
-			fmt.Fprintf(w, "  %-24s syscall %-5d %10d records %8d lost\n", keyOrNone(rl.Key), rl.Syscall, rl.Records, rl.Lost)
+			fmt.Fprintf(w, "  %-24s syscall %-5d %10d records %8d lost\n", human.Key(rl.Key), rl.Syscall, rl.Records, rl.Lost)
 		}
 	}
 	if len(r.NoisiestProcesses) > 0 {
@@ -272,25 +273,6 @@ func writeRecommendation(w io.Writer, r *recommendReport) {
 	fmt.Fprintf(w, "\nbacklog_wait_time: %s\n", r.WaitAdvice)
 }
 
-func keyOrNone(k string) string {
-	if k == "" {
-		return "(no key)"
-	}
-	return k
-}
-
-// num formats a count or rate for people: 12345.6 -> "12,346".
-func num(v float64) string {
-	return humanize.Commaf(float64(int64(v + 0.5)))
-}
-
-func jiffies(j uint32, hz int) string {
-	if hz <= 0 {
-		return "? s"
-	}
-	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
-}
-
 // parseWaitTime reads a backlog_wait_time: jiffies as auditctl takes them
 // ("60000"), or a duration ("2s") converted with hz.
 func parseWaitTime(s string, hz int) (uint32, error) {
@@ -298,7 +280,7 @@ func parseWaitTime(s string, hz int) (uint32, error) {
 	if j, err := strconv.ParseUint(s, 10, 64); err == nil {
 		// The kernel refuses more than 10*AUDIT_BACKLOG_WAIT_TIME, 600 s.
 		if hz > 0 && j > 600*uint64(hz) {
-			return 0, fmt.Errorf("%d jiffies is %s at HZ %d; the kernel takes at most 600 s", j, jiffies(uint32(min(j, 1<<31)), hz), hz)
+			return 0, fmt.Errorf("%d jiffies is %s at HZ %d; the kernel takes at most 600 s", j, human.Jiffies(uint32(min(j, 1<<31)), hz), hz)
 		}
 		if j > 1<<31 {
 			return 0, fmt.Errorf("%d jiffies is too large", j)

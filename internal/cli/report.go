@@ -77,7 +77,7 @@ func (o *reportOptions) run() error {
 	if err != nil {
 		return err
 	}
-	pg, err := report.Build(p, report.Options{})
+	pg, err := report.Build(p)
 	if errors.Is(err, report.ErrNoTimeline) {
 		return usagef("%s: %v; record again with `auditprof record` on a kernel where BPF can attach (fentry or kprobe) to chart it", o.Profile, err)
 	}

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
@@ -137,7 +140,7 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 		id := groupID(row)
 		g := groups[id]
 		if g == nil {
-			g = &ruleReport{Rules: append([]int{}, row.Matches...), Key: displayKey(row.Key), Comm: row.Comm}
+			g = &ruleReport{Rules: append([]int{}, row.Matches...), Key: row.Key, Comm: row.Comm}
 			var texts []string
 			for _, i := range row.Matches {
 				texts = append(texts, text[i])
@@ -155,22 +158,28 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 		g.Lost += row.Lost
 		g.Waits += row.Waits
 		g.WaitNs += row.WaitNs
-		g.Syscalls = appendUnique(g.Syscalls, row.SyscallLabel())
+		if l := row.SyscallLabel(); !slices.Contains(g.Syscalls, l) {
+			g.Syscalls = append(g.Syscalls, l)
+		}
 	}
 
 	secs := float64(p.DurationNs) / 1e9
-	d, err := sizing.Reconstruct(p)
+	// Recommend reconstructs the demand once; the limits without each
+	// rule replay that same demand, thinned.
+	rec, err := sizing.Recommend(p, sizing.Options{})
+	var d *sizing.Demand
 	var total float64
 	if err == nil {
-		if rec, rerr := sizing.Recommend(p, sizing.Options{}); rerr == nil {
-			rep.BacklogLimit = rec.BacklogLimit
-			if rec.SustainedOverload {
-				rep.LimitNote = "sustained overload with every rule: no backlog_limit is enough"
-			}
+		d, rep.BacklogLimit = rec.Demand, rec.BacklogLimit
+		if rec.SustainedOverload {
+			rep.LimitNote = "sustained overload with every rule: no backlog_limit is enough"
 		}
+		// Rule demand (RuleDemand) has no blocked-time part: the share is
+		// of the demand without it, so that the shares add up to one.
 		for _, v := range d.Records {
 			total += v
 		}
+		total -= d.AddedBlocked
 	} else {
 		rep.LimitNote = "no limits: " + err.Error()
 	}
@@ -234,21 +243,18 @@ func groupID(r profile.Rule) string {
 	return b.String()
 }
 
-// displayKey shows several keys (joined by \x01 in the kernel) with commas.
-func displayKey(k string) string { return strings.ReplaceAll(k, "\x01", ",") }
-
-func appendUnique(s []string, v string) []string {
-	for _, x := range s {
-		if x == v {
-			return s
+func ruleText(p *profile.Profile, index int) string {
+	for _, r := range p.LoadedRules {
+		if r.Index == index {
+			return r.Text
 		}
 	}
-	return append(s, v)
+	return "?"
 }
 
-func printRules(w interface{ Write([]byte) (int, error) }, p *profile.Profile, rep rulesReport) {
+func printRules(w io.Writer, p *profile.Profile, rep rulesReport) {
 	fmt.Fprintf(w, "audit rules ranked by %s: %s recorded on %s, %s records, %s lost\n",
-		rep.SortedBy, time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease, num(float64(rep.Records)), num(float64(rep.Lost)))
+		rep.SortedBy, time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease, human.Count(float64(rep.Records)), human.Count(float64(rep.Lost)))
 	switch {
 	case rep.LimitNote != "":
 		fmt.Fprintf(w, "recommended backlog_limit with every rule: none (%s)\n", rep.LimitNote)
@@ -270,9 +276,9 @@ func printRules(w interface{ Write([]byte) (int, error) }, p *profile.Profile, r
 			}
 			id = strings.Join(parts, ",")
 		}
-		key := r.Key
-		if key == "" {
-			key = "(none) " + r.Comm
+		key := human.Key(r.Key)
+		if r.Key == "" {
+			key += " " + r.Comm
 		}
 		without := "-"
 		switch {
@@ -282,17 +288,21 @@ func printRules(w interface{ Write([]byte) (int, error) }, p *profile.Profile, r
 			without = strconv.Itoa(int(r.LimitWithout))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.1f\t%s\t%.0f%%\t%s\t%s\t\n",
-			id, key, strings.Join(r.Syscalls, ","), num(float64(r.Records)), num(r.RecordsPerSec), r.RecordShare*100,
-			r.RecordsPerEvent, num(float64(r.Lost)), r.LostShare*100, time.Duration(r.WaitNs).Round(time.Millisecond), without)
+			id, key, strings.Join(r.Syscalls, ","), human.Count(float64(r.Records)), human.Count(r.RecordsPerSec), r.RecordShare*100,
+			r.RecordsPerEvent, human.Count(float64(r.Lost)), r.LostShare*100, time.Duration(r.WaitNs).Round(time.Millisecond), without)
 	}
 	tw.Flush()
 	var shown []string
 	seen := map[int]bool{}
+	text := map[int]string{}
+	for _, l := range p.LoadedRules {
+		text[l.Index] = l.Text
+	}
 	for _, r := range rep.Rules {
 		for _, i := range r.Rules {
 			if !seen[i] {
 				seen[i] = true
-				shown = append(shown, fmt.Sprintf("  #%d  %s", i, ruleText(p, i)))
+				shown = append(shown, fmt.Sprintf("  #%d  %s", i, text[i]))
 			}
 		}
 	}
@@ -303,13 +313,4 @@ func printRules(w interface{ Write([]byte) (int, error) }, p *profile.Profile, r
 		}
 	}
 	fmt.Fprintln(w, "\nLIMIT WITHOUT: recommend's limit had the rule's records never been made, taken out of every moment alike.")
-}
-
-func ruleText(p *profile.Profile, index int) string {
-	for _, r := range p.LoadedRules {
-		if r.Index == index {
-			return r.Text
-		}
-	}
-	return "?"
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,10 +28,7 @@ func TestRulesRanking(t *testing.T) {
 		{Index: 2, Text: "-a always,exit -F arch=b64 -S openat -F key=hot", List: "exit", Key: "hot"},
 		{Index: 3, Text: "-a always,exit -F arch=b64 -S chmod", List: "exit"},
 	}
-	path := filepath.Join(t.TempDir(), "p.json")
-	if err := p.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
+	path := saveProfile(t, p)
 	code, out, errOut := run(t, "rules", "--profile", path, "--json")
 	if code != 0 {
 		t.Fatalf("rules exit %d: %s", code, errOut)
@@ -53,7 +49,7 @@ func TestRulesRanking(t *testing.T) {
 	}
 	// Text output names the rules as auditctl -l does.
 	code, out, _ = run(t, "rules", "--profile", path, "--sort", "lost")
-	if code != 0 || !strings.Contains(out, "#2  -a always,exit -F arch=b64 -S openat -F key=hot") || !strings.Contains(out, "(none) chmod-loop") {
+	if code != 0 || !strings.Contains(out, "#2  -a always,exit -F arch=b64 -S openat -F key=hot") || !strings.Contains(out, "(no key) chmod-loop") {
 		t.Errorf("text output:\n%s", out)
 	}
 	if code, _, errOut := run(t, "rules", "--profile", path, "--sort", "size"); code != ExitUsage || !strings.Contains(errOut, "--sort must be") {

@@ -7,12 +7,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
 func writeProfile(t *testing.T, w sizingtest.Workload) string {
 	t.Helper()
 	p, _ := sizingtest.Simulate(10_000, w, 5, 5, 64)
+	return saveProfile(t, p)
+}
+
+func saveProfile(t *testing.T, p *profile.Profile) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "p.json")
 	if err := p.WriteFile(path); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,10 @@ func (s *profileSource) validate() error {
 	if s.ReadyFile != "" && s.Duration == 0 {
 		return usagef("--ready-file goes with --duration")
 	}
+	if s.Duration > 0 && s.Output == "" {
+		// Checked now, not after recording for the whole duration.
+		return usagef("--output must name a file")
+	}
 	return nil
 }
 

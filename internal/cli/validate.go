@@ -8,6 +8,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
 
@@ -101,11 +102,11 @@ func (o *validateOptions) run() error {
 	if !r.Held {
 		verdict = "would not hold: the replay loses records"
 	}
-	fmt.Fprintf(o.out, "backlog_limit %d, backlog_wait_time %d (%s): %s\n", s.Limit, wait, jiffies(wait, p.HZ), verdict)
-	fmt.Fprintf(o.out, "  predicted lost:      %s records\n", num(out.Lost))
-	fmt.Fprintf(o.out, "  predicted waits:     %s records, %s in total, %s at most\n", num(out.Waits),
+	fmt.Fprintf(o.out, "backlog_limit %d, backlog_wait_time %d (%s): %s\n", s.Limit, wait, human.Jiffies(wait, p.HZ), verdict)
+	fmt.Fprintf(o.out, "  predicted lost:      %s records\n", human.Count(out.Lost))
+	fmt.Fprintf(o.out, "  predicted waits:     %s records, %s in total, %s at most\n", human.Count(out.Waits),
 		time.Duration(out.WaitNs).Round(time.Millisecond), time.Duration(out.MaxWaitNs).Round(time.Millisecond))
-	fmt.Fprintf(o.out, "  predicted max depth: %s records\n", num(out.MaxDepth))
+	fmt.Fprintf(o.out, "  predicted max depth: %s records\n", human.Count(out.MaxDepth))
 	fmt.Fprintf(o.out, "  memory when full:    %s at %.0f bytes per record (measured); the x8970 B advice says %s, an upper bound\n",
 		humanize.IBytes(r.MemoryBytes), size, humanize.IBytes(r.MemoryBytesUpperBound))
 	fmt.Fprintf(o.out, "  recorded:            %d lost at backlog_limit %d\n", p.Totals.Lost, r.RecordedLimit)

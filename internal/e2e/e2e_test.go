@@ -65,11 +65,7 @@ func binaries(t testing.TB) map[string]string {
 // guestPrelude starts the real auditd and waits until it registered.
 const guestPrelude = `
 auditd || { echo "auditd failed to start"; exit 1; }
-i=0
-while [ "$(auditctl -s | awk '$1=="pid"{print $2}')" = "0" ]; do
-	i=$((i+1)); [ $i -gt 100 ] && { echo "auditd did not register"; exit 1; }
-	sleep 0.1
-done
+wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
 uname -r > /tmp/uname; emit uname /tmp/uname
 # status_to NAME: the kernel's counters, read by the real auditctl.
 status_to() { auditctl -s > /tmp/$1.status; emit $1 /tmp/$1.status; }
@@ -125,7 +121,11 @@ auditctl -a always,exit -F arch=b64 -S chdir -k cold >/dev/null
 : > /var/log/audit/audit.log
 status_to c.before
 record c --duration 120s
+# The load runs in its own cgroup, as a container's would.
+mkdir -p /sys/fs/cgroup/audit-load
+echo $$ > /sys/fs/cgroup/audit-load/cgroup.procs
 stress-ng --open 1 --chdir 1 --timeout 5s --quiet
+echo $$ > /sys/fs/cgroup/cgroup.procs
 sleep 2
 finish c
 status_to c.after
@@ -138,7 +138,7 @@ wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
 record d2 --duration 600s
 sleep 2
 finish d2
-guestcheck > /tmp/left; emit left /tmp/left
+guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
 `
 
 type guestRun struct {
@@ -186,6 +186,12 @@ func (g guestRun) profile(name string) *profile.Profile {
 }
 
 // status parses `auditctl -s` output.
+// delta is how much a counter of auditctl -s moved from NAME.before to
+// NAME.after.
+func (g guestRun) delta(name, field string) uint64 {
+	return g.status(name + ".after")[field] - g.status(name + ".before")[field]
+}
+
 func (g guestRun) status(name string) map[string]uint64 {
 	g.t.Helper()
 	m := map[string]uint64{}
@@ -271,8 +277,7 @@ func TestSilentDrops(t *testing.T) {
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
 				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 9 * time.Minute})
 			p := g.profile("e")
-			before, after := g.status("e.before"), g.status("e.after")
-			kernelLost := after["lost"] - before["lost"]
+			kernelLost := g.delta("e", "lost")
 			t.Logf("(e) records=%d queued=%d lost=%d kernel lost delta=%d silent=%d retry_queued=%d hold_queued=%d max retry depth=%d reasons=%v",
 				p.Totals.Records, p.Totals.Queued, p.Totals.Lost, kernelLost, p.Totals.SilentDrops,
 				p.Totals.RetryQueued, p.Totals.HoldQueued, p.Totals.MaxRetryDepth, p.Totals.LostByReason)
@@ -320,8 +325,7 @@ func checkOverloadDrop(t *testing.T, g guestRun, mode string) {
 	if rc := g.exitCode("a"); rc != 0 {
 		t.Errorf("(a) record exited %d", rc)
 	}
-	before, after := g.status("a.before"), g.status("a.after")
-	kernelLost := after["lost"] - before["lost"]
+	kernelLost := g.delta("a", "lost")
 	t.Logf("(a) records=%d queued=%d lost=%d kernel lost delta=%d drained=%d max_depth=%d silent=%d reasons=%v",
 		p.Totals.Records, p.Totals.Queued, p.Totals.Lost, kernelLost, p.Totals.Drained, p.Totals.MaxDepth,
 		p.Totals.SilentDrops, p.Totals.LostByReason)
@@ -391,28 +395,28 @@ func checkTimeline(t *testing.T, name string, p *profile.Profile) {
 // jiffies).
 func checkOverloadWait(t *testing.T, g guestRun) {
 	p := g.profile("b")
-	before, after := g.status("b.before"), g.status("b.after")
 	const field = "backlog_wait_time_actual"
-	if _, ok := after[field]; !ok {
+	if _, ok := g.status("b.after")[field]; !ok {
 		t.Fatalf("(b) auditctl -s shows no %s", field)
 	}
 	if p.HZ <= 0 {
 		t.Fatalf("(b) hz = %d", p.HZ)
 	}
 	jiffyNs := 1e9 / float64(p.HZ)
-	kernelNs := float64(after[field]-before[field]) * jiffyNs
+	kernelJiffies := g.delta("b", field)
+	kernelNs := float64(kernelJiffies) * jiffyNs
 	ours := float64(p.Totals.WaitNs)
 	diff := math.Abs(ours - kernelNs)
 	t.Logf("(b) waits=%d wait_ns=%.0f (blocked_ns=%d) kernel=%.0f ns (%d jiffies at HZ=%d) diff=%.2f%% lost=%d",
-		p.Totals.Waits, ours, p.Totals.BlockedNs, kernelNs, after[field]-before[field], p.HZ, 100*diff/math.Max(kernelNs, 1), p.Totals.Lost)
+		p.Totals.Waits, ours, p.Totals.BlockedNs, kernelNs, kernelJiffies, p.HZ, 100*diff/math.Max(kernelNs, 1), p.Totals.Lost)
 	if p.Totals.Waits == 0 || kernelNs == 0 {
 		t.Fatalf("(b) no backlog waits happened (ours %d, kernel %.0f ns): the scenario did not block producers", p.Totals.Waits, kernelNs)
 	}
 	if diff > 0.02*kernelNs && diff > float64(p.Totals.Waits)*jiffyNs/10 {
-		t.Errorf("(b) wait_ns %.0f vs kernel %.0f: off by %.2f%%, more than 2%% and more than one jiffy per wait (%d waits)",
+		t.Errorf("(b) wait_ns %.0f vs kernel %.0f: off by %.2f%%, more than 2%% and more than a tenth of a jiffy per wait (%d waits)",
 			ours, kernelNs, 100*diff/kernelNs, p.Totals.Waits)
 	}
-	if lost := after["lost"] - before["lost"]; p.Totals.Lost != lost {
+	if lost := g.delta("b", "lost"); p.Totals.Lost != lost {
 		t.Errorf("(b) totals.lost = %d, kernel lost delta = %d", p.Totals.Lost, lost)
 	}
 	var hist uint64
@@ -429,8 +433,7 @@ func checkOverloadWait(t *testing.T, g guestRun) {
 // within 1%.
 func checkRules(t *testing.T, g guestRun) {
 	p := g.profile("c")
-	before, after := g.status("c.before"), g.status("c.after")
-	if lost := after["lost"] - before["lost"]; lost != 0 {
+	if lost := g.delta("c", "lost"); lost != 0 {
 		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
 	}
 	// Only events inside the recording window count: auditprof's own
@@ -485,6 +488,12 @@ func checkRules(t *testing.T, g guestRun) {
 	}
 	if len(keyed) == 0 || keyed[0] != "hot" {
 		t.Errorf("(c) rules ranked %v, want hot first", keyed)
+	}
+	// The load's processes are named by their cgroup v2 path.
+	for _, pr := range p.Processes {
+		if strings.HasPrefix(pr.Comm, "stress-ng") && pr.Cgroup != "/audit-load" {
+			t.Errorf("(c) %s (%d) in cgroup %q (id %d), want /audit-load", pr.Comm, pr.Tgid, pr.Cgroup, pr.CgroupID)
+		}
 	}
 	// Each keyed row is joined to the one loaded rule it came from, with
 	// its arch and syscall named.

@@ -75,6 +75,10 @@ emit persist.file /etc/audit/rules.d/50-backlog.rules
 cmd again apply --backlog-limit 2600 --persist /etc/audit/rules.d/50-backlog.rules
 emit again.file /etc/audit/rules.d/50-backlog.rules
 emit again.bak /etc/audit/rules.d/50-backlog.rules.auditprof.bak
+# What was persisted loads: the real auditctl reads the file.
+auditctl -b 64 --backlog_wait_time 0 >/dev/null
+auditctl -R /etc/audit/rules.d/50-backlog.rules >/dev/null 2>&1; echo $? > /tmp/reload.rc; emit reload.rc /tmp/reload.rc
+status_to reload
 cmd zero apply --backlog-limit 0
 cmd longwait apply --backlog-limit 100 --backlog-wait-time 700s
 auditctl -e 2 >/dev/null
@@ -95,10 +99,6 @@ func TestSizing(t *testing.T) {
 	}
 }
 
-func lostDelta(g guestRun, name string) uint64 {
-	return g.status(name + ".after")["lost"] - g.status(name + ".before")["lost"]
-}
-
 func jsonOut(t *testing.T, g guestRun, name string) map[string]any {
 	t.Helper()
 	if rc := g.exitCode(name); rc != 0 {
@@ -109,6 +109,17 @@ func jsonOut(t *testing.T, g guestRun, name string) map[string]any {
 		t.Fatalf("%s: %v\n%s", name, err, g.section(name+".out"))
 	}
 	return m
+}
+
+// number is a JSON number field; a missing or mistyped one fails the test
+// (a panic would end every VM test of the package at once).
+func number(t *testing.T, m map[string]any, key string) float64 {
+	t.Helper()
+	v, ok := m[key].(float64)
+	if !ok {
+		t.Fatalf("%q is %v (%T), not a number, in %v", key, m[key], m[key], m)
+	}
+	return v
 }
 
 func checkSizing(t *testing.T, g guestRun) {
@@ -122,52 +133,52 @@ func checkSizing(t *testing.T, g guestRun) {
 		}
 	})
 	rec := jsonOut(t, g, "rec")
-	r := uint64(rec["backlog_limit"].(float64))
-	lost1 := lostDelta(g, "s1")
+	r := uint64(number(t, rec, "backlog_limit"))
+	lost1 := g.delta("s1", "lost")
 	v64, vR := jsonOut(t, g, "v64"), jsonOut(t, g, "vR")
-	pred64 := v64["predicted_lost"].(float64)
+	pred64 := number(t, v64, "predicted_lost")
 	t.Logf("s1: kernel lost %d at limit 64; recommended %d (minimum %v, peak %.0f, arrivals %.0f/s, drain %.0f/s); validate predicts %.0f lost at 64, %.0f at %d",
 		lost1, r, rec["minimum_limit"], rec["peak_depth"], rec["arrival_rate"], rec["drain_rate"], pred64, vR["predicted_lost"], r)
-	t.Logf("s2 at %d: kernel lost %d; s3 at %d: kernel lost %d", r, lostDelta(g, "s2"), r/2, lostDelta(g, "s3"))
+	t.Logf("s2 at %d: kernel lost %d; s3 at %d: kernel lost %d", r, g.delta("s2", "lost"), r/2, g.delta("s3", "lost"))
 	if lost1 == 0 {
 		t.Fatal("the recorded workload lost nothing at limit 64: not an overload, nothing to prove")
 	}
-	if rec["sustained_overload"].(bool) || r <= 64 {
+	if rec["sustained_overload"] != false || r <= 64 {
 		t.Fatalf("recommendation %v", rec)
 	}
 	if math.Abs(pred64-float64(lost1)) > 0.1*float64(lost1) {
 		t.Errorf("validate predicts %.0f lost at the recorded setting, the kernel counted %d (more than 10%% off)", pred64, lost1)
 	}
-	if vR["predicted_lost"].(float64) != 0 || vR["held"] != true {
+	if number(t, vR, "predicted_lost") != 0 || vR["held"] != true {
 		t.Errorf("validate at the recommended %d: %v", r, vR)
 	}
 	// recommend --apply set it, and verified it with AUDIT_GET.
 	applied, _ := rec["applied"].(map[string]any)
 	after, _ := applied["after"].(map[string]any)
-	if after == nil || uint64(after["backlog_limit"].(float64)) != r {
+	if after == nil || uint64(number(t, after, "backlog_limit")) != r {
 		t.Fatalf("recommend --apply: %v", applied)
 	}
 	if got := g.status("s2.before")["backlog_limit"]; got != r {
 		t.Errorf("backlog_limit %d after recommend --apply of %d", got, r)
 	}
-	if l := lostDelta(g, "s2"); l != 0 {
+	if l := g.delta("s2", "lost"); l != 0 {
 		t.Errorf("the same workload at the recommended limit %d lost %d records", r, l)
 	}
 	// At R/2, a setting the recording never ran at, the prediction is out
 	// of sample: logged (the README quotes it), and it must at least say
 	// that records are lost when the kernel lost some.
 	vH := jsonOut(t, g, "vH")
-	t.Logf("s3 at %d: validate on the s1 profile predicted %.0f lost, the kernel counted %d", r/2, vH["predicted_lost"], lostDelta(g, "s3"))
-	if l := lostDelta(g, "s3"); l == 0 {
+	t.Logf("s3 at %d: validate on the s1 profile predicted %.0f lost, the kernel counted %d", r/2, vH["predicted_lost"], g.delta("s3", "lost"))
+	if l := g.delta("s3", "lost"); l == 0 {
 		t.Errorf("the same workload at half the recommended limit (%d) lost nothing: the recommendation is not tight", r/2)
-	} else if vH["predicted_lost"].(float64) == 0 {
+	} else if number(t, vH, "predicted_lost") == 0 {
 		t.Errorf("validate predicted no loss at %d, the kernel lost %d", r/2, l)
 	}
 
 	// recommend --duration: recorded the load, wrote the profile, decided.
 	recdur := jsonOut(t, g, "recdur")
 	t.Logf("recommend --duration: %v (peak %v)", recdur["backlog_limit"], recdur["peak_depth"])
-	if recdur["sustained_overload"] == true || recdur["backlog_limit"].(float64) <= 64 {
+	if recdur["sustained_overload"] == true || number(t, recdur, "backlog_limit") <= 64 {
 		t.Errorf("recommend --duration over the bursts: %v", recdur)
 	}
 	if p := g.profile("s5"); p.Totals.Lost == 0 {
@@ -177,7 +188,7 @@ func checkSizing(t *testing.T, g guestRun) {
 	rec4 := jsonOut(t, g, "rec4")
 	t.Logf("s4: sustained %v, ride-out %v, arrivals %.0f/s, drain %.0f/s", rec4["sustained_overload"], rec4["ride_out_limit"],
 		rec4["arrival_rate"], rec4["drain_rate"])
-	if rec4["sustained_overload"] != true || rec4["backlog_limit"].(float64) != 0 {
+	if rec4["sustained_overload"] != true || number(t, rec4, "backlog_limit") != 0 {
 		t.Errorf("a load outlasting the recording was not called sustained overload: %v", rec4)
 	}
 }
@@ -210,6 +221,10 @@ func checkApply(t *testing.T, g guestRun) {
 	if rc := g.exitCode("again"); rc != 0 || !strings.Contains(g.section("again.file"), "-b 2600\n") ||
 		!strings.Contains(g.section("again.bak"), "-b 1300\n") {
 		t.Errorf("second persist: exit %d, file %q, backup %q", rc, g.section("again.file"), g.section("again.bak"))
+	}
+	if st := g.status("reload"); g.exitCode("reload") != 0 || st["backlog_limit"] != 2600 || st["backlog_wait_time"] != 500 {
+		t.Errorf("auditctl -R of the persisted file: exit %d, backlog_limit %d, backlog_wait_time %d; want 2600 and 500",
+			g.exitCode("reload"), st["backlog_limit"], st["backlog_wait_time"])
 	}
 	// Bad values: usage errors, one line.
 	for _, n := range []string{"zero", "longwait"} {

@@ -395,9 +395,9 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 		return nil, fmt.Errorf("initialising queue addresses: %w", err)
 	}
 
-	// Attach the optional points first and audit_log_start last, so that
-	// once records are counted every other counter is live too.
-	for i := len(points) - 1; i >= 0; i-- {
+	// Order does not matter: nothing is counted until setCounting turns
+	// every counter on at once, after the last attach.
+	for i := range points {
 		pt := &points[i]
 		prog := coll.Programs[pt.Program]
 		if prog == nil {

@@ -82,12 +82,16 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	if prof.HZ <= 0 {
 		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
 	}
-	jns := func(j uint64) uint64 { return j * 1_000_000_000 / uint64(prof.HZ) }
+	// Whole seconds first: j*1e9 overflows past 1.8e10 jiffies (10,000
+	// producers asleep for an hour at HZ 1000).
+	hz := uint64(prof.HZ)
+	jns := func(j uint64) uint64 { return j/hz*1_000_000_000 + j%hz*1_000_000_000/hz }
 	t, err := p.Totals()
 	if err != nil {
 		return err
 	}
-	if err := p.tl.readUntil(MonotonicNow()/p.opts.BucketNs + 1); err != nil {
+	// Up to the bucket in progress at Detach: nothing comes after it.
+	if err := p.tl.readUntil(MonotonicNow() / p.opts.BucketNs); err != nil {
 		return err
 	}
 	prof.Attach = string(p.mode)

@@ -72,18 +72,21 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestWriteFile: a failed write leaves the old file and no debris.
+// TestWriteFile: a write that fails at the rename (the path is a
+// non-empty directory) leaves no temporary file behind; a write over an old
+// file replaces it whole.
 func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
+	blocked := filepath.Join(dir, "blocked")
+	if err := os.MkdirAll(filepath.Join(blocked, "inside"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := valid().WriteFile(blocked); err == nil {
+		t.Fatal("writing over a non-empty directory succeeded")
+	}
 	path := filepath.Join(dir, "p.json")
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if err := valid().WriteFile(filepath.Join(dir, "missing", "p.json")); err == nil {
-		t.Fatal("writing into a missing directory succeeded")
-	}
-	if b, _ := os.ReadFile(path); string(b) != "old" {
-		t.Fatalf("a failed write changed the old file to %q", b)
 	}
 	if err := valid().WriteFile(path); err != nil {
 		t.Fatal(err)
@@ -92,7 +95,7 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
+	if len(entries) != 2 {
 		t.Fatalf("debris left: %v", entries)
 	}
 }
@@ -120,9 +123,16 @@ func FuzzDecode(f *testing.F) {
 		if err := p.Encode(&out); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Decode(&out); err != nil {
+		q, err := Decode(bytes.NewReader(out.Bytes()))
+		if err != nil {
 			t.Fatalf("re-decoding a valid profile: %v", err)
 		}
-		p.SortTables()
+		var again bytes.Buffer
+		if err := q.Encode(&again); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), again.Bytes()) {
+			t.Fatalf("a decoded profile encodes differently after a round trip:\n%s\n%s", out.Bytes(), again.Bytes())
+		}
 	})
 }

@@ -80,7 +80,7 @@ func TestBrowserRendersCharts(t *testing.T) {
 		{"one hour", oneHour(t)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pg, err := Build(tc.p, Options{})
+			pg, err := Build(tc.p)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
@@ -34,29 +35,19 @@ var pageTemplate string
 
 var page = template.Must(template.New("report").Parse(pageTemplate))
 
-// Defaults of Build.
+// Bounds of the page.
 const (
-	// DefaultMaxPoints bounds the points of each timeline series: a chart
+	// MaxPoints bounds the points of each timeline series: a chart
 	// cannot show more than its width in pixels anyway, and a one-hour
 	// recording in 10 ms buckets (360,000) would make a page of megabytes.
-	DefaultMaxPoints = 2000
-	// DefaultTop is how many rules and processes the page ranks.
-	DefaultTop = 10
+	MaxPoints = 2000
+	// Top is how many rules and processes the page ranks.
+	Top = 10
 )
 
 // ErrNoTimeline is returned (wrapped) for profiles without a per-bucket
 // queue timeline to chart.
 var ErrNoTimeline = errors.New("the profile has no queue timeline to chart")
-
-// Options of Build.
-type Options struct {
-	// Recommendation is charted as the recommended limit; nil: Build
-	// computes it with Sizing.
-	Recommendation *sizing.Recommendation
-	Sizing         sizing.Options
-	MaxPoints      int
-	Top            int
-}
 
 // Page is a rendered report.
 type Page struct {
@@ -67,32 +58,27 @@ type Page struct {
 }
 
 // Build renders the report of p.
-func Build(p *profile.Profile, opts Options) (*Page, error) {
+func Build(p *profile.Profile) (*Page, error) {
 	if p.Attach == profile.AttachNetlink {
 		return nil, fmt.Errorf("%w: it was recorded over netlink, which sees neither the queue's drain nor its depth between samples", ErrNoTimeline)
 	}
 	if p.Timeline.Len() == 0 || p.Timeline.BucketNs <= 0 {
 		return nil, fmt.Errorf("%w: timeline.arrivals is empty", ErrNoTimeline)
 	}
-	if opts.MaxPoints <= 0 {
-		opts.MaxPoints = DefaultMaxPoints
+	// ReadFile validates; a profile built in memory may not have been.
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("reading profile: %w", err)
 	}
-	if opts.Top <= 0 {
-		opts.Top = DefaultTop
+	recNote := ""
+	rec, err := sizing.Recommend(p, sizing.Options{})
+	switch {
+	case errors.Is(err, sizing.ErrTooLittle):
+		// The charts still say what happened; only the advice is missing.
+		recNote = "no recommendation: " + err.Error()
+	case err != nil:
+		return nil, fmt.Errorf("recommending a limit: %w", err)
 	}
-	rec, recNote := opts.Recommendation, ""
-	if rec == nil {
-		var err error
-		rec, err = sizing.Recommend(p, opts.Sizing)
-		switch {
-		case errors.Is(err, sizing.ErrTooLittle):
-			// The charts still say what happened; only the advice is missing.
-			recNote = "no recommendation: " + err.Error()
-		case err != nil:
-			return nil, fmt.Errorf("recommending a limit: %w", err)
-		}
-	}
-	v := newView(p, rec, recNote, opts)
+	v := newView(p, rec, recNote)
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, v); err != nil {
 		return nil, fmt.Errorf("rendering report: %w", err)
@@ -174,7 +160,7 @@ func (v *view) charts() int {
 	return n
 }
 
-func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opts Options) *view {
+func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *view {
 	t := &p.Totals
 	v := &view{
 		Title:  fmt.Sprintf("auditprof: %s on %s", time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease),
@@ -211,12 +197,12 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opt
 		}
 		v.Facts = append(v.Facts,
 			fact{"backlog_limit", limit},
-			fact{"backlog_wait_time", fmt.Sprintf("%d jiffies (%s)", a.BacklogWaitTime, jiffies(a.BacklogWaitTime, p.HZ))})
+			fact{"backlog_wait_time", fmt.Sprintf("%d jiffies (%s)", a.BacklogWaitTime, human.Jiffies(a.BacklogWaitTime, p.HZ))})
 	}
 	v.Totals = []fact{
 		{"records", humanize.Comma(int64(t.Records))},
 		{"queued", humanize.Comma(int64(t.Queued))},
-		{"lost", humanize.Comma(int64(t.Lost)) + percent(t.Lost, t.Records)},
+		{"lost", humanize.Comma(int64(t.Lost)) + lostShare(t.Lost, t.Records)},
 		{"silent drops", humanize.Comma(int64(t.SilentDrops))},
 		{"waits", fmt.Sprintf("%s (%s asleep)", humanize.Comma(int64(t.Waits)), time.Duration(t.WaitNs).Round(time.Millisecond))},
 		{"peak depth", humanize.Comma(int64(t.MaxDepth))},
@@ -225,7 +211,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opt
 		v.Totals = append(v.Totals, fact{"record size", fmt.Sprintf("%.0f B average", sizing.RecordBytes(p))})
 	}
 
-	v.Data.Timeline = downsample(&p.Timeline, opts.MaxPoints)
+	v.Data.Timeline = downsample(&p.Timeline, MaxPoints)
 	if s := v.Data.Timeline.Step; s > 1 {
 		v.PointNote = fmt.Sprintf("%s buckets of %s make one point of %s: counts are summed (rates are their averages over the point), depth is the maximum",
 			humanize.Comma(int64(s)), time.Duration(p.Timeline.BucketNs), time.Duration(int64(s)*p.Timeline.BucketNs))
@@ -241,34 +227,34 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string, opt
 		v.Overload = true
 		drain := "the consumer"
 		if rec.Demand != nil {
-			drain = fmt.Sprintf("the consumer (%s records/s)", num(rec.Demand.DrainRate))
+			drain = fmt.Sprintf("the consumer (%s records/s)", human.Count(rec.Demand.DrainRate))
 		}
 		v.Recommendation = fmt.Sprintf("no backlog_limit is enough: sustained overload. Arrivals (%s records/s) outran %s and the queue never caught up; a limit of %d would have ridden out this recording only, and each further minute needs about %s more slots. Fix the source: the noisiest rules and processes below, or the consumer.",
-			num(rec.ArrivalRate), drain, rec.RideOut, num(rec.GrowthPerMinute))
+			human.Count(rec.ArrivalRate), drain, rec.RideOut, human.Count(rec.GrowthPerMinute))
 	default:
 		v.Data.RecommendedLimit = rec.BacklogLimit
 		v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay %d, x%.2f headroom); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
 			rec.BacklogLimit, rec.MinimumLimit, rec.Headroom, humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
 		if rec.OverBudget {
-			v.Recommendation += fmt.Sprintf("; over the memory budget: the largest limit within it, %d, loses %s records in the replay", rec.BudgetLimit, num(rec.BudgetLost))
+			v.Recommendation += fmt.Sprintf("; over the memory budget: the largest limit within it, %d, loses %s records in the replay", rec.BudgetLimit, human.Count(rec.BudgetLost))
 		}
 	}
 
 	v.Data.Waits = waitHistogram(p.WaitHistogramNs)
 	v.Waits = len(v.Data.Waits.Counts) > 0
-	for _, r := range sizing.NoisiestRules(p, opts.Top) {
-		key, sc := ruleKey(r.Key), r.SyscallLabel()
+	for _, r := range sizing.NoisiestRules(p, Top) {
+		key, sc := human.Key(r.Key), r.SyscallLabel()
 		v.Rules = append(v.Rules, ruleRow{Key: key, Syscall: sc, Records: humanize.Comma(int64(r.Records)),
-			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: duration(r.WaitNs)})
+			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: human.Duration(r.WaitNs)})
 		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
 	}
-	for _, pr := range sizing.NoisiestProcesses(p, opts.Top) {
+	for _, pr := range sizing.NoisiestProcesses(p, Top) {
 		tgid := fmt.Sprint(pr.Tgid)
 		if pr.Tgid == 0 {
 			tgid = "-"
 		}
 		v.Processes = append(v.Processes, processRow{Comm: pr.Comm, Tgid: tgid, Records: humanize.Comma(int64(pr.Records)),
-			Lost: humanize.Comma(int64(pr.Lost)), Waits: humanize.Comma(int64(pr.Waits)), WaitFor: duration(pr.WaitNs)})
+			Lost: humanize.Comma(int64(pr.Lost)), Waits: humanize.Comma(int64(pr.Waits)), WaitFor: human.Duration(pr.WaitNs)})
 		v.Data.Processes = append(v.Data.Processes, barEntry{Label: pr.Comm + " " + tgid, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
 	}
 
@@ -323,7 +309,7 @@ func downsample(t *profile.Timeline, maxPoints int) series {
 func waitHistogram(hb []profile.HistogramBucket) histogram {
 	var h histogram
 	for _, b := range hb {
-		label := "≤ " + nanos(b.Le)
+		label := "≤ " + human.Duration(b.Le)
 		if b.Le == math.MaxUint64 {
 			label = "longer"
 		}
@@ -333,50 +319,10 @@ func waitHistogram(hb []profile.HistogramBucket) histogram {
 	return h
 }
 
-// nanos formats a time to three significant digits in the largest unit
-// that keeps it at least 1.
-func nanos(ns uint64) string {
-	f := float64(ns)
-	switch {
-	case f < 1e3:
-		return fmt.Sprintf("%d ns", ns)
-	case f < 1e6:
-		return fmt.Sprintf("%.3g µs", f/1e3)
-	case f < 1e9:
-		return fmt.Sprintf("%.3g ms", f/1e6)
-	}
-	return fmt.Sprintf("%.3g s", f/1e9)
-}
-
-func duration(ns uint64) string {
-	if ns == 0 {
-		return "0"
-	}
-	return nanos(ns)
-}
-
-func ruleKey(k string) string {
-	if k == "" {
-		return "(no key)"
-	}
-	return k
-}
-
-func percent(n, of uint64) string {
+// lostShare is " (54.76%)" after a lost count, nothing when no records.
+func lostShare(n, of uint64) string {
 	if of == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%.2g%%)", 100*float64(n)/float64(of))
-}
-
-// num formats a count or rate for people: 12345.6 -> "12,346".
-func num(v float64) string {
-	return humanize.Commaf(math.Round(v))
-}
-
-func jiffies(j uint32, hz int) string {
-	if hz <= 0 {
-		return "? s"
-	}
-	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
+	return " (" + human.Percent(n, of) + ")"
 }

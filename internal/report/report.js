@@ -159,7 +159,7 @@
       type: "bar",
       data: {
         labels: column("label"),
-        datasets: [bars("records", "records", colors.records), bars("lost", "lost", colors.lost), bars("waited", "waits", colors.waits)],
+        datasets: [bars("records", "records", colors.records), bars("lost", "lost", colors.lost), bars("waits", "waits", colors.waits)],
       },
       options: {
         indexAxis: "y",
@@ -190,12 +190,17 @@
     var r = chart.currentDevicePixelRatio || 1, a = chart.chartArea;
     var x0 = Math.max(0, Math.floor(a.left * r)), x1 = Math.min(c.width, Math.ceil(a.right * r));
     var y0 = Math.max(0, Math.floor(a.top * r)), y1 = Math.min(c.height, Math.ceil(a.bottom * r));
+    var anyData = false;
     var visible = chart.data.datasets.filter(function (ds, i) {
       var top = ds.data.reduce(function (m, v) { return Math.max(m, yOf(v)); }, 0);
+      if (top > 0) anyData = true;
       var scale = chart.getDatasetMeta(i).vScale;
       return Math.abs(scale.getPixelForValue(top) - scale.getPixelForValue(0)) >= 2;
     });
-    return visible.length === 0 || visible.some(function (ds) {
+    // Data too small to span two pixels anywhere is a broken scale, not
+    // an empty chart; all-zero data (nothing lost) draws just the axes.
+    if (visible.length === 0) return !anyData;
+    return visible.some(function (ds) {
       var want = rgb(ds.borderColor);
       for (var y = y0; y < y1; y++) {
         for (var x = x0; x < x1; x++) {

@@ -49,7 +49,7 @@ var externalRef = regexp.MustCompile(`(?i)(src|href|action)\s*=\s*["']?\s*(https
 
 func TestBuildSimulated(t *testing.T) {
 	p := simulated(t)
-	pg, err := Build(p, Options{})
+	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestBuildSimulated(t *testing.T) {
 	if !strings.Contains(html, "Chart.js v4.") {
 		t.Error("page does not inline Chart.js")
 	}
-	for _, want := range []string{"recommended backlog_limit: ", "sim", "fentry", "execve", "sshd", "≤ 4.19 ms", "silent drops", "peak depth"} {
+	for _, want := range []string{"recommended backlog_limit: ", "sim", "fentry", "execve", "sshd", "≤ 4.194ms", "silent drops", "peak depth"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -96,7 +96,7 @@ func TestEscapesProfileStrings(t *testing.T) {
 	p.Rules[0].Key = key
 	p.Processes[0].Comm = comm
 	p.KernelRelease = `6.1"><script>alert(3)</script>`
-	pg, err := Build(p, Options{})
+	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func oneHour(t testing.TB) *profile.Profile {
 
 func TestOneHourPageSize(t *testing.T) {
 	p := oneHour(t)
-	pg, err := Build(p, Options{})
+	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +192,8 @@ func TestOneHourPageSize(t *testing.T) {
 		t.Errorf("page is %d bytes, want under 1 MiB", len(pg.HTML))
 	}
 	s := dataBlock(t, pg.HTML).Timeline
-	if len(s.MaxDepth) > DefaultMaxPoints || s.Step != 180 {
-		t.Errorf("%d points of %d buckets, want at most %d", len(s.MaxDepth), s.Step, DefaultMaxPoints)
+	if len(s.MaxDepth) > MaxPoints || s.Step != 180 {
+		t.Errorf("%d points of %d buckets, want at most %d", len(s.MaxDepth), s.Step, MaxPoints)
 	}
 	// Downsampling keeps the totals and the peak.
 	var arrivals int64
@@ -211,7 +211,7 @@ func TestOneHourPageSize(t *testing.T) {
 
 func TestSustainedOverload(t *testing.T) {
 	p, _ := sizingtest.Simulate(10_000, func(int) float64 { return 1.5 }, 5, 5, 64)
-	pg, err := Build(p, Options{})
+	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestSustainedOverload(t *testing.T) {
 // TestTooLittleStillCharts: a profile too short to size still charts.
 func TestTooLittleStillCharts(t *testing.T) {
 	p, _ := sizingtest.Simulate(500, sizingtest.Bursts, 5, 5, 64)
-	pg, err := Build(p, Options{})
+	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,20 +243,12 @@ func TestTooLittleStillCharts(t *testing.T) {
 func TestRefusesProfilesWithoutTimeline(t *testing.T) {
 	p := simulated(t)
 	p.Attach = profile.AttachNetlink
-	if _, err := Build(p, Options{}); !errors.Is(err, ErrNoTimeline) || !strings.Contains(err.Error(), "netlink") {
+	if _, err := Build(p); !errors.Is(err, ErrNoTimeline) || !strings.Contains(err.Error(), "netlink") {
 		t.Errorf("netlink profile: %v", err)
 	}
 	p = simulated(t)
 	p.Timeline = profile.Timeline{}
-	if _, err := Build(p, Options{}); !errors.Is(err, ErrNoTimeline) {
+	if _, err := Build(p); !errors.Is(err, ErrNoTimeline) {
 		t.Errorf("empty timeline: %v", err)
-	}
-}
-
-func TestNanos(t *testing.T) {
-	for ns, want := range map[uint64]string{0: "0 ns", 1023: "1.02 µs", 1<<20 - 1: "1.05 ms", 1<<22 - 1: "4.19 ms", 1<<34 - 1: "17.2 s", 999: "999 ns"} {
-		if got := nanos(ns); got != want {
-			t.Errorf("nanos(%d) = %q, want %q", ns, got, want)
-		}
 	}
 }

@@ -190,8 +190,9 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 }
 
 // busiestSecond is the largest count over any one-second window of
-// buckets, as a rate per second.
-func busiestSecond(counts []uint64, bucketNs int64) float64 {
+// buckets, as a rate per second (the whole series' rate when it is
+// shorter than a second).
+func busiestSecond[T uint64 | float64](counts []T, bucketNs int64) float64 {
 	per := int(math.Max(1, math.Round(1e9/float64(bucketNs))))
 	var window, best float64
 	for i, v := range counts {

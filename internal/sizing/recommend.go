@@ -97,15 +97,18 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 
 	free := Replay(d, Setting{})
 	r.PeakDepth = free.MaxDepth
-	if sustained(free, r.ArrivalRate, d.DrainRate) && sustained(Replay(optimistic(d), Setting{}), r.ArrivalRate, d.DrainRate) {
+	if sustainedOverload(d, free, r.ArrivalRate) {
 		r.SustainedOverload = true
 		r.RideOut = clampLimit(math.Ceil(free.MaxDepth))
 		r.GrowthPerMinute = (r.ArrivalRate - d.DrainRate) * 60
 		return r, nil
 	}
 
-	r.MinimumLimit = smallestLossless(d)
-	r.BacklogLimit = max(Tidy(float64(r.MinimumLimit)*opts.Headroom), FloorLimit)
+	// The queue really held Totals.MaxDepth records: a smaller limit
+	// would have dropped there, whatever the per-bucket replay makes of
+	// the swing inside a bucket.
+	r.MinimumLimit = max(smallestLossless(d), clampLimit(float64(p.Totals.MaxDepth)))
+	r.BacklogLimit = withHeadroom(r.MinimumLimit, opts.Headroom)
 	r.MemoryBytes, r.MemoryBytesUpperBound = Memory(r.BacklogLimit, r.RecordBytes)
 	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
 		r.OverBudget = true
@@ -113,6 +116,12 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		r.BudgetLost = Replay(d, Setting{Limit: max(r.BudgetLimit, 1)}).Lost
 	}
 	return r, nil
+}
+
+// withHeadroom is the limit recommended for a smallest lossless one:
+// times the headroom, rounded up to a tidy number, never below the floor.
+func withHeadroom(minimum uint32, headroom float64) uint32 {
+	return max(Tidy(float64(minimum)*headroom), FloorLimit)
 }
 
 // Predict replays a profile's demand under a candidate setting.
@@ -153,21 +162,11 @@ func clampLimit(v float64) uint32 {
 
 // rates returns the mean demand rate and that of the busiest second.
 func rates(d *Demand) (mean, peak float64) {
-	per := int(math.Max(1, math.Round(1e9/float64(d.BucketNs))))
-	var total, window float64
-	for i, v := range d.Records {
+	var total float64
+	for _, v := range d.Records {
 		total += v
-		window += v
-		if i >= per {
-			window -= d.Records[i-per]
-		}
-		peak = math.Max(peak, window)
 	}
-	sec := float64(len(d.Records)) * float64(d.BucketNs) / 1e9
-	if len(d.Records) < per {
-		peak = total / sec
-	}
-	return total / sec, peak
+	return total / (float64(len(d.Records)) * float64(d.BucketNs) / 1e9), busiestSecond(d.Records, d.BucketNs)
 }
 
 // Memory is what a full queue at limit holds: limit records of the measured
@@ -202,20 +201,21 @@ func Tidy(v float64) uint32 {
 
 // NoisiestRules returns the rules with the most records, at most n.
 func NoisiestRules(p *profile.Profile, n int) []profile.Rule {
-	rs := append([]profile.Rule(nil), p.Rules...)
-	sort.SliceStable(rs, func(i, j int) bool { return rs[i].Records > rs[j].Records })
-	if len(rs) > n {
-		rs = rs[:n]
-	}
-	return rs
+	return mostRecords(p.Rules, n, func(r profile.Rule) uint64 { return r.Records })
 }
 
 // NoisiestProcesses returns the processes with the most records, at most n.
 func NoisiestProcesses(p *profile.Profile, n int) []profile.Process {
-	ps := append([]profile.Process(nil), p.Processes...)
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Records > ps[j].Records })
-	if len(ps) > n {
-		ps = ps[:n]
+	return mostRecords(p.Processes, n, func(pr profile.Process) uint64 { return pr.Records })
+}
+
+// mostRecords returns a copy of the n rows with the most records, in that
+// order (ties keep the profile's order).
+func mostRecords[T any](rows []T, n int, records func(T) uint64) []T {
+	out := append([]T(nil), rows...)
+	sort.SliceStable(out, func(i, j int) bool { return records(out[i]) > records(out[j]) })
+	if len(out) > n {
+		out = out[:n]
 	}
-	return ps
+	return out
 }

@@ -21,8 +21,6 @@ func RuleDemand(r profile.Rule, fallbackPerEvent float64) float64 {
 // Without is what the recommendation becomes if a share of the demand had
 // never been made: the rows of one rule, say.
 type Without struct {
-	// Share of the reconstructed demand removed.
-	Share float64
 	// BacklogLimit is the recommendation without it (0 when the rest is
 	// still a sustained overload).
 	BacklogLimit      uint32
@@ -48,13 +46,13 @@ func LimitWithout(d *Demand, share, headroom float64) Without {
 	for i := range d.Burst {
 		scaled.Burst[i] = d.Burst[i] * (1 - share)
 	}
-	w := Without{Share: share}
+	var w Without
 	mean, _ := rates(&scaled)
-	if sustained(Replay(&scaled, Setting{}), mean, scaled.DrainRate) && sustained(Replay(optimistic(&scaled), Setting{}), mean, scaled.DrainRate) {
+	if sustainedOverload(&scaled, Replay(&scaled, Setting{}), mean) {
 		w.SustainedOverload = true
 		return w
 	}
-	w.BacklogLimit = max(Tidy(float64(smallestLossless(&scaled))*headroom), FloorLimit)
+	w.BacklogLimit = withHeadroom(smallestLossless(&scaled), headroom)
 	return w
 }
 
@@ -78,8 +76,15 @@ func optimistic(d *Demand) *Demand {
 	return &o
 }
 
-// sustained: over the recording the consumer fell behind and did not catch
-// up (the queue with no limit ends near its peak).
+// sustainedOverload: arrivals at arrivalRate outran the consumer over the
+// recording, so no limit is enough. free is d's replay with no limit. It
+// takes both the conservative replay and the optimistic one to say so.
+func sustainedOverload(d *Demand, free Outcome, arrivalRate float64) bool {
+	return sustained(free, arrivalRate, d.DrainRate) && sustained(Replay(optimistic(d), Setting{}), arrivalRate, d.DrainRate)
+}
+
+// sustained: the consumer fell behind and did not catch up (the queue with
+// no limit ends near its peak).
 func sustained(free Outcome, arrivalRate, drainRate float64) bool {
 	return free.EndDepth > 0 && free.EndDepth >= 0.5*free.MaxDepth && arrivalRate > drainRate
 }

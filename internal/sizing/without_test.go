@@ -31,7 +31,9 @@ func TestLimitWithout(t *testing.T) {
 	thin := func(ms int) float64 { return bursts(ms) * 0.5 }
 	_, truePeak := sizingtest.Simulate(10_000, thin, 5, 5.0, 0)
 	got := LimitWithout(rec.Demand, 0.5, 1)
-	if float64(got.BacklogLimit) < float64(truePeak)*0.8 || float64(got.BacklogLimit) > float64(truePeak)*1.3+64 {
+	t.Logf("without half: %d, simulated peak %d", got.BacklogLimit, truePeak)
+	// Within the replay's error (TestRecommendBursts: 10%) and Tidy's rounding up.
+	if float64(got.BacklogLimit) < float64(truePeak)*0.9 || float64(got.BacklogLimit) > float64(truePeak)*1.2 {
 		t.Errorf("without half the demand: %d, the simulated peak is %d", got.BacklogLimit, truePeak)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -24,7 +25,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if p.AuditBefore != nil {
 		fmt.Fprintf(w, "audit: enabled=%d backlog_limit=%d backlog_wait_time=%d jiffies (%s) auditd pid=%d\n",
 			p.AuditBefore.Enabled, p.AuditBefore.BacklogLimit, p.AuditBefore.BacklogWaitTime,
-			jiffies(p.AuditBefore.BacklogWaitTime, p.HZ), p.AuditBefore.PID)
+			human.Jiffies(p.AuditBefore.BacklogWaitTime, p.HZ), p.AuditBefore.PID)
 	}
 	fmt.Fprintln(w)
 
@@ -41,7 +42,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if p.Attach != profile.AttachNetlink {
 		fmt.Fprintf(tw, "drained by kauditd\t%d\t%s\n", t.Drained, rate(t.Drained))
 	}
-	fmt.Fprintf(tw, "lost\t%d\t%s\n", t.Lost, pct(t.Lost, t.Records))
+	fmt.Fprintf(tw, "lost\t%d\t%s\n", t.Lost, human.Percent(t.Lost, t.Records)+" of records")
 	if p.Attach != profile.AttachNetlink {
 		fmt.Fprintf(tw, "silent drops\t%d\t(freed by kauditd, not in the kernel's lost counter)\n", t.SilentDrops)
 		fmt.Fprintf(tw, "backlog waits\t%d\t%s asleep (as backlog_wait_time_actual counts), %s in the calls that slept\n",
@@ -119,18 +120,4 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if p.Timeline.MissedBuckets > 0 {
 		fmt.Fprintf(w, "timeline: %d buckets were overwritten before they could be read\n", p.Timeline.MissedBuckets)
 	}
-}
-
-func pct(n, of uint64) string {
-	if of == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%.2f%% of records", 100*float64(n)/float64(of))
-}
-
-func jiffies(j uint32, hz int) string {
-	if hz <= 0 {
-		return "?"
-	}
-	return (time.Duration(j) * time.Second / time.Duration(hz)).String()
 }

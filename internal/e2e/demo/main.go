@@ -20,7 +20,7 @@ import (
 
 const script = `
 auditd || { echo "auditd failed to start"; exit 1; }
-while [ "$(auditctl -s | awk '$1=="pid"{print $2}')" = "0" ]; do sleep 0.1; done
+wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
 # A consumer that falls behind during bursts: auditd at nice 19 gets little
 # CPU while the load runs, and catches up between bursts.
 renice -n 19 -p $(pidof auditd) >/dev/null

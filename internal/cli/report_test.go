@@ -1,8 +1,4 @@
-package report_test
-
-// The `auditprof report` command, run through cli.Main as a user runs it.
-// These tests live here, next to what the command renders, because
-// internal/cli's test files belong to other work.
+package cli
 
 import (
 	"bytes"
@@ -12,33 +8,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/auditprof/auditprof/internal/cli"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
-func auditprof(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = cli.Main(args, strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
-func writeProfile(t *testing.T, p *profile.Profile) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "p.json")
-	if err := p.WriteFile(path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestReportCommand(t *testing.T) {
 	p, _ := sizingtest.Simulate(10_000, sizingtest.Bursts, 5, 5, 64)
-	in := writeProfile(t, p)
+	in := saveProfile(t, p)
 	out := filepath.Join(t.TempDir(), "report.html")
-	code, stdout, stderr := auditprof(t, "report", "--profile", in, "--output", out, "--json")
-	if code != cli.ExitOK {
+	code, stdout, stderr := run(t, "report", "--profile", in, "--output", out, "--json")
+	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var r struct {
@@ -59,8 +38,8 @@ func TestReportCommand(t *testing.T) {
 	if !bytes.HasPrefix(html, []byte("<!DOCTYPE html>")) || !bytes.Contains(html, []byte("recommended backlog_limit: ")) {
 		t.Errorf("%s is not the report", out)
 	}
-	code, stdout, _ = auditprof(t, "report", "--profile", in, "--output", out)
-	if code != cli.ExitOK || !strings.Contains(stdout, "report written to "+out) {
+	code, stdout, _ = run(t, "report", "--profile", in, "--output", out)
+	if code != ExitOK || !strings.Contains(stdout, "report written to "+out) {
 		t.Errorf("text output: exit %d %q", code, stdout)
 	}
 }
@@ -79,21 +58,21 @@ func TestReportRefusals(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"netlink", []string{"--profile", writeProfile(t, netlink), "--output", out},
+		{"netlink", []string{"--profile", saveProfile(t, netlink), "--output", out},
 			[]string{"netlink", "no queue timeline", "record again", "BPF can attach"}},
-		{"empty timeline", []string{"--profile", writeProfile(t, noTimeline), "--output", out},
+		{"empty timeline", []string{"--profile", saveProfile(t, noTimeline), "--output", out},
 			[]string{"no queue timeline", "record again"}},
-		{"missing directory", []string{"--profile", writeProfile(t, noTimeline), "--output", filepath.Join(dir, "nodir", "r.html")},
+		{"missing directory", []string{"--profile", saveProfile(t, noTimeline), "--output", filepath.Join(dir, "nodir", "r.html")},
 			[]string{"directory " + filepath.Join(dir, "nodir") + " does not exist"}},
-		{"output is a directory", []string{"--profile", writeProfile(t, noTimeline), "--output", dir},
+		{"output is a directory", []string{"--profile", saveProfile(t, noTimeline), "--output", dir},
 			[]string{"is a directory"}},
 		{"no profile file", []string{"--profile", filepath.Join(dir, "none.json"), "--output", out},
 			[]string{"no such file"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := auditprof(t, append([]string{"report"}, tc.args...)...)
-			if code != cli.ExitUsage || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("exit %d, stderr %q: want exit %d and one line", code, stderr, cli.ExitUsage)
+			code, _, stderr := run(t, append([]string{"report"}, tc.args...)...)
+			if code != ExitUsage || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("exit %d, stderr %q: want exit %d and one line", code, stderr, ExitUsage)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(stderr, w) {
