@@ -63,7 +63,7 @@ wait, and the queue depth over time.`,
 	root.SetIn(s.in)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newStatusCmd(s), newRecordCmd(s), newRecommendCmd(s), newValidateCmd(s), newApplyCmd(s))
-	root.AddCommand(newReportCmd(s), newRulesCmd(s))
+	root.AddCommand(newReportCmd(s), newRulesCmd(s), newTopCmd(s), newExporterCmd(s))
 	return root
 }
 

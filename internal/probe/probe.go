@@ -97,6 +97,11 @@ type Options struct {
 	// TaskState chooses where the per-call state lives: "auto" (task
 	// storage where the kernel has it, 5.12+), "task-storage" or "hash".
 	TaskState string
+	// KeepBuckets, when positive, keeps only the newest KeepBuckets
+	// timeline buckets in user space: live views (top, the exporter) run
+	// for days and want the recent past, not a series that grows by
+	// 100 buckets a second. Zero keeps all (a recording).
+	KeepBuckets int
 }
 
 func (o *Options) defaults() {
@@ -417,6 +422,7 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	}
 	p.points = points
 	p.tl = newTimelineReader(coll.Maps["timeline"], opts.BucketNs, opts.TimelineSlots)
+	p.tl.keep = opts.KeepBuckets
 	if err := p.setCounting(true); err != nil {
 		return nil, err
 	}

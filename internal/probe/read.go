@@ -79,6 +79,23 @@ func (p *Probe) PollTimeline() error {
 // that the figures are final. prof.HZ must be set: wait times are counted
 // in jiffies, as the kernel counts backlog_wait_time_actual.
 func (p *Probe) Fill(prof *profile.Profile) error {
+	// Up to the bucket in progress at Detach: nothing comes after it.
+	return p.fill(prof, MonotonicNow()/p.opts.BucketNs)
+}
+
+// Snapshot is Fill while counting goes on: the counters so far, and the
+// timeline up to the last bucket nothing more can be written to (the
+// same bound as PollTimeline). Snapshots are cumulative; the difference of
+// two is what happened between them.
+func (p *Probe) Snapshot(prof *profile.Profile) error {
+	now := MonotonicNow() / p.opts.BucketNs
+	if now < 2 {
+		now = 2
+	}
+	return p.fill(prof, now-2)
+}
+
+func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	if prof.HZ <= 0 {
 		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
 	}
@@ -90,8 +107,7 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 	if err != nil {
 		return err
 	}
-	// Up to the bucket in progress at Detach: nothing comes after it.
-	if err := p.tl.readUntil(MonotonicNow() / p.opts.BucketNs); err != nil {
+	if err := p.tl.readUntil(lastBucket); err != nil {
 		return err
 	}
 	prof.Attach = string(p.mode)
@@ -297,6 +313,7 @@ type timelineReader struct {
 	next     uint64 // next epoch to read
 	buckets  []backlogTlSlot
 	missed   uint64
+	keep     int // newest buckets kept, 0 for all
 }
 
 func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32) timelineReader {
@@ -351,6 +368,11 @@ func (r *timelineReader) readUntil(last uint64) error {
 		r.buckets = append(r.buckets, b)
 	}
 	r.next = last + 1
+	if r.keep > 0 && len(r.buckets) > r.keep {
+		drop := len(r.buckets) - r.keep
+		r.buckets = append(r.buckets[:0:0], r.buckets[drop:]...)
+		r.first += uint64(drop)
+	}
 	return nil
 }
 

@@ -74,4 +74,13 @@ func TestTimelineReader(t *testing.T) {
 	if tl.MissedBuckets < 12 {
 		t.Errorf("missed %d buckets after a gap of 20 with a ring of 8", tl.MissedBuckets)
 	}
+	// A live reader keeps the newest buckets, and its start moves with them.
+	r.keep = 5
+	if err := r.readUntil(102 + 21); err != nil {
+		t.Fatal(err)
+	}
+	tl = r.timeline(func(j uint64) uint64 { return j })
+	if tl.Len() != 5 || tl.StartNs != (102+21-4)*10 {
+		t.Errorf("kept %d buckets from %d, want 5 from %d", tl.Len(), tl.StartNs, (102+21-4)*10)
+	}
 }

@@ -29,8 +29,21 @@ type Options struct {
 	// Degraded is called once, with one line, when BPF cannot attach and
 	// the recording falls back to netlink.
 	Degraded func(line string)
-	// Progress is called about once a second.
+	// Progress is called every Every (about once a second by default).
 	Progress func(Progress)
+	// Every is how often Progress and Snapshot are called (default 1 s).
+	Every time.Duration
+	// Snapshot, when set, is called every Every with the profile so far:
+	// cumulative counters (see probe.Snapshot), AuditAfter read at that
+	// moment, rules and cgroups named. Live views (top, the exporter) are
+	// built on it. It needs BPF: where nothing attaches, Run returns the
+	// probe's ErrNoAttach instead of falling back to netlink, which only
+	// sees records at the end of an event. An error from Snapshot ends the
+	// recording with that error.
+	Snapshot func(*profile.Profile) error
+	// KeepBuckets bounds the timeline kept in user space (see
+	// probe.Options.KeepBuckets); zero keeps all of it.
+	KeepBuckets int
 }
 
 // Progress is the live state shown while recording.
@@ -48,6 +61,9 @@ type Progress struct {
 func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if opts.BucketNs == 0 {
 		opts.BucketNs = 10_000_000
+	}
+	if opts.Every <= 0 {
+		opts.Every = time.Second
 	}
 	prof := &profile.Profile{SchemaVersion: profile.SchemaVersion}
 	release, err := kernel.Release()
@@ -71,8 +87,8 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil
 	}
 
-	pr, err := probe.Open(probe.Options{Mode: opts.Attach, BucketNs: opts.BucketNs})
-	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto {
+	pr, err := probe.Open(probe.Options{Mode: opts.Attach, BucketNs: opts.BucketNs, KeepBuckets: opts.KeepBuckets})
+	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
 		if opts.Degraded != nil {
 			opts.Degraded(fmt.Sprintf("%v; recording what netlink offers instead (attach=netlink: records delivered to kauditd, AUDIT_GET samples; no waits, no per-process drops)", err))
 		}
@@ -105,7 +121,8 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		}
 	}
 
-	if err := count(ctx, opts, start, pr); err != nil {
+	names := &namer{}
+	if err := count(ctx, opts, start, pr, prof, names); err != nil {
 		return nil, err
 	}
 	if err := pr.Detach(); err != nil {
@@ -123,18 +140,40 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err := pr.Close(); err != nil {
 		return nil, err
 	}
-	attribute(prof)
+	names.final(prof)
 	return prof, prof.Validate()
 }
 
-func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe) error {
+// snapshot builds a live profile: base's fixed fields, the maps so far.
+func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start time.Time, names *namer) (*profile.Profile, error) {
+	snap := &profile.Profile{
+		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
+		HZ: base.HZ, HZSource: base.HZSource, StartUnixNs: base.StartUnixNs,
+		AuditBefore: base.AuditBefore, Notes: append([]string(nil), base.Notes...),
+	}
+	// AUDIT_GET first: the maps are read after it, so the kernel's lost
+	// counter is never ahead of ours.
+	after, err := getStatus(ctx, snap, "after")
+	if err != nil {
+		return nil, err
+	}
+	snap.AuditAfter = after
+	snap.DurationNs = time.Since(start).Nanoseconds()
+	if err := pr.Snapshot(snap); err != nil {
+		return nil, err
+	}
+	names.live(snap)
+	return snap, nil
+}
+
+func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer) error {
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)
 		defer t.Stop()
 		stop = t.C
 	}
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
 	for {
 		select {
@@ -145,6 +184,15 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe) 
 		case <-tick.C:
 			if err := pr.PollTimeline(); err != nil {
 				return err
+			}
+			if opts.Snapshot != nil {
+				snap, err := snapshot(ctx, pr, base, start, names)
+				if err != nil {
+					return err
+				}
+				if err := opts.Snapshot(snap); err != nil {
+					return err
+				}
 			}
 			if opts.Progress != nil {
 				t, err := pr.Totals()
@@ -191,7 +239,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	rp.StartUnixNs = start.UnixNano()
 	rp.DurationNs = time.Since(start).Nanoseconds()
 	rp.SortTables()
-	attribute(rp)
+	(&namer{}).final(rp)
 	return rp, rp.Validate()
 }
 
@@ -207,28 +255,81 @@ func getStatus(ctx context.Context, prof *profile.Profile, when string) (*profil
 	return st, err
 }
 
-// attribute names what the kernel maps only number: the loaded audit rules
+// namer names what the kernel maps only number: the loaded audit rules
 // the (key, syscall) rows came from, and each process's cgroup. Either may
 // be unavailable (no CAP_AUDIT_CONTROL, no cgroup2); the profile then says
-// so in a note and keeps its numbers.
-func attribute(prof *profile.Profile) {
-	wire, err := auditnl.ListRules(context.Background())
-	if err == nil {
-		var rules []auditrules.Rule
-		if rules, err = auditrules.Parse(wire); err == nil {
-			auditrules.Join(prof, rules)
+// so in a note and keeps its numbers. Live snapshots reuse what it looked
+// up: the rule list is read again every namerRefresh (a child process per
+// read, see auditnl.ListRules), the cgroup tree walked again only for ids
+// it has not named, and at most every namerRefresh.
+type namer struct {
+	rules    []auditrules.Rule
+	rulesErr error
+	rulesAt  time.Time
+	paths    map[uint64]string
+	walkedAt time.Time
+	unnamed  map[uint64]bool
+}
+
+const namerRefresh = 10 * time.Second
+
+// final names a finished recording's rows with fresh lookups.
+func (n *namer) final(prof *profile.Profile) {
+	n.rulesAt, n.walkedAt = time.Time{}, time.Time{}
+	n.unnamed = nil
+	n.name(prof)
+}
+
+// live names a snapshot's rows, looking up again only what is stale.
+func (n *namer) live(prof *profile.Profile) { n.name(prof) }
+
+func (n *namer) name(prof *profile.Profile) {
+	now := time.Now()
+	if n.rulesAt.IsZero() || now.Sub(n.rulesAt) >= namerRefresh {
+		n.rulesAt = now
+		wire, err := auditnl.ListRules(context.Background())
+		if err == nil {
+			n.rules, err = auditrules.Parse(wire)
 		}
+		n.rulesErr = err
 	}
-	if err != nil {
-		prof.Notes = append(prof.Notes, fmt.Sprintf("rules are not joined to the loaded audit rules: %v", err))
+	if n.rulesErr != nil {
+		prof.Notes = append(prof.Notes, fmt.Sprintf("rules are not joined to the loaded audit rules: %v", n.rulesErr))
+	} else {
+		auditrules.Join(prof, n.rules)
 	}
 
-	ids := make([]uint64, 0, len(prof.Processes))
-	for _, p := range prof.Processes {
-		ids = append(ids, p.CgroupID)
+	if n.paths == nil {
+		n.paths = map[uint64]string{}
 	}
-	paths := cgroup.Paths(cgroup.Root, ids)
+	var ids []uint64
+	for _, p := range prof.Processes {
+		if _, ok := n.paths[p.CgroupID]; !ok && !n.unnamed[p.CgroupID] {
+			ids = append(ids, p.CgroupID)
+		}
+	}
+	if n.walkedAt.IsZero() || now.Sub(n.walkedAt) >= namerRefresh {
+		// Ids not found before may belong to cgroups made since.
+		for id := range n.unnamed {
+			ids = append(ids, id)
+		}
+		n.unnamed = nil
+	}
+	if len(ids) > 0 {
+		n.walkedAt = now
+		found := cgroup.Paths(cgroup.Root, ids)
+		if n.unnamed == nil {
+			n.unnamed = map[uint64]bool{}
+		}
+		for _, id := range ids {
+			if path, ok := found[id]; ok {
+				n.paths[id] = path
+			} else {
+				n.unnamed[id] = true
+			}
+		}
+	}
 	for i := range prof.Processes {
-		prof.Processes[i].Cgroup = paths[prof.Processes[i].CgroupID]
+		prof.Processes[i].Cgroup = n.paths[prof.Processes[i].CgroupID]
 	}
 }

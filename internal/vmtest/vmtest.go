@@ -99,6 +99,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // EnvAssets is the environment variable that names the directory filled by
@@ -268,6 +270,12 @@ type Options struct {
 	// Output, when set, receives the serial console as it arrives (for
 	// example a writer that calls t.Log, or os.Stderr when debugging).
 	Output io.Writer
+	// Exclusive runs this VM with no other VM of this machine running
+	// (every Run of every process shares one lock file; see machineLock).
+	// For measurements whose result depends on CPU time: under TCG a
+	// guest's speed is the host's, and another VM on the same cores makes
+	// the guest's producers and consumer speed up and slow down unevenly.
+	Exclusive bool
 }
 
 // Result is what a VM run produced.
@@ -308,7 +316,8 @@ const (
 // the guest never reports the script's exit status, or an emitted section is
 // corrupt. A kernel panic before the script started is an emulator fault, not
 // the test's: Run boots again, at most maxBootRetries times, each with the
-// whole Timeout. Several Runs may proceed concurrently.
+// whole Timeout. Several Runs may proceed concurrently, except an Exclusive
+// one, which waits for the others and holds them back.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Assets == "" {
 		dir, ok := AssetsDir()
@@ -353,6 +362,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("building initramfs: %w", err)
 	}
 
+	unlock, err := machineLock(ctx, opts.Exclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
 	var res *Result
 	for attempt := 0; ; attempt++ {
 		res, err = boot(ctx, qemuPath, tmp, initrd, opts)
@@ -365,6 +380,61 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		if opts.Output != nil {
 			fmt.Fprintf(opts.Output, "vmtest: the kernel (%s) panicked while booting, before the script started; booting again\n", opts.Kernel.Name)
+		}
+	}
+}
+
+// LockFile is the file every Run locks: shared by ordinary VMs, exclusively
+// by Options.Exclusive ones. It is per machine (os.TempDir), so go test's
+// packages, which run as separate processes, take turns too. LockFile+".gate"
+// keeps an exclusive Run from waiting forever while shared ones come and go:
+// it holds the gate while it waits, and a shared Run passes the gate first.
+var LockFile = filepath.Join(os.TempDir(), "auditprof-vmtest.lock")
+
+// machineLock takes LockFile, shared or exclusive, waiting until ctx is
+// done. The wait is not part of Options.Timeout.
+func machineLock(ctx context.Context, exclusive bool) (unlock func(), err error) {
+	gate, err := flock(ctx, LockFile+".gate", unix.LOCK_EX)
+	if err != nil {
+		return nil, err
+	}
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	main, err := flock(ctx, LockFile, how)
+	if err != nil {
+		gate.Close()
+		return nil, err
+	}
+	if exclusive {
+		return func() { main.Close(); gate.Close() }, nil
+	}
+	gate.Close()
+	return func() { main.Close() }, nil
+}
+
+// flock opens path and locks it (unix.LOCK_SH or LOCK_EX), polling so that
+// ctx can end the wait; closing the file unlocks it.
+func flock(ctx context.Context, path string, how int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("opening the VM lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("waiting for the VM lock %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -515,3 +515,52 @@ func TestAdHoc(t *testing.T) {
 			res.BootTime.Round(time.Millisecond), res.Duration.Round(time.Millisecond), res.InitramfsSize)
 	}
 }
+
+// TestMachineLock: shared Runs go together; an exclusive one waits for
+// them, and holds back shared ones that come while it waits.
+func TestMachineLock(t *testing.T) {
+	old := LockFile
+	LockFile = filepath.Join(t.TempDir(), "lock")
+	t.Cleanup(func() { LockFile = old })
+	ctx := context.Background()
+	short := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return c
+	}
+	s1, err := machineLock(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := machineLock(short(), false)
+	if err != nil {
+		t.Fatalf("a second shared lock waited: %v", err)
+	}
+	if _, err := machineLock(short(), true); err == nil {
+		t.Fatal("an exclusive lock was taken while two shared ones were held")
+	}
+	got := make(chan func(), 1)
+	go func() {
+		u, err := machineLock(ctx, true)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	time.Sleep(300 * time.Millisecond) // the exclusive Run now holds the gate
+	if _, err := machineLock(short(), false); err == nil {
+		t.Fatal("a shared lock came in ahead of a waiting exclusive one")
+	}
+	s1()
+	s2()
+	ex := <-got
+	if _, err := machineLock(short(), false); err == nil {
+		t.Fatal("a shared lock was taken while an exclusive one was held")
+	}
+	ex()
+	s3, err := machineLock(short(), false)
+	if err != nil {
+		t.Fatalf("shared after exclusive: %v", err)
+	}
+	s3()
+}
