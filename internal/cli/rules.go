@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
@@ -126,42 +126,10 @@ func (o *rulesOptions) run(cmd *cobra.Command) error {
 }
 
 // buildRulesReport groups the profile's rows by the loaded rule(s) they
-// match, and ranks the groups.
+// match (auditrules.Groups, as top does), and ranks the groups.
 func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 	rep := rulesReport{DurationNs: p.DurationNs, SortedBy: sortBy, Records: p.Totals.Records, Lost: p.Totals.Lost}
-	text := map[int]string{}
-	for _, r := range p.LoadedRules {
-		text[r.Index] = r.Text
-	}
-	groups := map[string]*ruleReport{}
-	var order []string
-	rowsOf := map[string][]profile.Rule{}
-	for _, row := range p.Rules {
-		id := groupID(row)
-		g := groups[id]
-		if g == nil {
-			g = &ruleReport{Rules: append([]int{}, row.Matches...), Key: row.Key, Comm: row.Comm}
-			var texts []string
-			for _, i := range row.Matches {
-				texts = append(texts, text[i])
-			}
-			g.Text = strings.Join(texts, " | ")
-			if g.Rules == nil {
-				g.Rules = []int{}
-			}
-			groups[id] = g
-			order = append(order, id)
-		}
-		rowsOf[id] = append(rowsOf[id], row)
-		g.Records += row.Records
-		g.Events += row.Events
-		g.Lost += row.Lost
-		g.Waits += row.Waits
-		g.WaitNs += row.WaitNs
-		if l := row.SyscallLabel(); !slices.Contains(g.Syscalls, l) {
-			g.Syscalls = append(g.Syscalls, l)
-		}
-	}
+	groups := auditrules.Groups(p)
 
 	secs := float64(p.DurationNs) / 1e9
 	// Recommend reconstructs the demand once; the limits without each
@@ -183,8 +151,9 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 	} else {
 		rep.LimitNote = "no limits: " + err.Error()
 	}
-	for _, id := range order {
-		g := groups[id]
+	for _, grp := range groups {
+		g := &ruleReport{Rules: grp.Rules, Text: grp.Text, Key: grp.Key, Syscalls: grp.Syscalls, Comm: grp.Comm,
+			Records: grp.Records, Events: grp.Events, Lost: grp.Lost, Waits: grp.Waits, WaitNs: grp.WaitNs}
 		if secs > 0 {
 			g.RecordsPerSec = float64(g.Records) / secs
 		}
@@ -199,8 +168,8 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 		}
 		if err == nil && total > 0 {
 			var demand float64
-			for _, row := range rowsOf[id] {
-				demand += sizing.RuleDemand(row, d.RecordsPerLostEvent)
+			for _, i := range grp.Rows {
+				demand += sizing.RuleDemand(p.Rules[i], d.RecordsPerLostEvent)
 			}
 			g.DemandShare = min(demand/total, 1)
 			w := sizing.LimitWithout(d, g.DemandShare, sizing.DefaultHeadroom)
@@ -226,21 +195,6 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 		rep.Rules = []ruleReport{}
 	}
 	return rep
-}
-
-// groupID: rows matching the same rule(s) are one entry; rows with no key
-// stay apart by syscall and program (their fallback identity); rows no
-// loaded rule explains stay apart by key and syscall.
-func groupID(r profile.Rule) string {
-	var b strings.Builder
-	for _, i := range r.Matches {
-		b.WriteString(strconv.Itoa(i))
-		b.WriteByte(',')
-	}
-	if r.Key == "" || len(r.Matches) == 0 {
-		fmt.Fprintf(&b, "|%q|%d|%s|%q", r.Key, r.Syscall, r.Arch, r.Comm)
-	}
-	return b.String()
 }
 
 func ruleText(p *profile.Profile, index int) string {

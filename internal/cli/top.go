@@ -1,8 +1,436 @@
 package cli
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-// newTopCmd is a placeholder until `top` is written.
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/auditprof/auditprof/internal/live"
+	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/recording"
+)
+
+type topOptions struct {
+	streams
+	Interval time.Duration
+	Once     bool
+	JSON     bool
+	Sort     string
+	Top      int
+	Attach   string
+
+	mode probe.Mode
+}
+
+// topHistory is how many seconds of per-second peak depths top keeps and
+// shows (the sparkline shows what fits the terminal's width).
+const topHistory = 120
+
+// topBucket is the timeline's bucket width (recording's default).
+const topBucket = 10 * time.Millisecond
+
+// errTopOnce ends the recording after --once's frame: a success.
+var errTopOnce = errors.New("top: one frame printed")
+
 func newTopCmd(s streams) *cobra.Command {
-	return &cobra.Command{Use: "top", Short: "not yet", Hidden: true}
+	o := &topOptions{streams: s}
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Watch the audit backlog live: queue depth, rates, drops and the noisiest processes and rules",
+		Long: `top attaches the BPF programs record uses and shows, every --interval, what the
+audit backlog did since the last screen: the queue's depth now, its peak in the
+interval and since start, and a sparkline of the peak of each second; records per
+second arriving, queued and drained; drops per second by reason; backlog waits;
+and the processes and loaded audit rules ranked by records, drops or wait time
+in the interval.
+
+Keys: r, l, w sort by records, lost or wait; q or Ctrl-C quits.
+
+When stdout is not a terminal it prints one plain frame per interval, separated
+by a blank line (like top -b). --once prints one frame after one interval and
+exits; --json prints JSON (one object per line per interval without --once).
+
+top needs BPF (fentry or kprobes on audit_log_start): it does not fall back to
+netlink as record does. Nothing stays attached after it exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return o.run(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&o.Interval, "interval", time.Second, "time between screens (100ms to 1h)")
+	f.BoolVar(&o.Once, "once", false, "print one frame after one interval and exit")
+	f.BoolVar(&o.JSON, "json", false, "print JSON: one object (--once) or one line per interval")
+	f.StringVar(&o.Sort, "sort", live.SortRecords, "rank processes and rules by records, lost or wait over the interval")
+	f.IntVar(&o.Top, "top", 10, "rows per table (0: all)")
+	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe")
+	return cmd
+}
+
+func (o *topOptions) validate() error {
+	if o.Interval < 100*time.Millisecond || o.Interval > time.Hour {
+		return usagef("--interval must be between 100ms and 1h, not %s", o.Interval)
+	}
+	if !live.ValidSort(o.Sort) {
+		return usagef("--sort must be records, lost or wait, not %q", o.Sort)
+	}
+	if o.Top < 0 {
+		return usagef("--top must be 0 (all) or more")
+	}
+	m, err := probe.ParseMode(o.Attach)
+	if err != nil {
+		return usageError{err}
+	}
+	o.mode = m
+	return nil
+}
+
+// topOutput is where frames go: one per snapshot.
+type topOutput interface {
+	// frame shows the interval between two snapshots.
+	frame(prev, cur *profile.Profile) error
+}
+
+func (o *topOptions) run(cmd *cobra.Command) error {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	opts := live.Options{SortBy: o.Sort, Top: o.Top, History: topHistory}
+
+	var out topOutput
+	var ready func(string) error
+	switch {
+	case o.Once:
+		out = &onceOutput{w: o.out, json: o.JSON, opts: opts}
+	case o.JSON:
+		out = &ndjsonOutput{enc: json.NewEncoder(o.out), opts: opts}
+	case isTerminal(o.out):
+		sc, stop, err := startScreen(ctx, cancel, o.streams, opts, o.Interval)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		out, ready = sc, sc.ready
+	default:
+		out = &batchOutput{w: o.out, opts: opts}
+	}
+
+	prev := &profile.Profile{}
+	keep := int((max(o.Interval, topHistory*time.Second) + 5*time.Second) / topBucket)
+	_, err := recording.Run(ctx, recording.Options{
+		Attach:      o.mode,
+		BucketNs:    uint64(topBucket),
+		Every:       o.Interval,
+		KeepBuckets: keep,
+		Ready:       ready,
+		Snapshot: func(cur *profile.Profile) error {
+			err := out.frame(prev, cur)
+			prev = cur
+			return err
+		},
+	})
+	switch {
+	case errors.Is(err, errTopOnce):
+		return nil
+	case errors.Is(err, probe.ErrNoAttach):
+		return noBPFError{err}
+	}
+	return err
+}
+
+// noBPFError is the one line top fails with where BPF cannot attach; it
+// unwraps to probe.ErrNoAttach (exit 4).
+type noBPFError struct{ err error }
+
+func (e noBPFError) Error() string {
+	why := strings.TrimPrefix(e.err.Error(), probe.ErrNoAttach.Error())
+	why = strings.TrimPrefix(why, ": ")
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	return "top needs BPF (kprobes or fentry on audit_log_start), which cannot attach here" + why +
+		"; `auditprof status` shows the kernel's counters"
+}
+
+func (e noBPFError) Unwrap() error { return e.err }
+
+// onceOutput prints the first frame and ends the recording.
+type onceOutput struct {
+	w    io.Writer
+	json bool
+	opts live.Options
+}
+
+func (o *onceOutput) frame(prev, cur *profile.Profile) error {
+	v := live.Frame(prev, cur, o.opts)
+	var err error
+	if o.json {
+		err = writeJSON(o.w, v)
+	} else {
+		err = live.Render(o.w, v, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return errTopOnce
+}
+
+// ndjsonOutput prints one JSON object per line per interval.
+type ndjsonOutput struct {
+	enc  *json.Encoder
+	opts live.Options
+}
+
+func (o *ndjsonOutput) frame(prev, cur *profile.Profile) error {
+	if err := o.enc.Encode(live.Frame(prev, cur, o.opts)); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return nil
+}
+
+// batchOutput prints plain frames separated by a blank line, as top -b.
+type batchOutput struct {
+	w      io.Writer
+	opts   live.Options
+	frames int
+}
+
+func (o *batchOutput) frame(prev, cur *profile.Profile) error {
+	if o.frames > 0 {
+		if _, err := io.WriteString(o.w, "\n"); err != nil {
+			return fmt.Errorf("writing frame: %w", err)
+		}
+	}
+	o.frames++
+	if err := live.Render(o.w, live.Frame(prev, cur, o.opts), 0); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return nil
+}
+
+// Terminal control, plain ANSI.
+const (
+	ansiHome       = "\033[H"
+	ansiClear      = "\033[2J"
+	ansiClearLine  = "\033[K"
+	ansiClearBelow = "\033[J"
+	ansiHideCursor = "\033[?25l"
+	ansiShowCursor = "\033[?25h"
+)
+
+// screen is the interactive view: redrawn every interval, and at once
+// when a key changes the sort or the terminal is resized.
+type screen struct {
+	mu        sync.Mutex
+	w         io.Writer
+	fd        int // stdout, for its size
+	opts      live.Options
+	interval  time.Duration
+	prev, cur *profile.Profile
+	// keys: stdin is a terminal, read in raw mode. closed: the terminal
+	// was given back, nothing more is drawn.
+	keys, closed bool
+}
+
+// startScreen takes the terminal: raw mode on stdin when it is a terminal
+// (keys are read until ctx ends; q and Ctrl-C call quit), the cursor
+// hidden, redraws on SIGWINCH. stop gives it back as it was; it must be
+// called on every path out, and is safe to call more than once.
+func startScreen(ctx context.Context, quit context.CancelFunc, s streams, opts live.Options, interval time.Duration) (*screen, func(), error) {
+	sc := &screen{w: s.out, fd: int(s.out.(*os.File).Fd()), opts: opts, interval: interval}
+	var cleanups []func()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+		})
+	}
+
+	// Signals that would end the process without Main's SIGINT and
+	// SIGTERM handling end top as they do, so the terminal is restored.
+	sctx, sstop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGQUIT)
+	cleanups = append(cleanups, sstop)
+	go func() {
+		<-sctx.Done()
+		quit()
+	}()
+
+	if in, ok := s.in.(*os.File); ok && term.IsTerminal(int(in.Fd())) {
+		fd := int(in.Fd())
+		old, err := term.MakeRaw(fd)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("setting the terminal to raw mode: %w", err)
+		}
+		cleanups = append(cleanups, func() { term.Restore(fd, old) })
+		sc.keys = true
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc.readKeys(ctx, fd, quit)
+		}()
+		// Keys stop being read before the terminal is restored.
+		cleanups = append(cleanups, func() { quit(); wg.Wait() })
+	}
+
+	io.WriteString(sc.w, ansiHideCursor+ansiHome+ansiClear+"auditprof top: attaching...\r\n")
+	cleanups = append(cleanups, func() {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		sc.closed = true
+		io.WriteString(sc.w, ansiShowCursor)
+	})
+
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				sc.mu.Lock()
+				sc.draw()
+				sc.mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	cleanups = append(cleanups, func() { signal.Stop(winch); close(done) })
+	return sc, stop, nil
+}
+
+// readKeys reads the terminal until ctx ends, polling so that it never
+// blocks past the end.
+func (sc *screen) readKeys(ctx context.Context, fd int, quit context.CancelFunc) {
+	buf := make([]byte, 64)
+	for ctx.Err() == nil {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 100)
+		if errors.Is(err, unix.EINTR) || (err == nil && n == 0) {
+			continue
+		}
+		if err != nil || fds[0].Revents&unix.POLLIN == 0 {
+			return // the terminal is gone: stop reading it (signals still end top)
+		}
+		n, err = unix.Read(fd, buf)
+		if err != nil || n == 0 {
+			return
+		}
+		sc.mu.Lock()
+		sortBy, stop := live.Keys(buf[:n], sc.opts.SortBy)
+		changed := sortBy != sc.opts.SortBy
+		sc.opts.SortBy = sortBy
+		if changed && !stop {
+			sc.draw()
+		}
+		sc.mu.Unlock()
+		if stop {
+			quit()
+			return
+		}
+	}
+}
+
+func (sc *screen) ready(attach string) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	_, err := fmt.Fprintf(sc.w, "%s%sauditprof top: attached (%s) and counting; the first screen comes in %s (%s)\r\n",
+		ansiHome, ansiClear, attach, sc.interval, sc.quitHint())
+	return err
+}
+
+// keysLine is the screen's first line.
+func (sc *screen) keysLine() string {
+	if sc.keys {
+		return "keys: r records  l lost  w wait  q quit"
+	}
+	return "Ctrl-C quits (stdin is not a terminal: no keys)"
+}
+
+func (sc *screen) quitHint() string {
+	if sc.keys {
+		return "q quits"
+	}
+	return "Ctrl-C quits"
+}
+
+func (sc *screen) frame(prev, cur *profile.Profile) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.prev, sc.cur = prev, cur
+	return sc.draw()
+}
+
+// draw shows the last interval, cut to the terminal's size. Called with
+// sc.mu held.
+func (sc *screen) draw() error {
+	if sc.cur == nil || sc.closed {
+		return nil
+	}
+	width, height, err := term.GetSize(sc.fd)
+	if err != nil || width <= 0 || height <= 0 {
+		width, height = 80, 24
+	}
+	b, err := screenFrame(live.Frame(sc.prev, sc.cur, sc.opts), sc.keysLine(), width, height)
+	if err != nil {
+		return err
+	}
+	if _, err := sc.w.Write(b); err != nil {
+		return fmt.Errorf("writing frame: %w", err)
+	}
+	return nil
+}
+
+// screenFrame is one screen: the view under the keys line, fitted to
+// width x height (table rows dropped first, then lines cut at the bottom),
+// drawn over the previous screen from the top-left corner. The last line
+// is left empty: writing on it would scroll the screen.
+func screenFrame(v live.View, keys string, width, height int) ([]byte, error) {
+	render := func(v live.View) ([]string, error) {
+		var text bytes.Buffer
+		text.WriteString(live.Fit(keys, width) + "\n")
+		if err := live.Render(&text, v, width); err != nil {
+			return nil, err
+		}
+		return strings.Split(strings.TrimSuffix(text.String(), "\n"), "\n"), nil
+	}
+	lines, err := render(v)
+	if err != nil {
+		return nil, err
+	}
+	if over := len(lines) - (height - 1); over > 0 {
+		if lines, err = render(live.TrimRows(v, over)); err != nil {
+			return nil, err
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString(ansiHome)
+	for i, line := range lines {
+		if i == height-1 {
+			break
+		}
+		b.WriteString(line + ansiClearLine + "\r\n")
+	}
+	b.WriteString(ansiClearBelow)
+	return b.Bytes(), nil
 }

@@ -429,19 +429,14 @@ func checkOverloadWait(t *testing.T, g guestRun) {
 	checkTimeline(t, "(b)", p)
 }
 
-// (c): rules rank right and their counts match what auditd received per key
-// within 1%.
-func checkRules(t *testing.T, g guestRun) {
-	p := g.profile("c")
-	if lost := g.delta("c", "lost"); lost != 0 {
-		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
-	}
-	// Only events inside the recording window count: auditprof's own
-	// start-up and the auditctl calls around it open files too.
+// receivedPerKey sums per_key's lines into (events, records) per key, for
+// the events inside p's recording window only: auditprof's own start-up
+// and the auditctl calls around it make records too.
+func receivedPerKey(keys string, p *profile.Profile) map[string][2]uint64 {
 	from := float64(p.StartUnixNs) / 1e9
 	to := from + float64(p.DurationNs)/1e9
 	received := map[string][2]uint64{}
-	sc := bufio.NewScanner(strings.NewReader(g.section("c.keys")))
+	sc := bufio.NewScanner(strings.NewReader(keys))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) != 3 {
@@ -455,6 +450,17 @@ func checkRules(t *testing.T, g guestRun) {
 		v := received[f[0]]
 		received[f[0]] = [2]uint64{v[0] + 1, v[1] + r}
 	}
+	return received
+}
+
+// (c): rules rank right and their counts match what auditd received per key
+// within 1%.
+func checkRules(t *testing.T, g guestRun) {
+	p := g.profile("c")
+	if lost := g.delta("c", "lost"); lost != 0 {
+		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
+	}
+	received := receivedPerKey(g.section("c.keys"), p)
 	ours := map[string][2]uint64{}
 	for _, r := range p.Rules {
 		if r.Key != "" {
@@ -546,13 +552,6 @@ func checkIdleAndInterrupt(t *testing.T, g guestRun) {
 	if b, err := json.Marshal(p); err != nil || len(b) == 0 {
 		t.Errorf("(d) profile does not re-encode: %v", err)
 	}
-}
-
-func first(ps []profile.Process) any {
-	if len(ps) == 0 {
-		return nil
-	}
-	return ps[0]
 }
 
 func tail(s string, n int) string {

@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/report"
+	"github.com/auditprof/auditprof/internal/report/reporttest"
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+// guestRuleSet is the proof of the noisy-rules issue: a real rule set (the
+// auditd package's STIG example) plus one deliberately hot rule, a load of
+// a logged-in user (login uid 1000, so that the STIG rules apply) that
+// touches several of its keys at different rates, and every view of it:
+// record, rules, top --once --json, and the exporter scraped over
+// loopback.
+const guestRuleSet = `
+MODE=auto
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+# The STIG rules as shipped; a watch on a path this VM lacks cannot load.
+: > /tmp/stig.rules; : > /tmp/stig.skipped
+while IFS= read -r line; do
+	case "$line" in ""|"#"*) continue ;; esac
+	p=$(echo "$line" | sed -n -e 's/^-w \([^ ]*\).*/\1/p' -e 's/.*-F dir=\([^ ]*\).*/\1/p')
+	if [ -n "$p" ] && [ ! -e "$p" ]; then echo "$line" >> /tmp/stig.skipped; continue; fi
+	echo "$line" >> /tmp/stig.rules
+done < /etc/audit/examples/30-stig.rules
+auditctl -R /tmp/stig.rules > /tmp/stig.load 2>&1; echo $? > /tmp/stig.rc
+emit stig.skipped /tmp/stig.skipped; emit stig.load /tmp/stig.load; emit stig.rc /tmp/stig.rc
+# The deliberately hot rule: every openat of the user's session.
+auditctl -a always,exit -F arch=b64 -S openat -F auid=1000 -k hot >/dev/null
+# Nothing may be lost (producers wait instead): counts must equal auditd's.
+auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
+auditctl -l > /tmp/loaded; emit loaded /tmp/loaded
+: > /var/log/audit/audit.log
+echo x > /tmp/a; echo x > /tmp/f
+# as_user CMD...: run CMD in a session of login uid 1000, as pam_loginuid
+# sets it at login.
+as_user() { ( echo 1000 > /proc/self/loginuid && exec "$@" ); }
+
+status_to r.before
+rm -f /tmp/xready
+auditprof exporter --ready-file /tmp/xready --output /tmp/x.json > /tmp/x.out 2>&1 &
+XP=$!
+wait_for_file /tmp/xready 60 || { cat /tmp/x.out; echo "the exporter did not get ready"; exit 1; }
+record r --duration 600s
+# The hot load runs until top has taken its frame (attaching takes seconds
+# under emulation, more with other VMs on the same cores), in rounds of 2 s:
+# a background job of this shell ignores SIGINT.
+rm -f /tmp/top.done
+as_user sh -c 'while [ ! -e /tmp/top.done ]; do stress-ng --open 2 --timeout 2s --quiet; done' &
+L=$!
+# Keys at rates far apart: delete (rename), perm_mod (chmod),
+# system-locale (sethostname), identity (a watch on /etc/passwd).
+as_user sh -c 'for i in $(seq 150); do mv /tmp/a /tmp/b; mv /tmp/b /tmp/a; done
+	for i in $(seq 60); do chmod 600 /tmp/f; done
+	for i in $(seq 20); do hostname vm$i; done
+	for i in $(seq 6); do chmod 644 /etc/passwd; done' &
+S=$!
+sleep 2
+auditprof top --once --json --interval 3s > /tmp/top.out 2> /tmp/top.err; echo $? > /tmp/top.rc
+emit top.out /tmp/top.out; emit top.err /tmp/top.err; emit top.rc /tmp/top.rc
+touch /tmp/top.done
+wait $L; wait $S
+# Quiet now: let auditd take the queue, the exporter take a snapshot.
+n=0; while [ "$(auditctl -s | awk '$1 == "backlog" {print $2}')" != 0 ] && [ $n -lt 60 ]; do sleep 1; n=$((n+1)); done
+sleep 3
+wget -q -O /tmp/metrics http://127.0.0.1:9812/metrics; echo $? > /tmp/metrics.rc
+emit metrics /tmp/metrics; emit metrics.rc /tmp/metrics.rc
+kill -INT $XP; wait $XP; echo $? > /tmp/x.rc
+emit x.rc /tmp/x.rc; emit x.json /tmp/x.json; emit x.out /tmp/x.out
+finish r
+status_to r.after
+per_key r.keys
+cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
+cmd rules rules --profile /tmp/r.json --json --top 0
+`
+
+// TestRuleSet: with the STIG rules and a hot rule loaded, the hot rule
+// ranks first in `rules` and in `top`, every key's counts equal what auditd
+// received (so the ranking of the others agrees with it), and the
+// exporter's totals equal its profile's.
+func TestRuleSet(t *testing.T) {
+	dir, files, kernels := guestSetup(t)
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				Script: guestPrelude + guestRuleSet, Timeout: 10 * time.Minute})
+			checkRuleSet(t, g)
+		})
+	}
+}
+
+func checkRuleSet(t *testing.T, g guestRun) {
+	if g.exitCode("stig") != 0 {
+		t.Fatalf("auditctl -R of the STIG rules failed: %s", g.section("stig.load"))
+	}
+	loaded := strings.Count(g.section("loaded"), "\n")
+	t.Logf("loaded %d rules; skipped for missing paths: %q", loaded, g.section("stig.skipped"))
+	if loaded < 20 {
+		t.Fatalf("only %d rules loaded:\n%s", loaded, g.section("loaded"))
+	}
+	if lost := g.delta("r", "lost"); lost != 0 {
+		t.Errorf("the kernel lost %d records; this scenario must lose none", lost)
+	}
+
+	// Every key's counts equal what auditd received.
+	p := g.profile("r")
+	received := receivedPerKey(g.section("r.keys"), p)
+	ours := map[string][2]uint64{}
+	for _, r := range p.Rules {
+		if r.Key != "" {
+			v := ours[r.Key]
+			ours[r.Key] = [2]uint64{v[0] + r.Events, v[1] + r.Records}
+		}
+	}
+	t.Logf("ours (events, records) %v; auditd received %v", ours, received)
+	keys := []string{"hot", "delete", "perm_mod", "system-locale", "identity"}
+	for _, key := range keys {
+		o, r := ours[key], received[key]
+		if r[0] == 0 {
+			t.Errorf("auditd received no %q events: the load did not reach the rule", key)
+			continue
+		}
+		if !within(o[0], r[0], 0.01) || !within(o[1], r[1]+r[0], 0.01) {
+			t.Errorf("key %q: %d events and %d records counted, auditd received %d events and %d records plus %d EOE",
+				key, o[0], o[1], r[0], r[1], r[0])
+		}
+	}
+
+	// `rules` ranks by records: hot first, the others in auditd's order.
+	var rep struct {
+		Rules []struct {
+			Key     string   `json:"key"`
+			Rules   []int    `json:"rules"`
+			Text    string   `json:"text"`
+			Records uint64   `json:"records"`
+			Syscall []string `json:"syscalls"`
+		} `json:"rules"`
+	}
+	if g.exitCode("rules") != 0 {
+		t.Fatalf("rules exited %d: %s", g.exitCode("rules"), g.section("rules.out"))
+	}
+	if err := json.Unmarshal([]byte(g.section("rules.out")), &rep); err != nil {
+		t.Fatalf("rules --json: %v", err)
+	}
+	// Each key's row is joined to the rule that made it. Where rules share
+	// a key and can match the same syscall (watches match any syscall that
+	// touches their path), the counters cannot tell them apart: the row
+	// lists them all, and only rules of its key.
+	made := map[string]string{"hot": "-S openat -F auid=1000 -F key=hot", "delete": "-S rename,",
+		"perm_mod": "-S chmod,fchmod,fchmodat", "system-locale": "-S sethostname,setdomainname", "identity": "-w /etc/passwd -p wa"}
+	var ranked []string
+	for _, r := range rep.Rules {
+		if !slices.Contains(keys, r.Key) || slices.Contains(ranked, r.Key) {
+			continue
+		}
+		ranked = append(ranked, r.Key)
+		texts := strings.Split(r.Text, " | ")
+		if len(texts) != len(r.Rules) || !strings.Contains(r.Text, made[r.Key]) {
+			t.Errorf("key %s joined to rules %v %q, want among them the one with %q", r.Key, r.Rules, r.Text, made[r.Key])
+		}
+		for _, text := range texts {
+			if !strings.HasSuffix(text, "key="+r.Key) && !strings.HasSuffix(text, "-k "+r.Key) {
+				t.Errorf("key %s joined to a rule of another key: %q", r.Key, text)
+			}
+		}
+	}
+	want := slices.Clone(keys)
+	sort.SliceStable(want, func(i, j int) bool { return received[want[i]][1] > received[want[j]][1] })
+	t.Logf("rules ranks %v; auditd's records rank %v", ranked, want)
+	if len(rep.Rules) == 0 || rep.Rules[0].Key != "hot" {
+		t.Errorf("rules ranks %+v first, want the hot rule", first(rep.Rules))
+	}
+	if !slices.Equal(ranked, want) {
+		t.Errorf("rules ranks the keys %v, auditd received them in the order %v", ranked, want)
+	}
+
+	checkTop(t, g)
+	checkExporter(t, g, p)
+
+	// The report of this recording, made on a real kernel, renders in a
+	// real browser with every chart drawn.
+	t.Run("report", func(t *testing.T) {
+		reporttest.NeedBrowser(t)
+		pg, err := report.Build(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reporttest.CheckCharts(t, pg.HTML, pg.Charts)
+	})
+}
+
+// checkTop: top --once --json, taken while the load ran, puts hot first.
+func checkTop(t *testing.T, g guestRun) {
+	if rc := g.exitCode("top"); rc != 0 {
+		t.Errorf("top --once --json exited %d: %s", rc, g.section("top.err"))
+		return
+	}
+	var top struct {
+		Depth struct {
+			Now   *uint64 `json:"now"`
+			Limit uint64  `json:"limit"`
+		} `json:"depth"`
+		Rules []struct {
+			Key           string  `json:"key"`
+			RecordsPerSec float64 `json:"records_per_sec"`
+		} `json:"rules"`
+		Processes []struct {
+			Comm string `json:"comm"`
+		} `json:"processes"`
+	}
+	if err := json.Unmarshal([]byte(g.section("top.out")), &top); err != nil {
+		t.Fatalf("top --once --json: %v\n%s", err, g.section("top.out"))
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("top --once --json printed:\n%s\nand on stderr: %s", g.section("top.out"), g.section("top.err"))
+		}
+	}()
+	now := "unknown"
+	if top.Depth.Now != nil {
+		now = strconv.FormatUint(*top.Depth.Now, 10)
+	}
+	t.Logf("top: %d rules, first %+v; %d processes; depth now %s of %d", len(top.Rules), first(top.Rules), len(top.Processes),
+		now, top.Depth.Limit)
+	if len(top.Rules) == 0 || top.Rules[0].Key != "hot" || top.Rules[0].RecordsPerSec <= 0 {
+		t.Errorf("top ranks %+v first, want the hot rule", first(top.Rules))
+	}
+	if len(top.Processes) == 0 || top.Depth.Now == nil || top.Depth.Limit != 65536 {
+		t.Errorf("top: processes %+v, depth now %s, limit %d (want 65536)", top.Processes, now, top.Depth.Limit)
+	}
+}
+
+// first is s's first element, or nil, for messages.
+func first[T any](s []T) any {
+	if len(s) == 0 {
+		return nil
+	}
+	return s[0]
+}
+
+// checkExporter: the last scrape, taken when all was quiet, equals the
+// profile the exporter wrote when it stopped, and the recording made
+// alongside it.
+func checkExporter(t *testing.T, g guestRun, rec *profile.Profile) {
+	if g.exitCode("metrics") != 0 || g.exitCode("x") != 0 {
+		t.Fatalf("scrape exit %d, exporter exit %d: %s", g.exitCode("metrics"), g.exitCode("x"), g.section("x.out"))
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(g.section("metrics")))
+	if err != nil {
+		t.Fatalf("parsing the scrape: %v", err)
+	}
+	x := g.profile("x")
+	sum := func(name string, match func(map[string]string) bool) float64 {
+		f := fams[name]
+		if f == nil {
+			t.Errorf("the scrape has no %s", name)
+			return math.NaN()
+		}
+		var v float64
+		for _, m := range f.GetMetric() {
+			if match != nil && !match(labels(m)) {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				v += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v += m.GetGauge().GetValue()
+			}
+		}
+		return v
+	}
+	eq := func(what string, got float64, want uint64) {
+		if got != float64(want) {
+			t.Errorf("%s: scraped %v, the profile says %d", what, got, want)
+		}
+	}
+	eq("auditprof_records_total", sum("auditprof_records_total", nil), x.Totals.Records)
+	eq("auditprof_records_queued_total", sum("auditprof_records_queued_total", nil), x.Totals.Queued)
+	eq("auditprof_records_drained_total", sum("auditprof_records_drained_total", nil), x.Totals.Drained)
+	eq("auditprof_records_lost_total", sum("auditprof_records_lost_total", nil), x.Totals.Lost)
+	eq("sum of auditprof_rule_records_total", sum("auditprof_rule_records_total", nil), x.Totals.Records)
+	eq("sum of auditprof_process_records_total", sum("auditprof_process_records_total", nil), x.Totals.Records)
+	eq("auditprof_backlog_limit", sum("auditprof_backlog_limit", nil), 65536)
+	if h := fams["auditprof_backlog_blocked_seconds"]; h == nil || len(h.GetMetric()) != 1 ||
+		h.GetMetric()[0].GetHistogram().GetSampleCount() != x.Totals.Waits {
+		t.Errorf("auditprof_backlog_blocked_seconds: %v, want a count of %d", h, x.Totals.Waits)
+	}
+	// Per key: the exporter and the recording made alongside it saw every
+	// keyed event, both attached before the load began and after it ended.
+	for _, key := range []string{"hot", "delete", "perm_mod", "system-locale", "identity"} {
+		var inRec uint64
+		for _, r := range rec.Rules {
+			if r.Key == key {
+				inRec += r.Records
+			}
+		}
+		eq("auditprof_rule_records_total{key=\""+key+"\"}", sum("auditprof_rule_records_total",
+			func(l map[string]string) bool { return l["key"] == key }), inRec)
+	}
+	t.Logf("exporter: %.0f records scraped, %d in its profile, %d in the recording alongside", sum("auditprof_records_total", nil),
+		x.Totals.Records, rec.Totals.Records)
+}
+
+func labels(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
+}
