@@ -36,7 +36,8 @@ type Rule struct {
 	Key string
 
 	never    bool
-	watch    bool            // -w: any syscall of the permission class
+	watch    bool            // -w: the syscalls of its permission classes
+	perm     int             // -p or -F perm=: permMatches decides; 0 for none
 	arch     string          // "b64", "b32", a machine name, or "" (any)
 	syscalls map[string]bool // names; nil means all syscalls
 }
@@ -71,6 +72,7 @@ func parseText(index int, text string) (Rule, error) {
 	case *rule.FileWatchRule:
 		r.List, r.watch = "exit", true
 		r.Key = strings.Join(p.Keys, "\x01")
+		r.perm = watchPerm(p.Permissions)
 	case *rule.SyscallRule:
 		r.List, r.never = p.List, p.Action == "never"
 		keys := p.Keys
@@ -82,6 +84,8 @@ func parseText(index int, text string) (Rule, error) {
 				if f.Comparator == "=" {
 					r.arch = f.RHS
 				}
+			case "perm":
+				r.perm = filterPerm(f.RHS)
 			}
 		}
 		r.Key = strings.Join(keys, "\x01")
@@ -107,7 +111,8 @@ const auditArch64 = 0x80000000
 // Matches returns the indices of the rules a record with this key, syscall
 // number and AUDIT_ARCH_* value can have come from: exit-list rules (and
 // io_uring rules) that are not "never", carry exactly this key, and name
-// this syscall for this arch (or all syscalls, or watch a path). An empty
+// this syscall for this arch (or all syscalls), and whose permission
+// filter (a watch's -p, -F perm=) admits this syscall. An empty
 // result means no loaded rule explains the record (rules changed during
 // the recording, or the record is not from a rule: AUDIT_CONFIG_CHANGE,
 // user messages).
@@ -125,6 +130,9 @@ func Matches(rules []Rule, key string, syscall int32, arch uint32) []int {
 			continue
 		}
 		if r.syscalls != nil && !r.watch && (name == "" || !r.syscalls[name]) {
+			continue
+		}
+		if r.perm != 0 && !permMatches(r.perm, name) {
 			continue
 		}
 		out = append(out, r.Index)

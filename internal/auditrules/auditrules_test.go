@@ -44,11 +44,16 @@ func TestMatches(t *testing.T) {
 		"-a always,exit -F arch=b64 -S chdir",                           // 7
 		"-a always,exit -S all -F exe=/usr/bin/x -k a -k b",             // 8
 		"-a always,exclude -F msgtype=CWD",                              // 9
+		"-a always,exit -F arch=b64 -S sethostname -k system-locale",    // 10
+		"-w /etc/hosts -p wa -k system-locale",                          // 11
+		"-w /usr/bin/passwd -p x -k system-locale",                      // 12
+		"-w /etc/shadow -k identity",                                    // 13
+		"-a always,exit -F dir=/etc/ssh -F perm=r -k identity",          // 14
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rules) != 9 || rules[0].Text != "-a always,exit -F arch=b64 -S open,openat -F key=file-open" {
+	if len(rules) != 14 || rules[0].Text != "-a always,exit -F arch=b64 -S open,openat -F key=file-open" {
 		t.Fatalf("parsed %d rules, first %q", len(rules), rules[0].Text)
 	}
 	for _, tc := range []struct {
@@ -62,7 +67,14 @@ func TestMatches(t *testing.T) {
 		{"b32 open is 5 on i386", "file-open", 5, archI386, []int{2}},
 		{"b64 open is 2", "file-open", 2, archX8664, []int{1}},
 		{"number 5 under b64 is fstat", "file-open", 5, archX8664, nil},
-		{"watch: any syscall", "identity", 82, archX8664, []int{3}},
+		{"watch -p wa: rename writes", "identity", 82, archX8664, []int{3, 13}},
+		{"watch -p wa: chmod changes attributes", "identity", 90, archX8664, []int{3, 13}},
+		{"watch -p wa, perm=r: openat by its flags", "identity", 257, archX8664, []int{3, 13, 14}},
+		{"perm=r: getxattr reads", "identity", 191, archX8664, []int{13, 14}},
+		{"i386 chown32 changes attributes", "identity", 212, archI386, []int{3, 13}},
+		{"watches do not match sethostname", "system-locale", 170, archX8664, []int{10}},
+		{"watch -p x: execve", "system-locale", 59, archX8664, []int{12}},
+		{"watch: a syscall in no class", "identity", 39, archX8664, nil},
 		{"same key and syscall: both named", "access", 90, archX8664, []int{4, 5}},
 		{"keyless", "", 80, archX8664, []int{7}},
 		{"two keys", "a\x01b", 59, archX8664, []int{8}},

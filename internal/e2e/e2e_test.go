@@ -453,6 +453,19 @@ func receivedPerKey(keys string, p *profile.Profile) map[string][2]uint64 {
 	return received
 }
 
+// perKey sums the profile's rows into (events, records) per key, as
+// receivedPerKey does with auditd's log.
+func perKey(p *profile.Profile) map[string][2]uint64 {
+	ours := map[string][2]uint64{}
+	for _, r := range p.Rules {
+		if r.Key != "" {
+			v := ours[r.Key]
+			ours[r.Key] = [2]uint64{v[0] + r.Events, v[1] + r.Records}
+		}
+	}
+	return ours
+}
+
 // (c): rules rank right and their counts match what auditd received per key
 // within 1%.
 func checkRules(t *testing.T, g guestRun) {
@@ -461,13 +474,7 @@ func checkRules(t *testing.T, g guestRun) {
 		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
 	}
 	received := receivedPerKey(g.section("c.keys"), p)
-	ours := map[string][2]uint64{}
-	for _, r := range p.Rules {
-		if r.Key != "" {
-			v := ours[r.Key]
-			ours[r.Key] = [2]uint64{v[0] + r.Events, v[1] + r.Records}
-		}
-	}
+	ours := perKey(p)
 	t.Logf("(c) ours (events, records) %v; auditd received %v in the window", ours, received)
 	for _, key := range []string{"hot", "cold"} {
 		o, r := ours[key], received[key]

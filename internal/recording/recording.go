@@ -188,6 +188,11 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 			if opts.Snapshot != nil {
 				snap, err := snapshot(ctx, pr, base, start, names)
 				if err != nil {
+					if ctx.Err() != nil {
+						// Stopped while reading (the tick and Ctrl-C came
+						// together): a normal stop, not a failed snapshot.
+						return nil
+					}
 					return err
 				}
 				if err := opts.Snapshot(snap); err != nil {
