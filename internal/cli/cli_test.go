@@ -31,7 +31,9 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"record", "--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
+		{[]string{"record", "--attach", "uprobe"}, "--attach must be auto, fentry, kprobe or netlink"},
+		{[]string{"record", "--task-state", "stack"}, "--task-state must be auto, task-storage or hash"},
+		{[]string{"record", "--attach", "netlink", "--task-state", "hash"}, "--task-state is for BPF"},
 		{[]string{"record", "--duration", "-1s"}, "--duration must not be negative"},
 		{[]string{"record", "--bucket", "1us"}, "--bucket must be between 1ms and 1s"},
 		{[]string{"record", "--output", ""}, "--output must name a file"},
@@ -90,6 +92,24 @@ func TestStatusJSON(t *testing.T) {
 	code, text, _ := run(t, "status")
 	if code != 0 || !strings.Contains(text, "backlog_limit:") || !strings.Contains(text, "upper bound") {
 		t.Errorf("status text:\n%s", text)
+	}
+}
+
+// TestRecordNetlinkChosen: --attach netlink records over netlink without
+// trying BPF, so without the line saying BPF cannot attach.
+func TestRecordNetlinkChosen(t *testing.T) {
+	needRoot(t)
+	path := filepath.Join(t.TempDir(), "p.json")
+	code, _, stderr := run(t, "record", "--attach", "netlink", "--duration", "1s", "--output", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	p, err := profile.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Attach != profile.AttachNetlink || strings.Contains(stderr, "BPF cannot attach") {
+		t.Errorf("attach %q; stderr:\n%s", p.Attach, stderr)
 	}
 }
 

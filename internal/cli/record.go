@@ -24,8 +24,10 @@ type recordOptions struct {
 	Bucket    time.Duration
 	JSON      bool
 	Top       int
+	TaskState string
 
-	mode probe.Mode
+	mode    probe.Mode
+	netlink bool
 }
 
 func newRecordCmd(s streams) *cobra.Command {
@@ -40,7 +42,8 @@ blocked in the backlog wait, and the queue depth over time. Stops after
 a summary.
 
 On a kernel where nothing can attach (no kprobes, fentry refused) it says so
-in one line and records what netlink offers instead (attach=netlink).`,
+in one line and records what netlink offers instead (attach=netlink);
+--attach netlink chooses that without trying BPF.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
@@ -52,7 +55,8 @@ in one line and records what netlink offers instead (attach=netlink).`,
 	f := cmd.Flags()
 	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
 	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "write the profile to this file")
-	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe")
+	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe; or netlink, no BPF")
+	f.StringVar(&o.TaskState, "task-state", "auto", "where the programs keep per-call state: auto, task-storage (5.12+) or hash (what older kernels get)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
 	f.DurationVar(&o.Bucket, "bucket", 10*time.Millisecond, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
@@ -61,11 +65,23 @@ in one line and records what netlink offers instead (attach=netlink).`,
 }
 
 func (o *recordOptions) validate() error {
-	m, err := probe.ParseMode(o.Attach)
-	if err != nil {
-		return usageError{err}
+	if o.Attach == profile.AttachNetlink {
+		o.netlink = true
+	} else {
+		m, err := probe.ParseMode(o.Attach)
+		if err != nil {
+			return usagef("--attach must be auto, fentry, kprobe or netlink, not %q", o.Attach)
+		}
+		o.mode = m
 	}
-	o.mode = m
+	switch o.TaskState {
+	case "auto", "task-storage", "hash":
+	default:
+		return usagef("--task-state must be auto, task-storage or hash, not %q", o.TaskState)
+	}
+	if o.netlink && o.TaskState != "auto" {
+		return usagef("--task-state is for BPF; --attach netlink loads no programs")
+	}
 	if o.Duration < 0 {
 		return usagef("--duration must not be negative")
 	}
@@ -83,7 +99,8 @@ func (o *recordOptions) validate() error {
 
 func (o *recordOptions) run(cmd *cobra.Command) error {
 	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
-		Duration: o.Duration, Attach: o.mode, BucketNs: uint64(o.Bucket.Nanoseconds())}, o.ReadyFile)
+		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
+		BucketNs: uint64(o.Bucket.Nanoseconds())}, o.ReadyFile)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,14 @@ type Options struct {
 	// Duration stops the recording; zero records until ctx is cancelled.
 	Duration time.Duration
 	Attach   probe.Mode
-	BucketNs uint64
+	// Netlink records over netlink without trying BPF (record --attach
+	// netlink): what a kernel where nothing attaches gets, chosen.
+	Netlink bool
+	// TaskState is probe.Options.TaskState: "auto" (or ""), "task-storage"
+	// or "hash" (what kernels before 5.12 get, forced on newer ones to
+	// test that path).
+	TaskState string
+	BucketNs  uint64
 	// Ready is called once, when counting has started.
 	Ready func(attach string) error
 	// Degraded is called once, with one line, when BPF cannot attach and
@@ -87,7 +94,18 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil
 	}
 
-	pr, err := probe.Open(probe.Options{Mode: opts.Attach, BucketNs: opts.BucketNs, KeepBuckets: opts.KeepBuckets})
+	if opts.Netlink {
+		if opts.Snapshot != nil {
+			<-hzDone
+			return nil, errors.New("live snapshots need BPF: netlink sees records only at the end of their event")
+		}
+		if err := waitHZ(); err != nil {
+			return nil, err
+		}
+		return runNetlink(ctx, opts, prof)
+	}
+	pr, err := probe.Open(probe.Options{Mode: opts.Attach, BucketNs: opts.BucketNs, KeepBuckets: opts.KeepBuckets,
+		TaskState: opts.TaskState})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
 		if opts.Degraded != nil {
 			opts.Degraded(fmt.Sprintf("%v; recording what netlink offers instead (attach=netlink: records delivered to kauditd, AUDIT_GET samples; no waits, no per-process drops)", err))

@@ -461,12 +461,24 @@ func panickedBeforeScript(res *Result) bool {
 }
 
 // boot runs qemu once and collects what the guest printed.
+//
+// The vCPUs share one host thread (tcg,thread=single). With one thread per
+// vCPU (MTTCG), a vCPU can run a stale translation of kernel code another
+// vCPU is live-patching with text_poke_bp: it executes the int3 the patcher
+// already removed, and the guest dies with "Oops: int3" at a patch site or
+// spins in soft lockups. make test saw it at boot (static keys) and, on
+// both kernels in one run, when BPF programs were attached to or detached
+// from audit_log_lost while stress-ng was in it (a fentry nop at
+// audit_log_lost+4, RIP +5). Real CPUs serialize that patching; one TCG
+// thread does too, as a write invalidates the translations before any
+// other vCPU runs again. It halves a guest's CPU when two host cores are
+// free, and costs nothing when VMs run side by side.
 func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
 	args := []string{
-		"-accel", "tcg", "-cpu", "max",
+		"-accel", "tcg,thread=single", "-cpu", "max",
 		"-smp", strconv.Itoa(opts.SMP), "-m", strconv.Itoa(opts.MemoryMB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-no-reboot",
