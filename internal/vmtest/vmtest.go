@@ -450,7 +450,8 @@ func flock(ctx context.Context, path string, how int) (*os.File, error) {
 // __sched_clock_stable). Nothing of the test has run at that point (the
 // script, and so auditprof, starts after the start marker), so booting again
 // hides nothing about the code under test; a panic after the start marker is
-// never retried.
+// never retried. The VMs now run on one TCG thread (see boot), which should
+// rule this out; the retry stays for emulator faults nobody has seen yet.
 const maxBootRetries = 2
 
 // panickedBeforeScript reports whether the guest died in a kernel panic
