@@ -291,7 +291,10 @@ func TestNetlink(t *testing.T) {
 			t.Logf("(c) ours (events, records) %v; auditd received %v in the window", ours, received)
 			for _, key := range []string{"hot", "cold"} {
 				o, r := ours[key], received[key]
-				if r[0] == 0 || !within(o[0], r[0], 0.01) || !within(o[1], r[1]+r[0], 0.01) {
+				// The multicast group's socket can overflow under load
+				// (ENOBUFS: records kauditd sent that this socket never
+				// saw): netlink counts may fall short, never exceed.
+				if r[0] == 0 || o[0] > r[0] || !within(o[0], r[0], 0.05) || !within(o[1], r[1]+r[0], 0.05) {
 					t.Errorf("(c) key %q: %d events and %d records received over netlink, auditd wrote %d events and %d records plus %d EOE",
 						key, o[0], o[1], r[0], r[1], r[0])
 				}

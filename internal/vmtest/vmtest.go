@@ -276,6 +276,12 @@ type Options struct {
 	// guest's speed is the host's, and another VM on the same cores makes
 	// the guest's producers and consumer speed up and slow down unevenly.
 	Exclusive bool
+	// MultiThread gives each vCPU its own host thread (MTTCG) instead of one
+	// thread for all (see boot). For measurements that need the guest's
+	// CPUs to run side by side as real ones do; such a test must not attach
+	// or detach programs while its load runs, where MTTCG can run stale
+	// code under text_poke_bp and kill the guest.
+	MultiThread bool
 }
 
 // Result is what a VM run produced.
@@ -461,9 +467,17 @@ func panickedBeforeScript(res *Result) bool {
 		strings.Contains(res.Console, "Kernel panic") && !strings.Contains(res.Console, startMarker)
 }
 
+func accel(opts Options) string {
+	if opts.MultiThread {
+		return "tcg,thread=multi"
+	}
+	return "tcg,thread=single"
+}
+
 // boot runs qemu once and collects what the guest printed.
 //
-// The vCPUs share one host thread (tcg,thread=single). With one thread per
+// The vCPUs share one host thread (tcg,thread=single) unless
+// Options.MultiThread. With one thread per
 // vCPU (MTTCG), a vCPU can run a stale translation of kernel code another
 // vCPU is live-patching with text_poke_bp: it executes the int3 the patcher
 // already removed, and the guest dies with "Oops: int3" at a patch site or
@@ -479,7 +493,7 @@ func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Res
 	defer cancel()
 
 	args := []string{
-		"-accel", "tcg,thread=single", "-cpu", "max",
+		"-accel", accel(opts), "-cpu", "max",
 		"-smp", strconv.Itoa(opts.SMP), "-m", strconv.Itoa(opts.MemoryMB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-no-reboot",
