@@ -19,11 +19,11 @@ import (
 	"github.com/auditprof/auditprof/internal/recording"
 )
 
-// Snapshot intervals: the kernel's timeline ring (1024 buckets of 10 ms per
-// CPU) must be read at least every 5 s.
+// Snapshot intervals, as top's (the timeline ring is emptied every second
+// whatever the interval: see recording.Options.Every).
 const (
 	minExporterInterval = 100 * time.Millisecond
-	maxExporterInterval = 5 * time.Second
+	maxExporterInterval = time.Hour
 	// exporterKeepBuckets bounds the timeline kept in memory: one minute
 	// of 10 ms buckets.
 	exporterKeepBuckets = 6000
@@ -72,7 +72,7 @@ record it has no netlink fallback.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:9812", "serve metrics on this host:port (a non-loopback address is reachable from the network)")
-	f.DurationVar(&o.Interval, "interval", time.Second, "how often the kernel maps are read (100ms to 5s)")
+	f.DurationVar(&o.Interval, "interval", time.Second, "how often the kernel maps are read for /metrics (100ms to 1h)")
 	f.IntVar(&o.Top, "top", exporter.DefaultTop, "label sets per family (rules, processes) before the rest go to \"other\"")
 	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached, counting and serving the first reading")
@@ -183,7 +183,7 @@ func (o *exporterOptions) run(parent context.Context) error {
 	})
 	serr := shutdown()
 	if errors.Is(err, probe.ErrNoAttach) {
-		return fmt.Errorf("%w; the exporter needs fentry or kprobes on audit_log_start (it has no netlink fallback)", err)
+		return noBPFError{"the exporter", err}
 	}
 	if err != nil {
 		return err

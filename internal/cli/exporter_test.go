@@ -31,9 +31,9 @@ func TestExporterUsageErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:http"}, "the port must be a number from 0 to 65535"},
 		{[]string{"--listen", "127.0.0.1:"}, "the port must be a number from 0 to 65535"},
 		{[]string{"--listen", "exa mple:80"}, "is not an IP address or a host name"},
-		{[]string{"--interval", "10ms"}, "--interval must be between 100ms and 5s"},
-		{[]string{"--interval", "99ms"}, "--interval must be between 100ms and 5s"},
-		{[]string{"--interval", "1m"}, "--interval must be between 100ms and 5s"},
+		{[]string{"--interval", "10ms"}, "--interval must be between 100ms and 1h0m0s"},
+		{[]string{"--interval", "99ms"}, "--interval must be between 100ms and 1h0m0s"},
+		{[]string{"--interval", "61m"}, "--interval must be between 100ms and 1h0m0s"},
 		{[]string{"--top", "0"}, "--top must be at least 1"},
 		{[]string{"--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
 		{[]string{"--output", "/nonexistent/dir/p.json"}, "/nonexistent/dir is not a directory"},
@@ -92,8 +92,8 @@ func TestExporterNoBPF(t *testing.T) {
 	ready, out := filepath.Join(dir, "ready"), filepath.Join(dir, "p.json")
 	code, stdout, stderr := run(t, "exporter", "--listen", "127.0.0.1:0", "--ready-file", ready, "--output", out)
 	if code != ExitUnsupported || strings.Count(stderr, "\n") != 1 || stdout != "" ||
-		!strings.Contains(stderr, "the exporter needs fentry or kprobes on audit_log_start") ||
-		strings.Count(stderr, "BPF cannot attach") != 1 {
+		!strings.Contains(stderr, "the exporter needs BPF (kprobes or fentry on audit_log_start)") ||
+		strings.Count(stderr, "cannot attach") != 1 {
 		t.Errorf("exit %d, stdout %q, stderr %q: want exit %d and one line saying the exporter needs BPF", code, stdout, stderr, ExitUnsupported)
 	}
 	for _, f := range []string{ready, out} {

@@ -149,14 +149,18 @@ func (o *topOptions) run(cmd *cobra.Command) error {
 	case errors.Is(err, errTopOnce):
 		return nil
 	case errors.Is(err, probe.ErrNoAttach):
-		return noBPFError{err}
+		return noBPFError{"top", err}
 	}
 	return err
 }
 
-// noBPFError is the one line top fails with where BPF cannot attach; it
-// unwraps to probe.ErrNoAttach (exit 4).
-type noBPFError struct{ err error }
+// noBPFError is the one line the live commands (top, the exporter) fail
+// with where BPF cannot attach: they have no netlink fallback. It unwraps
+// to probe.ErrNoAttach (exit 4).
+type noBPFError struct {
+	command string
+	err     error
+}
 
 func (e noBPFError) Error() string {
 	why := strings.TrimPrefix(e.err.Error(), probe.ErrNoAttach.Error())
@@ -164,7 +168,7 @@ func (e noBPFError) Error() string {
 	if why != "" {
 		why = " (" + why + ")"
 	}
-	return "top needs BPF (kprobes or fentry on audit_log_start), which cannot attach here" + why +
+	return e.command + " needs BPF (kprobes or fentry on audit_log_start), which cannot attach here" + why +
 		"; `auditprof status` shows the kernel's counters"
 }
 

@@ -70,11 +70,11 @@ func TestTopNeedsBPF(t *testing.T) {
 }
 
 func TestNoBPFError(t *testing.T) {
-	e := noBPFError{probe.ErrNoAttach}
+	e := noBPFError{"top", probe.ErrNoAttach}
 	if got := e.Error(); got != "top needs BPF (kprobes or fentry on audit_log_start), which cannot attach here; `auditprof status` shows the kernel's counters" {
 		t.Errorf("bare: %q", got)
 	}
-	e = noBPFError{wrapNoAttach("kprobe: the kernel has no kprobes")}
+	e = noBPFError{"top", wrapNoAttach("kprobe: the kernel has no kprobes")}
 	if got := e.Error(); got != "top needs BPF (kprobes or fentry on audit_log_start), which cannot attach here (kprobe: the kernel has no kprobes); `auditprof status` shows the kernel's counters" {
 		t.Errorf("with a reason: %q", got)
 	}

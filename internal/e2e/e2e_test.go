@@ -78,6 +78,8 @@ per_key() {
 		/var/log/audit/audit.log > /tmp/$1.keys
 	emit $1 /tmp/$1.keys
 }
+# cmd NAME ARGS...: run auditprof, keep its output and exit code.
+cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
 # record NAME ARGS...: auditprof record in the background, ready when it counts.
 record() {
 	name=$1; shift

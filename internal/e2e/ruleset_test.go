@@ -84,7 +84,6 @@ emit x.rc /tmp/x.rc; emit x.json /tmp/x.json; emit x.out /tmp/x.out
 finish r
 status_to r.after
 per_key r.keys
-cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
 cmd rules rules --profile /tmp/r.json --json --top 0
 `
 

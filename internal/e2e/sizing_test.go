@@ -25,8 +25,6 @@ auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
 # load: three bursts of a fixed number of opens, 5 s apart.
 load() { for i in 1 2 3; do stress-ng --open 2 --open-ops 1500 --quiet; sleep 5; done; }
 run() { status_to $1.before; record $1 --duration 600s; load; finish $1; status_to $1.after; }
-# cmd NAME ARGS...: run auditprof, keep its output and exit code.
-cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
 
 auditctl -b $REC_LIMIT --backlog_wait_time 0 >/dev/null
 run s1

@@ -191,6 +191,11 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 		defer t.Stop()
 		stop = t.C
 	}
+	// The timeline ring is emptied every second whatever Every is: it
+	// holds TimelineSlots buckets (about 10 s), and a live view may ask
+	// for a screen a minute.
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
 	for {
@@ -199,10 +204,11 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 			return nil
 		case <-stop:
 			return nil
-		case <-tick.C:
+		case <-poll.C:
 			if err := pr.PollTimeline(); err != nil {
 				return err
 			}
+		case <-tick.C:
 			if opts.Snapshot != nil {
 				snap, err := snapshot(ctx, pr, base, start, names)
 				if err != nil {
