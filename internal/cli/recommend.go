@@ -46,6 +46,10 @@ type recommendReport struct {
 	PeakArrivalRate float64 `json:"peak_arrival_rate"`
 	DrainRate       float64 `json:"drain_rate"`
 	DrainMeasured   bool    `json:"drain_measured"`
+	// The consumer's pace by load level, and the share of the replay's
+	// busy buckets where it was inferred from heavier load.
+	DrainByLoad        []sizing.LoadDrain `json:"drain_by_load"`
+	DrainInferredShare float64            `json:"drain_inferred_share"`
 	// Demand reconstruction: records recorded, and added for events whose
 	// SYSCALL record was lost and for producers asleep in the wait.
 	DemandRecords   float64 `json:"demand_records"`
@@ -178,6 +182,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		RecordBytes: rec.RecordBytes, SustainedOverload: rec.SustainedOverload, RideOut: rec.RideOut,
 		GrowthPerMinute: rec.GrowthPerMinute, ArrivalRate: rec.ArrivalRate, PeakArrivalRate: rec.PeakArrivalRate,
 		DrainRate: d.DrainRate, DrainMeasured: d.DrainSource != "fastest",
+		DrainByLoad: d.DrainByLoad, DrainInferredShare: rec.InferredShare,
 		DemandRecords: demand, AddedSuppressed: d.AddedSuppressed, AddedBlocked: d.AddedBlocked,
 		CurrentLimit: rec.Current.Limit, CurrentWait: rec.Current.WaitJiffies,
 		CurrentPredictedLost: rec.CurrentOutcome.Lost, RecordedLost: p.Totals.Lost,
@@ -188,7 +193,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
 		human.Count(d.DrainRate), d.BusyBuckets)
 	if d.DrainSource == "full" {
-		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there, and this rate, or more where it took more, elsewhere)",
+		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there, and at least this rate elsewhere)",
 			human.Count(d.DrainRate), d.BusyBuckets)
 	}
 	if d.DrainSource == "fastest" {
@@ -201,7 +206,23 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			human.Count(demand), human.Count(demand-d.AddedSuppressed-d.AddedBlocked), human.Count(d.AddedSuppressed), d.RecordsPerLostEvent, human.Count(d.AddedBlocked)),
 		fmt.Sprintf("arrivals: %s records/s on average, %s records/s in the busiest second", human.Count(rec.ArrivalRate), human.Count(rec.PeakArrivalRate)),
 		"drain: " + drain,
-		fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)),
+	}
+	if len(d.DrainByLoad) > 0 {
+		levels := make([]string, len(d.DrainByLoad))
+		for i, l := range d.DrainByLoad {
+			load := fmt.Sprintf("%d-%d", l.MinArrivals, l.MaxArrivals)
+			if l.MinArrivals == l.MaxArrivals {
+				load = fmt.Sprint(l.MinArrivals)
+			}
+			levels[i] = fmt.Sprintf("%s/s at %s", human.Count(l.Rate), load)
+		}
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("drain by load (records per %s bucket) where the queue stayed non-empty: %s; elsewhere the replay gives the consumer the pace at its bucket's load or the nearest heavier load measured",
+			time.Duration(p.Timeline.BucketNs), strings.Join(levels, ", ")))
+	}
+	r.Reasoning = append(r.Reasoning, fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)))
+	if rec.InferredShare >= 0.5 {
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("caution: in %.0f%% of the buckets where that replay's queue was non-empty, the consumer's pace was not measured at their load (the recorded queue had emptied), only inferred from heavier load: the peak errs high if the consumer is faster there. Apply the recommendation and record again to measure it",
+			rec.InferredShare*100))
 	}
 	if rec.Current.Limit > 0 {
 		// Totals.Lost, not the AUDIT_GET delta: audit_after is read after

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/auditprof/auditprof/internal/profile"
 )
@@ -61,6 +62,10 @@ type Demand struct {
 	// DrainRate, or what it did take when that was more (a consumer that
 	// competes with the load for CPU is faster when the load is lighter).
 	Capacity []float64
+	// Measured marks the buckets whose Capacity was measured: in an
+	// overload episode, with the queue non-empty, or at a load level
+	// measured elsewhere. Elsewhere it is inferred from heavier load.
+	Measured []bool
 	// Episode marks the buckets of overload episodes, where Capacity is
 	// what the consumer took.
 	Episode []bool
@@ -69,6 +74,15 @@ type Demand struct {
 	// capacity is unobserved (it had less to take than it could), and
 	// lies somewhere between DrainRate and about this.
 	BestDrainRate float64
+	// DrainByLoad is the consumer's rate measured at each load level
+	// where it was saturated (the queue non-empty at both ends of a
+	// bucket), lightest load first. Outside overload episodes a bucket's
+	// capacity is the rate at its own load level, or the nearest heavier
+	// one measured (never below DrainRate): a consumer that competes with
+	// the producers for CPU drains faster while they pause, and a replay
+	// that gave it only DrainRate then would carry a burst's backlog into
+	// the next burst that the consumer had long cleared.
+	DrainByLoad []LoadDrain
 	// BusyBuckets is how many buckets DrainRate was measured over, and
 	// DrainSource which: "full" (overload episodes: the queue at its
 	// limit, records lost or waiting), "non-empty" (the queue stayed non-empty), or "fastest"
@@ -118,27 +132,35 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 	prev := d.StartDepth
 	var busyDrained, fastest float64
-	full := make([]bool, n)
+	drained := spreadPasses(t, d.StartDepth)
+	full, busy := make([]bool, n), make([]bool, n)
 	for i := 0; i < n; i++ {
-		level := math.Max(0, prev+float64(t.Queued[i])-float64(t.Drained[i]))
-		// Drains are counted when a kauditd pass ends, which may be a
-		// bucket after the records left: the level can then read too
-		// high. It cannot be above the depth of the bucket's last
-		// enqueue, so not above the bucket's max_depth.
+		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])
+		// A pass's spread drain is an average: the level can read too
+		// high where the pass went faster. It cannot be above the depth
+		// of the bucket's last enqueue, so not above its max_depth.
 		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
 			level = math.Min(level, float64(t.MaxDepth[i]))
 		}
-		dr := float64(t.Drained[i])
+		if level < 1e-6 { // what spreading a pass leaves in rounding
+			level = 0
+		}
+		dr := drained[i]
 		fastest = math.Max(fastest, dr)
 		if prev > 0 && level > 0 {
 			busyDrained += dr
 			d.BusyBuckets++
+			busy[i] = true
 		}
 		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
-		d.Burst[i] = math.Max(0, float64(t.MaxDepth[i])-math.Max(prev, level))
+		// The depth within the bucket cannot pass its start level plus
+		// what was queued in it (BPF also records, in the bucket where a
+		// pass ends, the depth the pass started at).
+		top := math.Min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
+		d.Burst[i] = math.Max(0, top-math.Max(prev, level))
 		prev = level
 	}
-	fullDrained, fullBuckets, episode := overloadDrain(t, full)
+	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
 	switch {
 	case fullBuckets >= minBusyBuckets && fullDrained > 0:
 		d.DrainRate = fullDrained / (float64(fullBuckets) * bucketSec)
@@ -152,12 +174,17 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 
 	d.Episode = episode
-	d.BestDrainRate = busiestSecond(t.Drained, t.BucketNs)
-	d.Capacity = make([]float64, n)
+	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
+	d.DrainByLoad = drainByLoad(t, drained, busy, bucketSec)
+	d.Capacity, d.Measured = make([]float64, n), make([]bool, n)
 	for i := range d.Capacity {
-		d.Capacity[i] = math.Max(d.DrainRate*bucketSec, float64(t.Drained[i]))
-		if episode[i] {
-			d.Capacity[i] = float64(t.Drained[i])
+		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
+		d.Capacity[i] = math.Max(rate*bucketSec, drained[i])
+		d.Measured[i] = measured
+		// Saturated (an overload episode, or the queue non-empty
+		// throughout): what the consumer took is what it could take.
+		if episode[i] || busy[i] {
+			d.Capacity[i], d.Measured[i] = drained[i], true
 		}
 	}
 
@@ -189,6 +216,104 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	return d, nil
 }
 
+// LoadDrain is the consumer's rate at one load level: over the buckets in
+// which the queue stayed non-empty and arrivals were within
+// [MinArrivals, MaxArrivals] records.
+type LoadDrain struct {
+	MinArrivals uint64  `json:"min_arrivals"`
+	MaxArrivals uint64  `json:"max_arrivals"`
+	Rate        float64 `json:"rate"`
+	Buckets     int     `json:"buckets"`
+}
+
+// minLevelBuckets is how many saturated buckets it takes to trust a load
+// level's drain rate: drains are counted per kauditd pass, so one bucket's
+// count is lumpy.
+const minLevelBuckets = 20
+
+// drainByLoad measures the consumer where it was saturated, by load level:
+// arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
+// fewer than minLevelBuckets buckets are left out.
+func drainByLoad(t *profile.Timeline, drainedBy []float64, busy []bool, bucketSec float64) []LoadDrain {
+	var drained [65]float64
+	var buckets [65]int
+	for i, b := range busy {
+		if b {
+			l := bits.Len64(uint64(max(t.Arrivals[i], 0)))
+			drained[l] += drainedBy[i]
+			buckets[l]++
+		}
+	}
+	var out []LoadDrain
+	for l := range buckets {
+		if buckets[l] < minLevelBuckets {
+			continue
+		}
+		ld := LoadDrain{Rate: drained[l] / (float64(buckets[l]) * bucketSec), Buckets: buckets[l]}
+		if l > 0 {
+			ld.MinArrivals, ld.MaxArrivals = 1<<(l-1), 1<<l-1
+		}
+		out = append(out, ld)
+	}
+	return out
+}
+
+// capacityAt is the consumer's rate, records per second, for a bucket
+// with the given arrivals outside overload episodes: the rate measured at
+// that load level or, unmeasured, at the nearest heavier level measured
+// (heavier load leaves the consumer less CPU, so this errs low), and
+// floor when there is none or it is less. measured says whether the
+// bucket's own level was measured.
+func capacityAt(levels []LoadDrain, arrivals uint64, floor float64) (rate float64, measured bool) {
+	for _, l := range levels {
+		if l.MaxArrivals >= arrivals {
+			return math.Max(floor, l.Rate), l.MinArrivals <= arrivals
+		}
+	}
+	return floor, false
+}
+
+// spreadPasses is the timeline's drain with each kauditd pass spread
+// evenly over the buckets it ran in. BPF counts a pass's drain when the
+// pass ends (kauditd_send_queue returns once audit_queue is empty), so a
+// pass that ran through a burst lands in one bucket, seconds after the
+// records left, and the queue read from the counts stays full long after
+// it emptied. A pass takes the records queued when it began (up to the
+// tail it saw) and kauditd sleeps only when the queue is empty, so the
+// next pass begins as one ends if records came in meanwhile, and
+// otherwise at the next enqueue.
+func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
+	out := make([]float64, t.Len())
+	start := -1 // first bucket of the pass in progress
+	if startDepth > 0 {
+		start = 0
+	}
+	level := startDepth // what is queued, by the counts: exact at a pass end
+	for i := range out {
+		level += float64(t.Queued[i]) - float64(t.Drained[i])
+		if start < 0 && t.Queued[i] > 0 {
+			start = i
+		}
+		d := float64(t.Drained[i])
+		if d == 0 {
+			continue
+		}
+		first := i
+		if start >= 0 && start < i {
+			first = start
+		}
+		per := d / float64(i-first+1)
+		for k := first; k <= i; k++ {
+			out[k] += per
+		}
+		start = -1
+		if level > 0 {
+			start = i + 1
+		}
+	}
+	return out
+}
+
 // busiestSecond is the largest count over any one-second window of
 // buckets, as a rate per second (the whole series' rate when it is
 // shorter than a second).
@@ -218,7 +343,7 @@ const episodeGap = 5
 // drains in passes, and the buckets where a pass landed often had room
 // again and lost nothing, so they would be left out and the rate read low
 // (by 20% and more against auditd in the VM tests).
-func overloadDrain(t *profile.Timeline, full []bool) (drained float64, buckets int, episode []bool) {
+func overloadDrain(drainedBy []float64, full []bool) (drained float64, buckets int, episode []bool) {
 	n := len(full)
 	episode = make([]bool, n)
 	for i := 0; i < n; {
@@ -234,7 +359,7 @@ func overloadDrain(t *profile.Timeline, full []bool) (drained float64, buckets i
 		}
 		last := min(end+1, n-1)
 		for k := i; k <= last; k++ {
-			drained += float64(t.Drained[k])
+			drained += drainedBy[k]
 			buckets++
 			episode[k] = true
 		}

@@ -39,6 +39,11 @@ type Recommendation struct {
 	Headroom     float64
 	// PeakDepth is the deepest the queue gets in the replay with no limit.
 	PeakDepth float64
+	// InferredShare is the share of that replay's non-empty buckets in
+	// which the consumer's pace was inferred from heavier load, not
+	// measured (Demand.Measured): there the peak errs high if the
+	// consumer is faster.
+	InferredShare float64
 	// ArrivalRate is the demand in records per second over the recording,
 	// PeakArrivalRate the busiest second.
 	ArrivalRate     float64
@@ -97,6 +102,9 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 
 	free := Replay(d, Setting{})
 	r.PeakDepth = free.MaxDepth
+	if free.BusyBuckets > 0 {
+		r.InferredShare = float64(free.InferredBuckets) / float64(free.BusyBuckets)
+	}
 	if sustainedOverload(d, free, r.ArrivalRate) {
 		r.SustainedOverload = true
 		r.RideOut = clampLimit(math.Ceil(free.MaxDepth))

@@ -54,6 +54,49 @@ func TestRecommendBursts(t *testing.T) {
 	}
 }
 
+// A consumer that shares CPUs with the producers drains slower during a
+// burst than between bursts. A recording whose queue stayed non-empty
+// after a burst measured the faster pace, and the replay uses it there;
+// one whose queue emptied at once (limit 64) did not, and the replay keeps
+// the slower pace between bursts, so its minimum errs high, never low.
+func TestRecommendConsumerFollowsLoad(t *testing.T) {
+	const k = 5
+	consumer := func(load float64) float64 {
+		if load >= 1 {
+			return 2 // records a ms during a burst
+		}
+		return 8
+	}
+	_, truePeak := sizingtest.SimulateConsumer(10_000, bursts, k, consumer, 0)
+	for _, tc := range []struct {
+		limit    uint32
+		measured bool // the quiet pace was measured
+	}{{1024, true}, {64, false}} {
+		p, _ := sizingtest.SimulateConsumer(10_000, bursts, k, consumer, tc.limit)
+		r, err := Recommend(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel := (float64(r.MinimumLimit) - float64(truePeak)) / float64(truePeak)
+		t.Logf("recorded at %d (lost %d): true peak %d, minimum %d (%+.0f%%), drain by load %+v",
+			tc.limit, p.Totals.Lost, truePeak, r.MinimumLimit, rel*100, r.Demand.DrainByLoad)
+		if p.Totals.Lost == 0 {
+			t.Fatalf("limit %d lost nothing: not an overload", tc.limit)
+		}
+		switch {
+		case rel < -0.1:
+			t.Errorf("recorded at %d: minimum %d is below the true peak %d", tc.limit, r.MinimumLimit, truePeak)
+		case tc.measured && rel > 0.1:
+			t.Errorf("recorded at %d: minimum %d is %.0f%% above the true peak %d", tc.limit, r.MinimumLimit, rel*100, truePeak)
+		case !tc.measured && rel < 0.1:
+			t.Errorf("recorded at %d: minimum %d is within 10%% of the true peak %d, with the quiet pace unmeasured", tc.limit, r.MinimumLimit, truePeak)
+		}
+		if got := len(r.Demand.DrainByLoad) > 0 && r.Demand.DrainByLoad[0].Rate > 4000; got != tc.measured {
+			t.Errorf("recorded at %d: quiet pace measured %v, want %v: %+v", tc.limit, got, tc.measured, r.Demand.DrainByLoad)
+		}
+	}
+}
+
 func TestRecommendSustained(t *testing.T) {
 	p, _ := sizingtest.Simulate(5_000, func(int) float64 { return 1.5 }, 5, 5, 64)
 	r, err := Recommend(p, Options{})

@@ -28,6 +28,11 @@ type Outcome struct {
 	MaxWaitNs float64
 	// MaxDepth is the deepest the queue would get.
 	MaxDepth float64
+	// BusyBuckets counts the buckets in which the queue was non-empty,
+	// InferredBuckets those of them whose consumer pace was inferred (see
+	// Demand.Measured), not measured.
+	BusyBuckets     int
+	InferredBuckets int
 	// EndDepth is the queue length at the end of the recording with no
 	// limit: what arrivals left the consumer behind by.
 	EndDepth float64
@@ -128,6 +133,10 @@ func Replay(d *Demand, s Setting) Outcome {
 		peak := math.Max(level, next) + burst
 		if admitted > 0 || level > 0 {
 			o.MaxDepth = math.Max(o.MaxDepth, math.Min(peak, limit))
+			o.BusyBuckets++
+			if i < len(d.Measured) && !d.Measured[i] {
+				o.InferredBuckets++
+			}
 		}
 		level = next
 	}

@@ -18,6 +18,16 @@ type Workload func(ms int) float64
 // records each millisecond. It returns the profile it would record and the
 // deepest the queue got.
 func Simulate(ms int, w Workload, k int, drainPerMs float64, limit uint32) (*profile.Profile, uint64) {
+	return SimulateConsumer(ms, w, k, func(float64) float64 { return drainPerMs }, limit)
+}
+
+// Consumer is the records a millisecond the consumer takes while the
+// workload makes load events a millisecond: a consumer that shares CPUs
+// with the producers is slower while they run.
+type Consumer func(load float64) float64
+
+// SimulateConsumer is Simulate with a consumer whose pace follows the load.
+func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (*profile.Profile, uint64) {
 	const bucketMs = 10
 	n := ms / bucketMs
 	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", HZ: 250, KernelRelease: "sim", DurationNs: int64(ms) * 1e6,
@@ -34,7 +44,8 @@ func Simulate(ms int, w Workload, k int, drainPerMs float64, limit uint32) (*pro
 		if b >= n {
 			break
 		}
-		evAcc += w(m)
+		load := w(m)
+		evAcc += load
 		for ; evAcc >= 1; evAcc-- {
 			t.Events[b]++
 			for r := 0; r < k; r++ {
@@ -53,7 +64,7 @@ func Simulate(ms int, w Workload, k int, drainPerMs float64, limit uint32) (*pro
 				peak = max(peak, q)
 			}
 		}
-		drAcc += drainPerMs
+		drAcc += drain(load)
 		for ; drAcc >= 1 && q > 0; drAcc-- {
 			q--
 			t.Drained[b]++

@@ -1,0 +1,75 @@
+package sizing
+
+import (
+	"testing"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// BPF counts a kauditd pass's drain in the bucket where the pass ends;
+// spreadPasses spreads it over the buckets the pass ran in. Worked by hand.
+func TestSpreadPasses(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		start           float64
+		queued, drained []uint64
+		want            []float64
+	}{
+		{name: "one pass through a burst", queued: []uint64{100, 0, 0, 0, 0}, drained: []uint64{0, 0, 0, 0, 100},
+			want: []float64{20, 20, 20, 20, 20}},
+		// 50 more came in during the first pass, so the second begins
+		// as the first ends.
+		{name: "back to back", queued: []uint64{50, 0, 50, 0, 0, 0}, drained: []uint64{0, 0, 50, 0, 0, 50},
+			want: []float64{50.0 / 3, 50.0 / 3, 50.0 / 3, 50.0 / 3, 50.0 / 3, 50.0 / 3}},
+		// The queue emptied: kauditd slept until the next enqueue.
+		{name: "asleep between", queued: []uint64{10, 0, 0, 0, 10, 0, 0}, drained: []uint64{0, 10, 0, 0, 0, 0, 10},
+			want: []float64{5, 5, 0, 0, 10.0 / 3, 10.0 / 3, 10.0 / 3}},
+		{name: "queue not empty at the start", start: 30, queued: []uint64{0, 0, 0}, drained: []uint64{0, 0, 30},
+			want: []float64{10, 10, 10}},
+		{name: "short passes", queued: []uint64{5, 7, 3}, drained: []uint64{5, 7, 3}, want: []float64{5, 7, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := &profile.Timeline{Arrivals: make([]int64, len(tc.queued)), Queued: tc.queued, Drained: tc.drained}
+			got := spreadPasses(tl, tc.start)
+			for i := range got {
+				if !near(got[i], tc.want[i]) {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// One pass takes a 1000-record burst over 0.6 s; BPF counts it, and the
+// depth the pass began at, in the bucket where it ends. The replay with no
+// limit peaks where the queue did (1000 records less what the pass took
+// meanwhile), not again at the pass's end, and the consumer's rate is the
+// pass's own.
+func TestReconstructLongPass(t *testing.T) {
+	const n = 200
+	p := &profile.Profile{SchemaVersion: profile.SchemaVersion, Attach: "fentry", HZ: 250, KernelRelease: "test",
+		AuditBefore: &profile.AuditStatus{Enabled: 1}}
+	tl := &p.Timeline
+	tl.BucketNs = 10e6
+	tl.Arrivals, tl.Events, tl.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	tl.Queued, tl.Lost, tl.Drained, tl.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	tl.Waits, tl.WaitNs = make([]uint64, n), make([]uint64, n)
+	for i := 0; i < 10; i++ {
+		tl.Arrivals[i], tl.Events[i], tl.Queued[i] = 100, 100, 100
+		tl.MaxDepth[i] = uint64(100*(i+1)) - uint64(i*1000/60)
+	}
+	tl.Drained[59], tl.MaxDepth[59] = 1000, 1000
+	p.Totals = profile.Totals{Records: 1000, Events: 1000, Queued: 1000, Drained: 1000, MaxDepth: 1000}
+	p.Rules = []profile.Rule{{Key: "k", Syscall: 257, Records: 1000, Events: 1000}}
+	d, err := Reconstruct(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Replay(d, Setting{})
+	if want := 1000 - 10*1000.0/60; o.MaxDepth > 1000 || o.MaxDepth < want-1 {
+		t.Errorf("replay peak %.0f, want about %.0f", o.MaxDepth, want)
+	}
+	if want := 1000 / 0.6; d.DrainSource != "non-empty" || d.DrainRate < want-1 || d.DrainRate > want+1 {
+		t.Errorf("drain %.0f/s (%s), want %.0f/s", d.DrainRate, d.DrainSource, want)
+	}
+}
