@@ -253,6 +253,13 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 				rec.BudgetLimit, human.Count(rec.BudgetLost)))
 		}
 	}
+	if n := p.Totals.RetryQueued; n > 0 {
+		// kauditd_send_queue: a unicast to auditd that times out (HZ/10,
+		// 5.10+) sends the rest of the pass to the retry queue, retried
+		// later at up to 100 ms a record while audit_queue waits.
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("warning: kauditd moved %s records to its retry queue (auditd's socket stayed full for its 100 ms send timeout) and retried them while the queue waited: a consumer that slows down as it falls behind, which the replay does not model, so a deeper queue than this recording's may drain slower than assumed here; speed up the consumer, or add headroom",
+			human.Count(float64(n))))
+	}
 	r.WaitAdvice = waitAdvice(p, rec)
 	return r
 }

@@ -128,3 +128,24 @@ func TestApplyDryRun(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// What the replay cannot see is said: the consumer's pace inferred where
+// the recorded queue had emptied (a recording at 64 between bursts), and
+// kauditd's retry queue in use.
+func TestRecommendCautions(t *testing.T) {
+	p, _ := sizingtest.Simulate(10_000, sizingtest.Bursts, 5, 5, 64)
+	code, out, errOut := run(t, "recommend", "--profile", saveProfile(t, p))
+	if code != 0 || !strings.Contains(out, "caution: in ") || strings.Contains(out, "retry queue") {
+		t.Fatalf("recommend at 64: exit %d (%s)\n%s", code, errOut, out)
+	}
+	p.Totals.RetryQueued = 1200
+	code, out, errOut = run(t, "recommend", "--profile", saveProfile(t, p))
+	if code != 0 || !strings.Contains(out, "warning: kauditd moved 1,200 records to its retry queue") {
+		t.Fatalf("recommend with the retry queue used: exit %d (%s)\n%s", code, errOut, out)
+	}
+	// Recorded with room, the pace was measured where the replay needs it.
+	p, _ = sizingtest.Simulate(10_000, sizingtest.Bursts, 5, 5, 0)
+	if code, out, _ := run(t, "recommend", "--profile", saveProfile(t, p)); code != 0 || strings.Contains(out, "caution:") {
+		t.Fatalf("recommend with no limit: exit %d\n%s", code, out)
+	}
+}

@@ -132,7 +132,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 	prev := d.StartDepth
 	var busyDrained, fastest float64
-	drained := spreadPasses(t, d.StartDepth)
+	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
 	full, busy := make([]bool, n), make([]bool, n)
 	for i := 0; i < n; i++ {
 		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])
@@ -310,6 +310,72 @@ func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
 		if level > 0 {
 			start = i + 1
 		}
+	}
+	return out
+}
+
+// anchorDrain corrects a spread drain with the depths the queue was seen
+// at. A pass does not drain evenly: kauditd blocks on auditd's full socket
+// (up to 100 ms a record, 5.10+), moves the rest of the pass to the retry
+// queue at once, then spends seconds retrying it while audit_queue waits.
+// Spread evenly over such a pass, the drain comes too early and the queue
+// reads too short (on 6.1 a recording that reached its limit of 15000
+// replayed to a peak of 11784).
+//
+// Where a bucket k queued records, its max_depth is the queue length at
+// one of those enqueues, so with X = start + queued up to k - max_depth,
+// the drain up to the end of bucket k-1 is at most X and up to the end of
+// k at least X. The spread drain, as a running total, is held within those
+// bounds, within what was queued (the queue cannot go below 0) and above
+// each pass's count (exact when it ended), and kept from falling. Buckets
+// where a pass ended are not used for bounds: BPF also records there the
+// depth the pass began at.
+func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []float64 {
+	n := len(spread)
+	lo, hi := make([]float64, n), make([]float64, n)
+	cum := make([]float64, n) // the spread drain, as a running total
+	var queued, counted, total float64
+	for i := 0; i < n; i++ {
+		queued += float64(t.Queued[i])
+		counted += float64(t.Drained[i])
+		total += spread[i]
+		cum[i] = total
+		hi[i] = startDepth + queued
+		lo[i] = 0
+		if t.Drained[i] > 0 {
+			lo[i] = counted
+		}
+	}
+	queued = 0
+	for k := 0; k < n; k++ {
+		queued += float64(t.Queued[k])
+		if t.Queued[k] == 0 || t.MaxDepth[k] == 0 || t.Drained[k] > 0 {
+			continue
+		}
+		x := startDepth + queued - float64(t.MaxDepth[k])
+		lo[k] = math.Max(lo[k], x)
+		if k > 0 {
+			hi[k-1] = math.Min(hi[k-1], x)
+		}
+	}
+	// Forward, never falling and within the bounds (where noisy bounds
+	// cross, the upper wins); then backward, so that an upper bound also
+	// holds the buckets before it.
+	for i := range cum {
+		c := math.Max(cum[i], lo[i])
+		if i > 0 {
+			c = math.Max(c, cum[i-1])
+		}
+		cum[i] = math.Min(c, hi[i])
+	}
+	for i := n - 2; i >= 0; i-- {
+		cum[i] = math.Min(cum[i], cum[i+1])
+	}
+	out := make([]float64, n)
+	prev := 0.0
+	for i, c := range cum {
+		out[i] = math.Max(0, c-prev)
+		prev = math.Max(prev, c)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"math"
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -69,7 +70,33 @@ func TestReconstructLongPass(t *testing.T) {
 	if want := 1000 - 10*1000.0/60; o.MaxDepth > 1000 || o.MaxDepth < want-1 {
 		t.Errorf("replay peak %.0f, want about %.0f", o.MaxDepth, want)
 	}
-	if want := 1000 / 0.6; d.DrainSource != "non-empty" || d.DrainRate < want-1 || d.DrainRate > want+1 {
+	if want := 1000 / 0.6; d.DrainSource != "non-empty" || math.Abs(d.DrainRate-want) > want/100 {
 		t.Errorf("drain %.0f/s (%s), want %.0f/s", d.DrainRate, d.DrainSource, want)
+	}
+}
+
+// The depths seen at enqueues place a pass's drain in time. 100 records
+// queued (depth 100), 10 more at depth 110 (nothing drained yet), 10 more
+// at depth 20 (100 drained since), and the pass counted 120 in bucket 5.
+// Spread evenly it would drain 20 a bucket from the start; held to the
+// depths, nothing leaves before bucket 2, and by bucket 4 exactly 100 have.
+func TestAnchorDrain(t *testing.T) {
+	tl := &profile.Timeline{
+		Arrivals: make([]int64, 6),
+		Queued:   []uint64{100, 0, 10, 0, 10, 0},
+		MaxDepth: []uint64{100, 0, 110, 0, 20, 110},
+		Drained:  []uint64{0, 0, 0, 0, 0, 120},
+	}
+	spread := spreadPasses(tl, 0)
+	for i, want := range []float64{20, 20, 20, 20, 20, 20} {
+		if !near(spread[i], want) {
+			t.Fatalf("spread %v", spread)
+		}
+	}
+	got := anchorDrain(tl, 0, spread)
+	for i, want := range []float64{0, 0, 60, 20, 20, 20} {
+		if !near(got[i], want) {
+			t.Fatalf("anchored %v, want [0 0 60 20 20 20]", got)
+		}
 	}
 }
