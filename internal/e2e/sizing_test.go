@@ -28,7 +28,8 @@ MODE=auto
 # spent seconds retrying them, a consumer that slows down as it falls
 # behind, which a recording at 64 never shows. At a tenth of a CPU in 1 ms
 # slices R lost 297 records on 6.1 that way; in 10 ms slices only with the
-# host's CPUs busy (R lost 369). At a fifth, no run has used the retry queue.
+# host's CPUs busy (R lost 369). At a fifth, no run has used the retry
+# queue (five runs, two of them with the host's CPUs kept busy).
 mkdir -p /sys/fs/cgroup/consumer
 echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
 echo "20000 100000" > /sys/fs/cgroup/consumer/cpu.max
