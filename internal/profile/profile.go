@@ -252,6 +252,13 @@ type Overflows struct {
 	TimelineLate    uint64 `json:"timeline_late"`
 	// RecursionMisses sums the programs' recursion misses: events skipped.
 	RecursionMisses uint64 `json:"recursion_misses"`
+	// NetlinkMissed (attach netlink) counts the records kauditd multicast
+	// that the recording's socket dropped, its receive buffer full (the
+	// socket's drop counter, /proc/net/netlink): every count of the
+	// profile is short by that many records. NetlinkOverruns counts the
+	// ENOBUFS errors that told of them.
+	NetlinkMissed   uint64 `json:"netlink_missed"`
+	NetlinkOverruns uint64 `json:"netlink_overruns"`
 }
 
 // Len returns the number of buckets.

@@ -19,11 +19,15 @@
 package readlog
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -81,7 +85,8 @@ type Progress struct {
 	Backlog uint32
 	// Overruns counts receive-buffer overflows (ENOBUFS) of this socket:
 	// each one is at least one record kauditd sent that this process
-	// never saw, so Delivered is short. The profile has no field for it.
+	// never saw, so Delivered is short (the profile's
+	// overflows.netlink_missed says by how much).
 	Overruns uint64
 }
 
@@ -157,13 +162,77 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}()
 	recvErr := receive(ctx, f, rc, rec)
 	end := time.Now()
+	missed, missedErr := socketDrops(f)
 	wg.Wait() // prompt: its AUDIT_GET is bound to ctx
 
 	finalSample(rec, opts)
 	if recvErr != nil {
 		return nil, recvErr
 	}
-	return rec.profile(startMono, end), nil
+	p := rec.profile(startMono, end)
+	p.Overflows.NetlinkMissed = missed
+	if missedErr != nil && p.Overflows.NetlinkOverruns > 0 {
+		// At least one record per ENOBUFS; how many more is unknown.
+		p.Overflows.NetlinkMissed = p.Overflows.NetlinkOverruns
+		p.Notes = append(p.Notes, fmt.Sprintf("the socket's drop counter could not be read (%v): netlink_missed counts one record per overrun, a lower bound", missedErr))
+	}
+	return p, nil
+}
+
+// socketDrops is the drop counter of the netlink socket f (sk_drops, which
+// netlink_overrun increments for every record the socket had no room for),
+// read from /proc/net/netlink by the socket's inode.
+func socketDrops(f *os.File) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, fmt.Errorf("reading the socket's inode: %w", err)
+	}
+	pf, err := os.Open("/proc/net/netlink")
+	if err != nil {
+		return 0, fmt.Errorf("reading netlink sockets: %w", err)
+	}
+	defer pf.Close()
+	return parseNetlinkDrops(pf, st.Ino)
+}
+
+// parseNetlinkDrops reads the Drops column of the /proc/net/netlink row
+// whose Inode is ino. The columns are found by the header's names
+// (sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode since 3.x).
+func parseNetlinkDrops(r io.Reader, ino uint64) (uint64, error) {
+	sc := bufio.NewScanner(r)
+	if !sc.Scan() {
+		return 0, errors.New("reading netlink sockets: /proc/net/netlink is empty")
+	}
+	drops, inode := -1, -1
+	for i, name := range strings.Fields(sc.Text()) {
+		switch name {
+		case "Drops":
+			drops = i
+		case "Inode":
+			inode = i
+		}
+	}
+	if drops < 0 || inode < 0 {
+		return 0, errors.New("reading netlink sockets: /proc/net/netlink has no Drops and Inode columns")
+	}
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) <= max(drops, inode) {
+			continue
+		}
+		if n, err := strconv.ParseUint(f[inode], 10, 64); err != nil || n != ino {
+			continue
+		}
+		d, err := strconv.ParseUint(f[drops], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("reading netlink sockets: drops %q: %w", f[drops], err)
+		}
+		return d, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading netlink sockets: %w", err)
+	}
+	return 0, fmt.Errorf("reading netlink sockets: no socket with inode %d", ino)
 }
 
 // joinReadlog opens a netlink audit socket bound to AUDIT_NLGRP_READLOG.
@@ -394,6 +463,7 @@ func (r *recorder) profile(startMono int64, end time.Time) *profile.Profile {
 		Timeline:        r.tl.build(startMono, end.Sub(r.start).Nanoseconds()),
 		Overflows:       ovf,
 	}
+	p.Overflows.NetlinkOverruns = r.overruns
 	if r.lost > 0 {
 		p.Totals.LostByReason[LostReasonUnknown] = r.lost
 	}
