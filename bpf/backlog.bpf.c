@@ -198,7 +198,6 @@ struct {
 	__s64 last;    /* drained as of the last pass */
 	__u32 started;
 	__u32 open;    /* a pass of audit_queue is in progress */
-	__u64 len;     /* its queue length at entry */
 } drain = {};
 
 struct {
@@ -846,6 +845,9 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned i
 {
 	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)queue;
+	struct counters *t;
+	struct tl_slot *s;
+	__u64 len;
 
 	if (retry_limit == 1) {
 		if (!q->main)
@@ -859,12 +861,20 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned i
 	}
 	if (!counting || addr != q->main)
 		return;
-	drain.len = qlen_at(addr);
+	len = qlen_at(addr);
 	if (!drain.started) {
-		drain.base = (__s64)drain.len - (__s64)enq_main;
+		drain.base = (__s64)len - (__s64)enq_main;
 		drain.started = 1;
 	}
 	drain.open = 1;
+	/* The depth kauditd found, in the bucket it found it in (a pass can
+	 * run for seconds: at its end this depth is long gone). */
+	t = get_totals();
+	if (!t)
+		return;
+	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	if (s && len > s->max_depth)
+		s->max_depth = len;
 }
 
 /* Only kauditd dequeues audit_queue, so everything drained so far is what
@@ -895,11 +905,8 @@ static __always_inline void on_send_queue_ret(void)
 	drain.last = total;
 	t->drained += d;
 	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
-	if (s) {
+	if (s)
 		s->drained += d;
-		if (drain.len > s->max_depth)
-			s->max_depth = drain.len;
-	}
 }
 
 static __always_inline void on_hold_skb(void)

@@ -193,7 +193,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
 		human.Count(d.DrainRate), d.BusyBuckets)
 	if d.DrainSource == "full" {
-		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there, and at least this rate elsewhere)",
+		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there and wherever the queue stayed non-empty, and elsewhere the pace below, never less than this rate)",
 			human.Count(d.DrainRate), d.BusyBuckets)
 	}
 	if d.DrainSource == "fastest" {

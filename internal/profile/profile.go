@@ -234,7 +234,8 @@ type Timeline struct {
 	Lost []uint64 `json:"lost"`
 	// Drained: records kauditd took off the audit queue.
 	Drained []uint64 `json:"drained"`
-	// MaxDepth: the largest audit queue length seen in the bucket.
+	// MaxDepth: the largest audit queue length seen in the bucket, at an
+	// enqueue or where a kauditd pass began.
 	MaxDepth []uint64 `json:"max_depth"`
 	Waits    []uint64 `json:"waits"`
 	WaitNs   []uint64 `json:"wait_ns"`

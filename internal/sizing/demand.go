@@ -57,10 +57,9 @@ type Demand struct {
 	// non-empty).
 	DrainRate float64
 	// Capacity per bucket is what the consumer can take in it: what it did
-	// take during overload episodes (its own pace, which comes in bursts:
-	// auditd descheduled, kauditd blocked on a full socket); elsewhere
-	// DrainRate, or what it did take when that was more (a consumer that
-	// competes with the load for CPU is faster when the load is lighter).
+	// take where it was saturated (overload episodes, the queue non-empty
+	// throughout); elsewhere the pace DrainByLoad gives the bucket's load,
+	// never below DrainRate, or what it did take when that was more.
 	Capacity []float64
 	// Measured marks the buckets whose Capacity was measured: in an
 	// overload episode, with the queue non-empty, or at a load level
@@ -70,7 +69,7 @@ type Demand struct {
 	// what the consumer took.
 	Episode []bool
 	// BestDrainRate is the consumer's busiest second, records per second:
-	// what it has shown it can take. Outside overload episodes its
+	// what it has shown it can take. Where the queue emptied its
 	// capacity is unobserved (it had less to take than it could), and
 	// lies somewhere between DrainRate and about this.
 	BestDrainRate float64
@@ -137,9 +136,9 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	for i := 0; i < n; i++ {
 		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
-		// high where the pass went faster. It cannot be above the depth
-		// of the bucket's last enqueue, so not above its max_depth.
-		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
+		// high where the pass went faster. It cannot be above the
+		// depth last seen in the bucket, so not above its max_depth.
+		if t.MaxDepth[i] > 0 {
 			level = math.Min(level, float64(t.MaxDepth[i]))
 		}
 		if level < 1e-6 { // what spreading a pass leaves in rounding
@@ -154,8 +153,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		}
 		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
 		// The depth within the bucket cannot pass its start level plus
-		// what was queued in it (BPF also records, in the bucket where a
-		// pass ends, the depth the pass started at).
+		// what was queued in it.
 		top := math.Min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
 		d.Burst[i] = math.Max(0, top-math.Max(prev, level))
 		prev = level
@@ -322,14 +320,13 @@ func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
 // reads too short (on 6.1 a recording that reached its limit of 15000
 // replayed to a peak of 11784).
 //
-// Where a bucket k queued records, its max_depth is the queue length at
-// one of those enqueues, so with X = start + queued up to k - max_depth,
-// the drain up to the end of bucket k-1 is at most X and up to the end of
-// k at least X. The spread drain, as a running total, is held within those
-// bounds, within what was queued (the queue cannot go below 0) and above
-// each pass's count (exact when it ended), and kept from falling. Buckets
-// where a pass ended are not used for bounds: BPF also records there the
-// depth the pass began at.
+// A bucket k's max_depth is the queue length at one of its enqueues or at
+// the start of a pass, and the queue only shrank after the last of them;
+// so with X = start + queued up to k - max_depth, the drain up to the end
+// of bucket k-1 is at most X and up to the end of k at least X. The spread
+// drain, as a running total, is held within those bounds, within what was
+// queued (the queue cannot go below 0) and above each pass's count (exact
+// when it ended), and kept from falling.
 func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []float64 {
 	n := len(spread)
 	lo, hi := make([]float64, n), make([]float64, n)
@@ -349,7 +346,7 @@ func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []fl
 	queued = 0
 	for k := 0; k < n; k++ {
 		queued += float64(t.Queued[k])
-		if t.Queued[k] == 0 || t.MaxDepth[k] == 0 || t.Drained[k] > 0 {
+		if t.MaxDepth[k] == 0 {
 			continue
 		}
 		x := startDepth + queued - float64(t.MaxDepth[k])

@@ -41,11 +41,10 @@ func TestSpreadPasses(t *testing.T) {
 	}
 }
 
-// One pass takes a 1000-record burst over 0.6 s; BPF counts it, and the
-// depth the pass began at, in the bucket where it ends. The replay with no
-// limit peaks where the queue did (1000 records less what the pass took
-// meanwhile), not again at the pass's end, and the consumer's rate is the
-// pass's own.
+// One pass takes a 1000-record burst over 0.6 s; BPF counts it in the
+// bucket where it ends. The replay with no limit peaks where the queue did
+// (1000 records less what the pass took meanwhile), and the consumer's
+// rate is the pass's own, not that of a queue standing full for 0.6 s.
 func TestReconstructLongPass(t *testing.T) {
 	const n = 200
 	p := &profile.Profile{SchemaVersion: profile.SchemaVersion, Attach: "fentry", HZ: 250, KernelRelease: "test",
@@ -59,7 +58,7 @@ func TestReconstructLongPass(t *testing.T) {
 		tl.Arrivals[i], tl.Events[i], tl.Queued[i] = 100, 100, 100
 		tl.MaxDepth[i] = uint64(100*(i+1)) - uint64(i*1000/60)
 	}
-	tl.Drained[59], tl.MaxDepth[59] = 1000, 1000
+	tl.Drained[59] = 1000
 	p.Totals = profile.Totals{Records: 1000, Events: 1000, Queued: 1000, Drained: 1000, MaxDepth: 1000}
 	p.Rules = []profile.Rule{{Key: "k", Syscall: 257, Records: 1000, Events: 1000}}
 	d, err := Reconstruct(p)
@@ -84,7 +83,7 @@ func TestAnchorDrain(t *testing.T) {
 	tl := &profile.Timeline{
 		Arrivals: make([]int64, 6),
 		Queued:   []uint64{100, 0, 10, 0, 10, 0},
-		MaxDepth: []uint64{100, 0, 110, 0, 20, 110},
+		MaxDepth: []uint64{100, 0, 110, 0, 20, 0},
 		Drained:  []uint64{0, 0, 0, 0, 0, 120},
 	}
 	spread := spreadPasses(tl, 0)
