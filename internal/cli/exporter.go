@@ -24,9 +24,8 @@ import (
 const (
 	minExporterInterval = 100 * time.Millisecond
 	maxExporterInterval = time.Hour
-	// exporterKeepBuckets bounds the timeline kept in memory: one minute
-	// of 10 ms buckets.
-	exporterKeepBuckets = 6000
+	// exporterKeepBuckets bounds the timeline kept in memory: a minute.
+	exporterKeepBuckets = int(time.Minute / recording.DefaultBucket)
 )
 
 type exporterOptions struct {

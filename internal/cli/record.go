@@ -58,7 +58,7 @@ in one line and records what netlink offers instead (attach=netlink);
 	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe; or netlink, no BPF")
 	f.StringVar(&o.TaskState, "task-state", "auto", "where the programs keep per-call state: auto, task-storage (5.12+) or hash (what older kernels get)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
-	f.DurationVar(&o.Bucket, "bucket", 10*time.Millisecond, "timeline bucket width (1ms to 1s)")
+	f.DurationVar(&o.Bucket, "bucket", recording.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
 	f.IntVar(&o.Top, "top", 5, "rows per table in the summary")
 	return cmd

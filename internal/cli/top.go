@@ -40,9 +40,6 @@ type topOptions struct {
 // shows (the sparkline shows what fits the terminal's width).
 const topHistory = 120
 
-// topBucket is the timeline's bucket width (recording's default).
-const topBucket = 10 * time.Millisecond
-
 // errTopOnce ends the recording after --once's frame: a success.
 var errTopOnce = errors.New("top: one frame printed")
 
@@ -132,10 +129,9 @@ func (o *topOptions) run(cmd *cobra.Command) error {
 	}
 
 	prev := &profile.Profile{}
-	keep := int((max(o.Interval, topHistory*time.Second) + 5*time.Second) / topBucket)
+	keep := int((max(o.Interval, topHistory*time.Second) + 5*time.Second) / recording.DefaultBucket)
 	_, err := recording.Run(ctx, recording.Options{
 		Attach:      o.mode,
-		BucketNs:    uint64(topBucket),
 		Every:       o.Interval,
 		KeepBuckets: keep,
 		Ready:       ready,

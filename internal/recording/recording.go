@@ -30,7 +30,7 @@ type Options struct {
 	// or "hash" (what kernels before 5.12 get, forced on newer ones to
 	// test that path).
 	TaskState string
-	BucketNs  uint64
+	BucketNs  uint64 // DefaultBucket when 0
 	// Ready is called once, when counting has started.
 	Ready func(attach string) error
 	// Degraded is called once, with one line, when BPF cannot attach and
@@ -63,11 +63,14 @@ type Progress struct {
 	MaxDepth uint64
 }
 
+// DefaultBucket is the timeline's bucket width unless told otherwise.
+const DefaultBucket = 10 * time.Millisecond
+
 // Run records until ctx is cancelled or opts.Duration has passed. A
 // cancelled ctx is a normal stop, not an error.
 func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if opts.BucketNs == 0 {
-		opts.BucketNs = 10_000_000
+		opts.BucketNs = uint64(DefaultBucket)
 	}
 	if opts.Every <= 0 {
 		opts.Every = time.Second
