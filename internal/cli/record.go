@@ -138,6 +138,16 @@ func runRecording(ctx context.Context, s streams, opts recording.Options, readyF
 		}
 		return nil
 	}
+	opts.Draining = func(queued int64, within time.Duration) {
+		if live {
+			fmt.Fprint(s.err, "\r\033[K")
+		}
+		what := "the records"
+		if queued > 0 {
+			what = fmt.Sprintf("the %d records", queued)
+		}
+		fmt.Fprintf(s.err, "auditprof: stopped; receiving %s still in the kernel's audit queue (at most %s)\n", what, within)
+	}
 	opts.Progress = func(p recording.Progress) {
 		if live {
 			fmt.Fprintf(s.err, "\r\033[K%6.0fs  records %d  queued %d  lost %d  waits %d  peak depth %d",

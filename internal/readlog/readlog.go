@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -40,8 +41,9 @@ import (
 
 // Defaults.
 const (
-	DefaultBucketNs    = int64(10 * time.Millisecond)
-	DefaultSampleEvery = time.Second
+	DefaultBucketNs     = int64(10 * time.Millisecond)
+	DefaultSampleEvery  = time.Second
+	DefaultDrainTimeout = 10 * time.Second
 )
 
 const (
@@ -56,6 +58,15 @@ const (
 	rcvBuf = 16 << 20
 	// LostReasonUnknown is the single loss reason netlink mode can give.
 	LostReasonUnknown = "unknown (netlink mode)"
+	// drainSampleEvery is how often the queue length is read while
+	// draining, to see it empty.
+	drainSampleEvery = 100 * time.Millisecond
+	// drainMargin: a record of an event begun this long after the stop
+	// ends the drain. kauditd sends in queue order, so everything queued
+	// before it has arrived; the margin lets events begun just before the
+	// stop but queued a little later (a syscall's records are queued at
+	// its exit, other CPUs interleave) still come in.
+	drainMargin = 250 * time.Millisecond
 )
 
 // Options configures Record.
@@ -73,6 +84,14 @@ type Options struct {
 	// Progress, if set, is called after each AUDIT_GET sample, never
 	// concurrently with itself.
 	Progress func(Progress)
+	// DrainTimeout bounds how long Record, once ctx is done, goes on
+	// receiving the records the kernel still held then (see Record);
+	// DefaultDrainTimeout if <= 0.
+	DrainTimeout time.Duration
+	// Draining, if set, is called once ctx is done and the kernel still
+	// holds records to receive: queued is the audit queue's length then,
+	// or -1 if AUDIT_GET did not answer; within is DrainTimeout.
+	Draining func(queued int64, within time.Duration)
 }
 
 // Progress is the state after an AUDIT_GET sample.
@@ -102,19 +121,31 @@ type Progress struct {
 // Rules come from each event's SYSCALL record (see attributor). The
 // timeline counts records by the time they were received.
 //
+// Records reach this socket only when kauditd takes them off the queue,
+// which under load is seconds after the event. So once ctx is done,
+// Record goes on receiving (up to DrainTimeout) the records the kernel
+// held at that moment, in its queue or this socket's buffer, and counts
+// those of events begun before the stop (by their audit timestamp): the
+// counts then cover the events of the recording, as auditd's log does.
+// The profile's timeline and duration include that drain, and a note says
+// how long it took, or how many records it left behind.
+//
 // AuditBefore and AuditAfter are the first and last AUDIT_GET samples that
 // answered (nil if none did: Lost is then unknown and reported as 0). The
 // caller fills SchemaVersion, KernelRelease, HZ, StartUnixNs and
 // DurationNs.
 //
-// Record returns within about a second of ctx being done, whether or not
-// any record arrives.
+// Record returns within about a second of ctx being done when the kernel
+// holds no records, and within DrainTimeout plus that otherwise.
 func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if opts.BucketNs <= 0 {
 		opts.BucketNs = DefaultBucketNs
 	}
 	if opts.SampleEvery <= 0 {
 		opts.SampleEvery = DefaultSampleEvery
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
 	}
 	f, rc, err := joinReadlog()
 	if err != nil {
@@ -160,16 +191,23 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 		defer wg.Done()
 		sampleLoop(ctx, opts, rec)
 	}()
-	recvErr := receive(ctx, f, rc, rec)
-	end := time.Now()
-	missed, missedErr := socketDrops(f)
+	r := &reader{f: f, rc: rc, buf: make([]byte, 1<<16)} // MAX_AUDIT_MESSAGE_LENGTH is 8970
+	recvErr := receive(ctx, r, rec)
+	stop := time.Now()
 	wg.Wait() // prompt: its AUDIT_GET is bound to ctx
 
-	finalSample(rec, opts)
+	last := finalSample(rec, opts)
 	if recvErr != nil {
 		return nil, recvErr
 	}
+	d, err := drain(r, rec, stop, last, opts)
+	if err != nil {
+		return nil, err
+	}
+	end := time.Now()
+	missed, missedErr := socketDrops(f)
 	p := rec.profile(startMono, end)
+	p.Notes = append(p.Notes, d.notes(stop.Sub(rec.start), end.Sub(stop))...)
 	p.Overflows.NetlinkMissed = missed
 	if missedErr != nil && p.Overflows.NetlinkOverruns > 0 {
 		// At least one record per ENOBUFS; how many more is unknown.
@@ -287,55 +325,217 @@ func checkNetNS() error {
 	return nil
 }
 
-// receive reads records until ctx is done. ctx ending sets a read deadline
-// in the past, which wakes the blocked read.
-func receive(ctx context.Context, f *os.File, rc syscall.RawConn, rec *recorder) error {
-	stop := context.AfterFunc(ctx, func() { _ = f.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-	buf := make([]byte, 1<<16) // MAX_AUDIT_MESSAGE_LENGTH is 8970
+// reader reads audit records from the multicast socket.
+type reader struct {
+	f   *os.File
+	rc  syscall.RawConn
+	buf []byte
+}
+
+// errSocketEmpty is read's answer when the socket holds no record and
+// its wait function says not to wait for one.
+var errSocketEmpty = errors.New("no record in the socket")
+
+// read returns the next record the kernel sent: its type and payload
+// (valid until the next read). When the socket is empty it blocks while
+// wait returns true, and returns errSocketEmpty otherwise; a read deadline
+// ends a blocked read with os.ErrDeadlineExceeded. An overflow of the
+// socket's buffer is returned as unix.ENOBUFS.
+func (r *reader) read(wait func() bool) (uint16, []byte, error) {
 	for {
 		var n int
 		var from unix.Sockaddr
 		var opErr error
-		err := rc.Read(func(fd uintptr) bool {
+		err := r.rc.Read(func(fd uintptr) bool {
 			for {
-				n, from, opErr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+				n, from, opErr = unix.Recvfrom(int(fd), r.buf, unix.MSG_DONTWAIT)
 				if opErr != unix.EINTR {
 					break
 				}
 			}
-			return opErr != unix.EAGAIN
+			return opErr != unix.EAGAIN || !wait()
 		})
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
-			}
-			return fmt.Errorf("receiving audit records: %w", err)
-		}
 		switch {
-		case opErr == unix.ENOBUFS:
-			rec.overrun()
-			continue
+		case err != nil:
+			return 0, nil, err
+		case opErr == unix.EAGAIN:
+			return 0, nil, errSocketEmpty
 		case opErr != nil:
-			return fmt.Errorf("receiving audit records: %w", opErr)
+			return 0, nil, opErr
 		}
-		at := time.Now()
 		if sa, ok := from.(*unix.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue // not from the kernel
 		}
 		if n < unix.NLMSG_HDRLEN {
 			continue
 		}
-		typ := binary.NativeEndian.Uint16(buf[4:])
+		typ := binary.NativeEndian.Uint16(r.buf[4:])
 		if typ < unix.NLMSG_MIN_TYPE {
 			continue // netlink control message, not a record
 		}
 		// In multicast copies nlmsg_len covers the whole skb; the
 		// datagram's length is the truth either way.
-		rec.addRecord(at, typ, buf[unix.NLMSG_HDRLEN:n])
+		return typ, r.buf[unix.NLMSG_HDRLEN:n], nil
+	}
+}
+
+func alwaysWait() bool { return true }
+
+// receive reads records until ctx is done. ctx ending sets a read deadline
+// in the past, which wakes the blocked read.
+func receive(ctx context.Context, r *reader, rec *recorder) error {
+	stop := context.AfterFunc(ctx, func() { _ = r.f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		typ, payload, err := r.read(alwaysWait)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		case errors.Is(err, unix.ENOBUFS):
+			rec.overrun()
+			continue
+		case err != nil:
+			return fmt.Errorf("receiving audit records: %w", err)
+		}
+		rec.addRecord(time.Now(), typ, payload, time.Time{})
+	}
+}
+
+// drained is what drain did.
+type drained struct {
+	records uint64 // received and counted after the stop
+	left    uint32 // queue length last read when it timed out; 0 if it finished
+	timeout time.Duration
+}
+
+// notes says, in the profile, what the drain added or left out: stopAt
+// is the stop's offset in the recording, took how long the drain took.
+func (d drained) notes(stopAt, took time.Duration) []string {
+	var notes []string
+	if d.records > 0 {
+		notes = append(notes, fmt.Sprintf("stopped at %s; the last %s received %d records of events begun before the stop that were still in the kernel's queue or this socket (netlink mode sees a record only when kauditd sends it)",
+			stopAt.Round(time.Millisecond), took.Round(time.Millisecond), d.records))
+	}
+	if d.left > 0 {
+		notes = append(notes, fmt.Sprintf("%d records were still in the audit queue %s after the stop and are not counted: the counts are short by up to that many (the consumer is behind the load; stop the recording after the load has ended)",
+			d.left, d.timeout))
+	}
+	return notes
+}
+
+// drain receives, once recording has stopped at stop, the records kauditd
+// had not sent by then: those in this socket's buffer and those still in
+// the audit queue (last is the AUDIT_GET read at the stop, nil if it did
+// not answer). It counts those of events begun before the stop, by their
+// audit timestamp. kauditd sends in queue order, so the drain is complete
+// once the queue has been read empty and the socket read dry, or once a
+// record of an event begun drainMargin after the stop arrives; it gives up
+// after opts.DrainTimeout.
+func drain(r *reader, rec *recorder, stop time.Time, last *profile.AuditStatus, opts Options) (drained, error) {
+	d := drained{timeout: opts.DrainTimeout}
+	var emptied atomic.Bool
+	var left atomic.Uint32
+	queued := int64(-1)
+	if last != nil {
+		queued = int64(last.Backlog)
+		left.Store(last.Backlog)
+		emptied.Store(last.Backlog == 0)
+	}
+	if queued != 0 && opts.Draining != nil {
+		opts.Draining(queued, opts.DrainTimeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.DrainTimeout)
+	defer cancel()
+	// The deadline wakes a blocked read, for the timeout or for the
+	// sampler seeing the queue empty; mu orders setting it against the
+	// reader clearing it, so that a timeout is never cleared unseen.
+	var mu sync.Mutex
+	wake := func() {
+		mu.Lock()
+		_ = r.f.SetReadDeadline(time.Unix(1, 0))
+		mu.Unlock()
+	}
+	stopWake := context.AfterFunc(ctx, wake)
+	defer stopWake()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // before wg.Wait: ends the sampler
+	if !emptied.Load() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sampleUntilEmpty(ctx, &emptied, &left, wake)
+		}()
+	}
+	if err := r.f.SetReadDeadline(time.Time{}); err != nil {
+		return d, fmt.Errorf("receiving audit records: %w", err)
+	}
+	wait := func() bool { return !emptied.Load() }
+	for {
+		typ, payload, err := r.read(wait)
+		switch {
+		case errors.Is(err, errSocketEmpty):
+			return d, nil // the queue was empty, and all it sent is read
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			mu.Lock()
+			if ctx.Err() != nil {
+				mu.Unlock()
+				if !emptied.Load() {
+					d.left = left.Load()
+				}
+				return d, nil
+			}
+			// Woken by the sampler: read what the socket holds.
+			err = r.f.SetReadDeadline(time.Time{})
+			mu.Unlock()
+			if err != nil {
+				return d, fmt.Errorf("receiving audit records: %w", err)
+			}
+			continue
+		case errors.Is(err, unix.ENOBUFS):
+			rec.overrun()
+			continue
+		case err != nil:
+			return d, fmt.Errorf("receiving audit records: %w", err)
+		}
+		switch rec.addRecord(time.Now(), typ, payload, stop) {
+		case counted:
+			d.records++
+		case pastMargin:
+			return d, nil
+		}
+	}
+}
+
+// sampleUntilEmpty reads the audit queue's length every drainSampleEvery
+// until it is zero (then sets emptied and wakes the reader) or ctx is done.
+func sampleUntilEmpty(ctx context.Context, emptied *atomic.Bool, left *atomic.Uint32, wake func()) {
+	t := time.NewTicker(drainSampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if auditnl.InFlight() > 0 {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
+		st, err := auditnl.Get(sctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		left.Store(st.Backlog)
+		if st.Backlog == 0 {
+			emptied.Store(true)
+			wake()
+			return
+		}
 	}
 }
 
@@ -368,12 +568,12 @@ func sampleLoop(ctx context.Context, opts Options, rec *recorder) {
 
 // finalSample takes the last AUDIT_GET sample, waiting at most
 // finalSampleTimeout in all, and not at all if an earlier child is still
-// asleep in the kernel.
-func finalSample(rec *recorder, opts Options) {
+// asleep in the kernel. It returns the sample, nil if there is none.
+func finalSample(rec *recorder, opts Options) *profile.AuditStatus {
 	deadline := time.Now().Add(finalSampleTimeout)
 	for auditnl.InFlight() > 0 { // a sample cancelled a moment ago exits at once unless asleep
 		if time.Now().After(deadline) {
-			return
+			return nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -381,12 +581,13 @@ func finalSample(rec *recorder, opts Options) {
 	defer cancel()
 	st, err := auditnl.Get(ctx)
 	if err != nil {
-		return
+		return nil
 	}
 	p := rec.addSample(time.Now(), st)
 	if opts.Progress != nil {
 		opts.Progress(p)
 	}
+	return st
 }
 
 // recorder holds what Record accumulates; the receive loop and the
@@ -408,13 +609,36 @@ func newRecorder(bucketNs int64, start time.Time) *recorder {
 	return &recorder{start: start, tl: timeline{bucketNs: bucketNs}, attr: newAttributor()}
 }
 
-func (r *recorder) addRecord(at time.Time, typ uint16, payload []byte) {
+// stampClass is where a record's event began relative to the stop.
+type stampClass int
+
+const (
+	counted    stampClass = iota // before the stop, no stop yet, or no timestamp: counted
+	afterStop                    // after the stop: not counted
+	pastMargin                   // drainMargin after the stop: not counted, and the drain is over
+)
+
+// addRecord counts one record received at at, unless stop is set and the
+// record's event began after it.
+func (r *recorder) addRecord(at time.Time, typ uint16, payload []byte, stop time.Time) stampClass {
 	rec, err := parseRecord(typ, payload)
+	if !stop.IsZero() && err == nil && !rec.stamp.IsZero() {
+		// The stamp is the kernel's coarse real-time clock at the
+		// event's start, truncated to milliseconds: never later than
+		// time.Now() would have read then.
+		switch {
+		case rec.stamp.After(stop.Add(drainMargin)):
+			return pastMargin
+		case rec.stamp.After(stop):
+			return afterStop
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.delivered++
 	r.tl.arrival(at.Sub(r.start).Nanoseconds())
 	r.attr.add(rec, err == nil)
+	return counted
 }
 
 func (r *recorder) overrun() {

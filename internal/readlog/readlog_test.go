@@ -104,6 +104,15 @@ func TestParseRecord(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
+			// Every record here is stamped at .123 to .300 of second
+			// 1700000000 or 1700000001, or has no header.
+			if s := got.stamp; got.serial >= 4567 && (s.Unix() < 1700000000 || s.Unix() > 1700000001) {
+				t.Fatalf("stamp %v", s)
+			}
+			if got.serial == 4567 && !got.stamp.Equal(time.Unix(1700000000, 123e6)) {
+				t.Fatalf("stamp %v, want 1700000000.123", got.stamp)
+			}
+			got.stamp = time.Time{}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v (sc %+v), want %+v (sc %+v)", got, got.sc, tt.want, tt.want.sc)
 			}
@@ -359,9 +368,9 @@ func TestRecorderProfile(t *testing.T) {
 	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
 	r.addSample(ms(0), &profile.AuditStatus{Lost: 100, Backlog: 3, BacklogLimit: 64})
 	for i, rr := range []raw{{tSyscall, sysOpenat}, {tCwd, cwd4567}, {tPath, path4567}, {tProctitle, title4567}, {tEOE, eoe4567}} {
-		r.addRecord(ms(10+i), rr.typ, []byte(rr.msg))
+		r.addRecord(ms(10+i), rr.typ, []byte(rr.msg), time.Time{})
 	}
-	r.addRecord(ms(150), tConfigChange, []byte(configChange))
+	r.addRecord(ms(150), tConfigChange, []byte(configChange), time.Time{})
 	p1 := r.addSample(ms(160), &profile.AuditStatus{Lost: 130, Backlog: 80, BacklogLimit: 64})
 	if p1 != (Progress{Delivered: 6, Lost: 30, Backlog: 80}) {
 		t.Fatalf("progress %+v", p1)
@@ -387,6 +396,49 @@ func TestRecorderProfile(t *testing.T) {
 	}
 	if len(p.Processes) != 2 || p.Processes[0].Records != 5 || p.Processes[1].Comm != CommUnattributed {
 		t.Fatalf("processes %+v", p.Processes)
+	}
+}
+
+// After the stop, only records of events begun before it are counted, and
+// one begun drainMargin after it ends the drain.
+func TestRecorderStop(t *testing.T) {
+	stop := time.Unix(1700000000, 200e6) // sysChmod's event began at .200
+	tests := []struct {
+		name string
+		in   raw
+		want stampClass
+	}{
+		{"before the stop", raw{tSyscall, sysOpenat}, counted},
+		{"at the stop (the stamp is truncated to the millisecond)", raw{tSyscall, sysChmod}, counted},
+		{"after the stop", raw{tSyscall, sysUnlink}, afterStop},
+		{"past the margin", raw{tUserLogin, userLogin}, pastMargin},
+		{"no timestamp: counted, it cannot be placed", raw{tSyscall, "arch=c000003e syscall=1 pid=5"}, counted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRecorder(DefaultBucketNs, stop.Add(-time.Second))
+			if got := r.addRecord(stop, tt.in.typ, []byte(tt.in.msg), stop); got != tt.want {
+				t.Fatalf("class %d, want %d", got, tt.want)
+			}
+			if n := r.delivered; (n == 1) != (tt.want == counted) {
+				t.Fatalf("delivered %d", n)
+			}
+			// Without a stop (while recording) every record counts.
+			if got := r.addRecord(stop, tt.in.typ, []byte(tt.in.msg), time.Time{}); got != counted {
+				t.Fatalf("class %d without a stop", got)
+			}
+		})
+	}
+}
+
+func TestDrainedNotes(t *testing.T) {
+	if n := (drained{timeout: time.Second}).notes(3*time.Second, time.Millisecond); len(n) != 0 {
+		t.Fatalf("nothing drained, nothing left: notes %q", n)
+	}
+	n := (drained{records: 1200, left: 30, timeout: 10 * time.Second}).notes(3*time.Second, 2*time.Second)
+	if len(n) != 2 || !strings.Contains(n[0], "stopped at 3s; the last 2s received 1200 records") ||
+		!strings.Contains(n[1], "30 records were still in the audit queue 10s after the stop") {
+		t.Fatalf("notes %q", n)
 	}
 }
 

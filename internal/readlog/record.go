@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-libaudit/v2/auparse"
 )
@@ -20,6 +21,9 @@ const (
 type record struct {
 	typ    uint16
 	serial uint32
+	// stamp is the event's audit timestamp (its start, to the
+	// millisecond).
+	stamp time.Time
 	// sc is set for AUDIT_SYSCALL records only.
 	sc *syscallInfo
 }
@@ -51,7 +55,7 @@ func parseRecord(typ uint16, payload []byte) (record, error) {
 	if err != nil {
 		return record{typ: typ}, err
 	}
-	r := record{typ: typ, serial: msg.Sequence}
+	r := record{typ: typ, serial: msg.Sequence, stamp: msg.Timestamp}
 	if typ != typeSyscall {
 		return r, nil
 	}

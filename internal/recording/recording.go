@@ -38,6 +38,11 @@ type Options struct {
 	Degraded func(line string)
 	// Progress is called every Every (about once a second by default).
 	Progress func(Progress)
+	// Draining is called in netlink mode when, once stopped, the recording
+	// goes on receiving the records the kernel still held (see
+	// readlog.Record) for at most within: queued is the audit queue's
+	// length, -1 if unknown.
+	Draining func(queued int64, within time.Duration)
 	// Every is how often Progress and Snapshot are called (default 1 s).
 	Every time.Duration
 	// Snapshot, when set, is called every Every with the profile so far:
@@ -254,6 +259,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 			}
 			return nil
 		},
+		Draining: opts.Draining,
 		Progress: func(p readlog.Progress) {
 			if opts.Progress != nil {
 				opts.Progress(Progress{Elapsed: time.Since(start), Records: p.Delivered, Queued: p.Delivered,
