@@ -513,36 +513,35 @@ func drain(r *reader, rec *recorder, stop time.Time, last *profile.AuditStatus, 
 // sampleUntilEmpty reads the audit queue's length every drainSampleEvery
 // until it is zero (then sets emptied and wakes the reader) or ctx is done.
 func sampleUntilEmpty(ctx context.Context, emptied *atomic.Bool, left *atomic.Uint32, wake func()) {
-	t := time.NewTicker(drainSampleEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if auditnl.InFlight() > 0 {
-			continue
-		}
-		sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
-		st, err := auditnl.Get(sctx)
-		cancel()
-		if err != nil {
-			continue
-		}
+	sampleEvery(ctx, drainSampleEvery, func(st *profile.AuditStatus) bool {
 		left.Store(st.Backlog)
 		if st.Backlog == 0 {
 			emptied.Store(true)
 			wake()
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // sampleLoop takes an AUDIT_GET sample every opts.SampleEvery until ctx
 // is done.
 func sampleLoop(ctx context.Context, opts Options, rec *recorder) {
-	t := time.NewTicker(opts.SampleEvery)
+	sampleEvery(ctx, opts.SampleEvery, func(st *profile.AuditStatus) bool {
+		p := rec.addSample(time.Now(), st)
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+		return true
+	})
+}
+
+// sampleEvery reads AUDIT_GET every period and passes each answer to fn,
+// until fn returns false or ctx is done. A reading is skipped while the
+// previous one's child is still asleep in the kernel; one that times out
+// is skipped too (the next may answer).
+func sampleEvery(ctx context.Context, period time.Duration, fn func(*profile.AuditStatus) bool) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -551,17 +550,16 @@ func sampleLoop(ctx context.Context, opts Options, rec *recorder) {
 		case <-t.C:
 		}
 		if auditnl.InFlight() > 0 {
-			continue // the previous child is still asleep in the kernel
+			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
 		st, err := auditnl.Get(sctx)
 		cancel()
 		if err != nil {
-			continue // timed out or cancelled; the next sample may answer
+			continue
 		}
-		p := rec.addSample(time.Now(), st)
-		if opts.Progress != nil {
-			opts.Progress(p)
+		if !fn(st) {
+			return
 		}
 	}
 }
