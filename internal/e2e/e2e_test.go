@@ -306,6 +306,9 @@ func TestNetlink(t *testing.T) {
 			if lastBacklog > 0 && !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "records of events begun before the stop") }) {
 				t.Errorf("(c) %d records queued at the stop, and no note of receiving them", lastBacklog)
 			}
+			if want := fmt.Sprintf("auditprof: stopped; receiving the %d records still in the kernel's audit queue (at most 10s)", lastBacklog); lastBacklog > 0 && !strings.Contains(g.section("c.out"), want) {
+				t.Errorf("(c) record did not say %q: %s", want, g.section("c.out"))
+			}
 			// The multicast group's socket can overflow under load
 			// (records kauditd sent that this socket had no room for):
 			// netlink counts may fall short, never exceed, and by no more

@@ -181,7 +181,8 @@ func checkSizing(t *testing.T, g guestRun) {
 	predRec := number(t, vRec, "predicted_lost")
 	t.Logf("s1: kernel lost %d at limit %d; recommended %d (minimum %v, peak %.0f, arrivals %.0f/s, drain %.0f/s); validate predicts %.0f lost at %d, %.0f at %d",
 		lost1, recLimit, r, rec["minimum_limit"], rec["peak_depth"], rec["arrival_rate"], rec["drain_rate"], predRec, recLimit, vR["predicted_lost"], r)
-	t.Logf("s2 at %d: kernel lost %d; s3 at %d: kernel lost %d", r, g.delta("s2", "lost"), r/2, g.delta("s3", "lost"))
+	t.Logf("s2 at %d: kernel lost %d, peak depth %d; s3 at %d: kernel lost %d", r, g.delta("s2", "lost"), g.profile("s2").Totals.MaxDepth,
+		r/2, g.delta("s3", "lost"))
 	if lost1 == 0 {
 		t.Fatalf("the recorded workload lost nothing at limit %d: not an overload, nothing to prove", recLimit)
 	}
