@@ -126,6 +126,9 @@ struct task_state {
 	__u32 proc_tgid;
 	__u32 proc_slot;
 	__u32 proc_cached;
+	/* The bucket (epoch + 1; 0: none) this task last made a record in:
+	 * counts each task once per bucket in tl_slot.producers. */
+	__u64 producer_epoch;
 };
 
 struct proc_stats {
@@ -180,6 +183,10 @@ struct tl_slot {
 	__u64 max_depth;
 	__u64 waits;
 	__u64 wait_jiffies;
+	/* Tasks that made a record in the bucket, each counted once (with
+	 * task storage only: the inflight hash forgets a task between
+	 * records, so there it stays 0). */
+	__u64 producers;
 };
 
 /* Set by user space once every program is attached, cleared before it
@@ -347,6 +354,7 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	s->max_depth = 0;
 	s->waits = 0;
 	s->wait_jiffies = 0;
+	s->producers = 0;
 	return s;
 }
 
@@ -671,6 +679,10 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 			s->events++;
 			if (ts->lost)
 				s->lost_events++;
+		}
+		if (use_task_storage && ts->producer_epoch != s->epoch + 1) {
+			ts->producer_epoch = s->epoch + 1;
+			s->producers++;
 		}
 	}
 

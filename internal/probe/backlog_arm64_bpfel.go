@@ -108,6 +108,7 @@ type backlogTaskState struct {
 	ProcTgid      uint32
 	ProcSlot      uint32
 	ProcCached    uint32
+	ProducerEpoch uint64
 }
 
 type backlogTlSlot struct {
@@ -122,6 +123,7 @@ type backlogTlSlot struct {
 	MaxDepth    uint64
 	Waits       uint64
 	WaitJiffies uint64
+	Producers   uint64
 }
 
 // Names of all BPF objects in the ELF.

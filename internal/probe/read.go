@@ -357,6 +357,7 @@ func (r *timelineReader) readUntil(last uint64) error {
 				b.MaxDepth = max(b.MaxDepth, s.MaxDepth)
 				b.Waits += s.Waits
 				b.WaitJiffies += s.WaitJiffies
+				b.Producers += s.Producers // a task counts once, on one CPU
 			case s.Epoch > e:
 				overwritten = true
 			}
@@ -392,7 +393,11 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.MaxDepth = make([]uint64, n)
 	t.Waits = make([]uint64, n)
 	t.WaitNs = make([]uint64, n)
+	t.Producers = make([]uint64, n)
+	counted := false
 	for i, b := range r.buckets {
+		t.Producers[i] = b.Producers
+		counted = counted || b.Producers > 0
 		t.Arrivals[i] = int64(b.Arrivals)
 		t.Events[i] = b.Events
 		t.LostEvents[i] = b.LostEvents
@@ -402,6 +407,9 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 		t.MaxDepth[i] = b.MaxDepth
 		t.Waits[i] = b.Waits
 		t.WaitNs[i] = jns(b.WaitJiffies)
+	}
+	if !counted {
+		t.Producers = nil // not counted (the inflight hash), or no record
 	}
 	return t
 }

@@ -239,6 +239,11 @@ type Timeline struct {
 	MaxDepth []uint64 `json:"max_depth"`
 	Waits    []uint64 `json:"waits"`
 	WaitNs   []uint64 `json:"wait_ns"`
+	// Producers: the tasks that made a record in the bucket, each counted
+	// once. Absent from netlink profiles and where the per-call state
+	// lives in a hash (kernels before 5.12, task-state hash), which
+	// forgets a task between its records.
+	Producers []uint64 `json:"producers,omitempty"`
 	// MissedBuckets counts buckets user space read too late to keep.
 	MissedBuckets uint64 `json:"missed_buckets"`
 }
@@ -286,8 +291,8 @@ func (p *Profile) Validate() error {
 	n := len(t.Arrivals)
 	for name, l := range map[string]int{"queued": len(t.Queued), "lost": len(t.Lost), "drained": len(t.Drained),
 		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs),
-		"events": len(t.Events), "lost_events": len(t.LostEvents)} {
-		if l != n && !((name == "events" || name == "lost_events") && l == 0) {
+		"events": len(t.Events), "lost_events": len(t.LostEvents), "producers": len(t.Producers)} {
+		if l != n && !((name == "events" || name == "lost_events" || name == "producers") && l == 0) {
 			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", name, l, n))
 		}
 	}

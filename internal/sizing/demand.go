@@ -95,6 +95,18 @@ type Demand struct {
 	// recorded arrivals by the two reconstructions, in total.
 	AddedSuppressed float64
 	AddedBlocked    float64
+	// ProducersAt is how many tasks made records in each bucket
+	// (timeline.producers), nil where the profile does not have it. It
+	// bounds how many records can sleep in the backlog wait at a time: a
+	// producer asleep makes no more until it is let in (see replayWait).
+	ProducersAt []float64
+	// Producers stands in for ProducersAt where the profile lacks it:
+	// the processes that waited in the backlog wait if any did, otherwise
+	// the effective number of processes by their share of records (the
+	// inverse Simpson index: two processes with equal shares count 2).
+	// Processes that ran one after the other count as if side by side,
+	// and threads of one process as one.
+	Producers float64
 }
 
 // Reconstruct builds the demand of a profile, or says why it cannot.
@@ -198,6 +210,16 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			producers++
 		}
 	}
+	d.Producers = float64(producers)
+	if producers == 0 {
+		d.Producers = effectiveProducers(p.Processes)
+	}
+	if len(t.Producers) == n {
+		d.ProducersAt = make([]float64, n)
+		for i, v := range t.Producers {
+			d.ProducersAt[i] = float64(v)
+		}
+	}
 	producers = max(producers, 1)
 	for i := 0; i < n; i++ {
 		a := float64(max(t.Arrivals[i], 0))
@@ -212,6 +234,21 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.Records[i] = a + suppressed + blocked
 	}
 	return d, nil
+}
+
+// effectiveProducers is the inverse Simpson index of the processes'
+// shares of records, at least 1.
+func effectiveProducers(procs []profile.Process) float64 {
+	var sum, sq float64
+	for _, pr := range procs {
+		r := float64(pr.Records)
+		sum += r
+		sq += r * r
+	}
+	if sq == 0 {
+		return 1
+	}
+	return math.Max(1, sum*sum/sq)
 }
 
 // LoadDrain is the consumer's rate at one load level: over the buckets in

@@ -38,12 +38,6 @@ type Outcome struct {
 	EndDepth float64
 }
 
-// pending is demand whose producers sleep in the backlog wait.
-type pending struct {
-	amount float64
-	since  int // bucket it arrived in
-}
-
 // Replay runs the demand through the kernel's queue, bucket by bucket
 // (kernel/audit.c, audit_log_start, 4.18 to 6.18):
 //   - one slot per record; a record may be queued while the queue length is
@@ -51,16 +45,16 @@ type pending struct {
 //     queue can reach limit+1;
 //   - above the limit, with backlog_wait_time 0 the record is dropped and
 //     counted lost (a dropped SYSCALL record drops its whole event, counted
-//     once); with a wait time, the producer sleeps up to that long (a fresh
-//     budget per record) and is dropped only when the wait runs out;
+//     once); with a wait time, the producer sleeps (replayWait);
 //   - the consumer takes Capacity[i] records in bucket i while the queue is
 //     non-empty (DrainRate per second where Capacity is not given).
 //
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
-// measured burst above its even level. Sleeping producers are modelled as a
-// first-in first-out line in front of the queue; new demand joins its end,
-// so waits err high when blocked producers would have slowed down.
+// measured burst above its even level. With a wait time, see replayWait.
 func Replay(d *Demand, s Setting) Outcome {
+	if s.Limit > 0 && s.WaitJiffies > 0 && s.HZ > 0 {
+		return replayWait(d, s)
+	}
 	var o Outcome
 	bucketSec := float64(d.BucketNs) / 1e9
 	capacity := d.DrainRate * bucketSec
@@ -68,15 +62,9 @@ func Replay(d *Demand, s Setting) Outcome {
 	if s.Limit > 0 {
 		limit = float64(s.Limit) + 1 // the deepest a strict > lets it get
 	}
-	waitBuckets := 0.0
-	if s.WaitJiffies > 0 && s.HZ > 0 {
-		waitBuckets = float64(s.WaitJiffies) / float64(s.HZ) / bucketSec
-	}
 	rpe := math.Max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
-	var line []pending
-	lineTotal := 0.0
 	for i, demand := range d.Records {
 		burst := d.Burst[i]
 		if d.Capacity != nil {
@@ -88,47 +76,11 @@ func Replay(d *Demand, s Setting) Outcome {
 		if !math.IsInf(limit, 1) {
 			room = math.Max(0, limit-burst-level+capacity)
 		}
-
-		// Sleepers first, oldest first; then this bucket's demand.
-		admitted := 0.0
-		for len(line) > 0 && room > 0 {
-			p := &line[0]
-			take := math.Min(p.amount, room)
-			waitNs := float64(i-p.since) * float64(d.BucketNs)
-			o.WaitNs += take * waitNs
-			o.MaxWaitNs = math.Max(o.MaxWaitNs, waitNs)
-			room -= take
-			admitted += take
-			p.amount -= take
-			lineTotal -= take
-			if p.amount <= 1e-9 {
-				line = line[1:]
-			}
+		admitted := math.Min(demand, room)
+		if rest := demand - admitted; rest > 0 {
+			o.DroppedDemand += rest
+			o.Lost += rest / rpe
 		}
-		take := math.Min(demand, room)
-		admitted += take
-		rest := demand - take
-		if rest > 0 {
-			if waitBuckets > 0 {
-				line = append(line, pending{amount: rest, since: i})
-				lineTotal += rest
-				o.Waits += rest
-			} else {
-				o.DroppedDemand += rest
-				o.Lost += rest / rpe
-			}
-		}
-		// Sleepers whose budget ran out are dropped, having waited it all.
-		for len(line) > 0 && float64(i+1-line[0].since) > waitBuckets {
-			p := line[0]
-			o.DroppedDemand += p.amount
-			o.Lost += p.amount / rpe
-			o.WaitNs += p.amount * waitBuckets * float64(d.BucketNs)
-			o.MaxWaitNs = math.Max(o.MaxWaitNs, waitBuckets*float64(d.BucketNs))
-			lineTotal -= p.amount
-			line = line[1:]
-		}
-
 		next := math.Max(0, level+admitted-capacity)
 		peak := math.Max(level, next) + burst
 		if admitted > 0 || level > 0 {
@@ -140,10 +92,168 @@ func Replay(d *Demand, s Setting) Outcome {
 		}
 		level = next
 	}
+	o.EndDepth = level
+	return o
+}
+
+// sleeper is a record whose producer sleeps in the backlog wait.
+type sleeper struct {
+	amount  float64
+	sinceNs float64
+}
+
+// maxWaitSteps bounds the steps a bucket is cut into for replayWait.
+const maxWaitSteps = 16
+
+// replayWait is Replay with a backlog_wait_time: producers that find the
+// queue over its limit sleep instead of dropping. Its rules, beyond
+// Replay's (kernel/audit.c audit_log_start, 4.18 to 6.18):
+//   - a producer sleeps with one record, and makes no other until that one
+//     is let in: at most as many records sleep at a time as there are
+//     producers (the most tasks seen making records in one bucket over
+//     the last wait time, d.ProducersAt, or d.Producers), and the demand
+//     a sleeping producer would have made meanwhile is deferred, made once
+//     it runs again (no faster than the recording's busiest bucket), not
+//     dropped;
+//   - sleepers are let in, oldest first, as soon as the consumer makes
+//     room (the kernel wakes one sleeper per kauditd pass, and the others
+//     on their timeout, so waits err low where passes are long);
+//   - a sleeper whose budget (backlog_wait_time, fresh for every record)
+//     runs out before there is room is dropped: one lost record, standing
+//     for DemandPerLost records of demand (a lost SYSCALL record takes its
+//     event's other records with it: they leave the deferred demand).
+//
+// Buckets are cut into steps of at most a quarter of the wait time (up
+// to maxWaitSteps), so that a wait shorter than a bucket times out, and a
+// producer can sleep and drop several times in one bucket, as in the
+// kernel. The wait counted is the time slept, as backlog_wait_time_actual
+// counts it (in jiffies there).
+func replayWait(d *Demand, s Setting) Outcome {
+	var o Outcome
+	bucketNs := float64(d.BucketNs)
+	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
+	k := int(math.Min(maxWaitSteps, math.Max(1, math.Ceil(bucketNs/(waitNs/4)))))
+	stepNs := bucketNs / float64(k)
+	step := 1 / float64(k)
+	limit := float64(s.Limit) + 1 // the deepest a strict > lets it get
+	rpe := math.Max(d.DemandPerLost, 1)
+	producersAt := windowMax(d.ProducersAt, int(math.Ceil(waitNs/bucketNs)))
+	producers := math.Max(d.Producers, 1)
+	busiest := 0.0
+	for _, r := range d.Records {
+		busiest = math.Max(busiest, r)
+	}
+	capacity := d.DrainRate * bucketNs / 1e9
+
+	level := d.StartDepth
+	deferred := 0.0 // demand not yet made: its producers were asleep
+	var line []sleeper
+	asleep := 0.0
+	for i, demand := range d.Records {
+		burst := d.Burst[i]
+		if d.Capacity != nil {
+			capacity = d.Capacity[i]
+		}
+		if producersAt != nil {
+			producers = math.Max(producersAt[i], 1)
+		}
+		busy := level > 0
+		for j := 0; j < k; j++ {
+			now := (float64(i) + float64(j)*step) * bucketNs
+			room := math.Max(0, limit-burst-level+capacity*step)
+
+			// Sleepers first, oldest first.
+			admitted := 0.0
+			for len(line) > 0 && room > 0 {
+				p := &line[0]
+				take := math.Min(p.amount, room)
+				w := now - p.sinceNs
+				o.WaitNs += take * w
+				o.MaxWaitNs = math.Max(o.MaxWaitNs, w)
+				room -= take
+				admitted += take
+				p.amount -= take
+				asleep -= take
+				if p.amount <= 1e-9 {
+					line = line[1:]
+				}
+			}
+
+			// What the producers awake make: this step's demand and
+			// what was deferred, at no more than their share of the
+			// busiest rate.
+			awake := math.Max(0, producers-asleep) / producers
+			want := demand*step + deferred
+			made := math.Min(want, math.Max(demand, busiest)*step*awake)
+			deferred = want - made
+			take := math.Min(made, room)
+			admitted += take
+			if rest := made - take; rest > 0 {
+				n := math.Min(rest, math.Max(0, producers-asleep))
+				if n > 0 {
+					line = append(line, sleeper{amount: n, sinceNs: now})
+					asleep += n
+					o.Waits += n
+				}
+				deferred += rest - n
+			}
+
+			// Sleepers whose budget runs out in this step are dropped,
+			// having slept it all, and their events' other records are
+			// never made.
+			end := now + stepNs
+			for len(line) > 0 && end-line[0].sinceNs >= waitNs {
+				p := line[0]
+				o.Lost += p.amount
+				suppressed := math.Min(deferred, p.amount*(rpe-1))
+				o.DroppedDemand += p.amount + suppressed
+				deferred -= suppressed
+				o.WaitNs += p.amount * waitNs
+				o.MaxWaitNs = math.Max(o.MaxWaitNs, waitNs)
+				asleep -= p.amount
+				line = line[1:]
+			}
+
+			next := math.Max(0, level+admitted-capacity*step)
+			if admitted > 0 || level > 0 {
+				busy = true
+				o.MaxDepth = math.Max(o.MaxDepth, math.Min(math.Max(level, next)+burst, limit))
+			}
+			level = next
+		}
+		if busy {
+			o.BusyBuckets++
+			if i < len(d.Measured) && !d.Measured[i] {
+				o.InferredBuckets++
+			}
+		}
+	}
 	// Sleepers still in line at the end are counted as waiting so far.
+	end := float64(len(d.Records)) * bucketNs
 	for _, p := range line {
-		o.WaitNs += p.amount * float64(len(d.Records)-p.since) * float64(d.BucketNs)
+		o.WaitNs += p.amount * (end - p.sinceNs)
 	}
 	o.EndDepth = level
 	return o
+}
+
+// windowMax returns, for each i, the largest of v[i-w..i] (nil for nil v),
+// with a monotonic deque: linear in len(v) whatever w.
+func windowMax(v []float64, w int) []float64 {
+	if v == nil {
+		return nil
+	}
+	out := make([]float64, len(v))
+	var dq []int // indices of decreasing values
+	for i, x := range v {
+		for len(dq) > 0 && v[dq[len(dq)-1]] <= x {
+			dq = dq[:len(dq)-1]
+		}
+		dq = append(dq, i)
+		if dq[0] < i-w {
+			dq = dq[1:]
+		}
+		out[i] = v[dq[0]]
+	}
+	return out
 }

@@ -12,6 +12,10 @@ func demand(perBucket float64, records ...float64) *Demand {
 		RecordsPerLostEvent: 1, DemandPerLost: 1, DrainRate: perBucket * 100}
 }
 
+func producers(n float64, d *Demand) *Demand { d.Producers = n; return d }
+
+func capacity(d *Demand, perBucket ...float64) *Demand { d.Capacity = perBucket; return d }
+
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 // The expected figures below were worked out by hand from the kernel's
@@ -37,11 +41,20 @@ func TestReplayByHand(t *testing.T) {
 		// limit 10 lets the queue reach 11: 11 records fit, the 12th drops.
 		{name: "strict greater-than: 11 fit", d: demand(0, 11), s: Setting{Limit: 10}, depth: 11, end: 11},
 		{name: "strict greater-than: 12th lost", d: demand(0, 12), s: Setting{Limit: 10}, lost: 1, depth: 11, end: 11},
-		// Wait 1 jiffy at HZ 100 = one bucket. 39 sleep; in bucket 1 the
-		// consumer frees 10, taken by sleepers who waited 10 ms; the
-		// other 29 run out of budget, each having waited 10 ms.
-		{name: "burst over limit 50, wait 1 jiffy", d: demand(10, 100, 0, 0), s: Setting{Limit: 50, WaitJiffies: 1, HZ: 100},
-			lost: 29, waits: 39, waitNs: 39 * 10e6, maxWait: 10e6, depth: 51, end: 41},
+		// With a wait time (4 jiffies at HZ 100: 40 ms, four buckets)
+		// and two producers: in bucket 0, 61 fit; of the other 39, two
+		// sleep (one per producer) and 37 are deferred, not yet made. In
+		// each later bucket the consumer frees 10: the 2 sleepers go in
+		// (10 ms asleep), 8 of the deferred fit, and 2 more sleep, until
+		// bucket 4 takes the last 7.
+		{name: "burst over limit 50, two producers wait", d: producers(2, demand(10, 100, 0, 0, 0, 0, 0)),
+			s: Setting{Limit: 50, WaitJiffies: 4, HZ: 100}, waits: 8, waitNs: 8 * 10e6, maxWait: 10e6, depth: 51, end: 40},
+		// One producer, and a consumer that stops for four buckets: the
+		// sleeper runs out of budget in bucket 3 (40 ms) and is dropped;
+		// the producer makes its deferred demand again in bucket 4, and
+		// sleeps with it; from bucket 5 the consumer frees 10 a bucket.
+		{name: "sleeper runs out of budget", d: capacity(producers(1, demand(10, 100, 0, 0, 0, 0, 0, 0, 0)), 10, 0, 0, 0, 0, 10, 10, 10),
+			s: Setting{Limit: 50, WaitJiffies: 4, HZ: 100}, lost: 1, waits: 5, waitNs: 80e6, maxWait: 40e6, depth: 51, end: 51},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Replay(tc.d, tc.s)
@@ -152,5 +165,28 @@ func TestReplayCapacityPerBucket(t *testing.T) {
 	o := Replay(d, Setting{Limit: 9})
 	if !near(o.Lost, 40) || !near(o.EndDepth, 0) || !near(o.MaxDepth, 10) {
 		t.Fatalf("outcome %+v, want 40 lost, end 0, max depth 10", o)
+	}
+}
+
+func TestWindowMax(t *testing.T) {
+	for _, tc := range []struct {
+		v    []float64
+		w    int
+		want []float64
+	}{
+		{nil, 3, nil},
+		{[]float64{1, 3, 2, 0, 0, 0, 5}, 0, []float64{1, 3, 2, 0, 0, 0, 5}},
+		{[]float64{1, 3, 2, 0, 0, 0, 5}, 2, []float64{1, 3, 3, 3, 2, 0, 5}},
+		{[]float64{4, 3, 2, 1}, 10, []float64{4, 4, 4, 4}},
+	} {
+		got := windowMax(tc.v, tc.w)
+		if len(got) != len(tc.want) || (tc.want == nil) != (got == nil) {
+			t.Fatalf("windowMax(%v, %d) = %v, want %v", tc.v, tc.w, got, tc.want)
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Fatalf("windowMax(%v, %d) = %v, want %v", tc.v, tc.w, got, tc.want)
+			}
+		}
 	}
 }
