@@ -63,6 +63,10 @@ type Profile struct {
 	// values mean the per-process or per-rule tables are incomplete (their
 	// excess is in the "other" rows), never that totals are.
 	Overflows Overflows `json:"overflows"`
+	// Netlink is what netlink mode's socket received after the stop and
+	// what it missed (attach netlink only): unlike Overflows, its misses
+	// make every count short.
+	Netlink *NetlinkSocket `json:"netlink,omitempty"`
 	// Notes say what the recording could not do (e.g. an AUDIT_GET that
 	// did not answer in time).
 	Notes []string `json:"notes,omitempty"`
@@ -258,13 +262,23 @@ type Overflows struct {
 	TimelineLate    uint64 `json:"timeline_late"`
 	// RecursionMisses sums the programs' recursion misses: events skipped.
 	RecursionMisses uint64 `json:"recursion_misses"`
-	// NetlinkMissed (attach netlink) counts the records kauditd multicast
-	// that the recording's socket dropped, its receive buffer full (the
-	// socket's drop counter, /proc/net/netlink): every count of the
-	// profile is short by that many records. NetlinkOverruns counts the
-	// ENOBUFS errors that told of them.
-	NetlinkMissed   uint64 `json:"netlink_missed"`
-	NetlinkOverruns uint64 `json:"netlink_overruns"`
+}
+
+// NetlinkSocket is the account of netlink mode's multicast socket.
+type NetlinkSocket struct {
+	// Missed counts the records kauditd multicast that the socket
+	// dropped, its receive buffer full (its drop counter, sk_drops, in
+	// /proc/net/netlink): every count of the profile is short by that
+	// many records. Overruns counts the ENOBUFS errors that told of them.
+	Missed   uint64 `json:"missed"`
+	Overruns uint64 `json:"overruns"`
+	// AfterStop counts the records received once the recording was
+	// stopped, of events begun before the stop, that the kernel still
+	// held then (in its queue or the socket's buffer). LeftInQueue is
+	// the queue length last read when that drain gave up: records not
+	// counted (0 when it finished).
+	AfterStop   uint64 `json:"after_stop"`
+	LeftInQueue uint32 `json:"left_in_queue"`
 }
 
 // Len returns the number of buckets.

@@ -104,8 +104,8 @@ type Progress struct {
 	Backlog uint32
 	// Overruns counts receive-buffer overflows (ENOBUFS) of this socket:
 	// each one is at least one record kauditd sent that this process
-	// never saw, so Delivered is short (the profile's
-	// overflows.netlink_missed says by how much).
+	// never saw, so Delivered is short (the profile's netlink.missed
+	// says by how much).
 	Overruns uint64
 }
 
@@ -208,11 +208,12 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 	missed, missedErr := socketDrops(f)
 	p := rec.profile(startMono, end)
 	p.Notes = append(p.Notes, d.notes(stop.Sub(rec.start), end.Sub(stop))...)
-	p.Overflows.NetlinkMissed = missed
-	if missedErr != nil && p.Overflows.NetlinkOverruns > 0 {
+	p.Netlink.AfterStop, p.Netlink.LeftInQueue = d.records, d.left
+	p.Netlink.Missed = missed
+	if missedErr != nil && p.Netlink.Overruns > 0 {
 		// At least one record per ENOBUFS; how many more is unknown.
-		p.Overflows.NetlinkMissed = p.Overflows.NetlinkOverruns
-		p.Notes = append(p.Notes, fmt.Sprintf("the socket's drop counter could not be read (%v): netlink_missed counts one record per overrun, a lower bound", missedErr))
+		p.Netlink.Missed = p.Netlink.Overruns
+		p.Notes = append(p.Notes, fmt.Sprintf("the socket's drop counter could not be read (%v): netlink.missed counts one record per overrun, a lower bound", missedErr))
 	}
 	return p, nil
 }
@@ -685,7 +686,7 @@ func (r *recorder) profile(startMono int64, end time.Time) *profile.Profile {
 		Timeline:        r.tl.build(startMono, end.Sub(r.start).Nanoseconds()),
 		Overflows:       ovf,
 	}
-	p.Overflows.NetlinkOverruns = r.overruns
+	p.Netlink = &profile.NetlinkSocket{Overruns: r.overruns}
 	if r.lost > 0 {
 		p.Totals.LostByReason[LostReasonUnknown] = r.lost
 	}

@@ -508,6 +508,10 @@ func TestRecordHere(t *testing.T) {
 	if p.AuditBefore == nil || p.AuditAfter == nil {
 		t.Fatal("no AUDIT_GET sample")
 	}
+	// Audit is off here: nothing queued at the stop, nothing left.
+	if n := p.Netlink; n == nil || n.LeftInQueue != 0 || (p.AuditAfter.Backlog == 0 && n.AfterStop != 0) {
+		t.Fatalf("netlink account %+v with backlog %d at the stop", n, p.AuditAfter.Backlog)
+	}
 	if p.AuditBefore.Enabled == 0 && p.Totals.Delivered != 0 {
 		t.Logf("audit is disabled yet %d records were delivered (kernel-generated records)", p.Totals.Delivered)
 	}

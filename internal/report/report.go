@@ -265,8 +265,8 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	if p.Timeline.MissedBuckets > 0 || o.TimelineLate > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d timeline buckets were read too late to keep", p.Timeline.MissedBuckets+o.TimelineLate))
 	}
-	if o.NetlinkMissed > 0 {
-		v.Notes = append(v.Notes, fmt.Sprintf("the netlink socket missed %d records (its receive buffer overflowed): every count is short by that many", o.NetlinkMissed))
+	if n := p.Netlink; n != nil && n.Missed > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("the netlink socket missed %d records (its receive buffer overflowed): every count is short by that many", n.Missed))
 	}
 	if o.RecursionMisses > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d events were skipped by the kernel (BPF recursion misses)", o.RecursionMisses))

@@ -111,13 +111,11 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		}
 		tw.Flush()
 	}
-	o := p.Overflows
-	if o.NetlinkMissed > 0 || o.NetlinkOverruns > 0 {
+	if n := p.Netlink; n != nil && (n.Missed > 0 || n.Overruns > 0) {
 		fmt.Fprintf(w, "\nnetlink: the socket missed %d records (its receive buffer overflowed, %d ENOBUFS): every count above is short by that many\n",
-			o.NetlinkMissed, o.NetlinkOverruns)
+			n.Missed, n.Overruns)
 	}
-	o.NetlinkMissed, o.NetlinkOverruns = 0, 0
-	if o != (profile.Overflows{}) {
+	if o := p.Overflows; o != (profile.Overflows{}) {
 		fmt.Fprintf(w, "\nbounded maps overflowed (tables incomplete, totals exact): %+v\n", o)
 	}
 	for _, n := range p.Notes {
