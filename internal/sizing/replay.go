@@ -157,7 +157,7 @@ func replayWait(d *Demand, s Setting) Outcome {
 		if producersAt != nil {
 			producers = math.Max(producersAt[i], 1)
 		}
-		busy := level > 0
+		busy := false
 		for j := 0; j < k; j++ {
 			now := (float64(i) + float64(j)*step) * bucketNs
 			room := math.Max(0, limit-burst-level+capacity*step)
@@ -184,7 +184,7 @@ func replayWait(d *Demand, s Setting) Outcome {
 			// busiest rate.
 			awake := math.Max(0, producers-asleep) / producers
 			want := demand*step + deferred
-			made := math.Min(want, math.Max(demand, busiest)*step*awake)
+			made := math.Min(want, busiest*step*awake)
 			deferred = want - made
 			take := math.Min(made, room)
 			admitted += take
