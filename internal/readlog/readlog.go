@@ -125,8 +125,10 @@ type Progress struct {
 // which under load is seconds after the event. So once ctx is done,
 // Record goes on receiving (up to DrainTimeout) the records the kernel
 // held at that moment, in its queue or this socket's buffer, and counts
-// those of events begun before the stop (by their audit timestamp): the
-// counts then cover the events of the recording, as auditd's log does.
+// those of events begun before the stop (by their audit timestamp). The
+// start is not treated alike: records the kernel still held from before
+// the start are counted as they arrive (they are load the consumer drains
+// during the recording).
 // The profile's timeline and duration include that drain, and a note says
 // how long it took, or how many records it left behind.
 //
