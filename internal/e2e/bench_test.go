@@ -49,7 +49,7 @@ func BenchmarkOverhead(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				// Two vCPUs. One was tried: the guest ran 5-8x slower
 				// and paired rounds were no steadier (0.62x-0.87x).
-				g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files, Exclusive: true, MultiThread: true,
+				g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 					Script: guestPrelude + benchScript, Timeout: 19 * time.Minute})
 				reportOverhead(b, k.Name, g.sections)
 			}

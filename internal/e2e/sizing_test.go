@@ -139,7 +139,7 @@ func TestSizing(t *testing.T) {
 			// at s3 in one VM).
 			// MultiThread: the producers and auditd run side by side, as
 			// on real CPUs; nothing attaches or detaches under load here.
-			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, Exclusive: true, MultiThread: true,
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 				Script: fmt.Sprintf("REC_LIMIT=%d\n", recLimit) + guestPrelude + guestSizing, Timeout: 14 * time.Minute})
 			checkSizing(t, g)
 			checkApply(t, g)

@@ -54,6 +54,34 @@
 // limited), and "audit: backlog limit exceeded" is a warning (dmesg only).
 // Pass "loglevel=7" in KernelArgs to see everything on the console.
 //
+// # Guest time
+//
+// Every guest runs in instruction-counted time: qemu is started with
+// `-accel tcg,thread=single -icount shift=N,sleep=off`. The guest's clocks
+// (TSC, jiffies, ktime, `sleep`, `stress-ng --timeout`) then advance by 2^N
+// ns per instruction executed, and jump ahead while every vCPU is idle. So
+// what a guest measures, and how a race inside it turns out, does not depend
+// on how fast or how busy the host is: a loaded host makes a test take
+// longer in wall time and nothing else. Without it, every figure a test
+// compares was a race between the host's threads (a busy host made
+// TestSizing's recommended limit lose records, the per-key check miss by
+// 2%, and the HZ probe read 224 jiffies a second on an HZ=250 kernel).
+//
+// What follows from it, and is chosen per test:
+//   - Options.ICountShift: 0 (the default) is a 1 GHz guest. Guest time
+//     passes as fast as qemu executes instructions, slower than real time
+//     under load, so wall-clock Timeouts must leave room for a slow host.
+//   - Options.SMP: 1 (the default). One vCPU runs the same way every time up
+//     to interrupts' placement; with two, the guest's own scheduler
+//     interleaves the vCPUs differently from run to run (3000 opens took
+//     0.71 to 0.93 guest seconds). Use two only where the test needs
+//     concurrency that one CPU cannot show, with assertions that hold
+//     whatever the interleaving.
+//   - icount runs every vCPU on one host thread. That also rules out what
+//     multi-threaded TCG did: a vCPU running a stale translation of kernel
+//     text another vCPU was patching (text_poke_bp), which killed guests
+//     with "Oops: int3" when programs were attached under load.
+//
 // # Shell helpers
 //
 // The script runs with these functions defined:
@@ -99,8 +127,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // EnvAssets is the environment variable that names the directory filled by
@@ -114,7 +140,7 @@ const EnvQemu = "AUDITPROF_QEMU"
 // Defaults used when the corresponding Options field is zero.
 const (
 	DefaultTimeout  = 5 * time.Minute
-	DefaultSMP      = 2
+	DefaultSMP      = 1
 	DefaultMemoryMB = 1024
 )
 
@@ -270,18 +296,11 @@ type Options struct {
 	// Output, when set, receives the serial console as it arrives (for
 	// example a writer that calls t.Log, or os.Stderr when debugging).
 	Output io.Writer
-	// Exclusive runs this VM with no other VM of this machine running
-	// (every Run of every process shares one lock file; see machineLock).
-	// For measurements whose result depends on CPU time: under TCG a
-	// guest's speed is the host's, and another VM on the same cores makes
-	// the guest's producers and consumer speed up and slow down unevenly.
-	Exclusive bool
-	// MultiThread gives each vCPU its own host thread (MTTCG) instead of one
-	// thread for all (see boot). For measurements that need the guest's
-	// CPUs to run side by side as real ones do; such a test must not attach
-	// or detach programs while its load runs, where MTTCG can run stale
-	// code under text_poke_bp and kill the guest.
-	MultiThread bool
+	// ICountShift is qemu's -icount shift: each guest instruction advances
+	// the guest's clocks by 2^shift ns. 0 (the default) is a 1 GHz guest
+	// that retires one instruction per cycle. See the package doc, "Guest
+	// time".
+	ICountShift int
 }
 
 // Result is what a VM run produced.
@@ -322,8 +341,8 @@ const (
 // the guest never reports the script's exit status, or an emitted section is
 // corrupt. A kernel panic before the script started is an emulator fault, not
 // the test's: Run boots again, at most maxBootRetries times, each with the
-// whole Timeout. Several Runs may proceed concurrently, except an Exclusive
-// one, which waits for the others and holds them back.
+// whole Timeout. Several Runs may proceed concurrently: under icount what one
+// guest measures does not depend on the others (see "Guest time").
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Assets == "" {
 		dir, ok := AssetsDir()
@@ -368,12 +387,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("building initramfs: %w", err)
 	}
 
-	unlock, err := machineLock(ctx, opts.Exclusive)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-
 	var res *Result
 	for attempt := 0; ; attempt++ {
 		res, err = boot(ctx, qemuPath, tmp, initrd, opts)
@@ -386,61 +399,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		if opts.Output != nil {
 			fmt.Fprintf(opts.Output, "vmtest: the kernel (%s) panicked while booting, before the script started; booting again\n", opts.Kernel.Name)
-		}
-	}
-}
-
-// LockFile is the file every Run locks: shared by ordinary VMs, exclusively
-// by Options.Exclusive ones. It is per machine (os.TempDir), so go test's
-// packages, which run as separate processes, take turns too. LockFile+".gate"
-// keeps an exclusive Run from waiting forever while shared ones come and go:
-// it holds the gate while it waits, and a shared Run passes the gate first.
-var LockFile = filepath.Join(os.TempDir(), "auditprof-vmtest.lock")
-
-// machineLock takes LockFile, shared or exclusive, waiting until ctx is
-// done. The wait is not part of Options.Timeout.
-func machineLock(ctx context.Context, exclusive bool) (unlock func(), err error) {
-	gate, err := flock(ctx, LockFile+".gate", unix.LOCK_EX)
-	if err != nil {
-		return nil, err
-	}
-	how := unix.LOCK_SH
-	if exclusive {
-		how = unix.LOCK_EX
-	}
-	main, err := flock(ctx, LockFile, how)
-	if err != nil {
-		gate.Close()
-		return nil, err
-	}
-	if exclusive {
-		return func() { main.Close(); gate.Close() }, nil
-	}
-	gate.Close()
-	return func() { main.Close() }, nil
-}
-
-// flock opens path and locks it (unix.LOCK_SH or LOCK_EX), polling so that
-// ctx can end the wait; closing the file unlocks it.
-func flock(ctx context.Context, path string, how int) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		return nil, fmt.Errorf("opening the VM lock: %w", err)
-	}
-	for {
-		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("waiting for the VM lock %s: %w", path, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -467,33 +425,15 @@ func panickedBeforeScript(res *Result) bool {
 		strings.Contains(res.Console, "Kernel panic") && !strings.Contains(res.Console, startMarker)
 }
 
-func accel(opts Options) string {
-	if opts.MultiThread {
-		return "tcg,thread=multi"
-	}
-	return "tcg,thread=single"
-}
-
-// boot runs qemu once and collects what the guest printed.
-//
-// The vCPUs share one host thread (tcg,thread=single) unless
-// Options.MultiThread. With one thread per
-// vCPU (MTTCG), a vCPU can run a stale translation of kernel code another
-// vCPU is live-patching with text_poke_bp: it executes the int3 the patcher
-// already removed, and the guest dies with "Oops: int3" at a patch site or
-// spins in soft lockups. make test saw it at boot (static keys) and, on
-// both kernels in one run, when BPF programs were attached to or detached
-// from audit_log_lost while stress-ng was in it (a fentry nop at
-// audit_log_lost+4, RIP +5). Real CPUs serialize that patching; one TCG
-// thread does too, as a write invalidates the translations before any
-// other vCPU runs again. It halves a guest's CPU when two host cores are
-// free, and costs nothing when VMs run side by side.
+// boot runs qemu once and collects what the guest printed. The guest runs
+// in instruction-counted time: see the package doc, "Guest time".
 func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
 	args := []string{
-		"-accel", accel(opts), "-cpu", "max",
+		"-accel", "tcg,thread=single", "-icount", fmt.Sprintf("shift=%d,sleep=off", opts.ICountShift),
+		"-cpu", "max",
 		"-smp", strconv.Itoa(opts.SMP), "-m", strconv.Itoa(opts.MemoryMB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-no-reboot",

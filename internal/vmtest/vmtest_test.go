@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -516,51 +517,69 @@ func TestAdHoc(t *testing.T) {
 	}
 }
 
-// TestMachineLock: shared Runs go together; an exclusive one waits for
-// them, and holds back shared ones that come while it waits.
-func TestMachineLock(t *testing.T) {
-	old := LockFile
-	LockFile = filepath.Join(t.TempDir(), "lock")
-	t.Cleanup(func() { LockFile = old })
-	ctx := context.Background()
-	short := func() context.Context {
-		c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		t.Cleanup(cancel)
-		return c
-	}
-	s1, err := machineLock(ctx, false)
+
+// guestTimeScript times a fixed amount of work (a busybox shell loop) on
+// the guest's own clock.
+const guestTimeScript = `
+read -r a _ </proc/uptime
+i=0; while [ $i -lt 150000 ]; do i=$((i + 1)); done
+read -r b _ </proc/uptime
+echo "$a $b" | emit uptime
+`
+
+// TestGuestTime proves the property every VM assertion rests on (see
+// "Guest time"): the same work takes the same guest time whether or not
+// the host's CPUs are busy. It boots the newest kernel twice, the second
+// time with every host CPU kept busy by spinning goroutines, which halves
+// (or worse) the speed qemu runs at. Without icount the guest's clocks
+// follow the host's and the second run reads far longer. With it, the two
+// differ only by where timer interrupts fall in the loop: 2% is ten times
+// the spread seen between rounds of the same work (3.27, 3.26, 3.27 guest
+// seconds).
+func TestGuestTime(t *testing.T) {
+	assets := AssetsOrSkip(t)
+	t.Parallel()
+	kernels, err := Kernels(assets)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := machineLock(short(), false)
-	if err != nil {
-		t.Fatalf("a second shared lock waited: %v", err)
-	}
-	if _, err := machineLock(short(), true); err == nil {
-		t.Fatal("an exclusive lock was taken while two shared ones were held")
-	}
-	got := make(chan func(), 1)
-	go func() {
-		u, err := machineLock(ctx, true)
-		if err != nil {
-			t.Error(err)
+	k := kernels[len(kernels)-1]
+	measure := func(burn bool) float64 {
+		t.Helper()
+		stop := make(chan struct{})
+		if burn {
+			for range runtime.NumCPU() {
+				go func() {
+					for n := 0; ; n++ {
+						if n%1024 == 0 {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+						}
+					}
+				}()
+			}
 		}
-		got <- u
-	}()
-	time.Sleep(300 * time.Millisecond) // the exclusive Run now holds the gate
-	if _, err := machineLock(short(), false); err == nil {
-		t.Fatal("a shared lock came in ahead of a waiting exclusive one")
+		start := time.Now()
+		res, err := Run(context.Background(), Options{Kernel: k, Assets: assets, Script: guestTimeScript, Timeout: 10 * time.Minute})
+		close(stop)
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if res.ExitCode != 0 {
+			t.Fatalf("script exit code %d\n%s", res.ExitCode, tail(res.Console))
+		}
+		var a, b float64
+		if _, err := fmt.Sscan(res.Sections["uptime"], &a, &b); err != nil || b <= a {
+			t.Fatalf("uptime section %q: %v", res.Sections["uptime"], err)
+		}
+		t.Logf("host busy %v: the loop took %.2f guest seconds, the VM %s of wall time", burn, b-a, time.Since(start).Round(time.Second))
+		return b - a
 	}
-	s1()
-	s2()
-	ex := <-got
-	if _, err := machineLock(short(), false); err == nil {
-		t.Fatal("a shared lock was taken while an exclusive one was held")
+	idle, busy := measure(false), measure(true)
+	if d := busy/idle - 1; d > 0.02 || d < -0.02 {
+		t.Errorf("the same work took %.2f guest seconds, then %.2f with the host's CPUs busy (%+.1f%%): guest time follows the host's load", idle, busy, 100*d)
 	}
-	ex()
-	s3, err := machineLock(short(), false)
-	if err != nil {
-		t.Fatalf("shared after exclusive: %v", err)
-	}
-	s3()
 }

@@ -102,11 +102,6 @@ func run(kernelName string) error {
 		Files:   map[string]string{"/bin/auditprof": bin},
 		Script:  script,
 		Timeout: 5 * time.Minute,
-		// The vCPUs side by side, as real CPUs run the load and auditd
-		// (on one TCG thread the consumer starves and the load reads as a
-		// sustained overload); auditprof attaches and detaches while the
-		// load is idle, as vmtest.Options.MultiThread asks.
-		MultiThread: true,
 	})
 	if err != nil {
 		return err
