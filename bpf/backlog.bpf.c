@@ -99,6 +99,13 @@ struct counters {
 	__u64 rule_overflow;
 	__u64 reason_overflow;
 	__u64 timeline_late;
+	/* The lowest and highest audit event serial (msg=audit(T:SERIAL))
+	 * among the SYSCALL records counted and made (a lost one has none
+	 * yet): what lets a test, or an operator with ausearch, name exactly
+	 * the events a recording covers. 0: none. The serial is 32 bits in
+	 * the kernel and wraps after 2^32 events. */
+	__u64 first_serial;
+	__u64 last_serial;
 };
 
 /* Per task: the audit_log_start call in progress, and which process and
@@ -689,8 +696,19 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	t->records++;
 	if (ts->type == AUDIT_SYSCALL) {
 		t->events++;
-		if (ts->lost)
+		if (ts->lost) {
 			t->lost_events++;
+		} else if (ret) {
+			/* audit_log_start stamped the event (audit_get_stamp)
+			 * before it returned the buffer. */
+			__u64 serial = btf_ctx ? event_serial(btf_ctx, true) :
+				       (ts->ctx ? event_serial((struct audit_context *)ts->ctx, false) : 0);
+
+			if (serial && (!t->first_serial || serial < t->first_serial))
+				t->first_serial = serial;
+			if (serial > t->last_serial)
+				t->last_serial = serial;
+		}
 	}
 	if (waited) {
 		__u32 slot = log2_u64(dur);

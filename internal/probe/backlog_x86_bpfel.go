@@ -39,6 +39,8 @@ type backlogCounters struct {
 	RuleOverflow     uint64
 	ReasonOverflow   uint64
 	TimelineLate     uint64
+	FirstSerial      uint64
+	LastSerial       uint64
 }
 
 type backlogProcStats struct {

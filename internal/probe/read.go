@@ -52,6 +52,10 @@ func (p *Probe) Totals() (Counters, error) {
 		t.RuleOverflow += c.RuleOverflow
 		t.ReasonOverflow += c.ReasonOverflow
 		t.TimelineLate += c.TimelineLate
+		if c.FirstSerial != 0 && (t.FirstSerial == 0 || c.FirstSerial < t.FirstSerial) {
+			t.FirstSerial = c.FirstSerial
+		}
+		t.LastSerial = max(t.LastSerial, c.LastSerial)
 	}
 	return t, nil
 }
@@ -134,6 +138,8 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		MaxRetryDepth: t.MaxRetryDepth,
 		MaxHoldDepth:  t.MaxHoldDepth,
 		KauditdPasses: t.KauditdPasses,
+		FirstSerial:   t.FirstSerial,
+		LastSerial:    t.LastSerial,
 	}
 	prof.Overflows = profile.Overflows{
 		Processes:       t.ProcOverflow,

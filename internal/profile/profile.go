@@ -155,6 +155,14 @@ type Totals struct {
 	// Delivered counts records seen on the netlink multicast group (netlink
 	// mode only).
 	Delivered uint64 `json:"delivered,omitempty"`
+	// FirstSerial and LastSerial are the lowest and highest audit event
+	// serial (the N of msg=audit(TIME:N) in auditd's log) among the
+	// syscall events counted whose SYSCALL record was made: `ausearch
+	// --event` or a log filter on that range names the recording's
+	// events without relying on clocks. 0 when there were none. The
+	// kernel's serial is 32 bits: a range that wrapped has last < first.
+	FirstSerial uint64 `json:"first_serial,omitempty"`
+	LastSerial  uint64 `json:"last_serial,omitempty"`
 }
 
 // Process is one thread group's share. Tgid 0 with comm "other" holds the

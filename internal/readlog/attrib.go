@@ -67,6 +67,10 @@ type attributor struct {
 	ruleNone     profile.Rule
 
 	overflowProcs, overflowRules uint64
+
+	// firstSerial and lastSerial bound the serials of the SYSCALL
+	// records seen (profile.Totals.FirstSerial); 0: none yet.
+	firstSerial, lastSerial uint32
 }
 
 func newAttributor() *attributor {
@@ -101,6 +105,10 @@ func (a *attributor) add(r record, ok bool) {
 	ev := el.Value.(*event)
 	switch {
 	case r.sc != nil:
+		if a.firstSerial == 0 || r.serial < a.firstSerial {
+			a.firstSerial = r.serial
+		}
+		a.lastSerial = max(a.lastSerial, r.serial)
 		ev.sc = r.sc
 		a.credit(ev.sc, 1+ev.pending, 1)
 		ev.pending = 0

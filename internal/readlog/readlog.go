@@ -681,6 +681,8 @@ func (r *recorder) profile(startMono int64, end time.Time) *profile.Profile {
 			Lost:         r.lost,
 			LostByReason: map[string]uint64{},
 			MaxDepth:     r.maxDepth,
+			FirstSerial:  uint64(r.attr.firstSerial),
+			LastSerial:   uint64(r.attr.lastSerial),
 		},
 		Processes:       procs,
 		Rules:           rules,

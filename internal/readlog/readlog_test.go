@@ -382,7 +382,9 @@ func TestRecorderProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := profile.Totals{Records: 6, Queued: 6, Drained: 6, Delivered: 6, Lost: 31,
-		LostByReason: map[string]uint64{LostReasonUnknown: 31}, MaxDepth: 80}
+		LostByReason: map[string]uint64{LostReasonUnknown: 31}, MaxDepth: 80,
+		// The one SYSCALL record (serial 4567); the CONFIG_CHANGE has none.
+		FirstSerial: 4567, LastSerial: 4567}
 	if !reflect.DeepEqual(p.Totals, want) {
 		t.Fatalf("totals %+v, want %+v", p.Totals, want)
 	}

@@ -517,7 +517,6 @@ func TestAdHoc(t *testing.T) {
 	}
 }
 
-
 // guestTimeScript times a fixed amount of work (a busybox shell loop) on
 // the guest's own clock.
 const guestTimeScript = `
