@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -69,7 +70,7 @@ audit_backlog_limit= boot parameter, agents that set the limit when they
 start. --dry-run shows what would change and changes nothing.
 
 --backlog-wait-time takes jiffies, as auditctl does (60000), or a duration
-(15s), converted with the kernel's measured HZ.`,
+(15s), converted with the kernel's HZ (see status).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
@@ -108,11 +109,16 @@ func (o *applyOptions) validate() error {
 func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 	r := &applyReport{DryRun: o.DryRun, BacklogLimit: uint32(o.Limit)}
 	if o.WaitTime != "" {
-		hz, err := kernel.MeasureHZ(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("measuring HZ: %w", err)
+		// HZ converts a duration to jiffies and checks jiffies against the
+		// kernel's 600 s; jiffies can be set without it.
+		hz, hzErr := kernel.MeasureHZ(ctx)
+		if hzErr != nil && (errors.Is(hzErr, kernel.ErrHZEnv) || !isJiffies(o.WaitTime)) {
+			return nil, hzErr
 		}
 		r.HZ = hz.Value
+		if hz.Note != "" {
+			r.Warnings = append(r.Warnings, hz.Note)
+		}
 		w, err := parseWaitTime(o.WaitTime, hz.Value)
 		if err != nil {
 			return nil, usageError{fmt.Errorf("--backlog-wait-time: %w", err)}
@@ -138,7 +144,7 @@ func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 		}
 		r.Persisted = newPersistReport(plan)
 	}
-	r.Warnings = overrideWarnings(o.Persist, r.Persisted)
+	r.Warnings = append(r.Warnings, overrideWarnings(o.Persist, r.Persisted)...)
 	if o.DryRun {
 		return r, nil
 	}
@@ -162,6 +168,13 @@ func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 		r.Persisted = newPersistReport(plan)
 	}
 	return r, nil
+}
+
+// isJiffies reports whether a --backlog-wait-time is a plain number of
+// jiffies, which needs no HZ, rather than a duration.
+func isJiffies(s string) bool {
+	_, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	return err == nil
 }
 
 func deref(p *uint32) any {

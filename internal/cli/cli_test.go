@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -80,7 +81,7 @@ func TestStatusJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if r.Audit == nil || r.HZ <= 0 || r.RecordBytes < 2048 {
+	if r.Audit == nil || r.HZ <= 0 || r.HZSource == "" || r.RecordBytes < 2048 {
 		t.Fatalf("implausible status: %+v", r)
 	}
 	if want := float64(r.Audit.BacklogWaitTime) / float64(r.HZ); r.BacklogWaitTimeSeconds != want {
@@ -92,6 +93,34 @@ func TestStatusJSON(t *testing.T) {
 	code, text, _ := run(t, "status")
 	if code != 0 || !strings.Contains(text, "backlog_limit:") || !strings.Contains(text, "upper bound") {
 		t.Errorf("status text:\n%s", text)
+	}
+}
+
+// TestStatusHZOverride: AUDITPROF_HZ is the operator's word, shown as the
+// source and used for the seconds.
+func TestStatusHZOverride(t *testing.T) {
+	needRoot(t)
+	t.Setenv(kernel.HZEnv, "1000")
+	code, out, stderr := run(t, "status", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.HZ != 1000 || r.HZSource != kernel.HZSourceOverride {
+		t.Errorf("hz %d from %q, want 1000 from %s", r.HZ, r.HZSource, kernel.HZEnv)
+	}
+}
+
+// TestHZEnvInvalid: a mistyped AUDITPROF_HZ is bad input (exit 2), one line
+// saying what to set.
+func TestHZEnvInvalid(t *testing.T) {
+	t.Setenv(kernel.HZEnv, "250Hz")
+	code, _, stderr := run(t, "apply", "--backlog-limit", "100", "--backlog-wait-time", "15s", "--dry-run")
+	if code != ExitUsage || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "set it to this kernel's CONFIG_HZ") {
+		t.Errorf("exit %d, stderr %q; want exit %d and one line saying what to set", code, stderr, ExitUsage)
 	}
 }
 

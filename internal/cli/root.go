@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/probe"
 )
 
@@ -91,7 +92,7 @@ func Main(args []string, in io.Reader, out, errOut io.Writer) int {
 func exitCode(err error) int {
 	var ue usageError
 	switch {
-	case errors.As(err, &ue), strings.HasPrefix(err.Error(), "unknown command"),
+	case errors.As(err, &ue), errors.Is(err, kernel.ErrHZEnv), strings.HasPrefix(err.Error(), "unknown command"),
 		strings.HasPrefix(err.Error(), "unknown flag"):
 		return ExitUsage
 	case errors.Is(err, probe.ErrPrivilege), errors.Is(err, os.ErrPermission):

@@ -20,12 +20,15 @@ type statusOptions struct {
 
 // statusReport is `status --json`.
 type statusReport struct {
-	KernelRelease string               `json:"kernel_release"`
-	HZ            int                  `json:"hz"`
-	HZMeasured    float64              `json:"hz_measured"`
-	HZSource      string               `json:"hz_source"`
-	Audit         *profile.AuditStatus `json:"audit"`
-	// Seconds, converted with the measured HZ.
+	KernelRelease string  `json:"kernel_release"`
+	HZ            int     `json:"hz"`
+	HZMeasured    float64 `json:"hz_measured"`
+	// HZSource is where HZ came from (kernel.HZSource*); HZNote says why
+	// it may be wrong, when it may.
+	HZSource string               `json:"hz_source"`
+	HZNote   string               `json:"hz_note,omitempty"`
+	Audit    *profile.AuditStatus `json:"audit"`
+	// Seconds, converted with HZ.
 	BacklogWaitTimeSeconds       float64  `json:"backlog_wait_time_seconds"`
 	BacklogWaitTimeActualSeconds *float64 `json:"backlog_wait_time_actual_seconds,omitempty"`
 	RecordBytes                  uint64   `json:"record_bytes"`
@@ -59,13 +62,13 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 	}
 	hz, err := kernel.MeasureHZ(ctx)
 	if err != nil {
-		return fmt.Errorf("measuring HZ: %w", err)
+		return err
 	}
 	rel, err := kernel.Release()
 	if err != nil {
 		return err
 	}
-	r := statusReport{KernelRelease: rel, HZ: hz.Value, HZMeasured: hz.Measured, HZSource: hz.Source, Audit: st}
+	r := statusReport{KernelRelease: rel, HZ: hz.Value, HZMeasured: hz.Measured, HZSource: hz.Source, HZNote: hz.Note, Audit: st}
 	r.BacklogWaitTimeSeconds = float64(st.BacklogWaitTime) / float64(hz.Value)
 	if st.BacklogWaitTimeActual != nil {
 		v := float64(*st.BacklogWaitTimeActual) / float64(hz.Value)
@@ -92,7 +95,10 @@ var failureNames = map[uint32]string{0: "silent", 1: "printk", 2: "panic"}
 
 func writeStatus(w io.Writer, r *statusReport) {
 	st := r.Audit
-	fmt.Fprintf(w, "kernel:             %s (HZ=%d, %s %.1f Hz)\n", r.KernelRelease, r.HZ, hzVerb(r.HZSource), r.HZMeasured)
+	fmt.Fprintf(w, "kernel:             %s (HZ=%d, %s)\n", r.KernelRelease, r.HZ, hzOrigin(r.HZSource, r.HZMeasured))
+	if r.HZNote != "" {
+		fmt.Fprintf(w, "note:               %s\n", r.HZNote)
+	}
 	fmt.Fprintf(w, "audit:              %d (%s)\n", st.Enabled, enabledNames[st.Enabled])
 	if st.PID == 0 {
 		fmt.Fprintf(w, "auditd pid:         none registered\n")
@@ -127,11 +133,17 @@ func writeStatus(w io.Writer, r *statusReport) {
 	}
 }
 
-func hzVerb(source string) string {
-	if source == "timer_list" {
-		return "measured"
+// hzOrigin says where HZ came from, for the status line.
+func hzOrigin(source string, measured float64) string {
+	switch source {
+	case kernel.HZSourceConfig:
+		return "the kernel's CONFIG_HZ"
+	case kernel.HZSourceSinceBoot:
+		return "from jiffies counted since boot"
+	case kernel.HZSourceMeasured:
+		return fmt.Sprintf("measured %.1f jiffies/s", measured)
 	}
-	return "from " + source + ","
+	return "from " + source
 }
 
 func seconds(s float64) string {

@@ -14,15 +14,31 @@ import (
 	"time"
 )
 
-// HZ sources.
+// HZ sources, most trustworthy first: MeasureHZ tries them in this order.
 const (
-	// HZSourceTimerList: measured from two reads of /proc/timer_list.
-	HZSourceTimerList = "timer_list"
-	// HZSourceConfig: CONFIG_HZ from the kernel's build configuration, not
-	// measured. It is what the kernel was built with, which is what the
-	// running kernel uses, but nothing here checked it.
+	// HZSourceOverride: the AUDITPROF_HZ environment variable, set by the
+	// operator where nothing else gives the right answer.
+	HZSourceOverride = "AUDITPROF_HZ"
+	// HZSourceConfig: CONFIG_HZ from the kernel's build configuration,
+	// which is what the running kernel ticks at.
 	HZSourceConfig = "config"
+	// HZSourceSinceBoot: from one read of /proc/timer_list, the only
+	// candidate whose count of jiffies since boot (jiffies starts at
+	// INITIAL_JIFFIES) matches the monotonic clock. Independent of timing.
+	HZSourceSinceBoot = "jiffies_since_boot"
+	// HZSourceMeasured: jiffies per second between two reads of
+	// /proc/timer_list, taken as the nearest candidate. A busy machine can
+	// skew it; HZ.Note says when it was far from every candidate.
+	HZSourceMeasured = "measured"
 )
+
+// HZEnv names the environment variable that sets HZ when it cannot be
+// found or was found wrong (HZ.Note says so).
+const HZEnv = "AUDITPROF_HZ"
+
+// ErrHZEnv marks an AUDITPROF_HZ that is not a tick rate: a mistake of
+// the operator's, not of the kernel.
+var ErrHZEnv = errors.New("invalid " + HZEnv)
 
 // HZ is the kernel's tick rate. The audit subsystem counts backlog_wait_time
 // and backlog_wait_time_actual in jiffies of this rate, so the same
@@ -30,11 +46,15 @@ const (
 type HZ struct {
 	// Value is the tick rate in Hz.
 	Value int
-	// Measured is the rate seen in /proc/timer_list, in jiffies per second,
-	// before rounding to Value. It is 0 when Source is HZSourceConfig.
+	// Measured is the rate seen between two reads of /proc/timer_list, in
+	// jiffies per second, before rounding to Value. It is 0 unless Source
+	// is HZSourceMeasured.
 	Measured float64
-	// Source is HZSourceTimerList or HZSourceConfig.
+	// Source is one of the HZSource constants.
 	Source string
+	// Note, when not empty, says in one line why Value may be wrong and
+	// what to do about it. Recordings keep it in their notes.
+	Note string
 }
 
 // The tick rates Linux offers through Kconfig (kernel/Kconfig.hz). A
@@ -46,8 +66,19 @@ const (
 	// jiffy of quantisation over 200 ms is 5% at HZ=100 and 0.5% at
 	// HZ=1000, well inside hzTolerance, and 250 and 300 stay apart.
 	hzSampleInterval = 200 * time.Millisecond
-	// hzTolerance is how far from a candidate a measurement may be.
+	// hzTolerance is how far from its candidate a measurement may be
+	// before HZ.Note says it may be wrong.
 	hzTolerance = 0.10
+	// sinceBootMatch and sinceBootOthers: the since-boot method takes a
+	// candidate whose offset from the monotonic clock is within
+	// sinceBootMatch only when every other candidate is further off than
+	// sinceBootOthers. The right one is off by the time from the start of
+	// the monotonic clock to the first tick (well under a second on the
+	// kernels tested: -0.26 s on 6.18); a wrong one by
+	// (trueHZ/candidate - 1) * (uptime - 300 s), at least uptime-300 s
+	// over 6 for 250 against 300.
+	sinceBootMatch  = 5.0  // seconds
+	sinceBootOthers = 30.0 // seconds
 )
 
 // Paths, variables so tests can point them at files that do not exist to
@@ -59,72 +90,164 @@ var (
 	}
 )
 
-// MeasureHZ finds the kernel's tick rate.
+// MeasureHZ finds the kernel's tick rate, from the first of these sources
+// that answers:
 //
-// It reads /proc/timer_list twice, hzSampleInterval apart, and divides the
-// change of `jiffies:` by the change of `now at ... nsecs` (CLOCK_MONOTONIC,
-// printed by the kernel in the same read, so scheduling delays of this
-// process do not enter the measurement). The rate is rounded to the
-// nearest of 100, 250, 300 and 1000 and rejected if more than 10% off.
+//  1. AUDITPROF_HZ, when set: the operator's word (an invalid value is an
+//     error wrapping ErrHZEnv, not a fallback).
+//  2. CONFIG_HZ from /proc/config.gz or /boot/config-$(uname -r).
+//  3. One read of /proc/timer_list (see hzSinceBoot): which candidate's
+//     count of jiffies since boot matches the monotonic clock.
+//  4. A second read hzSampleInterval after the first: jiffies per second,
+//     taken as the nearest of 100, 250, 300 and 1000 however far it is
+//     (a busy guest has shown 224.2; an arm64 board 194.8), with a Note
+//     when it is more than hzTolerance off.
+//
 // /proc/timer_list is mode 0400 (root) and prints `jiffies:` only on
-// kernels with CONFIG_TICK_ONESHOT (kernel/time/timer_list.c).
-//
-// When the measurement is impossible or ambiguous, it falls back to
-// CONFIG_HZ from /proc/config.gz or /boot/config-$(uname -r) with Source
-// HZSourceConfig and Measured 0.
+// kernels with CONFIG_TICK_ONESHOT (kernel/time/timer_list.c). Only when
+// no source can be read at all is there an error, saying what to do.
 //
 // It never uses sysconf(_SC_CLK_TCK): that is USER_HZ, the unit of
 // /proc/<pid>/stat times (100 on every Linux), not the kernel's tick.
 func MeasureHZ(ctx context.Context) (HZ, error) {
-	hz, mErr := measureTimerList(ctx, timerListPath, hzSampleInterval)
-	if mErr == nil {
-		return hz, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return HZ{}, fmt.Errorf("measuring kernel HZ: %w", err)
-	}
 	release, err := Release()
 	if err != nil {
-		return HZ{}, fmt.Errorf("measuring kernel HZ: %w", err)
+		return HZ{}, fmt.Errorf("finding kernel HZ: %w", err)
 	}
-	v, cErr := configHZ(configPaths(release))
+	return findHZ(ctx, hzSources{
+		env:         os.Getenv(HZEnv),
+		configPaths: configPaths(release),
+		readTimerList: func() (timerSample, error) {
+			return readTimerList(timerListPath)
+		},
+		interval: hzSampleInterval,
+		release:  release,
+	})
+}
+
+// hzSources is where findHZ looks, replaced in tests.
+type hzSources struct {
+	env           string
+	configPaths   []string
+	readTimerList func() (timerSample, error)
+	interval      time.Duration
+	release       string
+}
+
+func findHZ(ctx context.Context, src hzSources) (HZ, error) {
+	if src.env != "" {
+		v, err := strconv.Atoi(strings.TrimSpace(src.env))
+		if err != nil || v <= 0 || v > 100000 {
+			return HZ{}, fmt.Errorf("%w=%q: set it to this kernel's CONFIG_HZ (100, 250, 300 or 1000), or unset it", ErrHZEnv, src.env)
+		}
+		return HZ{Value: v, Source: HZSourceOverride}, nil
+	}
+	v, cErr := configHZ(src.configPaths)
 	if cErr == nil {
 		return HZ{Value: v, Source: HZSourceConfig}, nil
 	}
-	return HZ{}, fmt.Errorf("measuring kernel HZ: %w; and %w: run as root (/proc/timer_list is readable by root only) or install this kernel's config as /boot/config-%s", mErr, cErr, release)
-}
-
-// timerSample is what one read of /proc/timer_list tells.
-type timerSample struct {
-	nowNs   int64  // "now at N nsecs": ktime_get() when the read started
-	jiffies uint64 // the first "jiffies: N" line
-}
-
-func measureTimerList(ctx context.Context, path string, interval time.Duration) (HZ, error) {
-	a, err := readTimerList(path)
-	if err != nil {
-		return HZ{}, err
+	a, tErr := src.readTimerList()
+	if tErr == nil {
+		if v, ok := hzSinceBoot(a); ok {
+			return HZ{Value: v, Source: HZSourceSinceBoot}, nil
+		}
+		var hz HZ
+		hz, tErr = measureHZ(ctx, a, src)
+		if tErr == nil {
+			return hz, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return HZ{}, fmt.Errorf("finding kernel HZ: %w", err)
+		}
 	}
-	t := time.NewTimer(interval)
+	return HZ{}, fmt.Errorf("finding kernel HZ: %w; %w: run as root (/proc/timer_list is readable by root only), install this kernel's config as /boot/config-%s, or set %s to its CONFIG_HZ",
+		cErr, tErr, src.release, HZEnv)
+}
+
+// initialJiffies is the kernel's INITIAL_JIFFIES at tick rate hz
+// (include/linux/jiffies.h): ((unsigned long)(unsigned int)(-300*HZ)), so
+// that jiffies wraps 300 s after boot on 32-bit kernels and bugs at the
+// wrap show early. On 64-bit kernels jiffies starts at 2^32 - 300*HZ and
+// never wraps.
+func initialJiffies(hz int) uint64 { return 1<<32 - 300*uint64(hz) }
+
+// hzSinceBoot finds HZ from one timer_list sample. The kernel sets jiffies
+// to INITIAL_JIFFIES at boot and, once the tick runs, advances it from the
+// monotonic clock (tick_do_update_jiffies64 counts whole tick periods of
+// ktime_get()), which is what "now at N nsecs" prints: neither counts
+// suspend. So for the true HZ, (jiffies - INITIAL_JIFFIES)/HZ is the
+// monotonic time give or take the moment the tick started, while for a
+// wrong candidate c it is off by about (HZ/c - 1) * (uptime - 300 s),
+// because INITIAL_JIFFIES itself depends on HZ. It answers only when one
+// candidate fits and every other is far off; near uptime 300 s, where all
+// candidates fit, it does not.
+//
+// A 32-bit kernel's jiffies is 32 bits and wraps (timer_list prints the
+// unsigned long): from a value below 2^32 only the elapsed count modulo
+// 2^32 is known, so each candidate is given the number of wraps that
+// brings it nearest the monotonic clock. That can only make wrong
+// candidates fit better, so it can only make this answer less often.
+func hzSinceBoot(s timerSample) (int, bool) {
+	if s.nowNs < 0 {
+		return 0, false
+	}
+	uptime := float64(s.nowNs) / 1e9
+	match, matches, near := 0, 0, 0
+	for _, c := range hzCandidates {
+		var ticks float64
+		if s.jiffies >= 1<<32 {
+			// Only a 64-bit kernel gets here, past 300 s: no wrap.
+			ticks = float64(s.jiffies - initialJiffies(c))
+		} else {
+			mod := float64((s.jiffies - initialJiffies(c)) & (1<<32 - 1))
+			wraps := math.Round((uptime*float64(c) - mod) / (1 << 32))
+			ticks = mod + wraps*(1<<32)
+		}
+		off := math.Abs(ticks/float64(c) - uptime)
+		switch {
+		case off < sinceBootMatch:
+			match, matches = c, matches+1
+		case off <= sinceBootOthers:
+			near++
+		}
+	}
+	if matches != 1 || near != 0 {
+		return 0, false
+	}
+	return match, true
+}
+
+// measureHZ reads timer_list a second time, src.interval after sample a,
+// and takes the nearest candidate to the rate, whatever it is.
+func measureHZ(ctx context.Context, a timerSample, src hzSources) (HZ, error) {
+	t := time.NewTimer(src.interval)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return HZ{}, ctx.Err()
 	case <-t.C:
 	}
-	b, err := readTimerList(path)
+	b, err := src.readTimerList()
 	if err != nil {
 		return HZ{}, err
 	}
 	rate, err := jiffiesRate(a, b)
 	if err != nil {
-		return HZ{}, fmt.Errorf("reading %s: %w", path, err)
+		return HZ{}, fmt.Errorf("measuring jiffies per second: %w", err)
 	}
-	v, ok := roundHZ(rate)
-	if !ok {
-		return HZ{}, fmt.Errorf("reading %s: measured %.1f jiffies per second, more than %.0f%% away from 100, 250, 300 and 1000", path, rate, hzTolerance*100)
+	v, dist := nearestHZ(rate)
+	hz := HZ{Value: v, Measured: rate, Source: HZSourceMeasured}
+	if dist > hzTolerance {
+		hz.Note = fmt.Sprintf("HZ measured as %.1f jiffies/s, %.1f%% from %d: taken as %d; wait times in seconds depend on it, so if this kernel's CONFIG_HZ is another, set %s to it and run again",
+			rate, dist*100, v, v, HZEnv)
 	}
-	return HZ{Value: v, Measured: rate, Source: HZSourceTimerList}, nil
+	return hz, nil
+}
+
+// timerSample is what one read of /proc/timer_list tells.
+type timerSample struct {
+	nowNs   int64  // "now at N nsecs": ktime_get() when the read started
+	jiffies uint64 // the first "jiffies: N" line
 }
 
 func readTimerList(path string) (timerSample, error) {
@@ -204,23 +327,17 @@ func jiffiesRate(a, b timerSample) (float64, error) {
 	return float64(dj) / (float64(dt) / 1e9), nil
 }
 
-// roundHZ returns the candidate closest to rate (relative distance) and
-// whether it is within hzTolerance.
-func roundHZ(rate float64) (int, bool) {
-	if !(rate > 0) || math.IsInf(rate, 0) {
-		return 0, false
-	}
-	best, bestDist := 0, math.Inf(1)
+// nearestHZ returns the candidate closest to rate and the relative
+// distance to it (|rate-c|/c).
+func nearestHZ(rate float64) (int, float64) {
+	best, bestDist := hzCandidates[0], math.Inf(1)
 	for _, c := range hzCandidates {
 		d := math.Abs(rate-float64(c)) / float64(c)
 		if d < bestDist {
 			best, bestDist = c, d
 		}
 	}
-	if bestDist > hzTolerance {
-		return 0, false
-	}
-	return best, true
+	return best, bestDist
 }
 
 // configHZ returns CONFIG_HZ from the first readable config file.

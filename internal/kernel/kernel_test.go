@@ -3,7 +3,10 @@ package kernel
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -24,64 +27,188 @@ func TestRelease(t *testing.T) {
 	}
 }
 
+// TestMeasureHZ: on this machine, whichever source answers agrees with the
+// kernel's config where there is one.
 func TestMeasureHZ(t *testing.T) {
-	if _, err := os.Stat(timerListPath); err != nil {
-		t.Skipf("no %s: %v", timerListPath, err)
-	}
+	t.Setenv(HZEnv, "")
 	start := time.Now()
 	hz, err := MeasureHZ(context.Background())
 	if err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("not root and no config: %v", err)
+		}
 		t.Fatal(err)
 	}
 	t.Logf("HZ %+v in %v", hz, time.Since(start))
-	if os.Geteuid() == 0 && hz.Source != HZSourceTimerList {
-		t.Fatalf("as root the source should be %q, got %+v", HZSourceTimerList, hz)
-	}
-	if hz.Source == HZSourceTimerList && (hz.Measured < float64(hz.Value)*0.9 || hz.Measured > float64(hz.Value)*1.1) {
-		t.Fatalf("measured %.2f rounded to %d", hz.Measured, hz.Value)
-	}
-	// Cross-check against the kernel's own configuration where it exists.
-	if want, err := configHZ(configPaths(mustRelease(t))); err == nil && hz.Value != want {
-		t.Fatalf("measured HZ %d, CONFIG_HZ=%d", hz.Value, want)
+	if want, err := configHZ(configPaths(mustRelease(t))); err == nil && (hz.Value != want || hz.Source != HZSourceConfig) {
+		t.Fatalf("got %+v, CONFIG_HZ=%d should come first", hz, want)
 	}
 }
 
-// The fallback, on this machine's real config files.
-func TestMeasureHZFallbackToConfig(t *testing.T) {
+// TestHZSinceBootHere checks the since-boot method's premise on this
+// machine's kernel: jiffies counts from INITIAL_JIFFIES in step with the
+// monotonic clock, so the method gives CONFIG_HZ or nothing.
+func TestHZSinceBootHere(t *testing.T) {
 	want, err := configHZ(configPaths(mustRelease(t)))
 	if err != nil {
-		t.Skipf("no kernel config here: %v", err)
+		t.Skipf("no kernel config to compare with: %v", err)
 	}
-	old := timerListPath
-	timerListPath = "/nonexistent/timer_list"
-	t.Cleanup(func() { timerListPath = old })
-	hz, err := MeasureHZ(context.Background())
+	s, err := readTimerList(timerListPath)
 	if err != nil {
-		t.Fatal(err)
+		t.Skip(err)
 	}
-	if hz != (HZ{Value: want, Source: HZSourceConfig}) {
-		t.Fatalf("got %+v, want config %d", hz, want)
+	off := (float64(s.jiffies-initialJiffies(want)) / float64(want)) - float64(s.nowNs)/1e9
+	t.Logf("uptime %.1f s, jiffies %d: at CONFIG_HZ=%d the tick started %.3f s off the monotonic clock", float64(s.nowNs)/1e9, s.jiffies, want, off)
+	if math.Abs(off) >= sinceBootMatch {
+		t.Errorf("offset %.3f s at the true HZ: the since-boot method's premise does not hold on this kernel", off)
+	}
+	if v, ok := hzSinceBoot(s); ok && v != want {
+		t.Fatalf("since boot says %d, CONFIG_HZ=%d", v, want)
 	}
 }
 
-func TestMeasureHZNoSource(t *testing.T) {
-	oldT, oldC := timerListPath, configPaths
-	timerListPath = "/nonexistent/timer_list"
-	configPaths = func(string) []string { return []string{"/nonexistent/config.gz"} }
-	t.Cleanup(func() { timerListPath, configPaths = oldT, oldC })
-	_, err := MeasureHZ(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "run as root") {
-		t.Fatalf("want an error saying what to do, got %v", err)
+// timerListText is a minimal /proc/timer_list with what parseTimerList
+// reads.
+func timerListText(nowNs int64, jiffies uint64) string {
+	return fmt.Sprintf("Timer List Version: v0.10\nnow at %d nsecs\n\ncpu: 0\n  .last_jiffies   : %d\njiffies: %d\n", nowNs, jiffies, jiffies)
+}
+
+// bootSample is what timer_list says at uptime of a kernel ticking at hz
+// whose tick started 0.3 s after the monotonic clock, 64-bit unless bits32.
+func bootSample(hz int, uptime time.Duration, bits32 bool) timerSample {
+	j := initialJiffies(hz) + uint64((uptime-300*time.Millisecond).Seconds()*float64(hz))
+	if bits32 {
+		j &= 1<<32 - 1
+	}
+	return timerSample{nowNs: uptime.Nanoseconds(), jiffies: j}
+}
+
+func TestHZSinceBoot(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		name   string
+		sample timerSample
+		want   int // 0: must fall through
+	}{
+		{"250 at 5 s", bootSample(250, 5*time.Second, false), 250},
+		{"1000 at 5 s", bootSample(1000, 5*time.Second, false), 1000},
+		{"300 at 100 s", bootSample(300, 100*time.Second, false), 300},
+		{"250 at 100 s", bootSample(250, 100*time.Second, false), 250},
+		{"100 at 100 s", bootSample(100, 100*time.Second, false), 100},
+		{"250 at 299 s falls through", bootSample(250, 299*time.Second, false), 0},
+		{"1000 at 299 s falls through", bootSample(1000, 299*time.Second, false), 0},
+		{"250 at 400 s: 300 is 17 s off, too near", bootSample(250, 400*time.Second, false), 0},
+		{"250 at 3 days", bootSample(250, 3*day, false), 250},
+		{"300 at 3 days", bootSample(300, 3*day, false), 300},
+		{"1000 at 3 days", bootSample(1000, 3*day, false), 1000},
+		{"100 at 3 days", bootSample(100, 3*day, false), 100},
+		{"a 6.18 kernel's at 418 s: 300 is 19 s off, too near", timerSample{nowNs: 417685403765, jiffies: 4294996652}, 0},
+		{"the same kernel's at 525 s: 300 is 37 s off", timerSample{nowNs: 524637703155, jiffies: 4295023390}, 250},
+		{"32-bit 250 at 3 days (wrapped once)", bootSample(250, 3*day, true), 250},
+		{"32-bit 1000 at 60 days (wrapped twice)", bootSample(1000, 60*day, true), 1000},
+		{"32-bit 100 at 5 s (not wrapped)", bootSample(100, 5*time.Second, true), 100},
+		{"jiffies unrelated to boot", timerSample{nowNs: int64(3 * day), jiffies: 12345}, 0},
+		{"monotonic clock negative", timerSample{nowNs: -1, jiffies: 1 << 33}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := hzSinceBoot(tt.sample)
+			if got != tt.want || ok != (tt.want != 0) {
+				t.Fatalf("hzSinceBoot(%+v) = %d, %v; want %d", tt.sample, got, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestFindHZ: the sources in order, each with fake files.
+func TestFindHZ(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config-6.1")
+	if err := os.WriteFile(config, []byte("CONFIG_HZ_300=y\nCONFIG_HZ=300\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noConfig := filepath.Join(dir, "nonexistent")
+	const sec = int64(time.Second)
+	// At uptime 299 s the since-boot method cannot tell, so the second
+	// read decides.
+	at299 := func(hz int) uint64 { return initialJiffies(hz) + 299*uint64(hz) }
+	tests := []struct {
+		name    string
+		env     string
+		config  string
+		reads   []string // successive /proc/timer_list contents; none: unreadable
+		want    HZ
+		wantErr string
+	}{
+		{"override first", "1000", config, []string{timerListText(5*sec, at299(250))}, HZ{Value: 1000, Source: HZSourceOverride}, ""},
+		{"override invalid", "fast", config, nil, HZ{}, "set it to this kernel's CONFIG_HZ"},
+		{"config before timer_list", "", config, []string{timerListText(5*sec, initialJiffies(250)+5*250)}, HZ{Value: 300, Source: HZSourceConfig}, ""},
+		{"since boot, no config", "", noConfig, []string{timerListText(3600*sec, initialJiffies(250)+3600*250)}, HZ{Value: 250, Source: HZSourceSinceBoot}, ""},
+		{"measured when since boot cannot tell", "", noConfig,
+			[]string{timerListText(299*sec, at299(250)), timerListText(299*sec+sec/5, at299(250)+50)},
+			HZ{Value: 250, Measured: 250, Source: HZSourceMeasured}, ""},
+		{"noisy measurement taken as nearest, with a note", "", noConfig,
+			[]string{timerListText(299*sec, at299(250)), timerListText(299*sec+10*sec, at299(250)+2242)},
+			HZ{Value: 250, Measured: 224.2, Source: HZSourceMeasured,
+				Note: "HZ measured as 224.2 jiffies/s, 10.3% from 250: taken as 250; wait times in seconds depend on it, so if this kernel's CONFIG_HZ is another, set AUDITPROF_HZ to it and run again"}, ""},
+		{"arm64 board's 194.8 taken as 250", "", noConfig,
+			[]string{timerListText(299*sec, at299(250)), timerListText(299*sec+10*sec, at299(250)+1948)},
+			HZ{Value: 250, Measured: 194.8, Source: HZSourceMeasured,
+				Note: "HZ measured as 194.8 jiffies/s, 22.1% from 250: taken as 250; wait times in seconds depend on it, so if this kernel's CONFIG_HZ is another, set AUDITPROF_HZ to it and run again"}, ""},
+		{"no timer_list, no config", "", noConfig, nil, HZ{}, "run as root (/proc/timer_list is readable by root only), install this kernel's config as /boot/config-6.1.0, or set AUDITPROF_HZ to its CONFIG_HZ"},
+		{"timer_list without jiffies, no config", "", noConfig, []string{"now at 5 nsecs\n"}, HZ{}, "CONFIG_TICK_ONESHOT"},
+		{"jiffies stood still, no config", "", noConfig,
+			[]string{timerListText(299*sec, at299(250)), timerListText(299*sec+sec/5, at299(250))}, HZ{}, "jiffies did not advance"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reads := 0
+			got, err := findHZ(context.Background(), hzSources{
+				env:         tt.env,
+				configPaths: []string{noConfig + ".gz", tt.config},
+				readTimerList: func() (timerSample, error) {
+					if reads >= len(tt.reads) {
+						return timerSample{}, fmt.Errorf("reading timer list: %w", os.ErrPermission)
+					}
+					reads++
+					return parseTimerList(strings.NewReader(tt.reads[reads-1]))
+				},
+				interval: time.Millisecond,
+				release:  "6.1.0",
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Measured = math.Round(got.Measured*10) / 10
+			if got != tt.want {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMeasureHZInvalidEnv(t *testing.T) {
+	t.Setenv(HZEnv, "0")
+	if _, err := MeasureHZ(context.Background()); !errors.Is(err, ErrHZEnv) {
+		t.Fatalf("got %v, want ErrHZEnv", err)
 	}
 }
 
 func TestMeasureHZCancelled(t *testing.T) {
-	if _, err := os.Stat(timerListPath); err != nil {
-		t.Skip(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := MeasureHZ(ctx); !errors.Is(err, context.Canceled) {
+	at299 := initialJiffies(250) + 299*250
+	_, err := findHZ(ctx, hzSources{
+		readTimerList: func() (timerSample, error) { return timerSample{nowNs: 299e9, jiffies: at299}, nil },
+		interval:      time.Hour,
+	})
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
@@ -152,38 +279,42 @@ func TestParseTimerList(t *testing.T) {
 	}
 }
 
-func TestJiffiesRateAndRound(t *testing.T) {
+func TestJiffiesRateAndNearest(t *testing.T) {
 	const s = int64(1e9)
 	tests := []struct {
-		name   string
-		a, b   timerSample
-		wantHZ int
-		ok     bool
+		name     string
+		a, b     timerSample
+		wantHZ   int
+		wantDist float64 // rounded to 0.001
+		ok       bool
 	}{
-		{"250", timerSample{0, 1000}, timerSample{s / 5, 1050}, 250, true},
-		{"250 one jiffy short", timerSample{0, 1000}, timerSample{s / 5, 1049}, 250, true},
-		{"100", timerSample{0, 10}, timerSample{s / 5, 30}, 100, true},
-		{"300", timerSample{0, 10}, timerSample{s / 5, 70}, 300, true},
-		{"1000", timerSample{0, 10}, timerSample{s / 5, 211}, 1000, true},
-		{"32-bit wrap", timerSample{0, 1<<32 - 20}, timerSample{s / 5, 30}, 250, true},
-		{"between 100 and 250", timerSample{0, 0}, timerSample{s, 180}, 0, false},
-		{"between 300 and 1000", timerSample{0, 0}, timerSample{s, 500}, 0, false},
-		{"285 is nearer 300", timerSample{0, 0}, timerSample{s, 285}, 300, true},
-		{"272 is nearer 250 (relative distance)", timerSample{0, 0}, timerSample{s, 272}, 250, true},
-		{"1024 is no Kconfig choice", timerSample{0, 0}, timerSample{s, 1200}, 0, false},
-		{"no time", timerSample{5, 0}, timerSample{5, 10}, 0, false},
-		{"no jiffies", timerSample{0, 10}, timerSample{s, 10}, 0, false},
-		{"64-bit backwards", timerSample{0, 1 << 40}, timerSample{s, 10}, 0, false},
+		{"250", timerSample{0, 1000}, timerSample{s / 5, 1050}, 250, 0, true},
+		{"250 one jiffy short", timerSample{0, 1000}, timerSample{s / 5, 1049}, 250, 0.02, true},
+		{"100", timerSample{0, 10}, timerSample{s / 5, 30}, 100, 0, true},
+		{"300", timerSample{0, 10}, timerSample{s / 5, 70}, 300, 0, true},
+		{"1000", timerSample{0, 10}, timerSample{s / 5, 211}, 1000, 0.005, true},
+		{"32-bit wrap", timerSample{0, 1<<32 - 20}, timerSample{s / 5, 30}, 250, 0, true},
+		{"224.2 on a busy guest is 250", timerSample{0, 0}, timerSample{10 * s, 2242}, 250, 0.103, true},
+		{"180 is nearer 250 than 100", timerSample{0, 0}, timerSample{s, 180}, 250, 0.28, true},
+		{"285 is nearer 300", timerSample{0, 0}, timerSample{s, 285}, 300, 0.05, true},
+		{"272 is nearer 250 (relative distance)", timerSample{0, 0}, timerSample{s, 272}, 250, 0.088, true},
+		{"1200 is 1000", timerSample{0, 0}, timerSample{s, 1200}, 1000, 0.2, true},
+		{"no time", timerSample{5, 0}, timerSample{5, 10}, 0, 0, false},
+		{"no jiffies", timerSample{0, 10}, timerSample{s, 10}, 0, 0, false},
+		{"64-bit backwards", timerSample{0, 1 << 40}, timerSample{s, 10}, 0, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rate, err := jiffiesRate(tt.a, tt.b)
-			v, ok := 0, false
-			if err == nil {
-				v, ok = roundHZ(rate)
+			if (err == nil) != tt.ok {
+				t.Fatalf("rate %.2f, err %v; want ok=%v", rate, err, tt.ok)
 			}
-			if ok != tt.ok || v != tt.wantHZ {
-				t.Fatalf("rate %.2f (err %v) -> %d %v, want %d %v", rate, err, v, ok, tt.wantHZ, tt.ok)
+			if err != nil {
+				return
+			}
+			v, dist := nearestHZ(rate)
+			if v != tt.wantHZ || math.Round(dist*1000)/1000 != tt.wantDist {
+				t.Fatalf("rate %.2f -> %d at %.4f, want %d at %.3f", rate, v, dist, tt.wantHZ, tt.wantDist)
 			}
 		})
 	}
@@ -339,8 +470,9 @@ func FuzzParseTimerList(f *testing.F) {
 		}
 		// Whatever parses must survive the arithmetic.
 		if r, err := jiffiesRate(s, timerSample{s.nowNs + 1e9, s.jiffies + 250}); err == nil {
-			roundHZ(r)
+			nearestHZ(r)
 		}
+		hzSinceBoot(s)
 	})
 }
 

@@ -87,19 +87,20 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	prof.KernelRelease = release
 
-	hzDone := make(chan error, 1)
+	// HZ is looked up while the probe loads: from the kernel's config or
+	// one timer_list read it is at once, but a measurement takes 200 ms.
+	type hzResult struct {
+		hz  kernel.HZ
+		err error
+	}
+	hzDone := make(chan hzResult, 1)
 	go func() {
 		hz, err := kernel.MeasureHZ(context.Background())
-		if err == nil {
-			prof.HZ, prof.HZSource = hz.Value, hz.Source
-		}
-		hzDone <- err
+		hzDone <- hzResult{hz, err}
 	}()
-	waitHZ := func() error {
-		if err := <-hzDone; err != nil {
-			return fmt.Errorf("measuring HZ: %w", err)
-		}
-		return nil
+	waitHZ := func(bpf bool) error {
+		r := <-hzDone
+		return setHZ(prof, r.hz, r.err, bpf)
 	}
 
 	if opts.Netlink {
@@ -107,7 +108,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 			<-hzDone
 			return nil, errors.New("live snapshots need BPF: netlink sees records only at the end of their event")
 		}
-		if err := waitHZ(); err != nil {
+		if err := waitHZ(false); err != nil {
 			return nil, err
 		}
 		return runNetlink(ctx, opts, prof)
@@ -118,7 +119,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		if opts.Degraded != nil {
 			opts.Degraded(fmt.Sprintf("%v; recording what netlink offers instead (attach=netlink: records delivered to kauditd, AUDIT_GET samples; no waits, no per-process drops)", err))
 		}
-		if err := waitHZ(); err != nil {
+		if err := waitHZ(false); err != nil {
 			return nil, err
 		}
 		return runNetlink(ctx, opts, prof)
@@ -128,7 +129,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	defer pr.Close()
-	if err := waitHZ(); err != nil {
+	if err := waitHZ(true); err != nil {
 		return nil, err
 	}
 
@@ -168,6 +169,28 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	names.final(prof)
 	return prof, prof.Validate()
+}
+
+// setHZ puts what kernel.MeasureHZ found into prof: the value, its source
+// and its note. Without HZ netlink mode still records (nothing it counts
+// is in jiffies; hz is 0 and a note says why), but BPF mode cannot: the
+// probe counts backlog waits in jiffies and converts them with HZ.
+func setHZ(prof *profile.Profile, hz kernel.HZ, err error, bpf bool) error {
+	switch {
+	case err == nil:
+		prof.HZ, prof.HZSource = hz.Value, hz.Source
+		if hz.Note != "" {
+			prof.Notes = append(prof.Notes, hz.Note)
+		}
+		return nil
+	case errors.Is(err, kernel.ErrHZEnv):
+		return err
+	case bpf:
+		return fmt.Errorf("%w (BPF mode counts backlog waits in jiffies; --attach netlink records without HZ)", err)
+	}
+	prof.HZ, prof.HZSource = 0, ""
+	prof.Notes = append(prof.Notes, fmt.Sprintf("hz is 0, unknown: %v", err))
+	return nil
 }
 
 // snapshot builds a live profile: base's fixed fields, the maps so far.
@@ -274,6 +297,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	rp.Attach = profile.AttachNetlink
 	rp.KernelRelease = prof.KernelRelease
 	rp.HZ, rp.HZSource = prof.HZ, prof.HZSource
+	rp.Notes = append(prof.Notes, rp.Notes...)
 	rp.StartUnixNs = start.UnixNano()
 	rp.DurationNs = time.Since(start).Nanoseconds()
 	rp.SortTables()
