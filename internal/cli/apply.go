@@ -100,10 +100,24 @@ func (o *applyOptions) validate() error {
 	if o.Limit < 1 || o.Limit > maxBacklogLimit {
 		return usagef("--backlog-limit must be between 1 and %d, not %d (0, unlimited, lets the queue take all memory)", maxBacklogLimit, o.Limit)
 	}
-	if o.Persist != "" && filepath.Ext(o.Persist) != ".rules" {
-		return usagef("--persist %s: augenrules only loads files ending in .rules", o.Persist)
+	return checkPersist(o.Persist, o.DryRun)
+}
+
+// checkPersist checks a --persist file before anything changes: the
+// kernel is set before the file is written, and a file that cannot be
+// written would leave the two disagreeing. A dry run writes nothing, so
+// only the name is checked.
+func checkPersist(file string, dryRun bool) error {
+	if file == "" {
+		return nil
 	}
-	return nil
+	if filepath.Ext(file) != ".rules" {
+		return usagef("--persist %s: augenrules only loads files ending in .rules", file)
+	}
+	if dryRun {
+		return nil
+	}
+	return checkOutput("--persist", file)
 }
 
 func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {

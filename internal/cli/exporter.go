@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -97,8 +96,13 @@ func (o *exporterOptions) validate() error {
 	// --output is written at the end of a run that may last days: a
 	// directory that does not exist is better said now.
 	if o.Output != "" {
-		if fi, err := os.Stat(filepath.Dir(o.Output)); err != nil || !fi.IsDir() {
-			return usagef("--output %s: %s is not a directory", o.Output, filepath.Dir(o.Output))
+		if err := checkOutput("--output", o.Output); err != nil {
+			return err
+		}
+	}
+	if o.ReadyFile != "" {
+		if err := checkOutput("--ready-file", o.ReadyFile); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -188,8 +192,8 @@ func (o *exporterOptions) run(parent context.Context) error {
 		return err
 	}
 	if o.Output != "" {
-		if err := prof.WriteFile(o.Output); err != nil {
-			return err
+		if _, err := saveRecording(prof, o.Output); err != nil {
+			return errors.Join(err, serr)
 		}
 		fmt.Fprintf(o.err, "auditprof: profile written to %s\n", o.Output)
 	}

@@ -36,7 +36,7 @@ func TestExporterUsageErrors(t *testing.T) {
 		{[]string{"--interval", "61m"}, "--interval must be between 100ms and 1h0m0s"},
 		{[]string{"--top", "0"}, "--top must be at least 1"},
 		{[]string{"--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
-		{[]string{"--output", "/nonexistent/dir/p.json"}, "/nonexistent/dir is not a directory"},
+		{[]string{"--output", "/nonexistent/dir/p.json"}, "directory /nonexistent/dir does not exist"},
 		{[]string{"extra"}, "unknown command"},
 	} {
 		args := append([]string{"exporter"}, tc.args...)
@@ -239,18 +239,26 @@ func TestExporterServes(t *testing.T) {
 	}
 }
 
-// TestExporterReadyFileError: a ready file that cannot be created ends the
-// run with that error, and the listener is closed.
+// TestExporterReadyFileError: a ready file that cannot be created (its
+// directory removed after the check) ends the run with that error, and
+// the listener is closed.
 func TestExporterReadyFileError(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "gone")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	o := &exporterOptions{
 		streams: streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}},
 		Listen:  "127.0.0.1:0", Interval: time.Second, Top: 1, Attach: "auto",
-		ReadyFile: filepath.Join(t.TempDir(), "no", "such", "dir", "ready"),
+		ReadyFile: filepath.Join(dir, "ready"),
 	}
 	o.record = func(ctx context.Context, opts recording.Options) (*profile.Profile, error) {
 		return nil, opts.Snapshot(snap(1))
 	}
 	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir); err != nil {
 		t.Fatal(err)
 	}
 	err := o.run(context.Background())

@@ -123,7 +123,8 @@ func (o *recommendOptions) validate() error {
 	if (o.Persist != "" || o.DryRun) && !o.Apply {
 		return usagef("--persist and --dry-run go with --apply")
 	}
-	return nil
+	// Before recording, not after.
+	return checkPersist(o.Persist, o.DryRun)
 }
 
 // loadProfile reads a profile; a missing or bad file is a usage error.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -88,8 +89,13 @@ func (o *recordOptions) validate() error {
 	if o.Bucket < time.Millisecond || o.Bucket > time.Second {
 		return usagef("--bucket must be between 1ms and 1s, not %s", o.Bucket)
 	}
-	if o.Output == "" {
-		return usagef("--output must name a file")
+	if err := checkOutput("--output", o.Output); err != nil {
+		return err
+	}
+	if o.ReadyFile != "" {
+		if err := checkOutput("--ready-file", o.ReadyFile); err != nil {
+			return err
+		}
 	}
 	if o.Top < 1 {
 		return usagef("--top must be at least 1")
@@ -104,15 +110,20 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	if err := prof.WriteFile(o.Output); err != nil {
-		return err
-	}
+	// A profile that could not be written where asked is still shown,
+	// and the error says where it was saved instead.
+	written, werr := saveRecording(prof, o.Output)
 	if o.JSON {
-		return prof.Encode(o.out)
+		if err := prof.Encode(o.out); err != nil {
+			return errors.Join(werr, err)
+		}
+		return werr
 	}
 	summary.Write(o.out, prof, o.Top)
-	fmt.Fprintf(o.out, "\nprofile written to %s\n", o.Output)
-	return nil
+	if werr == nil {
+		fmt.Fprintf(o.out, "\nprofile written to %s\n", written)
+	}
+	return werr
 }
 
 // runRecording records as `record` does, for every command that records:

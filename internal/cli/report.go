@@ -3,8 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/dustin/go-humanize"
 	"github.com/google/renameio/v2"
@@ -57,19 +55,8 @@ func (o *reportOptions) validate() error {
 	if o.Profile == "" {
 		return usagef("--profile is required")
 	}
-	if o.Output == "" {
-		return usagef("--output must name a file")
-	}
 	// Checked before the work, so a typo costs no rendering.
-	dir := filepath.Dir(o.Output)
-	st, err := os.Stat(dir)
-	if err != nil || !st.IsDir() {
-		return usagef("--output %s: directory %s does not exist", o.Output, dir)
-	}
-	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
-		return usagef("--output %s is a directory, not a file", o.Output)
-	}
-	return nil
+	return checkOutput("--output", o.Output)
 }
 
 func (o *reportOptions) run() error {

@@ -38,9 +38,16 @@ func (s *profileSource) validate() error {
 	if s.ReadyFile != "" && s.Duration == 0 {
 		return usagef("--ready-file goes with --duration")
 	}
-	if s.Duration > 0 && s.Output == "" {
+	if s.Duration > 0 {
 		// Checked now, not after recording for the whole duration.
-		return usagef("--output must name a file")
+		if err := checkOutput("--output", s.Output); err != nil {
+			return err
+		}
+		if s.ReadyFile != "" {
+			if err := checkOutput("--ready-file", s.ReadyFile); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -54,5 +61,8 @@ func (s *profileSource) load(cmd *cobra.Command, st streams) (*profile.Profile, 
 	if err != nil {
 		return nil, err
 	}
-	return p, p.WriteFile(s.Output)
+	if _, err := saveRecording(p, s.Output); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
