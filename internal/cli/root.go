@@ -62,9 +62,18 @@ wait, and the queue depth over time.`,
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	root.SetIn(s.in)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// pflag wraps a Set error in "invalid argument ... flag:"; a
+		// repeated flag is said plainly.
+		var rep *repeatedFlagError
+		if errors.As(err, &rep) {
+			return usageError{rep}
+		}
+		return usageError{err}
+	})
 	root.AddCommand(newStatusCmd(s), newRecordCmd(s), newRecommendCmd(s), newValidateCmd(s), newApplyCmd(s))
 	root.AddCommand(newReportCmd(s), newRulesCmd(s), newTopCmd(s), newExporterCmd(s))
+	refuseRepeats(root)
 	return root
 }
 

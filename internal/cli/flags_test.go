@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// twoValues are two valid values per flag type, so that the second
+// occurrence fails only for being the second. A flag of a new type fails
+// the test until its values are added here.
+var twoValues = map[string][2]string{
+	"string":   {"a", "b"},
+	"duration": {"1s", "2s"},
+	"int":      {"1", "2"},
+	"int64":    {"1", "2"},
+	"uint":     {"1", "2"},
+	"uint32":   {"1", "2"},
+	"float64":  {"1.5", "2.5"},
+	"bool":     {"true", "false"},
+}
+
+// eachFlag calls fn for every flag of every command, found by walking the
+// tree, so a flag added later is tested without being listed.
+func eachFlag(t *testing.T, fn func(t *testing.T, root, cmd *cobra.Command, f *pflag.Flag)) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			t.Run(c.CommandPath()+" --"+f.Name, func(t *testing.T) {
+				// A fresh tree per case: a flag remembers it was given.
+				root := newRootCmd(streams{in: strings.NewReader(""), out: &strings.Builder{}, err: &strings.Builder{}})
+				cmd, _, err := root.Find(strings.Fields(c.CommandPath())[1:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				fn(t, root, cmd, cmd.Flags().Lookup(f.Name))
+			})
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(streams{}))
+}
+
+// TestRepeatedFlagRefused: every flag that takes one value, of every
+// command, refuses a second occurrence with one line (exit 2). The flags
+// are parsed only, never run: a command that ran would record or, for
+// apply, change the kernel's audit settings.
+func TestRepeatedFlagRefused(t *testing.T) {
+	checked := 0
+	eachFlag(t, func(t *testing.T, root, cmd *cobra.Command, f *pflag.Flag) {
+		if takesSeveral(f.Value) {
+			t.Skipf("%s takes several values", f.Value.Type())
+		}
+		v, ok := twoValues[f.Value.Type()]
+		if !ok {
+			t.Fatalf("no test values for flag type %q: add two to twoValues", f.Value.Type())
+		}
+		checked++
+		err := cmd.ParseFlags([]string{"--" + f.Name + "=" + v[0], "--" + f.Name + "=" + v[1]})
+		if err == nil {
+			t.Fatalf("--%s %s --%s %s accepted", f.Name, v[0], f.Name, v[1])
+		}
+		err = root.FlagErrorFunc()(cmd, err)
+		want := "--" + f.Name + " given twice (" + v[0] + ", then " + v[1] + "): give it once"
+		if exitCode(err) != ExitUsage || err.Error() != want {
+			t.Fatalf("exit %d, %q; want exit %d, %q", exitCode(err), err, ExitUsage, want)
+		}
+	})
+	if checked < 40 {
+		t.Errorf("checked %d flags: the walk missed the tree", checked)
+	}
+}
+
+// TestRepeatedSwitch: a switch repeated with the same meaning is harmless
+// and accepted; with opposite meanings it is refused.
+func TestRepeatedSwitch(t *testing.T) {
+	eachFlag(t, func(t *testing.T, _, cmd *cobra.Command, f *pflag.Flag) {
+		if f.Value.Type() != "bool" {
+			t.Skip("not a switch")
+		}
+		if err := cmd.ParseFlags([]string{"--" + f.Name, "--" + f.Name + "=true"}); err != nil {
+			t.Fatalf("--%s twice: %v", f.Name, err)
+		}
+		if err := cmd.ParseFlags([]string{"--" + f.Name + "=0"}); err == nil || !strings.Contains(err.Error(), "given twice (true, then 0)") {
+			t.Fatalf("--%s then --%s=0: %v", f.Name, f.Name, err)
+		}
+	})
+}
+
+// TestRepeatedFlagOneLine: what the user sees, through Main, for the case
+// that was silently taking the second file; and through a shorthand.
+func TestRepeatedFlagOneLine(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"recommend", "--profile", "a.json", "--profile", "b.json"}, "auditprof: --profile given twice (a.json, then b.json): give it once\n"},
+		{[]string{"report", "--profile", "p.json", "-o", "a.html", "--output", "b.html"}, "auditprof: --output given twice (a.html, then b.html): give it once\n"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != ExitUsage || stderr != tc.want {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d, %q", tc.args, code, stderr, ExitUsage, tc.want)
+		}
+	}
+}
+
+func TestTakesSeveral(t *testing.T) {
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.StringSlice("slice", nil, "")
+	fs.StringArray("array", nil, "")
+	fs.CountP("verbose", "v", "")
+	fs.StringToString("labels", nil, "")
+	fs.String("one", "", "")
+	fs.Bool("switch", false, "")
+	for name, want := range map[string]bool{"slice": true, "array": true, "verbose": true, "labels": true, "one": false, "switch": false} {
+		if got := takesSeveral(fs.Lookup(name).Value); got != want {
+			t.Errorf("%s: takesSeveral %v, want %v", name, got, want)
+		}
+	}
+}
