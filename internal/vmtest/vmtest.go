@@ -125,6 +125,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -448,6 +449,9 @@ func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Res
 	con := &consoleWriter{out: opts.Output}
 	cmd.Stdout = con
 	cmd.WaitDelay = 5 * time.Second
+	// A test binary killed outright (go test's -timeout, Ctrl-C twice)
+	// takes its guests with it instead of leaving them burning a core.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 
 	res := &Result{ExitCode: -1}
 	start := time.Now()
