@@ -228,8 +228,7 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 		r.Close() // ends the decoder's read
 		_ = cmd.Process.Kill()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return answer{}, nil, fmt.Errorf("%s: %w within %v: the audit queue is probably over backlog_limit, and the kernel then makes every audit netlink request sleep up to backlog_wait_time; retry later, or raise backlog_limit",
-				what, ErrTimeout, timeout.Round(time.Millisecond))
+			return answer{}, nil, timeoutError(what, timeout)
 		}
 		return answer{}, nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
@@ -238,6 +237,14 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 		return answer{}, nil, err
 	}
 	return res.a, res.raw, nil
+}
+
+// timeoutError is the one-line error of a request that did not answer
+// within waited: how long it waited, what that usually means and what to
+// try.
+func timeoutError(what string, waited time.Duration) error {
+	return fmt.Errorf("%s: %w after waiting %v: audit is usually busy then (while the queue is over backlog_limit the kernel puts an AUDIT_GET sender to sleep, uninterruptibly, for up to backlog_wait_time), or the machine is slow or overloaded; run again once the queue has drained, compare backlog with backlog_limit in `auditctl -s`, or set a shorter backlog_wait_time",
+		what, ErrTimeout, waited.Round(time.Millisecond))
 }
 
 // decodeAnswer turns the child's JSON into the result GetInProcess would

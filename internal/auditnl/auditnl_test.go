@@ -116,8 +116,15 @@ func TestGetTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
-	if !strings.Contains(err.Error(), "retry later") {
-		t.Fatalf("error does not say what to do: %v", err)
+	msg := err.Error()
+	for _, want := range []string{"after waiting ", "backlog_limit", "backlog_wait_time", "uninterruptibly",
+		"slow or overloaded", "run again once the queue has drained", "auditctl -s", "shorter backlog_wait_time"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not say %q: %v", want, msg)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error is more than one line: %q", msg)
 	}
 	if elapsed > time.Second {
 		t.Fatalf("Get took %v with a 300 ms deadline", elapsed)
