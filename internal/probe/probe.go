@@ -23,7 +23,8 @@ import (
 type Mode string
 
 const (
-	// ModeAuto uses fentry/fexit where the kernel allows it, else kprobes.
+	// ModeAuto uses fentry/fexit where the kernel allows it, else kprobes;
+	// kprobes first where the kernel preempts kernel code (see planAttach).
 	ModeAuto Mode = "auto"
 	// ModeFentry needs BPF trampolines (x86-64 5.5+, arm64 6.0+) and the
 	// kernel's BTF; lockdown or a security policy may still refuse it.
@@ -174,7 +175,9 @@ type Probe struct {
 // Mode returns the family in use.
 func (p *Probe) Mode() Mode { return p.mode }
 
-// Note says why auto mode did not use fentry, if it did not.
+// Note says why auto mode did not use fentry, if it did not, and when the
+// family in use may miss events (fentry on a kernel that preempts kernel
+// code, or whose preemption model is unknown). Print it before counting.
 func (p *Probe) Note() string { return p.note }
 
 // AttachPoints reports what was attached.
@@ -230,12 +233,12 @@ func Open(opts Options) (*Probe, error) {
 		return nil, fmt.Errorf("%w: audit_log_start is not in /proc/kallsyms: the kernel was built without CONFIG_AUDIT", ErrNoAttach)
 	}
 
+	pl := planAttach(opts.Mode, preemptionModel())
 	var notes []string
-	modes := []Mode{opts.Mode}
-	if opts.Mode == ModeAuto {
-		modes = []Mode{ModeFentry, ModeKprobe}
+	if pl.why != "" {
+		notes = append(notes, pl.why)
 	}
-	for _, m := range modes {
+	for _, m := range pl.modes {
 		if err := probeMode(m); err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
 			continue
@@ -245,10 +248,63 @@ func Open(opts Options) (*Probe, error) {
 			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
 			continue
 		}
+		if c := pl.caveat[m]; c != "" {
+			notes = append(notes, c)
+		}
 		p.note = strings.Join(notes, "; ")
 		return p, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoAttach, strings.Join(notes, "; "))
+}
+
+// preemptionModel is kernel.PreemptionModel, a variable for tests.
+var preemptionModel = kernel.PreemptionModel
+
+// unknownNote is the caveat of fentry where the preemption model could not
+// be read.
+func unknownNote(pre kernel.Preemption) string {
+	return "fentry's totals are exact only if the kernel does not preempt kernel code, which could not be told here (" +
+		pre.Source + "); --attach kprobe is exact either way"
+}
+
+// attachPlan is the order in which Open tries the program families, why
+// (when auto mode does not start with fentry), and what to say about the
+// family finally used.
+type attachPlan struct {
+	modes  []Mode
+	why    string
+	caveat map[Mode]string
+}
+
+// planAttach orders the families for the requested mode. fentry/fexit
+// programs run in BPF trampolines with preemption enabled: on a kernel
+// that preempts kernel code (preempt=full or lazy, PREEMPT_RT) a program
+// preempted mid-run makes the kernel skip another task's run of it on that
+// CPU (counted in its recursion_misses), and the totals fall short of the
+// kernel's. kprobe handlers run with preemption disabled and miss nothing.
+// So auto mode tries kprobes first there; elsewhere fentry first (cheaper).
+func planAttach(req Mode, pre kernel.Preemption) attachPlan {
+	short := fmt.Sprintf("this kernel preempts kernel code (%s); fentry programs can be skipped there (recursion misses) and the totals would be short", pre)
+	switch req {
+	case ModeAuto:
+		if pre.Preemptible() {
+			return attachPlan{modes: []Mode{ModeKprobe, ModeFentry}, why: "kprobe: " + short,
+				caveat: map[Mode]string{ModeFentry: "fentry used although this kernel preempts kernel code: totals can be short by the programs' recursion misses (the summary says by how much)"}}
+		}
+		pl := attachPlan{modes: []Mode{ModeFentry, ModeKprobe}}
+		if pre.Model == kernel.PreemptUnknown {
+			pl.caveat = map[Mode]string{ModeFentry: unknownNote(pre)}
+		}
+		return pl
+	case ModeFentry:
+		if pre.Preemptible() {
+			return attachPlan{modes: []Mode{ModeFentry}, caveat: map[Mode]string{ModeFentry: "fentry as asked, but " + short + "; --attach kprobe is exact"}}
+		}
+		if pre.Model == kernel.PreemptUnknown {
+			return attachPlan{modes: []Mode{ModeFentry}, caveat: map[Mode]string{ModeFentry: unknownNote(pre)}}
+		}
+	}
+	return attachPlan{modes: []Mode{req}}
 }
 
 // probeMode tries the smallest program of the family on audit_log_start:

@@ -3,7 +3,11 @@ package probe
 import (
 	"errors"
 	"os"
+	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/auditprof/auditprof/internal/kernel"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -119,5 +123,60 @@ func TestParseMode(t *testing.T) {
 		if _, err := ParseMode(s); err == nil {
 			t.Errorf("ParseMode(%q) accepted", s)
 		}
+	}
+}
+
+// TestPlanAttach: auto mode tries kprobes first where the kernel preempts
+// kernel code and says why; an unknown model keeps fentry first with a
+// caveat; an explicit fentry is kept with a warning.
+func TestPlanAttach(t *testing.T) {
+	full := kernel.Preemption{Model: kernel.PreemptFull, Source: "/sys/kernel/debug/sched/preempt"}
+	rt := kernel.Preemption{Model: kernel.PreemptRT, Source: "/sys/kernel/realtime"}
+	vol := kernel.Preemption{Model: kernel.PreemptVoluntary, Source: "/sys/kernel/debug/sched/preempt"}
+	unk := kernel.Preemption{Model: kernel.PreemptUnknown, Source: "nothing could be read"}
+	cases := []struct {
+		name   string
+		req    Mode
+		pre    kernel.Preemption
+		modes  []Mode
+		why    []string
+		fentry []string // in the caveat when fentry is used
+		kprobe []string
+	}{
+		{name: "auto, full", req: ModeAuto, pre: full, modes: []Mode{ModeKprobe, ModeFentry},
+			why:    []string{"kprobe: this kernel preempts kernel code (preempt=full, from /sys/kernel/debug/sched/preempt)", "recursion misses", "totals would be short"},
+			fentry: []string{"recursion misses", "summary says by how much"}},
+		{name: "auto, rt", req: ModeAuto, pre: rt, modes: []Mode{ModeKprobe, ModeFentry},
+			why: []string{"preempt=rt, from /sys/kernel/realtime"}, fentry: []string{"short"}},
+		{name: "auto, voluntary", req: ModeAuto, pre: vol, modes: []Mode{ModeFentry, ModeKprobe}},
+		{name: "auto, unknown", req: ModeAuto, pre: unk, modes: []Mode{ModeFentry, ModeKprobe},
+			fentry: []string{"exact only if the kernel does not preempt kernel code", "nothing could be read", "--attach kprobe is exact"}},
+		{name: "fentry, full", req: ModeFentry, pre: full, modes: []Mode{ModeFentry},
+			fentry: []string{"fentry as asked", "preempt=full", "totals would be short", "--attach kprobe is exact"}},
+		{name: "fentry, voluntary", req: ModeFentry, pre: vol, modes: []Mode{ModeFentry}},
+		{name: "fentry, unknown", req: ModeFentry, pre: unk, modes: []Mode{ModeFentry}, fentry: []string{"exact only if"}},
+		{name: "kprobe, full", req: ModeKprobe, pre: full, modes: []Mode{ModeKprobe}},
+	}
+	has := func(t *testing.T, what, s string, want []string) {
+		t.Helper()
+		if len(want) == 0 && s != "" {
+			t.Errorf("%s = %q, want none", what, s)
+		}
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				t.Errorf("%s = %q, want it to say %q", what, s, w)
+			}
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pl := planAttach(c.req, c.pre)
+			if !reflect.DeepEqual(pl.modes, c.modes) {
+				t.Errorf("modes = %v, want %v", pl.modes, c.modes)
+			}
+			has(t, "why", pl.why, c.why)
+			has(t, "fentry caveat", pl.caveat[ModeFentry], c.fentry)
+			has(t, "kprobe caveat", pl.caveat[ModeKprobe], c.kprobe)
+		})
 	}
 }
