@@ -19,6 +19,9 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	t := &p.Totals
 	dur := time.Duration(p.DurationNs)
 	fmt.Fprintf(w, "recorded %s on %s (attach=%s, HZ=%d)\n", dur.Round(time.Millisecond), p.KernelRelease, p.Attach, p.HZ)
+	if p.AttachNote != "" {
+		fmt.Fprintf(w, "attach: %s\n", p.AttachNote)
+	}
 	if p.AuditBefore != nil && p.AuditBefore.Enabled == 0 {
 		fmt.Fprintf(w, "audit is disabled (enabled=0): the kernel produced no records to measure\n")
 	}
@@ -115,8 +118,13 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		fmt.Fprintf(w, "\nnetlink: the socket missed %d records (its receive buffer overflowed, %d ENOBUFS): every count above is short by that many\n",
 			n.Missed, n.Overruns)
 	}
-	if o := p.Overflows; o != (profile.Overflows{}) {
-		fmt.Fprintf(w, "\nbounded maps overflowed (tables incomplete, totals exact): %+v\n", o)
+	short := writeRecursionMisses(w, p)
+	if o := mapOverflows(p.Overflows); o != "" {
+		exact := ", totals exact"
+		if short {
+			exact = ""
+		}
+		fmt.Fprintf(w, "\nbounded maps overflowed (tables incomplete%s): %s\n", exact, o)
 	}
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
@@ -124,4 +132,78 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if p.Timeline.MissedBuckets > 0 {
 		fmt.Fprintf(w, "timeline: %d buckets were overwritten before they could be read\n", p.Timeline.MissedBuckets)
 	}
+}
+
+// programCounts says which totals a program's runs make, by the kernel
+// function it hooks and whether at entry or return; the program names
+// are <family>_<symbol> (fentry_, fexit_, kprobe_, kretprobe_).
+func programCounts(name string) string {
+	sym := name
+	for _, prefix := range []string{"fentry_", "fexit_", "kprobe_", "kretprobe_"} {
+		if rest, ok := strings.CutPrefix(name, prefix); ok {
+			sym = rest
+			break
+		}
+	}
+	switch sym {
+	case "audit_log_start":
+		return "records, events and backlog waits"
+	case "audit_log_lost":
+		return "lost"
+	case "skb_queue_tail":
+		return "queued, bytes and peak depth"
+	case "schedule_timeout":
+		return "backlog waits and time asleep"
+	case "kauditd_send_queue":
+		return "drained by kauditd"
+	case "kauditd_hold_skb":
+		return "silent drops"
+	}
+	return "its counts"
+}
+
+// writeRecursionMisses says which totals are short, and by up to how
+// much, when the kernel skipped runs of auditprof's programs (a trampoline
+// program preempted mid-run on a kernel that preempts kernel code: another
+// task entering it on that CPU is not run).
+func writeRecursionMisses(w io.Writer, p *profile.Profile) bool {
+	var sum uint64
+	var parts []string
+	for _, pr := range p.Programs {
+		if pr.RecursionMisses == 0 {
+			continue
+		}
+		sum += pr.RecursionMisses
+		parts = append(parts, fmt.Sprintf("%s skipped %d runs (%s may be short by up to %d)",
+			pr.Name, pr.RecursionMisses, programCounts(pr.Name), pr.RecursionMisses))
+	}
+	if sum == 0 && p.Overflows.RecursionMisses == 0 {
+		return false
+	}
+	if len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("the kernel skipped %d runs of auditprof's programs (counts may be short by up to that many)", p.Overflows.RecursionMisses))
+	}
+	advice := ""
+	if p.Attach == profile.AttachFentry {
+		advice = "; --attach kprobe is exact (its handlers run with preemption disabled)"
+	}
+	fmt.Fprintf(w, "\ntotals short (BPF recursion misses: the kernel skipped runs of a program already running on that CPU): %s%s\n",
+		strings.Join(parts, "; "), advice)
+	return true
+}
+
+// mapOverflows lists the bounded maps' non-zero overflow counters (not
+// the recursion misses, which are no map's and make totals short).
+func mapOverflows(o profile.Overflows) string {
+	var parts []string
+	for _, f := range []struct {
+		name string
+		n    uint64
+	}{{"processes", o.Processes}, {"rules", o.Rules}, {"reasons", o.Reasons}, {"inflight", o.Inflight},
+		{"inflight_missing", o.InflightMissing}, {"timeline_late", o.TimelineLate}} {
+		if f.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", f.name, f.n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -39,3 +39,63 @@ func TestWrite(t *testing.T) {
 		t.Errorf("no warning for disabled audit:\n%s", buf.String())
 	}
 }
+
+// TestRecursionMisses: a program's recursion misses make the totals it
+// counts short, and the summary says which and by up to how much; "totals
+// exact" appears only without them.
+func TestRecursionMisses(t *testing.T) {
+	progs := func(lost, start uint64) []profile.ProgramStats {
+		return []profile.ProgramStats{
+			{Name: "fentry_audit_log_lost", RunCount: 1917, RecursionMisses: lost},
+			{Name: "fentry_audit_log_start", RunCount: 5000},
+			{Name: "fexit_audit_log_start", RunCount: 5000, RecursionMisses: start},
+			{Name: "fentry_skb_queue_tail", RunCount: 4000},
+		}
+	}
+	cases := []struct {
+		name      string
+		attach    string
+		note      string
+		programs  []profile.ProgramStats
+		overflows profile.Overflows
+		want      []string
+		not       []string
+	}{
+		{name: "misses", attach: "fentry", programs: progs(91, 7), overflows: profile.Overflows{RecursionMisses: 98},
+			want: []string{"totals short", "fentry_audit_log_lost skipped 91 runs (lost may be short by up to 91)",
+				"fexit_audit_log_start skipped 7 runs (records, events and backlog waits may be short by up to 7)", "--attach kprobe is exact"},
+			not: []string{"totals exact", "fentry_skb_queue_tail skipped", "fentry_audit_log_start skipped", "bounded maps"}},
+		{name: "misses and map overflows", attach: "fentry", programs: progs(0, 3), overflows: profile.Overflows{Processes: 5, RecursionMisses: 3},
+			want: []string{"totals short", "fexit_audit_log_start skipped 3 runs", "bounded maps overflowed (tables incomplete): ", "processes 5"},
+			not:  []string{"totals exact", "recursion_misses", "rules 0"}},
+		{name: "map overflows only", attach: "kprobe", programs: progs(0, 0), overflows: profile.Overflows{Rules: 2},
+			want: []string{"bounded maps overflowed (tables incomplete, totals exact)", "rules 2"},
+			not:  []string{"totals short"}},
+		{name: "nothing", attach: "fentry", programs: progs(0, 0),
+			not: []string{"totals short", "totals exact", "bounded maps"}},
+		{name: "sum without per-program rows", attach: "kprobe", overflows: profile.Overflows{RecursionMisses: 4},
+			want: []string{"totals short", "skipped 4 runs of auditprof's programs"},
+			not:  []string{"totals exact", "--attach kprobe"}},
+		{name: "attach note", attach: "kprobe", note: "kprobe: this kernel preempts kernel code (preempt=full, from /sys/kernel/debug/sched/preempt)",
+			want: []string{"attach: kprobe: this kernel preempts kernel code"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &profile.Profile{SchemaVersion: 1, Attach: c.attach, AttachNote: c.note, KernelRelease: "6.12.0", HZ: 250, DurationNs: 2e9,
+				Totals: profile.Totals{Records: 5000, Queued: 4000, Lost: 1828}, Programs: c.programs, Overflows: c.overflows}
+			var buf bytes.Buffer
+			Write(&buf, p, 5)
+			out := buf.String()
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("summary lacks %q:\n%s", w, out)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(out, n) {
+					t.Errorf("summary has %q:\n%s", n, out)
+				}
+			}
+		})
+	}
+}
