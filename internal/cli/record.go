@@ -132,6 +132,7 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 func runRecording(ctx context.Context, s streams, opts recording.Options, readyFile string) (*profile.Profile, error) {
 	live := isTerminal(s.err)
 	opts.Degraded = func(line string) { fmt.Fprintf(s.err, "auditprof: %s\n", line) }
+	opts.Notice = opts.Degraded
 	opts.Ready = func(attach string) error {
 		stop := "Ctrl-C to stop"
 		if opts.Duration > 0 {

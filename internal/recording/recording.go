@@ -33,6 +33,11 @@ type Options struct {
 	BucketNs  uint64 // DefaultBucket when 0
 	// Ready is called once, when counting has started.
 	Ready func(attach string) error
+	// Notice, when set, is called once before counting starts with the
+	// attach note, when there is one: why this attach mode, and what it
+	// cannot count exactly on this kernel (fentry on a kernel that
+	// preempts kernel code), said before the recording rather than after.
+	Notice func(line string)
 	// Degraded is called once, with one line, when BPF cannot attach and
 	// the recording falls back to netlink.
 	Degraded func(line string)
@@ -140,6 +145,9 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.AuditBefore = before
+	if n := pr.Note(); n != "" && opts.Notice != nil {
+		opts.Notice("attach: " + n)
+	}
 	start := time.Now()
 	prof.StartUnixNs = start.UnixNano()
 	if opts.Ready != nil {
