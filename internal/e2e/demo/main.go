@@ -21,9 +21,13 @@ import (
 const script = `
 auditd || { echo "auditd failed to start"; exit 1; }
 wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
-# A consumer that falls behind during bursts: auditd at nice 19 gets little
-# CPU while the load runs, and catches up between bursts.
-renice -n 19 -p $(pidof auditd) >/dev/null
+# A consumer that falls behind during bursts: auditd held to a fifth of the
+# guest's one CPU (cgroup v2 cpu.max), as a disk-bound auditd is held by its
+# disk; it catches up between bursts.
+mkdir -p /sys/fs/cgroup/consumer
+echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
+echo "20000 100000" > /sys/fs/cgroup/consumer/cpu.max
+echo $(pidof auditd) > /sys/fs/cgroup/consumer/cgroup.procs
 # A small backlog, as many hosts still have, and rules on openat and chdir.
 auditctl -b 256 --backlog_wait_time 0 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -k file-open >/dev/null
@@ -92,7 +96,7 @@ func run(kernelName string) error {
 		return fmt.Errorf("building auditprof: %w", err)
 	}
 
-	fmt.Printf("booting Debian %s under qemu with auditd (at nice 19); backlog_limit 256, backlog_wait_time 0;\n", kernelName)
+	fmt.Printf("booting Debian %s under qemu (one vCPU, instruction-counted time) with auditd held to a fifth of it;\nbacklog_limit 256, backlog_wait_time 0; ", kernelName)
 	fmt.Printf("rules on openat and chdir; the load is three bursts of stress-ng opening files and changing directories.\n")
 	fmt.Printf("auditprof records the load, recommends a backlog_limit and applies it, and the same load runs again...\n\n")
 	start := time.Now()
