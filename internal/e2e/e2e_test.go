@@ -288,7 +288,7 @@ func TestScenarios(t *testing.T) {
 				t.Parallel()
 				g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 					Script:  "MODE=" + v.mode + "\nRECORD_FLAGS='" + v.flags + "'\n" + guestPrelude + guestScenarios,
-					Timeout: 14 * time.Minute})
+					Timeout: 25 * time.Minute})
 				checkOverloadDrop(t, g, v.mode, v.taskState)
 				checkOverloadWait(t, g)
 				checkRules(t, g)
@@ -308,7 +308,7 @@ func TestNetlink(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Script: "MODE=netlink\n" + guestPrelude + guestScenarios, Timeout: 14 * time.Minute})
+				Script: "MODE=netlink\n" + guestPrelude + guestScenarios, Timeout: 25 * time.Minute})
 			for _, name := range []string{"a", "b"} {
 				p := g.profile(name)
 				if p.Attach != profile.AttachNetlink {
@@ -401,7 +401,7 @@ func TestSilentDrops(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
-				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 9 * time.Minute})
+				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 20 * time.Minute})
 			p := g.profile("e")
 			kernelLost := g.delta("e", "lost")
 			t.Logf("(e) records=%d queued=%d lost=%d kernel lost delta=%d silent=%d retry_queued=%d hold_queued=%d max retry depth=%d reasons=%v",

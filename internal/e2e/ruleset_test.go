@@ -97,7 +97,7 @@ func TestRuleSet(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Script: guestPrelude + guestRuleSet, Timeout: 10 * time.Minute})
+				Script: guestPrelude + guestRuleSet, Timeout: 25 * time.Minute})
 			checkRuleSet(t, g)
 		})
 	}

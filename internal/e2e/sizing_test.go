@@ -120,7 +120,7 @@ func TestSizing(t *testing.T) {
 			// the producers, kauditd and auditd share it as the guest's
 			// scheduler decides, the same way whatever the host does.
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Script: fmt.Sprintf("REC_LIMIT=%d\n", recLimit) + guestPrelude + guestSizing, Timeout: 14 * time.Minute})
+				Script: fmt.Sprintf("REC_LIMIT=%d\n", recLimit) + guestPrelude + guestSizing, Timeout: 30 * time.Minute})
 			checkSizing(t, g)
 			checkApply(t, g)
 		})

@@ -423,7 +423,9 @@ func TestTimeout(t *testing.T) {
 	start := time.Now()
 	res, err := Run(context.Background(), Options{
 		Kernel: kernels[0], Assets: assets, Timeout: timeout,
-		Script: "echo sleeping; sleep 1000",
+		// Busy, not asleep: under icount an idle guest's clock jumps to its next
+		// timer, and a `sleep 1000` would end in seconds of wall time.
+		Script: "echo spinning; while :; do :; done",
 	})
 	elapsed := time.Since(start)
 	if err == nil {
@@ -456,7 +458,7 @@ func TestPanicRetry(t *testing.T) {
 		// No such init: the kernel falls back to mounting a root it does
 		// not have and panics ("VFS: Unable to mount root fs").
 		res, err := Run(context.Background(), Options{
-			Kernel: kernels[0], Assets: assets, Timeout: time.Minute,
+			Kernel: kernels[0], Assets: assets, Timeout: 5 * time.Minute,
 			Script: "echo never", KernelArgs: []string{"rdinit=/no-such-init"},
 		})
 		if err == nil || !strings.Contains(err.Error(), "kernel panic") {
@@ -468,7 +470,7 @@ func TestPanicRetry(t *testing.T) {
 	})
 	t.Run("after", func(t *testing.T) {
 		res, err := Run(context.Background(), Options{
-			Kernel: kernels[0], Assets: assets, Timeout: time.Minute,
+			Kernel: kernels[0], Assets: assets, Timeout: 5 * time.Minute,
 			Script: "echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger",
 		})
 		if err == nil || !strings.Contains(err.Error(), "kernel panic") {
