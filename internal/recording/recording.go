@@ -224,6 +224,10 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 }
 
 func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer) error {
+	// The maps are read on a real-time thread while the programs count:
+	// see readerPriority.
+	restore, _ := readerPriority()
+	defer restore()
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)
