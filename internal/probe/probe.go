@@ -251,11 +251,20 @@ func Open(opts Options) (*Probe, error) {
 		if c := pl.caveat[m]; c != "" {
 			notes = append(notes, c)
 		}
+		if syms["audit_queue"] == 0 {
+			notes = append(notes, noKallsymsAllNote)
+		}
 		p.note = strings.Join(notes, "; ")
 		return p, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNoAttach, strings.Join(notes, "; "))
 }
+
+// noKallsymsAllNote is the attach note of a kernel whose kallsyms has no
+// data symbols (built without CONFIG_KALLSYMS_ALL): the programs learn the
+// queues' addresses from kauditd_send_queue's arguments at kauditd's first
+// pass after attaching, and an enqueue before it is not matched to a queue.
+const noKallsymsAllNote = "queue addresses learned from kauditd_send_queue (no audit_queue in /proc/kallsyms: a kernel without CONFIG_KALLSYMS_ALL): records queued before kauditd's first pass after the start are not seen on the queue, so queued, bytes and depth start from that pass; lost, records and waits are not affected"
 
 // preemptionModel is kernel.PreemptionModel, a variable for tests.
 var preemptionModel = kernel.PreemptionModel
