@@ -40,7 +40,7 @@ unit:
 demo: vm-assets
 	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) run ./internal/e2e/demo
 
-## bench: per-record BPF cost and load throughput with and without auditprof, in the VM
+## bench: overhead in guest time (icount): fixed loads without auditprof, with fentry, with kprobes; BPF ns per record
 bench: vm-assets
 	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/e2e/
 
