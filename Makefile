@@ -42,7 +42,7 @@ demo: vm-assets
 
 ## bench: overhead in guest time (icount): fixed loads without auditprof, with fentry, with kprobes; BPF ns per record
 bench: vm-assets
-	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./internal/e2e/
+	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 40m -run '^$$' -bench . -benchtime 1x ./internal/e2e/
 
 help:
 	@awk '/^## /{sub(/^## /,""); split($$0,a,": "); printf "  %-10s %s\n", a[1], a[2]}' $(MAKEFILE_LIST)
