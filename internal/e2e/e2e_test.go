@@ -94,6 +94,25 @@ consumer_quota() {
 	echo "$1 100000" > /sys/fs/cgroup/consumer/cpu.max
 	echo $(pidof auditd) > /sys/fs/cgroup/consumer/cgroup.procs
 }
+# overload NAME WAIT_TIME WORKERS: backlog_limit 64, a rule on every openat,
+# and more stress-ng openers than auditd keeps up with.
+# The rule exists only between the two kernel readings, and both fall
+# inside the recording: auditprof's own opens as it starts and ends (at
+# limit 64) could otherwise lose a record outside the recording that the
+# kernel's delta counts (a CI-like run: 840 counted, 841 in the delta,
+# with the profile's own AUDIT_GET delta 840).
+overload() {
+	auditctl -b 64 --backlog_wait_time $2 >/dev/null
+	record $1 --duration 120s
+	status_to $1.before
+	auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+	stress-ng --open $3 --timeout 3s --quiet
+	sleep 2
+	auditctl -D >/dev/null
+	status_to $1.after
+	finish $1
+	settle
+}
 # cmd NAME ARGS...: run auditprof, keep its output and exit code.
 cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
 # record NAME ARGS...: auditprof record in the background, ready when it counts.
@@ -114,24 +133,6 @@ finish() {
 
 // guestScenarios runs the four scenarios of the measurement issue.
 const guestScenarios = `
-# overload NAME WAIT_TIME WORKERS: backlog_limit 64, a rule on every openat,
-# and more stress-ng openers than auditd keeps up with.
-# The rule exists only between the two kernel readings, and both fall
-# inside the recording: auditprof's own opens as it starts and ends (at
-# limit 64) could otherwise lose a record outside the recording that the
-# kernel's delta counts (a CI-like run: 840 counted, 841 in the delta,
-# with the profile's own AUDIT_GET delta 840).
-overload() {
-	auditctl -b 64 --backlog_wait_time $2 >/dev/null
-	record $1 --duration 120s
-	status_to $1.before
-	auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
-	stress-ng --open $3 --timeout 3s --quiet
-	sleep 2
-	auditctl -D >/dev/null
-	status_to $1.after
-	finish $1
-}
 # auditd at a fifth of a CPU for the overloads (see consumer_quota).
 consumer_quota 20000
 # (a) overload, backlog_wait_time 0: a full queue drops at once.

@@ -14,24 +14,12 @@ import (
 // /proc/kallsyms.
 const guestNoKallsymsAll = `
 consumer_quota 20000
-phase() {
-	auditctl -b 64 --backlog_wait_time 0 >/dev/null
-	record $1 --duration 120s
-	status_to $1.before
-	auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
-	stress-ng --open 2 --timeout 3s --quiet
-	sleep 2
-	auditctl -D >/dev/null
-	status_to $1.after
-	finish $1
-	settle
-}
 MODE=auto
-phase syms
+overload syms 0 2
 grep -v ' [bBdD] ' /proc/kallsyms > /tmp/kallsyms
 mount --bind /tmp/kallsyms /proc/kallsyms
 grep -c ' audit_queue$' /proc/kallsyms > /tmp/hidden; emit hidden /tmp/hidden
-phase hidden
+overload hidden 0 2
 `
 
 // TestNoKallsymsAll: without data symbols the programs learn the queues'

@@ -13,21 +13,10 @@ import (
 // preempt=full: once with --attach auto, once with an explicit fentry.
 const guestPreempt = `
 consumer_quota 20000
-preempted() {
-	auditctl -b 64 --backlog_wait_time 0 >/dev/null
-	MODE=$2
-	record $1 --duration 120s
-	status_to $1.before
-	auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
-	stress-ng --open 3 --timeout 3s --quiet
-	sleep 2
-	auditctl -D >/dev/null
-	status_to $1.after
-	finish $1
-	settle
-}
-preempted auto auto
-preempted fentry fentry
+MODE=auto
+overload auto 0 3
+MODE=fentry
+overload fentry 0 3
 `
 
 // TestPreemptFull proves auditprof on a kernel that preempts kernel code
