@@ -533,10 +533,12 @@ echo "$a $b" | emit uptime
 // the host's CPUs are busy. It boots the newest kernel twice, the second
 // time with every host CPU kept busy by spinning goroutines, which halves
 // (or worse) the speed qemu runs at. Without icount the guest's clocks
-// follow the host's and the second run reads far longer. With it, the two
-// differ only by where timer interrupts fall in the loop: 2% is ten times
-// the spread seen between rounds of the same work (3.27, 3.26, 3.27 guest
-// seconds).
+// follow the host's and the second run reads about twice as long. With
+// it, the two differ only by what else the guest did meanwhile (where
+// interrupts fall, its own kernel threads): rounds of the same work have
+// varied by up to 3% in guest time (4.72 and 4.71 s here once, 2.65 and
+// 2.72 s in another run; make bench's 8000 opens 1.870 to 1.929 s). 10%
+// is above that and ten times below what host load does without icount.
 func TestGuestTime(t *testing.T) {
 	assets := AssetsOrSkip(t)
 	t.Parallel()
@@ -580,7 +582,7 @@ func TestGuestTime(t *testing.T) {
 		return b - a
 	}
 	idle, busy := measure(false), measure(true)
-	if d := busy/idle - 1; d > 0.02 || d < -0.02 {
+	if d := busy/idle - 1; d > 0.10 || d < -0.10 {
 		t.Errorf("the same work took %.2f guest seconds, then %.2f with the host's CPUs busy (%+.1f%%): guest time follows the host's load", idle, busy, 100*d)
 	}
 }
