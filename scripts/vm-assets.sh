@@ -14,10 +14,19 @@
 # Layout of DIR when complete:
 #   kernels/6.1/{vmlinuz,config,package,version,release}
 #   kernels/6.12/{...}
+#   rt/kernels/6.1/{...}   Debian's PREEMPT_RT builds, kept apart so that
+#   rt/kernels/6.12/{...}  vmtest.Kernels(DIR) stays the two cloud kernels
+#                      and vmtest.Kernels(DIR/rt) lists these (TestPreemptRT)
 #   rootfs/            base tree of the initramfs (busybox, auditd, auditctl,
 #                      ausearch, aureport, stress-ng, libraries, /etc ...)
 #   rootfs.manifest    what went into rootfs (packages and versions)
 #   .complete          marker; its content is the layout version below
+#
+# Every kernel is a vmlinuz and its config, nothing else: the guests need no
+# module (initramfs, serial console, no devices; audit, BPF, kprobes,
+# debugfs, tracefs and cgroup2 are built in, in the cloud and rt flavours
+# alike). A kernel added to this list after DIR was complete is fetched on
+# the next run, and only it: the rootfs is kept.
 #
 # Environment:
 #   VM_ASSETS_FORCE=1  rebuild even when the marker is present
@@ -27,18 +36,28 @@ set -euo pipefail
 LAYOUT="auditprof-vm-assets v2"
 
 # Kernel name -> Debian meta package that depends on the current versioned
-# image package.
+# image package. rt/NAME goes to DIR/rt/kernels/NAME (see kernel_dir).
 declare -A KERNEL_META=(
 	[6.1]=linux-image-cloud-amd64
 	[6.12]=linux-image-6.12-cloud-amd64
+	[rt/6.1]=linux-image-rt-amd64
+	[rt/6.12]=linux-image-6.12-rt-amd64
 )
-KERNEL_ORDER=(6.1 6.12)
+KERNEL_ORDER=(6.1 6.12 rt/6.1 rt/6.12)
 
 # Guest packages whose binaries go into the initramfs. Their library
 # dependencies are resolved below.
 GUEST_PKGS=(auditd libaudit1 libauparse0 libcap-ng0 stress-ng)
 # Binaries (paths inside the unpacked packages) copied into the rootfs.
 GUEST_BINS=(sbin/auditd sbin/auditctl sbin/ausearch sbin/aureport usr/bin/ausyscall usr/bin/stress-ng)
+
+# kernel_dir NAME: where kernel NAME goes (DIR/kernels/6.1, DIR/rt/kernels/6.1).
+kernel_dir() {
+	case $1 in
+	*/*) echo "$DIR/${1%%/*}/kernels/${1#*/}" ;;
+	*) echo "$DIR/kernels/$1" ;;
+	esac
+}
 
 step() { printf '[vm-assets] %s\n' "$*"; }
 die() { printf '[vm-assets] error: %s\n' "$*" >&2; exit 1; }
@@ -115,18 +134,25 @@ else
 fi
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found after install"
 
+# rootfs_ok: the rootfs of a completed run is there (only kernels are
+# missing, e.g. ones added to KERNEL_ORDER since): it is kept.
+rootfs_ok=0
 if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ -f "$DIR/.complete" ] &&
 	[ "$(cat "$DIR/.complete")" = "$LAYOUT" ]; then
 	ok=1
 	for k in "${KERNEL_ORDER[@]}"; do
-		[ -s "$DIR/kernels/$k/vmlinuz" ] || ok=0
+		[ -s "$(kernel_dir "$k")/vmlinuz" ] || ok=0
 	done
-	[ -x "$DIR/rootfs/bin/busybox" ] || ok=0
+	[ -x "$DIR/rootfs/bin/busybox" ] && [ -s "$DIR/rootfs.manifest" ] && rootfs_ok=1 || ok=0
 	if [ $ok = 1 ]; then
 		step "$DIR is complete ($LAYOUT), nothing to do"
 		exit 0
 	fi
-	step "marker present but files missing, rebuilding"
+	if [ $rootfs_ok = 1 ]; then
+		step "marker present but kernels missing: fetching them, keeping the rootfs"
+	else
+		step "marker present but files missing, rebuilding"
+	fi
 fi
 rm -f "$DIR/.complete"
 
@@ -171,7 +197,7 @@ for k in "${KERNEL_ORDER[@]}"; do
 	[ -n "$img" ] || die "cannot resolve the image package of $meta"
 	resolve "$img"
 	ver=${CAND[$img]}
-	kd="$DIR/kernels/$k"
+	kd=$(kernel_dir "$k")
 	if [ -s "$kd/vmlinuz" ] && [ "$(cat "$kd/package" 2>/dev/null)" = "$img" ] &&
 		[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ]; then
 		step "kernel $k: $img $ver already present"
@@ -179,7 +205,7 @@ for k in "${KERNEL_ORDER[@]}"; do
 	fi
 	step "kernel $k: downloading $img $ver (from $meta)"
 	download "$img"
-	x="$WORK/kernel-$k"
+	x="$WORK/kernel-${k//\//-}"
 	rm -rf "$x"
 	mkdir -p "$x"
 	# Only boot/ is needed; skip writing the module tree.
@@ -195,9 +221,17 @@ for k in "${KERNEL_ORDER[@]}"; do
 	echo "$ver" >"$kd.tmp/version"
 	echo "$release" >"$kd.tmp/release"
 	rm -rf "$kd" "$x"
+	mkdir -p "$(dirname "$kd")"
 	mv "$kd.tmp" "$kd"
 	step "kernel $k: $kd/vmlinuz ($release)"
 done
+
+if [ $rootfs_ok = 1 ]; then
+	[ "${VM_ASSETS_KEEP:-0}" = 1 ] || rm -rf "$WORK"
+	echo "$LAYOUT" >"$DIR/.complete"
+	step "done in $(($(date +%s) - START))s: $DIR (rootfs kept)"
+	exit 0
+fi
 
 # ----------------------------------------------------------- guest user space
 STAGE="$WORK/stage"  # all unpacked guest packages, merged

@@ -1,16 +1,19 @@
 package e2e
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
-// guestPreempt overloads the backlog at 64 twice on a kernel booted with
-// preempt=full: once with --attach auto, once with an explicit fentry.
+// guestPreempt overloads the backlog at 64 twice on a kernel that preempts
+// kernel code (preempt=full, PREEMPT_RT): once with --attach auto, once
+// with an explicit fentry.
 const guestPreempt = `
 consumer_quota 20000
 MODE=auto
@@ -35,42 +38,83 @@ func TestPreemptFull(t *testing.T) {
 		t.Parallel()
 		g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, KernelArgs: []string{"preempt=full"},
 			Script: guestPrelude + guestPreempt, Timeout: 25 * time.Minute})
-
-		auto := g.profile("auto")
-		kernelLost := g.delta("auto", "lost")
-		t.Logf("auto: attach %s (%s); lost %d, kernel %d; recursion misses %v", auto.Attach, auto.AttachNote, auto.Totals.Lost, kernelLost, misses(auto))
-		if auto.Attach != profile.AttachKprobe || !strings.Contains(auto.AttachNote, "preempt") {
-			t.Errorf("--attach auto on preempt=full chose %s (note %q), want kprobe and why", auto.Attach, auto.AttachNote)
-		}
-		if kernelLost == 0 {
-			t.Fatal("the load lost nothing: not an overload")
-		}
-		// kprobes run with preemption disabled, and the maps are read
-		// on a real-time thread (recording.readerPriority): nothing
-		// leaves bpf_prog_active raised while a producer runs.
-		if auto.Totals.Lost != kernelLost || auto.Overflows.RecursionMisses != 0 {
-			t.Errorf("auto: lost %d, kernel %d, recursion misses %d", auto.Totals.Lost, kernelLost, auto.Overflows.RecursionMisses)
-		}
-
-		fe := g.profile("fentry")
-		kernelLost = g.delta("fentry", "lost")
-		lostMisses := misses(fe)["fentry_audit_log_lost"]
-		out := g.section("fentry.out")
-		t.Logf("fentry: lost %d + %d skipped runs of audit_log_lost's program, kernel %d; %d misses in all; note %q",
-			fe.Totals.Lost, lostMisses, kernelLost, fe.Overflows.RecursionMisses, fe.AttachNote)
-		if fe.Attach != profile.AttachFentry {
-			t.Fatalf("--attach fentry attached %s", fe.Attach)
-		}
-		if !strings.Contains(out, "auditprof: attach: ") || !strings.Contains(fe.AttachNote, "kprobe is exact") {
-			t.Errorf("explicit fentry on preempt=full did not say before counting that it can be short:\n%s", out)
-		}
-		if fe.Totals.Lost+lostMisses != kernelLost {
-			t.Errorf("fentry: lost %d + %d recursion misses of audit_log_lost's program != kernel lost %d", fe.Totals.Lost, lostMisses, kernelLost)
-		}
-		if short := fe.Overflows.RecursionMisses > 0; short != strings.Contains(out, "totals short") || short && strings.Contains(out, "totals exact") {
-			t.Errorf("%d recursion misses, and the summary says:\n%s", fe.Overflows.RecursionMisses, out)
-		}
+		checkPreempt(t, g, kernel.PreemptFull)
 	})
+}
+
+// TestPreemptRT proves the same on Debian's PREEMPT_RT builds, 6.1
+// (linux-image-rt-amd64) and 6.12 (linux-image-6.12-rt-amd64), which
+// scripts/vm-assets.sh keeps in DIR/rt/kernels so that the tests looping
+// over the cloud kernels do not boot them. Nothing on the command line:
+// the kernel is RT as built, and auditprof must tell so
+// (/sys/kernel/realtime).
+func TestPreemptRT(t *testing.T) {
+	dir, files, _ := guestSetup(t)
+	kernels, err := vmtest.Kernels(filepath.Join(dir, "rt"))
+	if err != nil {
+		t.Fatalf("the PREEMPT_RT kernels are missing (scripts/vm-assets.sh %s fetches them into %s): %v",
+			dir, filepath.Join(dir, "rt", "kernels"), err)
+	}
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				Script: guestPrelude + guestPreempt, Timeout: 25 * time.Minute})
+			if r := strings.TrimSpace(g.section("uname")); r != k.Release {
+				t.Errorf("the guest runs %q, want %q", r, k.Release)
+			}
+			checkPreempt(t, g, kernel.PreemptRT)
+		})
+	}
+}
+
+// checkPreempt asserts what guestPreempt's two recordings must show on a
+// kernel whose preemption model is model (full or rt): auto picks
+// kprobes, names the model and is exact; an explicit fentry warns before
+// counting and is short by exactly its audit_log_lost program's recursion
+// misses, which the summary reports.
+func checkPreempt(t *testing.T, g guestRun, model string) {
+	t.Helper()
+	auto := g.profile("auto")
+	kernelLost := g.delta("auto", "lost")
+	t.Logf("auto: attach %s (%s); lost %d, kernel %d; recursion misses %v", auto.Attach, auto.AttachNote, auto.Totals.Lost, kernelLost, misses(auto))
+	if auto.Attach != profile.AttachKprobe || !strings.Contains(auto.AttachNote, "preempt="+model) {
+		t.Errorf("--attach auto on a preempt=%s kernel chose %s (note %q), want kprobe and why", model, auto.Attach, auto.AttachNote)
+	}
+	if kernelLost == 0 {
+		t.Fatal("the load lost nothing: not an overload")
+	}
+	// kprobes run with preemption disabled, and the maps are read
+	// on a real-time thread (recording.readerPriority): nothing
+	// leaves bpf_prog_active raised while a producer runs.
+	if auto.Totals.Lost != kernelLost || auto.Overflows.RecursionMisses != 0 {
+		t.Errorf("auto: lost %d, kernel %d, recursion misses %d", auto.Totals.Lost, kernelLost, auto.Overflows.RecursionMisses)
+	}
+
+	fe := g.profile("fentry")
+	kernelLost = g.delta("fentry", "lost")
+	lostMisses := misses(fe)["fentry_audit_log_lost"]
+	out := g.section("fentry.out")
+	t.Logf("fentry: lost %d + %d skipped runs of audit_log_lost's program, kernel %d; %d misses in all %v; note %q",
+		fe.Totals.Lost, lostMisses, kernelLost, fe.Overflows.RecursionMisses, misses(fe), fe.AttachNote)
+	if fe.Attach != profile.AttachFentry {
+		t.Fatalf("--attach fentry attached %s", fe.Attach)
+	}
+	if !strings.Contains(out, "auditprof: attach: ") || !strings.Contains(fe.AttachNote, "kprobe is exact") ||
+		!strings.Contains(fe.AttachNote, "preempt="+model) {
+		t.Errorf("explicit fentry on a preempt=%s kernel did not say before counting that it can be short:\n%s", model, out)
+	}
+	if fe.Totals.Lost+lostMisses != kernelLost {
+		t.Errorf("fentry: lost %d + %d recursion misses of audit_log_lost's program != kernel lost %d", fe.Totals.Lost, lostMisses, kernelLost)
+	}
+	if short := fe.Overflows.RecursionMisses > 0; short != strings.Contains(out, "totals short") || short && strings.Contains(out, "totals exact") {
+		t.Errorf("%d recursion misses, and the summary says:\n%s", fe.Overflows.RecursionMisses, out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "totals short") {
+			t.Logf("fentry's summary: %s", l)
+		}
+	}
 }
 
 // misses is each program's recursion misses, for those that had any.
