@@ -3,7 +3,7 @@
 GO       ?= go
 CLANG    ?= clang-14
 STRIP    ?= llvm-strip-14
-# VM kernels and guest packages (Debian 6.1 and 6.12, auditd, stress-ng).
+# VM kernels and guest packages (Debian 6.1 and 6.12, auditd, stress-ng; arm64 6.12 in arm64/).
 VM_ASSETS ?= $(CURDIR)/.cache/vm-assets
 
 export BPF2GO_CC := $(CLANG)
@@ -13,9 +13,10 @@ export BPF2GO_STRIP := $(STRIP)
 
 all: build
 
-## build: static binary in bin/auditprof (no clang needed: BPF objects are committed)
+## build: static binaries bin/auditprof (amd64) and bin/auditprof-arm64 (no clang needed, the BPF objects of both are committed)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/auditprof ./cmd/auditprof
+	CGO_ENABLED=0 GOARCH=amd64 $(GO) build -trimpath -o bin/auditprof ./cmd/auditprof
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) build -trimpath -o bin/auditprof-arm64 ./cmd/auditprof
 
 ## generate: rebuild the BPF objects and their Go bindings with bpf2go
 generate: deps
@@ -26,6 +27,7 @@ deps:
 
 vm-assets:
 	@./scripts/vm-assets.sh $(VM_ASSETS)
+	@./scripts/vm-assets-arm64.sh $(VM_ASSETS)
 
 ## test: every test: unit, fuzz seeds, staleness of generated files, real kernels in qemu
 test: deps vm-assets

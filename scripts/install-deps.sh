@@ -11,10 +11,13 @@ have llvm-strip-14 || need+=(llvm-14)
 # chromium: the report package's browser test (AUDITPROF_REQUIRE_BROWSER=1)
 # renders the HTML report headless at this exact path.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# qemu-system-arm: the arm64 guest (internal/e2e's TestArm64). Installing it
+# may upgrade qemu-system-x86 to the same version.
+have qemu-system-aarch64 || need+=(qemu-system-arm)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "install-deps: installing ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
 		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
 fi
-echo "install-deps: clang-14, llvm-14, chromium present"
+echo "install-deps: clang-14, llvm-14, chromium, qemu-system-arm present"

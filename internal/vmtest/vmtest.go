@@ -47,12 +47,22 @@
 // rule is loaded adds records to that log (delete rules before counting).
 //
 // The kernel command line is "console=ttyS0 audit=1 panic=-1 quiet
-// loglevel=4 printk.time=1 tsc=reliable" plus Options.KernelArgs: only kernel messages
+// loglevel=4 printk.time=1 tsc=reliable" (on arm64 console=ttyAMA0 and no
+// tsc=) plus Options.KernelArgs: only kernel messages
 // more severe than warning (err, crit, alert, emerg) reach the console; all
 // of them are in dmesg. audit=1 enables audit from boot: until auditd
 // registers, records go to printk at level notice (dmesg only, rate
 // limited), and "audit: backlog limit exceeded" is a warning (dmesg only).
 // Pass "loglevel=7" in KernelArgs to see everything on the console.
+//
+// # arm64
+//
+// Options.Arch = ARM64 boots an arm64 kernel in qemu-system-aarch64 -M virt
+// (arch.go), in instruction-counted time like the others. Its kernels and
+// base tree (the same programs, arm64 builds, and the amd64 tree's /etc)
+// are in DIR/arm64, made by scripts/vm-assets-arm64.sh: pass
+// ArchAssets(DIR, ARM64) to Kernels and as Options.Assets. Files must be
+// arm64 binaries (GOARCH=arm64 CGO_ENABLED=0).
 //
 // # Guest time
 //
@@ -302,6 +312,9 @@ type Options struct {
 	// that retires one instruction per cycle. See the package doc, "Guest
 	// time".
 	ICountShift int
+	// Arch is the guest's architecture (arch.go); zero is AMD64. Assets
+	// must then be that arch's (ArchAssets).
+	Arch Arch
 }
 
 // Result is what a VM run produced.
@@ -367,9 +380,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.MemoryMB <= 0 {
 		opts.MemoryMB = DefaultMemoryMB
 	}
-	qemu := os.Getenv(EnvQemu)
-	if qemu == "" {
-		qemu = "qemu-system-x86_64"
+	qemu, err := opts.Arch.qemuBinary()
+	if err != nil {
+		return nil, err
 	}
 	qemuPath, err := exec.LookPath(qemu)
 	if err != nil {
@@ -432,15 +445,16 @@ func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Res
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	args := []string{
-		"-accel", "tcg,thread=single", "-icount", fmt.Sprintf("shift=%d,sleep=off", opts.ICountShift),
-		"-cpu", "max",
+	arch, _ := opts.Arch.spec() // checked by Run
+	args := append(append([]string{
+		"-accel", "tcg,thread=single", "-icount", fmt.Sprintf("shift=%d,sleep=off", opts.ICountShift)},
+		arch.machine...),
 		"-smp", strconv.Itoa(opts.SMP), "-m", strconv.Itoa(opts.MemoryMB),
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
 		"-no-reboot",
 		"-kernel", opts.Kernel.Vmlinuz, "-initrd", initrd,
 		"-append", strings.Join(kernelArgs(opts), " "),
-	}
+	)
 	cmd := exec.CommandContext(ctx, qemuPath, args...)
 	cmd.Dir = dir
 	cmd.Stdin = nil
@@ -590,7 +604,8 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 
 func kernelArgs(opts Options) []string {
 	var args []string
-	for _, a := range BaseKernelArgs {
+	arch, _ := opts.Arch.spec()
+	for _, a := range arch.kernelArgs(BaseKernelArgs) {
 		if opts.NoAuditBootArg && a == "audit=1" {
 			continue
 		}
