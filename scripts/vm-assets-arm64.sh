@@ -28,6 +28,10 @@
 #   VM_ASSETS_KEEP=1   keep the downloaded .debs and staging tree (.work)
 set -euo pipefail
 
+TAG=vm-assets-arm64
+# shellcheck source=lib/vm-assets-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/vm-assets-common.sh"
+
 LAYOUT="auditprof-vm-assets-arm64 v1"
 
 declare -A KERNEL_META=([6.12]=linux-image-6.12-cloud-arm64)
@@ -35,9 +39,6 @@ KERNEL_ORDER=(6.12)
 GUEST_PKGS=(auditd libaudit1 libauparse0 libcap-ng0 stress-ng libc6 libgcc-s1 busybox-static)
 GUEST_BINS=(sbin/auditd sbin/auditctl sbin/ausearch sbin/aureport usr/bin/ausyscall usr/bin/stress-ng)
 TRIPLET=aarch64-linux-gnu
-
-step() { printf '[vm-assets-arm64] %s\n' "$*"; }
-die() { printf '[vm-assets-arm64] error: %s\n' "$*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: $0 DIR (the amd64 assets directory; arm64 goes to DIR/arm64)"
 [ -d "$1/rootfs/etc" ] || die "$1/rootfs/etc missing: run scripts/vm-assets.sh $1 first"
@@ -51,7 +52,7 @@ command -v busybox >/dev/null || [ -x /bin/busybox ] || die "no host busybox (sc
 
 if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ "$(cat "$DIR/.complete" 2>/dev/null)" = "$LAYOUT" ]; then
 	ok=1
-	for k in "${KERNEL_ORDER[@]}"; do [ -s "$DIR/kernels/$k/vmlinuz" ] || ok=0; done
+	kernels_present || ok=0
 	[ -x "$DIR/rootfs/bin/busybox" ] || ok=0
 	if [ $ok = 1 ]; then
 		step "$DIR is complete ($LAYOUT), nothing to do"
@@ -68,29 +69,15 @@ mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
 APT_OPTS=(-o APT::Architecture=arm64 -o APT::Architectures::=arm64
 	-o Dir::State::Lists="$APT/lists" -o Dir::State::status="$APT/status"
 	-o Dir::Cache="$APT/cache" -o Debug::NoLocking=1)
-apt_arm() { apt-get "${APT_OPTS[@]}" "$@"; }
-cache_arm() { apt-cache "${APT_OPTS[@]}" "$@"; }
-
-declare -A CAND=() SECTION=()
-resolve() {
-	local need=() p v
-	for p in "$@"; do [ -n "${CAND[$p]:-}" ] || need+=("$p"); done
-	[ ${#need[@]} -eq 0 ] && return 0
-	for p in "${need[@]}"; do CAND[$p]="(none)"; done
-	while read -r p v; do CAND[${p%:arm64}]=$v; done < <(
-		cache_arm policy "${need[@]}" 2>/dev/null |
-			awk '/^[^ ]/ {p = $1; sub(/:$/, "", p)} /^  Candidate:/ {print p, $2}')
-	while read -r p v; do SECTION[$p]=$v; done < <(
-		cache_arm show --no-all-versions "${need[@]}" 2>/dev/null |
-			awk '/^Package:/ {p = $2} /^Section:/ {print p, $2}')
-	return 0
-}
+# apt may name packages name:arm64; the .debs are arm64 or all.
+APT_ARCH=arm64
+DEB_ARCHES=(arm64 all)
 
 UPDATED=0
 update_lists() {
 	[ $UPDATED = 0 ] || return 0
 	step "apt-get update (arm64 lists in $APT)"
-	apt_arm update -qq 2>&1 | grep -v -e 'Download is performed unsandboxed' -e "doesn't support architecture" || true
+	apt-get "${APT_OPTS[@]}" update -qq 2>&1 | grep -v -e 'Download is performed unsandboxed' -e "doesn't support architecture" || true
 	UPDATED=1
 	CAND=()
 	SECTION=()
@@ -98,113 +85,30 @@ update_lists() {
 
 # The lists are kept between runs: fetch them only when a package is unknown.
 for p in "${KERNEL_META[@]}" "${GUEST_PKGS[@]}"; do
-	resolve "$p"
-	[ "${CAND[$p]}" != "(none)" ] || update_lists
-	resolve "$p"
-	[ "${CAND[$p]}" != "(none)" ] || die "package $p (arm64) is not available from the configured apt sources"
+	have_pkg "$p" || update_lists
+	have_pkg "$p" || die "package $p (arm64) is not available from the configured apt sources"
 done
 
-WORK="$DIR/.work"
-DEBS="$WORK/debs"
-mkdir -p "$DEBS"
-deb_of() {
-	local v=${CAND[$1]}
-	compgen -G "$DEBS/${1}_${v//:/%3a}_arm64.deb" | head -n1 || compgen -G "$DEBS/${1}_${v//:/%3a}_all.deb" | head -n1 || true
-}
-# download PKG...: the arm64 candidates into $DEBS; on a failure (lists
-# older than the archive) the lists are fetched again once.
-download() {
-	local need=() p
+make_work
+# A failed download (lists older than the archive): the lists are fetched
+# again once, and the download retried.
+on_download_failure() {
+	[ $UPDATED = 0 ] || die "download of $* failed"
+	update_lists
 	resolve "$@"
-	for p in "$@"; do
-		[ "${CAND[$p]}" != "(none)" ] || die "package $p has no candidate version"
-		[ -n "$(deb_of "$p")" ] || need+=("$p")
-	done
-	[ ${#need[@]} -eq 0 ] && return 0
-	if ! (cd "$DEBS" && apt_arm download -qq "${need[@]}" 2>&1 | grep -v 'Download is performed unsandboxed'; exit "${PIPESTATUS[0]}"); then
-		[ $UPDATED = 0 ] || die "download of ${need[*]} failed"
-		update_lists
-		resolve "${need[@]}"
-		(cd "$DEBS" && apt_arm download -qq "${need[@]}" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
-	fi
-	for p in "${need[@]}"; do [ -n "$(deb_of "$p")" ] || die "download of $p failed"; done
+	apt_download "$@" || true
 }
 
 # ---------------------------------------------------------------- kernel
-for k in "${KERNEL_ORDER[@]}"; do
-	meta=${KERNEL_META[$k]}
-	img=$(cache_arm depends "$meta" | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {sub(/:arm64$/, "", $2); print $2; exit}')
-	[ -n "$img" ] || die "cannot resolve the image package of $meta"
-	resolve "$img"
-	ver=${CAND[$img]}
-	kd="$DIR/kernels/$k"
-	if [ -s "$kd/vmlinuz" ] && [ "$(cat "$kd/package" 2>/dev/null)" = "$img" ] &&
-		[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ]; then
-		step "kernel $k: $img $ver already present"
-		continue
-	fi
-	step "kernel $k: downloading $img $ver (from $meta)"
-	download "$img"
-	x="$WORK/kernel-$k"
-	rm -rf "$x"
-	mkdir -p "$x"
-	dpkg-deb --fsys-tarfile "$(deb_of "$img")" | tar -x -C "$x" --wildcards './boot/*'
-	vmlinuz=$(compgen -G "$x/boot/vmlinuz-*" | head -n1 || true)
-	[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $img"
-	# qemu boots an arm64 Image as is: "ARM\x64" at offset 56.
-	[ "$(dd if="$vmlinuz" bs=1 skip=56 count=4 2>/dev/null | od -An -tx1 | tr -d ' ')" = 41524d64 ] ||
-		die "$vmlinuz is not an uncompressed arm64 Image"
-	release=${vmlinuz##*/vmlinuz-}
-	rm -rf "$kd.tmp"
-	mkdir -p "$kd.tmp"
-	cp "$vmlinuz" "$kd.tmp/vmlinuz"
-	[ -f "$x/boot/config-$release" ] && cp "$x/boot/config-$release" "$kd.tmp/config"
-	echo "$img" >"$kd.tmp/package"
-	echo "$ver" >"$kd.tmp/version"
-	echo "$release" >"$kd.tmp/release"
-	rm -rf "$kd" "$x"
-	mv "$kd.tmp" "$kd"
-	step "kernel $k: $kd/vmlinuz ($release)"
-done
+# qemu boots an arm64 Image as is: "ARM\x64" at offset 56.
+check_arm64_image() {
+	[ "$(dd if="$1" bs=1 skip=56 count=4 2>/dev/null | od -An -tx1 | tr -d ' ')" = 41524d64 ] ||
+		die "$1 is not an uncompressed arm64 Image"
+}
+fetch_kernels check_arm64_image
 
 # ------------------------------------------------------- guest user space
-STAGE="$WORK/stage"
-PKGS="$WORK/pkgs"
-ROOT="$DIR/rootfs.tmp"
-rm -rf "$STAGE" "$PKGS" "$ROOT"
-mkdir -p "$STAGE" "$PKGS" "$ROOT"
-
-declare -A EXTRACTED=()
-extract() {
-	local p
-	for p in "$@"; do
-		[ -n "${EXTRACTED[$p]:-}" ] && continue
-		mkdir -p "$PKGS/$p"
-		dpkg -x "$(deb_of "$p")" "$PKGS/$p"
-		cp -a "$PKGS/$p/." "$STAGE/"
-		EXTRACTED[$p]=${CAND[$p]}
-	done
-}
-owner_of() {
-	local rel=${1#"$STAGE"/} p
-	for p in "${!EXTRACTED[@]}"; do
-		if [ -e "$PKGS/$p/$rel" ] || [ -L "$PKGS/$p/$rel" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-}
-lib_deps() {
-	local p deps
-	mapfile -t deps < <(cache_arm depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-		--no-replaces --no-enhances "$@" 2>/dev/null |
-		awk '$1 ~ /^\|?(Pre)?Depends:$/ && $2 !~ /^</ {sub(/:(any|arm64)$/, "", $2); print $2}' | sort -u)
-	[ ${#deps[@]} -eq 0 ] && return 0
-	resolve "${deps[@]}"
-	for p in "${deps[@]}"; do
-		case "${SECTION[$p]:-}" in libs | oldlibs) echo "$p" ;; esac
-	done
-}
+start_stage
 
 # find_lib SONAME: the staged file of that name in the directories the
 # guest's ld.so searches (Debian's multiarch directories first).
@@ -246,38 +150,13 @@ step "guest packages: downloading ${GUEST_PKGS[*]}"
 download "${GUEST_PKGS[@]}"
 extract "${GUEST_PKGS[@]}"
 
-round=1
-while :; do
-	mapfile -t un < <(closure | sort -u)
-	[ ${#un[@]} -eq 0 ] && break
-	[ $round -le 10 ] || die "libraries still unresolved after $round rounds: ${un[*]}"
-	declare -A owners=()
-	sonames=()
-	for line in "${un[@]}"; do
-		sonames+=("${line%% *}")
-		o=$(owner_of "${line#* }")
-		[ -n "$o" ] && owners[$o]=1
-	done
-	[ ${#owners[@]} -gt 0 ] || die "cannot tell which package needs: ${sonames[*]}"
-	next=()
-	while read -r p; do
-		[ -n "$p" ] && [ -z "${EXTRACTED[$p]:-}" ] && next+=("$p")
-	done < <(lib_deps "${!owners[@]}")
-	[ ${#next[@]} -gt 0 ] || die "no package provides $(printf '%s\n' "${sonames[@]}" | sort -u | tr '\n' ' ')(needed by ${!owners[*]})"
-	step "guest libraries (round $round): $(printf '%s\n' "${sonames[@]}" | sort -u | wc -l) missing, fetching ${next[*]}"
-	download "${next[@]}"
-	extract "${next[@]}"
-	unset owners
-	round=$((round + 1))
-done
+unresolved() { closure | sort -u; }
+fetch_guest_libs unresolved
 # closure ran in a subshell above: run it again here to fill LIBS.
 closure >/dev/null
 step "guest libraries resolved: ${#LIBS[@]} (${#EXTRACTED[@]} packages unpacked)"
 
-for b in "${GUEST_BINS[@]}"; do
-	mkdir -p "$ROOT/$(dirname "$b")"
-	cp -L "$STAGE/$b" "$ROOT/$b"
-done
+copy_guest_bins
 mkdir -p "$ROOT/lib/$TRIPLET"
 for so in "${!LIBS[@]}"; do cp -L "${LIBS[$so]}" "$ROOT/lib/$TRIPLET/$so"; done
 # The program interpreter, at the path the binaries name.
@@ -308,35 +187,22 @@ step "guest binaries: ${#GUEST_BINS[@]}, libraries: $(find "$ROOT/lib/$TRIPLET" 
 bb="$STAGE/bin/busybox"
 [ -f "$bb" ] || die "no bin/busybox in busybox-static (arm64)"
 readelf -lW "$bb" | grep -q 'program interpreter' && die "arm64 busybox is not static"
-mkdir -p "$ROOT/bin" "$ROOT/sbin" "$ROOT/usr/bin" "$ROOT/usr/sbin"
-cp "$bb" "$ROOT/bin/busybox"
 hostbb=$(command -v busybox || echo /bin/busybox)
-napplets=0
-while read -r a; do
-	[ -e "$ROOT/$a" ] || [ -L "$ROOT/$a" ] && continue
-	mkdir -p "$ROOT/$(dirname "$a")"
-	ln -s /bin/busybox "$ROOT/$a"
-	napplets=$((napplets + 1))
-done < <("$hostbb" --list-full)
-step "busybox ${CAND[busybox-static]} (arm64): $napplets applet links (list from the host's $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo busybox))"
+install_busybox "$bb" "$hostbb"
+step "busybox ${CAND[busybox-static]} (arm64): $NAPPLETS applet links (list from the host's $(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo busybox))"
 
 # /etc as the amd64 guests have it (passwd, group, auditd.conf, the example
 # rule sets), and the directories vm-assets.sh makes.
 cp -a "$TOP/rootfs/etc" "$ROOT/etc"
-mkdir -p "$ROOT"/{var/run,var/log/audit,var/spool,run,tmp,proc,sys,dev,root,mnt}
-chmod 1777 "$ROOT/tmp"
-chmod 0700 "$ROOT/var/log/audit"
+make_guest_dirs
 
 {
 	echo "# $LAYOUT"
-	for p in "${!EXTRACTED[@]}"; do echo "$p ${EXTRACTED[$p]} arm64"; done | sort
+	extracted_list arm64
 } >"$DIR/rootfs.manifest"
-rm -rf "$DIR/rootfs"
-mv "$ROOT" "$DIR/rootfs"
-step "rootfs: $(du -sh "$DIR/rootfs" | cut -f1), $(find "$DIR/rootfs" | wc -l) entries"
+install_rootfs
 
 if [ "${VM_ASSETS_KEEP:-0}" != 1 ]; then
 	rm -rf "$WORK" "$APT/cache"
 fi
-echo "$LAYOUT" >"$DIR/.complete"
-step "done in $(($(date +%s) - START))s: $DIR"
+finish

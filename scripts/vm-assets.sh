@@ -33,10 +33,15 @@
 #   VM_ASSETS_KEEP=1   keep the downloaded .debs and staging tree (DIR/.work)
 set -euo pipefail
 
+TAG=vm-assets
+# shellcheck source=lib/vm-assets-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/vm-assets-common.sh"
+
 LAYOUT="auditprof-vm-assets v2"
 
 # Kernel name -> Debian meta package that depends on the current versioned
-# image package. rt/NAME goes to DIR/rt/kernels/NAME (see kernel_dir).
+# image package. rt/NAME goes to DIR/rt/kernels/NAME (see kernel_dir in
+# lib/vm-assets-common.sh).
 declare -A KERNEL_META=(
 	[6.1]=linux-image-cloud-amd64
 	[6.12]=linux-image-6.12-cloud-amd64
@@ -51,16 +56,10 @@ GUEST_PKGS=(auditd libaudit1 libauparse0 libcap-ng0 stress-ng)
 # Binaries (paths inside the unpacked packages) copied into the rootfs.
 GUEST_BINS=(sbin/auditd sbin/auditctl sbin/ausearch sbin/aureport usr/bin/ausyscall usr/bin/stress-ng)
 
-# kernel_dir NAME: where kernel NAME goes (DIR/kernels/6.1, DIR/rt/kernels/6.1).
-kernel_dir() {
-	case $1 in
-	*/*) echo "$DIR/${1%%/*}/kernels/${1#*/}" ;;
-	*) echo "$DIR/kernels/$1" ;;
-	esac
-}
-
-step() { printf '[vm-assets] %s\n' "$*"; }
-die() { printf '[vm-assets] error: %s\n' "$*" >&2; exit 1; }
+# The host's apt, its architecture, and any .deb architecture (amd64, all).
+APT_OPTS=()
+APT_ARCH=
+DEB_ARCHES=('*')
 
 [ $# -eq 1 ] || die "usage: $0 DIR"
 mkdir -p "$1"
@@ -76,27 +75,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # ---------------------------------------------------------------- host packages
-# apt-cache is slow on hosts with many sources (~0.6 s a call): query in
-# batches and remember the answers.
-declare -A CAND=()     # package -> candidate version
-declare -A SECTION=()  # package -> archive section
-
-# resolve PKG...: fills CAND (and SECTION) for the packages with one
-# apt-cache call each; unknown packages get the version "(none)".
-resolve() {
-	local need=() p v
-	for p in "$@"; do [ -n "${CAND[$p]:-}" ] || need+=("$p"); done
-	[ ${#need[@]} -eq 0 ] && return 0
-	for p in "${need[@]}"; do CAND[$p]="(none)"; done
-	while read -r p v; do CAND[$p]=$v; done < <(
-		apt-cache policy "${need[@]}" 2>/dev/null |
-			awk '/^[^ ]/ {p = $1; sub(/:$/, "", p)} /^  Candidate:/ {print p, $2}')
-	while read -r p v; do SECTION[$p]=$v; done < <(
-		apt-cache show --no-all-versions "${need[@]}" 2>/dev/null |
-			awk '/^Package:/ {p = $2} /^Section:/ {print p, $2}')
-	return 0
-}
-
 APT_UPDATED=0
 apt_update_once() {
 	if [ $APT_UPDATED = 0 ]; then
@@ -106,12 +84,6 @@ apt_update_once() {
 		CAND=()
 		SECTION=()
 	fi
-}
-
-# have_pkg NAME: the package is known to apt (has a candidate version).
-have_pkg() {
-	resolve "$1"
-	[ "${CAND[$1]}" != "(none)" ]
 }
 
 missing=()
@@ -140,9 +112,7 @@ rootfs_ok=0
 if [ "${VM_ASSETS_FORCE:-0}" != 1 ] && [ -f "$DIR/.complete" ] &&
 	[ "$(cat "$DIR/.complete")" = "$LAYOUT" ]; then
 	ok=1
-	for k in "${KERNEL_ORDER[@]}"; do
-		[ -s "$(kernel_dir "$k")/vmlinuz" ] || ok=0
-	done
+	kernels_present || ok=0
 	[ -x "$DIR/rootfs/bin/busybox" ] && [ -s "$DIR/rootfs.manifest" ] && rootfs_ok=1 || ok=0
 	if [ $ok = 1 ]; then
 		step "$DIR is complete ($LAYOUT), nothing to do"
@@ -162,120 +132,23 @@ for p in "${KERNEL_META[@]}" "${GUEST_PKGS[@]}"; do
 	have_pkg "$p" || die "package $p is not available from the configured apt sources"
 done
 
-WORK="$DIR/.work"
-DEBS="$WORK/debs"
-mkdir -p "$DEBS"
+make_work
 
-# deb_of PKG: path of the downloaded .deb of PKG's candidate version (empty
-# when not downloaded yet).
-deb_of() {
-	local v=${CAND[$1]}
-	compgen -G "$DEBS/${1}_${v//:/%3a}_*.deb" | head -n1 || true
-}
-
-# download PKG...: apt-get download into $DEBS, skipping packages whose
-# candidate version is already there. (apt-get warns that it downloads
-# unsandboxed as root: harmless, hidden.)
-download() {
-	local need=() p
-	resolve "$@"
-	for p in "$@"; do
-		[ "${CAND[$p]}" != "(none)" ] || die "package $p has no candidate version"
-		[ -n "$(deb_of "$p")" ] || need+=("$p")
-	done
-	[ ${#need[@]} -eq 0 ] && return 0
-	(cd "$DEBS" && apt-get download -qq "${need[@]}" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
-	for p in "${need[@]}"; do
-		[ -n "$(deb_of "$p")" ] || die "download of $p failed"
-	done
-}
+# A failed apt-get download is not retried: the lists were updated above
+# when a package was unknown; download says which .deb is missing.
+on_download_failure() { :; }
 
 # ---------------------------------------------------------------------- kernels
-for k in "${KERNEL_ORDER[@]}"; do
-	meta=${KERNEL_META[$k]}
-	img=$(apt-cache depends "$meta" | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
-	[ -n "$img" ] || die "cannot resolve the image package of $meta"
-	resolve "$img"
-	ver=${CAND[$img]}
-	kd=$(kernel_dir "$k")
-	if [ -s "$kd/vmlinuz" ] && [ "$(cat "$kd/package" 2>/dev/null)" = "$img" ] &&
-		[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ]; then
-		step "kernel $k: $img $ver already present"
-		continue
-	fi
-	step "kernel $k: downloading $img $ver (from $meta)"
-	download "$img"
-	x="$WORK/kernel-${k//\//-}"
-	rm -rf "$x"
-	mkdir -p "$x"
-	# Only boot/ is needed; skip writing the module tree.
-	dpkg-deb --fsys-tarfile "$(deb_of "$img")" | tar -x -C "$x" --wildcards './boot/*'
-	vmlinuz=$(compgen -G "$x/boot/vmlinuz-*" | head -n1 || true)
-	[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $img"
-	release=${vmlinuz##*/vmlinuz-}
-	rm -rf "$kd.tmp"
-	mkdir -p "$kd.tmp"
-	cp "$vmlinuz" "$kd.tmp/vmlinuz"
-	[ -f "$x/boot/config-$release" ] && cp "$x/boot/config-$release" "$kd.tmp/config"
-	echo "$img" >"$kd.tmp/package"
-	echo "$ver" >"$kd.tmp/version"
-	echo "$release" >"$kd.tmp/release"
-	rm -rf "$kd" "$x"
-	mkdir -p "$(dirname "$kd")"
-	mv "$kd.tmp" "$kd"
-	step "kernel $k: $kd/vmlinuz ($release)"
-done
+fetch_kernels
 
 if [ $rootfs_ok = 1 ]; then
 	[ "${VM_ASSETS_KEEP:-0}" = 1 ] || rm -rf "$WORK"
-	echo "$LAYOUT" >"$DIR/.complete"
-	step "done in $(($(date +%s) - START))s: $DIR (rootfs kept)"
+	finish "(rootfs kept)"
 	exit 0
 fi
 
 # ----------------------------------------------------------- guest user space
-STAGE="$WORK/stage"  # all unpacked guest packages, merged
-PKGS="$WORK/pkgs"    # each unpacked guest package on its own (file owners)
-ROOT="$DIR/rootfs.tmp"
-rm -rf "$STAGE" "$PKGS" "$ROOT"
-mkdir -p "$STAGE" "$PKGS" "$ROOT"
-
-declare -A EXTRACTED=()  # package -> version
-extract() {
-	local p
-	for p in "$@"; do
-		[ -n "${EXTRACTED[$p]:-}" ] && continue
-		mkdir -p "$PKGS/$p"
-		dpkg -x "$(deb_of "$p")" "$PKGS/$p"
-		cp -a "$PKGS/$p/." "$STAGE/"
-		EXTRACTED[$p]=${CAND[$p]}
-	done
-}
-
-# owner_of PATH: the unpacked package that ships PATH (a path in $STAGE).
-owner_of() {
-	local rel=${1#"$STAGE"/} p
-	for p in "${!EXTRACTED[@]}"; do
-		if [ -e "$PKGS/$p/$rel" ] || [ -L "$PKGS/$p/$rel" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-}
-
-# lib_deps PKG...: the packages of section libs that PKG Depends or
-# Pre-Depends on (alternatives included, virtual packages skipped).
-lib_deps() {
-	local p deps
-	mapfile -t deps < <(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-		--no-replaces --no-enhances "$@" 2>/dev/null |
-		awk '$1 ~ /^\|?(Pre)?Depends:$/ && $2 !~ /^</ {sub(/:any$/, "", $2); print $2}' | sort -u)
-	[ ${#deps[@]} -eq 0 ] && return 0
-	resolve "${deps[@]}"
-	for p in "${deps[@]}"; do
-		case "${SECTION[$p]:-}" in libs | oldlibs) echo "$p" ;; esac
-	done
-}
+start_stage
 
 stage_libdirs() {
 	local d out=
@@ -313,39 +186,11 @@ extract "${GUEST_PKGS[@]}" libc6 libgcc-s1
 # it, until nothing is missing. (stress-ng's full dependency closure contains
 # mesa and X11 libraries it never links; following only what ldd needs keeps
 # the download small.)
-round=1
-while :; do
-	mapfile -t un < <(unresolved)
-	[ ${#un[@]} -eq 0 ] && break
-	[ $round -le 10 ] || die "libraries still unresolved after $round rounds: ${un[*]}"
-	declare -A owners=()
-	sonames=()
-	for line in "${un[@]}"; do
-		so=${line%% *}
-		by=${line#* }
-		sonames+=("$so")
-		o=$(owner_of "$by")
-		[ -n "$o" ] && owners[$o]=1
-	done
-	[ ${#owners[@]} -gt 0 ] || die "cannot tell which package needs: ${sonames[*]}"
-	next=()
-	while read -r p; do
-		[ -n "$p" ] && [ -z "${EXTRACTED[$p]:-}" ] && next+=("$p")
-	done < <(lib_deps "${!owners[@]}")
-	[ ${#next[@]} -gt 0 ] || die "no package provides $(printf '%s\n' "${sonames[@]}" | sort -u | tr '\n' ' ')(needed by packages ${!owners[*]})"
-	step "guest libraries (round $round): $(printf '%s\n' "${sonames[@]}" | sort -u | wc -l) missing, fetching ${next[*]}"
-	download "${next[@]}"
-	extract "${next[@]}"
-	unset owners
-	round=$((round + 1))
-done
+fetch_guest_libs unresolved packages
 step "guest libraries resolved (${#EXTRACTED[@]} packages unpacked)"
 
 # Binaries.
-for b in "${GUEST_BINS[@]}"; do
-	mkdir -p "$ROOT/$(dirname "$b")"
-	cp -L "$STAGE/$b" "$ROOT/$b"
-done
+copy_guest_bins
 
 # Libraries: every object ldd lists, copied (dereferenced) into
 # /lib/x86_64-linux-gnu, which the guest's ld.so searches by default.
@@ -384,21 +229,12 @@ step "rootfs libraries verified with the rootfs loader"
 bb=$(dpkg -L busybox-static 2>/dev/null | grep -E '/busybox$' | head -n1)
 [ -n "$bb" ] && [ -x "$bb" ] || die "busybox-static binary not found"
 if LD_TRACE_LOADED_OBJECTS=1 "$bb" 2>/dev/null | grep -q '=>'; then die "$bb is not static"; fi
-mkdir -p "$ROOT/bin" "$ROOT/sbin" "$ROOT/usr/bin" "$ROOT/usr/sbin"
-cp "$bb" "$ROOT/bin/busybox"
-napplets=0
-while read -r a; do
-	[ -e "$ROOT/$a" ] || [ -L "$ROOT/$a" ] && continue
-	mkdir -p "$ROOT/$(dirname "$a")"
-	ln -s /bin/busybox "$ROOT/$a"
-	napplets=$((napplets + 1))
-done < <("$ROOT/bin/busybox" --list-full)
-step "busybox $(dpkg-query -W -f='${Version}' busybox-static): $napplets applet links"
+install_busybox "$bb" "$ROOT/bin/busybox"
+step "busybox $(dpkg-query -W -f='${Version}' busybox-static): $NAPPLETS applet links"
 
 # /etc, audit configuration and directories.
-mkdir -p "$ROOT"/{etc/audit/plugins.d,etc/audit/rules.d,etc/audit/examples,var/run,var/log/audit,var/spool,run,tmp,proc,sys,dev,root,mnt}
-chmod 1777 "$ROOT/tmp"
-chmod 0700 "$ROOT/var/log/audit"
+mkdir -p "$ROOT"/etc/audit/{plugins.d,rules.d,examples}
+make_guest_dirs
 cat >"$ROOT/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
@@ -491,15 +327,12 @@ step "etc: passwd, group (root, adm), auditd.conf, $nrules example rule files ($
 {
 	echo "# $LAYOUT"
 	echo "busybox-static $(dpkg-query -W -f='${Version}' busybox-static)"
-	for p in "${!EXTRACTED[@]}"; do echo "$p ${EXTRACTED[$p]}"; done | sort
+	extracted_list
 } >"$DIR/rootfs.manifest"
 
-rm -rf "$DIR/rootfs"
-mv "$ROOT" "$DIR/rootfs"
-step "rootfs: $(du -sh "$DIR/rootfs" | cut -f1), $(find "$DIR/rootfs" | wc -l) entries"
+install_rootfs
 
 if [ "${VM_ASSETS_KEEP:-0}" != 1 ]; then
 	rm -rf "$WORK"
 fi
-echo "$LAYOUT" >"$DIR/.complete"
-step "done in $(($(date +%s) - START))s: $DIR"
+finish
