@@ -95,6 +95,16 @@ struct counters {
 	__u64 kauditd_passes;
 	__u64 inflight_overflow;
 	__u64 inflight_missing;
+	/* audit_log_start calls whose return no program saw: the task began
+	 * another with the last still open. Kernels since 5.12 (e21aa341785c,
+	 * "bpf: Fix fexit trampoline.") patch a replaced trampoline so that
+	 * calls still inside the function return past its fexit programs:
+	 * another program attached to or detached from audit_log_start while
+	 * a producer was inside. A kretprobe out of instances does the same,
+	 * and so does a call nested in an interrupt of one (the outer call's
+	 * state is overwritten). Their records are not counted; a task that
+	 * makes no later call is not seen. */
+	__u64 returns_missed;
 	__u64 proc_overflow;
 	__u64 rule_overflow;
 	__u64 reason_overflow;
@@ -578,6 +588,13 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 		if (t)
 			t->inflight_overflow++;
 		return;
+	}
+	if (ts->active) {
+		/* The task's last call never returned through us. */
+		struct counters *t = get_totals();
+
+		if (t)
+			t->returns_missed++;
 	}
 	ts->ctx = (__u64)ctx;
 	ts->type = type;

@@ -122,25 +122,36 @@ func checkRuleSet(t *testing.T, g guestRun) {
 	ours := perKey(p)
 	t.Logf("ours (events, records) %v; auditd received %v", ours, received)
 	keys := []string{"hot", "delete", "perm_mod", "system-locale", "identity"}
+	// Over the recording's serial range, nothing lost, the load started
+	// after the recording and ended before it, every count would equal
+	// auditd's; but here `top` attaches and detaches its own programs on
+	// audit_log_start while the load runs, and since 5.12 (e21aa341785c)
+	// the kernel makes calls inside the replaced trampoline return past
+	// its fexit programs: those records are not counted. The programs see
+	// each such call when its task starts the next (returns_missed), so
+	// every key's shortfall, events and records, is bounded by that count
+	// and all of them together are too. (A make test run, before this was
+	// counted: hot 117,886 records of 117,887 on 6.1.)
+	missed := p.Overflows.ReturnsMissed
+	var shortfall uint64
 	for _, key := range keys {
 		o, r := ours[key], received[key]
 		if r[0] == 0 {
 			t.Errorf("auditd received no %q events: the load did not reach the rule", key)
 			continue
 		}
-		// Over the recording's serial range, nothing lost, the load
-		// started after the recording and ended before it: events
-		// exact. Records: exact in every run but one, where hot was
-		// one short of 117,887 on 6.1. Unlike (c), here `top` attaches
-		// and detaches its own programs on the same functions while the
-		// load runs (a BPF trampoline update with producers inside
-		// audit_log_start: the suspected cause, not shown), so a record
-		// per update is allowed: two.
-		if o[0] != r[0] || o[1] > r[1]+r[0] || o[1]+2 < r[1]+r[0] {
-			t.Errorf("key %q: %d events and %d records counted, auditd received %d events and %d records plus %d EOE",
-				key, o[0], o[1], r[0], r[1], r[0])
+		all := r[1] + r[0] // auditd's records plus one EOE per event
+		if o[0] > r[0] || o[1] > all || o[0]+missed < r[0] || o[1]+missed < all {
+			t.Errorf("key %q: %d events and %d records counted, auditd received %d events and %d records plus %d EOE; %d returns missed",
+				key, o[0], o[1], r[0], r[1], r[0], missed)
+			continue
 		}
+		shortfall += all - o[1]
 	}
+	if shortfall > missed {
+		t.Errorf("the keys' records are short of auditd's by %d in all, more than the %d returns missed", shortfall, missed)
+	}
+	t.Logf("returns missed %d; records short of auditd's %d", missed, shortfall)
 
 	// `rules` ranks by records: hot first, the others in auditd's order.
 	var rep struct {

@@ -35,6 +35,7 @@ type backlogCounters struct {
 	KauditdPasses    uint64
 	InflightOverflow uint64
 	InflightMissing  uint64
+	ReturnsMissed    uint64
 	ProcOverflow     uint64
 	RuleOverflow     uint64
 	ReasonOverflow   uint64

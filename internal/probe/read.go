@@ -48,6 +48,7 @@ func (p *Probe) Totals() (Counters, error) {
 		t.KauditdPasses += c.KauditdPasses
 		t.InflightOverflow += c.InflightOverflow
 		t.InflightMissing += c.InflightMissing
+		t.ReturnsMissed += c.ReturnsMissed
 		t.ProcOverflow += c.ProcOverflow
 		t.RuleOverflow += c.RuleOverflow
 		t.ReasonOverflow += c.ReasonOverflow
@@ -147,6 +148,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		Reasons:         t.ReasonOverflow,
 		Inflight:        t.InflightOverflow,
 		InflightMissing: t.InflightMissing,
+		ReturnsMissed:   t.ReturnsMissed,
 		TimelineLate:    t.TimelineLate,
 	}
 	if err := p.fillReasons(prof, t); err != nil {

@@ -270,6 +270,13 @@ type Overflows struct {
 	TimelineLate    uint64 `json:"timeline_late"`
 	// RecursionMisses sums the programs' recursion misses: events skipped.
 	RecursionMisses uint64 `json:"recursion_misses"`
+	// ReturnsMissed counts audit_log_start calls whose return no program
+	// saw (the task began another first): records not counted. Kernels
+	// since 5.12 (commit e21aa341785c) make calls inside a replaced
+	// trampoline return past its fexit programs, so another BPF program
+	// attaching to or detaching from audit_log_start during a recording
+	// costs the records being made at that instant.
+	ReturnsMissed uint64 `json:"returns_missed"`
 }
 
 // NetlinkSocket is the account of netlink mode's multicast socket.
@@ -291,6 +298,23 @@ type NetlinkSocket struct {
 
 // Len returns the number of buckets.
 func (t *Timeline) Len() int { return len(t.Arrivals) }
+
+// ReturnsMissedByUpdates returns the audit_log_start returns missed
+// beyond the recursion misses of the program on its return (a skipped
+// fexit leaves its call open as well, and is reported as a recursion
+// miss): those that trampoline updates by another BPF program cost.
+func (p *Profile) ReturnsMissedByUpdates() uint64 {
+	var skipped uint64
+	for _, pr := range p.Programs {
+		if pr.Name == "fexit_audit_log_start" || pr.Name == "kretprobe_audit_log_start" {
+			skipped += pr.RecursionMisses
+		}
+	}
+	if p.Overflows.ReturnsMissed <= skipped {
+		return 0
+	}
+	return p.Overflows.ReturnsMissed - skipped
+}
 
 // Validate checks a profile's internal consistency.
 func (p *Profile) Validate() error {

@@ -157,10 +157,19 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 
 	names := &namer{}
-	if err := count(ctx, opts, start, pr, prof, names); err != nil {
-		return nil, err
+	// The maps are read, and counting is switched off (a map update
+	// where .bss is not mmapable), on a real-time thread while the
+	// programs count: see readerPriority.
+	restore, err := readerPriority()
+	if err != nil {
+		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
-	if err := pr.Detach(); err != nil {
+	err = count(ctx, opts, start, pr, prof, names)
+	if err == nil {
+		err = pr.Detach()
+	}
+	restore()
+	if err != nil {
 		return nil, err
 	}
 	prof.DurationNs = time.Since(start).Nanoseconds()
@@ -224,10 +233,6 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 }
 
 func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer) error {
-	// The maps are read on a real-time thread while the programs count:
-	// see readerPriority.
-	restore, _ := readerPriority()
-	defer restore()
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)

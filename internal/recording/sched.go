@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"fmt"
 	"runtime"
 
 	"golang.org/x/sys/unix"
@@ -21,19 +22,19 @@ import (
 // kprobe mode's lost short of the kernel's by 214 of 38,042. A real-time
 // reader is not preempted by the producers it would otherwise leave
 // uncounted. Without CAP_SYS_NICE (or with RT throttling) the call fails
-// and the reader stays an ordinary thread: the probe's recursion misses
-// still say what went uncounted. ok reports whether it took effect.
-func readerPriority() (restore func(), ok bool) {
+// and the reader stays an ordinary thread; the error says why, for the
+// profile's notes.
+func readerPriority() (restore func(), err error) {
 	runtime.LockOSThread()
 	old, err := unix.SchedGetAttr(0, 0)
 	if err != nil {
 		runtime.UnlockOSThread()
-		return func() {}, false
+		return func() {}, fmt.Errorf("reading the scheduling policy: %w", err)
 	}
 	rt := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}
 	if err := unix.SchedSetAttr(0, &rt, 0); err != nil {
 		runtime.UnlockOSThread()
-		return func() {}, false
+		return func() {}, fmt.Errorf("setting SCHED_FIFO 1: %w", err)
 	}
 	return func() {
 		// Back to what it was, or the thread leaves with the goroutine
@@ -42,5 +43,5 @@ func readerPriority() (restore func(), ok bool) {
 		if unix.SchedSetAttr(0, old, 0) == nil {
 			runtime.UnlockOSThread()
 		}
-	}, true
+	}, nil
 }

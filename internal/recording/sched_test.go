@@ -10,13 +10,13 @@ import (
 // TestReaderPriority: the reader thread is SCHED_FIFO while it reads, and
 // ordinary again afterwards.
 func TestReaderPriority(t *testing.T) {
-	restore, ok := readerPriority()
-	if !ok {
+	restore, err := readerPriority()
+	if err != nil {
 		restore()
 		if os.Geteuid() == 0 {
-			t.Fatal("root could not make the reader thread real-time")
+			t.Fatalf("root could not make the reader thread real-time: %v", err)
 		}
-		t.Skip("no CAP_SYS_NICE: the reader stays an ordinary thread")
+		t.Skipf("no CAP_SYS_NICE: the reader stays an ordinary thread (%v)", err)
 	}
 	a, err := unix.SchedGetAttr(0, 0)
 	if err != nil || a.Policy != unix.SCHED_FIFO || a.Priority != 1 {

@@ -271,6 +271,9 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	if o.RecursionMisses > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d events were skipped by the kernel (BPF recursion misses)", o.RecursionMisses))
 	}
+	if n := p.ReturnsMissedByUpdates(); n > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d audit_log_start returns were not seen (another BPF program attached to or detached from it during the recording): records may be short by that many", n))
+	}
 	return v
 }
 

@@ -119,6 +119,14 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			n.Missed, n.Overruns)
 	}
 	short := writeRecursionMisses(w, p)
+	if n := p.ReturnsMissedByUpdates(); n > 0 {
+		further := ""
+		if n < p.Overflows.ReturnsMissed {
+			further = "a further "
+		}
+		fmt.Fprintf(w, "\ntotals short: %s%d audit_log_start returns were not seen (another BPF program attached to or detached from audit_log_start while records were made): records may be short by up to %d more\n", further, n, n)
+		short = true
+	}
 	if o := mapOverflows(p.Overflows); o != "" {
 		exact := ", totals exact"
 		if short {
@@ -193,7 +201,8 @@ func writeRecursionMisses(w io.Writer, p *profile.Profile) bool {
 }
 
 // mapOverflows lists the bounded maps' non-zero overflow counters (not
-// the recursion misses, which are no map's and make totals short).
+// the recursion misses and missed returns, which are no map's and make
+// totals short).
 func mapOverflows(o profile.Overflows) string {
 	var parts []string
 	for _, f := range []struct {

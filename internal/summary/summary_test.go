@@ -76,6 +76,16 @@ func TestRecursionMisses(t *testing.T) {
 		{name: "sum without per-program rows", attach: "kprobe", overflows: profile.Overflows{RecursionMisses: 4},
 			want: []string{"totals short", "skipped 4 runs of auditprof's programs"},
 			not:  []string{"totals exact", "--attach kprobe"}},
+		{name: "returns missed", attach: "fentry", programs: progs(0, 0), overflows: profile.Overflows{ReturnsMissed: 2, Rules: 1},
+			want: []string{"totals short: 2 audit_log_start returns were not seen", "records may be short by up to 2 more", "bounded maps overflowed (tables incomplete): rules 1"},
+			not:  []string{"totals exact", "returns_missed", "further"}},
+		// A skipped fexit leaves its call open: the returns missed
+		// that its recursion misses explain are not told twice.
+		{name: "returns missed by recursion", attach: "fentry", programs: progs(0, 7), overflows: profile.Overflows{ReturnsMissed: 7, RecursionMisses: 7},
+			want: []string{"fexit_audit_log_start skipped 7 runs"},
+			not:  []string{"returns were not seen", "totals exact"}},
+		{name: "returns missed beyond recursion", attach: "fentry", programs: progs(0, 7), overflows: profile.Overflows{ReturnsMissed: 10, RecursionMisses: 7},
+			want: []string{"fexit_audit_log_start skipped 7 runs", "a further 3 audit_log_start returns were not seen", "short by up to 3 more"}},
 		{name: "attach note", attach: "kprobe", note: "kprobe: this kernel preempts kernel code (preempt=full, from /sys/kernel/debug/sched/preempt)",
 			want: []string{"attach: kprobe: this kernel preempts kernel code"}},
 	}
