@@ -142,7 +142,28 @@ overload b 5 3
 consumer_quota max
 settle
 
-# (c) two rules, different keys and rates, nothing lost.
+` + guestRules + `
+# (d) idle, then Ctrl-C in the middle of a long recording.
+record d1 --duration 2s
+wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
+record d2 --duration 600s
+sleep 2
+finish d2
+guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
+
+# HZ with the guest's CPU busy (the guest has no kernel config: HZ comes
+# from the jiffies since boot or a measurement).
+stress-ng --cpu 2 --timeout 4s --quiet &
+sleep 1
+cmd hzload status --json
+wait
+`
+
+// guestRules is scenario (c), checked by checkRules: two keyed rules at
+// different rates, a limit and wait time that lose nothing, auditd's log
+// emptied first and read per key after the queue emptied. It expects
+// auditd free to run (consumer_quota max) and the queue settled.
+const guestRules = `# (c) two rules, different keys and rates, nothing lost.
 auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -k hot >/dev/null
 auditctl -a always,exit -F arch=b64 -S chdir -k cold >/dev/null
@@ -161,21 +182,6 @@ status_to c.after
 settle; sleep 1 # auditd writes the rest before its log is read
 per_key c.keys
 auditctl -D >/dev/null
-
-# (d) idle, then Ctrl-C in the middle of a long recording.
-record d1 --duration 2s
-wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
-record d2 --duration 600s
-sleep 2
-finish d2
-guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
-
-# HZ with the guest's CPU busy (the guest has no kernel config: HZ comes
-# from the jiffies since boot or a measurement).
-stress-ng --cpu 2 --timeout 4s --quiet &
-sleep 1
-cmd hzload status --json
-wait
 `
 
 type guestRun struct {

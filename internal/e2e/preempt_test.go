@@ -13,14 +13,20 @@ import (
 
 // guestPreempt overloads the backlog at 64 twice on a kernel that preempts
 // kernel code (preempt=full, PREEMPT_RT): once with --attach auto, once
-// with an explicit fentry.
+// with an explicit fentry. Then, with --attach auto, scenarios (b) and (c)
+// of TestScenarios: the overload with a backlog wait of 5 jiffies, and two
+// keyed rules that lose nothing (guestRules).
 const guestPreempt = `
 consumer_quota 20000
 MODE=auto
 overload auto 0 3
 MODE=fentry
 overload fentry 0 3
-`
+MODE=auto
+overload b 5 3
+consumer_quota max
+settle
+` + guestRules
 
 // TestPreemptFull proves auditprof on a kernel that preempts kernel code
 // (Debian 6.12 cloud, a PREEMPT_DYNAMIC kernel, booted with preempt=full).
@@ -30,7 +36,10 @@ overload fentry 0 3
 // misses. So: --attach auto picks kprobes and is exact, and an explicit
 // fentry says before it starts that it can be short, and then its lost
 // plus its audit_log_lost program's misses is the kernel's lost, exactly,
-// with the summary naming the shortfall whenever there is one.
+// with the summary naming the shortfall whenever there is one. In the
+// default mode the rest is proven as on the voluntary kernels: the wait
+// time of (b) against backlog_wait_time_actual, and (c)'s per-key events
+// and records against auditd's log.
 func TestPreemptFull(t *testing.T) {
 	dir, files, kernels := guestSetup(t)
 	k := kernels[len(kernels)-1]
@@ -68,11 +77,16 @@ func TestPreemptRT(t *testing.T) {
 	}
 }
 
-// checkPreempt asserts what guestPreempt's two recordings must show on a
+// checkPreempt asserts what guestPreempt's recordings must show on a
 // kernel whose preemption model is model (full or rt): auto picks
 // kprobes, names the model and is exact; an explicit fentry warns before
 // counting and is short by exactly its audit_log_lost program's recursion
-// misses, which the summary reports.
+// misses, which the summary reports. And, in the default mode, what
+// TestScenarios asserts on the voluntary kernels: (b)'s wait time equals
+// backlog_wait_time_actual and its lost the kernel's (checkOverloadWait),
+// (c)'s events and records per key equal auditd's log over the
+// recording's serial range (checkRules), both with kprobes picked and no
+// program run skipped.
 func checkPreempt(t *testing.T, g guestRun, model string) {
 	t.Helper()
 	auto := g.profile("auto")
@@ -115,6 +129,21 @@ func checkPreempt(t *testing.T, g guestRun, model string) {
 			t.Logf("fentry's summary: %s", l)
 		}
 	}
+
+	// (b) and (c), recorded with --attach auto: kprobes, nothing skipped.
+	for _, name := range []string{"b", "c"} {
+		p := g.profile(name)
+		t.Logf("(%s) attach %s; recursion misses %d, returns missed %d", name, p.Attach, p.Overflows.RecursionMisses, p.Overflows.ReturnsMissed)
+		if rc := g.exitCode(name); rc != 0 {
+			t.Errorf("(%s) record exited %d:\n%s", name, rc, g.sections[name+".out"])
+		}
+		if p.Attach != profile.AttachKprobe || p.Overflows.RecursionMisses != 0 || p.Overflows.ReturnsMissed != 0 {
+			t.Errorf("(%s) --attach auto on a preempt=%s kernel: attach %s (note %q), recursion misses %v, returns missed %d; want kprobe and none",
+				name, model, p.Attach, p.AttachNote, misses(p), p.Overflows.ReturnsMissed)
+		}
+	}
+	checkOverloadWait(t, g)
+	checkRules(t, g)
 }
 
 // misses is each program's recursion misses, for those that had any.
