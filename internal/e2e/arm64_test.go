@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,12 @@ func arm64Binary(t testing.TB) string {
 }
 
 // guestArm64 reads HZ first, then runs the overloads of TestScenarios (a)
-// and (b), recorded with --attach $MODE_A and $MODE_B.
+// and (b), recorded with --attach $MODE_A and $MODE_B, and then its (c),
+// guestRules as TestScenarios runs it (auditd free to run, the queue
+// settled), recorded with --attach $MODE_A. guestRules needs no change on
+// arm64: its rules name openat and chdir, both arm64 syscalls (56 and 49;
+// arm64 has no open or mkdir, and glibc's open() and stress-ng's are
+// openat there), and -F arch=b64 is AUDIT_ARCH_AARCH64 to auditctl.
 const guestArm64 = `
 # This guest has no kernel config (Debian's arm64 cloud kernel is built
 # without CONFIG_IKCONFIG, and the initramfs has no /boot).
@@ -60,7 +66,10 @@ MODE=$MODE_A
 overload a 0 2
 MODE=$MODE_B
 overload b 5 3
-`
+MODE=$MODE_A
+consumer_quota max
+settle
+` + guestRules
 
 // TestArm64 proves auditprof on arm64: Debian 12's 6.12 cloud kernel
 // (linux-image-6.12-cloud-arm64, voluntary preemption, HZ 250) in
@@ -76,6 +85,11 @@ overload b 5 3
 //     against backlog_wait_time_actual, lost exact), recorded with
 //     --attach auto in the fentry guest, where it must pick fentry (this
 //     kernel does not preempt kernel code), and kprobe in the other;
+//   - (c), two keyed rules at different rates that lose nothing
+//     (guestRules), recorded with --attach fentry and kprobe: all of
+//     checkRules, first of all each key's events and records equal to
+//     auditd's log over the recording's serial range, exactly, and no
+//     recursion miss or missed return (checkRulesArm64);
 //   - HZ on a kernel without /boot/config or /proc/config.gz: `status`
 //     must read the kernel's CONFIG_HZ (from the package's config in the
 //     assets) from the jiffies counted since boot.
@@ -124,6 +138,7 @@ func TestArm64(t *testing.T) {
 			checkHZNoConfig(t, g, wantHZ)
 			checkOverloadDrop(t, g, v.mode, "task-storage")
 			checkOverloadWait(t, g)
+			checkRulesArm64(t, g, v.mode)
 			if p := g.profile("b"); p.Attach != v.mode {
 				t.Errorf("(b) --attach %s attached %s (note %q), want %s", v.modeB, p.Attach, p.AttachNote, v.mode)
 			}
@@ -139,6 +154,58 @@ func TestArm64(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkRulesArm64 asserts checkRules on the arm64 guest's (c), recorded
+// with --attach mode, and that no program run was skipped and no
+// audit_log_start return missed: this kernel does not preempt kernel
+// code, and nothing else attaches, so the per-key counts have nothing to
+// be short by.
+//
+// checkRules also asserts each keyed row's arch, as x86_64, the only
+// arch its other callers run on. Here the rows must name aarch64 (the
+// syscall's AUDIT_ARCH, from the kernel's audit context): that is asserted
+// first, and checkRules then runs, unchanged, on the profile with those
+// rows' arch written as x86_64 (nothing else in the profile changed), so
+// that every other assertion of it holds here as on amd64.
+func checkRulesArm64(t *testing.T, g guestRun, mode string) {
+	t.Helper()
+	p := g.profile("c")
+	if rc := g.exitCode("c"); rc != 0 {
+		t.Errorf("(c) record exited %d:\n%s", rc, g.sections["c.out"])
+	}
+	t.Logf("(c) attach %s; recursion misses %d, returns missed %d; kernel lost delta %d",
+		p.Attach, p.Overflows.RecursionMisses, p.Overflows.ReturnsMissed, g.delta("c", "lost"))
+	if p.Attach != mode {
+		t.Errorf("(c) --attach %s attached %s (note %q)", mode, p.Attach, p.AttachNote)
+	}
+	if p.Overflows.RecursionMisses != 0 || p.Overflows.ReturnsMissed != 0 {
+		t.Errorf("(c) recursion misses %d %v, returns missed %d: want none",
+			p.Overflows.RecursionMisses, misses(p), p.Overflows.ReturnsMissed)
+	}
+	keyed := 0
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if r.Key != "hot" && r.Key != "cold" {
+			continue
+		}
+		keyed++
+		if r.Arch != "aarch64" {
+			t.Errorf("(c) row %+v: want arch aarch64", *r)
+			continue
+		}
+		r.Arch = "x86_64"
+	}
+	if keyed == 0 {
+		t.Errorf("(c) no hot or cold row in the profile: %+v", p.Rules)
+	}
+	var b strings.Builder
+	if err := p.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	sections := maps.Clone(g.sections)
+	sections["c.json"] = b.String()
+	checkRules(t, guestRun{t: g.t, sections: sections})
 }
 
 // configHZ is CONFIG_HZ from the kernel package's config, kept in the
