@@ -298,7 +298,7 @@ func TestScenarios(t *testing.T) {
 					Timeout: 25 * time.Minute})
 				checkOverloadDrop(t, g, v.mode, v.taskState)
 				checkOverloadWait(t, g)
-				checkRules(t, g)
+				checkRules(t, g, "x86_64")
 				checkIdleAndInterrupt(t, g)
 				checkHZUnderLoad(t, g)
 			})
@@ -611,8 +611,9 @@ func perKey(p *profile.Profile) map[string][2]uint64 {
 }
 
 // (c): rules rank right and their counts equal what auditd received per
-// key, event for event, over the recording's serial range.
-func checkRules(t *testing.T, g guestRun) {
+// key, event for event, over the recording's serial range; the keyed rows
+// name arch, the guest's AUDIT_ARCH (x86_64, aarch64).
+func checkRules(t *testing.T, g guestRun, arch string) {
 	p := g.profile("c")
 	if lost := g.delta("c", "lost"); lost != 0 {
 		t.Errorf("(c) the kernel lost %d records; this scenario must lose none", lost)
@@ -660,8 +661,8 @@ func checkRules(t *testing.T, g guestRun) {
 		if !ok {
 			continue
 		}
-		if r.Arch != "x86_64" || r.SyscallName != sc || len(r.Matches) != 1 {
-			t.Errorf("(c) row %+v: want arch x86_64, syscall %s, one matching rule (loaded: %+v)", r, sc, p.LoadedRules)
+		if r.Arch != arch || r.SyscallName != sc || len(r.Matches) != 1 {
+			t.Errorf("(c) row %+v: want arch %s, syscall %s, one matching rule (loaded: %+v)", r, arch, sc, p.LoadedRules)
 			continue
 		}
 		var text string

@@ -143,7 +143,7 @@ func checkPreempt(t *testing.T, g guestRun, model string) {
 		}
 	}
 	checkOverloadWait(t, g)
-	checkRules(t, g)
+	checkRules(t, g, "x86_64")
 }
 
 // misses is each program's recursion misses, for those that had any.
