@@ -15,7 +15,7 @@ import (
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
-	"github.com/auditprof/auditprof/internal/readlog"
+	"github.com/auditprof/auditprof/internal/recording/netlink"
 )
 
 // Options configure Run.
@@ -45,7 +45,7 @@ type Options struct {
 	Progress func(Progress)
 	// Draining is called in netlink mode when, once stopped, the recording
 	// goes on receiving the records the kernel still held (see
-	// readlog.Record) for at most within: queued is the audit queue's
+	// netlink.Record) for at most within: queued is the audit queue's
 	// length, -1 if unknown.
 	Draining func(queued int64, within time.Duration)
 	// Every is how often Progress and Snapshot are called (default 1 s).
@@ -291,7 +291,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	}
 	start := time.Now()
 	ready := opts.Ready
-	rp, err := readlog.Record(ctx, readlog.Options{
+	rp, err := netlink.Record(ctx, netlink.Options{
 		BucketNs: int64(opts.BucketNs),
 		Started: func() error {
 			if ready != nil {
@@ -300,7 +300,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 			return nil
 		},
 		Draining: opts.Draining,
-		Progress: func(p readlog.Progress) {
+		Progress: func(p netlink.Progress) {
 			if opts.Progress != nil {
 				opts.Progress(Progress{Elapsed: time.Since(start), Records: p.Delivered, Queued: p.Delivered,
 					Lost: p.Lost, MaxDepth: uint64(p.Backlog)})

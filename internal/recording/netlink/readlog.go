@@ -1,4 +1,4 @@
-// Package readlog records the audit backlog without BPF: the degraded mode
+// Package netlink records the audit backlog without BPF: the degraded mode
 // for kernels where no program can attach to the audit functions (no
 // kprobes, fentry refused), such as the development machine's.
 //
@@ -16,7 +16,7 @@
 // AUDIT_GET; and the initial network namespace, the only one the kernel
 // multicasts records to. Programs using Record must call
 // auditnl.ServeChild first thing in main (AUDIT_GET runs in a child).
-package readlog
+package netlink
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package readlog
+package netlink
 
 import (
 	"bytes"
