@@ -1,0 +1,219 @@
+package netlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+const envRecordChild = "READLOG_TEST_RECORD_CHILD"
+
+func TestMain(m *testing.M) {
+	auditnl.ServeChild()
+	if os.Getenv(envRecordChild) == "1" {
+		// A child of TestRecordPermissionDenied, running as another user.
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := Record(ctx, Options{})
+		fmt.Print(err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// checkConsistent asserts what must hold for any Record result.
+func checkConsistent(t *testing.T, p *profile.Profile) {
+	t.Helper()
+	var procs, rules, events, arrivals uint64
+	for _, x := range p.Processes {
+		procs += x.Records
+	}
+	for _, x := range p.Rules {
+		rules += x.Records
+		events += x.Events
+	}
+	for _, a := range p.Timeline.Arrivals {
+		arrivals += uint64(a)
+	}
+	d := p.Totals.Delivered
+	if procs != d || rules != d || arrivals != d || events > d {
+		t.Fatalf("delivered %d: processes sum %d, rules sum %d, timeline sum %d, events %d", d, procs, rules, arrivals, events)
+	}
+	if p.Totals.Records != d || p.Totals.Queued != d {
+		t.Fatalf("totals %+v", p.Totals)
+	}
+}
+
+// Record on this machine: audit is off, so nothing (or next to nothing)
+// arrives; the profile must still be complete and Record prompt.
+func TestRecordHere(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var progress atomic.Int32
+	var started atomic.Bool
+	start := time.Now()
+	p, err := Record(ctx, Options{
+		SampleEvery: 300 * time.Millisecond,
+		Started:     func() error { started.Store(true); return nil },
+		Progress:    func(Progress) { progress.Add(1) },
+	})
+	late := time.Since(start) - time.Second
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("returned %v after the deadline; delivered %d, lost %d, max depth %d, %d buckets, %d progress calls; before %+v",
+		late, p.Totals.Delivered, p.Totals.Lost, p.Totals.MaxDepth, p.Timeline.Len(), progress.Load(), *p.AuditBefore)
+	if late > time.Second {
+		t.Fatalf("Record returned %v after its deadline", late)
+	}
+	if p.Attach != profile.AttachNetlink {
+		t.Fatalf("attach %q", p.Attach)
+	}
+	p.SchemaVersion = profile.SchemaVersion
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	checkConsistent(t, p)
+	if p.AuditBefore == nil || p.AuditAfter == nil {
+		t.Fatal("no AUDIT_GET sample")
+	}
+	// Audit is off here: nothing queued at the stop, nothing left.
+	if n := p.Netlink; n == nil || n.LeftInQueue != 0 || (p.AuditAfter.Backlog == 0 && n.AfterStop != 0) {
+		t.Fatalf("netlink account %+v with backlog %d at the stop", n, p.AuditAfter.Backlog)
+	}
+	if p.AuditBefore.Enabled == 0 && p.Totals.Delivered != 0 {
+		t.Logf("audit is disabled yet %d records were delivered (kernel-generated records)", p.Totals.Delivered)
+	}
+	if !started.Load() || progress.Load() < 2 {
+		t.Fatalf("started %v, %d progress calls", started.Load(), progress.Load())
+	}
+	if n := p.Timeline.Len(); n < 95 || n > 110 || p.Timeline.BucketNs != DefaultBucketNs {
+		t.Fatalf("%d buckets of %d ns for 1 s", n, p.Timeline.BucketNs)
+	}
+	if p.Processes == nil || p.Rules == nil || p.WaitHistogramNs == nil || p.Totals.LostByReason == nil {
+		t.Fatal("nil tables would encode as null")
+	}
+}
+
+func TestRecordCancelledEarly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	p, err := Record(ctx, Options{Started: func() error { cancel(); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %v", d)
+	}
+	p.SchemaVersion = profile.SchemaVersion
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordStartedError(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := Record(context.Background(), Options{Started: func() error { return boom }})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Joining the group without CAP_AUDIT_READ, for real: the test binary runs
+// Record as nobody.
+func TestRecordPermissionDenied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a child as another user")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "readlog-test-") // t.TempDir's parent is 0700
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "readlog.test")
+	if err := os.WriteFile(exe, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envRecordChild+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if want := "joining the audit multicast group: permission denied: run as root or grant CAP_AUDIT_READ"; strings.TrimSpace(string(out)) != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+}
+
+// A real record through the multicast path. Opt-in: it does not change any
+// audit setting, but with audit disabled and no auditd the kernel also
+// prints the record to the console (kauditd_printk_skb). With audit
+// disabled the kernel still accepts AUDIT_USER_AVC from user space
+// (audit_receive_msg), which makes this possible without enabling audit.
+func TestRecordReceivesUserAVC(t *testing.T) {
+	if os.Getenv("AUDITPROF_TEST_EMIT_RECORD") != "1" {
+		t.Skip("set AUDITPROF_TEST_EMIT_RECORD=1 to send one AUDIT_USER_AVC record (printed to the console)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	sent := make(chan error, 1)
+	p, err := Record(ctx, Options{Started: func() error {
+		go func() { sent <- sendUserAVC("auditprof readlog test") }()
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("delivered %d; processes %+v; rules %+v", p.Totals.Delivered, p.Processes, p.Rules)
+	checkConsistent(t, p)
+	if p.Totals.Delivered < 1 {
+		t.Fatal("the record sent was not received")
+	}
+	last := p.Processes[len(p.Processes)-1]
+	if last.Comm != CommUnattributed || last.Records < 1 {
+		t.Fatalf("a user message belongs to no syscall event: %+v", p.Processes)
+	}
+}
+
+// sendUserAVC sends one AUDIT_USER_AVC (1107) message to the kernel.
+func sendUserAVC(text string) error {
+	fd, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW|syscall.SOCK_CLOEXEC, syscall.NETLINK_AUDIT)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(fd)
+	payload := append([]byte(text), 0)
+	b := make([]byte, syscall.NLMSG_HDRLEN+len(payload))
+	*(*syscall.NlMsghdr)(unsafe.Pointer(&b[0])) = syscall.NlMsghdr{
+		Len: uint32(len(b)), Type: 1107, Flags: syscall.NLM_F_REQUEST, Seq: 1,
+	}
+	copy(b[syscall.NLMSG_HDRLEN:], payload)
+	return syscall.Sendto(fd, b, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK})
+}
