@@ -45,7 +45,7 @@ type Options struct {
 	Progress func(Progress)
 	// Draining is called in netlink mode when, once stopped, the recording
 	// goes on receiving the records the kernel still held (see
-	// netlink.Record) for at most within: queued is the audit queue's
+	// netlink.Run) for at most within: queued is the audit queue's
 	// length, -1 if unknown.
 	Draining func(queued int64, within time.Duration)
 	// Every is how often Progress and Snapshot are called (default 1 s).
@@ -291,7 +291,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	}
 	start := time.Now()
 	ready := opts.Ready
-	rp, err := netlink.Record(ctx, netlink.Options{
+	rp, err := netlink.Run(ctx, netlink.Options{
 		BucketNs: int64(opts.BucketNs),
 		Started: func() error {
 			if ready != nil {

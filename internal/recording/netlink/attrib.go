@@ -89,27 +89,27 @@ func newAttributor() *attributor {
 
 // add accounts one record. ok is false for a record that could not be
 // parsed: it is credited as unattributed.
-func (a *attributor) add(r record, ok bool) {
+func (a *attributor) add(m message, ok bool) {
 	if !ok {
 		a.creditUnattributed(1)
 		return
 	}
-	el, known := a.events[r.serial]
+	el, known := a.events[m.serial]
 	if !known {
 		if len(a.events) >= a.maxSerials {
 			a.evict(a.order.Front())
 		}
-		el = a.order.PushBack(&event{serial: r.serial})
-		a.events[r.serial] = el
+		el = a.order.PushBack(&event{serial: m.serial})
+		a.events[m.serial] = el
 	}
 	ev := el.Value.(*event)
 	switch {
-	case r.sc != nil:
-		if a.firstSerial == 0 || r.serial < a.firstSerial {
-			a.firstSerial = r.serial
+	case m.sc != nil:
+		if a.firstSerial == 0 || m.serial < a.firstSerial {
+			a.firstSerial = m.serial
 		}
-		a.lastSerial = max(a.lastSerial, r.serial)
-		ev.sc = r.sc
+		a.lastSerial = max(a.lastSerial, m.serial)
+		ev.sc = m.sc
 		a.credit(ev.sc, 1+ev.pending, 1)
 		ev.pending = 0
 	case ev.sc != nil:
@@ -117,7 +117,7 @@ func (a *attributor) add(r record, ok bool) {
 	default:
 		ev.pending++
 	}
-	if r.typ == typeEOE { // the event is complete
+	if m.typ == typeEOE { // the event is complete
 		a.evict(el)
 	}
 }

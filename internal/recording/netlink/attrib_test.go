@@ -11,8 +11,8 @@ import (
 // attribute runs records through an attributor.
 func attribute(a *attributor, rs []raw) {
 	for _, r := range rs {
-		rec, err := parseRecord(r.typ, []byte(r.msg))
-		a.add(rec, err == nil)
+		m, err := parseMessage(r.typ, []byte(r.msg))
+		a.add(m, err == nil)
 	}
 }
 
@@ -111,12 +111,12 @@ func TestAttributionBounds(t *testing.T) {
 	a.maxProcs, a.maxRules, a.maxSerials = 2, 2, 3
 	for i := range 5 {
 		msg := fmt.Sprintf(`audit(1.000:%d): arch=c000003e syscall=%d pid=%d comm="p%d" key="k"`, 100+i, i, 10+i, i)
-		rec, err := parseRecord(tSyscall, []byte(msg))
+		m, err := parseMessage(tSyscall, []byte(msg))
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.add(rec, true)
-		a.add(record{typ: tEOE, serial: uint32(100 + i)}, true)
+		a.add(m, true)
+		a.add(message{typ: tEOE, serial: uint32(100 + i)}, true)
 	}
 	procs, rules, ovf := a.finish()
 	wantProcs := []profile.Process{

@@ -1,6 +1,7 @@
 // Package netlink records the audit backlog without BPF: the degraded mode
 // for kernels where no program can attach to the audit functions (no
-// kprobes, fentry refused), such as the development machine's.
+// kprobes, fentry refused). Users know it as netlink mode ("attach":
+// "netlink" in the profile).
 //
 // It joins the audit subsystem's read-only multicast group
 // (AUDIT_NLGRP_READLOG) and samples AUDIT_GET. kauditd sends the group a
@@ -14,6 +15,10 @@
 // Requirements: CAP_AUDIT_READ (Linux 3.16, commit 3a101b8de0d3) to join
 // the group; CAP_AUDIT_CONTROL, the initial user and pid namespaces for
 // AUDIT_GET; and the initial network namespace, the only one the kernel
-// multicasts records to. Programs using Record must call
-// auditnl.ServeChild first thing in main (AUDIT_GET runs in a child).
+// multicasts records to. Programs using Run must call auditnl.ServeChild
+// first thing in main (AUDIT_GET runs in a child).
+//
+// Words: a record is one of the kernel's audit records; a message is one
+// netlink datagram of the multicast group as parsed here, carrying one
+// record; the tally is what Run counts.
 package netlink

@@ -51,7 +51,7 @@ func (d drained) notes(stopAt, took time.Duration) []string {
 // once the queue has been read empty and the socket read dry, or once a
 // record of an event begun drainMargin after the stop arrives; it gives up
 // after opts.DrainTimeout.
-func drain(r *reader, rec *recorder, stop time.Time, last *profile.AuditStatus, opts Options) (drained, error) {
+func drain(r *reader, t *tally, stop time.Time, last *profile.AuditStatus, opts Options) (drained, error) {
 	d := drained{timeout: opts.DrainTimeout}
 	var emptied atomic.Bool
 	var left atomic.Uint32
@@ -113,12 +113,12 @@ func drain(r *reader, rec *recorder, stop time.Time, last *profile.AuditStatus, 
 			}
 			continue
 		case errors.Is(err, unix.ENOBUFS):
-			rec.overrun()
+			t.overrun()
 			continue
 		case err != nil:
 			return d, fmt.Errorf("receiving audit records: %w", err)
 		}
-		switch rec.addRecord(time.Now(), typ, payload, stop) {
+		switch t.addRecord(time.Now(), typ, payload, stop) {
 		case counted:
 			d.records++
 		case pastMargin:

@@ -70,7 +70,7 @@ func alwaysWait() bool { return true }
 
 // receive reads records until ctx is done. ctx ending sets a read deadline
 // in the past, which wakes the blocked read.
-func receive(ctx context.Context, r *reader, rec *recorder) error {
+func receive(ctx context.Context, r *reader, t *tally) error {
 	stop := context.AfterFunc(ctx, func() { _ = r.f.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for {
@@ -82,11 +82,11 @@ func receive(ctx context.Context, r *reader, rec *recorder) error {
 			}
 			continue
 		case errors.Is(err, unix.ENOBUFS):
-			rec.overrun()
+			t.overrun()
 			continue
 		case err != nil:
 			return fmt.Errorf("receiving audit records: %w", err)
 		}
-		rec.addRecord(time.Now(), typ, payload, time.Time{})
+		t.addRecord(time.Now(), typ, payload, time.Time{})
 	}
 }

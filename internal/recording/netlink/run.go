@@ -20,7 +20,7 @@ const (
 	DefaultDrainTimeout = 10 * time.Second
 )
 
-// Options configures Record.
+// Options configures Run.
 type Options struct {
 	// BucketNs is the timeline's bucket width; DefaultBucketNs if <= 0.
 	BucketNs int64
@@ -30,13 +30,13 @@ type Options struct {
 	SampleEvery time.Duration
 	// Started, if set, is called once the multicast group is joined and
 	// the first AUDIT_GET sample taken, before records are counted. An
-	// error from it ends Record with that error.
+	// error from it ends Run with that error.
 	Started func() error
 	// Progress, if set, is called after each AUDIT_GET sample, never
 	// concurrently with itself.
 	Progress func(Progress)
-	// DrainTimeout bounds how long Record, once ctx is done, goes on
-	// receiving the records the kernel still held then (see Record);
+	// DrainTimeout bounds how long Run, once ctx is done, goes on
+	// receiving the records the kernel still held then (see Run);
 	// DefaultDrainTimeout if <= 0.
 	DrainTimeout time.Duration
 	// Draining, if set, is called once ctx is done and the kernel still
@@ -60,7 +60,7 @@ type Progress struct {
 	Overruns uint64
 }
 
-// Record receives audit records until ctx is done and returns what it saw.
+// Run receives audit records until ctx is done and returns what it saw.
 //
 // The profile has Attach "netlink". Totals.Delivered, Records, Queued and
 // Drained are all the number of records received: netlink mode only sees
@@ -74,7 +74,7 @@ type Progress struct {
 //
 // Records reach this socket only when kauditd takes them off the queue,
 // which under load is seconds after the event. So once ctx is done,
-// Record goes on receiving (up to DrainTimeout) the records the kernel
+// Run goes on receiving (up to DrainTimeout) the records the kernel
 // held at that moment, in its queue or this socket's buffer, and counts
 // those of events begun before the stop (by their audit timestamp). The
 // start is not treated alike: records the kernel still held from before
@@ -88,9 +88,9 @@ type Progress struct {
 // caller fills SchemaVersion, KernelRelease, HZ, StartUnixNs and
 // DurationNs.
 //
-// Record returns within about a second of ctx being done when the kernel
+// Run returns within about a second of ctx being done when the kernel
 // holds no records, and within DrainTimeout plus that otherwise.
-func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
+func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if opts.BucketNs <= 0 {
 		opts.BucketNs = DefaultBucketNs
 	}
@@ -110,7 +110,7 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return nil, fmt.Errorf("reading the monotonic clock: %w", err)
 	}
-	rec := newRecorder(opts.BucketNs, time.Now())
+	t := newTally(opts.BucketNs, time.Now())
 	startMono := ts.Nano()
 
 	// The first sample: the baseline of the lost counter. A timeout is no
@@ -124,7 +124,7 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 		if err := checkNetNS(); err != nil {
 			return nil, err
 		}
-		p := rec.addSample(time.Now(), st)
+		p := t.addSample(time.Now(), st)
 		if opts.Progress != nil {
 			opts.Progress(p)
 		}
@@ -142,25 +142,25 @@ func Record(ctx context.Context, opts Options) (*profile.Profile, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sampleLoop(ctx, opts, rec)
+		sampleLoop(ctx, opts, t)
 	}()
 	r := &reader{f: f, rc: rc, buf: make([]byte, 1<<16)} // MAX_AUDIT_MESSAGE_LENGTH is 8970
-	recvErr := receive(ctx, r, rec)
+	recvErr := receive(ctx, r, t)
 	stop := time.Now()
 	wg.Wait() // prompt: its AUDIT_GET is bound to ctx
 
-	last := finalSample(rec, opts)
+	last := finalSample(t, opts)
 	if recvErr != nil {
 		return nil, recvErr
 	}
-	d, err := drain(r, rec, stop, last, opts)
+	d, err := drain(r, t, stop, last, opts)
 	if err != nil {
 		return nil, err
 	}
 	end := time.Now()
 	missed, missedErr := socketDrops(f)
-	p := rec.profile(startMono, end)
-	p.Notes = append(p.Notes, d.notes(stop.Sub(rec.start), end.Sub(stop))...)
+	p := t.profile(startMono, end)
+	p.Notes = append(p.Notes, d.notes(stop.Sub(t.start), end.Sub(stop))...)
 	p.Netlink.AfterStop, p.Netlink.LeftInQueue = d.records, d.left
 	p.Netlink.Missed = missed
 	if missedErr != nil && p.Netlink.Overruns > 0 {

@@ -18,22 +18,22 @@ import (
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
-const envRecordChild = "READLOG_TEST_RECORD_CHILD"
+const envRunChild = "NETLINK_TEST_RUN_CHILD"
 
 func TestMain(m *testing.M) {
 	auditnl.ServeChild()
-	if os.Getenv(envRecordChild) == "1" {
-		// A child of TestRecordPermissionDenied, running as another user.
+	if os.Getenv(envRunChild) == "1" {
+		// A child of TestRunPermissionDenied, running as another user.
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		_, err := Record(ctx, Options{})
+		_, err := Run(ctx, Options{})
 		fmt.Print(err)
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
-// checkConsistent asserts what must hold for any Record result.
+// checkConsistent asserts what must hold for any Run result.
 func checkConsistent(t *testing.T, p *profile.Profile) {
 	t.Helper()
 	var procs, rules, events, arrivals uint64
@@ -56,15 +56,15 @@ func checkConsistent(t *testing.T, p *profile.Profile) {
 	}
 }
 
-// Record on this machine: audit is off, so nothing (or next to nothing)
-// arrives; the profile must still be complete and Record prompt.
-func TestRecordHere(t *testing.T) {
+// Run on this host, where audit is expected to be off: nothing (or next
+// to nothing) arrives; the profile must still be complete and Run prompt.
+func TestRunHere(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	var progress atomic.Int32
 	var started atomic.Bool
 	start := time.Now()
-	p, err := Record(ctx, Options{
+	p, err := Run(ctx, Options{
 		SampleEvery: 300 * time.Millisecond,
 		Started:     func() error { started.Store(true); return nil },
 		Progress:    func(Progress) { progress.Add(1) },
@@ -76,7 +76,7 @@ func TestRecordHere(t *testing.T) {
 	t.Logf("returned %v after the deadline; delivered %d, lost %d, max depth %d, %d buckets, %d progress calls; before %+v",
 		late, p.Totals.Delivered, p.Totals.Lost, p.Totals.MaxDepth, p.Timeline.Len(), progress.Load(), *p.AuditBefore)
 	if late > time.Second {
-		t.Fatalf("Record returned %v after its deadline", late)
+		t.Fatalf("Run returned %v after its deadline", late)
 	}
 	if p.Attach != profile.AttachNetlink {
 		t.Fatalf("attach %q", p.Attach)
@@ -107,10 +107,10 @@ func TestRecordHere(t *testing.T) {
 	}
 }
 
-func TestRecordCancelledEarly(t *testing.T) {
+func TestRunCancelledEarly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
-	p, err := Record(ctx, Options{Started: func() error { cancel(); return nil }})
+	p, err := Run(ctx, Options{Started: func() error { cancel(); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +123,17 @@ func TestRecordCancelledEarly(t *testing.T) {
 	}
 }
 
-func TestRecordStartedError(t *testing.T) {
+func TestRunStartedError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := Record(context.Background(), Options{Started: func() error { return boom }})
+	_, err := Run(context.Background(), Options{Started: func() error { return boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 // Joining the group without CAP_AUDIT_READ, for real: the test binary runs
-// Record as nobody.
-func TestRecordPermissionDenied(t *testing.T) {
+// Run as nobody.
+func TestRunPermissionDenied(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a child as another user")
 	}
@@ -145,7 +145,7 @@ func TestRecordPermissionDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "readlog-test-") // t.TempDir's parent is 0700
+	dir, err := os.MkdirTemp("", "netlink-test-") // t.TempDir's parent is 0700
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +153,12 @@ func TestRecordPermissionDenied(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "readlog.test")
+	exe := filepath.Join(dir, "netlink.test")
 	if err := os.WriteFile(exe, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envRecordChild+"=1")
+	cmd.Env = append(os.Environ(), envRunChild+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -174,15 +174,15 @@ func TestRecordPermissionDenied(t *testing.T) {
 // prints the record to the console (kauditd_printk_skb). With audit
 // disabled the kernel still accepts AUDIT_USER_AVC from user space
 // (audit_receive_msg), which makes this possible without enabling audit.
-func TestRecordReceivesUserAVC(t *testing.T) {
+func TestRunReceivesUserAVC(t *testing.T) {
 	if os.Getenv("AUDITPROF_TEST_EMIT_RECORD") != "1" {
 		t.Skip("set AUDITPROF_TEST_EMIT_RECORD=1 to send one AUDIT_USER_AVC record (printed to the console)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	sent := make(chan error, 1)
-	p, err := Record(ctx, Options{Started: func() error {
-		go func() { sent <- sendUserAVC("auditprof readlog test") }()
+	p, err := Run(ctx, Options{Started: func() error {
+		go func() { sent <- sendUserAVC("auditprof netlink test") }()
 		return nil
 	}})
 	if err != nil {

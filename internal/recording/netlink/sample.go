@@ -13,7 +13,7 @@ const (
 	// sampleTimeout bounds each AUDIT_GET while recording.
 	sampleTimeout = auditnl.DefaultTimeout
 	// finalSampleTimeout bounds the last AUDIT_GET after ctx is done, so
-	// that Record returns within about a second of cancellation.
+	// that Run returns within about a second of cancellation.
 	finalSampleTimeout = 750 * time.Millisecond
 	// drainSampleEvery is how often the queue length is read while
 	// draining, to see it empty.
@@ -36,9 +36,9 @@ func sampleUntilEmpty(ctx context.Context, emptied *atomic.Bool, left *atomic.Ui
 
 // sampleLoop takes an AUDIT_GET sample every opts.SampleEvery until ctx
 // is done.
-func sampleLoop(ctx context.Context, opts Options, rec *recorder) {
+func sampleLoop(ctx context.Context, opts Options, t *tally) {
 	sampleEvery(ctx, opts.SampleEvery, func(st *profile.AuditStatus) bool {
-		p := rec.addSample(time.Now(), st)
+		p := t.addSample(time.Now(), st)
 		if opts.Progress != nil {
 			opts.Progress(p)
 		}
@@ -77,7 +77,7 @@ func sampleEvery(ctx context.Context, period time.Duration, fn func(*profile.Aud
 // finalSample takes the last AUDIT_GET sample, waiting at most
 // finalSampleTimeout in all, and not at all if an earlier child is still
 // asleep in the kernel. It returns the sample, nil if there is none.
-func finalSample(rec *recorder, opts Options) *profile.AuditStatus {
+func finalSample(t *tally, opts Options) *profile.AuditStatus {
 	deadline := time.Now().Add(finalSampleTimeout)
 	for auditnl.InFlight() > 0 { // a sample cancelled a moment ago exits at once unless asleep
 		if time.Now().After(deadline) {
@@ -91,7 +91,7 @@ func finalSample(rec *recorder, opts Options) *profile.AuditStatus {
 	if err != nil {
 		return nil
 	}
-	p := rec.addSample(time.Now(), st)
+	p := t.addSample(time.Now(), st)
 	if opts.Progress != nil {
 		opts.Progress(p)
 	}

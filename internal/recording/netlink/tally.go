@@ -10,9 +10,9 @@ import (
 // LostReasonUnknown is the single loss reason netlink mode can give.
 const LostReasonUnknown = "unknown (netlink mode)"
 
-// recorder holds what Record accumulates; the receive loop and the
-// sampler share it.
-type recorder struct {
+// tally holds what Run counts; the receive loop and the samplers share
+// it.
+type tally struct {
 	mu        sync.Mutex
 	start     time.Time
 	tl        timeline
@@ -25,84 +25,84 @@ type recorder struct {
 	maxDepth  uint64
 }
 
-func newRecorder(bucketNs int64, start time.Time) *recorder {
-	return &recorder{start: start, tl: timeline{bucketNs: bucketNs}, attr: newAttributor()}
+func newTally(bucketNs int64, start time.Time) *tally {
+	return &tally{start: start, tl: timeline{bucketNs: bucketNs}, attr: newAttributor()}
 }
 
 // addRecord counts one record received at at, unless stop is set and the
 // record's event began after it.
-func (r *recorder) addRecord(at time.Time, typ uint16, payload []byte, stop time.Time) stampClass {
-	rec, err := parseRecord(typ, payload)
-	if !stop.IsZero() && err == nil && !rec.stamp.IsZero() {
+func (t *tally) addRecord(at time.Time, typ uint16, payload []byte, stop time.Time) stampClass {
+	m, err := parseMessage(typ, payload)
+	if !stop.IsZero() && err == nil && !m.stamp.IsZero() {
 		// The stamp is the kernel's coarse real-time clock at the
 		// event's start, truncated to milliseconds: never later than
 		// time.Now() would have read then.
 		switch {
-		case rec.stamp.After(stop.Add(drainMargin)):
+		case m.stamp.After(stop.Add(drainMargin)):
 			return pastMargin
-		case rec.stamp.After(stop):
+		case m.stamp.After(stop):
 			return afterStop
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.delivered++
-	r.tl.arrival(at.Sub(r.start).Nanoseconds())
-	r.attr.add(rec, err == nil)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.delivered++
+	t.tl.arrival(at.Sub(t.start).Nanoseconds())
+	t.attr.add(m, err == nil)
 	return counted
 }
 
-func (r *recorder) overrun() {
-	r.mu.Lock()
-	r.overruns++
-	r.mu.Unlock()
+func (t *tally) overrun() {
+	t.mu.Lock()
+	t.overruns++
+	t.mu.Unlock()
 }
 
-func (r *recorder) addSample(at time.Time, st *profile.AuditStatus) Progress {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (t *tally) addSample(at time.Time, st *profile.AuditStatus) Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var d uint64
-	if r.first == nil {
-		r.first = st
+	if t.first == nil {
+		t.first = st
 	} else {
-		d = lostDelta(r.last.Lost, st.Lost)
-		r.lost += d
+		d = lostDelta(t.last.Lost, st.Lost)
+		t.lost += d
 	}
-	r.last = st
-	r.maxDepth = max(r.maxDepth, uint64(st.Backlog))
-	r.tl.sample(at.Sub(r.start).Nanoseconds(), d, st.Backlog)
-	return Progress{Delivered: r.delivered, Lost: r.lost, Backlog: st.Backlog, Overruns: r.overruns}
+	t.last = st
+	t.maxDepth = max(t.maxDepth, uint64(st.Backlog))
+	t.tl.sample(at.Sub(t.start).Nanoseconds(), d, st.Backlog)
+	return Progress{Delivered: t.delivered, Lost: t.lost, Backlog: st.Backlog, Overruns: t.overruns}
 }
 
-func (r *recorder) profile(startMono int64, end time.Time) *profile.Profile {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	procs, rules, ovf := r.attr.finish()
-	d := r.delivered
+func (t *tally) profile(startMono int64, end time.Time) *profile.Profile {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	procs, rules, ovf := t.attr.finish()
+	d := t.delivered
 	p := &profile.Profile{
 		Attach:      profile.AttachNetlink,
-		AuditBefore: r.first,
-		AuditAfter:  r.last,
+		AuditBefore: t.first,
+		AuditAfter:  t.last,
 		Totals: profile.Totals{
 			Records:      d,
 			Queued:       d,
 			Drained:      d,
 			Delivered:    d,
-			Lost:         r.lost,
+			Lost:         t.lost,
 			LostByReason: map[string]uint64{},
-			MaxDepth:     r.maxDepth,
-			FirstSerial:  uint64(r.attr.firstSerial),
-			LastSerial:   uint64(r.attr.lastSerial),
+			MaxDepth:     t.maxDepth,
+			FirstSerial:  uint64(t.attr.firstSerial),
+			LastSerial:   uint64(t.attr.lastSerial),
 		},
 		Processes:       procs,
 		Rules:           rules,
 		WaitHistogramNs: []profile.HistogramBucket{},
-		Timeline:        r.tl.build(startMono, end.Sub(r.start).Nanoseconds()),
+		Timeline:        t.tl.build(startMono, end.Sub(t.start).Nanoseconds()),
 		Overflows:       ovf,
 	}
-	p.Netlink = &profile.NetlinkSocket{Overruns: r.overruns}
-	if r.lost > 0 {
-		p.Totals.LostByReason[LostReasonUnknown] = r.lost
+	p.Netlink = &profile.NetlinkSocket{Overruns: t.overruns}
+	if t.lost > 0 {
+		p.Totals.LostByReason[LostReasonUnknown] = t.lost
 	}
 	return p
 }

@@ -8,22 +8,22 @@ import (
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
-// The recorder end to end, with records and samples at chosen times.
-func TestRecorderProfile(t *testing.T) {
+// The tally end to end, with records and samples at chosen times.
+func TestTallyProfile(t *testing.T) {
 	start := time.Unix(1000, 0)
-	r := newRecorder(int64(100*time.Millisecond), start)
+	ta := newTally(int64(100*time.Millisecond), start)
 	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
-	r.addSample(ms(0), &profile.AuditStatus{Lost: 100, Backlog: 3, BacklogLimit: 64})
+	ta.addSample(ms(0), &profile.AuditStatus{Lost: 100, Backlog: 3, BacklogLimit: 64})
 	for i, rr := range []raw{{tSyscall, sysOpenat}, {tCwd, cwd4567}, {tPath, path4567}, {tProctitle, title4567}, {tEOE, eoe4567}} {
-		r.addRecord(ms(10+i), rr.typ, []byte(rr.msg), time.Time{})
+		ta.addRecord(ms(10+i), rr.typ, []byte(rr.msg), time.Time{})
 	}
-	r.addRecord(ms(150), tConfigChange, []byte(configChange), time.Time{})
-	p1 := r.addSample(ms(160), &profile.AuditStatus{Lost: 130, Backlog: 80, BacklogLimit: 64})
+	ta.addRecord(ms(150), tConfigChange, []byte(configChange), time.Time{})
+	p1 := ta.addSample(ms(160), &profile.AuditStatus{Lost: 130, Backlog: 80, BacklogLimit: 64})
 	if p1 != (Progress{Delivered: 6, Lost: 30, Backlog: 80}) {
 		t.Fatalf("progress %+v", p1)
 	}
-	r.addSample(ms(260), &profile.AuditStatus{Lost: 131, Backlog: 0, BacklogLimit: 64})
-	p := r.profile(5_000_000, ms(300))
+	ta.addSample(ms(260), &profile.AuditStatus{Lost: 131, Backlog: 0, BacklogLimit: 64})
+	p := ta.profile(5_000_000, ms(300))
 	p.SchemaVersion = profile.SchemaVersion
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestRecorderProfile(t *testing.T) {
 
 // After the stop, only records of events begun before it are counted, and
 // one begun drainMargin after it ends the drain.
-func TestRecorderStop(t *testing.T) {
+func TestTallyStop(t *testing.T) {
 	stop := time.Unix(1700000000, 200e6) // sysChmod's event began at .200
 	tests := []struct {
 		name string
@@ -65,26 +65,26 @@ func TestRecorderStop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRecorder(DefaultBucketNs, stop.Add(-time.Second))
-			if got := r.addRecord(stop, tt.in.typ, []byte(tt.in.msg), stop); got != tt.want {
+			ta := newTally(DefaultBucketNs, stop.Add(-time.Second))
+			if got := ta.addRecord(stop, tt.in.typ, []byte(tt.in.msg), stop); got != tt.want {
 				t.Fatalf("class %d, want %d", got, tt.want)
 			}
-			if n := r.delivered; (n == 1) != (tt.want == counted) {
+			if n := ta.delivered; (n == 1) != (tt.want == counted) {
 				t.Fatalf("delivered %d", n)
 			}
 			// Without a stop (while recording) every record counts.
-			if got := r.addRecord(stop, tt.in.typ, []byte(tt.in.msg), time.Time{}); got != counted {
+			if got := ta.addRecord(stop, tt.in.typ, []byte(tt.in.msg), time.Time{}); got != counted {
 				t.Fatalf("class %d without a stop", got)
 			}
 		})
 	}
 }
 
-func TestRecorderNoLoss(t *testing.T) {
-	r := newRecorder(DefaultBucketNs, time.Now())
-	r.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
-	r.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
-	p := r.profile(0, time.Now())
+func TestTallyNoLoss(t *testing.T) {
+	ta := newTally(DefaultBucketNs, time.Now())
+	ta.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
+	ta.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
+	p := ta.profile(0, time.Now())
 	if p.Totals.Lost != 0 || len(p.Totals.LostByReason) != 0 {
 		t.Fatalf("totals %+v", p.Totals)
 	}

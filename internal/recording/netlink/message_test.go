@@ -48,31 +48,31 @@ const (
 	tUserLogin    = 1112
 )
 
-func TestParseRecord(t *testing.T) {
+func TestParseMessage(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      raw
-		want    record
+		want    message
 		wantErr bool
 	}{
-		{"SYSCALL", raw{tSyscall, sysOpenat}, record{typ: tSyscall, serial: 4567,
+		{"SYSCALL", raw{tSyscall, sysOpenat}, message{typ: tSyscall, serial: 4567,
 			sc: &syscallInfo{tgid: 1234, comm: "cat", key: "etc-read", nr: 257, arch: 0xc000003e}}, false},
-		{"SYSCALL, hex comm, no key", raw{tSyscall, sysChmod}, record{typ: tSyscall, serial: 4568,
+		{"SYSCALL, hex comm, no key", raw{tSyscall, sysChmod}, message{typ: tSyscall, serial: 4568,
 			sc: &syscallInfo{tgid: 2000, comm: "my script", key: "", nr: 90, arch: 0xc000003e}}, false},
-		{"SYSCALL, two keys", raw{tSyscall, sysUnlink}, record{typ: tSyscall, serial: 4569,
+		{"SYSCALL, two keys", raw{tSyscall, sysUnlink}, message{typ: tSyscall, serial: 4569,
 			sc: &syscallInfo{tgid: 1234, comm: "rm", key: "k1\x01k2", nr: 87, arch: 0xc000003e}}, false},
-		{"CWD", raw{tCwd, cwd4567}, record{typ: tCwd, serial: 4567}, false},
-		{"PATH", raw{tPath, path4567}, record{typ: tPath, serial: 4567}, false},
-		{"PROCTITLE", raw{tProctitle, title4567}, record{typ: tProctitle, serial: 4567}, false},
-		{"EOE", raw{tEOE, eoe4567}, record{typ: tEOE, serial: 4567}, false},
-		{"EOE padded with NULs", raw{tEOE, eoe4567 + "\x00\x00"}, record{typ: tEOE, serial: 4567}, false},
-		{"user message", raw{tUserLogin, userLogin}, record{typ: tUserLogin, serial: 4570}, false},
-		{"no header", raw{tSyscall, "arch=c000003e syscall=1 pid=5"}, record{typ: tSyscall}, true},
-		{"SYSCALL without pid", raw{tSyscall, "audit(1.000:9): arch=c000003e syscall=1"}, record{typ: tSyscall, serial: 9}, true},
+		{"CWD", raw{tCwd, cwd4567}, message{typ: tCwd, serial: 4567}, false},
+		{"PATH", raw{tPath, path4567}, message{typ: tPath, serial: 4567}, false},
+		{"PROCTITLE", raw{tProctitle, title4567}, message{typ: tProctitle, serial: 4567}, false},
+		{"EOE", raw{tEOE, eoe4567}, message{typ: tEOE, serial: 4567}, false},
+		{"EOE padded with NULs", raw{tEOE, eoe4567 + "\x00\x00"}, message{typ: tEOE, serial: 4567}, false},
+		{"user message", raw{tUserLogin, userLogin}, message{typ: tUserLogin, serial: 4570}, false},
+		{"no header", raw{tSyscall, "arch=c000003e syscall=1 pid=5"}, message{typ: tSyscall}, true},
+		{"SYSCALL without pid", raw{tSyscall, "audit(1.000:9): arch=c000003e syscall=1"}, message{typ: tSyscall, serial: 9}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseRecord(tt.in.typ, []byte(tt.in.msg))
+			got, err := parseMessage(tt.in.typ, []byte(tt.in.msg))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
@@ -132,7 +132,7 @@ func TestDecodeValue(t *testing.T) {
 	}
 }
 
-func FuzzParseRecord(f *testing.F) {
+func FuzzParseMessage(f *testing.F) {
 	for _, r := range []raw{{tSyscall, sysOpenat}, {tSyscall, sysChmod}, {tSyscall, sysUnlink}, {tCwd, cwd4567},
 		{tPath, path4567}, {tProctitle, title4567}, {tEOE, eoe4567}, {tUserLogin, userLogin}, {tAVC, avc4580}} {
 		f.Add(r.typ, []byte(r.msg))
@@ -143,15 +143,15 @@ func FuzzParseRecord(f *testing.F) {
 		var n uint64
 		// The record, then an EOE and a SYSCALL of the same serial, through
 		// attribution: every record must be counted exactly once.
-		rec, err := parseRecord(typ, payload)
-		if err == nil && rec.typ == tSyscall && rec.sc == nil {
+		m, err := parseMessage(typ, payload)
+		if err == nil && m.typ == tSyscall && m.sc == nil {
 			t.Fatal("SYSCALL record parsed without its fields")
 		}
-		a.add(rec, err == nil)
+		a.add(m, err == nil)
 		n++
 		if err == nil {
-			a.add(record{typ: tSyscall, serial: rec.serial, sc: &syscallInfo{tgid: 1, nr: -1}}, true)
-			a.add(record{typ: tEOE, serial: rec.serial}, true)
+			a.add(message{typ: tSyscall, serial: m.serial, sc: &syscallInfo{tgid: 1, nr: -1}}, true)
+			a.add(message{typ: tEOE, serial: m.serial}, true)
 			n += 2
 		}
 		procs, rules, _ := a.finish()

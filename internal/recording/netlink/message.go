@@ -17,8 +17,9 @@ const (
 	typeEOE     = uint16(auparse.AUDIT_EOE)     // 1320: last record of a multi-record event
 )
 
-// record is what attribution needs from one audit record.
-type record struct {
+// message is one multicast message as parsed: what attribution needs
+// from the audit record it carries.
+type message struct {
 	typ    uint16
 	serial uint32
 	// stamp is the event's audit timestamp (its start, to the
@@ -41,25 +42,25 @@ type syscallInfo struct {
 
 var errNoPID = errors.New("SYSCALL record without pid")
 
-// parseRecord parses the payload of one netlink audit message of type typ:
+// parseMessage parses the payload of one netlink audit message of type typ:
 // "audit(1700000000.123:4567): arch=c000003e syscall=257 ...". The header
 // (serial) is parsed by go-libaudit's auparse.Parse. For SYSCALL records
 // the four fields attribution needs are read by a small scanner instead of
 // auparse's Data(): Data() runs a regular expression over the whole record
 // and replaces the syscall number by its name, and this loop must keep up
 // with kauditd or the socket overruns.
-func parseRecord(typ uint16, payload []byte) (record, error) {
+func parseMessage(typ uint16, payload []byte) (message, error) {
 	// Kernel payloads are not NUL-terminated, but tolerate padding.
 	payload = bytes.TrimRight(payload, "\x00")
-	msg, err := auparse.Parse(auparse.AuditMessageType(typ), string(payload))
+	am, err := auparse.Parse(auparse.AuditMessageType(typ), string(payload))
 	if err != nil {
-		return record{typ: typ}, err
+		return message{typ: typ}, err
 	}
-	r := record{typ: typ, serial: msg.Sequence, stamp: msg.Timestamp}
+	m := message{typ: typ, serial: am.Sequence, stamp: am.Timestamp}
 	if typ != typeSyscall {
-		return r, nil
+		return m, nil
 	}
-	body := msg.RawData
+	body := am.RawData
 	if i := strings.Index(body, "): "); i >= 0 {
 		body = body[i+3:]
 	}
@@ -86,10 +87,10 @@ func parseRecord(typ uint16, payload []byte) (record, error) {
 		}
 	})
 	if !havePID {
-		return r, errNoPID
+		return m, errNoPID
 	}
-	r.sc = sc
-	return r, nil
+	m.sc = sc
+	return m, nil
 }
 
 // scanFields calls fn for each key=value pair of an audit record body, in
