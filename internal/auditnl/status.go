@@ -198,11 +198,16 @@ func hint(what string, err error) error {
 	default:
 		return nil
 	}
-	return &hintError{msg: msg, err: err}
+	return Hint(msg, err)
 }
 
-// hintError is an error whose message is a complete instruction for the
-// user, with the underlying error kept for errors.Is and errors.As.
+// Hint returns an error whose message, msg, is a complete instruction for
+// the user (what failed and what to do), with err kept for errors.Is and
+// errors.As. Other packages that talk to the audit netlink socket use it
+// for the errors a user can fix, so that every such message reads alike.
+func Hint(msg string, err error) error { return &hintError{msg: msg, err: err} }
+
+// hintError is Hint's error.
 type hintError struct {
 	msg string
 	err error

@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/auditprof/auditprof/internal/auditnl"
 )
 
 // rcvBuf is the socket receive buffer asked for: room for thousands
@@ -37,7 +39,7 @@ func joinReadlog() (*os.File, syscall.RawConn, error) {
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EPERM) {
-			return nil, nil, &hintError{msg: "joining the audit multicast group: permission denied: run as root or grant CAP_AUDIT_READ", err: err}
+			return nil, nil, auditnl.Hint("joining the audit multicast group: permission denied: run as root or grant CAP_AUDIT_READ", err)
 		}
 		return nil, nil, fmt.Errorf("joining the audit multicast group: %w", err)
 	}
@@ -49,13 +51,3 @@ func joinReadlog() (*os.File, syscall.RawConn, error) {
 	}
 	return f, rc, nil
 }
-
-// hintError is an error whose message is a complete instruction for the
-// user, with the underlying error kept for errors.Is.
-type hintError struct {
-	msg string
-	err error
-}
-
-func (e *hintError) Error() string { return e.msg }
-func (e *hintError) Unwrap() error { return e.err }
