@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"sort"
 
+	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -152,7 +153,7 @@ func (a *attributor) credit(sc *syscallInfo, records, events uint64) {
 	r := a.rules[k]
 	if r == nil {
 		if len(a.rules) < a.maxRules {
-			r = &profile.Rule{Key: sc.key, Syscall: sc.nr, Arch: archName(sc.arch), SyscallName: syscallName(sc.arch, sc.nr)}
+			r = &profile.Rule{Key: sc.key, Syscall: sc.nr, Arch: auditrules.ArchName(sc.arch), SyscallName: auditrules.SyscallName(sc.nr, sc.arch)}
 			a.rules[k] = r
 		} else {
 			r = &a.ruleOther

@@ -53,6 +53,12 @@ func TestAttribution(t *testing.T) {
 			wantRules: []profile.Rule{{Key: "web", Syscall: 2, Arch: "x86_64", SyscallName: "open", Records: 3, Events: 1}},
 		},
 		{
+			name:      "a SYSCALL record without arch names neither arch nor syscall",
+			in:        []raw{{tSyscall, `audit(1.000:9): syscall=1 pid=5 comm="x"`}},
+			wantProcs: []profile.Process{{Tgid: 5, Comm: "x", Records: 1, Queued: 1}},
+			wantRules: []profile.Rule{{Key: "", Syscall: 1, Records: 1, Events: 1}},
+		},
+		{
 			name:      "non-syscall events are unattributed",
 			in:        []raw{{tUserLogin, userLogin}, {tConfigChange, configChange}},
 			wantProcs: []profile.Process{{Tgid: 0, Comm: CommUnattributed, Records: 2, Queued: 2}},

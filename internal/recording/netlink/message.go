@@ -160,19 +160,3 @@ func isUpperHex(s string) bool {
 	}
 	return true
 }
-
-// syscallName names a syscall with go-libaudit's tables, "" if unknown.
-// archName is the AUDIT_ARCH_* name, "" if absent.
-func archName(arch uint32) string {
-	if arch == 0 {
-		return ""
-	}
-	return auparse.AuditArch(arch).String()
-}
-
-func syscallName(arch uint32, nr int32) string {
-	if arch == 0 || nr < 0 {
-		return ""
-	}
-	return auparse.AuditSyscalls[auparse.AuditArch(arch).String()][int(nr)]
-}
