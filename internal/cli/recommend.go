@@ -13,6 +13,7 @@ import (
 
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
 
@@ -240,8 +241,8 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			fmt.Sprintf("a limit of %d would have ridden out these %.0f s only; each further minute at this rate needs about %s more slots",
 				rec.RideOut, sec, human.Count(rec.GrowthPerMinute)),
 			"fix the source: narrow or exclude the noisiest rules and processes below, or speed up the consumer (auditd's disk, dispatcher plugins)")
-		r.NoisiestRules = sizing.NoisiestRules(p, 5)
-		r.NoisiestProcesses = sizing.NoisiestProcesses(p, 5)
+		r.NoisiestRules = ranking.NoisiestRules(p, 5)
+		r.NoisiestProcesses = ranking.NoisiestProcesses(p, 5)
 	} else {
 		r.Reasoning = append(r.Reasoning,
 			fmt.Sprintf("smallest limit that loses nothing in the replay: %d; x%.2f headroom, rounded up to two significant digits (never below %d): %d",

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
 
@@ -125,13 +124,10 @@ func (o *rulesOptions) run(cmd *cobra.Command) error {
 	return nil
 }
 
-// buildRulesReport groups the profile's rows by the loaded rule(s) they
-// match (auditrules.Groups, as top does), and ranks the groups.
+// buildRulesReport ranks the loaded rules (ranking.Groups, as top groups
+// them) and adds what the limit would be without each.
 func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
-	rep := rulesReport{DurationNs: p.DurationNs, SortedBy: sortBy, Records: p.Totals.Records, Lost: p.Totals.Lost}
-	groups := auditrules.Groups(p)
-
-	secs := float64(p.DurationNs) / 1e9
+	rep := rulesReport{DurationNs: p.DurationNs, SortedBy: sortBy, Records: p.Totals.Records, Lost: p.Totals.Lost, Rules: []ruleReport{}}
 	// Recommend reconstructs the demand once; the limits without each
 	// rule replay that same demand, thinned.
 	rec, err := sizing.Recommend(p, sizing.Options{})
@@ -151,21 +147,11 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 	} else {
 		rep.LimitNote = "no limits: " + err.Error()
 	}
-	for _, grp := range groups {
-		g := &ruleReport{Rules: grp.Rules, Text: grp.Text, Key: grp.Key, Syscalls: grp.Syscalls, Comm: grp.Comm,
-			Records: grp.Records, Events: grp.Events, Lost: grp.Lost, Waits: grp.Waits, WaitNs: grp.WaitNs}
-		if secs > 0 {
-			g.RecordsPerSec = float64(g.Records) / secs
-		}
-		if p.Totals.Records > 0 {
-			g.RecordShare = float64(g.Records) / float64(p.Totals.Records)
-		}
-		if p.Totals.Lost > 0 {
-			g.LostShare = float64(g.Lost) / float64(p.Totals.Lost)
-		}
-		if g.Events > 0 {
-			g.RecordsPerEvent = float64(g.Records) / float64(g.Events)
-		}
+	for _, grp := range ranking.Groups(p, sortBy) {
+		g := ruleReport{Rules: grp.Rules, Text: grp.Text, Key: grp.Key, Syscalls: grp.Syscalls, Comm: grp.Comm,
+			Records: grp.Records, RecordsPerSec: grp.RecordsPerSec, RecordShare: grp.RecordShare,
+			Events: grp.Events, RecordsPerEvent: grp.RecordsPerEvent, Lost: grp.Lost, LostShare: grp.LostShare,
+			Waits: grp.Waits, WaitNs: grp.WaitNs}
 		if err == nil && total > 0 {
 			var demand float64
 			for _, i := range grp.Rows {
@@ -175,35 +161,9 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 			w := sizing.LimitWithout(d, g.DemandShare, sizing.DefaultHeadroom)
 			g.LimitWithout, g.SustainedWithout = w.BacklogLimit, w.SustainedOverload
 		}
-		rep.Rules = append(rep.Rules, *g)
-	}
-	less := func(a, b *ruleReport) bool {
-		switch sortBy {
-		case "lost":
-			if a.Lost != b.Lost {
-				return a.Lost > b.Lost
-			}
-		case "wait":
-			if a.WaitNs != b.WaitNs {
-				return a.WaitNs > b.WaitNs
-			}
-		}
-		return a.Records > b.Records
-	}
-	sort.SliceStable(rep.Rules, func(i, j int) bool { return less(&rep.Rules[i], &rep.Rules[j]) })
-	if rep.Rules == nil {
-		rep.Rules = []ruleReport{}
+		rep.Rules = append(rep.Rules, g)
 	}
 	return rep
-}
-
-func ruleText(p *profile.Profile, index int) string {
-	for _, r := range p.LoadedRules {
-		if r.Index == index {
-			return r.Text
-		}
-	}
-	return "?"
 }
 
 func printRules(w io.Writer, p *profile.Profile, rep rulesReport) {

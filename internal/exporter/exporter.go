@@ -56,6 +56,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 // DefaultTop is the number of label sets per family exported by default.
@@ -163,7 +164,7 @@ func (c *Collector) Update(p *profile.Profile) {
 			id:       ruleID{r.Key, r.Syscall, r.Arch, r.Comm},
 			labels:   labelSet{label(strings.ReplaceAll(r.Key, "\x01", ",")), label(r.SyscallLabel()), label(r.Arch), label(comm)},
 			overflow: r.Syscall == -2,
-			v:        vals{r.Records, r.Lost, r.WaitNs},
+			v:        ranking.RuleCounts(r),
 		})
 	}
 	c.rules.update(rules)
@@ -175,7 +176,7 @@ func (c *Collector) Update(p *profile.Profile) {
 			id:       procID{pr.Tgid, pr.Comm, pr.CgroupID},
 			labels:   labelSet{label(pr.Comm), label(pr.Cgroup)},
 			overflow: pr.Tgid == 0 && pr.Comm == "other",
-			v:        vals{pr.Records, pr.Lost, pr.WaitNs},
+			v:        ranking.ProcessCounts(pr),
 		})
 	}
 	c.procs.update(procs)
@@ -316,13 +317,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descInfo, 1, v.attach, v.kernel)
 
 	for _, s := range v.rules {
-		counter(descRuleRec, float64(s.v.records), s.labels...)
-		counter(descRuleLost, float64(s.v.lost), s.labels...)
-		counter(descRuleWait, float64(s.v.waitNs)/ns, s.labels...)
+		counter(descRuleRec, float64(s.v.Records), s.labels...)
+		counter(descRuleLost, float64(s.v.Lost), s.labels...)
+		counter(descRuleWait, float64(s.v.WaitNs)/ns, s.labels...)
 	}
 	for _, s := range v.procs {
-		counter(descProcRec, float64(s.v.records), s.labels...)
-		counter(descProcLost, float64(s.v.lost), s.labels...)
-		counter(descProcWait, float64(s.v.waitNs)/ns, s.labels...)
+		counter(descProcRec, float64(s.v.Records), s.labels...)
+		counter(descProcLost, float64(s.v.Lost), s.labels...)
+		counter(descProcWait, float64(s.v.WaitNs)/ns, s.labels...)
 	}
 }

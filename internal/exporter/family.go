@@ -1,8 +1,11 @@
 package exporter
 
 import (
+	"cmp"
 	"slices"
 	"sort"
+
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 // Other is every label value of the series that holds what has no place of
@@ -11,15 +14,7 @@ import (
 const Other = "other"
 
 // vals are the counters every per-rule and per-process series carries.
-type vals struct{ records, lost, waitNs uint64 }
-
-func (v *vals) add(d vals) {
-	v.records += d.records
-	v.lost += d.lost
-	v.waitNs += d.waitNs
-}
-
-func (v vals) zero() bool { return v == vals{} }
+type vals = ranking.Counts
 
 // labelSet holds a series' label values (a family uses the first n).
 type labelSet [4]string
@@ -79,27 +74,18 @@ func (f *family[ID]) update(rows []row[ID]) {
 		for _, r := range rows {
 			if _, ok := f.member[r.labels]; !ok && !r.overflow {
 				c := cur[r.labels]
-				c.add(r.v)
+				c.Add(r.v)
 				cur[r.labels] = c
 			}
 		}
 		fresh := make([]labelSet, 0, len(cur))
 		for ls, v := range cur {
-			if !v.zero() {
+			if !v.IsZero() {
 				fresh = append(fresh, ls)
 			}
 		}
-		sort.Slice(fresh, func(i, j int) bool {
-			a, b := cur[fresh[i]], cur[fresh[j]]
-			switch {
-			case a.records != b.records:
-				return a.records > b.records
-			case a.lost != b.lost:
-				return a.lost > b.lost
-			case a.waitNs != b.waitNs:
-				return a.waitNs > b.waitNs
-			}
-			return slices.Compare(fresh[i][:], fresh[j][:]) < 0
+		slices.SortFunc(fresh, func(a, b labelSet) int {
+			return cmp.Or(ranking.Compare(cur[a], cur[b], ranking.Records, ranking.Lost, ranking.Wait), slices.Compare(a[:], b[:]))
 		})
 		for _, ls := range fresh {
 			if len(f.member) == f.top {
@@ -110,24 +96,15 @@ func (f *family[ID]) update(rows []row[ID]) {
 	}
 	for _, r := range rows {
 		p := f.prev[r.id]
-		d := vals{gain(p.records, r.v.records), gain(p.lost, r.v.lost), gain(p.waitNs, r.v.waitNs)}
-		p.add(d)
+		d := r.v.Since(p)
+		p.Add(d)
 		f.prev[r.id] = p
 		if m := f.member[r.labels]; m != nil && !r.overflow {
-			m.add(d)
+			m.Add(d)
 		} else {
-			f.other.add(d)
+			f.other.Add(d)
 		}
 	}
-}
-
-// gain is what a cumulative counter gained; a counter that went back
-// (which the kernel maps never do) gains nothing.
-func gain(prev, now uint64) uint64 {
-	if now < prev {
-		return 0
-	}
-	return now - prev
 }
 
 // series returns the members, ordered by labels, then "other".

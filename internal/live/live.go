@@ -7,20 +7,20 @@ package live
 
 import (
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
-// Sort keys.
+// Sort keys (ranking's).
 const (
-	SortRecords = "records"
-	SortLost    = "lost"
-	SortWait    = "wait"
+	SortRecords = ranking.Records
+	SortLost    = ranking.Lost
+	SortWait    = ranking.Wait
 )
 
 // Options configure Frame.
@@ -159,7 +159,7 @@ type RuleRow struct {
 }
 
 // ValidSort says whether s is a sort key.
-func ValidSort(s string) bool { return s == SortRecords || s == SortLost || s == SortWait }
+func ValidSort(s string) bool { return ranking.Valid(s) }
 
 // sub is a counter's growth; counters only grow, but a difference is never
 // allowed to wrap.
@@ -217,9 +217,8 @@ func Frame(prev, cur *profile.Profile, o Options) View {
 	}
 	v.Totals = Totals{Records: ct.Records, Lost: ct.Lost, Waits: ct.Waits, WaitNs: ct.WaitNs}
 
-	k := sortIndex(o.SortBy)
-	v.Processes, v.ProcessRows = processes(prev, cur, rate, k, o.Top)
-	v.Rules, v.RuleRows = rules(prev, cur, rate, k, o.Top)
+	v.Processes, v.ProcessRows = processes(prev, cur, rate, o.SortBy, o.Top)
+	v.Rules, v.RuleRows = rules(prev, cur, rate, o.SortBy, o.Top)
 	return v
 }
 
@@ -268,62 +267,10 @@ func depth(prev, cur *profile.Profile, history int) Depth {
 	return d
 }
 
-// Counter indices of ranked.
-const (
-	kRecords = iota
-	kLost
-	kWait
-)
-
-func sortIndex(s string) int {
-	switch s {
-	case SortLost:
-		return kLost
-	case SortWait:
-		return kWait
-	}
-	return kRecords
-}
-
-// ranked is a row's sort keys: records, lost and wait, in the interval
-// and in total.
-type ranked struct {
-	d, total [3]uint64
-	name     string
-	tgid     uint32
-}
-
-func (a *ranked) active() bool { return a.d != [3]uint64{} }
-
-// before says whether a ranks before b when sorted by counter k.
-func (a *ranked) before(b *ranked, k int) bool {
-	switch {
-	case a.d[k] != b.d[k]:
-		return a.d[k] > b.d[k]
-	case a.active() != b.active():
-		return a.active()
-	case a.total[k] != b.total[k]:
-		return a.total[k] > b.total[k]
-	case a.d[kRecords] != b.d[kRecords]:
-		return a.d[kRecords] > b.d[kRecords]
-	case a.total[kRecords] != b.total[kRecords]:
-		return a.total[kRecords] > b.total[kRecords]
-	case a.name != b.name:
-		return a.name < b.name
-	}
-	return a.tgid < b.tgid
-}
-
-// rank sorts rows by their keys and keeps the first top (0: all).
-func rank[T any](rows []T, keys []ranked, k, top int) []T {
-	idx := make([]int, len(rows))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(i, j int) bool { return keys[idx[i]].before(&keys[idx[j]], k) })
-	if top > 0 && len(idx) > top {
-		idx = idx[:top]
-	}
+// rank returns rows in top's order by key (see ranking.CompareInterval),
+// the first top (0: all).
+func rank[T any](rows []T, keys []ranking.Interval, key string, top int) []T {
+	idx := ranking.RankIntervals(keys, key, top)
 	out := make([]T, len(idx))
 	for i, j := range idx {
 		out[i] = rows[j]
@@ -331,32 +278,28 @@ func rank[T any](rows []T, keys []ranked, k, top int) []T {
 	return out
 }
 
-func processes(prev, cur *profile.Profile, rate func(uint64) float64, k, top int) ([]ProcessRow, int) {
+func processes(prev, cur *profile.Profile, rate func(uint64) float64, sortBy string, top int) ([]ProcessRow, int) {
 	before := make(map[uint32]profile.Process, len(prev.Processes))
 	for _, p := range prev.Processes {
 		before[p.Tgid] = p
 	}
 	var rows []ProcessRow
-	var keys []ranked
+	var keys []ranking.Interval
 	for _, p := range cur.Processes {
-		if p.Records == 0 && p.Lost == 0 && p.WaitNs == 0 {
+		total := ranking.ProcessCounts(p)
+		if total.IsZero() {
 			continue
 		}
-		b := before[p.Tgid]
-		r := ranked{
-			d:     [3]uint64{sub(p.Records, b.Records), sub(p.Lost, b.Lost), sub(p.WaitNs, b.WaitNs)},
-			total: [3]uint64{p.Records, p.Lost, p.WaitNs},
-			name:  p.Comm, tgid: p.Tgid,
-		}
+		r := ranking.Interval{Delta: total.Since(ranking.ProcessCounts(before[p.Tgid])), Total: total, Name: p.Comm, Tgid: p.Tgid}
 		rows = append(rows, ProcessRow{
 			Tgid: p.Tgid, Comm: p.Comm, Cgroup: p.Cgroup,
-			RecordsPerSec: rate(r.d[kRecords]), LostPerSec: rate(r.d[kLost]),
-			WaitNs: r.d[kWait], WaitNsTotal: p.WaitNs,
+			RecordsPerSec: rate(r.Delta.Records), LostPerSec: rate(r.Delta.Lost),
+			WaitNs: r.Delta.WaitNs, WaitNsTotal: p.WaitNs,
 			Records: p.Records, Lost: p.Lost,
 		})
 		keys = append(keys, r)
 	}
-	return rank(rows, keys, k, top), len(rows)
+	return rank(rows, keys, sortBy, top), len(rows)
 }
 
 // ruleRowID is a (key, syscall, arch) row's identity in the kernel's map
@@ -368,7 +311,7 @@ type ruleRowID struct {
 	comm    string
 }
 
-func rules(prev, cur *profile.Profile, rate func(uint64) float64, k, top int) ([]RuleRow, int) {
+func rules(prev, cur *profile.Profile, rate func(uint64) float64, sortBy string, top int) ([]RuleRow, int) {
 	// Differences are taken per kernel row, then summed per group: the
 	// loaded rules are read again while top runs, and a group's rows may
 	// change with them.
@@ -377,31 +320,27 @@ func rules(prev, cur *profile.Profile, rate func(uint64) float64, k, top int) ([
 		before[ruleRowID{r.Key, r.Syscall, r.Arch, r.Comm}] = r
 	}
 	var rows []RuleRow
-	var keys []ranked
+	var keys []ranking.Interval
 	for _, g := range auditrules.Groups(cur) {
-		if g.Records == 0 && g.Lost == 0 && g.WaitNs == 0 {
+		r := ranking.Interval{Total: ranking.Counts{Records: g.Records, Lost: g.Lost, WaitNs: g.WaitNs}}
+		if r.Total.IsZero() {
 			continue
 		}
-		var r ranked
 		for _, i := range g.Rows {
 			c := cur.Rules[i]
-			b := before[ruleRowID{c.Key, c.Syscall, c.Arch, c.Comm}]
-			r.d[kRecords] += sub(c.Records, b.Records)
-			r.d[kLost] += sub(c.Lost, b.Lost)
-			r.d[kWait] += sub(c.WaitNs, b.WaitNs)
+			r.Delta.Add(ranking.RuleCounts(c).Since(ranking.RuleCounts(before[ruleRowID{c.Key, c.Syscall, c.Arch, c.Comm}])))
 		}
-		r.total = [3]uint64{g.Records, g.Lost, g.WaitNs}
 		row := RuleRow{
 			Rules: g.Rules, Text: g.Text, Key: g.Key, Syscalls: g.Syscalls, Comm: g.Comm,
-			RecordsPerSec: rate(r.d[kRecords]), LostPerSec: rate(r.d[kLost]),
-			WaitNs: r.d[kWait], WaitNsTotal: g.WaitNs,
+			RecordsPerSec: rate(r.Delta.Records), LostPerSec: rate(r.Delta.Lost),
+			WaitNs: r.Delta.WaitNs, WaitNsTotal: g.WaitNs,
 			Records: g.Records, Lost: g.Lost,
 		}
-		r.name = row.Name()
+		r.Name = row.Name()
 		rows = append(rows, row)
 		keys = append(keys, r)
 	}
-	return rank(rows, keys, k, top), len(rows)
+	return rank(rows, keys, sortBy, top), len(rows)
 }
 
 // Name is how the rule is shown: its loaded rules' numbers and text, or,

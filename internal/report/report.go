@@ -21,6 +21,7 @@ import (
 
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 	"github.com/auditprof/auditprof/internal/sizing"
 )
 
@@ -242,13 +243,13 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 
 	v.Data.Waits = waitHistogram(p.WaitHistogramNs)
 	v.Waits = len(v.Data.Waits.Counts) > 0
-	for _, r := range sizing.NoisiestRules(p, Top) {
+	for _, r := range ranking.NoisiestRules(p, Top) {
 		key, sc := human.Key(r.Key), r.SyscallLabel()
 		v.Rules = append(v.Rules, ruleRow{Key: key, Syscall: sc, Records: humanize.Comma(int64(r.Records)),
 			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: human.Duration(r.WaitNs)})
 		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
 	}
-	for _, pr := range sizing.NoisiestProcesses(p, Top) {
+	for _, pr := range ranking.NoisiestProcesses(p, Top) {
 		tgid := fmt.Sprint(pr.Tgid)
 		if pr.Tgid == 0 {
 			tgid = "-"

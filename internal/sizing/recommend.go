@@ -3,7 +3,6 @@ package sizing
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recordsize"
@@ -205,25 +204,4 @@ func Tidy(v float64) uint32 {
 	}
 	step := math.Pow(10, math.Floor(math.Log10(c))-1)
 	return clampLimit(math.Ceil(c/step) * step)
-}
-
-// NoisiestRules returns the rules with the most records, at most n.
-func NoisiestRules(p *profile.Profile, n int) []profile.Rule {
-	return mostRecords(p.Rules, n, func(r profile.Rule) uint64 { return r.Records })
-}
-
-// NoisiestProcesses returns the processes with the most records, at most n.
-func NoisiestProcesses(p *profile.Profile, n int) []profile.Process {
-	return mostRecords(p.Processes, n, func(pr profile.Process) uint64 { return pr.Records })
-}
-
-// mostRecords returns a copy of the n rows with the most records, in that
-// order (ties keep the profile's order).
-func mostRecords[T any](rows []T, n int, records func(T) uint64) []T {
-	out := append([]T(nil), rows...)
-	sort.SliceStable(out, func(i, j int) bool { return records(out[i]) > records(out[j]) })
-	if len(out) > n {
-		out = out[:n]
-	}
-	return out
 }
