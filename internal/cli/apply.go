@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/elastic/go-libaudit/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
@@ -163,7 +162,7 @@ func (o *applyOptions) apply(ctx context.Context) (*applyReport, error) {
 		return r, nil
 	}
 
-	if err := auditSet(r.BacklogLimit, r.BacklogWaitTime); err != nil {
+	if err := setBacklog(r.BacklogLimit, r.BacklogWaitTime); err != nil {
 		return nil, err
 	}
 	after, err := auditnl.Get(ctx)
@@ -202,30 +201,15 @@ func newPersistReport(pr *rulesd.Plan) *persistReport {
 	return &persistReport{File: pr.File, Created: pr.Created, Backup: pr.Backup, Changes: pr.Changes, Later: pr.Overrides}
 }
 
-// auditSet sends AUDIT_SET and waits for the kernel's answer.
-func auditSet(limit uint32, wait *uint32) error {
-	c, err := libaudit.NewAuditClient(nil)
-	if err != nil {
-		return setError(fmt.Errorf("opening the audit netlink socket: %w", err))
-	}
-	defer c.Close()
-	if err := c.SetBacklogLimit(limit, libaudit.WaitForReply); err != nil {
-		return setError(fmt.Errorf("setting backlog_limit: %w", err))
-	}
-	if wait != nil {
-		if err := c.SetBacklogWaitTime(int32(*wait), libaudit.WaitForReply); err != nil {
-			return setError(fmt.Errorf("setting backlog_wait_time: %w", err))
-		}
-	}
-	return nil
-}
-
-func setError(err error) error {
+// setBacklog is auditnl.SetBacklog with its refusals sorted into the exit
+// codes: no privilege (3), a value the kernel refuses (2).
+func setBacklog(limit uint32, wait *uint32) error {
+	err := auditnl.SetBacklog(limit, wait)
 	switch {
 	case errors.Is(err, syscall.EPERM):
-		return fmt.Errorf("%w: %w: AUDIT_SET needs CAP_AUDIT_CONTROL in the initial user namespace (run as root); if you are root, audit may be locked (enabled 2)", probe.ErrPrivilege, err)
+		return fmt.Errorf("%w: %w", probe.ErrPrivilege, err)
 	case errors.Is(err, syscall.EINVAL):
-		return usageError{fmt.Errorf("%w: the kernel refused the value (backlog_wait_time may be at most 600 s)", err)}
+		return usageError{err}
 	}
 	return err
 }
