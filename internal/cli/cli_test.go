@@ -32,8 +32,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"record", "--attach", "uprobe"}, "--attach must be auto, fentry, kprobe or netlink"},
-		{[]string{"record", "--task-state", "stack"}, "--task-state must be auto, task-storage or hash"},
+		{[]string{"record", "--attach", "uprobe"}, `--attach must be one of {auto|fentry|kprobe|netlink}, not "uprobe"`},
+		{[]string{"record", "--task-state", "stack"}, `--task-state must be one of {auto|task-storage|hash}, not "stack"`},
 		{[]string{"record", "--attach", "netlink", "--task-state", "hash"}, "--task-state is for BPF"},
 		{[]string{"record", "--duration", "-1s"}, "--duration must not be negative"},
 		{[]string{"record", "--bucket", "1us"}, "--bucket must be between 1ms and 1s"},

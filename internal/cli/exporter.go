@@ -72,18 +72,14 @@ record it has no netlink fallback.`,
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:9812", "serve metrics on this host:port (a non-loopback address is reachable from the network)")
 	f.DurationVar(&o.Interval, "interval", time.Second, "how often the kernel maps are read for /metrics (100ms to 1h)")
 	f.IntVar(&o.Top, "top", exporter.DefaultTop, "label sets per family (rules, processes) before the rest go to \"other\"")
-	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe")
+	addAttachFlag(cmd, &o.Attach, false)
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached, counting and serving the first reading")
 	f.StringVarP(&o.Output, "output", "o", "", "on exit, write the profile of the whole run to this file")
 	return cmd
 }
 
 func (o *exporterOptions) validate() error {
-	m, err := probe.ParseMode(o.Attach)
-	if err != nil {
-		return usageError{err}
-	}
-	o.mode = m
+	o.mode, _ = attachMode(o.Attach)
 	if err := validateListen(o.Listen); err != nil {
 		return err
 	}

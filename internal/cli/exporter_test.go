@@ -35,7 +35,7 @@ func TestExporterUsageErrors(t *testing.T) {
 		{[]string{"--interval", "99ms"}, "--interval must be between 100ms and 1h0m0s"},
 		{[]string{"--interval", "61m"}, "--interval must be between 100ms and 1h0m0s"},
 		{[]string{"--top", "0"}, "--top must be at least 1"},
-		{[]string{"--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
+		{[]string{"--attach", "uprobe"}, `--attach must be one of {auto|fentry|kprobe}, not "uprobe"`},
 		{[]string{"--output", "/nonexistent/dir/p.json"}, "directory /nonexistent/dir does not exist"},
 		{[]string{"extra"}, "unknown command"},
 	} {

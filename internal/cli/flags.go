@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,4 +85,51 @@ func refuseRepeats(root *cobra.Command) {
 		}
 	}
 	walk(root)
+}
+
+// enumValue is a string flag that takes one of a fixed set of values. It
+// refuses any other while the command line is parsed, so that every such
+// flag fails the same way, before its command validates or runs anything.
+type enumValue struct {
+	p       *string
+	name    string
+	allowed []string
+}
+
+func (e *enumValue) String() string { return *e.p }
+
+// Type is "string", as gh's enum flags say: the values are in the usage.
+func (e *enumValue) Type() string { return "string" }
+
+func (e *enumValue) Set(s string) error {
+	if !slices.Contains(e.allowed, s) {
+		return &enumError{name: e.name, value: s, allowed: e.allowed}
+	}
+	*e.p = s
+	return nil
+}
+
+// enumError is a value outside an enum flag's set. pflag wraps it in
+// "invalid argument ... flag:"; the flag error function unwraps it, so the
+// line says the flag, its values and what was given, once.
+type enumError struct {
+	name, value string
+	allowed     []string
+}
+
+func (e *enumError) Error() string {
+	return fmt.Sprintf("--%s must be one of %s, not %q", e.name, enumList(e.allowed), e.value)
+}
+
+// enumList is the values as the usage and the error show them: {a|b|c}.
+func enumList(values []string) string { return "{" + strings.Join(values, "|") + "}" }
+
+// enumFlag defines --name on cmd, set to def, taking one of allowed: the
+// usage ends with the values ("usage: {a|b|c}") and shell completion offers
+// them.
+func enumFlag(cmd *cobra.Command, p *string, name, def string, allowed []string, usage string) {
+	*p = def
+	cmd.Flags().Var(&enumValue{p: p, name: name, allowed: allowed}, name, usage+": "+enumList(allowed))
+	// Fails only for a flag that does not exist: it was just defined.
+	_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(allowed, cobra.ShellCompDirectiveNoFileComp))
 }

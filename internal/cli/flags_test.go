@@ -56,6 +56,9 @@ func TestRepeatedFlagRefused(t *testing.T) {
 			t.Skipf("%s takes several values", f.Value.Type())
 		}
 		v, ok := twoValues[f.Value.Type()]
+		if e, isEnum := f.Value.(*onceValue).Value.(*enumValue); isEnum {
+			v, ok = [2]string{e.allowed[0], e.allowed[1]}, true
+		}
 		if !ok {
 			t.Fatalf("no test values for flag type %q: add two to twoValues", f.Value.Type())
 		}
@@ -120,5 +123,43 @@ func TestTakesSeveral(t *testing.T) {
 		if got := takesSeveral(fs.Lookup(name).Value); got != want {
 			t.Errorf("%s: takesSeveral %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestEnumFlags: every enum flag refuses a value outside its set while
+// parsing, in one line (exit 2) naming the values as its usage does, and
+// completes its values.
+func TestEnumFlags(t *testing.T) {
+	checked := 0
+	eachFlag(t, func(t *testing.T, root, cmd *cobra.Command, f *pflag.Flag) {
+		e, ok := f.Value.(*onceValue).Value.(*enumValue)
+		if !ok {
+			t.Skip("not an enum")
+		}
+		checked++
+		list := "{" + strings.Join(e.allowed, "|") + "}"
+		if !strings.HasSuffix(f.Usage, ": "+list) {
+			t.Errorf("usage %q does not end with the values %s", f.Usage, list)
+		}
+		err := cmd.ParseFlags([]string{"--" + f.Name, "nonsense"})
+		if err == nil {
+			t.Fatal("nonsense accepted")
+		}
+		err = root.FlagErrorFunc()(cmd, err)
+		want := "--" + f.Name + " must be one of " + list + `, not "nonsense"`
+		if exitCode(err) != ExitUsage || err.Error() != want {
+			t.Errorf("exit %d, %q; want exit %d, %q", exitCode(err), err, ExitUsage, want)
+		}
+		complete, ok := cmd.GetFlagCompletionFunc(f.Name)
+		if !ok {
+			t.Fatal("no completion")
+		}
+		if got, _ := complete(cmd, nil, ""); strings.Join(got, "|") != strings.Join(e.allowed, "|") {
+			t.Errorf("completes %v, want %v", got, e.allowed)
+		}
+	})
+	// --attach (record, top, exporter), --task-state, --sort (rules, top).
+	if checked != 6 {
+		t.Errorf("checked %d enum flags, want 6", checked)
 	}
 }

@@ -56,8 +56,9 @@ in one line and records what netlink offers instead (attach=netlink);
 	f := cmd.Flags()
 	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
 	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "write the profile to this file")
-	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe; or netlink, no BPF")
-	f.StringVar(&o.TaskState, "task-state", "auto", "where the programs keep per-call state: auto, task-storage (5.12+) or hash (what older kernels get)")
+	addAttachFlag(cmd, &o.Attach, true)
+	enumFlag(cmd, &o.TaskState, "task-state", "auto", taskStates,
+		"where the programs keep per-call state (task-storage: 5.12+; hash: what older kernels get)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
 	f.DurationVar(&o.Bucket, "bucket", recording.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
@@ -66,20 +67,7 @@ in one line and records what netlink offers instead (attach=netlink);
 }
 
 func (o *recordOptions) validate() error {
-	if o.Attach == profile.AttachNetlink {
-		o.netlink = true
-	} else {
-		m, err := probe.ParseMode(o.Attach)
-		if err != nil {
-			return usagef("--attach must be auto, fentry, kprobe or netlink, not %q", o.Attach)
-		}
-		o.mode = m
-	}
-	switch o.TaskState {
-	case "auto", "task-storage", "hash":
-	default:
-		return usagef("--task-state must be auto, task-storage or hash, not %q", o.TaskState)
-	}
+	o.mode, o.netlink = attachMode(o.Attach)
 	if o.netlink && o.TaskState != "auto" {
 		return usagef("--task-state is for BPF; --attach netlink loads no programs")
 	}

@@ -64,10 +64,14 @@ wait, and the queue depth over time.`,
 	root.SetIn(s.in)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		// pflag wraps a Set error in "invalid argument ... flag:"; a
-		// repeated flag is said plainly.
+		// repeated flag and a value outside an enum are said plainly.
 		var rep *repeatedFlagError
 		if errors.As(err, &rep) {
 			return usageError{rep}
+		}
+		var enum *enumError
+		if errors.As(err, &enum) {
+			return usageError{enum}
 		}
 		return usageError{err}
 	})

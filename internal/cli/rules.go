@@ -87,7 +87,7 @@ alike (the profile has no per-rule timeline).`,
 	}
 	f := cmd.Flags()
 	o.profileSource.addFlags(f)
-	f.StringVar(&o.Sort, "sort", "records", "rank by records, lost or wait")
+	addSortFlag(cmd, &o.Sort, "rank by")
 	f.IntVar(&o.Top, "top", 20, "show this many rules (0: all)")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
 	return cmd
@@ -96,11 +96,6 @@ alike (the profile has no per-rule timeline).`,
 func (o *rulesOptions) validate() error {
 	if err := o.profileSource.validate(); err != nil {
 		return err
-	}
-	switch o.Sort {
-	case "records", "lost", "wait":
-	default:
-		return usagef("--sort must be records, lost or wait, not %q", o.Sort)
 	}
 	if o.Top < 0 {
 		return usagef("--top must be 0 (all) or more")

@@ -52,7 +52,7 @@ func TestRulesRanking(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "#2  -a always,exit -F arch=b64 -S openat -F key=hot") || !strings.Contains(out, "(no key) chmod-loop") {
 		t.Errorf("text output:\n%s", out)
 	}
-	if code, _, errOut := run(t, "rules", "--profile", path, "--sort", "size"); code != ExitUsage || !strings.Contains(errOut, "--sort must be") {
+	if code, _, errOut := run(t, "rules", "--profile", path, "--sort", "size"); code != ExitUsage || !strings.Contains(errOut, `--sort must be one of {records|lost|wait}, not "size"`) {
 		t.Errorf("bad --sort: exit %d, %s", code, errOut)
 	}
 }

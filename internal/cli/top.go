@@ -75,9 +75,9 @@ netlink as record does. Nothing stays attached after it exits.`,
 	f.DurationVar(&o.Interval, "interval", time.Second, "time between screens (100ms to 1h)")
 	f.BoolVar(&o.Once, "once", false, "print one frame after one interval and exit")
 	f.BoolVar(&o.JSON, "json", false, "print JSON: one object (--once) or one line per interval")
-	f.StringVar(&o.Sort, "sort", live.SortRecords, "rank processes and rules by records, lost or wait over the interval")
+	addSortFlag(cmd, &o.Sort, "rank processes and rules over the interval by")
 	f.IntVar(&o.Top, "top", 10, "rows per table (0: all)")
-	f.StringVar(&o.Attach, "attach", "auto", "program family: auto, fentry or kprobe")
+	addAttachFlag(cmd, &o.Attach, false)
 	return cmd
 }
 
@@ -85,17 +85,10 @@ func (o *topOptions) validate() error {
 	if o.Interval < 100*time.Millisecond || o.Interval > time.Hour {
 		return usagef("--interval must be between 100ms and 1h, not %s", o.Interval)
 	}
-	if !live.ValidSort(o.Sort) {
-		return usagef("--sort must be records, lost or wait, not %q", o.Sort)
-	}
 	if o.Top < 0 {
 		return usagef("--top must be 0 (all) or more")
 	}
-	m, err := probe.ParseMode(o.Attach)
-	if err != nil {
-		return usageError{err}
-	}
-	o.mode = m
+	o.mode, _ = attachMode(o.Attach)
 	return nil
 }
 

@@ -25,9 +25,9 @@ func TestTopUsageErrors(t *testing.T) {
 		{[]string{"top", "--interval", "-1s"}, "--interval must be between 100ms and 1h"},
 		{[]string{"top", "--interval", "61m"}, "--interval must be between 100ms and 1h, not 1h1m0s"},
 		{[]string{"top", "--interval", "soon"}, "invalid argument \"soon\" for \"--interval\""},
-		{[]string{"top", "--sort", "size"}, "--sort must be records, lost or wait, not \"size\""},
+		{[]string{"top", "--sort", "size"}, `--sort must be one of {records|lost|wait}, not "size"`},
 		{[]string{"top", "--top", "-1"}, "--top must be 0 (all) or more"},
-		{[]string{"top", "--attach", "uprobe"}, "--attach must be auto, fentry or kprobe"},
+		{[]string{"top", "--attach", "uprobe"}, `--attach must be one of {auto|fentry|kprobe}, not "uprobe"`},
 		{[]string{"top", "extra"}, "unknown command \"extra\""},
 		{[]string{"top", "--onec"}, "unknown flag: --onec"},
 	} {
