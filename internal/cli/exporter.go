@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -96,12 +95,7 @@ func (o *exporterOptions) validate() error {
 			return err
 		}
 	}
-	if o.ReadyFile != "" {
-		if err := checkOutput("--ready-file", o.ReadyFile); err != nil {
-			return err
-		}
-	}
-	return nil
+	return checkReadyFile(o.ReadyFile)
 }
 
 // validateListen checks host:port before anything is attached: a numeric
@@ -172,12 +166,7 @@ func (o *exporterOptions) run(parent context.Context) error {
 			}
 			ready = true
 			fmt.Fprintf(o.err, "auditprof: attached (%s), counting and serving %s; Ctrl-C to stop\n", p.Attach, url)
-			if o.ReadyFile != "" {
-				if err := os.WriteFile(o.ReadyFile, nil, 0o644); err != nil {
-					return fmt.Errorf("creating ready file: %w", err)
-				}
-			}
-			return nil
+			return createReadyFile(o.ReadyFile)
 		},
 	})
 	serr := shutdown()

@@ -128,15 +128,6 @@ func (o *recommendOptions) validate() error {
 	return checkPersist(o.Persist, o.DryRun)
 }
 
-// loadProfile reads a profile; a missing or bad file is a usage error.
-func loadProfile(path string) (*profile.Profile, error) {
-	p, err := profile.ReadFile(path)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return p, nil
-}
-
 func (o *recommendOptions) run(cmd *cobra.Command) error {
 	p, err := o.profileSource.load(cmd, o.streams)
 	if err != nil {

@@ -1,17 +1,13 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/auditprof/auditprof/internal/probe"
-	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording"
 	"github.com/auditprof/auditprof/internal/summary"
 )
@@ -80,10 +76,8 @@ func (o *recordOptions) validate() error {
 	if err := checkOutput("--output", o.Output); err != nil {
 		return err
 	}
-	if o.ReadyFile != "" {
-		if err := checkOutput("--ready-file", o.ReadyFile); err != nil {
-			return err
-		}
+	if err := checkReadyFile(o.ReadyFile); err != nil {
+		return err
 	}
 	if o.Top < 1 {
 		return usagef("--top must be at least 1")
@@ -112,60 +106,4 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		fmt.Fprintf(o.out, "\nprofile written to %s\n", written)
 	}
 	return werr
-}
-
-// runRecording records as `record` does, for every command that records:
-// the degraded-mode line, the line saying it is counting (and readyFile
-// created then), and the live progress line on a terminal.
-func runRecording(ctx context.Context, s streams, opts recording.Options, readyFile string) (*profile.Profile, error) {
-	live := isTerminal(s.err)
-	opts.Degraded = func(line string) { fmt.Fprintf(s.err, "auditprof: %s\n", line) }
-	opts.Notice = opts.Degraded
-	opts.Ready = func(attach string) error {
-		stop := "Ctrl-C to stop"
-		if opts.Duration > 0 {
-			stop = fmt.Sprintf("for %s, or until Ctrl-C", opts.Duration)
-		}
-		if attach == profile.AttachNetlink {
-			fmt.Fprintf(s.err, "auditprof: listening to the audit multicast group and sampling AUDIT_GET (netlink) and counting; %s\n", stop)
-		} else {
-			fmt.Fprintf(s.err, "auditprof: attached (%s) and counting; %s\n", attach, stop)
-		}
-		if readyFile != "" {
-			if err := os.WriteFile(readyFile, nil, 0o644); err != nil {
-				return fmt.Errorf("creating ready file: %w", err)
-			}
-		}
-		return nil
-	}
-	opts.Draining = func(queued int64, within time.Duration) {
-		if live {
-			fmt.Fprint(s.err, "\r\033[K")
-		}
-		what := "the records"
-		if queued > 0 {
-			what = fmt.Sprintf("the %d records", queued)
-		}
-		fmt.Fprintf(s.err, "auditprof: stopped; receiving %s still in the kernel's audit queue (at most %s)\n", what, within)
-	}
-	opts.Progress = func(p recording.Progress) {
-		if live {
-			fmt.Fprintf(s.err, "\r\033[K%6.0fs  records %d  queued %d  lost %d  waits %d  peak depth %d",
-				p.Elapsed.Seconds(), p.Records, p.Queued, p.Lost, p.Waits, p.MaxDepth)
-		}
-	}
-	prof, err := recording.Run(ctx, opts)
-	if live {
-		fmt.Fprint(s.err, "\r\033[K")
-	}
-	return prof, err
-}
-
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -43,10 +43,8 @@ func (s *profileSource) validate() error {
 		if err := checkOutput("--output", s.Output); err != nil {
 			return err
 		}
-		if s.ReadyFile != "" {
-			if err := checkOutput("--ready-file", s.ReadyFile); err != nil {
-				return err
-			}
+		if err := checkReadyFile(s.ReadyFile); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -143,26 +143,6 @@ func (o *topOptions) run(cmd *cobra.Command) error {
 	return err
 }
 
-// noBPFError is the one line the live commands (top, the exporter) fail
-// with where BPF cannot attach: they have no netlink fallback. It unwraps
-// to probe.ErrNoAttach (exit 4).
-type noBPFError struct {
-	command string
-	err     error
-}
-
-func (e noBPFError) Error() string {
-	why := strings.TrimPrefix(e.err.Error(), probe.ErrNoAttach.Error())
-	why = strings.TrimPrefix(why, ": ")
-	if why != "" {
-		why = " (" + why + ")"
-	}
-	return e.command + " needs BPF (kprobes or fentry on audit_log_start), which cannot attach here" + why +
-		"; `auditprof status` shows the kernel's counters"
-}
-
-func (e noBPFError) Unwrap() error { return e.err }
-
 // onceOutput prints the first frame and ends the recording.
 type onceOutput struct {
 	w    io.Writer
