@@ -22,7 +22,7 @@ type profileSource struct {
 }
 
 func (s *profileSource) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&s.Profile, "profile", "", "a profile written by `auditprof record`")
+	f.StringVar(&s.Profile, "profile", "", "a profile, a `FILE` written by auditprof record")
 	f.DurationVar(&s.Duration, "duration", 0, "record for this long first (instead of --profile)")
 	f.StringVarP(&s.Output, "output", "o", "auditprof-profile.json", "with --duration: write the profile here")
 	f.StringVar(&s.ReadyFile, "ready-file", "", "with --duration: create this file once attached and counting")

@@ -53,7 +53,7 @@ func newValidateCmd(s streams) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Profile, "profile", "", "a profile written by `auditprof record`")
+	f.StringVar(&o.Profile, "profile", "", "a profile, a `FILE` written by auditprof record")
 	f.Int64Var(&o.Limit, "backlog-limit", 0, "candidate backlog_limit (records)")
 	f.StringVar(&o.WaitTime, "backlog-wait-time", "0", "candidate backlog_wait_time: jiffies (60000) or a duration (15s), at the profile's HZ")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
