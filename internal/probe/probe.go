@@ -33,13 +33,13 @@ const (
 	ModeKprobe Mode = "kprobe"
 )
 
-// ParseMode validates a --attach value.
+// ParseMode returns the mode named s: auto, fentry or kprobe.
 func ParseMode(s string) (Mode, error) {
 	switch m := Mode(s); m {
 	case ModeAuto, ModeFentry, ModeKprobe:
 		return m, nil
 	}
-	return "", fmt.Errorf("--attach must be auto, fentry or kprobe, not %q", s)
+	return "", fmt.Errorf("unknown attach mode %q", s)
 }
 
 // attachPoint declares one kernel function auditprof hooks. The program

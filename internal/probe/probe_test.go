@@ -2,6 +2,7 @@ package probe
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -120,8 +121,15 @@ func TestParseMode(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"", "kprobe-multi", "FENTRY"} {
-		if _, err := ParseMode(s); err == nil {
+		_, err := ParseMode(s)
+		if err == nil {
 			t.Errorf("ParseMode(%q) accepted", s)
+			continue
+		}
+		// The error names the value, not a flag: callers other than
+		// the CLI's --attach use it too.
+		if want := fmt.Sprintf("unknown attach mode %q", s); err.Error() != want {
+			t.Errorf("ParseMode(%q): %q, want %q", s, err, want)
 		}
 	}
 }
