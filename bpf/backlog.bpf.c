@@ -32,6 +32,9 @@
  *                        requeued nor counted by audit_log_lost was freed
  *                        silently (booted without audit=1, auditd slow or
  *                        gone): the kernel's lost counter misses those.
+ *
+ * backlog.h holds what user space shares (map layouts, sizes, defaults);
+ * core_fixes.bpf.h the kernel layouts that differ between versions.
  */
 
 #include "vmlinux.h"
@@ -39,19 +42,24 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-#define KEY_LEN 64
-#define REASON_LEN 48
-#define COMM_LEN 16
-#define HIST_SLOTS 48
+#include "backlog.h"
+#include "core_fixes.bpf.h"
+
 #define AUDIT_SYSCALL 1300
-#define SYSCALL_NONE -1
 #define CACHE_ALIGN(x) (((x) + 63) & ~63ULL)
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* bpf2go finds a type only in the object's BTF, where clang puts an enum
+ * only if code uses one of its values: these pointers keep the shared enums
+ * there for the Go side (gen.go's -type), whatever the code uses. */
+static const enum sizes *btf_sizes __attribute__((used));
+static const enum defaults *btf_defaults __attribute__((used));
+static const enum rule_syscall *btf_rule_syscall __attribute__((used));
+
 /* Set before load. */
-const volatile __u64 bucket_ns = 10000000;
-const volatile __u32 timeline_slots = 1024;
+const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
+const volatile __u32 timeline_slots = DEFAULT_TIMELINE_SLOTS;
 const volatile __u64 fn_kauditd_hold_skb = 0;
 const volatile __u64 fn_kauditd_rehold_skb = 0;
 /* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
@@ -59,64 +67,8 @@ const volatile __u64 fn_kauditd_rehold_skb = 0;
  * keep the per-call state in the inflight hash instead. */
 const volatile bool use_task_storage = true;
 /* Sizes of the attribution arrays; slot 0 of each is "other". */
-const volatile __u32 proc_slots_max = 4097;
-const volatile __u32 rule_slots_max = 1025;
-
-/* Addresses of the three kauditd queues. Filled by user space from
- * kallsyms (CONFIG_KALLSYMS_ALL) or learned in kauditd_send_queue. */
-struct queue_addrs {
-	__u64 main;
-	__u64 retry;
-	__u64 hold;
-};
-
-/* Per CPU, so plain adds: a program is not migrated while it runs, and only
- * a preempting task running the same program on this CPU (PREEMPT kernels)
- * could interleave with it. Atomics are kept for maps shared between CPUs. */
-struct counters {
-	__u64 records;        /* calls that got past the exclude filter */
-	__u64 events;         /* of which AUDIT_SYSCALL: one per syscall event */
-	__u64 lost_events;    /* AUDIT_SYSCALL records lost: their events' other
-			       * records were never made (audit_log_exit returns) */
-	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
-	__u64 queued;         /* enqueues on audit_queue */
-	__u64 bytes_queued;   /* their real size (head + sk_buff) */
-	__u64 lost;           /* audit_log_lost calls */
-	__u64 silent_drops;   /* freed in kauditd_hold_skb, not counted in lost */
-	__u64 waits;          /* audit_log_start calls that slept */
-	__u64 wait_jiffies;   /* their sleep, as backlog_wait_time_actual counts it */
-	__u64 blocked_ns;     /* wall time of those calls */
-	__u64 drained;        /* dequeues from audit_queue */
-	__u64 retry_queued;
-	__u64 hold_queued;
-	__u64 max_depth;      /* audit_queue length, as the limit sees it */
-	__u64 max_retry_depth;
-	__u64 max_hold_depth;
-	__u64 kauditd_passes;
-	__u64 inflight_overflow;
-	__u64 inflight_missing;
-	/* audit_log_start calls whose return no program saw: the task began
-	 * another with the last still open. Kernels since 5.12 (e21aa341785c,
-	 * "bpf: Fix fexit trampoline.") patch a replaced trampoline so that
-	 * calls still inside the function return past its fexit programs:
-	 * another program attached to or detached from audit_log_start while
-	 * a producer was inside. A kretprobe out of instances does the same,
-	 * and so does a call nested in an interrupt of one (the outer call's
-	 * state is overwritten). Their records are not counted; a task that
-	 * makes no later call is not seen. */
-	__u64 returns_missed;
-	__u64 proc_overflow;
-	__u64 rule_overflow;
-	__u64 reason_overflow;
-	__u64 timeline_late;
-	/* The lowest and highest audit event serial (msg=audit(T:SERIAL))
-	 * among the SYSCALL records counted and made (a lost one has none
-	 * yet): what lets a test, or an operator with ausearch, name exactly
-	 * the events a recording covers. 0: none. The serial is 32 bits in
-	 * the kernel and wraps after 2^32 events. */
-	__u64 first_serial;
-	__u64 last_serial;
-};
+const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + 1;
+const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
 
 /* Per task: the audit_log_start call in progress, and which process and
  * rule slot the task's records go to. Kept in task local storage, so that a
@@ -146,64 +98,6 @@ struct task_state {
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
-};
-
-struct proc_stats {
-	__u32 tgid;
-	__u32 pad;
-	__u64 records;
-	__u64 queued;
-	__u64 bytes;
-	__u64 lost;
-	__u64 waits;
-	__u64 wait_jiffies;
-	__u64 max_wait_jiffies;
-	__u64 blocked_ns;
-	__u64 cgroup_id;
-	char comm[COMM_LEN];
-};
-
-/* A rule is identified as the kernel leaves it in the audit_context: the
- * key (ctx->filterkey, several keys joined by \x01), the syscall number
- * and the syscall's arch (AUDIT_ARCH_*: the number means something else
- * under b32). Records with no key carry the producer's comm instead, so
- * keyless rules still split by who triggers them. */
-struct rule_key {
-	char key[KEY_LEN];
-	char comm[COMM_LEN];
-	__s32 syscall;
-	__u32 arch;
-};
-
-struct rule_stats {
-	struct rule_key key;
-	__u64 records;
-	__u64 events; /* AUDIT_SYSCALL records: one per event */
-	__u64 lost;
-	__u64 lost_events;
-	__u64 waits;
-	__u64 wait_jiffies;
-};
-
-struct reason_key {
-	char reason[REASON_LEN];
-};
-
-struct tl_slot {
-	__u64 epoch; /* bucket number: ktime / bucket_ns */
-	__u64 arrivals;
-	__u64 events;
-	__u64 lost_events;
-	__u64 queued;
-	__u64 lost;
-	__u64 drained;
-	__u64 max_depth;
-	__u64 waits;
-	__u64 wait_jiffies;
-	/* Tasks that made a record in the bucket, each counted once (with
-	 * task storage only: the inflight hash forgets a task between
-	 * records, so there it stays 0). */
-	__u64 producers;
 };
 
 /* Set by user space once every program is attached, cleared before it
@@ -266,28 +160,28 @@ __u32 rule_next = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, DEFAULT_MAX_PROCS);
 	__type(key, __u32);
 	__type(value, __u32);
 } proc_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4097);
+	__uint(max_entries, DEFAULT_MAX_PROCS + 1);
 	__type(key, __u32);
 	__type(value, struct proc_stats);
 } procs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, DEFAULT_MAX_RULES);
 	__type(key, struct rule_key);
 	__type(value, __u32);
 } rule_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1025);
+	__uint(max_entries, DEFAULT_MAX_RULES + 1);
 	__type(key, __u32);
 	__type(value, struct rule_stats);
 } rules SEC(".maps");
@@ -295,7 +189,7 @@ struct {
 /* Claimed slots, keyed by table (1 procs, 2 rules) << 32 | slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4097 + 1025);
+	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + 2);
 	__type(key, __u64);
 	__type(value, __u8);
 } slot_claims SEC(".maps");
@@ -320,7 +214,7 @@ struct {
  * about once a second, so the ring only has to span a few seconds. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1024);
+	__uint(max_entries, DEFAULT_TIMELINE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct tl_slot);
 } timeline SEC(".maps");
@@ -375,31 +269,11 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	return s;
 }
 
-/* Newer kernels moved ctx->serial into ctx->stamp (struct audit_stamp,
- * "audit: use a struct to represent an audit timestamp", seen in 6.18 and in
- * Ubuntu's 5.19+): CO-RE picks whichever the running kernel has. */
-struct audit_stamp___new {
-	unsigned int serial;
-} __attribute__((preserve_access_index));
-
-struct audit_context___new {
-	struct audit_stamp___new stamp;
-} __attribute__((preserve_access_index));
-
 /* READ loads a field of a kernel pointer: directly where the pointer came
  * from BTF (fentry/fexit arguments: the verifier checks the load), else
  * through bpf_probe_read_kernel (kprobes). btf is a literal at every call
  * site of the inlined handlers, so each variant keeps only its own path. */
 #define READ(btf, p, field) ((btf) ? (p)->field : BPF_CORE_READ(p, field))
-
-static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
-{
-	struct audit_context___new *n = (void *)ctx;
-
-	if (bpf_core_field_exists(n->stamp))
-		return READ(btf, n, stamp.serial);
-	return READ(btf, ctx, serial);
-}
 
 /* slot_claim hands out a free slot of an attribution array, or 0 ("other")
  * when none is left. The claim is an insert into slot_claims with

@@ -44,6 +44,15 @@ type backlogCounters struct {
 	LastSerial       uint64
 }
 
+type backlogDefaults uint32
+
+const (
+	backlogDefaultsDEFAULT_BUCKET_NS      backlogDefaults = 10000000
+	backlogDefaultsDEFAULT_TIMELINE_SLOTS backlogDefaults = 1024
+	backlogDefaultsDEFAULT_MAX_PROCS      backlogDefaults = 4096
+	backlogDefaultsDEFAULT_MAX_RULES      backlogDefaults = 1024
+)
+
 type backlogProcStats struct {
 	_              structs.HostLayout
 	Tgid           uint32
@@ -90,6 +99,22 @@ type backlogRuleStats struct {
 	Waits       uint64
 	WaitJiffies uint64
 }
+
+type backlogRuleSyscall uint32
+
+const (
+	backlogRuleSyscallSYSCALL_NONE  backlogRuleSyscall = 4294967295
+	backlogRuleSyscallSYSCALL_OTHER backlogRuleSyscall = 4294967294
+)
+
+type backlogSizes uint32
+
+const (
+	backlogSizesKEY_LEN    backlogSizes = 64
+	backlogSizesREASON_LEN backlogSizes = 48
+	backlogSizesCOMM_LEN   backlogSizes = 16
+	backlogSizesHIST_SLOTS backlogSizes = 48
+)
 
 type backlogTaskState struct {
 	_             structs.HostLayout

@@ -86,7 +86,8 @@ var ErrPrivilege = errors.New("missing privilege")
 // Options configure Open.
 type Options struct {
 	Mode Mode
-	// BucketNs is the timeline's bucket width (default 10 ms).
+	// BucketNs is the timeline's bucket width (default 10 ms). The
+	// defaults are enum defaults in bpf/backlog.h.
 	BucketNs uint64
 	// TimelineSlots is the ring size per CPU (default 1024): user space
 	// must read the timeline at least every TimelineSlots*BucketNs/2.
@@ -110,16 +111,16 @@ func (o *Options) defaults() {
 		o.Mode = ModeAuto
 	}
 	if o.BucketNs == 0 {
-		o.BucketNs = 10_000_000
+		o.BucketNs = uint64(backlogDefaultsDEFAULT_BUCKET_NS)
 	}
 	if o.TimelineSlots == 0 {
-		o.TimelineSlots = 1024
+		o.TimelineSlots = uint32(backlogDefaultsDEFAULT_TIMELINE_SLOTS)
 	}
 	if o.MaxProcesses == 0 {
-		o.MaxProcesses = 4096
+		o.MaxProcesses = uint32(backlogDefaultsDEFAULT_MAX_PROCS)
 	}
 	if o.MaxRules == 0 {
-		o.MaxRules = 1024
+		o.MaxRules = uint32(backlogDefaultsDEFAULT_MAX_RULES)
 	}
 	if o.TaskState == "" {
 		o.TaskState = "auto"

@@ -11,12 +11,6 @@ import (
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
-// Mirrors of bpf/backlog.bpf.c constants.
-const (
-	syscallOther = -2
-	histSlots    = 48
-)
-
 // Counters are the kernel-side totals, summed over CPUs.
 type Counters = backlogCounters
 
@@ -280,17 +274,23 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error 
 			if v == (backlogRuleStats{}) {
 				continue
 			}
-			row.Key, row.Syscall = "", syscallOther
+			row.Key, row.Syscall = "", syscallInt32(backlogRuleSyscallSYSCALL_OTHER)
 		}
 		prof.Rules = append(prof.Rules, row)
 	}
 	return nil
 }
 
+// syscallInt32 is a rule_syscall value as rule_key.syscall holds it.
+// clang-14 writes BTF enums without their sign (BTF's signed flag came with
+// LLVM 15), so bpf2go types the negative values as their uint32 bit
+// pattern; converted at run time, the pattern wraps back to the value.
+func syscallInt32(v backlogRuleSyscall) int32 { return int32(v) }
+
 func (p *Probe) fillHistogram(prof *profile.Profile) error {
 	prof.WaitHistogramNs = nil
 	m := p.coll.Maps["wait_hist"]
-	for slot := uint32(0); slot < histSlots; slot++ {
+	for slot := uint32(0); slot < uint32(backlogSizesHIST_SLOTS); slot++ {
 		var per []uint64
 		if err := m.Lookup(slot, &per); err != nil {
 			return fmt.Errorf("reading wait histogram: %w", err)
@@ -304,7 +304,7 @@ func (p *Probe) fillHistogram(prof *profile.Profile) error {
 		}
 		// Slot i holds [2^i, 2^(i+1)) ns.
 		le := uint64(1)<<(slot+1) - 1
-		if slot == histSlots-1 {
+		if slot == uint32(backlogSizesHIST_SLOTS)-1 {
 			le = ^uint64(0)
 		}
 		prof.WaitHistogramNs = append(prof.WaitHistogramNs, profile.HistogramBucket{Le: le, Count: n})

@@ -7,7 +7,24 @@ import (
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/auditprof/auditprof/internal/profile"
 )
+
+// TestRuleSyscallValues: the rows the BPF keys by SYSCALL_NONE, and the
+// overflow row user space labels SYSCALL_OTHER, come out as the numbers the
+// profile format gives those meanings (bpf2go hands the negative enum values
+// over as uint32 bit patterns).
+func TestRuleSyscallValues(t *testing.T) {
+	for v, want := range map[backlogRuleSyscall]string{
+		backlogRuleSyscallSYSCALL_NONE:  "(not a syscall)",
+		backlogRuleSyscallSYSCALL_OTHER: "(other rules)",
+	} {
+		if got := (profile.Rule{Syscall: syscallInt32(v)}).SyscallLabel(); got != want {
+			t.Errorf("rule_syscall %d: label %q, want %q", syscallInt32(v), got, want)
+		}
+	}
+}
 
 // TestTimelineReader drives the reader over a real per-CPU array map, as
 // the BPF programs leave it: per-CPU slots tagged with their bucket, some

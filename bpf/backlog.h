@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * backlog.h: what backlog.bpf.c shares with user space. Every struct here is
+ * a map key or value, or a global, that internal/probe reads or writes, and
+ * every enum a value both sides must agree on. bpf2go generates a Go type
+ * for each one named with -type in internal/probe/gen.go (struct foo_bar
+ * becomes backlogFooBar; enum foo's element BAR becomes the constant
+ * backlogFooBAR), so the Go side copies nothing by hand. The programs'
+ * private state (struct task_state) stays in backlog.bpf.c.
+ */
+#ifndef __BACKLOG_H
+#define __BACKLOG_H
+
+/* Lengths of the strings in the maps, and of the wait histogram. */
+enum sizes {
+	KEY_LEN = 64,    /* of ctx->filterkey: longer keys are cut */
+	REASON_LEN = 48, /* of audit_log_lost's message */
+	COMM_LEN = 16,   /* TASK_COMM_LEN */
+	/* wait_hist: slot i counts waits of [2^i, 2^(i+1)) ns; the last
+	 * slot takes every longer wait. */
+	HIST_SLOTS = 48,
+};
+
+/* Sizes user space uses unless told otherwise; it sets every one of them
+ * before load, so the values in the object are only placeholders. */
+enum defaults {
+	DEFAULT_BUCKET_NS = 10000000, /* the timeline's bucket width */
+	DEFAULT_TIMELINE_SLOTS = 1024, /* buckets in the ring, per CPU */
+	DEFAULT_MAX_PROCS = 4096,      /* attribution slots; slot 0 is added */
+	DEFAULT_MAX_RULES = 1024,
+};
+
+/* rule_key.syscall when it holds no syscall number. */
+enum rule_syscall {
+	/* The record was not made inside a syscall (no audit_context, or
+	 * ctx->major unset: kernel threads, netfilter's xt_AUDIT). */
+	SYSCALL_NONE = -1,
+	/* Never stored: user space's label for slot 0 of rules, the records
+	 * of rules that did not fit. */
+	SYSCALL_OTHER = -2,
+};
+
+/* Addresses of the three kauditd queues. Filled by user space from
+ * kallsyms (CONFIG_KALLSYMS_ALL) or learned in kauditd_send_queue. */
+struct queue_addrs {
+	__u64 main;
+	__u64 retry;
+	__u64 hold;
+};
+
+/* Per CPU, so plain adds: a program is not migrated while it runs, and only
+ * a preempting task running the same program on this CPU (PREEMPT kernels)
+ * could interleave with it. Atomics are kept for maps shared between CPUs. */
+struct counters {
+	__u64 records;        /* calls that got past the exclude filter */
+	__u64 events;         /* of which AUDIT_SYSCALL: one per syscall event */
+	__u64 lost_events;    /* AUDIT_SYSCALL records lost: their events' other
+			       * records were never made (audit_log_exit returns) */
+	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
+	__u64 queued;         /* enqueues on audit_queue */
+	__u64 bytes_queued;   /* their real size (head + sk_buff) */
+	__u64 lost;           /* audit_log_lost calls */
+	__u64 silent_drops;   /* freed in kauditd_hold_skb, not counted in lost */
+	__u64 waits;          /* audit_log_start calls that slept */
+	__u64 wait_jiffies;   /* their sleep, as backlog_wait_time_actual counts it */
+	__u64 blocked_ns;     /* wall time of those calls */
+	__u64 drained;        /* dequeues from audit_queue */
+	__u64 retry_queued;
+	__u64 hold_queued;
+	__u64 max_depth;      /* audit_queue length, as the limit sees it */
+	__u64 max_retry_depth;
+	__u64 max_hold_depth;
+	__u64 kauditd_passes;
+	__u64 inflight_overflow;
+	__u64 inflight_missing;
+	/* audit_log_start calls whose return no program saw: the task began
+	 * another with the last still open. Kernels since 5.12 (e21aa341785c,
+	 * "bpf: Fix fexit trampoline.") patch a replaced trampoline so that
+	 * calls still inside the function return past its fexit programs:
+	 * another program attached to or detached from audit_log_start while
+	 * a producer was inside. A kretprobe out of instances does the same,
+	 * and so does a call nested in an interrupt of one (the outer call's
+	 * state is overwritten). Their records are not counted; a task that
+	 * makes no later call is not seen. */
+	__u64 returns_missed;
+	__u64 proc_overflow;
+	__u64 rule_overflow;
+	__u64 reason_overflow;
+	__u64 timeline_late;
+	/* The lowest and highest audit event serial (msg=audit(T:SERIAL))
+	 * among the SYSCALL records counted and made (a lost one has none
+	 * yet): what lets a test, or an operator with ausearch, name exactly
+	 * the events a recording covers. 0: none. The serial is 32 bits in
+	 * the kernel and wraps after 2^32 events. */
+	__u64 first_serial;
+	__u64 last_serial;
+};
+
+struct proc_stats {
+	__u32 tgid;
+	__u32 pad;
+	__u64 records;
+	__u64 queued;
+	__u64 bytes;
+	__u64 lost;
+	__u64 waits;
+	__u64 wait_jiffies;
+	__u64 max_wait_jiffies;
+	__u64 blocked_ns;
+	__u64 cgroup_id;
+	char comm[COMM_LEN];
+};
+
+/* A rule is identified as the kernel leaves it in the audit_context: the
+ * key (ctx->filterkey, several keys joined by \x01), the syscall number
+ * and the syscall's arch (AUDIT_ARCH_*: the number means something else
+ * under b32). Records with no key carry the producer's comm instead, so
+ * keyless rules still split by who triggers them. */
+struct rule_key {
+	char key[KEY_LEN];
+	char comm[COMM_LEN];
+	__s32 syscall; /* ctx->major, or SYSCALL_NONE */
+	__u32 arch;
+};
+
+struct rule_stats {
+	struct rule_key key;
+	__u64 records;
+	__u64 events; /* AUDIT_SYSCALL records: one per event */
+	__u64 lost;
+	__u64 lost_events;
+	__u64 waits;
+	__u64 wait_jiffies;
+};
+
+struct reason_key {
+	char reason[REASON_LEN];
+};
+
+struct tl_slot {
+	__u64 epoch; /* bucket number: ktime / bucket_ns */
+	__u64 arrivals;
+	__u64 events;
+	__u64 lost_events;
+	__u64 queued;
+	__u64 lost;
+	__u64 drained;
+	__u64 max_depth;
+	__u64 waits;
+	__u64 wait_jiffies;
+	/* Tasks that made a record in the bucket, each counted once (with
+	 * task storage only: the inflight hash forgets a task between
+	 * records, so there it stays 0). */
+	__u64 producers;
+};
+
+#endif /* __BACKLOG_H */

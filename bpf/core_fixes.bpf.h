@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * core_fixes.bpf.h: kernel types that changed shape between the kernels
+ * auditprof runs on. Each fix declares the other layout as a CO-RE flavour
+ * (a struct named <type>___<flavour>, which libbpf and cilium/ebpf match to
+ * the kernel's <type>) and picks the layout the running kernel has with
+ * bpf_core_field_exists, so that one object loads on all of them.
+ */
+#ifndef __CORE_FIXES_BPF_H
+#define __CORE_FIXES_BPF_H
+
+#include <bpf/bpf_core_read.h>
+
+/* audit_context's serial moved into ctx->stamp (struct audit_stamp) with
+ * "audit: use a struct to represent an audit timestamp", part of the LSM
+ * stacking series: absent in 6.12.117, present in 6.18.2, and in Ubuntu's
+ * kernels since 5.19 through their LSM-stacking patches (SAUCE "Audit:
+ * Create audit_stamp structure"). */
+struct audit_stamp___new {
+	unsigned int serial;
+} __attribute__((preserve_access_index));
+
+struct audit_context___new {
+	struct audit_stamp___new stamp;
+} __attribute__((preserve_access_index));
+
+/* event_serial returns the audit event serial of ctx, the SERIAL of
+ * msg=audit(T:SERIAL). btf says ctx came from BTF (an fentry/fexit
+ * argument: a plain load the verifier checks), else it is read through
+ * bpf_probe_read_kernel (kprobes); a literal at every call site, so that
+ * each inlined variant keeps only its own path. */
+static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
+{
+	struct audit_context___new *n = (void *)ctx;
+
+	if (bpf_core_field_exists(n->stamp))
+		return btf ? n->stamp.serial : BPF_CORE_READ(n, stamp.serial);
+	return btf ? ctx->serial : BPF_CORE_READ(ctx, serial);
+}
+
+#endif /* __CORE_FIXES_BPF_H */
