@@ -348,18 +348,19 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 
 /* rule_get returns the counters of the (key, syscall) the record belongs to.
  * The key is read and hashed once per event: records of the same event
- * (same audit_context, serial, filterkey and syscall) reuse the slot. */
+ * (same audit_context, serial, filterkey and syscall) reuse the slot.
+ * serial is ctx's event serial (0 without ctx): the caller reads it, as it
+ * needs it too. */
 static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct audit_context *ctx,
-						   bool btf, struct counters *t)
+						   __u64 serial, bool btf, struct counters *t)
 {
 	struct rule_key rk = {};
-	__u64 serial = 0, fkey = 0;
+	__u64 fkey = 0;
 	__s32 major = SYSCALL_NONE;
 	__u32 slot = 0, arch = 0, *sp;
 	struct rule_stats *r;
 
 	if (ctx) {
-		serial = event_serial(ctx, btf);
 		fkey = (__u64)READ(btf, ctx, filterkey);
 		major = READ(btf, ctx, major);
 	}
@@ -539,7 +540,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	struct proc_stats *p;
 	struct rule_stats *r;
 	struct tl_slot *s;
-	__u64 now, dur = 0, wj = 0;
+	__u64 now, dur = 0, wj = 0, serial = 0;
 	int waited;
 
 	if (!t)
@@ -584,6 +585,12 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		}
 	}
 
+	/* Read once: the serial bounds and the rule cache both use it. */
+	if (btf_ctx)
+		serial = event_serial(btf_ctx, true);
+	else if (ts->ctx)
+		serial = event_serial((struct audit_context *)ts->ctx, false);
+
 	t->records++;
 	if (ts->type == AUDIT_SYSCALL) {
 		t->events++;
@@ -592,9 +599,6 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		} else if (ret) {
 			/* audit_log_start stamped the event (audit_get_stamp)
 			 * before it returned the buffer. */
-			__u64 serial = btf_ctx ? event_serial(btf_ctx, true) :
-				       (ts->ctx ? event_serial((struct audit_context *)ts->ctx, false) : 0);
-
 			if (serial && (!t->first_serial || serial < t->first_serial))
 				t->first_serial = serial;
 			if (serial > t->last_serial)
@@ -635,9 +639,9 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	}
 
 	if (btf_ctx)
-		r = rule_get(ts, btf_ctx, true, t);
+		r = rule_get(ts, btf_ctx, serial, true, t);
 	else
-		r = rule_get(ts, (struct audit_context *)ts->ctx, false, t);
+		r = rule_get(ts, (struct audit_context *)ts->ctx, serial, false, t);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
 		if (ts->type == AUDIT_SYSCALL)
