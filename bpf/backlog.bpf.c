@@ -35,6 +35,11 @@
  *
  * backlog.h holds what user space shares (map layouts, sizes, defaults);
  * core_fixes.bpf.h the kernel layouts that differ between versions.
+ *
+ * Kernel minimum, both families: 5.9, for bpf_jiffies64 in tracing and
+ * kprobe programs (72e2b2b66f9c, "bpf: Allow tracing programs to use
+ * bpf_jiffies64() helper"); bpf_probe_read_kernel{,_str} need 5.5
+ * (6ae08ae3dea2). Distribution kernels may have them backported.
  */
 
 #include "vmlinux.h"
@@ -764,8 +769,9 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
  * the main queue is the one drained with retry_limit 1 (the hold and retry
  * queues use UNICAST_RETRIES), in every tree from 4.18 to 6.18. The hold
  * and retry queues are told apart by err_hook, which only the kprobe
- * variant can read: fentry refuses access to function-pointer arguments
- * ("arg5 type FUNC_PROTO is not a struct", seen on 6.12). */
+ * variant can read: the verifier refuses fentry programs access to
+ * function-pointer arguments ("arg5 type FUNC_PROTO is not a struct" on
+ * 6.12). */
 static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned int retry_limit, void *err_hook)
 {
 	struct queue_addrs *q = &qaddr;
@@ -857,7 +863,9 @@ static __always_inline void on_hold_skb_ret(void)
 	hold.tid = 0;
 }
 
-/* ---- fentry/fexit: 5.5+ (x86-64 trampolines), needs vmlinux BTF ---- */
+/* ---- fentry/fexit: BPF trampolines, x86-64 5.5+ (fec56f5890d9, "bpf:
+ * Introduce BPF trampoline") and arm64 6.0+ (efc9909fdce0, "bpf, arm64:
+ * Add bpf trampoline for arm64"); needs vmlinux BTF ---- */
 
 SEC("fentry/audit_log_start")
 int BPF_PROG(fentry_audit_log_start, struct audit_context *actx, gfp_t gfp, int type)

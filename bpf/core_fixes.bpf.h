@@ -11,9 +11,8 @@
 
 #include <bpf/bpf_core_read.h>
 
-/* audit_context's serial moved into ctx->stamp (struct audit_stamp) with
- * "audit: use a struct to represent an audit timestamp", part of the LSM
- * stacking series: absent in 6.12.117, present in 6.18.2, and in Ubuntu's
+/* audit_context's serial moved into ctx->stamp (struct audit_stamp) in 6.18
+ * (0a561e3904a9, "audit: create audit_stamp structure"), and in Ubuntu's
  * kernels since 5.19 through their LSM-stacking patches (SAUCE "Audit:
  * Create audit_stamp structure"). */
 struct audit_stamp___new {
