@@ -33,15 +33,6 @@ const (
 	ModeKprobe Mode = "kprobe"
 )
 
-// ParseMode returns the mode named s: auto, fentry or kprobe.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeAuto, ModeFentry, ModeKprobe:
-		return m, nil
-	}
-	return "", fmt.Errorf("unknown attach mode %q", s)
-}
-
 // attachPoint declares one kernel function auditprof hooks. The program
 // names follow the pattern <family>_<symbol> (fentry_, fexit_, kprobe_,
 // kretprobe_), so the table is all the attacher needs.

@@ -2,7 +2,6 @@ package probe
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -112,26 +111,6 @@ func TestOpenDegrades(t *testing.T) {
 		t.Fatalf("Open: %v, want ErrNoAttach", err)
 	}
 	t.Logf("degraded: %v", err)
-}
-
-func TestParseMode(t *testing.T) {
-	for _, s := range []string{"auto", "fentry", "kprobe"} {
-		if _, err := ParseMode(s); err != nil {
-			t.Errorf("ParseMode(%q): %v", s, err)
-		}
-	}
-	for _, s := range []string{"", "kprobe-multi", "FENTRY"} {
-		_, err := ParseMode(s)
-		if err == nil {
-			t.Errorf("ParseMode(%q) accepted", s)
-			continue
-		}
-		// The error names the value, not a flag: callers other than
-		// the CLI's --attach use it too.
-		if want := fmt.Sprintf("unknown attach mode %q", s); err.Error() != want {
-			t.Errorf("ParseMode(%q): %q, want %q", s, err, want)
-		}
-	}
 }
 
 // TestPlanAttach: auto mode tries kprobes first where the kernel preempts
