@@ -9,7 +9,7 @@ VM_ASSETS ?= $(CURDIR)/.cache/vm-assets
 export BPF2GO_CC := $(CLANG)
 export BPF2GO_STRIP := $(STRIP)
 
-.PHONY: all build generate test unit vmtest demo bench vm-assets deps help clean
+.PHONY: all build generate test unit lint-sh vmtest demo bench vm-assets deps help clean
 
 all: build
 
@@ -29,10 +29,19 @@ vm-assets:
 	@./scripts/vm-assets.sh $(VM_ASSETS)
 	@./scripts/vm-assets-arm64.sh $(VM_ASSETS)
 
-## test: every test: unit, fuzz seeds, staleness of generated files, real kernels in qemu
-test: deps vm-assets
+## test: every test: shellcheck, unit, fuzz seeds, staleness of generated files, real kernels in qemu
+test: deps vm-assets lint-sh
 	$(GO) vet ./...
 	AUDITPROF_REQUIRE_CLANG=1 AUDITPROF_REQUIRE_BROWSER=1 AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 85m ./...
+
+# The guest scripts (busybox sh; each names its dialect in a
+# `# shellcheck shell=sh` line, having no shebang) and the host's (bash).
+SH_FILES = $(shell find internal scripts -name '*.sh' -type f | sort)
+
+## lint-sh: shellcheck every shell script; an error fails it
+lint-sh:
+	@command -v shellcheck >/dev/null || { echo "lint-sh: no shellcheck: run make deps" >&2; exit 1; }
+	shellcheck -S error $(SH_FILES)
 
 ## unit: the tests that need no VM
 unit:
