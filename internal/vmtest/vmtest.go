@@ -1,125 +1,3 @@
-// Package vmtest boots real Debian kernels under qemu (TCG, no KVM needed)
-// with a busybox initramfs and runs a shell script inside, so that tests can
-// exercise audit and eBPF behaviour that must not, or cannot, happen on the
-// host: enabling audit, adding rules, running auditd, attaching fentry and
-// kprobe programs to audit functions.
-//
-// The assets (kernels and the base root tree with busybox, auditd, auditctl,
-// ausearch, aureport and stress-ng) are prepared by scripts/vm-assets.sh DIR;
-// `make test` runs it and sets AUDITPROF_VM_ASSETS=DIR. Tests that need a VM
-// call [AssetsOrSkip] (or [AssetsDir]) and then [Run] once per kernel from
-// [Kernels]:
-//
-//	assets := vmtest.AssetsOrSkip(t)
-//	kernels, err := vmtest.Kernels(assets)
-//	...
-//	res, err := vmtest.Run(ctx, vmtest.Options{
-//		Kernel: k,
-//		Assets: assets,
-//		Files:  map[string]string{"/bin/auditprof": bin},
-//		Script: `auditd && wait_for_auditd 10
-//	auditprof run -o /tmp/p.json &
-//	stress-ng --open 1 --open-ops 2000
-//	emit profile /tmp/p.json`,
-//	})
-//	// res.ExitCode, res.Sections["profile"], res.Console
-//
-// # The guest
-//
-// The guest's /init mounts proc, sysfs, devtmpfs (plus devpts and /dev/shm),
-// tmpfs on /tmp and on /var/log/audit, debugfs on /sys/kernel/debug, tracefs
-// on /sys/kernel/tracing, bpffs on /sys/fs/bpf and cgroup2 on
-// /sys/fs/cgroup, brings up lo, sets PATH, and runs Options.Script with
-// busybox sh (not -e; the script may `set -e` itself) from /tmp, stdin
-// /dev/null, stdout and stderr on the serial console. It then prints the
-// script's exit status on a marker line and powers off. The whole root is in
-// RAM: files written by the script are lost unless emitted.
-//
-// The base tree has busybox (all applets), auditd, auditctl, ausearch,
-// aureport, ausyscall and stress-ng with their libraries, /etc/passwd and
-// /etc/group (root, adm), and /etc/audit/auditd.conf (raw log in
-// /var/log/audit/audit.log, no disk-space action ever suspends or halts).
-// The rule sets shipped with auditd (STIG, OSPP, PCI-DSS, ...) are in
-// /etc/audit/examples/*.rules, for `auditctl -R`. Start auditd with `auditd`
-// (it forks) or `auditd -n &`: `auditd -f` writes the events to its stderr
-// (the console) instead of the log file. Only the process registered as
-// auditd is exempt from syscall rules: a `grep` of audit.log while an openat
-// rule is loaded adds records to that log (delete rules before counting).
-//
-// The kernel command line is "console=ttyS0 audit=1 panic=-1 quiet
-// loglevel=4 printk.time=1 tsc=reliable" (on arm64 console=ttyAMA0 and no
-// tsc=) plus Options.KernelArgs: only kernel messages
-// more severe than warning (err, crit, alert, emerg) reach the console; all
-// of them are in dmesg. audit=1 enables audit from boot: until auditd
-// registers, records go to printk at level notice (dmesg only, rate
-// limited), and "audit: backlog limit exceeded" is a warning (dmesg only).
-// Pass "loglevel=7" in KernelArgs to see everything on the console.
-//
-// # arm64
-//
-// Options.Arch = ARM64 boots an arm64 kernel in qemu-system-aarch64 -M virt
-// (arch.go), in instruction-counted time like the others. Its kernels and
-// base tree (the same programs, arm64 builds, and the amd64 tree's /etc)
-// are in DIR/arm64, made by scripts/vm-assets-arm64.sh: pass
-// ArchAssets(DIR, ARM64) to Kernels and as Options.Assets. Files must be
-// arm64 binaries (GOARCH=arm64 CGO_ENABLED=0).
-//
-// # Guest time
-//
-// Every guest runs in instruction-counted time: qemu is started with
-// `-accel tcg,thread=single -icount shift=N,sleep=off`. The guest's clocks
-// (TSC, jiffies, ktime, `sleep`, `stress-ng --timeout`) then advance by 2^N
-// ns per instruction executed, and jump ahead while every vCPU is idle. So
-// what a guest measures, and how a race inside it turns out, does not depend
-// on how fast or how busy the host is: a loaded host makes a test take
-// longer in wall time and nothing else. Without it, every figure a test
-// compares was a race between the host's threads (a busy host made
-// TestSizing's recommended limit lose records, the per-key check miss by
-// 2%, and the HZ probe read 224 jiffies a second on an HZ=250 kernel).
-//
-// What follows from it, and is chosen per test:
-//   - Options.ICountShift: 0 (the default) is a 1 GHz guest. Guest time
-//     passes as fast as qemu executes instructions, slower than real time
-//     under load, so wall-clock Timeouts must leave room for a slow host.
-//   - Options.SMP: 1 (the default). One vCPU runs the same way every time up
-//     to interrupts' placement; with two, the guest's own scheduler
-//     interleaves the vCPUs differently from run to run (3000 opens took
-//     0.71 to 0.93 guest seconds). Use two only where the test needs
-//     concurrency that one CPU cannot show, with assertions that hold
-//     whatever the interleaving.
-//   - icount runs every vCPU on one host thread. That also rules out what
-//     multi-threaded TCG did: a vCPU running a stale translation of kernel
-//     text another vCPU was patching (text_poke_bp), which killed guests
-//     with "Oops: int3" when programs were attached under load.
-//
-// # Shell helpers
-//
-// The script runs with these functions defined:
-//
-//	emit NAME [FILE]       print FILE (default: stdin) as section NAME,
-//	                       base64-encoded with a sha256; Run decodes it into
-//	                       Result.Sections[NAME]. Use it for anything the
-//	                       test parses (JSON, logs, command output).
-//	wait_for_file PATH [SECONDS]
-//	                       wait until PATH exists (default 10 s); status 1
-//	                       on timeout.
-//	wait_for_auditd [SECONDS]
-//	                       wait until a process is registered as the audit
-//	                       daemon (`auditctl -s` shows a non-zero pid).
-//	wait_for_pid PID [SECONDS]
-//	                       wait until process PID has exited; status 1 on
-//	                       timeout.
-//
-// Sections can also be written by hand as plain text, between the lines
-// `=== BEGIN name ===` and `=== END name ===`; Run then drops lines that look
-// like kernel console messages ("[   12.345678] ...") from them, so plain
-// sections must not contain such lines themselves (dmesg output): use emit.
-//
-// Kernel messages are printed on the serial console asynchronously and can
-// land in the middle of a line written by the guest. Run repairs such lines
-// (a timestamped kernel message inside a line is removed and the line is
-// joined with its continuation) before looking for markers, and checks the
-// sha256 of every emitted section.
 package vmtest
 
 import (
@@ -131,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +35,13 @@ const (
 )
 
 // BaseKernelArgs is the kernel command line every VM boots with, before
-// Options.KernelArgs.
+// Options.KernelArgs (on arm64 console=ttyAMA0 and no tsc=, arch.go).
+//
+// loglevel=4: only messages more severe than warning reach the console;
+// dmesg has them all ("loglevel=7" in KernelArgs shows everything).
+// audit=1 enables audit from boot: until auditd registers, records go to
+// printk at level notice, and "audit: backlog limit exceeded" is a warning,
+// so both stay off the console.
 //
 // tsc=reliable: under TCG, 6.1 judges the emulated TSC unstable and falls
 // back to the HPET, whose every read is an emulated device access costing
@@ -287,13 +172,22 @@ type Options struct {
 	// if their libraries are in the base tree (glibc, libaudit, ...).
 	Files map[string]string
 	// Script is the body of a busybox sh script run as the test after
-	// boot, with the helpers described in the package documentation.
+	// boot, with the helpers of lib.sh. It runs without -e (it may
+	// `set -e` itself), stdin /dev/null, stdout and stderr on the console.
 	Script string
+	// Vars are shell variables set (not exported) before Script runs,
+	// name -> value, e.g. {"MODE": "fentry"}: how a test hands values to
+	// a script kept in a file. Names must be shell identifiers.
+	Vars map[string]string
 	// Timeout bounds the life of qemu, boot included (DefaultTimeout when
 	// zero); qemu is killed when it expires. Building the initramfs
 	// (about 0.4 s) comes before and is not counted.
 	Timeout time.Duration
-	// SMP is the number of virtual CPUs (DefaultSMP when zero).
+	// SMP is the number of virtual CPUs (DefaultSMP when zero). One vCPU
+	// runs the same way every time up to where interrupts fall; with two,
+	// the guest's scheduler interleaves them differently from run to run,
+	// so use two only for concurrency one CPU cannot show, with
+	// assertions that hold whatever the interleaving.
 	SMP int
 	// MemoryMB is the guest memory in MiB (DefaultMemoryMB when zero).
 	MemoryMB int
@@ -309,8 +203,8 @@ type Options struct {
 	Output io.Writer
 	// ICountShift is qemu's -icount shift: each guest instruction advances
 	// the guest's clocks by 2^shift ns. 0 (the default) is a 1 GHz guest
-	// that retires one instruction per cycle. See the package doc, "Guest
-	// time".
+	// that retires one instruction per cycle; under host load its time
+	// passes slower than real time, never differently.
 	ICountShift int
 	// Arch is the guest's architecture (arch.go); zero is AMD64. Assets
 	// must then be that arch's (ArchAssets).
@@ -327,7 +221,9 @@ type Result struct {
 	ExitCode int
 	// Sections are the blocks the script printed with emit, or between
 	// `=== BEGIN name ===` and `=== END name ===`, by name. A name
-	// emitted twice keeps the last block.
+	// emitted twice keeps the last block. Plain (not emitted) sections
+	// lose the lines that look like kernel console messages
+	// ("[   12.345678] ..."): dmesg output must go through emit.
 	Sections map[string]string
 	// BootTime is the time from starting qemu until the script started
 	// (host clock), zero if it never started.
@@ -356,7 +252,7 @@ const (
 // corrupt. A kernel panic before the script started is an emulator fault, not
 // the test's: Run boots again, at most maxBootRetries times, each with the
 // whole Timeout. Several Runs may proceed concurrently: under icount what one
-// guest measures does not depend on the others (see "Guest time").
+// guest measures does not depend on the others.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Assets == "" {
 		dir, ok := AssetsDir()
@@ -395,8 +291,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 
+	script, err := withVars(opts.Vars, opts.Script)
+	if err != nil {
+		return nil, err
+	}
 	initrd := filepath.Join(tmp, "initramfs.cpio.gz")
-	size, err := buildInitramfs(initrd, filepath.Join(opts.Assets, "rootfs"), opts.Files, opts.Script)
+	size, err := buildInitramfs(initrd, filepath.Join(opts.Assets, "rootfs"), opts.Files, script)
 	if err != nil {
 		return nil, fmt.Errorf("building initramfs: %w", err)
 	}
@@ -417,6 +317,26 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 }
 
+// withVars prepends to script one assignment per variable, by name, each
+// value single-quoted so that the shell takes it as it is.
+func withVars(vars map[string]string, script string) (string, error) {
+	names := make([]string, 0, len(vars))
+	for n := range vars {
+		if !shellName.MatchString(n) {
+			return "", fmt.Errorf("Options.Vars: %q is not a shell variable name", n)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s='%s'\n", n, strings.ReplaceAll(vars[n], "'", `'\''`))
+	}
+	return b.String() + script, nil
+}
+
+var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // maxBootRetries bounds how often Run boots again after a kernel panic that
 // came before the script started.
 //
@@ -424,8 +344,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 // translation of code the kernel is live-patching (text_poke_bp of a static
 // key: the int3 it plants is gone by the time the trap is handled), and the
 // guest dies with "Oops: int3" in code such as sched_clock_cpu during its
-// initcalls. CI saw it once on 6.12 (late_initcall flipping
-// __sched_clock_stable). Nothing of the test has run at that point (the
+// initcalls (on 6.12, late_initcall flipping __sched_clock_stable). Nothing of the test has run at that point (the
 // script, and so auditprof, starts after the start marker), so booting again
 // hides nothing about the code under test; a panic after the start marker is
 // never retried. The VMs now run on one TCG thread (see boot), which should
@@ -439,8 +358,13 @@ func panickedBeforeScript(res *Result) bool {
 		strings.Contains(res.Console, "Kernel panic") && !strings.Contains(res.Console, startMarker)
 }
 
-// boot runs qemu once and collects what the guest printed. The guest runs
-// in instruction-counted time: see the package doc, "Guest time".
+// boot runs qemu once and collects what the guest printed.
+//
+// -icount runs the guest in instruction-counted time (docs/testing.md,
+// "Guest time"), and every vCPU on one host thread. That also rules out
+// what multi-threaded TCG allowed: a vCPU running a stale translation of
+// kernel text another vCPU was patching (text_poke_bp), which killed guests
+// with "Oops: int3" when programs were attached under load.
 func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -21,39 +22,9 @@ import (
 
 // smokeScript starts the real auditd, adds a syscall rule, generates load
 // with stress-ng and reports what auditd logged.
-const smokeScript = `
-step() { read -r up _ </proc/uptime; echo "step $up $*"; }
-step start
-auditd || { echo "auditd failed to start: $?"; exit 10; }
-if ! wait_for_auditd 30; then
-	echo "auditd did not register"
-	auditctl -s
-	exit 11
-fi
-step auditd registered
-# The kernel's default backlog limit is 64 and backlog_wait_time 60 s (15000
-# jiffies at HZ=250): with it, a producer sometimes sleeps the full 60 s in
-# audit_log_start although auditd keeps up (seen on 6.1). Use the limit of
-# Debian's default audit.rules instead.
-auditctl -b 8192 >/dev/null || exit 12
-auditctl -a always,exit -F arch=b64 -S openat -k smoke || exit 12
-stress-ng --open 1 --open-ops 2000 --timeout 60s >/tmp/stress.log 2>&1 || { cat /tmp/stress.log; exit 13; }
-step stress-ng done
-# Delete the rule first: the grep below opens files too and would keep the
-# count growing. auditd writes asynchronously: wait until it stops growing.
-auditctl -D >/dev/null || exit 14
-prev=-1
-for i in $(seq 50); do
-	n=$(grep -c 'key="smoke"' /var/log/audit/audit.log)
-	[ "$n" -gt 0 ] && [ "$n" = "$prev" ] && break
-	prev=$n
-	sleep 0.2
-done
-step log settled
-auditctl -s | emit status
-grep -c 'key="smoke"' /var/log/audit/audit.log | emit count
-uname -r | emit uname
-`
+//
+//go:embed testdata/smoke.sh
+var smokeScript string
 
 // TestSmoke boots every kernel of the assets, runs auditd with a rule and a
 // stress-ng load, and checks that auditd logged matching records.
@@ -278,6 +249,28 @@ func TestInitramfs(t *testing.T) {
 	}
 }
 
+// TestWithVars: Options.Vars become assignments before the script, values
+// quoted so that the shell takes them as they are; a name the shell would
+// not take as a variable is refused.
+func TestWithVars(t *testing.T) {
+	got, err := withVars(map[string]string{"MODE": "fentry", "FLAGS": "--task-state hash", "Q": "it's $x"}, "echo $MODE\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "FLAGS='--task-state hash'\nMODE='fentry'\nQ='it'\\''s $x'\necho $MODE\n"
+	if got != want {
+		t.Errorf("withVars = %q, want %q", got, want)
+	}
+	if got, err := withVars(nil, "echo hi\n"); err != nil || got != "echo hi\n" {
+		t.Errorf("no vars: %q, %v", got, err)
+	}
+	for _, bad := range []string{"", "1X", "A-B", "A B", "X=1"} {
+		if _, err := withVars(map[string]string{bad: "v"}, ""); err == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+}
+
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -340,19 +333,9 @@ func readNewc(t *testing.T, path string) map[string]string {
 
 // noiseScript emits random data while another process floods the console
 // with kernel messages (level err, shown despite loglevel=4).
-const noiseScript = `
-dd if=/dev/urandom of=/tmp/r bs=1k count=96 2>/dev/null
-sha256sum /tmp/r | cut -d' ' -f1 >/tmp/sum
-( i=0; while :; do i=$((i+1)); echo "<3>vmtest noise $i" >/dev/kmsg; done ) &
-noise=$!
-sleep 0.2
-emit random /tmp/r
-echo "=== BEGIN plain ==="
-seq 1 2000
-echo "=== END plain ==="
-kill $noise
-emit sum /tmp/sum
-`
+//
+//go:embed testdata/console-noise.sh
+var noiseScript string
 
 // TestConsoleNoise checks that sections survive kernel messages printed in
 // the middle of them.
@@ -521,24 +504,20 @@ func TestAdHoc(t *testing.T) {
 
 // guestTimeScript times a fixed amount of work (a busybox shell loop) on
 // the guest's own clock.
-const guestTimeScript = `
-read -r a _ </proc/uptime
-i=0; while [ $i -lt 150000 ]; do i=$((i + 1)); done
-read -r b _ </proc/uptime
-echo "$a $b" | emit uptime
-`
+//
+//go:embed testdata/guest-time.sh
+var guestTimeScript string
 
-// TestGuestTime proves the property every VM assertion rests on (see
-// "Guest time"): the same work takes the same guest time whether or not
-// the host's CPUs are busy. It boots the newest kernel twice, the second
-// time with every host CPU kept busy by spinning goroutines, which halves
-// (or worse) the speed qemu runs at. Without icount the guest's clocks
-// follow the host's and the second run reads about twice as long. With
-// it, the two differ only by what else the guest did meanwhile (where
-// interrupts fall, its own kernel threads): rounds of the same work have
-// varied by up to 3% in guest time (4.72 and 4.71 s here once, 2.65 and
-// 2.72 s in another run; make bench's 8000 opens 1.870 to 1.929 s). 10%
-// is above that and ten times below what host load does without icount.
+// TestGuestTime proves the property every VM assertion rests on
+// (docs/testing.md, "Guest time"): the same work takes the same guest time
+// whether or not the host's CPUs are busy. It boots the newest kernel
+// twice, the second time with every host CPU kept busy by spinning
+// goroutines, which halves (or worse) the speed qemu runs at. Without
+// icount the guest's clocks follow the host's and the second run reads
+// about twice as long. With it, the two differ only by what else the guest
+// did meanwhile (where interrupts fall, its own kernel threads), a few
+// percent: 10% is above that and ten times below what host load does
+// without icount.
 func TestGuestTime(t *testing.T) {
 	assets := AssetsOrSkip(t)
 	t.Parallel()
