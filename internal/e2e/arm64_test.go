@@ -3,72 +3,15 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
-
-var (
-	arm64Once sync.Once
-	arm64Bin  string
-	arm64Err  error
-)
-
-// arm64Binary builds the static arm64 auditprof for the arm64 guest, as
-// `make build` builds bin/auditprof-arm64 (the BPF objects for arm64 are
-// committed: no clang).
-func arm64Binary(t testing.TB) string {
-	t.Helper()
-	arm64Once.Do(func() {
-		dir, err := os.MkdirTemp("", "auditprof-e2e-arm64-")
-		if err != nil {
-			arm64Err = err
-			return
-		}
-		arm64Bin = filepath.Join(dir, "auditprof")
-		cmd := exec.Command("go", "build", "-trimpath", "-o", arm64Bin, "../../cmd/auditprof")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			arm64Err = fmt.Errorf("building auditprof for arm64: %v\n%s", err, b)
-		}
-	})
-	if arm64Err != nil {
-		t.Fatal(arm64Err)
-	}
-	return arm64Bin
-}
-
-// guestArm64 reads HZ first, then runs the overloads of TestScenarios (a)
-// and (b), recorded with --attach $MODE_A and $MODE_B, and then its (c),
-// guestRules as TestScenarios runs it (auditd free to run, the queue
-// settled), recorded with --attach $MODE_A. guestRules needs no change on
-// arm64: its rules name openat and chdir, both arm64 syscalls (56 and 49;
-// arm64 has no open or mkdir, and glibc's open() and stress-ng's are
-// openat there), and -F arch=b64 is AUDIT_ARCH_AARCH64 to auditctl.
-const guestArm64 = `
-# This guest has no kernel config (Debian's arm64 cloud kernel is built
-# without CONFIG_IKCONFIG, and the initramfs has no /boot).
-ls /proc/config.gz /boot/config-$(uname -r) > /tmp/configs 2>&1; emit configs /tmp/configs
-read -r up _ </proc/uptime; echo $up > /tmp/hz.uptime; emit hz.uptime /tmp/hz.uptime
-cmd hz status --json
-consumer_quota 20000
-MODE=$MODE_A
-overload a 0 2
-MODE=$MODE_B
-overload b 5 3
-MODE=$MODE_A
-consumer_quota max
-settle
-` + guestRules
 
 // TestArm64 proves auditprof on arm64: Debian 12's 6.12 cloud kernel
 // (linux-image-6.12-cloud-arm64, voluntary preemption, HZ 250) in
@@ -124,13 +67,13 @@ func TestArm64(t *testing.T) {
 		t.Fatalf("no arm64 6.12 kernel in %s (scripts/vm-assets-arm64.sh fetches it)", assets)
 	}
 	wantHZ := configHZ(t, k)
-	files := map[string]string{"/bin/auditprof": arm64Binary(t)}
+	files := map[string]string{"/bin/auditprof": guestBinary(t, "arm64", "../../cmd/auditprof")}
 	for _, v := range []struct{ mode, modeB string }{{"fentry", "auto"}, {"kprobe", "kprobe"}} {
 		t.Run(k.Name+"/"+v.mode, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: assets, Files: files, Arch: vmtest.ARM64,
-				Script:  "MODE_A=" + v.mode + "\nMODE_B=" + v.modeB + "\nRECORD_FLAGS=\n" + guestPrelude + guestArm64,
-				Timeout: 25 * time.Minute})
+				Vars:   map[string]string{"MODE_A": v.mode, "MODE_B": v.modeB, "RECORD_FLAGS": ""},
+				Script: guestScript(arm64Sh), Timeout: 25 * time.Minute})
 			if u := strings.TrimSpace(g.section("uname")); u != k.Release {
 				t.Errorf("the guest runs %q, want %q", u, k.Release)
 			}

@@ -10,273 +10,18 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
-// binaries builds the static binaries that go into the guest.
-func binaries(t testing.TB) map[string]string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "auditprof-e2e-")
-		if buildErr != nil {
-			return
-		}
-		for out, pkg := range map[string]string{
-			"auditprof":  "../../cmd/auditprof",
-			"guestcheck": "./guestcheck",
-		} {
-			cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, out), pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, b)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return map[string]string{
-		"/bin/auditprof":  filepath.Join(buildDir, "auditprof"),
-		"/bin/guestcheck": filepath.Join(buildDir, "guestcheck"),
-	}
-}
-
-// guestPrelude starts the real auditd and waits until it registered.
-const guestPrelude = `
-auditd || { echo "auditd failed to start"; exit 1; }
-wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
-uname -r > /tmp/uname; emit uname /tmp/uname
-# status_to NAME: the kernel's counters, read by the real auditctl.
-status_to() { auditctl -s > /tmp/$1.status; emit $1 /tmp/$1.status; }
-# per_key NAME: what auditd received: one line per keyed event,
-# "key serial records" (auditd does not log EOE records).
-per_key() {
-	awk '{ if (match($0, /msg=audit\([0-9.]+:[0-9]+\)/)) { s = substr($0, RSTART+10, RLENGTH-11); n[s]++;
-		if ($0 ~ /^type=SYSCALL/ && match($0, / key="[^"]*"/)) k[s] = substr($0, RSTART+6, RLENGTH-7) } }
-		END { for (s in n) if (s in k) { split(s, a, ":"); print k[s], a[2], n[s] } }' \
-		/var/log/audit/audit.log > /tmp/$1.keys
-	emit $1 /tmp/$1.keys
-}
-# settle: wait until the audit queue is empty.
-backlog() { auditctl -s | awk '$1 == "backlog" {print $2}'; }
-settle() { for i in $(seq 120); do [ "$(backlog)" = 0 ] && return; sleep 0.5; done; echo "the queue did not empty: $(backlog)"; exit 1; }
-# consumer_quota QUOTA: hold auditd to QUOTA microseconds of CPU per 100 ms
-# (cgroup v2 cpu.max), or "max" for none: a consumer whose pace does not
-# depend on the load, as a disk-bound auditd's is set by its disk. On the
-# one vCPU the guests run on, an auditd free to run keeps up with two
-# stress-ng openers on 6.1 (the queue never passed 6 at limit 64), so an
-# overload needs a slower consumer.
-consumer_quota() {
-	mkdir -p /sys/fs/cgroup/consumer
-	grep -q cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
-	echo "$1 100000" > /sys/fs/cgroup/consumer/cpu.max
-	echo $(pidof auditd) > /sys/fs/cgroup/consumer/cgroup.procs
-}
-# overload NAME WAIT_TIME WORKERS: backlog_limit 64, a rule on every openat,
-# and more stress-ng openers than auditd keeps up with.
-# The rule exists only between the two kernel readings, and both fall
-# inside the recording: auditprof's own opens as it starts and ends (at
-# limit 64) could otherwise lose a record outside the recording that the
-# kernel's delta counts (a CI-like run: 840 counted, 841 in the delta,
-# with the profile's own AUDIT_GET delta 840).
-overload() {
-	auditctl -b 64 --backlog_wait_time $2 >/dev/null
-	record $1 --duration 120s
-	status_to $1.before
-	auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
-	stress-ng --open $3 --timeout 3s --quiet
-	sleep 2
-	auditctl -D >/dev/null
-	status_to $1.after
-	finish $1
-	settle
-}
-# cmd NAME ARGS...: run auditprof, keep its output and exit code.
-cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
-# record NAME ARGS...: auditprof record in the background, ready when it counts.
-record() {
-	name=$1; shift
-	rm -f /tmp/ready
-	auditprof record --attach $MODE $RECORD_FLAGS --ready-file /tmp/ready --output /tmp/$name.json "$@" > /tmp/$name.out 2>&1 &
-	AP=$!
-	wait_for_file /tmp/ready 60 || { cat /tmp/$name.out; echo "auditprof did not get ready"; exit 1; }
-}
-# finish NAME: stop auditprof with SIGINT, as Ctrl-C would, and collect.
-finish() {
-	kill -INT $AP
-	wait $AP; echo $? > /tmp/$1.rc
-	emit $1.rc /tmp/$1.rc; emit $1.json /tmp/$1.json; emit $1.out /tmp/$1.out
-}
-`
-
-// guestScenarios runs the four scenarios of the measurement issue.
-const guestScenarios = `
-# auditd at a fifth of a CPU for the overloads (see consumer_quota).
-consumer_quota 20000
-# (a) overload, backlog_wait_time 0: a full queue drops at once.
-overload a 0 2
-# (b) overload with backlog_wait_time 5 jiffies: producers sleep.
-overload b 5 3
-consumer_quota max
-settle
-
-` + guestRules + `
-# (d) idle, then Ctrl-C in the middle of a long recording.
-record d1 --duration 2s
-wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
-record d2 --duration 600s
-sleep 2
-finish d2
-guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
-
-# HZ with the guest's CPU busy (the guest has no kernel config: HZ comes
-# from the jiffies since boot or a measurement).
-stress-ng --cpu 2 --timeout 4s --quiet &
-sleep 1
-cmd hzload status --json
-wait
-`
-
-// guestRules is scenario (c), checked by checkRules: two keyed rules at
-// different rates, a limit and wait time that lose nothing, auditd's log
-// emptied first and read per key after the queue emptied. It expects
-// auditd free to run (consumer_quota max) and the queue settled.
-const guestRules = `# (c) two rules, different keys and rates, nothing lost.
-auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
-auditctl -a always,exit -F arch=b64 -S openat -k hot >/dev/null
-auditctl -a always,exit -F arch=b64 -S chdir -k cold >/dev/null
-: > /var/log/audit/audit.log
-status_to c.before
-record c --duration 120s
-# The load runs in its own cgroup, as a container's would.
-mkdir -p /sys/fs/cgroup/audit-load
-echo $$ > /sys/fs/cgroup/audit-load/cgroup.procs
-stress-ng --open 1 --chdir 1 --timeout 3s --quiet
-echo $$ > /sys/fs/cgroup/cgroup.procs
-# Stopped while the queue may still hold the load's records: they count,
-# in netlink mode too (it reads on until they are delivered).
-finish c
-status_to c.after
-settle; sleep 1 # auditd writes the rest before its log is read
-per_key c.keys
-auditctl -D >/dev/null
-`
-
-type guestRun struct {
-	t        testing.TB
-	sections map[string]string
-}
-
-// runGuest boots the VM, runs the script and fails the test unless the
-// script exited 0.
-func runGuest(tb testing.TB, opts vmtest.Options) guestRun {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout+time.Minute)
-	defer cancel()
-	start := time.Now()
-	res, err := vmtest.Run(ctx, opts)
-	if err != nil {
-		if res != nil {
-			tb.Fatalf("%v; console:\n%s", err, tail(res.Console, 80))
-		}
-		tb.Fatal(err)
-	}
-	tb.Logf("%s: guest ran in %s", opts.Kernel.Name, time.Since(start).Round(time.Second))
-	if res.BootRetries > 0 {
-		tb.Logf("%s: the kernel panicked while booting, before the script, and was booted again %d time(s)", opts.Kernel.Name, res.BootRetries)
-	}
-	if res.ExitCode != 0 {
-		tb.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
-	}
-	return guestRun{t: tb, sections: res.Sections}
-}
-
-func (g guestRun) section(name string) string {
-	g.t.Helper()
-	s, ok := g.sections[name]
-	if !ok {
-		g.t.Fatalf("the guest did not emit %q", name)
-	}
-	return s
-}
-
-func (g guestRun) profile(name string) *profile.Profile {
-	g.t.Helper()
-	p, err := profile.Decode(strings.NewReader(g.section(name + ".json")))
-	if err != nil {
-		g.t.Fatalf("%s: %v\n%s", name, err, g.sections[name+".out"])
-	}
-	return p
-}
-
-// status parses `auditctl -s` output.
-// delta is how much a counter of auditctl -s moved from NAME.before to
-// NAME.after.
-func (g guestRun) delta(name, field string) uint64 {
-	return g.status(name + ".after")[field] - g.status(name + ".before")[field]
-}
-
-func (g guestRun) status(name string) map[string]uint64 {
-	g.t.Helper()
-	m := map[string]uint64{}
-	sc := bufio.NewScanner(strings.NewReader(g.section(name)))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 {
-			if v, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-				m[f[0]] = v
-			}
-		}
-	}
-	return m
-}
-
-func (g guestRun) exitCode(name string) int {
-	g.t.Helper()
-	n, err := strconv.Atoi(strings.TrimSpace(g.section(name + ".rc")))
-	if err != nil {
-		g.t.Fatalf("%s: exit code %q", name, g.section(name+".rc"))
-	}
-	return n
-}
-
-// guestSetup returns the VM assets, the guest binaries and the kernels, or
-// skips when `make test` did not prepare the assets.
-func guestSetup(tb testing.TB) (dir string, files map[string]string, kernels []vmtest.Kernel) {
-	tb.Helper()
-	dir, ok := vmtest.AssetsDir()
-	if !ok {
-		tb.Skip("AUDITPROF_VM_ASSETS is not set: run `make test`, which prepares the VM kernels and packages")
-	}
-	files = binaries(tb)
-	kernels, err := vmtest.Kernels(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return dir, files, kernels
-}
 
 // TestScenarios runs every scenario on both kernels in both attach modes.
 func TestScenarios(t *testing.T) {
@@ -294,8 +39,8 @@ func TestScenarios(t *testing.T) {
 			t.Run(k.Name+"/"+v.name, func(t *testing.T) {
 				t.Parallel()
 				g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-					Script:  "MODE=" + v.mode + "\nRECORD_FLAGS='" + v.flags + "'\n" + guestPrelude + guestScenarios,
-					Timeout: 25 * time.Minute})
+					Vars:   map[string]string{"MODE": v.mode, "RECORD_FLAGS": v.flags},
+					Script: guestScript(scenariosSh), Timeout: 25 * time.Minute})
 				checkOverloadDrop(t, g, v.mode, v.taskState)
 				checkOverloadWait(t, g)
 				checkRules(t, g, "x86_64")
@@ -315,7 +60,7 @@ func TestNetlink(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Script: "MODE=netlink\n" + guestPrelude + guestScenarios, Timeout: 25 * time.Minute})
+				Vars: map[string]string{"MODE": "netlink"}, Script: guestScript(scenariosSh), Timeout: 25 * time.Minute})
 			for _, name := range []string{"a", "b"} {
 				p := g.profile(name)
 				if p.Attach != profile.AttachNetlink {
@@ -383,29 +128,6 @@ func TestNetlink(t *testing.T) {
 	}
 }
 
-// guestSilentDrops stops auditd (SIGSTOP) under load on a kernel booted
-// without audit=1: kauditd's unicasts time out, records go to the retry
-// queue and from there are freed without the kernel counting them lost.
-const guestSilentDrops = `
-auditctl -b 64 --backlog_wait_time 0 >/dev/null
-# As in overload: the rule exists only between the two kernel readings,
-# both inside the recording. Taken outside it, auditprof's own opens as it
-# stopped (auditd just resumed, the queue still full) lost records the
-# kernel's delta counted and the recording could not: 77643 against 77646.
-record e --duration 120s
-status_to e.before
-auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
-AUDITD=$(auditctl -s | awk '$1=="pid"{print $2}')
-kill -STOP $AUDITD
-stress-ng --open 1 --timeout 3s --quiet
-sleep 4
-kill -CONT $AUDITD
-sleep 2
-auditctl -D >/dev/null
-status_to e.after
-finish e
-`
-
 // TestSilentDrops: the drops the kernel's lost counter misses are counted.
 func TestSilentDrops(t *testing.T) {
 	dir, files, kernels := guestSetup(t)
@@ -413,7 +135,7 @@ func TestSilentDrops(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, NoAuditBootArg: true,
-				Script: "MODE=auto\n" + guestPrelude + guestSilentDrops, Timeout: 20 * time.Minute})
+				Vars: map[string]string{"MODE": "auto"}, Script: guestScript(silentDropsSh), Timeout: 20 * time.Minute})
 			p := g.profile("e")
 			kernelLost := g.delta("e", "lost")
 			t.Logf("(e) records=%d queued=%d lost=%d kernel lost delta=%d silent=%d retry_queued=%d hold_queued=%d max retry depth=%d reasons=%v",
@@ -724,12 +446,4 @@ func checkHZUnderLoad(t *testing.T, g guestRun) {
 	if st.HZ != 250 || st.Source == "" {
 		t.Errorf("status under load: HZ %d from %q (%s), want 250", st.HZ, st.Source, st.Note)
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

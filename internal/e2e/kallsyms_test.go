@@ -8,20 +8,6 @@ import (
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
-// guestNoKallsymsAll runs the overload of (a) twice: with the kernel's
-// kallsyms, then with its data symbols hidden, as on a kernel built without
-// CONFIG_KALLSYMS_ALL (COS, Talos): a copy without them bind-mounted over
-// /proc/kallsyms.
-const guestNoKallsymsAll = `
-consumer_quota 20000
-MODE=auto
-overload syms 0 2
-grep -v ' [bBdD] ' /proc/kallsyms > /tmp/kallsyms
-mount --bind /tmp/kallsyms /proc/kallsyms
-grep -c ' audit_queue$' /proc/kallsyms > /tmp/hidden; emit hidden /tmp/hidden
-overload hidden 0 2
-`
-
 // TestNoKallsymsAll: without data symbols the programs learn the queues'
 // addresses from kauditd_send_queue. Lost stays exact, the profile says
 // which path it took and what that path cannot see, and the peak depth
@@ -32,7 +18,7 @@ func TestNoKallsymsAll(t *testing.T) {
 	t.Run(k.Name, func(t *testing.T) {
 		t.Parallel()
 		g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-			Script: guestPrelude + guestNoKallsymsAll, Timeout: 25 * time.Minute})
+			Script: guestScript(noKallsymsAllSh), Timeout: 25 * time.Minute})
 		if n := strings.TrimSpace(g.section("hidden")); n != "0" {
 			t.Fatalf("audit_queue still in /proc/kallsyms (%s lines): the bind mount did not hide it", n)
 		}

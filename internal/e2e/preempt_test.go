@@ -11,23 +11,6 @@ import (
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
-// guestPreempt overloads the backlog at 64 twice on a kernel that preempts
-// kernel code (preempt=full, PREEMPT_RT): once with --attach auto, once
-// with an explicit fentry. Then, with --attach auto, scenarios (b) and (c)
-// of TestScenarios: the overload with a backlog wait of 5 jiffies, and two
-// keyed rules that lose nothing (guestRules).
-const guestPreempt = `
-consumer_quota 20000
-MODE=auto
-overload auto 0 3
-MODE=fentry
-overload fentry 0 3
-MODE=auto
-overload b 5 3
-consumer_quota max
-settle
-` + guestRules
-
 // TestPreemptFull proves auditprof on a kernel that preempts kernel code
 // (Debian 6.12 cloud, a PREEMPT_DYNAMIC kernel, booted with preempt=full).
 // There a fentry program can be preempted, and another task entering the
@@ -46,7 +29,7 @@ func TestPreemptFull(t *testing.T) {
 	t.Run(k.Name, func(t *testing.T) {
 		t.Parallel()
 		g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, KernelArgs: []string{"preempt=full"},
-			Script: guestPrelude + guestPreempt, Timeout: 25 * time.Minute})
+			Script: guestScript(preemptSh), Timeout: 25 * time.Minute})
 		checkPreempt(t, g, kernel.PreemptFull)
 	})
 }
@@ -68,7 +51,7 @@ func TestPreemptRT(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Script: guestPrelude + guestPreempt, Timeout: 25 * time.Minute})
+				Script: guestScript(preemptSh), Timeout: 25 * time.Minute})
 			if r := strings.TrimSpace(g.section("uname")); r != k.Release {
 				t.Errorf("the guest runs %q, want %q", r, k.Release)
 			}
