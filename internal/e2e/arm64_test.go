@@ -28,7 +28,7 @@ import (
 //     --attach auto in the fentry guest, where it must pick fentry (this
 //     kernel does not preempt kernel code), and kprobe in the other;
 //   - (c), two keyed rules at different rates that lose nothing
-//     (guestRules), recorded with --attach fentry and kprobe: all of
+//     (keyed_rules), recorded with --attach fentry and kprobe: all of
 //     checkRules, first of all each key's events and records equal to
 //     auditd's log over the recording's serial range, exactly, and no
 //     recursion miss or missed return (checkRulesArm64);
@@ -39,9 +39,8 @@ import (
 // The guest runs in instruction-counted time, as the amd64 guests do, so
 // nothing here depends on the host's speed: not the overloads, not the
 // waits, not the uptime at which HZ is read. With one vCPU and
-// pauth-impdef that costs little on arm64: 20,000 audited opens took 41
-// and 44 s of qemu CPU under icount against 35 and 38 s without (not the
-// 15 times first reported), so no assertion had to be given up for speed.
+// pauth-impdef that costs little on arm64 (a sixth more qemu CPU than
+// without), so no assertion had to be given up for speed.
 func TestArm64(t *testing.T) {
 	top, ok := vmtest.AssetsDir()
 	if !ok {
@@ -155,8 +154,8 @@ func configHZ(t *testing.T, k vmtest.Kernel) int {
 // only where every wrong candidate is far off: the nearest pair, 250 and
 // 300, differ by (1 - 250/300) * (300 s - uptime), over the 30 s it needs
 // while the uptime is below 120 s. Under icount the guest reads it at the
-// same guest uptime every run (1.6 s), so the source is not a matter of
-// luck; the uptime is checked all the same.
+// same guest uptime every run, so the source is not a matter of luck;
+// the uptime is checked all the same.
 func checkHZNoConfig(t *testing.T, g guestRun, want int) {
 	t.Helper()
 	if c := g.section("configs"); !strings.Contains(c, "/proc/config.gz") || strings.Count(c, "No such file") != 2 {

@@ -28,9 +28,8 @@ const (
 )
 
 // benchRounds is the number of rounds per load and mode, each with its own
-// none run. Rounds on the audit path varied by up to 2.4% in guest time
-// (the same 8000 opens without auditprof: 1.879 to 1.925 s on 6.12),
-// rounds of the pipe by 0.2%: the audit path gets more.
+// none run. Rounds on the audit path vary more in guest time (percents)
+// than rounds of the pipe (tenths of a percent): the audit path gets more.
 var benchRounds = map[string]int{"open": 5, "pipe": 3}
 
 var benchModes = []string{"none", "fentry", "kprobe"}

@@ -4,6 +4,11 @@
 // kernel's own counters (AUDIT_GET, read by auditctl) and with what auditd
 // received.
 //
+// What each guest runs is a script in testdata/: prelude.sh (auditd, and
+// the helpers the scenarios share) and keyed-rules.sh, then the test's own
+// (guestScript in guest_test.go); a test hands its values to the script
+// with vmtest.Options.Vars. `make lint-sh` checks them with shellcheck.
+//
 // The tests need the VM assets that `make test` prepares
 // (scripts/vm-assets.sh); without AUDITPROF_VM_ASSETS they skip.
 package e2e
@@ -294,8 +299,7 @@ func checkOverloadWait(t *testing.T, g guestRun) {
 // auditctl calls around it make records too). Serials, not timestamps:
 // an event's serial is taken when its first record is made, in the order
 // events begin, where auditd's timestamps and the recording's clock
-// window disagree at the edges (a time window counted 419 events where
-// auditd had 412).
+// window disagree at the edges.
 func receivedPerKey(t *testing.T, keys string, p *profile.Profile) map[string][2]uint64 {
 	t.Helper()
 	if p.Totals.FirstSerial == 0 || p.Totals.LastSerial < p.Totals.FirstSerial {

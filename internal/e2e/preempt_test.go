@@ -14,8 +14,8 @@ import (
 // TestPreemptFull proves auditprof on a kernel that preempts kernel code
 // (Debian 6.12 cloud, a PREEMPT_DYNAMIC kernel, booted with preempt=full).
 // There a fentry program can be preempted, and another task entering the
-// same program on that CPU is skipped (a recursion miss): seen, fentry's
-// lost fell short of the kernel's by exactly the audit_log_lost program's
+// same program on that CPU is skipped (a recursion miss), and fentry's
+// lost falls short of the kernel's by exactly the audit_log_lost program's
 // misses. So: --attach auto picks kprobes and is exact, and an explicit
 // fentry says before it starts that it can be short, and then its lost
 // plus its audit_log_lost program's misses is the kernel's lost, exactly,
@@ -60,7 +60,7 @@ func TestPreemptRT(t *testing.T) {
 	}
 }
 
-// checkPreempt asserts what guestPreempt's recordings must show on a
+// checkPreempt asserts what preempt.sh's recordings must show on a
 // kernel whose preemption model is model (full or rt): auto picks
 // kprobes, names the model and is exact; an explicit fentry warns before
 // counting and is short by exactly its audit_log_lost program's recursion

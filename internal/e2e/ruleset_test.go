@@ -63,8 +63,7 @@ func checkRuleSet(t *testing.T, g guestRun) {
 	// its fexit programs: those records are not counted. The programs see
 	// each such call when its task starts the next (returns_missed), so
 	// every key's shortfall, events and records, is bounded by that count
-	// and all of them together are too. (A make test run, before this was
-	// counted: hot 117,886 records of 117,887 on 6.1.)
+	// and all of them together are too.
 	missed := p.Overflows.ReturnsMissed
 	var shortfall uint64
 	for _, key := range keys {

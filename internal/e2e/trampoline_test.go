@@ -15,11 +15,9 @@ import (
 // then counts fewer records than auditd wrote, by exactly the returns it
 // saw missed (each seen when its task starts its next record), and with
 // producers asleep in the backlog wait at every update there are some;
-// kprobe mode, whose return probe is no trampoline, stays exact. Seen on
-// 6.12: fentry 15 returns missed, hot short of auditd's 539,007 records
-// by 15; kprobe exact (741,647). With workers restarted every 2 s, one
-// run was short by 24 with 23 seen: a worker that exits right after its
-// missed return never shows it, hence one load throughout.
+// kprobe mode, whose return probe is no trampoline, stays exact. A worker
+// that exits right after its missed return never shows it, hence one load
+// throughout (trampoline.sh).
 func TestTrampolineUpdate(t *testing.T) {
 	dir, files, kernels := guestSetup(t)
 	// The newest kernel only: the trampoline code is the same since 5.12.

@@ -12,7 +12,7 @@ fi
 step auditd registered
 # The kernel's default backlog limit is 64 and backlog_wait_time 60 s (15000
 # jiffies at HZ=250): with it, a producer sometimes sleeps the full 60 s in
-# audit_log_start although auditd keeps up (seen on 6.1). Use the limit of
+# audit_log_start although auditd keeps up. Use the limit of
 # Debian's default audit.rules instead.
 auditctl -b 8192 >/dev/null || exit 12
 auditctl -a always,exit -F arch=b64 -S openat -k smoke || exit 12
