@@ -18,8 +18,8 @@ import (
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
-// The guest scripts, one a test (testdata/*.sh). Each runs after
-// prelude.sh and keyed-rules.sh (guestScript).
+// The guest scripts (testdata/*.sh): a test's own runs after prelude.sh
+// and keyed-rules.sh (guestScript).
 var (
 	//go:embed testdata/prelude.sh
 	preludeSh string

@@ -344,11 +344,12 @@ var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // translation of code the kernel is live-patching (text_poke_bp of a static
 // key: the int3 it plants is gone by the time the trap is handled), and the
 // guest dies with "Oops: int3" in code such as sched_clock_cpu during its
-// initcalls (on 6.12, late_initcall flipping __sched_clock_stable). Nothing of the test has run at that point (the
-// script, and so auditprof, starts after the start marker), so booting again
-// hides nothing about the code under test; a panic after the start marker is
-// never retried. The VMs now run on one TCG thread (see boot), which should
-// rule this out; the retry stays for emulator faults nobody has seen yet.
+// initcalls (on 6.12, late_initcall flipping __sched_clock_stable). Nothing
+// of the test has run at that point (the script, and so auditprof, starts
+// after the start marker), so booting again hides nothing about the code
+// under test; a panic after the start marker is never retried. The VMs run
+// on one TCG thread (see boot), which should rule this out; the retry stays
+// for emulator faults nobody has seen yet.
 const maxBootRetries = 2
 
 // panickedBeforeScript reports whether the guest died in a kernel panic
