@@ -23,7 +23,7 @@ const (
 	minExporterInterval = 100 * time.Millisecond
 	maxExporterInterval = time.Hour
 	// exporterKeepBuckets bounds the timeline kept in memory: a minute.
-	exporterKeepBuckets = int(time.Minute / recording.DefaultBucket)
+	exporterKeepBuckets = int(time.Minute / probe.DefaultBucket)
 )
 
 type exporterOptions struct {

@@ -56,7 +56,7 @@ in one line and records what netlink offers instead (attach=netlink);
 	enumFlag(cmd, &o.TaskState, "task-state", "auto", taskStates,
 		"where the programs keep per-call state (task-storage: 5.12+; hash: what older kernels get)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
-	f.DurationVar(&o.Bucket, "bucket", recording.DefaultBucket, "timeline bucket width (1ms to 1s)")
+	f.DurationVar(&o.Bucket, "bucket", probe.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
 	f.IntVar(&o.Top, "top", 5, "rows per table in the summary")
 	return cmd
@@ -88,7 +88,7 @@ func (o *recordOptions) validate() error {
 func (o *recordOptions) run(cmd *cobra.Command) error {
 	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
 		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
-		BucketNs: uint64(o.Bucket.Nanoseconds())}, o.ReadyFile)
+		Bucket: o.Bucket}, o.ReadyFile)
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (o *topOptions) run(cmd *cobra.Command) error {
 	}
 
 	prev := &profile.Profile{}
-	keep := int((max(o.Interval, topHistory*time.Second) + 5*time.Second) / recording.DefaultBucket)
+	keep := int((max(o.Interval, topHistory*time.Second) + 5*time.Second) / probe.DefaultBucket)
 	_, err := recording.Run(ctx, recording.Options{
 		Attach:      o.mode,
 		Every:       o.Interval,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -74,14 +75,19 @@ var ErrNoAttach = errors.New("BPF cannot attach to the kernel's audit functions 
 // ErrPrivilege is returned (wrapped) when capabilities are missing.
 var ErrPrivilege = errors.New("missing privilege")
 
+// DefaultBucket is the timeline's bucket width unless told otherwise, for
+// every recorder (BPF and netlink): bpf/backlog.h's DEFAULT_BUCKET_NS, so
+// that the programs' placeholder and Go agree.
+const DefaultBucket = time.Duration(backlogDefaultsDEFAULT_BUCKET_NS)
+
 // Options configure Open.
 type Options struct {
 	Mode Mode
-	// BucketNs is the timeline's bucket width (default 10 ms). The
+	// Bucket is the timeline's bucket width (DefaultBucket when 0). The
 	// defaults are enum defaults in bpf/backlog.h.
-	BucketNs uint64
+	Bucket time.Duration
 	// TimelineSlots is the ring size per CPU (default 1024): user space
-	// must read the timeline at least every TimelineSlots*BucketNs/2.
+	// must read the timeline at least every TimelineSlots*Bucket/2.
 	TimelineSlots uint32
 	// MaxProcesses and MaxRules bound the attribution maps (defaults 4096
 	// and 1024); the excess goes to an "other" row and is counted.
@@ -101,8 +107,8 @@ func (o *Options) defaults() {
 	if o.Mode == "" {
 		o.Mode = ModeAuto
 	}
-	if o.BucketNs == 0 {
-		o.BucketNs = uint64(backlogDefaultsDEFAULT_BUCKET_NS)
+	if o.Bucket <= 0 {
+		o.Bucket = DefaultBucket
 	}
 	if o.TimelineSlots == 0 {
 		o.TimelineSlots = uint32(backlogDefaultsDEFAULT_TIMELINE_SLOTS)
@@ -404,7 +410,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 	}
 
 	for name, v := range map[string]any{
-		"bucket_ns":             opts.BucketNs,
+		"bucket_ns":             uint64(opts.Bucket),
 		"timeline_slots":        opts.TimelineSlots,
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
@@ -478,7 +484,7 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 		p.links = append(p.links, l)
 	}
 	p.points = points
-	p.tl = newTimelineReader(coll.Maps["timeline"], opts.BucketNs, opts.TimelineSlots)
+	p.tl = newTimelineReader(coll.Maps["timeline"], uint64(opts.Bucket), opts.TimelineSlots)
 	p.tl.keep = opts.KeepBuckets
 	if err := p.setCounting(true); err != nil {
 		return nil, err

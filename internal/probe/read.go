@@ -64,10 +64,10 @@ func MonotonicNow() uint64 {
 
 // PollTimeline moves finished buckets out of the kernel ring. Call it at
 // least every few seconds while recording (the ring spans
-// TimelineSlots*BucketNs).
+// TimelineSlots*Bucket).
 func (p *Probe) PollTimeline() error {
 	// Buckets younger than two bucket widths may still be written to.
-	now := MonotonicNow() / p.opts.BucketNs
+	now := MonotonicNow() / uint64(p.opts.Bucket)
 	if now < 2 {
 		return nil
 	}
@@ -79,7 +79,7 @@ func (p *Probe) PollTimeline() error {
 // in jiffies, as the kernel counts backlog_wait_time_actual.
 func (p *Probe) Fill(prof *profile.Profile) error {
 	// Up to the bucket in progress at Detach: nothing comes after it.
-	return p.fill(prof, MonotonicNow()/p.opts.BucketNs)
+	return p.fill(prof, MonotonicNow()/uint64(p.opts.Bucket))
 }
 
 // Snapshot is Fill while counting goes on: the counters so far, and the
@@ -87,7 +87,7 @@ func (p *Probe) Fill(prof *profile.Profile) error {
 // same bound as PollTimeline). Snapshots are cumulative; the difference of
 // two is what happened between them.
 func (p *Probe) Snapshot(prof *profile.Profile) error {
-	now := MonotonicNow() / p.opts.BucketNs
+	now := MonotonicNow() / uint64(p.opts.Bucket)
 	if now < 2 {
 		now = 2
 	}

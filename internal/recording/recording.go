@@ -30,7 +30,7 @@ type Options struct {
 	// or "hash" (what kernels before 5.12 get, forced on newer ones to
 	// test that path).
 	TaskState string
-	BucketNs  uint64 // DefaultBucket when 0
+	Bucket    time.Duration // probe.DefaultBucket when 0
 	// Ready is called once, when counting has started.
 	Ready func(attach string) error
 	// Notice, when set, is called once before counting starts with the
@@ -73,14 +73,11 @@ type Progress struct {
 	MaxDepth uint64
 }
 
-// DefaultBucket is the timeline's bucket width unless told otherwise.
-const DefaultBucket = 10 * time.Millisecond
-
 // Run records until ctx is cancelled or opts.Duration has passed. A
 // cancelled ctx is a normal stop, not an error.
 func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
-	if opts.BucketNs == 0 {
-		opts.BucketNs = uint64(DefaultBucket)
+	if opts.Bucket <= 0 {
+		opts.Bucket = probe.DefaultBucket
 	}
 	if opts.Every <= 0 {
 		opts.Every = time.Second
@@ -118,7 +115,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		}
 		return runNetlink(ctx, opts, prof)
 	}
-	pr, err := probe.Open(probe.Options{Mode: opts.Attach, BucketNs: opts.BucketNs, KeepBuckets: opts.KeepBuckets,
+	pr, err := probe.Open(probe.Options{Mode: opts.Attach, Bucket: opts.Bucket, KeepBuckets: opts.KeepBuckets,
 		TaskState: opts.TaskState})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
 		if opts.Degraded != nil {
@@ -292,7 +289,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	start := time.Now()
 	ready := opts.Ready
 	rp, err := netlink.Run(ctx, netlink.Options{
-		BucketNs: int64(opts.BucketNs),
+		Bucket: opts.Bucket,
 		Started: func() error {
 			if ready != nil {
 				return ready(profile.AttachNetlink)

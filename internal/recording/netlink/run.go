@@ -15,15 +15,15 @@ import (
 
 // Defaults.
 const (
-	DefaultBucketNs     = int64(10 * time.Millisecond)
 	DefaultSampleEvery  = time.Second
 	DefaultDrainTimeout = 10 * time.Second
 )
 
 // Options configures Run.
 type Options struct {
-	// BucketNs is the timeline's bucket width; DefaultBucketNs if <= 0.
-	BucketNs int64
+	// Bucket is the timeline's bucket width (the caller's choice, usually
+	// probe.DefaultBucket, so that both recorders' timelines agree).
+	Bucket time.Duration
 	// SampleEvery is the AUDIT_GET sampling period; DefaultSampleEvery if
 	// <= 0. A sample is skipped while the previous one's child process has
 	// not exited (see auditnl.InFlight).
@@ -91,8 +91,8 @@ type Progress struct {
 // Run returns within about a second of ctx being done when the kernel
 // holds no records, and within DrainTimeout plus that otherwise.
 func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
-	if opts.BucketNs <= 0 {
-		opts.BucketNs = DefaultBucketNs
+	if opts.Bucket <= 0 {
+		return nil, fmt.Errorf("recording netlink: the timeline's bucket width must be positive, not %v", opts.Bucket)
 	}
 	if opts.SampleEvery <= 0 {
 		opts.SampleEvery = DefaultSampleEvery
@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return nil, fmt.Errorf("reading the monotonic clock: %w", err)
 	}
-	t := newTally(opts.BucketNs, time.Now())
+	t := newTally(int64(opts.Bucket), time.Now())
 	startMono := ts.Nano()
 
 	// The first sample: the baseline of the lost counter. A timeout is no

@@ -20,13 +20,16 @@ import (
 
 const envRunChild = "NETLINK_TEST_RUN_CHILD"
 
+// testBucket is the bucket width recording.Run passes by default.
+const testBucket = 10 * time.Millisecond
+
 func TestMain(m *testing.M) {
 	auditnl.ServeChild()
 	if os.Getenv(envRunChild) == "1" {
 		// A child of TestRunPermissionDenied, running as another user.
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		_, err := Run(ctx, Options{})
+		_, err := Run(ctx, Options{Bucket: testBucket})
 		fmt.Print(err)
 		os.Exit(0)
 	}
@@ -65,6 +68,7 @@ func TestRunHere(t *testing.T) {
 	var started atomic.Bool
 	start := time.Now()
 	p, err := Run(ctx, Options{
+		Bucket:      testBucket,
 		SampleEvery: 300 * time.Millisecond,
 		Started:     func() error { started.Store(true); return nil },
 		Progress:    func(Progress) { progress.Add(1) },
@@ -99,7 +103,7 @@ func TestRunHere(t *testing.T) {
 	if !started.Load() || progress.Load() < 2 {
 		t.Fatalf("started %v, %d progress calls", started.Load(), progress.Load())
 	}
-	if n := p.Timeline.Len(); n < 95 || n > 110 || p.Timeline.BucketNs != DefaultBucketNs {
+	if n := p.Timeline.Len(); n < 95 || n > 110 || p.Timeline.BucketNs != int64(testBucket) {
 		t.Fatalf("%d buckets of %d ns for 1 s", n, p.Timeline.BucketNs)
 	}
 	if p.Processes == nil || p.Rules == nil || p.WaitHistogramNs == nil || p.Totals.LostByReason == nil {
@@ -110,7 +114,7 @@ func TestRunHere(t *testing.T) {
 func TestRunCancelledEarly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	start := time.Now()
-	p, err := Run(ctx, Options{Started: func() error { cancel(); return nil }})
+	p, err := Run(ctx, Options{Bucket: testBucket, Started: func() error { cancel(); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +129,7 @@ func TestRunCancelledEarly(t *testing.T) {
 
 func TestRunStartedError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := Run(context.Background(), Options{Started: func() error { return boom }})
+	_, err := Run(context.Background(), Options{Bucket: testBucket, Started: func() error { return boom }})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -181,7 +185,7 @@ func TestRunReceivesUserAVC(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	sent := make(chan error, 1)
-	p, err := Run(ctx, Options{Started: func() error {
+	p, err := Run(ctx, Options{Bucket: testBucket, Started: func() error {
 		go func() { sent <- sendUserAVC("auditprof netlink test") }()
 		return nil
 	}})
@@ -216,4 +220,13 @@ func sendUserAVC(text string) error {
 	}
 	copy(b[syscall.NLMSG_HDRLEN:], payload)
 	return syscall.Sendto(fd, b, 0, &syscall.SockaddrNetlink{Family: syscall.AF_NETLINK})
+}
+
+// TestRunNeedsBucket: the bucket width has one default, probe.DefaultBucket,
+// which recording.Run passes; netlink refuses to guess one.
+func TestRunNeedsBucket(t *testing.T) {
+	_, err := Run(context.Background(), Options{})
+	if err == nil || !strings.Contains(err.Error(), "bucket width must be positive") {
+		t.Fatalf("Run without a bucket width: %v", err)
+	}
 }

@@ -65,7 +65,7 @@ func TestTallyStop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ta := newTally(DefaultBucketNs, stop.Add(-time.Second))
+			ta := newTally(int64(testBucket), stop.Add(-time.Second))
 			if got := ta.addRecord(stop, tt.in.typ, []byte(tt.in.msg), stop); got != tt.want {
 				t.Fatalf("class %d, want %d", got, tt.want)
 			}
@@ -81,7 +81,7 @@ func TestTallyStop(t *testing.T) {
 }
 
 func TestTallyNoLoss(t *testing.T) {
-	ta := newTally(DefaultBucketNs, time.Now())
+	ta := newTally(int64(testBucket), time.Now())
 	ta.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
 	ta.addSample(time.Now(), &profile.AuditStatus{Lost: 7})
 	p := ta.profile(0, time.Now())
