@@ -18,8 +18,8 @@ import (
 // kernel that preempts kernel code (preempt=full, lazy, PREEMPT_RT) a
 // reader preempted there leaves bpf_prog_active raised, and every kprobe
 // program that fires on that CPU meanwhile is skipped (trace_call_bpf: a
-// recursion miss). Seen on Debian 6.12 with preempt=full and one CPU:
-// kprobe mode's lost short of the kernel's by 214 of 38,042. A real-time
+// recursion miss), and the totals fall short of the kernel's
+// (TestPreemptFull, docs/testing.md). A real-time
 // reader is not preempted by the producers it would otherwise leave
 // uncounted. Without CAP_SYS_NICE (or with RT throttling) the call fails
 // and the reader stays an ordinary thread; the error says why, for the
