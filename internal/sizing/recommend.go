@@ -3,6 +3,7 @@ package sizing
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recordsize"
@@ -11,7 +12,9 @@ import (
 // Defaults of a recommendation.
 const (
 	// DefaultHeadroom multiplies the smallest limit that loses nothing on
-	// the recording: modest, because the recording is the evidence.
+	// the recording where the recording cannot say how uneven its
+	// consumer is (drainSpread): modest, because the recording is the
+	// evidence.
 	DefaultHeadroom = 1.25
 	// FloorLimit is never recommended below: the kernel's default
 	// backlog_limit, whose memory is negligible.
@@ -23,7 +26,13 @@ const (
 
 // Options of Recommend.
 type Options struct {
+	// Headroom multiplies the smallest lossless limit; 0 derives it from
+	// the consumer's measured unevenness (drainSpread).
 	Headroom float64
+	// Stall is how long the consumer may take nothing, at the worst
+	// moment of the recording, with the limit still losing nothing; 0
+	// for none, negative for the longest stall the recording shows.
+	Stall time.Duration
 	// MemoryBudget caps memory_bytes (0: none).
 	MemoryBudget uint64
 }
@@ -36,6 +45,16 @@ type Recommendation struct {
 	// before headroom and rounding.
 	MinimumLimit uint32
 	Headroom     float64
+	// HeadroomFrom says where Headroom came from: "given", "drain spread
+	// over N saturated seconds" or "default".
+	HeadroomFrom string
+	// Stalls is what the recording shows of its consumer stopping; Stall
+	// is the stall the limit rides out (whole buckets), at StallAt.
+	// NoStallMinimum is the smallest lossless limit with no stall.
+	Stalls         Stalls
+	Stall          time.Duration
+	StallAt        time.Duration
+	NoStallMinimum uint32
 	// PeakDepth is the deepest the queue gets in the replay with no limit.
 	PeakDepth float64
 	// InferredShare is the share of that replay's non-empty buckets in
@@ -80,18 +99,27 @@ type Recommendation struct {
 // recorded workload (with backlog_wait_time 0, the strict case: nothing may
 // even wait), then applies headroom and rounds to a tidy number.
 func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
-	if opts.Headroom == 0 {
-		opts.Headroom = DefaultHeadroom
-	}
-	if opts.Headroom < 1 || math.IsNaN(opts.Headroom) || math.IsInf(opts.Headroom, 0) {
+	if opts.Headroom != 0 && opts.Headroom < 1 || math.IsNaN(opts.Headroom) || math.IsInf(opts.Headroom, 0) {
 		return nil, fmt.Errorf("headroom must be at least 1, not %v", opts.Headroom)
 	}
 	d, err := Reconstruct(p)
 	if err != nil {
 		return nil, err
 	}
-	r := &Recommendation{Headroom: opts.Headroom, Demand: d,
+	r := &Recommendation{Headroom: opts.Headroom, Demand: d, HeadroomFrom: "given",
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
+	r.Stalls = MeasureStalls(&p.Timeline)
+	if opts.Headroom == 0 {
+		h, secs, ok := drainSpread(&p.Timeline)
+		r.Headroom, r.HeadroomFrom = DefaultHeadroom, "default"
+		if ok {
+			r.Headroom, r.HeadroomFrom = h, fmt.Sprintf("drain spread over %d saturated seconds", secs)
+		}
+	}
+	stall := opts.Stall
+	if stall < 0 {
+		stall = r.Stalls.Longest
+	}
 	r.RecordBytes = RecordBytes(p)
 	if p.AuditBefore != nil {
 		r.Current = Setting{Limit: p.AuditBefore.BacklogLimit, WaitJiffies: p.AuditBefore.BacklogWaitTime, HZ: p.HZ}
@@ -114,8 +142,14 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	// The queue really held Totals.MaxDepth records: a smaller limit
 	// would have dropped there, whatever the per-bucket replay makes of
 	// the swing inside a bucket.
-	r.MinimumLimit = max(smallestLossless(d), clampLimit(float64(p.Totals.MaxDepth)))
-	r.BacklogLimit = withHeadroom(r.MinimumLimit, opts.Headroom)
+	floor := clampLimit(float64(p.Totals.MaxDepth))
+	r.NoStallMinimum = max(smallestLossless(d), floor)
+	r.MinimumLimit = r.NoStallMinimum
+	if sd, at := stalled(d, stall); at.Stall > 0 {
+		r.Stall, r.StallAt = at.Stall, at.At
+		r.MinimumLimit = max(smallestLossless(sd), floor)
+	}
+	r.BacklogLimit = withHeadroom(r.MinimumLimit, r.Headroom)
 	r.MemoryBytes, r.MemoryBytesUpperBound = Memory(r.BacklogLimit, r.RecordBytes)
 	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
 		r.OverBudget = true
@@ -131,13 +165,16 @@ func withHeadroom(minimum uint32, headroom float64) uint32 {
 	return max(Tidy(float64(minimum)*headroom), FloorLimit)
 }
 
-// Predict replays a profile's demand under a candidate setting.
-func Predict(p *profile.Profile, s Setting) (Outcome, *Demand, error) {
+// Predict replays a profile's demand under a candidate setting, with the
+// consumer taking nothing for stall at the recording's worst moment (the
+// worst for a setting without wait time; see worstStall).
+func Predict(p *profile.Profile, s Setting, stall time.Duration) (Outcome, StallPlace, *Demand, error) {
 	d, err := Reconstruct(p)
 	if err != nil {
-		return Outcome{}, nil, err
+		return Outcome{}, StallPlace{}, nil, err
 	}
-	return Replay(d, s), d, nil
+	sd, at := stalled(d, stall)
+	return Replay(sd, s), at, d, nil
 }
 
 // smallestLossless: the least limit whose replay (wait time 0) drops

@@ -1,0 +1,270 @@
+package sizing
+
+import (
+	"math"
+	"math/bits"
+	"slices"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// Stalls is what a recording shows of its consumer stopping: runs of
+// consecutive buckets in which records were queued (max_depth or queued
+// above 0) and nothing was drained. kauditd counts a pass when it ends, so
+// a bucket-long stall is also what a pass that spans a bucket edge looks
+// like: stalls are measured to the bucket, not finer.
+type Stalls struct {
+	BucketNs int64 `json:"bucket_ns"`
+	// Count is the number of stalls, Longest the longest, LongestAt
+	// where it began, from the start of the recording.
+	Count     int           `json:"count"`
+	Longest   time.Duration `json:"longest_ns"`
+	LongestAt time.Duration `json:"longest_at_ns"`
+	// Histogram counts the stalls by length, log2 of buckets: bin k holds
+	// those of 2^k to 2^(k+1)-1 buckets. Empty bins at the end are left off.
+	Histogram []StallBin `json:"histogram,omitempty"`
+}
+
+// StallBin is one bin of Stalls.Histogram: stalls at least Min long and
+// shorter than Max.
+type StallBin struct {
+	Min   time.Duration `json:"min_ns"`
+	Max   time.Duration `json:"max_ns"`
+	Count int           `json:"count"`
+}
+
+// MeasureStalls finds the stalls of a recording's timeline.
+func MeasureStalls(t *profile.Timeline) Stalls {
+	s := Stalls{BucketNs: t.BucketNs}
+	var counts []int
+	end := func(start, n int) {
+		if n == 0 {
+			return
+		}
+		s.Count++
+		if d := time.Duration(int64(n) * t.BucketNs); d > s.Longest {
+			s.Longest, s.LongestAt = d, time.Duration(int64(start)*t.BucketNs)
+		}
+		k := bits.Len(uint(n)) - 1
+		for len(counts) <= k {
+			counts = append(counts, 0)
+		}
+		counts[k]++
+	}
+	run := 0
+	for i := range t.Len() {
+		queued := at(t.MaxDepth, i) > 0 || at(t.Queued, i) > 0
+		if queued && at(t.Drained, i) == 0 {
+			run++
+			continue
+		}
+		end(i-run, run)
+		run = 0
+	}
+	end(t.Len()-run, run)
+	for k, c := range counts {
+		s.Histogram = append(s.Histogram, StallBin{Min: time.Duration(int64(1)<<k) * time.Duration(t.BucketNs),
+			Max: time.Duration(int64(2)<<k) * time.Duration(t.BucketNs), Count: c})
+	}
+	return s
+}
+
+func at(v []uint64, i int) uint64 {
+	if i < len(v) {
+		return v[i]
+	}
+	return 0
+}
+
+// stallBuckets is how many whole buckets a stall of d covers, rounded up.
+func stallBuckets(d time.Duration, bucketNs int64) int {
+	if d <= 0 || bucketNs <= 0 {
+		return 0
+	}
+	return int((int64(d) + bucketNs - 1) / bucketNs)
+}
+
+// withStall is the demand with the consumer taking nothing in buckets
+// [start, start+n).
+func withStall(d *Demand, start, n int) *Demand {
+	c := *d
+	c.Capacity = make([]float64, len(d.Records))
+	bucketCap := d.DrainRate * float64(d.BucketNs) / 1e9
+	for i := range c.Capacity {
+		switch {
+		case i >= start && i < start+n:
+		case d.Capacity != nil:
+			c.Capacity[i] = d.Capacity[i]
+		default:
+			c.Capacity[i] = bucketCap
+		}
+	}
+	return &c
+}
+
+// stallNeeds returns, for each bucket a stall of n buckets may start in,
+// the most room the replay with no limit needs in any bucket when the
+// consumer stops there: max_i (level_i + demand_i - capacity_i + burst_i),
+// over the buckets with arrivals, which a limit must be at least (less
+// one: the kernel's strict >) for Replay to admit everything. It is computed for every start at once, in
+// linear time, from the queue's recursion (level' = max(0, level + a - c)):
+//   - before the stall nothing changes;
+//   - during it the consumer takes nothing, so the level is the level at
+//     its start plus the arrivals since;
+//   - after it, a queue that started deeper stays the deeper of the two
+//     paths: level_j = max(free level_j, level at the stall's end + the
+//     net arrivals since), so the need there is the larger of the free
+//     replay's and that path's.
+//
+// The worst start is the one with the largest need; stallNeedsBrute and
+// FuzzStallNeeds check this against replaying every start.
+func stallNeeds(d *Demand, n int) []float64 {
+	N := len(d.Records)
+	capacity := func(i int) float64 {
+		if d.Capacity != nil {
+			return d.Capacity[i]
+		}
+		return d.DrainRate * float64(d.BucketNs) / 1e9
+	}
+	level := make([]float64, N+1) // free level at the start of each bucket
+	need := make([]float64, N)    // free need of each bucket
+	pa := make([]float64, N+1)    // prefix sums of arrivals
+	px := make([]float64, N+1)    // prefix sums of arrivals less capacity
+	inf := math.Inf(-1)
+	// Only a bucket with arrivals can drop: one without needs no room.
+	needs := func(a, v float64) float64 {
+		if a > 0 {
+			return v
+		}
+		return inf
+	}
+	level[0] = d.StartDepth
+	for i, a := range d.Records {
+		x := a - capacity(i)
+		need[i] = needs(a, level[i]+x+d.Burst[i])
+		level[i+1] = math.Max(0, level[i]+x)
+		pa[i+1] = pa[i] + a
+		px[i+1] = px[i] + x
+	}
+	prefNeed := make([]float64, N+1) // max need[0..i-1]
+	prefNeed[0] = inf
+	for i := range N {
+		prefNeed[i+1] = math.Max(prefNeed[i], need[i])
+	}
+	sufNeed := make([]float64, N+1) // max need[i..N-1]
+	sufAfter := make([]float64, N+1)
+	sufIn := make([]float64, N+1) // max over i >= s of pa[i+1] + burst[i]
+	sufNeed[N], sufAfter[N], sufIn[N] = inf, inf, inf
+	for i := N - 1; i >= 0; i-- {
+		sufNeed[i] = math.Max(sufNeed[i+1], need[i])
+		sufAfter[i] = math.Max(sufAfter[i+1], needs(d.Records[i], px[i+1]+d.Burst[i]))
+		sufIn[i] = math.Max(sufIn[i+1], needs(d.Records[i], pa[i+1]+d.Burst[i]))
+	}
+	in := make([]float64, N)
+	for i := range in {
+		in[i] = needs(d.Records[i], pa[i+1]+d.Burst[i])
+	}
+	win := windowMax(in, max(n-1, 0)) // win[i]: max in[i-n+1..i]
+
+	out := make([]float64, N)
+	for s := range N {
+		if n == 0 {
+			out[s] = sufNeed[0]
+			continue
+		}
+		e := min(s+n, N)
+		during := win[e-1]
+		if e == N {
+			during = sufIn[s]
+		}
+		m := math.Max(prefNeed[s], level[s]-pa[s]+during)
+		if e < N {
+			end := level[s] + pa[e] - pa[s]
+			m = math.Max(m, math.Max(sufNeed[e], end-px[e]+sufAfter[e]))
+		}
+		out[s] = m
+	}
+	return out
+}
+
+// worstStall is the bucket where a stall of n buckets needs the most room
+// (the earliest of equals), and that need.
+func worstStall(d *Demand, n int) (start int, need float64) {
+	needs := stallNeeds(d, n)
+	if len(needs) == 0 {
+		return 0, 0
+	}
+	start = 0
+	for i, v := range needs {
+		if v > needs[start] {
+			start = i
+		}
+	}
+	return start, needs[start]
+}
+
+// StallPlace is a stall the replay put at the worst moment: its length,
+// whole buckets, and where it starts in the recording.
+type StallPlace struct {
+	Stall time.Duration
+	At    time.Duration
+}
+
+// stalled is d with a stall of length stall at its worst moment (d itself
+// for none), and that moment.
+func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
+	n := stallBuckets(stall, d.BucketNs)
+	if n == 0 || len(d.Records) == 0 {
+		return d, StallPlace{}
+	}
+	start, _ := worstStall(d, n)
+	return withStall(d, start, n), StallPlace{Stall: time.Duration(int64(n) * d.BucketNs), At: time.Duration(int64(start) * d.BucketNs)}
+}
+
+// drainSpread is the headroom the consumer's measured unevenness calls
+// for: over the seconds in which the queue never emptied (every bucket
+// deeper than its own arrivals: the consumer was saturated, so what it
+// drained is its pace), the mean per-second
+// drain over the slowest tenth of them. A consumer that has run that slow
+// for a second can run that slow for the peak. It is never below
+// DefaultHeadroom, which stands for the replay's own error (a bucket of
+// drain per burst, model.md), nor above 2. ok is false with fewer than
+// three such seconds.
+func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
+	if t.BucketNs <= 0 {
+		return 0, 0, false
+	}
+	per := int(time.Second / time.Duration(t.BucketNs))
+	if per < 1 {
+		per = 1
+	}
+	var rates []float64
+	for s := 0; s+per <= t.Len(); s += per {
+		var drained uint64
+		saturated := true
+		for i := s; i < s+per; i++ {
+			// Deeper than the bucket's own arrivals: records were left
+			// from before, so the consumer had more than it took.
+			if i >= len(t.Arrivals) || at(t.MaxDepth, i) <= uint64(max(t.Arrivals[i], 0)) {
+				saturated = false
+				break
+			}
+			drained += at(t.Drained, i)
+		}
+		if saturated && drained > 0 {
+			rates = append(rates, float64(drained))
+		}
+	}
+	if len(rates) < 3 {
+		return 0, len(rates), false
+	}
+	slices.Sort(rates)
+	var mean float64
+	for _, r := range rates {
+		mean += r
+	}
+	mean /= float64(len(rates))
+	slow := rates[len(rates)/10]
+	return math.Min(math.Max(mean/slow, DefaultHeadroom), 2), len(rates), true
+}

@@ -1,0 +1,179 @@
+package sizing
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
+)
+
+func TestMeasureStalls(t *testing.T) {
+	const b = int64(10 * time.Millisecond)
+	for _, tc := range []struct {
+		name           string
+		depth, drained []uint64
+		count          int
+		longest, at    time.Duration
+		bins           []int
+	}{
+		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, 0, 0, 0, nil},
+		{"one bucket", []uint64{0, 3, 2, 0}, []uint64{0, 0, 5, 0}, 1, 10 * time.Millisecond, 10 * time.Millisecond, []int{1}},
+		// Stalls of 1, 3 and 4 buckets: bins 1, 2-3, 4-7.
+		{"several", []uint64{1, 0, 5, 6, 7, 0, 1, 2, 3, 4}, []uint64{0, 0, 0, 0, 0, 9, 0, 0, 0, 0}, 3,
+			40 * time.Millisecond, 60 * time.Millisecond, []int{1, 1, 1}},
+		// Queued but no enqueue seen (max_depth 0) and idle buckets do not stall.
+		{"idle", []uint64{0, 0, 0}, []uint64{0, 0, 0}, 0, 0, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)), MaxDepth: tc.depth, Drained: tc.drained}
+			s := MeasureStalls(&tl)
+			if s.Count != tc.count || s.Longest != tc.longest || s.LongestAt != tc.at || len(s.Histogram) != len(tc.bins) {
+				t.Fatalf("%+v", s)
+			}
+			for k, c := range tc.bins {
+				bin := s.Histogram[k]
+				if bin.Count != c || bin.Min != time.Duration(int64(1)<<k*b) || bin.Max != time.Duration(int64(2)<<k*b) {
+					t.Errorf("bin %d: %+v, want %d", k, bin, c)
+				}
+			}
+		})
+	}
+}
+
+// stallNeedsBrute is stallNeeds by replaying every start: the need of each
+// bucket with the consumer stopped there, by the queue's recursion itself.
+func stallNeedsBrute(d *Demand, n int) []float64 {
+	out := make([]float64, len(d.Records))
+	for s := range d.Records {
+		sd := withStall(d, s, n)
+		level, m := d.StartDepth, math.Inf(-1)
+		for i, a := range sd.Records {
+			x := a - sd.Capacity[i]
+			if a > 0 {
+				m = math.Max(m, level+x+sd.Burst[i])
+			}
+			level = math.Max(0, level+x)
+		}
+		out[s] = m
+	}
+	return out
+}
+
+// bruteWorst is the largest smallest-lossless limit over every start.
+func bruteWorst(d *Demand, n int) uint32 {
+	var worst uint32
+	for s := range d.Records {
+		worst = max(worst, smallestLossless(withStall(d, s, n)))
+	}
+	return worst
+}
+
+func fuzzDemand(recs []byte, drain uint8, start uint8) *Demand {
+	d := demand(float64(drain))
+	d.StartDepth = float64(start)
+	for _, r := range recs {
+		d.Records = append(d.Records, float64(r))
+		d.Burst = append(d.Burst, float64(r%7))
+	}
+	if len(recs)%2 == 0 {
+		// Capacity per bucket, as Reconstruct gives it.
+		d.Capacity = make([]float64, len(recs))
+		for i, r := range recs {
+			d.Capacity[i] = float64(drain) + float64(r%13)
+		}
+	}
+	return d
+}
+
+func checkStallShortcut(t *testing.T, d *Demand, n int) {
+	t.Helper()
+	fast, brute := stallNeeds(d, n), stallNeedsBrute(d, n)
+	for s := range fast {
+		if math.Abs(fast[s]-brute[s]) > 1e-6*math.Max(1, math.Abs(brute[s])) {
+			t.Fatalf("stall of %d at %d: need %v, replaying it %v", n, s, fast[s], brute[s])
+		}
+	}
+	// The start with the largest need sizes the limit: Replay's
+	// lossless test allows half a record of drops in total, so starts
+	// with equal needs may differ by one.
+	start, _ := worstStall(d, n)
+	got, want := smallestLossless(withStall(d, start, n)), bruteWorst(d, n)
+	if got+1 < want || got > want {
+		t.Fatalf("stall of %d: the worst start's limit is %d, every start's worst %d", n, got, want)
+	}
+}
+
+func TestStallShortcut(t *testing.T) {
+	d := fuzzDemand([]byte{0, 5, 40, 40, 3, 0, 0, 60, 2, 2, 9, 0, 1, 80, 80, 0}, 20, 3)
+	for _, n := range []int{0, 1, 2, 5, 16, 40} {
+		checkStallShortcut(t, d, n)
+	}
+}
+
+func FuzzStallNeeds(f *testing.F) {
+	f.Add([]byte{0, 5, 40, 40, 3, 0, 0, 60, 2, 2, 9}, uint8(20), uint8(3), uint8(4))
+	f.Add([]byte{255, 0, 0, 0, 255, 1}, uint8(1), uint8(0), uint8(1))
+	f.Add([]byte{7}, uint8(0), uint8(200), uint8(9))
+	f.Fuzz(func(t *testing.T, recs []byte, drain, start, n uint8) {
+		if len(recs) == 0 || len(recs) > 200 {
+			return
+		}
+		checkStallShortcut(t, fuzzDemand(recs, drain, start), int(n))
+	})
+}
+
+// TestRecommendStall: a steady load the consumer keeps up with, then the
+// consumer stopped for a while in the simulation. With no stall asked
+// for, the recommendation holds only the steady load; sized for the stall
+// it holds the stalled run, and half of it does not.
+func TestRecommendStall(t *testing.T) {
+	const k, drain = 5, 5.0
+	steady := func(int) float64 { return 0.25 } // an event every 4 ms
+	p, _ := sizingtest.Simulate(8_000, steady, k, drain, 5000)
+	// The simulation asks its consumer once a millisecond, in order.
+	lost := func(limit uint32) uint64 {
+		ms := 0
+		stallAt := func(float64) float64 {
+			ms++
+			if ms > 3000 && ms <= 5000 {
+				return 0
+			}
+			return drain
+		}
+		q, _ := sizingtest.SimulateConsumer(8_000, steady, k, stallAt, limit)
+		return q.Totals.Lost
+	}
+	none, err := Recommend(p, Options{Stall: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Recommend(p, Options{Stall: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("no stall: %d (minimum %d); 2 s stall: %d (minimum %d, at %s, headroom %.2f %s); stalled run loses %d at it, %d at half",
+		none.BacklogLimit, none.MinimumLimit, r.BacklogLimit, r.MinimumLimit, r.StallAt, r.Headroom, r.HeadroomFrom, lost(r.BacklogLimit), lost(r.BacklogLimit/2))
+	if r.Stall != 2*time.Second || r.NoStallMinimum != none.MinimumLimit {
+		t.Errorf("stall %s, no-stall minimum %d (want %d)", r.Stall, r.NoStallMinimum, none.MinimumLimit)
+	}
+	if lost(none.BacklogLimit) == 0 {
+		t.Fatalf("the stalled run lost nothing at the no-stall limit %d: nothing to prove", none.BacklogLimit)
+	}
+	if l := lost(r.BacklogLimit); l != 0 {
+		t.Errorf("sized for a 2 s stall, %d lost %d", r.BacklogLimit, l)
+	}
+	if lost(r.BacklogLimit/2) == 0 {
+		t.Errorf("half of %d lost nothing: not tight", r.BacklogLimit)
+	}
+	// The default, Stall < 0, is the longest measured: a steady run shows
+	// at most short stalls.
+	m, err := Recommend(p, Options{Stall: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Stall != m.Stalls.Longest.Truncate(time.Duration(p.Timeline.BucketNs)) || m.Stalls.Longest > 100*time.Millisecond {
+		t.Errorf("measured stall %s, sized for %s", m.Stalls.Longest, m.Stall)
+	}
+}
