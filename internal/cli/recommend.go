@@ -21,6 +21,7 @@ type recommendOptions struct {
 	streams
 	profileSource
 	Headroom     float64
+	Stall        string
 	MemoryBudget string
 	JSON         bool
 	Apply        bool
@@ -28,18 +29,35 @@ type recommendOptions struct {
 	DryRun       bool
 
 	budget uint64
+	// stall is --stall, or -1 for the longest stall measured.
+	stall time.Duration
 }
 
 // recommendReport is `recommend --json`.
 type recommendReport struct {
-	BacklogLimit          uint32  `json:"backlog_limit"`
-	MinimumLimit          uint32  `json:"minimum_limit"`
-	Headroom              float64 `json:"headroom"`
-	PeakDepth             float64 `json:"peak_depth"`
-	MemoryBytes           uint64  `json:"memory_bytes"`
-	MemoryBytesUpperBound uint64  `json:"memory_bytes_upper_bound"`
-	RecordBytes           float64 `json:"record_bytes"`
-	SustainedOverload     bool    `json:"sustained_overload"`
+	BacklogLimit uint32 `json:"backlog_limit"`
+	// SetBy is the recording whose limit this is: the largest of
+	// Profiles'.
+	SetBy        string         `json:"set_by"`
+	Profiles     []profileLimit `json:"profiles"`
+	Notes        []string       `json:"notes,omitempty"`
+	MinimumLimit uint32         `json:"minimum_limit"`
+	Headroom     float64        `json:"headroom"`
+	HeadroomFrom string         `json:"headroom_from"`
+	// The consumer stall the limit rides out (StallNs, whole buckets, 0
+	// for none) and where in SetBy's recording it hurts most; where the
+	// length came from ("given" or "longest measured"); the smallest
+	// lossless limit with no stall; the stalls the recording shows.
+	StallNs               int64         `json:"stall_ns"`
+	StallAtNs             int64         `json:"stall_at_ns"`
+	StallFrom             string        `json:"stall_from"`
+	NoStallMinimum        uint32        `json:"no_stall_minimum_limit"`
+	Stalls                sizing.Stalls `json:"stalls"`
+	PeakDepth             float64       `json:"peak_depth"`
+	MemoryBytes           uint64        `json:"memory_bytes"`
+	MemoryBytesUpperBound uint64        `json:"memory_bytes_upper_bound"`
+	RecordBytes           float64       `json:"record_bytes"`
+	SustainedOverload     bool          `json:"sustained_overload"`
 	// RideOut is the limit that would have held this recording only.
 	RideOut         uint32  `json:"ride_out_limit,omitempty"`
 	GrowthPerMinute float64 `json:"growth_per_minute,omitempty"`
@@ -74,6 +92,16 @@ type recommendReport struct {
 	Applied              *applyReport      `json:"applied,omitempty"`
 }
 
+// profileLimit is one recording's own limit in a recommendation over several.
+type profileLimit struct {
+	File              string `json:"file"`
+	KernelRelease     string `json:"kernel_release"`
+	BacklogLimit      uint32 `json:"backlog_limit"`
+	MinimumLimit      uint32 `json:"minimum_limit"`
+	SustainedOverload bool   `json:"sustained_overload"`
+	LongestStallNs    int64  `json:"longest_stall_ns"`
+}
+
 func newRecommendCmd(s streams) *cobra.Command {
 	o := &recommendOptions{streams: s}
 	cmd := &cobra.Command{
@@ -85,7 +113,12 @@ up to a tidy number, with the reasoning: peak depth, arrival and drain rates,
 and the memory the limit can hold (measured record size; the usual
 "limit x 8970 bytes" shown as the upper bound it is).
 
-Reads --profile FILE, or records for --duration first. When arrivals outran
+The limit rides out a consumer that takes nothing for --stall at the worst
+moment of the recording (by default the longest stall the recording shows).
+
+Reads --profile FILE, or records for --duration first. Give --profile more
+than once (busy hours, hosts of one role) for one limit that holds for each:
+the output names the recording that set it. When arrivals outran
 the consumer over the whole recording, says that no limit is enough and what
 to fix instead.`,
 		Args: cobra.NoArgs,
@@ -97,8 +130,9 @@ to fix instead.`,
 		},
 	}
 	f := cmd.Flags()
-	o.profileSource.addFlags(f)
-	f.Float64Var(&o.Headroom, "headroom", sizing.DefaultHeadroom, "multiply the smallest lossless limit by this (at least 1)")
+	o.profileSource.addFlags(f, true)
+	f.Float64Var(&o.Headroom, "headroom", 0, "multiply the smallest lossless limit by this (at least 1); default: from the consumer's measured unevenness")
+	f.StringVar(&o.Stall, "stall", "", "size for the consumer taking nothing this long (e.g. 2s; 0 for none); default: the longest stall in the recording")
 	f.StringVar(&o.MemoryBudget, "memory-budget", "", "the most memory a full queue may hold, e.g. 64MiB")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
 	f.BoolVar(&o.Apply, "apply", false, "apply the recommended limit (AUDIT_SET), as `auditprof apply` does")
@@ -111,9 +145,14 @@ func (o *recommendOptions) validate() error {
 	if err := o.profileSource.validate(); err != nil {
 		return err
 	}
-	if o.Headroom < 1 || o.Headroom > 100 {
+	if o.Headroom != 0 && (o.Headroom < 1 || o.Headroom > 100) {
 		return usagef("--headroom must be between 1 and 100, not %v", o.Headroom)
 	}
+	stall, err := parseStall(o.Stall)
+	if err != nil {
+		return err
+	}
+	o.stall = stall
 	if o.MemoryBudget != "" {
 		b, err := humanize.ParseBytes(o.MemoryBudget)
 		if err != nil || b == 0 {
@@ -129,18 +168,54 @@ func (o *recommendOptions) validate() error {
 }
 
 func (o *recommendOptions) run(cmd *cobra.Command) error {
-	p, err := o.profileSource.load(cmd, o.streams)
+	ps, err := o.profileSource.loadAll(cmd, o.streams)
 	if err != nil {
 		return err
 	}
-	rec, err := sizing.Recommend(p, sizing.Options{Headroom: o.Headroom, MemoryBudget: o.budget})
-	if errors.Is(err, sizing.ErrTooLittle) {
-		return usageError{err}
+	// One stall for every recording: the given one, or the longest any
+	// of them shows.
+	stall, stallFrom := o.stall, "given"
+	if stall < 0 {
+		stall, stallFrom = 0, "longest measured"
+		for _, p := range ps {
+			stall = max(stall, sizing.MeasureStalls(&p.Timeline).Longest)
+		}
 	}
-	if err != nil {
-		return err
+	var (
+		bind   int
+		recs   = make([]*sizing.Recommendation, len(ps))
+		limits = make([]profileLimit, len(ps))
+	)
+	for i, p := range ps {
+		rec, err := sizing.Recommend(p.Profile, sizing.Options{Headroom: o.Headroom, Stall: stall, MemoryBudget: o.budget})
+		if errors.Is(err, sizing.ErrTooLittle) {
+			return usageError{fmt.Errorf("%s: %w", p.Name, err)}
+		}
+		if err != nil {
+			return fmt.Errorf("sizing %s: %w", p.Name, err)
+		}
+		recs[i] = rec
+		limits[i] = profileLimit{File: p.Name, KernelRelease: p.KernelRelease, BacklogLimit: rec.BacklogLimit,
+			MinimumLimit: rec.MinimumLimit, SustainedOverload: rec.SustainedOverload, LongestStallNs: int64(rec.Stalls.Longest)}
+		if binds(rec, recs[bind]) {
+			bind = i
+		}
 	}
-	r := newRecommendReport(p, rec)
+	rec := recs[bind]
+	r := newRecommendReport(ps[bind].Profile, rec)
+	r.SetBy, r.Profiles, r.StallFrom = ps[bind].Name, limits, stallFrom
+	r.Notes = profileDifferences(ps)
+	if len(ps) > 1 {
+		own := make([]string, len(limits))
+		for i, l := range limits {
+			own[i] = fmt.Sprintf("%s %d", l.File, l.BacklogLimit)
+			if l.SustainedOverload {
+				own[i] = l.File + " sustained overload"
+			}
+		}
+		r.Reasoning = append([]string{fmt.Sprintf("%d recordings, one limit for all: %s sets it (each one's own: %s); the reasons below are its",
+			len(ps), r.SetBy, strings.Join(own, ", "))}, r.Reasoning...)
+	}
 	if o.Apply {
 		if rec.SustainedOverload {
 			return fmt.Errorf("applying a limit: arrivals outran the consumer over the recording, so no backlog_limit is enough (see `auditprof recommend` without --apply)")
@@ -163,6 +238,34 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 	return nil
 }
 
+// binds reports whether rec decides over the one binding so far: a
+// sustained overload first (no limit is enough), then the larger limit.
+func binds(rec, cur *sizing.Recommendation) bool {
+	if rec.SustainedOverload != cur.SustainedOverload {
+		return rec.SustainedOverload
+	}
+	if rec.SustainedOverload {
+		return rec.RideOut > cur.RideOut
+	}
+	return rec.BacklogLimit > cur.BacklogLimit
+}
+
+// parseStall reads --stall: "" for the longest stall measured (-1), else a
+// duration, 0 for none.
+func parseStall(s string) (time.Duration, error) {
+	if s == "" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, usagef("--stall %q is not a duration (e.g. 2s, 500ms; 0 for none)", s)
+	}
+	if d > time.Hour {
+		return 0, usagef("--stall %s: at most 1h; a consumer stopped longer is an outage, not a stall to size the queue for", d)
+	}
+	return d, nil
+}
+
 func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recommendReport {
 	d := rec.Demand
 	var demand float64
@@ -170,7 +273,8 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		demand += v
 	}
 	r := &recommendReport{
-		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, Headroom: rec.Headroom,
+		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, Headroom: rec.Headroom, HeadroomFrom: rec.HeadroomFrom,
+		StallNs: int64(rec.Stall), StallAtNs: int64(rec.StallAt), NoStallMinimum: rec.NoStallMinimum, Stalls: rec.Stalls,
 		PeakDepth: rec.PeakDepth, MemoryBytes: rec.MemoryBytes, MemoryBytesUpperBound: rec.MemoryBytesUpperBound,
 		RecordBytes: rec.RecordBytes, SustainedOverload: rec.SustainedOverload, RideOut: rec.RideOut,
 		GrowthPerMinute: rec.GrowthPerMinute, ArrivalRate: rec.ArrivalRate, PeakArrivalRate: rec.PeakArrivalRate,
@@ -212,7 +316,8 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		r.Reasoning = append(r.Reasoning, fmt.Sprintf("drain by load (records per %s bucket) where the queue stayed non-empty: %s; elsewhere the replay gives the consumer the pace at its bucket's load or the nearest heavier load measured",
 			time.Duration(p.Timeline.BucketNs), strings.Join(levels, ", ")))
 	}
-	r.Reasoning = append(r.Reasoning, fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)))
+	r.Reasoning = append(r.Reasoning, fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)),
+		"stalls: "+stallsLine(rec.Stalls))
 	if rec.InferredShare >= 0.5 {
 		r.Reasoning = append(r.Reasoning, fmt.Sprintf("caution: in %.0f%% of the buckets where that replay's queue was non-empty, the consumer's pace was not measured at their load (the recorded queue had emptied), only inferred from heavier load: the peak errs high if the consumer is faster there. Apply the recommendation and record again to measure it",
 			rec.InferredShare*100))
@@ -235,9 +340,14 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		r.NoisiestRules = ranking.NoisiestRules(p, 5)
 		r.NoisiestProcesses = ranking.NoisiestProcesses(p, 5)
 	} else {
-		r.Reasoning = append(r.Reasoning,
-			fmt.Sprintf("smallest limit that loses nothing in the replay: %d; x%.2f headroom, rounded up to two significant digits (never below %d): %d",
-				rec.MinimumLimit, rec.Headroom, sizing.FloorLimit, rec.BacklogLimit),
+		stall := fmt.Sprintf("smallest limit that loses nothing in the replay: %d, with no consumer stall", rec.MinimumLimit)
+		if rec.Stall > 0 {
+			stall = fmt.Sprintf("smallest limit that loses nothing in the replay with the consumer taking nothing for %s at the worst moment (%s into the recording: the queue already there plus the arrivals over the stall are largest): %d; with no stall it would be %d",
+				rec.Stall, rec.StallAt.Round(time.Millisecond), rec.MinimumLimit, rec.NoStallMinimum)
+		}
+		r.Reasoning = append(r.Reasoning, stall,
+			fmt.Sprintf("x%.2f headroom (%s), rounded up to two significant digits (never below %d): %d",
+				rec.Headroom, headroomWhy(rec), sizing.FloorLimit, rec.BacklogLimit),
 			fmt.Sprintf("memory: a full queue at %d holds %s (%s records of %.0f bytes, measured); the usual advice, %d x 8970 bytes = %s, is an upper bound",
 				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), human.Count(float64(rec.BacklogLimit)), rec.RecordBytes,
 				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound)))
@@ -257,6 +367,32 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	return r
 }
 
+// stallsLine says what the recording shows of its consumer stopping.
+func stallsLine(s sizing.Stalls) string {
+	if s.Count == 0 {
+		return "none measured (no bucket with records queued and nothing drained)"
+	}
+	bins := make([]string, 0, len(s.Histogram))
+	for _, b := range s.Histogram {
+		if b.Count > 0 {
+			bins = append(bins, fmt.Sprintf("%d of %s-%s", b.Count, b.Min, b.Max))
+		}
+	}
+	return fmt.Sprintf("%d intervals with records queued and nothing drained (to the %s bucket); the longest %s, %s into the recording; by length: %s",
+		s.Count, time.Duration(s.BucketNs), s.Longest, s.LongestAt.Round(time.Millisecond), strings.Join(bins, ", "))
+}
+
+// headroomWhy says where the headroom came from.
+func headroomWhy(rec *sizing.Recommendation) string {
+	switch rec.HeadroomFrom {
+	case "given":
+		return "--headroom"
+	case "default":
+		return "the default: the recording has fewer than 3 seconds in which the queue never emptied, so the consumer's own unevenness was not measured"
+	}
+	return "the consumer's mean drain over its slowest tenth, in the " + strings.TrimPrefix(rec.HeadroomFrom, "drain spread over ") + " in which the queue never emptied"
+}
+
 func waitAdvice(p *profile.Profile, rec *sizing.Recommendation) string {
 	cur := fmt.Sprintf("backlog_wait_time %d (%s)", rec.Current.WaitJiffies, human.Jiffies(rec.Current.WaitJiffies, p.HZ))
 	if rec.RecordedWaits > 0 {
@@ -270,10 +406,21 @@ func waitAdvice(p *profile.Profile, rec *sizing.Recommendation) string {
 
 func writeRecommendation(w io.Writer, r *recommendReport) {
 	if r.SustainedOverload {
-		fmt.Fprintf(w, "no backlog_limit is enough: sustained overload\n")
+		fmt.Fprintf(w, "no backlog_limit is enough: sustained overload (%s)\n", r.SetBy)
 	} else {
 		fmt.Fprintf(w, "recommended backlog_limit: %d  (a full queue holds %s; the usual x8970 B advice says %s, an upper bound)\n",
 			r.BacklogLimit, humanize.IBytes(r.MemoryBytes), humanize.IBytes(r.MemoryBytesUpperBound))
+		stall := "no consumer stall"
+		if r.StallNs > 0 {
+			stall = fmt.Sprintf("a consumer stall of %s at the worst moment", time.Duration(r.StallNs))
+		}
+		fmt.Fprintf(w, "rides out: %s (%s)\n", stall, r.StallFrom)
+	}
+	if len(r.Profiles) > 1 {
+		fmt.Fprintf(w, "set by: %s\n", r.SetBy)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintf(w, "\nwhy:\n")
 	for _, l := range r.Reasoning {

@@ -86,7 +86,7 @@ alike (the profile has no per-rule timeline).`,
 		},
 	}
 	f := cmd.Flags()
-	o.profileSource.addFlags(f)
+	o.profileSource.addFlags(f, false)
 	addSortFlag(cmd, &o.Sort, "rank by")
 	f.IntVar(&o.Top, "top", 20, "show this many rules (0: all)")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")

@@ -149,3 +149,120 @@ func TestRecommendCautions(t *testing.T) {
 		t.Fatalf("recommend with no limit: exit %d\n%s", code, out)
 	}
 }
+
+// TestRecommendSeveral: one limit for several recordings, named by the
+// one that set it; a recording of another kernel noted; an unreadable one
+// an error naming it.
+func TestRecommendSeveral(t *testing.T) {
+	light, _ := sizingtest.Simulate(10_000, func(int) float64 { return 0.5 }, 5, 5, 5000)
+	heavy, _ := sizingtest.Simulate(10_000, sizingtest.Bursts, 5, 5, 64)
+	heavy.KernelRelease = "other"
+	a, b := saveProfile(t, light), saveProfile(t, heavy)
+	one := func(path string) float64 {
+		code, out, errOut := run(t, "recommend", "--profile", path, "--json")
+		if code != 0 {
+			t.Fatalf("recommend %s: exit %d: %s", path, code, errOut)
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r["backlog_limit"].(float64)
+	}
+	la, lb := one(a), one(b)
+	code, out, errOut := run(t, "recommend", "--profile", a, "--profile", b, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		BacklogLimit float64 `json:"backlog_limit"`
+		SetBy        string  `json:"set_by"`
+		Profiles     []struct {
+			File         string  `json:"file"`
+			BacklogLimit float64 `json:"backlog_limit"`
+		} `json:"profiles"`
+		Notes []string `json:"notes"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.BacklogLimit != max(la, lb) || r.SetBy != b || len(r.Profiles) != 2 || r.Profiles[0].BacklogLimit != la {
+		t.Errorf("limits %v and %v alone, together %+v", la, lb, r)
+	}
+	if len(r.Notes) != 2 || r.Notes[0] != "the recordings differ in kernel: sim ("+a+"); other ("+b+")" ||
+		r.Notes[1] != "the recordings differ in backlog_limit in force: 5000 ("+a+"); 64 ("+b+")" {
+		t.Errorf("notes %q", r.Notes)
+	}
+	code, out, _ = run(t, "recommend", "--profile", a, "--profile", b)
+	if code != 0 || !strings.Contains(out, "set by: "+b) || !strings.Contains(out, "note: the recordings differ in kernel") {
+		t.Errorf("text: exit %d\n%s", code, out)
+	}
+	missing := filepath.Join(t.TempDir(), "gone.json")
+	code, _, errOut = run(t, "recommend", "--profile", a, "--profile", missing)
+	if code != ExitUsage || !strings.Contains(errOut, missing) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("unreadable profile: exit %d, %q", code, errOut)
+	}
+
+	// validate: each recording's prediction and the worst.
+	code, out, errOut = run(t, "validate", "--profile", a, "--profile", b, "--backlog-limit", "64", "--json")
+	if code != 0 {
+		t.Fatalf("validate exit %d: %s", code, errOut)
+	}
+	var v struct {
+		Worst         string  `json:"worst"`
+		PredictedLost float64 `json:"predicted_lost"`
+		Profiles      []struct {
+			File          string  `json:"file"`
+			PredictedLost float64 `json:"predicted_lost"`
+		} `json:"profiles"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Worst != b || len(v.Profiles) != 2 || v.Profiles[0].PredictedLost != 0 || v.PredictedLost != v.Profiles[1].PredictedLost || v.PredictedLost == 0 {
+		t.Errorf("validate of both at 64: %+v", v)
+	}
+	code, out, _ = run(t, "validate", "--profile", a, "--profile", b, "--backlog-limit", "64")
+	if code != 0 || !strings.Contains(out, "worst of 2 recordings: the worst, "+b) {
+		t.Errorf("validate text: exit %d\n%s", code, out)
+	}
+}
+
+// TestRecommendStallFlag: --stall sizes for the consumer stopping, says so,
+// and a bad value is a usage error.
+func TestRecommendStallFlag(t *testing.T) {
+	p, _ := sizingtest.Simulate(8_000, func(int) float64 { return 0.25 }, 5, 5, 5000)
+	path := saveProfile(t, p)
+	limit := func(args ...string) (float64, map[string]any) {
+		code, out, errOut := run(t, append([]string{"recommend", "--profile", path, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r["backlog_limit"].(float64), r
+	}
+	none, _ := limit("--stall", "0")
+	two, r := limit("--stall", "2s")
+	if two <= none || r["stall_ns"].(float64) != 2e9 || r["stall_from"] != "given" {
+		t.Errorf("no stall %v, 2 s stall %v: %v", none, two, r)
+	}
+	if _, r := limit(); r["stall_from"] != "longest measured" {
+		t.Errorf("default stall: %v", r)
+	}
+	code, out, _ := run(t, "recommend", "--profile", path, "--stall", "2s")
+	if code != 0 || !strings.Contains(out, "rides out: a consumer stall of 2s at the worst moment (given)") || !strings.Contains(out, "stalls: ") {
+		t.Errorf("text: exit %d\n%s", code, out)
+	}
+	for _, bad := range []string{"-1s", "soon", "2h"} {
+		if code, _, errOut := run(t, "recommend", "--profile", path, "--stall", bad); code != ExitUsage || !strings.Contains(errOut, "--stall") {
+			t.Errorf("--stall %s: exit %d, %q", bad, code, errOut)
+		}
+	}
+	code, out, _ = run(t, "validate", "--profile", path, "--backlog-limit", itoa(int(none)), "--stall", "2s")
+	if code != 0 || !strings.Contains(out, "would not hold") || !strings.Contains(out, "consumer stall:      2s") {
+		t.Errorf("validate --stall 2s at the no-stall limit %v: exit %d\n%s", none, code, out)
+	}
+}
