@@ -178,7 +178,7 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 	if stall < 0 {
 		stall, stallFrom = 0, "longest measured"
 		for _, p := range ps {
-			stall = max(stall, sizing.MeasureStalls(&p.Timeline).Longest)
+			stall = max(stall, sizing.MeasureStalls(p.Profile).Longest)
 		}
 	}
 	var (
@@ -346,8 +346,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 				rec.Stall, rec.StallAt.Round(time.Millisecond), rec.MinimumLimit, rec.NoStallMinimum)
 		}
 		r.Reasoning = append(r.Reasoning, stall,
-			fmt.Sprintf("x%.2f headroom (%s), rounded up to two significant digits (never below %d): %d",
-				rec.Headroom, headroomWhy(rec), sizing.FloorLimit, rec.BacklogLimit),
+			headroomLine(rec),
 			fmt.Sprintf("memory: a full queue at %d holds %s (%s records of %.0f bytes, measured); the usual advice, %d x 8970 bytes = %s, is an upper bound",
 				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), human.Count(float64(rec.BacklogLimit)), rec.RecordBytes,
 				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound)))
@@ -380,6 +379,16 @@ func stallsLine(s sizing.Stalls) string {
 	}
 	return fmt.Sprintf("%d intervals with records queued and nothing drained (to the %s bucket); the longest %s, %s into the recording; by length: %s",
 		s.Count, time.Duration(s.BucketNs), s.Longest, s.LongestAt.Round(time.Millisecond), strings.Join(bins, ", "))
+}
+
+// headroomLine says how the headroom made the limit.
+func headroomLine(rec *sizing.Recommendation) string {
+	if rec.Stall > 0 {
+		return fmt.Sprintf("the no-stall minimum (%d) x%.2f headroom (%s), plus what the stall adds (%d: the recording's own arrivals, its margin the stall asked for), rounded up to two significant digits (never below %d): %d",
+			rec.NoStallMinimum, rec.Headroom, headroomWhy(rec), rec.MinimumLimit-rec.NoStallMinimum, sizing.FloorLimit, rec.BacklogLimit)
+	}
+	return fmt.Sprintf("x%.2f headroom (%s), rounded up to two significant digits (never below %d): %d",
+		rec.Headroom, headroomWhy(rec), sizing.FloorLimit, rec.BacklogLimit)
 }
 
 // headroomWhy says where the headroom came from.

@@ -108,7 +108,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	}
 	r := &Recommendation{Headroom: opts.Headroom, Demand: d, HeadroomFrom: "given",
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
-	r.Stalls = MeasureStalls(&p.Timeline)
+	r.Stalls = MeasureStalls(p)
 	if opts.Headroom == 0 {
 		h, secs, ok := drainSpread(&p.Timeline)
 		r.Headroom, r.HeadroomFrom = DefaultHeadroom, "default"
@@ -149,7 +149,11 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		r.Stall, r.StallAt = at.Stall, at.At
 		r.MinimumLimit = max(smallestLossless(sd), floor)
 	}
-	r.BacklogLimit = withHeadroom(r.MinimumLimit, r.Headroom)
+	// The headroom is for the consumer's unevenness, so it multiplies
+	// what the consumer's pace sets (the minimum with no stall); what a
+	// stall adds is the recording's own arrivals over it, with no
+	// consumer to be uneven, and the stall asked for is its margin.
+	r.BacklogLimit = max(Tidy(float64(r.NoStallMinimum)*r.Headroom+float64(r.MinimumLimit-r.NoStallMinimum)), FloorLimit)
 	r.MemoryBytes, r.MemoryBytesUpperBound = Memory(r.BacklogLimit, r.RecordBytes)
 	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
 		r.OverBudget = true

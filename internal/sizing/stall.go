@@ -11,9 +11,11 @@ import (
 
 // Stalls is what a recording shows of its consumer stopping: runs of
 // consecutive buckets in which records were queued (max_depth or queued
-// above 0) and nothing was drained. kauditd counts a pass when it ends, so
-// a bucket-long stall is also what a pass that spans a bucket edge looks
-// like: stalls are measured to the bucket, not finer.
+// above 0) and nothing was drained. The drain is the one the replay uses
+// (each kauditd pass spread over the buckets it ran in, held to the depths
+// seen: anchorDrain), not the timeline's drained, which BPF counts when a
+// pass ends: a pass that runs through a burst would otherwise read as a
+// stall as long as the pass. Stalls are measured to the bucket.
 type Stalls struct {
 	BucketNs int64 `json:"bucket_ns"`
 	// Count is the number of stalls, Longest the longest, LongestAt
@@ -34,17 +36,26 @@ type StallBin struct {
 	Count int           `json:"count"`
 }
 
-// MeasureStalls finds the stalls of a recording's timeline.
-func MeasureStalls(t *profile.Timeline) Stalls {
+// MeasureStalls finds the stalls of a recording.
+func MeasureStalls(p *profile.Profile) Stalls {
+	t := &p.Timeline
 	s := Stalls{BucketNs: t.BucketNs}
+	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
+		return s
+	}
+	var start float64
+	if p.AuditBefore != nil {
+		start = float64(p.AuditBefore.Backlog)
+	}
+	drained := anchorDrain(t, start, spreadPasses(t, start))
 	var counts []int
-	end := func(start, n int) {
+	end := func(first, n int) {
 		if n == 0 {
 			return
 		}
 		s.Count++
 		if d := time.Duration(int64(n) * t.BucketNs); d > s.Longest {
-			s.Longest, s.LongestAt = d, time.Duration(int64(start)*t.BucketNs)
+			s.Longest, s.LongestAt = d, time.Duration(int64(first)*t.BucketNs)
 		}
 		k := bits.Len(uint(n)) - 1
 		for len(counts) <= k {
@@ -54,8 +65,8 @@ func MeasureStalls(t *profile.Timeline) Stalls {
 	}
 	run := 0
 	for i := range t.Len() {
-		queued := at(t.MaxDepth, i) > 0 || at(t.Queued, i) > 0
-		if queued && at(t.Drained, i) == 0 {
+		queued := at(t.MaxDepth, i) > 0 || t.Queued[i] > 0
+		if queued && drained[i] < 0.5 {
 			run++
 			continue
 		}

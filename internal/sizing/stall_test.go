@@ -12,23 +12,29 @@ import (
 func TestMeasureStalls(t *testing.T) {
 	const b = int64(10 * time.Millisecond)
 	for _, tc := range []struct {
-		name           string
-		depth, drained []uint64
-		count          int
-		longest, at    time.Duration
-		bins           []int
+		name                   string
+		queued, depth, drained []uint64
+		count                  int
+		longest, at            time.Duration
+		bins                   []int
 	}{
-		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, 0, 0, 0, nil},
-		{"one bucket", []uint64{0, 3, 2, 0}, []uint64{0, 0, 5, 0}, 1, 10 * time.Millisecond, 10 * time.Millisecond, []int{1}},
-		// Stalls of 1, 3 and 4 buckets: bins 1, 2-3, 4-7.
-		{"several", []uint64{1, 0, 5, 6, 7, 0, 1, 2, 3, 4}, []uint64{0, 0, 0, 0, 0, 9, 0, 0, 0, 0}, 3,
-			40 * time.Millisecond, 60 * time.Millisecond, []int{1, 1, 1}},
-		// Queued but no enqueue seen (max_depth 0) and idle buckets do not stall.
-		{"idle", []uint64{0, 0, 0}, []uint64{0, 0, 0}, 0, 0, 0, nil},
+		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, 0, 0, 0, nil},
+		// The pass that ends in bucket 2 began there: bucket 1's depth
+		// says nothing had left by its end.
+		{"one bucket", []uint64{0, 3, 2, 0}, []uint64{0, 3, 5, 0}, []uint64{0, 0, 5, 0}, 1, 10 * time.Millisecond, 10 * time.Millisecond, []int{1}},
+		// The consumer stopped: the depth rises with every record.
+		{"stopped", []uint64{2, 2, 2, 2, 0}, []uint64{2, 4, 6, 8, 0}, []uint64{0, 0, 0, 8, 0}, 1, 30 * time.Millisecond, 0, []int{0, 1}},
+		// One long pass counted at its end, the depth held while it ran:
+		// draining all along, no stall.
+		{"long pass", []uint64{5, 5, 5, 5, 0}, []uint64{5, 6, 6, 6, 0}, []uint64{0, 0, 0, 20, 0}, 0, 0, 0, nil},
+		{"several", []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0}, []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0}, []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0}, 2,
+			30 * time.Millisecond, 40 * time.Millisecond, []int{1, 1}},
+		{"idle", []uint64{0, 0, 0}, []uint64{0, 0, 0}, []uint64{0, 0, 0}, 0, 0, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl := profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)), MaxDepth: tc.depth, Drained: tc.drained}
-			s := MeasureStalls(&tl)
+			p := &profile.Profile{Timeline: profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)),
+				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained}}
+			s := MeasureStalls(p)
 			if s.Count != tc.count || s.Longest != tc.longest || s.LongestAt != tc.at || len(s.Histogram) != len(tc.bins) {
 				t.Fatalf("%+v", s)
 			}
