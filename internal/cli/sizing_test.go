@@ -150,6 +150,26 @@ func TestRecommendCautions(t *testing.T) {
 	}
 }
 
+// runJSON runs a command that must succeed and decodes its JSON.
+func runJSON(t *testing.T, args ...string) map[string]any {
+	t.Helper()
+	var r map[string]any
+	decodeRun(t, &r, args...)
+	return r
+}
+
+// decodeRun runs a command that must succeed and decodes its JSON into v.
+func decodeRun(t *testing.T, v any, args ...string) {
+	t.Helper()
+	code, out, errOut := run(t, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("%v: %v\n%s", args, err, out)
+	}
+}
+
 // TestRecommendSeveral: one limit for several recordings, named by the
 // one that set it; a recording of another kernel noted; an unreadable one
 // an error naming it.
@@ -159,21 +179,9 @@ func TestRecommendSeveral(t *testing.T) {
 	heavy.KernelRelease = "other"
 	a, b := saveProfile(t, light), saveProfile(t, heavy)
 	one := func(path string) float64 {
-		code, out, errOut := run(t, "recommend", "--profile", path, "--json")
-		if code != 0 {
-			t.Fatalf("recommend %s: exit %d: %s", path, code, errOut)
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatal(err)
-		}
-		return r["backlog_limit"].(float64)
+		return runJSON(t, "recommend", "--profile", path, "--json")["backlog_limit"].(float64)
 	}
 	la, lb := one(a), one(b)
-	code, out, errOut := run(t, "recommend", "--profile", a, "--profile", b, "--json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
 	var r struct {
 		BacklogLimit float64 `json:"backlog_limit"`
 		SetBy        string  `json:"set_by"`
@@ -183,9 +191,7 @@ func TestRecommendSeveral(t *testing.T) {
 		} `json:"profiles"`
 		Notes []string `json:"notes"`
 	}
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatal(err)
-	}
+	decodeRun(t, &r, "recommend", "--profile", a, "--profile", b, "--json")
 	if r.BacklogLimit != max(la, lb) || r.SetBy != b || len(r.Profiles) != 2 || r.Profiles[0].BacklogLimit != la {
 		t.Errorf("limits %v and %v alone, together %+v", la, lb, r)
 	}
@@ -193,21 +199,17 @@ func TestRecommendSeveral(t *testing.T) {
 		r.Notes[1] != "the recordings differ in backlog_limit in force: 5000 ("+a+"); 64 ("+b+")" {
 		t.Errorf("notes %q", r.Notes)
 	}
-	code, out, _ = run(t, "recommend", "--profile", a, "--profile", b)
+	code, out, _ := run(t, "recommend", "--profile", a, "--profile", b)
 	if code != 0 || !strings.Contains(out, "set by: "+b) || !strings.Contains(out, "note: the recordings differ in kernel") {
 		t.Errorf("text: exit %d\n%s", code, out)
 	}
 	missing := filepath.Join(t.TempDir(), "gone.json")
-	code, _, errOut = run(t, "recommend", "--profile", a, "--profile", missing)
+	code, _, errOut := run(t, "recommend", "--profile", a, "--profile", missing)
 	if code != ExitUsage || !strings.Contains(errOut, missing) || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("unreadable profile: exit %d, %q", code, errOut)
 	}
 
 	// validate: each recording's prediction and the worst.
-	code, out, errOut = run(t, "validate", "--profile", a, "--profile", b, "--backlog-limit", "64", "--json")
-	if code != 0 {
-		t.Fatalf("validate exit %d: %s", code, errOut)
-	}
 	var v struct {
 		Worst         string  `json:"worst"`
 		PredictedLost float64 `json:"predicted_lost"`
@@ -216,9 +218,7 @@ func TestRecommendSeveral(t *testing.T) {
 			PredictedLost float64 `json:"predicted_lost"`
 		} `json:"profiles"`
 	}
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatal(err)
-	}
+	decodeRun(t, &v, "validate", "--profile", a, "--profile", b, "--backlog-limit", "64", "--json")
 	if v.Worst != b || len(v.Profiles) != 2 || v.Profiles[0].PredictedLost != 0 || v.PredictedLost != v.Profiles[1].PredictedLost || v.PredictedLost == 0 {
 		t.Errorf("validate of both at 64: %+v", v)
 	}
@@ -234,14 +234,7 @@ func TestRecommendStallFlag(t *testing.T) {
 	p, _ := sizingtest.Simulate(8_000, func(int) float64 { return 0.25 }, 5, 5, 5000)
 	path := saveProfile(t, p)
 	limit := func(args ...string) (float64, map[string]any) {
-		code, out, errOut := run(t, append([]string{"recommend", "--profile", path, "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errOut)
-		}
-		var r map[string]any
-		if err := json.Unmarshal([]byte(out), &r); err != nil {
-			t.Fatal(err)
-		}
+		r := runJSON(t, append([]string{"recommend", "--profile", path, "--json"}, args...)...)
 		return r["backlog_limit"].(float64), r
 	}
 	none, _ := limit("--stall", "0")

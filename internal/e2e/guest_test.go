@@ -41,6 +41,8 @@ var (
 	ruleSetSh string
 	//go:embed testdata/sizing.sh
 	sizingSh string
+	//go:embed testdata/stall.sh
+	stallSh string
 	//go:embed testdata/bench-overhead.sh
 	benchOverheadSh string
 )

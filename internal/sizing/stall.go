@@ -200,19 +200,66 @@ func stallNeeds(d *Demand, n int) []float64 {
 }
 
 // worstStall is the bucket where a stall of n buckets needs the most room
-// (the earliest of equals), and that need.
+// (the earliest of equals), among the starts stallStarts allows, and that
+// need.
 func worstStall(d *Demand, n int) (start int, need float64) {
 	needs := stallNeeds(d, n)
-	if len(needs) == 0 {
-		return 0, 0
-	}
-	start = 0
+	allowed := stallStarts(d, n)
+	start, need = -1, math.Inf(-1)
 	for i, v := range needs {
-		if v > needs[start] {
-			start = i
+		if allowed[i] && (start < 0 || v > need) {
+			start, need = i, v
 		}
 	}
-	return start, needs[start]
+	return max(start, 0), need
+}
+
+// stallStarts says where a stall of n buckets may start: not where it
+// would lengthen a stall the recording already shows (buckets in which
+// the replay's consumer takes nothing, as where it took nothing while
+// records waited). Placed against such a stall, the two would add up to
+// one longer than asked for. A stall inside a recorded one, or covering
+// it whole, is allowed. Where no start is allowed, every one is.
+func stallStarts(d *Demand, n int) []bool {
+	N := len(d.Records)
+	zero := make([]bool, N)
+	for i := range zero {
+		zero[i] = d.Capacity != nil && d.Capacity[i] < 0.5 || d.Capacity == nil && d.DrainRate <= 0
+	}
+	runStart, runEnd := make([]int, N), make([]int, N) // the zero run holding i: [start, end)
+	for i := range N {
+		runStart[i] = i
+		if zero[i] && i > 0 && zero[i-1] {
+			runStart[i] = runStart[i-1]
+		}
+	}
+	for i := N - 1; i >= 0; i-- {
+		runEnd[i] = i + 1
+		if zero[i] && i+1 < N && zero[i+1] {
+			runEnd[i] = runEnd[i+1]
+		}
+	}
+	out := make([]bool, N)
+	any := false
+	for s := range N {
+		e := min(s+n, N)
+		left, right := s, e
+		if s > 0 && zero[s-1] {
+			left = runStart[s-1]
+		}
+		if e < N && zero[e] {
+			right = runEnd[e]
+		}
+		inside := zero[s] && runEnd[s] >= e
+		out[s] = right-left <= n || inside
+		any = any || out[s]
+	}
+	if !any {
+		for i := range out {
+			out[i] = true
+		}
+	}
+	return out
 }
 
 // StallPlace is a stall the replay put at the worst moment: its length,

@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,8 +71,11 @@ func stallNeedsBrute(d *Demand, n int) []float64 {
 // bruteWorst is the largest smallest-lossless limit over every start.
 func bruteWorst(d *Demand, n int) uint32 {
 	var worst uint32
+	allowed := stallStarts(d, n)
 	for s := range d.Records {
-		worst = max(worst, smallestLossless(withStall(d, s, n)))
+		if allowed[s] {
+			worst = max(worst, smallestLossless(withStall(d, s, n)))
+		}
 	}
 	return worst
 }
@@ -108,6 +112,37 @@ func checkStallShortcut(t *testing.T, d *Demand, n int) {
 	got, want := smallestLossless(withStall(d, start, n)), bruteWorst(d, n)
 	if got+1 < want || got > want {
 		t.Fatalf("stall of %d: the worst start's limit is %d, every start's worst %d", n, got, want)
+	}
+}
+
+func TestStallStarts(t *testing.T) {
+	d := demand(0)
+	d.Records = make([]float64, 8)
+	d.Burst = make([]float64, 8)
+	// The consumer took nothing in buckets 2 and 3.
+	d.Capacity = []float64{5, 5, 0, 0, 5, 5, 5, 5}
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		// A stall of 1 may sit inside the recorded one, not against it.
+		{1, "x.xx.xxx"},
+		{2, "..x..xxx"},
+		// Covering it whole is allowed: it is then as long as asked.
+		{3, ".xx..xxx"},
+		{4, "xxx..xxx"},
+	} {
+		var got strings.Builder
+		for _, ok := range stallStarts(d, tc.n) {
+			if ok {
+				got.WriteByte('x')
+			} else {
+				got.WriteByte('.')
+			}
+		}
+		if got.String() != tc.want {
+			t.Errorf("a stall of %d may start at %s, want %s", tc.n, got.String(), tc.want)
+		}
 	}
 }
 

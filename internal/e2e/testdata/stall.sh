@@ -1,0 +1,53 @@
+# shellcheck shell=sh
+# TestStall, the proof of sizing for a consumer stall: record a steady load
+# that a healthy auditd keeps up with, recommend R for a 2 s stall, then
+# run the same load with auditd stopped (SIGSTOP) for 2 s in its middle at
+# R (nothing lost), at R/2 (records lost), and bisect for the smallest
+# limit that holds under that stall. The kernel's own lost counter
+# (AUDIT_GET) is the oracle.
+# shellcheck disable=SC2034 # MODE is read by record (prelude.sh)
+MODE=auto
+auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
+# load: one shell opening a file every 4 ms, about 8 s; the shell opens
+# it itself (a redirection), so every open is one of its events.
+load() { i=0; while [ $i -lt 1600 ]; do : </etc/hostname; usleep 4000; i=$((i + 1)); done; }
+# stalled: the same load with auditd stopped for 2 s from its third second
+# (the load is steady: every moment of it is its busiest).
+stalled() {
+	load &
+	L=$!
+	sleep 3
+	kill -STOP "$(pidof auditd)"
+	sleep 2
+	kill -CONT "$(pidof auditd)"
+	wait $L
+}
+# at NAME LIMIT: the stalled load at backlog_limit LIMIT, no recording.
+at() { auditctl -b "$2" >/dev/null; settle; status_to "$1.before"; stalled; status_to "$1.after"; }
+lost() { auditctl -s | awk '$1 == "lost" {print $2}'; }
+
+auditctl -b 8000 --backlog_wait_time 0 >/dev/null
+settle; status_to s1.before; record s1 --duration 600s; load; finish s1; status_to s1.after
+# The same load with the stall, recorded: its stall is measured.
+settle; status_to s2.before; record s2 --duration 600s; stalled; finish s2; status_to s2.after
+
+cmd rec recommend --profile /tmp/s1.json --stall 2s --json
+cmd recDefault recommend --profile /tmp/s1.json --json
+cmd rec2 recommend --profile /tmp/s2.json --json
+cmd both recommend --profile /tmp/s1.json --profile /tmp/s2.json --json
+R=$(awk -F': ' '/"backlog_limit"/ {sub(/,/,"",$2); print $2; exit}' /tmp/rec.out)
+cmd vR validate --profile /tmp/s1.json --backlog-limit "$R" --stall 2s --json
+cmd vH validate --profile /tmp/s1.json --backlog-limit $((R / 2)) --stall 2s --json
+
+at sR "$R"
+at sH $((R / 2))
+# Bisect between R/8 (taken to lose) and R (held, checked above) for the
+# smallest limit that loses nothing under the same stall: 6 runs.
+lo=$((R / 8)); hi=$R
+for step in 1 2 3 4 5 6; do
+	mid=$(((lo + hi) / 2))
+	before=$(lost)
+	at b$step $mid
+	if [ "$(lost)" = "$before" ]; then hi=$mid; else lo=$mid; fi
+done
+echo "$lo $hi" > /tmp/bisect; emit bisect /tmp/bisect
