@@ -108,8 +108,9 @@ func newRecommendCmd(s streams) *cobra.Command {
 		Use:   "recommend",
 		Short: "Recommend the smallest backlog_limit that loses nothing on a recorded workload",
 		Long: `Replay a recording through the kernel's audit queue semantics and recommend the
-smallest backlog_limit that would have lost nothing, times --headroom, rounded
-up to a tidy number, with the reasoning: peak depth, arrival and drain rates,
+smallest backlog_limit that would have lost nothing, with headroom (--headroom,
+or measured from the consumer's unevenness), rounded up to a tidy number, with
+the reasoning: peak depth, arrival and drain rates,
 and the memory the limit can hold (measured record size; the usual
 "limit x 8970 bytes" shown as the upper bound it is).
 
