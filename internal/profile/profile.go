@@ -67,6 +67,8 @@ type Profile struct {
 	// what it missed (attach netlink only): unlike Overflows, its misses
 	// make every count short.
 	Netlink *NetlinkSocket `json:"netlink,omitempty"`
+	// Consumer is what auditd and kauditd did (BPF modes).
+	Consumer *Consumer `json:"consumer,omitempty"`
 	// Notes say what the recording could not do (e.g. an AUDIT_GET that
 	// did not answer in time).
 	Notes []string `json:"notes,omitempty"`
