@@ -1,0 +1,186 @@
+// Package consumer classifies where auditd spent a recording and names
+// the bottleneck from the measurements (and auditd's configuration), only
+// when the measurements show one.
+package consumer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+var classes = map[string]string{}
+
+func init() {
+	for class, names := range map[string][]string{
+		profile.ConsumerWait: {"epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select", "pselect6",
+			"recvfrom", "recvmsg", "recvmmsg", "read", "readv", "nanosleep", "clock_nanosleep", "pause", "rt_sigsuspend",
+			"rt_sigtimedwait", "wait4", "waitid"},
+		profile.ConsumerWrite: {"write", "pwrite64", "writev", "pwritev", "pwritev2"},
+		profile.ConsumerSync:  {"fsync", "fdatasync", "sync_file_range", "sync", "syncfs"},
+		profile.ConsumerLock:  {"futex", "futex_waitv"},
+	} {
+		for _, n := range names {
+			classes[n] = class
+		}
+	}
+}
+
+// Classify is the class of time asleep in the named syscall.
+func Classify(syscall string) string {
+	if c, ok := classes[syscall]; ok {
+		return c
+	}
+	return profile.ConsumerOther
+}
+
+// Thresholds of the diagnosis: auditd waiting for records this share of
+// the time or more kept up; a cause must take this share to be named.
+const (
+	IdleShare       = 0.5
+	BottleneckShare = 0.2
+)
+
+// Diagnose names what held auditd's main thread back, with its evidence,
+// or says that it kept up. nil when there is nothing to judge (no
+// consumer measured, or no main thread seen).
+func Diagnose(c *profile.Consumer) *profile.Diagnosis {
+	if c == nil || c.PID == 0 {
+		return nil
+	}
+	var main *profile.ConsumerThread
+	for i := range c.Threads {
+		if c.Threads[i].Main {
+			main = &c.Threads[i]
+		}
+	}
+	if main == nil {
+		return nil
+	}
+	total := main.WatchedNs()
+	if total == 0 {
+		return nil
+	}
+	share := func(ns uint64) float64 { return float64(ns) / float64(total) }
+	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+
+	d := diagnose(main, c.Config, share, pct)
+	if d != nil && d.Bottleneck != "none" {
+		d.Text += evidence(c)
+	}
+	return d
+}
+
+// evidence is what kauditd saw of auditd, when it saw trouble.
+func evidence(c *profile.Consumer) string {
+	var parts []string
+	if k := c.Kauditd; k != nil && k.SendBlockedNs > 0 {
+		parts = append(parts, fmt.Sprintf("kauditd waited %s for room on auditd's socket", time.Duration(k.SendBlockedNs).Round(time.Millisecond)))
+	}
+	if s := c.Socket; s != nil && s.Drops > 0 {
+		parts = append(parts, fmt.Sprintf("%d of its sends timed out (records moved to the retry queue)", s.Drops))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
+}
+
+func diagnose(main *profile.ConsumerThread, cfg *profile.AuditdConfig, share func(uint64) float64, pct func(float64) string) *profile.Diagnosis {
+	if w := share(main.OffCPUNs[profile.ConsumerWait]); w >= IdleShare {
+		return &profile.Diagnosis{Bottleneck: "none", Share: w,
+			Text: fmt.Sprintf("auditd kept up: its main thread waited for records %s of the recording", pct(w))}
+	}
+
+	type cand struct {
+		name string
+		ns   uint64
+	}
+	cands := []cand{
+		{"sync", main.OffCPUNs[profile.ConsumerSync]},
+		{"write", main.OffCPUNs[profile.ConsumerWrite]},
+		{"cpu", main.OnCPUNs},
+		{"runnable", main.RunnableNs},
+		{"lock", main.OffCPUNs[profile.ConsumerLock]},
+		{"other", main.OffCPUNs[profile.ConsumerOther] + main.OffCPUNs[profile.ConsumerFault]},
+	}
+	best := cands[0]
+	for _, c := range cands[1:] {
+		if c.ns > best.ns {
+			best = c
+		}
+	}
+	s := share(best.ns)
+	if s < BottleneckShare {
+		return &profile.Diagnosis{Bottleneck: "unclear", Share: s,
+			Text: fmt.Sprintf("no single cause: auditd's main thread waited for records %s of the recording, and nothing else took %s",
+				pct(share(main.OffCPUNs[profile.ConsumerWait])), pct(BottleneckShare))}
+	}
+	d := &profile.Diagnosis{Bottleneck: best.name, Share: s}
+	flush := ""
+	if cfg != nil && cfg.Flush != "" {
+		flush = strings.ToLower(cfg.Flush)
+	}
+	switch best.name {
+	case "sync":
+		d.Text = fmt.Sprintf("auditd spent %s of the recording in %s", pct(s), topSyscall(main, profile.ConsumerSync))
+		if flush != "" {
+			d.Text += fmt.Sprintf(" (flush = %s)", flush)
+		}
+		switch flush {
+		case "sync", "data":
+			d.Advice = "flush = incremental_async (with freq) flushes in a thread of its own, so the main thread no longer waits for the disk; or put the log on a faster disk"
+		case "incremental":
+			d.Advice = "a larger freq flushes less often; flush = incremental_async moves the flushes to a thread of their own"
+		default:
+			d.Advice = "a faster disk for the log, or fewer flushes"
+		}
+	case "write":
+		d.Text = fmt.Sprintf("auditd spent %s of the recording blocked in %s, writing its log", pct(s), topSyscall(main, profile.ConsumerWrite))
+		if flush != "" {
+			d.Text += fmt.Sprintf(" (flush = %s)", flush)
+		}
+		switch flush {
+		case "sync", "data":
+			// auditd opens its log O_SYNC or O_DSYNC in these modes: each
+			// write waits for the disk.
+			d.Advice = "with flush = " + flush + " every write waits for the disk: flush = incremental_async (with freq) does not; or put the log on a faster disk"
+		default:
+			d.Advice = "the log's disk is slow: a faster disk, or less written (fewer rules, log_format = RAW)"
+		}
+	case "cpu":
+		d.Text = fmt.Sprintf("auditd was busy on CPU %s of the recording", pct(s))
+		if cfg != nil && len(cfg.Plugins) > 0 {
+			d.Text += fmt.Sprintf(" (active plugins: %s)", strings.Join(cfg.Plugins, ", "))
+		}
+		d.Advice = "it needs more CPU than it gets to keep up: fewer records (rules), fewer or cheaper plugins, log_format = RAW"
+	case "runnable":
+		d.Text = fmt.Sprintf("auditd waited for a CPU %s of the recording (runnable, not running: CPU contention, or its cgroup's CPU quota)", pct(s))
+		d.Advice = "more CPU for auditd: a higher priority (priority_boost in auditd.conf), a larger CPU quota, or a CPU of its own"
+	case "lock":
+		d.Text = fmt.Sprintf("auditd's main thread waited on its other threads (futex) %s of the recording", pct(s))
+		if cfg != nil && len(cfg.Plugins) > 0 {
+			d.Text += fmt.Sprintf(" (active plugins: %s", strings.Join(cfg.Plugins, ", "))
+			if cfg.QDepth != nil {
+				d.Text += fmt.Sprintf(", q_depth = %d", *cfg.QDepth)
+			}
+			d.Text += ")"
+		}
+		d.Advice = "a plugin queue or a flush thread that does not keep up: a larger q_depth, or a faster plugin"
+	default:
+		d.Text = fmt.Sprintf("auditd's main thread was asleep %s of the recording outside its log writes (%s)", pct(s), topSyscall(main, profile.ConsumerOther))
+	}
+	return d
+}
+
+// topSyscall names the syscall of the class the thread slept longest in.
+func topSyscall(t *profile.ConsumerThread, class string) string {
+	for _, s := range t.Syscalls { // longest first
+		if s.Class == class {
+			return s.Name
+		}
+	}
+	return class
+}

@@ -1,0 +1,83 @@
+package consumer
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+func TestClassify(t *testing.T) {
+	for name, want := range map[string]string{
+		"epoll_wait": profile.ConsumerWait, "recvfrom": profile.ConsumerWait, "fdatasync": profile.ConsumerSync,
+		"fsync": profile.ConsumerSync, "sync_file_range": profile.ConsumerSync, "write": profile.ConsumerWrite,
+		"pwritev2": profile.ConsumerWrite, "futex": profile.ConsumerLock, "rename": profile.ConsumerOther, "": profile.ConsumerOther,
+	} {
+		if got := Classify(name); got != want {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+}
+
+func consumerWith(main profile.ConsumerThread, cfg *profile.AuditdConfig) *profile.Consumer {
+	main.Main, main.TID = true, 100
+	return &profile.Consumer{PID: 100, Threads: []profile.ConsumerThread{main}, Config: cfg}
+}
+
+func TestDiagnose(t *testing.T) {
+	data := &profile.AuditdConfig{Flush: "data"}
+	for _, tc := range []struct {
+		name       string
+		c          *profile.Consumer
+		bottleneck string
+		text       []string
+		advice     bool
+	}{
+		{name: "no consumer", c: nil},
+		{name: "no auditd", c: &profile.Consumer{}},
+		{name: "idle", c: consumerWith(profile.ConsumerThread{OnCPUNs: 10, OffCPUNs: map[string]uint64{profile.ConsumerWait: 90}}, data),
+			bottleneck: "none", text: []string{"kept up", "90%"}},
+		{name: "fdatasync", c: consumerWith(profile.ConsumerThread{OnCPUNs: 10, OffCPUNs: map[string]uint64{profile.ConsumerSync: 71, profile.ConsumerWait: 19},
+			Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 71}, {Name: "epoll_wait", Class: profile.ConsumerWait, Ns: 19}}}, data),
+			bottleneck: "sync", text: []string{"71% of the recording in fdatasync (flush = data)"}, advice: true},
+		{name: "write", c: consumerWith(profile.ConsumerThread{OnCPUNs: 10, OffCPUNs: map[string]uint64{profile.ConsumerWrite: 60, profile.ConsumerWait: 30},
+			Syscalls: []profile.ConsumerSyscall{{Name: "write", Class: profile.ConsumerWrite, Ns: 60}}}, nil),
+			bottleneck: "write", text: []string{"60%", "write"}, advice: true},
+		{name: "throttled", c: consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 15}}, nil),
+			bottleneck: "runnable", text: []string{"waited for a CPU 80%"}, advice: true},
+		{name: "throttled, kauditd blocked", c: func() *profile.Consumer {
+			c := consumerWith(profile.ConsumerThread{RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 20}}, nil)
+			c.Kauditd = &profile.Kauditd{SendBlockedNs: 2e9}
+			c.Socket = &profile.ConsumerSocket{Drops: 7}
+			return c
+		}(), bottleneck: "runnable", text: []string{"kauditd waited 2s for room on auditd's socket", "7 of its sends timed out"}, advice: true},
+		{name: "write with flush = data", c: consumerWith(profile.ConsumerThread{OffCPUNs: map[string]uint64{profile.ConsumerWrite: 90, profile.ConsumerWait: 10},
+			Syscalls: []profile.ConsumerSyscall{{Name: "write", Class: profile.ConsumerWrite, Ns: 90}}}, data),
+			bottleneck: "write", text: []string{"90% of the recording blocked in write", "(flush = data)"}, advice: true},
+		{name: "busy", c: consumerWith(profile.ConsumerThread{OnCPUNs: 70, OffCPUNs: map[string]uint64{profile.ConsumerWait: 30}}, &profile.AuditdConfig{Plugins: []string{"syslog"}}),
+			bottleneck: "cpu", text: []string{"busy on CPU 70%", "syslog"}, advice: true},
+		{name: "spread", c: consumerWith(profile.ConsumerThread{OnCPUNs: 15, RunnableNs: 15, OffCPUNs: map[string]uint64{profile.ConsumerWait: 40, profile.ConsumerSync: 15, profile.ConsumerWrite: 15}}, nil),
+			bottleneck: "unclear"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Diagnose(tc.c)
+			if tc.bottleneck == "" {
+				if d != nil {
+					t.Fatalf("diagnosis %+v, want none", d)
+				}
+				return
+			}
+			if d == nil || d.Bottleneck != tc.bottleneck {
+				t.Fatalf("diagnosis %+v, want %s", d, tc.bottleneck)
+			}
+			for _, s := range tc.text {
+				if !strings.Contains(d.Text, s) {
+					t.Errorf("%q lacks %q", d.Text, s)
+				}
+			}
+			if (d.Advice != "") != tc.advice {
+				t.Errorf("advice %q", d.Advice)
+			}
+		})
+	}
+}
