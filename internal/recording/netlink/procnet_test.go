@@ -54,3 +54,14 @@ func TestSocketDrops(t *testing.T) {
 		t.Fatalf("drops %d, %v", d, err)
 	}
 }
+
+func TestParseNetlinkSockets(t *testing.T) {
+	socks, err := parseNetlinkSockets(strings.NewReader(procNetlink))
+	if err != nil || len(socks) != 3 {
+		t.Fatalf("%v, %v", socks, err)
+	}
+	want := Socket{Protocol: 9, Portid: 0, Rmem: 212992, Drops: 5755, Inode: 31337}
+	if socks[1] != want {
+		t.Fatalf("got %+v, want %+v", socks[1], want)
+	}
+}
