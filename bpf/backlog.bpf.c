@@ -61,6 +61,8 @@ char LICENSE[] SEC("license") = "GPL";
 static const enum sizes *btf_sizes __attribute__((used));
 static const enum defaults *btf_defaults __attribute__((used));
 static const enum rule_syscall *btf_rule_syscall __attribute__((used));
+static const enum consumer_cause *btf_consumer_cause __attribute__((used));
+static const enum consumer_sizes *btf_consumer_sizes __attribute__((used));
 
 /* Set before load. */
 const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
@@ -71,6 +73,11 @@ const volatile __u64 fn_kauditd_rehold_skb = 0;
  * "bpf: Enable task local storage for tracing programs"); older kernels
  * keep the per-call state in the inflight hash instead. */
 const volatile bool use_task_storage = true;
+/* bpf_task_pt_regs, which tells the syscall a sleeping consumer thread is
+ * in, needs 5.15 (dd6e10fbd9fb, "bpf: Add bpf_task_pt_regs() helper");
+ * without it the sleep's cause is CAUSE_SLEEP_UNKNOWN. Dead code when
+ * false, so older kernels load the program. */
+const volatile bool have_task_pt_regs = false;
 /* Sizes of the attribution arrays; slot 0 of each is "other". */
 const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + 1;
 const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
@@ -108,6 +115,24 @@ struct task_state {
 /* Set by user space once every program is attached, cleared before it
  * detaches: all counters then cover the same interval. */
 volatile __u32 counting = 0;
+
+/* The consumer: the process registered as auditd (AUDIT_GET's pid, set by
+ * user space whenever it samples AUDIT_GET; -1: none) and since when its
+ * threads are counted (ktime: the start, or the moment the pid changed).
+ * kauditd's pid is learned in kauditd_send_queue, its only caller. */
+volatile __s32 consumer_tgid = -1;
+volatile __u64 consumer_since_ns = 0;
+__s32 kauditd_pid = -1;
+
+/* The kauditd_send_queue pass in progress (kauditd is a single thread):
+ * which queue, since when, and auditd's portid, to tell its socket's
+ * enqueues from the multicast copies kauditd queues in the same pass. */
+struct {
+	__u64 start;
+	__u32 portid;
+	__u32 queue; /* 0 main, 1 retry, 2 hold */
+	__u32 open;
+} send = {};
 
 /* A global, not a map: skb_queue_tail is hot system-wide and a plain load
  * is cheaper than a map lookup. */
@@ -451,6 +476,21 @@ static __always_inline __u32 qlen_at(__u64 addr)
 	return len;
 }
 
+/* The consumer's threads, and their time by cause. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CONSUMER_THREADS);
+	__type(key, __u32);
+	__type(value, struct consumer_thread);
+} consumer_threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CONSUMER_TIMES);
+	__type(key, struct consumer_key);
+	__type(value, struct consumer_time);
+} consumer_times SEC(".maps");
+
 /* ---- shared handlers ---- */
 
 /* The entry only opens the call: every counter is updated at the exit,
@@ -703,6 +743,30 @@ static __always_inline void on_log_lost(const char *message)
 		hold.counted = 1;
 }
 
+/* on_deliver counts a record kauditd hands to auditd: inside a
+ * kauditd_send_queue pass, netlink_unicast queues it on the receive queue
+ * of auditd's socket (__netlink_sendskb), whose netlink portid is the one
+ * the pass was given; the multicast copies of the same pass go to other
+ * sockets. list is &sk->sk_receive_queue, and struct netlink_sock begins
+ * with its struct sock. */
+static __always_inline void on_deliver(__u64 list)
+{
+	struct netlink_sock *nlk;
+	struct counters *t;
+	__u32 portid = 0;
+
+	if (kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid() || !counting)
+		return;
+	nlk = (void *)(list - bpf_core_field_offset(struct sock, sk_receive_queue));
+	if (bpf_probe_read_kernel(&portid, sizeof(portid), (void *)nlk + bpf_core_field_offset(struct netlink_sock, portid)))
+		return;
+	if (portid != send.portid)
+		return;
+	t = get_totals();
+	if (t)
+		t->received++;
+}
+
 static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb, bool btf)
 {
 	struct queue_addrs *q = &qaddr;
@@ -715,8 +779,11 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	if (hold.tid && hold.tid == bpf_get_current_pid_tgid())
 		hold.requeued = 1;
 	/* skb_queue_tail is hot system-wide: compare first. */
-	if (!addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting)
+	if (!addr || (addr != q->main && addr != q->retry && addr != q->hold) || !counting) {
+		if (send.open)
+			on_deliver(addr);
 		return;
+	}
 	t = get_totals();
 	if (!t)
 		return;
@@ -772,7 +839,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
  * variant can read: the verifier refuses fentry programs access to
  * function-pointer arguments ("arg5 type FUNC_PROTO is not a struct" on
  * 6.12). */
-static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned int retry_limit, void *err_hook)
+static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 portid, unsigned int retry_limit,
+					  void *err_hook)
 {
 	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)queue;
@@ -790,7 +858,16 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, unsigned i
 		if (!q->retry)
 			q->retry = addr;
 	}
-	if (!counting || addr != q->main)
+	if (!counting)
+		return;
+	/* Without kallsyms data symbols fentry cannot tell the hold queue
+	 * from the retry queue (err_hook is unreadable): both count as retry. */
+	kauditd_pid = (__u32)bpf_get_current_pid_tgid();
+	send.portid = portid;
+	send.queue = addr == q->main || retry_limit == 1 ? 0 : addr == q->hold ? 2 : 1;
+	send.start = bpf_ktime_get_ns();
+	send.open = 1;
+	if (addr != q->main)
 		return;
 	len = qlen_at(addr);
 	if (!drain.started) {
@@ -822,6 +899,19 @@ static __always_inline void on_send_queue_ret(void)
 	__s64 total;
 	__u64 d;
 
+	if (send.open && kauditd_pid == (__s32)(__u32)bpf_get_current_pid_tgid()) {
+		send.open = 0;
+		t = get_totals();
+		if (t) {
+			d = bpf_ktime_get_ns() - send.start;
+			if (send.queue == 0)
+				t->send_ns_main += d;
+			else if (send.queue == 1)
+				t->send_ns_retry += d;
+			else
+				t->send_ns_hold += d;
+		}
+	}
 	if (!drain.open)
 		return;
 	drain.open = 0;
@@ -863,6 +953,137 @@ static __always_inline void on_hold_skb_ret(void)
 	hold.tid = 0;
 }
 
+/* ---- the consumer's time on and off CPU ---- */
+
+/* consumer_add adds one interval to a thread's time by cause. */
+static __always_inline void consumer_add(__u32 tid, __u32 tgid, __s32 cause, __u64 ns, struct counters *t)
+{
+	struct consumer_key k = {.tid = tid, .cause = cause};
+	struct consumer_time *v, nv = {.ns = ns, .count = 1, .tgid = tgid};
+
+	v = bpf_map_lookup_elem(&consumer_times, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->ns, ns);
+		__sync_fetch_and_add(&v->count, 1);
+		return;
+	}
+	if (bpf_map_update_elem(&consumer_times, &k, &nv, BPF_NOEXIST)) {
+		v = bpf_map_lookup_elem(&consumer_times, &k);
+		if (v) {
+			__sync_fetch_and_add(&v->ns, ns);
+			__sync_fetch_and_add(&v->count, 1);
+		} else if (t) {
+			t->consumer_overflow++;
+		}
+	}
+}
+
+/* syscall_of is the syscall a task going to sleep (or waking) is in, read
+ * from its saved user registers: on x86-64 the entry code stores -ENOSYS
+ * in ax until the syscall returns and the number in orig_ax (an exception,
+ * such as a page fault, leaves the user's ax); arm64's entry sets
+ * syscallno to NO_SYSCALL (-1) for everything that is not a syscall. */
+static __always_inline __s32 syscall_of(struct task_struct *p)
+{
+	struct pt_regs *regs;
+
+	if (!have_task_pt_regs)
+		return CAUSE_SLEEP_UNKNOWN;
+	regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	if (!regs)
+		return CAUSE_SLEEP_UNKNOWN;
+#if defined(__TARGET_ARCH_x86)
+	if ((long)regs->ax != -38 /* -ENOSYS */ || (long)regs->orig_ax < 0)
+		return CAUSE_NO_SYSCALL;
+	return (__s32)regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	if (regs->syscallno < 0)
+		return CAUSE_NO_SYSCALL;
+	return regs->syscallno;
+#else
+#error "unsupported architecture"
+#endif
+}
+
+static __always_inline struct consumer_thread *consumer_thread(__u32 tid, __u32 tgid, bool *fresh,
+							       struct counters *t)
+{
+	struct consumer_thread *th, nt = {.since = consumer_since_ns, .tgid = tgid};
+
+	*fresh = false;
+	th = bpf_map_lookup_elem(&consumer_threads, &tid);
+	if (th && th->tgid == tgid)
+		return th;
+	/* A new thread, or a tid reused by another process. */
+	*fresh = true;
+	if (bpf_map_update_elem(&consumer_threads, &tid, &nt, BPF_ANY)) {
+		if (t)
+			t->consumer_overflow++;
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&consumer_threads, &tid);
+}
+
+/* The consumer's threads (auditd's, by tgid) and kauditd: on CPU, runnable
+ * (switched out runnable), or asleep, and then in which syscall (kauditd:
+ * sending or idle). A switch costs every other task four compares. Kernel minimum:
+ * tp_btf needs 5.5 (ba0e1c8d6ebf, "bpf: Introduce BPF_TRACE_RAW_TP"). */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(consumer_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__s32 c = consumer_tgid, k = kauditd_pid;
+	struct consumer_thread *th;
+	struct counters *t;
+	bool fresh, kd;
+	__u64 now;
+
+	if (prev->tgid != c && next->tgid != c && prev->pid != k && next->pid != k)
+		return 0;
+	if (!counting || (c < 0 && k < 0))
+		return 0;
+	now = bpf_ktime_get_ns();
+	t = get_totals();
+
+	kd = prev->pid == k;
+	if (prev->tgid == c || kd) {
+		th = consumer_thread(prev->pid, prev->tgid, &fresh, t);
+		if (th) {
+			/* Fresh: auditd was on CPU since the start; kauditd
+			 * since an unknown moment (its pid is learned while it
+			 * runs), so its first run is not counted. */
+			if ((fresh && !kd) || (!fresh && th->cause == CAUSE_ON_CPU))
+				consumer_add(prev->pid, prev->tgid, CAUSE_ON_CPU,
+					     now > th->since ? now - th->since : 0, t);
+			/* Preempted, or switched out still runnable: throttled
+			 * by its cgroup's CPU quota, or rescheduled on its way
+			 * back to user space (the tracepoint's preempt flag is
+			 * false there). */
+			if (preempt || task_state(prev) == 0)
+				th->cause = CAUSE_RUNNABLE;
+			else if (kd)
+				th->cause = send.open ? CAUSE_KAUDITD_SEND : CAUSE_KAUDITD_IDLE;
+			else
+				th->cause = syscall_of(prev);
+			th->since = now;
+		}
+	}
+	kd = next->pid == k;
+	if (next->tgid == c || kd) {
+		th = consumer_thread(next->pid, next->tgid, &fresh, t);
+		if (th) {
+			/* Fresh: asleep since the start, in what it wakes in. */
+			if (fresh)
+				th->cause = kd ? CAUSE_KAUDITD_IDLE : syscall_of(next);
+			if (th->cause != CAUSE_ON_CPU)
+				consumer_add(next->pid, next->tgid, th->cause,
+					     now > th->since ? now - th->since : 0, t);
+			th->cause = CAUSE_ON_CPU;
+			th->since = now;
+		}
+	}
+	return 0;
+}
+
 /* ---- fentry/fexit: BPF trampolines, x86-64 5.5+ (fec56f5890d9, "bpf:
  * Introduce BPF trampoline") and arm64 6.0+ (efc9909fdce0, "bpf, arm64:
  * Add bpf trampoline for arm64"); needs vmlinux BTF ---- */
@@ -899,7 +1120,7 @@ SEC("fentry/kauditd_send_queue")
 int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
 	     unsigned int retry_limit)
 {
-	on_send_queue(queue, retry_limit, NULL);
+	on_send_queue(queue, portid, retry_limit, NULL);
 	return 0;
 }
 
@@ -982,7 +1203,7 @@ int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct 
 #error "unsupported architecture"
 #endif
 
-	on_send_queue(queue, retry_limit, err_hook);
+	on_send_queue(queue, portid, retry_limit, err_hook);
 	return 0;
 }
 

@@ -94,6 +94,12 @@ struct counters {
 	 * the kernel and wraps after 2^32 events. */
 	__u64 first_serial;
 	__u64 last_serial;
+	/* The consumer (consumer_sched_switch and kauditd_send_queue). */
+	__u64 received;        /* records kauditd queued on auditd's socket */
+	__u64 send_ns_main;    /* kauditd's wall time in passes over audit_queue */
+	__u64 send_ns_retry;   /* ... over the retry queue */
+	__u64 send_ns_hold;    /* ... over the hold queue */
+	__u64 consumer_overflow; /* thread or time slots that did not fit */
 };
 
 struct proc_stats {
@@ -152,6 +158,45 @@ struct tl_slot {
 	 * task storage only: the inflight hash forgets a task between
 	 * records, so there it stays 0). */
 	__u64 producers;
+};
+
+/* consumer_key.cause: a syscall number (>= 0), or one of these. */
+enum consumer_cause {
+	CAUSE_ON_CPU = -1,        /* running */
+	CAUSE_RUNNABLE = -2,      /* switched out runnable: waiting for a CPU */
+	CAUSE_NO_SYSCALL = -3,    /* asleep outside a syscall (a page fault) */
+	CAUSE_SLEEP_UNKNOWN = -4, /* asleep, syscall not readable (before 5.15) */
+	CAUSE_KAUDITD_SEND = -5,  /* kauditd asleep in kauditd_send_queue:
+				   * waiting for room on auditd's socket */
+	CAUSE_KAUDITD_IDLE = -6,  /* kauditd asleep outside it: no records */
+};
+
+/* Sizes of the consumer's maps: auditd has a few threads (main, flush,
+ * plugins), each in a few syscalls. */
+enum consumer_sizes {
+	CONSUMER_THREADS = 64,
+	CONSUMER_TIMES = 1024,
+};
+
+/* Time of one consumer thread by cause. */
+struct consumer_key {
+	__u32 tid;
+	__s32 cause;
+};
+
+struct consumer_time {
+	__u64 ns;
+	__u64 count; /* intervals */
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* A consumer thread's state since its last switch: user space closes the
+ * open interval when the recording stops. */
+struct consumer_thread {
+	__u64 since; /* ktime of the last switch (or of the start) */
+	__u32 tgid;
+	__s32 cause; /* while off CPU; CAUSE_ON_CPU while on */
 };
 
 #endif /* __BACKLOG_H */

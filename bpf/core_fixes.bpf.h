@@ -37,4 +37,21 @@ static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
 	return btf ? ctx->serial : BPF_CORE_READ(ctx, serial);
 }
 
+/* task_struct's state became __state in 5.14 (2f064a59a11f, "sched:
+ * Change task_struct::state"). */
+struct task_struct___old {
+	long state;
+} __attribute__((preserve_access_index));
+
+/* task_state is p's scheduler state: 0 (TASK_RUNNING) for a task that is
+ * switched out still runnable. */
+static __always_inline long task_state(struct task_struct *p)
+{
+	struct task_struct___old *o = (void *)p;
+
+	if (bpf_core_field_exists(o->state))
+		return BPF_CORE_READ(o, state);
+	return BPF_CORE_READ(p, __state);
+}
+
 #endif /* __CORE_FIXES_BPF_H */

@@ -13,6 +13,45 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type backlogConsumerCause uint32
+
+const (
+	backlogConsumerCauseCAUSE_ON_CPU        backlogConsumerCause = 4294967295
+	backlogConsumerCauseCAUSE_RUNNABLE      backlogConsumerCause = 4294967294
+	backlogConsumerCauseCAUSE_NO_SYSCALL    backlogConsumerCause = 4294967293
+	backlogConsumerCauseCAUSE_SLEEP_UNKNOWN backlogConsumerCause = 4294967292
+	backlogConsumerCauseCAUSE_KAUDITD_SEND  backlogConsumerCause = 4294967291
+	backlogConsumerCauseCAUSE_KAUDITD_IDLE  backlogConsumerCause = 4294967290
+)
+
+type backlogConsumerKey struct {
+	_     structs.HostLayout
+	Tid   uint32
+	Cause int32
+}
+
+type backlogConsumerSizes uint32
+
+const (
+	backlogConsumerSizesCONSUMER_THREADS backlogConsumerSizes = 64
+	backlogConsumerSizesCONSUMER_TIMES   backlogConsumerSizes = 1024
+)
+
+type backlogConsumerThread struct {
+	_     structs.HostLayout
+	Since uint64
+	Tgid  uint32
+	Cause int32
+}
+
+type backlogConsumerTime struct {
+	_     structs.HostLayout
+	Ns    uint64
+	Count uint64
+	Tgid  uint32
+	Pad   uint32
+}
+
 type backlogCounters struct {
 	_                structs.HostLayout
 	Records          uint64
@@ -42,6 +81,11 @@ type backlogCounters struct {
 	TimelineLate     uint64
 	FirstSerial      uint64
 	LastSerial       uint64
+	Received         uint64
+	SendNsMain       uint64
+	SendNsRetry      uint64
+	SendNsHold       uint64
+	ConsumerOverflow uint64
 }
 
 type backlogDefaults uint32
@@ -158,6 +202,8 @@ type backlogTlSlot struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	backlogMapConsumerThreads            = "consumer_threads"
+	backlogMapConsumerTimes              = "consumer_times"
 	backlogMapInflight                   = "inflight"
 	backlogMapProcSlots                  = "proc_slots"
 	backlogMapProcs                      = "procs"
@@ -169,6 +215,7 @@ const (
 	backlogMapTimeline                   = "timeline"
 	backlogMapTotals                     = "totals"
 	backlogMapWaitHist                   = "wait_hist"
+	backlogProgConsumerSchedSwitch       = "consumer_sched_switch"
 	backlogProgFentryAuditLogLost        = "fentry_audit_log_lost"
 	backlogProgFentryAuditLogStart       = "fentry_audit_log_start"
 	backlogProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
@@ -190,17 +237,22 @@ const (
 	backlogProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
 	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
 	backlogVarBucketNs                   = "bucket_ns"
+	backlogVarConsumerSinceNs            = "consumer_since_ns"
+	backlogVarConsumerTgid               = "consumer_tgid"
 	backlogVarCounting                   = "counting"
 	backlogVarDrain                      = "drain"
 	backlogVarEnqMain                    = "enq_main"
 	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
+	backlogVarHaveTaskPtRegs             = "have_task_pt_regs"
 	backlogVarHold                       = "hold"
+	backlogVarKauditdPid                 = "kauditd_pid"
 	backlogVarProcNext                   = "proc_next"
 	backlogVarProcSlotsMax               = "proc_slots_max"
 	backlogVarQaddr                      = "qaddr"
 	backlogVarRuleNext                   = "rule_next"
 	backlogVarRuleSlotsMax               = "rule_slots_max"
+	backlogVarSend                       = "send"
 	backlogVarTimelineSlots              = "timeline_slots"
 	backlogVarUseTaskStorage             = "use_task_storage"
 )
@@ -247,6 +299,7 @@ type backlogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogProgramSpecs struct {
+	ConsumerSchedSwitch       *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
 	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
@@ -273,17 +326,19 @@ type backlogProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogMapSpecs struct {
-	Inflight   *ebpf.MapSpec `ebpf:"inflight"`
-	ProcSlots  *ebpf.MapSpec `ebpf:"proc_slots"`
-	Procs      *ebpf.MapSpec `ebpf:"procs"`
-	Reasons    *ebpf.MapSpec `ebpf:"reasons"`
-	RuleSlots  *ebpf.MapSpec `ebpf:"rule_slots"`
-	Rules      *ebpf.MapSpec `ebpf:"rules"`
-	SlotClaims *ebpf.MapSpec `ebpf:"slot_claims"`
-	TaskStates *ebpf.MapSpec `ebpf:"task_states"`
-	Timeline   *ebpf.MapSpec `ebpf:"timeline"`
-	Totals     *ebpf.MapSpec `ebpf:"totals"`
-	WaitHist   *ebpf.MapSpec `ebpf:"wait_hist"`
+	ConsumerThreads *ebpf.MapSpec `ebpf:"consumer_threads"`
+	ConsumerTimes   *ebpf.MapSpec `ebpf:"consumer_times"`
+	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	ProcSlots       *ebpf.MapSpec `ebpf:"proc_slots"`
+	Procs           *ebpf.MapSpec `ebpf:"procs"`
+	Reasons         *ebpf.MapSpec `ebpf:"reasons"`
+	RuleSlots       *ebpf.MapSpec `ebpf:"rule_slots"`
+	Rules           *ebpf.MapSpec `ebpf:"rules"`
+	SlotClaims      *ebpf.MapSpec `ebpf:"slot_claims"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
+	Timeline        *ebpf.MapSpec `ebpf:"timeline"`
+	Totals          *ebpf.MapSpec `ebpf:"totals"`
+	WaitHist        *ebpf.MapSpec `ebpf:"wait_hist"`
 }
 
 // backlogVariableSpecs contains global variables before they are loaded into the kernel.
@@ -291,17 +346,22 @@ type backlogMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogVariableSpecs struct {
 	BucketNs           *ebpf.VariableSpec `ebpf:"bucket_ns"`
+	ConsumerSinceNs    *ebpf.VariableSpec `ebpf:"consumer_since_ns"`
+	ConsumerTgid       *ebpf.VariableSpec `ebpf:"consumer_tgid"`
 	Counting           *ebpf.VariableSpec `ebpf:"counting"`
 	Drain              *ebpf.VariableSpec `ebpf:"drain"`
 	EnqMain            *ebpf.VariableSpec `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
+	HaveTaskPtRegs     *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	Hold               *ebpf.VariableSpec `ebpf:"hold"`
+	KauditdPid         *ebpf.VariableSpec `ebpf:"kauditd_pid"`
 	ProcNext           *ebpf.VariableSpec `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.VariableSpec `ebpf:"proc_slots_max"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	RuleNext           *ebpf.VariableSpec `ebpf:"rule_next"`
 	RuleSlotsMax       *ebpf.VariableSpec `ebpf:"rule_slots_max"`
+	Send               *ebpf.VariableSpec `ebpf:"send"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 }
@@ -326,21 +386,25 @@ func (o *backlogObjects) Close() error {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogMaps struct {
-	Inflight   *ebpf.Map `ebpf:"inflight"`
-	ProcSlots  *ebpf.Map `ebpf:"proc_slots"`
-	Procs      *ebpf.Map `ebpf:"procs"`
-	Reasons    *ebpf.Map `ebpf:"reasons"`
-	RuleSlots  *ebpf.Map `ebpf:"rule_slots"`
-	Rules      *ebpf.Map `ebpf:"rules"`
-	SlotClaims *ebpf.Map `ebpf:"slot_claims"`
-	TaskStates *ebpf.Map `ebpf:"task_states"`
-	Timeline   *ebpf.Map `ebpf:"timeline"`
-	Totals     *ebpf.Map `ebpf:"totals"`
-	WaitHist   *ebpf.Map `ebpf:"wait_hist"`
+	ConsumerThreads *ebpf.Map `ebpf:"consumer_threads"`
+	ConsumerTimes   *ebpf.Map `ebpf:"consumer_times"`
+	Inflight        *ebpf.Map `ebpf:"inflight"`
+	ProcSlots       *ebpf.Map `ebpf:"proc_slots"`
+	Procs           *ebpf.Map `ebpf:"procs"`
+	Reasons         *ebpf.Map `ebpf:"reasons"`
+	RuleSlots       *ebpf.Map `ebpf:"rule_slots"`
+	Rules           *ebpf.Map `ebpf:"rules"`
+	SlotClaims      *ebpf.Map `ebpf:"slot_claims"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
+	Timeline        *ebpf.Map `ebpf:"timeline"`
+	Totals          *ebpf.Map `ebpf:"totals"`
+	WaitHist        *ebpf.Map `ebpf:"wait_hist"`
 }
 
 func (m *backlogMaps) Close() error {
 	return _BacklogClose(
+		m.ConsumerThreads,
+		m.ConsumerTimes,
 		m.Inflight,
 		m.ProcSlots,
 		m.Procs,
@@ -360,17 +424,22 @@ func (m *backlogMaps) Close() error {
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogVariables struct {
 	BucketNs           *ebpf.Variable `ebpf:"bucket_ns"`
+	ConsumerSinceNs    *ebpf.Variable `ebpf:"consumer_since_ns"`
+	ConsumerTgid       *ebpf.Variable `ebpf:"consumer_tgid"`
 	Counting           *ebpf.Variable `ebpf:"counting"`
 	Drain              *ebpf.Variable `ebpf:"drain"`
 	EnqMain            *ebpf.Variable `ebpf:"enq_main"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
+	HaveTaskPtRegs     *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	Hold               *ebpf.Variable `ebpf:"hold"`
+	KauditdPid         *ebpf.Variable `ebpf:"kauditd_pid"`
 	ProcNext           *ebpf.Variable `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.Variable `ebpf:"proc_slots_max"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	RuleNext           *ebpf.Variable `ebpf:"rule_next"`
 	RuleSlotsMax       *ebpf.Variable `ebpf:"rule_slots_max"`
+	Send               *ebpf.Variable `ebpf:"send"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 }
@@ -379,6 +448,7 @@ type backlogVariables struct {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogPrograms struct {
+	ConsumerSchedSwitch       *ebpf.Program `ebpf:"consumer_sched_switch"`
 	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
@@ -403,6 +473,7 @@ type backlogPrograms struct {
 
 func (p *backlogPrograms) Close() error {
 	return _BacklogClose(
+		p.ConsumerSchedSwitch,
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
 		p.FentryKauditdHoldSkb,

@@ -168,6 +168,11 @@ type Probe struct {
 	tl     timelineReader
 	// taskState is where per-call state lives: "task-storage" or "hash".
 	taskState string
+	// When counting started and stopped (CLOCK_MONOTONIC ns), and the
+	// consumer pids set so far.
+	startNs, stopNs uint64
+	consumers       []uint32
+	consumerSince   uint64
 }
 
 // Mode returns the family in use.
@@ -403,6 +408,10 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("required kernel functions missing: %s", strings.Join(missing, ", "))
 	}
+	// The consumer's program is a BTF tracepoint in both families: it
+	// needs no trampoline and no kprobe.
+	want[consumerProgram] = attachPoint{}
+	points = append(points, profile.AttachPoint{Symbol: "sched_switch", Program: consumerProgram})
 	for name := range spec.Programs {
 		if _, ok := want[name]; !ok {
 			delete(spec.Programs, name)
@@ -414,6 +423,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 		"timeline_slots":        opts.TimelineSlots,
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
+		"have_task_pt_regs":     features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskPtRegs) == nil, // shared by tracing programs; no probe for those
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
@@ -443,6 +453,17 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 		return nil, err
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil && spec.Programs[consumerProgram] != nil {
+		// The consumer's program is optional: the rest must not fail with it.
+		cerr := unwrapVerifier(err)
+		delete(spec.Programs, consumerProgram)
+		coll, err = ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+		for i := range points {
+			if points[i].Program == consumerProgram {
+				points[i].Error = fmt.Sprintf("loading: %v", cerr)
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading programs: %w", unwrapVerifier(err))
 	}
@@ -499,6 +520,15 @@ func (p *Probe) setCounting(on bool) error {
 	if on {
 		v = 1
 	}
+	now := MonotonicNow()
+	if on {
+		p.startNs = now
+		if err := p.coll.Variables["consumer_since_ns"].Set(now); err != nil {
+			return fmt.Errorf("switching counters: %w", err)
+		}
+	} else {
+		p.stopNs = now
+	}
 	if err := p.coll.Variables["counting"].Set(v); err != nil {
 		return fmt.Errorf("switching counters: %w", err)
 	}
@@ -509,7 +539,7 @@ func (p *Probe) setCounting(on bool) error {
 // attachment is weaker than wanted; it goes into the profile.
 func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, string, error) {
 	switch {
-	case mode == ModeFentry:
+	case mode == ModeFentry || name == consumerProgram:
 		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		return l, "", err
 	case strings.HasPrefix(name, "kretprobe_"):

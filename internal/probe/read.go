@@ -51,6 +51,11 @@ func (p *Probe) Totals() (Counters, error) {
 			t.FirstSerial = c.FirstSerial
 		}
 		t.LastSerial = max(t.LastSerial, c.LastSerial)
+		t.Received += c.Received
+		t.SendNsMain += c.SendNsMain
+		t.SendNsRetry += c.SendNsRetry
+		t.SendNsHold += c.SendNsHold
+		t.ConsumerOverflow += c.ConsumerOverflow
 	}
 	return t, nil
 }
@@ -160,6 +165,9 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	}
 	prof.Timeline = p.tl.timeline(jns)
 	if err := p.fillPrograms(prof); err != nil {
+		return err
+	}
+	if err := p.fillConsumer(prof, t); err != nil {
 		return err
 	}
 	prof.SortTables()
