@@ -142,6 +142,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.AuditBefore = before
+	cw := newConsumerWatch(pr, before)
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
 	}
@@ -161,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err != nil {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
-	err = count(ctx, opts, start, pr, prof, names)
+	err = count(ctx, opts, start, pr, prof, names, cw)
 	if err == nil {
 		err = pr.Detach()
 	}
@@ -178,6 +179,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err := pr.Fill(prof); err != nil {
 		return nil, err
 	}
+	cw.final(prof)
 	if err := pr.Close(); err != nil {
 		return nil, err
 	}
@@ -229,7 +231,7 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 	return snap, nil
 }
 
-func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer) error {
+func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer, cw *consumerWatch) error {
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)
@@ -243,8 +245,17 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 	defer poll.Stop()
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
+	sample := time.NewTicker(consumerSampleEvery)
+	defer sample.Stop()
+	defer cw.stop()
 	for {
 		select {
+		case <-sample.C:
+			cw.sample()
+		case pid := <-cw.pids:
+			if err := cw.set(pid); err != nil {
+				return err
+			}
 		case <-ctx.Done():
 			return nil
 		case <-stop:

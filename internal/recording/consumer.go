@@ -1,0 +1,124 @@
+package recording
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/auditdconf"
+	"github.com/auditprof/auditprof/internal/auditnl"
+	"github.com/auditprof/auditprof/internal/consumer"
+	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/recording/netlink"
+)
+
+// consumerSampleEvery is how often AUDIT_GET is read during a recording
+// to follow auditd's pid (a restart registers a new one). Each read is a
+// child process that the kernel can hold while the queue is over its limit
+// (see auditnl.Get), so it runs beside the map reads, never in their way.
+const consumerSampleEvery = 5 * time.Second
+
+// auditdConf and auditdPlugins are where auditd's configuration is read;
+// variables for tests.
+var (
+	auditdConf    = auditdconf.DefaultPath
+	auditdPlugins = auditdconf.DefaultPlugins
+)
+
+// consumerWatch follows auditd during a recording: its pid (AUDIT_GET,
+// sampled), its netlink socket's drops at the start, and at the end its
+// socket, its configuration and the diagnosis.
+type consumerWatch struct {
+	pr       *probe.Probe
+	pid      uint32
+	first    uint32 // the first auditd seen: its socket's drops are read
+	drops0   uint64
+	haveDrop bool
+	pids     chan uint32
+	inFlight bool
+	cancel   context.CancelFunc
+	ctx      context.Context
+	err      error
+}
+
+func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus) *consumerWatch {
+	ctx, cancel := context.WithCancel(context.Background())
+	cw := &consumerWatch{pr: pr, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel}
+	if before != nil {
+		cw.err = cw.set(before.PID)
+	}
+	return cw
+}
+
+// set points the programs at pid, and reads its socket's drops when it is
+// the first auditd seen.
+func (cw *consumerWatch) set(pid uint32) error {
+	cw.inFlight = false
+	if pid == cw.pid {
+		return nil
+	}
+	if err := cw.pr.SetConsumer(pid); err != nil {
+		return err
+	}
+	if cw.pid == 0 && pid != 0 {
+		// auditd's socket is its first netlink socket: autobind gives it
+		// the tgid as portid (netlink_autobind).
+		if s, err := netlink.AuditSocket(pid); err == nil {
+			cw.drops0, cw.haveDrop = s.Drops, true
+		}
+		cw.first = pid
+	}
+	cw.pid = pid
+	return nil
+}
+
+// sample reads AUDIT_GET in the background; the pid arrives on cw.pids.
+func (cw *consumerWatch) sample() {
+	if cw.inFlight {
+		return
+	}
+	cw.inFlight = true
+	go func() {
+		st, err := auditnl.Get(cw.ctx)
+		if err != nil || st == nil {
+			st = &profile.AuditStatus{PID: cw.pid}
+		}
+		select {
+		case cw.pids <- st.PID:
+		case <-cw.ctx.Done():
+		}
+	}()
+}
+
+func (cw *consumerWatch) stop() { cw.cancel() }
+
+// final adds what the maps do not hold to prof.Consumer: the socket, the
+// configuration, the diagnosis.
+func (cw *consumerWatch) final(prof *profile.Profile) {
+	c := prof.Consumer
+	if c == nil {
+		return
+	}
+	if cw.err != nil {
+		c.Notes = append(c.Notes, fmt.Sprintf("auditd's pid was not set: %v", cw.err))
+	}
+	if c.PID != 0 {
+		portid := cw.pr.ConsumerPortid()
+		if portid == 0 {
+			portid = c.PID
+		}
+		s, err := netlink.AuditSocket(portid)
+		switch {
+		case err != nil:
+			c.Notes = append(c.Notes, fmt.Sprintf("auditd's socket: %v", err))
+		default:
+			c.Socket = &profile.ConsumerSocket{Portid: portid, RmemBytes: s.Rmem}
+			if cw.haveDrop && c.PID == cw.first && s.Drops >= cw.drops0 {
+				c.Socket.Drops = s.Drops - cw.drops0
+			}
+		}
+		c.Config = auditdconf.Read(auditdConf, auditdPlugins)
+	}
+	c.Diagnosis = consumer.Diagnose(c)
+}
