@@ -24,6 +24,14 @@
 //	info{attach,kernel}               gauge, 1
 //	rule_records_total, rule_lost_total, rule_wait_seconds_total          {key,syscall,arch,comm}
 //	process_records_total, process_lost_total, process_wait_seconds_total {comm,cgroup}
+//	consumer_records_received_total   records kauditd put on auditd's socket
+//	consumer_seconds_total{thread,state}  auditd's time: thread main|others, state on_cpu|runnable|
+//	                                  wait|write|sync|lock|other|fault|unknown (a new auditd pid resets it)
+//	kauditd_seconds_total{state}      kauditd's time: on_cpu|runnable|send_blocked|idle
+//	kauditd_send_seconds_total{queue} kauditd's wall time in passes over queue main|retry|hold
+//
+// The consumer series are absent when the consumer is not measured (the
+// sched_switch program did not attach, or no auditd is registered).
 //
 // The four AUDIT_GET metrics (kernel_lost_total, backlog_depth,
 // backlog_limit, backlog_wait_time_seconds) are absent from a scrape whose
@@ -112,6 +120,7 @@ type view struct {
 	histCounts     []uint64 // cumulative, per Bounds()
 	histCount      uint64
 	rules, procs   []series
+	consumer       *profile.Consumer
 }
 
 type named struct {
@@ -153,6 +162,7 @@ func (c *Collector) Update(p *profile.Profile) {
 		v.audit = &a
 	}
 	v.histCounts, v.histCount = histogram(p.WaitHistogramNs)
+	v.consumer = p.Consumer
 
 	rules := make([]row[ruleID], 0, len(p.Rules))
 	for _, r := range p.Rules {
@@ -255,7 +265,12 @@ var (
 	descProcLost = desc("process_lost_total", "Records lost per program and cgroup.", procLabels...)
 	descProcWait = desc("process_wait_seconds_total", "Backlog wait per program and cgroup.", procLabels...)
 
-	descs = []*prometheus.Desc{descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
+	descConsRecv = desc("consumer_records_received_total", "Records kauditd put on auditd's netlink socket.")
+	descConsSec  = desc("consumer_seconds_total", "auditd's time by thread (main, others) and state: on CPU, runnable (waiting for a CPU), or asleep by what it waited in.", "thread", "state")
+	descKauditd  = desc("kauditd_seconds_total", "kauditd's time: on CPU, runnable, asleep sending to auditd (its socket full), idle.", "state")
+	descKauditdQ = desc("kauditd_send_seconds_total", "kauditd's wall time in passes over each of its queues.", "queue")
+
+	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
 		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo,
 		descRuleRec, descRuleLost, descRuleWait, descProcRec, descProcLost, descProcWait}
 )
@@ -325,5 +340,43 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descProcRec, float64(s.v.Records), s.labels...)
 		counter(descProcLost, float64(s.v.Lost), s.labels...)
 		counter(descProcWait, float64(s.v.WaitNs)/ns, s.labels...)
+	}
+	collectConsumer(v.consumer, counter)
+}
+
+// consumerStates are the states of consumer_seconds_total, always all
+// exported for both threads.
+var consumerStates = []string{"on_cpu", "runnable", profile.ConsumerWait, profile.ConsumerWrite, profile.ConsumerSync,
+	profile.ConsumerLock, profile.ConsumerOther, profile.ConsumerFault, profile.ConsumerUnknown}
+
+func collectConsumer(c *profile.Consumer, counter func(*prometheus.Desc, float64, ...string)) {
+	if c == nil || c.PID == 0 {
+		return
+	}
+	counter(descConsRecv, float64(c.Received))
+	for _, thread := range []string{"main", "others"} {
+		sum := map[string]uint64{}
+		for _, t := range c.Threads {
+			if t.Main != (thread == "main") {
+				continue
+			}
+			sum["on_cpu"] += t.OnCPUNs
+			sum["runnable"] += t.RunnableNs
+			for k, n := range t.OffCPUNs {
+				sum[k] += n
+			}
+		}
+		for _, st := range consumerStates {
+			counter(descConsSec, float64(sum[st])/ns, thread, st)
+		}
+	}
+	if k := c.Kauditd; k != nil {
+		counter(descKauditd, float64(k.OnCPUNs)/ns, "on_cpu")
+		counter(descKauditd, float64(k.RunnableNs)/ns, "runnable")
+		counter(descKauditd, float64(k.SendBlockedNs)/ns, "send_blocked")
+		counter(descKauditd, float64(k.IdleNs)/ns, "idle")
+		counter(descKauditdQ, float64(k.SendMainNs)/ns, "main")
+		counter(descKauditdQ, float64(k.SendRetryNs)/ns, "retry")
+		counter(descKauditdQ, float64(k.SendHoldNs)/ns, "hold")
 	}
 }

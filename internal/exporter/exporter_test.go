@@ -482,3 +482,56 @@ func FuzzFamily(f *testing.F) {
 		checkSeq(t, int(top%8)+1, snaps)
 	})
 }
+
+// TestConsumerMetrics: the consumer's series, summed by thread role, and
+// absent without a consumer.
+func TestConsumerMetrics(t *testing.T) {
+	p := testProfile()
+	p.Consumer = &profile.Consumer{PID: 10, Received: 1234,
+		Threads: []profile.ConsumerThread{
+			{TID: 10, Main: true, OnCPUNs: 2e9, RunnableNs: 1e9, OffCPUNs: map[string]uint64{profile.ConsumerSync: 3e9}},
+			{TID: 11, OnCPUNs: 1e9, OffCPUNs: map[string]uint64{profile.ConsumerSync: 4e9}},
+			{TID: 12, OffCPUNs: map[string]uint64{profile.ConsumerWait: 5e9}},
+		},
+		Kauditd: &profile.Kauditd{PID: 2, SendBlockedNs: 7e9, SendRetryNs: 1e9}}
+	c := New(0)
+	c.Update(p)
+	fams := gather(t, c)
+	got := map[string]float64{}
+	for _, name := range []string{"auditprof_consumer_seconds_total", "auditprof_kauditd_seconds_total", "auditprof_kauditd_send_seconds_total", "auditprof_consumer_records_received_total"} {
+		f := fams[name]
+		if f == nil {
+			t.Fatalf("no %s", name)
+		}
+		for _, m := range f.Metric {
+			var ls []string
+			for _, lp := range m.Label {
+				ls = append(ls, lp.GetValue())
+			}
+			got[name+"{"+strings.Join(ls, ",")+"}"] = m.GetCounter().GetValue()
+		}
+	}
+	for k, want := range map[string]float64{
+		"auditprof_consumer_records_received_total{}":     1234,
+		"auditprof_consumer_seconds_total{sync,main}":     3,
+		"auditprof_consumer_seconds_total{runnable,main}": 1,
+		"auditprof_consumer_seconds_total{sync,others}":   4,
+		"auditprof_consumer_seconds_total{wait,others}":   5,
+		"auditprof_consumer_seconds_total{on_cpu,others}": 1,
+		"auditprof_kauditd_seconds_total{send_blocked}":   7,
+		"auditprof_kauditd_send_seconds_total{retry}":     1,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %v, want %v", k, got[k], want)
+		}
+	}
+	if n := len(got); n != 1+2*len(consumerStates)+4+3 {
+		t.Errorf("%d consumer series", n)
+	}
+	p.Consumer = nil
+	c = New(0)
+	c.Update(p)
+	if n := testutil.CollectAndCount(c, "auditprof_consumer_seconds_total"); n != 0 {
+		t.Errorf("%d consumer series without a consumer", n)
+	}
+}

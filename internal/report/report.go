@@ -104,9 +104,11 @@ type view struct {
 	Waits     bool
 	Rules     []ruleRow
 	Processes []processRow
-	Data      chartData
-	ChartJS   template.JS
-	PageJS    template.JS
+	// Consumer is auditd's and kauditd's time, when measured.
+	Consumer *consumerView
+	Data     chartData
+	ChartJS  template.JS
+	PageJS   template.JS
 }
 
 type fact struct{ Name, Value string }
@@ -114,6 +116,62 @@ type fact struct{ Name, Value string }
 type ruleRow struct {
 	Key, Syscall                  string
 	Records, Lost, Waits, WaitFor string
+}
+
+// consumerView is record's consumer section as the page shows it.
+type consumerView struct {
+	Facts     []fact
+	Threads   []threadRow
+	Diagnosis string
+	Advice    string
+}
+
+type threadRow struct {
+	Tid, Name                                                string
+	OnCPU, Runnable, Wait, Write, Sync, Lock, Other, Longest string
+}
+
+func newConsumerView(c *profile.Consumer) *consumerView {
+	if c == nil {
+		return nil
+	}
+	cv := &consumerView{}
+	if c.PID != 0 {
+		cv.Facts = append(cv.Facts, fact{"auditd pid", fmt.Sprint(c.PID)},
+			fact{"records received", fmt.Sprintf("%s (%.0f/s)", humanize.Comma(int64(c.Received)), c.ReceivedPerSecond)})
+	} else {
+		cv.Facts = append(cv.Facts, fact{"auditd", "none registered"})
+	}
+	if s := c.Socket; s != nil {
+		cv.Facts = append(cv.Facts, fact{"socket drops", humanize.Comma(int64(s.Drops))})
+	}
+	if k := c.Kauditd; k != nil {
+		cv.Facts = append(cv.Facts, fact{"kauditd blocked sending", human.Duration(k.SendBlockedNs)},
+			fact{"kauditd in retry/hold passes", human.Duration(k.SendRetryNs + k.SendHoldNs)})
+	}
+	if cf := c.Config; cf != nil && cf.Flush != "" {
+		cv.Facts = append(cv.Facts, fact{"flush", cf.Flush})
+	}
+	for _, t := range c.Threads {
+		total := t.WatchedNs()
+		pc := func(ns uint64) string { return human.Percent(ns, total) }
+		name := t.Comm
+		if t.Main {
+			name += " (main)"
+		}
+		longest := "-"
+		if len(t.Syscalls) > 0 {
+			longest = t.Syscalls[0].Name + " " + human.Duration(t.Syscalls[0].Ns)
+		}
+		cv.Threads = append(cv.Threads, threadRow{Tid: fmt.Sprint(t.TID), Name: name, OnCPU: pc(t.OnCPUNs), Runnable: pc(t.RunnableNs),
+			Wait: pc(t.OffCPUNs[profile.ConsumerWait]), Write: pc(t.OffCPUNs[profile.ConsumerWrite]), Sync: pc(t.OffCPUNs[profile.ConsumerSync]),
+			Lock:  pc(t.OffCPUNs[profile.ConsumerLock]),
+			Other: pc(t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]), Longest: longest})
+	}
+	if d := c.Diagnosis; d != nil {
+		cv.Diagnosis, cv.Advice = d.Text, d.Advice
+	}
+	return cv
 }
 
 type processRow struct {
@@ -259,6 +317,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		v.Data.Processes = append(v.Data.Processes, barEntry{Label: pr.Comm + " " + tgid, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
 	}
 
+	v.Consumer = newConsumerView(p.Consumer)
 	o := p.Overflows
 	if o.Processes > 0 || o.Rules > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("kernel maps overflowed (%d process, %d rule events): the tables are incomplete, their excess is in the \"other\" rows", o.Processes, o.Rules))

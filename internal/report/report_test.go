@@ -252,3 +252,31 @@ func TestRefusesProfilesWithoutTimeline(t *testing.T) {
 		t.Errorf("empty timeline: %v", err)
 	}
 }
+
+// TestConsumerSection: the consumer's table and diagnosis, escaped, and
+// no section without a consumer.
+func TestConsumerSection(t *testing.T) {
+	p := simulated(t)
+	pg, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(pg.HTML), "<h2>Consumer</h2>") {
+		t.Error("a consumer section without a consumer")
+	}
+	p.Consumer = &profile.Consumer{PID: 321, Received: 1900, ReceivedPerSecond: 190,
+		Threads: []profile.ConsumerThread{{TID: 321, Comm: "<b>auditd", Main: true, OnCPUNs: 1e9,
+			OffCPUNs: map[string]uint64{profile.ConsumerSync: 7e9, profile.ConsumerWait: 2e9},
+			Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 7e9}}}},
+		Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd spent 70% of the recording in fdatasync (flush = data)"}}
+	pg, err = Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(pg.HTML)
+	for _, want := range []string{"<h2>Consumer</h2>", "auditd spent 70% of the recording in fdatasync (flush = data)", "&lt;b&gt;auditd (main)", "70.00%", "1,900 (190/s)"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}

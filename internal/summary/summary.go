@@ -114,6 +114,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		}
 		tw.Flush()
 	}
+	writeConsumer(w, p.Consumer, secs)
 	if n := p.Netlink; n != nil && (n.Missed > 0 || n.Overruns > 0) {
 		fmt.Fprintf(w, "\nnetlink: the socket missed %d records (its receive buffer overflowed, %d ENOBUFS): every count above is short by that many\n",
 			n.Missed, n.Overruns)
@@ -214,5 +215,100 @@ func mapOverflows(o profile.Overflows) string {
 			parts = append(parts, fmt.Sprintf("%s %d", f.name, f.n))
 		}
 	}
+	return strings.Join(parts, ", ")
+}
+
+// writeConsumer prints where auditd and kauditd spent the recording, and
+// the diagnosis.
+func writeConsumer(w io.Writer, c *profile.Consumer, secs float64) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nconsumer\n")
+	if c.PID == 0 {
+		fmt.Fprintf(w, "  no auditd registered (AUDIT_GET pid 0)\n")
+	} else {
+		pids := ""
+		if len(c.PIDs) > 1 {
+			pids = fmt.Sprintf(" (registered in turn: %v)", c.PIDs)
+		}
+		fmt.Fprintf(w, "  auditd pid %d%s received %d records (%.0f/s)\n", c.PID, pids, c.Received, c.ReceivedPerSecond)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if len(c.Threads) > 0 {
+		fmt.Fprintf(tw, "TID\tTHREAD\tON CPU\tRUNNABLE\tWAIT\tWRITE\tSYNC\tLOCK\tOTHER\tLONGEST SLEEP\t\n")
+		for _, t := range c.Threads {
+			total := t.WatchedNs()
+			pc := func(ns uint64) string { return human.Percent(ns, total) }
+			name := t.Comm
+			if t.Main {
+				name += " (main)"
+			}
+			longest := "-"
+			if len(t.Syscalls) > 0 {
+				longest = fmt.Sprintf("%s %s", t.Syscalls[0].Name, time.Duration(t.Syscalls[0].Ns).Round(time.Millisecond))
+			}
+			other := t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.TID, name, pc(t.OnCPUNs), pc(t.RunnableNs),
+				pc(t.OffCPUNs[profile.ConsumerWait]), pc(t.OffCPUNs[profile.ConsumerWrite]), pc(t.OffCPUNs[profile.ConsumerSync]),
+				pc(t.OffCPUNs[profile.ConsumerLock]), pc(other), longest)
+		}
+		tw.Flush()
+	}
+	if s := c.Socket; s != nil {
+		fmt.Fprintf(w, "  auditd's socket: %d drops (kauditd's sends that timed out on a full socket), %s unread at the end\n",
+			s.Drops, fmt.Sprintf("%d B", s.RmemBytes))
+	}
+	if k := c.Kauditd; k != nil {
+		fmt.Fprintf(w, "  kauditd: blocked sending %s, idle %s, on CPU %s; passes over the main queue %s, retry %s, hold %s\n",
+			time.Duration(k.SendBlockedNs).Round(time.Millisecond), time.Duration(k.IdleNs).Round(time.Millisecond),
+			time.Duration(k.OnCPUNs).Round(time.Millisecond), time.Duration(k.SendMainNs).Round(time.Millisecond),
+			time.Duration(k.SendRetryNs).Round(time.Millisecond), time.Duration(k.SendHoldNs).Round(time.Millisecond))
+	}
+	if cf := c.Config; cf != nil {
+		if cf.Error != "" {
+			fmt.Fprintf(w, "  auditd.conf: %s\n", cf.Error)
+		} else {
+			fmt.Fprintf(w, "  auditd.conf: %s\n", configLine(cf))
+		}
+	}
+	if c.Overflow > 0 {
+		fmt.Fprintf(w, "  consumer maps overflowed %d times: the thread rows are incomplete\n", c.Overflow)
+	}
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	if d := c.Diagnosis; d != nil {
+		fmt.Fprintf(w, "  diagnosis: %s\n", d.Text)
+		if d.Advice != "" {
+			fmt.Fprintf(w, "  what would change it: %s\n", d.Advice)
+		}
+	}
+}
+
+// configLine is auditd.conf's consumer settings on one line.
+func configLine(c *profile.AuditdConfig) string {
+	var parts []string
+	add := func(k, v string) {
+		if v != "" {
+			parts = append(parts, k+" = "+v)
+		}
+	}
+	num := func(p *int) string {
+		if p == nil {
+			return ""
+		}
+		return fmt.Sprint(*p)
+	}
+	add("flush", c.Flush)
+	add("freq", num(c.Freq))
+	add("q_depth", num(c.QDepth))
+	add("disp_qos", c.DispQoS)
+	add("priority_boost", num(c.Priority))
+	plugins := "none"
+	if len(c.Plugins) > 0 {
+		plugins = strings.Join(c.Plugins, ", ")
+	}
+	parts = append(parts, "active plugins: "+plugins)
 	return strings.Join(parts, ", ")
 }

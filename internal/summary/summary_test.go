@@ -109,3 +109,28 @@ func TestRecursionMisses(t *testing.T) {
 		})
 	}
 }
+
+func TestConsumer(t *testing.T) {
+	freq := 50
+	p := &profile.Profile{SchemaVersion: 1, Attach: "kprobe", KernelRelease: "6.1.0", HZ: 250, DurationNs: 10e9,
+		Totals: profile.Totals{LostByReason: map[string]uint64{}},
+		Consumer: &profile.Consumer{PID: 321, Received: 1900, ReceivedPerSecond: 190,
+			Threads: []profile.ConsumerThread{{TID: 321, Comm: "auditd", Main: true, OnCPUNs: 1e9, RunnableNs: 0,
+				OffCPUNs: map[string]uint64{profile.ConsumerSync: 7e9, profile.ConsumerWait: 2e9},
+				Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 7e9}}}},
+			Socket:    &profile.ConsumerSocket{Portid: 321, Drops: 3},
+			Kauditd:   &profile.Kauditd{PID: 20, SendBlockedNs: 3e8},
+			Config:    &profile.AuditdConfig{Flush: "data", Freq: &freq, Plugins: []string{"syslog"}},
+			Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Share: 0.7, Text: "auditd spent 70% of the recording in fdatasync (flush = data)", Advice: "flush = incremental_async"}},
+	}
+	var buf bytes.Buffer
+	Write(&buf, p, 5)
+	out := buf.String()
+	for _, want := range []string{"auditd pid 321", "1900 records (190/s)", "70.00%", "fdatasync 7s", "3 drops",
+		"blocked sending 300ms", "flush = data, freq = 50", "active plugins: syslog",
+		"diagnosis: auditd spent 70% of the recording in fdatasync (flush = data)", "what would change it: flush = incremental_async"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
