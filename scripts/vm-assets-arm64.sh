@@ -14,7 +14,7 @@
 # the ELF headers (readelf: DT_NEEDED and PT_INTERP), not with ldd.
 #
 # Layout of DIR/arm64 when complete (vmtest.Kernels(DIR/arm64) lists it):
-#   kernels/6.12/{vmlinuz,config,package,version,release}
+#   kernels/6.12/{vmlinuz,config,package,version,release,modules/}
 #                      vmlinuz is Debian's arm64 image, an uncompressed
 #                      Image qemu-system-aarch64 boots as is
 #   rootfs/            busybox (static), auditd, auditctl, ausearch,

@@ -12,7 +12,7 @@
 # started on the host, and audit settings on the host are never touched.
 #
 # Layout of DIR when complete:
-#   kernels/6.1/{vmlinuz,config,package,version,release}
+#   kernels/6.1/{vmlinuz,config,package,version,release,modules/}
 #   kernels/6.12/{...}
 #   rt/kernels/6.1/{...}   Debian's PREEMPT_RT builds, kept apart so that
 #   rt/kernels/6.12/{...}  vmtest.Kernels(DIR) stays the two cloud kernels
@@ -22,11 +22,14 @@
 #   rootfs.manifest    what went into rootfs (packages and versions)
 #   .complete          marker; its content is the layout version below
 #
-# Every kernel is a vmlinuz and its config, nothing else: the guests need no
-# module (initramfs, serial console, no devices; audit, BPF, kprobes,
-# debugfs, tracefs and cgroup2 are built in, in the cloud and rt flavours
-# alike). A kernel added to this list after DIR was complete is fetched on
-# the next run, and only it: the rootfs is kept.
+# Every kernel is a vmlinuz, its config and the few modules of
+# KERNEL_MODULES (lib/vm-assets-common.sh: null_blk, the disk of
+# TestConsumerFlush, and configfs, which it needs), nothing else: the guests
+# boot with no module (initramfs, serial console, no devices; audit, BPF,
+# kprobes, debugfs, tracefs and cgroup2 are built in, in the cloud and rt
+# flavours alike). A kernel added to this list after DIR was complete, or
+# one without those modules, is fetched on the next run, and only it: the
+# rootfs is kept.
 #
 # Environment:
 #   VM_ASSETS_FORCE=1  rebuild even when the marker is present

@@ -41,11 +41,23 @@ kernel_dir() {
 	esac
 }
 
-# kernels_present: every kernel of KERNEL_ORDER has its vmlinuz.
+# Kernel modules the guests load (insmod), by their path under
+# lib/modules/RELEASE/kernel/: null_blk is a block device whose I/O
+# completes on the guest's own timer (irqmode=2, completion_nsec), a disk
+# with a latency that instruction counting keeps the same from run to run
+# (TestConsumer's auditd writes its log there); it needs configfs, a module
+# too in Debian's builds. Each goes into kernel_dir/modules/, uncompressed
+# (busybox insmod reads no .ko.xz), to be loaded in this order.
+KERNEL_MODULES=(fs/configfs/configfs.ko drivers/block/null_blk/null_blk.ko)
+
+# kernels_present: every kernel of KERNEL_ORDER has its vmlinuz and modules.
 kernels_present() {
-	local k
+	local k m
 	for k in "${KERNEL_ORDER[@]}"; do
 		[ -s "$(kernel_dir "$k")/vmlinuz" ] || return 1
+		for m in "${KERNEL_MODULES[@]}"; do
+			[ -s "$(kernel_dir "$k")/modules/${m##*/}" ] || return 1
+		done
 	done
 }
 
@@ -128,7 +140,7 @@ download() {
 # version is there already. CHECK, a function, gets the unpacked vmlinuz
 # and dies if it is not what the guests can boot.
 fetch_kernels() {
-	local check=${1:-} k meta img ver kd x vmlinuz release
+	local check=${1:-} k meta img ver kd x vmlinuz release m ko have patterns
 	for k in "${KERNEL_ORDER[@]}"; do
 		meta=${KERNEL_META[$k]}
 		img=$(apt_cache depends "$meta" | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
@@ -137,8 +149,10 @@ fetch_kernels() {
 		resolve "$img"
 		ver=${CAND[$img]}
 		kd=$(kernel_dir "$k")
+		have=1
+		for m in "${KERNEL_MODULES[@]}"; do [ -s "$kd/modules/${m##*/}" ] || have=0; done
 		if [ -s "$kd/vmlinuz" ] && [ "$(cat "$kd/package" 2>/dev/null)" = "$img" ] &&
-			[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ]; then
+			[ "$(cat "$kd/version" 2>/dev/null)" = "$ver" ] && [ $have = 1 ]; then
 			step "kernel $k: $img $ver already present"
 			continue
 		fi
@@ -147,8 +161,10 @@ fetch_kernels() {
 		x="$WORK/kernel-${k//\//-}"
 		rm -rf "$x"
 		mkdir -p "$x"
-		# Only boot/ is needed; skip writing the module tree.
-		dpkg-deb --fsys-tarfile "$(deb_of "$img")" | tar -x -C "$x" --wildcards './boot/*'
+		# boot/ and KERNEL_MODULES only; skip writing the module tree.
+		patterns=('./boot/*')
+		for m in "${KERNEL_MODULES[@]}"; do patterns+=("./lib/modules/*/kernel/$m*"); done
+		dpkg-deb --fsys-tarfile "$(deb_of "$img")" | tar -x -C "$x" --wildcards "${patterns[@]}"
 		vmlinuz=$(compgen -G "$x/boot/vmlinuz-*" | head -n1 || true)
 		[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $img"
 		[ -z "$check" ] || "$check" "$vmlinuz"
@@ -157,6 +173,16 @@ fetch_kernels() {
 		mkdir -p "$kd.tmp"
 		cp "$vmlinuz" "$kd.tmp/vmlinuz"
 		[ -f "$x/boot/config-$release" ] && cp "$x/boot/config-$release" "$kd.tmp/config"
+		mkdir -p "$kd.tmp/modules"
+		for m in "${KERNEL_MODULES[@]}"; do
+			ko=$(compgen -G "$x/lib/modules/$release/kernel/$m*" | head -n1 || true)
+			[ -n "$ko" ] || die "no $m in $img"
+			case $ko in
+			*.xz) xz -dc "$ko" >"$kd.tmp/modules/${m##*/}" ;;
+			*.zst) zstd -qdc "$ko" >"$kd.tmp/modules/${m##*/}" ;;
+			*) cp "$ko" "$kd.tmp/modules/${m##*/}" ;;
+			esac
+		done
 		echo "$img" >"$kd.tmp/package"
 		echo "$ver" >"$kd.tmp/version"
 		echo "$release" >"$kd.tmp/release"
