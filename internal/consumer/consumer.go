@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -119,16 +120,14 @@ func diagnose(main *profile.ConsumerThread, cfg *profile.AuditdConfig, share fun
 				pct(share(main.OffCPUNs[profile.ConsumerWait])), pct(BottleneckShare))}
 	}
 	d := &profile.Diagnosis{Bottleneck: best.name, Share: s}
-	flush := ""
+	flush, withFlush := "", ""
 	if cfg != nil && cfg.Flush != "" {
 		flush = strings.ToLower(cfg.Flush)
+		withFlush = " (flush = " + flush + ")"
 	}
 	switch best.name {
 	case "sync":
-		d.Text = fmt.Sprintf("auditd spent %s of the recording in %s", pct(s), topSyscall(main, profile.ConsumerSync))
-		if flush != "" {
-			d.Text += fmt.Sprintf(" (flush = %s)", flush)
-		}
+		d.Text = fmt.Sprintf("auditd spent %s of the recording in %s%s", pct(s), topSyscall(main, profile.ConsumerSync), withFlush)
 		switch flush {
 		case "sync", "data":
 			d.Advice = "flush = incremental_async (with freq) flushes in a thread of its own, so the main thread no longer waits for the disk; or put the log on a faster disk"
@@ -138,10 +137,7 @@ func diagnose(main *profile.ConsumerThread, cfg *profile.AuditdConfig, share fun
 			d.Advice = "a faster disk for the log, or fewer flushes"
 		}
 	case "write":
-		d.Text = fmt.Sprintf("auditd spent %s of the recording blocked in %s, writing its log", pct(s), topSyscall(main, profile.ConsumerWrite))
-		if flush != "" {
-			d.Text += fmt.Sprintf(" (flush = %s)", flush)
-		}
+		d.Text = fmt.Sprintf("auditd spent %s of the recording blocked in %s, writing its log%s", pct(s), topSyscall(main, profile.ConsumerWrite), withFlush)
 		switch flush {
 		case "sync", "data":
 			// auditd opens its log O_SYNC or O_DSYNC in these modes: each
@@ -183,4 +179,30 @@ func topSyscall(t *profile.ConsumerThread, class string) string {
 		}
 	}
 	return class
+}
+
+// Row is one thread as the summary and the report print it: shares of
+// the time it was watched, and its longest sleep.
+type Row struct {
+	TID, Name                                       string
+	OnCPU, Runnable, Wait, Write, Sync, Lock, Other string
+	Longest                                         string
+}
+
+// ThreadRow formats t.
+func ThreadRow(t profile.ConsumerThread) Row {
+	total := t.WatchedNs()
+	pc := func(ns uint64) string { return human.Percent(ns, total) }
+	r := Row{TID: fmt.Sprint(t.TID), Name: t.Comm, OnCPU: pc(t.OnCPUNs), Runnable: pc(t.RunnableNs),
+		Wait: pc(t.OffCPUNs[profile.ConsumerWait]), Write: pc(t.OffCPUNs[profile.ConsumerWrite]),
+		Sync: pc(t.OffCPUNs[profile.ConsumerSync]), Lock: pc(t.OffCPUNs[profile.ConsumerLock]),
+		Other:   pc(t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]),
+		Longest: "-"}
+	if t.Main {
+		r.Name += " (main)"
+	}
+	if len(t.Syscalls) > 0 {
+		r.Longest = t.Syscalls[0].Name + " " + human.Duration(t.Syscalls[0].Ns)
+	}
+	return r
 }

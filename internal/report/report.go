@@ -19,6 +19,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/auditprof/auditprof/internal/consumer"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/ranking"
@@ -121,14 +122,9 @@ type ruleRow struct {
 // consumerView is record's consumer section as the page shows it.
 type consumerView struct {
 	Facts     []fact
-	Threads   []threadRow
+	Threads   []consumer.Row
 	Diagnosis string
 	Advice    string
-}
-
-type threadRow struct {
-	Tid, Name                                                string
-	OnCPU, Runnable, Wait, Write, Sync, Lock, Other, Longest string
 }
 
 func newConsumerView(c *profile.Consumer) *consumerView {
@@ -153,20 +149,7 @@ func newConsumerView(c *profile.Consumer) *consumerView {
 		cv.Facts = append(cv.Facts, fact{"flush", cf.Flush})
 	}
 	for _, t := range c.Threads {
-		total := t.WatchedNs()
-		pc := func(ns uint64) string { return human.Percent(ns, total) }
-		name := t.Comm
-		if t.Main {
-			name += " (main)"
-		}
-		longest := "-"
-		if len(t.Syscalls) > 0 {
-			longest = t.Syscalls[0].Name + " " + human.Duration(t.Syscalls[0].Ns)
-		}
-		cv.Threads = append(cv.Threads, threadRow{Tid: fmt.Sprint(t.TID), Name: name, OnCPU: pc(t.OnCPUNs), Runnable: pc(t.RunnableNs),
-			Wait: pc(t.OffCPUNs[profile.ConsumerWait]), Write: pc(t.OffCPUNs[profile.ConsumerWrite]), Sync: pc(t.OffCPUNs[profile.ConsumerSync]),
-			Lock:  pc(t.OffCPUNs[profile.ConsumerLock]),
-			Other: pc(t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]), Longest: longest})
+		cv.Threads = append(cv.Threads, consumer.ThreadRow(t))
 	}
 	if d := c.Diagnosis; d != nil {
 		cv.Diagnosis, cv.Advice = d.Text, d.Advice

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/consumer"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 )
@@ -238,20 +239,9 @@ func writeConsumer(w io.Writer, c *profile.Consumer, secs float64) {
 	if len(c.Threads) > 0 {
 		fmt.Fprintf(tw, "TID\tTHREAD\tON CPU\tRUNNABLE\tWAIT\tWRITE\tSYNC\tLOCK\tOTHER\tLONGEST SLEEP\t\n")
 		for _, t := range c.Threads {
-			total := t.WatchedNs()
-			pc := func(ns uint64) string { return human.Percent(ns, total) }
-			name := t.Comm
-			if t.Main {
-				name += " (main)"
-			}
-			longest := "-"
-			if len(t.Syscalls) > 0 {
-				longest = fmt.Sprintf("%s %s", t.Syscalls[0].Name, time.Duration(t.Syscalls[0].Ns).Round(time.Millisecond))
-			}
-			other := t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.TID, name, pc(t.OnCPUNs), pc(t.RunnableNs),
-				pc(t.OffCPUNs[profile.ConsumerWait]), pc(t.OffCPUNs[profile.ConsumerWrite]), pc(t.OffCPUNs[profile.ConsumerSync]),
-				pc(t.OffCPUNs[profile.ConsumerLock]), pc(other), longest)
+			r := consumer.ThreadRow(t)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.TID, r.Name, r.OnCPU, r.Runnable,
+				r.Wait, r.Write, r.Sync, r.Lock, r.Other, r.Longest)
 		}
 		tw.Flush()
 	}
