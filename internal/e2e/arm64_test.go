@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/auditprof/auditprof/internal/kernel"
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
@@ -121,6 +122,28 @@ func checkRulesArm64(t *testing.T, g guestRun, mode string) {
 			p.Overflows.RecursionMisses, misses(p), p.Overflows.ReturnsMissed)
 	}
 	checkRules(t, g, "aarch64")
+	checkConsumerArm64(t, p)
+}
+
+// checkConsumerArm64: the consumer section on arm64, whose syscall numbers
+// and saved registers (syscallno) differ from x86-64's: auditd's main
+// thread watched throughout, asleep in syscalls named from aarch64's
+// table, waiting for records among them, and every record drained put on
+// its socket.
+func checkConsumerArm64(t *testing.T, p *profile.Profile) {
+	t.Helper()
+	c, th := mainThread(t, "(c)", p, "incremental_async")
+	if th.OffCPUNs[profile.ConsumerWait] == 0 || th.OffCPUNs[profile.ConsumerUnknown] != 0 {
+		t.Errorf("(c) main thread off CPU %v: want time waiting for records, none unknown", th.OffCPUNs)
+	}
+	for _, s := range th.Syscalls {
+		if strings.HasPrefix(s.Name, "syscall_") {
+			t.Errorf("(c) syscall %d has no aarch64 name", s.Nr)
+		}
+	}
+	if p.Totals.Lost == 0 && p.Totals.RetryQueued == 0 && c.Received != p.Totals.Drained {
+		t.Errorf("(c) auditd received %d, kauditd drained %d", c.Received, p.Totals.Drained)
+	}
 }
 
 // configHZ is CONFIG_HZ from the kernel package's config, kept in the
