@@ -113,8 +113,8 @@ func checkConsumerCPU(t *testing.T, mode string, p *profile.Profile) {
 
 // kernelModules are the guest files of the modules scripts/vm-assets.sh
 // puts beside a kernel (kernel_dir/modules, see KERNEL_MODULES in
-// scripts/lib/vm-assets-common.sh), at /lib/modules/NAME; the test skips
-// when the assets predate them.
+// scripts/lib/vm-assets-common.sh), at /lib/modules/NAME. Missing, they
+// fail the test: make test's vm-assets step puts them there.
 func kernelModules(t *testing.T, k vmtest.Kernel, files map[string]string, names ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -124,7 +124,7 @@ func kernelModules(t *testing.T, k vmtest.Kernel, files map[string]string, names
 	for _, n := range names {
 		h := filepath.Join(filepath.Dir(k.Vmlinuz), "modules", n)
 		if _, err := os.Stat(h); err != nil {
-			t.Skipf("%s: no %s beside the kernel: the assets predate it (run scripts/vm-assets.sh)", k.Name, n)
+			t.Fatalf("%s: no %s beside the kernel: the assets predate it (run scripts/vm-assets.sh)", k.Name, n)
 		}
 		out["/lib/modules/"+n] = h
 	}
