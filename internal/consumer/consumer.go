@@ -44,10 +44,21 @@ const (
 	BottleneckShare = 0.2
 )
 
+// Overload is what the queue suffered during the recording: records lost
+// and records whose producer slept in the backlog wait.
+type Overload struct {
+	Lost, Waits uint64
+}
+
 // Diagnose names what held auditd's main thread back, with its evidence,
 // or says that it kept up. nil when there is nothing to judge (no
 // consumer measured, or no main thread seen).
-func Diagnose(c *profile.Consumer) *profile.Diagnosis {
+//
+// The times are totals over the recording. When auditd mostly waited for
+// records yet the queue overflowed, the overload came in bursts those
+// totals do not resolve: Diagnose then says so ("unclear") rather than
+// that auditd kept up.
+func Diagnose(c *profile.Consumer, ov Overload) *profile.Diagnosis {
 	if c == nil || c.PID == 0 {
 		return nil
 	}
@@ -68,6 +79,10 @@ func Diagnose(c *profile.Consumer) *profile.Diagnosis {
 	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
 
 	d := diagnose(main, c.Config, share, pct)
+	if d != nil && d.Bottleneck == "none" && (ov.Lost > 0 || ov.Waits > 0) {
+		d = &profile.Diagnosis{Bottleneck: "unclear", Share: d.Share,
+			Text: fmt.Sprintf("no cause over the whole recording: auditd's main thread waited for records %s of it, yet the queue overflowed (%d records lost, %d producers waited); the overload came in bursts these totals do not resolve", pct(d.Share), ov.Lost, ov.Waits)}
+	}
 	if d != nil && d.Bottleneck != "none" {
 		d.Text += evidence(c)
 	}

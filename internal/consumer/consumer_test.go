@@ -29,6 +29,7 @@ func TestDiagnose(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		c          *profile.Consumer
+		ov         Overload
 		bottleneck string
 		text       []string
 		advice     bool
@@ -37,6 +38,10 @@ func TestDiagnose(t *testing.T) {
 		{name: "no auditd", c: &profile.Consumer{}},
 		{name: "idle", c: consumerWith(profile.ConsumerThread{OnCPUNs: 10, OffCPUNs: map[string]uint64{profile.ConsumerWait: 90}}, data),
 			bottleneck: "none", text: []string{"kept up", "90%"}},
+		{name: "idle, yet lost", c: consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 4, OffCPUNs: map[string]uint64{profile.ConsumerWait: 91}}, nil),
+			ov: Overload{Lost: 15224}, bottleneck: "unclear", text: []string{"waited for records 91%", "yet the queue overflowed (15224 records lost, 0 producers waited)", "bursts"}},
+		{name: "idle, yet waited", c: consumerWith(profile.ConsumerThread{OffCPUNs: map[string]uint64{profile.ConsumerWait: 60}, OnCPUNs: 40}, nil),
+			ov: Overload{Waits: 3}, bottleneck: "unclear", text: []string{"3 producers waited"}},
 		{name: "fdatasync", c: consumerWith(profile.ConsumerThread{OnCPUNs: 10, OffCPUNs: map[string]uint64{profile.ConsumerSync: 71, profile.ConsumerWait: 19},
 			Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 71}, {Name: "epoll_wait", Class: profile.ConsumerWait, Ns: 19}}}, data),
 			bottleneck: "sync", text: []string{"71% of the recording in fdatasync (flush = data)"}, advice: true},
@@ -60,7 +65,7 @@ func TestDiagnose(t *testing.T) {
 			bottleneck: "unclear"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Diagnose(tc.c)
+			d := Diagnose(tc.c, tc.ov)
 			if tc.bottleneck == "" {
 				if d != nil {
 					t.Fatalf("diagnosis %+v, want none", d)

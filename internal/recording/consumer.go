@@ -120,5 +120,5 @@ func (cw *consumerWatch) final(prof *profile.Profile) {
 		}
 		c.Config = auditdconf.Read(auditdConf, auditdPlugins)
 	}
-	c.Diagnosis = consumer.Diagnose(c)
+	c.Diagnosis = consumer.Diagnose(c, consumer.Overload{Lost: prof.Totals.Lost, Waits: prof.Totals.Waits})
 }
