@@ -52,8 +52,24 @@ type Outcome struct {
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
 // measured burst above its even level. With a wait time, see replayWait.
 func Replay(d *Demand, s Setting) Outcome {
+	return replay(d, s, nil)
+}
+
+// ReplayDepths is the queue of Replay(d, s) bucket by bucket: the deepest
+// it gets in each bucket (0 where it stays empty), clipped at limit+1 as
+// Outcome.MaxDepth is, which is its largest. It is the same replay, so a
+// chart of it is the evidence behind a limit Replay sized.
+func ReplayDepths(d *Demand, s Setting) []float64 {
+	depths := make([]float64, len(d.Records))
+	replay(d, s, depths)
+	return depths
+}
+
+// replay is Replay, and when depths is not nil (one per bucket) it also
+// keeps each bucket's deepest there.
+func replay(d *Demand, s Setting, depths []float64) Outcome {
 	if s.Limit > 0 && s.WaitJiffies > 0 && s.HZ > 0 {
-		return replayWait(d, s)
+		return replayWait(d, s, depths)
 	}
 	var o Outcome
 	bucketSec := float64(d.BucketNs) / 1e9
@@ -85,6 +101,9 @@ func Replay(d *Demand, s Setting) Outcome {
 		peak := math.Max(level, next) + burst
 		if admitted > 0 || level > 0 {
 			o.MaxDepth = math.Max(o.MaxDepth, math.Min(peak, limit))
+			if depths != nil {
+				depths[i] = math.Min(peak, limit)
+			}
 			o.BusyBuckets++
 			if i < len(d.Measured) && !d.Measured[i] {
 				o.InferredBuckets++
@@ -128,7 +147,7 @@ const maxWaitSteps = 16
 // producer can sleep and drop several times in one bucket, as in the
 // kernel. The wait counted is the time slept, as backlog_wait_time_actual
 // counts it (in jiffies there).
-func replayWait(d *Demand, s Setting) Outcome {
+func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	var o Outcome
 	bucketNs := float64(d.BucketNs)
 	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
@@ -217,7 +236,11 @@ func replayWait(d *Demand, s Setting) Outcome {
 			next := math.Max(0, level+admitted-capacity*step)
 			if admitted > 0 || level > 0 {
 				busy = true
-				o.MaxDepth = math.Max(o.MaxDepth, math.Min(math.Max(level, next)+burst, limit))
+				peak := math.Min(math.Max(level, next)+burst, limit)
+				o.MaxDepth = math.Max(o.MaxDepth, peak)
+				if depths != nil {
+					depths[i] = math.Max(depths[i], peak)
+				}
 			}
 			level = next
 		}

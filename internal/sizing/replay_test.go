@@ -71,6 +71,73 @@ func TestReplayByHand(t *testing.T) {
 	}
 }
 
+// TestReplayDepths: the queue bucket by bucket, worked out by hand as in
+// TestReplayByHand. A bucket's deepest is the larger of its two ends plus
+// its burst: 100 arrivals and 10 drained leave 90 at the end of bucket 0,
+// and bucket 1 starts there.
+func TestReplayDepths(t *testing.T) {
+	withStart := func(start float64, d *Demand) *Demand { d.StartDepth = start; return d }
+	withBurst := func(d *Demand, burst ...float64) *Demand { d.Burst = burst; return d }
+	for _, tc := range []struct {
+		name string
+		d    *Demand
+		s    Setting
+		want []float64
+	}{
+		// Everything drained within its bucket: the queue is empty.
+		{"below capacity", demand(10, 5, 5, 5, 5), Setting{Limit: 64}, []float64{0, 0, 0, 0}},
+		{"burst, no limit", demand(10, 100, 0, 0, 0), Setting{}, []float64{90, 90, 80, 70}},
+		// Empty again from bucket 3: 0 there, not the last level.
+		{"drains to empty", demand(10, 30, 0, 0, 0, 0), Setting{}, []float64{20, 20, 10, 0, 0}},
+		// Limit 50 lets the queue reach 51 and no further.
+		{"clipped at limit+1", demand(10, 100, 0, 0, 0), Setting{Limit: 50}, []float64{51, 51, 41, 31}},
+		// Deeper than the limit at the start (it was raised): clipped too.
+		{"starts above the limit", withStart(60, demand(10, 5)), Setting{Limit: 50}, []float64{51}},
+		// The burst rides on top of the level: 20 + 15, and 10 + 15.
+		{"burst", withBurst(demand(10, 30, 0, 0), 15, 15, 0), Setting{}, []float64{35, 35, 10}},
+		// At limit 30 the burst leaves room for 26 (31 - 15 + 10 drained):
+		// the level is 16, not 20, and 6 in bucket 2.
+		{"burst clipped", withBurst(demand(10, 30, 0, 0), 15, 15, 0), Setting{Limit: 30}, []float64{31, 31, 6}},
+		{"no demand", demand(10, 0, 0), Setting{}, []float64{0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ReplayDepths(tc.d, tc.s)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d depths, want %d", len(got), len(tc.want))
+			}
+			for i := range got {
+				if !near(got[i], tc.want[i]) {
+					t.Fatalf("depths %v, want %v", got, tc.want)
+				}
+			}
+			checkDepths(t, tc.d, tc.s, got)
+		})
+	}
+	// With a wait time the buckets are cut into steps; the deepest step
+	// counts.
+	for _, s := range []Setting{{Limit: 50, WaitJiffies: 4, HZ: 100}, {Limit: 50, WaitJiffies: 1, HZ: 250}} {
+		d := capacity(producers(1, demand(10, 100, 0, 0, 0, 0, 0, 0, 0)), 10, 0, 0, 0, 0, 10, 10, 10)
+		checkDepths(t, d, s, ReplayDepths(d, s))
+	}
+}
+
+// checkDepths: depths are Replay's: their largest is its MaxDepth, and
+// none is above limit+1.
+func checkDepths(t *testing.T, d *Demand, s Setting, depths []float64) {
+	t.Helper()
+	o := Replay(d, s)
+	top := 0.0
+	for _, v := range depths {
+		top = math.Max(top, v)
+		if v < 0 || s.Limit > 0 && v > float64(s.Limit)+1+1e-9 {
+			t.Fatalf("depth %v at limit %d", v, s.Limit)
+		}
+	}
+	if len(depths) != len(d.Records) || top != o.MaxDepth {
+		t.Fatalf("%d depths peaking at %v; Replay: %d buckets, max depth %v", len(depths), top, len(d.Records), o.MaxDepth)
+	}
+}
+
 // A dropped SYSCALL record takes its event with it: dropping 50 records of
 // demand made of 5-record events is 10 lost records.
 func TestReplayDropsWholeEvents(t *testing.T) {
@@ -141,6 +208,7 @@ func FuzzReplay(f *testing.F) {
 		if s.Limit > 0 && o.MaxDepth > float64(s.Limit)+1+1e-9 {
 			t.Fatalf("depth %v above limit %d + 1", o.MaxDepth, s.Limit)
 		}
+		checkDepths(t, d, s, ReplayDepths(d, s))
 		if s.WaitJiffies == 0 && o.Waits != 0 {
 			t.Fatalf("waits %v with no wait time", o.Waits)
 		}

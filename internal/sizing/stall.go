@@ -269,6 +269,18 @@ type StallPlace struct {
 	At    time.Duration
 }
 
+// PlaceStall is d with the consumer taking nothing over p (as stalled
+// placed it: a Recommendation's Stall at StallAt, or Predict's place), d
+// itself for none: the demand that replay ran on, for replaying it again
+// (ReplayDepths) without searching for the worst moment again.
+func PlaceStall(d *Demand, p StallPlace) *Demand {
+	n := stallBuckets(p.Stall, d.BucketNs)
+	if n == 0 || p.At < 0 {
+		return d
+	}
+	return withStall(d, int(int64(p.At)/d.BucketNs), n)
+}
+
 // stalled is d with a stall of length stall at its worst moment (d itself
 // for none), and that moment.
 func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {

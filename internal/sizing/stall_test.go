@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,38 @@ func TestRecommendStall(t *testing.T) {
 	}
 	if m.Stall != m.Stalls.Longest.Truncate(time.Duration(p.Timeline.BucketNs)) || m.Stalls.Longest > 100*time.Millisecond {
 		t.Errorf("measured stall %s, sized for %s", m.Stalls.Longest, m.Stall)
+	}
+}
+
+// TestPlaceStall: a Recommendation's Stall and StallAt give back the
+// demand its stalled replay ran on, so the depths charted from it are the
+// ones the limit was sized on.
+func TestPlaceStall(t *testing.T) {
+	p, _ := sizingtest.Simulate(8_000, sizingtest.Bursts, 5, 5, 64)
+	r, err := Recommend(p, Options{Stall: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, at := stalled(r.Demand, 500*time.Millisecond)
+	if at.Stall != r.Stall || at.At != r.StallAt || r.Stall == 0 {
+		t.Fatalf("stalled placed %+v, the recommendation %s at %s", at, r.Stall, r.StallAt)
+	}
+	got := PlaceStall(r.Demand, StallPlace{Stall: r.Stall, At: r.StallAt})
+	if !slices.Equal(got.Capacity, sd.Capacity) {
+		t.Fatal("PlaceStall's consumer differs from the recommendation's stalled one")
+	}
+	// The minimum is the smallest lossless limit of that demand.
+	if o := Replay(got, Setting{Limit: r.MinimumLimit}); o.DroppedDemand >= 0.5 {
+		t.Errorf("the minimum %d drops %v of the placed stall's demand", r.MinimumLimit, o.DroppedDemand)
+	}
+	start := int(r.StallAt / time.Duration(p.Timeline.BucketNs))
+	n := int(r.Stall / time.Duration(p.Timeline.BucketNs))
+	for i, c := range got.Capacity {
+		if in := i >= start && i < start+n; in != (c == 0) && (in || r.Demand.Capacity[i] != 0) {
+			t.Fatalf("bucket %d: capacity %v, in the stall %v", i, c, in)
+		}
+	}
+	if PlaceStall(r.Demand, StallPlace{}) != r.Demand {
+		t.Error("no stall changed the demand")
 	}
 }
