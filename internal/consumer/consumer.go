@@ -202,17 +202,32 @@ type Row struct {
 	TID, Name                                       string
 	OnCPU, Runnable, Wait, Write, Sync, Lock, Other string
 	Longest                                         string
+	// Shares are the same shares as fractions of the time watched, in
+	// the order of Causes (0 when nothing was watched): the report's
+	// chart of the thread's time, which must not differ from the table.
+	Shares [len(Causes)]float64
 }
+
+// Causes names Row.Shares, the columns of the thread's time.
+var Causes = [...]string{"on CPU", "runnable (waiting for a CPU)", "waiting for records", "writing the log",
+	"syncing the log", "waiting on another thread (lock)", "other"}
 
 // ThreadRow formats t.
 func ThreadRow(t profile.ConsumerThread) Row {
 	total := t.WatchedNs()
+	off := t.OffCPUNs
+	ns := [len(Causes)]uint64{t.OnCPUNs, t.RunnableNs, off[profile.ConsumerWait], off[profile.ConsumerWrite],
+		off[profile.ConsumerSync], off[profile.ConsumerLock],
+		off[profile.ConsumerOther] + off[profile.ConsumerFault] + off[profile.ConsumerUnknown]}
 	pc := func(ns uint64) string { return human.Percent(ns, total) }
-	r := Row{TID: fmt.Sprint(t.TID), Name: t.Comm, OnCPU: pc(t.OnCPUNs), Runnable: pc(t.RunnableNs),
-		Wait: pc(t.OffCPUNs[profile.ConsumerWait]), Write: pc(t.OffCPUNs[profile.ConsumerWrite]),
-		Sync: pc(t.OffCPUNs[profile.ConsumerSync]), Lock: pc(t.OffCPUNs[profile.ConsumerLock]),
-		Other:   pc(t.OffCPUNs[profile.ConsumerOther] + t.OffCPUNs[profile.ConsumerFault] + t.OffCPUNs[profile.ConsumerUnknown]),
+	r := Row{TID: fmt.Sprint(t.TID), Name: t.Comm, OnCPU: pc(ns[0]), Runnable: pc(ns[1]),
+		Wait: pc(ns[2]), Write: pc(ns[3]), Sync: pc(ns[4]), Lock: pc(ns[5]), Other: pc(ns[6]),
 		Longest: "-"}
+	for i, v := range ns {
+		if total > 0 {
+			r.Shares[i] = float64(v) / float64(total)
+		}
+	}
 	if t.Main {
 		r.Name += " (main)"
 	}

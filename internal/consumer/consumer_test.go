@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -84,5 +85,23 @@ func TestDiagnose(t *testing.T) {
 				t.Errorf("advice %q", d.Advice)
 			}
 		})
+	}
+}
+
+// TestThreadRowShares: the chart's numbers are the table's percentages.
+func TestThreadRowShares(t *testing.T) {
+	r := ThreadRow(profile.ConsumerThread{TID: 7, Comm: "auditd", Main: true, OnCPUNs: 1e9, RunnableNs: 5e8,
+		OffCPUNs: map[string]uint64{profile.ConsumerWait: 6e9, profile.ConsumerSync: 2e9, profile.ConsumerFault: 3e8, profile.ConsumerUnknown: 2e8}})
+	want := [len(Causes)]float64{0.1, 0.05, 0.6, 0, 0.2, 0, 0.05}
+	if r.Shares != want {
+		t.Errorf("shares %v, want %v", r.Shares, want)
+	}
+	for i, s := range []string{r.OnCPU, r.Runnable, r.Wait, r.Write, r.Sync, r.Lock, r.Other} {
+		if got := fmt.Sprintf("%.2f%%", 100*r.Shares[i]); got != s {
+			t.Errorf("%s: share %s, table %s", Causes[i], got, s)
+		}
+	}
+	if z := ThreadRow(profile.ConsumerThread{TID: 8}); z.Shares != [len(Causes)]float64{} {
+		t.Errorf("nothing watched: shares %v", z.Shares)
 	}
 }
