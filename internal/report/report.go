@@ -72,7 +72,9 @@ func Build(p *profile.Profile) (*Page, error) {
 		return nil, fmt.Errorf("reading profile: %w", err)
 	}
 	recNote := ""
-	rec, err := sizing.Recommend(p, sizing.Options{})
+	// The stall is recommend's default (the longest the recording shows),
+	// so the page recommends what `recommend --profile` does.
+	rec, err := sizing.Recommend(p, sizing.Options{Stall: -1})
 	switch {
 	case errors.Is(err, sizing.ErrTooLittle):
 		// The charts still say what happened; only the advice is missing.
@@ -277,6 +279,11 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		v.Data.RecommendedLimit = rec.BacklogLimit
 		v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay %d, x%.2f headroom); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
 			rec.BacklogLimit, rec.MinimumLimit, rec.Headroom, humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
+		if rec.Stall > 0 {
+			v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay with the consumer taking nothing for %s at %s, the recording's longest stall, %d: x%.2f headroom on the %d it needs without the stall, plus what the stall adds); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
+				rec.BacklogLimit, human.Duration(uint64(rec.Stall)), human.Duration(uint64(rec.StallAt)), rec.MinimumLimit, rec.Headroom, rec.NoStallMinimum,
+				humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
+		}
 		if rec.OverBudget {
 			v.Recommendation += fmt.Sprintf("; over the memory budget: the largest limit within it, %d, loses %s records in the replay", rec.BudgetLimit, human.Count(rec.BudgetLost))
 		}
