@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -25,6 +26,7 @@ func TestBrowserRendersCharts(t *testing.T) {
 		{"hostile strings", hostile},
 		{"sustained overload", overload},
 		{"one hour", oneHour(t)},
+		{"consumer stall", stalledProfile()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pg, err := Build(tc.p)
@@ -34,6 +36,18 @@ func TestBrowserRendersCharts(t *testing.T) {
 			body := reporttest.CheckCharts(t, pg.HTML, pg.Charts)
 			if v, ok := body["data-pwned"]; ok {
 				t.Errorf("a profile string ran as script (data-pwned=%s)", v)
+			}
+			// The depth chart draws the replayed queue beside the
+			// recorded one: the evidence behind the recommendation.
+			d := dataBlock(t, pg.HTML)
+			want := []string{d.DepthLabel, d.Replay.NoLimitLabel, d.Replay.AtLimitLabel, d.Replay.StallLabel}
+			for _, w := range want {
+				if w != "" && !strings.Contains(body["data-depth-series"], w) {
+					t.Errorf("depth chart's series %q lack %q", body["data-depth-series"], w)
+				}
+			}
+			if tc.name == "consumer stall" && d.Replay.StallLabel == "" {
+				t.Error("no stall band")
 			}
 		})
 	}

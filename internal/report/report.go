@@ -1,6 +1,8 @@
 // Package report renders a recorded profile as one self-contained HTML page
-// of charts: queue depth against the limits, arrivals against drain, the
-// wait-time histogram, and the noisiest rules and processes.
+// of charts: queue depth, recorded and as the model replays it (the
+// evidence behind the recommendation), against the limits; arrivals
+// against drain; the wait-time histogram; and the noisiest rules and
+// processes.
 //
 // The page needs no network: Chart.js (assets/, see its README) and the
 // page's own script are inlined. Profile data reaches the script as one JSON
@@ -103,10 +105,12 @@ type view struct {
 	// PointNote says how many buckets one chart point sums, when more
 	// than one.
 	PointNote string
-	LostNone  bool
-	Waits     bool
-	Rules     []ruleRow
-	Processes []processRow
+	// ReplayNote says what the replayed series are, or why one is missing.
+	ReplayNote string
+	LostNone   bool
+	Waits      bool
+	Rules      []ruleRow
+	Processes  []processRow
 	// Consumer is auditd's and kauditd's time, when measured.
 	Consumer *consumerView
 	Data     chartData
@@ -168,6 +172,10 @@ type processRow struct {
 // the series are the bulk of the page.
 type chartData struct {
 	Timeline series `json:"timeline"`
+	// DepthLabel names the recorded depth series.
+	DepthLabel string `json:"depth_label"`
+	// Replay is the queue the model replays, on Timeline's points.
+	Replay replaySeries `json:"replay"`
 	// CurrentLimit is backlog_limit during the recording (0: unknown or
 	// unlimited, no line); RecommendedLimit 0 means none.
 	CurrentLimit     uint32     `json:"current_limit"`
@@ -175,6 +183,25 @@ type chartData struct {
 	Waits            histogram  `json:"waits"`
 	Rules            []barEntry `json:"rules"`
 	Processes        []barEntry `json:"processes"`
+}
+
+// replaySeries is the queue the recommendation was sized on, point by
+// point as Timeline (each point the deepest of its buckets): the evidence
+// behind the recommended number, next to what the queue recorded.
+type replaySeries struct {
+	// NoLimit is the replay with no limit of the demand Recommend sized
+	// (its largest is Recommendation.PeakDepth); nil without a demand.
+	NoLimit      []float64 `json:"no_limit,omitempty"`
+	NoLimitLabel string    `json:"no_limit_label,omitempty"`
+	// AtLimit is the replay at the recommended limit, wait time 0, with
+	// the consumer taking nothing for StallNs from StallAtNs (no stall
+	// when StallNs is 0): what the recommendation claims holds. Nil
+	// without a recommended limit.
+	AtLimit      []float64 `json:"at_limit,omitempty"`
+	AtLimitLabel string    `json:"at_limit_label,omitempty"`
+	StallAtNs    int64     `json:"stall_at_ns"`
+	StallNs      int64     `json:"stall_ns"`
+	StallLabel   string    `json:"stall_label,omitempty"`
 }
 
 type histogram struct {
@@ -264,6 +291,11 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	if p.AuditBefore != nil {
 		v.Data.CurrentLimit = p.AuditBefore.BacklogLimit
 	}
+	v.Data.DepthLabel = "recorded depth"
+	if v.Data.CurrentLimit > 0 {
+		v.Data.DepthLabel = "recorded depth (clipped at the limit in force)"
+	}
+	v.Data.Replay, v.ReplayNote = newReplay(rec, v.Data.Timeline.Step)
 	switch {
 	case rec == nil:
 		v.Recommendation = recNote
@@ -327,6 +359,33 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	return v
 }
 
+// newReplay replays the demand rec was sized on, and says what the
+// series are or why one is missing.
+func newReplay(rec *sizing.Recommendation, step int) (replaySeries, string) {
+	var r replaySeries
+	if rec == nil || rec.Demand == nil {
+		return r, "The model's replay is not drawn: there is no recommendation (above)."
+	}
+	d := rec.Demand
+	r.NoLimit = peaks(sizing.ReplayDepths(d, sizing.Setting{}), step)
+	r.NoLimitLabel = "replayed, no limit"
+	note := "Replayed, no limit: the queue the model replays from this recording's demand (records made, plus those of events lost whole, plus what producers would have made while asleep in the wait) against the consumer's reconstructed drain; its peak is what the limit is sized on."
+	if rec.SustainedOverload {
+		return r, note + " Nothing is replayed at a recommended limit: under sustained overload the replayed queue keeps growing and no limit is enough."
+	}
+	place := sizing.StallPlace{Stall: rec.Stall, At: rec.StallAt}
+	r.AtLimit = peaks(sizing.ReplayDepths(sizing.PlaceStall(d, place), sizing.Setting{Limit: rec.BacklogLimit}), step)
+	r.AtLimitLabel = fmt.Sprintf("replayed at %d, no stall", rec.BacklogLimit)
+	note += fmt.Sprintf(" Replayed at %d: the same demand at the recommended limit with backlog_wait_time 0", rec.BacklogLimit)
+	if rec.Stall > 0 {
+		r.StallAtNs, r.StallNs = int64(rec.StallAt), int64(rec.Stall)
+		r.AtLimitLabel = fmt.Sprintf("replayed at %d with a %s stall", rec.BacklogLimit, human.Duration(uint64(rec.Stall)))
+		r.StallLabel = fmt.Sprintf("the stall it rides out (%s from %s)", human.Duration(uint64(rec.Stall)), human.Duration(uint64(rec.StallAt)))
+		note += fmt.Sprintf(" and the consumer taking nothing for %s from %s (the shaded band: the recording's longest stall, put where it needs the most room)", human.Duration(uint64(rec.Stall)), human.Duration(uint64(rec.StallAt)))
+	}
+	return r, note + ": what the recommendation claims holds, losing nothing."
+}
+
 // series is the timeline as charted: point i sums buckets [i*Step,
 // (i+1)*Step) (the last point may hold fewer; Buckets says how many there
 // are in all) and takes the maximum of their max_depth.
@@ -350,15 +409,25 @@ func downsample(t *profile.Timeline, maxPoints int) series {
 	points := (n + step - 1) / step
 	s := series{BucketNs: t.BucketNs, Step: step, Buckets: n,
 		Arrivals: make([]int64, points), Drained: make([]uint64, points),
-		Lost: make([]uint64, points), MaxDepth: make([]uint64, points)}
+		Lost: make([]uint64, points)}
 	for i := 0; i < n; i++ {
 		j := i / step
 		s.Arrivals[j] += t.Arrivals[i]
 		s.Drained[j] += t.Drained[i]
 		s.Lost[j] += t.Lost[i]
-		s.MaxDepth[j] = max(s.MaxDepth[j], t.MaxDepth[i])
 	}
+	s.MaxDepth = peaks(t.MaxDepth[:n], step)
 	return s
+}
+
+// peaks folds depths into points of step buckets as downsample does:
+// each point the deepest of its buckets, so no peak is lost.
+func peaks[T uint64 | float64](v []T, step int) []T {
+	out := make([]T, (len(v)+step-1)/step)
+	for i, x := range v {
+		out[i/step] = max(out[i/step], x)
+	}
+	return out
 }
 
 // waitHistogram labels the log2 buckets in human units ("≤ 1.05 ms").

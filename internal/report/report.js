@@ -17,6 +17,10 @@
     drained: "#1f77b4",
     waits: "#9467bd",
     records: "#1f77b4",
+    replayFree: "#8c564b",
+    replayAtLimit: "#e377c2",
+    stall: "#bcbd22",
+    stallFill: "rgba(188, 189, 34, 0.25)",
   };
 
   var data = JSON.parse(document.getElementById("report-data").textContent);
@@ -97,9 +101,25 @@
     };
   }
 
+  function largest(values) { return values.reduce(function (m, v) { return Math.max(m, v); }, 0); }
+
   var builders = {
     depth: function () {
-      var sets = [line("max queue depth", xy(tl.max_depth, false), colors.depth)];
+      var rp = data.replay;
+      // The recorded depth wide and behind (a higher order is drawn
+      // first), the replays thin over it: where the replay follows the
+      // record, both stay visible.
+      var sets = [line(data.depth_label, xy(tl.max_depth, false), colors.depth, { borderWidth: 3, order: 1 })];
+      var peak = largest(tl.max_depth);
+      if (rp.no_limit) {
+        // Dashed: where the replay at the limit follows it, both show.
+        sets.push(line(rp.no_limit_label, xy(rp.no_limit, false), colors.replayFree, { borderWidth: 1.5, borderDash: [5, 3] }));
+        peak = Math.max(peak, largest(rp.no_limit));
+      }
+      if (rp.at_limit) {
+        sets.push(line(rp.at_limit_label, xy(rp.at_limit, false), colors.replayAtLimit, { borderWidth: 1.5 }));
+        peak = Math.max(peak, largest(rp.at_limit));
+      }
       if (data.current_limit > 0) {
         sets.push(line("backlog_limit in force (" + data.current_limit + ")", level(data.current_limit), colors.current, { borderDash: [6, 4] }));
       }
@@ -107,11 +127,36 @@
         sets.push(line("recommended backlog_limit (" + data.recommended_limit + ")", level(data.recommended_limit), colors.recommended, { borderDash: [2, 3] }));
       }
       // When a limit line is far above everything the queue did, a linear
-      // axis flattens the recorded depth onto zero: use a log axis.
-      var peak = tl.max_depth.reduce(function (m, v) { return Math.max(m, v); }, 0);
+      // axis flattens the depths onto zero: use a log axis.
       var log = peak > 0 && Math.max(data.current_limit, data.recommended_limit) > 20 * peak;
+      if (rp.stall_ns > 0) {
+        // The stall as a band: a dataset filled down to the axis, as tall
+        // as the tallest series, so that it needs no annotation plugin
+        // and does not stretch the axis.
+        var top = Math.max(peak, data.current_limit, data.recommended_limit, 1);
+        var from = rp.stall_at_ns / 1e9, to = Math.min((rp.stall_at_ns + rp.stall_ns) / 1e9, endSec);
+        sets.push(line(rp.stall_label, [{ x: from, y: top }, { x: to, y: top }], colors.stall,
+          { band: true, fill: "start", backgroundColor: colors.stallFill, borderWidth: 0, stepped: false, order: 2 }));
+      }
       var opts = timeOptions(log ? "Queue depth (records, log scale)" : "Queue depth (records)", "records");
       if (log) opts.scales.y = { type: "logarithmic", min: 1, title: { display: true, text: "records (log)" } };
+      // The band's height is no value: keep it out of the tooltip, and
+      // show it in the legend as a filled box. The legend keeps the
+      // datasets' order, not their drawing order.
+      opts.plugins.tooltip.filter = function (item) { return !item.dataset.band; };
+      opts.plugins.legend.labels.sort = function (a, b) { return a.datasetIndex - b.datasetIndex; };
+      opts.plugins.legend.labels.generateLabels = function (chart) {
+        var items = Chart.defaults.plugins.legend.labels.generateLabels(chart);
+        items.forEach(function (it) {
+          if (chart.data.datasets[it.datasetIndex].band) {
+            it.pointStyle = "rect";
+            it.fillStyle = colors.stallFill;
+            it.strokeStyle = colors.stall;
+            it.lineWidth = 1;
+          }
+        });
+        return items;
+      };
       return { type: "line", data: { datasets: sets }, options: opts };
     },
     lost: function () {
@@ -221,6 +266,8 @@
     var name = canvas.dataset.chart;
     try {
       var chart = new Chart(canvas, builders[name]());
+      // The depth chart's series by name, for tests to see the replay's.
+      if (name === "depth") body.dataset.depthSeries = chart.data.datasets.map(function (ds) { return ds.label; }).join("; ");
       if (drawn(chart)) rendered++;
       else failed.push(name);
     } catch (e) {

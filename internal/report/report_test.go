@@ -3,11 +3,15 @@ package report
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
@@ -29,6 +33,31 @@ func decorate(p *profile.Profile) {
 	p.Processes = append(p.Processes,
 		profile.Process{Tgid: 4242, Comm: "sshd", Records: 700, Lost: 2},
 		profile.Process{Tgid: 0, Comm: "other", Records: 30})
+}
+
+// stalledProfile is a steady load (1.25 records a millisecond) whose
+// consumer (5 a millisecond) stops from 3.0 s to 3.5 s: the queue, never
+// near the limit in force (5000), grows by the arrivals over the stop and
+// drains after it. Its recommendation rides out a stall of that length.
+func stalledProfile() *profile.Profile {
+	ms := 0
+	stop := func(float64) float64 {
+		ms++
+		if ms > 3000 && ms <= 3500 {
+			return 0
+		}
+		return 5
+	}
+	p, _ := sizingtest.SimulateConsumer(8_000, func(int) float64 { return 0.25 }, 5, stop, 5000)
+	return p
+}
+
+func maxOf(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
 }
 
 // dataBlock returns the page's chart data, decoded.
@@ -207,6 +236,18 @@ func TestOneHourPageSize(t *testing.T) {
 		t.Errorf("charted %d arrivals, %d lost, peak %d; profile %d, %d, %d",
 			arrivals, lost, peak, p.Totals.Records, p.Totals.Lost, p.Totals.MaxDepth)
 	}
+	// The replayed series are folded the same way, and keep their peak.
+	rec, err := sizing.Recommend(p, sizing.Options{Stall: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dataBlock(t, pg.HTML).Replay
+	if len(r.NoLimit) != len(s.MaxDepth) || len(r.AtLimit) != len(s.MaxDepth) {
+		t.Errorf("%d recorded points, %d and %d replayed", len(s.MaxDepth), len(r.NoLimit), len(r.AtLimit))
+	}
+	if got := maxOf(r.NoLimit); got != rec.PeakDepth {
+		t.Errorf("downsampled no-limit series peaks at %v, the recommendation's peak depth is %v", got, rec.PeakDepth)
+	}
 }
 
 func TestSustainedOverload(t *testing.T) {
@@ -222,6 +263,14 @@ func TestSustainedOverload(t *testing.T) {
 	if !strings.Contains(html, "no backlog_limit is enough: sustained overload") || !strings.Contains(html, "No recommended line") {
 		t.Error("the page does not say that no limit is enough")
 	}
+	// The replay with no limit is drawn (it keeps growing); none at a
+	// limit, and the page says why.
+	if r := dataBlock(t, pg.HTML).Replay; len(r.NoLimit) != p.Timeline.Len() || r.AtLimit != nil || r.StallNs != 0 {
+		t.Errorf("overload: %d no-limit points, %d at a limit, stall %d ns", len(r.NoLimit), len(r.AtLimit), r.StallNs)
+	}
+	if !strings.Contains(html, "Nothing is replayed at a recommended limit: under sustained overload") {
+		t.Error("the page does not say why nothing is replayed at a limit")
+	}
 	// No waits in this profile: no histogram chart, a sentence instead.
 	if pg.Charts != 5 || !strings.Contains(html, "No producer slept in the backlog wait") {
 		t.Errorf("%d charts", pg.Charts)
@@ -235,8 +284,12 @@ func TestTooLittleStillCharts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if html := string(pg.HTML); !strings.Contains(html, "no recommendation: the profile holds too little to decide") {
-		t.Error("the page does not say why there is no recommendation")
+	if html := string(pg.HTML); !strings.Contains(html, "no recommendation: the profile holds too little to decide") ||
+		!strings.Contains(html, "The model&#39;s replay is not drawn: there is no recommendation") {
+		t.Error("the page does not say why there is no recommendation, nor replay")
+	}
+	if r := dataBlock(t, pg.HTML).Replay; r.NoLimit != nil || r.AtLimit != nil {
+		t.Errorf("a replay without a demand: %d and %d points", len(r.NoLimit), len(r.AtLimit))
 	}
 }
 
@@ -278,5 +331,72 @@ func TestConsumerSection(t *testing.T) {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+}
+
+// TestReplaySeries: the depth chart carries the queue the recommendation
+// was sized on. With no limit it follows the recorded queue where the
+// limit in force clipped nothing, and peaks at the recommendation's
+// PeakDepth; at the recommended limit, with the stall at StallAt, it
+// grows by the arrivals over the stall and peaks at the minimum limit.
+func TestReplaySeries(t *testing.T) {
+	p := stalledProfile()
+	rec, err := sizing.Recommend(p, sizing.Options{Stall: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Stall == 0 || rec.SustainedOverload {
+		t.Fatalf("no stall to chart: %+v", rec)
+	}
+	pg, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dataBlock(t, pg.HTML)
+	r, n := d.Replay, p.Timeline.Len()
+	if len(r.NoLimit) != n || len(r.AtLimit) != n || len(d.Timeline.MaxDepth) != n {
+		t.Fatalf("%d buckets: %d no-limit points, %d at-limit points, %d recorded", n, len(r.NoLimit), len(r.AtLimit), len(d.Timeline.MaxDepth))
+	}
+	if got := maxOf(r.NoLimit); got != rec.PeakDepth {
+		t.Errorf("no-limit series peaks at %v, the recommendation's peak depth is %v", got, rec.PeakDepth)
+	}
+	for i, v := range r.NoLimit {
+		if rec := float64(d.Timeline.MaxDepth[i]); math.Abs(v-rec) > 15 {
+			t.Errorf("bucket %d: replayed %v, recorded %v", i, v, rec)
+		}
+	}
+	if r.StallAtNs != int64(rec.StallAt) || r.StallNs != int64(rec.Stall) {
+		t.Errorf("stall band at %d for %d ns, the recommendation's stall at %s for %s", r.StallAtNs, r.StallNs, rec.StallAt, rec.Stall)
+	}
+	// In the stall the consumer takes nothing: the queue at its last
+	// bucket holds at least every record that arrived in it.
+	first := int(r.StallAtNs / p.Timeline.BucketNs)
+	last := first + int(r.StallNs/p.Timeline.BucketNs) - 1
+	var arrived int64
+	for i := first; i <= last; i++ {
+		arrived += p.Timeline.Arrivals[i]
+	}
+	if r.AtLimit[last] < float64(arrived) || r.AtLimit[last] <= r.NoLimit[last] {
+		t.Errorf("at the stall's last bucket %d: %v queued at the limit, %v with no stall; %d arrived in it", last, r.AtLimit[last], r.NoLimit[last], arrived)
+	}
+	// Nothing is dropped at the recommended limit, so the queue takes the
+	// path it takes at the minimum: its peak is the minimum, within 1%
+	// (the minimum may clip half a record of the bursts riding on top).
+	if top := maxOf(r.AtLimit); math.Abs(top-float64(rec.MinimumLimit)) > 0.01*float64(rec.MinimumLimit) || top > float64(rec.BacklogLimit)+1 {
+		t.Errorf("at-limit series peaks at %v; minimum %d, recommended %d", top, rec.MinimumLimit, rec.BacklogLimit)
+	}
+	stall := human.Duration(uint64(rec.Stall))
+	for got, want := range map[string]string{
+		d.DepthLabel:   "recorded depth (clipped at the limit in force)",
+		r.NoLimitLabel: "replayed, no limit",
+		r.AtLimitLabel: fmt.Sprintf("replayed at %d with a %s stall", rec.BacklogLimit, stall),
+		r.StallLabel:   fmt.Sprintf("the stall it rides out (%s from %s)", stall, human.Duration(uint64(rec.StallAt))),
+	} {
+		if got != want {
+			t.Errorf("label %q, want %q", got, want)
+		}
+	}
+	if !strings.Contains(string(pg.HTML), "the consumer taking nothing for "+stall) {
+		t.Error("the page does not say what the replayed series are")
 	}
 }
