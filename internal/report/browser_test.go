@@ -26,7 +26,7 @@ func TestBrowserRendersCharts(t *testing.T) {
 		{"hostile strings", hostile},
 		{"sustained overload", overload},
 		{"one hour", oneHour(t)},
-		{"consumer stall", stalledProfile()},
+		{"consumer stall", withConsumer(stalledProfile())},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pg, err := Build(tc.p)

@@ -1,8 +1,8 @@
 // Package report renders a recorded profile as one self-contained HTML page
 // of charts: queue depth, recorded and as the model replays it (the
 // evidence behind the recommendation), against the limits; arrivals
-// against drain; the wait-time histogram; and the noisiest rules and
-// processes.
+// against drain; the wait-time histogram; the noisiest rules and
+// processes; and auditd's time by cause.
 //
 // The page needs no network: Chart.js (assets/, see its README) and the
 // page's own script are inlined. Profile data reaches the script as one JSON
@@ -183,6 +183,31 @@ type chartData struct {
 	Waits            histogram  `json:"waits"`
 	Rules            []barEntry `json:"rules"`
 	Processes        []barEntry `json:"processes"`
+	// Consumer is auditd's time by cause, nil without its threads.
+	Consumer *consumerChart `json:"consumer,omitempty"`
+}
+
+// consumerChart is auditd's threads' time by cause, as stacked bars: the
+// consumer table's own shares (consumer.Row.Shares), in percent.
+type consumerChart struct {
+	Causes  []string `json:"causes"`
+	Threads []string `json:"threads"`
+	// Percent[c][t] is the share of thread t's time in cause c.
+	Percent [][]float64 `json:"percent"`
+}
+
+func newConsumerChart(rows []consumer.Row) *consumerChart {
+	if len(rows) == 0 {
+		return nil
+	}
+	c := &consumerChart{Causes: consumer.Causes[:], Percent: make([][]float64, len(consumer.Causes))}
+	for _, r := range rows {
+		c.Threads = append(c.Threads, r.Name+" "+r.TID)
+		for i, s := range r.Shares {
+			c.Percent[i] = append(c.Percent[i], 100*s)
+		}
+	}
+	return c
 }
 
 // replaySeries is the queue the recommendation was sized on, point by
@@ -226,6 +251,9 @@ func (v *view) charts() int {
 		n++
 	}
 	if len(v.Processes) > 0 {
+		n++
+	}
+	if v.Data.Consumer != nil {
 		n++
 	}
 	return n
@@ -340,6 +368,9 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	}
 
 	v.Consumer = newConsumerView(p.Consumer)
+	if v.Consumer != nil {
+		v.Data.Consumer = newConsumerChart(v.Consumer.Threads)
+	}
 	o := p.Overflows
 	if o.Processes > 0 || o.Rules > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("kernel maps overflowed (%d process, %d rule events): the tables are incomplete, their excess is in the \"other\" rows", o.Processes, o.Rules))

@@ -191,6 +191,33 @@
         },
       };
     },
+    // auditd's time by cause: Go's shares as they are, one stacked bar
+    // per thread adding up to 100%.
+    consumer: function () {
+      var c = data.consumer;
+      var palette = ["#1f77b4", "#ff7f0e", "#c7c7c7", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+      return {
+        type: "bar",
+        data: {
+          labels: c.threads,
+          datasets: c.causes.map(function (cause, i) {
+            var color = palette[i % palette.length];
+            return { label: cause, data: c.percent[i], backgroundColor: color, borderColor: color };
+          }),
+        },
+        options: {
+          indexAxis: "y",
+          scales: {
+            x: { stacked: true, min: 0, max: 100, title: { display: true, text: "% of the time watched" } },
+            y: { stacked: true },
+          },
+          plugins: {
+            title: { display: true, text: "auditd's time by cause" },
+            tooltip: { callbacks: { label: function (item) { return item.dataset.label + ": " + item.parsed.x.toFixed(2) + "%"; } } },
+          },
+        },
+      };
+    },
     rules: function () { return ranking(data.rules, "Noisiest rules (key, syscall)"); },
     processes: function () { return ranking(data.processes, "Noisiest processes (comm, tgid)"); },
   };

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/auditprof/auditprof/internal/consumer"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
@@ -317,11 +319,7 @@ func TestConsumerSection(t *testing.T) {
 	if strings.Contains(string(pg.HTML), "<h2>Consumer</h2>") {
 		t.Error("a consumer section without a consumer")
 	}
-	p.Consumer = &profile.Consumer{PID: 321, Received: 1900, ReceivedPerSecond: 190,
-		Threads: []profile.ConsumerThread{{TID: 321, Comm: "<b>auditd", Main: true, OnCPUNs: 1e9,
-			OffCPUNs: map[string]uint64{profile.ConsumerSync: 7e9, profile.ConsumerWait: 2e9},
-			Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 7e9}}}},
-		Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd spent 70% of the recording in fdatasync (flush = data)"}}
+	withConsumer(p)
 	pg, err = Build(p)
 	if err != nil {
 		t.Fatal(err)
@@ -332,6 +330,38 @@ func TestConsumerSection(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	// The time budget as a chart: the table's shares, in percent, one
+	// bar per thread.
+	if pg.Charts != 7 || strings.Count(html, `<canvas data-chart="consumer"`) != 1 {
+		t.Errorf("%d charts, want 7 (the six and auditd's time)", pg.Charts)
+	}
+	c := dataBlock(t, pg.HTML).Consumer
+	if c == nil {
+		t.Fatal("no consumer chart data")
+	}
+	if !slices.Equal(c.Causes, consumer.Causes[:]) || !slices.Equal(c.Threads, []string{"<b>auditd (main) 321", "auditd 322"}) {
+		t.Errorf("causes %q, threads %q", c.Causes, c.Threads)
+	}
+	want := [][]float64{{10, 50}, {0, 0}, {20, 25}, {0, 0}, {70, 0}, {0, 25}, {0, 0}}
+	for i := range want {
+		for j := range want[i] {
+			if math.Abs(c.Percent[i][j]-want[i][j]) > 1e-9 {
+				t.Fatalf("percent %v, want %v", c.Percent, want)
+			}
+		}
+	}
+}
+
+// withConsumer gives p a consumer section: auditd's main thread mostly
+// in fdatasync, and a second thread.
+func withConsumer(p *profile.Profile) *profile.Profile {
+	p.Consumer = &profile.Consumer{PID: 321, Received: 1900, ReceivedPerSecond: 190,
+		Threads: []profile.ConsumerThread{{TID: 321, Comm: "<b>auditd", Main: true, OnCPUNs: 1e9,
+			OffCPUNs: map[string]uint64{profile.ConsumerSync: 7e9, profile.ConsumerWait: 2e9},
+			Syscalls: []profile.ConsumerSyscall{{Name: "fdatasync", Class: profile.ConsumerSync, Ns: 7e9}}},
+			{TID: 322, Comm: "auditd", OnCPUNs: 2e9, OffCPUNs: map[string]uint64{profile.ConsumerWait: 1e9, profile.ConsumerLock: 1e9}}},
+		Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd spent 70% of the recording in fdatasync (flush = data)"}}
+	return p
 }
 
 // TestReplaySeries: the depth chart carries the queue the recommendation
