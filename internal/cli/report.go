@@ -31,9 +31,12 @@ func newReportCmd(s streams) *cobra.Command {
 		Use:   "report --profile FILE --output FILE",
 		Short: "Chart a recording as one self-contained HTML page",
 		Long: `Write one HTML page that opens without network access: queue depth over
-time against the backlog_limit in force and the recommended one, lost records,
-arrivals against drain, the backlog wait-time histogram, and the noisiest
-rules and processes, with the recording's facts and the recommendation.
+time, recorded and as the model replays it (with no limit, and at the
+recommended limit through the consumer stall it is sized for), against the
+backlog_limit in force and the recommended one; lost records; arrivals against
+drain; the backlog wait-time histogram; the noisiest rules and processes; and
+auditd's time by cause; with the recording's facts and the recommendation
+(recommend's default: sized for the recording's longest stall).
 
 Netlink recordings have no per-bucket queue timeline and are refused.`,
 		Args: cobra.NoArgs,
