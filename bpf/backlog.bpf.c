@@ -86,6 +86,19 @@ const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
  * rule slot the task's records go to. Kept in task local storage, so that a
  * record costs no hash update or delete; the slot caches make the rule and
  * process lookups one per event instead of one per record. */
+/* The per-call fields of task_state (below), as saved by a nested call. */
+struct outer_call {
+	__u64 start_ns;
+	__u64 ctx;
+	__u64 wait_jiffies;
+	__u64 sleep_start;
+	__u64 sleep_timeout;
+	__u32 type;
+	__u32 lost;
+	__u32 sleeps;
+	__u32 active;
+};
+
 struct task_state {
 	__u64 start_ns;        /* the call's first backlog sleep */
 	__u64 ctx;
@@ -110,6 +123,18 @@ struct task_state {
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
+	/* A call this task's call interrupted: audit_log_start runs in
+	 * softirq context on top of whatever task was running, for example
+	 * the AUDIT_BPF unload record of a program whose link is freed in an
+	 * RCU callback (bpf_link_dealloc, 6.9+), and that task may itself be
+	 * inside audit_log_start. The outer call is saved while the nested
+	 * one runs and resumed when it returns. resumed: the call in the
+	 * fields above is such an outer call, whose own return may come (it
+	 * was nested) or may have been missed (the task's next call finds it
+	 * still open); returns_missed counted it once already. */
+	struct outer_call outer;
+	__u32 outer_saved;
+	__u32 resumed;
 };
 
 /* Set by user space once every program is attached, cleared before it
@@ -455,10 +480,26 @@ static __always_inline struct task_state *task_get(bool create)
 	}
 }
 
-/* task_done ends the call's state: in the fallback, frees the hash entry. */
+/* task_done ends the call's state; a call it interrupted resumes. In the
+ * fallback, with none, it frees the hash entry. */
 static __always_inline void task_done(struct task_state *ts)
 {
 	ts->active = 0;
+	ts->resumed = 0;
+	if (ts->outer_saved) {
+		ts->start_ns = ts->outer.start_ns;
+		ts->ctx = ts->outer.ctx;
+		ts->wait_jiffies = ts->outer.wait_jiffies;
+		ts->sleep_start = ts->outer.sleep_start;
+		ts->sleep_timeout = ts->outer.sleep_timeout;
+		ts->type = ts->outer.type;
+		ts->lost = ts->outer.lost;
+		ts->sleeps = ts->outer.sleeps;
+		ts->active = ts->outer.active;
+		ts->outer_saved = 0;
+		ts->resumed = 1;
+		return;
+	}
 	if (!use_task_storage) {
 		__u64 id = bpf_get_current_pid_tgid();
 
@@ -509,12 +550,28 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 			t->inflight_overflow++;
 		return;
 	}
-	if (ts->active) {
-		/* The task's last call never returned through us. */
+	if (ts->active && ts->resumed) {
+		/* A resumed outer call's return was missed after all: it was
+		 * counted in returns_missed when the nested call began. */
+		ts->resumed = 0;
+	} else if (ts->active) {
+		/* The task's last call never returned through us, or this call
+		 * interrupted it (see outer_call): counted missed until its
+		 * return shows otherwise (on_log_start_ret). */
 		struct counters *t = get_totals();
 
 		if (t)
 			t->returns_missed++;
+		ts->outer.start_ns = ts->start_ns;
+		ts->outer.ctx = ts->ctx;
+		ts->outer.wait_jiffies = ts->wait_jiffies;
+		ts->outer.sleep_start = ts->sleep_start;
+		ts->outer.sleep_timeout = ts->sleep_timeout;
+		ts->outer.type = ts->type;
+		ts->outer.lost = ts->lost;
+		ts->outer.sleeps = ts->sleeps;
+		ts->outer.active = ts->active;
+		ts->outer_saved = 1;
 	}
 	ts->ctx = (__u64)ctx;
 	ts->type = type;
@@ -596,6 +653,13 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		if (counting)
 			t->inflight_missing++;
 		return;
+	}
+	if (ts->resumed) {
+		/* The return of a call that a nested one interrupted: not
+		 * missed after all. */
+		t->returns_missed--;
+		t->nested_calls++;
+		ts->resumed = 0;
 	}
 	if (!ret && !ts->lost) {
 		/* Exclude filter or audit not initialised: not a record. */

@@ -78,11 +78,14 @@ struct counters {
 	 * "bpf: Fix fexit trampoline.") patch a replaced trampoline so that
 	 * calls still inside the function return past its fexit programs:
 	 * another program attached to or detached from audit_log_start while
-	 * a producer was inside. A kretprobe out of instances does the same,
-	 * and so does a call nested in an interrupt of one (the outer call's
-	 * state is overwritten). Their records are not counted; a task that
-	 * makes no later call is not seen. */
+	 * a producer was inside. A kretprobe out of instances does the same.
+	 * Their records are not counted; a task that makes no later call is
+	 * not seen. A call nested in an interrupt of another is not missed:
+	 * counted here while it runs, taken back when the outer returns. */
 	__u64 returns_missed;
+	/* audit_log_start calls made inside another call of the same task,
+	 * in an interrupt of it (softirq): both counted (outer_call). */
+	__u64 nested_calls;
 	__u64 proc_overflow;
 	__u64 rule_overflow;
 	__u64 reason_overflow;

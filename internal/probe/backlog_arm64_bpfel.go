@@ -75,6 +75,7 @@ type backlogCounters struct {
 	InflightOverflow uint64
 	InflightMissing  uint64
 	ReturnsMissed    uint64
+	NestedCalls      uint64
 	ProcOverflow     uint64
 	RuleOverflow     uint64
 	ReasonOverflow   uint64
@@ -181,6 +182,20 @@ type backlogTaskState struct {
 	ProcSlot      uint32
 	ProcCached    uint32
 	ProducerEpoch uint64
+	Outer         struct {
+		_            structs.HostLayout
+		StartNs      uint64
+		Ctx          uint64
+		WaitJiffies  uint64
+		SleepStart   uint64
+		SleepTimeout uint64
+		Type         uint32
+		Lost         uint32
+		Sleeps       uint32
+		Active       uint32
+	}
+	OuterSaved uint32
+	Resumed    uint32
 }
 
 type backlogTlSlot struct {

@@ -42,7 +42,10 @@ func (p *Probe) Totals() (Counters, error) {
 		t.KauditdPasses += c.KauditdPasses
 		t.InflightOverflow += c.InflightOverflow
 		t.InflightMissing += c.InflightMissing
+		// Wraps per CPU: a nested call's miss is counted where it
+		// began and taken back where the outer call returned.
 		t.ReturnsMissed += c.ReturnsMissed
+		t.NestedCalls += c.NestedCalls
 		t.ProcOverflow += c.ProcOverflow
 		t.RuleOverflow += c.RuleOverflow
 		t.ReasonOverflow += c.ReasonOverflow
@@ -133,6 +136,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		BytesQueued:   t.BytesQueued,
 		Drained:       t.Drained,
 		Filtered:      t.Filtered,
+		NestedCalls:   t.NestedCalls,
 		RetryQueued:   t.RetryQueued,
 		HoldQueued:    t.HoldQueued,
 		MaxRetryDepth: t.MaxRetryDepth,

@@ -146,7 +146,12 @@ type Totals struct {
 	BytesQueued uint64 `json:"bytes_queued"`
 	Drained     uint64 `json:"drained"`
 	// Filtered counts audit_log_start calls stopped by the exclude filter.
-	Filtered      uint64 `json:"filtered"`
+	Filtered uint64 `json:"filtered"`
+	// NestedCalls counts audit_log_start calls made in an interrupt
+	// (softirq) of a task that was itself inside audit_log_start, such as
+	// the AUDIT_BPF record of a program freed in an RCU callback: counted
+	// like any other, and not taken for a missed return.
+	NestedCalls   uint64 `json:"nested_calls,omitempty"`
 	RetryQueued   uint64 `json:"retry_queued"`
 	HoldQueued    uint64 `json:"hold_queued"`
 	MaxRetryDepth uint64 `json:"max_retry_depth"`
