@@ -12,8 +12,9 @@ import (
 // TestStall: a limit sized for a 2 s consumer stall from a recording with
 // a healthy auditd holds the same load with auditd stopped for 2 s, half
 // of it does not, and it is within 1.5x of the smallest limit that holds
-// (bisected in the guest); two recordings given together get a limit at
-// least each one's own. The oracle is the kernel's lost counter.
+// (bisected in the guest); two recordings given together (the same load
+// with and without a stall, and two different loads) get a limit at least
+// each one's own. The oracle is the kernel's lost counter.
 func TestStall(t *testing.T) {
 	dir, files, kernels := guestSetup(t)
 	for _, k := range kernels {
@@ -92,5 +93,29 @@ func checkStall(t *testing.T, g guestRun) {
 	b := number(t, both, "backlog_limit")
 	if b < number(t, def, "backlog_limit") || b < number(t, rec2, "backlog_limit") {
 		t.Errorf("the two recordings together: %v; alone %v and %v", b, def["backlog_limit"], rec2["backlog_limit"])
+	}
+
+	// Two different loads (s1 steady, s3 four times its rate for a
+	// quarter of its time): one limit at least each one's own, set by
+	// the recording whose own limit is the larger, and named.
+	rec3, loads := jsonOut(t, g, "rec3"), jsonOut(t, g, "loads")
+	own1, own3, l := number(t, def, "backlog_limit"), number(t, rec3, "backlog_limit"), number(t, loads, "backlog_limit")
+	t.Logf("two loads: s1 alone %v, s3 alone %v (peak arrivals %v and %v records/s); together %v set by %v",
+		own1, own3, def["peak_arrival_rate"], rec3["peak_arrival_rate"], l, loads["set_by"])
+	if g.delta("s3", "lost") != 0 {
+		t.Errorf("the s3 recording lost %d records at limit 8000", g.delta("s3", "lost"))
+	}
+	if number(t, rec3, "peak_arrival_rate") < 2*number(t, def, "peak_arrival_rate") {
+		t.Errorf("s3 is not a different load: peak arrivals %v records/s against s1's %v", rec3["peak_arrival_rate"], def["peak_arrival_rate"])
+	}
+	if l < own1 || l < own3 {
+		t.Errorf("s1 and s3 together: %v; alone %v and %v", l, own1, own3)
+	}
+	want := "/tmp/s1.json"
+	if own3 > own1 {
+		want = "/tmp/s3.json"
+	}
+	if loads["set_by"] != want {
+		t.Errorf("s1 and s3 together: set by %v, want %s (alone %v and %v)", loads["set_by"], want, own1, own3)
 	}
 }

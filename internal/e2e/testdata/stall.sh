@@ -31,10 +31,18 @@ settle; status_to s1.before; record s1 --duration 600s; load; finish s1; status_
 # The same load with the stall, recorded: its stall is measured.
 settle; status_to s2.before; record s2 --duration 600s; stalled; finish s2; status_to s2.after
 
+# A different load, recorded: four shells at once, each opening a file
+# every 4 ms for 2 s (four times s1's rate, a quarter of its length). The
+# subshell's wait is for the four only, not for the recorder.
+burst() { ( for _ in 1 2 3 4; do ( i=0; while [ $i -lt 500 ]; do : </etc/hostname; usleep 4000; i=$((i + 1)); done ) & done; wait ); }
+settle; status_to s3.before; record s3 --duration 600s; burst; finish s3; status_to s3.after
+
 cmd rec recommend --profile /tmp/s1.json --stall 2s --json
 cmd recDefault recommend --profile /tmp/s1.json --json
 cmd rec2 recommend --profile /tmp/s2.json --json
 cmd both recommend --profile /tmp/s1.json --profile /tmp/s2.json --json
+cmd rec3 recommend --profile /tmp/s3.json --json
+cmd loads recommend --profile /tmp/s1.json --profile /tmp/s3.json --json
 R=$(awk -F': ' '/"backlog_limit"/ {sub(/,/,"",$2); print $2; exit}' /tmp/rec.out)
 cmd vR validate --profile /tmp/s1.json --backlog-limit "$R" --stall 2s --json
 cmd vH validate --profile /tmp/s1.json --backlog-limit $((R / 2)) --stall 2s --json
