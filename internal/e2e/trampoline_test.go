@@ -18,7 +18,9 @@ import (
 // kprobe mode, whose return probe is no trampoline, stays exact, also
 // when top's programs, freed in RCU callbacks, make their AUDIT_BPF unload
 // records in a softirq on top of a producer inside audit_log_start (a
-// nested call, counted, not taken for a missed return). A worker
+// nested call, counted, not taken for a missed return); a softirq's record
+// made while a kprobe handler runs is skipped by the kernel's kprobe,
+// which counts it (the link's missed count, 6.7+), and is allowed for. A worker
 // that exits right after its missed return never shows it, hence one load
 // throughout (trampoline.sh).
 func TestTrampolineUpdate(t *testing.T) {
@@ -44,9 +46,18 @@ func TestTrampolineUpdate(t *testing.T) {
 					t.Errorf("%s: counted more than auditd wrote, or nothing", mode)
 					continue
 				}
-				if o[1]+missed != all || o[0]+missed < r[0] {
-					t.Errorf("%s: records short of auditd's by %d, events by %d; %d returns missed",
-						mode, all-o[1], r[0]-o[0], missed)
+				// Calls whose entry the kernel's kprobe skipped (an audit
+				// record made in a softirq while a kprobe handler ran) were
+				// never seen: the kernel counts them, 6.7+.
+				var skippedEntries uint64
+				for _, pt := range p.AttachPoints {
+					if pt.Program == "kprobe_audit_log_start" {
+						skippedEntries = pt.Missed
+					}
+				}
+				if o[1]+missed+skippedEntries != all || o[0]+missed+skippedEntries < r[0] {
+					t.Errorf("%s: records short of auditd's by %d, events by %d; %d returns missed, %d entries skipped by the kprobe",
+						mode, all-o[1], r[0]-o[0], missed, skippedEntries)
 				}
 				var lost []string
 				for _, ru := range p.Rules {
@@ -66,8 +77,8 @@ func TestTrampolineUpdate(t *testing.T) {
 						skipped = append(skipped, fmt.Sprintf("%s %d", pr.Name, pr.RecursionMisses))
 					}
 				}
-				t.Logf("%s: inflight overflow %d, missing %d; nested calls %d; recursion misses %v; kprobe_profile:\n%s",
-					mode, p.Overflows.Inflight, p.Overflows.InflightMissing, p.Totals.NestedCalls, skipped, g.section(mode+".kprobes"))
+				t.Logf("%s: inflight overflow %d, missing %d; nested calls %d; recursion misses %v; probe misses %d; kprobe_profile:\n%s",
+					mode, p.Overflows.Inflight, p.Overflows.InflightMissing, p.Totals.NestedCalls, skipped, p.Overflows.ProbeMisses, g.section(mode+".kprobes"))
 				if mode == "kprobe" && (missed != 0 || p.Overflows.InflightMissing != 0) {
 					t.Errorf("kprobe: %d returns missed, %d returns found no call; its return probe is no trampoline", missed, p.Overflows.InflightMissing)
 				}

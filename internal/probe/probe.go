@@ -162,7 +162,11 @@ type Probe struct {
 	coll   *ebpf.Collection
 	links  []link.Link
 	points []profile.AttachPoint
-	tl     timelineReader
+	// linkPoint is the index in points of each link; missedAtStart each
+	// link's kprobe miss count when counting started (probeMissed).
+	linkPoint     []int
+	missedAtStart []uint64
+	tl            timelineReader
 	// taskState is where per-call state lives: "task-storage" or "hash".
 	taskState string
 	// When counting started and stopped (CLOCK_MONOTONIC ns), and the
@@ -409,6 +413,7 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 		}
 		pt.Attached = true
 		p.links = append(p.links, l)
+		p.linkPoint = append(p.linkPoint, i)
 	}
 	p.points = points
 	p.tl = newTimelineReader(coll.Maps["timeline"], uint64(opts.Bucket), opts.TimelineSlots)
@@ -426,6 +431,12 @@ func (p *Probe) setCounting(on bool) error {
 	if on {
 		v = 1
 	}
+	if on {
+		p.missedAtStart = make([]uint64, len(p.links))
+		for i, l := range p.links {
+			p.missedAtStart[i] = probeMissed(l)
+		}
+	}
 	now := MonotonicNow()
 	if on {
 		p.startNs = now
@@ -441,6 +452,26 @@ func (p *Probe) setCounting(on bool) error {
 	return nil
 }
 
+// probeMissed is the kernel's count of hits a kprobe or kretprobe link
+// skipped (0 for other links, and before 6.7, which added it to the link's
+// info, bpf_link_info.perf_event.kprobe.missed): the probe fired while
+// another kprobe's handler ran on that CPU, as when an interrupt's softirq
+// makes an audit record while one of auditprof's kprobe programs runs, or
+// a kretprobe found no free instance. The program then never ran, so
+// neither its count nor its recursion_misses shows it.
+func probeMissed(l link.Link) uint64 {
+	info, err := l.Info()
+	if err != nil {
+		return 0
+	}
+	if pe := info.PerfEvent(); pe != nil {
+		if k := pe.Kprobe(); k != nil {
+			return k.Missed
+		}
+	}
+	return 0
+}
+
 // Detach stops counting and removes every link; the maps stay readable
 // until Close.
 func (p *Probe) Detach() error {
@@ -448,6 +479,11 @@ func (p *Probe) Detach() error {
 	if p.coll != nil && len(p.links) > 0 {
 		if err := p.setCounting(false); err != nil {
 			errs = append(errs, err)
+		}
+		for i, l := range p.links {
+			if i < len(p.missedAtStart) {
+				p.points[p.linkPoint[i]].Missed = probeMissed(l) - p.missedAtStart[i]
+			}
 		}
 	}
 	for _, l := range p.links {

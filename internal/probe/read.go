@@ -154,6 +154,9 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		ReturnsMissed:   t.ReturnsMissed,
 		TimelineLate:    t.TimelineLate,
 	}
+	for _, pt := range p.points {
+		prof.Overflows.ProbeMisses += pt.Missed
+	}
 	if err := p.fillReasons(prof, t); err != nil {
 		return err
 	}

@@ -112,6 +112,12 @@ type AttachPoint struct {
 	Error    string `json:"error,omitempty"`
 	// Note says how an attached point is weaker than wanted.
 	Note string `json:"note,omitempty"`
+	// Missed counts the hits the kernel's kprobe skipped while counting
+	// (kprobe mode, kernels 6.7 and later): the probe fired while another
+	// kprobe's handler ran on that CPU, or a kretprobe had no free
+	// instance. Its program did not run: on audit_log_start, a record not
+	// counted.
+	Missed uint64 `json:"missed,omitempty"`
 }
 
 // Totals over the whole recording.
@@ -284,6 +290,9 @@ type Overflows struct {
 	// attaching to or detaching from audit_log_start during a recording
 	// costs the records being made at that instant.
 	ReturnsMissed uint64 `json:"returns_missed"`
+	// ProbeMisses sums the attach points' Missed: kprobe hits the kernel
+	// skipped, each an event the counts are short of.
+	ProbeMisses uint64 `json:"probe_misses,omitempty"`
 }
 
 // NetlinkSocket is the account of netlink mode's multicast socket.

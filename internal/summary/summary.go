@@ -121,6 +121,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			n.Missed, n.Overruns)
 	}
 	short := writeRecursionMisses(w, p)
+	short = writeProbeMisses(w, p) || short
 	if n := p.ReturnsMissedByUpdates(); n > 0 {
 		further := ""
 		if n < p.Overflows.ReturnsMissed {
@@ -199,6 +200,23 @@ func writeRecursionMisses(w io.Writer, p *profile.Profile) bool {
 	}
 	fmt.Fprintf(w, "\ntotals short (BPF recursion misses: the kernel skipped runs of a program already running on that CPU): %s%s\n",
 		strings.Join(parts, "; "), advice)
+	return true
+}
+
+// writeProbeMisses tells of kprobe hits the kernel skipped (kprobe mode,
+// 6.7+): their programs never ran, so no count shows them.
+func writeProbeMisses(w io.Writer, p *profile.Profile) bool {
+	if p.Overflows.ProbeMisses == 0 {
+		return false
+	}
+	var parts []string
+	for _, pt := range p.AttachPoints {
+		if pt.Missed > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", pt.Symbol, pt.Missed, pt.Program))
+		}
+	}
+	fmt.Fprintf(w, "\ntotals short (kprobe misses: the kernel skipped a probe that fired while another kprobe's handler ran on that CPU, as an audit record made in a softirq does): %s; on audit_log_start each is a record not counted\n",
+		strings.Join(parts, ", "))
 	return true
 }
 

@@ -57,6 +57,7 @@ func TestRecursionMisses(t *testing.T) {
 		attach    string
 		note      string
 		programs  []profile.ProgramStats
+		points    []profile.AttachPoint
 		overflows profile.Overflows
 		want      []string
 		not       []string
@@ -86,13 +87,21 @@ func TestRecursionMisses(t *testing.T) {
 			not:  []string{"returns were not seen", "totals exact"}},
 		{name: "returns missed beyond recursion", attach: "fentry", programs: progs(0, 7), overflows: profile.Overflows{ReturnsMissed: 10, RecursionMisses: 7},
 			want: []string{"fexit_audit_log_start skipped 7 runs", "a further 3 audit_log_start returns were not seen", "short by up to 3 more"}},
+		{name: "kprobe misses", attach: "kprobe", points: []profile.AttachPoint{
+			{Symbol: "audit_log_start", Program: "kprobe_audit_log_start", Attached: true, Missed: 1},
+			{Symbol: "audit_log_start", Program: "kretprobe_audit_log_start", Attached: true, Missed: 1},
+			{Symbol: "skb_queue_tail", Program: "kprobe_skb_queue_tail", Attached: true}},
+			overflows: profile.Overflows{ProbeMisses: 2, Rules: 1},
+			want: []string{"totals short (kprobe misses", "audit_log_start 1 (kprobe_audit_log_start), audit_log_start 1 (kretprobe_audit_log_start)",
+				"bounded maps overflowed (tables incomplete): rules 1"},
+			not: []string{"totals exact", "skb_queue_tail 0"}},
 		{name: "attach note", attach: "kprobe", note: "kprobe: this kernel preempts kernel code (preempt=full, from /sys/kernel/debug/sched/preempt)",
 			want: []string{"attach: kprobe: this kernel preempts kernel code"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := &profile.Profile{SchemaVersion: 1, Attach: c.attach, AttachNote: c.note, KernelRelease: "6.12.0", HZ: 250, DurationNs: 2e9,
-				Totals: profile.Totals{Records: 5000, Queued: 4000, Lost: 1828}, Programs: c.programs, Overflows: c.overflows}
+				Totals: profile.Totals{Records: 5000, Queued: 4000, Lost: 1828}, Programs: c.programs, AttachPoints: c.points, Overflows: c.overflows}
 			var buf bytes.Buffer
 			Write(&buf, p, 5)
 			out := buf.String()
