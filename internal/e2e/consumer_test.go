@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,7 +154,9 @@ func TestConsumerFlush(t *testing.T) {
 				rate[flush] = c.ReceivedPerSecond
 				disk := th.OffCPUNs[profile.ConsumerWrite] + th.OffCPUNs[profile.ConsumerSync]
 				share := float64(disk) / float64(th.WatchedNs())
-				t.Logf("%s: main thread asleep in log writes and syncs %.0f%% of the time; drained %.0f records/s", flush, 100*share, c.ReceivedPerSecond)
+				writes := diskWrites(t, g.section(flush+".disk"))
+				t.Logf("%s: main thread asleep in log writes and syncs %.0f%% of the time; drained %.0f records/s; the disk wrote %d times for %d records received (%.2f per record)",
+					flush, 100*share, c.ReceivedPerSecond, writes, c.Received, float64(writes)/float64(max(c.Received, 1)))
 				d := c.Diagnosis
 				if flush == "incremental_async" {
 					if share > 0.05 {
@@ -176,4 +179,27 @@ func TestConsumerFlush(t *testing.T) {
 			}
 		})
 	}
+}
+
+// diskWrites is the write I/Os completed between the two lines of a
+// /sys/block/<dev>/stat pair (the fifth field: Documentation/block/stat.rst).
+func diskWrites(t *testing.T, pair string) uint64 {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(pair), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("disk stat: want two lines, got %q", pair)
+	}
+	var v [2]uint64
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			t.Fatalf("disk stat %q: fewer than 5 fields", l)
+		}
+		n, err := strconv.ParseUint(f[4], 10, 64)
+		if err != nil {
+			t.Fatalf("disk stat %q: %v", l, err)
+		}
+		v[i] = n
+	}
+	return v[1] - v[0]
 }

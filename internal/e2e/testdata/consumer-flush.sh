@@ -32,8 +32,11 @@ for FLUSH in incremental_async data sync; do
 	auditd || { echo "auditd failed to start"; exit 1; }
 	_vmtest_wait 10 registered || { echo "auditd did not register"; exit 1; }
 	record $FLUSH --duration 600s
+	cp /sys/block/nullb0/stat /tmp/$FLUSH.disk
 	( echo 1000 > /proc/self/loginuid && exec stress-ng --open 1 --open-ops 300 --quiet )
 	settle
+	cat /sys/block/nullb0/stat >> /tmp/$FLUSH.disk
+	emit $FLUSH.disk /tmp/$FLUSH.disk
 	finish $FLUSH
 	stop_auditd
 done
