@@ -318,7 +318,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			time.Duration(p.Timeline.BucketNs), strings.Join(levels, ", ")))
 	}
 	r.Reasoning = append(r.Reasoning, fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)),
-		"stalls: "+stallsLine(rec.Stalls))
+		"stalls: "+sizing.StallsLine(rec.Stalls))
 	if rec.InferredShare >= 0.5 {
 		r.Reasoning = append(r.Reasoning, fmt.Sprintf("caution: in %.0f%% of the buckets where that replay's queue was non-empty, the consumer's pace was not measured at their load (the recorded queue had emptied), only inferred from heavier load: the peak errs high if the consumer is faster there. Apply the recommendation and record again to measure it",
 			rec.InferredShare*100))
@@ -365,21 +365,6 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	}
 	r.WaitAdvice = waitAdvice(p, rec)
 	return r
-}
-
-// stallsLine says what the recording shows of its consumer stopping.
-func stallsLine(s sizing.Stalls) string {
-	if s.Count == 0 {
-		return "none measured (no bucket with records queued and nothing drained)"
-	}
-	bins := make([]string, 0, len(s.Histogram))
-	for _, b := range s.Histogram {
-		if b.Count > 0 {
-			bins = append(bins, fmt.Sprintf("%d of %s-%s", b.Count, b.Min, b.Max))
-		}
-	}
-	return fmt.Sprintf("%d intervals with records queued and nothing drained (to the %s bucket); the longest %s, %s into the recording; by length: %s",
-		s.Count, time.Duration(s.BucketNs), s.Longest, s.LongestAt.Round(time.Millisecond), strings.Join(bins, ", "))
 }
 
 // headroomLine says how the headroom made the limit.

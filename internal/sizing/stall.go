@@ -1,9 +1,11 @@
 package sizing
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -36,33 +38,30 @@ type StallBin struct {
 	Count int           `json:"count"`
 }
 
+// Stall is one stall: the bucket it began in and how many it lasted.
+type Stall struct {
+	First, Buckets int
+}
+
 // MeasureStalls finds the stalls of a recording.
 func MeasureStalls(p *profile.Profile) Stalls {
-	t := &p.Timeline
-	s := Stalls{BucketNs: t.BucketNs}
-	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
-		return s
-	}
 	var start float64
 	if p.AuditBefore != nil {
 		start = float64(p.AuditBefore.Backlog)
 	}
-	drained := anchorDrain(t, start, spreadPasses(t, start))
-	var counts []int
-	end := func(first, n int) {
-		if n == 0 {
-			return
-		}
-		s.Count++
-		if d := time.Duration(int64(n) * t.BucketNs); d > s.Longest {
-			s.Longest, s.LongestAt = d, time.Duration(int64(first)*t.BucketNs)
-		}
-		k := bits.Len(uint(n)) - 1
-		for len(counts) <= k {
-			counts = append(counts, 0)
-		}
-		counts[k]++
+	return summarizeStalls(FindStalls(&p.Timeline, start), p.Timeline.BucketNs)
+}
+
+// FindStalls lists the stalls of a timeline that began with startDepth
+// records queued, in order; a stall still going at its end is the last.
+// MeasureStalls sums them up for a recording; the exporter, which sees a
+// rolling window of the timeline, counts them one by one.
+func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
+	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
+		return nil
 	}
+	drained := anchorDrain(t, startDepth, spreadPasses(t, startDepth))
+	var out []Stall
 	run := 0
 	for i := range t.Len() {
 		queued := at(t.MaxDepth, i) > 0 || t.Queued[i] > 0
@@ -70,15 +69,59 @@ func MeasureStalls(p *profile.Profile) Stalls {
 			run++
 			continue
 		}
-		end(i-run, run)
+		if run > 0 {
+			out = append(out, Stall{First: i - run, Buckets: run})
+		}
 		run = 0
 	}
-	end(t.Len()-run, run)
+	if run > 0 {
+		out = append(out, Stall{First: t.Len() - run, Buckets: run})
+	}
+	return out
+}
+
+// summarizeStalls counts stalls, finds the longest (the earliest of
+// equals) and bins them by log2 of their length.
+func summarizeStalls(stalls []Stall, bucketNs int64) Stalls {
+	s := Stalls{BucketNs: bucketNs, Count: len(stalls)}
+	var counts []int
+	for _, st := range stalls {
+		if d := time.Duration(int64(st.Buckets) * bucketNs); d > s.Longest {
+			s.Longest, s.LongestAt = d, time.Duration(int64(st.First)*bucketNs)
+		}
+		k := bits.Len(uint(st.Buckets)) - 1
+		for len(counts) <= k {
+			counts = append(counts, 0)
+		}
+		counts[k]++
+	}
 	for k, c := range counts {
-		s.Histogram = append(s.Histogram, StallBin{Min: time.Duration(int64(1)<<k) * time.Duration(t.BucketNs),
-			Max: time.Duration(int64(2)<<k) * time.Duration(t.BucketNs), Count: c})
+		s.Histogram = append(s.Histogram, StallBin{Min: time.Duration(int64(1)<<k) * time.Duration(bucketNs),
+			Max: time.Duration(int64(2)<<k) * time.Duration(bucketNs), Count: c})
 	}
 	return s
+}
+
+// StallsLine says in one line what a recording shows of its consumer
+// stopping: how many stalls, the longest and where it began, and how many
+// of each length. recommend's reasoning, record's summary and the report
+// print it, so that the three read alike.
+func StallsLine(s Stalls) string {
+	if s.Count == 0 {
+		return "none measured (no bucket with records queued and nothing drained)"
+	}
+	bins := make([]string, 0, len(s.Histogram))
+	for _, b := range s.Histogram {
+		if b.Count > 0 {
+			bins = append(bins, fmt.Sprintf("%d of %s-%s", b.Count, b.Min, b.Max))
+		}
+	}
+	intervals := "intervals"
+	if s.Count == 1 {
+		intervals = "interval"
+	}
+	return fmt.Sprintf("%d %s with records queued and nothing drained (to the %s bucket); the longest %s, %s into the recording; by length: %s",
+		s.Count, intervals, time.Duration(s.BucketNs), s.Longest, s.LongestAt.Round(time.Millisecond), strings.Join(bins, ", "))
 }
 
 func at(v []uint64, i int) uint64 {

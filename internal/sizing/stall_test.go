@@ -50,6 +50,72 @@ func TestMeasureStalls(t *testing.T) {
 	}
 }
 
+// TestFindStalls: each stall where it is, the one still going at the end
+// last; MeasureStalls is their summary.
+func TestFindStalls(t *testing.T) {
+	const b = int64(10 * time.Millisecond)
+	for _, tc := range []struct {
+		name                   string
+		queued, depth, drained []uint64
+		want                   []Stall
+	}{
+		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, nil},
+		{"several", []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0}, []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0}, []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0},
+			[]Stall{{1, 1}, {4, 3}}},
+		// Nothing has drained yet: the stall goes on to the last bucket.
+		{"still going", []uint64{2, 2, 0, 2, 2}, []uint64{2, 2, 0, 2, 4}, []uint64{2, 2, 0, 0, 0},
+			[]Stall{{3, 2}}},
+		{"no drained series", []uint64{2, 2}, []uint64{2, 4}, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)),
+				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained}
+			got := FindStalls(&tl, 0)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("stalls %v, want %v", got, tc.want)
+			}
+			s := MeasureStalls(&profile.Profile{Timeline: tl})
+			var longest Stall
+			for _, st := range got {
+				if st.Buckets > longest.Buckets {
+					longest = st
+				}
+			}
+			if s.Count != len(got) || s.Longest != time.Duration(int64(longest.Buckets)*b) || s.LongestAt != time.Duration(int64(longest.First)*b) {
+				t.Errorf("MeasureStalls %+v, stalls %v", s, got)
+			}
+		})
+	}
+}
+
+func TestStallsLine(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name string
+		s    Stalls
+		want string
+	}{
+		{"none", Stalls{BucketNs: int64(10 * ms)},
+			"none measured (no bucket with records queued and nothing drained)"},
+		{"one", Stalls{BucketNs: int64(10 * ms), Count: 1, Longest: 30 * ms, LongestAt: 2 * time.Second,
+			Histogram: []StallBin{{10 * ms, 20 * ms, 0}, {20 * ms, 40 * ms, 1}}},
+			"1 interval with records queued and nothing drained (to the 10ms bucket); the longest 30ms, 2s into the recording; by length: 1 of 20ms-40ms"},
+		// Empty bins are left out; where it began is rounded to the
+		// millisecond, the lengths are whole buckets already.
+		{"several", Stalls{BucketNs: int64(ms), Count: 7, Longest: 1100 * ms, LongestAt: 4*time.Second + 1234567,
+			Histogram: []StallBin{{ms, 2 * ms, 5}, {2 * ms, 4 * ms, 0}, {4 * ms, 8 * ms, 1}, {8 * ms, 16 * ms, 0},
+				{16 * ms, 32 * ms, 0}, {32 * ms, 64 * ms, 0}, {64 * ms, 128 * ms, 0}, {128 * ms, 256 * ms, 0},
+				{256 * ms, 512 * ms, 0}, {512 * ms, 1024 * ms, 0}, {1024 * ms, 2048 * ms, 1}}},
+			"7 intervals with records queued and nothing drained (to the 1ms bucket); the longest 1.1s, 4.001s into the recording; by length: 5 of 1ms-2ms, 1 of 4ms-8ms, 1 of 1.024s-2.048s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := StallsLine(tc.s); got != tc.want {
+				t.Errorf("StallsLine =\n  %s\nwant\n  %s", got, tc.want)
+			}
+		})
+	}
+}
+
 // stallNeedsBrute is stallNeeds by replaying every start: the need of each
 // bucket with the consumer stopped there, by the queue's recursion itself.
 func stallNeedsBrute(d *Demand, n int) []float64 {
