@@ -90,6 +90,11 @@ func checkStall(t *testing.T, g guestRun) {
 	if l := number(t, s2, "longest_ns"); l < 0.5e9 || l > 2.5e9 {
 		t.Errorf("auditd stopped for 2 s, the longest stall measured is %v ns", l)
 	}
+	// record wrote the stalls it measured into the profile (what record
+	// --json prints), and recommend, measuring them again, agrees.
+	if p := g.profile("s2"); p.Stalls == nil || float64(p.Stalls.Longest) != number(t, s2, "longest_ns") || float64(p.Stalls.Count) != number(t, s2, "count") {
+		t.Errorf("the profile's stalls %+v, recommend measured %v", p.Stalls, s2)
+	}
 	b := number(t, both, "backlog_limit")
 	if b < number(t, def, "backlog_limit") || b < number(t, rec2, "backlog_limit") {
 		t.Errorf("the two recordings together: %v; alone %v and %v", b, def["backlog_limit"], rec2["backlog_limit"])

@@ -69,6 +69,10 @@ type Profile struct {
 	Netlink *NetlinkSocket `json:"netlink,omitempty"`
 	// Consumer is what auditd and kauditd did (BPF modes).
 	Consumer *Consumer `json:"consumer,omitempty"`
+	// Stalls are the consumer's stalls the timeline shows, measured when
+	// the profile was written (BPF modes; see Stalls for why readers
+	// measure them again).
+	Stalls *Stalls `json:"stalls,omitempty"`
 	// Notes say what the recording could not do (e.g. an AUDIT_GET that
 	// did not answer in time).
 	Notes []string `json:"notes,omitempty"`

@@ -15,6 +15,8 @@ func valid() *Profile {
 		Totals:     Totals{Records: 10, Lost: 3, LostByReason: map[string]uint64{"backlog limit exceeded": 3}},
 		Timeline: Timeline{BucketNs: 1e7, Arrivals: []int64{1, 2}, Queued: []uint64{1, 2}, Lost: []uint64{0, 3},
 			Drained: []uint64{1, 1}, MaxDepth: []uint64{1, 2}, Waits: []uint64{0, 0}, WaitNs: []uint64{0, 0}},
+		Stalls: &Stalls{BucketNs: 1e7, Count: 1, Longest: 1e7, LongestAt: 1e7,
+			Histogram: []StallBin{{Min: 1e7, Max: 2e7, Count: 1}}},
 	}
 }
 
@@ -65,7 +67,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 	for _, name := range []string{"schema_version", "attach", "kernel_release", "hz", "start_unix_ns", "duration_ns",
 		"audit_before", "audit_after", "totals", "lost_by_reason", "silent_drops", "wait_ns", "max_depth",
-		"bytes_queued", "processes", "rules", "wait_histogram_ns", "timeline", "bucket_ns", "arrivals", "drained"} {
+		"bytes_queued", "processes", "rules", "wait_histogram_ns", "timeline", "bucket_ns", "arrivals", "drained",
+		"stalls", "longest_ns", "longest_at_ns", "histogram", "min_ns"} {
 		if !strings.Contains(a.String(), `"`+name+`"`) {
 			t.Errorf("encoded profile has no %q", name)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording/netlink"
+	"github.com/auditprof/auditprof/internal/sizing"
 )
 
 // Options configure Run.
@@ -180,6 +181,10 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	cw.final(prof)
+	// Measured here, where the profile is made, so that record --json
+	// and the file carry them; readers measure them again (profile.Stalls).
+	stalls := sizing.MeasureStalls(prof)
+	prof.Stalls = &stalls
 	if err := pr.Close(); err != nil {
 		return nil, err
 	}

@@ -11,32 +11,12 @@ import (
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
-// Stalls is what a recording shows of its consumer stopping: runs of
-// consecutive buckets in which records were queued (max_depth or queued
-// above 0) and nothing was drained. The drain is the one the replay uses
-// (each kauditd pass spread over the buckets it ran in, held to the depths
-// seen: anchorDrain), not the timeline's drained, which BPF counts when a
-// pass ends: a pass that runs through a burst would otherwise read as a
-// stall as long as the pass. Stalls are measured to the bucket.
-type Stalls struct {
-	BucketNs int64 `json:"bucket_ns"`
-	// Count is the number of stalls, Longest the longest, LongestAt
-	// where it began, from the start of the recording.
-	Count     int           `json:"count"`
-	Longest   time.Duration `json:"longest_ns"`
-	LongestAt time.Duration `json:"longest_at_ns"`
-	// Histogram counts the stalls by length, log2 of buckets: bin k holds
-	// those of 2^k to 2^(k+1)-1 buckets. Empty bins at the end are left off.
-	Histogram []StallBin `json:"histogram,omitempty"`
-}
+// Stalls is what a recording shows of its consumer stopping (see
+// profile.Stalls, which a profile carries for its readers).
+type Stalls = profile.Stalls
 
-// StallBin is one bin of Stalls.Histogram: stalls at least Min long and
-// shorter than Max.
-type StallBin struct {
-	Min   time.Duration `json:"min_ns"`
-	Max   time.Duration `json:"max_ns"`
-	Count int           `json:"count"`
-}
+// StallBin is one bin of Stalls.Histogram.
+type StallBin = profile.StallBin
 
 // Stall is one stall: the bucket it began in and how many it lasted.
 type Stall struct {
