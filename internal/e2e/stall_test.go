@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
@@ -91,9 +92,12 @@ func checkStall(t *testing.T, g guestRun) {
 		t.Errorf("auditd stopped for 2 s, the longest stall measured is %v ns", l)
 	}
 	// record wrote the stalls it measured into the profile (what record
-	// --json prints), and recommend, measuring them again, agrees.
+	// --json prints) and said them in its summary; recommend, measuring
+	// them again, agrees.
 	if p := g.profile("s2"); p.Stalls == nil || float64(p.Stalls.Longest) != number(t, s2, "longest_ns") || float64(p.Stalls.Count) != number(t, s2, "count") {
 		t.Errorf("the profile's stalls %+v, recommend measured %v", p.Stalls, s2)
+	} else if line := "  stalls: " + sizing.StallsLine(*p.Stalls) + "\n"; !strings.Contains(g.section("s2.out"), line) {
+		t.Errorf("record's summary lacks %q:\n%s", line, g.section("s2.out"))
 	}
 	b := number(t, both, "backlog_limit")
 	if b < number(t, def, "backlog_limit") || b < number(t, rec2, "backlog_limit") {

@@ -1,8 +1,8 @@
 // Package report renders a recorded profile as one self-contained HTML page
 // of charts: queue depth, recorded and as the model replays it (the
 // evidence behind the recommendation), against the limits; arrivals
-// against drain; the wait-time histogram; the noisiest rules and
-// processes; and auditd's time by cause.
+// against drain (and the consumer's stalls); the wait-time histogram; the
+// noisiest rules and processes; and auditd's time by cause.
 //
 // The page needs no network: Chart.js (assets/, see its README) and the
 // page's own script are inlined. Profile data reaches the script as one JSON
@@ -111,6 +111,9 @@ type view struct {
 	Waits      bool
 	Rules      []ruleRow
 	Processes  []processRow
+	// Stalls says the consumer's stalls the timeline shows, as record's
+	// summary and recommend say them.
+	Stalls string
 	// Consumer is auditd's and kauditd's time, when measured.
 	Consumer *consumerView
 	Data     chartData
@@ -367,6 +370,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		v.Data.Processes = append(v.Data.Processes, barEntry{Label: pr.Comm + " " + tgid, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
 	}
 
+	v.Stalls = sizing.StallsLine(sizing.MeasureStalls(p))
 	v.Consumer = newConsumerView(p.Consumer)
 	if v.Consumer != nil {
 		v.Data.Consumer = newConsumerChart(v.Consumer.Threads)

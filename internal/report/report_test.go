@@ -430,3 +430,26 @@ func TestReplaySeries(t *testing.T) {
 		t.Error("the page does not say what the replayed series are")
 	}
 }
+
+// TestStalls: the page says the consumer's stalls as the summary and
+// recommend do; a consumer stopped for 2 s in the simulation is one stall
+// of about that long.
+func TestStalls(t *testing.T) {
+	ms := 0
+	stopped := func(float64) float64 {
+		ms++
+		if ms > 3000 && ms <= 5000 {
+			return 0
+		}
+		return 5
+	}
+	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, stopped, 0)
+	pg, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<p class="note" id="stalls">Consumer stalls: 1 interval with records queued and nothing drained (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s.</p>`
+	if !strings.Contains(string(pg.HTML), want) {
+		t.Errorf("page lacks %s", want)
+	}
+}

@@ -1,5 +1,7 @@
 // Package summary prints a recorded profile for a person: top producers,
-// losses by reason, waits, peak depth and silent drops.
+// losses by reason, waits, peak depth and silent drops, and the consumer:
+// auditd's and kauditd's time, the stalls the timeline shows, the
+// diagnosis.
 package summary
 
 import (
@@ -13,6 +15,7 @@ import (
 	"github.com/auditprof/auditprof/internal/consumer"
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
 )
 
 // Write prints the summary with at most top rows per table.
@@ -115,7 +118,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		}
 		tw.Flush()
 	}
-	writeConsumer(w, p.Consumer, secs)
+	writeConsumer(w, p)
 	if n := p.Netlink; n != nil && (n.Missed > 0 || n.Overruns > 0) {
 		fmt.Fprintf(w, "\nnetlink: the socket missed %d records (its receive buffer overflowed, %d ENOBUFS): every count above is short by that many\n",
 			n.Missed, n.Overruns)
@@ -237,13 +240,27 @@ func mapOverflows(o profile.Overflows) string {
 	return strings.Join(parts, ", ")
 }
 
-// writeConsumer prints where auditd and kauditd spent the recording, and
-// the diagnosis.
-func writeConsumer(w io.Writer, c *profile.Consumer, secs float64) {
-	if c == nil {
+// writeConsumer prints where auditd and kauditd spent the recording, the
+// stalls the timeline shows, and the diagnosis.
+func writeConsumer(w io.Writer, p *profile.Profile) {
+	c := p.Consumer
+	// Stalls come from the timeline, not from the consumer's probes: they
+	// are there when sched_switch did not attach, and not in netlink
+	// mode, whose timeline has no per-bucket queue.
+	stalls := ""
+	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 {
+		// Measured again rather than read from p.Stalls: the timeline is
+		// their one source (profile.Stalls).
+		stalls = fmt.Sprintf("  stalls: %s\n", sizing.StallsLine(sizing.MeasureStalls(p)))
+	}
+	if c == nil && stalls == "" {
 		return
 	}
 	fmt.Fprintf(w, "\nconsumer\n")
+	if c == nil {
+		fmt.Fprint(w, stalls)
+		return
+	}
 	if c.PID == 0 {
 		fmt.Fprintf(w, "  no auditd registered (AUDIT_GET pid 0)\n")
 	} else {
@@ -273,6 +290,7 @@ func writeConsumer(w io.Writer, c *profile.Consumer, secs float64) {
 			time.Duration(k.OnCPUNs).Round(time.Millisecond), time.Duration(k.SendMainNs).Round(time.Millisecond),
 			time.Duration(k.SendRetryNs).Round(time.Millisecond), time.Duration(k.SendHoldNs).Round(time.Millisecond))
 	}
+	fmt.Fprint(w, stalls)
 	if cf := c.Config; cf != nil {
 		if cf.Error != "" {
 			fmt.Fprintf(w, "  auditd.conf: %s\n", cf.Error)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
 func TestWrite(t *testing.T) {
@@ -141,5 +142,84 @@ func TestConsumer(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// stalledTimeline has two stalls: bucket 1 (the pass that ends in bucket
+// 2 began there: bucket 1's depth says nothing had left by its end), and
+// buckets 4 to 6 (the depth rises with every record until bucket 7's pass).
+func stalledTimeline() profile.Timeline {
+	return profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 9),
+		Queued:   []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0},
+		MaxDepth: []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0},
+		Drained:  []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0}}
+}
+
+// TestStalls: the consumer section says the stalls the timeline shows,
+// with or without the consumer's own measurements, before the diagnosis;
+// not in netlink mode.
+func TestStalls(t *testing.T) {
+	const two = "  stalls: 2 intervals with records queued and nothing drained (to the 10ms bucket); the longest 30ms, 40ms into the recording; by length: 1 of 10ms-20ms, 1 of 20ms-40ms\n"
+	consumer := &profile.Consumer{PID: 321, Received: 12, Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd synced"}}
+	idle := profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 3), Queued: []uint64{1, 0, 1},
+		MaxDepth: []uint64{1, 0, 1}, Drained: []uint64{1, 0, 1}}
+	for _, tc := range []struct {
+		name     string
+		attach   string
+		timeline profile.Timeline
+		consumer *profile.Consumer
+		want     string // "" for no stalls line
+		before   string // a line the stalls line must come before
+	}{
+		{"with the consumer", "fentry", stalledTimeline(), consumer, two, "  diagnosis: auditd synced"},
+		{"without the consumer", "kprobe", stalledTimeline(), nil, "\nconsumer\n" + two, ""},
+		{"none", "fentry", idle, nil, "\nconsumer\n  stalls: none measured (no bucket with records queued and nothing drained)\n", ""},
+		{"netlink", "netlink", stalledTimeline(), nil, "", ""},
+		{"no timeline", "fentry", profile.Timeline{}, nil, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &profile.Profile{SchemaVersion: 1, Attach: tc.attach, KernelRelease: "6.12.0", HZ: 250, DurationNs: 90e6,
+				Totals: profile.Totals{Records: 11, Queued: 11, Drained: 13}, Timeline: tc.timeline, Consumer: tc.consumer}
+			var buf bytes.Buffer
+			Write(&buf, p, 5)
+			out := buf.String()
+			if tc.want == "" {
+				if strings.Contains(out, "stalls:") || strings.Contains(out, "\nconsumer\n") {
+					t.Errorf("summary says stalls:\n%s", out)
+				}
+				return
+			}
+			i := strings.Index(out, tc.want)
+			if i < 0 {
+				t.Fatalf("summary lacks %q:\n%s", tc.want, out)
+			}
+			if tc.before != "" && !strings.Contains(out[i:], tc.before) {
+				t.Errorf("the stalls line is not before %q:\n%s", tc.before, out)
+			}
+		})
+	}
+}
+
+// TestStallsSimulated: a consumer stopped for 2 s in the record-by-record
+// simulation reads as one stall of about that long, where it began.
+func TestStallsSimulated(t *testing.T) {
+	ms := 0
+	stopped := func(float64) float64 {
+		ms++
+		if ms > 3000 && ms <= 5000 {
+			return 0
+		}
+		return 5
+	}
+	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, stopped, 0)
+	var buf bytes.Buffer
+	Write(&buf, p, 5)
+	// Measured to the bucket, the stopped run's first and last buckets
+	// read as drained (a record the consumer still took in the first; in
+	// the last, drain the reconstruction cannot place inside bucket 500,
+	// whose deepest point came after it): 1.98 s of the 2 s.
+	want := "  stalls: 1 interval with records queued and nothing drained (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s\n"
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, buf.String())
 	}
 }
