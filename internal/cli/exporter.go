@@ -48,7 +48,9 @@ func newExporterCmd(s streams) *cobra.Command {
 		Long: `Attach the BPF programs as record does and serve what they count on
 http://ADDR/metrics in the Prometheus text format: records, queued, drained
 and lost (by loss class), backlog waits and their time, the queue depth and
-limit, the kernel's own lost counter, per audit rule and per program. The
+limit, the kernel's own lost counter, per audit rule and per program, and
+the consumer: auditd's and kauditd's time, and its stalls (the longest in
+the last minute, and a histogram of those that ended). The
 maps are read every --interval; a scrape serves the latest reading and never
 touches them.
 

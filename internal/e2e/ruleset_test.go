@@ -248,6 +248,13 @@ func checkExporter(t *testing.T, g guestRun, rec *profile.Profile) {
 		h.GetMetric()[0].GetHistogram().GetSampleCount() != x.Totals.Waits {
 		t.Errorf("auditprof_backlog_blocked_seconds: %v, want a count of %d", h, x.Totals.Waits)
 	}
+	// The stall series come from the timeline, a minute of it at most.
+	if l := sum("auditprof_consumer_stall_longest_seconds", nil); !(l >= 0 && l <= 60) {
+		t.Errorf("auditprof_consumer_stall_longest_seconds: %v, not within the minute of timeline", l)
+	}
+	if h := fams["auditprof_consumer_stall_seconds"]; h == nil || len(h.GetMetric()) != 1 {
+		t.Errorf("auditprof_consumer_stall_seconds: %v, want one histogram", h)
+	}
 	// Per key: the exporter and the recording made alongside it saw every
 	// keyed event, both attached before the load began and after it ended.
 	for _, key := range []string{"hot", "delete", "perm_mod", "system-locale", "identity"} {

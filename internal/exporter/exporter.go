@@ -29,9 +29,15 @@
 //	                                  wait|write|sync|lock|other|fault|unknown (a new auditd pid resets it)
 //	kauditd_seconds_total{state}      kauditd's time: on_cpu|runnable|send_blocked|idle
 //	kauditd_send_seconds_total{queue} kauditd's wall time in passes over queue main|retry|hold
+//	consumer_stall_longest_seconds    gauge: the longest stall (records queued, nothing drained) in the
+//	                                  snapshot's minute of timeline, one still going included
+//	consumer_stall_seconds            histogram of the stalls that ended, each counted once;
+//	                                  le = 10 ms x 2^0 ... 2^13 (to 81.92 s)
 //
 // The consumer series are absent when the consumer is not measured (the
-// sched_switch program did not attach, or no auditd is registered).
+// sched_switch program did not attach, or no auditd is registered). The
+// stall series come from the timeline instead (see stallTracker), and are
+// there whenever it is.
 //
 // The four AUDIT_GET metrics (kernel_lost_total, backlog_depth,
 // backlog_limit, backlog_wait_time_seconds) are absent from a scrape whose
@@ -103,10 +109,11 @@ type procID struct {
 
 // Collector is a prometheus.Collector over the latest snapshot.
 type Collector struct {
-	mu    sync.Mutex // serialises Update
-	rules *family[ruleID]
-	procs *family[procID]
-	view  atomic.Pointer[view]
+	mu     sync.Mutex // serialises Update
+	rules  *family[ruleID]
+	procs  *family[procID]
+	stalls *stallTracker
+	view   atomic.Pointer[view]
 }
 
 // view is what one snapshot exposes; it is never changed once published.
@@ -121,6 +128,7 @@ type view struct {
 	histCount      uint64
 	rules, procs   []series
 	consumer       *profile.Consumer
+	stalls         *stallView
 }
 
 type named struct {
@@ -134,7 +142,7 @@ func New(top int) *Collector {
 	if top < 1 {
 		top = DefaultTop
 	}
-	return &Collector{rules: newFamily[ruleID](4, top), procs: newFamily[procID](2, top)}
+	return &Collector{rules: newFamily[ruleID](4, top), procs: newFamily[procID](2, top), stalls: newStallTracker()}
 }
 
 // Update publishes a snapshot (a cumulative profile since attaching).
@@ -163,6 +171,7 @@ func (c *Collector) Update(p *profile.Profile) {
 	}
 	v.histCounts, v.histCount = histogram(p.WaitHistogramNs)
 	v.consumer = p.Consumer
+	v.stalls = c.stalls.update(p)
 
 	rules := make([]row[ruleID], 0, len(p.Rules))
 	for _, r := range p.Rules {
@@ -269,8 +278,10 @@ var (
 	descConsSec  = desc("consumer_seconds_total", "auditd's time by thread (main, others) and state: on CPU, runnable (waiting for a CPU), or asleep by what it waited in.", "thread", "state")
 	descKauditd  = desc("kauditd_seconds_total", "kauditd's time: on CPU, runnable, asleep sending to auditd (its socket full), idle.", "state")
 	descKauditdQ = desc("kauditd_send_seconds_total", "kauditd's wall time in passes over each of its queues.", "queue")
+	descStallMax = desc("consumer_stall_longest_seconds", "The longest consumer stall (records queued and nothing drained, to the timeline's bucket) in the last minute, one still going included.")
+	descStalls   = desc("consumer_stall_seconds", "Consumer stalls (records queued and nothing drained, to the timeline's bucket) that ended, by length; each is counted once, when it has ended.")
 
-	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
+	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descStallMax, descStalls, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
 		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo,
 		descRuleRec, descRuleLost, descRuleWait, descProcRec, descProcLost, descProcWait}
 )
@@ -342,6 +353,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descProcWait, float64(s.v.WaitNs)/ns, s.labels...)
 	}
 	collectConsumer(v.consumer, counter)
+	if s := v.stalls; s != nil {
+		gauge(descStallMax, s.longest)
+		bounds := StallBounds()
+		buckets := make(map[float64]uint64, len(bounds))
+		for i, b := range bounds {
+			buckets[b] = s.counts[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(descStalls, s.count, s.sum, buckets)
+	}
 }
 
 // consumerStates are the states of consumer_seconds_total, always all

@@ -4,14 +4,17 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
 )
 
 func testProfile() *profile.Profile {
@@ -533,5 +536,238 @@ func TestConsumerMetrics(t *testing.T) {
 	c.Update(p)
 	if n := testutil.CollectAndCount(c, "auditprof_consumer_seconds_total"); n != 0 {
 		t.Errorf("%d consumer series without a consumer", n)
+	}
+}
+
+// stallRecording builds a recording's timeline bucket by bucket: steady
+// buckets (2 records queued and drained), stalls (2 queued, nothing
+// drained, the depth rising) each ended by a bucket whose pass takes all,
+// and the totals and AUDIT_GET that go with any prefix of it.
+type stallRecording struct {
+	queued, depth, drained []uint64
+	level                  uint64
+}
+
+func (r *stallRecording) steady(n int) {
+	for range n {
+		r.queued, r.depth, r.drained = append(r.queued, 2), append(r.depth, 2), append(r.drained, 2)
+	}
+}
+
+func (r *stallRecording) stall(n int) {
+	for range n + 1 {
+		r.level += 2
+		r.queued, r.depth, r.drained = append(r.queued, 2), append(r.depth, r.level), append(r.drained, 0)
+	}
+	r.drained[len(r.drained)-1], r.level = r.level, 0
+}
+
+// slowStall is a stall of n buckets whose consumer then catches up over
+// three buckets, the depth falling in them, its pass counted in the last.
+// A window that starts in them needs the queue's length at its start:
+// from nothing, the drain would read as coming late, and the first of
+// them as a stall.
+func (r *stallRecording) slowStall(n int) {
+	for range n {
+		r.level += 2
+		r.queued, r.depth, r.drained = append(r.queued, 2), append(r.depth, r.level), append(r.drained, 0)
+	}
+	l := r.level
+	r.queued, r.depth, r.drained = append(r.queued, 1, 1, 1), append(r.depth, l+1, (l+2)/2, 1), append(r.drained, 0, 0, l+3)
+	r.level = 0
+}
+
+// stallBase is the recording's first bucket, as the monotonic clock numbers it.
+const stallBase = 1000
+
+// snapshot is what the exporter would get with buckets [from, to) in its
+// window: as probe.Snapshot reads them, the totals run two buckets past
+// the window's end (the buckets still being written to).
+func (r *stallRecording) snapshot(from, to int) *profile.Profile {
+	const b = int64(10 * time.Millisecond)
+	p := &profile.Profile{SchemaVersion: profile.SchemaVersion, Attach: profile.AttachFentry, HZ: 250,
+		DurationNs: int64(to+2) * b, AuditBefore: &profile.AuditStatus{BacklogLimit: 8192}}
+	for i := range min(to+2, len(r.queued)) {
+		p.Totals.Queued += r.queued[i]
+		p.Totals.Drained += r.drained[i]
+		p.Totals.Records += r.queued[i]
+	}
+	n := to - from
+	p.Timeline = profile.Timeline{BucketNs: b, StartNs: int64(stallBase+from) * b, Arrivals: make([]int64, n),
+		Queued: r.queued[from:to], MaxDepth: r.depth[from:to], Drained: r.drained[from:to],
+		Lost: make([]uint64, n), Waits: make([]uint64, n), WaitNs: make([]uint64, n)}
+	return p
+}
+
+// levelAt is the queue's length at the start of bucket i.
+func (r *stallRecording) levelAt(i int) uint64 {
+	var l uint64
+	for k := range i {
+		l = l + r.queued[k] - r.drained[k]
+	}
+	return l
+}
+
+func stallLayout() *stallRecording {
+	var r stallRecording
+	r.steady(10)
+	r.stall(3) // A: buckets 10-12
+	r.steady(10)
+	r.stall(5) // B: 24-28
+	r.steady(10)
+	r.stall(2) // C: 40-41
+	r.steady(7)
+	r.slowStall(10) // E: 50-59, caught up over 60-62
+	r.steady(7)
+	r.slowStall(10) // F: 70-79, caught up over 80-82
+	r.steady(5)
+	return &r
+}
+
+// TestStallMetrics: the stall gauge is the longest stall MeasureStalls
+// finds in the snapshot's window, one still going included; the histogram
+// counts the stalls that ended, as MeasureStalls finds them in the
+// recording so far, each once: a stall still going when one snapshot is
+// taken is counted when a later one sees it end, one cut short by the
+// window's start sliding past it is not counted again, nor is a snapshot
+// read twice.
+func TestStallMetrics(t *testing.T) {
+	r := stallLayout()
+	c := New(DefaultTop)
+	for _, tc := range []struct {
+		name     string
+		from, to int
+		longest  float64 // the gauge, seconds
+		ended    []int   // the stalls counted so far, buckets each
+		gap      bool    // the window starts past the last one's end
+	}{
+		// A ended; B is 4 buckets long so far, the longest, not counted.
+		{"B going on", 0, 28, 0.04, []int{3}, false},
+		// The window starts inside A (counted, not again); B and C ended.
+		{"B ended", 11, 45, 0.05, []int{3, 5, 2}, false},
+		{"read again", 11, 45, 0.05, []int{3, 5, 2}, false},
+		{"E ended", 45, 65, 0.10, []int{3, 5, 2, 10}, false},
+		// The window starts as E's consumer catches up, and ends in F:
+		// the queue's length at its start, carried over from the last
+		// window (the totals would count F's first records too), keeps
+		// the catching up from reading as a stall, and F from reading
+		// shorter than it is.
+		{"starts catching up", 60, 72, 0.02, []int{3, 5, 2, 10}, false},
+		// Past the last window's end: the start depth from the totals,
+		// and F counted with the part of it the window holds.
+		{"after a gap", 74, 88, 0.06, []int{3, 5, 2, 10, 6}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.Update(r.snapshot(tc.from, tc.to))
+			fams := gather(t, c)
+			checkStallGauge(t, fams, r, tc.from, tc.to, tc.longest)
+
+			// The recording so far, less a stall still going at its end.
+			whole := r.snapshot(0, tc.to)
+			var ended []int
+			for _, st := range sizing.FindStalls(&whole.Timeline, 0) {
+				if st.First+st.Buckets < tc.to {
+					ended = append(ended, st.Buckets)
+				}
+			}
+			if ms := sizing.MeasureStalls(whole); ms.Count != len(ended) && ms.Count != len(ended)+1 {
+				t.Fatalf("MeasureStalls counts %d stalls, FindStalls %d ended", ms.Count, len(ended))
+			}
+			if tc.gap {
+				// F began before the window.
+				ended[len(ended)-1] = 80 - tc.from
+			}
+			if !slices.Equal(ended, tc.ended) {
+				t.Fatalf("the recording so far has ended stalls %v, want %v", ended, tc.ended)
+			}
+			var sum float64
+			for _, n := range ended {
+				sum += float64(n) * 0.01
+			}
+			if got, ok := Value(fams, "auditprof_consumer_stall_seconds_count"); !ok || got != float64(len(ended)) {
+				t.Errorf("stalls counted %g, want %d", got, len(ended))
+			}
+			if got, _ := Value(fams, "auditprof_consumer_stall_seconds_sum"); math.Abs(got-sum) > 1e-9 {
+				t.Errorf("stalls' sum %g s, want %g", got, sum)
+			}
+			h := fams["auditprof_consumer_stall_seconds"].GetMetric()[0].GetHistogram()
+			for _, b := range h.GetBucket() {
+				var want uint64
+				for _, n := range ended {
+					if float64(n)*0.01 <= b.GetUpperBound()+1e-12 {
+						want++
+					}
+				}
+				if b.GetCumulativeCount() != want {
+					t.Errorf("le %g: %d stalls, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+				}
+			}
+			if len(h.GetBucket()) != len(StallBounds()) {
+				t.Errorf("%d buckets, want %d", len(h.GetBucket()), len(StallBounds()))
+			}
+		})
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+}
+
+// checkStallGauge: the gauge is what MeasureStalls finds in the window,
+// measured as a recording that starts where it does, with the queue it
+// had then.
+func checkStallGauge(t *testing.T, fams map[string]*dto.MetricFamily, r *stallRecording, from, to int, want float64) {
+	t.Helper()
+	w := r.snapshot(from, to)
+	w.AuditBefore.Backlog = uint32(r.levelAt(from))
+	ms := sizing.MeasureStalls(w)
+	if got, ok := Value(fams, "auditprof_consumer_stall_longest_seconds"); !ok || got != ms.Longest.Seconds() || got != want {
+		t.Errorf("longest stall %g (present %v); MeasureStalls of the window %s, want %g", got, ok, ms.Longest, want)
+	}
+}
+
+// TestStallFirstWindow: a first snapshot whose window starts after the
+// recording did (an --interval longer than the window) takes the queue's
+// length at its start from the totals: the consumer catching up there is
+// no stall, and nothing is counted.
+func TestStallFirstWindow(t *testing.T) {
+	r := stallLayout()
+	c := New(DefaultTop)
+	c.Update(r.snapshot(60, 70))
+	fams := gather(t, c)
+	checkStallGauge(t, fams, r, 60, 70, 0)
+	if got, ok := Value(fams, "auditprof_consumer_stall_seconds_count"); !ok || got != 0 {
+		t.Errorf("stalls counted %g (present %v), want 0", got, ok)
+	}
+}
+
+// TestNoStallSeries: no timeline, no stall series (the snapshot has no
+// per-bucket queue to measure).
+func TestNoStallSeries(t *testing.T) {
+	c := New(DefaultTop)
+	c.Update(testProfile())
+	for _, name := range []string{"auditprof_consumer_stall_longest_seconds", "auditprof_consumer_stall_seconds"} {
+		if n := testutil.CollectAndCount(c, name); n != 0 {
+			t.Errorf("%s: %d series without a timeline", name, n)
+		}
+	}
+}
+
+// TestStallBounds: 10 ms to 81.92 s by powers of two; a stall exactly on
+// a bound is counted under it.
+func TestStallBounds(t *testing.T) {
+	b := StallBounds()
+	if len(b) != 14 || b[0] != 0.01 || b[13] != 81.92 {
+		t.Fatalf("bounds %v", b)
+	}
+	s := newStallTracker()
+	var r stallRecording
+	r.steady(1)
+	r.stall(4)
+	r.steady(1)
+	v := s.update(r.snapshot(0, len(r.queued)))
+	if v == nil || v.count != 1 || v.counts[1] != 0 || v.counts[2] != 1 {
+		t.Errorf("a 40 ms stall: %+v", v)
 	}
 }
