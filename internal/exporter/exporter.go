@@ -260,7 +260,7 @@ var (
 	descWaits    = desc("backlog_waits_total", "Records whose producer slept in the backlog wait.")
 	descWaitSec  = desc("backlog_wait_seconds_total", "Time producers slept in the backlog wait, as the kernel's backlog_wait_time_actual counts it.")
 	descKLost    = desc("kernel_lost_total", "The kernel's own lost counter (AUDIT_GET lost, since boot).")
-	descOverflow = desc("overflows_total", "Events auditprof's bounded kernel maps could not hold (per-rule and per-process rows then go to \"other\"), and events its programs did not see (recursion_misses, returns_missed: the totals are short by that many).", "map")
+	descOverflow = desc("overflows_total", "Events auditprof's bounded kernel maps could not hold (per-rule and per-process rows then go to \"other\"), and events its programs did not see (recursion_misses, returns_missed, probe_misses: the totals are short by that many).", "map")
 	descBlocked  = desc("backlog_blocked_seconds", "Wall time of the audit_log_start calls that slept in the backlog wait.")
 	descDepth    = desc("backlog_depth", "Records on the kernel's audit queue now (AUDIT_GET backlog).")
 	descDepthMax = desc("backlog_depth_max", "The longest audit queue seen since attaching.")

@@ -98,10 +98,11 @@ auditprof_info{attach="fentry",kernel="6.12.0-test"} 1
 # HELP auditprof_kernel_lost_total The kernel's own lost counter (AUDIT_GET lost, since boot).
 # TYPE auditprof_kernel_lost_total counter
 auditprof_kernel_lost_total 4000
-# HELP auditprof_overflows_total Events auditprof's bounded kernel maps could not hold (per-rule and per-process rows then go to "other"), and events its programs did not see (recursion_misses, returns_missed: the totals are short by that many).
+# HELP auditprof_overflows_total Events auditprof's bounded kernel maps could not hold (per-rule and per-process rows then go to "other"), and events its programs did not see (recursion_misses, returns_missed, probe_misses: the totals are short by that many).
 # TYPE auditprof_overflows_total counter
 auditprof_overflows_total{map="inflight"} 0
 auditprof_overflows_total{map="inflight_missing"} 0
+auditprof_overflows_total{map="probe_misses"} 0
 auditprof_overflows_total{map="processes"} 7
 auditprof_overflows_total{map="reasons"} 0
 auditprof_overflows_total{map="recursion_misses"} 0
@@ -167,8 +168,8 @@ func TestMetrics(t *testing.T) {
 	// The pedantic registry checks the collector's descriptions too.
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 42 {
-		t.Errorf("GatherAndCount = %d, %v; want 42 series", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 43 {
+		t.Errorf("GatherAndCount = %d, %v; want 43 series", n, err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
