@@ -42,15 +42,7 @@ func decorate(p *profile.Profile) {
 // near the limit in force (5000), grows by the arrivals over the stop and
 // drains after it. Its recommendation rides out a stall of that length.
 func stalledProfile() *profile.Profile {
-	ms := 0
-	stop := func(float64) float64 {
-		ms++
-		if ms > 3000 && ms <= 3500 {
-			return 0
-		}
-		return 5
-	}
-	p, _ := sizingtest.SimulateConsumer(8_000, func(int) float64 { return 0.25 }, 5, stop, 5000)
+	p, _ := sizingtest.SimulateConsumer(8_000, func(int) float64 { return 0.25 }, 5, sizingtest.StoppedFor(5, 3000, 3500), 5000)
 	return p
 }
 
@@ -435,15 +427,7 @@ func TestReplaySeries(t *testing.T) {
 // recommend do; a consumer stopped for 2 s in the simulation is one stall
 // of about that long.
 func TestStalls(t *testing.T) {
-	ms := 0
-	stopped := func(float64) float64 {
-		ms++
-		if ms > 3000 && ms <= 5000 {
-			return 0
-		}
-		return 5
-	}
-	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, stopped, 0)
+	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, sizingtest.StoppedFor(5, 3000, 5000), 0)
 	pg, err := Build(p)
 	if err != nil {
 		t.Fatal(err)

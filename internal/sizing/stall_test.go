@@ -243,15 +243,7 @@ func TestRecommendStall(t *testing.T) {
 	p, _ := sizingtest.Simulate(8_000, steady, k, drain, 5000)
 	// The simulation asks its consumer once a millisecond, in order.
 	lost := func(limit uint32) uint64 {
-		ms := 0
-		stallAt := func(float64) float64 {
-			ms++
-			if ms > 3000 && ms <= 5000 {
-				return 0
-			}
-			return drain
-		}
-		q, _ := sizingtest.SimulateConsumer(8_000, steady, k, stallAt, limit)
+		q, _ := sizingtest.SimulateConsumer(8_000, steady, k, sizingtest.StoppedFor(drain, 3000, 5000), limit)
 		return q.Totals.Lost
 	}
 	none, err := Recommend(p, Options{Stall: 0})

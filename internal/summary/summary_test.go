@@ -203,15 +203,7 @@ func TestStalls(t *testing.T) {
 // TestStallsSimulated: a consumer stopped for 2 s in the record-by-record
 // simulation reads as one stall of about that long, where it began.
 func TestStallsSimulated(t *testing.T) {
-	ms := 0
-	stopped := func(float64) float64 {
-		ms++
-		if ms > 3000 && ms <= 5000 {
-			return 0
-		}
-		return 5
-	}
-	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, stopped, 0)
+	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, sizingtest.StoppedFor(5, 3000, 5000), 0)
 	var buf bytes.Buffer
 	Write(&buf, p, 5)
 	// Measured to the bucket, the stopped run's first and last buckets

@@ -99,3 +99,18 @@ func Bursts(ms int) float64 {
 	}
 	return 0.05
 }
+
+// StoppedFor is a consumer taking drainPerMs records each millisecond but
+// nothing in milliseconds (from, to], as a consumer stopped there (auditd
+// sent SIGSTOP) would. SimulateConsumer asks it once a millisecond, in
+// order; each call to StoppedFor makes a fresh one.
+func StoppedFor(drainPerMs float64, from, to int) Consumer {
+	ms := 0
+	return func(float64) float64 {
+		ms++
+		if ms > from && ms <= to {
+			return 0
+		}
+		return drainPerMs
+	}
+}
