@@ -41,8 +41,8 @@ cmd rec recommend --profile /tmp/s1.json --stall 2s --json
 cmd recDefault recommend --profile /tmp/s1.json --json
 cmd rec2 recommend --profile /tmp/s2.json --json
 cmd both recommend --profile /tmp/s1.json --profile /tmp/s2.json --json
-cmd rec3 recommend --profile /tmp/s3.json --json
-cmd loads recommend --profile /tmp/s1.json --profile /tmp/s3.json --json
+cmd rec3 recommend --profile /tmp/s3.json --stall 2s --json
+cmd loads recommend --profile /tmp/s1.json --profile /tmp/s3.json --stall 2s --json
 R=$(awk -F': ' '/"backlog_limit"/ {sub(/,/,"",$2); print $2; exit}' /tmp/rec.out)
 cmd vR validate --profile /tmp/s1.json --backlog-limit "$R" --stall 2s --json
 cmd vH validate --profile /tmp/s1.json --backlog-limit $((R / 2)) --stall 2s --json
