@@ -13,6 +13,7 @@ import (
 	"github.com/auditprof/auditprof/internal/live"
 	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 func TestTopUsageErrors(t *testing.T) {
@@ -93,7 +94,7 @@ func (e *wrapErr) Unwrap() error { return probe.ErrNoAttach }
 // TestTopOutputs drives the outputs top writes to with two snapshots, as
 // recording.Run would.
 func TestTopOutputs(t *testing.T) {
-	opts := live.Options{SortBy: live.SortRecords, Top: 10}
+	opts := live.Options{SortBy: ranking.Records, Top: 10}
 	p1 := &profile.Profile{DurationNs: 1e9, Totals: profile.Totals{Records: 10},
 		Rules: []profile.Rule{{Key: "k", Syscall: 2, Records: 10}}, AuditAfter: &profile.AuditStatus{Backlog: 3, BacklogLimit: 64}}
 	p2 := &profile.Profile{DurationNs: 2e9, Totals: profile.Totals{Records: 30},
@@ -151,7 +152,7 @@ func TestScreenFrame(t *testing.T) {
 			Cgroup: "/system.slice/a-very-long-unit-name-that-does-not-fit-on-one-line-of-the-terminal.service", Records: uint64(1000 - i)})
 		cur.Rules = append(cur.Rules, profile.Rule{Key: fmt.Sprintf("key-%02d", i), Syscall: 257, SyscallName: "openat", Records: uint64(1000 - i)})
 	}
-	v := live.Frame(nil, cur, live.Options{SortBy: live.SortRecords, Top: 10})
+	v := live.Frame(nil, cur, live.Options{SortBy: ranking.Records, Top: 10})
 	b, err := screenFrame(v, "keys: r records  l lost  w wait  q quit", 60, 24)
 	if err != nil {
 		t.Fatal(err)

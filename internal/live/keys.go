@@ -1,5 +1,7 @@
 package live
 
+import "github.com/auditprof/auditprof/internal/ranking"
+
 // Keys applies what was read from the terminal (in raw mode) to the sort
 // key: r, l and w sort by records, lost and wait; q, Q, Ctrl-C and Ctrl-D
 // quit. Escape sequences (arrow and function keys, Alt+key) are skipped
@@ -10,11 +12,11 @@ func Keys(b []byte, sortBy string) (string, bool) {
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
 		case 'r', 'R':
-			sortBy = SortRecords
+			sortBy = ranking.Records
 		case 'l', 'L':
-			sortBy = SortLost
+			sortBy = ranking.Lost
 		case 'w', 'W':
-			sortBy = SortWait
+			sortBy = ranking.Wait
 		case 'q', 'Q', 0x03, 0x04:
 			return sortBy, true
 		case 0x1b:

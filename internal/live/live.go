@@ -16,13 +16,6 @@ import (
 	"github.com/auditprof/auditprof/internal/ranking"
 )
 
-// Sort keys (ranking's).
-const (
-	SortRecords = ranking.Records
-	SortLost    = ranking.Lost
-	SortWait    = ranking.Wait
-)
-
 // Options configure Frame.
 type Options struct {
 	// SortBy ranks the rows by their records, lost records or backlog
@@ -158,9 +151,6 @@ type RuleRow struct {
 	Lost    uint64 `json:"lost"`
 }
 
-// ValidSort says whether s is a sort key.
-func ValidSort(s string) bool { return ranking.Valid(s) }
-
 // sub is a counter's growth; counters only grow, but a difference is never
 // allowed to wrap.
 func sub(a, b uint64) uint64 {
@@ -177,8 +167,8 @@ func Frame(prev, cur *profile.Profile, o Options) View {
 	if prev == nil {
 		prev = &profile.Profile{}
 	}
-	if !ValidSort(o.SortBy) {
-		o.SortBy = SortRecords
+	if !ranking.Valid(o.SortBy) {
+		o.SortBy = ranking.Records
 	}
 	v := View{
 		IntervalNs: max(cur.DurationNs-prev.DurationNs, 0),

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 const bucket = int64(10_000_000) // 10 ms
@@ -62,7 +63,7 @@ func TestFrameRates(t *testing.T) {
 			if !reflect.DeepEqual(v.LostPerSecByReason, tc.reason) {
 				t.Errorf("lost by reason %v, want %v", v.LostPerSecByReason, tc.reason)
 			}
-			if v.Totals != tc.totals || v.IntervalNs != tc.iv || v.ElapsedNs != tc.cur.DurationNs || v.SortedBy != SortRecords {
+			if v.Totals != tc.totals || v.IntervalNs != tc.iv || v.ElapsedNs != tc.cur.DurationNs || v.SortedBy != ranking.Records {
 				t.Errorf("totals %+v interval %d elapsed %d sorted %q", v.Totals, v.IntervalNs, v.ElapsedNs, v.SortedBy)
 			}
 		})
@@ -158,16 +159,16 @@ func TestFrameProcesses(t *testing.T) {
 		// records in the interval; steady and twin tie at +200 and steady
 		// has more in total; alpha and bravo tie on all counts: by name.
 		// idle did nothing in the interval and comes last despite its totals.
-		{SortRecords, 0, []uint32{0, 16, 15, 10, 12, 13, 14, 18, 11}},
+		{ranking.Records, 0, []uint32{0, 16, 15, 10, 12, 13, 14, 18, 11}},
 		// lost in the interval: other and new +60; other has more in total.
 		// Then alpha, bravo (+10) and blocked (+2). Then nothing lost in the
 		// interval: rows active in it first, by lost since start, then by
 		// records in the interval.
-		{SortLost, 0, []uint32{0, 13, 16, 15, 14, 10, 12, 18, 11}},
+		{ranking.Lost, 0, []uint32{0, 13, 16, 15, 14, 10, 12, 18, 11}},
 		// wait in the interval: blocked (new: 5ms), alpha and bravo (3ms),
 		// steady (+2ms), other (+1ms); then the rest as for lost.
-		{SortWait, 0, []uint32{14, 16, 15, 10, 0, 12, 13, 18, 11}},
-		{SortRecords, 3, []uint32{0, 16, 15}},
+		{ranking.Wait, 0, []uint32{14, 16, 15, 10, 0, 12, 13, 18, 11}},
+		{ranking.Records, 3, []uint32{0, 16, 15}},
 		{"", 2, []uint32{0, 16}},
 	} {
 		v := Frame(prev, cur, Options{SortBy: tc.sortBy, Top: tc.top})
@@ -178,7 +179,7 @@ func TestFrameProcesses(t *testing.T) {
 			t.Errorf("sort %q: %d rows, want 9", tc.sortBy, v.ProcessRows)
 		}
 	}
-	v := Frame(prev, cur, Options{SortBy: SortRecords})
+	v := Frame(prev, cur, Options{SortBy: ranking.Records})
 	rows := map[uint32]ProcessRow{}
 	for _, r := range v.Processes {
 		rows[r.Tgid] = r
@@ -220,7 +221,7 @@ func TestFrameRules(t *testing.T) {
 		with(chdir, 1000, 0, 0),    // nothing in the interval
 		with(gone, 80, 80, 0),      // absent from prev, no loaded rule: +80 lost
 	}}
-	v := Frame(prev, cur, Options{SortBy: SortRecords})
+	v := Frame(prev, cur, Options{SortBy: ranking.Records})
 	want := []RuleRow{
 		{Rules: []int{1}, Text: loaded[0].Text, Key: "file-open", Syscalls: []string{"openat", "open"},
 			RecordsPerSec: 250, LostPerSec: 20, WaitNs: 4e6, WaitNsTotal: 4e6, Records: 350, Lost: 30},
@@ -238,8 +239,8 @@ func TestFrameRules(t *testing.T) {
 		return out
 	}
 	for sortBy, want := range map[string][]string{
-		SortLost: {"gone", "file-open", "dir-change"},
-		SortWait: {"file-open", "gone", "dir-change"},
+		ranking.Lost: {"gone", "file-open", "dir-change"},
+		ranking.Wait: {"file-open", "gone", "dir-change"},
 	} {
 		if got := keys(Frame(prev, cur, Options{SortBy: sortBy})); !reflect.DeepEqual(got, want) {
 			t.Errorf("sort %s: %v, want %v", sortBy, got, want)

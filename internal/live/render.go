@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/auditprof/auditprof/internal/human"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 // sparks are the sparkline's eight levels, lowest first.
@@ -108,7 +109,7 @@ func Render(w io.Writer, v View, width int) error {
 	label("since start", "%s records, %s lost, %s waits, %s asleep",
 		human.Count(float64(t.Records)), human.Count(float64(t.Lost)), human.Count(float64(t.Waits)), human.Duration(t.WaitNs))
 
-	by := map[string]string{SortRecords: "records", SortLost: "lost records", SortWait: "backlog wait"}[v.SortedBy]
+	by := map[string]string{ranking.Records: "records", ranking.Lost: "lost records", ranking.Wait: "backlog wait"}[v.SortedBy]
 	fmt.Fprintf(&b, "\nPROCESSES %s, by %s in the last %s\n", shown(len(v.Processes), v.ProcessRows), by, interval)
 	if len(v.Processes) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 func TestSparkline(t *testing.T) {
@@ -57,7 +58,7 @@ func renderPair() (prev, cur *profile.Profile) {
 func TestRender(t *testing.T) {
 	prev, cur := renderPair()
 	var b bytes.Buffer
-	if err := Render(&b, Frame(prev, cur, Options{SortBy: SortLost, Top: 2}), 0); err != nil {
+	if err := Render(&b, Frame(prev, cur, Options{SortBy: ranking.Lost, Top: 2}), 0); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -166,27 +167,27 @@ func TestKeys(t *testing.T) {
 		want   string
 		quit   bool
 	}{
-		{"l", SortRecords, SortLost, false},
-		{"w", SortRecords, SortWait, false},
-		{"r", SortWait, SortRecords, false},
-		{"W", SortRecords, SortWait, false},
-		{"lw", SortRecords, SortWait, false}, // the last one read wins
-		{"x", SortLost, SortLost, false},
-		{"q", SortLost, SortLost, true},
-		{"Q", SortLost, SortLost, true},
-		{"\x03", SortRecords, SortRecords, true}, // Ctrl-C in raw mode
-		{"\x04", SortRecords, SortRecords, true}, // Ctrl-D
-		{"lq", SortRecords, SortLost, true},
-		{"\x1b[A", SortLost, SortLost, false},       // up arrow
-		{"\x1b[1;5D", SortLost, SortLost, false},    // Ctrl-left
-		{"\x1b[21~", SortWait, SortWait, false},     // F10
-		{"\x1bOR", SortWait, SortWait, false},       // F3: its R is not r
-		{"\x1bq", SortWait, SortWait, false},        // Alt-q
-		{"\x1b[Bw", SortRecords, SortWait, false},   // a key after a sequence
-		{"\x1b", SortRecords, SortRecords, false},   // Esc alone
-		{"\x1b[", SortRecords, SortRecords, false},  // a sequence cut short
-		{"\x1b[Aq", SortRecords, SortRecords, true}, // arrow then q
-		{"", SortRecords, SortRecords, false},
+		{"l", ranking.Records, ranking.Lost, false},
+		{"w", ranking.Records, ranking.Wait, false},
+		{"r", ranking.Wait, ranking.Records, false},
+		{"W", ranking.Records, ranking.Wait, false},
+		{"lw", ranking.Records, ranking.Wait, false}, // the last one read wins
+		{"x", ranking.Lost, ranking.Lost, false},
+		{"q", ranking.Lost, ranking.Lost, true},
+		{"Q", ranking.Lost, ranking.Lost, true},
+		{"\x03", ranking.Records, ranking.Records, true}, // Ctrl-C in raw mode
+		{"\x04", ranking.Records, ranking.Records, true}, // Ctrl-D
+		{"lq", ranking.Records, ranking.Lost, true},
+		{"\x1b[A", ranking.Lost, ranking.Lost, false},       // up arrow
+		{"\x1b[1;5D", ranking.Lost, ranking.Lost, false},    // Ctrl-left
+		{"\x1b[21~", ranking.Wait, ranking.Wait, false},     // F10
+		{"\x1bOR", ranking.Wait, ranking.Wait, false},       // F3: its R is not r
+		{"\x1bq", ranking.Wait, ranking.Wait, false},        // Alt-q
+		{"\x1b[Bw", ranking.Records, ranking.Wait, false},   // a key after a sequence
+		{"\x1b", ranking.Records, ranking.Records, false},   // Esc alone
+		{"\x1b[", ranking.Records, ranking.Records, false},  // a sequence cut short
+		{"\x1b[Aq", ranking.Records, ranking.Records, true}, // arrow then q
+		{"", ranking.Records, ranking.Records, false},
 	} {
 		got, quit := Keys([]byte(tc.in), tc.sortBy)
 		if got != tc.want || quit != tc.quit {
