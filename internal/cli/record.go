@@ -53,7 +53,7 @@ in one line and records what netlink offers instead (attach=netlink);
 	f.DurationVar(&o.Duration, "duration", 0, "stop after this long (default: until Ctrl-C or SIGTERM)")
 	f.StringVarP(&o.Output, "output", "o", "auditprof-profile.json", "write the profile to this file")
 	addAttachFlag(cmd, &o.Attach, true)
-	enumFlag(cmd, &o.TaskState, "task-state", "auto", taskStates,
+	enumFlag(cmd, &o.TaskState, "task-state", probe.TaskStateAuto, taskStates,
 		"where the programs keep per-call state (task-storage: 5.12+; hash: what older kernels get)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
 	f.DurationVar(&o.Bucket, "bucket", probe.DefaultBucket, "timeline bucket width (1ms to 1s)")
@@ -64,7 +64,7 @@ in one line and records what netlink offers instead (attach=netlink);
 
 func (o *recordOptions) validate() error {
 	o.mode, o.netlink = attachMode(o.Attach)
-	if o.netlink && o.TaskState != "auto" {
+	if o.netlink && o.TaskState != probe.TaskStateAuto {
 		return usagef("--task-state is for BPF; --attach netlink loads no programs")
 	}
 	if o.Duration < 0 {

@@ -48,7 +48,7 @@ func addSortFlag(cmd *cobra.Command, p *string, usage string) {
 }
 
 // taskStates are --task-state's values (probe.Options.TaskState).
-var taskStates = []string{"auto", "task-storage", "hash"}
+var taskStates = []string{probe.TaskStateAuto, probe.TaskStateStorage, probe.TaskStateHash}
 
 // loadProfile reads a profile; a missing or bad file is a usage error.
 func loadProfile(path string) (*profile.Profile, error) {

@@ -121,6 +121,18 @@ func (o *Options) defaults() {
 	}
 }
 
+// Where the per-call state lives: Options.TaskState's values, as
+// record's --task-state takes them. The profile's TaskState says which of
+// the last two a recording used.
+const (
+	// TaskStateAuto is task storage where the kernel has it, else the hash.
+	TaskStateAuto = "auto"
+	// TaskStateStorage is task local storage (5.12+).
+	TaskStateStorage = "task-storage"
+	// TaskStateHash is the inflight hash, keyed by pid_tgid.
+	TaskStateHash = "hash"
+)
+
 // useTaskStorage keeps the per-call state in task local storage, which
 // costs a record no hash update or delete and lets a task cache its process
 // and rule slots; tracing programs may use it since 5.12 (commit
@@ -132,15 +144,15 @@ func (o *Options) defaults() {
 func useTaskStorage(spec *ebpf.CollectionSpec, choice string) error {
 	use := false
 	switch choice {
-	case "auto":
+	case TaskStateAuto:
 		use = features.HaveMapType(ebpf.TaskStorage) == nil &&
 			features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskStorageGet) == nil &&
 			features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetCurrentTaskBtf) == nil
-	case "task-storage":
+	case TaskStateStorage:
 		use = true
-	case "hash":
+	case TaskStateHash:
 	default:
-		return fmt.Errorf("task state must be auto, task-storage or hash, not %q", choice)
+		return fmt.Errorf("task state must be %s, %s or %s, not %q", TaskStateAuto, TaskStateStorage, TaskStateHash, choice)
 	}
 	if err := spec.Variables["use_task_storage"].Set(use); err != nil {
 		return fmt.Errorf("setting use_task_storage: %w", err)

@@ -36,7 +36,7 @@ func TestKprobeVariantLoads(t *testing.T) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
-	for _, state := range []string{"task-storage", "hash"} {
+	for _, state := range []string{TaskStateStorage, TaskStateHash} {
 		t.Run(state, func(t *testing.T) {
 			opts := Options{TaskState: state}
 			opts.defaults()
@@ -53,7 +53,7 @@ func TestKprobeVariantLoads(t *testing.T) {
 			if len(points) != len(spec.Programs) {
 				t.Errorf("%d attach points, %d programs", len(points), len(spec.Programs))
 			}
-			if got := spec.Maps["task_states"].Type == ebpf.TaskStorage; got != (state == "task-storage") {
+			if got := spec.Maps["task_states"].Type == ebpf.TaskStorage; got != (state == TaskStateStorage) {
 				t.Errorf("task_states is a %s map with task state %s", spec.Maps["task_states"].Type, state)
 			}
 			coll, err := ebpf.NewCollection(spec)
