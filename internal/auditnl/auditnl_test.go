@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/elastic/go-libaudit/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/auditprof/auditprof/internal/asnobody"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -160,45 +160,15 @@ func TestGetChildNotServing(t *testing.T) {
 	}
 }
 
-// selfCopy copies the test binary where an unprivileged user can execute it.
-func selfCopy(t *testing.T) string {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "auditnl-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "auditnl.test")
-	if err := os.WriteFile(p, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // The real kernel refusing a user without CAP_AUDIT_CONTROL: the child runs
 // as nobody.
 func TestGetPermissionDenied(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to start a child as another user")
 	}
-	exe := selfCopy(t)
+	exe := asnobody.Copy(t)
 	old := childCommand
-	childCommand = func() *exec.Cmd {
-		c := exec.Command(exe)
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-		return c
-	}
+	childCommand = func() *exec.Cmd { return asnobody.Command(exe) }
 	t.Cleanup(func() { childCommand = old })
 	_, err := Get(context.Background())
 	if !errors.Is(err, unix.EPERM) {
@@ -240,7 +210,7 @@ func TestGetOtherUserNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	exe := selfCopy(t)
+	exe := asnobody.Copy(t)
 	old := childCommand
 	childCommand = func() *exec.Cmd {
 		c := exec.Command(exe)
