@@ -7,6 +7,7 @@ package ranking
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -36,15 +37,19 @@ type Counts struct {
 func RuleCounts(r profile.Rule) Counts       { return Counts{r.Records, r.Lost, r.WaitNs} }
 func ProcessCounts(p profile.Process) Counts { return Counts{p.Records, p.Lost, p.WaitNs} }
 
-// Get returns the counter key names (records for an unknown key).
+// Get returns the counter key names. Keys come from the code or from
+// --sort, which refuses any other, so an unknown key is a bug and panics
+// rather than ranking by records unnoticed.
 func (c Counts) Get(key string) uint64 {
 	switch key {
+	case Records:
+		return c.Records
 	case Lost:
 		return c.Lost
 	case Wait:
 		return c.WaitNs
 	}
-	return c.Records
+	panic(fmt.Sprintf("ranking: unknown sort key %q (want one of %s)", key, strings.Join(Keys(), ", ")))
 }
 
 // IsZero says whether nothing was counted.

@@ -23,12 +23,22 @@ func TestCompare(t *testing.T) {
 		{"equal on the keys", Counts{Records: 3, Lost: 1}, Counts{Records: 3, Lost: 2}, By(Records), 0},
 		{"later keys break ties", Counts{Records: 3, Lost: 1}, Counts{Records: 3, Lost: 2}, []string{Records, Lost, Wait}, 1},
 		{"no keys", Counts{Records: 3}, Counts{Records: 4}, nil, 0},
-		{"unknown key is records", Counts{Records: 4}, Counts{Records: 3}, []string{"size"}, -1},
 	} {
 		if got := Compare(tc.a, tc.b, tc.keys...); got != tc.want {
 			t.Errorf("%s: Compare(%+v, %+v, %v) = %d, want %d", tc.name, tc.a, tc.b, tc.keys, got, tc.want)
 		}
 	}
+}
+
+// An unknown key is a bug (a typo), not a ranking by records.
+func TestGetUnknownKeyPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r != `ranking: unknown sort key "size" (want one of records, lost, wait)` {
+			t.Errorf("recovered %v", r)
+		}
+	}()
+	Compare(Counts{Records: 4}, Counts{Records: 3}, "size")
+	t.Error("no panic")
 }
 
 func TestSince(t *testing.T) {
