@@ -139,7 +139,7 @@ func TestJoin(t *testing.T) {
 	p := &profile.Profile{Rules: []profile.Rule{
 		{Key: "file-open", Syscall: 257, Arch: "x86_64"},
 		{Key: "", Syscall: 80, Arch: "x86_64", Comm: "stress-ng-chdir"},
-		{Key: "", Syscall: -1},
+		{Key: "", Syscall: profile.SyscallNone},
 	}}
 	Join(p, rules)
 	if len(p.LoadedRules) != 2 || p.LoadedRules[1].Text != "-a always,exit -F arch=b64 -S chdir" {

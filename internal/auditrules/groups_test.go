@@ -24,7 +24,7 @@ func TestGroups(t *testing.T) {
 	chdirB := profile.Rule{Syscall: 80, Arch: "x86_64", SyscallName: "chdir", Comm: "b", Matches: []int{4}, Records: 2, Events: 2}
 	goneOpen := profile.Rule{Key: "gone", Syscall: 2, Arch: "x86_64", SyscallName: "open", Records: 1}
 	goneChdir := profile.Rule{Key: "gone", Syscall: 80, Arch: "x86_64", SyscallName: "chdir", Records: 1}
-	other := profile.Rule{Syscall: -2, Records: 9, Lost: 9}
+	other := profile.Rule{Syscall: profile.SyscallOther, Records: 9, Lost: 9}
 
 	for _, tc := range []struct {
 		name string

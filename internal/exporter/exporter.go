@@ -182,7 +182,7 @@ func (c *Collector) Update(p *profile.Profile) {
 		rules = append(rules, row[ruleID]{
 			id:       ruleID{r.Key, r.Syscall, r.Arch, r.Comm},
 			labels:   labelSet{label(strings.ReplaceAll(r.Key, "\x01", ",")), label(r.SyscallLabel()), label(r.Arch), label(comm)},
-			overflow: r.Syscall == -2,
+			overflow: r.Syscall == profile.SyscallOther,
 			v:        ranking.RuleCounts(r),
 		})
 	}

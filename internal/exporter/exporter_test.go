@@ -30,7 +30,7 @@ func testProfile() *profile.Profile {
 		Rules: []profile.Rule{
 			{Key: "file-open", Syscall: 257, SyscallName: "openat", Arch: "x86_64", Records: 600, Lost: 60, WaitNs: 1_500_000_000},
 			{Key: "", Syscall: 80, SyscallName: "chdir", Arch: "x86_64", Comm: "bash", Records: 300, Lost: 30, WaitNs: 500_000_000},
-			{Key: "", Syscall: -2, Records: 100, Lost: 10, WaitNs: 500_000_000},
+			{Key: "", Syscall: profile.SyscallOther, Records: 100, Lost: 10, WaitNs: 500_000_000},
 		},
 		Processes: []profile.Process{
 			{Tgid: 10, Comm: "stress-ng", CgroupID: 5, Cgroup: "/system.slice/load.service", Records: 500, Lost: 50, WaitNs: 1_000_000_000},
@@ -416,7 +416,7 @@ func TestFrozenMembership(t *testing.T) {
 // even while places are free.
 func TestKernelOverflowRows(t *testing.T) {
 	p := &profile.Profile{
-		Rules:     []profile.Rule{{Syscall: -2, Records: 99}},
+		Rules:     []profile.Rule{{Syscall: profile.SyscallOther, Records: 99}},
 		Processes: []profile.Process{{Tgid: 0, Comm: "other", Records: 99}},
 	}
 	got := checkSeq(t, 5, []*profile.Profile{p})

@@ -13,15 +13,22 @@ import (
 
 // TestRuleSyscallValues: the rows the BPF keys by SYSCALL_NONE, and the
 // overflow row user space labels SYSCALL_OTHER, come out as the numbers the
-// profile format gives those meanings (bpf2go hands the negative enum values
-// over as uint32 bit patterns).
+// profile format gives those meanings, profile.SyscallNone and
+// SyscallOther (bpf2go hands the negative enum values over as uint32 bit
+// patterns).
 func TestRuleSyscallValues(t *testing.T) {
-	for v, want := range map[backlogRuleSyscall]string{
-		backlogRuleSyscallSYSCALL_NONE:  "(not a syscall)",
-		backlogRuleSyscallSYSCALL_OTHER: "(other rules)",
+	for v, want := range map[backlogRuleSyscall]struct {
+		value int32
+		label string
+	}{
+		backlogRuleSyscallSYSCALL_NONE:  {profile.SyscallNone, "(not a syscall)"},
+		backlogRuleSyscallSYSCALL_OTHER: {profile.SyscallOther, "(other rules)"},
 	} {
-		if got := (profile.Rule{Syscall: syscallInt32(v)}).SyscallLabel(); got != want {
-			t.Errorf("rule_syscall %d: label %q, want %q", syscallInt32(v), got, want)
+		if syscallInt32(v) != want.value {
+			t.Errorf("rule_syscall %d, want %d", syscallInt32(v), want.value)
+		}
+		if got := (profile.Rule{Syscall: syscallInt32(v)}).SyscallLabel(); got != want.label {
+			t.Errorf("rule_syscall %d: label %q, want %q", syscallInt32(v), got, want.label)
 		}
 	}
 }

@@ -201,8 +201,19 @@ type Process struct {
 	BlockedNs uint64 `json:"blocked_ns"`
 }
 
-// Rule is one (key, syscall) pair. Syscall -1 means the record was not
-// emitted from a syscall; -2 is the overflow row.
+// Rule.Syscall's values that hold no syscall number: bpf/backlog.h's enum
+// rule_syscall (probe's TestRuleSyscallValues checks that they agree).
+const (
+	// SyscallNone: the record was not made inside a syscall (kernel
+	// threads, netfilter's xt_AUDIT, user-space messages).
+	SyscallNone = -1
+	// SyscallOther: the overflow row, the records of rules that did not
+	// fit.
+	SyscallOther = -2
+)
+
+// Rule is one (key, syscall) pair. Syscall is SyscallNone when the record
+// was not emitted from a syscall; SyscallOther is the overflow row.
 type Rule struct {
 	// Key is ctx->filterkey: several keys are joined by \x01.
 	Key     string `json:"key"`
@@ -456,9 +467,9 @@ func (r Rule) SyscallLabel() string {
 	switch {
 	case r.SyscallName != "":
 		return r.SyscallName
-	case r.Syscall == -1:
+	case r.Syscall == SyscallNone:
 		return "(not a syscall)"
-	case r.Syscall == -2:
+	case r.Syscall == SyscallOther:
 		return "(other rules)"
 	}
 	return fmt.Sprintf("syscall %d", r.Syscall)

@@ -31,7 +31,7 @@ func decorate(p *profile.Profile) {
 	p.Rules[0].SyscallName = "openat"
 	p.Rules = append(p.Rules,
 		profile.Rule{Key: "exec", Syscall: 59, SyscallName: "execve", Records: 900, Lost: 12, Waits: 3, WaitNs: 4e6},
-		profile.Rule{Key: "", Syscall: -1, Records: 40})
+		profile.Rule{Key: "", Syscall: profile.SyscallNone, Records: 40})
 	p.Processes = append(p.Processes,
 		profile.Process{Tgid: 4242, Comm: "sshd", Records: 700, Lost: 2},
 		profile.Process{Tgid: 0, Comm: "other", Records: 30})

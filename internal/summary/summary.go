@@ -108,9 +108,9 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			switch {
 			case r.SyscallName != "":
 				sc = r.SyscallName
-			case r.Syscall == -1:
+			case r.Syscall == profile.SyscallNone:
 				sc = "(not a syscall)"
-			case r.Syscall == -2:
+			case r.Syscall == profile.SyscallOther:
 				sc = "(other)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", key, sc, r.Records, r.Events, r.Lost,

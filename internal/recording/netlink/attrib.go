@@ -30,10 +30,6 @@ const (
 	// CommOther is the process row (tgid 0) of processes beyond
 	// maxProcesses.
 	CommOther = "other"
-	// Rule rows: SyscallNone for records not emitted from a syscall event,
-	// SyscallOther for (key, syscall) pairs beyond maxRules (profile.Rule).
-	SyscallNone  = -1
-	SyscallOther = -2
 )
 
 // event is one audit event (one serial) in flight.
@@ -83,8 +79,8 @@ func newAttributor() *attributor {
 		procOther:    profile.Process{Comm: CommOther},
 		procUnattrib: profile.Process{Comm: CommUnattributed},
 		rules:        make(map[ruleKey]*profile.Rule),
-		ruleOther:    profile.Rule{Syscall: SyscallOther},
-		ruleNone:     profile.Rule{Syscall: SyscallNone},
+		ruleOther:    profile.Rule{Syscall: profile.SyscallOther},
+		ruleNone:     profile.Rule{Syscall: profile.SyscallNone},
 	}
 }
 

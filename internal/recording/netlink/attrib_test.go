@@ -62,13 +62,13 @@ func TestAttribution(t *testing.T) {
 			name:      "non-syscall events are unattributed",
 			in:        []raw{{tUserLogin, userLogin}, {tConfigChange, configChange}},
 			wantProcs: []profile.Process{{Tgid: 0, Comm: CommUnattributed, Records: 2, Queued: 2}},
-			wantRules: []profile.Rule{{Key: "", Syscall: SyscallNone, Records: 2}},
+			wantRules: []profile.Rule{{Key: "", Syscall: profile.SyscallNone, Records: 2}},
 		},
 		{
 			name:      "a record without header is unattributed",
 			in:        []raw{{tPath, "garbage"}},
 			wantProcs: []profile.Process{{Tgid: 0, Comm: CommUnattributed, Records: 1, Queued: 1}},
-			wantRules: []profile.Rule{{Key: "", Syscall: SyscallNone, Records: 1}},
+			wantRules: []profile.Rule{{Key: "", Syscall: profile.SyscallNone, Records: 1}},
 		},
 		{
 			name: "a forgotten serial: the rest of its event is unattributed",
@@ -84,7 +84,7 @@ func TestAttribution(t *testing.T) {
 			wantRules: []profile.Rule{
 				{Key: "", Syscall: 90, Arch: "x86_64", SyscallName: "chmod", Records: 1, Events: 1},
 				{Key: "etc-read", Syscall: 257, Arch: "x86_64", SyscallName: "openat", Records: 2, Events: 1},
-				{Key: "", Syscall: SyscallNone, Records: 2},
+				{Key: "", Syscall: profile.SyscallNone, Records: 2},
 			},
 		},
 	}
@@ -133,7 +133,7 @@ func TestAttributionBounds(t *testing.T) {
 	if !reflect.DeepEqual(procs, wantProcs) {
 		t.Errorf("processes %+v", procs)
 	}
-	if len(rules) != 3 || rules[2].Syscall != SyscallOther || rules[2].Records != 6 || rules[2].Events != 3 {
+	if len(rules) != 3 || rules[2].Syscall != profile.SyscallOther || rules[2].Records != 6 || rules[2].Events != 3 {
 		t.Errorf("rules %+v", rules)
 	}
 	if ovf.Processes != 6 || ovf.Rules != 6 {
