@@ -41,16 +41,22 @@ type Profile struct {
 	KernelRelease string `json:"kernel_release"`
 	// HZ is the kernel tick rate, measured; backlog_wait_time and
 	// backlog_wait_time_actual are in jiffies of this rate.
-	HZ           int           `json:"hz"`
-	HZSource     string        `json:"hz_source,omitempty"`
-	StartUnixNs  int64         `json:"start_unix_ns"`
-	DurationNs   int64         `json:"duration_ns"`
-	AuditBefore  *AuditStatus  `json:"audit_before"`
-	AuditAfter   *AuditStatus  `json:"audit_after"`
-	AttachPoints []AttachPoint `json:"attach_points,omitempty"`
-	Totals       Totals        `json:"totals"`
-	Processes    []Process     `json:"processes"`
-	Rules        []Rule        `json:"rules"`
+	HZ       int    `json:"hz"`
+	HZSource string `json:"hz_source,omitempty"`
+	// KauditdSendTimeoutNs is how long the recorded kernel's kauditd
+	// waits on a send to an auditd that does not read before it moves
+	// audit_queue to its retry queue (kernel.KauditdSendTimeout), 0 where
+	// it waits until auditd reads or where that is unknown. A replayed
+	// stall credits those moves only where it is set (sizing, model.md).
+	KauditdSendTimeoutNs int64         `json:"kauditd_send_timeout_ns,omitempty"`
+	StartUnixNs          int64         `json:"start_unix_ns"`
+	DurationNs           int64         `json:"duration_ns"`
+	AuditBefore          *AuditStatus  `json:"audit_before"`
+	AuditAfter           *AuditStatus  `json:"audit_after"`
+	AttachPoints         []AttachPoint `json:"attach_points,omitempty"`
+	Totals               Totals        `json:"totals"`
+	Processes            []Process     `json:"processes"`
+	Rules                []Rule        `json:"rules"`
 	// LoadedRules are the audit rules loaded when the recording ended
 	// (AUDIT_LIST_RULES), in the kernel's order; Rule.Matches points into
 	// them. Absent when they could not be read (a note says why).

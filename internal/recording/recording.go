@@ -89,6 +89,11 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.KernelRelease = release
+	if givesUp, err := kernel.KauditdGivesUp(); err != nil {
+		prof.Notes = append(prof.Notes, fmt.Sprintf("whether kauditd gives up sends to a stopped auditd is unknown (%v): replayed stalls keep everything in audit_queue", err))
+	} else if givesUp {
+		prof.KauditdSendTimeoutNs = int64(kernel.KauditdSendTimeout)
+	}
 
 	// HZ is looked up while the probe loads: from the kernel's config or
 	// one timer_list read it is at once, but a measurement takes 200 ms.
@@ -218,7 +223,7 @@ func setHZ(prof *profile.Profile, hz kernel.HZ, err error, bpf bool) error {
 func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start time.Time, names *namer) (*profile.Profile, error) {
 	snap := &profile.Profile{
 		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
-		HZ: base.HZ, HZSource: base.HZSource, StartUnixNs: base.StartUnixNs,
+		HZ: base.HZ, HZSource: base.HZSource, KauditdSendTimeoutNs: base.KauditdSendTimeoutNs, StartUnixNs: base.StartUnixNs,
 		AuditBefore: base.AuditBefore, Notes: append([]string(nil), base.Notes...),
 	}
 	// AUDIT_GET first: the maps are read after it, so the kernel's lost
@@ -326,7 +331,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	rp.SchemaVersion = profile.SchemaVersion
 	rp.Attach = profile.AttachNetlink
 	rp.KernelRelease = prof.KernelRelease
-	rp.HZ, rp.HZSource = prof.HZ, prof.HZSource
+	rp.HZ, rp.HZSource, rp.KauditdSendTimeoutNs = prof.HZ, prof.HZSource, prof.KauditdSendTimeoutNs
 	rp.Notes = append(prof.Notes, rp.Notes...)
 	rp.StartUnixNs = start.UnixNano()
 	rp.DurationNs = time.Since(start).Nanoseconds()
