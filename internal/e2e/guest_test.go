@@ -132,7 +132,30 @@ func runGuest(tb testing.TB, opts vmtest.Options) guestRun {
 	if res.ExitCode != 0 {
 		tb.Fatalf("guest script exited %d; console:\n%s", res.ExitCode, tail(res.Console, 80))
 	}
+	keepSections(tb, opts.Kernel.Name, res.Sections)
 	return guestRun{t: tb, sections: res.Sections}
+}
+
+// keepSections writes what the guest emitted (profiles, command output,
+// status) to $AUDITPROF_E2E_KEEP/<test>/, one file per section, when that
+// is set: the recordings of a run, to replay and read after it.
+func keepSections(tb testing.TB, kernel string, sections map[string]string) {
+	root := os.Getenv("AUDITPROF_E2E_KEEP")
+	if root == "" {
+		return
+	}
+	dir := filepath.Join(root, strings.ReplaceAll(tb.Name(), "/", "-"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Logf("keeping the guest's output: %v", err)
+		return
+	}
+	for name, s := range sections {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), []byte(s), 0o644); err != nil {
+			tb.Logf("keeping the guest's output: %v", err)
+			return
+		}
+	}
+	tb.Logf("%s: the guest's output is in %s", kernel, dir)
 }
 
 func (g guestRun) section(name string) string {

@@ -13,13 +13,18 @@ auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
 load() { i=0; while [ $i -lt 1600 ]; do : </etc/hostname; usleep 4000; i=$((i + 1)); done; }
 # stalled: the same load with auditd stopped for 2 s from its third second
 # (the load is steady: every moment of it is its busiest).
+# auditd's pid is looked up before the load: pidof opens every process's
+# files, hundreds of audited opens, which would add a burst the recorded
+# load does not have at both ends of the stall. kill is the shell's own
+# builtin: stopping and continuing auditd adds no record.
 stalled() {
+	A=$(pidof auditd)
 	load &
 	L=$!
 	sleep 3
-	kill -STOP "$(pidof auditd)"
+	kill -STOP "$A"
 	sleep 2
-	kill -CONT "$(pidof auditd)"
+	kill -CONT "$A"
 	wait $L
 }
 # at NAME LIMIT: the stalled load at backlog_limit LIMIT, no recording.
