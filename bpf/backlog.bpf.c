@@ -82,24 +82,9 @@ const volatile bool have_task_pt_regs = false;
 const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + 1;
 const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
 
-/* Per task: the audit_log_start call in progress, and which process and
- * rule slot the task's records go to. Kept in task local storage, so that a
- * record costs no hash update or delete; the slot caches make the rule and
- * process lookups one per event instead of one per record. */
-/* The per-call fields of task_state (below), as saved by a nested call. */
-struct outer_call {
-	__u64 start_ns;
-	__u64 ctx;
-	__u64 wait_jiffies;
-	__u64 sleep_start;
-	__u64 sleep_timeout;
-	__u32 type;
-	__u32 lost;
-	__u32 sleeps;
-	__u32 active;
-};
-
-struct task_state {
+/* An audit_log_start call in progress: task_state.call, and .outer when a
+ * nested call interrupted it. */
+struct call_state {
 	__u64 start_ns;        /* the call's first backlog sleep */
 	__u64 ctx;
 	__u64 wait_jiffies;    /* closed sleeps */
@@ -109,8 +94,16 @@ struct task_state {
 	__u32 lost;
 	__u32 sleeps;
 	__u32 active;          /* inside audit_log_start */
-	/* The rule slot of the event last seen: valid while ctx, its serial
-	 * (one per event), filterkey and major are unchanged. */
+};
+
+/* Per task: the audit_log_start call in progress, and which process and
+ * rule slot the task's records go to. Kept in task local storage, so that a
+ * record costs no hash update or delete; the slot caches make the rule and
+ * process lookups one per event instead of one per record. */
+struct task_state {
+	struct call_state call;
+	/* The rule slot of the event last seen: valid while call.ctx, its
+	 * serial (one per event), filterkey and major are unchanged. */
 	__u64 rule_ctx;
 	__u64 rule_serial;
 	__u64 rule_filterkey;
@@ -128,11 +121,11 @@ struct task_state {
 	 * the AUDIT_BPF unload record of a program whose link is freed in an
 	 * RCU callback (bpf_link_dealloc, 6.9+), and that task may itself be
 	 * inside audit_log_start. The outer call is saved while the nested
-	 * one runs and resumed when it returns. resumed: the call in the
-	 * fields above is such an outer call, whose own return may come (it
-	 * was nested) or may have been missed (the task's next call finds it
-	 * still open); returns_missed counted it once already. */
-	struct outer_call outer;
+	 * one runs and resumed when it returns. resumed: .call is such an
+	 * outer call, whose own return may come (it was nested) or may have
+	 * been missed (the task's next call finds it still open);
+	 * returns_missed counted it once already. */
+	struct call_state outer;
 	__u32 outer_saved;
 	__u32 resumed;
 };
@@ -484,18 +477,10 @@ static __always_inline struct task_state *task_get(bool create)
  * fallback, with none, it frees the hash entry. */
 static __always_inline void task_done(struct task_state *ts)
 {
-	ts->active = 0;
+	ts->call.active = 0;
 	ts->resumed = 0;
 	if (ts->outer_saved) {
-		ts->start_ns = ts->outer.start_ns;
-		ts->ctx = ts->outer.ctx;
-		ts->wait_jiffies = ts->outer.wait_jiffies;
-		ts->sleep_start = ts->outer.sleep_start;
-		ts->sleep_timeout = ts->outer.sleep_timeout;
-		ts->type = ts->outer.type;
-		ts->lost = ts->outer.lost;
-		ts->sleeps = ts->outer.sleeps;
-		ts->active = ts->outer.active;
+		ts->call = ts->outer;
 		ts->outer_saved = 0;
 		ts->resumed = 1;
 		return;
@@ -550,37 +535,29 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 			t->inflight_overflow++;
 		return;
 	}
-	if (ts->active && ts->resumed) {
+	if (ts->call.active && ts->resumed) {
 		/* A resumed outer call's return was missed after all: it was
 		 * counted in returns_missed when the nested call began. */
 		ts->resumed = 0;
-	} else if (ts->active) {
+	} else if (ts->call.active) {
 		/* The task's last call never returned through us, or this call
-		 * interrupted it (see outer_call): counted missed until its
+		 * interrupted it (see task_state.outer): counted missed until its
 		 * return shows otherwise (on_log_start_ret). */
 		struct counters *t = get_totals();
 
 		if (t)
 			t->returns_missed++;
-		ts->outer.start_ns = ts->start_ns;
-		ts->outer.ctx = ts->ctx;
-		ts->outer.wait_jiffies = ts->wait_jiffies;
-		ts->outer.sleep_start = ts->sleep_start;
-		ts->outer.sleep_timeout = ts->sleep_timeout;
-		ts->outer.type = ts->type;
-		ts->outer.lost = ts->lost;
-		ts->outer.sleeps = ts->sleeps;
-		ts->outer.active = ts->active;
+		ts->outer = ts->call;
 		ts->outer_saved = 1;
 	}
-	ts->ctx = (__u64)ctx;
-	ts->type = type;
-	ts->start_ns = 0;
-	ts->wait_jiffies = 0;
-	ts->sleep_timeout = 0;
-	ts->lost = 0;
-	ts->sleeps = 0;
-	ts->active = 1;
+	ts->call.ctx = (__u64)ctx;
+	ts->call.type = type;
+	ts->call.start_ns = 0;
+	ts->call.wait_jiffies = 0;
+	ts->call.sleep_timeout = 0;
+	ts->call.lost = 0;
+	ts->call.sleeps = 0;
+	ts->call.active = 1;
 }
 
 /* close_sleep accounts an open schedule_timeout the way the kernel does:
@@ -590,11 +567,11 @@ static __always_inline void close_sleep(struct task_state *ts)
 {
 	__u64 elapsed;
 
-	if (!ts->sleep_timeout)
+	if (!ts->call.sleep_timeout)
 		return;
-	elapsed = bpf_jiffies64() - ts->sleep_start;
-	ts->wait_jiffies += elapsed < ts->sleep_timeout ? elapsed : ts->sleep_timeout;
-	ts->sleep_timeout = 0;
+	elapsed = bpf_jiffies64() - ts->call.sleep_start;
+	ts->call.wait_jiffies += elapsed < ts->call.sleep_timeout ? elapsed : ts->call.sleep_timeout;
+	ts->call.sleep_timeout = 0;
 }
 
 /* schedule_timeout(timeout) inside audit_log_start is the backlog wait
@@ -605,16 +582,16 @@ static __always_inline void on_schedule_timeout(long timeout)
 {
 	struct task_state *ts = task_get(false);
 
-	if (!ts || !ts->active || timeout <= 0)
+	if (!ts || !ts->call.active || timeout <= 0)
 		return;
 	close_sleep(ts);
 	/* The wall time of a waited call runs from its first sleep: the few
 	 * microseconds before it are not backlog wait. */
-	if (!ts->sleeps)
-		ts->start_ns = bpf_ktime_get_ns();
-	ts->sleep_start = bpf_jiffies64();
-	ts->sleep_timeout = timeout;
-	ts->sleeps++;
+	if (!ts->call.sleeps)
+		ts->call.start_ns = bpf_ktime_get_ns();
+	ts->call.sleep_start = bpf_jiffies64();
+	ts->call.sleep_timeout = timeout;
+	ts->call.sleeps++;
 }
 
 /* The sleep's end, exactly as audit_log_start accounts it: rtime - stime. A
@@ -624,13 +601,13 @@ static __always_inline void on_schedule_timeout_ret(long ret)
 {
 	struct task_state *ts = task_get(false);
 
-	if (!ts || !ts->active || !ts->sleep_timeout)
+	if (!ts || !ts->call.active || !ts->call.sleep_timeout)
 		return;
-	if (ret >= 0 && (__u64)ret <= ts->sleep_timeout)
-		ts->wait_jiffies += ts->sleep_timeout - ret;
+	if (ret >= 0 && (__u64)ret <= ts->call.sleep_timeout)
+		ts->call.wait_jiffies += ts->call.sleep_timeout - ret;
 	else
-		ts->wait_jiffies += ts->sleep_timeout;
-	ts->sleep_timeout = 0;
+		ts->call.wait_jiffies += ts->call.sleep_timeout;
+	ts->call.sleep_timeout = 0;
 }
 
 /* on_log_start_ret: btf_ctx is fexit's ctx argument (NULL for kretprobes,
@@ -647,7 +624,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 
 	if (!t)
 		return;
-	if (!ts || !ts->active) {
+	if (!ts || !ts->call.active) {
 		/* Started before counting began, or its state could not be
 		 * made (then counted in inflight_overflow). */
 		if (counting)
@@ -661,7 +638,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		t->nested_calls++;
 		ts->resumed = 0;
 	}
-	if (!ret && !ts->lost) {
+	if (!ret && !ts->call.lost) {
 		/* Exclude filter or audit not initialised: not a record. */
 		t->filtered++;
 		task_done(ts);
@@ -670,22 +647,22 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 
 	now = bpf_ktime_get_ns();
 	close_sleep(ts);
-	waited = ts->sleeps > 0;
+	waited = ts->call.sleeps > 0;
 	/* Arrivals go to the bucket the record was started in; a wait longer
 	 * than the ring (TimelineSlots buckets) puts it in the current one. */
 	s = NULL;
 	if (waited) {
-		dur = now - ts->start_ns;
-		wj = ts->wait_jiffies;
-		s = tl_get(ts->start_ns / bucket_ns, NULL);
+		dur = now - ts->call.start_ns;
+		wj = ts->call.wait_jiffies;
+		s = tl_get(ts->call.start_ns / bucket_ns, NULL);
 	}
 	if (!s)
 		s = tl_get(now / bucket_ns, t);
 	if (s) {
 		s->arrivals++;
-		if (ts->type == AUDIT_SYSCALL) {
+		if (ts->call.type == AUDIT_SYSCALL) {
 			s->events++;
-			if (ts->lost)
+			if (ts->call.lost)
 				s->lost_events++;
 		}
 		if (use_task_storage && ts->producer_epoch != s->epoch + 1) {
@@ -697,13 +674,13 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	/* Read once: the serial bounds and the rule cache both use it. */
 	if (btf_ctx)
 		serial = event_serial(btf_ctx, true);
-	else if (ts->ctx)
-		serial = event_serial((struct audit_context *)ts->ctx, false);
+	else if (ts->call.ctx)
+		serial = event_serial((struct audit_context *)ts->call.ctx, false);
 
 	t->records++;
-	if (ts->type == AUDIT_SYSCALL) {
+	if (ts->call.type == AUDIT_SYSCALL) {
 		t->events++;
-		if (ts->lost) {
+		if (ts->call.lost) {
 			t->lost_events++;
 		} else if (ret) {
 			/* audit_log_start stamped the event (audit_get_stamp)
@@ -750,14 +727,14 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	if (btf_ctx)
 		r = rule_get(ts, btf_ctx, serial, true, t);
 	else
-		r = rule_get(ts, (struct audit_context *)ts->ctx, serial, false, t);
+		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, false, t);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
-		if (ts->type == AUDIT_SYSCALL)
+		if (ts->call.type == AUDIT_SYSCALL)
 			__sync_fetch_and_add(&r->events, 1);
-		if (ts->lost) {
+		if (ts->call.lost) {
 			__sync_fetch_and_add(&r->lost, 1);
-			if (ts->type == AUDIT_SYSCALL)
+			if (ts->call.type == AUDIT_SYSCALL)
 				__sync_fetch_and_add(&r->lost_events, 1);
 		}
 		if (waited) {
@@ -801,8 +778,8 @@ static __always_inline void on_log_lost(const char *message)
 	p = proc_get(ts, t);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
-	if (ts && ts->active)
-		ts->lost = 1;
+	if (ts && ts->call.active)
+		ts->call.lost = 1;
 	if (hold.tid == id)
 		hold.counted = 1;
 }

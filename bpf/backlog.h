@@ -84,7 +84,7 @@ struct counters {
 	 * counted here while it runs, taken back when the outer returns. */
 	__u64 returns_missed;
 	/* audit_log_start calls made inside another call of the same task,
-	 * in an interrupt of it (softirq): both counted (outer_call). */
+	 * in an interrupt of it (softirq): both counted (task_state.outer). */
 	__u64 nested_calls;
 	__u64 proc_overflow;
 	__u64 rule_overflow;

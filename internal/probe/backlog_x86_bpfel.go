@@ -162,16 +162,19 @@ const (
 )
 
 type backlogTaskState struct {
-	_             structs.HostLayout
-	StartNs       uint64
-	Ctx           uint64
-	WaitJiffies   uint64
-	SleepStart    uint64
-	SleepTimeout  uint64
-	Type          uint32
-	Lost          uint32
-	Sleeps        uint32
-	Active        uint32
+	_    structs.HostLayout
+	Call struct {
+		_            structs.HostLayout
+		StartNs      uint64
+		Ctx          uint64
+		WaitJiffies  uint64
+		SleepStart   uint64
+		SleepTimeout uint64
+		Type         uint32
+		Lost         uint32
+		Sleeps       uint32
+		Active       uint32
+	}
 	RuleCtx       uint64
 	RuleSerial    uint64
 	RuleFilterkey uint64
