@@ -484,6 +484,16 @@ func probeMissed(l link.Link) uint64 {
 	return 0
 }
 
+// readProbeMisses sets each attached point's Missed: its link's kprobe
+// misses since counting started (probeMissed).
+func (p *Probe) readProbeMisses() {
+	for i, l := range p.links {
+		if i < len(p.missedAtStart) {
+			p.points[p.linkPoint[i]].Missed = probeMissed(l) - p.missedAtStart[i]
+		}
+	}
+}
+
 // Detach stops counting and removes every link; the maps stay readable
 // until Close.
 func (p *Probe) Detach() error {
@@ -492,11 +502,7 @@ func (p *Probe) Detach() error {
 		if err := p.setCounting(false); err != nil {
 			errs = append(errs, err)
 		}
-		for i, l := range p.links {
-			if i < len(p.missedAtStart) {
-				p.points[p.linkPoint[i]].Missed = probeMissed(l) - p.missedAtStart[i]
-			}
-		}
+		p.readProbeMisses()
 	}
 	for _, l := range p.links {
 		if err := l.Close(); err != nil {

@@ -122,11 +122,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	prof.TaskState = p.taskState
 	// The kernel's kprobe misses since counting started, while attached
 	// (Detach fixes them at the stop).
-	for i, l := range p.links {
-		if i < len(p.missedAtStart) {
-			p.points[p.linkPoint[i]].Missed = probeMissed(l) - p.missedAtStart[i]
-		}
-	}
+	p.readProbeMisses()
 	prof.AttachPoints = p.points
 	prof.Totals = profile.Totals{
 		Records:       t.Records,
