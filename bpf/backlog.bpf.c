@@ -116,15 +116,15 @@ struct task_state {
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
-	/* A call this task's call interrupted: audit_log_start runs in
-	 * softirq context on top of whatever task was running, for example
-	 * the AUDIT_BPF unload record of a program whose link is freed in an
-	 * RCU callback (bpf_link_dealloc, 6.9+), and that task may itself be
-	 * inside audit_log_start. The outer call is saved while the nested
-	 * one runs and resumed when it returns. resumed: .call is such an
-	 * outer call, whose own return may come (it was nested) or may have
-	 * been missed (the task's next call finds it still open);
-	 * returns_missed counted it once already. */
+	/* A call this task's call interrupted. Records can be made in a
+	 * softirq on top of whatever task was running, and that task may
+	 * itself be inside audit_log_start: for example, we infer (it was
+	 * not observed), the AUDIT_BPF unload record of a program freed in
+	 * an RCU callback. The outer call is saved while the nested one runs
+	 * and resumed when it returns. resumed: .call is such an outer call,
+	 * whose own return may come (it was nested) or may have been missed
+	 * (the task's next call finds it still open); returns_missed counted
+	 * it once already. */
 	struct call_state outer;
 	__u32 outer_saved;
 	__u32 resumed;

@@ -16,9 +16,10 @@ import (
 // saw missed (each seen when its task starts its next record), and with
 // producers asleep in the backlog wait at every update there are some;
 // kprobe mode, whose return probe is no trampoline, stays exact, also
-// when top's programs, freed in RCU callbacks, make their AUDIT_BPF unload
-// records in a softirq on top of a producer inside audit_log_start (a
-// nested call, counted, not taken for a missed return); a softirq's record
+// when a record is made in a softirq on top of a producer inside
+// audit_log_start (a nested call, counted, not taken for a missed return;
+// inferred, not observed, to be the AUDIT_BPF unload record of one of
+// top's programs freed in an RCU callback); a softirq's record
 // made while a kprobe handler runs is skipped by the kernel's kprobe,
 // which counts it (the link's missed count, 6.7+), and is allowed for. A worker
 // that exits right after its missed return never shows it, hence one load
