@@ -1,9 +1,10 @@
 // Package kernel reads facts about the running Linux kernel that auditprof
 // needs before it attaches anything: the release, the tick rate (HZ), the
-// addresses of a few symbols and the capabilities of this process.
+// addresses of a few symbols, the capabilities of this process, and how
+// kauditd treats a stopped auditd.
 //
-// Everything here only reads: /proc, /boot and the capget and uname system
-// calls. Nothing changes kernel state.
+// Everything here only reads: /proc, /boot, the kernel's BTF and the
+// capget and uname system calls. Nothing changes kernel state.
 package kernel
 
 import (
