@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
 )
@@ -91,6 +92,17 @@ type Demand struct {
 	DrainSource string
 	// StartDepth is the queue length when the recording began.
 	StartDepth float64
+	// MoveAfter and MoveKeep are kauditd giving up on a stopped consumer,
+	// in buckets, 0 where the recorded kernel's kauditd waits until
+	// auditd reads (profile.KauditdSendTimeoutNs): a replayed stall
+	// longer than MoveAfter has kauditd move what audit_queue holds to
+	// its retry queue at the end of its MoveAfter-th bucket, all but the
+	// records queued from its MoveKeep-th bucket on. See moveBuckets.
+	MoveAfter, MoveKeep int
+	// move is the stall's move as withStall placed it: the bucket at
+	// whose end kauditd moves audit_queue, plus one (0: none), and the
+	// first bucket whose records stay.
+	move, moveKeepFrom int
 	// AddedSuppressed and AddedBlocked are the records added to the
 	// recorded arrivals by the two reconstructions, in total.
 	AddedSuppressed float64
@@ -183,6 +195,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.DrainSource = "fastest"
 	}
 
+	d.MoveAfter, d.MoveKeep = moveBuckets(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, busy, bucketSec)

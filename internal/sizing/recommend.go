@@ -55,6 +55,11 @@ type Recommendation struct {
 	Stall          time.Duration
 	StallAt        time.Duration
 	NoStallMinimum uint32
+	// StallMove is how far into the stall the replay has kauditd move
+	// audit_queue to its retry queue (Demand.MoveAfter), 0 for no move:
+	// the recorded kernel's kauditd does not give up, or the stall is
+	// shorter.
+	StallMove time.Duration
 	// PeakDepth is the deepest the queue gets in the replay with no limit.
 	PeakDepth float64
 	// InferredShare is the share of that replay's non-empty buckets in
@@ -147,6 +152,9 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	r.MinimumLimit = r.NoStallMinimum
 	if sd, at := stalled(d, stall); at.Stall > 0 {
 		r.Stall, r.StallAt = at.Stall, at.At
+		if sd.move > 0 {
+			r.StallMove = time.Duration(int64(d.MoveAfter) * d.BucketNs)
+		}
 		r.MinimumLimit = max(smallestLossless(sd), floor)
 	}
 	// The headroom is for the consumer's unevenness, so it multiplies

@@ -81,10 +81,21 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 	rpe := math.Max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
+	// moved is what kauditd moved to its retry queue in a replayed stall
+	// (withStall), ahead of audit_queue for the consumer and not counted
+	// against the limit; kept the records queued since the move's keep
+	// bucket, which stay.
+	var moved, kept float64
 	for i, demand := range d.Records {
 		burst := d.Burst[i]
 		if d.Capacity != nil {
 			capacity = d.Capacity[i]
+		}
+		capacity := capacity
+		if moved > 0 {
+			took := math.Min(moved, capacity)
+			moved -= took
+			capacity -= took
 		}
 		// Room this bucket: up to the limit (less the burst that will
 		// ride on top), plus what the consumer takes meanwhile.
@@ -109,9 +120,17 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 				o.InferredBuckets++
 			}
 		}
+		if i >= d.moveKeepFrom && i < d.move {
+			kept += admitted
+		}
+		if i == d.move-1 {
+			keep := math.Min(next, kept)
+			moved += next - keep
+			next = keep
+		}
 		level = next
 	}
-	o.EndDepth = level
+	o.EndDepth = level + moved
 	return o
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -119,10 +120,39 @@ func stallBuckets(d time.Duration, bucketNs int64) int {
 	return int((int64(d) + bucketNs - 1) / bucketNs)
 }
 
+// moveBuckets is when, into a stall, kauditd moves audit_queue to its
+// retry queue, for a send timeout of t (kernel/audit.c kauditd_thread and
+// kauditd_send_queue, the same in 5.10.198, Debian 6.1 and 6.12, 6.18):
+// its send to the stopped auditd times out and puts that record on the
+// retry queue (one timeout); its next pass tries the retry queue's first
+// record five times (five) and then sends on audit_queue, which times out
+// too (one), and every record audit_queue held when that pass began goes
+// to the retry queue (kauditd_retry_skb). That is seven timeouts after
+// auditd's socket filled, at the stall's start or later. after is rounded
+// up from 7.5 timeouts, and keep, the first bucket whose records stay,
+// down from 5.5 (the pass began a timeout before the move): a
+// schedule_timeout can end a jiffy early, and buckets have edges. A
+// socket that fills later only moves both, and the search for the worst
+// moment covers every start. Only this first move is credited: 6.12 was
+// seen to move again every six timeouts or so, 6.1 was not (model.md).
+func moveBuckets(t time.Duration, bucketNs int64) (after, keep int) {
+	if t <= 0 || bucketNs <= 0 {
+		return 0, 0
+	}
+	after = int(math.Ceil(7.5 * float64(t) / float64(bucketNs)))
+	keep = int(math.Floor(5.5 * float64(t) / float64(bucketNs)))
+	return after, keep
+}
+
 // withStall is the demand with the consumer taking nothing in buckets
-// [start, start+n).
+// [start, start+n), and kauditd's move placed where the stall is long
+// enough for it (Demand.MoveAfter).
 func withStall(d *Demand, start, n int) *Demand {
 	c := *d
+	c.move, c.moveKeepFrom = 0, 0
+	if d.MoveAfter > 0 && d.MoveAfter < n && start+d.MoveAfter < len(d.Records) {
+		c.move, c.moveKeepFrom = start+d.MoveAfter, start+d.MoveKeep
+	}
 	c.Capacity = make([]float64, len(d.Records))
 	bucketCap := d.DrainRate * float64(d.BucketNs) / 1e9
 	for i := range c.Capacity {
@@ -150,6 +180,15 @@ func withStall(d *Demand, start, n int) *Demand {
 //     paths: level_j = max(free level_j, level at the stall's end + the
 //     net arrivals since), so the need there is the larger of the free
 //     replay's and that path's.
+//
+// Where kauditd moves audit_queue to its retry queue (Demand.MoveAfter,
+// at the end of bucket p = s+MoveAfter-1), the stall splits: up to p the
+// need is as above; from then on audit_queue holds what arrived since the
+// move's keep bucket k, and after the stall the consumer takes the moved
+// records first (the retry queue is sent before audit_queue), so
+// audit_queue still only grows until the capacity since the stall's end
+// covers them, in bucket e'; from e' on it is the total's path, as with no
+// move (the records ahead of it are gone).
 //
 // The worst start is the one with the largest need; stallNeedsBrute and
 // FuzzStallNeeds check this against replaying every start.
@@ -200,11 +239,28 @@ func stallNeeds(d *Demand, n int) []float64 {
 		in[i] = needs(d.Records[i], pa[i+1]+d.Burst[i])
 	}
 	win := windowMax(in, max(n-1, 0)) // win[i]: max in[i-n+1..i]
+	var (
+		winMove []float64 // winMove[i]: max in[i-MoveAfter+1..i]
+		pc      []float64 // prefix sums of capacity
+		inMax   rangeMax
+	)
+	if d.MoveAfter > 0 && d.MoveAfter < n {
+		winMove = windowMax(in, d.MoveAfter-1)
+		pc = make([]float64, N+1)
+		for i := range N {
+			pc[i+1] = pc[i] + capacity(i)
+		}
+		inMax = newRangeMax(in)
+	}
 
 	out := make([]float64, N)
 	for s := range N {
 		if n == 0 {
 			out[s] = sufNeed[0]
+			continue
+		}
+		if winMove != nil && s+d.MoveAfter < N {
+			out[s] = movedNeed(d, s, n, level[s], pa, px, pc, winMove, inMax, prefNeed[s], sufNeed, sufAfter)
 			continue
 		}
 		e := min(s+n, N)
@@ -220,6 +276,56 @@ func stallNeeds(d *Demand, n int) []float64 {
 		out[s] = m
 	}
 	return out
+}
+
+// movedNeed is stallNeeds' need for a stall of n buckets at s that is long
+// enough for kauditd's move (see stallNeeds).
+func movedNeed(d *Demand, s, n int, levelS float64, pa, px, pc, winMove []float64, inMax rangeMax, before float64, sufNeed, sufAfter []float64) float64 {
+	N := len(d.Records)
+	e := min(s+n, N)
+	p, k := s+d.MoveAfter-1, s+d.MoveKeep
+	m := math.Max(before, levelS-pa[s]+winMove[p])
+	moved := levelS + pa[k] - pa[s]
+	// e2: the first bucket from e on by whose end the capacity since e
+	// covers the moved records.
+	e2 := e + sort.Search(N-e, func(i int) bool { return pc[e+i+1]-pc[e] >= moved })
+	m = math.Max(m, inMax.max(p+1, e2)-pa[k])
+	if e2 < N {
+		total := levelS + pa[e] - pa[s]
+		m = math.Max(m, math.Max(sufNeed[e2], total-px[e]+sufAfter[e2]))
+	}
+	return m
+}
+
+// rangeMax answers the largest of v[i:j] in logarithmic time (a segment
+// tree); an empty range is -Inf.
+type rangeMax struct {
+	n    int
+	tree []float64
+}
+
+func newRangeMax(v []float64) rangeMax {
+	r := rangeMax{n: len(v), tree: make([]float64, 2*len(v))}
+	copy(r.tree[r.n:], v)
+	for i := r.n - 1; i > 0; i-- {
+		r.tree[i] = math.Max(r.tree[2*i], r.tree[2*i+1])
+	}
+	return r
+}
+
+func (r rangeMax) max(i, j int) float64 {
+	m := math.Inf(-1)
+	for i, j = i+r.n, j+r.n; i < j; i, j = i/2, j/2 {
+		if i%2 == 1 {
+			m = math.Max(m, r.tree[i])
+			i++
+		}
+		if j%2 == 1 {
+			j--
+			m = math.Max(m, r.tree[j])
+		}
+	}
+	return m
 }
 
 // worstStall is the bucket where a stall of n buckets needs the most room

@@ -124,12 +124,27 @@ func stallNeedsBrute(d *Demand, n int) []float64 {
 	for s := range d.Records {
 		sd := withStall(d, s, n)
 		level, m := d.StartDepth, math.Inf(-1)
+		// kauditd's move: the moved records go to the consumer first and
+		// do not count; those queued from the keep bucket on stay.
+		var moved, kept float64
 		for i, a := range sd.Records {
-			x := a - sd.Capacity[i]
+			c := sd.Capacity[i]
+			took := math.Min(moved, c)
+			moved, c = moved-took, c-took
+			x := a - c
 			if a > 0 {
 				m = math.Max(m, level+x+sd.Burst[i])
 			}
-			level = math.Max(0, level+x)
+			next := math.Max(0, level+x)
+			if i >= sd.moveKeepFrom && i < sd.move {
+				kept += a
+			}
+			if i == sd.move-1 {
+				keep := math.Min(next, kept)
+				moved += next - keep
+				next = keep
+			}
+			level = next
 		}
 		out[s] = m
 	}
@@ -151,6 +166,12 @@ func bruteWorst(d *Demand, n int) uint32 {
 func fuzzDemand(recs []byte, drain uint8, start uint8) *Demand {
 	d := demand(float64(drain))
 	d.StartDepth = float64(start)
+	// Two of three get a kauditd move, at 1 to 5 buckets into a stall,
+	// keeping the records from 0 to that bucket on.
+	if start%3 != 0 {
+		d.MoveAfter = 1 + int(start)%5
+		d.MoveKeep = int(start/5) % (d.MoveAfter + 1)
+	}
 	for _, r := range recs {
 		d.Records = append(d.Records, float64(r))
 		d.Burst = append(d.Burst, float64(r%7))
@@ -215,9 +236,13 @@ func TestStallStarts(t *testing.T) {
 }
 
 func TestStallShortcut(t *testing.T) {
-	d := fuzzDemand([]byte{0, 5, 40, 40, 3, 0, 0, 60, 2, 2, 9, 0, 1, 80, 80, 0}, 20, 3)
-	for _, n := range []int{0, 1, 2, 5, 16, 40} {
-		checkStallShortcut(t, d, n)
+	// Start depth 3: no kauditd move; the others move at 2, 5, 4 and 3
+	// buckets into a stall.
+	for _, start := range []uint8{3, 1, 4, 13, 27} {
+		d := fuzzDemand([]byte{0, 5, 40, 40, 3, 0, 0, 60, 2, 2, 9, 0, 1, 80, 80, 0}, 20, start)
+		for _, n := range []int{0, 1, 2, 5, 16, 40} {
+			checkStallShortcut(t, d, n)
+		}
 	}
 }
 
@@ -309,5 +334,48 @@ func TestPlaceStall(t *testing.T) {
 	}
 	if PlaceStall(r.Demand, StallPlace{}) != r.Demand {
 		t.Error("no stall changed the demand")
+	}
+}
+
+// TestStallMove: a steady 10 records a bucket against a consumer that can
+// take 25, stopped for 200 buckets from bucket 100. With no kauditd move
+// the queue holds the whole stall, 2000 in its last bucket. With the move after 75 buckets keeping the records
+// from bucket 55 on, audit_queue holds 145 buckets' worth (1450) at the
+// stall's end, and grows by 10 a bucket for the 22 buckets the consumer
+// takes to send the 550 moved records first: 1670 at most. Worked by hand.
+func TestStallMove(t *testing.T) {
+	steady := func(move bool) *Demand {
+		d := demand(25, make([]float64, 600)...)
+		for i := range d.Records {
+			d.Records[i] = 10
+		}
+		if move {
+			d.MoveAfter, d.MoveKeep = 75, 55
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		move bool
+		want float64
+	}{{false, 2000}, {true, 1670}} {
+		d := steady(tc.move)
+		needs := stallNeeds(d, 200)
+		if !near(needs[100], tc.want) {
+			t.Errorf("move %v: need of a stall at 100: %v, want %v", tc.move, needs[100], tc.want)
+		}
+		// Replay agrees: the limit one below the need (the queue may
+		// reach limit+1) loses nothing, one less loses.
+		sd := withStall(d, 100, 200)
+		if o := Replay(sd, Setting{Limit: uint32(tc.want) - 1}); o.DroppedDemand > 1e-9 {
+			t.Errorf("move %v: at %v the stalled replay drops %v", tc.move, tc.want-1, o.DroppedDemand)
+		}
+		if o := Replay(sd, Setting{Limit: uint32(tc.want) - 2}); o.DroppedDemand < 0.5 {
+			t.Errorf("move %v: at %v the stalled replay drops only %v", tc.move, tc.want-2, o.DroppedDemand)
+		}
+	}
+	// A stall no longer than the move's delay gets none.
+	d := steady(true)
+	if sd := withStall(d, 100, 75); sd.move != 0 {
+		t.Errorf("a stall of 75 buckets got a move at %d", sd.move-1)
 	}
 }
