@@ -92,17 +92,14 @@ type Demand struct {
 	DrainSource string
 	// StartDepth is the queue length when the recording began.
 	StartDepth float64
-	// MoveAfter and MoveKeep are kauditd giving up on a stopped consumer,
-	// in buckets, 0 where the recorded kernel's kauditd waits until
-	// auditd reads (profile.KauditdSendTimeoutNs): a replayed stall
-	// longer than MoveAfter has kauditd move what audit_queue holds to
-	// its retry queue at the end of its MoveAfter-th bucket, all but the
-	// records queued from its MoveKeep-th bucket on. See moveBuckets.
-	MoveAfter, MoveKeep int
-	// move is the stall's move as withStall placed it: the bucket at
-	// whose end kauditd moves audit_queue, plus one (0: none), and the
-	// first bucket whose records stay.
-	move, moveKeepFrom int
+	// Moves is kauditd giving up on a stopped consumer, where the
+	// recorded kernel's kauditd does (profile.KauditdSendTimeoutNs): a
+	// replayed stall long enough has kauditd move audit_queue to its retry
+	// and hold queues, which the replay credits (see Moves). Zero: none.
+	Moves Moves
+	// stall is the stall withStall placed: its first bucket and the one
+	// after its last (both 0 for none).
+	stallStart, stallEnd int
 	// AddedSuppressed and AddedBlocked are the records added to the
 	// recorded arrivals by the two reconstructions, in total.
 	AddedSuppressed float64
@@ -195,7 +192,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.DrainSource = "fastest"
 	}
 
-	d.MoveAfter, d.MoveKeep = moveBuckets(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
+	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, busy, bucketSec)

@@ -55,8 +55,8 @@ type Recommendation struct {
 	Stall          time.Duration
 	StallAt        time.Duration
 	NoStallMinimum uint32
-	// StallMove is how far into the stall the replay has kauditd move
-	// audit_queue to its retry queue (Demand.MoveAfter), 0 for no move:
+	// StallMove is how far into the stall the replay has kauditd first
+	// move audit_queue to its retry queue (Demand.Moves), 0 for no move:
 	// the recorded kernel's kauditd does not give up, or the stall is
 	// shorter.
 	StallMove time.Duration
@@ -152,8 +152,8 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	r.MinimumLimit = r.NoStallMinimum
 	if sd, at := stalled(d, stall); at.Stall > 0 {
 		r.Stall, r.StallAt = at.Stall, at.At
-		if sd.move > 0 {
-			r.StallMove = time.Duration(int64(d.MoveAfter) * d.BucketNs)
+		if d.Moves.movesIn(sd.stallEnd - sd.stallStart) {
+			r.StallMove = time.Duration(int64(d.Moves.First) * d.BucketNs)
 		}
 		r.MinimumLimit = max(smallestLossless(sd), floor)
 	}

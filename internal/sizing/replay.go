@@ -81,12 +81,21 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 	rpe := math.Max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
-	// moved is what kauditd moved to its retry queue in a replayed stall
-	// (withStall), ahead of audit_queue for the consumer and not counted
-	// against the limit; kept the records queued since the move's keep
-	// bucket, which stay.
-	var moved, kept float64
+	// In a replayed stall with kauditd's moves (withStall, Moves), moved
+	// is what kauditd took out of audit_queue to its retry and hold
+	// queues: ahead of audit_queue for the consumer, not counted against
+	// the limit. padm holds prefix sums of what was admitted.
+	st, en, mv := d.stallStart, d.stallEnd, d.Moves
+	moves := mv.movesIn(en-st) && st+mv.First < len(d.Records)
+	var moved, startLevel float64
+	var padm []float64
+	if moves {
+		padm = make([]float64, len(d.Records)+1)
+	}
 	for i, demand := range d.Records {
+		if i == st {
+			startLevel = level
+		}
 		burst := d.Burst[i]
 		if d.Capacity != nil {
 			capacity = d.Capacity[i]
@@ -120,13 +129,20 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 				o.InferredBuckets++
 			}
 		}
-		if i >= d.moveKeepFrom && i < d.move {
-			kept += admitted
-		}
-		if i == d.move-1 {
-			keep := math.Min(next, kept)
-			moved += next - keep
-			next = keep
+		if moves {
+			padm[i+1] = padm[i] + admitted
+			if i >= st+mv.First-1 && i < en {
+				keep := math.Min(next, padm[i+1]-padm[max(st+mv.Keep, i+1-mv.Window)])
+				moved += next - keep
+				next = keep
+			}
+			// The hold queue at the stall's end, bounded by the limit.
+			if h := en - mv.HoldLag; i == en-1 && h > st {
+				if over := startLevel + padm[h] - padm[st] + 1 - limit; over > 0 {
+					o.DroppedDemand += over
+					o.Lost += over
+				}
+			}
 		}
 		level = next
 	}

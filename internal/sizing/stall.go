@@ -120,39 +120,61 @@ func stallBuckets(d time.Duration, bucketNs int64) int {
 	return int((int64(d) + bucketNs - 1) / bucketNs)
 }
 
-// moveBuckets is when, into a stall, kauditd moves audit_queue to its
-// retry queue, for a send timeout of t (kernel/audit.c kauditd_thread and
-// kauditd_send_queue, the same in 5.10.198, Debian 6.1 and 6.12, 6.18):
-// its send to the stopped auditd times out and puts that record on the
-// retry queue (one timeout); its next pass tries the retry queue's first
-// record five times (five) and then sends on audit_queue, which times out
-// too (one), and every record audit_queue held when that pass began goes
-// to the retry queue (kauditd_retry_skb). That is seven timeouts after
-// auditd's socket filled, at the stall's start or later. after is rounded
-// up from 7.5 timeouts, and keep, the first bucket whose records stay,
-// down from 5.5 (the pass began a timeout before the move): a
-// schedule_timeout can end a jiffy early, and buckets have edges. A
-// socket that fills later only moves both, and the search for the worst
-// moment covers every start. Only this first move is credited: 6.12 was
-// seen to move again every six timeouts or so, 6.1 was not (model.md).
-func moveBuckets(t time.Duration, bucketNs int64) (after, keep int) {
-	if t <= 0 || bucketNs <= 0 {
-		return 0, 0
-	}
-	after = int(math.Ceil(7.5 * float64(t) / float64(bucketNs)))
-	keep = int(math.Floor(5.5 * float64(t) / float64(bucketNs)))
-	return after, keep
+// Moves is when, into a stall, kauditd moves records out of audit_queue,
+// in buckets from the stall's start (kernel/audit.c kauditd_thread and
+// kauditd_send_queue; the same in 5.10.198, Debian 6.1 and 6.12, 6.18),
+// for a send timeout T (HZ/10):
+//   - its send to the stopped auditd times out (T) and that pass's records
+//     go to the retry queue; its next pass tries the retry queue's first
+//     record five times (5T), then sends on audit_queue, which times out
+//     (T), and every record audit_queue held when that pass began goes to
+//     the retry queue (kauditd_retry_skb). So the first move comes seven
+//     timeouts after auditd's socket filled (at the stall's start or
+//     later), keeping the records queued in its last timeout: First and
+//     Keep, rounded to 7.5T and 5.5T (a schedule_timeout can end a jiffy
+//     early, and buckets have edges);
+//   - from then on it moves again each time it comes round to
+//     audit_queue: after five tries of the hold queue's first record when
+//     that queue is not empty, five of the retry queue's, and the send
+//     that times out. A record waits in audit_queue at most Window
+//     buckets after the first move (14T: a cycle of 11T, the timeout
+//     before it, and 2T for late timers);
+//   - each retry pass moves the retry queue to the hold queue
+//     (kauditd_hold_skb, -ECONNREFUSED), bounded by backlog_limit ("kauditd
+//     hold queue overflow"). Once it holds two moves, what it holds
+//     arrived at least 11T before (HoldLag, 10.5T): at a stall's end it
+//     holds at most what arrived before HoldLag buckets from it.
+//
+// The replay credits this bound, whatever the phase of kauditd's cycle:
+// on 6.12 a second move came 6T after the first (the first timeout had
+// moved one record, so the hold queue stayed empty), on 6.1 11T (it had
+// moved five), model.md. The moved records go to the consumer first
+// after the stall (hold and retry are sent before audit_queue).
+type Moves struct {
+	First, Keep, Window, HoldLag int
 }
 
+// movesFor is Moves for a send timeout t and buckets of bucketNs; zero
+// for none.
+func movesFor(t time.Duration, bucketNs int64) Moves {
+	if t <= 0 || bucketNs <= 0 {
+		return Moves{}
+	}
+	b := func(x float64) float64 { return x * float64(t) / float64(bucketNs) }
+	return Moves{First: int(math.Ceil(b(7.5))), Keep: int(math.Floor(b(5.5))),
+		Window: int(math.Ceil(b(14))), HoldLag: int(math.Floor(b(10.5)))}
+}
+
+// movesIn says whether a stall of n buckets has kauditd's moves: a bucket
+// of it after the first.
+func (m Moves) movesIn(n int) bool { return m.First > 0 && m.First < n }
+
 // withStall is the demand with the consumer taking nothing in buckets
-// [start, start+n), and kauditd's move placed where the stall is long
-// enough for it (Demand.MoveAfter).
+// [start, start+n), with kauditd's moves where the stall is long enough
+// (Demand.Moves).
 func withStall(d *Demand, start, n int) *Demand {
 	c := *d
-	c.move, c.moveKeepFrom = 0, 0
-	if d.MoveAfter > 0 && d.MoveAfter < n && start+d.MoveAfter < len(d.Records) {
-		c.move, c.moveKeepFrom = start+d.MoveAfter, start+d.MoveKeep
-	}
+	c.stallStart, c.stallEnd = start, min(start+n, len(d.Records))
 	c.Capacity = make([]float64, len(d.Records))
 	bucketCap := d.DrainRate * float64(d.BucketNs) / 1e9
 	for i := range c.Capacity {
@@ -239,28 +261,37 @@ func stallNeeds(d *Demand, n int) []float64 {
 		in[i] = needs(d.Records[i], pa[i+1]+d.Burst[i])
 	}
 	win := windowMax(in, max(n-1, 0)) // win[i]: max in[i-n+1..i]
+	mv := d.Moves
 	var (
-		winMove []float64 // winMove[i]: max in[i-MoveAfter+1..i]
-		pc      []float64 // prefix sums of capacity
-		inMax   rangeMax
+		winFirst []float64 // winFirst[i]: max in[i-First+1..i]
+		pc       []float64 // prefix sums of capacity
+		inMax    rangeMax  // in
+		gMax     rangeMax  // in[i] - pa[i-Window]: the need once records older than Window have gone
 	)
-	if d.MoveAfter > 0 && d.MoveAfter < n {
-		winMove = windowMax(in, d.MoveAfter-1)
+	if mv.movesIn(n) {
+		winFirst = windowMax(in, mv.First-1)
 		pc = make([]float64, N+1)
 		for i := range N {
 			pc[i+1] = pc[i] + capacity(i)
 		}
 		inMax = newRangeMax(in)
+		g := make([]float64, N)
+		for i := range g {
+			g[i] = inf
+			if i >= mv.Window {
+				g[i] = in[i] - pa[i-mv.Window]
+			}
+		}
+		gMax = newRangeMax(g)
 	}
-
 	out := make([]float64, N)
 	for s := range N {
 		if n == 0 {
 			out[s] = sufNeed[0]
 			continue
 		}
-		if winMove != nil && s+d.MoveAfter < N {
-			out[s] = movedNeed(d, s, n, level[s], pa, px, pc, winMove, inMax, prefNeed[s], sufNeed, sufAfter)
+		if winFirst != nil && s+mv.First < N {
+			out[s] = movedNeed(d, s, n, level[s], pa, px, pc, winFirst, inMax, gMax, prefNeed[s], sufNeed, sufAfter)
 			continue
 		}
 		e := min(s+n, N)
@@ -278,18 +309,33 @@ func stallNeeds(d *Demand, n int) []float64 {
 	return out
 }
 
-// movedNeed is stallNeeds' need for a stall of n buckets at s that is long
-// enough for kauditd's move (see stallNeeds).
-func movedNeed(d *Demand, s, n int, levelS float64, pa, px, pc, winMove []float64, inMax rangeMax, before float64, sufNeed, sufAfter []float64) float64 {
-	N := len(d.Records)
+// movedNeed is stallNeeds' need for a stall of n buckets at s that has
+// kauditd's moves (see Moves): in bucket i of it, audit_queue holds
+//   - before the first move, the level at s plus the arrivals since;
+//   - after it, the arrivals since max(s+Keep, i-Window);
+//   - after the stall, the same from e, plus the arrivals until the
+//     capacity since e covers the moved records (sent first), in bucket
+//     e2; from e2 on it is the total's path, as with no move;
+//
+// and the hold queue, at the stall's end, what arrived before e-HoldLag
+// (plus one: it takes a record while shorter than the limit).
+func movedNeed(d *Demand, s, n int, levelS float64, pa, px, pc, winFirst []float64, inMax, gMax rangeMax, before float64, sufNeed, sufAfter []float64) float64 {
+	N, mv := len(d.Records), d.Moves
 	e := min(s+n, N)
-	p, k := s+d.MoveAfter-1, s+d.MoveKeep
-	m := math.Max(before, levelS-pa[s]+winMove[p])
+	first := s + mv.First
+	m := math.Max(before, levelS-pa[s]+winFirst[first-1])
+	slide := max(first, s+mv.Keep+mv.Window) // from here the window slides
+	m = math.Max(m, inMax.max(first, min(slide, e))-pa[s+mv.Keep])
+	m = math.Max(m, gMax.max(slide, e))
+	if h := e - mv.HoldLag; h > s {
+		m = math.Max(m, levelS+pa[h]-pa[s]+1)
+	}
+	k := max(s+mv.Keep, e-mv.Window) // audit_queue at e: the arrivals since k
 	moved := levelS + pa[k] - pa[s]
 	// e2: the first bucket from e on by whose end the capacity since e
 	// covers the moved records.
 	e2 := e + sort.Search(N-e, func(i int) bool { return pc[e+i+1]-pc[e] >= moved })
-	m = math.Max(m, inMax.max(p+1, e2)-pa[k])
+	m = math.Max(m, inMax.max(e, e2)-pa[k])
 	if e2 < N {
 		total := levelS + pa[e] - pa[s]
 		m = math.Max(m, math.Max(sufNeed[e2], total-px[e]+sufAfter[e2]))

@@ -124,10 +124,20 @@ func stallNeedsBrute(d *Demand, n int) []float64 {
 	for s := range d.Records {
 		sd := withStall(d, s, n)
 		level, m := d.StartDepth, math.Inf(-1)
-		// kauditd's move: the moved records go to the consumer first and
-		// do not count; those queued from the keep bucket on stay.
-		var moved, kept float64
+		// kauditd's moves: audit_queue keeps only the arrivals since
+		// max(s+Keep, i+1-Window) from the first move on; the moved
+		// records go to the consumer first after the stall; the hold
+		// queue at the stall's end needs room for what arrived before
+		// its HoldLag.
+		mv, e := d.Moves, sd.stallEnd
+		moves := mv.movesIn(e-s) && s+mv.First < len(d.Records)
+		pa := make([]float64, len(d.Records)+1)
+		var moved, startLevel float64
 		for i, a := range sd.Records {
+			if i == s {
+				startLevel = level
+			}
+			pa[i+1] = pa[i] + a
 			c := sd.Capacity[i]
 			took := math.Min(moved, c)
 			moved, c = moved-took, c-took
@@ -136,13 +146,13 @@ func stallNeedsBrute(d *Demand, n int) []float64 {
 				m = math.Max(m, level+x+sd.Burst[i])
 			}
 			next := math.Max(0, level+x)
-			if i >= sd.moveKeepFrom && i < sd.move {
-				kept += a
-			}
-			if i == sd.move-1 {
-				keep := math.Min(next, kept)
+			if moves && i >= s+mv.First-1 && i < e {
+				keep := math.Min(next, pa[i+1]-pa[max(s+mv.Keep, i+1-mv.Window)])
 				moved += next - keep
 				next = keep
+			}
+			if h := e - mv.HoldLag; moves && i == e-1 && h > s {
+				m = math.Max(m, startLevel+pa[h]-pa[s]+1)
 			}
 			level = next
 		}
@@ -166,11 +176,12 @@ func bruteWorst(d *Demand, n int) uint32 {
 func fuzzDemand(recs []byte, drain uint8, start uint8) *Demand {
 	d := demand(float64(drain))
 	d.StartDepth = float64(start)
-	// Two of three get a kauditd move, at 1 to 5 buckets into a stall,
-	// keeping the records from 0 to that bucket on.
+	// Two of three get kauditd's moves: the first 1 to 5 buckets into a
+	// stall, keeping from 0 to that bucket on, a window of 1 to 7, a hold
+	// lag of 0 to 9.
 	if start%3 != 0 {
-		d.MoveAfter = 1 + int(start)%5
-		d.MoveKeep = int(start/5) % (d.MoveAfter + 1)
+		f := 1 + int(start)%5
+		d.Moves = Moves{First: f, Keep: int(start/5) % (f + 1), Window: 1 + int(start/7)%7, HoldLag: int(start/11) % 10}
 	}
 	for _, r := range recs {
 		d.Records = append(d.Records, float64(r))
@@ -338,11 +349,16 @@ func TestPlaceStall(t *testing.T) {
 }
 
 // TestStallMove: a steady 10 records a bucket against a consumer that can
-// take 25, stopped for 200 buckets from bucket 100. With no kauditd move
-// the queue holds the whole stall, 2000 in its last bucket. With the move after 75 buckets keeping the records
-// from bucket 55 on, audit_queue holds 145 buckets' worth (1450) at the
-// stall's end, and grows by 10 a bucket for the 22 buckets the consumer
-// takes to send the 550 moved records first: 1670 at most. Worked by hand.
+// take 25, stopped for 200 buckets from bucket 100. With no kauditd moves
+// the queue holds the whole stall, 2000 in its last bucket. With moves
+// as for 10 ms buckets and 100 ms timeouts (first at 75, keeping from 55,
+// window 140, hold lag 105): 750 before the first move; then the arrivals
+// since bucket 155, 1400 by bucket 294, and since i-140 after, 1410; the
+// hold queue 950 (+1); at the stall's end audit_queue holds the 1400
+// since bucket 160 and the 600 before went out, sent first after the
+// stall: 24 buckets of 25, over which audit_queue grows by 10 a bucket,
+// and in the 24th it gets the 25 left over: 1400+230+10 = 1640. Worked by
+// hand.
 func TestStallMove(t *testing.T) {
 	steady := func(move bool) *Demand {
 		d := demand(25, make([]float64, 600)...)
@@ -350,32 +366,34 @@ func TestStallMove(t *testing.T) {
 			d.Records[i] = 10
 		}
 		if move {
-			d.MoveAfter, d.MoveKeep = 75, 55
+			d.Moves = movesFor(100*time.Millisecond, d.BucketNs)
 		}
 		return d
+	}
+	if got, want := movesFor(100*time.Millisecond, 10e6), (Moves{First: 75, Keep: 55, Window: 140, HoldLag: 105}); got != want {
+		t.Errorf("moves for 100 ms timeouts and 10 ms buckets: %+v, want %+v", got, want)
 	}
 	for _, tc := range []struct {
 		move bool
 		want float64
-	}{{false, 2000}, {true, 1670}} {
+	}{{false, 2000}, {true, 1640}} {
 		d := steady(tc.move)
 		needs := stallNeeds(d, 200)
 		if !near(needs[100], tc.want) {
-			t.Errorf("move %v: need of a stall at 100: %v, want %v", tc.move, needs[100], tc.want)
+			t.Errorf("moves %v: need of a stall at 100: %v, want %v", tc.move, needs[100], tc.want)
 		}
 		// Replay agrees: the limit one below the need (the queue may
 		// reach limit+1) loses nothing, one less loses.
 		sd := withStall(d, 100, 200)
 		if o := Replay(sd, Setting{Limit: uint32(tc.want) - 1}); o.DroppedDemand > 1e-9 {
-			t.Errorf("move %v: at %v the stalled replay drops %v", tc.move, tc.want-1, o.DroppedDemand)
+			t.Errorf("moves %v: at %v the stalled replay drops %v", tc.move, tc.want-1, o.DroppedDemand)
 		}
 		if o := Replay(sd, Setting{Limit: uint32(tc.want) - 2}); o.DroppedDemand < 0.5 {
-			t.Errorf("move %v: at %v the stalled replay drops only %v", tc.move, tc.want-2, o.DroppedDemand)
+			t.Errorf("moves %v: at %v the stalled replay drops only %v", tc.move, tc.want-2, o.DroppedDemand)
 		}
 	}
-	// A stall no longer than the move's delay gets none.
-	d := steady(true)
-	if sd := withStall(d, 100, 75); sd.move != 0 {
-		t.Errorf("a stall of 75 buckets got a move at %d", sd.move-1)
+	// A stall no longer than the first move's delay gets none.
+	if d := steady(true); d.Moves.movesIn(75) {
+		t.Errorf("a stall of 75 buckets has moves")
 	}
 }
