@@ -804,8 +804,13 @@ static __always_inline void on_deliver(__u64 list)
 	if (portid != send.portid)
 		return;
 	t = get_totals();
-	if (t)
+	if (t) {
+		struct tl_slot *s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+
 		t->received++;
+		if (s)
+			s->delivered++;
+	}
 }
 
 static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb, bool btf)

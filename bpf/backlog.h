@@ -161,6 +161,10 @@ struct tl_slot {
 	 * task storage only: the inflight hash forgets a task between
 	 * records, so there it stays 0). */
 	__u64 producers;
+	/* Records kauditd put on auditd's socket (on_deliver): what the
+	 * consumer took, where drained also counts kauditd's moves to its
+	 * retry queue while auditd takes nothing. */
+	__u64 delivered;
 };
 
 /* consumer_key.cause: a syscall number (>= 0), or one of these. */

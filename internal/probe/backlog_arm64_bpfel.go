@@ -214,6 +214,7 @@ type backlogTlSlot struct {
 	Waits       uint64
 	WaitJiffies uint64
 	Producers   uint64
+	Delivered   uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -384,6 +384,7 @@ func (r *timelineReader) readUntil(last uint64) error {
 				b.Waits += s.Waits
 				b.WaitJiffies += s.WaitJiffies
 				b.Producers += s.Producers // a task counts once, on one CPU
+				b.Delivered += s.Delivered
 			case s.Epoch > e:
 				overwritten = true
 			}
@@ -420,10 +421,13 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.Waits = make([]uint64, n)
 	t.WaitNs = make([]uint64, n)
 	t.Producers = make([]uint64, n)
-	counted := false
+	t.Delivered = make([]uint64, n)
+	counted, delivered := false, false
 	for i, b := range r.buckets {
 		t.Producers[i] = b.Producers
 		counted = counted || b.Producers > 0
+		t.Delivered[i] = b.Delivered
+		delivered = delivered || b.Delivered > 0
 		t.Arrivals[i] = int64(b.Arrivals)
 		t.Events[i] = b.Events
 		t.LostEvents[i] = b.LostEvents
@@ -436,6 +440,9 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	}
 	if !counted {
 		t.Producers = nil // not counted (the inflight hash), or no record
+	}
+	if !delivered {
+		t.Delivered = nil // no auditd, or its socket not found
 	}
 	return t
 }

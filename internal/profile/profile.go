@@ -290,6 +290,11 @@ type Timeline struct {
 	// lives in a hash (kernels before 5.12, task-state hash), which
 	// forgets a task between its records.
 	Producers []uint64 `json:"producers,omitempty"`
+	// Delivered: the records kauditd put on auditd's socket in the bucket,
+	// what the consumer took (drained also counts kauditd's moves to its
+	// retry queue while auditd takes nothing). Absent from netlink
+	// profiles, older ones, and where nothing reached auditd.
+	Delivered []uint64 `json:"delivered,omitempty"`
 	// MissedBuckets counts buckets user space read too late to keep.
 	MissedBuckets uint64 `json:"missed_buckets"`
 }
@@ -374,8 +379,8 @@ func (p *Profile) Validate() error {
 	n := len(t.Arrivals)
 	for name, l := range map[string]int{"queued": len(t.Queued), "lost": len(t.Lost), "drained": len(t.Drained),
 		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs),
-		"events": len(t.Events), "lost_events": len(t.LostEvents), "producers": len(t.Producers)} {
-		if l != n && !((name == "events" || name == "lost_events" || name == "producers") && l == 0) {
+		"events": len(t.Events), "lost_events": len(t.LostEvents), "producers": len(t.Producers), "delivered": len(t.Delivered)} {
+		if l != n && !((name == "events" || name == "lost_events" || name == "producers" || name == "delivered") && l == 0) {
 			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", name, l, n))
 		}
 	}

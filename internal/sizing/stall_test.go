@@ -57,19 +57,29 @@ func TestFindStalls(t *testing.T) {
 	for _, tc := range []struct {
 		name                   string
 		queued, depth, drained []uint64
+		delivered              []uint64
 		want                   []Stall
 	}{
-		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, nil},
+		{"none", []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, []uint64{0, 3, 2, 0}, nil, nil},
 		{"several", []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0}, []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0}, []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0},
-			[]Stall{{1, 1}, {4, 3}}},
+			nil, []Stall{{1, 1}, {4, 3}}},
 		// Nothing has drained yet: the stall goes on to the last bucket.
 		{"still going", []uint64{2, 2, 0, 2, 2}, []uint64{2, 2, 0, 2, 4}, []uint64{2, 2, 0, 0, 0},
-			[]Stall{{3, 2}}},
-		{"no drained series", []uint64{2, 2}, []uint64{2, 4}, nil, nil},
+			nil, []Stall{{3, 2}}},
+		{"no drained series", []uint64{2, 2}, []uint64{2, 4}, nil, nil, nil},
+		// auditd stopped from bucket 1 to 5: kauditd's sends time out and
+		// it moves audit_queue to its retry queue (drained in 3), but
+		// nothing reaches auditd until 6, when it reads its socket again.
+		{"retry moves are not taken", []uint64{2, 2, 2, 2, 2, 2, 2}, []uint64{2, 2, 4, 6, 2, 4, 2},
+			[]uint64{2, 0, 0, 6, 0, 0, 10}, []uint64{2, 0, 0, 0, 0, 0, 10}, []Stall{{1, 5}}},
+		// The same timeline without the delivered series: the moves read
+		// as drain and cut the stall in two.
+		{"retry moves without delivered", []uint64{2, 2, 2, 2, 2, 2, 2}, []uint64{2, 2, 4, 6, 2, 4, 2},
+			[]uint64{2, 0, 0, 6, 0, 0, 10}, nil, []Stall{{1, 2}, {4, 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)),
-				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained}
+				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained, Delivered: tc.delivered}
 			got := FindStalls(&tl, 0)
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("stalls %v, want %v", got, tc.want)
