@@ -278,8 +278,8 @@ var (
 	descConsSec  = desc("consumer_seconds_total", "auditd's time by thread (main, others) and state: on CPU, runnable (waiting for a CPU), or asleep by what it waited in.", "thread", "state")
 	descKauditd  = desc("kauditd_seconds_total", "kauditd's time: on CPU, runnable, asleep sending to auditd (its socket full), idle.", "state")
 	descKauditdQ = desc("kauditd_send_seconds_total", "kauditd's wall time in passes over each of its queues.", "queue")
-	descStallMax = desc("consumer_stall_longest_seconds", "The longest consumer stall (records queued and nothing drained, to the timeline's bucket) in the last minute, one still going included.")
-	descStalls   = desc("consumer_stall_seconds", "Consumer stalls (records queued and nothing drained, to the timeline's bucket) that ended, by length; each is counted once, when it has ended.")
+	descStallMax = desc("consumer_stall_longest_seconds", "The longest consumer stall (records queued and none taken, to the timeline's bucket) in the last minute, one still going included.")
+	descStalls   = desc("consumer_stall_seconds", "Consumer stalls (records queued and none taken, to the timeline's bucket) that ended, by length; each is counted once, when it has ended.")
 
 	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descStallMax, descStalls, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
 		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo,

@@ -432,7 +432,7 @@ func TestStalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `<p class="note" id="stalls">Consumer stalls: 1 interval with records queued and nothing drained (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s.</p>`
+	want := `<p class="note" id="stalls">Consumer stalls: 1 interval with records queued and none taken (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s.</p>`
 	if !strings.Contains(string(pg.HTML), want) {
 		t.Errorf("page lacks %s", want)
 	}

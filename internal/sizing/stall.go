@@ -104,7 +104,7 @@ func summarizeStalls(stalls []Stall, bucketNs int64) Stalls {
 // print it, so that the three read alike.
 func StallsLine(s Stalls) string {
 	if s.Count == 0 {
-		return "none measured (no bucket with records queued and nothing drained)"
+		return "none measured (no bucket with records queued and none taken)"
 	}
 	bins := make([]string, 0, len(s.Histogram))
 	for _, b := range s.Histogram {
@@ -116,7 +116,7 @@ func StallsLine(s Stalls) string {
 	if s.Count == 1 {
 		intervals = "interval"
 	}
-	return fmt.Sprintf("%d %s with records queued and nothing drained (to the %s bucket); the longest %s, %s into the recording; by length: %s",
+	return fmt.Sprintf("%d %s with records queued and none taken (to the %s bucket); the longest %s, %s into the recording; by length: %s",
 		s.Count, intervals, time.Duration(s.BucketNs), s.Longest, s.LongestAt.Round(time.Millisecond), strings.Join(bins, ", "))
 }
 

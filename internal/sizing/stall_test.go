@@ -107,17 +107,17 @@ func TestStallsLine(t *testing.T) {
 		want string
 	}{
 		{"none", Stalls{BucketNs: int64(10 * ms)},
-			"none measured (no bucket with records queued and nothing drained)"},
+			"none measured (no bucket with records queued and none taken)"},
 		{"one", Stalls{BucketNs: int64(10 * ms), Count: 1, Longest: 30 * ms, LongestAt: 2 * time.Second,
 			Histogram: []StallBin{bin(10*ms, 20*ms, 0), bin(20*ms, 40*ms, 1)}},
-			"1 interval with records queued and nothing drained (to the 10ms bucket); the longest 30ms, 2s into the recording; by length: 1 of 20ms-40ms"},
+			"1 interval with records queued and none taken (to the 10ms bucket); the longest 30ms, 2s into the recording; by length: 1 of 20ms-40ms"},
 		// Empty bins are left out; where it began is rounded to the
 		// millisecond, the lengths are whole buckets already.
 		{"several", Stalls{BucketNs: int64(ms), Count: 7, Longest: 1100 * ms, LongestAt: 4*time.Second + 1234567,
 			Histogram: []StallBin{bin(ms, 2*ms, 5), bin(2*ms, 4*ms, 0), bin(4*ms, 8*ms, 1), bin(8*ms, 16*ms, 0),
 				bin(16*ms, 32*ms, 0), bin(32*ms, 64*ms, 0), bin(64*ms, 128*ms, 0), bin(128*ms, 256*ms, 0),
 				bin(256*ms, 512*ms, 0), bin(512*ms, 1024*ms, 0), bin(1024*ms, 2048*ms, 1)}},
-			"7 intervals with records queued and nothing drained (to the 1ms bucket); the longest 1.1s, 4.001s into the recording; by length: 5 of 1ms-2ms, 1 of 4ms-8ms, 1 of 1.024s-2.048s"},
+			"7 intervals with records queued and none taken (to the 1ms bucket); the longest 1.1s, 4.001s into the recording; by length: 5 of 1ms-2ms, 1 of 4ms-8ms, 1 of 1.024s-2.048s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := StallsLine(tc.s); got != tc.want {

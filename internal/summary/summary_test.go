@@ -159,7 +159,7 @@ func stalledTimeline() profile.Timeline {
 // with or without the consumer's own measurements, before the diagnosis;
 // not in netlink mode.
 func TestStalls(t *testing.T) {
-	const two = "  stalls: 2 intervals with records queued and nothing drained (to the 10ms bucket); the longest 30ms, 40ms into the recording; by length: 1 of 10ms-20ms, 1 of 20ms-40ms\n"
+	const two = "  stalls: 2 intervals with records queued and none taken (to the 10ms bucket); the longest 30ms, 40ms into the recording; by length: 1 of 10ms-20ms, 1 of 20ms-40ms\n"
 	consumer := &profile.Consumer{PID: 321, Received: 12, Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd synced"}}
 	idle := profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 3), Queued: []uint64{1, 0, 1},
 		MaxDepth: []uint64{1, 0, 1}, Drained: []uint64{1, 0, 1}}
@@ -173,7 +173,7 @@ func TestStalls(t *testing.T) {
 	}{
 		{"with the consumer", "fentry", stalledTimeline(), consumer, two, "  diagnosis: auditd synced"},
 		{"without the consumer", "kprobe", stalledTimeline(), nil, "\nconsumer\n" + two, ""},
-		{"none", "fentry", idle, nil, "\nconsumer\n  stalls: none measured (no bucket with records queued and nothing drained)\n", ""},
+		{"none", "fentry", idle, nil, "\nconsumer\n  stalls: none measured (no bucket with records queued and none taken)\n", ""},
 		{"netlink", "netlink", stalledTimeline(), nil, "", ""},
 		{"no timeline", "fentry", profile.Timeline{}, nil, "", ""},
 	} {
@@ -210,7 +210,7 @@ func TestStallsSimulated(t *testing.T) {
 	// read as drained (a record the consumer still took in the first; in
 	// the last, drain the reconstruction cannot place inside bucket 500,
 	// whose deepest point came after it): 1.98 s of the 2 s.
-	want := "  stalls: 1 interval with records queued and nothing drained (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s\n"
+	want := "  stalls: 1 interval with records queued and none taken (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s\n"
 	if !strings.Contains(buf.String(), want) {
 		t.Errorf("summary lacks %q:\n%s", want, buf.String())
 	}
