@@ -48,9 +48,13 @@ type recommendReport struct {
 	// for none) and where in SetBy's recording it hurts most; where the
 	// length came from ("given" or "longest measured"); the smallest
 	// lossless limit with no stall; the stalls the recording shows.
-	StallNs               int64         `json:"stall_ns"`
-	StallAtNs             int64         `json:"stall_at_ns"`
-	StallMoveNs           int64         `json:"stall_move_ns,omitempty"`
+	StallNs     int64 `json:"stall_ns"`
+	StallAtNs   int64 `json:"stall_at_ns"`
+	StallMoveNs int64 `json:"stall_move_ns,omitempty"`
+	// The recording's own longest stall when the stall sized for stands
+	// for it (replayed at the consumer's pace instead of added to).
+	StallReplacesNs       int64         `json:"stall_replaces_ns,omitempty"`
+	StallReplacesAtNs     int64         `json:"stall_replaces_at_ns,omitempty"`
 	StallFrom             string        `json:"stall_from"`
 	NoStallMinimum        uint32        `json:"no_stall_minimum_limit"`
 	Stalls                sizing.Stalls `json:"stalls"`
@@ -276,7 +280,8 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	}
 	r := &recommendReport{
 		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, Headroom: rec.Headroom, HeadroomFrom: rec.HeadroomFrom,
-		StallNs: int64(rec.Stall), StallAtNs: int64(rec.StallAt), StallMoveNs: int64(rec.StallMove), NoStallMinimum: rec.NoStallMinimum, Stalls: rec.Stalls,
+		StallNs: int64(rec.Stall), StallAtNs: int64(rec.StallAt), StallMoveNs: int64(rec.StallMove),
+		StallReplacesNs: int64(rec.StallReplaces.Buckets) * d.BucketNs, StallReplacesAtNs: int64(rec.StallReplaces.First) * d.BucketNs, NoStallMinimum: rec.NoStallMinimum, Stalls: rec.Stalls,
 		PeakDepth: rec.PeakDepth, MemoryBytes: rec.MemoryBytes, MemoryBytesUpperBound: rec.MemoryBytesUpperBound,
 		RecordBytes: rec.RecordBytes, SustainedOverload: rec.SustainedOverload, RideOut: rec.RideOut,
 		GrowthPerMinute: rec.GrowthPerMinute, ArrivalRate: rec.ArrivalRate, PeakArrivalRate: rec.PeakArrivalRate,
@@ -346,6 +351,10 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		if rec.Stall > 0 {
 			stall = fmt.Sprintf("smallest limit that loses nothing in the replay with the consumer taking nothing for %s at the worst moment (%s into the recording: the queue already there plus the arrivals over the stall are largest): %d; with no stall it would be %d",
 				rec.Stall, rec.StallAt.Round(time.Millisecond), rec.MinimumLimit, rec.NoStallMinimum)
+			if st := rec.StallReplaces; st.Buckets > 0 {
+				stall += fmt.Sprintf("; the recording's own longest stall (%s, %s in) is replayed at the consumer's pace: the stall sized for stands for it, put where it needs the most room, instead of adding to it",
+					time.Duration(int64(st.Buckets)*d.BucketNs), time.Duration(int64(st.First)*d.BucketNs).Round(time.Millisecond))
+			}
 			if rec.StallMove > 0 {
 				stall += fmt.Sprintf("; %s into the stall kauditd moves what audit_queue holds to its retry queue (this kernel's kauditd gives up a send to a stopped auditd after 100 ms), so from then on only the later arrivals wait in audit_queue",
 					rec.StallMove)

@@ -409,7 +409,7 @@ func newReplay(rec *sizing.Recommendation, step int) (replaySeries, string) {
 		return r, note + " Nothing is replayed at a recommended limit: under sustained overload the replayed queue keeps growing and no limit is enough."
 	}
 	place := sizing.StallPlace{Stall: rec.Stall, At: rec.StallAt}
-	r.AtLimit = peaks(sizing.ReplayDepths(sizing.PlaceStall(d, place), sizing.Setting{Limit: rec.BacklogLimit}), step)
+	r.AtLimit = peaks(sizing.ReplayDepths(sizing.PlaceStall(rec.Sized, place), sizing.Setting{Limit: rec.BacklogLimit}), step)
 	r.AtLimitLabel = fmt.Sprintf("replayed at %d, no stall", rec.BacklogLimit)
 	note += fmt.Sprintf(" Replayed at %d: the same demand at the recommended limit with backlog_wait_time 0", rec.BacklogLimit)
 	if rec.Stall > 0 {

@@ -62,6 +62,12 @@ type Demand struct {
 	// throughout); elsewhere the pace DrainByLoad gives the bucket's load,
 	// never below DrainRate, or what it did take when that was more.
 	Capacity []float64
+	// Pace per bucket is what the consumer's pace at the bucket's load
+	// gives it (DrainByLoad, never below DrainRate), or what it did take
+	// when that was more: Capacity before saturated buckets take what the
+	// consumer took. A recorded stall replayed at the consumer's pace
+	// (healStall) takes this.
+	Pace []float64
 	// Measured marks the buckets whose Capacity was measured: in an
 	// overload episode, with the queue non-empty, or at a load level
 	// measured elsewhere. Elsewhere it is inferred from heavier load.
@@ -196,10 +202,11 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, busy, bucketSec)
-	d.Capacity, d.Measured = make([]float64, n), make([]bool, n)
+	d.Capacity, d.Pace, d.Measured = make([]float64, n), make([]float64, n), make([]bool, n)
 	for i := range d.Capacity {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
 		d.Capacity[i] = math.Max(rate*bucketSec, drained[i])
+		d.Pace[i] = d.Capacity[i]
 		d.Measured[i] = measured
 		// Saturated (an overload episode, or the queue non-empty
 		// throughout): what the consumer took is what it could take.

@@ -55,6 +55,11 @@ type Recommendation struct {
 	Stall          time.Duration
 	StallAt        time.Duration
 	NoStallMinimum uint32
+	// StallReplaces is the recording's own longest stall when the stall
+	// asked for stands for it (Stall is at least as long): that one is
+	// replayed at the consumer's pace, and the stall asked for put at the
+	// worst moment instead (healStall). Zero: none.
+	StallReplaces Stall
 	// StallMove is how far into the stall the replay has kauditd first
 	// move audit_queue to its retry queue (Demand.Moves), 0 for no move:
 	// the recorded kernel's kauditd does not give up, or the stall is
@@ -97,7 +102,11 @@ type Recommendation struct {
 	// Wait advice: what the backlog wait cost producers in the recording.
 	RecordedWaits  uint64
 	RecordedWaitNs uint64
-	Demand         *Demand
+	// Demand is the recording's demand; Sized the one the limit was
+	// sized on: Demand with StallReplaces replayed at the consumer's
+	// pace (healStall), or Demand itself.
+	Demand *Demand
+	Sized  *Demand
 }
 
 // Recommend finds the smallest backlog_limit that loses nothing on the
@@ -111,7 +120,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recommendation{Headroom: opts.Headroom, Demand: d, HeadroomFrom: "given",
+	r := &Recommendation{Headroom: opts.Headroom, Demand: d, Sized: d, HeadroomFrom: "given",
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
 	r.Stalls = MeasureStalls(p)
 	if opts.Headroom == 0 {
@@ -150,6 +159,18 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	floor := clampLimit(float64(p.Totals.MaxDepth))
 	r.NoStallMinimum = max(smallestLossless(d), floor)
 	r.MinimumLimit = r.NoStallMinimum
+	// A stall asked for that is at least as long as the recording's
+	// longest stands for it: that one is replayed at the consumer's pace
+	// and the headroom multiplies the minimum without it, so the stall
+	// is not counted twice (and its depth not made headroom). The depth
+	// the queue really held stays a floor, for the minimum with the stall.
+	if st, ok := standsFor(p, stall); ok {
+		r.StallReplaces = st
+		d = healStall(d, st)
+		r.Sized = d
+		r.NoStallMinimum = smallestLossless(d)
+		r.MinimumLimit = max(r.NoStallMinimum, floor)
+	}
 	if sd, at := stalled(d, stall); at.Stall > 0 {
 		r.Stall, r.StallAt = at.Stall, at.At
 		if d.Moves.movesIn(sd.stallEnd - sd.stallStart) {
@@ -184,6 +205,9 @@ func Predict(p *profile.Profile, s Setting, stall time.Duration) (Outcome, Stall
 	d, err := Reconstruct(p)
 	if err != nil {
 		return Outcome{}, StallPlace{}, nil, err
+	}
+	if st, ok := standsFor(p, stall); ok {
+		d = healStall(d, st)
 	}
 	sd, at := stalled(d, stall)
 	return Replay(sd, s), at, d, nil

@@ -452,6 +452,50 @@ func stallStarts(d *Demand, n int) []bool {
 	return out
 }
 
+// healStall is d with the consumer taking, over the recorded stall st,
+// what its pace gives (Demand.Pace) instead of what it took: the
+// recording without that stall. A stall asked for that is at least as
+// long stands for it, put at the worst moment instead of added to it.
+func healStall(d *Demand, st Stall) *Demand {
+	if d.Pace == nil || st.Buckets <= 0 {
+		return d
+	}
+	c := *d
+	c.Capacity = slices.Clone(d.Capacity)
+	if c.Capacity == nil {
+		c.Capacity = make([]float64, len(d.Records))
+		for i := range c.Capacity {
+			c.Capacity[i] = d.DrainRate * float64(d.BucketNs) / 1e9
+		}
+	}
+	for i := st.First; i < min(st.First+st.Buckets, len(c.Capacity)); i++ {
+		c.Capacity[i] = math.Max(c.Capacity[i], d.Pace[i])
+	}
+	return &c
+}
+
+// standsFor is the recording's longest stall when a stall of the given
+// length stands for it (it is at least as long), and whether it does.
+func standsFor(p *profile.Profile, stall time.Duration) (Stall, bool) {
+	if stall <= 0 {
+		return Stall{}, false
+	}
+	var start float64
+	if p.AuditBefore != nil {
+		start = float64(p.AuditBefore.Backlog)
+	}
+	var longest Stall
+	for _, st := range FindStalls(&p.Timeline, start) {
+		if st.Buckets > longest.Buckets {
+			longest = st
+		}
+	}
+	if longest.Buckets == 0 || time.Duration(int64(longest.Buckets)*p.Timeline.BucketNs) > stall {
+		return Stall{}, false
+	}
+	return longest, true
+}
+
 // StallPlace is a stall the replay put at the worst moment: its length,
 // whole buckets, and where it starts in the recording.
 type StallPlace struct {

@@ -323,6 +323,32 @@ func TestRecommendStall(t *testing.T) {
 	if m.Stall != m.Stalls.Longest.Truncate(time.Duration(p.Timeline.BucketNs)) || m.Stalls.Longest > 100*time.Millisecond {
 		t.Errorf("measured stall %s, sized for %s", m.Stalls.Longest, m.Stall)
 	}
+
+	// The stalled run recorded (at a limit that loses nothing): its own
+	// stall, the longest, sizes it by default, and stands for the stall
+	// rather than adding to it: the limit holds the stalled run, and is
+	// about what the healthy recording gives for the same stall, not
+	// twice it (the recorded stall replayed at the consumer's pace, the
+	// headroom on the minimum without it).
+	q, _ := sizingtest.SimulateConsumer(8_000, steady, k, sizingtest.StoppedFor(drain, 3000, 5000), 5000)
+	if q.Totals.Lost != 0 {
+		t.Fatalf("the stalled recording lost %d", q.Totals.Lost)
+	}
+	own, err := Recommend(q, Options{Stall: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the stalled run recorded: its longest stall %s at %s; by default %d (minimum %d, no-stall %d, replaces %+v); it loses %d there",
+		own.Stalls.Longest, own.Stalls.LongestAt, own.BacklogLimit, own.MinimumLimit, own.NoStallMinimum, own.StallReplaces, lost(own.BacklogLimit))
+	if own.StallReplaces.Buckets == 0 || own.Stalls.Longest < 1900*time.Millisecond {
+		t.Errorf("the recorded 2 s stall measured %s, replaced %+v", own.Stalls.Longest, own.StallReplaces)
+	}
+	if l := lost(own.BacklogLimit); l != 0 {
+		t.Errorf("sized by default on the stalled recording, %d lost %d", own.BacklogLimit, l)
+	}
+	if float64(own.BacklogLimit) > 1.25*float64(r.BacklogLimit) {
+		t.Errorf("the stalled recording gives %d by default, the healthy one %d for the same stall: the stall counted twice", own.BacklogLimit, r.BacklogLimit)
+	}
 }
 
 // TestPlaceStall: a Recommendation's Stall and StallAt give back the
