@@ -105,6 +105,18 @@ func checkStall(t *testing.T, g guestRun) {
 	if l := number(t, s2, "longest_ns"); l < 0.5e9 || l > 2.5e9 {
 		t.Errorf("auditd stopped for 2 s, the longest stall measured is %v ns", l)
 	}
+	// Measured by what reached auditd (delivered), and standing for the
+	// stall sized for by default, not added to it: about what the
+	// healthy recording gives for a 2 s stall, not twice it.
+	if len(g.profile("s2").Timeline.Delivered) == 0 {
+		t.Errorf("the s2 profile has no delivered series")
+	}
+	if rep := number(t, rec2, "stall_replaces_ns"); rep != number(t, s2, "longest_ns") {
+		t.Errorf("recommend on s2 replaced a recorded stall of %v ns, its longest is %v", rep, s2["longest_ns"])
+	}
+	if number(t, rec2, "backlog_limit") > 1.25*float64(r) {
+		t.Errorf("s2 by default gives %v, s1 with --stall 2s %d: the recorded stall counted twice", rec2["backlog_limit"], r)
+	}
 	// record wrote the stalls it measured into the profile (what record
 	// --json prints) and said them in its summary; recommend, measuring
 	// them again, agrees.
