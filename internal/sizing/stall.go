@@ -49,7 +49,8 @@ func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
 		return nil
 	}
 	var drained []float64
-	if len(t.Delivered) == t.Len() {
+	delivered := len(t.Delivered) == t.Len()
+	if delivered {
 		drained = make([]float64, t.Len())
 		for i, v := range t.Delivered {
 			drained[i] = float64(v)
@@ -61,6 +62,13 @@ func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
 	run := 0
 	for i := range t.Len() {
 		queued := at(t.MaxDepth, i) > 0 || t.Queued[i] > 0
+		// By delivered, a stall goes on through a bucket that saw no
+		// arrival and no kauditd pass (so no depth either) until the
+		// consumer takes a record: what waits for it is still there, in
+		// audit_queue or in kauditd's retry queue.
+		if delivered && run > 0 {
+			queued = true
+		}
 		if queued && drained[i] < 0.5 {
 			run++
 			continue

@@ -72,6 +72,11 @@ func TestFindStalls(t *testing.T) {
 		// nothing reaches auditd until 6, when it reads its socket again.
 		{"retry moves are not taken", []uint64{2, 2, 2, 2, 2, 2, 2}, []uint64{2, 2, 4, 6, 2, 4, 2},
 			[]uint64{2, 0, 0, 6, 0, 0, 10}, []uint64{2, 0, 0, 0, 0, 0, 10}, []Stall{{1, 5}}},
+		// A bucket with no arrival and no kauditd pass (4: no depth seen)
+		// does not end the stall: nothing was taken. After the consumer
+		// took a record (6), empty buckets start none.
+		{"a quiet bucket in a stall", []uint64{2, 2, 2, 2, 0, 2, 2, 0, 0}, []uint64{2, 2, 4, 6, 0, 2, 2, 0, 0},
+			[]uint64{2, 0, 0, 6, 0, 0, 10, 0, 0}, []uint64{2, 0, 0, 0, 0, 0, 10, 0, 0}, []Stall{{1, 5}}},
 		// The same timeline without the delivered series: the moves read
 		// as drain and cut the stall in two.
 		{"retry moves without delivered", []uint64{2, 2, 2, 2, 2, 2, 2}, []uint64{2, 2, 4, 6, 2, 4, 2},
