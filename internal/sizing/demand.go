@@ -124,6 +124,38 @@ type Demand struct {
 	Producers float64
 }
 
+// paceAside marks the buckets the consumer's pace is not measured in:
+// the recording's longest stall, which a stall sized for stands for
+// (healStall), and, where the timeline has what reached auditd
+// (Delivered), the buckets in which kauditd drained audit_queue into its
+// retry queue or sent its retry and hold queues (drained and delivered
+// differ): that is kauditd working round a stopped auditd, not the
+// consumer's pace. Shorter stalls stay in: a consumer that takes a record
+// every other bucket is that slow.
+func paceAside(t *profile.Timeline, startDepth float64) []bool {
+	aside := make([]bool, t.Len())
+	var longest Stall
+	for _, st := range FindStalls(t, startDepth) {
+		if st.Buckets > longest.Buckets {
+			longest = st
+		}
+	}
+	for i := longest.First; i < min(longest.First+longest.Buckets, len(aside)); i++ {
+		aside[i] = true
+	}
+	if len(t.Delivered) == t.Len() {
+		for i, dl := range t.Delivered {
+			dr := float64(at(t.Drained, i))
+			// A record dequeued at a bucket's end may reach the socket
+			// in the next: a little slack.
+			if math.Abs(dr-float64(dl)) > 1+0.05*math.Max(dr, float64(dl)) {
+				aside[i] = true
+			}
+		}
+	}
+	return aside
+}
+
 // Reconstruct builds the demand of a profile, or says why it cannot.
 func Reconstruct(p *profile.Profile) (*Demand, error) {
 	t := &p.Timeline
@@ -160,6 +192,8 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	var busyDrained, fastest float64
 	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
 	full, busy := make([]bool, n), make([]bool, n)
+	aside := paceAside(t, d.StartDepth)
+	paced := make([]bool, n)
 	for i := 0; i < n; i++ {
 		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
@@ -172,11 +206,16 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			level = 0
 		}
 		dr := drained[i]
-		fastest = math.Max(fastest, dr)
+		if !aside[i] {
+			fastest = math.Max(fastest, dr)
+		}
 		if prev > 0 && level > 0 {
-			busyDrained += dr
-			d.BusyBuckets++
 			busy[i] = true
+			if !aside[i] {
+				busyDrained += dr
+				d.BusyBuckets++
+				paced[i] = true
+			}
 		}
 		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
 		// The depth within the bucket cannot pass its start level plus
@@ -201,7 +240,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
-	d.DrainByLoad = drainByLoad(t, drained, busy, bucketSec)
+	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
 	d.Capacity, d.Pace, d.Measured = make([]float64, n), make([]float64, n), make([]bool, n)
 	for i := range d.Capacity {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)

@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -97,5 +98,30 @@ func TestAnchorDrain(t *testing.T) {
 		if !near(got[i], want) {
 			t.Fatalf("anchored %v, want [0 0 60 20 20 20]", got)
 		}
+	}
+}
+
+// TestPaceAside: the consumer's pace is not measured in the recording's
+// longest stall, nor, where the timeline has delivered, where kauditd
+// moved records to its retry queue (drained, none delivered: bucket 3) or
+// sent its retry and hold queues after the stall (delivered, nothing
+// drained: 6). A short stall (bucket 8) stays in.
+func TestPaceAside(t *testing.T) {
+	tl := profile.Timeline{BucketNs: 10e6,
+		Arrivals:  []int64{2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+		Queued:    []uint64{2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
+		MaxDepth:  []uint64{1, 2, 4, 6, 2, 4, 1, 1, 2, 1},
+		Drained:   []uint64{2, 0, 0, 6, 0, 0, 2, 2, 0, 4},
+		Delivered: []uint64{2, 0, 0, 0, 0, 0, 12, 2, 0, 4},
+	}
+	got := paceAside(&tl, 0)
+	want := []bool{false, true, true, true, true, true, true, false, false, false}
+	if !slices.Equal(got, want) {
+		t.Errorf("aside %v, want %v", got, want)
+	}
+	tl.Delivered = nil // without it: the longest stall by drain, [1, 3)
+	want = []bool{false, true, true, false, false, false, false, false, false, false}
+	if got := paceAside(&tl, 0); !slices.Equal(got, want) {
+		t.Errorf("without delivered: aside %v, want %v", got, want)
 	}
 }
