@@ -256,7 +256,12 @@ func checkExporter(t *testing.T, g guestRun, rec *profile.Profile) {
 		t.Errorf("auditprof_consumer_stall_seconds: %v, want one histogram", h)
 	}
 	// Per key: the exporter and the recording made alongside it saw every
-	// keyed event, both attached before the load began and after it ended.
+	// keyed event, both attached before the load began and after it ended;
+	// except the records whose return went past one of them: `top`
+	// replaces the trampolines on audit_log_start while the load runs,
+	// and a call inside a replaced one returns past its fexit programs
+	// (checkRuleSet), counted in that instance's returns_missed.
+	missed := float64(rec.Overflows.ReturnsMissed + x.Overflows.ReturnsMissed)
 	for _, key := range []string{"hot", "delete", "perm_mod", "system-locale", "identity"} {
 		var inRec uint64
 		for _, r := range rec.Rules {
@@ -264,8 +269,11 @@ func checkExporter(t *testing.T, g guestRun, rec *profile.Profile) {
 				inRec += r.Records
 			}
 		}
-		eq("auditprof_rule_records_total{key=\""+key+"\"}", sum("auditprof_rule_records_total",
-			func(l map[string]string) bool { return l["key"] == key }), inRec)
+		got := sum("auditprof_rule_records_total", func(l map[string]string) bool { return l["key"] == key })
+		if math.Abs(got-float64(inRec)) > missed {
+			t.Errorf("auditprof_rule_records_total{key=%q}: scraped %v, the recording alongside counted %d; %v returns missed between them",
+				key, got, inRec, missed)
+		}
 	}
 	t.Logf("exporter: %.0f records scraped, %d in its profile, %d in the recording alongside", sum("auditprof_records_total", nil),
 		x.Totals.Records, rec.Totals.Records)
