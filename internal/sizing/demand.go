@@ -103,6 +103,9 @@ type Demand struct {
 	// replayed stall long enough has kauditd move audit_queue to its retry
 	// and hold queues, which the replay credits (see Moves). Zero: none.
 	Moves Moves
+	// stalls are the recording's own (FindStalls), found once here for
+	// the pace (paceAside), recommend's summary and healStall.
+	stalls []Stall
 	// stall is the stall withStall placed: its first bucket and the one
 	// after its last (both 0 for none).
 	stallStart, stallEnd int
@@ -132,14 +135,8 @@ type Demand struct {
 // differ): that is kauditd working round a stopped auditd, not the
 // consumer's pace. Shorter stalls stay in: a consumer that takes a record
 // every other bucket is that slow.
-func paceAside(t *profile.Timeline, startDepth float64) []bool {
+func paceAside(t *profile.Timeline, longest Stall) []bool {
 	aside := make([]bool, t.Len())
-	var longest Stall
-	for _, st := range FindStalls(t, startDepth) {
-		if st.Buckets > longest.Buckets {
-			longest = st
-		}
-	}
 	for i := longest.First; i < min(longest.First+longest.Buckets, len(aside)); i++ {
 		aside[i] = true
 	}
@@ -154,6 +151,18 @@ func paceAside(t *profile.Timeline, startDepth float64) []bool {
 		}
 	}
 	return aside
+}
+
+// longestStall is the recording's longest stall, the earliest of equals
+// (as summarizeStalls picks it); zero for none.
+func (d *Demand) longestStall() Stall {
+	var longest Stall
+	for _, st := range d.stalls {
+		if st.Buckets > longest.Buckets {
+			longest = st
+		}
+	}
+	return longest
 }
 
 // Reconstruct builds the demand of a profile, or says why it cannot.
@@ -192,7 +201,8 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	var busyDrained, fastest float64
 	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
 	full, busy := make([]bool, n), make([]bool, n)
-	aside := paceAside(t, d.StartDepth)
+	d.stalls = FindStalls(t, d.StartDepth)
+	aside := paceAside(t, d.longestStall())
 	paced := make([]bool, n)
 	for i := 0; i < n; i++ {
 		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])

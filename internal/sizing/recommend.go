@@ -122,7 +122,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	}
 	r := &Recommendation{Headroom: opts.Headroom, Demand: d, Sized: d, HeadroomFrom: "given",
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
-	r.Stalls = MeasureStalls(p)
+	r.Stalls = summarizeStalls(d.stalls, d.BucketNs)
 	if opts.Headroom == 0 {
 		h, secs, ok := drainSpread(&p.Timeline)
 		r.Headroom, r.HeadroomFrom = DefaultHeadroom, "default"
@@ -164,7 +164,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	// and the headroom multiplies the minimum without it, so the stall
 	// is not counted twice (and its depth not made headroom). The depth
 	// the queue really held stays a floor, for the minimum with the stall.
-	if st, ok := standsFor(p, stall); ok {
+	if st, ok := standsFor(d, stall); ok {
 		r.StallReplaces = st
 		d = healStall(d, st)
 		r.Sized = d
@@ -206,7 +206,7 @@ func Predict(p *profile.Profile, s Setting, stall time.Duration) (Outcome, Stall
 	if err != nil {
 		return Outcome{}, StallPlace{}, nil, err
 	}
-	if st, ok := standsFor(p, stall); ok {
+	if st, ok := standsFor(d, stall); ok {
 		d = healStall(d, st)
 	}
 	sd, at := stalled(d, stall)

@@ -484,21 +484,9 @@ func healStall(d *Demand, st Stall) *Demand {
 
 // standsFor is the recording's longest stall when a stall of the given
 // length stands for it (it is at least as long), and whether it does.
-func standsFor(p *profile.Profile, stall time.Duration) (Stall, bool) {
-	if stall <= 0 {
-		return Stall{}, false
-	}
-	var start float64
-	if p.AuditBefore != nil {
-		start = float64(p.AuditBefore.Backlog)
-	}
-	var longest Stall
-	for _, st := range FindStalls(&p.Timeline, start) {
-		if st.Buckets > longest.Buckets {
-			longest = st
-		}
-	}
-	if longest.Buckets == 0 || time.Duration(int64(longest.Buckets)*p.Timeline.BucketNs) > stall {
+func standsFor(d *Demand, stall time.Duration) (Stall, bool) {
+	longest := d.longestStall()
+	if stall <= 0 || longest.Buckets == 0 || time.Duration(int64(longest.Buckets)*d.BucketNs) > stall {
 		return Stall{}, false
 	}
 	return longest, true
