@@ -42,8 +42,12 @@ type recommendReport struct {
 	Profiles     []profileLimit `json:"profiles"`
 	Notes        []string       `json:"notes,omitempty"`
 	MinimumLimit uint32         `json:"minimum_limit"`
-	Headroom     float64        `json:"headroom"`
-	HeadroomFrom string         `json:"headroom_from"`
+	// MinimumFloored: the minimum is the depth the queue really held,
+	// more than the replay needs (the replay can miss a swing inside a
+	// bucket).
+	MinimumFloored bool    `json:"minimum_floored,omitempty"`
+	Headroom       float64 `json:"headroom"`
+	HeadroomFrom   string  `json:"headroom_from"`
 	// The consumer stall the limit rides out (StallNs, whole buckets, 0
 	// for none) and where in SetBy's recording it hurts most; where the
 	// length came from ("given" or "longest measured"); the smallest
@@ -279,7 +283,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		demand += v
 	}
 	r := &recommendReport{
-		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, Headroom: rec.Headroom, HeadroomFrom: rec.HeadroomFrom,
+		BacklogLimit: rec.BacklogLimit, MinimumLimit: rec.MinimumLimit, MinimumFloored: rec.MinimumFloored, Headroom: rec.Headroom, HeadroomFrom: rec.HeadroomFrom,
 		StallNs: int64(rec.Stall), StallAtNs: int64(rec.StallAt), StallMoveNs: int64(rec.StallMove),
 		StallReplacesNs: int64(rec.StallReplaces.Buckets) * d.BucketNs, StallReplacesAtNs: int64(rec.StallReplaces.First) * d.BucketNs, NoStallMinimum: rec.NoStallMinimum, Stalls: rec.Stalls,
 		PeakDepth: rec.PeakDepth, MemoryBytes: rec.MemoryBytes, MemoryBytesUpperBound: rec.MemoryBytesUpperBound,
@@ -294,14 +298,14 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		OverBudget: rec.OverBudget, BudgetLimit: rec.BudgetLimit, BudgetPredictedLost: rec.BudgetLost,
 	}
 	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
-	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which the queue stayed non-empty",
+	drain := fmt.Sprintf("%s records/s, measured over %d buckets in which it was saturated (records from before the bucket still queued at its end)",
 		human.Count(d.DrainRate), d.BusyBuckets)
 	if d.DrainSource == "full" {
-		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there and wherever the queue stayed non-empty, and elsewhere the pace below, never less than this rate)",
+		drain = fmt.Sprintf("%s records/s, measured over %d buckets of overload (records lost or waiting; the replay uses what the consumer took bucket by bucket there and wherever it was saturated, and elsewhere the pace below, never less than this rate)",
 			human.Count(d.DrainRate), d.BusyBuckets)
 	}
 	if d.DrainSource == "fastest" {
-		drain = fmt.Sprintf("at least %s records/s (the queue never stayed non-empty long enough to measure the consumer at full speed: the fastest bucket)", human.Count(d.DrainRate))
+		drain = fmt.Sprintf("at least %s records/s (the consumer was never saturated long enough to measure it at full speed: the fastest bucket)", human.Count(d.DrainRate))
 	}
 	r.Reasoning = []string{
 		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) were in force",
@@ -320,7 +324,7 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			}
 			levels[i] = fmt.Sprintf("%s/s at %s", human.Count(l.Rate), load)
 		}
-		r.Reasoning = append(r.Reasoning, fmt.Sprintf("drain by load (records per %s bucket) where the queue stayed non-empty: %s; elsewhere the replay gives the consumer the pace at its bucket's load or the nearest heavier load measured",
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("drain by load (records per %s bucket) where it was saturated: %s; elsewhere the replay gives the consumer the pace at its bucket's load or the nearest heavier load measured",
 			time.Duration(p.Timeline.BucketNs), strings.Join(levels, ", ")))
 	}
 	r.Reasoning = append(r.Reasoning, fmt.Sprintf("peak depth with no limit: %s records (replay of the demand against that drain)", human.Count(rec.PeakDepth)),
@@ -356,9 +360,13 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 					time.Duration(int64(st.Buckets)*d.BucketNs), time.Duration(int64(st.First)*d.BucketNs).Round(time.Millisecond))
 			}
 			if rec.StallMove > 0 {
-				stall += fmt.Sprintf("; %s into the stall kauditd moves what audit_queue holds to its retry queue (this kernel's kauditd gives up a send to a stopped auditd after 100 ms), so from then on only the later arrivals wait in audit_queue",
-					rec.StallMove)
+				stall += fmt.Sprintf("; %s into the stall kauditd moves what audit_queue holds to its retry queue (this kernel's kauditd gives up a send to a stopped auditd after %s), so from then on only the later arrivals wait in audit_queue",
+					rec.StallMove, d.Moves.Timeout)
 			}
+		}
+		if rec.MinimumFloored {
+			stall += fmt.Sprintf("; that is the depth the queue really held (%d): the replay, bucket by bucket, needs less, but a smaller limit would have dropped there",
+				p.Totals.MaxDepth)
 		}
 		r.Reasoning = append(r.Reasoning, stall,
 			headroomLine(rec),
@@ -374,8 +382,12 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		// kauditd_send_queue: a unicast to auditd that times out (HZ/10,
 		// 5.10+) sends the rest of the pass to the retry queue, retried
 		// later at up to 100 ms a record while audit_queue waits.
-		r.Reasoning = append(r.Reasoning, fmt.Sprintf("warning: kauditd moved %s records to its retry queue (auditd's socket stayed full for its 100 ms send timeout) and retried them while the queue waited: a consumer that slows down as it falls behind, which the replay does not model, so a deeper queue than this recording's may drain slower than assumed here; speed up the consumer, or add headroom",
-			human.Count(float64(n))))
+		timeout := "send timeout"
+		if t := time.Duration(p.KauditdSendTimeoutNs); t > 0 {
+			timeout = t.String() + " send timeout"
+		}
+		r.Reasoning = append(r.Reasoning, fmt.Sprintf("warning: kauditd moved %s records to its retry queue (auditd's socket stayed full for its %s) and retried them while the queue waited: a consumer that slows down as it falls behind, which the replay does not model, so a deeper queue than this recording's may drain slower than assumed here; speed up the consumer, or add headroom",
+			human.Count(float64(n)), timeout))
 	}
 	r.WaitAdvice = waitAdvice(p, rec)
 	return r

@@ -117,7 +117,7 @@ func (o *Options) defaults() {
 		o.MaxRules = uint32(backlogDefaultsDEFAULT_MAX_RULES)
 	}
 	if o.TaskState == "" {
-		o.TaskState = "auto"
+		o.TaskState = TaskStateAuto
 	}
 }
 
@@ -389,9 +389,9 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	if err != nil {
 		return nil, fmt.Errorf("loading programs: %w", unwrapVerifier(err))
 	}
-	p := &Probe{opts: opts, mode: mode, coll: coll, taskState: "hash"}
+	p := &Probe{opts: opts, mode: mode, coll: coll, taskState: TaskStateHash}
 	if spec.Maps["task_states"].Type == ebpf.TaskStorage {
-		p.taskState = "task-storage"
+		p.taskState = TaskStateStorage
 	}
 	defer func() {
 		if err != nil {

@@ -410,7 +410,7 @@ func TestReplaySeries(t *testing.T) {
 	// or below it where the minimum is the depth the queue really held
 	// (Totals.MaxDepth, a floor).
 	top := maxOf(r.AtLimit)
-	floored := uint64(rec.MinimumLimit) == p.Totals.MaxDepth && top <= float64(rec.MinimumLimit)
+	floored := rec.MinimumFloored && top <= float64(rec.MinimumLimit)
 	if !floored && math.Abs(top-float64(rec.MinimumLimit)) > 0.01*float64(rec.MinimumLimit) || top > float64(rec.BacklogLimit)+1 {
 		t.Errorf("at-limit series peaks at %v; minimum %d, recommended %d", top, rec.MinimumLimit, rec.BacklogLimit)
 	}

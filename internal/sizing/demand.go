@@ -24,8 +24,9 @@ var ErrTooLittle = errors.New("the profile holds too little to decide")
 const (
 	minDuration = 1e9 // ns of timeline
 	minRecords  = 100
-	// minBusyBuckets is how many buckets with the queue non-empty at both
-	// ends it takes to trust a measured drain rate.
+	// minBusyBuckets is how many saturated buckets (records from before
+	// the bucket still queued at its end) it takes to trust a measured
+	// drain rate.
 	minBusyBuckets = 5
 )
 
@@ -54,8 +55,8 @@ type Demand struct {
 	// counts one lost record per this much demand dropped.
 	DemandPerLost float64
 	// DrainRate is the consumer's rate, records per second, measured over
-	// overload episodes (or, without any, while the queue stayed
-	// non-empty).
+	// overload episodes (or, without any, where it was saturated: records
+	// from before a bucket still queued at its end).
 	DrainRate float64
 	// Capacity per bucket is what the consumer can take in it: what it did
 	// take where it was saturated (overload episodes, the queue non-empty
@@ -91,9 +92,10 @@ type Demand struct {
 	DrainByLoad []LoadDrain
 	// BusyBuckets is how many buckets DrainRate was measured over, and
 	// DrainSource which: "full" (overload episodes: the queue at its
-	// limit, records lost or waiting), "non-empty" (the queue stayed non-empty), or "fastest"
-	// (it never stayed non-empty long enough: the fastest bucket seen, a
-	// lower bound on what the consumer can take).
+	// limit, records lost or waiting), "non-empty" (saturated buckets:
+	// records from before the bucket still queued at its end), or
+	// "fastest" (too few of those: the fastest bucket seen, a lower bound
+	// on what the consumer can take).
 	BusyBuckets int
 	DrainSource string
 	// StartDepth is the queue length when the recording began.
@@ -219,7 +221,15 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		if !aside[i] {
 			fastest = math.Max(fastest, dr)
 		}
-		if prev > 0 && level > 0 {
+		// Saturated: records that were queued when the bucket began
+		// were still queued at its end (more left than arrived in it).
+		// The queue is served in order, so the consumer had work the
+		// whole bucket, and what it took is what it could take. A queue
+		// merely non-empty at the end may hold a record that arrived a
+		// moment before: a healthy consumer's drain is then the load's,
+		// not its capacity (6.12, one record per kauditd pass, read 913
+		// records/s where it drained 18,000/s after a stall).
+		if prev > 0 && level > float64(t.Queued[i]) {
 			busy[i] = true
 			if !aside[i] {
 				busyDrained += dr
@@ -318,7 +328,7 @@ func effectiveProducers(procs []profile.Process) float64 {
 }
 
 // LoadDrain is the consumer's rate at one load level: over the buckets in
-// which the queue stayed non-empty and arrivals were within
+// which it was saturated and arrivals were within
 // [MinArrivals, MaxArrivals] records.
 type LoadDrain struct {
 	MinArrivals uint64  `json:"min_arrivals"`

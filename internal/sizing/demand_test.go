@@ -126,3 +126,48 @@ func TestPaceAside(t *testing.T) {
 		t.Errorf("without delivered: aside %v, want %v", got, want)
 	}
 }
+
+// A bucket measures the consumer's rate only when it was saturated: some
+// of what was queued when the bucket began was still queued at its end.
+// A healthy consumer whose queue holds, at each bucket's end, the record
+// that arrived a moment before (one per kauditd pass, as 6.12 runs a
+// steady load) drains at the load's rate, which says nothing of what it
+// can take: the rate is then the fastest bucket's, a lower bound, not a
+// "non-empty" measurement. Held over from bucket to bucket, it is.
+func TestDrainSaturated(t *testing.T) {
+	const n = 200
+	for _, tc := range []struct {
+		name       string
+		left       uint64 // queued at each bucket's end
+		wantSource string
+		wantRate   float64
+	}{
+		// 10 arrive and 10 leave a bucket; the last to arrive is left.
+		{name: "one just arrived", left: 1, wantSource: "fastest", wantRate: 1000},
+		// 15 left at each end: 5 had waited since the bucket before.
+		{name: "saturated", left: 15, wantSource: "non-empty", wantRate: 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &profile.Profile{SchemaVersion: profile.SchemaVersion, Attach: "fentry", HZ: 250, KernelRelease: "test",
+				AuditBefore: &profile.AuditStatus{Enabled: 1, Backlog: uint32(tc.left)}}
+			tl := &p.Timeline
+			tl.BucketNs = 10e6
+			tl.Arrivals, tl.Events, tl.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+			tl.Queued, tl.Lost, tl.Drained, tl.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+			tl.Waits, tl.WaitNs = make([]uint64, n), make([]uint64, n)
+			for i := range n {
+				tl.Arrivals[i], tl.Events[i], tl.Queued[i], tl.Drained[i] = 10, 10, 10, 10
+				tl.MaxDepth[i] = tc.left + 9
+			}
+			p.Totals = profile.Totals{Records: 10 * n, Events: 10 * n, Queued: 10 * n, Drained: 10 * n, MaxDepth: tc.left + 9}
+			p.Rules = []profile.Rule{{Key: "k", Syscall: 257, Records: 10 * n, Events: 10 * n}}
+			d, err := Reconstruct(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.DrainSource != tc.wantSource || !near(d.DrainRate, tc.wantRate) {
+				t.Errorf("drain %.0f/s (%s), want %.0f/s (%s)", d.DrainRate, d.DrainSource, tc.wantRate, tc.wantSource)
+			}
+		})
+	}
+}

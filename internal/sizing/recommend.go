@@ -42,8 +42,12 @@ type Recommendation struct {
 	// BacklogLimit is the recommended limit (0 with SustainedOverload).
 	BacklogLimit uint32
 	// MinimumLimit is the smallest limit that loses nothing in the replay,
-	// before headroom and rounding.
-	MinimumLimit uint32
+	// before headroom and rounding, or the depth the queue really held
+	// (Totals.MaxDepth) where that is more: MinimumFloored. The replay
+	// works per bucket and can miss a swing inside one; the recorded
+	// depth cannot be wrong.
+	MinimumLimit   uint32
+	MinimumFloored bool
 	Headroom     float64
 	// HeadroomFrom says where Headroom came from: "given", "drain spread
 	// over N saturated seconds" or "default".
@@ -157,7 +161,8 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	// would have dropped there, whatever the per-bucket replay makes of
 	// the swing inside a bucket.
 	floor := clampLimit(float64(p.Totals.MaxDepth))
-	r.NoStallMinimum = max(smallestLossless(d), floor)
+	replayed := smallestLossless(d)
+	r.NoStallMinimum = max(replayed, floor)
 	r.MinimumLimit = r.NoStallMinimum
 	// A stall asked for that is at least as long as the recording's
 	// longest stands for it: that one is replayed at the consumer's pace
@@ -169,6 +174,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		d = healStall(d, st)
 		r.Sized = d
 		r.NoStallMinimum = smallestLossless(d)
+		replayed = r.NoStallMinimum
 		r.MinimumLimit = max(r.NoStallMinimum, floor)
 	}
 	if sd, at := stalled(d, stall); at.Stall > 0 {
@@ -176,8 +182,10 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		if d.Moves.movesIn(sd.stallEnd - sd.stallStart) {
 			r.StallMove = time.Duration(int64(d.Moves.First) * d.BucketNs)
 		}
-		r.MinimumLimit = max(smallestLossless(sd), floor)
+		replayed = smallestLossless(sd)
+		r.MinimumLimit = max(replayed, floor)
 	}
+	r.MinimumFloored = replayed < floor
 	// The headroom is for the consumer's unevenness, so it multiplies
 	// what the consumer's pace sets (the minimum with no stall); what a
 	// stall adds is the recording's own arrivals over it, with no

@@ -141,6 +141,9 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 				if over := startLevel + padm[h] - padm[st] + 1 - limit; over > 0 {
 					o.DroppedDemand += over
 					o.Lost += over
+					// Dropped from the hold queue: not sent after the
+					// stall either.
+					moved = math.Max(0, moved-over)
 				}
 			}
 		}

@@ -175,6 +175,8 @@ func stallBuckets(d time.Duration, bucketNs int64) int {
 // after the stall (hold and retry are sent before audit_queue).
 type Moves struct {
 	First, Keep, Window, HoldLag int
+	// Timeout is kauditd's send timeout they were derived from.
+	Timeout time.Duration
 }
 
 // movesFor is Moves for a send timeout t and buckets of bucketNs; zero
@@ -185,7 +187,7 @@ func movesFor(t time.Duration, bucketNs int64) Moves {
 	}
 	b := func(x float64) float64 { return x * float64(t) / float64(bucketNs) }
 	return Moves{First: int(math.Ceil(b(7.5))), Keep: int(math.Floor(b(5.5))),
-		Window: int(math.Ceil(b(14))), HoldLag: int(math.Floor(b(10.5)))}
+		Window: int(math.Ceil(b(14))), HoldLag: int(math.Floor(b(10.5))), Timeout: t}
 }
 
 // movesIn says whether a stall of n buckets has kauditd's moves: a bucket

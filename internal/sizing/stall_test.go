@@ -411,7 +411,7 @@ func TestStallMove(t *testing.T) {
 		}
 		return d
 	}
-	if got, want := movesFor(100*time.Millisecond, 10e6), (Moves{First: 75, Keep: 55, Window: 140, HoldLag: 105}); got != want {
+	if got, want := movesFor(100*time.Millisecond, 10e6), (Moves{First: 75, Keep: 55, Window: 140, HoldLag: 105, Timeout: 100 * time.Millisecond}); got != want {
 		t.Errorf("moves for 100 ms timeouts and 10 ms buckets: %+v, want %+v", got, want)
 	}
 	for _, tc := range []struct {
