@@ -48,7 +48,7 @@ type Recommendation struct {
 	// depth cannot be wrong.
 	MinimumLimit   uint32
 	MinimumFloored bool
-	Headroom     float64
+	Headroom       float64
 	// HeadroomFrom says where Headroom came from: "given", "drain spread
 	// over N saturated seconds" or "default".
 	HeadroomFrom string
