@@ -5,8 +5,12 @@ package consumer
 
 import (
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditprof/auditprof/internal/human"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -27,6 +31,16 @@ func init() {
 			classes[n] = class
 		}
 	}
+}
+
+// SyscallName is the name of a syscall of the architecture this binary
+// (and so the kernel it runs on) is built for.
+func SyscallName(nr int32) string {
+	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	if name := auparse.AuditSyscalls[arch][int(nr)]; name != "" {
+		return name
+	}
+	return "syscall_" + strconv.Itoa(int(nr))
 }
 
 // Classify is the class of time asleep in the named syscall.

@@ -3,12 +3,9 @@ package probe
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/elastic/go-libaudit/v2/auparse"
 
 	"github.com/auditprof/auditprof/internal/consumer"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -65,16 +62,6 @@ func (p *Probe) ConsumerPortid() uint32 {
 		return 0
 	}
 	return send.Portid
-}
-
-// syscallName is the name of a syscall of the architecture this binary
-// (and so the kernel it runs on) is built for.
-func syscallName(nr int32) string {
-	arch := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
-	if name := auparse.AuditSyscalls[arch][int(nr)]; name != "" {
-		return name
-	}
-	return "syscall_" + strconv.Itoa(int(nr))
 }
 
 // fillConsumer reads the consumer's maps into prof.Consumer. Intervals
@@ -192,7 +179,7 @@ func (p *Probe) fillConsumer(prof *profile.Profile, t Counters) error {
 		case cause < 0:
 			row.OffCPUNs[profile.ConsumerUnknown] += vv.Ns
 		default:
-			name := syscallName(cause)
+			name := consumer.SyscallName(cause)
 			class := consumer.Classify(name)
 			row.OffCPUNs[class] += vv.Ns
 			row.Syscalls = append(row.Syscalls, profile.ConsumerSyscall{Name: name, Nr: cause, Class: class, Ns: vv.Ns, Sleeps: vv.Count})

@@ -157,3 +157,28 @@ type Diagnosis struct {
 	Text   string `json:"text"`
 	Advice string `json:"advice,omitempty"`
 }
+
+// ConsumerSampled is the consumer measured from /proc instead of by the
+// sched_switch program (internal/procsample), beside it: an experiment of
+// branch consumer-sampling, written when AUDITPROF_CONSUMER_SAMPLE_HZ asks
+// for it, to compare the two on the same recording.
+type ConsumerSampled struct {
+	PID uint32  `json:"pid"`
+	Hz  float64 `json:"hz"`
+	// Samples taken; Reads, the syscalls on /proc they and the schedstat
+	// reads made; SamplerCPUNs, the sampling thread's own time on CPU.
+	Samples      uint64 `json:"samples"`
+	Reads        uint64 `json:"reads"`
+	SamplerCPUNs uint64 `json:"sampler_cpu_ns"`
+	WatchedNs    uint64 `json:"watched_ns"`
+	// Threads and Kauditd as Consumer's, but for the time asleep stopped
+	// ("stopped" in off_cpu_ns), which Consumer has no class for.
+	Threads []ConsumerThread `json:"threads"`
+	Kauditd *Kauditd         `json:"kauditd,omitempty"`
+	// RunningSampledNs is, per tid, the time sampled in state R: to set
+	// beside schedstat's on CPU plus runnable.
+	RunningSampledNs map[uint32]uint64 `json:"running_sampled_ns,omitempty"`
+	// KauditdWchans counts kauditd's samples asleep by where it slept.
+	KauditdWchans map[string]uint64 `json:"kauditd_wchans,omitempty"`
+	Error         string            `json:"error,omitempty"`
+}

@@ -149,6 +149,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	prof.AuditBefore = before
 	cw := newConsumerWatch(pr, before)
+	sampler := startSampler(before)
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
 	}
@@ -169,6 +170,8 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
 	err = count(ctx, opts, start, pr, prof, names, cw)
+	// Stopped where the programs stop counting, to cover the same time.
+	sampler.stop(prof)
 	if err == nil {
 		err = pr.Detach()
 	}

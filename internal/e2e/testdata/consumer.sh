@@ -4,6 +4,9 @@
 # of a CPU (consumer_quota) while the same load queues up behind it.
 # The rule covers login uid 1000 only, so auditprof's own opens are not
 # audited and each phase's records are the load's.
+# The consumer sampled from /proc beside BPF (branch consumer-sampling):
+# record reads the rate from AUDITPROF_CONSUMER_SAMPLE_HZ, empty: off.
+export AUDITPROF_CONSUMER_SAMPLE_HZ="${SAMPLE_HZ:-}"
 auditctl -b 8192 --backlog_wait_time 0 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -F auid=1000 -k load >/dev/null
 opens() { ( echo 1000 > /proc/self/loginuid && exec stress-ng --open 1 --open-ops "$1" --quiet ); }
