@@ -238,10 +238,16 @@ func logSampled(t *testing.T, name string, p *profile.Profile) {
 		return
 	}
 	c := p.Consumer
-	t.Logf("%s: sampled at %.0f Hz: %d samples, %d /proc syscalls (%.1f a sample), sampler on CPU %v (%.1f us a sample, %.3f%% of the %v watched); BPF watched %v",
+	if s.Hz == 0 {
+		t.Logf("%s: no sampler: record on CPU %v over the %v auditd was watched (%.3f%%)", name, time.Duration(s.ProcessCPUNs),
+			time.Duration(c.WatchedNs), 100*float64(s.ProcessCPUNs)/float64(max(c.WatchedNs, 1)))
+		return
+	}
+	t.Logf("%s: sampled at %.0f Hz: %d samples, %d /proc syscalls (%.1f a sample), sampler on CPU %v (%.1f us a sample, %.3f%% of the %v watched), record on CPU %v (%.3f%%); BPF watched %v",
 		name, s.Hz, s.Samples, s.Reads, float64(s.Reads)/float64(max(s.Samples, 1)), time.Duration(s.SamplerCPUNs),
 		float64(s.SamplerCPUNs)/1e3/float64(max(s.Samples, 1)), 100*float64(s.SamplerCPUNs)/float64(max(s.WatchedNs, 1)),
-		time.Duration(s.WatchedNs), time.Duration(c.WatchedNs))
+		time.Duration(s.WatchedNs), time.Duration(s.ProcessCPUNs), 100*float64(s.ProcessCPUNs)/float64(max(s.WatchedNs, 1)),
+		time.Duration(c.WatchedNs))
 	bpf := map[uint32]profile.ConsumerThread{}
 	for _, th := range c.Threads {
 		bpf[th.TID] = th

@@ -109,9 +109,12 @@ type thread struct {
 	asleep       map[cause]uint64
 	sleeps       map[cause]uint64
 	running      uint64
-	last         cause
-	lastAsleep   bool
-	gone         bool
+	// last is the cause of the last sample when it found the thread
+	// asleep (lastAsleep), after lastSlices times on a CPU.
+	last       cause
+	lastAsleep bool
+	lastSlices uint64
+	gone       bool
 }
 
 // Sampler samples the consumer's threads. Start it, Stop it.
@@ -205,8 +208,7 @@ func (s *Sampler) begin(now uint64) {
 	s.list(now)
 }
 
-// list finds auditd's threads (and kauditd) not yet seen, and reads every
-// thread's schedstat: a thread that exits keeps the last one read.
+// list finds auditd's threads (and kauditd) not yet seen.
 func (s *Sampler) list(now uint64) {
 	s.listed = now
 	if s.kauditd != 0 && s.threads[s.kauditd] == nil {
@@ -218,17 +220,6 @@ func (s *Sampler) list(now uint64) {
 				s.add(s.pid, tid, false, now)
 			}
 		}
-	}
-	for _, th := range s.threads {
-		if th.gone || th.since == now {
-			continue
-		}
-		ss, err := s.readSchedStat(th)
-		if err != nil {
-			s.drop(th)
-			continue
-		}
-		th.ss, th.until = ss, now
 	}
 }
 
@@ -341,6 +332,21 @@ func (s *Sampler) sample(now uint64) {
 			continue
 		}
 		w := now - max(prev, th.since)
+		// schedstat first: a thread exits with the last one read, and
+		// one asleep at the last sample that has not been on a CPU
+		// since sleeps there still (or has just woken and waits for a
+		// CPU, which schedstat counts apart), with no more to read.
+		// An idle auditd costs one read a thread.
+		ss, err := s.readSchedStat(th)
+		if err != nil {
+			s.drop(th)
+			continue
+		}
+		th.ss, th.until = ss, now
+		if th.lastAsleep && ss.Slices == th.lastSlices {
+			th.asleep[th.last] += w
+			continue
+		}
 		c, asleep, ok := s.observe(th)
 		if !ok {
 			s.drop(th)
@@ -353,10 +359,10 @@ func (s *Sampler) sample(now uint64) {
 			continue
 		}
 		th.asleep[c] += w
-		if !th.lastAsleep || th.last != c {
+		if !th.lastAsleep || th.last != c || ss.Slices != th.lastSlices {
 			th.sleeps[c]++
 		}
-		th.last, th.lastAsleep = c, true
+		th.last, th.lastAsleep, th.lastSlices = c, true, ss.Slices
 	}
 }
 
@@ -382,7 +388,18 @@ func (s *Sampler) observe(th *thread) (c cause, asleep, ok bool) {
 		case err != nil:
 			return cause{kind: kindUnknown}, true, true
 		case w == "":
-			return cause{}, false, true // woke since its stat was read
+			// Running, or an unwinder that stopped short: a BPF
+			// trampoline on the stack (auditprof's own fentry
+			// schedule_timeout, under netlink_attachskb) makes the
+			// kernel say 0 for a task that sleeps. Its stat tells.
+			st, err := s.readStat(th)
+			if err != nil {
+				return cause{}, false, false
+			}
+			if st.State == 'R' {
+				return cause{}, false, true
+			}
+			w = "0"
 		}
 		s.stats.Wchans[w]++
 		if w == kauditdIdle {

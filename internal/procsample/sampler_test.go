@@ -77,20 +77,26 @@ func TestSampler(t *testing.T) {
 	s.begin(0)
 	// Main: 10 samples 10 ms apart: pselect6 for 50 ms, write for 30
 	// (two sleeps: one write, woken, another), running 10, stopped 10.
+	// slices counts its times on a CPU: one sleep's samples see the
+	// same count, and those after the first read nothing more.
 	plan := []struct {
+		state  byte
+		nr     int32
+		slices int
+	}{{'S', pselect6, 1}, {'S', pselect6, 1}, {'S', pselect6, 1}, {'S', pselect6, 1}, {'S', pselect6, 1},
+		{'D', write, 2}, {'D', write, 2}, {'R', 0, 3}, {'D', write, 3}, {'T', write, 4}}
+	// kauditd woken between every two samples; "0": a wchan the kernel
+	// could not unwind, asleep (S) all the same, or running (R).
+	kplan := []struct {
 		state byte
-		nr    int32
-	}{{'S', pselect6}, {'S', pselect6}, {'S', pselect6}, {'S', pselect6}, {'S', pselect6},
-		{'D', write}, {'D', write}, {'R', 0}, {'D', write}, {'T', write}}
-	wchans := []string{"kauditd_thread", "netlink_attachskb", "netlink_attachskb", "kauditd_thread", "0",
-		"kauditd_thread", "kauditd_thread", "kauditd_thread", "kauditd_thread", "kauditd_thread"}
+		wchan string
+	}{{'S', "kauditd_thread"}, {'S', "netlink_attachskb"}, {'S', "0"}, {'S', "kauditd_thread"}, {'R', "0"},
+		{'S', "kauditd_thread"}, {'S', "kauditd_thread"}, {'S', "kauditd_thread"}, {'S', "kauditd_thread"}, {'S', "kauditd_thread"}}
 	for i, st := range plan {
 		p.state(pid, pid, st.state, st.nr)
-		state := byte('S')
-		if wchans[i] == "0" {
-			state = 'R'
-		}
-		p.kauditd(kd, state, wchans[i])
+		p.write(pid, pid, "schedstat", fmt.Sprintf("1000 2000 %d\n", st.slices))
+		p.kauditd(kd, kplan[i].state, kplan[i].wchan)
+		p.write(kd, kd, "schedstat", fmt.Sprintf("50 0 %d\n", i+2))
 		s.sample(uint64(i+1) * 10 * ms)
 	}
 	// 15 ms on CPU, 5 ms waiting for it: 80 ms asleep, split as 50:30:10.
@@ -139,13 +145,13 @@ func TestSampler(t *testing.T) {
 		k.SendBlockedNs < 80*ms*20/90-1 || k.SendBlockedNs > 80*ms*20/90+1 {
 		t.Errorf("kauditd %+v", k)
 	}
-	if !reflect.DeepEqual(r.Stats.Wchans, map[string]uint64{"kauditd_thread": 7, "netlink_attachskb": 2}) {
+	if !reflect.DeepEqual(r.Stats.Wchans, map[string]uint64{"kauditd_thread": 7, "netlink_attachskb": 1, "0": 1}) {
 		t.Errorf("wchans %v", r.Stats.Wchans)
 	}
 }
 
-// TestSamplerExit: a thread that exits keeps the time up to its last
-// schedstat read; one that appears is watched from when it was listed.
+// TestSamplerExit: a thread that exits is watched up to its last schedstat
+// read; one that appears, from when it was listed.
 func TestSamplerExit(t *testing.T) {
 	const pid, worker, late = 100, 101, 102
 	p := fakeProc{t, t.TempDir()}
@@ -161,7 +167,9 @@ func TestSamplerExit(t *testing.T) {
 	p.write(pid, late, "schedstat", fmt.Sprintf("%d 0 1\n", 7*ms))
 	p.state(pid, late, 'S', wait)
 	s.sample(1000 * ms) // lists again: the worker's schedstat, the late thread
-	p.state(pid, worker, 'Z', 0)
+	// Exited: its files read nothing (the kernel: ESRCH).
+	p.write(pid, worker, "schedstat", "")
+	p.write(pid, worker, "stat", "")
 	s.sample(1500 * ms)
 	p.write(pid, late, "schedstat", fmt.Sprintf("%d 0 2\n", 17*ms))
 	r := s.result(2000 * ms)

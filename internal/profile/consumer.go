@@ -166,10 +166,13 @@ type ConsumerSampled struct {
 	PID uint32  `json:"pid"`
 	Hz  float64 `json:"hz"`
 	// Samples taken; Reads, the syscalls on /proc they and the schedstat
-	// reads made; SamplerCPUNs, the sampling thread's own time on CPU.
+	// reads made; SamplerCPUNs, the sampling thread's own time on CPU;
+	// ProcessCPUNs, record's, all threads, while the sampler ran (Hz 0:
+	// no sampler, the baseline).
 	Samples      uint64 `json:"samples"`
 	Reads        uint64 `json:"reads"`
 	SamplerCPUNs uint64 `json:"sampler_cpu_ns"`
+	ProcessCPUNs uint64 `json:"process_cpu_ns"`
 	WatchedNs    uint64 `json:"watched_ns"`
 	// Threads and Kauditd as Consumer's, but for the time asleep stopped
 	// ("stopped" in off_cpu_ns), which Consumer has no class for.

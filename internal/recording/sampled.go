@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/auditprof/auditprof/internal/procsample"
 	"github.com/auditprof/auditprof/internal/profile"
 )
@@ -15,12 +17,24 @@ import (
 // consumer-sampling, to compare the two on the same recording.
 const sampleHzEnv = "AUDITPROF_CONSUMER_SAMPLE_HZ"
 
-// consumerSampler is the sampler AUDITPROF_CONSUMER_SAMPLE_HZ started.
+// consumerSampler is the sampler AUDITPROF_CONSUMER_SAMPLE_HZ started
+// (none at 0, which measures record's own CPU only: the baseline).
 type consumerSampler struct {
-	s   *procsample.Sampler
-	pid uint32
-	hz  float64
-	err error
+	s    *procsample.Sampler
+	pid  uint32
+	hz   float64
+	cpu0 uint64
+	err  error
+}
+
+// processCPU is this process's time on CPU, all threads: the sampler's
+// cost with the runtime's wakeups, less the baseline's.
+func processCPU() uint64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return uint64(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startSampler starts the sampler on pid when the environment asks for
@@ -30,13 +44,16 @@ func startSampler(before *profile.AuditStatus) *consumerSampler {
 	if v == "" {
 		return nil
 	}
-	cs := &consumerSampler{}
+	cs := &consumerSampler{cpu0: processCPU()}
 	hz, err := strconv.ParseFloat(v, 64)
-	if err != nil || hz <= 0 {
-		cs.err = fmt.Errorf("parsing %s=%q: want a rate above 0", sampleHzEnv, v)
+	if err != nil || hz < 0 {
+		cs.err = fmt.Errorf("parsing %s=%q: want a rate of 0 or more", sampleHzEnv, v)
 		return cs
 	}
 	cs.hz = hz
+	if hz == 0 {
+		return cs
+	}
 	if before == nil || before.PID == 0 {
 		cs.err = fmt.Errorf("starting the consumer sampler: no auditd registered")
 		return cs
@@ -57,7 +74,12 @@ func (cs *consumerSampler) stop(prof *profile.Profile) {
 		out.Error = cs.err.Error()
 		return
 	}
+	if cs.s == nil {
+		out.ProcessCPUNs = processCPU() - cs.cpu0
+		return
+	}
 	r := cs.s.Stop()
+	out.ProcessCPUNs = processCPU() - cs.cpu0
 	out.Samples, out.Reads, out.SamplerCPUNs = r.Stats.Samples, r.Stats.Reads, r.Stats.SamplerCPUNs
 	out.WatchedNs, out.Threads, out.Kauditd = r.WatchedNs, r.Threads, r.Kauditd
 	out.RunningSampledNs, out.KauditdWchans = r.Stats.RunningSampledNs, r.Stats.Wchans
