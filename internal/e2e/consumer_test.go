@@ -295,8 +295,9 @@ func topSyscalls(s []profile.ConsumerSyscall) string {
 	return "[" + strings.Join(out, ", ") + "]"
 }
 
-// sampleVars hands AUDITPROF_SAMPLE_HZ to the guest script, which exports
-// it to record as AUDITPROF_CONSUMER_SAMPLE_HZ.
+// sampleVars hands AUDITPROF_SAMPLE_HZ and AUDITPROF_SAMPLE_SHARED to the
+// guest script, which exports them to record as
+// AUDITPROF_CONSUMER_SAMPLE_HZ and AUDITPROF_CONSUMER_SAMPLE_SHARED.
 func sampleVars() map[string]string {
-	return map[string]string{"SAMPLE_HZ": os.Getenv("AUDITPROF_SAMPLE_HZ")}
+	return map[string]string{"SAMPLE_HZ": os.Getenv("AUDITPROF_SAMPLE_HZ"), "SAMPLE_SHARED": os.Getenv("AUDITPROF_SAMPLE_SHARED")}
 }

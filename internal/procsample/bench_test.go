@@ -38,7 +38,7 @@ func BenchmarkRun(b *testing.B) {
 	time.Sleep(50 * time.Millisecond)
 	var cpu, samples uint64
 	for b.Loop() {
-		s, err := Start(Options{PID: uint32(cmd.Process.Pid), Kauditd: FindKauditd(""), Hz: 100})
+		s, err := Start(Options{PID: uint32(cmd.Process.Pid), Kauditd: FindKauditd(""), Hz: 100, OwnThread: true})
 		if err != nil {
 			b.Fatal(err)
 		}

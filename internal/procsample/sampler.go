@@ -9,6 +9,7 @@ package procsample
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -46,6 +47,10 @@ type Options struct {
 	PID, Kauditd uint32
 	// Hz is the rate of the samples (default 100).
 	Hz float64
+	// OwnThread runs the sampling on an OS thread of its own, whose
+	// schedstat is then Stats.SamplerCPUNs: a measurement that costs a
+	// handoff between threads at every wakeup.
+	OwnThread bool
 }
 
 // Stats is what the sampler did and cost.
@@ -56,8 +61,8 @@ type Stats struct {
 	// closes).
 	Reads uint64
 	// SamplerCPUNs is the sampling thread's own time on CPU (its
-	// schedstat); the runtime's timer wakeups on other threads are not in
-	// it.
+	// schedstat; Options.OwnThread only); the runtime's timer wakeups on
+	// other threads are not in it.
 	SamplerCPUNs uint64
 	// RunningSampledNs is, per tid, the sampled time in state R (on CPU
 	// or waiting for one): schedstat's exact sum checks the samples.
@@ -131,6 +136,7 @@ type Sampler struct {
 	rng          *rand.Rand
 	cancel       context.CancelFunc
 	done         chan struct{}
+	ownThread    bool
 }
 
 func newSampler(opts Options) *Sampler {
@@ -140,7 +146,7 @@ func newSampler(opts Options) *Sampler {
 	if opts.Hz <= 0 {
 		opts.Hz = 100
 	}
-	return &Sampler{root: opts.Root, pid: opts.PID, kauditd: opts.Kauditd,
+	return &Sampler{root: opts.Root, pid: opts.PID, kauditd: opts.Kauditd, ownThread: opts.OwnThread,
 		period: time.Duration(float64(time.Second) / opts.Hz), t0: time.Now(),
 		threads: map[uint32]*thread{}, buf: make([]byte, 4096),
 		stats: Stats{Hz: opts.Hz, RunningSampledNs: map[uint32]uint64{}, Wchans: map[string]uint64{}},
@@ -176,19 +182,27 @@ func (s *Sampler) now() uint64 { return uint64(time.Since(s.t0)) }
 // run samples at random intervals averaging the period: a fixed period
 // would alias with anything periodic in auditd (a disk's fixed latency,
 // the tick), and each sample stands for the time since the last one.
-// Locked to its thread, whose schedstat is then the sampler's own cost.
+// With OwnThread, locked to its thread, whose schedstat is then the
+// sampler's own cost.
 func (s *Sampler) run(ctx context.Context) {
 	defer close(s.done)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	var cpu0 SchedStat
+	err0 := errors.New("not on a thread of its own")
 	self := filepath.Join(s.root, "thread-self", "schedstat")
-	cpu0, err0 := readSchedStat(self)
+	if s.ownThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cpu0, err0 = readSchedStat(self)
+	}
 	t := time.NewTimer(s.jitter())
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if cpu1, err := readSchedStat(self); err == nil && err0 == nil {
+			if err0 != nil {
+				return
+			}
+			if cpu1, err := readSchedStat(self); err == nil {
 				s.stats.SamplerCPUNs = cpu1.OnCPUNs - cpu0.OnCPUNs
 			}
 			return

@@ -59,7 +59,10 @@ func startSampler(before *profile.AuditStatus) *consumerSampler {
 		return cs
 	}
 	cs.pid = before.PID
-	cs.s, cs.err = procsample.Start(procsample.Options{PID: before.PID, Kauditd: procsample.FindKauditd(""), Hz: hz})
+	// AUDITPROF_CONSUMER_SAMPLE_SHARED=1: on whatever thread the runtime
+	// gives it, as a product would run it; only record's CPU measures it.
+	cs.s, cs.err = procsample.Start(procsample.Options{PID: before.PID, Kauditd: procsample.FindKauditd(""), Hz: hz,
+		OwnThread: os.Getenv("AUDITPROF_CONSUMER_SAMPLE_SHARED") != "1"})
 	return cs
 }
 

@@ -5,8 +5,10 @@
 # The rule covers login uid 1000 only, so auditprof's own opens are not
 # audited and each phase's records are the load's.
 # The consumer sampled from /proc beside BPF (branch consumer-sampling):
-# record reads the rate from AUDITPROF_CONSUMER_SAMPLE_HZ, empty: off.
+# record reads the rate from AUDITPROF_CONSUMER_SAMPLE_HZ, empty: off;
+# AUDITPROF_CONSUMER_SAMPLE_SHARED=1 samples on no thread of its own.
 export AUDITPROF_CONSUMER_SAMPLE_HZ="${SAMPLE_HZ:-}"
+export AUDITPROF_CONSUMER_SAMPLE_SHARED="${SAMPLE_SHARED:-}"
 auditctl -b 8192 --backlog_wait_time 0 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -F auid=1000 -k load >/dev/null
 opens() { ( echo 1000 > /proc/self/loginuid && exec stress-ng --open 1 --open-ops "$1" --quiet ); }
