@@ -2,7 +2,6 @@ package e2e
 
 import (
 	_ "embed"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -33,7 +32,7 @@ func TestConsumer(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Vars: sampleVars(), Script: guestScript(consumerSh), Timeout: 25 * time.Minute})
+				Script: guestScript(consumerSh), Timeout: 25 * time.Minute})
 			for _, mode := range []string{"fentry", "kprobe"} {
 				checkConsumerIdle(t, mode, g.profile(mode+".idle"))
 				checkConsumerLoad(t, mode, g, g.profile(mode+".load"))
@@ -61,7 +60,6 @@ func mainThread(t *testing.T, name string, p *profile.Profile, flush string) (*p
 	if w, d := th.WatchedNs(), c.WatchedNs; d == 0 || w > d+d/100 || w < d-d/100 {
 		t.Errorf("%s: main thread watched %v of the %v auditd was watched", name, time.Duration(w), time.Duration(d))
 	}
-	logSampled(t, name, p)
 	if c.Overflow != 0 {
 		t.Errorf("%s: consumer maps overflowed %d times", name, c.Overflow)
 	}
@@ -149,7 +147,7 @@ func TestConsumerFlush(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: kernelModules(t, k, files, "configfs.ko", "null_blk.ko"),
-				Vars: sampleVars(), Script: guestScript(consumerFlushSh), Timeout: 25 * time.Minute})
+				Script: guestScript(consumerFlushSh), Timeout: 25 * time.Minute})
 			rate, perRecord, waiting := map[string]float64{}, map[string]float64{}, map[string]float64{}
 			for _, flush := range []string{"incremental_async", "data", "sync"} {
 				p := g.profile(flush)
@@ -221,83 +219,4 @@ func diskWrites(t *testing.T, pair string) uint64 {
 		v[i] = n
 	}
 	return v[1] - v[0]
-}
-
-// logSampled sets the consumer from /proc samples (profile.
-// ConsumerSampled, when AUDITPROF_CONSUMER_SAMPLE_HZ asked for it) beside
-// the BPF measurement, class by class: an experiment of branch
-// consumer-sampling. It fails only when the sampler did not run.
-func logSampled(t *testing.T, name string, p *profile.Profile) {
-	t.Helper()
-	s := p.ConsumerSampled
-	if os.Getenv("AUDITPROF_SAMPLE_HZ") == "" {
-		return
-	}
-	if s == nil || s.Error != "" {
-		t.Errorf("%s: no sampled consumer: %+v", name, s)
-		return
-	}
-	c := p.Consumer
-	if s.Hz == 0 {
-		t.Logf("%s: no sampler: record on CPU %v over the %v auditd was watched (%.3f%%)", name, time.Duration(s.ProcessCPUNs),
-			time.Duration(c.WatchedNs), 100*float64(s.ProcessCPUNs)/float64(max(c.WatchedNs, 1)))
-		return
-	}
-	t.Logf("%s: sampled at %.0f Hz: %d samples, %d /proc syscalls (%.1f a sample), sampler on CPU %v (%.1f us a sample, %.3f%% of the %v watched), record on CPU %v (%.3f%%); BPF watched %v",
-		name, s.Hz, s.Samples, s.Reads, float64(s.Reads)/float64(max(s.Samples, 1)), time.Duration(s.SamplerCPUNs),
-		float64(s.SamplerCPUNs)/1e3/float64(max(s.Samples, 1)), 100*float64(s.SamplerCPUNs)/float64(max(s.WatchedNs, 1)),
-		time.Duration(s.WatchedNs), time.Duration(s.ProcessCPUNs), 100*float64(s.ProcessCPUNs)/float64(max(s.WatchedNs, 1)),
-		time.Duration(c.WatchedNs))
-	bpf := map[uint32]profile.ConsumerThread{}
-	for _, th := range c.Threads {
-		bpf[th.TID] = th
-	}
-	classes := []string{profile.ConsumerWait, profile.ConsumerWrite, profile.ConsumerSync, profile.ConsumerLock,
-		profile.ConsumerOther, profile.ConsumerFault, profile.ConsumerUnknown, "stopped"}
-	for _, st := range s.Threads {
-		bt, ok := bpf[st.TID]
-		if !ok {
-			t.Logf("%s: thread %d %s: not in BPF's; sampled %+v", name, st.TID, st.Comm, st)
-			continue
-		}
-		bw, sw := float64(bt.WatchedNs()), float64(st.WatchedNs())
-		row := func(what string, b, smp uint64) string {
-			return fmt.Sprintf("%s %v/%v (%.1f%%/%.1f%%)", what, time.Duration(b).Round(time.Microsecond), time.Duration(smp).Round(time.Microsecond),
-				100*float64(b)/max(bw, 1), 100*float64(smp)/max(sw, 1))
-		}
-		parts := []string{row("on_cpu", bt.OnCPUNs, st.OnCPUNs), row("runnable", bt.RunnableNs, st.RunnableNs)}
-		for _, cl := range classes {
-			if bt.OffCPUNs[cl] != 0 || st.OffCPUNs[cl] != 0 {
-				parts = append(parts, row(cl, bt.OffCPUNs[cl], st.OffCPUNs[cl]))
-			}
-		}
-		t.Logf("%s: thread %d %s main=%v, BPF/sampled: watched %v/%v; %s; sampled R %v; top syscalls BPF %s, sampled %s",
-			name, st.TID, st.Comm, st.Main, time.Duration(bt.WatchedNs()), time.Duration(st.WatchedNs()), strings.Join(parts, ", "),
-			time.Duration(s.RunningSampledNs[st.TID]), topSyscalls(bt.Syscalls), topSyscalls(st.Syscalls))
-	}
-	if k, sk := c.Kauditd, s.Kauditd; k != nil && sk != nil {
-		t.Logf("%s: kauditd BPF/sampled: on_cpu %v/%v, runnable %v/%v, send_blocked %v/%v, idle %v/%v; wchans %v",
-			name, time.Duration(k.OnCPUNs), time.Duration(sk.OnCPUNs), time.Duration(k.RunnableNs), time.Duration(sk.RunnableNs),
-			time.Duration(k.SendBlockedNs), time.Duration(sk.SendBlockedNs), time.Duration(k.IdleNs), time.Duration(sk.IdleNs), s.KauditdWchans)
-	} else {
-		t.Logf("%s: kauditd BPF %+v, sampled %+v", name, k, sk)
-	}
-}
-
-func topSyscalls(s []profile.ConsumerSyscall) string {
-	var out []string
-	for i, sc := range s {
-		if i == 3 {
-			break
-		}
-		out = append(out, fmt.Sprintf("%s %v x%d", sc.Name, time.Duration(sc.Ns).Round(time.Microsecond), sc.Sleeps))
-	}
-	return "[" + strings.Join(out, ", ") + "]"
-}
-
-// sampleVars hands AUDITPROF_SAMPLE_HZ and AUDITPROF_SAMPLE_SHARED to the
-// guest script, which exports them to record as
-// AUDITPROF_CONSUMER_SAMPLE_HZ and AUDITPROF_CONSUMER_SAMPLE_SHARED.
-func sampleVars() map[string]string {
-	return map[string]string{"SAMPLE_HZ": os.Getenv("AUDITPROF_SAMPLE_HZ"), "SAMPLE_SHARED": os.Getenv("AUDITPROF_SAMPLE_SHARED")}
 }

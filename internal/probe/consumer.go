@@ -68,8 +68,14 @@ func (p *Probe) ConsumerPortid() uint32 {
 // still open are closed at the stop (or now, for a snapshot); threads of
 // the current auditd that never switched while counted slept the whole
 // time in the syscall /proc shows them in.
+//
+// Without the sched_switch program (Options.SchedSwitch off) only what the
+// programs on kauditd's path count is filled: received, kauditd's send
+// passes, auditd's pids; Threads and kauditd's time are the caller's to
+// measure (internal/procsample). With it asked for and not attached,
+// Consumer is nil (attach_points says why).
 func (p *Probe) fillConsumer(prof *profile.Profile, t Counters) error {
-	if !p.consumerAttached() {
+	if p.opts.SchedSwitch && !p.consumerAttached() {
 		prof.Consumer = nil
 		return nil
 	}
@@ -84,6 +90,10 @@ func (p *Probe) fillConsumer(prof *profile.Profile, t Counters) error {
 	if end == 0 || end < p.startNs {
 		end = MonotonicNow()
 	}
+	if !p.opts.SchedSwitch {
+		return p.fillConsumerCounts(prof, c, t, end)
+	}
+	c.Source = profile.ConsumerSourceSchedSwitch
 	type key struct {
 		tid   uint32
 		cause int32
@@ -198,6 +208,31 @@ func (p *Probe) fillConsumer(prof *profile.Profile, t Counters) error {
 		}
 		return c.Threads[i].TID < c.Threads[j].TID
 	})
+	p.finishConsumer(prof, c, end)
+	return nil
+}
+
+// fillConsumerCounts is fillConsumer without the sched_switch program:
+// kauditd's send passes (its pid as the programs saw it in
+// kauditd_send_queue), received, the pids.
+func (p *Probe) fillConsumerCounts(prof *profile.Profile, c *profile.Consumer, t Counters, end uint64) error {
+	kauditd := int32(-1)
+	if err := p.coll.Variables["kauditd_pid"].Get(&kauditd); err != nil {
+		return fmt.Errorf("reading kauditd's pid: %w", err)
+	}
+	if kauditd >= 0 || t.SendNsMain+t.SendNsRetry+t.SendNsHold > 0 {
+		c.Kauditd = &profile.Kauditd{SendMainNs: t.SendNsMain, SendRetryNs: t.SendNsRetry, SendHoldNs: t.SendNsHold}
+		if kauditd >= 0 {
+			c.Kauditd.PID = uint32(kauditd)
+		}
+	}
+	p.finishConsumer(prof, c, end)
+	return nil
+}
+
+// finishConsumer sets what both ways share: auditd's comm, the rate and
+// the time watched.
+func (p *Probe) finishConsumer(prof *profile.Profile, c *profile.Consumer, end uint64) {
 	if c.PID != 0 {
 		c.Comm = procComm(c.PID, c.PID)
 	}
@@ -210,7 +245,6 @@ func (p *Probe) fillConsumer(prof *profile.Profile, t Counters) error {
 		}
 	}
 	prof.Consumer = c
-	return nil
 }
 
 // causeInt32 is a consumer_cause value as consumer_key.cause holds it

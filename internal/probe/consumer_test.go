@@ -21,7 +21,7 @@ func TestConsumerSleep(t *testing.T) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{}
+	opts := Options{SchedSwitch: true}
 	opts.defaults()
 	spec, points, err := collectionSpec(opts, ModeKprobe, syms)
 	if err != nil {
@@ -82,5 +82,40 @@ func TestConsumerSleep(t *testing.T) {
 	}
 	if th.WatchedNs() > uint64(watched) {
 		t.Errorf("thread watched %v, more than the %v counted", time.Duration(th.WatchedNs()), watched)
+	}
+}
+
+// TestConsumerProgramOptIn: without Options.SchedSwitch the sched_switch
+// program is neither in the spec nor among the attach points, and the rest
+// loads (the kprobe family passes the verifier here); with it, both.
+func TestConsumerProgramOptIn(t *testing.T) {
+	syms := kallsymsOrSkip(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		opts := Options{SchedSwitch: on}
+		opts.defaults()
+		spec, points, err := collectionSpec(opts, ModeKprobe, syms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := false
+		for _, pt := range points {
+			listed = listed || pt.Program == consumerProgram
+		}
+		if _, inSpec := spec.Programs[consumerProgram]; inSpec != on || listed != on {
+			t.Errorf("SchedSwitch %v: %s in the spec %v, among the attach points %v", on, consumerProgram, inSpec, listed)
+		}
+		for _, name := range []string{"kprobe_kauditd_send_queue", "kretprobe_kauditd_send_queue"} {
+			if spec.Programs[name] == nil {
+				t.Errorf("SchedSwitch %v: %s not in the spec", on, name)
+			}
+		}
+		coll, err := ebpf.NewCollection(spec)
+		if err != nil {
+			t.Fatalf("SchedSwitch %v: loading: %v", on, unwrapVerifier(err))
+		}
+		coll.Close()
 	}
 }

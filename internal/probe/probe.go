@@ -98,6 +98,13 @@ type Options struct {
 	// for days and want the recent past, not a series that grows by
 	// 100 buckets a second. Zero keeps all (a recording).
 	KeepBuckets int
+	// SchedSwitch loads consumer_sched_switch, the program that measures
+	// auditd's and kauditd's time on and off CPU from every context switch
+	// of the machine (record --consumer sched-switch). Without it the
+	// program is not loaded and auditd's threads are measured elsewhere
+	// (internal/procsample) or not at all; Consumer still gets what the
+	// programs on kauditd's path count (received, kauditd's send passes).
+	SchedSwitch bool
 }
 
 func (o *Options) defaults() {
@@ -331,9 +338,12 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 		return nil, nil, fmt.Errorf("required kernel functions missing: %s", strings.Join(missing, ", "))
 	}
 	// The consumer's program is a BTF tracepoint in both families: it
-	// needs no trampoline and no kprobe.
-	want[consumerProgram] = attachPoint{}
-	points = append(points, profile.AttachPoint{Symbol: "sched_switch", Program: consumerProgram})
+	// needs no trampoline and no kprobe. It runs on every context switch
+	// of the machine (docs/bench.md): only when asked for.
+	if opts.SchedSwitch {
+		want[consumerProgram] = attachPoint{}
+		points = append(points, profile.AttachPoint{Symbol: "sched_switch", Program: consumerProgram})
+	}
 	for name := range spec.Programs {
 		if _, ok := want[name]; !ok {
 			delete(spec.Programs, name)

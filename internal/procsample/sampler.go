@@ -3,14 +3,18 @@
 // kauditd's time on CPU and waiting for a CPU exactly, from schedstat read
 // at the start and the end, and their time asleep split by cause from
 // samples of their state and syscall (kauditd: the function it sleeps in)
-// taken at a fixed rate. An experiment beside the consumer_sched_switch
-// program, whose cost docs/bench.md measures (issue 14).
+// taken at random intervals around a fixed rate. record's default way to
+// measure the consumer (--consumer sample); the consumer_sched_switch
+// program, which runs on every context switch of the machine
+// (docs/bench.md), is the opt-in alternative. docs/probes.md
+// compares the two.
 package procsample
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/consumer"
@@ -25,9 +30,8 @@ import (
 )
 
 // Stopped is the off-CPU class of a thread stopped (SIGSTOP, or traced):
-// the profile has no class for it, and folding it into another would hide
-// a stopped auditd behind a slow one.
-const Stopped = "stopped"
+// folding it into another would hide a stopped auditd behind a slow one.
+const Stopped = profile.ConsumerStopped
 
 // kauditdIdle is where kauditd sleeps waiting for records (wait_event_
 // freezable in kauditd_thread); any other sleep is inside a pass, in
@@ -45,7 +49,7 @@ type Options struct {
 	Root string
 	// PID is auditd's pid, Kauditd kauditd's; 0: none.
 	PID, Kauditd uint32
-	// Hz is the rate of the samples (default 100).
+	// Hz is the rate of the samples (default DefaultHz).
 	Hz float64
 	// OwnThread runs the sampling on an OS thread of its own, whose
 	// schedstat is then Stats.SamplerCPUNs: a measurement that costs a
@@ -120,10 +124,23 @@ type thread struct {
 	lastAsleep bool
 	lastSlices uint64
 	gone       bool
+	// What Snapshot published: the time asleep split so far, the time
+	// asleep it covers and the samples' weights it was split by.
+	snapSplit  map[cause]uint64
+	snapOff    uint64
+	snapAsleep map[cause]uint64
 }
 
-// Sampler samples the consumer's threads. Start it, Stop it.
+// DefaultHz is record's --consumer-hz default: at 20 Hz the sampler cost
+// 0.07-0.26% of a CPU and the main thread's runnable + asleep agreed with
+// the sched_switch program's within a point (docs/probes.md).
+const DefaultHz = 20
+
+// Sampler samples the consumer's threads. Start it, Stop it; Snapshot
+// reads it in between.
 type Sampler struct {
+	// mu guards everything below against Snapshot while sampling.
+	mu           sync.Mutex
 	root         string
 	pid, kauditd uint32
 	period       time.Duration
@@ -144,7 +161,7 @@ func newSampler(opts Options) *Sampler {
 		opts.Root = "/proc"
 	}
 	if opts.Hz <= 0 {
-		opts.Hz = 100
+		opts.Hz = DefaultHz
 	}
 	return &Sampler{root: opts.Root, pid: opts.PID, kauditd: opts.Kauditd, ownThread: opts.OwnThread,
 		period: time.Duration(float64(time.Second) / opts.Hz), t0: time.Now(),
@@ -172,9 +189,24 @@ func Start(opts Options) (*Sampler, error) {
 func (s *Sampler) Stop() Result {
 	s.cancel()
 	<-s.done
-	r := s.result(s.now())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.result(s.now(), false)
 	s.close()
 	return r
+}
+
+// Snapshot is the result so far, the sampling going on: cumulative, and
+// every figure at least the previous snapshot's (live counters never go
+// down). Stop splits a thread's time asleep by all its samples at once; a
+// snapshot splits only the time asleep since the previous snapshot, by the
+// samples taken since (by all of them when none found it asleep), and adds
+// it to what it published before, so a class's time never shrinks when
+// later samples change the proportions.
+func (s *Sampler) Snapshot() Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.result(s.now(), true)
 }
 
 func (s *Sampler) now() uint64 { return uint64(time.Since(s.t0)) }
@@ -203,11 +235,15 @@ func (s *Sampler) run(ctx context.Context) {
 				return
 			}
 			if cpu1, err := readSchedStat(self); err == nil {
+				s.mu.Lock()
 				s.stats.SamplerCPUNs = cpu1.OnCPUNs - cpu0.OnCPUNs
+				s.mu.Unlock()
 			}
 			return
 		case <-t.C:
+			s.mu.Lock()
 			s.sample(s.now())
+			s.mu.Unlock()
 			t.Reset(s.jitter())
 		}
 	}
@@ -439,7 +475,7 @@ func (s *Sampler) observe(th *thread) (c cause, asleep, ok bool) {
 // result reads schedstat a last time and splits each thread's time asleep
 // (the time watched less schedstat's on CPU and waiting for one) as its
 // samples did.
-func (s *Sampler) result(now uint64) Result {
+func (s *Sampler) result(now uint64, snapshot bool) Result {
 	for _, th := range s.threads {
 		if th.gone {
 			continue
@@ -449,6 +485,9 @@ func (s *Sampler) result(now uint64) Result {
 		}
 	}
 	r := Result{WatchedNs: now - s.start, Stats: s.stats}
+	// The maps go on filling: a snapshot gets copies.
+	r.Stats.RunningSampledNs = maps.Clone(s.stats.RunningSampledNs)
+	r.Stats.Wchans = maps.Clone(s.stats.Wchans)
 	for _, th := range s.threads {
 		on, run := th.ss.OnCPUNs-th.ss0.OnCPUNs, th.ss.RunDelayNs-th.ss0.RunDelayNs
 		watched := th.until - th.since
@@ -459,6 +498,9 @@ func (s *Sampler) result(now uint64) Result {
 			off = watched - on - run
 		}
 		split := splitOff(off, th.asleep)
+		if snapshot {
+			split = th.snapshotSplit(off)
+		}
 		if th.kauditd {
 			k := &profile.Kauditd{PID: th.tid, OnCPUNs: on, RunnableNs: run}
 			for c, ns := range split {
@@ -505,6 +547,33 @@ func (s *Sampler) result(now uint64) Result {
 	return r
 }
 
+// snapshotSplit adds the time asleep since the last snapshot (off, all of
+// it, less what was published) to the published split, split by the
+// samples' weights since.
+func (th *thread) snapshotSplit(off uint64) map[cause]uint64 {
+	if th.snapSplit == nil {
+		th.snapSplit, th.snapAsleep = map[cause]uint64{}, map[cause]uint64{}
+	}
+	if off > th.snapOff {
+		since := map[cause]uint64{}
+		var n uint64
+		for c, w := range th.asleep {
+			if d := w - th.snapAsleep[c]; d > 0 {
+				since[c], n = d, n+d
+			}
+		}
+		if n == 0 {
+			since = th.asleep
+		}
+		for c, ns := range splitOff(off-th.snapOff, since) {
+			th.snapSplit[c] += ns
+		}
+		th.snapOff = off
+	}
+	th.snapAsleep = maps.Clone(th.asleep)
+	return maps.Clone(th.snapSplit)
+}
+
 // splitOff splits off in proportion to the sampled time asleep by cause,
 // to the nanosecond: the last cause (in a fixed order) takes the rounding.
 // Time asleep and never sampled asleep is unknown.
@@ -541,6 +610,28 @@ func splitOff(off uint64, asleep map[cause]uint64) map[cause]uint64 {
 		left -= ns
 	}
 	return out
+}
+
+// CheckSchedStat reports whether schedstat measures anything here: the
+// calling thread's own (root/thread-self/schedstat) must exist, and, as
+// the thread is running, must not read zeros. A kernel built without
+// CONFIG_SCHED_INFO has no schedstat file; one whose sched_info is off
+// (older kernels without schedstats or delay accounting) reads "0 0 0".
+func CheckSchedStat(root string) error {
+	if root == "" {
+		root = "/proc"
+	}
+	path := filepath.Join(root, "thread-self", "schedstat")
+	ss, err := readSchedStat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s does not exist: the kernel was built without CONFIG_SCHED_INFO", path)
+	case err != nil:
+		return fmt.Errorf("reading schedstat: %w", err)
+	case ss.OnCPUNs == 0 && ss.Slices == 0:
+		return fmt.Errorf("%s reads zeros for a running thread: the kernel keeps no sched_info (CONFIG_SCHED_INFO unset, or schedstats and delay accounting off)", path)
+	}
+	return nil
 }
 
 func readSchedStat(path string) (SchedStat, error) {

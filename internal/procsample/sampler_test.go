@@ -103,7 +103,7 @@ func TestSampler(t *testing.T) {
 	p.write(pid, pid, "schedstat", fmt.Sprintf("%d %d 9\n", 1000+15*ms, 2000+5*ms))
 	p.write(pid, worker, "schedstat", fmt.Sprintf("%d 0 3\n", 40*ms))
 	p.write(kd, kd, "schedstat", fmt.Sprintf("%d %d 4\n", 50+10*ms, 10*ms))
-	r := s.result(100 * ms)
+	r := s.result(100*ms, false)
 	s.close()
 
 	if r.WatchedNs != 100*ms || r.Stats.Samples != 10 {
@@ -172,7 +172,7 @@ func TestSamplerExit(t *testing.T) {
 	p.write(pid, worker, "stat", "")
 	s.sample(1500 * ms)
 	p.write(pid, late, "schedstat", fmt.Sprintf("%d 0 2\n", 17*ms))
-	r := s.result(2000 * ms)
+	r := s.result(2000*ms, false)
 	s.close()
 	got := map[uint32]profile.ConsumerThread{}
 	for _, th := range r.Threads {
@@ -283,3 +283,52 @@ func nrOf(t *testing.T, name string) int32 {
 }
 
 func class(nr int32) string { return consumer.Classify(consumer.SyscallName(nr)) }
+
+// TestSnapshotNeverShrinks: a thread waits 100 ms, then writes for 20 ms
+// of which 10 on CPU. Split over all the samples at once (Stop), the wait
+// gets 100/120 of the 110 ms asleep: less than the 100 ms a snapshot
+// showed before. Live snapshots must not go down (the exporter's
+// counters), and still add up to the time watched.
+func TestSnapshotNeverShrinks(t *testing.T) {
+	const pid = 100
+	p := fakeProc{t, t.TempDir()}
+	wait, write := nrOf(t, "pselect6"), nrOf(t, "write")
+	p.write(pid, pid, "schedstat", "0 0 1\n")
+	p.state(pid, pid, 'S', wait)
+	s := newSampler(Options{Root: p.root, PID: pid})
+	s.begin(0)
+	var prev map[string]uint64
+	check := func(now uint64) profile.ConsumerThread {
+		t.Helper()
+		r := s.result(now, true)
+		th := r.Threads[0]
+		for class, ns := range prev {
+			if th.OffCPUNs[class] < ns {
+				t.Errorf("at %v: %s went down from %v to %v", time.Duration(now), class, time.Duration(ns), time.Duration(th.OffCPUNs[class]))
+			}
+		}
+		if th.WatchedNs() != now {
+			t.Errorf("at %v: watched %v", time.Duration(now), time.Duration(th.WatchedNs()))
+		}
+		prev = th.OffCPUNs
+		return th
+	}
+	for i := uint64(1); i <= 10; i++ {
+		s.sample(i * 10 * ms)
+	}
+	if th := check(100 * ms); th.OffCPUNs[class(wait)] != 100*ms {
+		t.Errorf("after 100 ms waiting: %+v", th)
+	}
+	p.write(pid, pid, "schedstat", fmt.Sprintf("%d 0 2\n", 10*ms))
+	p.state(pid, pid, 'D', write)
+	s.sample(110 * ms)
+	s.sample(120 * ms)
+	th := check(120 * ms)
+	if th.OffCPUNs[class(wait)] != 100*ms || th.OffCPUNs[class(write)] != 10*ms || th.OnCPUNs != 10*ms {
+		t.Errorf("snapshot after the writes: %+v, want wait 100 ms, write 10 ms, on CPU 10 ms", th)
+	}
+	// Stop's split, over all samples at once, is the one that shrinks.
+	if r := s.result(120*ms, false); r.Threads[0].OffCPUNs[class(wait)] >= 100*ms {
+		t.Errorf("final split %v: the wait did not shrink, the test shows nothing", r.Threads[0].OffCPUNs)
+	}
+}

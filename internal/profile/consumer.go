@@ -2,9 +2,21 @@ package profile
 
 // Consumer is what drained the queue during the recording: the process
 // registered as auditd (AUDIT_GET's pid) and kauditd, which hands it the
-// records. Absent in netlink mode and where the sched_switch program did
-// not attach (attach_points says why).
+// records. Absent in netlink mode, and with --consumer sched-switch where
+// that program did not attach (attach_points says why).
 type Consumer struct {
+	// Source is how auditd's threads and kauditd's time were measured:
+	// ConsumerSourceSample (from /proc, the default),
+	// ConsumerSourceSchedSwitch (the BPF program on every context switch)
+	// or ConsumerSourceOff (not measured: Threads empty, Kauditd only its
+	// send passes). Received and kauditd's send passes come from the
+	// programs on kauditd's path whatever the source.
+	Source string `json:"source"`
+	// SampleHz and Samples are the sampler's rate and the samples it took
+	// (source sample): a class of time asleep is resolved to about one
+	// sample's share of it.
+	SampleHz float64 `json:"sample_hz,omitempty"`
+	Samples  uint64  `json:"samples,omitempty"`
 	// PID is auditd's pid at the end; 0 when no auditd was registered.
 	// PIDs lists every pid registered during the recording, in order of
 	// first sight, when there was more than one (a restart).
@@ -55,8 +67,19 @@ const (
 	ConsumerOther = "other"
 	// ConsumerFault: asleep outside a syscall (a page fault).
 	ConsumerFault = "fault"
-	// ConsumerUnknown: asleep, syscall unreadable (kernels before 5.15).
+	// ConsumerUnknown: asleep, syscall unreadable (kernels before 5.15
+	// with sched-switch; with sample, asleep and never sampled asleep).
 	ConsumerUnknown = "unknown"
+	// ConsumerStopped: stopped (SIGSTOP, or a debugger), state T (source
+	// sample only): not a slow auditd but a stalled one.
+	ConsumerStopped = "stopped"
+)
+
+// Consumer.Source values: record's --consumer.
+const (
+	ConsumerSourceSample      = "sample"
+	ConsumerSourceSchedSwitch = "sched-switch"
+	ConsumerSourceOff         = "off"
 )
 
 // ConsumerThread is one auditd thread's time. OnCPUNs + RunnableNs + the
@@ -70,7 +93,11 @@ type ConsumerThread struct {
 	// thread of their own).
 	Main    bool   `json:"main,omitempty"`
 	OnCPUNs uint64 `json:"on_cpu_ns"`
-	// RunnableNs is time preempted, waiting for a CPU: CPU contention.
+	// RunnableNs is time waiting for a CPU: CPU contention. Source
+	// sched-switch counts the wait after a preemption only (the wait after
+	// a wakeup is in the cause of the sleep); source sample is schedstat's
+	// run_delay, every wait in the run queue, after a wakeup too, so it is
+	// higher and the sleep's class as much lower.
 	RunnableNs uint64 `json:"runnable_ns"`
 	// OffCPUNs is the time asleep by class (see ConsumerWait and the rest).
 	OffCPUNs map[string]uint64 `json:"off_cpu_ns"`
@@ -148,7 +175,9 @@ type Diagnosis struct {
 	// Bottleneck is one of "none" (auditd mostly waited for records),
 	// "sync", "write", "cpu" (busy on CPU), "runnable" (waiting for a
 	// CPU), "lock", "other", "socket" (kauditd blocked on a full socket
-	// while auditd was not waiting: see the text).
+	// while auditd was not waiting: see the text), "stopped" (auditd
+	// stopped, state T: a stall imposed on it, not its own slowness;
+	// source sample only), "unclear".
 	Bottleneck string `json:"bottleneck"`
 	// Share is the fraction of the main thread's watched time spent in
 	// the bottleneck.
@@ -156,32 +185,4 @@ type Diagnosis struct {
 	// Text says it with its evidence; Advice what would change it.
 	Text   string `json:"text"`
 	Advice string `json:"advice,omitempty"`
-}
-
-// ConsumerSampled is the consumer measured from /proc instead of by the
-// sched_switch program (internal/procsample), beside it: an experiment of
-// branch consumer-sampling, written when AUDITPROF_CONSUMER_SAMPLE_HZ asks
-// for it, to compare the two on the same recording.
-type ConsumerSampled struct {
-	PID uint32  `json:"pid"`
-	Hz  float64 `json:"hz"`
-	// Samples taken; Reads, the syscalls on /proc they and the schedstat
-	// reads made; SamplerCPUNs, the sampling thread's own time on CPU;
-	// ProcessCPUNs, record's, all threads, while the sampler ran (Hz 0:
-	// no sampler, the baseline).
-	Samples      uint64 `json:"samples"`
-	Reads        uint64 `json:"reads"`
-	SamplerCPUNs uint64 `json:"sampler_cpu_ns"`
-	ProcessCPUNs uint64 `json:"process_cpu_ns"`
-	WatchedNs    uint64 `json:"watched_ns"`
-	// Threads and Kauditd as Consumer's, but for the time asleep stopped
-	// ("stopped" in off_cpu_ns), which Consumer has no class for.
-	Threads []ConsumerThread `json:"threads"`
-	Kauditd *Kauditd         `json:"kauditd,omitempty"`
-	// RunningSampledNs is, per tid, the time sampled in state R: to set
-	// beside schedstat's on CPU plus runnable.
-	RunningSampledNs map[uint32]uint64 `json:"running_sampled_ns,omitempty"`
-	// KauditdWchans counts kauditd's samples asleep by where it slept.
-	KauditdWchans map[string]uint64 `json:"kauditd_wchans,omitempty"`
-	Error         string            `json:"error,omitempty"`
 }

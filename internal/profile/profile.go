@@ -75,9 +75,6 @@ type Profile struct {
 	Netlink *NetlinkSocket `json:"netlink,omitempty"`
 	// Consumer is what auditd and kauditd did (BPF modes).
 	Consumer *Consumer `json:"consumer,omitempty"`
-	// ConsumerSampled is the consumer from /proc samples (an experiment:
-	// AUDITPROF_CONSUMER_SAMPLE_HZ).
-	ConsumerSampled *ConsumerSampled `json:"consumer_sampled,omitempty"`
 	// Stalls are the consumer's stalls the timeline shows, measured when
 	// the profile was written (BPF modes; see Stalls for why readers
 	// measure them again).

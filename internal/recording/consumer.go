@@ -30,7 +30,11 @@ var (
 // sampled), its netlink socket's drops at the start, and at the end its
 // socket, its configuration and the diagnosis.
 type consumerWatch struct {
-	pr       *probe.Probe
+	pr *probe.Probe
+	// source is --consumer; sampler measures auditd and kauditd with
+	// source sample (nil otherwise).
+	source   string
+	sampler  *consumerSampler
 	pid      uint32
 	first    uint32 // the first auditd seen: its socket's drops are read
 	drops0   uint64
@@ -42,11 +46,19 @@ type consumerWatch struct {
 	err      error
 }
 
-func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus) *consumerWatch {
+func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus, source string, hz float64) *consumerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
-	cw := &consumerWatch{pr: pr, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel}
+	if source == "" {
+		source = ConsumerSample
+	}
+	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel}
+	var pid uint32
 	if before != nil {
-		cw.err = cw.set(before.PID)
+		pid = before.PID
+		cw.err = cw.set(pid)
+	}
+	if source == ConsumerSample {
+		cw.sampler = newConsumerSampler(procRoot, hz, pid)
 	}
 	return cw
 }
@@ -61,6 +73,7 @@ func (cw *consumerWatch) set(pid uint32) error {
 	if err := cw.pr.SetConsumer(pid); err != nil {
 		return err
 	}
+	cw.sampler.follow(pid)
 	if cw.pid == 0 && pid != 0 {
 		// auditd's socket is its first netlink socket: autobind gives it
 		// the tgid as portid (netlink_autobind).
@@ -93,6 +106,29 @@ func (cw *consumerWatch) sample() {
 
 func (cw *consumerWatch) stop() { cw.cancel() }
 
+// stopMeasuring stops the sampler, where the programs stop counting.
+func (cw *consumerWatch) stopMeasuring() { cw.sampler.stop() }
+
+// measured puts what the source measured into c (the programs filled the
+// rest): the sampler's threads and kauditd's time, or with source off a
+// note. snapshot: the measurement so far, sampling going on.
+func (cw *consumerWatch) measured(c *profile.Consumer, snapshot bool) {
+	if c == nil {
+		return
+	}
+	switch cw.source {
+	case ConsumerSample:
+		if snapshot {
+			cw.sampler.snapshot(c)
+		} else {
+			cw.sampler.fill(c)
+		}
+	case ConsumerOff:
+		c.Source = ConsumerOff
+		c.Notes = append(c.Notes, "auditd's threads and kauditd's time were not measured (--consumer off)")
+	}
+}
+
 // final adds what the maps do not hold to prof.Consumer: the socket, the
 // configuration, the diagnosis.
 func (cw *consumerWatch) final(prof *profile.Profile) {
@@ -100,6 +136,7 @@ func (cw *consumerWatch) final(prof *profile.Profile) {
 	if c == nil {
 		return
 	}
+	cw.measured(c, false)
 	if cw.err != nil {
 		c.Notes = append(c.Notes, fmt.Sprintf("auditd's pid was not set: %v", cw.err))
 	}

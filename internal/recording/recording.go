@@ -14,6 +14,7 @@ import (
 	"github.com/auditprof/auditprof/internal/cgroup"
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/procsample"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording/netlink"
 	"github.com/auditprof/auditprof/internal/sizing"
@@ -62,6 +63,12 @@ type Options struct {
 	// KeepBuckets bounds the timeline kept in user space (see
 	// probe.Options.KeepBuckets); zero keeps all of it.
 	KeepBuckets int
+	// Consumer is how auditd's threads and kauditd are measured:
+	// ConsumerSample ("" too), ConsumerSchedSwitch or ConsumerOff
+	// (record --consumer). ConsumerHz is the sampler's rate
+	// (procsample.DefaultHz when 0).
+	Consumer   string
+	ConsumerHz float64
 }
 
 // Progress is the live state shown while recording.
@@ -121,8 +128,14 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		}
 		return runNetlink(ctx, opts, prof)
 	}
+	if opts.Consumer == "" {
+		opts.Consumer = ConsumerSample
+	}
+	if opts.ConsumerHz <= 0 {
+		opts.ConsumerHz = procsample.DefaultHz
+	}
 	pr, err := probe.Open(probe.Options{Mode: opts.Attach, Bucket: opts.Bucket, KeepBuckets: opts.KeepBuckets,
-		TaskState: opts.TaskState})
+		TaskState: opts.TaskState, SchedSwitch: opts.Consumer == ConsumerSchedSwitch})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
 		if opts.Degraded != nil {
 			opts.Degraded(fmt.Sprintf("%v; recording what netlink offers instead (attach=netlink: records delivered to kauditd, AUDIT_GET samples; no waits, no per-process drops)", err))
@@ -148,8 +161,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.AuditBefore = before
-	cw := newConsumerWatch(pr, before)
-	sampler := startSampler(before)
+	cw := newConsumerWatch(pr, before, opts.Consumer, opts.ConsumerHz)
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
 	}
@@ -171,7 +183,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	err = count(ctx, opts, start, pr, prof, names, cw)
 	// Stopped where the programs stop counting, to cover the same time.
-	sampler.stop(prof)
+	cw.stopMeasuring()
 	if err == nil {
 		err = pr.Detach()
 	}
@@ -223,7 +235,7 @@ func setHZ(prof *profile.Profile, hz kernel.HZ, err error, bpf bool) error {
 }
 
 // snapshot builds a live profile: base's fixed fields, the maps so far.
-func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start time.Time, names *namer) (*profile.Profile, error) {
+func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start time.Time, names *namer, cw *consumerWatch) (*profile.Profile, error) {
 	snap := &profile.Profile{
 		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
 		HZ: base.HZ, HZSource: base.HZSource, KauditdSendTimeoutNs: base.KauditdSendTimeoutNs, StartUnixNs: base.StartUnixNs,
@@ -240,6 +252,7 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 	if err := pr.Snapshot(snap); err != nil {
 		return nil, err
 	}
+	cw.measured(snap.Consumer, true)
 	names.live(snap)
 	return snap, nil
 }
@@ -279,7 +292,7 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 			}
 		case <-tick.C:
 			if opts.Snapshot != nil {
-				snap, err := snapshot(ctx, pr, base, start, names)
+				snap, err := snapshot(ctx, pr, base, start, names, cw)
 				if err != nil {
 					if ctx.Err() != nil {
 						// Stopped while reading (the tick and Ctrl-C came
