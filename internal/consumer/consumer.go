@@ -93,6 +93,9 @@ func Diagnose(c *profile.Consumer, ov Overload) *profile.Diagnosis {
 	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
 
 	d := diagnose(main, c.Config, share, pct)
+	if d != nil && d.Bottleneck == "runnable" && c.Source == profile.ConsumerSourceSample {
+		d.Text += "; measured as schedstat's run delay, which counts the wait for a CPU after each wakeup as well as after a preemption"
+	}
 	if d != nil && d.Bottleneck == "none" && (ov.Lost > 0 || ov.Waits > 0) {
 		d = &profile.Diagnosis{Bottleneck: "unclear", Share: d.Share,
 			Text: fmt.Sprintf("no cause over the whole recording: auditd's main thread waited for records %s of it, yet the queue overflowed (%d records lost, %d producers waited); the overload came in bursts these totals do not resolve", pct(d.Share), ov.Lost, ov.Waits)}
@@ -122,6 +125,14 @@ func diagnose(main *profile.ConsumerThread, cfg *profile.AuditdConfig, share fun
 	if w := share(main.OffCPUNs[profile.ConsumerWait]); w >= IdleShare {
 		return &profile.Diagnosis{Bottleneck: "none", Share: w,
 			Text: fmt.Sprintf("auditd kept up: its main thread waited for records %s of the recording", pct(w))}
+	}
+
+	// Stopped (SIGSTOP, a debugger) is not auditd being slow: nothing it
+	// does or is configured to do would change it. Named first, apart.
+	if st := share(main.OffCPUNs[profile.ConsumerStopped]); st >= BottleneckShare {
+		return &profile.Diagnosis{Bottleneck: "stopped", Share: st,
+			Text:   fmt.Sprintf("auditd's main thread was stopped (state T: SIGSTOP, or a debugger) %s of the recording: a stall imposed on it, not a slow auditd", pct(st)),
+			Advice: "find what stops it (a debugger, a SIGSTOP from a script or a supervisor) and resume it (SIGCONT); while it is stopped every record waits or is lost"}
 	}
 
 	type cand struct {
@@ -232,7 +243,7 @@ func ThreadRow(t profile.ConsumerThread) Row {
 	off := t.OffCPUNs
 	ns := [len(Causes)]uint64{t.OnCPUNs, t.RunnableNs, off[profile.ConsumerWait], off[profile.ConsumerWrite],
 		off[profile.ConsumerSync], off[profile.ConsumerLock],
-		off[profile.ConsumerOther] + off[profile.ConsumerFault] + off[profile.ConsumerUnknown]}
+		off[profile.ConsumerOther] + off[profile.ConsumerFault] + off[profile.ConsumerUnknown] + off[profile.ConsumerStopped]}
 	pc := func(ns uint64) string { return human.Percent(ns, total) }
 	r := Row{TID: fmt.Sprint(t.TID), Name: t.Comm, OnCPU: pc(ns[0]), Runnable: pc(ns[1]),
 		Wait: pc(ns[2]), Write: pc(ns[3]), Sync: pc(ns[4]), Lock: pc(ns[5]), Other: pc(ns[6]),

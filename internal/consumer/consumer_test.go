@@ -51,6 +51,13 @@ func TestDiagnose(t *testing.T) {
 			bottleneck: "write", text: []string{"60%", "write"}, advice: true},
 		{name: "throttled", c: consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 15}}, nil),
 			bottleneck: "runnable", text: []string{"waited for a CPU 80%"}, advice: true},
+		{name: "throttled, sampled", c: func() *profile.Consumer {
+			c := consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 15}}, nil)
+			c.Source = profile.ConsumerSourceSample
+			return c
+		}(), bottleneck: "runnable", text: []string{"waited for a CPU 80%", "run delay", "after each wakeup"}, advice: true},
+		{name: "stopped", c: consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 30, OffCPUNs: map[string]uint64{profile.ConsumerStopped: 40, profile.ConsumerWait: 25}}, nil),
+			bottleneck: "stopped", text: []string{"stopped", "40%", "not a slow auditd"}, advice: true},
 		{name: "throttled, kauditd blocked", c: func() *profile.Consumer {
 			c := consumerWith(profile.ConsumerThread{RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 20}}, nil)
 			c.Kauditd = &profile.Kauditd{SendBlockedNs: 2e9}

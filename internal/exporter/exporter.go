@@ -367,7 +367,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // consumerStates are the states of consumer_seconds_total, always all
 // exported for both threads.
 var consumerStates = []string{"on_cpu", "runnable", profile.ConsumerWait, profile.ConsumerWrite, profile.ConsumerSync,
-	profile.ConsumerLock, profile.ConsumerOther, profile.ConsumerFault, profile.ConsumerUnknown}
+	profile.ConsumerLock, profile.ConsumerOther, profile.ConsumerFault, profile.ConsumerUnknown, profile.ConsumerStopped}
 
 func collectConsumer(c *profile.Consumer, counter func(*prometheus.Desc, float64, ...string)) {
 	if c == nil || c.PID == 0 {
