@@ -34,6 +34,7 @@ type exporterOptions struct {
 	Attach    string
 	ReadyFile string
 	Output    string
+	consumer  consumerFlags
 
 	mode probe.Mode
 	// record is recording.Run; tests replace it.
@@ -76,12 +77,16 @@ record it has no netlink fallback.`,
 	addAttachFlag(cmd, &o.Attach, false)
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached, counting and serving the first reading")
 	f.StringVarP(&o.Output, "output", "o", "", "on exit, write the profile of the whole run to this file")
+	addConsumerFlags(cmd, &o.consumer)
 	return cmd
 }
 
 func (o *exporterOptions) validate() error {
 	o.mode, _ = attachMode(o.Attach)
 	if err := validateListen(o.Listen); err != nil {
+		return err
+	}
+	if err := o.consumer.validate(false); err != nil {
 		return err
 	}
 	if o.Interval < minExporterInterval || o.Interval > maxExporterInterval {
@@ -161,6 +166,7 @@ func (o *exporterOptions) run(parent context.Context) error {
 	ready := false
 	prof, err := o.record(ctx, recording.Options{
 		Attach: o.mode, Every: o.Interval, KeepBuckets: exporterKeepBuckets,
+		Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz,
 		Snapshot: func(p *profile.Profile) error {
 			coll.Update(p)
 			if ready {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/auditprof/auditprof/internal/exporter"
 	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/procsample"
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording"
 )
@@ -148,8 +149,9 @@ func TestExporterServes(t *testing.T) {
 	dir := t.TempDir()
 	var stderr syncBuffer
 	o := &exporterOptions{
-		streams: streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &stderr},
-		Listen:  "127.0.0.1:0", Interval: 100 * time.Millisecond, Top: 3, Attach: "auto",
+		consumer: consumerFlags{Source: recording.ConsumerSample, Hz: procsample.DefaultHz},
+		streams:  streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &stderr},
+		Listen:   "127.0.0.1:0", Interval: 100 * time.Millisecond, Top: 3, Attach: "auto",
 		ReadyFile: filepath.Join(dir, "ready"), Output: filepath.Join(dir, "final.json"),
 	}
 	final := snap(500)
@@ -248,8 +250,9 @@ func TestExporterReadyFileError(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := &exporterOptions{
-		streams: streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}},
-		Listen:  "127.0.0.1:0", Interval: time.Second, Top: 1, Attach: "auto",
+		consumer: consumerFlags{Source: recording.ConsumerSample, Hz: procsample.DefaultHz},
+		streams:  streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}},
+		Listen:   "127.0.0.1:0", Interval: time.Second, Top: 1, Attach: "auto",
 		ReadyFile: filepath.Join(dir, "ready"),
 	}
 	o.record = func(ctx context.Context, opts recording.Options) (*profile.Profile, error) {

@@ -8,6 +8,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/auditprof/auditprof/internal/procsample"
+	"github.com/auditprof/auditprof/internal/recording"
 )
 
 // repeatedFlagError is a flag that takes one value given twice. pflag
@@ -132,4 +135,40 @@ func enumFlag(cmd *cobra.Command, p *string, name, def string, allowed []string,
 	cmd.Flags().Var(&enumValue{p: p, name: name, allowed: allowed}, name, usage+": "+enumList(allowed))
 	// Fails only for a flag that does not exist: it was just defined.
 	_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(allowed, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// maxConsumerHz bounds --consumer-hz: a sample of a busy auditd took
+// 73-131 us of /proc reads (docs/probes.md), a tenth of the period at
+// 1000 Hz; faster, the sampler becomes a load of its own.
+const maxConsumerHz = 1000
+
+// consumerFlags are --consumer and --consumer-hz (record, top, exporter):
+// how auditd's and kauditd's time is measured.
+type consumerFlags struct {
+	Source string
+	Hz     float64
+	flags  *pflag.FlagSet
+}
+
+func addConsumerFlags(cmd *cobra.Command, c *consumerFlags) {
+	enumFlag(cmd, &c.Source, "consumer", recording.ConsumerSample, recording.ConsumerSources,
+		"how auditd's and kauditd's time is measured (sample: from /proc, the default; sched-switch: a BPF program on every context switch, exact but costly on busy machines; off)")
+	cmd.Flags().Float64Var(&c.Hz, "consumer-hz", procsample.DefaultHz, "samples a second of auditd's and kauditd's state (--consumer sample)")
+	c.flags = cmd.Flags()
+}
+
+// validate checks --consumer-hz; netlink is --attach netlink, which loads
+// no programs and measures no consumer.
+func (c *consumerFlags) validate(netlink bool) error {
+	changed := func(name string) bool { return c.flags != nil && c.flags.Changed(name) }
+	if netlink && (changed("consumer") || changed("consumer-hz")) {
+		return usagef("--consumer and --consumer-hz are for BPF; --attach netlink measures no consumer")
+	}
+	if !(c.Hz > 0 && c.Hz <= maxConsumerHz) { // NaN too
+		return usagef("--consumer-hz must be more than 0 and at most %d, not %v", maxConsumerHz, c.Hz)
+	}
+	if changed("consumer-hz") && c.Source != recording.ConsumerSample {
+		return usagef("--consumer-hz is for --consumer sample, not --consumer %s", c.Source)
+	}
+	return nil
 }

@@ -162,8 +162,52 @@ func TestEnumFlags(t *testing.T) {
 			t.Errorf("completes %v, want %v", got, e.allowed)
 		}
 	})
-	// --attach (record, top, exporter), --task-state, --sort (rules, top).
-	if checked != 6 {
-		t.Errorf("checked %d enum flags, want 6", checked)
+	// --attach (record, top, exporter), --task-state, --sort (rules, top),
+	// --consumer (record, exporter).
+	if checked != 8 {
+		t.Errorf("checked %d enum flags, want 8", checked)
+	}
+}
+
+// TestConsumerFlags: --consumer and --consumer-hz as record and the
+// exporter parse and check them, accepted values included.
+func TestConsumerFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		netlink bool
+		source  string
+		hz      float64
+		err     string
+	}{
+		{args: nil, source: "sample", hz: 20},
+		{args: []string{"--consumer-hz", "1000"}, source: "sample", hz: 1000},
+		{args: []string{"--consumer-hz", "0.5"}, source: "sample", hz: 0.5},
+		{args: []string{"--consumer", "sched-switch"}, source: "sched-switch", hz: 20},
+		{args: []string{"--consumer", "off"}, source: "off", hz: 20},
+		{args: []string{"--consumer", "sample", "--consumer-hz", "100"}, source: "sample", hz: 100},
+		{args: nil, netlink: true, source: "sample", hz: 20},
+		{args: []string{"--consumer-hz", "0"}, err: "--consumer-hz must be more than 0 and at most 1000, not 0"},
+		{args: []string{"--consumer-hz", "-20"}, err: "--consumer-hz must be more than 0 and at most 1000, not -20"},
+		{args: []string{"--consumer-hz", "1000.5"}, err: "at most 1000, not 1000.5"},
+		{args: []string{"--consumer-hz", "NaN"}, err: "not NaN"},
+		{args: []string{"--consumer", "off", "--consumer-hz", "20"}, err: "--consumer-hz is for --consumer sample, not --consumer off"},
+		{args: []string{"--consumer-hz", "20"}, netlink: true, err: "--consumer and --consumer-hz are for BPF"},
+		{args: []string{"--consumer", "sched"}, err: `--consumer must be one of {sample|sched-switch|off}, not "sched"`},
+	} {
+		cmd := &cobra.Command{Use: "x"}
+		var c consumerFlags
+		addConsumerFlags(cmd, &c)
+		err := cmd.ParseFlags(tc.args)
+		if err == nil {
+			err = c.validate(tc.netlink)
+		}
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%v (netlink %v): %v", tc.args, tc.netlink, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%v (netlink %v): error %v, want %q", tc.args, tc.netlink, err, tc.err)
+		case tc.err == "" && (c.Source != tc.source || c.Hz != tc.hz):
+			t.Errorf("%v: --consumer %q --consumer-hz %v, want %q %v", tc.args, c.Source, c.Hz, tc.source, tc.hz)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type recordOptions struct {
 	JSON      bool
 	Top       int
 	TaskState string
+	consumer  consumerFlags
 
 	mode    probe.Mode
 	netlink bool
@@ -59,6 +60,7 @@ in one line and records what netlink offers instead (attach=netlink);
 	f.DurationVar(&o.Bucket, "bucket", probe.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
 	f.IntVar(&o.Top, "top", 5, "rows per table in the summary")
+	addConsumerFlags(cmd, &o.consumer)
 	return cmd
 }
 
@@ -66,6 +68,9 @@ func (o *recordOptions) validate() error {
 	o.mode, o.netlink = attachMode(o.Attach)
 	if o.netlink && o.TaskState != probe.TaskStateAuto {
 		return usagef("--task-state is for BPF; --attach netlink loads no programs")
+	}
+	if err := o.consumer.validate(o.netlink); err != nil {
+		return err
 	}
 	if o.Duration < 0 {
 		return usagef("--duration must not be negative")
@@ -88,7 +93,7 @@ func (o *recordOptions) validate() error {
 func (o *recordOptions) run(cmd *cobra.Command) error {
 	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
 		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
-		Bucket: o.Bucket}, o.ReadyFile)
+		Bucket: o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz}, o.ReadyFile)
 	if err != nil {
 		return err
 	}

@@ -120,6 +120,10 @@ func (o *topOptions) run(cmd *cobra.Command) error {
 		Every:       o.Interval,
 		KeepBuckets: keep,
 		Ready:       ready,
+		// top shows nothing of auditd's threads: measuring them would be
+		// cost for nothing (received and kauditd's passes are still
+		// counted, by the programs on kauditd's path).
+		Consumer: recording.ConsumerOff,
 		Snapshot: func(cur *profile.Profile) error {
 			err := out.frame(prev, cur)
 			prev = cur
