@@ -34,8 +34,9 @@
 //	consumer_stall_seconds            histogram of the stalls that ended, each counted once;
 //	                                  le = 10 ms x 2^0 ... 2^13 (to 81.92 s)
 //
-// The consumer series are absent when the consumer is not measured (the
-// sched_switch program did not attach, or no auditd is registered). The
+// The consumer series are absent when the consumer is not measured (no
+// auditd is registered, or with --consumer sched-switch that program did
+// not attach). The
 // stall series come from the timeline instead (see stallTracker), and are
 // there whenever it is.
 //

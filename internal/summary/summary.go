@@ -244,8 +244,8 @@ func mapOverflows(o profile.Overflows) string {
 // stalls the timeline shows, and the diagnosis.
 func writeConsumer(w io.Writer, p *profile.Profile) {
 	c := p.Consumer
-	// Stalls come from the timeline, not from the consumer's probes: they
-	// are there when sched_switch did not attach, and not in netlink
+	// Stalls come from the timeline, not from the consumer's measurement:
+	// they are there when it is off or failed, and not in netlink
 	// mode, whose timeline has no per-bucket queue.
 	stalls := ""
 	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 {
@@ -279,6 +279,10 @@ func writeConsumer(w io.Writer, p *profile.Profile) {
 				r.Wait, r.Write, r.Sync, r.Lock, r.Other, r.Longest)
 		}
 		tw.Flush()
+		if c.Source == profile.ConsumerSourceSample {
+			fmt.Fprintf(w, "  threads and kauditd measured from /proc: schedstat, and %d samples at %g Hz of where they slept (runnable includes the wait for a CPU after each wakeup)\n",
+				c.Samples, c.SampleHz)
+		}
 	}
 	if s := c.Socket; s != nil {
 		fmt.Fprintf(w, "  auditd's socket: %d drops (kauditd's sends that timed out on a full socket), %s unread at the end\n",

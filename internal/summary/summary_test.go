@@ -143,6 +143,15 @@ func TestConsumer(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "measured from /proc") {
+		t.Errorf("a consumer not sampled says it was:\n%s", out)
+	}
+	p.Consumer.Source, p.Consumer.SampleHz, p.Consumer.Samples = profile.ConsumerSourceSample, 20, 199
+	buf.Reset()
+	Write(&buf, p, 5)
+	if want := "measured from /proc: schedstat, and 199 samples at 20 Hz"; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, buf.String())
+	}
 }
 
 // stalledTimeline has two stalls: bucket 1 (the pass that ends in bucket
