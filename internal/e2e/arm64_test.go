@@ -68,11 +68,15 @@ func TestArm64(t *testing.T) {
 	}
 	wantHZ := configHZ(t, k)
 	files := map[string]string{"/bin/auditprof": guestBinary(t, "arm64", "../../cmd/auditprof")}
-	for _, v := range []struct{ mode, modeB string }{{"fentry", "auto"}, {"kprobe", "kprobe"}} {
+	// The consumer is measured the default way (from /proc) in the fentry
+	// run, by the sched_switch program in the kprobe run.
+	for _, v := range []struct{ mode, modeB, recordFlags, consumer string }{
+		{"fentry", "auto", "", profile.ConsumerSourceSample},
+		{"kprobe", "kprobe", "--consumer sched-switch", profile.ConsumerSourceSchedSwitch}} {
 		t.Run(k.Name+"/"+v.mode, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: assets, Files: files, Arch: vmtest.ARM64,
-				Vars:   map[string]string{"MODE_A": v.mode, "MODE_B": v.modeB, "RECORD_FLAGS": ""},
+				Vars:   map[string]string{"MODE_A": v.mode, "MODE_B": v.modeB, "RECORD_FLAGS": v.recordFlags},
 				Script: guestScript(arm64Sh), Timeout: 25 * time.Minute})
 			if u := strings.TrimSpace(g.section("uname")); u != k.Release {
 				t.Errorf("the guest runs %q, want %q", u, k.Release)
@@ -80,7 +84,7 @@ func TestArm64(t *testing.T) {
 			checkHZNoConfig(t, g, wantHZ)
 			checkOverloadDrop(t, g, v.mode, "task-storage")
 			checkOverloadWait(t, g)
-			checkRulesArm64(t, g, v.mode)
+			checkRulesArm64(t, g, v.mode, v.consumer)
 			if p := g.profile("b"); p.Attach != v.mode {
 				t.Errorf("(b) --attach %s attached %s (note %q), want %s", v.modeB, p.Attach, p.AttachNote, v.mode)
 			}
@@ -106,7 +110,7 @@ func TestArm64(t *testing.T) {
 //
 // checkRules asserts that the keyed rows name aarch64, the syscall's
 // AUDIT_ARCH as the kernel's audit context gives it.
-func checkRulesArm64(t *testing.T, g guestRun, mode string) {
+func checkRulesArm64(t *testing.T, g guestRun, mode, consumer string) {
 	t.Helper()
 	p := g.profile("c")
 	if rc := g.exitCode("c"); rc != 0 {
@@ -122,17 +126,19 @@ func checkRulesArm64(t *testing.T, g guestRun, mode string) {
 			p.Overflows.RecursionMisses, misses(p), p.Overflows.ReturnsMissed)
 	}
 	checkRules(t, g, "aarch64")
-	checkConsumerArm64(t, p)
+	checkConsumerArm64(t, p, consumer)
 }
 
 // checkConsumerArm64: the consumer section on arm64, whose syscall numbers
-// and saved registers (syscallno) differ from x86-64's: auditd's main
-// thread watched throughout, asleep in syscalls named from aarch64's
-// table, waiting for records among them, and every record drained put on
-// its socket.
-func checkConsumerArm64(t *testing.T, p *profile.Profile) {
+// differ from x86-64's (and, for the sched_switch program, the saved
+// registers: syscallno): measured as source says, auditd's main thread
+// watched throughout, asleep in syscalls named from aarch64's table,
+// waiting for records among them, and every record drained put on its
+// socket.
+func checkConsumerArm64(t *testing.T, p *profile.Profile, source string) {
 	t.Helper()
 	c, th := mainThread(t, "(c)", p, "incremental_async")
+	checkSource(t, "(c)", p, source)
 	if th.OffCPUNs[profile.ConsumerWait] == 0 || th.OffCPUNs[profile.ConsumerUnknown] != 0 {
 		t.Errorf("(c) main thread off CPU %v: want time waiting for records, none unknown", th.OffCPUNs)
 	}

@@ -255,6 +255,27 @@ func checkExporter(t *testing.T, g guestRun, rec *profile.Profile) {
 	if h := fams["auditprof_consumer_stall_seconds"]; h == nil || len(h.GetMetric()) != 1 {
 		t.Errorf("auditprof_consumer_stall_seconds: %v, want one histogram", h)
 	}
+	// The consumer, measured the default way (from /proc samples) and
+	// served from the sampler's snapshots: auditd's main thread, watched
+	// since the start, waiting for records some of it,
+	// and kauditd; the profile written at the stop, a moment later, has
+	// a little more of both.
+	if c := x.Consumer; c == nil || c.Source != profile.ConsumerSourceSample || len(c.Threads) == 0 || !c.Threads[0].Main || len(c.Notes) > 0 {
+		t.Errorf("the exporter's profile: consumer %+v, want auditd's threads sampled", c)
+	} else {
+		eq("auditprof_consumer_records_received_total", sum("auditprof_consumer_records_received_total", nil), c.Received)
+		main := sum("auditprof_consumer_seconds_total", func(l map[string]string) bool { return l["thread"] == "main" })
+		wait := sum("auditprof_consumer_seconds_total", func(l map[string]string) bool {
+			return l["thread"] == "main" && l["state"] == profile.ConsumerWait
+		})
+		kauditd := sum("auditprof_kauditd_seconds_total", nil)
+		watched := float64(c.WatchedNs) / 1e9
+		t.Logf("exporter: main thread %.3f s scraped (waiting %.3f s), %.3f s in the final profile; kauditd %.3f s scraped", main, wait, watched, kauditd)
+		if !(main > watched/2 && main <= watched) || !(wait > 0) || !(kauditd > 0) {
+			t.Errorf("auditprof_consumer_seconds_total: main thread %v s (waiting %v s), the profile watched it %v s; auditprof_kauditd_seconds_total %v s",
+				main, wait, watched, kauditd)
+		}
+	}
 	// Per key: the exporter and the recording made alongside it saw every
 	// keyed event, both attached before the load began and after it ended;
 	// except the records whose return went past one of them: `top`

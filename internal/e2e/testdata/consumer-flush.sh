@@ -6,11 +6,7 @@
 # with flush = incremental_async, data and sync, auditd restarted for each.
 # The rule covers login uid 1000 only, so auditprof's own opens are not
 # audited.
-# The consumer sampled from /proc beside BPF (branch consumer-sampling):
-# record reads the rate from AUDITPROF_CONSUMER_SAMPLE_HZ, empty: off;
-# AUDITPROF_CONSUMER_SAMPLE_SHARED=1 samples on no thread of its own.
-export AUDITPROF_CONSUMER_SAMPLE_HZ="${SAMPLE_HZ:-}"
-export AUDITPROF_CONSUMER_SAMPLE_SHARED="${SAMPLE_SHARED:-}"
+# auditd is measured as record does by default (--consumer sample).
 insmod /lib/modules/configfs.ko || { echo "insmod configfs failed"; exit 1; }
 insmod /lib/modules/null_blk.ko nr_devices=1 gb=1 bs=4096 memory_backed=1 irqmode=2 completion_nsec=2000000 ||
 	{ echo "insmod null_blk failed"; exit 1; }

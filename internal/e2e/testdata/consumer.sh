@@ -4,31 +4,53 @@
 # of a CPU (consumer_quota) while the same load queues up behind it.
 # The rule covers login uid 1000 only, so auditprof's own opens are not
 # audited and each phase's records are the load's.
-# The consumer sampled from /proc beside BPF (branch consumer-sampling):
-# record reads the rate from AUDITPROF_CONSUMER_SAMPLE_HZ, empty: off;
-# AUDITPROF_CONSUMER_SAMPLE_SHARED=1 samples on no thread of its own.
-export AUDITPROF_CONSUMER_SAMPLE_HZ="${SAMPLE_HZ:-}"
-export AUDITPROF_CONSUMER_SAMPLE_SHARED="${SAMPLE_SHARED:-}"
+# auditd is measured as record does by default (--consumer sample, from
+# /proc). In the fentry rounds a second auditprof records each phase at the
+# same time with --consumer sched-switch (the BPF program), so that the two
+# are compared on the same auditd over the same load. Both are started
+# together, so that neither's attaching (seconds under emulation) is in
+# the other's recording.
+# both NAME: the phase's recorders, NAME and in the fentry rounds NAME.ss.
+both() {
+	if [ "$MODE" = fentry ]; then
+		rm -f /tmp/ready.ss
+		auditprof record --attach "$MODE" --consumer sched-switch --ready-file /tmp/ready.ss --output /tmp/$1.ss.json > /tmp/$1.ss.out 2>&1 &
+		AP_SS=$!
+	fi
+	record "$1" --duration 600s
+	if [ "$MODE" = fentry ]; then
+		wait_for_file /tmp/ready.ss 60 || { cat /tmp/$1.ss.out; echo "auditprof (sched-switch) did not get ready"; exit 1; }
+	fi
+}
+# finish_both NAME: stop both, the sched-switch one first.
+finish_both() {
+	if [ "$MODE" = fentry ]; then
+		kill -INT $AP_SS
+		wait $AP_SS; echo $? > /tmp/$1.ss.rc
+		emit $1.ss.rc /tmp/$1.ss.rc; emit $1.ss.json /tmp/$1.ss.json; emit $1.ss.out /tmp/$1.ss.out
+	fi
+	finish "$1"
+}
 auditctl -b 8192 --backlog_wait_time 0 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -F auid=1000 -k load >/dev/null
 opens() { ( echo 1000 > /proc/self/loginuid && exec stress-ng --open 1 --open-ops "$1" --quiet ); }
 for MODE in fentry kprobe; do
-	record $MODE.idle --duration 600s
+	both $MODE.idle
 	sleep 3
-	finish $MODE.idle
+	finish_both $MODE.idle
 
-	record $MODE.load --duration 600s
+	both $MODE.load
 	status_to $MODE.load.before
 	opens 2000
 	settle
 	status_to $MODE.load.after
-	finish $MODE.load
+	finish_both $MODE.load
 
 	consumer_quota 5000
-	record $MODE.cpu --duration 600s
+	both $MODE.cpu
 	opens 2000
 	sleep 2
-	finish $MODE.cpu
+	finish_both $MODE.cpu
 	consumer_quota max
 	settle
 done
