@@ -56,6 +56,26 @@ func TestDiagnose(t *testing.T) {
 			c.Source = profile.ConsumerSourceSample
 			return c
 		}(), bottleneck: "runnable", text: []string{"waited for a CPU 80%", "run delay", "after each wakeup"}, advice: true},
+		{name: "sampled, woken often on a busy machine", c: sampledBusy(4e7), bottleneck: "none",
+			text: []string{"kept up", "nothing was lost", "waited for records 36%", "for a CPU 31%", "after each wakeup"}},
+		{name: "sampled, woken often, records lost", c: sampledBusy(4e7), ov: Overload{Lost: 1}, bottleneck: "cpu", advice: true},
+		{name: "sampled, woken often, producers waited", c: sampledBusy(4e7), ov: Overload{Waits: 2}, bottleneck: "cpu", advice: true},
+		{name: "sampled, woken often, kauditd blocked", c: sampledBusy(1e9), bottleneck: "cpu", advice: true},
+		{name: "sampled, woken often, kauditd not measured", c: func() *profile.Consumer {
+			c := sampledBusy(4e7)
+			c.Kauditd = nil
+			return c
+		}(), bottleneck: "cpu", advice: true},
+		{name: "sampled, throttled, nothing lost", c: func() *profile.Consumer {
+			c := consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 80, OffCPUNs: map[string]uint64{profile.ConsumerWait: 15}}, nil)
+			c.Source, c.Kauditd = profile.ConsumerSourceSample, &profile.Kauditd{IdleNs: 1e9}
+			return c
+		}(), bottleneck: "runnable", text: []string{"run delay"}, advice: true},
+		{name: "sched-switch, the same times", c: func() *profile.Consumer {
+			c := sampledBusy(4e7)
+			c.Source = profile.ConsumerSourceSchedSwitch
+			return c
+		}(), bottleneck: "cpu", advice: true},
 		{name: "stopped", c: consumerWith(profile.ConsumerThread{OnCPUNs: 5, RunnableNs: 30, OffCPUNs: map[string]uint64{profile.ConsumerStopped: 40, profile.ConsumerWait: 25}}, nil),
 			bottleneck: "stopped", text: []string{"stopped", "40%", "not a slow auditd"}, advice: true},
 		{name: "throttled, kauditd blocked", c: func() *profile.Consumer {
@@ -111,4 +131,14 @@ func TestThreadRowShares(t *testing.T) {
 	if z := ThreadRow(profile.ConsumerThread{TID: 8}); z.Shares != [len(Causes)]float64{} {
 		t.Errorf("nothing watched: shares %v", z.Shares)
 	}
+}
+
+// sampledBusy is the arm64 keyed-rules run's main thread as the samples
+// saw it (on CPU 33%, runnable 31%, waiting for records 36%), with
+// kauditd blocked sending blocked ns of its 3 s.
+func sampledBusy(blocked uint64) *profile.Consumer {
+	c := consumerWith(profile.ConsumerThread{OnCPUNs: 33, RunnableNs: 31, OffCPUNs: map[string]uint64{profile.ConsumerWait: 36}}, nil)
+	c.Source = profile.ConsumerSourceSample
+	c.Kauditd = &profile.Kauditd{OnCPUNs: 5e8, SendBlockedNs: blocked, IdleNs: 25e8 - blocked}
+	return c
 }
