@@ -36,9 +36,13 @@ type consumerSampler struct {
 	kauditd uint32
 	cur     *procsample.Sampler
 	pid     uint32
-	// kauditd's time and the samples of the samplers stopped so far.
+	// kauditd's time and the samples of the samplers stopped so far, and
+	// the last one stopped on an auditd: its threads stand when auditd
+	// is gone (pid 0) and the profile names it still.
 	prevKauditd profile.Kauditd
 	prevSamples uint64
+	prevPID     uint32
+	prev        *procsample.Result
 	// errs say why the consumer was not (or not all along) measured;
 	// disabled: schedstat does not work here, nothing is sampled.
 	errs     []error
@@ -82,6 +86,9 @@ func (cs *consumerSampler) follow(pid uint32) {
 	if cs.cur != nil {
 		r := cs.cur.Stop()
 		cs.add(r)
+		if cs.pid != 0 {
+			cs.prevPID, cs.prev = cs.pid, &r
+		}
 		cs.cur = nil
 	}
 	cs.start(pid)
@@ -141,11 +148,14 @@ func (cs *consumerSampler) into(c *profile.Consumer, r *procsample.Result) {
 	c.Samples = cs.prevSamples
 	c.Threads, c.WatchedNs = nil, 0
 	k := cs.prevKauditd
+	switch {
+	case r != nil && cs.pid != 0 && cs.pid == c.PID:
+		c.Threads, c.WatchedNs = r.Threads, r.WatchedNs
+	case cs.prev != nil && cs.prevPID == c.PID:
+		c.Threads, c.WatchedNs = cs.prev.Threads, cs.prev.WatchedNs
+	}
 	if r != nil {
 		c.Samples += r.Stats.Samples
-		if cs.pid != 0 && cs.pid == c.PID {
-			c.Threads, c.WatchedNs = r.Threads, r.WatchedNs
-		}
 		if rk := r.Kauditd; rk != nil {
 			k.PID = rk.PID
 			k.OnCPUNs += rk.OnCPUNs

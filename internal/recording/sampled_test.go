@@ -45,11 +45,13 @@ func TestSamplerFollowsRestart(t *testing.T) {
 	}
 	before := c.Samples
 
-	changed := time.Now()
+	changing := time.Now()
 	cs.follow(second)
+	changed := time.Now()
 	time.Sleep(300 * time.Millisecond)
+	stopping := time.Now()
 	cs.stop()
-	watched := time.Since(changed)
+	most, least := time.Since(changing), stopping.Sub(changed)
 
 	c = &profile.Consumer{PID: second, PIDs: []uint32{first, second}}
 	cs.fill(c)
@@ -59,8 +61,8 @@ func TestSamplerFollowsRestart(t *testing.T) {
 	if len(c.Threads) != 1 || c.Threads[0].TID != second || !c.Threads[0].Main {
 		t.Fatalf("after the restart: threads %+v, want the second process's only", c.Threads)
 	}
-	if w := time.Duration(c.WatchedNs); w > watched || w < watched-50*time.Millisecond {
-		t.Errorf("watched %v since the restart, %v passed", w, watched)
+	if w := time.Duration(c.WatchedNs); w > most || w < least {
+		t.Errorf("watched %v since the restart: want between %v and %v", w, least, most)
 	}
 	if tw := c.Threads[0].WatchedNs(); tw != c.WatchedNs {
 		t.Errorf("main thread watched %v of %v", time.Duration(tw), time.Duration(c.WatchedNs))
@@ -108,5 +110,32 @@ func TestSamplerWithoutSchedStat(t *testing.T) {
 				t.Errorf("notes %q: want one saying why and what to do", c.Notes)
 			}
 		})
+	}
+}
+
+// TestSamplerAuditdGone: AUDIT_GET names no auditd any more (pid 0); the
+// profile still names the last one (the programs keep it), and its
+// threads are as the sampler saw them until then.
+func TestSamplerAuditdGone(t *testing.T) {
+	pid := sleeper(t)
+	time.Sleep(20 * time.Millisecond)
+	starting := time.Now()
+	cs := newConsumerSampler("/proc", 200, pid)
+	if len(cs.errs) > 0 {
+		t.Fatalf("starting: %v", cs.errs)
+	}
+	started := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	stopping := time.Now()
+	cs.follow(0)
+	most, least := time.Since(starting), stopping.Sub(started)
+	time.Sleep(100 * time.Millisecond)
+	c := &profile.Consumer{PID: pid}
+	cs.fill(c)
+	if len(c.Threads) != 1 || c.Threads[0].TID != pid {
+		t.Fatalf("threads %+v, want the last auditd's", c.Threads)
+	}
+	if w := time.Duration(c.WatchedNs); w < least || w > most {
+		t.Errorf("watched %v: want the time before it was gone, between %v and %v", w, least, most)
 	}
 }
