@@ -81,6 +81,10 @@ const volatile bool have_task_pt_regs = false;
 /* Sizes of the attribution arrays; slot 0 of each is "other". */
 const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + 1;
 const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
+const volatile __u32 prog_slots_max = DEFAULT_MAX_PROGS + 1;
+/* auditprof's own tgid (os.Getpid): its records and its children's are
+ * marked as its own in the program table (prog_key.self). */
+const volatile __u32 self_tgid = 0;
 
 /* An audit_log_start call in progress: task_state.call, and .outer when a
  * nested call interrupted it. */
@@ -113,6 +117,17 @@ struct task_state {
 	__u32 proc_tgid;
 	__u32 proc_slot;
 	__u32 proc_cached;
+	/* The program slot: valid while the task's tgid, exec generation
+	 * (self_exec_id, bumped by every exec) and comm (a process can rename
+	 * itself, prctl PR_SET_NAME, as stress-ng's workers do) are those it
+	 * was found for. prog_counted: this process was counted in the row's
+	 * processes (prog_seen) by a record. */
+	__u64 prog_exec_id;
+	__u64 prog_comm[2];
+	__u32 prog_tgid;
+	__u32 prog_slot;
+	__u32 prog_cached;
+	__u32 prog_counted;
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
@@ -199,12 +214,14 @@ struct {
 	__u32 counted;  /* it called audit_log_lost */
 } hold = {};
 
-/* Attribution: a hash from process (tgid) or rule ({key, syscall}) to a
- * slot of an array of counters, so that a task can cache its slot and
- * update its counters without hashing. Slots are handed out in order from
- * proc_next and rule_next; slot 0 takes what does not fit (counted). */
+/* Attribution: a hash from process (tgid), program (struct prog_key) or
+ * rule ({key, syscall}) to a slot of an array of counters, so that a task
+ * can cache its slot and update its counters without hashing. Slots are
+ * handed out in order from proc_next, prog_next and rule_next; slot 0 takes
+ * what does not fit (counted). */
 __u32 proc_next = 1;
 __u32 rule_next = 1;
+__u32 prog_next = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -234,10 +251,45 @@ struct {
 	__type(value, struct rule_stats);
 } rules SEC(".maps");
 
-/* Claimed slots, keyed by table (1 procs, 2 rules) << 32 | slot. */
+/* Programs: every record is counted in exactly one row (slot 0 when the
+ * table is full, counted in prog_overflow), so the rows sum to the totals;
+ * bounded by the number of distinct programs, not of processes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + 2);
+	__uint(max_entries, DEFAULT_MAX_PROGS);
+	__type(key, struct prog_key);
+	__type(value, __u32);
+} prog_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DEFAULT_MAX_PROGS + 1);
+	__type(key, __u32);
+	__type(value, struct prog_stats);
+} progs SEC(".maps");
+
+/* A process in a program row: counted in prog_stats.processes when its
+ * insert succeeds. The thread group leader's start time tells a reused
+ * tgid from the process that had it. An LRU: exact while fewer than
+ * max_entries (process, row) pairs are live; a pair evicted while idle and
+ * seen again is counted again (errs high, never low). */
+struct prog_seen_key {
+	__u32 tgid;
+	__u32 slot;
+	__u64 start_time;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DEFAULT_PROG_SEEN);
+	__type(key, struct prog_seen_key);
+	__type(value, __u8);
+} prog_seen SEC(".maps");
+
+/* Claimed slots, keyed by table (1 procs, 2 rules, 3 programs) << 32 | slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + 3);
 	__type(key, __u64);
 	__type(value, __u8);
 } slot_claims SEC(".maps");
@@ -392,6 +444,83 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 		ts->proc_cached = 1;
 	}
 	return bpf_map_lookup_elem(&procs, &slot);
+}
+
+/* prog_get returns the counters of the current task's program, from the
+ * task's cache while its tgid, exec generation and comm are unchanged (a
+ * helper call and a read of current->self_exec_id per record); else it
+ * builds the key (the parent's comm and tgid read only then) and looks it
+ * up. A program that does not fit goes to slot 0, counted in prog_overflow
+ * per record. record: the caller counts a record, which counts the process
+ * in the row the first time (prog_seen). */
+static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct counters *t, bool record)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 exec_id = BPF_CORE_READ(task, self_exec_id);
+	struct prog_key pk = {};
+	struct prog_stats *p;
+	__u32 slot, *sp;
+	__u64 *comm = (__u64 *)pk.comm;
+
+	bpf_get_current_comm(pk.comm, sizeof(pk.comm));
+	if (ts && ts->prog_cached && ts->prog_tgid == tgid && ts->prog_exec_id == exec_id &&
+	    ts->prog_comm[0] == comm[0] && ts->prog_comm[1] == comm[1]) {
+		slot = ts->prog_slot;
+		if (!record || ts->prog_counted)
+			return bpf_map_lookup_elem(&progs, &slot);
+	} else {
+		struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+		__u32 ptgid = BPF_CORE_READ(parent, tgid);
+
+		BPF_CORE_READ_STR_INTO(&pk.parent_comm, parent, comm);
+		pk.cgroup_id = bpf_get_current_cgroup_id();
+		pk.self = self_tgid && (tgid == self_tgid || ptgid == self_tgid);
+		sp = bpf_map_lookup_elem(&prog_slots, &pk);
+		if (sp) {
+			slot = *sp;
+		} else {
+			slot = slot_claim(&prog_next, prog_slots_max, 3);
+			p = slot ? bpf_map_lookup_elem(&progs, &slot) : NULL;
+			if (p)
+				p->key = pk;
+			if (!slot || bpf_map_update_elem(&prog_slots, &pk, &slot, BPF_NOEXIST)) {
+				/* No slot, or a racing CPU inserted this
+				 * program first: its slot is the one. */
+				sp = bpf_map_lookup_elem(&prog_slots, &pk);
+				slot = sp ? *sp : 0;
+			}
+		}
+		/* Slot 0 is not cached: a claim can fail while slots are
+		 * left (slot_claim), and the next record tries again. */
+		if (ts && slot) {
+			ts->prog_tgid = tgid;
+			ts->prog_exec_id = exec_id;
+			ts->prog_comm[0] = comm[0];
+			ts->prog_comm[1] = comm[1];
+			ts->prog_slot = slot;
+			ts->prog_cached = 1;
+			ts->prog_counted = 0;
+		}
+	}
+	p = bpf_map_lookup_elem(&progs, &slot);
+	if (!slot) {
+		if (t && record)
+			t->prog_overflow++;
+	} else if (record && p) {
+		struct prog_seen_key sk = {
+			.tgid = tgid,
+			.slot = slot,
+			.start_time = BPF_CORE_READ(task, group_leader, start_time),
+		};
+		__u8 one = 1;
+
+		if (!bpf_map_update_elem(&prog_seen, &sk, &one, BPF_NOEXIST))
+			__sync_fetch_and_add(&p->processes, 1);
+		if (ts)
+			ts->prog_counted = 1;
+	}
+	return p;
 }
 
 /* rule_get returns the counters of the (key, syscall) the record belongs to.
@@ -617,6 +746,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	struct counters *t = get_totals();
 	struct task_state *ts = task_get(false);
 	struct proc_stats *p;
+	struct prog_stats *pg;
 	struct rule_stats *r;
 	struct tl_slot *s;
 	__u64 now, dur = 0, wj = 0, serial = 0;
@@ -723,6 +853,17 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 				p->max_wait_jiffies = wj;
 		}
 	}
+	pg = prog_get(ts, t, true);
+	if (pg) {
+		__sync_fetch_and_add(&pg->records, 1);
+		if (waited) {
+			__sync_fetch_and_add(&pg->waits, 1);
+			__sync_fetch_and_add(&pg->wait_jiffies, wj);
+			__sync_fetch_and_add(&pg->blocked_ns, dur);
+			if (wj > pg->max_wait_jiffies)
+				pg->max_wait_jiffies = wj;
+		}
+	}
 
 	if (btf_ctx)
 		r = rule_get(ts, btf_ctx, serial, true, t);
@@ -752,6 +893,7 @@ static __always_inline void on_log_lost(const char *message)
 	struct reason_key rk = {};
 	struct task_state *ts;
 	struct proc_stats *p;
+	struct prog_stats *pg;
 	struct tl_slot *s;
 	__u64 *n, one = 1;
 
@@ -778,6 +920,9 @@ static __always_inline void on_log_lost(const char *message)
 	p = proc_get(ts, t);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
+	pg = prog_get(ts, t, false);
+	if (pg)
+		__sync_fetch_and_add(&pg->lost, 1);
 	if (ts && ts->call.active)
 		ts->call.lost = 1;
 	if (hold.tid == id)
@@ -840,7 +985,9 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 			     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
 			     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
 		__u64 now = bpf_ktime_get_ns();
+		struct task_state *ts;
 		struct proc_stats *p;
+		struct prog_stats *pg;
 		struct tl_slot *s;
 
 		__sync_fetch_and_add(&enq_main, 1);
@@ -854,11 +1001,17 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 			if (depth > s->max_depth)
 				s->max_depth = depth;
 		}
-		/* audit_log_end runs in the producer: its cached slot. */
-		p = proc_get(task_get(false), t);
+		/* audit_log_end runs in the producer: its cached slots. */
+		ts = task_get(false);
+		p = proc_get(ts, t);
 		if (p) {
 			__sync_fetch_and_add(&p->queued, 1);
 			__sync_fetch_and_add(&p->bytes, size);
+		}
+		pg = prog_get(ts, t, false);
+		if (pg) {
+			__sync_fetch_and_add(&pg->queued, 1);
+			__sync_fetch_and_add(&pg->bytes, size);
 		}
 		return;
 	}

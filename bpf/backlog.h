@@ -28,6 +28,10 @@ enum defaults {
 	DEFAULT_TIMELINE_SLOTS = 1024, /* buckets in the ring, per CPU */
 	DEFAULT_MAX_PROCS = 4096,      /* attribution slots; slot 0 is added */
 	DEFAULT_MAX_RULES = 1024,
+	DEFAULT_MAX_PROGS = 1024,      /* program slots; slot 0 is added */
+	/* (process, program row) pairs remembered to count each process
+	 * once per row: an LRU, so exact while fewer are live. */
+	DEFAULT_PROG_SEEN = 16384,
 };
 
 /* rule_key.syscall when it holds no syscall number. */
@@ -87,6 +91,7 @@ struct counters {
 	 * in an interrupt of it (softirq): both counted (task_state.outer). */
 	__u64 nested_calls;
 	__u64 proc_overflow;
+	__u64 prog_overflow;  /* records of programs that did not fit (slot 0) */
 	__u64 rule_overflow;
 	__u64 reason_overflow;
 	__u64 timeline_late;
@@ -118,6 +123,35 @@ struct proc_stats {
 	__u64 blocked_ns;
 	__u64 cgroup_id;
 	char comm[COMM_LEN];
+};
+
+/* A program: what a user can act on, bounded by the number of programs
+ * rather than of processes. comm (the task's name, what auditd logs as
+ * comm=), the parent's comm (the script or cron job behind a swarm of
+ * short processes), the cgroup (systemd unit or container), and self: 1
+ * for auditprof's own process and its children. */
+struct prog_key {
+	char comm[COMM_LEN];
+	char parent_comm[COMM_LEN];
+	__u64 cgroup_id;
+	__u32 self;
+	__u32 pad;
+};
+
+struct prog_stats {
+	struct prog_key key;
+	__u64 records;
+	__u64 queued;
+	__u64 bytes;
+	__u64 lost;
+	__u64 waits;
+	__u64 wait_jiffies;
+	__u64 max_wait_jiffies;
+	__u64 blocked_ns;
+	/* Processes whose records landed in this row, each counted once
+	 * (prog_seen): a process that execs or renames itself counts in each
+	 * row it makes records in. */
+	__u64 processes;
 };
 
 /* A rule is identified as the kernel leaves it in the audit_context: the

@@ -77,6 +77,7 @@ type backlogCounters struct {
 	ReturnsMissed    uint64
 	NestedCalls      uint64
 	ProcOverflow     uint64
+	ProgOverflow     uint64
 	RuleOverflow     uint64
 	ReasonOverflow   uint64
 	TimelineLate     uint64
@@ -96,6 +97,8 @@ const (
 	backlogDefaultsDEFAULT_TIMELINE_SLOTS backlogDefaults = 1024
 	backlogDefaultsDEFAULT_MAX_PROCS      backlogDefaults = 4096
 	backlogDefaultsDEFAULT_MAX_RULES      backlogDefaults = 1024
+	backlogDefaultsDEFAULT_MAX_PROGS      backlogDefaults = 1024
+	backlogDefaultsDEFAULT_PROG_SEEN      backlogDefaults = 16384
 )
 
 type backlogProcStats struct {
@@ -112,6 +115,36 @@ type backlogProcStats struct {
 	BlockedNs      uint64
 	CgroupId       uint64
 	Comm           [16]int8
+}
+
+type backlogProgKey struct {
+	_          structs.HostLayout
+	Comm       [16]int8
+	ParentComm [16]int8
+	CgroupId   uint64
+	Self       uint32
+	Pad        uint32
+}
+
+type backlogProgSeenKey struct {
+	_         structs.HostLayout
+	Tgid      uint32
+	Slot      uint32
+	StartTime uint64
+}
+
+type backlogProgStats struct {
+	_              structs.HostLayout
+	Key            backlogProgKey
+	Records        uint64
+	Queued         uint64
+	Bytes          uint64
+	Lost           uint64
+	Waits          uint64
+	WaitJiffies    uint64
+	MaxWaitJiffies uint64
+	BlockedNs      uint64
+	Processes      uint64
 }
 
 type backlogQueueAddrs struct {
@@ -184,6 +217,12 @@ type backlogTaskState struct {
 	ProcTgid      uint32
 	ProcSlot      uint32
 	ProcCached    uint32
+	ProgExecId    uint64
+	ProgComm      [2]uint64
+	ProgTgid      uint32
+	ProgSlot      uint32
+	ProgCached    uint32
+	ProgCounted   uint32
 	ProducerEpoch uint64
 	Outer         struct {
 		_            structs.HostLayout
@@ -226,6 +265,9 @@ const (
 	backlogMapInflight                   = "inflight"
 	backlogMapProcSlots                  = "proc_slots"
 	backlogMapProcs                      = "procs"
+	backlogMapProgSeen                   = "prog_seen"
+	backlogMapProgSlots                  = "prog_slots"
+	backlogMapProgs                      = "progs"
 	backlogMapReasons                    = "reasons"
 	backlogMapRuleSlots                  = "rule_slots"
 	backlogMapRules                      = "rules"
@@ -268,9 +310,12 @@ const (
 	backlogVarKauditdPid                 = "kauditd_pid"
 	backlogVarProcNext                   = "proc_next"
 	backlogVarProcSlotsMax               = "proc_slots_max"
+	backlogVarProgNext                   = "prog_next"
+	backlogVarProgSlotsMax               = "prog_slots_max"
 	backlogVarQaddr                      = "qaddr"
 	backlogVarRuleNext                   = "rule_next"
 	backlogVarRuleSlotsMax               = "rule_slots_max"
+	backlogVarSelfTgid                   = "self_tgid"
 	backlogVarSend                       = "send"
 	backlogVarTimelineSlots              = "timeline_slots"
 	backlogVarUseTaskStorage             = "use_task_storage"
@@ -350,6 +395,9 @@ type backlogMapSpecs struct {
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
 	ProcSlots       *ebpf.MapSpec `ebpf:"proc_slots"`
 	Procs           *ebpf.MapSpec `ebpf:"procs"`
+	ProgSeen        *ebpf.MapSpec `ebpf:"prog_seen"`
+	ProgSlots       *ebpf.MapSpec `ebpf:"prog_slots"`
+	Progs           *ebpf.MapSpec `ebpf:"progs"`
 	Reasons         *ebpf.MapSpec `ebpf:"reasons"`
 	RuleSlots       *ebpf.MapSpec `ebpf:"rule_slots"`
 	Rules           *ebpf.MapSpec `ebpf:"rules"`
@@ -377,9 +425,12 @@ type backlogVariableSpecs struct {
 	KauditdPid         *ebpf.VariableSpec `ebpf:"kauditd_pid"`
 	ProcNext           *ebpf.VariableSpec `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.VariableSpec `ebpf:"proc_slots_max"`
+	ProgNext           *ebpf.VariableSpec `ebpf:"prog_next"`
+	ProgSlotsMax       *ebpf.VariableSpec `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	RuleNext           *ebpf.VariableSpec `ebpf:"rule_next"`
 	RuleSlotsMax       *ebpf.VariableSpec `ebpf:"rule_slots_max"`
+	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	Send               *ebpf.VariableSpec `ebpf:"send"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
@@ -410,6 +461,9 @@ type backlogMaps struct {
 	Inflight        *ebpf.Map `ebpf:"inflight"`
 	ProcSlots       *ebpf.Map `ebpf:"proc_slots"`
 	Procs           *ebpf.Map `ebpf:"procs"`
+	ProgSeen        *ebpf.Map `ebpf:"prog_seen"`
+	ProgSlots       *ebpf.Map `ebpf:"prog_slots"`
+	Progs           *ebpf.Map `ebpf:"progs"`
 	Reasons         *ebpf.Map `ebpf:"reasons"`
 	RuleSlots       *ebpf.Map `ebpf:"rule_slots"`
 	Rules           *ebpf.Map `ebpf:"rules"`
@@ -427,6 +481,9 @@ func (m *backlogMaps) Close() error {
 		m.Inflight,
 		m.ProcSlots,
 		m.Procs,
+		m.ProgSeen,
+		m.ProgSlots,
+		m.Progs,
 		m.Reasons,
 		m.RuleSlots,
 		m.Rules,
@@ -455,9 +512,12 @@ type backlogVariables struct {
 	KauditdPid         *ebpf.Variable `ebpf:"kauditd_pid"`
 	ProcNext           *ebpf.Variable `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.Variable `ebpf:"proc_slots_max"`
+	ProgNext           *ebpf.Variable `ebpf:"prog_next"`
+	ProgSlotsMax       *ebpf.Variable `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	RuleNext           *ebpf.Variable `ebpf:"rule_next"`
 	RuleSlotsMax       *ebpf.Variable `ebpf:"rule_slots_max"`
+	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	Send               *ebpf.Variable `ebpf:"send"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`

@@ -3,6 +3,7 @@ package probe
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -90,6 +91,13 @@ type Options struct {
 	// and 1024); the excess goes to an "other" row and is counted.
 	MaxProcesses uint32
 	MaxRules     uint32
+	// MaxPrograms bounds the program table (default 1024): each distinct
+	// (comm, parent comm, cgroup, self) takes a row; the excess goes to an
+	// "other" row and its records are counted in Overflows.Programs.
+	MaxPrograms uint32
+	// SelfTgid is the process whose records, and whose children's, the
+	// program table marks as auditprof's own (os.Getpid() when 0).
+	SelfTgid uint32
 	// TaskState chooses where the per-call state lives: "auto" (task
 	// storage where the kernel has it, 5.12+), "task-storage" or "hash".
 	TaskState string
@@ -122,6 +130,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxRules == 0 {
 		o.MaxRules = uint32(backlogDefaultsDEFAULT_MAX_RULES)
+	}
+	if o.MaxPrograms == 0 {
+		o.MaxPrograms = uint32(backlogDefaultsDEFAULT_MAX_PROGS)
+	}
+	if o.SelfTgid == 0 {
+		o.SelfTgid = uint32(os.Getpid())
 	}
 	if o.TaskState == "" {
 		o.TaskState = TaskStateAuto
@@ -367,8 +381,11 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + 1
 	spec.Maps["rule_slots"].MaxEntries = opts.MaxRules
 	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
-	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + 2
-	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + 1, "rule_slots_max": opts.MaxRules + 1} {
+	spec.Maps["prog_slots"].MaxEntries = opts.MaxPrograms
+	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
+	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + 3
+	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + 1, "rule_slots_max": opts.MaxRules + 1,
+		"prog_slots_max": opts.MaxPrograms + 1, "self_tgid": opts.SelfTgid} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
 		}

@@ -47,6 +47,7 @@ func (p *Probe) Totals() (Counters, error) {
 		t.ReturnsMissed += c.ReturnsMissed
 		t.NestedCalls += c.NestedCalls
 		t.ProcOverflow += c.ProcOverflow
+		t.ProgOverflow += c.ProgOverflow
 		t.RuleOverflow += c.RuleOverflow
 		t.ReasonOverflow += c.ReasonOverflow
 		t.TimelineLate += c.TimelineLate
@@ -150,6 +151,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	}
 	prof.Overflows = profile.Overflows{
 		Processes:       t.ProcOverflow,
+		Programs:        t.ProgOverflow,
 		Rules:           t.RuleOverflow,
 		Reasons:         t.ReasonOverflow,
 		Inflight:        t.InflightOverflow,
@@ -165,6 +167,9 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	}
 	prof.Totals.LostByClass = profile.LostByClass(prof.Totals.LostByReason)
 	if err := p.fillProcesses(prof, jns); err != nil {
+		return err
+	}
+	if err := p.fillProgramRows(prof, jns); err != nil {
 		return err
 	}
 	if err := p.fillRules(prof, jns); err != nil {
@@ -268,6 +273,36 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 			row.Tgid, row.Comm = 0, "other"
 		}
 		prof.Processes = append(prof.Processes, row)
+	}
+	return nil
+}
+
+// fillProgramRows reads the program table (prog_slots, progs); slot 0 is
+// the row of the programs that did not fit.
+func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) error {
+	slots, err := slotsInUse[backlogProgKey](p.coll.Maps["prog_slots"])
+	if err != nil {
+		return fmt.Errorf("reading programs: %w", err)
+	}
+	prof.ByProgram = nil
+	for _, slot := range slots {
+		var v backlogProgStats
+		if err := p.coll.Maps["progs"].Lookup(slot, &v); err != nil {
+			return fmt.Errorf("reading programs: %w", err)
+		}
+		row := profile.ProgramRow{
+			Comm: cString(v.Key.Comm[:]), ParentComm: cString(v.Key.ParentComm[:]), CgroupID: v.Key.CgroupId,
+			Self: v.Key.Self != 0, Processes: v.Processes,
+			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
+			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
+		}
+		if slot == 0 {
+			if v == (backlogProgStats{}) {
+				continue
+			}
+			row.Comm, row.ParentComm, row.CgroupID, row.Self, row.Overflow = "other", "", 0, false, true
+		}
+		prof.ByProgram = append(prof.ByProgram, row)
 	}
 	return nil
 }

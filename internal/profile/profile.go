@@ -57,6 +57,9 @@ type Profile struct {
 	Totals               Totals        `json:"totals"`
 	Processes            []Process     `json:"processes"`
 	Rules                []Rule        `json:"rules"`
+	// ByProgram is the same records by program (ProgramRow): every
+	// record in exactly one row. BPF modes; absent from older profiles.
+	ByProgram []ProgramRow `json:"by_program,omitempty"`
 	// LoadedRules are the audit rules loaded when the recording ended
 	// (AUDIT_LIST_RULES), in the kernel's order; Rule.Matches points into
 	// them. Absent when they could not be read (a note says why).
@@ -301,7 +304,10 @@ type Timeline struct {
 
 // Overflows counts events that bounded kernel maps could not hold.
 type Overflows struct {
-	Processes       uint64 `json:"processes"`
+	Processes uint64 `json:"processes"`
+	// Programs counts the records of programs that did not fit in the
+	// program table (its "other" row).
+	Programs        uint64 `json:"programs,omitempty"`
 	Rules           uint64 `json:"rules"`
 	Reasons         uint64 `json:"reasons"`
 	Inflight        uint64 `json:"inflight"`
@@ -410,6 +416,7 @@ func (p *Profile) SortTables() {
 		}
 		return a.Tgid < b.Tgid
 	})
+	p.sortPrograms()
 	sort.SliceStable(p.Rules, func(i, j int) bool {
 		a, b := p.Rules[i], p.Rules[j]
 		if a.Records != b.Records {

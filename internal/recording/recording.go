@@ -421,6 +421,11 @@ func (n *namer) name(prof *profile.Profile) {
 			ids = append(ids, p.CgroupID)
 		}
 	}
+	for _, p := range prof.ByProgram {
+		if _, ok := n.paths[p.CgroupID]; !ok && !n.unnamed[p.CgroupID] {
+			ids = append(ids, p.CgroupID)
+		}
+	}
 	if n.walkedAt.IsZero() || now.Sub(n.walkedAt) >= namerRefresh {
 		// Ids not found before may belong to cgroups made since.
 		for id := range n.unnamed {
@@ -444,5 +449,8 @@ func (n *namer) name(prof *profile.Profile) {
 	}
 	for i := range prof.Processes {
 		prof.Processes[i].Cgroup = n.paths[prof.Processes[i].CgroupID]
+	}
+	for i := range prof.ByProgram {
+		prof.ByProgram[i].Cgroup = n.paths[prof.ByProgram[i].CgroupID]
 	}
 }

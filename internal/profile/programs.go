@@ -1,0 +1,96 @@
+package profile
+
+import (
+	"fmt"
+	"sort"
+)
+
+// ProgramRow is one program's share: the records of every process that ran
+// it. A program is what the kernel keys the row on: the task's comm (what
+// auditd logs as comm=), its parent's comm (the script or cron job behind
+// a swarm of short-lived processes), its cgroup (a systemd unit or a
+// container), and Self. The table is bounded by the number of distinct
+// programs, not of processes, so thousands of short-lived processes fit in
+// one row where the process table (Processes) would overflow.
+type ProgramRow struct {
+	Comm       string `json:"comm"`
+	ParentComm string `json:"parent_comm"`
+	CgroupID   uint64 `json:"cgroup_id,omitempty"`
+	// Cgroup is the cgroup v2 path of CgroupID, as for Process.
+	Cgroup string `json:"cgroup,omitempty"`
+	// Self marks auditprof's own records: its process's and its child
+	// processes' (the AUDIT_GET helper), the observer's cost.
+	Self bool `json:"self,omitempty"`
+	// Overflow marks the row of the programs that did not fit in the
+	// kernel's table (Comm "other"); its records are Overflows.Programs.
+	Overflow bool `json:"overflow,omitempty"`
+	// Processes counts the processes whose records landed in the row,
+	// each once (a process that execs or renames itself counts in each
+	// row it made records in). Exact while fewer than 16,384 (process,
+	// row) pairs are remembered at once (an LRU map): a process idle
+	// long enough to be evicted and seen again is counted twice.
+	Processes uint64 `json:"processes"`
+	Records   uint64 `json:"records"`
+	Queued    uint64 `json:"queued"`
+	Bytes     uint64 `json:"bytes"`
+	Lost      uint64 `json:"lost"`
+	Waits     uint64 `json:"waits"`
+	WaitNs    uint64 `json:"wait_ns"`
+	MaxWaitNs uint64 `json:"max_wait_ns"`
+	BlockedNs uint64 `json:"blocked_ns"`
+}
+
+// RecordsPerProcess is the row's records over its processes (0 with none).
+func (r ProgramRow) RecordsPerProcess() float64 {
+	if r.Processes == 0 {
+		return 0
+	}
+	return float64(r.Records) / float64(r.Processes)
+}
+
+// ProgramsAddUp says whether the program rows sum to the totals: every
+// record, loss and enqueue is counted in exactly one row. Only for a
+// finished recording (a live snapshot reads the totals and the rows at
+// different instants) and only where the rows were recorded (BPF modes).
+func (p *Profile) ProgramsAddUp() error {
+	var rec, lost, queued, bytes uint64
+	for _, r := range p.ByProgram {
+		rec += r.Records
+		lost += r.Lost
+		queued += r.Queued
+		bytes += r.Bytes
+	}
+	t := p.Totals
+	switch {
+	case rec != t.Records:
+		return fmt.Errorf("program rows hold %d records, totals %d", rec, t.Records)
+	case lost != t.Lost:
+		return fmt.Errorf("program rows hold %d lost, totals %d", lost, t.Lost)
+	case queued != t.Queued:
+		return fmt.Errorf("program rows hold %d queued, totals %d", queued, t.Queued)
+	case bytes != t.BytesQueued:
+		return fmt.Errorf("program rows hold %d bytes queued, totals %d", bytes, t.BytesQueued)
+	}
+	return nil
+}
+
+// sortPrograms orders the program rows as views rank them: most lost
+// first, then most records; the overflow row last among equals.
+func (p *Profile) sortPrograms() {
+	sort.SliceStable(p.ByProgram, func(i, j int) bool {
+		a, b := p.ByProgram[i], p.ByProgram[j]
+		if a.Lost != b.Lost {
+			return a.Lost > b.Lost
+		}
+		if a.Records != b.Records {
+			return a.Records > b.Records
+		}
+		if a.Comm != b.Comm {
+			return a.Comm < b.Comm
+		}
+		if a.ParentComm != b.ParentComm {
+			return a.ParentComm < b.ParentComm
+		}
+		return a.CgroupID < b.CgroupID
+	})
+}
