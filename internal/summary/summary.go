@@ -79,6 +79,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		tw.Flush()
 	}
 
+	writePrograms(w, p, top)
 	if len(p.Processes) > 0 {
 		fmt.Fprintf(w, "\ntop processes\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -91,6 +92,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 				time.Duration(pr.WaitNs).Round(time.Microsecond), time.Duration(pr.MaxWaitNs).Round(time.Microsecond))
 		}
 		tw.Flush()
+		writeProcessesNote(w, p, top)
 	}
 	if len(p.Rules) > 0 {
 		fmt.Fprintf(w, "\ntop rules (key, syscall)\n")
@@ -231,7 +233,7 @@ func mapOverflows(o profile.Overflows) string {
 	for _, f := range []struct {
 		name string
 		n    uint64
-	}{{"processes", o.Processes}, {"rules", o.Rules}, {"reasons", o.Reasons}, {"inflight", o.Inflight},
+	}{{"processes", o.Processes}, {"programs", o.Programs}, {"rules", o.Rules}, {"reasons", o.Reasons}, {"inflight", o.Inflight},
 		{"inflight_missing", o.InflightMissing}, {"timeline_late", o.TimelineLate}} {
 		if f.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", f.name, f.n))

@@ -1,0 +1,65 @@
+package summary
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// TestWritePrograms: the program table comes before the processes, ranks
+// as the profile does, marks auditprof's own row and the overflow row, and
+// the process table's overflow is said to be in the program rows.
+func TestWritePrograms(t *testing.T) {
+	p := &profile.Profile{
+		SchemaVersion: 1, Attach: "fentry", KernelRelease: "6.12.0", HZ: 250, DurationNs: 2e9,
+		Totals: profile.Totals{Records: 45035},
+		Processes: []profile.Process{{Tgid: 0, Comm: "other", Records: 9510}, {Tgid: 900, Comm: "stress-ng-open", Records: 15000},
+			{Tgid: 12, Comm: "cat", Records: 5}},
+		ByProgram: []profile.ProgramRow{
+			{Comm: "other", Overflow: true, Records: 10},
+			{Comm: "auditprof", ParentComm: "sh", Self: true, Processes: 2, Records: 20, Cgroup: "/"},
+			{Comm: "stress-ng-open", ParentComm: "stress-ng", Processes: 1, Records: 15000, CgroupID: 77},
+			{Comm: "cat", ParentComm: "sh", Processes: 6000, Records: 30000, Cgroup: "/system.slice/cron.service", CgroupID: 5},
+			{Comm: "sh", ParentComm: "init", Processes: 1, Records: 5},
+		},
+	}
+	p.SortTables()
+	var buf bytes.Buffer
+	Write(&buf, p, 3)
+	out := buf.String()
+	progs := strings.Index(out, "top programs")
+	procs := strings.Index(out, "top processes")
+	if progs < 0 || procs < 0 || progs > procs {
+		t.Fatalf("want the program table before the processes:\n%s", out)
+	}
+	table := out[progs:procs]
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("program table too short:\n%s", table)
+	}
+	for i, want := range [][]string{
+		{"PROGRAM", "PARENT", "UNIT", "PROCS", "RECORDS", "REC/PROC", "LOST", "WAITS"},
+		{"cat", "sh", "cron.service", "6000", "30000", "5.0", "0", "0"},
+		{"stress-ng-open", "stress-ng", "cgroup 77", "1", "15000", "15000.0"},
+		{"auditprof (this recorder)", "sh", "/", "2", "20", "10.0"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i+1], w) {
+				t.Errorf("line %d %q lacks %q", i+1, lines[i+1], w)
+			}
+		}
+	}
+	if !strings.Contains(table, "2 more programs") {
+		t.Errorf("top=3 does not say how many programs are not listed:\n%s", table)
+	}
+	if !strings.Contains(out, "9510 records of processes that did not fit are in \"other\", and each in their program's row above") {
+		t.Errorf("the process table's overflow is not said to be in the program rows:\n%s", out)
+	}
+	buf.Reset()
+	Write(&buf, p, 10)
+	if !strings.Contains(buf.String(), "other (programs that did not fit)") {
+		t.Errorf("the overflow row is not named:\n%s", buf.String())
+	}
+}
