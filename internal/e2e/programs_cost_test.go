@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+//go:embed testdata/programs-cost.sh
+var programsCostSh string
+
+// TestProgramsCost measures what the program table (issue 13) adds per
+// record: the same audited work recorded by a build without it
+// (AUDITPROF_COST_BASE, a static amd64 auditprof, e.g. of the commit this
+// branch began at) and by this one, both families, rounds interleaved in
+// one VM per kernel, guest time under icount. Skipped unless
+// AUDITPROF_COST_BASE is set; it asserts nothing about speed.
+func TestProgramsCost(t *testing.T) {
+	base := os.Getenv("AUDITPROF_COST_BASE")
+	if base == "" {
+		t.Skip("AUDITPROF_COST_BASE is not set: the path of an auditprof built without the program table")
+	}
+	dir, files, kernels := guestSetup(t)
+	files["/bin/auditprof-base"] = base
+	const opens, rounds = 8000, 3
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				Vars:   map[string]string{"COST_OPENS": strconv.Itoa(opens), "COST_ROUNDS": strconv.Itoa(rounds)},
+				Script: guestScript(programsCostSh), Timeout: 35 * time.Minute})
+			// ns[mode][build][round]
+			ns := map[string]map[string]map[string]float64{}
+			sc := bufio.NewScanner(strings.NewReader(g.section("cost")))
+			for sc.Scan() {
+				f := strings.Fields(sc.Text())
+				if len(f) != 5 {
+					t.Fatalf("bad cost line %q", sc.Text())
+				}
+				t0, _ := strconv.ParseFloat(f[3], 64)
+				t1, _ := strconv.ParseFloat(f[4], 64)
+				round := f[0][strings.LastIndex(f[0], ".")+1:]
+				if ns[f[2]] == nil {
+					ns[f[2]] = map[string]map[string]float64{}
+				}
+				if ns[f[2]][f[1]] == nil {
+					ns[f[2]][f[1]] = map[string]float64{}
+				}
+				ns[f[2]][f[1]][round] = t1 - t0
+			}
+			for _, mode := range []string{"fentry", "kprobe"} {
+				var ratios, bpfBase, bpfNew []float64
+				var line []string
+				for r := 1; r <= rounds; r++ {
+					rs := strconv.Itoa(r)
+					b, n := ns[mode]["base"][rs], ns[mode]["new"][rs]
+					if b == 0 || n == 0 {
+						t.Fatalf("%s round %d missing", mode, r)
+					}
+					ratios = append(ratios, n/b)
+					line = append(line, fmt.Sprintf("%.3f/%.3f", n/1e9, b/1e9))
+					for _, build := range []string{"base", "new"} {
+						p := g.profile(fmt.Sprintf("%s.%s.%d", build, mode, r))
+						if p.Attach != mode || p.Totals.Records < opens {
+							t.Fatalf("%s %s round %d: attach %s, %d records", build, mode, r, p.Attach, p.Totals.Records)
+						}
+						var run uint64
+						for _, pr := range p.Programs {
+							run += pr.RunTimeNs
+						}
+						v := float64(run) / float64(p.Totals.Records)
+						if build == "base" {
+							bpfBase = append(bpfBase, v)
+						} else {
+							bpfNew = append(bpfNew, v)
+						}
+					}
+				}
+				lo, hi := minMax(ratios)
+				t.Logf("%s %s: guest s per round new/base %s; new vs base median %.4f (%.4f-%.4f); programs' own ns per record: base %.0f, new %.0f (+%.0f)",
+					k.Name, mode, strings.Join(line, " "), median(ratios), lo, hi, median(bpfBase), median(bpfNew), median(bpfNew)-median(bpfBase))
+			}
+		})
+	}
+}
