@@ -104,6 +104,7 @@ auditprof_overflows_total{map="inflight"} 0
 auditprof_overflows_total{map="inflight_missing"} 0
 auditprof_overflows_total{map="probe_misses"} 0
 auditprof_overflows_total{map="processes"} 7
+auditprof_overflows_total{map="programs"} 0
 auditprof_overflows_total{map="reasons"} 0
 auditprof_overflows_total{map="recursion_misses"} 0
 auditprof_overflows_total{map="returns_missed"} 0
@@ -168,8 +169,8 @@ func TestMetrics(t *testing.T) {
 	// The pedantic registry checks the collector's descriptions too.
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 43 {
-		t.Errorf("GatherAndCount = %d, %v; want 43 series", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 44 {
+		t.Errorf("GatherAndCount = %d, %v; want 44 series", n, err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
