@@ -48,6 +48,11 @@ type View struct {
 	// anything since the start.
 	LostPerSecByReason map[string]float64 `json:"lost_per_sec_by_reason"`
 	Totals             Totals             `json:"totals"`
+	// Programs are ranked as Processes are (ties: by comm and parent);
+	// ProgramRows is how many there were before --top. Empty in netlink
+	// mode.
+	Programs    []ProgramRow `json:"programs,omitempty"`
+	ProgramRows int          `json:"program_rows,omitempty"`
 	// Processes are ranked by SortedBy over the interval; ties by the
 	// same counter since the start, then records in the interval and since
 	// the start, then comm and tgid. Rows with nothing in the interval
@@ -207,6 +212,7 @@ func Frame(prev, cur *profile.Profile, o Options) View {
 	}
 	v.Totals = Totals{Records: ct.Records, Lost: ct.Lost, Waits: ct.Waits, WaitNs: ct.WaitNs}
 
+	v.Programs, v.ProgramRows = programs(prev, cur, rate, o.SortBy, o.Top)
 	v.Processes, v.ProcessRows = processes(prev, cur, rate, o.SortBy, o.Top)
 	v.Rules, v.RuleRows = rules(prev, cur, rate, o.SortBy, o.Top)
 	return v

@@ -110,6 +110,7 @@ func Render(w io.Writer, v View, width int) error {
 		human.Count(float64(t.Records)), human.Count(float64(t.Lost)), human.Count(float64(t.Waits)), human.Duration(t.WaitNs))
 
 	by := map[string]string{ranking.Records: "records", ranking.Lost: "lost records", ranking.Wait: "backlog wait"}[v.SortedBy]
+	renderPrograms(&b, v, by, interval.String())
 	fmt.Fprintf(&b, "\nPROCESSES %s, by %s in the last %s\n", shown(len(v.Processes), v.ProcessRows), by, interval)
 	if len(v.Processes) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -192,15 +193,18 @@ func byReason(m map[string]float64) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-// TrimRows drops n rows from the view's tables, from the longer one each
-// time (rules first when as long), so that a screen of limited height
-// shows some of both.
+// TrimRows drops n rows from the view's tables, from the longest one each
+// time (rules first, then processes, when as long), so that a screen of
+// limited height shows some of each.
 func TrimRows(v View, n int) View {
-	for ; n > 0 && len(v.Processes)+len(v.Rules) > 0; n-- {
-		if len(v.Processes) > len(v.Rules) {
-			v.Processes = v.Processes[:len(v.Processes)-1]
-		} else {
+	for ; n > 0 && len(v.Programs)+len(v.Processes)+len(v.Rules) > 0; n-- {
+		switch {
+		case len(v.Rules) >= len(v.Processes) && len(v.Rules) >= len(v.Programs):
 			v.Rules = v.Rules[:len(v.Rules)-1]
+		case len(v.Processes) >= len(v.Programs):
+			v.Processes = v.Processes[:len(v.Processes)-1]
+		default:
+			v.Programs = v.Programs[:len(v.Programs)-1]
 		}
 	}
 	return v
