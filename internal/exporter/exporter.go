@@ -48,8 +48,10 @@
 // Rule series: key is the audit key (several keys joined by ","), "" for
 // records with no key; syscall is profile.Rule.SyscallLabel(); comm names
 // the program for records with no key only, "" otherwise. Process series
-// sum the processes that share comm and cgroup (the cgroup v2 path, "" when
-// unknown).
+// sum the program rows (profile.ByProgram, every record in one: processes
+// too short-lived or too many for the process table included) that share
+// comm and cgroup (the cgroup v2 path, "" when unknown); where a profile
+// has none (netlink mode), its process rows.
 //
 // Each of the two families exports at most Top label sets plus one series
 // whose labels are all "other" (see family): the first label sets to carry
@@ -106,6 +108,10 @@ type procID struct {
 	tgid     uint32
 	comm     string
 	cgroupID uint64
+	// A program row's (tgid 0): its parent's comm, auditprof's own, the
+	// kernel table's overflow row.
+	parent         string
+	self, overflow bool
 }
 
 // Collector is a prometheus.Collector over the latest snapshot.
@@ -191,13 +197,23 @@ func (c *Collector) Update(p *profile.Profile) {
 	v.rules = c.rules.series()
 
 	procs := make([]row[procID], 0, len(p.Processes))
-	for _, pr := range p.Processes {
+	for _, pr := range p.ByProgram {
 		procs = append(procs, row[procID]{
-			id:       procID{pr.Tgid, pr.Comm, pr.CgroupID},
+			id:       procID{comm: pr.Comm, cgroupID: pr.CgroupID, parent: pr.ParentComm, self: pr.Self, overflow: pr.Overflow},
 			labels:   labelSet{label(pr.Comm), label(pr.Cgroup)},
-			overflow: pr.Tgid == 0 && pr.Comm == "other",
-			v:        ranking.ProcessCounts(pr),
+			overflow: pr.Overflow,
+			v:        ranking.Counts{Records: pr.Records, Lost: pr.Lost, WaitNs: pr.WaitNs},
 		})
+	}
+	if len(p.ByProgram) == 0 {
+		for _, pr := range p.Processes {
+			procs = append(procs, row[procID]{
+				id:       procID{tgid: pr.Tgid, comm: pr.Comm, cgroupID: pr.CgroupID},
+				labels:   labelSet{label(pr.Comm), label(pr.Cgroup)},
+				overflow: pr.Tgid == 0 && pr.Comm == "other",
+				v:        ranking.ProcessCounts(pr),
+			})
+		}
 	}
 	c.procs.update(procs)
 	v.procs = c.procs.series()
