@@ -201,3 +201,13 @@ func RankIntervals(rows []Interval, key string, n int) []int {
 	}
 	return idx
 }
+
+// ProgramCounts are a program row's counts.
+func ProgramCounts(p profile.ProgramRow) Counts { return Counts{p.Records, p.Lost, p.WaitNs} }
+
+// NoisiestPrograms returns the n program rows with the most records (0:
+// all): every record is in one, so short-lived processes the process table
+// could not hold are ranked under their program.
+func NoisiestPrograms(p *profile.Profile, n int) []profile.ProgramRow {
+	return Top(p.ByProgram, n, ProgramCounts, Records)
+}

@@ -111,6 +111,8 @@ type view struct {
 	Waits      bool
 	Rules      []ruleRow
 	Processes  []processRow
+	// Programs rank every record by program (profile.ByProgram).
+	Programs []programRow
 	// Stalls says the consumer's stalls the timeline shows, as record's
 	// summary and recommend say them.
 	Stalls string
@@ -164,6 +166,11 @@ func newConsumerView(c *profile.Consumer) *consumerView {
 		cv.Diagnosis, cv.Advice = d.Text, d.Advice
 	}
 	return cv
+}
+
+type programRow struct {
+	Program, Parent, Unit, Processes, PerProcess string
+	Records, Lost, Waits, WaitFor                string
 }
 
 type processRow struct {
@@ -360,6 +367,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: human.Duration(r.WaitNs)})
 		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
 	}
+	v.Programs = programRows(p, Top)
 	for _, pr := range ranking.NoisiestProcesses(p, Top) {
 		tgid := fmt.Sprint(pr.Tgid)
 		if pr.Tgid == 0 {
