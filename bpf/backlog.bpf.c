@@ -447,23 +447,38 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 }
 
 /* prog_get returns the counters of the current task's program, from the
- * task's cache while its tgid, exec generation and comm are unchanged (a
- * helper call and a read of current->self_exec_id per record); else it
- * builds the key (the parent's comm and tgid read only then) and looks it
- * up. A program that does not fit goes to slot 0, counted in prog_overflow
- * per record. record: the caller counts a record, which counts the process
- * in the row the first time (prog_seen). */
+ * task's cache while its tgid, exec generation and comm are unchanged;
+ * else it builds the key (the parent's comm and tgid read only then) and
+ * looks it up. With task storage (5.12+, where bpf_get_current_task_btf,
+ * 5.11, is there too) the check is four plain loads from current's
+ * task_struct; the hash fallback reads them through helpers. A program
+ * that does not fit goes to slot 0, counted in prog_overflow per record.
+ * record: the caller counts a record, which counts the process in the row
+ * the first time (prog_seen). */
 static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct counters *t, bool record)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 exec_id = BPF_CORE_READ(task, self_exec_id);
+	struct task_struct *task;
 	struct prog_key pk = {};
 	struct prog_stats *p;
-	__u32 slot, *sp;
+	__u32 tgid, slot, *sp;
+	__u64 exec_id;
 	__u64 *comm = (__u64 *)pk.comm;
 
-	bpf_get_current_comm(pk.comm, sizeof(pk.comm));
+	if (use_task_storage) {
+		task = bpf_get_current_task_btf();
+		tgid = task->tgid;
+		exec_id = task->self_exec_id;
+		/* comm is NUL-padded (__set_task_comm: strscpy_pad), as
+		 * bpf_get_current_comm returns it; a rename racing with
+		 * this read can only miss the cache. */
+		comm[0] = *(__u64 *)&task->comm[0];
+		comm[1] = *(__u64 *)&task->comm[8];
+	} else {
+		task = (struct task_struct *)bpf_get_current_task();
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		exec_id = BPF_CORE_READ(task, self_exec_id);
+		bpf_get_current_comm(pk.comm, sizeof(pk.comm));
+	}
 	if (ts && ts->prog_cached && ts->prog_tgid == tgid && ts->prog_exec_id == exec_id &&
 	    ts->prog_comm[0] == comm[0] && ts->prog_comm[1] == comm[1]) {
 		slot = ts->prog_slot;
