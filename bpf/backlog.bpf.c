@@ -530,7 +530,12 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 		};
 		__u8 one = 1;
 
-		if (!bpf_map_update_elem(&prog_seen, &sk, &one, BPF_NOEXIST))
+		/* Look up first: an LRU insert takes a free node before it
+		 * finds the key there, and in a full map that evicts another
+		 * pair even when the insert then fails (the hash fallback
+		 * comes here on every record). */
+		if (!bpf_map_lookup_elem(&prog_seen, &sk) &&
+		    !bpf_map_update_elem(&prog_seen, &sk, &one, BPF_NOEXIST))
 			__sync_fetch_and_add(&p->processes, 1);
 		if (ts)
 			ts->prog_counted = 1;
