@@ -60,6 +60,11 @@ type Profile struct {
 	// ByProgram is the same records by program (ProgramRow): every
 	// record in exactly one row. BPF modes; absent from older profiles.
 	ByProgram []ProgramRow `json:"by_program,omitempty"`
+	// ProcessMinAgeNs is the age a process had to reach before its records
+	// got a row of its own in Processes; the records it made younger are
+	// in the ShortLived row. 0: every process got a row from its first
+	// record (older profiles, and --process-min-age 0).
+	ProcessMinAgeNs int64 `json:"process_min_age_ns,omitempty"`
 	// LoadedRules are the audit rules loaded when the recording ended
 	// (AUDIT_LIST_RULES), in the kernel's order; Rule.Matches points into
 	// them. Absent when they could not be read (a note says why).
@@ -192,10 +197,16 @@ type Totals struct {
 }
 
 // Process is one thread group's share. Tgid 0 with comm "other" holds the
-// processes that did not fit in the kernel map.
+// processes that did not fit in the kernel map; Tgid 0 with ShortLived the
+// records of processes younger than Profile.ProcessMinAgeNs when they made
+// them (every one of those records is in its program's row).
 type Process struct {
 	Tgid     uint32 `json:"tgid"`
 	Comm     string `json:"comm"`
+	// ShortLived marks the row (Tgid 0, Comm "short-lived") of the records
+	// made by processes younger than ProcessMinAgeNs: per-process rows are
+	// kept for long-lived processes only, and programs rank the rest.
+	ShortLived bool `json:"short_lived,omitempty"`
 	CgroupID uint64 `json:"cgroup_id,omitempty"`
 	// Cgroup is the cgroup v2 path of CgroupID (a container's or a
 	// systemd unit's), when it still existed at the end of the recording.
@@ -246,6 +257,26 @@ type Rule struct {
 	Lost   uint64 `json:"lost"`
 	// LostEvents counts the events whose SYSCALL record was lost.
 	LostEvents uint64 `json:"lost_events"`
+	Waits      uint64 `json:"waits"`
+	WaitNs     uint64 `json:"wait_ns"`
+	// Programs are the programs that fired the rule (the same program key
+	// as ByProgram), most records first: their records sum to Records.
+	// A row with Overflow holds the (rule, program) pairs that did not fit
+	// in the kernel's table (Overflows.RulePrograms). BPF modes.
+	Programs []RuleProgram `json:"programs,omitempty"`
+}
+
+// RuleProgram is one program's share of one rule's records.
+type RuleProgram struct {
+	Comm       string `json:"comm"`
+	ParentComm string `json:"parent_comm"`
+	CgroupID   uint64 `json:"cgroup_id,omitempty"`
+	Cgroup     string `json:"cgroup,omitempty"`
+	Self       bool   `json:"self,omitempty"`
+	Overflow   bool   `json:"overflow,omitempty"`
+	Records    uint64 `json:"records"`
+	Events     uint64 `json:"events"`
+	Lost       uint64 `json:"lost"`
 	Waits      uint64 `json:"waits"`
 	WaitNs     uint64 `json:"wait_ns"`
 }
@@ -309,6 +340,9 @@ type Overflows struct {
 	// program table (its "other" row).
 	Programs        uint64 `json:"programs,omitempty"`
 	Rules           uint64 `json:"rules"`
+	// RulePrograms counts the records of (rule, program) pairs that did
+	// not fit in the kernel's pair table (each rule's overflow program).
+	RulePrograms uint64 `json:"rule_programs,omitempty"`
 	Reasons         uint64 `json:"reasons"`
 	Inflight        uint64 `json:"inflight"`
 	InflightMissing uint64 `json:"inflight_missing"`

@@ -21,6 +21,10 @@ type ProgramRow struct {
 	// Self marks auditprof's own records: its process's and its child
 	// processes' (the AUDIT_GET helper), the observer's cost.
 	Self bool `json:"self,omitempty"`
+	// Exe is the file name of the executable the row's first process ran
+	// (its mm->exe_file): an interpreter for a script, whose comm is the
+	// script's name. Empty for kernel threads.
+	Exe string `json:"exe,omitempty"`
 	// Overflow marks the row of the programs that did not fit in the
 	// kernel's table (Comm "other"); its records are Overflows.Programs.
 	Overflow bool `json:"overflow,omitempty"`
