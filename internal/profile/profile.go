@@ -201,13 +201,13 @@ type Totals struct {
 // records of processes younger than Profile.ProcessMinAgeNs when they made
 // them (every one of those records is in its program's row).
 type Process struct {
-	Tgid     uint32 `json:"tgid"`
-	Comm     string `json:"comm"`
+	Tgid uint32 `json:"tgid"`
+	Comm string `json:"comm"`
 	// ShortLived marks the row (Tgid 0, Comm "short-lived") of the records
 	// made by processes younger than ProcessMinAgeNs: per-process rows are
 	// kept for long-lived processes only, and programs rank the rest.
-	ShortLived bool `json:"short_lived,omitempty"`
-	CgroupID uint64 `json:"cgroup_id,omitempty"`
+	ShortLived bool   `json:"short_lived,omitempty"`
+	CgroupID   uint64 `json:"cgroup_id,omitempty"`
 	// Cgroup is the cgroup v2 path of CgroupID (a container's or a
 	// systemd unit's), when it still existed at the end of the recording.
 	Cgroup    string `json:"cgroup,omitempty"`
@@ -338,11 +338,11 @@ type Overflows struct {
 	Processes uint64 `json:"processes"`
 	// Programs counts the records of programs that did not fit in the
 	// program table (its "other" row).
-	Programs        uint64 `json:"programs,omitempty"`
-	Rules           uint64 `json:"rules"`
+	Programs uint64 `json:"programs,omitempty"`
+	Rules    uint64 `json:"rules"`
 	// RulePrograms counts the records of (rule, program) pairs that did
 	// not fit in the kernel's pair table (each rule's overflow program).
-	RulePrograms uint64 `json:"rule_programs,omitempty"`
+	RulePrograms    uint64 `json:"rule_programs,omitempty"`
 	Reasons         uint64 `json:"reasons"`
 	Inflight        uint64 `json:"inflight"`
 	InflightMissing uint64 `json:"inflight_missing"`
