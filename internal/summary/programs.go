@@ -3,10 +3,11 @@ package summary
 import (
 	"fmt"
 	"io"
-	"path"
 	"text/tabwriter"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/ranking"
 )
 
 // writePrograms prints the program table, the first answer to "who fills
@@ -43,27 +44,47 @@ func writePrograms(w io.Writer, p *profile.Profile, top int) {
 // programLabel names a program row: auditprof's own rows and the row of
 // the programs that did not fit say so.
 func programLabel(r profile.ProgramRow) string {
-	switch {
-	case r.Overflow:
-		return "other (programs that did not fit)"
-	case r.Self:
-		return r.Comm + " (this recorder)"
-	}
-	return r.Comm
+	return ranking.ProgramLabel(r.Comm, r.Self, r.Overflow)
 }
 
-// unitLabel is a cgroup's last path element (a systemd unit or a
-// container's scope), "/" for the root, or its id when it was not named.
+// unitLabel names a program row's cgroup (ranking.UnitName).
 func unitLabel(cgroup string, id uint64) string {
-	switch {
-	case cgroup == "/":
-		return "/"
-	case cgroup != "":
-		return path.Base(cgroup)
-	case id != 0:
-		return fmt.Sprintf("cgroup %d", id)
+	return ranking.UnitName(cgroup, id)
+}
+
+// writeUnits prints the program rows summed by cgroup: the systemd units
+// and containers an operator can stop or reconfigure as a whole.
+func writeUnits(w io.Writer, p *profile.Profile, top int) {
+	units := ranking.Units(p, ranking.Records)
+	if len(units) == 0 {
+		return
 	}
-	return "-"
+	fmt.Fprintf(w, "\ntop units and containers (cgroups)\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "UNIT\tPROGRAMS\tPROCS\tRECORDS\tSHARE\tLOST\tWAITS\tWAITED\t\n")
+	for i, u := range units {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f%%\t%d\t%d\t%s\t\n", u.Name, u.Programs, u.Processes, u.Records,
+			ranking.Share(u.Records, p.Totals.Records)*100, u.Lost, u.Waits, time.Duration(u.WaitNs).Round(time.Microsecond))
+	}
+	tw.Flush()
+	if n := len(units) - top; top > 0 && n > 0 {
+		fmt.Fprintf(w, "  (%d more units; --top N lists more)\n", n)
+	}
+}
+
+// processLabel names a process row: the row of short-lived processes'
+// records is not a process, and the table's overflow row says so.
+func processLabel(pr profile.Process) (tgid, comm string) {
+	switch {
+	case pr.Tgid == 0 && pr.ShortLived:
+		return "-", ranking.ShortLivedLabel
+	case pr.Tgid == 0 && pr.Comm == "other":
+		return "-", "other (processes that did not fit)"
+	}
+	return fmt.Sprint(pr.Tgid), pr.Comm
 }
 
 // writeProcessesNote says where the records of processes the table does
@@ -72,7 +93,7 @@ func unitLabel(cgroup string, id uint64) string {
 func writeProcessesNote(w io.Writer, p *profile.Profile, top int) {
 	var other uint64
 	for _, pr := range p.Processes {
-		if pr.Tgid == 0 && pr.Comm == "other" {
+		if pr.Tgid == 0 && pr.Comm == "other" && !pr.ShortLived {
 			other += pr.Records
 		}
 	}

@@ -80,6 +80,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	}
 
 	writePrograms(w, p, top)
+	writeUnits(w, p, top)
 	if len(p.Processes) > 0 {
 		fmt.Fprintf(w, "\ntop processes\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -88,7 +89,8 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			if i == top {
 				break
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\t%s\t%s\t\n", pr.Tgid, pr.Comm, pr.Records, pr.Lost, pr.Waits,
+			tgid, comm := processLabel(pr)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", tgid, comm, pr.Records, pr.Lost, pr.Waits,
 				time.Duration(pr.WaitNs).Round(time.Microsecond), time.Duration(pr.MaxWaitNs).Round(time.Microsecond))
 		}
 		tw.Flush()
