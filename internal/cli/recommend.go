@@ -96,8 +96,14 @@ type recommendReport struct {
 	BudgetPredictedLost  float64           `json:"budget_predicted_lost,omitempty"`
 	Reasoning            []string          `json:"reasoning"`
 	WaitAdvice           string            `json:"backlog_wait_time_advice"`
-	NoisiestRules        []profile.Rule    `json:"noisiest_rules,omitempty"`
-	NoisiestProcesses    []profile.Process `json:"noisiest_processes,omitempty"`
+	// The noisiest programs, units and containers (their program rows by
+	// cgroup), processes and rules, under sustained overload only:
+	// programs first, as every record is in one program row while the
+	// process table keeps only long-lived processes.
+	NoisiestPrograms  []profile.ProgramRow `json:"noisiest_programs,omitempty"`
+	NoisiestUnits     []ranking.UnitRow    `json:"noisiest_units,omitempty"`
+	NoisiestRules     []profile.Rule       `json:"noisiest_rules,omitempty"`
+	NoisiestProcesses []profile.Process    `json:"noisiest_processes,omitempty"`
 	Applied              *applyReport      `json:"applied,omitempty"`
 }
 
@@ -347,7 +353,12 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 				human.Count(rec.ArrivalRate), human.Count(d.DrainRate)),
 			fmt.Sprintf("a limit of %d would have ridden out these %.0f s only; each further minute at this rate needs about %s more slots",
 				rec.RideOut, sec, human.Count(rec.GrowthPerMinute)),
-			"fix the source: narrow or exclude the noisiest rules and processes below, or speed up the consumer (auditd's disk, dispatcher plugins)")
+			"fix the source: narrow or exclude the noisiest programs and rules below, or speed up the consumer (auditd's disk, dispatcher plugins)")
+		r.NoisiestPrograms = ranking.NoisiestPrograms(p, 5)
+		r.NoisiestUnits = ranking.Units(p, ranking.Records)
+		if len(r.NoisiestUnits) > 5 {
+			r.NoisiestUnits = r.NoisiestUnits[:5]
+		}
 		r.NoisiestRules = ranking.NoisiestRules(p, 5)
 		r.NoisiestProcesses = ranking.NoisiestProcesses(p, 5)
 	} else {
@@ -447,18 +458,7 @@ func writeRecommendation(w io.Writer, r *recommendReport) {
 	for _, l := range r.Reasoning {
 		fmt.Fprintf(w, "  - %s\n", l)
 	}
-	if len(r.NoisiestRules) > 0 {
-		fmt.Fprintf(w, "\nnoisiest rules:\n")
-		for _, rl := range r.NoisiestRules {
-			fmt.Fprintf(w, "  %-24s syscall %-5d %10d records %8d lost\n", human.Key(rl.Key), rl.Syscall, rl.Records, rl.Lost)
-		}
-	}
-	if len(r.NoisiestProcesses) > 0 {
-		fmt.Fprintf(w, "noisiest processes:\n")
-		for _, pr := range r.NoisiestProcesses {
-			fmt.Fprintf(w, "  %-8d %-16s %10d records %8d lost\n", pr.Tgid, pr.Comm, pr.Records, pr.Lost)
-		}
-	}
+	printNoisiest(w, r)
 	fmt.Fprintf(w, "\nbacklog_wait_time: %s\n", r.WaitAdvice)
 }
 
@@ -487,4 +487,48 @@ func parseWaitTime(s string, hz int) (uint32, error) {
 		return 0, fmt.Errorf("%s is more than the kernel takes, 600 s", d)
 	}
 	return uint32((d*time.Duration(hz) + time.Second - 1) / time.Second), nil
+}
+
+// printNoisiest lists what to fix under sustained overload: programs
+// first (every record is in one), then units and containers, then single
+// processes, then rules.
+func printNoisiest(w io.Writer, r *recommendReport) {
+	if len(r.NoisiestPrograms) > 0 {
+		fmt.Fprintf(w, "\nnoisiest programs:\n")
+		for _, pr := range r.NoisiestPrograms {
+			parent := pr.ParentComm
+			if parent == "" {
+				parent = "-"
+			}
+			fmt.Fprintf(w, "  %-24s parent %-16s %-20s %8d procs %10d records %8d lost %10s waited\n",
+				ranking.ProgramLabel(pr.Comm, pr.Self, pr.Overflow), parent, ranking.UnitName(pr.Cgroup, pr.CgroupID),
+				pr.Processes, pr.Records, pr.Lost, human.Duration(pr.WaitNs))
+		}
+	}
+	if len(r.NoisiestUnits) > 0 {
+		fmt.Fprintf(w, "noisiest units and containers:\n")
+		for _, u := range r.NoisiestUnits {
+			fmt.Fprintf(w, "  %-32s %4d programs %8d procs %10d records %8d lost %10s waited\n",
+				u.Name, u.Programs, u.Processes, u.Records, u.Lost, human.Duration(u.WaitNs))
+		}
+	}
+	if len(r.NoisiestProcesses) > 0 {
+		fmt.Fprintf(w, "noisiest processes:\n")
+		for _, pr := range r.NoisiestProcesses {
+			tgid, comm := fmt.Sprint(pr.Tgid), pr.Comm
+			switch {
+			case pr.Tgid == 0 && pr.ShortLived:
+				tgid, comm = "-", ranking.ShortLivedLabel
+			case pr.Tgid == 0 && pr.Comm == "other":
+				tgid, comm = "-", "other (processes that did not fit)"
+			}
+			fmt.Fprintf(w, "  %-8s %-16s %10d records %8d lost\n", tgid, comm, pr.Records, pr.Lost)
+		}
+	}
+	if len(r.NoisiestRules) > 0 {
+		fmt.Fprintf(w, "noisiest rules:\n")
+		for _, rl := range r.NoisiestRules {
+			fmt.Fprintf(w, "  %-24s syscall %-5d %10d records %8d lost\n", human.Key(rl.Key), rl.Syscall, rl.Records, rl.Lost)
+		}
+	}
 }
