@@ -87,15 +87,15 @@ type recommendReport struct {
 	CurrentWait     uint32  `json:"current_backlog_wait_time"`
 	// Predicted for the setting in force during the recording, and what
 	// the kernel counted then.
-	CurrentPredictedLost float64           `json:"current_predicted_lost"`
-	RecordedLost         uint64            `json:"recorded_lost"`
-	RecordedWaits        uint64            `json:"recorded_waits"`
-	RecordedWaitNs       uint64            `json:"recorded_wait_ns"`
-	OverBudget           bool              `json:"over_budget,omitempty"`
-	BudgetLimit          uint32            `json:"budget_limit,omitempty"`
-	BudgetPredictedLost  float64           `json:"budget_predicted_lost,omitempty"`
-	Reasoning            []string          `json:"reasoning"`
-	WaitAdvice           string            `json:"backlog_wait_time_advice"`
+	CurrentPredictedLost float64  `json:"current_predicted_lost"`
+	RecordedLost         uint64   `json:"recorded_lost"`
+	RecordedWaits        uint64   `json:"recorded_waits"`
+	RecordedWaitNs       uint64   `json:"recorded_wait_ns"`
+	OverBudget           bool     `json:"over_budget,omitempty"`
+	BudgetLimit          uint32   `json:"budget_limit,omitempty"`
+	BudgetPredictedLost  float64  `json:"budget_predicted_lost,omitempty"`
+	Reasoning            []string `json:"reasoning"`
+	WaitAdvice           string   `json:"backlog_wait_time_advice"`
 	// The noisiest programs, units and containers (their program rows by
 	// cgroup), processes and rules, under sustained overload only:
 	// programs first, as every record is in one program row while the
@@ -104,7 +104,7 @@ type recommendReport struct {
 	NoisiestUnits     []ranking.UnitRow    `json:"noisiest_units,omitempty"`
 	NoisiestRules     []profile.Rule       `json:"noisiest_rules,omitempty"`
 	NoisiestProcesses []profile.Process    `json:"noisiest_processes,omitempty"`
-	Applied              *applyReport      `json:"applied,omitempty"`
+	Applied           *applyReport         `json:"applied,omitempty"`
 }
 
 // profileLimit is one recording's own limit in a recommendation over several.
