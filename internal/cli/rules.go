@@ -65,7 +65,20 @@ type ruleReport struct {
 	DemandShare      float64 `json:"demand_share"`
 	LimitWithout     uint32  `json:"limit_without,omitempty"`
 	SustainedWithout bool    `json:"sustained_without,omitempty"`
+	// Programs are the programs that fired the rule, most records first
+	// (ranking.RulePrograms, merged across the rule's kernel rows), the
+	// first rulePrograms of them; MorePrograms counts the rest and
+	// MoreProgramsRecords their records, so that the programs' records
+	// and the rest sum to Records. Empty where the profile has no
+	// programs per rule (netlink mode, older profiles).
+	Programs            []ranking.RuleProgram `json:"programs,omitempty"`
+	MorePrograms        int                   `json:"more_programs,omitempty"`
+	MoreProgramsRecords uint64                `json:"more_programs_records,omitempty"`
 }
+
+// rulePrograms is how many programs `rules` lists per rule: the few that
+// make most of its records, the ones to exclude or fix.
+const rulePrograms = 5
 
 func newRulesCmd(s streams) *cobra.Command {
 	o := &rulesOptions{streams: s}
@@ -156,6 +169,15 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 			w := sizing.LimitWithout(d, g.DemandShare, sizing.DefaultHeadroom)
 			g.LimitWithout, g.SustainedWithout = w.BacklogLimit, w.SustainedOverload
 		}
+		progs := ranking.RulePrograms(p, grp.Rows)
+		if len(progs) > rulePrograms {
+			g.MorePrograms = len(progs) - rulePrograms
+			for _, rp := range progs[rulePrograms:] {
+				g.MoreProgramsRecords += rp.Records
+			}
+			progs = progs[:rulePrograms]
+		}
+		g.Programs = progs
 		rep.Rules = append(rep.Rules, g)
 	}
 	return rep
@@ -201,6 +223,7 @@ func printRules(w io.Writer, p *profile.Profile, rep rulesReport) {
 			r.RecordsPerEvent, human.Count(float64(r.Lost)), r.LostShare*100, time.Duration(r.WaitNs).Round(time.Millisecond), without)
 	}
 	tw.Flush()
+	printRulePrograms(w, rep)
 	var shown []string
 	seen := map[int]bool{}
 	text := map[int]string{}
@@ -222,4 +245,54 @@ func printRules(w io.Writer, p *profile.Profile, rep rulesReport) {
 		}
 	}
 	fmt.Fprintln(w, "\nLIMIT WITHOUT: recommend's limit had the rule's records never been made, taken out of every moment alike.")
+}
+
+// ruleID names a rule entry for people: its loaded rules' numbers, or its
+// key (and program, for no key) where no loaded rule matches.
+func ruleID(r ruleReport) string {
+	if len(r.Rules) > 0 {
+		parts := make([]string, len(r.Rules))
+		for i, n := range r.Rules {
+			parts[i] = "#" + strconv.Itoa(n)
+		}
+		return strings.Join(parts, ",")
+	}
+	s := "key " + human.Key(r.Key)
+	if r.Key == "" {
+		s = human.Key(r.Key) + " " + r.Comm
+	}
+	return s + " (no loaded rule)"
+}
+
+// printRulePrograms says, for each rule shown, which programs fire it:
+// the rule to narrow is found by its rank, the exclusion to write by these.
+func printRulePrograms(w io.Writer, rep rulesReport) {
+	have := false
+	for _, r := range rep.Rules {
+		have = have || len(r.Programs) > 0
+	}
+	if !have {
+		return
+	}
+	fmt.Fprintln(w, "\nprograms firing each rule (most records first):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "RULE\tPROGRAM\tPARENT\tUNIT\tRECORDS\tSHARE\tLOST\tWAITED\t")
+	for _, r := range rep.Rules {
+		id := ruleID(r)
+		for _, rp := range r.Programs {
+			parent := rp.ParentComm
+			if parent == "" || rp.Overflow {
+				parent = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\t\n", id, ranking.ProgramLabel(rp.Comm, rp.Self, rp.Overflow),
+				parent, rp.Unit, human.Count(float64(rp.Records)), rp.Share*100, human.Count(float64(rp.Lost)),
+				time.Duration(rp.WaitNs).Round(time.Millisecond))
+			id = ""
+		}
+		if r.MorePrograms > 0 {
+			fmt.Fprintf(tw, "%s\t(%d more programs)\t\t\t%s\t%.0f%%\t\t\t\n", id, r.MorePrograms,
+				human.Count(float64(r.MoreProgramsRecords)), ranking.Share(r.MoreProgramsRecords, r.Records)*100)
+		}
+	}
+	tw.Flush()
 }

@@ -37,11 +37,19 @@ type programKey struct {
 // comm and parent. Share is of the rows' records. Empty when the rows
 // carry no programs (netlink mode, older profiles).
 func RulePrograms(p *profile.Profile, rows []int) []RuleProgram {
+	rules := make([]profile.Rule, len(rows))
+	for i, ri := range rows {
+		rules[i] = p.Rules[ri]
+	}
+	return ProgramsOf(rules...)
+}
+
+// ProgramsOf is RulePrograms of the rule rows given.
+func ProgramsOf(rules ...profile.Rule) []RuleProgram {
 	idx := map[programKey]int{}
 	var out []RuleProgram
 	var total uint64
-	for _, ri := range rows {
-		r := p.Rules[ri]
+	for _, r := range rules {
 		total += r.Records
 		for _, rp := range r.Programs {
 			k := programKey{rp.Comm, rp.ParentComm, rp.CgroupID, "", rp.Self, rp.Overflow}
