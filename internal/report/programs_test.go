@@ -44,3 +44,41 @@ func TestProgramsTable(t *testing.T) {
 		t.Errorf("a program table without program rows (%v)", err)
 	}
 }
+
+// TestUnitsAndRulePrograms: units follow the programs, summed by cgroup;
+// the rule table names the programs firing each rule; the short-lived
+// row is named as such, not as a process nor as "other".
+func TestUnitsAndRulePrograms(t *testing.T) {
+	p := simulated(t)
+	p.ByProgram = []profile.ProgramRow{
+		{Comm: "cat", ParentComm: "cron", CgroupID: 5, Cgroup: "/system.slice/cron.service", Processes: 6000, Records: 30000},
+		{Comm: "sh", ParentComm: "cron", CgroupID: 5, Cgroup: "/system.slice/cron.service", Processes: 10, Records: 50},
+		{Comm: "load", ParentComm: "bash", CgroupID: 1, Cgroup: "/", Processes: 1, Records: 700},
+	}
+	p.Processes = append(p.Processes, profile.Process{Comm: "short-lived", ShortLived: true, Records: 30050})
+	p.Rules[0].Programs = []profile.RuleProgram{
+		{Comm: "cat", ParentComm: "cron", CgroupID: 5, Records: p.Rules[0].Records - 3},
+		{Comm: "a", Records: 1}, {Comm: "b", Records: 1}, {Comm: "c", Records: 1},
+	}
+	pg, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(pg.HTML)
+	progs, units, procs := strings.Index(html, "Noisiest programs"), strings.Index(html, "Noisiest units and containers"), strings.Index(html, "Noisiest processes")
+	if progs < 0 || units < progs || procs < units {
+		t.Fatalf("want programs, units, processes in that order (%d %d %d)", progs, units, procs)
+	}
+	table := html[units:procs]
+	for _, want := range []string{">cron.service<", ">/system.slice/cron.service<", ">6,010<", ">30,050<", ">2<"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("units table lacks %q:\n%s", want, table)
+		}
+	}
+	if !strings.Contains(html, "programs firing it") || !strings.Contains(html, "cat 100%, a 0%, b 0%, 1 more") {
+		t.Errorf("the rule table does not name the programs firing the rule")
+	}
+	if !strings.Contains(html[procs:], "short-lived processes (see programs)") {
+		t.Errorf("the short-lived row is not named")
+	}
+}

@@ -111,8 +111,12 @@ type view struct {
 	Waits      bool
 	Rules      []ruleRow
 	Processes  []processRow
-	// Programs rank every record by program (profile.ByProgram).
+	// Programs rank every record by program (profile.ByProgram); Units
+	// the same rows summed by cgroup.
 	Programs []programRow
+	Units    []unitRow
+	// RulePrograms is set when a rule row names the programs firing it.
+	RulePrograms bool
 	// Stalls says the consumer's stalls the timeline shows, as record's
 	// summary and recommend say them.
 	Stalls string
@@ -128,6 +132,8 @@ type fact struct{ Name, Value string }
 type ruleRow struct {
 	Key, Syscall                  string
 	Records, Lost, Waits, WaitFor string
+	// Programs are the programs firing the rule, with their shares.
+	Programs string
 }
 
 // consumerView is record's consumer section as the page shows it.
@@ -363,19 +369,24 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	v.Waits = len(v.Data.Waits.Counts) > 0
 	for _, r := range ranking.NoisiestRules(p, Top) {
 		key, sc := human.Key(r.Key), r.SyscallLabel()
+		progs := rulePrograms(r)
+		v.RulePrograms = v.RulePrograms || progs != ""
 		v.Rules = append(v.Rules, ruleRow{Key: key, Syscall: sc, Records: humanize.Comma(int64(r.Records)),
-			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: human.Duration(r.WaitNs)})
+			Lost: humanize.Comma(int64(r.Lost)), Waits: humanize.Comma(int64(r.Waits)), WaitFor: human.Duration(r.WaitNs),
+			Programs: progs})
 		v.Data.Rules = append(v.Data.Rules, barEntry{Label: key + " " + sc, Records: r.Records, Lost: r.Lost, Waits: r.Waits})
 	}
 	v.Programs = programRows(p, Top)
+	v.Units = unitRows(p, Top)
 	for _, pr := range ranking.NoisiestProcesses(p, Top) {
-		tgid := fmt.Sprint(pr.Tgid)
-		if pr.Tgid == 0 {
-			tgid = "-"
-		}
-		v.Processes = append(v.Processes, processRow{Comm: pr.Comm, Tgid: tgid, Records: humanize.Comma(int64(pr.Records)),
+		comm, tgid := processLabel(pr)
+		v.Processes = append(v.Processes, processRow{Comm: comm, Tgid: tgid, Records: humanize.Comma(int64(pr.Records)),
 			Lost: humanize.Comma(int64(pr.Lost)), Waits: humanize.Comma(int64(pr.Waits)), WaitFor: human.Duration(pr.WaitNs)})
-		v.Data.Processes = append(v.Data.Processes, barEntry{Label: pr.Comm + " " + tgid, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
+		label := comm + " " + tgid
+		if pr.Tgid == 0 {
+			label = comm
+		}
+		v.Data.Processes = append(v.Data.Processes, barEntry{Label: label, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
 	}
 
 	v.Stalls = sizing.StallsLine(sizing.MeasureStalls(p))

@@ -105,7 +105,7 @@ func TestBuildSimulated(t *testing.T) {
 	if len(d.Rules) != 3 || d.Rules[0].Label != "load openat" || d.Rules[2].Label != "(no key) (not a syscall)" {
 		t.Errorf("rules %+v", d.Rules)
 	}
-	if len(d.Processes) != 3 || d.Processes[0].Label != "load 100" || d.Processes[2].Label != "other -" {
+	if len(d.Processes) != 3 || d.Processes[0].Label != "load 100" || d.Processes[2].Label != "other (processes that did not fit)" {
 		t.Errorf("processes %+v", d.Processes)
 	}
 }
