@@ -53,6 +53,11 @@ type View struct {
 	// mode.
 	Programs    []ProgramRow `json:"programs,omitempty"`
 	ProgramRows int          `json:"program_rows,omitempty"`
+	// Units are the program rows summed by cgroup (systemd units,
+	// containers), ranked as Programs are (ties: by name); UnitRows is
+	// how many there were before --top. Empty in netlink mode.
+	Units    []UnitRow `json:"units,omitempty"`
+	UnitRows int       `json:"unit_rows,omitempty"`
 	// Processes are ranked by SortedBy over the interval; ties by the
 	// same counter since the start, then records in the interval and since
 	// the start, then comm and tgid. Rows with nothing in the interval
@@ -115,10 +120,13 @@ type Totals struct {
 }
 
 // ProcessRow is one thread group. Tgid 0 with comm "other" holds the
-// processes that did not fit in the kernel's table.
+// processes that did not fit in the kernel's table; Tgid 0 with
+// ShortLived the records of processes too young for a row of their own
+// (profile.Process.ShortLived), each in its program's row.
 type ProcessRow struct {
-	Tgid uint32 `json:"tgid"`
-	Comm string `json:"comm"`
+	Tgid       uint32 `json:"tgid"`
+	Comm       string `json:"comm"`
+	ShortLived bool   `json:"short_lived,omitempty"`
 	// Cgroup is the cgroup v2 path, when it could be named.
 	Cgroup        string  `json:"cgroup,omitempty"`
 	RecordsPerSec float64 `json:"records_per_sec"`
@@ -213,6 +221,7 @@ func Frame(prev, cur *profile.Profile, o Options) View {
 	v.Totals = Totals{Records: ct.Records, Lost: ct.Lost, Waits: ct.Waits, WaitNs: ct.WaitNs}
 
 	v.Programs, v.ProgramRows = programs(prev, cur, rate, o.SortBy, o.Top)
+	v.Units, v.UnitRows = units(prev, cur, rate, o.SortBy, o.Top)
 	v.Processes, v.ProcessRows = processes(prev, cur, rate, o.SortBy, o.Top)
 	v.Rules, v.RuleRows = rules(prev, cur, rate, o.SortBy, o.Top)
 	return v
@@ -288,7 +297,7 @@ func processes(prev, cur *profile.Profile, rate func(uint64) float64, sortBy str
 		}
 		r := ranking.Interval{Delta: total.Since(ranking.ProcessCounts(before[p.Tgid])), Total: total, Name: p.Comm, Tgid: p.Tgid}
 		rows = append(rows, ProcessRow{
-			Tgid: p.Tgid, Comm: p.Comm, Cgroup: p.Cgroup,
+			Tgid: p.Tgid, Comm: p.Comm, ShortLived: p.ShortLived, Cgroup: p.Cgroup,
 			RecordsPerSec: rate(r.Delta.Records), LostPerSec: rate(r.Delta.Lost),
 			WaitNs: r.Delta.WaitNs, WaitNsTotal: p.WaitNs,
 			Records: p.Records, Lost: p.Lost,

@@ -111,13 +111,17 @@ func Render(w io.Writer, v View, width int) error {
 
 	by := map[string]string{ranking.Records: "records", ranking.Lost: "lost records", ranking.Wait: "backlog wait"}[v.SortedBy]
 	renderPrograms(&b, v, by, interval.String())
+	renderUnits(&b, v, by, interval.String())
 	fmt.Fprintf(&b, "\nPROCESSES %s, by %s in the last %s\n", shown(len(v.Processes), v.ProcessRows), by, interval)
 	if len(v.Processes) > 0 {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "TGID\tCOMM\tREC/S\tLOST/S\tWAITED\tRECORDS\tLOST\t  CGROUP")
 		for _, p := range v.Processes {
 			tgid, comm := fmt.Sprint(p.Tgid), clean(p.Comm)
-			if p.Tgid == 0 && p.Comm == "other" {
+			switch {
+			case p.Tgid == 0 && p.ShortLived:
+				tgid, comm = "-", "("+ranking.ShortLivedLabel+")"
+			case p.Tgid == 0 && p.Comm == "other":
 				tgid, comm = "-", "(other processes)"
 			}
 			cg := clean(p.Cgroup)
@@ -194,15 +198,18 @@ func byReason(m map[string]float64) string {
 }
 
 // TrimRows drops n rows from the view's tables, from the longest one each
-// time (rules first, then processes, when as long), so that a screen of
-// limited height shows some of each.
+// time (rules first, then processes, then units, when as long), so that a
+// screen of limited height shows some of each.
 func TrimRows(v View, n int) View {
-	for ; n > 0 && len(v.Programs)+len(v.Processes)+len(v.Rules) > 0; n-- {
-		switch {
-		case len(v.Rules) >= len(v.Processes) && len(v.Rules) >= len(v.Programs):
+	for ; n > 0 && len(v.Programs)+len(v.Units)+len(v.Processes)+len(v.Rules) > 0; n-- {
+		longest := max(len(v.Programs), len(v.Units), len(v.Processes), len(v.Rules))
+		switch longest {
+		case len(v.Rules):
 			v.Rules = v.Rules[:len(v.Rules)-1]
-		case len(v.Processes) >= len(v.Programs):
+		case len(v.Processes):
 			v.Processes = v.Processes[:len(v.Processes)-1]
+		case len(v.Units):
+			v.Units = v.Units[:len(v.Units)-1]
 		default:
 			v.Programs = v.Programs[:len(v.Programs)-1]
 		}
