@@ -65,6 +65,9 @@ type attributor struct {
 
 	overflowProcs, overflowRules uint64
 
+	// progs counts the same records by program (profile.ByProgram).
+	progs *programTable
+
 	// firstSerial and lastSerial bound the serials of the SYSCALL
 	// records seen (profile.Totals.FirstSerial); 0: none yet.
 	firstSerial, lastSerial uint32
@@ -81,6 +84,7 @@ func newAttributor() *attributor {
 		rules:        make(map[ruleKey]*profile.Rule),
 		ruleOther:    profile.Rule{Syscall: profile.SyscallOther},
 		ruleNone:     profile.Rule{Syscall: profile.SyscallNone},
+		progs:        newProgramTable(),
 	}
 }
 
@@ -144,6 +148,7 @@ func (a *attributor) credit(sc *syscallInfo, records, events uint64) {
 	}
 	p.Records += records
 	p.Queued += records
+	a.progs.credit(sc, records)
 
 	k := ruleKey{sc.key, sc.nr}
 	r := a.rules[k]
@@ -164,6 +169,7 @@ func (a *attributor) creditUnattributed(n uint64) {
 	a.procUnattrib.Records += n
 	a.procUnattrib.Queued += n
 	a.ruleNone.Records += n
+	a.progs.creditUnattributed(n)
 }
 
 // finish credits the events still waiting for a SYSCALL record and returns

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,12 @@ type message struct {
 // syscallInfo is the part of a SYSCALL record that names who and why.
 type syscallInfo struct {
 	tgid uint32 // pid= in the record is task_tgid_nr()
+	// ppid is the parent's tgid (ppid=), for the program row's parent.
+	ppid uint32
 	comm string
+	// exe is the file name of exe= (its last path element), "" for
+	// exe=(null).
+	exe string
 	// key is the rule key as the kernel holds it (ctx->filterkey): ""
 	// for key=(null), several keys joined by \x01 as auditctl stores them.
 	key  string
@@ -72,8 +78,16 @@ func parseMessage(typ uint16, payload []byte) (message, error) {
 			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
 				sc.tgid, havePID = uint32(n), true
 			}
+		case "ppid":
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+				sc.ppid = uint32(n)
+			}
 		case "comm":
 			sc.comm = decodeValue(v)
+		case "exe":
+			if e := decodeValue(v); e != "" {
+				sc.exe = path.Base(e)
+			}
 		case "key":
 			sc.key = decodeValue(v)
 		case "syscall":

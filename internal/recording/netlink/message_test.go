@@ -56,11 +56,11 @@ func TestParseMessage(t *testing.T) {
 		wantErr bool
 	}{
 		{"SYSCALL", raw{tSyscall, sysOpenat}, message{typ: tSyscall, serial: 4567,
-			sc: &syscallInfo{tgid: 1234, comm: "cat", key: "etc-read", nr: 257, arch: 0xc000003e}}, false},
+			sc: &syscallInfo{tgid: 1234, ppid: 1201, comm: "cat", exe: "cat", key: "etc-read", nr: 257, arch: 0xc000003e}}, false},
 		{"SYSCALL, hex comm, no key", raw{tSyscall, sysChmod}, message{typ: tSyscall, serial: 4568,
-			sc: &syscallInfo{tgid: 2000, comm: "my script", key: "", nr: 90, arch: 0xc000003e}}, false},
+			sc: &syscallInfo{tgid: 2000, ppid: 1, comm: "my script", exe: "bash", key: "", nr: 90, arch: 0xc000003e}}, false},
 		{"SYSCALL, two keys", raw{tSyscall, sysUnlink}, message{typ: tSyscall, serial: 4569,
-			sc: &syscallInfo{tgid: 1234, comm: "rm", key: "k1\x01k2", nr: 87, arch: 0xc000003e}}, false},
+			sc: &syscallInfo{tgid: 1234, ppid: 1201, comm: "rm", exe: "rm", key: "k1\x01k2", nr: 87, arch: 0xc000003e}}, false},
 		{"CWD", raw{tCwd, cwd4567}, message{typ: tCwd, serial: 4567}, false},
 		{"PATH", raw{tPath, path4567}, message{typ: tPath, serial: 4567}, false},
 		{"PROCTITLE", raw{tProctitle, title4567}, message{typ: tProctitle, serial: 4567}, false},

@@ -69,6 +69,7 @@ func (t *tally) addSample(at time.Time, st *profile.AuditStatus) Progress {
 		t.lost += d
 	}
 	t.last = st
+	t.attr.progs.forgetParents()
 	t.maxDepth = max(t.maxDepth, uint64(st.Backlog))
 	t.tl.sample(at.Sub(t.start).Nanoseconds(), d, st.Backlog)
 	return Progress{Delivered: t.delivered, Lost: t.lost, Backlog: st.Backlog, Overruns: t.overruns}
@@ -78,6 +79,8 @@ func (t *tally) profile(startMono int64, end time.Time) *profile.Profile {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	procs, rules, ovf := t.attr.finish()
+	progs, ovfProgs := t.attr.progs.finish()
+	ovf.Programs = ovfProgs
 	d := t.delivered
 	p := &profile.Profile{
 		Attach:      profile.AttachNetlink,
@@ -96,6 +99,7 @@ func (t *tally) profile(startMono int64, end time.Time) *profile.Profile {
 		},
 		Processes:       procs,
 		Rules:           rules,
+		ByProgram:       progs,
 		WaitHistogramNs: []profile.HistogramBucket{},
 		Timeline:        t.tl.build(startMono, end.Sub(t.start).Nanoseconds()),
 		Overflows:       ovf,
