@@ -108,6 +108,7 @@ auditprof_overflows_total{map="programs"} 0
 auditprof_overflows_total{map="reasons"} 0
 auditprof_overflows_total{map="recursion_misses"} 0
 auditprof_overflows_total{map="returns_missed"} 0
+auditprof_overflows_total{map="rule_programs"} 0
 auditprof_overflows_total{map="rules"} 3
 auditprof_overflows_total{map="timeline_late"} 0
 # HELP auditprof_process_lost_total Records lost per program and cgroup.
@@ -169,8 +170,8 @@ func TestMetrics(t *testing.T) {
 	// The pedantic registry checks the collector's descriptions too.
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 44 {
-		t.Errorf("GatherAndCount = %d, %v; want 44 series", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 45 {
+		t.Errorf("GatherAndCount = %d, %v; want 45 series", n, err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
