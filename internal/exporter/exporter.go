@@ -51,9 +51,14 @@
 // sum the program rows (profile.ByProgram, every record in one: processes
 // too short-lived or too many for the process table included) that share
 // comm and cgroup (the cgroup v2 path, "" when unknown); where a profile
-// has none (netlink mode), its process rows.
+// has none (older profiles), its process rows. Unit series sum the same
+// program rows by cgroup (ranking.Units): unit is the name views show
+// (cron.service, docker-0123456789ab, "cgroup ID" for a cgroup gone before
+// it was named, "(unknown)" in netlink mode), cgroup its path. Units are
+// few where programs are many, so this family keeps a place for each where
+// the process family's places are taken by programs.
 //
-// Each of the two families exports at most Top label sets plus one series
+// Each of the three families exports at most Top label sets plus one series
 // whose labels are all "other" (see family): the first label sets to carry
 // counts take the places, most records first, and keep them; once the
 // places are full, everything else, and the kernel maps' own overflow rows,
@@ -104,6 +109,14 @@ type ruleID struct {
 	comm    string
 }
 
+// unitID is a unit's identity: its cgroup's id, or its path where it has
+// none, and whether it is the kernel table's overflow row.
+type unitID struct {
+	cgroupID uint64
+	cgroup   string
+	overflow bool
+}
+
 type procID struct {
 	tgid     uint32
 	comm     string
@@ -119,6 +132,7 @@ type Collector struct {
 	mu     sync.Mutex // serialises Update
 	rules  *family[ruleID]
 	procs  *family[procID]
+	units  *family[unitID]
 	stalls *stallTracker
 	view   atomic.Pointer[view]
 }
@@ -134,6 +148,7 @@ type view struct {
 	histCounts     []uint64 // cumulative, per Bounds()
 	histCount      uint64
 	rules, procs   []series
+	units          []series
 	consumer       *profile.Consumer
 	stalls         *stallView
 }
@@ -149,7 +164,8 @@ func New(top int) *Collector {
 	if top < 1 {
 		top = DefaultTop
 	}
-	return &Collector{rules: newFamily[ruleID](4, top), procs: newFamily[procID](2, top), stalls: newStallTracker()}
+	return &Collector{rules: newFamily[ruleID](4, top), procs: newFamily[procID](2, top),
+		units: newFamily[unitID](2, top), stalls: newStallTracker()}
 }
 
 // Update publishes a snapshot (a cumulative profile since attaching).
@@ -217,6 +233,22 @@ func (c *Collector) Update(p *profile.Profile) {
 	}
 	c.procs.update(procs)
 	v.procs = c.procs.series()
+
+	var units []row[unitID]
+	for _, u := range ranking.Units(p, ranking.Records) {
+		id := unitID{cgroupID: u.CgroupID, overflow: u.Overflow}
+		if u.CgroupID == 0 {
+			id.cgroup = u.Cgroup
+		}
+		units = append(units, row[unitID]{id: id, labels: labelSet{label(u.Name), label(u.Cgroup)},
+			overflow: u.Overflow, v: ranking.UnitCounts(u)})
+	}
+	// No unit series (not even "other") without program rows: older
+	// profiles have no cgroup to sum by.
+	if len(p.ByProgram) > 0 {
+		c.units.update(units)
+		v.units = c.units.series()
+	}
 	c.view.Store(v)
 }
 
@@ -268,6 +300,7 @@ func histogram(hist []profile.HistogramBucket) ([]uint64, uint64) {
 var (
 	ruleLabels = []string{"key", "syscall", "arch", "comm"}
 	procLabels = []string{"comm", "cgroup"}
+	unitLabels = []string{"unit", "cgroup"}
 
 	descRecords  = desc("records_total", "Records the kernel's audit_log_start made (calls past the exclude filter), since attaching.")
 	descQueued   = desc("records_queued_total", "Records put on the kernel's audit queue.")
@@ -290,6 +323,9 @@ var (
 	descProcRec  = desc("process_records_total", "Records per program and cgroup; \"other\" holds the rest.", procLabels...)
 	descProcLost = desc("process_lost_total", "Records lost per program and cgroup.", procLabels...)
 	descProcWait = desc("process_wait_seconds_total", "Backlog wait per program and cgroup.", procLabels...)
+	descUnitRec  = desc("unit_records_total", "Records per cgroup (systemd unit, container), the program rows summed; \"other\" holds the rest.", unitLabels...)
+	descUnitLost = desc("unit_lost_total", "Records lost per cgroup (systemd unit, container).", unitLabels...)
+	descUnitWait = desc("unit_wait_seconds_total", "Backlog wait per cgroup (systemd unit, container).", unitLabels...)
 
 	descConsRecv = desc("consumer_records_received_total", "Records kauditd put on auditd's netlink socket.")
 	descConsSec  = desc("consumer_seconds_total", "auditd's time by thread (main, others) and state: on CPU, runnable (waiting for a CPU), or asleep by what it waited in.", "thread", "state")
@@ -300,7 +336,7 @@ var (
 
 	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descStallMax, descStalls, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
 		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo,
-		descRuleRec, descRuleLost, descRuleWait, descProcRec, descProcLost, descProcWait}
+		descRuleRec, descRuleLost, descRuleWait, descProcRec, descProcLost, descProcWait, descUnitRec, descUnitLost, descUnitWait}
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -368,6 +404,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descProcRec, float64(s.v.Records), s.labels...)
 		counter(descProcLost, float64(s.v.Lost), s.labels...)
 		counter(descProcWait, float64(s.v.WaitNs)/ns, s.labels...)
+	}
+	for _, s := range v.units {
+		counter(descUnitRec, float64(s.v.Records), s.labels...)
+		counter(descUnitLost, float64(s.v.Lost), s.labels...)
+		counter(descUnitWait, float64(s.v.WaitNs)/ns, s.labels...)
 	}
 	collectConsumer(v.consumer, counter)
 	if s := v.stalls; s != nil {
