@@ -39,7 +39,7 @@ func newTopCmd(s streams) *cobra.Command {
 	o := &topOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "top",
-		Short: "Watch the audit backlog live: queue depth, rates, drops and the noisiest processes and rules",
+		Short: "Watch the audit backlog live: queue depth, rates, drops and the noisiest programs, units, processes and rules",
 		Long: `top attaches the BPF programs record uses and shows, every --interval, what the
 audit backlog did since the last screen: the queue's depth now, its peak in the
 interval and since start, and a sparkline of the peak of each second; records per
