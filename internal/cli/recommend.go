@@ -500,7 +500,7 @@ func printNoisiest(w io.Writer, r *recommendReport) {
 			if parent == "" {
 				parent = "-"
 			}
-			fmt.Fprintf(w, "  %-24s parent %-16s %-20s %8d procs %10d records %8d lost %10s waited\n",
+			fmt.Fprintf(w, "  %-26s parent %-16s %-20s %8d procs %10d records %8d lost %10s waited\n",
 				ranking.ProgramLabel(pr.Comm, pr.Self, pr.Overflow), parent, ranking.UnitName(pr.Cgroup, pr.CgroupID),
 				pr.Processes, pr.Records, pr.Lost, human.Duration(pr.WaitNs))
 		}
