@@ -1,6 +1,7 @@
-// Package ranking orders audit rules and processes by what they cost the
+// Package ranking orders programs, units and containers (the program rows
+// summed by cgroup), processes and audit rules by what they cost the
 // backlog (records made, records lost, time their producers waited) and
-// says what share of the recording each holds. `rules`, `top`, `report`,
+// says what share of the recording (or of a rule) each holds. `rules`, `top`, `report`,
 // `recommend` and the exporter's choice of the series that keep a place of
 // their own all rank here, so that "noisiest" means the same everywhere.
 package ranking

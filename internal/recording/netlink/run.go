@@ -69,8 +69,10 @@ type Progress struct {
 // between the first and the last AUDIT_GET sample, all of it under
 // LostReasonUnknown; Totals.MaxDepth is the largest backlog sampled (a
 // sample every SampleEvery, so short peaks are missed). Processes and
-// Rules come from each event's SYSCALL record (see attributor). The
-// timeline counts records by the time they were received.
+// Rules come from each event's SYSCALL record (see attributor), and so do
+// the program rows (ByProgram: comm=, exe=, the parent's comm read from
+// /proc, no cgroup; see programTable). The timeline counts records by the
+// time they were received.
 //
 // Records reach this socket only when kauditd takes them off the queue,
 // which under load is seconds after the event. So once ctx is done,
