@@ -91,11 +91,18 @@ func processLabel(pr profile.Process) (tgid, comm string) {
 // not show are: the kernel's process table is bounded (its overflow row is
 // "other"), the program table holds every record.
 func writeProcessesNote(w io.Writer, p *profile.Profile, top int) {
-	var other uint64
+	var other, short uint64
 	for _, pr := range p.Processes {
-		if pr.Tgid == 0 && pr.Comm == "other" && !pr.ShortLived {
+		switch {
+		case pr.Tgid == 0 && pr.ShortLived:
+			short += pr.Records
+		case pr.Tgid == 0 && pr.Comm == "other":
 			other += pr.Records
 		}
+	}
+	if short > 0 && p.ProcessMinAgeNs > 0 {
+		fmt.Fprintf(w, "  %d records of processes younger than %s are in the short-lived row, and each in their program's row above\n",
+			short, time.Duration(p.ProcessMinAgeNs))
 	}
 	switch {
 	case other > 0 && len(p.ByProgram) > 0:

@@ -113,6 +113,9 @@ func TestWriteUnits(t *testing.T) {
 	if !strings.Contains(procTable, "other (processes that did not fit)") {
 		t.Errorf("the overflow row is not named:\n%s", procTable)
 	}
+	if !strings.Contains(procTable, "30000 records of processes younger than 1s are in the short-lived row, and each in their program's row above") {
+		t.Errorf("the short-lived row is not explained:\n%s", procTable)
+	}
 	if !strings.Contains(procTable, "25 records of processes that did not fit") {
 		t.Errorf("the overflow note counts the short-lived row or misses the other row:\n%s", procTable)
 	}
