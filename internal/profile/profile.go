@@ -58,7 +58,7 @@ type Profile struct {
 	Processes            []Process     `json:"processes"`
 	Rules                []Rule        `json:"rules"`
 	// ByProgram is the same records by program (ProgramRow): every
-	// record in exactly one row. BPF modes; absent from older profiles.
+	// record in exactly one row. Every mode (netlink builds it from the SYSCALL records); absent from older profiles.
 	ByProgram []ProgramRow `json:"by_program,omitempty"`
 	// ProcessMinAgeNs is the age a process had to reach before its records
 	// got a row of its own in Processes; the records it made younger are
