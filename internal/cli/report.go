@@ -35,8 +35,9 @@ time, recorded and as the model replays it (with no limit, and at the
 recommended limit through the consumer stall it is sized for), against the
 backlog_limit in force and the recommended one; lost records; arrivals against
 drain; the backlog wait-time histogram; the noisiest programs, units and
-containers, rules and processes; and auditd's time by cause; with the recording's facts and the recommendation
-(recommend's default: sized for the recording's longest stall).
+containers, rules and processes; and auditd's time by cause; with the
+recording's facts and the recommendation (recommend's default: sized for the
+recording's longest stall).
 
 Netlink recordings have no per-bucket queue timeline and are refused.`,
 		Args: cobra.NoArgs,
