@@ -373,6 +373,7 @@ type timelineReader struct {
 	first    uint64 // first epoch of the recording
 	next     uint64 // next epoch to read
 	buckets  []backlogTlSlot
+	per      []backlogTlSlot // one slot's per-CPU values, reused
 	missed   uint64
 	keep     int // newest buckets kept, 0 for all
 }
@@ -393,20 +394,17 @@ func (r *timelineReader) readUntil(last uint64) error {
 		r.buckets = append(r.buckets, make([]backlogTlSlot, lostSpan)...)
 		r.next += lostSpan
 	}
-	ring := make(map[uint32][]backlogTlSlot, r.slots)
-	var k uint32
-	var per []backlogTlSlot
-	it := r.m.Iterate()
-	for it.Next(&k, &per) {
-		ring[k] = append([]backlogTlSlot(nil), per...)
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading timeline: %w", err)
-	}
+	// Only the slots of the buckets to read, one lookup each: a poll a
+	// second at 10 ms buckets reads 100 of the ring's 1,024 slots, and an
+	// idle recording's cost is these lookups (issue 14). The per-CPU
+	// values are read into one reused slice.
 	for e := r.next; e <= last; e++ {
 		var b backlogTlSlot
 		overwritten := false
-		for _, s := range ring[uint32(e%uint64(r.slots))] {
+		if err := r.m.Lookup(uint32(e%uint64(r.slots)), &r.per); err != nil {
+			return fmt.Errorf("reading timeline: %w", err)
+		}
+		for _, s := range r.per {
 			switch {
 			case s.Epoch == e:
 				b.Arrivals += s.Arrivals
