@@ -18,7 +18,8 @@ var benchLongSh string
 
 // BenchmarkLongRecording is the long-recording half of make bench (issue
 // 14): `record` on an idle guest for LONG guest time (AUDITPROF_BENCH_LONG,
-// a Go duration, default 1h; sampled every twelfth of it), under icount,
+// a Go duration, default 1h; sampled every twelfth of it; record's extra
+// flags in AUDITPROF_BENCH_LONG_FLAGS), under icount,
 // where idle time costs no instructions and so little wall time. It prints
 // auditprof's RSS and CPU against the duration, the profile's bytes per
 // hour, and the guest time recommend and report take on it. It fails when
@@ -41,7 +42,8 @@ func BenchmarkLongRecording(b *testing.B) {
 		b.Run(k.Name, func(b *testing.B) {
 			g := runGuest(b, vmtest.Options{Kernel: k, Assets: dir, Files: files,
 				Vars: map[string]string{"LONG_SAMPLES": strconv.Itoa(samples),
-					"LONG_STEP": strconv.Itoa(int((long / samples).Seconds()))},
+					"LONG_STEP":    strconv.Itoa(int((long / samples).Seconds())),
+					"RECORD_FLAGS": os.Getenv("AUDITPROF_BENCH_LONG_FLAGS")},
 				Script: guestScript(benchLongSh), Timeout: 60 * time.Minute})
 			reportLong(b, k.Name, g)
 		})

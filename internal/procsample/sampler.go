@@ -154,6 +154,9 @@ type Sampler struct {
 	cancel       context.CancelFunc
 	done         chan struct{}
 	ownThread    bool
+	// quiet counts the samples in a row in which no thread had run since
+	// the one before: the next comes after period << quiet (interval).
+	quiet int
 }
 
 func newSampler(opts Options) *Sampler {
@@ -250,7 +253,25 @@ func (s *Sampler) run(ctx context.Context) {
 }
 
 func (s *Sampler) jitter() time.Duration {
-	return time.Duration(float64(s.period) * (0.5 + s.rng.Float64()))
+	return time.Duration(float64(s.interval()) * (0.5 + s.rng.Float64()))
+}
+
+// interval is the mean time to the next sample: the period, doubled for
+// every sample in a row that found no thread had run since the one before,
+// up to listEvery. A sample of a thread that has not run reads only its
+// schedstat and credits the whole interval to the cause it was seen
+// asleep in, exactly whatever the interval; so an idle auditd costs a
+// sample a second instead of Hz of them (issue 14: record's CPU on an idle
+// host), and the rate is back at the first sample that finds one ran.
+func (s *Sampler) interval() time.Duration {
+	d := s.period
+	for i := 0; i < s.quiet && d < listEvery; i++ {
+		d *= 2
+	}
+	if d > listEvery && s.period < listEvery {
+		d = listEvery
+	}
+	return d
 }
 
 func (s *Sampler) begin(now uint64) {
@@ -377,6 +398,7 @@ func (s *Sampler) sample(now uint64) {
 		s.list(now)
 	}
 	s.stats.Samples++
+	ran := false
 	for _, th := range s.threads {
 		if th.gone {
 			continue
@@ -397,6 +419,15 @@ func (s *Sampler) sample(now uint64) {
 			th.asleep[th.last] += w
 			continue
 		}
+		ran = true
+		if th.lastAsleep && w > 2*uint64(s.period) {
+			// It woke at some point of a backed-off interval (it
+			// had slept through the ones before): the expected
+			// share of a wake at an unknown time, half, stays with
+			// the cause it slept in; what it does now gets the rest.
+			th.asleep[th.last] += w / 2
+			w -= w / 2
+		}
 		c, asleep, ok := s.observe(th)
 		if !ok {
 			s.drop(th)
@@ -413,6 +444,11 @@ func (s *Sampler) sample(now uint64) {
 			th.sleeps[c]++
 		}
 		th.last, th.lastAsleep, th.lastSlices = c, true, ss.Slices
+	}
+	if ran {
+		s.quiet = 0
+	} else {
+		s.quiet++
 	}
 }
 

@@ -332,3 +332,66 @@ func TestSnapshotNeverShrinks(t *testing.T) {
 		t.Errorf("final split %v: the wait did not shrink, the test shows nothing", r.Threads[0].OffCPUNs)
 	}
 }
+
+// TestSamplerBacksOff: samples that find no thread has run since the last
+// one double the interval up to listEvery, the first that finds one ran
+// brings it back to the period, and the wake inside a backed-off interval
+// is split half and half between the cause slept in and the one seen now.
+// The time asleep still adds up to the time watched.
+func TestSamplerBacksOff(t *testing.T) {
+	const pid = 100
+	p := fakeProc{t, t.TempDir()}
+	pselect6, write := nrOf(t, "pselect6"), nrOf(t, "write")
+	p.write(pid, pid, "schedstat", "0 0 1\n")
+	p.state(pid, pid, 'S', pselect6)
+	s := newSampler(Options{Root: p.root, PID: pid, Hz: 20})
+	s.begin(0)
+	if got := s.interval(); got != 50*time.Millisecond {
+		t.Fatalf("interval %v at the start, want the period", got)
+	}
+	now := uint64(0)
+	next := func() {
+		now += uint64(s.interval())
+		s.sample(now)
+	}
+	next() // the first sample observes the thread: it counts as having run
+	var seen []time.Duration
+	for range 7 {
+		next()
+		seen = append(seen, s.interval())
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
+	for i := range want {
+		want[i] *= time.Millisecond
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("intervals %v, want %v", seen, want)
+	}
+	// It wakes and sleeps in write: seen at the next sample, 1 s later.
+	p.state(pid, pid, 'D', write)
+	p.write(pid, pid, "schedstat", "0 0 2\n")
+	before := now
+	next()
+	if got := s.interval(); got != 50*time.Millisecond {
+		t.Errorf("interval %v after a thread ran, want the period", got)
+	}
+	th := s.threads[pid]
+	if got := th.asleep[cause{kind: kindSyscall, nr: write}]; got != (now-before)/2 {
+		t.Errorf("write got %d of the %d ns interval, want half", got, now-before)
+	}
+	r := s.result(now, false)
+	main := r.Threads[0]
+	if main.WatchedNs() != now {
+		t.Errorf("watched %d, want %d", main.WatchedNs(), now)
+	}
+	wantWrite := (now - before) / 2
+	if got := main.OffCPUNs[class(write)]; got != wantWrite {
+		t.Errorf("write %d, want %d", got, wantWrite)
+	}
+	if got := main.OffCPUNs[class(pselect6)]; got != now-wantWrite {
+		t.Errorf("pselect6 %d, want %d", got, now-wantWrite)
+	}
+	if r.Stats.Samples != 9 {
+		t.Errorf("%d samples over %v, want 9", r.Stats.Samples, time.Duration(now))
+	}
+}
