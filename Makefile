@@ -20,7 +20,7 @@ build:
 
 ## generate: rebuild the BPF objects and their Go bindings with bpf2go
 generate: deps
-	$(GO) generate ./internal/probe/
+	$(GO) generate ./internal/probe/ ./internal/e2e/floor/
 
 deps:
 	@./scripts/install-deps.sh

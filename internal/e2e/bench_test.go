@@ -32,7 +32,14 @@ const (
 // than rounds of the pipe (tenths of a percent): the audit path gets more.
 var benchRounds = map[string]int{"open": 5, "pipe": 3}
 
-var benchModes = []string{"none", "fentry", "kprobe"}
+// benchModes are the modes of a round, in the order the first round runs
+// them (later rounds rotate it). floor-fentry and floor-kprobe attach the
+// floor (internal/e2e/floor: programs on auditprof's hooks that only count
+// their runs): the cost of attaching at all, to set beside auditprof's.
+var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe"}
+
+// benchAttach are the modes in which auditprof records.
+var benchAttach = []string{"fentry", "kprobe"}
 
 // benchVars hands the fixed amounts of work to bench-overhead.sh.
 func benchVars() map[string]string {
@@ -41,6 +48,7 @@ func benchVars() map[string]string {
 		"BENCH_ROUNDS_pipe": strconv.Itoa(benchRounds["pipe"]),
 		"BENCH_OPENS":       strconv.Itoa(benchOpens),
 		"BENCH_PIPES":       strconv.Itoa(benchPipes),
+		"BENCH_MODES":       strings.Join(benchModes, " "),
 	}
 }
 
@@ -53,6 +61,7 @@ func benchVars() map[string]string {
 // as asked; it does not assert speed.
 func BenchmarkOverhead(b *testing.B) {
 	dir, files, kernels := guestSetup(b)
+	files["/bin/floor"] = guestBinary(b, "amd64", "./floor")
 	type result struct {
 		res  *vmtest.Result
 		err  error
@@ -212,41 +221,62 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		}
 		none := ns[load.name]["none"]
 		fmt.Fprintf(w, "  %s\n", load.what)
-		fmt.Fprintf(w, "    %-7s %-34s %8s %13s %14s %12s\n", "attach", "guest s per round", "vs none", "(round range)", "records/round", "added ns/rec")
+		fmt.Fprintf(w, "    %-12s %-34s %8s %13s %14s %12s\n", "attach", "guest s per round", "vs none", "(round range)", "records/round", "added ns/rec")
 		var noneS []string
 		for r := 1; r <= benchRounds[load.name]; r++ {
 			noneS = append(noneS, fmt.Sprintf("%.3f", none[fmt.Sprintf("%s.%d", load.name, r)]/1e9))
 		}
-		fmt.Fprintf(w, "    %-7s %-34s %8s\n", "none", strings.Join(noneS, " "), "1.000")
+		fmt.Fprintf(w, "    %-12s %-34s %8s\n", "none", strings.Join(noneS, " "), "1.000")
+		// Records a round, from auditprof's profiles; the floor's rounds
+		// make the same records and count none, so its added ns per record
+		// is over its family's count.
+		recs := map[string]float64{}
+		for _, m := range benchAttach {
+			var v []float64
+			for r := 1; r <= benchRounds[load.name]; r++ {
+				v = append(v, float64(benchProfile(b, sections, m, fmt.Sprintf("%s.%d", load.name, r)).Totals.Records))
+			}
+			recs[m] = median(v)
+			if load.name == "open" && recs[m] < benchOpens {
+				b.Fatalf("%s %s: %.0f records counted a round for %d audited opens: auditprof was not counting the whole round",
+					kernelName, m, recs[m], benchOpens)
+			}
+		}
+		added := map[string]float64{}
 		for _, m := range benchModes[1:] {
-			var ratios, recs []float64
+			family := strings.TrimPrefix(m, "floor-")
+			var ratios []float64
 			var secs []string
 			for r := 1; r <= benchRounds[load.name]; r++ {
 				name := fmt.Sprintf("%s.%d", load.name, r)
-				p := benchProfile(b, sections, m, name)
-				recs = append(recs, float64(p.Totals.Records))
+				if family != m {
+					benchFloorRan(b, sections, m, name, load.name == "open")
+				}
 				ratios = append(ratios, ns[load.name][m][name]/none[name])
 				secs = append(secs, fmt.Sprintf("%.3f", ns[load.name][m][name]/1e9))
 			}
 			med := median(ratios)
 			lo, hi := minMax(ratios)
-			rec := median(recs)
-			if load.name == "open" && rec < benchOpens {
-				b.Fatalf("%s %s: %.0f records counted a round for %d audited opens: auditprof was not counting the whole round",
-					kernelName, m, rec, benchOpens)
-			}
-			added := "-"
+			rec := recs[family]
+			addedS := "-"
 			if rec >= benchOpens {
-				added = fmt.Sprintf("%.0f", (median(values(ns[load.name][m]))-median(values(none)))/rec)
+				added[m] = (median(values(ns[load.name][m])) - median(values(none))) / rec
+				addedS = fmt.Sprintf("%.0f", added[m])
 			}
-			fmt.Fprintf(w, "    %-7s %-34s %8.3f %13s %14.0f %12s\n", m, strings.Join(secs, " "), med,
-				fmt.Sprintf("%.3f-%.3f", lo, hi), rec, added)
+			fmt.Fprintf(w, "    %-12s %-34s %8.3f %13s %14.0f %12s\n", m, strings.Join(secs, " "), med,
+				fmt.Sprintf("%.3f-%.3f", lo, hi), rec, addedS)
 			b.ReportMetric(med, load.name+"-"+m+"/none")
+		}
+		if load.name == "open" {
+			for _, m := range benchAttach {
+				fmt.Fprintf(w, "    %s: %.0f ns a record added = %.0f attaching at all (the floor) + %.0f auditprof's own work\n",
+					m, added[m], added["floor-"+m], added[m]-added["floor-"+m])
+			}
 		}
 	}
 	// The programs' own cost, from the rounds with kernel.bpf_stats_enabled.
 	fmt.Fprintf(w, "  BPF programs' own run time (kernel.bpf_stats_enabled=1, one open round each; guest ns = instructions)\n")
-	for _, m := range benchModes[1:] {
+	for _, m := range benchAttach {
 		p := benchProfile(b, sections, m, "cost")
 		if p.Totals.Records < benchOpens {
 			b.Fatalf("%s %s (stats round): %d records counted for %d audited opens", kernelName, m, p.Totals.Records, benchOpens)
@@ -274,6 +304,23 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 				float64(prog.RunCount)/recs, float64(prog.RunTimeNs)/float64(prog.RunCount), float64(prog.RunTimeNs)/recs)
 		}
 		b.ReportMetric(float64(total)/recs, m+"-bpf-ns/record")
+	}
+}
+
+// benchFloorRan fails unless the floor's round NAME in MODE printed its
+// programs' runs, with audit_log_start's (slot 0) above zero where the
+// load was audited: a floor that attached nothing would look free.
+func benchFloorRan(b testing.TB, sections map[string]string, mode, name string, audited bool) {
+	s, ok := sections[mode+"."+name+".out"]
+	if !ok {
+		b.Fatalf("no output for %s round %s", mode, name)
+	}
+	var runs uint64
+	if _, err := fmt.Sscanf(s, "slot 0: %d runs", &runs); err != nil {
+		b.Fatalf("%s round %s: no run count in %q", mode, name, s)
+	}
+	if audited && runs < benchOpens {
+		b.Fatalf("%s round %s: audit_log_start's program ran %d times for %d audited opens", mode, name, runs, benchOpens)
 	}
 }
 

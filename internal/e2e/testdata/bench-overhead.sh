@@ -7,7 +7,8 @@
 # at", ktime in ns: at icount shift=0 one instruction each). It starts on
 # an empty audit queue and an empty log; auditprof, in the fentry and
 # kprobe rounds, is attached and counting before the timer starts and
-# stopped after it ends. The three modes alternate within a round, in an
+# stopped after it ends; so is the floor (floor-fentry and floor-kprobe:
+# programs on the same hooks that only count their runs). The three modes alternate within a round, in an
 # order that rotates from round to round, so that each round's ratio is
 # against a none run next to it.
 # shellcheck disable=SC2034 # MODE is read by record (prelude.sh)
@@ -35,7 +36,15 @@ bench_round() {
 	settle
 	: > /var/log/audit/audit.log
 	ts=$(now)
-	if [ $3 != none ]; then MODE=$3; record $3.$2 --duration 3600s; fi
+	case $3 in
+	none) ;;
+	floor-*)
+		rm -f /tmp/ready
+		floor -mode "${3#floor-}" -ready-file /tmp/ready > /tmp/$3.$2.out 2>&1 &
+		AP=$!
+		wait_for_file /tmp/ready 60 || { cat /tmp/$3.$2.out; echo "floor did not get ready"; exit 1; } ;;
+	*) MODE=$3; record $3.$2 --duration 3600s ;;
+	esac
 	# Deferred work of the last round's detach (RCU, kworkers) ends here:
 	# an idle second costs no instructions.
 	sleep 1
@@ -43,11 +52,17 @@ bench_round() {
 	t0=$(now)
 	load $1
 	t1=$(now)
-	if [ $3 != none ]; then
+	case $3 in
+	none) ;;
+	floor-*)
+		kill -INT $AP; wait $AP; rc=$?
+		[ $rc = 0 ] || { cat /tmp/$3.$2.out; echo "floor ($3.$2) exited $rc"; exit 1; }
+		emit $3.$2.out /tmp/$3.$2.out ;;
+	*)
 		kill -INT $AP; wait $AP; rc=$?
 		[ $rc = 0 ] || { cat /tmp/$3.$2.out; echo "auditprof record ($3.$2) exited $rc"; exit 1; }
-		emit $3.$2.json /tmp/$3.$2.json
-	fi
+		emit $3.$2.json /tmp/$3.$2.json ;;
+	esac
 	echo "$1 $3 $2 $t0 $t1" >> /tmp/bench.txt
 	echo "$1 $3 $2 $ts $t0 $t1 $(now)" >> /tmp/phases.txt
 }
@@ -55,7 +70,7 @@ bench_round() {
 # Each load runs once untimed first: the first run after boot is slower.
 for l in open pipe; do
 	load $l
-	r=1; order="none fentry kprobe"; eval rounds=\$BENCH_ROUNDS_$l
+	r=1; order="$BENCH_MODES"; eval rounds=\$BENCH_ROUNDS_$l
 	# shellcheck disable=SC2154 # rounds: set by the eval
 	while [ $r -le $rounds ]; do
 		for m in $order; do bench_round $l $l.$r $m; done
