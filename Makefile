@@ -51,9 +51,10 @@ unit:
 demo: vm-assets
 	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) run ./internal/e2e/demo
 
-## bench: overhead in guest time (icount): fixed loads without auditprof, with fentry, with kprobes; BPF ns per record
+## bench: overhead in guest time (icount): fixed loads without auditprof, with fentry, with kprobes, the floor, bpftrace; BPF ns per record
 bench: vm-assets
-	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 40m -run '^$$' -bench . -benchtime 1x ./internal/e2e/
+	@./scripts/vm-assets-bpftrace.sh $(VM_ASSETS)
+	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 80m -run '^$$' -bench . -benchtime 1x ./internal/e2e/
 
 help:
 	@awk '/^## /{sub(/^## /,""); split($$0,a,": "); printf "  %-10s %s\n", a[1], a[2]}' $(MAKEFILE_LIST)
