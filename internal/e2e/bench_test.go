@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -36,7 +37,34 @@ var benchRounds = map[string]int{"open": 5, "pipe": 3}
 // them (later rounds rotate it). floor-fentry and floor-kprobe attach the
 // floor (internal/e2e/floor: programs on auditprof's hooks that only count
 // their runs): the cost of attaching at all, to set beside auditprof's.
-var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe"}
+// bpftrace and bpftrace-kfunc run the tool an engineer would otherwise
+// write, Debian's bpftrace 0.17 (scripts/vm-assets-bpftrace.sh) counting
+// audit_log_start by comm, on a kprobe and on a kfunc (fentry):
+// auditprof, which measures far more, should cost at most that.
+var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe", "bpftrace", "bpftrace-kfunc"}
+
+// benchBpftrace are the bpftrace modes and what auditprof mode each is
+// compared with: the one attaching the same way (kprobe; kfunc is a
+// trampoline, as fentry).
+var benchBpftrace = []struct{ mode, auditprof string }{{"bpftrace", "kprobe"}, {"bpftrace-kfunc", "fentry"}}
+
+// benchFamily is the auditprof mode whose records a round of mode m makes
+// (its added ns per record is over that count): floor-X's is X's, a
+// bpftrace mode's the auditprof mode it attaches like.
+func benchFamily(m string) string {
+	for _, bt := range benchBpftrace {
+		if m == bt.mode {
+			return bt.auditprof
+		}
+	}
+	return strings.TrimPrefix(m, "floor-")
+}
+
+// benchMemoryMB is the benchmark guest's memory, for every mode alike:
+// bpftrace loads LLVM's and clang's libraries (about 200 MB, in the
+// initramfs, which is in RAM too), more than the tests' default 1024 MiB
+// leaves room for.
+const benchMemoryMB = 2048
 
 // benchAttach are the modes in which auditprof records.
 var benchAttach = []string{"fentry", "kprobe"}
@@ -62,12 +90,13 @@ func benchVars() map[string]string {
 func BenchmarkOverhead(b *testing.B) {
 	dir, files, kernels := guestSetup(b)
 	files["/bin/floor"] = guestBinary(b, "amd64", "./floor")
+	benchBpftraceFiles(b, dir, files)
 	type result struct {
 		res  *vmtest.Result
 		err  error
 		wall time.Duration
 	}
-	timeout := 40 * time.Minute // wall time; a busy host slows icount down
+	timeout := 75 * time.Minute // wall time; a busy host slows icount down
 	done := make([]chan result, len(kernels))
 	for i, k := range kernels {
 		done[i] = make(chan result, 1)
@@ -80,7 +109,7 @@ func BenchmarkOverhead(b *testing.B) {
 			defer cancel()
 			start := time.Now()
 			res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Vars: benchVars(), Script: guestScript(benchOverheadSh), Timeout: timeout})
+				Vars: benchVars(), Script: guestScript(benchOverheadSh), Timeout: timeout, MemoryMB: benchMemoryMB})
 			done[i] <- result{res, err, time.Since(start)}
 		}()
 	}
@@ -100,6 +129,25 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Logf("%s: the VM ran %s of wall time; %s", k.Name, r.wall.Round(time.Second), benchPhases(r.res.Sections["phases"]))
 			reportOverhead(b, os.Stdout, k.Name, r.res.Sections)
 		})
+	}
+}
+
+// benchBpftraceFiles adds the bpftrace tree of scripts/vm-assets-bpftrace.sh
+// (DIR/bpftrace/rootfs: /usr/bin/bpftrace, its libraries in
+// /usr/lib/x86_64-linux-gnu) to files, merged over the base rootfs. Only
+// the benchmark carries it: it is about 200 MB.
+func benchBpftraceFiles(b testing.TB, dir string, files map[string]string) {
+	bt := filepath.Join(dir, "bpftrace")
+	if _, err := os.Stat(filepath.Join(bt, ".complete")); err != nil {
+		b.Fatalf("no bpftrace in %s (%v): run scripts/vm-assets-bpftrace.sh %s (make bench does)", bt, err, dir)
+	}
+	root := filepath.Join(bt, "rootfs")
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		files["/"+e.Name()] = filepath.Join(root, e.Name())
 	}
 }
 
@@ -243,19 +291,24 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 			}
 		}
 		added := map[string]float64{}
+		medians := map[string]float64{}
 		for _, m := range benchModes[1:] {
-			family := strings.TrimPrefix(m, "floor-")
+			family := benchFamily(m)
 			var ratios []float64
 			var secs []string
 			for r := 1; r <= benchRounds[load.name]; r++ {
 				name := fmt.Sprintf("%s.%d", load.name, r)
-				if family != m {
+				switch {
+				case strings.HasPrefix(m, "floor-"):
 					benchFloorRan(b, sections, m, name, load.name == "open")
+				case strings.HasPrefix(m, "bpftrace"):
+					benchBpftraceRan(b, sections, m, name, load.name == "open")
 				}
 				ratios = append(ratios, ns[load.name][m][name]/none[name])
 				secs = append(secs, fmt.Sprintf("%.3f", ns[load.name][m][name]/1e9))
 			}
 			med := median(ratios)
+			medians[m] = med
 			lo, hi := minMax(ratios)
 			rec := recs[family]
 			addedS := "-"
@@ -271,6 +324,28 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 			for _, m := range benchAttach {
 				fmt.Fprintf(w, "    %s: %.0f ns a record added = %.0f attaching at all (the floor) + %.0f auditprof's own work\n",
 					m, added[m], added["floor-"+m], added[m]-added["floor-"+m])
+			}
+		}
+		// auditprof against the bpftrace one-liner: the ratio of the guest
+		// time each adds to the same work (per record on the audit path,
+		// where both see the same records; median rounds, so per round
+		// too), and the two medians of "vs none".
+		addedTime := func(m string) float64 { return median(values(ns[load.name][m])) - median(values(none)) }
+		for _, cmp := range []struct{ auditprof, bpftrace string }{
+			{"fentry", "bpftrace"}, {"kprobe", "bpftrace"}, {"fentry", "bpftrace-kfunc"},
+		} {
+			a, bt := addedTime(cmp.auditprof), addedTime(cmp.bpftrace)
+			x := "-"
+			if bt > 0 {
+				x = fmt.Sprintf("%.2f", a/bt)
+			}
+			detail := fmt.Sprintf("vs none %.3f / %.3f", medians[cmp.auditprof], medians[cmp.bpftrace])
+			if load.name == "open" {
+				detail = fmt.Sprintf("%.0f / %.0f ns added a record; %s", added[cmp.auditprof], added[cmp.bpftrace], detail)
+			}
+			fmt.Fprintf(w, "    auditprof %s vs %s: %s (%s)\n", cmp.auditprof, cmp.bpftrace, x, detail)
+			if load.name == "open" && bt > 0 {
+				b.ReportMetric(a/bt, load.name+"-"+cmp.auditprof+"/"+cmp.bpftrace)
 			}
 		}
 	}
@@ -323,6 +398,36 @@ func benchFloorRan(b testing.TB, sections map[string]string, mode, name string, 
 		b.Fatalf("%s round %s: audit_log_start's program ran %d times for %d audited opens", mode, name, runs, benchOpens)
 	}
 }
+
+// benchBpftraceRan fails unless bpftrace's round NAME in MODE attached
+// its probe and printed its map at the end, with stress-ng-open's count at
+// least the audited opens where the load was audited (each open makes
+// several records, each one audit_log_start): a bpftrace that attached
+// nothing, or late, would look cheap.
+func benchBpftraceRan(b testing.TB, sections map[string]string, mode, name string, audited bool) {
+	s, ok := sections[mode+"."+name+".out"]
+	if !ok {
+		b.Fatalf("no output for %s round %s", mode, name)
+	}
+	if !strings.Contains(s, "Attaching 1 probe") {
+		b.Fatalf("%s round %s: bpftrace did not attach its probe: %q", mode, name, s)
+	}
+	counts := map[string]uint64{}
+	for _, m := range bpftraceMapLine.FindAllStringSubmatch(s, -1) {
+		n, _ := strconv.ParseUint(m[2], 10, 64)
+		counts[m[1]] = n
+	}
+	if len(counts) == 0 {
+		b.Fatalf("%s round %s: bpftrace printed no map: %q", mode, name, s)
+	}
+	if audited && counts["stress-ng-open"] < benchOpens {
+		b.Fatalf("%s round %s: bpftrace counted %d audit_log_start calls by stress-ng-open for %d audited opens: %q",
+			mode, name, counts["stress-ng-open"], benchOpens, s)
+	}
+}
+
+// bpftraceMapLine is a line of the map bpftrace prints at exit, @[comm]: N.
+var bpftraceMapLine = regexp.MustCompile(`(?m)^@\[(.*)\]: ([0-9]+)$`)
 
 func minMax(v []float64) (lo, hi float64) {
 	lo, hi = v[0], v[0]

@@ -8,7 +8,9 @@
 # an empty audit queue and an empty log; auditprof, in the fentry and
 # kprobe rounds, is attached and counting before the timer starts and
 # stopped after it ends; so is the floor (floor-fentry and floor-kprobe:
-# programs on the same hooks that only count their runs). The three modes alternate within a round, in an
+# programs on the same hooks that only count their runs), and so is
+# bpftrace (bpftrace and bpftrace-kfunc: the one-liner counting
+# audit_log_start by comm on a kprobe or a kfunc). The modes alternate within a round, in an
 # order that rotates from round to round, so that each round's ratio is
 # against a none run next to it.
 # shellcheck disable=SC2034 # MODE is read by record (prelude.sh)
@@ -28,6 +30,29 @@ load() {
 	pipe) stress-ng --pipe 1 --pipe-ops $BENCH_PIPES --quiet ;;
 	esac || { echo "stress-ng ($1) exited $?"; exit 1; }
 }
+# traced: audit_log_start is in ftrace's enabled functions, where a kprobe
+# on it and a kfunc (trampoline) both show once attached.
+traced() { grep -q '^audit_log_start[ 	]' /sys/kernel/tracing/enabled_functions; }
+# bpftrace_start MODE NAME: the one-liner, in the background (AP), and
+# only once its probe is attached: bpftrace prints "Attaching 1 probe..."
+# before it attaches (and after LLVM compiled the program), so wait for
+# that line and then for the function to be traced.
+bpftrace_start() {
+	case $1 in
+	bpftrace) probe=kprobe ;;
+	bpftrace-kfunc) probe=kfunc ;;
+	esac
+	# Nothing else (the last round's tracer) may still be attached.
+	n=0; while traced; do n=$((n + 1)); [ $n -lt 100 ] || { echo "audit_log_start traced before bpftrace ($1.$2)"; exit 1; }; sleep 0.1; done
+	bpftrace -e "$probe:audit_log_start { @[comm] = count(); }" > /tmp/$1.$2.out 2>&1 &
+	AP=$!
+	n=0
+	until grep -q '^Attaching' /tmp/$1.$2.out && traced; do
+		n=$((n + 1))
+		[ $n -lt 1200 ] && kill -0 $AP 2>/dev/null || { cat /tmp/$1.$2.out; echo "bpftrace ($1.$2) did not attach"; exit 1; }
+		sleep 0.1
+	done
+}
 # bench_round LOAD NAME MODE: one round of LOAD, timed, with auditprof
 # recording in MODE (fentry, kprobe) or not at all (none). bench.txt gets
 # "LOAD MODE NAME T0 T1", phases.txt the guest times of the round's steps
@@ -43,6 +68,7 @@ bench_round() {
 		floor -mode "${3#floor-}" -ready-file /tmp/ready > /tmp/$3.$2.out 2>&1 &
 		AP=$!
 		wait_for_file /tmp/ready 60 || { cat /tmp/$3.$2.out; echo "floor did not get ready"; exit 1; } ;;
+	bpftrace*) bpftrace_start $3 $2 ;;
 	*) MODE=$3; record $3.$2 --duration 3600s ;;
 	esac
 	# Deferred work of the last round's detach (RCU, kworkers) ends here:
@@ -54,9 +80,10 @@ bench_round() {
 	t1=$(now)
 	case $3 in
 	none) ;;
-	floor-*)
+	floor-* | bpftrace*)
+		# bpftrace prints its map on SIGINT, after the timed part.
 		kill -INT $AP; wait $AP; rc=$?
-		[ $rc = 0 ] || { cat /tmp/$3.$2.out; echo "floor ($3.$2) exited $rc"; exit 1; }
+		[ $rc = 0 ] || { cat /tmp/$3.$2.out; echo "$3 ($3.$2) exited $rc"; exit 1; }
 		emit $3.$2.out /tmp/$3.$2.out ;;
 	*)
 		kill -INT $AP; wait $AP; rc=$?
