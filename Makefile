@@ -54,7 +54,7 @@ demo: vm-assets
 ## bench: overhead in guest time (icount): fixed loads without auditprof, with fentry, with kprobes, the floor, bpftrace; BPF ns per record
 bench: vm-assets
 	@./scripts/vm-assets-bpftrace.sh $(VM_ASSETS)
-	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 80m -run '^$$' -bench . -benchtime 1x ./internal/e2e/
+	AUDITPROF_VM_ASSETS=$(VM_ASSETS) $(GO) test -count=1 -timeout 120m -run '^$$' -bench . -benchtime 1x ./internal/e2e/
 
 help:
 	@awk '/^## /{sub(/^## /,""); split($$0,a,": "); printf "  %-10s %s\n", a[1], a[2]}' $(MAKEFILE_LIST)
