@@ -406,33 +406,57 @@ static __always_inline __u32 slot_claim(__u32 *next, __u32 max, __u64 table)
 	return 0;
 }
 
+/* slot_for returns the slot of key in an attribution table (slots: the
+ * hash from key to slot; arr: the array of counters, whose values begin
+ * with the key), claiming one on the key's first record, or 0 ("other")
+ * when none is left. The claim writes the key into its value before the
+ * insert publishes it; *fresh says this call claimed and published the
+ * slot, for the caller to fill the value's other fields once. A CPU that
+ * loses the insert race to another uses the winner's slot (the one it
+ * claimed stays unused). key_size is a constant at every call site, so
+ * the copy is unrolled. */
+static __always_inline __u32 slot_for(void *slots, void *arr, const void *key, __u32 key_size, __u32 *next,
+				      __u32 max, __u64 table, bool *fresh)
+{
+	__u32 slot, *sp;
+	void *v;
+
+	*fresh = false;
+	sp = bpf_map_lookup_elem(slots, key);
+	if (sp)
+		return *sp;
+	slot = slot_claim(next, max, table);
+	v = slot ? bpf_map_lookup_elem(arr, &slot) : NULL;
+	if (v)
+		__builtin_memcpy(v, key, key_size);
+	if (!slot || bpf_map_update_elem(slots, key, &slot, BPF_NOEXIST)) {
+		/* No slot, or a racing CPU inserted this key first (then its
+		 * slot is the one to use). */
+		sp = bpf_map_lookup_elem(slots, key);
+		return sp ? *sp : 0;
+	}
+	*fresh = v != NULL;
+	return slot;
+}
+
 /* proc_slot returns the counters of the current process, from the task's
  * cache when it has one. A process that does not fit goes to slot 0 and is
  * counted in proc_overflow, per record. */
 static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u32 slot, *sp;
 	struct proc_stats *p;
+	bool fresh;
+	__u32 slot;
 
 	if (ts && ts->proc_cached && ts->proc_tgid == tgid)
 		return bpf_map_lookup_elem(&procs, &ts->proc_slot);
-	sp = bpf_map_lookup_elem(&proc_slots, &tgid);
-	if (sp) {
-		slot = *sp;
-	} else {
-		slot = slot_claim(&proc_next, proc_slots_max, 1);
-		p = slot ? bpf_map_lookup_elem(&procs, &slot) : NULL;
+	slot = slot_for(&proc_slots, &procs, &tgid, sizeof(tgid), &proc_next, proc_slots_max, 1, &fresh);
+	if (fresh) {
+		p = bpf_map_lookup_elem(&procs, &slot);
 		if (p) {
-			p->tgid = tgid;
 			p->cgroup_id = bpf_get_current_cgroup_id();
 			bpf_get_current_comm(&p->comm, sizeof(p->comm));
-		}
-		if (!slot || bpf_map_update_elem(&proc_slots, &tgid, &slot, BPF_NOEXIST)) {
-			/* No slot, or a racing CPU inserted this tgid first
-			 * (then its slot is the one to use). */
-			sp = bpf_map_lookup_elem(&proc_slots, &tgid);
-			slot = sp ? *sp : 0;
 		}
 	}
 	if (!slot) {
@@ -460,8 +484,9 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 	struct task_struct *task;
 	struct prog_key pk = {};
 	struct prog_stats *p;
-	__u32 tgid, slot, *sp;
+	__u32 tgid, slot;
 	__u64 exec_id;
+	bool fresh;
 	__u64 *comm = (__u64 *)pk.comm;
 
 	if (use_task_storage) {
@@ -491,21 +516,7 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 		BPF_CORE_READ_STR_INTO(&pk.parent_comm, parent, comm);
 		pk.cgroup_id = bpf_get_current_cgroup_id();
 		pk.self = self_tgid && (tgid == self_tgid || ptgid == self_tgid);
-		sp = bpf_map_lookup_elem(&prog_slots, &pk);
-		if (sp) {
-			slot = *sp;
-		} else {
-			slot = slot_claim(&prog_next, prog_slots_max, 3);
-			p = slot ? bpf_map_lookup_elem(&progs, &slot) : NULL;
-			if (p)
-				p->key = pk;
-			if (!slot || bpf_map_update_elem(&prog_slots, &pk, &slot, BPF_NOEXIST)) {
-				/* No slot, or a racing CPU inserted this
-				 * program first: its slot is the one. */
-				sp = bpf_map_lookup_elem(&prog_slots, &pk);
-				slot = sp ? *sp : 0;
-			}
-		}
+		slot = slot_for(&prog_slots, &progs, &pk, sizeof(pk), &prog_next, prog_slots_max, 3, &fresh);
 		/* Slot 0 is not cached: a claim can fail while slots are
 		 * left (slot_claim), and the next record tries again. */
 		if (ts && slot) {
@@ -554,8 +565,8 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 	struct rule_key rk = {};
 	__u64 fkey = 0;
 	__s32 major = SYSCALL_NONE;
-	__u32 slot = 0, arch = 0, *sp;
-	struct rule_stats *r;
+	__u32 slot = 0, arch = 0;
+	bool fresh;
 
 	if (ctx) {
 		fkey = (__u64)READ(btf, ctx, filterkey);
@@ -575,19 +586,7 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 		arch = READ(btf, ctx, arch);
 	rk.syscall = major;
 	rk.arch = arch;
-	sp = bpf_map_lookup_elem(&rule_slots, &rk);
-	if (sp) {
-		slot = *sp;
-	} else {
-		slot = slot_claim(&rule_next, rule_slots_max, 2);
-		r = slot ? bpf_map_lookup_elem(&rules, &slot) : NULL;
-		if (r)
-			r->key = rk;
-		if (!slot || bpf_map_update_elem(&rule_slots, &rk, &slot, BPF_NOEXIST)) {
-			sp = bpf_map_lookup_elem(&rule_slots, &rk);
-			slot = sp ? *sp : 0;
-		}
-	}
+	slot = slot_for(&rule_slots, &rules, &rk, sizeof(rk), &rule_next, rule_slots_max, 2, &fresh);
 	if (!slot) {
 		if (t)
 			t->rule_overflow++;
