@@ -143,6 +143,10 @@ struct task_state {
 	struct call_state outer;
 	__u32 outer_saved;
 	__u32 resumed;
+	/* The hash fallback only: the thread's start time (task->start_time),
+	 * which tells the thread the entry was made for from a later one
+	 * given the same pid. */
+	__u64 task_start;
 };
 
 /* Set by user space once every program is attached, cleared before it
@@ -195,10 +199,17 @@ struct {
 	__type(value, struct task_state);
 } task_states SEC(".maps");
 
-/* The fallback for kernels before 5.12, keyed by pid_tgid: an entry lives
- * for one audit_log_start call. Shrunk to one entry when unused. */
+/* The fallback for kernels before 5.12 (and --task-state hash), keyed by
+ * pid_tgid: a thread's state stays between its calls, as in task storage,
+ * so that its cached slots spare every later record the key building and
+ * hash lookups. A thread that exits leaves its entry behind: task_get
+ * tells a reused pid from it by the thread's start time (task_state.
+ * task_start), and the LRU evicts the entries of threads long idle or
+ * gone. An entry evicted while its thread is inside audit_log_start (more
+ * than max_entries threads made records since) loses that call: counted
+ * in inflight_missing. Shrunk to one entry when unused. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct task_state);
@@ -602,8 +613,11 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 }
 
 /* task_get returns the current task's state; create makes it when missing.
- * In the fallback (no task storage) the state lives in the inflight hash
- * for one audit_log_start call only. */
+ * In the fallback (no task storage: kernels before 5.12, or --task-state
+ * hash) the state lives in the inflight LRU hash, keyed by pid_tgid and
+ * kept between calls; an entry made for an earlier thread with the same
+ * pid (its start time differs) is reset, so that no cached slot outlives
+ * the thread it was found for. */
 static __always_inline struct task_state *task_get(bool create)
 {
 	if (use_task_storage)
@@ -612,17 +626,35 @@ static __always_inline struct task_state *task_get(bool create)
 	{
 		__u64 id = bpf_get_current_pid_tgid();
 		struct task_state *ts = bpf_map_lookup_elem(&inflight, &id);
+		struct task_struct *task;
 		struct task_state zero = {};
+		__u64 start;
 
-		if (ts || !create)
+		/* schedule_timeout asks for every task of the machine: one
+		 * lookup for those that never made a record. */
+		if (!ts && !create)
+			return NULL;
+		task = (struct task_struct *)bpf_get_current_task();
+		start = BPF_CORE_READ(task, start_time);
+		if (ts && ts->task_start == start)
 			return ts;
+		if (ts) {
+			/* A reused pid: the state is another thread's. */
+			*ts = zero;
+			ts->task_start = start;
+			return ts;
+		}
+		zero.task_start = start;
 		bpf_map_update_elem(&inflight, &id, &zero, BPF_NOEXIST);
-		return bpf_map_lookup_elem(&inflight, &id);
+		ts = bpf_map_lookup_elem(&inflight, &id);
+		/* A racing insert for this pid is this thread's own: a thread
+		 * runs one program at a time but for an interrupt's. */
+		return ts;
 	}
 }
 
-/* task_done ends the call's state; a call it interrupted resumes. In the
- * fallback, with none, it frees the hash entry. */
+/* task_done ends the call's state; a call it interrupted resumes. The
+ * state itself stays, in task storage and in the fallback hash alike. */
 static __always_inline void task_done(struct task_state *ts)
 {
 	ts->call.active = 0;
@@ -631,12 +663,6 @@ static __always_inline void task_done(struct task_state *ts)
 		ts->call = ts->outer;
 		ts->outer_saved = 0;
 		ts->resumed = 1;
-		return;
-	}
-	if (!use_task_storage) {
-		__u64 id = bpf_get_current_pid_tgid();
-
-		bpf_map_delete_elem(&inflight, &id);
 	}
 }
 

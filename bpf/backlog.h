@@ -16,6 +16,7 @@ enum sizes {
 	KEY_LEN = 64,    /* of ctx->filterkey: longer keys are cut */
 	REASON_LEN = 48, /* of audit_log_lost's message */
 	COMM_LEN = 16,   /* TASK_COMM_LEN */
+	EXE_LEN = 32,    /* of the executable's file name: longer names are cut */
 	/* wait_hist: slot i counts waits of [2^i, 2^(i+1)) ns; the last
 	 * slot takes every longer wait. */
 	HIST_SLOTS = 48,
@@ -26,12 +27,24 @@ enum sizes {
 enum defaults {
 	DEFAULT_BUCKET_NS = 10000000, /* the timeline's bucket width */
 	DEFAULT_TIMELINE_SLOTS = 1024, /* buckets in the ring, per CPU */
-	DEFAULT_MAX_PROCS = 4096,      /* attribution slots; slot 0 is added */
+	DEFAULT_MAX_PROCS = 4096,      /* process rows; slots 0 and 1 are added */
 	DEFAULT_MAX_RULES = 1024,
 	DEFAULT_MAX_PROGS = 1024,      /* program slots; slot 0 is added */
 	/* (process, program row) pairs remembered to count each process
 	 * once per row: an LRU, so exact while fewer are live. */
 	DEFAULT_PROG_SEEN = 16384,
+	/* (rule, program) pairs; slot 0 is added. */
+	DEFAULT_MAX_RULE_PROGS = 4096,
+	/* A process gets a row of its own once its group leader is this
+	 * old (ns); its records before go to the short-lived row. */
+	DEFAULT_PROC_MIN_AGE_NS = 1000000000,
+};
+
+/* The process table's reserved slots. */
+enum proc_slot {
+	PROC_SLOT_OTHER = 0, /* processes that did not fit (proc_overflow) */
+	PROC_SLOT_SHORT = 1, /* processes younger than proc_min_age_ns */
+	PROC_SLOT_FIRST = 2, /* the first row of a process */
 };
 
 /* rule_key.syscall when it holds no syscall number. */
@@ -75,7 +88,15 @@ struct counters {
 	__u64 max_retry_depth;
 	__u64 max_hold_depth;
 	__u64 kauditd_passes;
+	/* audit_log_start calls whose per-task state could not be made (task
+	 * storage out of memory; in the fallback hash, an insert the LRU
+	 * could not make room for): not counted. */
 	__u64 inflight_overflow;
+	/* audit_log_start returns with no call open in the task's state: the
+	 * call began before counting did, its state could not be made
+	 * (inflight_overflow), or, in the fallback hash, the LRU evicted the
+	 * thread's entry while it was inside the call (more than its
+	 * max_entries threads made records meanwhile). */
 	__u64 inflight_missing;
 	/* audit_log_start calls whose return no program saw: the task began
 	 * another with the last still open. Kernels since 5.12 (e21aa341785c,
@@ -93,6 +114,9 @@ struct counters {
 	__u64 proc_overflow;
 	__u64 prog_overflow;  /* records of programs that did not fit (slot 0) */
 	__u64 rule_overflow;
+	/* records of (rule, program) pairs that did not fit (slot 0 of
+	 * rule_progs, which no rule owns) */
+	__u64 rule_prog_overflow;
 	__u64 reason_overflow;
 	__u64 timeline_late;
 	/* The lowest and highest audit event serial (msg=audit(T:SERIAL))
@@ -152,6 +176,10 @@ struct prog_stats {
 	 * (prog_seen): a process that execs or renames itself counts in each
 	 * row it makes records in. */
 	__u64 processes;
+	/* The file name of the executable (mm->exe_file) of the process that
+	 * claimed the row, read once at the claim: an interpreter for a
+	 * script. Empty for kernel threads. */
+	char exe[EXE_LEN];
 };
 
 /* A rule is identified as the kernel leaves it in the audit_context: the
@@ -172,6 +200,22 @@ struct rule_stats {
 	__u64 events; /* AUDIT_SYSCALL records: one per event */
 	__u64 lost;
 	__u64 lost_events;
+	__u64 waits;
+	__u64 wait_jiffies;
+};
+
+/* A (rule, program) pair: the slots of the rule and program rows. */
+struct rule_prog_key {
+	__u32 rule_slot;
+	__u32 prog_slot;
+};
+
+/* One program's share of one rule's records. */
+struct rule_prog_stats {
+	struct rule_prog_key key;
+	__u64 records;
+	__u64 events; /* AUDIT_SYSCALL records */
+	__u64 lost;
 	__u64 waits;
 	__u64 wait_jiffies;
 };

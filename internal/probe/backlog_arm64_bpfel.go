@@ -79,6 +79,7 @@ type backlogCounters struct {
 	ProcOverflow     uint64
 	ProgOverflow     uint64
 	RuleOverflow     uint64
+	RuleProgOverflow uint64
 	ReasonOverflow   uint64
 	TimelineLate     uint64
 	FirstSerial      uint64
@@ -93,12 +94,14 @@ type backlogCounters struct {
 type backlogDefaults uint32
 
 const (
-	backlogDefaultsDEFAULT_BUCKET_NS      backlogDefaults = 10000000
-	backlogDefaultsDEFAULT_TIMELINE_SLOTS backlogDefaults = 1024
-	backlogDefaultsDEFAULT_MAX_PROCS      backlogDefaults = 4096
-	backlogDefaultsDEFAULT_MAX_RULES      backlogDefaults = 1024
-	backlogDefaultsDEFAULT_MAX_PROGS      backlogDefaults = 1024
-	backlogDefaultsDEFAULT_PROG_SEEN      backlogDefaults = 16384
+	backlogDefaultsDEFAULT_BUCKET_NS       backlogDefaults = 10000000
+	backlogDefaultsDEFAULT_TIMELINE_SLOTS  backlogDefaults = 1024
+	backlogDefaultsDEFAULT_MAX_PROCS       backlogDefaults = 4096
+	backlogDefaultsDEFAULT_MAX_RULES       backlogDefaults = 1024
+	backlogDefaultsDEFAULT_MAX_PROGS       backlogDefaults = 1024
+	backlogDefaultsDEFAULT_PROG_SEEN       backlogDefaults = 16384
+	backlogDefaultsDEFAULT_MAX_RULE_PROGS  backlogDefaults = 4096
+	backlogDefaultsDEFAULT_PROC_MIN_AGE_NS backlogDefaults = 1000000000
 )
 
 type backlogProcStats struct {
@@ -145,6 +148,7 @@ type backlogProgStats struct {
 	MaxWaitJiffies uint64
 	BlockedNs      uint64
 	Processes      uint64
+	Exe            [32]int8
 }
 
 type backlogQueueAddrs struct {
@@ -191,6 +195,7 @@ const (
 	backlogSizesKEY_LEN    backlogSizes = 64
 	backlogSizesREASON_LEN backlogSizes = 48
 	backlogSizesCOMM_LEN   backlogSizes = 16
+	backlogSizesEXE_LEN    backlogSizes = 32
 	backlogSizesHIST_SLOTS backlogSizes = 48
 )
 
@@ -238,6 +243,7 @@ type backlogTaskState struct {
 	}
 	OuterSaved uint32
 	Resumed    uint32
+	TaskStart  uint64
 }
 
 type backlogTlSlot struct {

@@ -150,7 +150,8 @@ const (
 	TaskStateAuto = "auto"
 	// TaskStateStorage is task local storage (5.12+).
 	TaskStateStorage = "task-storage"
-	// TaskStateHash is the inflight hash, keyed by pid_tgid.
+	// TaskStateHash is the inflight LRU hash, keyed by pid_tgid: the
+	// fallback of kernels before 5.12.
 	TaskStateHash = "hash"
 )
 
@@ -158,8 +159,9 @@ const (
 // costs a record no hash update or delete and lets a task cache its process
 // and rule slots; tracing programs may use it since 5.12 (commit
 // a10787e6d58c, "bpf: Enable task local storage for tracing programs").
-// Older kernels get the inflight hash, keyed by pid_tgid, one entry per
-// call. The map the programs do not use is shrunk (the task storage map is
+// Older kernels get the inflight LRU hash, keyed by pid_tgid, where a
+// thread's state stays between calls as in task storage (validated
+// against pid reuse by the thread's start time). The map the programs do not use is shrunk (the task storage map is
 // made a one-entry array, as old kernels cannot create it; the code that
 // uses it is dead once use_task_storage is set and the verifier skips it).
 func useTaskStorage(spec *ebpf.CollectionSpec, choice string) error {
