@@ -451,6 +451,7 @@ func (p *Profile) SortTables() {
 		return a.Tgid < b.Tgid
 	})
 	p.sortPrograms()
+	p.sortRulePrograms()
 	sort.SliceStable(p.Rules, func(i, j int) bool {
 		a, b := p.Rules[i], p.Rules[j]
 		if a.Records != b.Records {

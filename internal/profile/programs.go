@@ -98,3 +98,83 @@ func (p *Profile) sortPrograms() {
 		return a.CgroupID < b.CgroupID
 	})
 }
+
+// ProcessesAddUp says whether the process rows (each process's, the
+// short-lived row's and the "other" row's) sum to the totals: every
+// record, loss and enqueue is counted in exactly one of them. A process's
+// own row counts from the moment it was ProcessMinAgeNs old, what it did
+// before is in the short-lived row. Like ProgramsAddUp, only for a
+// finished BPF recording.
+func (p *Profile) ProcessesAddUp() error {
+	var rec, lost, queued, bytes uint64
+	for _, r := range p.Processes {
+		rec += r.Records
+		lost += r.Lost
+		queued += r.Queued
+		bytes += r.Bytes
+	}
+	t := p.Totals
+	switch {
+	case rec != t.Records:
+		return fmt.Errorf("process rows hold %d records, totals %d", rec, t.Records)
+	case lost != t.Lost:
+		return fmt.Errorf("process rows hold %d lost, totals %d", lost, t.Lost)
+	case queued != t.Queued:
+		return fmt.Errorf("process rows hold %d queued, totals %d", queued, t.Queued)
+	case bytes != t.BytesQueued:
+		return fmt.Errorf("process rows hold %d bytes queued, totals %d", bytes, t.BytesQueued)
+	}
+	return nil
+}
+
+// RuleProgramsAddUp says whether each rule's Programs sum to the rule's
+// records, events and lost, but for the (rule, program) pairs that did not
+// fit in the kernel's pair table: those belong to no rule's Programs, and
+// their records (Overflows.RulePrograms) must be exactly what the rules
+// are short of, summed over every rule. Only for a finished BPF recording.
+func (p *Profile) RuleProgramsAddUp() error {
+	var short uint64
+	for _, r := range p.Rules {
+		var rec, ev, lost uint64
+		for _, rp := range r.Programs {
+			rec += rp.Records
+			ev += rp.Events
+			lost += rp.Lost
+		}
+		switch {
+		case rec > r.Records:
+			return fmt.Errorf("rule %q (syscall %d): programs hold %d records, the rule %d", r.Key, r.Syscall, rec, r.Records)
+		case ev > r.Events:
+			return fmt.Errorf("rule %q (syscall %d): programs hold %d events, the rule %d", r.Key, r.Syscall, ev, r.Events)
+		case lost > r.Lost:
+			return fmt.Errorf("rule %q (syscall %d): programs hold %d lost, the rule %d", r.Key, r.Syscall, lost, r.Lost)
+		case p.Overflows.RulePrograms == 0 && (rec != r.Records || ev != r.Events || lost != r.Lost):
+			return fmt.Errorf("rule %q (syscall %d): programs hold %d records, %d events, %d lost; the rule %d, %d, %d",
+				r.Key, r.Syscall, rec, ev, lost, r.Records, r.Events, r.Lost)
+		}
+		short += r.Records - rec
+	}
+	if short != p.Overflows.RulePrograms {
+		return fmt.Errorf("rules' programs are short of %d records, the pair table overflowed by %d", short, p.Overflows.RulePrograms)
+	}
+	return nil
+}
+
+// sortRulePrograms orders each rule's programs by records, most first.
+func (p *Profile) sortRulePrograms() {
+	for i := range p.Rules {
+		sort.SliceStable(p.Rules[i].Programs, func(a, b int) bool {
+			x, y := p.Rules[i].Programs[a], p.Rules[i].Programs[b]
+			if x.Records != y.Records {
+				return x.Records > y.Records
+			}
+			if x.Comm != y.Comm {
+				return x.Comm < y.Comm
+			}
+			if x.ParentComm != y.ParentComm {
+				return x.ParentComm < y.ParentComm
+			}
+			return x.CgroupID < y.CgroupID
+		})
+	}
+}

@@ -84,3 +84,72 @@ func TestSortPrograms(t *testing.T) {
 		t.Errorf("order %v, want %v", got, want)
 	}
 }
+
+// TestProcessesAddUp: process rows, the short-lived row and "other" hold
+// every record, loss and enqueue exactly once.
+func TestProcessesAddUp(t *testing.T) {
+	mk := func() *Profile {
+		p := programsProfile()
+		p.ProcessMinAgeNs = 1e9
+		p.Processes = []Process{
+			{Tgid: 0, Comm: "short-lived", ShortLived: true, Records: 30000, Lost: 5, Queued: 29995, Bytes: 29995 * 2304},
+			{Tgid: 42, Comm: "auditprof", Records: 100, Lost: 2, Queued: 98, Bytes: 98 * 2304},
+			{Tgid: 0, Comm: "other", Records: 5, Queued: 5, Bytes: 5 * 2304},
+		}
+		return p
+	}
+	if err := mk().ProcessesAddUp(); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(*Profile){
+		"records": func(p *Profile) { p.Processes = p.Processes[1:] },
+		"lost":    func(p *Profile) { p.Processes[1].Lost++ },
+		"queued":  func(p *Profile) { p.Totals.Queued++ },
+		"bytes":   func(p *Profile) { p.Processes[2].Bytes-- },
+	} {
+		q := mk()
+		change(q)
+		if err := q.ProcessesAddUp(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s off by some: %v", name, err)
+		}
+	}
+}
+
+// TestRuleProgramsAddUp: each rule's programs sum to the rule, but for the
+// pairs that did not fit, which the rules may be short of exactly.
+func TestRuleProgramsAddUp(t *testing.T) {
+	mk := func() *Profile {
+		p := programsProfile()
+		p.Rules = []Rule{{Key: "load", Syscall: 257, Records: 30100, Events: 6020, Lost: 7,
+			Programs: []RuleProgram{
+				{Comm: "auditprof", ParentComm: "sh", Self: true, Records: 100, Events: 20, Lost: 2},
+				{Comm: "cat", ParentComm: "sh", Records: 30000, Events: 6000, Lost: 5},
+			}}}
+		return p
+	}
+	p := mk()
+	if err := p.RuleProgramsAddUp(); err != nil {
+		t.Fatal(err)
+	}
+	p.SortTables()
+	if p.Rules[0].Programs[0].Comm != "cat" {
+		t.Errorf("rule programs not sorted by records: %+v", p.Rules[0].Programs)
+	}
+	for name, change := range map[string]func(*Profile){
+		"programs hold 30000 records": func(p *Profile) { p.Rules[0].Programs[0].Records = 0 },
+		"events":                      func(p *Profile) { p.Rules[0].Programs[1].Events++ },
+		"short of 100":                func(p *Profile) { p.Rules[0].Programs[0].Records = 0; p.Overflows.RulePrograms = 99 },
+	} {
+		q := mk()
+		change(q)
+		if err := q.RuleProgramsAddUp(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	q := mk()
+	q.Rules[0].Programs = q.Rules[0].Programs[1:]
+	q.Overflows.RulePrograms = 100
+	if err := q.RuleProgramsAddUp(); err != nil {
+		t.Errorf("the overflowed pairs' records are allowed: %v", err)
+	}
+}
