@@ -63,6 +63,7 @@ static const enum defaults *btf_defaults __attribute__((used));
 static const enum rule_syscall *btf_rule_syscall __attribute__((used));
 static const enum consumer_cause *btf_consumer_cause __attribute__((used));
 static const enum consumer_sizes *btf_consumer_sizes __attribute__((used));
+static const enum proc_slot *btf_proc_slot __attribute__((used));
 
 /* Set before load. */
 const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
@@ -78,13 +79,21 @@ const volatile bool use_task_storage = true;
  * without it the sleep's cause is CAUSE_SLEEP_UNKNOWN. Dead code when
  * false, so older kernels load the program. */
 const volatile bool have_task_pt_regs = false;
-/* Sizes of the attribution arrays; slot 0 of each is "other". */
-const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + 1;
+/* Sizes of the attribution arrays; slot 0 of each is "other", and slot 1
+ * of procs the short-lived row (enum proc_slot). */
+const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + PROC_SLOT_FIRST;
 const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
 const volatile __u32 prog_slots_max = DEFAULT_MAX_PROGS + 1;
 /* auditprof's own tgid (os.Getpid): its records and its children's are
  * marked as its own in the program table (prog_key.self). */
 const volatile __u32 self_tgid = 0;
+/* A process gets a row of its own in procs once its group leader is this
+ * old (now - group_leader->start_time, both CLOCK_MONOTONIC ns); what it
+ * does younger goes to the short-lived row (PROC_SLOT_SHORT), so that a
+ * swarm of short processes, which the program rows name, does not fill
+ * the table. A process's row counts from the moment it reached the age.
+ * 0: every process gets a row from its first record. */
+const volatile __u64 proc_min_age_ns = DEFAULT_PROC_MIN_AGE_NS;
 
 /* An audit_log_start call in progress: task_state.call, and .outer when a
  * nested call interrupted it. */
@@ -117,6 +126,11 @@ struct task_state {
 	__u32 proc_tgid;
 	__u32 proc_slot;
 	__u32 proc_cached;
+	/* The process (young_tgid) is younger than proc_min_age_ns until
+	 * young_until (ktime): its records go to the short-lived row with no
+	 * read of the task until then. */
+	__u32 young_tgid;
+	__u64 young_until;
 	/* The program slot: valid while the task's tgid, exec generation
 	 * (self_exec_id, bumped by every exec) and comm (a process can rename
 	 * itself, prctl PR_SET_NAME, as stress-ng's workers do) are those it
@@ -230,7 +244,7 @@ struct {
  * can cache its slot and update its counters without hashing. Slots are
  * handed out in order from proc_next, prog_next and rule_next; slot 0 takes
  * what does not fit (counted). */
-__u32 proc_next = 1;
+__u32 proc_next = PROC_SLOT_FIRST;
 __u32 rule_next = 1;
 __u32 prog_next = 1;
 
@@ -243,7 +257,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, DEFAULT_MAX_PROCS + 1);
+	__uint(max_entries, DEFAULT_MAX_PROCS + PROC_SLOT_FIRST);
 	__type(key, __u32);
 	__type(value, struct proc_stats);
 } procs SEC(".maps");
@@ -450,10 +464,11 @@ static __always_inline __u32 slot_for(void *slots, void *arr, const void *key, _
 	return slot;
 }
 
-/* proc_slot returns the counters of the current process, from the task's
- * cache when it has one. A process that does not fit goes to slot 0 and is
- * counted in proc_overflow, per record. */
-static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t)
+/* proc_get returns the counters of the current process, from the task's
+ * cache when it has one. A process younger than proc_min_age_ns goes to
+ * the short-lived row (PROC_SLOT_SHORT), a process that does not fit to
+ * slot 0, counted in proc_overflow, per record. now is bpf_ktime_get_ns. */
+static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t, __u64 now)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_stats *p;
@@ -462,6 +477,24 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 
 	if (ts && ts->proc_cached && ts->proc_tgid == tgid)
 		return bpf_map_lookup_elem(&procs, &ts->proc_slot);
+	if (proc_min_age_ns) {
+		__u32 short_slot = PROC_SLOT_SHORT;
+
+		if (!ts || ts->young_tgid != tgid || now >= ts->young_until) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+			__u64 born = BPF_CORE_READ(task, group_leader, start_time);
+
+			if (now < born + proc_min_age_ns) {
+				if (ts) {
+					ts->young_tgid = tgid;
+					ts->young_until = born + proc_min_age_ns;
+				}
+				return bpf_map_lookup_elem(&procs, &short_slot);
+			}
+		} else {
+			return bpf_map_lookup_elem(&procs, &short_slot);
+		}
+	}
 	slot = slot_for(&proc_slots, &procs, &tgid, sizeof(tgid), &proc_next, proc_slots_max, 1, &fresh);
 	if (fresh) {
 		p = bpf_map_lookup_elem(&procs, &slot);
@@ -885,7 +918,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		}
 	}
 
-	p = proc_get(ts, t);
+	p = proc_get(ts, t, now);
 	if (p) {
 		__sync_fetch_and_add(&p->records, 1);
 		if (waited) {
@@ -940,12 +973,13 @@ static __always_inline void on_log_lost(const char *message)
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct tl_slot *s;
-	__u64 *n, one = 1;
+	__u64 *n, one = 1, now;
 
 	if (!t || !counting)
 		return;
 	t->lost++;
-	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	now = bpf_ktime_get_ns();
+	s = tl_get(now / bucket_ns, t);
 	if (s)
 		s->lost++;
 
@@ -962,7 +996,7 @@ static __always_inline void on_log_lost(const char *message)
 	}
 
 	ts = task_get(false);
-	p = proc_get(ts, t);
+	p = proc_get(ts, t, now);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
 	pg = prog_get(ts, t, false);
@@ -1048,7 +1082,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 		}
 		/* audit_log_end runs in the producer: its cached slots. */
 		ts = task_get(false);
-		p = proc_get(ts, t);
+		p = proc_get(ts, t, now);
 		if (p) {
 			__sync_fetch_and_add(&p->queued, 1);
 			__sync_fetch_and_add(&p->bytes, size);

@@ -22,7 +22,9 @@ type recordOptions struct {
 	JSON      bool
 	Top       int
 	TaskState string
-	consumer  consumerFlags
+	// ProcessMinAge: the age before a process gets a row of its own.
+	ProcessMinAge time.Duration
+	consumer      consumerFlags
 
 	mode    probe.Mode
 	netlink bool
@@ -56,6 +58,8 @@ in one line and records what netlink offers instead (attach=netlink);
 	addAttachFlag(cmd, &o.Attach, true)
 	enumFlag(cmd, &o.TaskState, "task-state", probe.TaskStateAuto, taskStates,
 		"where the programs keep per-call state (task-storage: 5.12+; hash: what older kernels get)")
+	f.DurationVar(&o.ProcessMinAge, "process-min-age", probe.DefaultProcessMinAge,
+		"give a process a row of its own once it is this old; what it does younger is in the short-lived row and its program's row (0: every process from its first record)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
 	f.DurationVar(&o.Bucket, "bucket", probe.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
@@ -75,6 +79,9 @@ func (o *recordOptions) validate() error {
 	if o.Duration < 0 {
 		return usagef("--duration must not be negative")
 	}
+	if o.ProcessMinAge < 0 {
+		return usagef("--process-min-age must not be negative")
+	}
 	if o.Bucket < time.Millisecond || o.Bucket > time.Second {
 		return usagef("--bucket must be between 1ms and 1s, not %s", o.Bucket)
 	}
@@ -93,7 +100,8 @@ func (o *recordOptions) validate() error {
 func (o *recordOptions) run(cmd *cobra.Command) error {
 	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
 		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
-		Bucket: o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz}, o.ReadyFile)
+		ProcessMinAge: processMinAge(o.ProcessMinAge),
+		Bucket:        o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz}, o.ReadyFile)
 	if err != nil {
 		return err
 	}
@@ -111,4 +119,13 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		fmt.Fprintf(o.out, "\nprofile written to %s\n", written)
 	}
 	return werr
+}
+
+// processMinAge turns --process-min-age into probe.Options.ProcessMinAge,
+// where 0 means the default: the flag's 0 is "every process".
+func processMinAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return probe.NoProcessMinAge
+	}
+	return d
 }

@@ -104,6 +104,14 @@ const (
 	backlogDefaultsDEFAULT_PROC_MIN_AGE_NS backlogDefaults = 1000000000
 )
 
+type backlogProcSlot uint32
+
+const (
+	backlogProcSlotPROC_SLOT_OTHER backlogProcSlot = 0
+	backlogProcSlotPROC_SLOT_SHORT backlogProcSlot = 1
+	backlogProcSlotPROC_SLOT_FIRST backlogProcSlot = 2
+)
+
 type backlogProcStats struct {
 	_              structs.HostLayout
 	Tgid           uint32
@@ -222,6 +230,9 @@ type backlogTaskState struct {
 	ProcTgid      uint32
 	ProcSlot      uint32
 	ProcCached    uint32
+	YoungTgid     uint32
+	_             [4]byte
+	YoungUntil    uint64
 	ProgExecId    uint64
 	ProgComm      [2]uint64
 	ProgTgid      uint32
@@ -314,6 +325,7 @@ const (
 	backlogVarHaveTaskPtRegs             = "have_task_pt_regs"
 	backlogVarHold                       = "hold"
 	backlogVarKauditdPid                 = "kauditd_pid"
+	backlogVarProcMinAgeNs               = "proc_min_age_ns"
 	backlogVarProcNext                   = "proc_next"
 	backlogVarProcSlotsMax               = "proc_slots_max"
 	backlogVarProgNext                   = "prog_next"
@@ -429,6 +441,7 @@ type backlogVariableSpecs struct {
 	HaveTaskPtRegs     *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
 	Hold               *ebpf.VariableSpec `ebpf:"hold"`
 	KauditdPid         *ebpf.VariableSpec `ebpf:"kauditd_pid"`
+	ProcMinAgeNs       *ebpf.VariableSpec `ebpf:"proc_min_age_ns"`
 	ProcNext           *ebpf.VariableSpec `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.VariableSpec `ebpf:"proc_slots_max"`
 	ProgNext           *ebpf.VariableSpec `ebpf:"prog_next"`
@@ -516,6 +529,7 @@ type backlogVariables struct {
 	HaveTaskPtRegs     *ebpf.Variable `ebpf:"have_task_pt_regs"`
 	Hold               *ebpf.Variable `ebpf:"hold"`
 	KauditdPid         *ebpf.Variable `ebpf:"kauditd_pid"`
+	ProcMinAgeNs       *ebpf.Variable `ebpf:"proc_min_age_ns"`
 	ProcNext           *ebpf.Variable `ebpf:"proc_next"`
 	ProcSlotsMax       *ebpf.Variable `ebpf:"proc_slots_max"`
 	ProgNext           *ebpf.Variable `ebpf:"prog_next"`

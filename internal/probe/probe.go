@@ -78,6 +78,14 @@ var ErrPrivilege = errors.New("missing privilege")
 // that the programs' placeholder and Go agree.
 const DefaultBucket = time.Duration(backlogDefaultsDEFAULT_BUCKET_NS)
 
+// DefaultProcessMinAge is Options.ProcessMinAge unless told otherwise:
+// bpf/backlog.h's DEFAULT_PROC_MIN_AGE_NS.
+const DefaultProcessMinAge = time.Duration(backlogDefaultsDEFAULT_PROC_MIN_AGE_NS)
+
+// NoProcessMinAge is Options.ProcessMinAge for a row per process from its
+// first record (record --process-min-age 0).
+const NoProcessMinAge = time.Duration(-1)
+
 // Options configure Open.
 type Options struct {
 	Mode Mode
@@ -95,6 +103,13 @@ type Options struct {
 	// (comm, parent comm, cgroup, self) takes a row; the excess goes to an
 	// "other" row and its records are counted in Overflows.Programs.
 	MaxPrograms uint32
+	// ProcessMinAge is the age a process must reach (its group leader's,
+	// from its start) before it gets a row of its own in the process
+	// table; its records before go to the short-lived row, and are in its
+	// program's row from the first. DefaultProcessMinAge when 0;
+	// NoProcessMinAge (any negative value) gives every process a row from
+	// its first record.
+	ProcessMinAge time.Duration
 	// SelfTgid is the process whose records, and whose children's, the
 	// program table marks as auditprof's own (os.Getpid() when 0).
 	SelfTgid uint32
@@ -133,6 +148,11 @@ func (o *Options) defaults() {
 	}
 	if o.MaxPrograms == 0 {
 		o.MaxPrograms = uint32(backlogDefaultsDEFAULT_MAX_PROGS)
+	}
+	if o.ProcessMinAge == 0 {
+		o.ProcessMinAge = DefaultProcessMinAge
+	} else if o.ProcessMinAge < 0 {
+		o.ProcessMinAge = 0
 	}
 	if o.SelfTgid == 0 {
 		o.SelfTgid = uint32(os.Getpid())
@@ -368,6 +388,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 
 	for name, v := range map[string]any{
 		"bucket_ns":             uint64(opts.Bucket),
+		"proc_min_age_ns":       uint64(opts.ProcessMinAge),
 		"timeline_slots":        opts.TimelineSlots,
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
@@ -378,15 +399,16 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 		}
 	}
 	spec.Maps["timeline"].MaxEntries = opts.TimelineSlots
-	// Slot 0 of each attribution array is "other".
+	// Slot 0 of each attribution array is "other"; slot 1 of procs the
+	// short-lived row.
 	spec.Maps["proc_slots"].MaxEntries = opts.MaxProcesses
-	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + 1
+	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + procFirst
 	spec.Maps["rule_slots"].MaxEntries = opts.MaxRules
 	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
 	spec.Maps["prog_slots"].MaxEntries = opts.MaxPrograms
 	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
 	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + 3
-	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + 1, "rule_slots_max": opts.MaxRules + 1,
+	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + procFirst, "rule_slots_max": opts.MaxRules + 1,
 		"prog_slots_max": opts.MaxPrograms + 1, "self_tgid": opts.SelfTgid} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
@@ -562,3 +584,7 @@ func unwrapVerifier(err error) error {
 	}
 	return err
 }
+
+// procFirst is the first slot of procs a process row can take: slot 0 is
+// "other" (the table was full), slot 1 the short-lived row.
+const procFirst = uint32(backlogProcSlotPROC_SLOT_FIRST)

@@ -121,6 +121,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	prof.Attach = string(p.mode)
 	prof.AttachNote = p.note
 	prof.TaskState = p.taskState
+	prof.ProcessMinAgeNs = int64(p.opts.ProcessMinAge)
 	// The kernel's kprobe misses since counting started, while attached
 	// (Detach fixes them at the stop).
 	p.readProbeMisses()
@@ -236,11 +237,12 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
-// slotsInUse returns the slots a slot hash points to, and slot 0 ("other").
-func slotsInUse[K any](m *ebpf.Map) ([]uint32, error) {
+// slotsInUse returns the slots a slot hash points to, and the reserved
+// ones before them (0, "other", and for procs 1, the short-lived row).
+func slotsInUse[K any](m *ebpf.Map, reserved ...uint32) ([]uint32, error) {
 	var k K
 	var slot uint32
-	slots := []uint32{0}
+	slots := append([]uint32{0}, reserved...)
 	it := m.Iterate()
 	for it.Next(&k, &slot) {
 		if slot != 0 {
@@ -251,7 +253,7 @@ func slotsInUse[K any](m *ebpf.Map) ([]uint32, error) {
 }
 
 func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
-	slots, err := slotsInUse[uint32](p.coll.Maps["proc_slots"])
+	slots, err := slotsInUse[uint32](p.coll.Maps["proc_slots"], uint32(backlogProcSlotPROC_SLOT_SHORT))
 	if err != nil {
 		return fmt.Errorf("reading processes: %w", err)
 	}
@@ -266,11 +268,17 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
 			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
-		if slot == 0 {
+		switch slot {
+		case uint32(backlogProcSlotPROC_SLOT_OTHER):
 			if v == (backlogProcStats{}) {
 				continue
 			}
 			row.Tgid, row.Comm = 0, "other"
+		case uint32(backlogProcSlotPROC_SLOT_SHORT):
+			if v == (backlogProcStats{}) {
+				continue
+			}
+			row.Tgid, row.Comm, row.ShortLived = 0, "short-lived", true
 		}
 		prof.Processes = append(prof.Processes, row)
 	}

@@ -33,6 +33,9 @@ type Options struct {
 	// test that path).
 	TaskState string
 	Bucket    time.Duration // probe.DefaultBucket when 0
+	// ProcessMinAge is probe.Options.ProcessMinAge: the age before a
+	// process gets a row of its own (probe.DefaultProcessMinAge when 0).
+	ProcessMinAge time.Duration
 	// Ready is called once, when counting has started.
 	Ready func(attach string) error
 	// Notice, when set, is called once before counting starts with the
@@ -135,7 +138,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		opts.ConsumerHz = procsample.DefaultHz
 	}
 	pr, err := probe.Open(probe.Options{Mode: opts.Attach, Bucket: opts.Bucket, KeepBuckets: opts.KeepBuckets,
-		TaskState: opts.TaskState, SchedSwitch: opts.Consumer == ConsumerSchedSwitch})
+		TaskState: opts.TaskState, ProcessMinAge: opts.ProcessMinAge, SchedSwitch: opts.Consumer == ConsumerSchedSwitch})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
 		if opts.Degraded != nil {
 			opts.Degraded(fmt.Sprintf("%v; recording what netlink offers instead (attach=netlink: records delivered to kauditd, AUDIT_GET samples; no waits, no per-process drops)", err))
