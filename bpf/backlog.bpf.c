@@ -561,6 +561,16 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 		pk.cgroup_id = bpf_get_current_cgroup_id();
 		pk.self = self_tgid && (tgid == self_tgid || ptgid == self_tgid);
 		slot = slot_for(&prog_slots, &progs, &pk, sizeof(pk), &prog_next, prog_slots_max, 3, &fresh);
+		if (fresh) {
+			/* The executable's file name, once per row: kernel
+			 * threads have no mm, and every read of the chain
+			 * fails safely on a NULL (a probe read). */
+			const unsigned char *exe = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+
+			p = bpf_map_lookup_elem(&progs, &slot);
+			if (p && exe)
+				bpf_probe_read_kernel_str(p->exe, sizeof(p->exe), exe);
+		}
 		/* Slot 0 is not cached: a claim can fail while slots are
 		 * left (slot_claim), and the next record tries again. */
 		if (ts && slot) {

@@ -300,7 +300,7 @@ func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) 
 		}
 		row := profile.ProgramRow{
 			Comm: cString(v.Key.Comm[:]), ParentComm: cString(v.Key.ParentComm[:]), CgroupID: v.Key.CgroupId,
-			Self: v.Key.Self != 0, Processes: v.Processes,
+			Self: v.Key.Self != 0, Exe: cString(v.Exe[:]), Processes: v.Processes,
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
 			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
