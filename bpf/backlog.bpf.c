@@ -84,6 +84,7 @@ const volatile bool have_task_pt_regs = false;
 const volatile __u32 proc_slots_max = DEFAULT_MAX_PROCS + PROC_SLOT_FIRST;
 const volatile __u32 rule_slots_max = DEFAULT_MAX_RULES + 1;
 const volatile __u32 prog_slots_max = DEFAULT_MAX_PROGS + 1;
+const volatile __u32 rule_prog_slots_max = DEFAULT_MAX_RULE_PROGS + 1;
 /* auditprof's own tgid (os.Getpid): its records and its children's are
  * marked as its own in the program table (prog_key.self). */
 const volatile __u32 self_tgid = 0;
@@ -142,6 +143,12 @@ struct task_state {
 	__u32 prog_slot;
 	__u32 prog_cached;
 	__u32 prog_counted;
+	/* The (rule, program) pair's slot: valid while the rule and program
+	 * slots are those it was found for. */
+	__u32 rp_rule;
+	__u32 rp_prog;
+	__u32 rp_slot;
+	__u32 rp_cached;
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
@@ -247,6 +254,7 @@ struct {
 __u32 proc_next = PROC_SLOT_FIRST;
 __u32 rule_next = 1;
 __u32 prog_next = 1;
+__u32 rule_prog_next = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -311,10 +319,29 @@ struct {
 	__type(value, __u8);
 } prog_seen SEC(".maps");
 
-/* Claimed slots, keyed by table (1 procs, 2 rules, 3 programs) << 32 | slot. */
+/* Rules by program: each (rule slot, program slot) pair's records, so that
+ * a rule names the programs that fire it. Bounded by pairs, not processes;
+ * slot 0 takes the pairs that did not fit (rule_prog_overflow) and belongs
+ * to no rule. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + 3);
+	__uint(max_entries, DEFAULT_MAX_RULE_PROGS);
+	__type(key, struct rule_prog_key);
+	__type(value, __u32);
+} rule_prog_slots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, DEFAULT_MAX_RULE_PROGS + 1);
+	__type(key, __u32);
+	__type(value, struct rule_prog_stats);
+} rule_progs SEC(".maps");
+
+/* Claimed slots, keyed by table (1 procs, 2 rules, 3 programs, 4 rule
+ * programs) << 32 | slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + DEFAULT_MAX_RULE_PROGS + 4);
 	__type(key, __u64);
 	__type(value, __u8);
 } slot_claims SEC(".maps");
@@ -523,7 +550,8 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
  * that does not fit goes to slot 0, counted in prog_overflow per record.
  * record: the caller counts a record, which counts the process in the row
  * the first time (prog_seen). */
-static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct counters *t, bool record)
+static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct counters *t, bool record,
+						   __u32 *slotp)
 {
 	struct task_struct *task;
 	struct prog_key pk = {};
@@ -551,6 +579,8 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 	if (ts && ts->prog_cached && ts->prog_tgid == tgid && ts->prog_exec_id == exec_id &&
 	    ts->prog_comm[0] == comm[0] && ts->prog_comm[1] == comm[1]) {
 		slot = ts->prog_slot;
+		if (slotp)
+			*slotp = slot;
 		if (!record || ts->prog_counted)
 			return bpf_map_lookup_elem(&progs, &slot);
 	} else {
@@ -583,6 +613,8 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 			ts->prog_counted = 0;
 		}
 	}
+	if (slotp)
+		*slotp = slot;
 	p = bpf_map_lookup_elem(&progs, &slot);
 	if (!slot) {
 		if (t && record)
@@ -614,7 +646,7 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
  * serial is ctx's event serial (0 without ctx): the caller reads it, as it
  * needs it too. */
 static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct audit_context *ctx,
-						   __u64 serial, bool btf, struct counters *t)
+						   __u64 serial, bool btf, struct counters *t, __u32 *slotp)
 {
 	struct rule_key rk = {};
 	__u64 fkey = 0;
@@ -629,8 +661,10 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 	/* Records with no context (xt_AUDIT, one per packet) all have the
 	 * same key: cached too. */
 	if (ts && ts->rule_cached && ts->rule_ctx == (__u64)ctx && ts->rule_serial == serial &&
-	    ts->rule_filterkey == fkey && ts->rule_major == major && (serial || !ctx))
+	    ts->rule_filterkey == fkey && ts->rule_major == major && (serial || !ctx)) {
+		*slotp = ts->rule_slot;
 		return bpf_map_lookup_elem(&rules, &ts->rule_slot);
+	}
 
 	if (fkey)
 		bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), (void *)fkey);
@@ -652,7 +686,35 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 		ts->rule_slot = slot;
 		ts->rule_cached = 1;
 	}
+	*slotp = slot;
 	return bpf_map_lookup_elem(&rules, &slot);
+}
+
+/* rule_prog_get returns the counters of the (rule, program) pair, from
+ * the task's cache while both slots are those it was found for: a steady
+ * producer pays one array lookup. A pair that does not fit goes to slot 0,
+ * counted in rule_prog_overflow per record. */
+static __always_inline struct rule_prog_stats *rule_prog_get(struct task_state *ts, struct counters *t,
+							     __u32 rule_slot, __u32 prog_slot)
+{
+	struct rule_prog_key k = {.rule_slot = rule_slot, .prog_slot = prog_slot};
+	bool fresh;
+	__u32 slot;
+
+	if (ts && ts->rp_cached && ts->rp_rule == rule_slot && ts->rp_prog == prog_slot)
+		return bpf_map_lookup_elem(&rule_progs, &ts->rp_slot);
+	slot = slot_for(&rule_prog_slots, &rule_progs, &k, sizeof(k), &rule_prog_next, rule_prog_slots_max, 4,
+			&fresh);
+	if (!slot) {
+		if (t)
+			t->rule_prog_overflow++;
+	} else if (ts) {
+		ts->rp_rule = rule_slot;
+		ts->rp_prog = prog_slot;
+		ts->rp_slot = slot;
+		ts->rp_cached = 1;
+	}
+	return bpf_map_lookup_elem(&rule_progs, &slot);
 }
 
 /* task_get returns the current task's state; create makes it when missing.
@@ -836,8 +898,10 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct rule_stats *r;
+	struct rule_prog_stats *rp;
 	struct tl_slot *s;
 	__u64 now, dur = 0, wj = 0, serial = 0;
+	__u32 pslot = 0, rslot = 0;
 	int waited;
 
 	if (!t)
@@ -941,7 +1005,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 				p->max_wait_jiffies = wj;
 		}
 	}
-	pg = prog_get(ts, t, true);
+	pg = prog_get(ts, t, true, &pslot);
 	if (pg) {
 		__sync_fetch_and_add(&pg->records, 1);
 		if (waited) {
@@ -954,9 +1018,9 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	}
 
 	if (btf_ctx)
-		r = rule_get(ts, btf_ctx, serial, true, t);
+		r = rule_get(ts, btf_ctx, serial, true, t, &rslot);
 	else
-		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, false, t);
+		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, false, t, &rslot);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
 		if (ts->call.type == AUDIT_SYSCALL)
@@ -969,6 +1033,20 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		if (waited) {
 			__sync_fetch_and_add(&r->waits, 1);
 			__sync_fetch_and_add(&r->wait_jiffies, wj);
+		}
+	}
+	/* The loss, like the rule's, is counted here: audit_log_lost comes
+	 * before the return, with no rule in hand. */
+	rp = rule_prog_get(ts, t, rslot, pslot);
+	if (rp) {
+		__sync_fetch_and_add(&rp->records, 1);
+		if (ts->call.type == AUDIT_SYSCALL)
+			__sync_fetch_and_add(&rp->events, 1);
+		if (ts->call.lost)
+			__sync_fetch_and_add(&rp->lost, 1);
+		if (waited) {
+			__sync_fetch_and_add(&rp->waits, 1);
+			__sync_fetch_and_add(&rp->wait_jiffies, wj);
 		}
 	}
 	task_done(ts);
@@ -1009,7 +1087,7 @@ static __always_inline void on_log_lost(const char *message)
 	p = proc_get(ts, t, now);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
-	pg = prog_get(ts, t, false);
+	pg = prog_get(ts, t, false, NULL);
 	if (pg)
 		__sync_fetch_and_add(&pg->lost, 1);
 	if (ts && ts->call.active)
@@ -1097,7 +1175,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 			__sync_fetch_and_add(&p->queued, 1);
 			__sync_fetch_and_add(&p->bytes, size);
 		}
-		pg = prog_get(ts, t, false);
+		pg = prog_get(ts, t, false, NULL);
 		if (pg) {
 			__sync_fetch_and_add(&pg->queued, 1);
 			__sync_fetch_and_add(&pg->bytes, size);

@@ -179,6 +179,22 @@ type backlogRuleKey struct {
 	Arch    uint32
 }
 
+type backlogRuleProgKey struct {
+	_        structs.HostLayout
+	RuleSlot uint32
+	ProgSlot uint32
+}
+
+type backlogRuleProgStats struct {
+	_           structs.HostLayout
+	Key         backlogRuleProgKey
+	Records     uint64
+	Events      uint64
+	Lost        uint64
+	Waits       uint64
+	WaitJiffies uint64
+}
+
 type backlogRuleStats struct {
 	_           structs.HostLayout
 	Key         backlogRuleKey
@@ -239,6 +255,10 @@ type backlogTaskState struct {
 	ProgSlot      uint32
 	ProgCached    uint32
 	ProgCounted   uint32
+	RpRule        uint32
+	RpProg        uint32
+	RpSlot        uint32
+	RpCached      uint32
 	ProducerEpoch uint64
 	Outer         struct {
 		_            structs.HostLayout
@@ -286,6 +306,8 @@ const (
 	backlogMapProgSlots                  = "prog_slots"
 	backlogMapProgs                      = "progs"
 	backlogMapReasons                    = "reasons"
+	backlogMapRuleProgSlots              = "rule_prog_slots"
+	backlogMapRuleProgs                  = "rule_progs"
 	backlogMapRuleSlots                  = "rule_slots"
 	backlogMapRules                      = "rules"
 	backlogMapSlotClaims                 = "slot_claims"
@@ -332,6 +354,8 @@ const (
 	backlogVarProgSlotsMax               = "prog_slots_max"
 	backlogVarQaddr                      = "qaddr"
 	backlogVarRuleNext                   = "rule_next"
+	backlogVarRuleProgNext               = "rule_prog_next"
+	backlogVarRuleProgSlotsMax           = "rule_prog_slots_max"
 	backlogVarRuleSlotsMax               = "rule_slots_max"
 	backlogVarSelfTgid                   = "self_tgid"
 	backlogVarSend                       = "send"
@@ -417,6 +441,8 @@ type backlogMapSpecs struct {
 	ProgSlots       *ebpf.MapSpec `ebpf:"prog_slots"`
 	Progs           *ebpf.MapSpec `ebpf:"progs"`
 	Reasons         *ebpf.MapSpec `ebpf:"reasons"`
+	RuleProgSlots   *ebpf.MapSpec `ebpf:"rule_prog_slots"`
+	RuleProgs       *ebpf.MapSpec `ebpf:"rule_progs"`
 	RuleSlots       *ebpf.MapSpec `ebpf:"rule_slots"`
 	Rules           *ebpf.MapSpec `ebpf:"rules"`
 	SlotClaims      *ebpf.MapSpec `ebpf:"slot_claims"`
@@ -448,6 +474,8 @@ type backlogVariableSpecs struct {
 	ProgSlotsMax       *ebpf.VariableSpec `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
 	RuleNext           *ebpf.VariableSpec `ebpf:"rule_next"`
+	RuleProgNext       *ebpf.VariableSpec `ebpf:"rule_prog_next"`
+	RuleProgSlotsMax   *ebpf.VariableSpec `ebpf:"rule_prog_slots_max"`
 	RuleSlotsMax       *ebpf.VariableSpec `ebpf:"rule_slots_max"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	Send               *ebpf.VariableSpec `ebpf:"send"`
@@ -484,6 +512,8 @@ type backlogMaps struct {
 	ProgSlots       *ebpf.Map `ebpf:"prog_slots"`
 	Progs           *ebpf.Map `ebpf:"progs"`
 	Reasons         *ebpf.Map `ebpf:"reasons"`
+	RuleProgSlots   *ebpf.Map `ebpf:"rule_prog_slots"`
+	RuleProgs       *ebpf.Map `ebpf:"rule_progs"`
 	RuleSlots       *ebpf.Map `ebpf:"rule_slots"`
 	Rules           *ebpf.Map `ebpf:"rules"`
 	SlotClaims      *ebpf.Map `ebpf:"slot_claims"`
@@ -504,6 +534,8 @@ func (m *backlogMaps) Close() error {
 		m.ProgSlots,
 		m.Progs,
 		m.Reasons,
+		m.RuleProgSlots,
+		m.RuleProgs,
 		m.RuleSlots,
 		m.Rules,
 		m.SlotClaims,
@@ -536,6 +568,8 @@ type backlogVariables struct {
 	ProgSlotsMax       *ebpf.Variable `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
 	RuleNext           *ebpf.Variable `ebpf:"rule_next"`
+	RuleProgNext       *ebpf.Variable `ebpf:"rule_prog_next"`
+	RuleProgSlotsMax   *ebpf.Variable `ebpf:"rule_prog_slots_max"`
 	RuleSlotsMax       *ebpf.Variable `ebpf:"rule_slots_max"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	Send               *ebpf.Variable `ebpf:"send"`

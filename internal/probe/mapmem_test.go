@@ -22,7 +22,7 @@ func TestMapMemory(t *testing.T) {
 	}
 	canCreate := rlimit.RemoveMemlock() == nil
 	var total, totalKernel uint64
-	for _, name := range []string{"proc_slots", "procs", "prog_slots", "progs", "prog_seen", "rule_slots", "rules", "slot_claims"} {
+	for _, name := range []string{"proc_slots", "procs", "prog_slots", "progs", "prog_seen", "rule_slots", "rules", "rule_prog_slots", "rule_progs", "slot_claims"} {
 		m := spec.Maps[name]
 		b := uint64(m.KeySize+m.ValueSize) * uint64(m.MaxEntries)
 		total += b
@@ -35,7 +35,7 @@ func TestMapMemory(t *testing.T) {
 				kernel = err.Error()
 			}
 		}
-		t.Logf("%-12s %-10s key %3d value %3d entries %6d: %8d bytes; the kernel charges %s", name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, b, kernel)
+		t.Logf("%-15s %-10s key %3d value %3d entries %6d: %8d bytes; the kernel charges %s", name, m.Type, m.KeySize, m.ValueSize, m.MaxEntries, b, kernel)
 	}
 	t.Logf("total %d bytes of keys and values; the kernel charges %d", total, totalKernel)
 }

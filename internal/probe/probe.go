@@ -103,6 +103,10 @@ type Options struct {
 	// (comm, parent comm, cgroup, self) takes a row; the excess goes to an
 	// "other" row and its records are counted in Overflows.Programs.
 	MaxPrograms uint32
+	// MaxRulePrograms bounds the rules-by-program table (default 4096):
+	// each distinct (rule row, program row) pair takes a row; the excess
+	// is counted in Overflows.RulePrograms and is in no rule's Programs.
+	MaxRulePrograms uint32
 	// ProcessMinAge is the age a process must reach (its group leader's,
 	// from its start) before it gets a row of its own in the process
 	// table; its records before go to the short-lived row, and are in its
@@ -153,6 +157,9 @@ func (o *Options) defaults() {
 		o.ProcessMinAge = DefaultProcessMinAge
 	} else if o.ProcessMinAge < 0 {
 		o.ProcessMinAge = 0
+	}
+	if o.MaxRulePrograms == 0 {
+		o.MaxRulePrograms = uint32(backlogDefaultsDEFAULT_MAX_RULE_PROGS)
 	}
 	if o.SelfTgid == 0 {
 		o.SelfTgid = uint32(os.Getpid())
@@ -407,9 +414,12 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
 	spec.Maps["prog_slots"].MaxEntries = opts.MaxPrograms
 	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
-	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + 3
+	spec.Maps["rule_prog_slots"].MaxEntries = opts.MaxRulePrograms
+	spec.Maps["rule_progs"].MaxEntries = opts.MaxRulePrograms + 1
+	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + opts.MaxRulePrograms + 4
 	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + procFirst, "rule_slots_max": opts.MaxRules + 1,
-		"prog_slots_max": opts.MaxPrograms + 1, "self_tgid": opts.SelfTgid} {
+		"prog_slots_max": opts.MaxPrograms + 1, "rule_prog_slots_max": opts.MaxRulePrograms + 1,
+		"self_tgid": opts.SelfTgid} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
 		}

@@ -49,6 +49,7 @@ func (p *Probe) Totals() (Counters, error) {
 		t.ProcOverflow += c.ProcOverflow
 		t.ProgOverflow += c.ProgOverflow
 		t.RuleOverflow += c.RuleOverflow
+		t.RuleProgOverflow += c.RuleProgOverflow
 		t.ReasonOverflow += c.ReasonOverflow
 		t.TimelineLate += c.TimelineLate
 		if c.FirstSerial != 0 && (t.FirstSerial == 0 || c.FirstSerial < t.FirstSerial) {
@@ -154,6 +155,7 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		Processes:       t.ProcOverflow,
 		Programs:        t.ProgOverflow,
 		Rules:           t.RuleOverflow,
+		RulePrograms:    t.RuleProgOverflow,
 		Reasons:         t.ReasonOverflow,
 		Inflight:        t.InflightOverflow,
 		InflightMissing: t.InflightMissing,
@@ -173,7 +175,11 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	if err := p.fillProgramRows(prof, jns); err != nil {
 		return err
 	}
-	if err := p.fillRules(prof, jns); err != nil {
+	ruleAt, err := p.fillRules(prof, jns)
+	if err != nil {
+		return err
+	}
+	if err := p.fillRulePrograms(prof, ruleAt, jns); err != nil {
 		return err
 	}
 	if err := p.fillHistogram(prof); err != nil {
@@ -315,16 +321,19 @@ func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) 
 	return nil
 }
 
-func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error {
+// fillRules reads the rule table, and returns the index in prof.Rules of
+// each rule slot read.
+func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]int, error) {
 	slots, err := slotsInUse[backlogRuleKey](p.coll.Maps["rule_slots"])
 	if err != nil {
-		return fmt.Errorf("reading rules: %w", err)
+		return nil, fmt.Errorf("reading rules: %w", err)
 	}
 	prof.Rules = nil
+	at := map[uint32]int{}
 	for _, slot := range slots {
 		var v backlogRuleStats
 		if err := p.coll.Maps["rules"].Lookup(slot, &v); err != nil {
-			return fmt.Errorf("reading rules: %w", err)
+			return nil, fmt.Errorf("reading rules: %w", err)
 		}
 		row := profile.Rule{
 			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall, Comm: cString(v.Key.Comm[:]),
@@ -337,7 +346,58 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) error 
 			}
 			row.Key, row.Syscall = "", syscallInt32(backlogRuleSyscallSYSCALL_OTHER)
 		}
+		at[slot] = len(prof.Rules)
 		prof.Rules = append(prof.Rules, row)
+	}
+	return at, nil
+}
+
+// fillRulePrograms reads the rules-by-program table into each rule's
+// Programs, the program's key copied from its program row (slot 0: the
+// programs that did not fit, "other"). The pairs that did not fit (slot 0
+// of rule_progs) belong to no rule: their records are
+// Overflows.RulePrograms and in no rule's Programs.
+func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, jns func(uint64) uint64) error {
+	var k backlogRuleProgKey
+	var slot uint32
+	var slots []uint32
+	it := p.coll.Maps["rule_prog_slots"].Iterate()
+	for it.Next(&k, &slot) {
+		if slot != 0 {
+			slots = append(slots, slot)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading rules by program: %w", err)
+	}
+	progs := map[uint32]backlogProgStats{}
+	for _, slot := range slots {
+		var v backlogRuleProgStats
+		if err := p.coll.Maps["rule_progs"].Lookup(slot, &v); err != nil {
+			return fmt.Errorf("reading rules by program: %w", err)
+		}
+		i, ok := ruleAt[v.Key.RuleSlot]
+		if !ok || v.Records == 0 {
+			// A pair claimed as counting began or stopped, with no
+			// record yet, or of a rule row with none.
+			continue
+		}
+		pg, ok := progs[v.Key.ProgSlot]
+		if !ok {
+			if err := p.coll.Maps["progs"].Lookup(v.Key.ProgSlot, &pg); err != nil {
+				return fmt.Errorf("reading rules by program: %w", err)
+			}
+			progs[v.Key.ProgSlot] = pg
+		}
+		row := profile.RuleProgram{
+			Comm: cString(pg.Key.Comm[:]), ParentComm: cString(pg.Key.ParentComm[:]), CgroupID: pg.Key.CgroupId,
+			Self: pg.Key.Self != 0, Records: v.Records, Events: v.Events, Lost: v.Lost, Waits: v.Waits,
+			WaitNs: jns(v.WaitJiffies),
+		}
+		if v.Key.ProgSlot == 0 {
+			row.Comm, row.ParentComm, row.CgroupID, row.Self, row.Overflow = "other", "", 0, false, true
+		}
+		prof.Rules[i].Programs = append(prof.Rules[i].Programs, row)
 	}
 	return nil
 }

@@ -260,9 +260,11 @@ type Rule struct {
 	Waits      uint64 `json:"waits"`
 	WaitNs     uint64 `json:"wait_ns"`
 	// Programs are the programs that fired the rule (the same program key
-	// as ByProgram), most records first: their records sum to Records.
-	// A row with Overflow holds the (rule, program) pairs that did not fit
-	// in the kernel's table (Overflows.RulePrograms). BPF modes.
+	// as ByProgram), most records first: their records sum to Records,
+	// but for the (rule, program) pairs that did not fit in the kernel's
+	// pair table, which belong to no rule (Overflows.RulePrograms counts
+	// their records; RuleProgramsAddUp allows exactly that). A row with
+	// Overflow is the program table's "other" row. BPF modes.
 	Programs []RuleProgram `json:"programs,omitempty"`
 }
 

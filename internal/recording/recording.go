@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/auditnl"
@@ -429,6 +430,15 @@ func (n *namer) name(prof *profile.Profile) {
 			ids = append(ids, p.CgroupID)
 		}
 	}
+	// A rule's programs are program rows' keys: their ids are among
+	// those above, but for rows a live snapshot read at another instant.
+	for _, r := range prof.Rules {
+		for _, p := range r.Programs {
+			if _, ok := n.paths[p.CgroupID]; !ok && !n.unnamed[p.CgroupID] && !slices.Contains(ids, p.CgroupID) {
+				ids = append(ids, p.CgroupID)
+			}
+		}
+	}
 	if n.walkedAt.IsZero() || now.Sub(n.walkedAt) >= namerRefresh {
 		// Ids not found before may belong to cgroups made since.
 		for id := range n.unnamed {
@@ -455,5 +465,10 @@ func (n *namer) name(prof *profile.Profile) {
 	}
 	for i := range prof.ByProgram {
 		prof.ByProgram[i].Cgroup = n.paths[prof.ByProgram[i].CgroupID]
+	}
+	for i := range prof.Rules {
+		for j := range prof.Rules[i].Programs {
+			prof.Rules[i].Programs[j].Cgroup = n.paths[prof.Rules[i].Programs[j].CgroupID]
+		}
 	}
 }
