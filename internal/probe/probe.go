@@ -405,18 +405,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 			return nil, nil, fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
-	spec.Maps["timeline"].MaxEntries = opts.TimelineSlots
-	// Slot 0 of each attribution array is "other"; slot 1 of procs the
-	// short-lived row.
-	spec.Maps["proc_slots"].MaxEntries = opts.MaxProcesses
-	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + procFirst
-	spec.Maps["rule_slots"].MaxEntries = opts.MaxRules
-	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
-	spec.Maps["prog_slots"].MaxEntries = opts.MaxPrograms
-	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
-	spec.Maps["rule_prog_slots"].MaxEntries = opts.MaxRulePrograms
-	spec.Maps["rule_progs"].MaxEntries = opts.MaxRulePrograms + 1
-	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + opts.MaxRulePrograms + 4
+	sizeMaps(spec, opts)
 	for name, v := range map[string]uint32{"proc_slots_max": opts.MaxProcesses + procFirst, "rule_slots_max": opts.MaxRules + 1,
 		"prog_slots_max": opts.MaxPrograms + 1, "rule_prog_slots_max": opts.MaxRulePrograms + 1,
 		"self_tgid": opts.SelfTgid} {
@@ -598,3 +587,52 @@ func unwrapVerifier(err error) error {
 // procFirst is the first slot of procs a process row can take: slot 0 is
 // "other" (the table was full), slot 1 the short-lived row.
 const procFirst = uint32(backlogProcSlotPROC_SLOT_FIRST)
+
+// sizeMaps sets the bounded maps' sizes from opts (defaults applied).
+func sizeMaps(spec *ebpf.CollectionSpec, opts Options) {
+	spec.Maps["timeline"].MaxEntries = opts.TimelineSlots
+	// Slot 0 of each attribution array is "other"; slot 1 of procs the
+	// short-lived row.
+	spec.Maps["proc_slots"].MaxEntries = opts.MaxProcesses
+	spec.Maps["procs"].MaxEntries = opts.MaxProcesses + procFirst
+	spec.Maps["rule_slots"].MaxEntries = opts.MaxRules
+	spec.Maps["rules"].MaxEntries = opts.MaxRules + 1
+	spec.Maps["prog_slots"].MaxEntries = opts.MaxPrograms
+	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
+	spec.Maps["rule_prog_slots"].MaxEntries = opts.MaxRulePrograms
+	spec.Maps["rule_progs"].MaxEntries = opts.MaxRulePrograms + 1
+	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + opts.MaxRulePrograms + 4
+}
+
+// MapSize is one attribution map's size: its key and value bytes times
+// its entries, before the kernel's own per-element overhead.
+type MapSize struct {
+	Name               string
+	KeySize, ValueSize uint32
+	MaxEntries         uint32
+	Bytes              uint64
+}
+
+// attributionMaps are the maps whose size the attribution tables set.
+var attributionMaps = []string{"proc_slots", "procs", "prog_slots", "progs", "prog_seen", "rule_slots", "rules",
+	"rule_prog_slots", "rule_progs", "slot_claims", "inflight"}
+
+// MapMemory returns the attribution maps' sizes with opts (zero values:
+// the defaults), from the map specs: what a recording with those options
+// holds in keys and values. inflight is the hash fallback's (with task
+// storage it is shrunk to one entry).
+func MapMemory(opts Options) ([]MapSize, error) {
+	opts.defaults()
+	spec, err := loadBacklog()
+	if err != nil {
+		return nil, fmt.Errorf("loading the programs' spec: %w", err)
+	}
+	sizeMaps(spec, opts)
+	var out []MapSize
+	for _, name := range attributionMaps {
+		m := spec.Maps[name]
+		out = append(out, MapSize{Name: name, KeySize: m.KeySize, ValueSize: m.ValueSize, MaxEntries: m.MaxEntries,
+			Bytes: uint64(m.KeySize+m.ValueSize) * uint64(m.MaxEntries)})
+	}
+	return out, nil
+}

@@ -7,7 +7,10 @@
 auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
 auditctl -a always,exit -F arch=b64 -S openat -k load >/dev/null
 status_to p.before
-record p --duration 3600s
+# --process-min-age 500ms: a `cat` lives a few milliseconds, the stress-ng
+# worker over a second, so that it gets a row of its own for part of its
+# run whatever the host's load.
+record p --duration 3600s --process-min-age 500ms
 # One redirect for the whole loop: a redirect per command would be opened
 # by each forked shell before it execs cat, and make `sh` as busy as `cat`.
 i=0
