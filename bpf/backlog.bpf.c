@@ -400,6 +400,8 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 
 	if (!s)
 		return NULL;
+	if (t)
+		t->tl_writes++;
 	if (s->epoch == epoch)
 		return s;
 	if (s->epoch > epoch) {
@@ -936,6 +938,8 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	if (waited) {
 		dur = now - ts->call.start_ns;
 		wj = ts->call.wait_jiffies;
+		/* Not counted in tl_writes: the record is, in records,
+		 * which the poll's check reads too. */
 		s = tl_get(ts->call.start_ns / bucket_ns, NULL);
 	}
 	if (!s)

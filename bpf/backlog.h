@@ -132,6 +132,10 @@ struct counters {
 	__u64 send_ns_retry;   /* ... over the retry queue */
 	__u64 send_ns_hold;    /* ... over the hold queue */
 	__u64 consumer_overflow; /* thread or time slots that did not fit */
+	/* Timeline slots handed to a writer (tl_get with counters): while
+	 * it and records stand still, no bucket changed, and user space's
+	 * poll reads none (an idle recording's cost, issue 14). */
+	__u64 tl_writes;
 };
 
 struct proc_stats {

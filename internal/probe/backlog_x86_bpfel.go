@@ -89,6 +89,7 @@ type backlogCounters struct {
 	SendNsRetry      uint64
 	SendNsHold       uint64
 	ConsumerOverflow uint64
+	TlWrites         uint64
 }
 
 type backlogDefaults uint32

@@ -61,6 +61,7 @@ func (p *Probe) Totals() (Counters, error) {
 		t.SendNsRetry += c.SendNsRetry
 		t.SendNsHold += c.SendNsHold
 		t.ConsumerOverflow += c.ConsumerOverflow
+		t.TlWrites += c.TlWrites
 	}
 	return t, nil
 }
@@ -81,7 +82,11 @@ func (p *Probe) PollTimeline() error {
 	if now < 2 {
 		return nil
 	}
-	return p.tl.readUntil(now - 2)
+	t, err := p.Totals()
+	if err != nil {
+		return err
+	}
+	return p.tl.pollUntil(now-2, t.TlWrites+t.Records, MonotonicNow())
 }
 
 // Fill writes everything the maps hold into prof. Call it after Detach so
@@ -442,6 +447,7 @@ type timelineReader struct {
 	next     uint64 // next epoch to read
 	buckets  []backlogTlSlot
 	per      []backlogTlSlot // one slot's per-CPU values, reused
+	marks    []pollMark      // the last polls' writes, newest last
 	missed   uint64
 	keep     int // newest buckets kept, 0 for all
 }
@@ -449,6 +455,38 @@ type timelineReader struct {
 func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32) timelineReader {
 	now := MonotonicNow() / bucketNs
 	return timelineReader{m: m, bucketNs: bucketNs, slots: slots, first: now, next: now}
+}
+
+// pollMark is what a poll saw: the ring's writes (writes, from the
+// totals) as of at ns.
+type pollMark struct{ ns, writes uint64 }
+
+// pollUntil is readUntil for the once-a-second poll, which skips the
+// lookups when nothing was written since before the first bucket to read
+// began: writes (tl_writes + records, read before readAt, a CLOCK_MONOTONIC
+// time taken after that read) equal to a mark taken no later than that
+// bucket's start means no program touched the ring since, so every bucket
+// to read is empty. An idle recording then reads one map entry a second.
+func (r *timelineReader) pollUntil(last, writes, readAt uint64) error {
+	quiet := false
+	for _, m := range r.marks {
+		if m.writes == writes && m.ns <= r.next*r.bucketNs {
+			quiet = true
+		}
+	}
+	r.marks = append(r.marks, pollMark{readAt, writes})
+	if len(r.marks) > 4 {
+		r.marks = r.marks[len(r.marks)-4:]
+	}
+	if !quiet || r.m == nil || last < r.next {
+		return r.readUntil(last)
+	}
+	for e := r.next; e <= last; e++ {
+		r.buckets = append(r.buckets, backlogTlSlot{Epoch: e})
+	}
+	r.next = last + 1
+	r.trim()
+	return nil
 }
 
 func (r *timelineReader) readUntil(last uint64) error {
@@ -497,12 +535,17 @@ func (r *timelineReader) readUntil(last uint64) error {
 		r.buckets = append(r.buckets, b)
 	}
 	r.next = last + 1
+	r.trim()
+	return nil
+}
+
+// trim keeps the newest buckets of a live reader (keep > 0).
+func (r *timelineReader) trim() {
 	if r.keep > 0 && len(r.buckets) > r.keep {
 		drop := len(r.buckets) - r.keep
 		r.buckets = append(r.buckets[:0:0], r.buckets[drop:]...)
 		r.first += uint64(drop)
 	}
-	return nil
 }
 
 func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {

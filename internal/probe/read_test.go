@@ -108,3 +108,56 @@ func TestTimelineReader(t *testing.T) {
 		t.Errorf("kept %d buckets from %d, want 5 from %d", tl.Len(), tl.StartNs, (102+21-4)*10)
 	}
 }
+
+// TestTimelinePollQuiet: a poll whose writes count equals one taken no
+// later than the first bucket to read began looks up nothing (a slot
+// planted behind its back stays unread); one whose count moved reads the
+// ring as readUntil does.
+func TestTimelinePollQuiet(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create BPF maps")
+	}
+	const slots = 64
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(unsafe.Sizeof(backlogTlSlot{})), MaxEntries: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plant := func(e uint64, arrivals uint64) {
+		t.Helper()
+		per := make([]backlogTlSlot, ncpu)
+		per[0] = backlogTlSlot{Epoch: e, Arrivals: arrivals}
+		if err := m.Put(uint32(e%slots), per); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Buckets of 10 ns; polls at 100, 200, 300 and 400 ns read up to
+	// their bucket less two.
+	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 0, next: 0}
+	plant(3, 7)
+	if err := r.pollUntil(8, 5, 100); err != nil { // no mark yet: read
+		t.Fatal(err)
+	}
+	if err := r.pollUntil(18, 5, 200); err != nil { // the mark at 100 is after bucket 9 began
+		t.Fatal(err)
+	}
+	plant(25, 9) // behind the counts' back: a quiet poll must not see it
+	if err := r.pollUntil(28, 5, 300); err != nil {
+		t.Fatal(err)
+	}
+	plant(35, 11)
+	if err := r.pollUntil(38, 6, 400); err != nil { // moved: read
+		t.Fatal(err)
+	}
+	tl := r.timeline(func(j uint64) uint64 { return j })
+	if tl.Len() != 39 {
+		t.Fatalf("%d buckets, want 39", tl.Len())
+	}
+	if tl.Arrivals[3] != 7 || tl.Arrivals[25] != 0 || tl.Arrivals[35] != 11 {
+		t.Errorf("arrivals at 3, 25, 35: %d %d %d, want 7 0 11", tl.Arrivals[3], tl.Arrivals[25], tl.Arrivals[35])
+	}
+}
