@@ -57,23 +57,36 @@ func (r ProgramRow) RecordsPerProcess() float64 {
 // finished recording (a live snapshot reads the totals and the rows at
 // different instants) and only where the rows were recorded (BPF modes).
 func (p *Profile) ProgramsAddUp() error {
-	var rec, lost, queued, bytes uint64
+	var sum rowSums
 	for _, r := range p.ByProgram {
-		rec += r.Records
-		lost += r.Lost
-		queued += r.Queued
-		bytes += r.Bytes
+		sum.add(r.Records, r.Lost, r.Queued, r.Bytes)
 	}
+	return p.addsUp("program", sum)
+}
+
+// rowSums are a table's sums of what every row of it counts.
+type rowSums struct{ records, lost, queued, bytes uint64 }
+
+func (s *rowSums) add(records, lost, queued, bytes uint64) {
+	s.records += records
+	s.lost += lost
+	s.queued += queued
+	s.bytes += bytes
+}
+
+// addsUp says whether a table's sums equal the totals; what names the
+// table's rows in the error.
+func (p *Profile) addsUp(what string, s rowSums) error {
 	t := p.Totals
 	switch {
-	case rec != t.Records:
-		return fmt.Errorf("program rows hold %d records, totals %d", rec, t.Records)
-	case lost != t.Lost:
-		return fmt.Errorf("program rows hold %d lost, totals %d", lost, t.Lost)
-	case queued != t.Queued:
-		return fmt.Errorf("program rows hold %d queued, totals %d", queued, t.Queued)
-	case bytes != t.BytesQueued:
-		return fmt.Errorf("program rows hold %d bytes queued, totals %d", bytes, t.BytesQueued)
+	case s.records != t.Records:
+		return fmt.Errorf("%s rows hold %d records, totals %d", what, s.records, t.Records)
+	case s.lost != t.Lost:
+		return fmt.Errorf("%s rows hold %d lost, totals %d", what, s.lost, t.Lost)
+	case s.queued != t.Queued:
+		return fmt.Errorf("%s rows hold %d queued, totals %d", what, s.queued, t.Queued)
+	case s.bytes != t.BytesQueued:
+		return fmt.Errorf("%s rows hold %d bytes queued, totals %d", what, s.bytes, t.BytesQueued)
 	}
 	return nil
 }
@@ -106,25 +119,11 @@ func (p *Profile) sortPrograms() {
 // before is in the short-lived row. Like ProgramsAddUp, only for a
 // finished BPF recording.
 func (p *Profile) ProcessesAddUp() error {
-	var rec, lost, queued, bytes uint64
+	var sum rowSums
 	for _, r := range p.Processes {
-		rec += r.Records
-		lost += r.Lost
-		queued += r.Queued
-		bytes += r.Bytes
+		sum.add(r.Records, r.Lost, r.Queued, r.Bytes)
 	}
-	t := p.Totals
-	switch {
-	case rec != t.Records:
-		return fmt.Errorf("process rows hold %d records, totals %d", rec, t.Records)
-	case lost != t.Lost:
-		return fmt.Errorf("process rows hold %d lost, totals %d", lost, t.Lost)
-	case queued != t.Queued:
-		return fmt.Errorf("process rows hold %d queued, totals %d", queued, t.Queued)
-	case bytes != t.BytesQueued:
-		return fmt.Errorf("process rows hold %d bytes queued, totals %d", bytes, t.BytesQueued)
-	}
-	return nil
+	return p.addsUp("process", sum)
 }
 
 // RuleProgramsAddUp says whether each rule's Programs sum to the rule's
