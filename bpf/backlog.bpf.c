@@ -51,6 +51,13 @@
 #include "core_fixes.bpf.h"
 
 #define AUDIT_SYSCALL 1300
+/* The record of one io_uring operation, made by audit_log_uring: the first
+ * record of an io_uring event, or a lone record inside the io_uring_enter
+ * syscall that ran the operation inline (see rule_get). */
+#define AUDIT_URINGOP 1336
+/* audit_context.context's value for an io_uring operation (an anonymous
+ * enum in kernel/audit.h: AUDIT_CTX_UNUSED, _SYSCALL, _URING), since 5.16. */
+#define AUDIT_CTX_URING 2
 #define CACHE_ALIGN(x) (((x) + 63) & ~63ULL)
 
 char LICENSE[] SEC("license") = "GPL";
@@ -122,6 +129,7 @@ struct task_state {
 	__u64 rule_serial;
 	__u64 rule_filterkey;
 	__s32 rule_major;
+	__s32 rule_uring_op; /* rule_key.uring_op the slot was found for */
 	__u32 rule_slot;
 	__u32 rule_cached;
 	__u32 proc_tgid;
@@ -642,39 +650,94 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 	return p;
 }
 
-/* rule_get returns the counters of the (key, syscall) the record belongs to.
- * The key is read and hashed once per event: records of the same event
- * (same audit_context, serial, filterkey and syscall) reuse the slot.
- * serial is ctx's event serial (0 without ctx): the caller reads it, as it
- * needs it too. */
+/* uring_ctx says whether ctx is an io_uring operation's context rather than
+ * a syscall's: io-wq workers and the SQPOLL thread run operations there
+ * (__audit_uring_entry sets ctx->context = AUDIT_CTX_URING and leaves
+ * ctx->major 0). io_uring auditing came in 5.16 (5bd2182d58e9,
+ * "audit,io_uring,io-wq: add some basic audit support to io_uring"), with
+ * ctx->context and ctx->uring_op; before it (4.18 .. 5.15) the fields do
+ * not exist, the CO-RE check is false and the read is dead code, so the
+ * object still loads there. */
+static __always_inline bool uring_ctx(struct audit_context *ctx, bool btf)
+{
+	if (!ctx || !bpf_core_field_exists(ctx->uring_op))
+		return false;
+	return READ(btf, ctx, context) == AUDIT_CTX_URING;
+}
+
+/* uring_op_of returns the io_uring opcode a record belongs to, or -1 for a
+ * syscall's record. Two kinds of record belong to an operation:
+ * - every record of an io_uring event (AUDIT_CTX_URING: URINGOP, then
+ *   PATH, CWD... and EOE from audit_log_exit), where ctx->major is 0;
+ * - the URINGOP record that __audit_uring_exit makes inside io_uring_enter
+ *   when the operation ran inline in the syscall (ctx->context is
+ *   AUDIT_CTX_SYSCALL, ctx->major __NR_io_uring_enter, ctx->uring_op the
+ *   opcode). The syscall's own event, if the context stays RECORD, follows
+ *   at its exit as a SYSCALL event of io_uring_enter and stays keyed so.
+ * major is ctx->major, already read: only a record with major 0 (or a
+ * URINGOP) can be an operation's, so other records pay no extra read. */
+static __always_inline __s32 uring_op_of(struct audit_context *ctx, __s32 major, __u32 type, bool btf)
+{
+	if (!ctx || !bpf_core_field_exists(ctx->uring_op))
+		return -1;
+	if (type != AUDIT_URINGOP && (major != 0 || !uring_ctx(ctx, btf)))
+		return -1;
+	return READ(btf, ctx, uring_op);
+}
+
+/* rule_get returns the counters of the (key, syscall or io_uring opcode)
+ * the record belongs to. The key is read and hashed once per event:
+ * records of the same event (same audit_context, serial, filterkey,
+ * syscall and opcode) reuse the slot. The opcode is in the check because
+ * the URINGOP records of several operations run inline in one
+ * io_uring_enter share its context, serial and key. serial is ctx's event
+ * serial (0 without ctx): the caller reads it, as it needs it too. type is
+ * the record's (audit_log_start's third argument). */
 static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct audit_context *ctx,
-						   __u64 serial, bool btf, struct counters *t, __u32 *slotp)
+						   __u64 serial, __u32 type, bool btf, struct counters *t,
+						   __u32 *slotp)
 {
 	struct rule_key rk = {};
 	__u64 fkey = 0;
-	__s32 major = SYSCALL_NONE;
+	__s32 major = SYSCALL_NONE, uop = -1;
 	__u32 slot = 0, arch = 0;
 	bool fresh;
 
 	if (ctx) {
 		fkey = (__u64)READ(btf, ctx, filterkey);
 		major = READ(btf, ctx, major);
+		uop = uring_op_of(ctx, major, type, btf);
 	}
 	/* Records with no context (xt_AUDIT, one per packet) all have the
 	 * same key: cached too. */
 	if (ts && ts->rule_cached && ts->rule_ctx == (__u64)ctx && ts->rule_serial == serial &&
-	    ts->rule_filterkey == fkey && ts->rule_major == major && (serial || !ctx)) {
+	    ts->rule_filterkey == fkey && ts->rule_major == major && ts->rule_uring_op == uop &&
+	    (serial || !ctx)) {
 		*slotp = ts->rule_slot;
 		return bpf_map_lookup_elem(&rules, &ts->rule_slot);
 	}
 
 	if (fkey)
 		bpf_probe_read_kernel_str(rk.key, sizeof(rk.key), (void *)fkey);
-	else if (major != SYSCALL_NONE)
-		bpf_get_current_comm(rk.comm, sizeof(rk.comm));
-	if (ctx && major != SYSCALL_NONE)
-		arch = READ(btf, ctx, arch);
-	rk.syscall = major;
+	if (uop >= 0) {
+		/* No syscall, no arch: an operation is the same whether an
+		 * io-wq worker or the submitting syscall ran it. A keyless
+		 * row takes the process's name: a worker's own comm,
+		 * iou-wrk-<pid>, would make a row per process. */
+		rk.syscall = SYSCALL_URING;
+		if (!fkey) {
+			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+			BPF_CORE_READ_STR_INTO(&rk.comm, task, group_leader, comm);
+		}
+	} else {
+		if (!fkey && major != SYSCALL_NONE)
+			bpf_get_current_comm(rk.comm, sizeof(rk.comm));
+		if (ctx && major != SYSCALL_NONE)
+			arch = READ(btf, ctx, arch);
+		rk.syscall = major;
+	}
+	rk.uring_op = uop;
 	rk.arch = arch;
 	slot = slot_for(&rule_slots, &rules, &rk, sizeof(rk), &rule_next, rule_slots_max, 2, &fresh);
 	if (!slot) {
@@ -685,6 +748,7 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 		ts->rule_serial = serial;
 		ts->rule_filterkey = fkey;
 		ts->rule_major = major;
+		ts->rule_uring_op = uop;
 		ts->rule_slot = slot;
 		ts->rule_cached = 1;
 	}
@@ -905,6 +969,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	__u64 now, dur = 0, wj = 0, serial = 0;
 	__u32 pslot = 0, rslot = 0;
 	int waited;
+	bool first, lost_event;
 
 	if (!t)
 		return;
@@ -929,6 +994,18 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		return;
 	}
 
+	/* An event's first record: SYSCALL, or the URINGOP of an io_uring
+	 * event (not the lone URINGOP of an operation run inline in
+	 * io_uring_enter, which shares the syscall's event). A lost SYSCALL
+	 * ends its event (audit_log_exit returns); a lost URINGOP does not
+	 * (audit_log_uring returns to audit_log_exit, which goes on with the
+	 * event's other records), so it counts as a lost record, not a lost
+	 * event. */
+	first = ts->call.type == AUDIT_SYSCALL;
+	if (ts->call.type == AUDIT_URINGOP)
+		first = btf_ctx ? uring_ctx(btf_ctx, true) : uring_ctx((struct audit_context *)ts->call.ctx, false);
+	lost_event = ts->call.type == AUDIT_SYSCALL && ts->call.lost;
+
 	now = bpf_ktime_get_ns();
 	close_sleep(ts);
 	waited = ts->call.sleeps > 0;
@@ -946,11 +1023,10 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		s = tl_get(now / bucket_ns, t);
 	if (s) {
 		s->arrivals++;
-		if (ts->call.type == AUDIT_SYSCALL) {
+		if (first)
 			s->events++;
-			if (ts->call.lost)
-				s->lost_events++;
-		}
+		if (lost_event)
+			s->lost_events++;
 		if (use_task_storage && ts->producer_epoch != s->epoch + 1) {
 			ts->producer_epoch = s->epoch + 1;
 			s->producers++;
@@ -964,9 +1040,9 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		serial = event_serial((struct audit_context *)ts->call.ctx, false);
 
 	t->records++;
-	if (ts->call.type == AUDIT_SYSCALL) {
+	if (first) {
 		t->events++;
-		if (ts->call.lost) {
+		if (lost_event) {
 			t->lost_events++;
 		} else if (ret) {
 			/* audit_log_start stamped the event (audit_get_stamp)
@@ -1022,18 +1098,17 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	}
 
 	if (btf_ctx)
-		r = rule_get(ts, btf_ctx, serial, true, t, &rslot);
+		r = rule_get(ts, btf_ctx, serial, ts->call.type, true, t, &rslot);
 	else
-		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, false, t, &rslot);
+		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, ts->call.type, false, t, &rslot);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
-		if (ts->call.type == AUDIT_SYSCALL)
+		if (first)
 			__sync_fetch_and_add(&r->events, 1);
-		if (ts->call.lost) {
+		if (ts->call.lost)
 			__sync_fetch_and_add(&r->lost, 1);
-			if (ts->call.type == AUDIT_SYSCALL)
-				__sync_fetch_and_add(&r->lost_events, 1);
-		}
+		if (lost_event)
+			__sync_fetch_and_add(&r->lost_events, 1);
 		if (waited) {
 			__sync_fetch_and_add(&r->waits, 1);
 			__sync_fetch_and_add(&r->wait_jiffies, wj);
@@ -1044,7 +1119,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	rp = rule_prog_get(ts, t, rslot, pslot);
 	if (rp) {
 		__sync_fetch_and_add(&rp->records, 1);
-		if (ts->call.type == AUDIT_SYSCALL)
+		if (first)
 			__sync_fetch_and_add(&rp->events, 1);
 		if (ts->call.lost)
 			__sync_fetch_and_add(&rp->lost, 1);

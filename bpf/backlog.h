@@ -55,6 +55,12 @@ enum rule_syscall {
 	/* Never stored: user space's label for slot 0 of rules, the records
 	 * of rules that did not fit. */
 	SYSCALL_OTHER = -2,
+	/* The record belongs to an io_uring operation, whose opcode
+	 * (IORING_OP_*) is in rule_key.uring_op: an io_uring event's records
+	 * (ctx->major is 0 there, which read as syscall 0), or the URINGOP
+	 * record of an operation run inline in io_uring_enter. 5.16+
+	 * (5bd2182d58e9). */
+	SYSCALL_URING = -3,
 };
 
 /* Addresses of the three kauditd queues. Filled by user space from
@@ -70,9 +76,16 @@ struct queue_addrs {
  * could interleave with it. Atomics are kept for maps shared between CPUs. */
 struct counters {
 	__u64 records;        /* calls that got past the exclude filter */
-	__u64 events;         /* of which AUDIT_SYSCALL: one per syscall event */
-	__u64 lost_events;    /* AUDIT_SYSCALL records lost: their events' other
-			       * records were never made (audit_log_exit returns) */
+	/* Of which an event's first record: AUDIT_SYSCALL, or the
+	 * AUDIT_URINGOP of an io_uring event (AUDIT_CTX_URING; a URINGOP
+	 * made inline in io_uring_enter belongs to the syscall's event and
+	 * is not one). */
+	__u64 events;
+	/* AUDIT_SYSCALL records lost: their events' other records were never
+	 * made (audit_log_exit returns). A lost URINGOP is not counted here:
+	 * audit_log_uring returns to audit_log_exit, which makes the event's
+	 * other records all the same. */
+	__u64 lost_events;
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
 	__u64 queued;         /* enqueues on audit_queue */
 	__u64 bytes_queued;   /* their real size (head + sk_buff) */
@@ -120,7 +133,8 @@ struct counters {
 	__u64 reason_overflow;
 	__u64 timeline_late;
 	/* The lowest and highest audit event serial (msg=audit(T:SERIAL))
-	 * among the SYSCALL records counted and made (a lost one has none
+	 * among the events' first records (SYSCALL, an io_uring event's
+	 * URINGOP) counted and made (a lost one has none
 	 * yet): what lets a test, or an operator with ausearch, name exactly
 	 * the events a recording covers. 0: none. The serial is 32 bits in
 	 * the kernel and wraps after 2^32 events. */
@@ -189,19 +203,24 @@ struct prog_stats {
 /* A rule is identified as the kernel leaves it in the audit_context: the
  * key (ctx->filterkey, several keys joined by \x01), the syscall number
  * and the syscall's arch (AUDIT_ARCH_*: the number means something else
- * under b32). Records with no key carry the producer's comm instead, so
- * keyless rules still split by who triggers them. */
+ * under b32), or, for an io_uring operation's records, its opcode (an
+ * io_uring rule, `-a always,io_uring -S openat`, filters on it). Records
+ * with no key carry the producer's comm instead (for io_uring, the
+ * process's: io-wq workers are named iou-wrk-<pid>), so keyless rules
+ * still split by who triggers them. */
 struct rule_key {
 	char key[KEY_LEN];
 	char comm[COMM_LEN];
-	__s32 syscall; /* ctx->major, or SYSCALL_NONE */
-	__u32 arch;
+	__s32 syscall; /* ctx->major, SYSCALL_NONE or SYSCALL_URING */
+	__u32 arch;    /* 0 for io_uring */
+	__s32 uring_op; /* ctx->uring_op for SYSCALL_URING, else -1 */
+	__u32 pad;
 };
 
 struct rule_stats {
 	struct rule_key key;
 	__u64 records;
-	__u64 events; /* AUDIT_SYSCALL records: one per event */
+	__u64 events; /* an event's first records (counters.events) */
 	__u64 lost;
 	__u64 lost_events;
 	__u64 waits;
@@ -218,7 +237,7 @@ struct rule_prog_key {
 struct rule_prog_stats {
 	struct rule_prog_key key;
 	__u64 records;
-	__u64 events; /* AUDIT_SYSCALL records */
+	__u64 events; /* an event's first records (counters.events) */
 	__u64 lost;
 	__u64 waits;
 	__u64 wait_jiffies;

@@ -178,6 +178,8 @@ type backlogRuleKey struct {
 	Comm    [16]int8
 	Syscall int32
 	Arch    uint32
+	UringOp int32
+	Pad     uint32
 }
 
 type backlogRuleProgKey struct {
@@ -212,6 +214,7 @@ type backlogRuleSyscall uint32
 const (
 	backlogRuleSyscallSYSCALL_NONE  backlogRuleSyscall = 4294967295
 	backlogRuleSyscallSYSCALL_OTHER backlogRuleSyscall = 4294967294
+	backlogRuleSyscallSYSCALL_URING backlogRuleSyscall = 4294967293
 )
 
 type backlogSizes uint32
@@ -242,13 +245,13 @@ type backlogTaskState struct {
 	RuleSerial    uint64
 	RuleFilterkey uint64
 	RuleMajor     int32
+	RuleUringOp   int32
 	RuleSlot      uint32
 	RuleCached    uint32
 	ProcTgid      uint32
 	ProcSlot      uint32
 	ProcCached    uint32
 	YoungTgid     uint32
-	_             [4]byte
 	YoungUntil    uint64
 	ProgExecId    uint64
 	ProgComm      [2]uint64

@@ -345,6 +345,10 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[u
 			Arch: auditrules.ArchName(v.Key.Arch), SyscallName: auditrules.SyscallName(v.Key.Syscall, v.Key.Arch),
 			Records: v.Records, Events: v.Events, Lost: v.Lost, LostEvents: v.LostEvents, Waits: v.Waits, WaitNs: jns(v.WaitJiffies),
 		}
+		if v.Key.Syscall == syscallInt32(backlogRuleSyscallSYSCALL_URING) {
+			op := v.Key.UringOp
+			row.UringOp, row.UringOpName, row.Arch, row.SyscallName = &op, auditrules.UringOpName(op), "", ""
+		}
 		if slot == 0 {
 			if v == (backlogRuleStats{}) {
 				continue

@@ -23,6 +23,7 @@ func TestRuleSyscallValues(t *testing.T) {
 	}{
 		backlogRuleSyscallSYSCALL_NONE:  {profile.SyscallNone, "(not a syscall)"},
 		backlogRuleSyscallSYSCALL_OTHER: {profile.SyscallOther, "(other rules)"},
+		backlogRuleSyscallSYSCALL_URING: {profile.SyscallUring, "io_uring"},
 	} {
 		if syscallInt32(v) != want.value {
 			t.Errorf("rule_syscall %d, want %d", syscallInt32(v), want.value)

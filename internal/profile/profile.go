@@ -151,10 +151,11 @@ type Totals struct {
 	LostByClass map[string]uint64 `json:"lost_by_class,omitempty"`
 	// SilentDrops counts records kauditd freed without counting them lost.
 	SilentDrops uint64 `json:"silent_drops"`
-	// Events counts AUDIT_SYSCALL records among Records: one per syscall
-	// event. LostEvents counts those lost: a lost SYSCALL record ends its
-	// event, whose other records are never made (demand the kernel never
-	// saw as records).
+	// Events counts an event's first records among Records: SYSCALL, one
+	// per syscall event, and an io_uring event's URINGOP (Rule.Events).
+	// LostEvents counts the SYSCALL records lost: a lost SYSCALL record
+	// ends its event, whose other records are never made (demand the
+	// kernel never saw as records); a lost URINGOP does not.
 	Events     uint64 `json:"events"`
 	LostEvents uint64 `json:"lost_events"`
 	// Waits counts records whose producer slept in the backlog wait.
@@ -230,6 +231,10 @@ const (
 	// SyscallOther: the overflow row, the records of rules that did not
 	// fit.
 	SyscallOther = -2
+	// SyscallUring: the records of an io_uring operation, whose opcode is
+	// in UringOp (an io_uring event's records have no syscall: the kernel
+	// leaves ctx->major 0).
+	SyscallUring = -3
 )
 
 // Rule is one (key, syscall) pair. Syscall is SyscallNone when the record
@@ -243,6 +248,13 @@ type Rule struct {
 	Arch string `json:"arch,omitempty"`
 	// SyscallName is filled in user space where the number is known.
 	SyscallName string `json:"syscall_name,omitempty"`
+	// UringOp is the io_uring opcode (IORING_OP_*) of a row whose records
+	// belong to an io_uring operation (Syscall is then SyscallUring):
+	// what an io_uring rule (`-a always,io_uring -S openat`) filters on.
+	// nil for a syscall's records. Kernels since 5.16 (5bd2182d58e9).
+	UringOp *int32 `json:"uring_op,omitempty"`
+	// UringOpName is the opcode's name ("openat"), where known.
+	UringOpName string `json:"uring_op_name,omitempty"`
 	// Comm is the producer's name, for records with no key only: keyless
 	// rules are told apart by syscall and program.
 	Comm string `json:"comm,omitempty"`
@@ -252,10 +264,14 @@ type Rule struct {
 	// none when no loaded rule explains it.
 	Matches []int  `json:"matches,omitempty"`
 	Records uint64 `json:"records"`
-	// Events counts SYSCALL records, one per audit event.
+	// Events counts an event's first records, one per audit event:
+	// SYSCALL, or an io_uring event's URINGOP (the URINGOP of an
+	// operation run inline in io_uring_enter is part of that syscall's
+	// event, and not counted).
 	Events uint64 `json:"events"`
 	Lost   uint64 `json:"lost"`
-	// LostEvents counts the events whose SYSCALL record was lost.
+	// LostEvents counts the events whose SYSCALL record was lost (a lost
+	// URINGOP does not end its event, and counts in Lost only).
 	LostEvents uint64 `json:"lost_events"`
 	Waits      uint64 `json:"waits"`
 	WaitNs     uint64 `json:"wait_ns"`
@@ -465,7 +481,10 @@ func (p *Profile) SortTables() {
 		if a.Key != b.Key {
 			return a.Key < b.Key
 		}
-		return a.Syscall < b.Syscall
+		if a.Syscall != b.Syscall {
+			return a.Syscall < b.Syscall
+		}
+		return a.Op() < b.Op()
 	})
 }
 
@@ -516,12 +535,27 @@ func (p *Profile) WriteFile(path string) error {
 	return nil
 }
 
+// Op is the row's io_uring opcode, -1 for a syscall's row: with Key,
+// Syscall, Arch and Comm, what tells the kernel's rows apart.
+func (r Rule) Op() int32 {
+	if r.UringOp == nil {
+		return -1
+	}
+	return *r.UringOp
+}
+
 // SyscallLabel names the row's syscall for people: its name where known,
 // else what the number stands for.
 func (r Rule) SyscallLabel() string {
 	switch {
 	case r.SyscallName != "":
 		return r.SyscallName
+	case r.UringOp != nil && r.UringOpName != "":
+		return "io_uring " + r.UringOpName
+	case r.UringOp != nil:
+		return fmt.Sprintf("io_uring op %d", *r.UringOp)
+	case r.Syscall == SyscallUring:
+		return "io_uring"
 	case r.Syscall == SyscallNone:
 		return "(not a syscall)"
 	case r.Syscall == SyscallOther:
