@@ -91,7 +91,7 @@ func GroupID(r profile.Rule) string {
 		b.WriteByte(',')
 	}
 	if r.Key == "" || len(r.Matches) == 0 {
-		fmt.Fprintf(&b, "|%q|%d|%s|%q", r.Key, r.Syscall, r.Arch, r.Comm)
+		fmt.Fprintf(&b, "|%q|%d|%s|%q|%d", r.Key, r.Syscall, r.Arch, r.Comm, r.Op())
 	}
 	return b.String()
 }

@@ -107,6 +107,7 @@ type ruleID struct {
 	syscall int32
 	arch    string
 	comm    string
+	uringOp int32
 }
 
 // unitID is a unit's identity: its cgroup's id, or its path where it has
@@ -203,7 +204,7 @@ func (c *Collector) Update(p *profile.Profile) {
 			comm = r.Comm
 		}
 		rules = append(rules, row[ruleID]{
-			id:       ruleID{r.Key, r.Syscall, r.Arch, r.Comm},
+			id:       ruleID{r.Key, r.Syscall, r.Arch, r.Comm, r.Op()},
 			labels:   labelSet{label(strings.ReplaceAll(r.Key, "\x01", ",")), label(r.SyscallLabel()), label(r.Arch), label(comm)},
 			overflow: r.Syscall == profile.SyscallOther,
 			v:        ranking.RuleCounts(r),

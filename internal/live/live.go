@@ -314,6 +314,7 @@ type ruleRowID struct {
 	syscall int32
 	arch    string
 	comm    string
+	uringOp int32
 }
 
 func rules(prev, cur *profile.Profile, rate func(uint64) float64, sortBy string, top int) ([]RuleRow, int) {
@@ -322,7 +323,7 @@ func rules(prev, cur *profile.Profile, rate func(uint64) float64, sortBy string,
 	// change with them.
 	before := make(map[ruleRowID]profile.Rule, len(prev.Rules))
 	for _, r := range prev.Rules {
-		before[ruleRowID{r.Key, r.Syscall, r.Arch, r.Comm}] = r
+		before[ruleRowID{r.Key, r.Syscall, r.Arch, r.Comm, r.Op()}] = r
 	}
 	var rows []RuleRow
 	var keys []ranking.Interval
@@ -333,7 +334,7 @@ func rules(prev, cur *profile.Profile, rate func(uint64) float64, sortBy string,
 		}
 		for _, i := range g.Rows {
 			c := cur.Rules[i]
-			r.Delta.Add(ranking.RuleCounts(c).Since(ranking.RuleCounts(before[ruleRowID{c.Key, c.Syscall, c.Arch, c.Comm}])))
+			r.Delta.Add(ranking.RuleCounts(c).Since(ranking.RuleCounts(before[ruleRowID{c.Key, c.Syscall, c.Arch, c.Comm, c.Op()}])))
 		}
 		row := RuleRow{
 			Rules: g.Rules, Text: g.Text, Key: g.Key, Syscalls: g.Syscalls, Comm: g.Comm,

@@ -110,8 +110,8 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			}
 			sc := fmt.Sprint(r.Syscall)
 			switch {
-			case r.SyscallName != "":
-				sc = r.SyscallName
+			case r.SyscallName != "", r.UringOp != nil, r.Syscall == profile.SyscallUring:
+				sc = r.SyscallLabel()
 			case r.Syscall == profile.SyscallNone:
 				sc = "(not a syscall)"
 			case r.Syscall == profile.SyscallOther:
