@@ -40,6 +40,7 @@ type Rule struct {
 	perm     int             // -p or -F perm=: permMatches decides; 0 for none
 	arch     string          // "b64", "b32", a machine name, or "" (any)
 	syscalls map[string]bool // names; nil means all syscalls
+	uringOps map[int32]bool  // an io_uring rule's opcodes; nil means all
 }
 
 // Parse turns the kernel's rules (go-libaudit's AuditClient.GetRules, in
@@ -48,6 +49,14 @@ type Rule struct {
 func Parse(wire [][]byte) ([]Rule, error) {
 	rules := make([]Rule, 0, len(wire))
 	for i, wf := range wire {
+		if isUringRule(wf) {
+			r, err := parseUring(i+1, wf)
+			if err != nil {
+				return nil, err
+			}
+			rules = append(rules, r)
+			continue
+		}
 		text, err := rule.ToCommandLine(rule.WireFormat(wf), false)
 		if err != nil {
 			return nil, fmt.Errorf("reading loaded rule %d: %w", i+1, err)
@@ -116,6 +125,13 @@ const auditArch64 = 0x80000000
 // result means no loaded rule explains the record (rules changed during
 // the recording, or the record is not from a rule: AUDIT_CONFIG_CHANGE,
 // user messages).
+//
+// An io_uring rule (`-a always,io_uring -S openat`) filters on the
+// operation's opcode, not on a syscall: its rows are matched by
+// MatchesUring. It also explains an io_uring_enter row of its key: an
+// operation the syscall ran inline leaves the syscall's context recording
+// (kernel/auditsc.c, __audit_uring_exit), and the syscall's own event
+// follows at its exit with the rule's key.
 func Matches(rules []Rule, key string, syscall int32, arch uint32) []int {
 	if syscall < 0 {
 		return nil
@@ -123,7 +139,16 @@ func Matches(rules []Rule, key string, syscall int32, arch uint32) []int {
 	archName, name := ArchName(arch), SyscallName(syscall, arch)
 	var out []int
 	for _, r := range rules {
-		if r.never || r.Key != key || (r.List != "exit" && r.List != "io_uring") {
+		if r.never || r.Key != key {
+			continue
+		}
+		if r.List == "io_uring" {
+			if name == "io_uring_enter" {
+				out = append(out, r.Index)
+			}
+			continue
+		}
+		if r.List != "exit" {
 			continue
 		}
 		if !archMatches(r.arch, arch, archName) {
@@ -133,6 +158,24 @@ func Matches(rules []Rule, key string, syscall int32, arch uint32) []int {
 			continue
 		}
 		if r.perm != 0 && !permMatches(r.perm, name) {
+			continue
+		}
+		out = append(out, r.Index)
+	}
+	return out
+}
+
+// MatchesUring returns the indices of the io_uring rules a record of an
+// io_uring operation with this key and opcode can have come from
+// (audit_filter_uring: the opcode in the rule's mask, the first match's
+// key in the context).
+func MatchesUring(rules []Rule, key string, op int32) []int {
+	var out []int
+	for _, r := range rules {
+		if r.never || r.Key != key || r.List != "io_uring" {
+			continue
+		}
+		if r.uringOps != nil && !r.uringOps[op] {
 			continue
 		}
 		out = append(out, r.Index)
@@ -180,6 +223,10 @@ func Join(p *profile.Profile, rules []Rule) {
 	}
 	for i := range p.Rules {
 		row := &p.Rules[i]
+		if row.UringOp != nil {
+			row.Matches = MatchesUring(rules, row.Key, *row.UringOp)
+			continue
+		}
 		row.Matches = Matches(rules, row.Key, row.Syscall, archValue(row.Arch))
 	}
 }
