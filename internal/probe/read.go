@@ -449,7 +449,11 @@ type timelineReader struct {
 	slots    uint32
 	first    uint64 // first epoch of the recording
 	next     uint64 // next epoch to read
-	buckets  []backlogTlSlot
+	// buckets holds the buckets read in which something happened, by
+	// epoch; the others, from first to next, were empty. An idle hour
+	// then costs a few kilobytes, not 360,000 slots of 96 bytes (issue
+	// 14: a recording's memory flat in its duration while quiet).
+	buckets []backlogTlSlot
 	per      []backlogTlSlot // one slot's per-CPU values, reused
 	marks    []pollMark      // the last polls' writes, newest last
 	missed   uint64
@@ -485,9 +489,6 @@ func (r *timelineReader) pollUntil(last, writes, readAt uint64) error {
 	if !quiet || r.m == nil || last < r.next {
 		return r.readUntil(last)
 	}
-	for e := r.next; e <= last; e++ {
-		r.buckets = append(r.buckets, backlogTlSlot{Epoch: e})
-	}
 	r.next = last + 1
 	r.trim()
 	return nil
@@ -501,7 +502,6 @@ func (r *timelineReader) readUntil(last uint64) error {
 	if span := last - r.next + 1; span > uint64(r.slots) {
 		lostSpan := span - uint64(r.slots)
 		r.missed += lostSpan
-		r.buckets = append(r.buckets, make([]backlogTlSlot, lostSpan)...)
 		r.next += lostSpan
 	}
 	// Only the slots of the buckets to read, one lookup each: a poll a
@@ -536,7 +536,9 @@ func (r *timelineReader) readUntil(last uint64) error {
 			r.missed++
 		}
 		b.Epoch = e
-		r.buckets = append(r.buckets, b)
+		if b != (backlogTlSlot{Epoch: e}) {
+			r.buckets = append(r.buckets, b)
+		}
 	}
 	r.next = last + 1
 	r.trim()
@@ -545,10 +547,16 @@ func (r *timelineReader) readUntil(last uint64) error {
 
 // trim keeps the newest buckets of a live reader (keep > 0).
 func (r *timelineReader) trim() {
-	if r.keep > 0 && len(r.buckets) > r.keep {
-		drop := len(r.buckets) - r.keep
+	if r.keep <= 0 || r.next-r.first <= uint64(r.keep) {
+		return
+	}
+	r.first = r.next - uint64(r.keep)
+	drop := 0
+	for drop < len(r.buckets) && r.buckets[drop].Epoch < r.first {
+		drop++
+	}
+	if drop > 0 {
 		r.buckets = append(r.buckets[:0:0], r.buckets[drop:]...)
-		r.first += uint64(drop)
 	}
 }
 
@@ -558,7 +566,7 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 		StartNs:       int64(r.first * r.bucketNs),
 		MissedBuckets: r.missed,
 	}
-	n := len(r.buckets)
+	n := int(r.next - r.first)
 	t.Arrivals = make([]int64, n)
 	t.Events = make([]uint64, n)
 	t.LostEvents = make([]uint64, n)
@@ -571,7 +579,8 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.Producers = make([]uint64, n)
 	t.Delivered = make([]uint64, n)
 	counted, delivered := false, false
-	for i, b := range r.buckets {
+	for _, b := range r.buckets {
+		i := int(b.Epoch - r.first)
 		t.Producers[i] = b.Producers
 		counted = counted || b.Producers > 0
 		t.Delivered[i] = b.Delivered

@@ -27,7 +27,9 @@ func TestValidate(t *testing.T) {
 		want   string // substring of the error; "" means valid
 	}{
 		{"valid", func(*Profile) {}, ""},
-		{"schema", func(p *Profile) { p.SchemaVersion = 2 }, "schema_version is 2"},
+		{"schema", func(p *Profile) { p.SchemaVersion = 3 }, "schema_version is 3"},
+		{"schema 0", func(p *Profile) { p.SchemaVersion = 0 }, "schema_version is 0"},
+		{"schema 1", func(p *Profile) { p.SchemaVersion = 1 }, ""},
 		{"attach", func(p *Profile) { p.Attach = "uprobe" }, "attach is \"uprobe\""},
 		{"negative duration", func(p *Profile) { p.DurationNs = -1 }, "duration_ns is negative"},
 		{"ragged timeline", func(p *Profile) { p.Timeline.Lost = []uint64{1} }, "timeline.lost has 1 buckets"},

@@ -97,6 +97,13 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 			startLevel = level
 		}
 		burst := d.Burst[i]
+		// An empty queue and nothing arriving: the bucket changes nothing
+		// (what follows would compute next = 0 and skip every sum). A day's
+		// recording is mostly such buckets, and a recommendation replays
+		// it some twenty times (issue 14).
+		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !moves {
+			continue
+		}
 		if d.Capacity != nil {
 			capacity = d.Capacity[i]
 		}

@@ -1,0 +1,411 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Timeline holds per-bucket series, all of the same length. In memory
+// every series is dense (one value per bucket); in the file (schema 2)
+// only the buckets where something happened are written, as rows (see
+// MarshalJSON): a quiet hour costs next to nothing.
+type Timeline struct {
+	BucketNs int64 `json:"bucket_ns"`
+	// StartNs is the CLOCK_MONOTONIC time of the first bucket's start.
+	StartNs int64 `json:"start_ns"`
+	// Arrivals: records produced (by audit_log_start entry time).
+	Arrivals []int64 `json:"arrivals"`
+	// Events: AUDIT_SYSCALL records among the arrivals; LostEvents: those
+	// lost. Absent from netlink profiles.
+	Events     []uint64 `json:"events,omitempty"`
+	LostEvents []uint64 `json:"lost_events,omitempty"`
+	// Queued: records put on the audit queue.
+	Queued []uint64 `json:"queued"`
+	// Lost: audit_log_lost calls.
+	Lost []uint64 `json:"lost"`
+	// Drained: records kauditd took off the audit queue.
+	Drained []uint64 `json:"drained"`
+	// MaxDepth: the largest audit queue length seen in the bucket, at an
+	// enqueue or where a kauditd pass began.
+	MaxDepth []uint64 `json:"max_depth"`
+	Waits    []uint64 `json:"waits"`
+	WaitNs   []uint64 `json:"wait_ns"`
+	// Producers: the tasks that made a record in the bucket, each counted
+	// once. Absent from netlink profiles and where the per-call state
+	// lives in a hash (kernels before 5.12, task-state hash), which
+	// forgets a task between its records.
+	Producers []uint64 `json:"producers,omitempty"`
+	// Delivered: the records kauditd put on auditd's socket in the bucket,
+	// what the consumer took (drained also counts kauditd's moves to its
+	// retry queue while auditd takes nothing). Absent from netlink
+	// profiles, older ones, and where nothing reached auditd.
+	Delivered []uint64 `json:"delivered,omitempty"`
+	// MissedBuckets counts buckets user space read too late to keep.
+	MissedBuckets uint64 `json:"missed_buckets"`
+
+	// placeholder marks the stand-in Profile.Encode replaces by the rows.
+	placeholder bool
+}
+
+// timelinePlaceholder is what a placeholder timeline marshals to: a JSON
+// string no timeline can be.
+const timelinePlaceholder = `"\u0000timeline\u0000"`
+
+// Len returns the number of buckets.
+func (t *Timeline) Len() int { return len(t.Arrivals) }
+
+// column is one series of the file's rows: its name and where it lives.
+type column struct {
+	name     string
+	optional bool // may be absent (nil) in memory and in the file
+	signed   *[]int64
+	unsigned *[]uint64
+}
+
+// columns lists the series in the order schema 2 writes them.
+func (t *Timeline) columns() []column {
+	return []column{
+		{name: "arrivals", signed: &t.Arrivals},
+		{name: "events", optional: true, unsigned: &t.Events},
+		{name: "lost_events", optional: true, unsigned: &t.LostEvents},
+		{name: "queued", unsigned: &t.Queued},
+		{name: "lost", unsigned: &t.Lost},
+		{name: "drained", unsigned: &t.Drained},
+		{name: "max_depth", unsigned: &t.MaxDepth},
+		{name: "waits", unsigned: &t.Waits},
+		{name: "wait_ns", unsigned: &t.WaitNs},
+		{name: "producers", optional: true, unsigned: &t.Producers},
+		{name: "delivered", optional: true, unsigned: &t.Delivered},
+	}
+}
+
+func (c column) len() int {
+	if c.signed != nil {
+		return len(*c.signed)
+	}
+	return len(*c.unsigned)
+}
+
+func (c column) appendValue(b []byte, i int) []byte {
+	if c.signed != nil {
+		return strconv.AppendInt(b, (*c.signed)[i], 10)
+	}
+	return strconv.AppendUint(b, (*c.unsigned)[i], 10)
+}
+
+func (c column) zero(i int) bool {
+	if c.signed != nil {
+		return (*c.signed)[i] == 0
+	}
+	return (*c.unsigned)[i] == 0
+}
+
+// present returns the columns the file carries: every required one, and
+// the optional ones as long as arrivals (Validate rejects other lengths).
+func (t *Timeline) present() []column {
+	var out []column
+	n := t.Len()
+	for _, c := range t.columns() {
+		if !c.optional || (c.len() == n && n > 0) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// MarshalJSON writes schema 2's sparse form:
+//
+//	{"bucket_ns": ..., "start_ns": ..., "buckets": N,
+//	 "columns": ["arrivals", ...],
+//	 "rows": [[skip, v1, v2, ...], ...], "missed_buckets": ...}
+//
+// A row is one bucket where some column is not zero: skip is the number of
+// all-zero buckets between it and the previous row (the first row: since
+// bucket 0), then one value per column, in the order of "columns". The
+// buckets after the last row are zero up to "buckets".
+func (t Timeline) MarshalJSON() ([]byte, error) {
+	if t.placeholder {
+		return []byte(timelinePlaceholder), nil
+	}
+	return t.appendJSON(nil, "")
+}
+
+// appendJSON appends the sparse form, one row per line, each line after
+// the first starting with indent (Profile.Encode's nesting).
+func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
+	cols := t.present()
+	for _, c := range cols {
+		if c.len() != t.Len() {
+			return nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, c.len(), t.Len())
+		}
+	}
+	nl := func(b []byte, extra string) []byte {
+		if indent == "" && extra == "" {
+			return b
+		}
+		b = append(b, '\n')
+		b = append(b, indent...)
+		return append(b, extra...)
+	}
+	b = append(b, '{')
+	b = nl(b, "  ")
+	b = append(b, `"bucket_ns": `...)
+	b = strconv.AppendInt(b, t.BucketNs, 10)
+	b = append(b, ',')
+	b = nl(b, "  ")
+	b = append(b, `"start_ns": `...)
+	b = strconv.AppendInt(b, t.StartNs, 10)
+	b = append(b, ',')
+	b = nl(b, "  ")
+	b = append(b, `"buckets": `...)
+	b = strconv.AppendInt(b, int64(t.Len()), 10)
+	b = append(b, ',')
+	b = nl(b, "  ")
+	b = append(b, `"columns": [`...)
+	for k, c := range cols {
+		if k > 0 {
+			b = append(b, ", "...)
+		}
+		b = strconv.AppendQuote(b, c.name)
+	}
+	b = append(b, "],"...)
+	b = nl(b, "  ")
+	b = append(b, `"rows": [`...)
+	first, skip := true, 0
+	for i := 0; i < t.Len(); i++ {
+		empty := true
+		for _, c := range cols {
+			if !c.zero(i) {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			skip++
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = nl(b, "    ")
+		b = append(b, '[')
+		b = strconv.AppendInt(b, int64(skip), 10)
+		for _, c := range cols {
+			b = append(b, ',')
+			b = c.appendValue(b, i)
+		}
+		b = append(b, ']')
+		skip = 0
+	}
+	if !first {
+		b = nl(b, "  ")
+	}
+	b = append(b, "],"...)
+	b = nl(b, "  ")
+	b = append(b, `"missed_buckets": `...)
+	b = strconv.AppendUint(b, t.MissedBuckets, 10)
+	b = nl(b, "")
+	return append(b, '}'), nil
+}
+
+// timelineFile is what a timeline object may hold: schema 1's dense arrays
+// or schema 2's rows.
+type timelineFile struct {
+	BucketNs      int64           `json:"bucket_ns"`
+	StartNs       int64           `json:"start_ns"`
+	MissedBuckets uint64          `json:"missed_buckets"`
+	Buckets       *int            `json:"buckets"`
+	Columns       []string        `json:"columns"`
+	Rows          json.RawMessage `json:"rows"`
+	Arrivals      []int64         `json:"arrivals"`
+	Events        []uint64        `json:"events"`
+	LostEvents    []uint64        `json:"lost_events"`
+	Queued        []uint64        `json:"queued"`
+	Lost          []uint64        `json:"lost"`
+	Drained       []uint64        `json:"drained"`
+	MaxDepth      []uint64        `json:"max_depth"`
+	Waits         []uint64        `json:"waits"`
+	WaitNs        []uint64        `json:"wait_ns"`
+	Producers     []uint64        `json:"producers"`
+	Delivered     []uint64        `json:"delivered"`
+}
+
+// maxBuckets bounds a file's "buckets", so that a damaged file cannot make
+// the reader allocate without end: 2^25, 3.9 days of 10 ms buckets, 2.9 GB
+// of dense series in memory.
+const maxBuckets = 1 << 25
+
+// UnmarshalJSON reads either form: rows (schema 2) when the object has
+// "columns", else the dense arrays of schema 1. Columns this build does
+// not know are skipped.
+func (t *Timeline) UnmarshalJSON(data []byte) error {
+	var f timelineFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	if f.Columns == nil {
+		*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets,
+			Arrivals: f.Arrivals, Events: f.Events, LostEvents: f.LostEvents, Queued: f.Queued, Lost: f.Lost,
+			Drained: f.Drained, MaxDepth: f.MaxDepth, Waits: f.Waits, WaitNs: f.WaitNs,
+			Producers: f.Producers, Delivered: f.Delivered}
+		return nil
+	}
+	*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets}
+	if f.Buckets == nil {
+		return errors.New("timeline has columns but no buckets")
+	}
+	n := *f.Buckets
+	if n < 0 || n > maxBuckets {
+		return fmt.Errorf("timeline.buckets is %d: this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
+	}
+	known := map[string]column{}
+	for _, c := range t.columns() {
+		known[c.name] = c
+	}
+	// slot k of a row goes to cols[k]; nil for a column not known here.
+	cols := make([]*column, len(f.Columns))
+	seen := map[string]bool{}
+	for k, name := range f.Columns {
+		if seen[name] {
+			return fmt.Errorf("timeline.columns names %q twice", name)
+		}
+		seen[name] = true
+		if c, ok := known[name]; ok {
+			if c.signed != nil {
+				*c.signed = make([]int64, n)
+			} else {
+				*c.unsigned = make([]uint64, n)
+			}
+			cols[k] = &c
+		}
+	}
+	return parseRows(f.Rows, n, cols)
+}
+
+// parseRows reads schema 2's rows ([[skip, v...], ...]) into cols, by hand:
+// a day of 10 ms buckets is millions of small arrays, which encoding/json
+// would decode an interface at a time.
+func parseRows(data []byte, n int, cols []*column) error {
+	p := rowParser{data: data}
+	if len(bytes.TrimSpace(data)) == 0 || string(bytes.TrimSpace(data)) == "null" {
+		return nil
+	}
+	if err := p.expect('['); err != nil {
+		return err
+	}
+	bucket := 0
+	for row := 0; ; row++ {
+		p.space()
+		if p.peek() == ']' && row == 0 {
+			p.i++
+			break
+		}
+		if err := p.expect('['); err != nil {
+			return err
+		}
+		skip, err := p.int()
+		if err != nil {
+			return fmt.Errorf("timeline row %d: %w", row, err)
+		}
+		if skip < 0 {
+			return fmt.Errorf("timeline row %d: skip %d is negative", row, skip)
+		}
+		if skip >= int64(n-bucket) {
+			return fmt.Errorf("timeline row %d: bucket %d+%d is past the %d buckets", row, bucket, skip, n)
+		}
+		bucket += int(skip)
+		for k := range cols {
+			if err := p.expect(','); err != nil {
+				return fmt.Errorf("timeline row %d: %d values, want %d: %w", row, k, len(cols), err)
+			}
+			v, err := p.int()
+			if err != nil {
+				return fmt.Errorf("timeline row %d: %w", row, err)
+			}
+			switch c := cols[k]; {
+			case c == nil:
+			case c.signed != nil:
+				(*c.signed)[bucket] = v
+			case v < 0:
+				return fmt.Errorf("timeline row %d: %s is %d", row, c.name, v)
+			default:
+				(*c.unsigned)[bucket] = uint64(v)
+			}
+		}
+		if err := p.expect(']'); err != nil {
+			return fmt.Errorf("timeline row %d: more values than columns: %w", row, err)
+		}
+		bucket++
+		p.space()
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		if err := p.expect(']'); err != nil {
+			return fmt.Errorf("timeline rows: %w", err)
+		}
+		break
+	}
+	p.space()
+	if p.i != len(p.data) {
+		return fmt.Errorf("timeline rows: unexpected %q after the last row", p.data[p.i:min(len(p.data), p.i+10)])
+	}
+	return nil
+}
+
+type rowParser struct {
+	data []byte
+	i    int
+}
+
+func (p *rowParser) space() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *rowParser) peek() byte {
+	if p.i < len(p.data) {
+		return p.data[p.i]
+	}
+	return 0
+}
+
+func (p *rowParser) expect(c byte) error {
+	p.space()
+	if p.peek() != c {
+		if p.i >= len(p.data) {
+			return fmt.Errorf("want %q, found the end", c)
+		}
+		return fmt.Errorf("want %q at offset %d, found %q", c, p.i, p.data[p.i])
+	}
+	p.i++
+	return nil
+}
+
+// int reads one JSON integer (no fraction or exponent: every value is a
+// count or nanoseconds).
+func (p *rowParser) int() (int64, error) {
+	p.space()
+	start := p.i
+	if p.peek() == '-' {
+		p.i++
+	}
+	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		p.i++
+	}
+	v, err := strconv.ParseInt(string(p.data[start:p.i]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("reading an integer at offset %d: %w", start, err)
+	}
+	return v, nil
+}
