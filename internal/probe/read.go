@@ -75,18 +75,20 @@ func MonotonicNow() uint64 {
 
 // PollTimeline moves finished buckets out of the kernel ring. Call it at
 // least every few seconds while recording (the ring spans
-// TimelineSlots*Bucket).
-func (p *Probe) PollTimeline() error {
+// TimelineSlots*Bucket). It returns the totals it read to decide what to
+// read, for a caller that shows them (record --progress): one read of
+// the totals a second, not two.
+func (p *Probe) PollTimeline() (Counters, error) {
+	t, err := p.Totals()
+	if err != nil {
+		return t, err
+	}
 	// Buckets younger than two bucket widths may still be written to.
 	now := MonotonicNow() / uint64(p.opts.Bucket)
 	if now < 2 {
-		return nil
+		return t, nil
 	}
-	t, err := p.Totals()
-	if err != nil {
-		return err
-	}
-	return p.tl.pollUntil(now-2, t.TlWrites+t.Records, MonotonicNow())
+	return t, p.tl.pollUntil(now-2, t.TlWrites+t.Records, MonotonicNow())
 }
 
 // Fill writes everything the maps hold into prof. Call it after Detach so

@@ -278,6 +278,13 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 	sample := time.NewTicker(consumerSampleEvery)
 	defer sample.Stop()
 	defer cw.stop()
+	// At the default Every (the poll's second) progress shows the totals
+	// the poll read: one read of the totals a second, not two.
+	progressOnPoll := opts.Every == time.Second
+	progress := func(t probe.Counters) {
+		opts.Progress(Progress{Elapsed: time.Since(start), Records: t.Records, Queued: t.Queued,
+			Lost: t.Lost, Waits: t.Waits, MaxDepth: t.MaxDepth})
+	}
 	for {
 		select {
 		case <-sample.C:
@@ -291,8 +298,12 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 		case <-stop:
 			return nil
 		case <-poll.C:
-			if err := pr.PollTimeline(); err != nil {
+			t, err := pr.PollTimeline()
+			if err != nil {
 				return err
+			}
+			if opts.Progress != nil && progressOnPoll {
+				progress(t)
 			}
 		case <-tick.C:
 			if opts.Snapshot != nil {
@@ -309,13 +320,12 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 					return err
 				}
 			}
-			if opts.Progress != nil {
+			if opts.Progress != nil && !progressOnPoll {
 				t, err := pr.Totals()
 				if err != nil {
 					return err
 				}
-				opts.Progress(Progress{Elapsed: time.Since(start), Records: t.Records, Queued: t.Queued,
-					Lost: t.Lost, Waits: t.Waits, MaxDepth: t.MaxDepth})
+				progress(t)
 			}
 		}
 	}
