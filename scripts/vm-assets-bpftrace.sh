@@ -70,31 +70,6 @@ make_work
 on_download_failure() { :; }
 start_stage
 
-stage_libdirs() {
-	local d out=
-	for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib lib64; do
-		[ -d "$STAGE/$d" ] && out="$out${out:+:}$STAGE/$d"
-	done
-	echo "$out"
-}
-
-# unresolved: "SONAME NEEDER" for each library of bpftrace that ldd
-# (staging library directories first) cannot find or finds only on the
-# host, NEEDER being the staged object that needs it (as in vm-assets.sh).
-unresolved() {
-	LD_DEBUG=files LD_LIBRARY_PATH=$(stage_libdirs) ldd "$STAGE/$GUEST_BINS" 2>&1 |
-		awk -v stage="$STAGE/" '
-			/needed by/ {
-				so = $0; sub(/.*file=/, "", so); sub(/ .*/, "", so)
-				by = $0; sub(/.*needed by /, "", by); sub(/ .*/, "", by)
-				if (index(by, stage) == 1) needers[so] = needers[so] " " by
-				next
-			}
-			$2 == "=>" && ($3 == "not" || index($3, stage) != 1) { bad[$1] = 1 }
-			END { for (so in bad) { n = split(needers[so], a, " "); for (i = 1; i <= n; i++) print so, a[i] } }' |
-		sort -u
-}
-
 step "downloading ${GUEST_PKGS[*]} (bpftrace ${CAND[bpftrace]})"
 download "${GUEST_PKGS[@]}"
 extract "${GUEST_PKGS[@]}"

@@ -331,3 +331,36 @@ finish() {
 	echo "$LAYOUT" >"$DIR/.complete"
 	step "done in $(($(date +%s) - START))s: $DIR${1:+ $1}"
 }
+
+# ------------------------------------- amd64: the libraries a binary needs
+# (vm-assets.sh and vm-assets-bpftrace.sh; the arm64 script, which cannot run
+# the guest's loader, reads the ELF files instead)
+
+# stage_libdirs: the staged library directories, for LD_LIBRARY_PATH.
+stage_libdirs() {
+	local d out=
+	for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib usr/lib lib64; do
+		[ -d "$STAGE/$d" ] && out="$out${out:+:}$STAGE/$d"
+	done
+	echo "$out"
+}
+
+# unresolved: "SONAME NEEDER" lines for the libraries of the guest binaries
+# (GUEST_BINS) that ldd (staging library directories first) cannot find or
+# finds only on the host, with the staged objects that need them (from
+# LD_DEBUG=files).
+unresolved() {
+	local b
+	for b in "${GUEST_BINS[@]}"; do
+		LD_DEBUG=files LD_LIBRARY_PATH=$(stage_libdirs) ldd "$STAGE/$b" 2>&1 |
+			awk -v stage="$STAGE/" '
+				/needed by/ {
+					so = $0; sub(/.*file=/, "", so); sub(/ .*/, "", so)
+					by = $0; sub(/.*needed by /, "", by); sub(/ .*/, "", by)
+					if (index(by, stage) == 1) needers[so] = needers[so] " " by
+					next
+				}
+				$2 == "=>" && ($3 == "not" || index($3, stage) != 1) { bad[$1] = 1 }
+				END { for (so in bad) { n = split(needers[so], a, " "); for (i = 1; i <= n; i++) print so, a[i] } }'
+	done | sort -u
+}
