@@ -45,6 +45,8 @@ var (
 	stallSh string
 	//go:embed testdata/bench-overhead.sh
 	benchOverheadSh string
+	//go:embed testdata/rounds.sh
+	roundsSh string
 )
 
 // guestScript is a test's script: the prelude (auditd, the helpers), the
