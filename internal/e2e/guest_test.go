@@ -47,6 +47,8 @@ var (
 	benchOverheadSh string
 	//go:embed testdata/rounds.sh
 	roundsSh string
+	//go:embed testdata/offpath.sh
+	offPathSh string
 )
 
 // guestScript is a test's script: the prelude (auditd, the helpers), the
