@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,6 +44,47 @@ var benchRounds = map[string]int{"open": 5, "pipe": 3}
 // auditprof, which measures far more, should cost at most that.
 var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe", "bpftrace", "bpftrace-kfunc"}
 
+// benchModesEnv names a subset of benchModes to run (space- or
+// comma-separated; unset or empty: all): AUDITPROF_BENCH_MODES="fentry
+// kprobe" measures auditprof alone, without the floor and bpftrace (whose
+// 200 MB tree then stays out of the initramfs). none is always run: every
+// ratio is against it. The modes keep benchModes' order.
+const benchModesEnv = "AUDITPROF_BENCH_MODES"
+
+// benchSelectedModes is the modes AUDITPROF_BENCH_MODES selects, in
+// benchModes' order, none first.
+func benchSelectedModes() ([]string, error) {
+	v := os.Getenv(benchModesEnv)
+	if strings.TrimSpace(v) == "" {
+		return benchModes, nil
+	}
+	want := map[string]bool{"none": true}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if !slices.Contains(benchModes, f) {
+			return nil, fmt.Errorf("%s: unknown mode %q (the modes: %s)", benchModesEnv, f, strings.Join(benchModes, " "))
+		}
+		want[f] = true
+	}
+	var modes []string
+	for _, m := range benchModes {
+		if want[m] {
+			modes = append(modes, m)
+		}
+	}
+	return modes, nil
+}
+
+// benchAttachOf is the modes of modes in which auditprof records.
+func benchAttachOf(modes []string) []string {
+	var a []string
+	for _, m := range benchAttach {
+		if slices.Contains(modes, m) {
+			a = append(a, m)
+		}
+	}
+	return a
+}
+
 // benchBpftrace are the bpftrace modes and what auditprof mode each is
 // compared with: the one attaching the same way (kprobe; kfunc is a
 // trampoline, as fentry).
@@ -69,14 +111,16 @@ const benchMemoryMB = 2048
 // benchAttach are the modes in which auditprof records.
 var benchAttach = []string{"fentry", "kprobe"}
 
-// benchVars hands the fixed amounts of work to bench-overhead.sh.
-func benchVars() map[string]string {
+// benchVars hands the fixed amounts of work and the modes to
+// bench-overhead.sh.
+func benchVars(modes []string) map[string]string {
 	return map[string]string{
 		"BENCH_ROUNDS_open": strconv.Itoa(benchRounds["open"]),
 		"BENCH_ROUNDS_pipe": strconv.Itoa(benchRounds["pipe"]),
 		"BENCH_OPENS":       strconv.Itoa(benchOpens),
 		"BENCH_PIPES":       strconv.Itoa(benchPipes),
-		"BENCH_MODES":       strings.Join(benchModes, " "),
+		"BENCH_MODES":       strings.Join(modes, " "),
+		"BENCH_COST_MODES":  strings.Join(benchAttachOf(modes), " "),
 	}
 }
 
@@ -88,9 +132,17 @@ func benchVars() map[string]string {
 // when a round is missing, a profile is unreadable or a mode did not attach
 // as asked; it does not assert speed.
 func BenchmarkOverhead(b *testing.B) {
+	modes, err := benchSelectedModes()
+	if err != nil {
+		b.Fatal(err)
+	}
 	dir, files, kernels := guestSetup(b)
-	files["/bin/floor"] = guestBinary(b, "amd64", "./floor")
-	benchBpftraceFiles(b, dir, files)
+	if slices.ContainsFunc(modes, func(m string) bool { return strings.HasPrefix(m, "floor-") }) {
+		files["/bin/floor"] = guestBinary(b, "amd64", "./floor")
+	}
+	if slices.ContainsFunc(modes, func(m string) bool { return strings.HasPrefix(m, "bpftrace") }) {
+		benchBpftraceFiles(b, dir, files)
+	}
 	type result struct {
 		res  *vmtest.Result
 		err  error
@@ -109,7 +161,7 @@ func BenchmarkOverhead(b *testing.B) {
 			defer cancel()
 			start := time.Now()
 			res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Vars: benchVars(), Script: guestScript(benchOverheadSh), Timeout: timeout, MemoryMB: benchMemoryMB})
+				Vars: benchVars(modes), Script: guestScript(roundsSh + benchOverheadSh), Timeout: timeout, MemoryMB: benchMemoryMB})
 			done[i] <- result{res, err, time.Since(start)}
 		}()
 	}
@@ -127,7 +179,7 @@ func BenchmarkOverhead(b *testing.B) {
 				b.Fatalf("guest script exited %d; console:\n%s", r.res.ExitCode, tail(r.res.Console, 80))
 			}
 			b.Logf("%s: the VM ran %s of wall time; %s", k.Name, r.wall.Round(time.Second), benchPhases(r.res.Sections["phases"]))
-			reportOverhead(b, os.Stdout, k.Name, r.res.Sections)
+			reportOverhead(b, os.Stdout, k.Name, modes, r.res.Sections)
 		})
 	}
 }
@@ -236,7 +288,8 @@ func benchProfile(b testing.TB, sections map[string]string, mode, name string) *
 	return p
 }
 
-func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[string]string) {
+func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string, sections map[string]string) {
+	attach := benchAttachOf(modes)
 	rounds := parseBench(b, sections["bench"])
 	// ns[load][mode][round number]
 	ns := map[string]map[string]map[string]float64{}
@@ -259,7 +312,7 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		{"pipe", fmt.Sprintf("stress-ng --pipe 1 --pipe-ops %d, no rule sees it, %d rounds", benchPipes, benchRounds["pipe"])},
 	} {
 		// Every round of every mode, or the figures are not side by side.
-		for _, m := range benchModes {
+		for _, m := range modes {
 			for r := 1; r <= benchRounds[load.name]; r++ {
 				name := fmt.Sprintf("%s.%d", load.name, r)
 				if _, ok := ns[load.name][m][name]; !ok {
@@ -279,7 +332,7 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		// make the same records and count none, so its added ns per record
 		// is over its family's count.
 		recs := map[string]float64{}
-		for _, m := range benchAttach {
+		for _, m := range attach {
 			var v []float64
 			for r := 1; r <= benchRounds[load.name]; r++ {
 				v = append(v, float64(benchProfile(b, sections, m, fmt.Sprintf("%s.%d", load.name, r)).Totals.Records))
@@ -292,7 +345,7 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		}
 		added := map[string]float64{}
 		medians := map[string]float64{}
-		for _, m := range benchModes[1:] {
+		for _, m := range modes[1:] {
 			family := benchFamily(m)
 			var ratios []float64
 			var secs []string
@@ -310,18 +363,24 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 			med := median(ratios)
 			medians[m] = med
 			lo, hi := minMax(ratios)
-			rec := recs[family]
-			addedS := "-"
+			rec, counted := recs[family]
+			addedS, recS := "-", "-"
+			if counted {
+				recS = fmt.Sprintf("%.0f", rec)
+			}
 			if rec >= benchOpens {
 				added[m] = (median(values(ns[load.name][m])) - median(values(none))) / rec
 				addedS = fmt.Sprintf("%.0f", added[m])
 			}
-			fmt.Fprintf(w, "    %-12s %-34s %8.3f %13s %14.0f %12s\n", m, strings.Join(secs, " "), med,
-				fmt.Sprintf("%.3f-%.3f", lo, hi), rec, addedS)
+			fmt.Fprintf(w, "    %-12s %-34s %8.3f %13s %14s %12s\n", m, strings.Join(secs, " "), med,
+				fmt.Sprintf("%.3f-%.3f", lo, hi), recS, addedS)
 			b.ReportMetric(med, load.name+"-"+m+"/none")
 		}
 		if load.name == "open" {
-			for _, m := range benchAttach {
+			for _, m := range attach {
+				if !slices.Contains(modes, "floor-"+m) {
+					continue
+				}
 				fmt.Fprintf(w, "    %s: %.0f ns a record added = %.0f attaching at all (the floor) + %.0f auditprof's own work\n",
 					m, added[m], added["floor-"+m], added[m]-added["floor-"+m])
 			}
@@ -334,6 +393,9 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		for _, cmp := range []struct{ auditprof, bpftrace string }{
 			{"fentry", "bpftrace"}, {"kprobe", "bpftrace"}, {"fentry", "bpftrace-kfunc"},
 		} {
+			if !slices.Contains(modes, cmp.auditprof) || !slices.Contains(modes, cmp.bpftrace) {
+				continue
+			}
 			a, bt := addedTime(cmp.auditprof), addedTime(cmp.bpftrace)
 			x := "-"
 			if bt > 0 {
@@ -350,8 +412,11 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, sections map[s
 		}
 	}
 	// The programs' own cost, from the rounds with kernel.bpf_stats_enabled.
+	if len(attach) == 0 {
+		return
+	}
 	fmt.Fprintf(w, "  BPF programs' own run time (kernel.bpf_stats_enabled=1, one open round each; guest ns = instructions)\n")
-	for _, m := range benchAttach {
+	for _, m := range attach {
 		p := benchProfile(b, sections, m, "cost")
 		if p.Totals.Records < benchOpens {
 			b.Fatalf("%s %s (stats round): %d records counted for %d audited opens", kernelName, m, p.Totals.Records, benchOpens)

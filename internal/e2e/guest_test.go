@@ -45,6 +45,10 @@ var (
 	stallSh string
 	//go:embed testdata/bench-overhead.sh
 	benchOverheadSh string
+	//go:embed testdata/rounds.sh
+	roundsSh string
+	//go:embed testdata/offpath.sh
+	offPathSh string
 )
 
 // guestScript is a test's script: the prelude (auditd, the helpers), the
