@@ -212,26 +212,17 @@ func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+// denseTimeline is Timeline without its methods: encoding/json's own
+// decoding of its fields, which is schema 1's form.
+type denseTimeline Timeline
+
 // timelineFile is what a timeline object may hold: schema 1's dense arrays
-// or schema 2's rows.
+// (denseTimeline's fields) or schema 2's rows.
 type timelineFile struct {
-	BucketNs      int64           `json:"bucket_ns"`
-	StartNs       int64           `json:"start_ns"`
-	MissedBuckets uint64          `json:"missed_buckets"`
-	Buckets       *int            `json:"buckets"`
-	Columns       []string        `json:"columns"`
-	Rows          json.RawMessage `json:"rows"`
-	Arrivals      []int64         `json:"arrivals"`
-	Events        []uint64        `json:"events"`
-	LostEvents    []uint64        `json:"lost_events"`
-	Queued        []uint64        `json:"queued"`
-	Lost          []uint64        `json:"lost"`
-	Drained       []uint64        `json:"drained"`
-	MaxDepth      []uint64        `json:"max_depth"`
-	Waits         []uint64        `json:"waits"`
-	WaitNs        []uint64        `json:"wait_ns"`
-	Producers     []uint64        `json:"producers"`
-	Delivered     []uint64        `json:"delivered"`
+	denseTimeline
+	Buckets *int            `json:"buckets"`
+	Columns []string        `json:"columns"`
+	Rows    json.RawMessage `json:"rows"`
 }
 
 // maxBuckets bounds a file's "buckets", so that a damaged file cannot make
@@ -248,10 +239,7 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if f.Columns == nil {
-		*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets,
-			Arrivals: f.Arrivals, Events: f.Events, LostEvents: f.LostEvents, Queued: f.Queued, Lost: f.Lost,
-			Drained: f.Drained, MaxDepth: f.MaxDepth, Waits: f.Waits, WaitNs: f.WaitNs,
-			Producers: f.Producers, Delivered: f.Delivered}
+		*t = Timeline(f.denseTimeline)
 		return nil
 	}
 	*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets}

@@ -67,7 +67,7 @@ func Build(p *profile.Profile) (*Page, error) {
 		return nil, fmt.Errorf("%w: it was recorded over netlink, which sees neither the queue's drain nor its depth between samples", ErrNoTimeline)
 	}
 	if p.Timeline.Len() == 0 || p.Timeline.BucketNs <= 0 {
-		return nil, fmt.Errorf("%w: timeline.arrivals is empty", ErrNoTimeline)
+		return nil, fmt.Errorf("%w: the timeline has no buckets", ErrNoTimeline)
 	}
 	// ReadFile validates; a profile built in memory may not have been.
 	if err := p.Validate(); err != nil {
