@@ -9,6 +9,7 @@
 package profile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -455,9 +456,15 @@ func (p *Profile) SortTables() {
 	})
 }
 
-// Decode reads a profile and validates it.
+// Decode reads a profile and validates it. A journal (what record writes
+// as it counts, left by a recording that did not finish) reads as the
+// profile it holds: see ReadJournal.
 func Decode(r io.Reader) (*Profile, error) {
-	dec := json.NewDecoder(r)
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(32); IsJournal(head) {
+		return ReadJournal(br)
+	}
+	dec := json.NewDecoder(br)
 	var p Profile
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("decoding profile: %w", err)

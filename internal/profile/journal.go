@@ -1,0 +1,442 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// The journal is where record writes the timeline as it reads it, one
+// line per bucket where something happened, so that a recording killed
+// at hour 23 keeps its first 23 hours, and so that record holds no bucket
+// in memory while it counts (issue 14: memory flat in the duration). It
+// is JSON lines:
+//
+//	{"journal": 1, "profile": {...}, "timeline": {"bucket_ns": ..., "start_ns": ..., "columns": [...]}}
+//	[skip, v1, v2, ...]
+//	{"end": N}
+//
+// The first line is the profile as known when counting began (kernel,
+// HZ, the audit status before, the attach mode; no totals) and the
+// timeline's frame. A row is schema 2's row (see Timeline.MarshalJSON)
+// with every column of JournalColumns. An end line says that N buckets
+// had been read by then (the ones after the last row were empty);
+// record writes one at most every JournalMarkEvery and one when it stops.
+// A last line cut short (the process killed mid-write) is ignored.
+//
+// Decode reads a journal as a profile (see ReadJournal): the tools read
+// what a killed recording left.
+
+// JournalVersion is the journal's "journal" value.
+const JournalVersion = 1
+
+// JournalMarkEvery is how often, at most, the journal says how far it was
+// read: a recording killed in a quiet stretch keeps it to within this
+// (and the poll's lag). Once a second, a quiet day's end lines take about
+// a megabyte, in a file removed at the stop.
+const JournalMarkEvery = time.Second
+
+// JournalColumns are the columns of a journal's rows, in order: every
+// series, so that a row can be written before it is known which optional
+// series the recording has (ReadJournal drops the ones that stayed zero).
+var JournalColumns = func() []string {
+	var names []string
+	for _, c := range (&Timeline{}).columns() {
+		names = append(names, c.name)
+	}
+	return names
+}()
+
+// Bucket is one timeline bucket, what a journal row holds: Index counts
+// buckets from the timeline's first.
+type Bucket struct {
+	Index                            int64
+	Arrivals                         int64
+	Events, LostEvents, Queued, Lost uint64
+	Drained, MaxDepth, Waits, WaitNs uint64
+	Producers, Delivered             uint64
+}
+
+// values returns b's values in the order of JournalColumns.
+func (b *Bucket) values() [11]int64 {
+	return [11]int64{b.Arrivals, int64(b.Events), int64(b.LostEvents), int64(b.Queued), int64(b.Lost),
+		int64(b.Drained), int64(b.MaxDepth), int64(b.Waits), int64(b.WaitNs), int64(b.Producers), int64(b.Delivered)}
+}
+
+type journalHeader struct {
+	Journal  int             `json:"journal"`
+	Profile  json.RawMessage `json:"profile"`
+	Timeline journalFrame    `json:"timeline"`
+}
+
+type journalFrame struct {
+	BucketNs int64    `json:"bucket_ns"`
+	StartNs  int64    `json:"start_ns"`
+	Columns  []string `json:"columns"`
+}
+
+// Journal writes a journal file. Rows collect in a buffer that Flush
+// hands to a goroutine of its own, which writes it: record flushes once a
+// poll, and its polls run on a real-time thread that must not wait for a
+// disk (the one auditd may be saturating). A write error is returned by
+// the next Flush or by Close.
+type Journal struct {
+	path     string
+	f        *os.File
+	buf      []byte
+	out      chan []byte
+	errc     chan error    // the writer's first error
+	finished chan struct{} // closed when the writer returns
+	ack      chan struct{} // answers a nil handed to the writer (tests)
+	failed   error
+	next     int64 // the bucket after the last row or end line written
+	marked   int64 // the last end line's N
+	markGap  int64 // buckets between end lines while quiet
+	bucketNs int64
+	closed   bool
+}
+
+// journalBacklog is how many flushes may wait for the writer before Flush
+// waits too: a disk stalled for that many seconds.
+const journalBacklog = 1024
+
+// CreateJournal creates a journal at path, which must not exist (the
+// journal of an earlier recording is kept, never overwritten), and
+// writes its first line: head (its timeline is not written) and the
+// timeline's frame.
+func CreateJournal(path string, head *Profile, bucketNs, startNs int64) (*Journal, error) {
+	if bucketNs <= 0 {
+		return nil, fmt.Errorf("creating journal: bucket_ns is %d", bucketNs)
+	}
+	cp := *head
+	cp.Timeline = Timeline{}
+	prof, err := json.Marshal(&cp)
+	if err != nil {
+		return nil, fmt.Errorf("creating journal: %w", err)
+	}
+	line, err := json.Marshal(journalHeader{Journal: JournalVersion, Profile: prof,
+		Timeline: journalFrame{BucketNs: bucketNs, StartNs: startNs, Columns: JournalColumns}})
+	if err != nil {
+		return nil, fmt.Errorf("creating journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("creating journal: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("creating journal: %w", err)
+	}
+	j := &Journal{path: path, f: f, out: make(chan []byte, journalBacklog), errc: make(chan error, 1),
+		finished: make(chan struct{}), ack: make(chan struct{}),
+		bucketNs: bucketNs, markGap: max(1, int64(JournalMarkEvery)/bucketNs)}
+	go j.write()
+	return j, nil
+}
+
+// write writes what Flush hands over, in order, until out is closed;
+// after an error it writes nothing more. A nil is a barrier: it answers
+// on ack once everything before it is written.
+func (j *Journal) write() {
+	defer close(j.finished)
+	var err error
+	for b := range j.out {
+		switch {
+		case b == nil:
+			j.ack <- struct{}{}
+		case err == nil:
+			if _, err = j.f.Write(b); err != nil {
+				j.errc <- err
+			}
+		}
+	}
+}
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.path }
+
+// Append adds one bucket, which must come after the last one added; an
+// empty bucket is not written.
+func (j *Journal) Append(b Bucket) error {
+	if b.Index < j.next {
+		return fmt.Errorf("writing journal: bucket %d after bucket %d", b.Index, j.next-1)
+	}
+	v := b.values()
+	if v == ([11]int64{}) {
+		return nil
+	}
+	j.buf = append(j.buf, '[')
+	j.buf = strconv.AppendInt(j.buf, b.Index-j.next, 10)
+	for _, x := range v {
+		j.buf = append(j.buf, ',')
+		j.buf = strconv.AppendInt(j.buf, x, 10)
+	}
+	j.buf = append(j.buf, "]\n"...)
+	j.next = b.Index + 1
+	return nil
+}
+
+// Flush hands what was added to the writer, after an end line when read
+// (the buckets read so far) is JournalMarkEvery past the last one. It
+// returns the writer's error, if it had one.
+func (j *Journal) Flush(read int64) error {
+	if j.failed != nil {
+		return j.failed
+	}
+	select {
+	case err := <-j.errc:
+		j.failed = fmt.Errorf("writing journal: %w", err)
+		return j.failed
+	default:
+	}
+	if read-j.marked >= j.markGap && read >= j.next {
+		j.mark(read)
+	}
+	if len(j.buf) > 0 {
+		j.out <- j.buf
+		j.buf = nil
+	}
+	return nil
+}
+
+func (j *Journal) mark(read int64) {
+	j.buf = append(j.buf, `{"end":`...)
+	j.buf = strconv.AppendInt(j.buf, read, 10)
+	j.buf = append(j.buf, "}\n"...)
+	j.marked = read
+	j.next = read
+}
+
+// Close writes the last end line (read buckets in all) and what is left,
+// waits for the writer, syncs and closes the file. Closing again does
+// nothing.
+func (j *Journal) Close(read int64) error {
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	if read >= j.next {
+		j.mark(read)
+	}
+	if len(j.buf) > 0 {
+		j.out <- j.buf
+		j.buf = nil
+	}
+	close(j.out)
+	<-j.finished
+	err := j.failed
+	select {
+	case werr := <-j.errc:
+		err = fmt.Errorf("writing journal: %w", werr)
+	default:
+	}
+	if err == nil {
+		if err = j.f.Sync(); err != nil {
+			err = fmt.Errorf("writing journal: %w", err)
+		}
+	}
+	if cerr := j.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing journal: %w", cerr)
+	}
+	return err
+}
+
+// IsJournal says whether data, a file's first bytes, begin a journal.
+func IsJournal(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(`{"journal"`))
+}
+
+// ReadJournal reads a journal as a profile: its first line's profile,
+// with the timeline its rows make (a series none of whose values is
+// non-zero is left out when optional, as record leaves it out), the
+// duration those buckets span, and totals summed from the timeline: the
+// journal holds no process, rule or consumer table, no lost reason and
+// no audit status at the end, and a note says so. record reads its own
+// journal back for the timeline when it stops.
+func ReadJournal(r io.Reader) (*Profile, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading journal: %w", err)
+	}
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return nil, errors.New("reading journal: no complete first line")
+	}
+	var h journalHeader
+	if err := json.Unmarshal(data[:nl], &h); err != nil {
+		return nil, fmt.Errorf("reading journal's first line: %w", err)
+	}
+	if h.Journal != JournalVersion {
+		return nil, fmt.Errorf("reading journal: version %d, this auditprof reads %d", h.Journal, JournalVersion)
+	}
+	if h.Timeline.BucketNs <= 0 {
+		return nil, fmt.Errorf("reading journal: bucket_ns is %d", h.Timeline.BucketNs)
+	}
+	var p Profile
+	if err := json.Unmarshal(h.Profile, &p); err != nil {
+		return nil, fmt.Errorf("reading journal's profile: %w", err)
+	}
+	rest := data[nl+1:]
+	// A last line without its newline was cut short by the kill.
+	if end := bytes.LastIndexByte(rest, '\n'); end >= 0 {
+		rest = rest[:end+1]
+	} else {
+		rest = nil
+	}
+
+	// First the length, then the series: two passes over the lines.
+	n := int64(0)
+	width := len(h.Timeline.Columns)
+	if err := journalLines(rest, width, func(b int64, _ []int64) error { n = b + 1; return nil },
+		func(end int64) { n = max(n, end) }); err != nil {
+		return nil, err
+	}
+	if n > maxBuckets {
+		return nil, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
+	}
+	t := &p.Timeline
+	*t = Timeline{BucketNs: h.Timeline.BucketNs, StartNs: h.Timeline.StartNs}
+	known := map[string]column{}
+	for _, c := range t.columns() {
+		known[c.name] = c
+	}
+	cols := make([]*column, width)
+	seen := map[string]bool{}
+	for k, name := range h.Timeline.Columns {
+		if seen[name] {
+			return nil, fmt.Errorf("reading journal: columns name %q twice", name)
+		}
+		seen[name] = true
+		if c, ok := known[name]; ok {
+			if c.signed != nil {
+				*c.signed = make([]int64, n)
+			} else {
+				*c.unsigned = make([]uint64, n)
+			}
+			cols[k] = &c
+		}
+	}
+	nonzero := make([]bool, width)
+	err = journalLines(rest, width, func(b int64, v []int64) error {
+		for k, x := range v {
+			switch c := cols[k]; {
+			case c == nil:
+			case c.signed != nil:
+				(*c.signed)[b] = x
+			case x < 0:
+				return fmt.Errorf("reading journal: bucket %d: %s is %d", b, c.name, x)
+			default:
+				(*c.unsigned)[b] = uint64(x)
+			}
+			nonzero[k] = nonzero[k] || x != 0
+		}
+		return nil
+	}, func(int64) {})
+	if err != nil {
+		return nil, err
+	}
+	for k, c := range cols {
+		if c != nil && c.optional && !nonzero[k] && (c.name == "producers" || c.name == "delivered") {
+			*c.unsigned = nil // not counted, or nothing reached auditd: as record leaves them
+		}
+	}
+	for _, c := range t.columns() {
+		if !c.optional && c.len() == 0 && n > 0 {
+			return nil, fmt.Errorf("reading journal: it has no %s column", c.name)
+		}
+	}
+
+	p.DurationNs = n * t.BucketNs
+	p.Stalls = nil
+	tot := Totals{LostByReason: map[string]uint64{}}
+	for i := range t.Len() {
+		tot.Records += uint64(max(t.Arrivals[i], 0))
+		tot.Queued += t.Queued[i]
+		tot.Lost += t.Lost[i]
+		tot.Drained += t.Drained[i]
+		tot.Waits += t.Waits[i]
+		tot.WaitNs += t.WaitNs[i]
+		tot.MaxDepth = max(tot.MaxDepth, t.MaxDepth[i])
+		if len(t.Events) == t.Len() {
+			tot.Events += t.Events[i]
+		}
+		if len(t.LostEvents) == t.Len() {
+			tot.LostEvents += t.LostEvents[i]
+		}
+	}
+	p.Totals = tot
+	p.Notes = append(p.Notes, fmt.Sprintf("read from the journal of a recording that did not finish: its first %s; totals are the timeline's sums; no process, rule, program or consumer table, no lost reasons and no audit status at the end",
+		time.Duration(p.DurationNs)))
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid journal: %w", err)
+	}
+	return &p, nil
+}
+
+// journalLines calls row for each row (its bucket and values) and end
+// for each end line of rest, whole lines only.
+func journalLines(rest []byte, width int, row func(int64, []int64) error, end func(int64)) error {
+	bucket := int64(0)
+	v := make([]int64, width)
+	for line := 2; len(rest) > 0; line++ {
+		nl := bytes.IndexByte(rest, '\n')
+		l := bytes.TrimSpace(rest[:nl])
+		rest = rest[nl+1:]
+		switch {
+		case len(l) == 0:
+		case l[0] == '[':
+			p := rowParser{data: l}
+			p.i = 1
+			skip, err := p.int()
+			if err != nil {
+				return fmt.Errorf("reading journal line %d: %w", line, err)
+			}
+			if skip < 0 || skip > maxBuckets {
+				return fmt.Errorf("reading journal line %d: skip %d", line, skip)
+			}
+			bucket += skip
+			if bucket >= maxBuckets {
+				return fmt.Errorf("reading journal line %d: bucket %d, this auditprof reads at most %d", line, bucket, maxBuckets)
+			}
+			for k := range v {
+				if err := p.expect(','); err != nil {
+					return fmt.Errorf("reading journal line %d: %d values, want %d: %w", line, k, width, err)
+				}
+				if v[k], err = p.int(); err != nil {
+					return fmt.Errorf("reading journal line %d: %w", line, err)
+				}
+			}
+			if err := p.expect(']'); err != nil {
+				return fmt.Errorf("reading journal line %d: more values than columns: %w", line, err)
+			}
+			if p.space(); p.i != len(l) {
+				return fmt.Errorf("reading journal line %d: unexpected %q after the row", line, l[p.i:])
+			}
+			if err := row(bucket, v); err != nil {
+				return err
+			}
+			bucket++
+		case l[0] == '{':
+			var m struct {
+				End *int64 `json:"end"`
+			}
+			if err := json.Unmarshal(l, &m); err != nil || m.End == nil {
+				return fmt.Errorf("reading journal line %d: want {\"end\": N} or a row", line)
+			}
+			if *m.End < bucket || *m.End > maxBuckets {
+				return fmt.Errorf("reading journal line %d: end %d, but bucket %d was written", line, *m.End, bucket-1)
+			}
+			end(*m.End)
+			bucket = *m.End
+		default:
+			return fmt.Errorf("reading journal line %d: want a row or {\"end\": N}", line)
+		}
+	}
+	return nil
+}

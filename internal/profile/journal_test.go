@@ -1,0 +1,276 @@
+package profile
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func journalHead() *Profile {
+	return &Profile{SchemaVersion: SchemaVersion, Attach: AttachFentry, KernelRelease: "6.12.0", HZ: 250,
+		StartUnixNs: 1e18, AuditBefore: &AuditStatus{Enabled: 1, BacklogLimit: 64}, Notes: []string{"a note"}}
+}
+
+// writeJournal writes buckets (in order) to a new journal of n buckets,
+// flushing after every bucket as record does after every poll.
+func writeJournal(t *testing.T, buckets []Bucket, n int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "p.json.partial")
+	j, err := CreateJournal(path, journalHead(), 1e7, 5e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range buckets {
+		if err := j.Append(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Flush(b.Index + 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Close(n); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func readJournalFile(t *testing.T, path string) *Profile {
+	t.Helper()
+	p, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestJournalRoundTrip(t *testing.T) {
+	buckets := []Bucket{
+		{Index: 0, Arrivals: 3, Events: 1, Queued: 3, MaxDepth: 3, Drained: 2, Delivered: 2},
+		{Index: 1, Drained: 1, Delivered: 1},
+		{Index: 2}, // empty: not written
+		{Index: 4000, Arrivals: 10, Events: 2, LostEvents: 1, Queued: 9, Lost: 1, MaxDepth: 65, Waits: 2, WaitNs: 4e6, Drained: 9, Delivered: 9},
+	}
+	path := writeJournal(t, buckets, 6000)
+	p := readJournalFile(t, path)
+	tl := p.Timeline
+	if tl.Len() != 6000 || tl.BucketNs != 1e7 || tl.StartNs != 5e9 {
+		t.Fatalf("timeline of %d buckets of %d ns from %d, want 6000 of 1e7 from 5e9", tl.Len(), tl.BucketNs, tl.StartNs)
+	}
+	if p.DurationNs != 60e9 {
+		t.Errorf("duration %d, want 60 s", p.DurationNs)
+	}
+	if tl.Producers != nil {
+		t.Errorf("producers %d long, want absent: none was counted", len(tl.Producers))
+	}
+	if len(tl.Delivered) != 6000 || tl.Delivered[4000] != 9 {
+		t.Errorf("delivered not read back")
+	}
+	for _, b := range buckets {
+		got := Bucket{Index: b.Index, Arrivals: tl.Arrivals[b.Index], Events: tl.Events[b.Index], LostEvents: tl.LostEvents[b.Index],
+			Queued: tl.Queued[b.Index], Lost: tl.Lost[b.Index], Drained: tl.Drained[b.Index], MaxDepth: tl.MaxDepth[b.Index],
+			Waits: tl.Waits[b.Index], WaitNs: tl.WaitNs[b.Index], Delivered: tl.Delivered[b.Index]}
+		if got != b {
+			t.Errorf("bucket %d: %+v, want %+v", b.Index, got, b)
+		}
+	}
+	want := Totals{Records: 13, Events: 3, LostEvents: 1, Queued: 12, Lost: 1, Drained: 12, Waits: 2, WaitNs: 4e6, MaxDepth: 65,
+		LostByReason: map[string]uint64{}}
+	if !reflect.DeepEqual(p.Totals, want) {
+		t.Errorf("totals %+v, want %+v", p.Totals, want)
+	}
+	if p.KernelRelease != "6.12.0" || p.AuditBefore == nil || p.AuditBefore.BacklogLimit != 64 || p.Attach != AttachFentry {
+		t.Errorf("the first line's profile not read back: %+v", p)
+	}
+	if len(p.Notes) != 2 || !strings.Contains(p.Notes[1], "did not finish: its first 1m0s") {
+		t.Errorf("notes %q, want the recording's and one saying what the journal lacks", p.Notes)
+	}
+	// A profile written from it reads back the same: the tools can save it.
+	var buf bytes.Buffer
+	if err := p.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	q, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(q.Timeline, p.Timeline) {
+		t.Errorf("the journal's timeline does not survive Encode and Decode")
+	}
+}
+
+// A journal cut anywhere (the process killed mid-write) reads as the
+// buckets of its whole lines: a prefix of the whole journal's timeline.
+func TestJournalCutShort(t *testing.T) {
+	var buckets []Bucket
+	for i := int64(0); i < 50; i++ {
+		if i%7 == 3 {
+			continue
+		}
+		buckets = append(buckets, Bucket{Index: i * 300, Arrivals: i + 1, Events: 1, Queued: uint64(i + 1), Drained: uint64(i), MaxDepth: uint64(i + 2), Producers: 1})
+	}
+	path := writeJournal(t, buckets, 15000)
+	whole := readJournalFile(t, path).Timeline
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := bytes.IndexByte(data, '\n') + 1
+	lastLen := -1
+	for cut := first; cut <= len(data); cut++ {
+		p, err := ReadJournal(bytes.NewReader(data[:cut]))
+		if err != nil {
+			t.Fatalf("cut at %d of %d bytes: %v", cut, len(data), err)
+		}
+		n := p.Timeline.Len()
+		if n < lastLen {
+			t.Fatalf("cut at %d: %d buckets, fewer than a shorter cut's %d", cut, n, lastLen)
+		}
+		lastLen = n
+		if n > 0 && !reflect.DeepEqual(p.Timeline.Queued, whole.Queued[:n]) {
+			t.Fatalf("cut at %d: queued is not the first %d buckets of the whole journal's", cut, n)
+		}
+	}
+	if lastLen != 15000 {
+		t.Errorf("the whole journal has %d buckets, want 15000", lastLen)
+	}
+}
+
+// While nothing happens the journal still says how far it was read, at
+// most JournalMarkEvery apart: a recording killed in a quiet stretch keeps
+// the stretch.
+func TestJournalQuietMarks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.partial")
+	j, err := CreateJournal(path, journalHead(), 1e7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	every := int64(JournalMarkEvery / (10 * time.Millisecond))
+	for read := int64(0); read <= 10*every+50; read += 100 { // a poll a second
+		if err := j.Flush(read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Killed: no Close, once the writer has written what it was handed.
+	j.out <- nil
+	<-j.ack
+	p := readJournalFile(t, path)
+	if got, want := int64(p.Timeline.Len()), 10*every; got != want {
+		t.Errorf("%d buckets kept, want %d", got, want)
+	}
+	data, _ := os.ReadFile(path)
+	if marks := len(data) - bytes.IndexByte(data, '\n') - 1; marks > 200 {
+		t.Errorf("%d bytes after the first line for 100 quiet seconds:\n%s", marks, data)
+	}
+	if p.Totals.Records != 0 {
+		t.Errorf("records %d", p.Totals.Records)
+	}
+}
+
+func TestJournalRejects(t *testing.T) {
+	head := func() string {
+		path := writeJournal(t, nil, 0)
+		data, _ := os.ReadFile(path)
+		return string(data[:bytes.IndexByte(data, '\n')+1])
+	}()
+	row := "[0,1,1,0,1,0,1,1,0,0,0,0]\n"
+	for name, tc := range map[string]struct{ data, want string }{
+		"no first line":    {`{"journal":1`, "no complete first line"},
+		"version":          {strings.Replace(head, `"journal":1`, `"journal":2`, 1), "version 2"},
+		"bad row mid-file": {head + row + "[0,1,x]\n" + row, "line 3"},
+		"short row":        {head + "[0,1,2]\n" + row, "2 values, want 11"},
+		"long row":         {head + "[0,1,1,0,1,0,1,1,0,0,0,0,7]\n" + row, "more values than columns"},
+		"negative skip":    {head + "[-1,1,1,0,1,0,1,1,0,0,0,0]\n" + row, "skip -1"},
+		"negative count":   {head + "[0,1,-1,0,1,0,1,1,0,0,0,0]\n" + row, "events is -1"},
+		"end going back":   {head + row + row + "{\"end\":1}\n" + row, "end 1"},
+		"other object":     {head + "{\"x\":1}\n" + row, "want {\"end\": N}"},
+		"past the maximum": {head + "[33554432,1,1,0,1,0,1,1,0,0,0,0]\n" + row, "at most"},
+		"text":             {head + "hello\n" + row, "want a row"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := ReadJournal(strings.NewReader(tc.data))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+	// The journal of an earlier recording is never overwritten.
+	path := writeJournal(t, nil, 10)
+	if _, err := CreateJournal(path, journalHead(), 1e7, 0); err == nil || !os.IsExist(errorsUnwrapAll(err)) {
+		t.Errorf("creating over an existing journal: %v, want a file-exists error", err)
+	}
+}
+
+func errorsUnwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok || u.Unwrap() == nil {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+// FuzzJournal: whatever follows a journal's first line, ReadJournal does
+// not panic, and a journal it accepts has series of one length and a
+// duration that is that length in buckets.
+func FuzzJournal(f *testing.F) {
+	f.Add([]byte("[0,1,1,0,1,0,1,1,0,0,0,0]\n{\"end\":10}\n[2,1,1,0,1,0,1,1,0,0,0,1]\n[0,1,"))
+	f.Add([]byte("{\"end\":5}\n"))
+	f.Add([]byte("[3,0,0,0,0,0,0,0,0,0,0,0]\n"))
+	var head []byte
+	{
+		dir := f.TempDir()
+		path := filepath.Join(dir, "j")
+		j, err := CreateJournal(path, journalHead(), 1e7, 0)
+		if err != nil {
+			f.Fatal(err)
+		}
+		j.Close(0)
+		head, _ = os.ReadFile(path)
+		head = head[:bytes.IndexByte(head, '\n')+1]
+	}
+	f.Fuzz(func(t *testing.T, rest []byte) {
+		p, err := ReadJournal(bytes.NewReader(append(append([]byte(nil), head...), rest...)))
+		if err != nil {
+			return
+		}
+		tl := &p.Timeline
+		for _, c := range tl.columns() {
+			if l := c.len(); l != tl.Len() && !(c.optional && l == 0) {
+				t.Fatalf("%s has %d buckets, arrivals %d", c.name, l, tl.Len())
+			}
+		}
+		if p.DurationNs != int64(tl.Len())*tl.BucketNs {
+			t.Fatalf("duration %d for %d buckets", p.DurationNs, tl.Len())
+		}
+	})
+}
+
+// A write that fails (a full disk) is returned by the next Flush, and by
+// Close, not lost.
+func TestJournalWriteError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.partial")
+	j, err := CreateJournal(path, journalHead(), 1e7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.f.Close() // every write from now on fails
+	if err := j.Append(Bucket{Index: 3, Arrivals: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(4); err != nil {
+		t.Fatalf("the first flush only hands the row over: %v", err)
+	}
+	j.out <- nil
+	<-j.ack
+	if err := j.Flush(5); err == nil || !strings.Contains(err.Error(), "writing journal") {
+		t.Errorf("flush after a failed write: %v, want the write's error", err)
+	}
+	if err := j.Close(6); err == nil {
+		t.Errorf("close after a failed write: no error")
+	}
+}
