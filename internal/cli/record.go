@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,6 +89,12 @@ func (o *recordOptions) validate() error {
 	if err := checkOutput("--output", o.Output); err != nil {
 		return err
 	}
+	if !o.netlink {
+		if _, err := os.Lstat(o.journal()); err == nil {
+			return usagef("%s is the journal of a recording of %s that did not finish: read it as a profile (auditprof recommend --profile %s, or report), then move it away or name another --output",
+				o.journal(), o.Output, o.journal())
+		}
+	}
 	if err := checkReadyFile(o.ReadyFile); err != nil {
 		return err
 	}
@@ -97,17 +104,39 @@ func (o *recordOptions) validate() error {
 	return nil
 }
 
+// journal is where a BPF recording writes its timeline as it reads it
+// (recording.Options.Journal): next to the profile, removed once the
+// profile is saved, left by a recording that did not finish.
+func (o *recordOptions) journal() string { return o.Output + ".partial" }
+
 func (o *recordOptions) run(cmd *cobra.Command) error {
+	journal := ""
+	if !o.netlink {
+		journal = o.journal()
+	}
 	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
 		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
 		ProcessMinAge: processMinAge(o.ProcessMinAge),
-		Bucket:        o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz}, o.ReadyFile)
+		Bucket:        o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz, Journal: journal}, o.ReadyFile)
 	if err != nil {
+		if _, serr := os.Stat(journal); journal != "" && serr == nil {
+			return fmt.Errorf("%w; the timeline recorded so far is in %s (auditprof recommend --profile %s reads it)", err, journal, journal)
+		}
 		return err
 	}
 	// A profile that could not be written where asked is still shown,
 	// and the error says where it was saved instead.
 	written, werr := saveRecording(prof, o.Output)
+	if journal != "" {
+		if werr == nil || written != "" {
+			// Saved: the journal's timeline is in the profile.
+			if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
+				werr = errors.Join(werr, fmt.Errorf("removing the journal: %w", err))
+			}
+		} else {
+			werr = fmt.Errorf("%w; the timeline is kept in %s", werr, journal)
+		}
+	}
 	if o.JSON {
 		if err := prof.Encode(o.out); err != nil {
 			return errors.Join(werr, err)

@@ -229,6 +229,8 @@ type Probe struct {
 	linkPoint     []int
 	missedAtStart []uint64
 	tl            timelineReader
+	// sweepNote says what sweepKprobeEvents removed, or why it could not.
+	sweepNote string
 	// taskState is where per-call state lives: "task-storage" or "hash".
 	taskState string
 	// When counting started and stopped (CLOCK_MONOTONIC ns), and the
@@ -316,6 +318,9 @@ func Open(opts Options) (*Probe, error) {
 		}
 		if c := pl.caveat[m]; c != "" {
 			notes = append(notes, c)
+		}
+		if p.sweepNote != "" {
+			notes = append(notes, p.sweepNote)
 		}
 		if syms["audit_queue"] == 0 {
 			notes = append(notes, noKallsymsAllNote)
@@ -454,6 +459,15 @@ func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error)
 	q := backlogQueueAddrs{Main: syms["audit_queue"], Retry: syms["audit_retry_queue"], Hold: syms["audit_hold_queue"]}
 	if err := coll.Variables["qaddr"].Set(q); err != nil {
 		return nil, fmt.Errorf("initialising queue addresses: %w", err)
+	}
+
+	if mode == ModeKprobe {
+		switch n, err := sweepKprobeEvents(); {
+		case err != nil:
+			p.sweepNote = fmt.Sprintf("kprobe events an auditprof that did not exit left in tracefs may remain: %v", err)
+		case n > 0:
+			p.sweepNote = fmt.Sprintf("removed %d kprobe events an auditprof that did not exit (killed) left in tracefs", n)
+		}
 	}
 
 	// Order does not matter: nothing is counted until setCounting turns

@@ -111,14 +111,43 @@ func (p *Probe) Snapshot(prof *profile.Profile) error {
 	return p.fill(prof, now-2)
 }
 
+// jiffiesToNs converts jiffies at hz to ns, whole seconds first: j*1e9
+// overflows past 1.8e10 jiffies (10,000 producers asleep for an hour at
+// HZ 1000).
+func jiffiesToNs(hz int) func(uint64) uint64 {
+	h := uint64(hz)
+	return func(j uint64) uint64 { return j/h*1_000_000_000 + j%h*1_000_000_000/h }
+}
+
+// SpillTimeline hands each bucket the polls read in which something
+// happened to fn (record's journal, profile.Journal) instead of keeping
+// it: record's memory then stays flat however long it records (issue 14).
+// The timeline Fill gives afterwards has its frame (bucket width, start,
+// missed buckets) and no series. hz converts wait jiffies as Fill does. An
+// error from fn ends the poll that read the bucket with it.
+func (p *Probe) SpillTimeline(fn func(profile.Bucket) error, hz int) {
+	jns := jiffiesToNs(hz)
+	first := p.tl.first
+	p.tl.spill = func(b backlogTlSlot) error {
+		return fn(profile.Bucket{Index: int64(b.Epoch - first), Arrivals: int64(b.Arrivals), Events: b.Events,
+			LostEvents: b.LostEvents, Queued: b.Queued, Lost: b.Lost, Drained: b.Drained, MaxDepth: b.MaxDepth,
+			Waits: b.Waits, WaitNs: jns(b.WaitJiffies), Producers: b.Producers, Delivered: b.Delivered})
+	}
+}
+
+// TimelineRead returns the CLOCK_MONOTONIC start of the timeline's first
+// bucket and how many buckets the polls have read so far.
+func (p *Probe) TimelineRead() (startNs, read int64) {
+	return int64(p.tl.first * p.tl.bucketNs), int64(p.tl.next - p.tl.first)
+}
+
 func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	if prof.HZ <= 0 {
 		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
 	}
 	// Whole seconds first: j*1e9 overflows past 1.8e10 jiffies (10,000
 	// producers asleep for an hour at HZ 1000).
-	hz := uint64(prof.HZ)
-	jns := func(j uint64) uint64 { return j/hz*1_000_000_000 + j%hz*1_000_000_000/hz }
+	jns := jiffiesToNs(prof.HZ)
 	t, err := p.Totals()
 	if err != nil {
 		return err
@@ -456,10 +485,13 @@ type timelineReader struct {
 	// then costs a few kilobytes, not 360,000 slots of 96 bytes (issue
 	// 14: a recording's memory flat in its duration while quiet).
 	buckets []backlogTlSlot
-	per      []backlogTlSlot // one slot's per-CPU values, reused
-	marks    []pollMark      // the last polls' writes, newest last
-	missed   uint64
-	keep     int // newest buckets kept, 0 for all
+	per     []backlogTlSlot // one slot's per-CPU values, reused
+	marks   []pollMark      // the last polls' writes, newest last
+	// spill, when set, takes the buckets read in which something
+	// happened, instead of buckets (Probe.SpillTimeline).
+	spill  func(backlogTlSlot) error
+	missed uint64
+	keep   int // newest buckets kept, 0 for all
 }
 
 func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32) timelineReader {
@@ -538,9 +570,18 @@ func (r *timelineReader) readUntil(last uint64) error {
 			r.missed++
 		}
 		b.Epoch = e
-		if b != (backlogTlSlot{Epoch: e}) {
-			r.buckets = append(r.buckets, b)
+		if b == (backlogTlSlot{Epoch: e}) {
+			continue
 		}
+		if r.spill != nil {
+			if err := r.spill(b); err != nil {
+				// Read again next time: what was handed over is not.
+				r.next = e
+				return err
+			}
+			continue
+		}
+		r.buckets = append(r.buckets, b)
 	}
 	r.next = last + 1
 	r.trim()
@@ -567,6 +608,9 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 		BucketNs:      int64(r.bucketNs),
 		StartNs:       int64(r.first * r.bucketNs),
 		MissedBuckets: r.missed,
+	}
+	if r.spill != nil {
+		return t // the series are in the journal
 	}
 	n := int(r.next - r.first)
 	t.Arrivals = make([]int64, n)

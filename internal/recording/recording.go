@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -73,6 +74,14 @@ type Options struct {
 	// (procsample.DefaultHz when 0).
 	Consumer   string
 	ConsumerHz float64
+	// Journal, when set, is where the BPF recording writes its timeline
+	// as it reads it (profile.Journal; record's <output>.partial): it
+	// holds no bucket in memory while counting, and a recording killed
+	// keeps what it read. At the stop the timeline is read back from it;
+	// the caller removes it once the profile is saved. The file must not
+	// exist. Netlink recordings do not use it, nor do live views
+	// (Snapshot).
+	Journal string
 }
 
 // Progress is the live state shown while recording.
@@ -122,6 +131,10 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return setHZ(prof, r.hz, r.err, bpf)
 	}
 
+	if opts.Journal != "" && opts.Snapshot != nil {
+		<-hzDone
+		return nil, errors.New("a journal is for record, not for live snapshots")
+	}
 	if opts.Netlink {
 		if opts.Snapshot != nil {
 			<-hzDone
@@ -171,6 +184,22 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	start := time.Now()
 	prof.StartUnixNs = start.UnixNano()
+	var journal *profile.Journal
+	if opts.Journal != "" {
+		startNs, _ := pr.TimelineRead()
+		head := *prof
+		head.Attach, head.AttachNote = string(pr.Mode()), pr.Note()
+		if journal, err = profile.CreateJournal(opts.Journal, &head, int64(opts.Bucket), startNs); err != nil {
+			return nil, err
+		}
+		// Closed (not removed) on every way out: what it holds is the
+		// recording's, whatever went wrong after.
+		defer func() {
+			_, read := pr.TimelineRead()
+			journal.Close(read)
+		}()
+		pr.SpillTimeline(journal.Append, prof.HZ)
+	}
 	if opts.Ready != nil {
 		if err := opts.Ready(string(pr.Mode())); err != nil {
 			return nil, err
@@ -185,7 +214,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err != nil {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
-	err = count(ctx, opts, start, pr, prof, names, cw)
+	err = count(ctx, opts, start, pr, prof, names, cw, journal)
 	// Stopped where the programs stop counting, to cover the same time.
 	cw.stopMeasuring()
 	if err == nil {
@@ -203,6 +232,19 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	prof.AuditAfter = after
 	if err := pr.Fill(prof); err != nil {
 		return nil, err
+	}
+	if journal != nil {
+		// Fill handed the last buckets to the journal: read it all back.
+		_, read := pr.TimelineRead()
+		if err := journal.Close(read); err != nil {
+			return nil, err
+		}
+		tl, err := readTimeline(journal.Path())
+		if err != nil {
+			return nil, err
+		}
+		tl.MissedBuckets = prof.Timeline.MissedBuckets
+		prof.Timeline = tl
 	}
 	cw.final(prof)
 	// Measured here, where the profile is made, so that record --json
@@ -261,7 +303,21 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 	return snap, nil
 }
 
-func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer, cw *consumerWatch) error {
+// readTimeline reads the timeline back from a journal record wrote.
+func readTimeline(path string) (profile.Timeline, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return profile.Timeline{}, fmt.Errorf("reading the journal back: %w", err)
+	}
+	defer f.Close()
+	p, err := profile.ReadJournal(f)
+	if err != nil {
+		return profile.Timeline{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return p.Timeline, nil
+}
+
+func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer, cw *consumerWatch, journal *profile.Journal) error {
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)
@@ -301,6 +357,13 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 			t, err := pr.PollTimeline()
 			if err != nil {
 				return err
+			}
+			if journal != nil {
+				// One write a second, what the poll read.
+				_, read := pr.TimelineRead()
+				if err := journal.Flush(read); err != nil {
+					return err
+				}
 			}
 			if opts.Progress != nil && progressOnPoll {
 				progress(t)
