@@ -50,6 +50,7 @@ func TestScenarios(t *testing.T) {
 				checkOverloadWait(t, g)
 				checkRules(t, g, "x86_64")
 				checkIdleAndInterrupt(t, g)
+				checkKilled(t, g, v.mode)
 				checkHZUnderLoad(t, g)
 			})
 		}
@@ -430,6 +431,58 @@ func checkIdleAndInterrupt(t *testing.T, g guestRun) {
 	if b, err := json.Marshal(p); err != nil || len(b) == 0 {
 		t.Errorf("(d) profile does not re-encode: %v", err)
 	}
+}
+
+// (d3): a recording killed outright (SIGKILL, the OOM killer, a lost
+// session) leaves its journal, which holds every bucket read before the
+// kill (issue 14: a recording killed at hour 23 keeps its first 23 hours):
+// its SYSCALL records are the events of key d3 auditd logged (the load's,
+// and the rule's addition and removal), it spans the
+// recording up to its last poll, it reads as a profile
+// that recommend sizes from, and record refuses to overwrite it.
+func checkKilled(t *testing.T, g guestRun, mode string) {
+	if files := strings.Fields(g.section("d3.files")); !slices.Equal(files, []string{"journal"}) {
+		t.Fatalf("(d3) after SIGKILL the guest has %q, want the journal and no profile", files)
+	}
+	p := g.profile("d3")
+	auditd, err := strconv.ParseUint(strings.TrimSpace(g.section("d3.auditd")), 10, 64)
+	if err != nil || auditd < 400 {
+		t.Fatalf("(d3) auditd logged %q events with key d3, want at least the load's 400 (%v)", g.section("d3.auditd"), err)
+	}
+	// The load, then 3 s before the kill: the polls' end lines cover them.
+	if p.DurationNs < int64(2*time.Second) {
+		t.Errorf("(d3) the journal spans %s, want at least the 2 s of the 3 s before the kill that the polls had read", time.Duration(p.DurationNs))
+	}
+	if p.Totals.Events != auditd {
+		t.Errorf("(d3) the journal holds %d events, auditd logged %d with key d3", p.Totals.Events, auditd)
+	}
+	if p.Totals.Records < p.Totals.Events || p.Totals.Queued == 0 || p.Totals.Drained == 0 {
+		t.Errorf("(d3) journal totals %+v: records, queued and drained should all be counted", p.Totals)
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "did not finish") }) {
+		t.Errorf("(d3) the journal read as a profile does not say it is one: notes %q", p.Notes)
+	}
+	if rc := g.exitCode("d3r"); rc != 0 {
+		t.Errorf("(d3) recommend on the journal exited %d:\n%s", rc, g.section("d3r.out"))
+	}
+	if rc, out := g.exitCode("d3again"), g.section("d3again.out"); rc != 2 || !strings.Contains(out, "did not finish") {
+		t.Errorf("(d3) record over the journal exited %d, want 2 and the reason:\n%s", rc, out)
+	}
+	// Kretprobes are made through tracefs, which only a process that
+	// exits removes them from; the next recording sweeps them (the (d)
+	// check that nothing is left runs after it).
+	left, _ := strconv.Atoi(strings.TrimSpace(g.section("d3.kprobes")))
+	out := g.section("d4.out")
+	swept := strings.Contains(out, "kprobe events an auditprof that did not exit (killed) left in tracefs")
+	switch {
+	case g.exitCode("d4") != 0:
+		t.Errorf("(d3) the recording after the kill exited %d:\n%s", g.exitCode("d4"), out)
+	case mode == "kprobe" && (left == 0 || !swept):
+		t.Errorf("(d3) after the kill %d auditprof kprobe events were in tracefs, want some; the next recording said:\n%s", left, out)
+	case mode != "kprobe" && (left != 0 || swept):
+		t.Errorf("(d3) %s mode left %d kprobe events; the next recording said:\n%s", mode, left, out)
+	}
+	t.Logf("(d3) kprobe events left by the kill: %d; the next recording: %s", left, strings.TrimSpace(out))
 }
 
 // checkHZUnderLoad: status reads the guest kernel's HZ (250, Debian's

@@ -19,6 +19,36 @@ wait $AP; echo $? > /tmp/d1.rc; emit d1.rc /tmp/d1.rc; emit d1.json /tmp/d1.json
 record d2 --duration 600s
 sleep 2
 finish d2
+# (d3) killed outright (SIGKILL) mid-run: the journal, /tmp/d3.json.partial,
+# keeps what was read; the tools read it; a record to the same --output
+# refuses to overwrite it; the next recording (d4) removes what the killed
+# one left in tracefs.
+# Netlink recordings keep no journal.
+if [ "$MODE" != netlink ]; then
+	auditctl -D >/dev/null
+	record d3 --duration 600s
+	auditctl -a always,exit -F arch=b64 -S openat -F path=/etc/passwd -k d3 >/dev/null
+	i=0; while [ $i -lt 400 ]; do cat /etc/passwd >/dev/null; i=$((i+1)); done
+	auditctl -D >/dev/null
+	sleep 3
+	kill -KILL $AP; wait $AP
+	# The recording's events, by auditd's log: every event with key d3
+	# (the load's, and the rule's addition and removal, each a
+	# CONFIG_CHANGE made in auditctl's syscall), one SYSCALL record each.
+	grep 'key="d3"' /var/log/audit/audit.log | sed -n 's/.*msg=audit([0-9.]*:\([0-9]*\)).*/\1/p' | sort -u | wc -l > /tmp/d3.auditd
+	emit d3.auditd /tmp/d3.auditd
+	{ [ -e /tmp/d3.json ] && echo profile; [ -e /tmp/d3.json.partial ] && echo journal; } > /tmp/d3.files
+	emit d3.files /tmp/d3.files
+	emit d3.json /tmp/d3.json.partial
+	cmd d3r recommend --profile /tmp/d3.json.partial --json
+	cmd d3again record --attach "$MODE" --duration 1s --output /tmp/d3.json
+	# The killed recording's kretprobes stay in tracefs (kprobe_events):
+	# the next recording removes them.
+	mv /tmp/d3.json.partial /tmp/d3.journal
+	grep -c auditprof_ /sys/kernel/tracing/kprobe_events > /tmp/d3.kprobes
+	emit d3.kprobes /tmp/d3.kprobes
+	cmd d4 record --attach "$MODE" --duration 1s --output /tmp/d4.json
+fi
 guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
 
 # HZ with the guest's CPU busy (the guest has no kernel config: HZ comes
