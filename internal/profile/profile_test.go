@@ -105,6 +105,47 @@ func TestWriteFile(t *testing.T) {
 	}
 }
 
+// TestWriteFileGzip: a name ending in .gz gets the JSON gzipped, read
+// back the same; a damaged one is an error, not a shorter profile.
+func TestWriteFileGzip(t *testing.T) {
+	dir := t.TempDir()
+	plain, gz := filepath.Join(dir, "p.json"), filepath.Join(dir, "p.json.gz")
+	p := valid()
+	if err := p.WriteFile(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WriteFile(gz); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(gz)
+	if !bytes.HasPrefix(raw, gzipMagic) {
+		t.Fatalf("%s is not gzip: %q", gz, raw[:min(len(raw), 16)])
+	}
+	a, err := ReadFile(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadFile(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ea, eb bytes.Buffer
+	a.Encode(&ea)
+	b.Encode(&eb)
+	if ea.String() != eb.String() {
+		t.Fatalf("the gzipped profile reads back different")
+	}
+	for name, bad := range map[string][]byte{
+		"truncated": raw[:len(raw)-9],
+		"checksum":  append(append([]byte(nil), raw[:len(raw)-8]...), 0, 0, 0, 0, raw[len(raw)-4], raw[len(raw)-3], raw[len(raw)-2], raw[len(raw)-1]),
+		"header":    {0x1f, 0x8b, 0, 0},
+	} {
+		if _, err := Decode(bytes.NewReader(bad)); err == nil {
+			t.Errorf("%s gzip: accepted", name)
+		}
+	}
+}
+
 func TestDecodeRejects(t *testing.T) {
 	for _, in := range []string{"", "{", "[]", `{"schema_version": 1}`, `{"schema_version": 1, "attach": "fentry", "timeline": {"arrivals": [1]}}`} {
 		if _, err := Decode(strings.NewReader(in)); err == nil {
