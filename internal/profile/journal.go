@@ -302,37 +302,17 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	}
 	t := &p.Timeline
 	*t = Timeline{BucketNs: h.Timeline.BucketNs, StartNs: h.Timeline.StartNs}
-	known := map[string]column{}
-	for _, c := range t.columns() {
-		known[c.name] = c
-	}
-	cols := make([]*column, width)
-	seen := map[string]bool{}
-	for k, name := range h.Timeline.Columns {
-		if seen[name] {
-			return nil, fmt.Errorf("reading journal: columns name %q twice", name)
-		}
-		seen[name] = true
-		if c, ok := known[name]; ok {
-			if c.signed != nil {
-				*c.signed = make([]int64, n)
-			} else {
-				*c.unsigned = make([]uint64, n)
-			}
-			cols[k] = &c
-		}
+	cols, err := t.allocate(h.Timeline.Columns, int(n))
+	if err != nil {
+		return nil, fmt.Errorf("reading journal: %w", err)
 	}
 	nonzero := make([]bool, width)
 	err = journalLines(rest, width, func(b int64, v []int64) error {
 		for k, x := range v {
-			switch c := cols[k]; {
-			case c == nil:
-			case c.signed != nil:
-				(*c.signed)[b] = x
-			case x < 0:
-				return fmt.Errorf("reading journal: bucket %d: %s is %d", b, c.name, x)
-			default:
-				(*c.unsigned)[b] = uint64(x)
+			if c := cols[k]; c != nil {
+				if err := c.set(int(b), x); err != nil {
+					return fmt.Errorf("reading journal: bucket %d: %w", b, err)
+				}
 			}
 			nonzero[k] = nonzero[k] || x != 0
 		}

@@ -250,16 +250,26 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 	if n < 0 || n > maxBuckets {
 		return fmt.Errorf("timeline.buckets is %d: this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
 	}
+	cols, err := t.allocate(f.Columns, n)
+	if err != nil {
+		return fmt.Errorf("timeline.%w", err)
+	}
+	return parseRows(f.Rows, n, cols)
+}
+
+// allocate gives t a series of n zeros for each of names it knows, and
+// returns where a row's values go: cols[k] for names[k], nil for a name
+// this build does not know (skipped).
+func (t *Timeline) allocate(names []string, n int) ([]*column, error) {
 	known := map[string]column{}
 	for _, c := range t.columns() {
 		known[c.name] = c
 	}
-	// slot k of a row goes to cols[k]; nil for a column not known here.
-	cols := make([]*column, len(f.Columns))
+	cols := make([]*column, len(names))
 	seen := map[string]bool{}
-	for k, name := range f.Columns {
+	for k, name := range names {
 		if seen[name] {
-			return fmt.Errorf("timeline.columns names %q twice", name)
+			return nil, fmt.Errorf("columns names %q twice", name)
 		}
 		seen[name] = true
 		if c, ok := known[name]; ok {
@@ -271,7 +281,20 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 			cols[k] = &c
 		}
 	}
-	return parseRows(f.Rows, n, cols)
+	return cols, nil
+}
+
+// set stores v in bucket i; counts cannot be negative.
+func (c *column) set(i int, v int64) error {
+	switch {
+	case c.signed != nil:
+		(*c.signed)[i] = v
+	case v < 0:
+		return fmt.Errorf("%s is %d", c.name, v)
+	default:
+		(*c.unsigned)[i] = uint64(v)
+	}
+	return nil
 }
 
 // parseRows reads schema 2's rows ([[skip, v...], ...]) into cols, by hand:
@@ -314,14 +337,10 @@ func parseRows(data []byte, n int, cols []*column) error {
 			if err != nil {
 				return fmt.Errorf("timeline row %d: %w", row, err)
 			}
-			switch c := cols[k]; {
-			case c == nil:
-			case c.signed != nil:
-				(*c.signed)[bucket] = v
-			case v < 0:
-				return fmt.Errorf("timeline row %d: %s is %d", row, c.name, v)
-			default:
-				(*c.unsigned)[bucket] = uint64(v)
+			if c := cols[k]; c != nil {
+				if err := c.set(bucket, v); err != nil {
+					return fmt.Errorf("timeline row %d: %w", row, err)
+				}
 			}
 		}
 		if err := p.expect(']'); err != nil {
