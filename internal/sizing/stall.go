@@ -45,18 +45,25 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
+	return findStalls(t, startDepth, nil)
+}
+
+// findStalls is FindStalls; drained, when not nil, is the timeline's
+// anchored drain (anchorDrain), which Reconstruct has at hand: without
+// Delivered it stands in for what the consumer took.
+func findStalls(t *profile.Timeline, startDepth float64, drained []float64) []Stall {
 	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
 		return nil
 	}
-	var drained []float64
 	delivered := len(t.Delivered) == t.Len()
-	if delivered {
-		drained = make([]float64, t.Len())
-		for i, v := range t.Delivered {
-			drained[i] = float64(v)
-		}
-	} else {
+	if !delivered && drained == nil {
 		drained = anchorDrain(t, startDepth, spreadPasses(t, startDepth))
+	}
+	took := func(i int) bool {
+		if delivered {
+			return t.Delivered[i] > 0
+		}
+		return drained[i] >= 0.5
 	}
 	var out []Stall
 	run := 0
@@ -69,7 +76,7 @@ func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
 		if delivered && run > 0 {
 			queued = true
 		}
-		if queued && drained[i] < 0.5 {
+		if queued && !took(i) {
 			run++
 			continue
 		}
