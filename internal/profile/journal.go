@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -259,17 +260,48 @@ func IsJournal(data []byte) bool {
 // journal holds no process, rule or consumer table, no lost reason and
 // no audit status at the end, and a note says so. record reads its own
 // journal back for the timeline when it stops.
+//
+// From an io.ReadSeeker (record's own file) it reads the lines twice, a
+// buffer at a time, rather than the whole file into memory.
 func ReadJournal(r io.Reader) (*Profile, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("reading journal: %w", err)
-	}
-	nl := bytes.IndexByte(data, '\n')
-	if nl < 0 {
-		return nil, errors.New("reading journal: no complete first line")
+	var first []byte
+	var lines func() (lineSource, error) // the lines after the first, from the start
+	if rs, ok := r.(io.ReadSeeker); ok {
+		br := bufio.NewReaderSize(rs, 64<<10)
+		var err error
+		if first, err = br.ReadBytes('\n'); err != nil {
+			if err == io.EOF {
+				return nil, errors.New("reading journal: no complete first line")
+			}
+			return nil, fmt.Errorf("reading journal: %w", err)
+		}
+		start := int64(len(first))
+		used := false
+		lines = func() (lineSource, error) {
+			if !used {
+				used = true
+				return readerLines{br}, nil
+			}
+			if _, err := rs.Seek(start, io.SeekStart); err != nil {
+				return nil, fmt.Errorf("reading journal: %w", err)
+			}
+			br.Reset(rs)
+			return readerLines{br}, nil
+		}
+	} else {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("reading journal: %w", err)
+		}
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			return nil, errors.New("reading journal: no complete first line")
+		}
+		first = data[:nl+1]
+		lines = func() (lineSource, error) { return &memLines{data[nl+1:]}, nil }
 	}
 	var h journalHeader
-	if err := json.Unmarshal(data[:nl], &h); err != nil {
+	if err := json.Unmarshal(first, &h); err != nil {
 		return nil, fmt.Errorf("reading journal's first line: %w", err)
 	}
 	if h.Journal != JournalVersion {
@@ -282,18 +314,15 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	if err := json.Unmarshal(h.Profile, &p); err != nil {
 		return nil, fmt.Errorf("reading journal's profile: %w", err)
 	}
-	rest := data[nl+1:]
-	// A last line without its newline was cut short by the kill.
-	if end := bytes.LastIndexByte(rest, '\n'); end >= 0 {
-		rest = rest[:end+1]
-	} else {
-		rest = nil
-	}
 
 	// First the length, then the series: two passes over the lines.
 	n := int64(0)
 	width := len(h.Timeline.Columns)
-	if err := journalLines(rest, width, func(b int64, _ []int64) error { n = b + 1; return nil },
+	src, err := lines()
+	if err != nil {
+		return nil, err
+	}
+	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; return nil },
 		func(end int64) { n = max(n, end) }); err != nil {
 		return nil, err
 	}
@@ -307,7 +336,10 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		return nil, fmt.Errorf("reading journal: %w", err)
 	}
 	nonzero := make([]bool, width)
-	err = journalLines(rest, width, func(b int64, v []int64) error {
+	if src, err = lines(); err != nil {
+		return nil, err
+	}
+	err = journalLines(src, width, func(b int64, v []int64) error {
 		for k, x := range v {
 			if c := cols[k]; c != nil {
 				if err := c.set(int(b), x); err != nil {
@@ -359,15 +391,54 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	return &p, nil
 }
 
+// lineSource gives a journal's lines after the first, one at a time,
+// without their newline; io.EOF after the last whole line (a last line
+// without its newline was cut short by a kill, and is not given).
+type lineSource interface {
+	next() ([]byte, error)
+}
+
+type memLines struct{ rest []byte }
+
+func (m *memLines) next() ([]byte, error) {
+	nl := bytes.IndexByte(m.rest, '\n')
+	if nl < 0 {
+		return nil, io.EOF
+	}
+	l := m.rest[:nl]
+	m.rest = m.rest[nl+1:]
+	return l, nil
+}
+
+type readerLines struct{ r *bufio.Reader }
+
+func (r readerLines) next() ([]byte, error) {
+	l, err := r.r.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return l[:len(l)-1], nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		return nil, fmt.Errorf("a line longer than %d bytes", r.r.Size())
+	case err == io.EOF:
+		return nil, io.EOF
+	}
+	return nil, err
+}
+
 // journalLines calls row for each row (its bucket and values) and end
-// for each end line of rest, whole lines only.
-func journalLines(rest []byte, width int, row func(int64, []int64) error, end func(int64)) error {
+// for each end line of src.
+func journalLines(src lineSource, width int, row func(int64, []int64) error, end func(int64)) error {
 	bucket := int64(0)
 	v := make([]int64, width)
-	for line := 2; len(rest) > 0; line++ {
-		nl := bytes.IndexByte(rest, '\n')
-		l := bytes.TrimSpace(rest[:nl])
-		rest = rest[nl+1:]
+	for line := 2; ; line++ {
+		raw, err := src.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading journal line %d: %w", line, err)
+		}
+		l := bytes.TrimSpace(raw)
 		switch {
 		case len(l) == 0:
 		case l[0] == '[':
@@ -418,5 +489,4 @@ func journalLines(rest []byte, width int, row func(int64, []int64) error, end fu
 			return fmt.Errorf("reading journal line %d: want a row or {\"end\": N}", line)
 		}
 	}
-	return nil
 }

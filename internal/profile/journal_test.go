@@ -56,6 +56,16 @@ func TestJournalRoundTrip(t *testing.T) {
 	}
 	path := writeJournal(t, buckets, 6000)
 	p := readJournalFile(t, path)
+	// record reads its journal from the file, twice over, not whole into
+	// memory: the same profile.
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if fp, err := ReadJournal(f); err != nil || !reflect.DeepEqual(fp, p) {
+		t.Fatalf("read from the file: %v, and a profile different from the one read through Decode", err)
+	}
 	tl := p.Timeline
 	if tl.Len() != 6000 || tl.BucketNs != 1e7 || tl.StartNs != 5e9 {
 		t.Fatalf("timeline of %d buckets of %d ns from %d, want 6000 of 1e7 from 5e9", tl.Len(), tl.BucketNs, tl.StartNs)
@@ -191,9 +201,17 @@ func TestJournalRejects(t *testing.T) {
 		"text":             {head + "hello\n" + row, "want a row"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			// From a file (read twice over), and through Decode (whole).
 			_, err := ReadJournal(strings.NewReader(tc.data))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one saying %q", err, tc.want)
+			}
+			if !strings.HasPrefix(tc.data, `{"journal"`) {
+				return
+			}
+			_, err = Decode(strings.NewReader(tc.data))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("through Decode: error %v, want one saying %q", err, tc.want)
 			}
 		})
 	}
@@ -272,5 +290,15 @@ func TestJournalWriteError(t *testing.T) {
 	}
 	if err := j.Close(6); err == nil {
 		t.Errorf("close after a failed write: no error")
+	}
+}
+
+// A line longer than the reader's buffer, read from a file, is an error.
+func TestJournalLongLine(t *testing.T) {
+	path := writeJournal(t, nil, 0)
+	data, _ := os.ReadFile(path)
+	data = append(data[:bytes.IndexByte(data, '\n')+1], "[0"+strings.Repeat(",1", 40000)+"]\n"...)
+	if _, err := ReadJournal(bytes.NewReader(data)); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Errorf("error %v, want one about a long line", err)
 	}
 }
