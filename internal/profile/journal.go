@@ -267,15 +267,18 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	var first []byte
 	var lines func() (lineSource, error) // the lines after the first, from the start
 	if rs, ok := r.(io.ReadSeeker); ok {
+		base, err := rs.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, fmt.Errorf("reading journal: %w", err)
+		}
 		br := bufio.NewReaderSize(rs, 64<<10)
-		var err error
 		if first, err = br.ReadBytes('\n'); err != nil {
 			if err == io.EOF {
 				return nil, errors.New("reading journal: no complete first line")
 			}
 			return nil, fmt.Errorf("reading journal: %w", err)
 		}
-		start := int64(len(first))
+		start := base + int64(len(first))
 		used := false
 		lines = func() (lineSource, error) {
 			if !used {
