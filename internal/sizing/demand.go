@@ -63,12 +63,15 @@ type Demand struct {
 	// throughout); elsewhere the pace DrainByLoad gives the bucket's load,
 	// never below DrainRate, or what it did take when that was more.
 	Capacity []float64
-	// Pace per bucket is what the consumer's pace at the bucket's load
-	// gives it (DrainByLoad, never below DrainRate), or what it did take
-	// when that was more: Capacity before saturated buckets take what the
-	// consumer took. A recorded stall replayed at the consumer's pace
-	// (healStall) takes this.
-	Pace []float64
+	// Pace is, over the recording's longest stall (from its bucket
+	// PaceFrom), what the consumer's pace at each bucket's load gives it
+	// (DrainByLoad, never below DrainRate), or what it did take when that
+	// was more: Capacity before saturated buckets take what the consumer
+	// took. That stall replayed at the consumer's pace (healStall) takes
+	// this. Only there: a series over the whole recording would cost 69 MB
+	// a day of 10 ms buckets for the few it is read at (issue 14).
+	Pace     []float64
+	PaceFrom int
 	// Measured marks the buckets whose Capacity was measured: in an
 	// overload episode, with the queue non-empty, or at a load level
 	// measured elsewhere. Elsewhere it is inferred from heavier load.
@@ -261,11 +264,15 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
-	d.Capacity, d.Pace, d.Measured = make([]float64, n), make([]float64, n), make([]bool, n)
+	longest := d.longestStall()
+	d.Capacity, d.Measured = make([]float64, n), make([]bool, n)
+	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
 	for i := range d.Capacity {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
 		d.Capacity[i] = math.Max(rate*bucketSec, drained[i])
-		d.Pace[i] = d.Capacity[i]
+		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
+			d.Pace[k] = d.Capacity[i]
+		}
 		d.Measured[i] = measured
 		// Saturated (an overload episode, or the queue non-empty
 		// throughout): what the consumer took is what it could take.

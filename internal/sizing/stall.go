@@ -474,8 +474,13 @@ func stallStarts(d *Demand, n int) []bool {
 // recording without that stall. A stall asked for that is at least as
 // long stands for it, put at the worst moment instead of added to it.
 func healStall(d *Demand, st Stall) *Demand {
-	if d.Pace == nil || st.Buckets <= 0 {
+	if st.Buckets <= 0 || len(d.Pace) == 0 {
 		return d
+	}
+	if st.First != d.PaceFrom || st.Buckets > len(d.Pace) {
+		// Pace is kept over the longest stall only, the one standsFor
+		// names.
+		panic(fmt.Sprintf("sizing: healStall of the stall at %d (%d buckets), but the pace is kept at %d (%d)", st.First, st.Buckets, d.PaceFrom, len(d.Pace)))
 	}
 	c := *d
 	c.Capacity = slices.Clone(d.Capacity)
@@ -486,7 +491,7 @@ func healStall(d *Demand, st Stall) *Demand {
 		}
 	}
 	for i := st.First; i < min(st.First+st.Buckets, len(c.Capacity)); i++ {
-		c.Capacity[i] = math.Max(c.Capacity[i], d.Pace[i])
+		c.Capacity[i] = math.Max(c.Capacity[i], d.Pace[i-st.First])
 	}
 	return &c
 }
