@@ -122,7 +122,8 @@ type Demand struct {
 	// (timeline.producers), nil where the profile does not have it. It
 	// bounds how many records can sleep in the backlog wait at a time: a
 	// producer asleep makes no more until it is let in (see replayWait).
-	ProducersAt []float64
+	// It is the profile's own series, not a copy: read it only.
+	ProducersAt []uint64
 	// Producers stands in for ProducersAt where the profile lacks it:
 	// the processes that waited in the backlog wait if any did, otherwise
 	// the effective number of processes by their share of records (the
@@ -298,10 +299,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.Producers = effectiveProducers(p.Processes)
 	}
 	if len(t.Producers) == n {
-		d.ProducersAt = make([]float64, n)
-		for i, v := range t.Producers {
-			d.ProducersAt[i] = float64(v)
-		}
+		d.ProducersAt = t.Producers
 	}
 	producers = max(producers, 1)
 	for i := 0; i < n; i++ {

@@ -201,7 +201,7 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	step := 1 / float64(k)
 	limit := float64(s.Limit) + 1 // the deepest a strict > lets it get
 	rpe := math.Max(d.DemandPerLost, 1)
-	producersAt := windowMax(d.ProducersAt, int(math.Ceil(waitNs/bucketNs)))
+	producersAt := slidingMax{v: d.ProducersAt, w: int(math.Ceil(waitNs / bucketNs))}
 	producers := math.Max(d.Producers, 1)
 	busiest := 0.0
 	for _, r := range d.Records {
@@ -218,8 +218,8 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 		if d.Capacity != nil {
 			capacity = d.Capacity[i]
 		}
-		if producersAt != nil {
-			producers = math.Max(producersAt[i], 1)
+		if producersAt.v != nil {
+			producers = math.Max(float64(producersAt.at(i)), 1)
 		}
 		busy := false
 		for j := 0; j < k; j++ {
@@ -303,6 +303,31 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	}
 	o.EndDepth = level
 	return o
+}
+
+// slidingMax gives the largest of v[i-w..i] for i = 0, 1, 2, ... in turn
+// (a monotonic deque, as windowMax), without a series of its own: the
+// replay reads it once per bucket, in order.
+type slidingMax struct {
+	v  []uint64
+	w  int
+	dq []int // indices of decreasing values
+	i  int   // the next index to take in
+}
+
+// at returns the largest of v[i-w..i]; i must not go back.
+func (s *slidingMax) at(i int) uint64 {
+	for ; s.i <= i; s.i++ {
+		x := s.v[s.i]
+		for len(s.dq) > 0 && s.v[s.dq[len(s.dq)-1]] <= x {
+			s.dq = s.dq[:len(s.dq)-1]
+		}
+		s.dq = append(s.dq, s.i)
+	}
+	for s.dq[0] < i-s.w {
+		s.dq = s.dq[1:]
+	}
+	return s.v[s.dq[0]]
 }
 
 // windowMax returns, for each i, the largest of v[i-w..i] (nil for nil v),

@@ -247,6 +247,19 @@ func TestWindowMax(t *testing.T) {
 		{[]float64{1, 3, 2, 0, 0, 0, 5}, 2, []float64{1, 3, 3, 3, 2, 0, 5}},
 		{[]float64{4, 3, 2, 1}, 10, []float64{4, 4, 4, 4}},
 	} {
+		// slidingMax, bucket by bucket, gives the same.
+		if tc.v != nil {
+			u := make([]uint64, len(tc.v))
+			for i, x := range tc.v {
+				u[i] = uint64(x)
+			}
+			s := slidingMax{v: u, w: tc.w}
+			for i := range u {
+				if got := s.at(i); float64(got) != tc.want[i] {
+					t.Fatalf("slidingMax(%v, %d).at(%d) = %d, want %v", u, tc.w, i, got, tc.want[i])
+				}
+			}
+		}
 		got := windowMax(tc.v, tc.w)
 		if len(got) != len(tc.want) || (tc.want == nil) != (got == nil) {
 			t.Fatalf("windowMax(%v, %d) = %v, want %v", tc.v, tc.w, got, tc.want)
