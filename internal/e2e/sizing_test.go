@@ -119,8 +119,22 @@ func checkSizing(t *testing.T, g guestRun) {
 	t.Logf("s3 at %d: validate on the s1 profile predicted %.0f lost, the kernel counted %d (s1 reached depth %d, s3 %d)", r/2, vH["predicted_lost"], g.delta("s3", "lost"),
 		g.profile("s1").Totals.MaxDepth, g.profile("s3").Totals.MaxDepth)
 	checkWaitModel(t, g)
+	// Tight: the replay's minimum with no stall, the part of R the model
+	// computes from the recording, must be under twice what the same
+	// load needed in the kernel: its peak depth at R (s2) or at R/2 (s3,
+	// clipped there when it lost). R adds to it the headroom and a stall
+	// at the worst moment, which the runs at R and R/2 need not meet, and
+	// the load's own peak moves from run to run (3,600 to 4,050 for this
+	// load on 6.12 in one day's runs), so whether R/2 loses is logged,
+	// not asserted: with R about twice the peak it is a coin toss.
+	need := max(g.profile("s2").Totals.MaxDepth, g.profile("s3").Totals.MaxDepth)
+	noStall := number(t, rec, "no_stall_minimum_limit")
+	t.Logf("tightness: the replay's no-stall minimum %.0f is %.2fx the peak the load reached at R or R/2 (%d); R is %.2fx", noStall, noStall/float64(need), need, float64(r)/float64(need))
+	if noStall >= 2*float64(need) {
+		t.Errorf("the replay's minimum with no stall, %.0f, is at least twice the depth the same load reached in the kernel (%d): the model is not tight", noStall, need)
+	}
 	if l := g.delta("s3", "lost"); l == 0 {
-		t.Errorf("the same workload at half the recommended limit (%d) lost nothing: the recommendation is not tight", r/2)
+		t.Logf("the same workload at half the recommended limit (%d) lost nothing", r/2)
 	} else if number(t, vH, "predicted_lost") == 0 {
 		t.Errorf("validate predicted no loss at %d, the kernel lost %d", r/2, l)
 	}
