@@ -379,14 +379,14 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 			stall += fmt.Sprintf("; that is the depth the queue really held (%d): the replay, bucket by bucket, needs less, but a smaller limit would have dropped there",
 				p.Totals.MaxDepth)
 		}
-		memory := fmt.Sprintf("memory: a full queue at %d holds %s (%s records of %.0f bytes, measured); the usual advice, %d x 8970 bytes = %s, is an upper bound",
-			rec.BacklogLimit, humanize.IBytes(rec.MemoryBytes), human.Count(float64(rec.BacklogLimit)), rec.RecordBytes,
-			rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound))
-		if rec.RecordBytes == 0 {
-			memory = fmt.Sprintf("memory: the size of a queued record was not measured in this recording (netlink, or a journal); the usual advice, %d x 8970 bytes = %s, is an upper bound",
-				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound))
+		measured := fmt.Sprintf(" (%s records of %.0f bytes, measured)", human.Count(float64(rec.BacklogLimit)), rec.RecordBytes)
+		if rec.RecordBytes <= 0 {
+			measured = ""
 		}
-		r.Reasoning = append(r.Reasoning, stall, headroomLine(rec), memory)
+		r.Reasoning = append(r.Reasoning, stall, headroomLine(rec),
+			fmt.Sprintf("memory: a full queue at %d holds %s%s; the usual advice, %d x 8970 bytes = %s, is an upper bound",
+				rec.BacklogLimit, human.FullQueue(rec.MemoryBytes, rec.RecordBytes), measured,
+				rec.BacklogLimit, humanize.IBytes(rec.MemoryBytesUpperBound)))
 		if rec.OverBudget {
 			r.Reasoning = append(r.Reasoning, fmt.Sprintf("over the memory budget: the largest limit within it, %d, loses %s records in the replay",
 				rec.BudgetLimit, human.Count(rec.BudgetLost)))
@@ -443,12 +443,8 @@ func writeRecommendation(w io.Writer, r *recommendReport) {
 	if r.SustainedOverload {
 		fmt.Fprintf(w, "no backlog_limit is enough: sustained overload (%s)\n", r.SetBy)
 	} else {
-		holds := humanize.IBytes(r.MemoryBytes)
-		if r.RecordBytes == 0 {
-			holds = "an amount not measured in this recording" // netlink, or a journal
-		}
 		fmt.Fprintf(w, "recommended backlog_limit: %d  (a full queue holds %s; the usual x8970 B advice says %s, an upper bound)\n",
-			r.BacklogLimit, holds, humanize.IBytes(r.MemoryBytesUpperBound))
+			r.BacklogLimit, human.FullQueue(r.MemoryBytes, r.RecordBytes), humanize.IBytes(r.MemoryBytesUpperBound))
 		stall := "no consumer stall"
 		if r.StallNs > 0 {
 			stall = fmt.Sprintf("a consumer stall of %s at the worst moment", time.Duration(r.StallNs))

@@ -128,7 +128,7 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 	// and the error says where it was saved instead.
 	written, werr := saveRecording(prof, o.Output)
 	if journal != "" {
-		if werr == nil || written != "" {
+		if written != "" {
 			// Saved: the journal's timeline is in the profile.
 			if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
 				werr = errors.Join(werr, fmt.Errorf("removing the journal: %w", err))

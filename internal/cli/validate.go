@@ -174,12 +174,11 @@ func writeValidate(w io.Writer, r validateOne, named bool) {
 	fmt.Fprintf(w, "  predicted waits:     %s records, %s in total, %s at most\n", human.Count(r.PredictedWaits),
 		time.Duration(r.PredictedWaitNs).Round(time.Millisecond), time.Duration(r.PredictedMaxWaitNs).Round(time.Millisecond))
 	fmt.Fprintf(w, "  predicted max depth: %s records\n", human.Count(r.PredictedMaxDepth))
-	if r.RecordBytes == 0 { // netlink, or a journal
-		fmt.Fprintf(w, "  memory when full:    not measured in this recording; the x8970 B advice says %s, an upper bound\n",
-			humanize.IBytes(r.MemoryBytesUpperBound))
-	} else {
-		fmt.Fprintf(w, "  memory when full:    %s at %.0f bytes per record (measured); the x8970 B advice says %s, an upper bound\n",
-			humanize.IBytes(r.MemoryBytes), r.RecordBytes, humanize.IBytes(r.MemoryBytesUpperBound))
+	per := fmt.Sprintf(" at %.0f bytes per record (measured)", r.RecordBytes)
+	if r.RecordBytes <= 0 {
+		per = ""
 	}
+	fmt.Fprintf(w, "  memory when full:    %s%s; the x8970 B advice says %s, an upper bound\n",
+		human.FullQueue(r.MemoryBytes, r.RecordBytes), per, humanize.IBytes(r.MemoryBytesUpperBound))
 	fmt.Fprintf(w, "  recorded:            %d lost at backlog_limit %d\n", r.RecordedLost, r.RecordedLimit)
 }

@@ -55,3 +55,13 @@ func Key(k string) string {
 	}
 	return strings.ReplaceAll(k, "\x01", ",")
 }
+
+// FullQueue says what a full queue holds: bytes, when the size of a queued
+// record was measured (recordBytes > 0), or that it was not (netlink
+// recordings, and the journal of one that did not finish, count no bytes).
+func FullQueue(bytes uint64, recordBytes float64) string {
+	if recordBytes <= 0 {
+		return "an amount not measured in this recording"
+	}
+	return humanize.IBytes(bytes)
+}

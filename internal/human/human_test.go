@@ -19,6 +19,8 @@ func TestFormats(t *testing.T) {
 		{Duration(2_344_400_000), "2.344s"},
 		{Key(""), "(no key)"},
 		{Key("a\x01b"), "a,b"},
+		{FullQueue(2048*1024, 2048), "2.0 MiB"},
+		{FullQueue(0, 0), "an amount not measured in this recording"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

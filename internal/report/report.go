@@ -322,8 +322,8 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		{"waits", fmt.Sprintf("%s (%s asleep)", humanize.Comma(int64(t.Waits)), time.Duration(t.WaitNs).Round(time.Millisecond))},
 		{"peak depth", humanize.Comma(int64(t.MaxDepth))},
 	}
-	if t.Queued > 0 {
-		v.Totals = append(v.Totals, fact{"record size", fmt.Sprintf("%.0f B average", sizing.RecordBytes(p))})
+	if b := sizing.RecordBytes(p); b > 0 {
+		v.Totals = append(v.Totals, fact{"record size", fmt.Sprintf("%.0f B average", b)})
 	}
 
 	v.Data.Timeline = downsample(&p.Timeline, MaxPoints)
@@ -354,11 +354,11 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	default:
 		v.Data.RecommendedLimit = rec.BacklogLimit
 		v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay %d, x%.2f headroom); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
-			rec.BacklogLimit, rec.MinimumLimit, rec.Headroom, humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
+			rec.BacklogLimit, rec.MinimumLimit, rec.Headroom, human.FullQueue(rec.MemoryBytes, rec.RecordBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
 		if rec.Stall > 0 {
 			v.Recommendation = fmt.Sprintf("recommended backlog_limit: %d (smallest lossless in the replay with the consumer taking nothing for %s at %s, the recording's longest stall, %d: x%.2f headroom on the %d it needs without the stall, plus what the stall adds); a full queue holds %s, the usual x8970 B advice says %s, an upper bound",
 				rec.BacklogLimit, human.Duration(uint64(rec.Stall)), human.Duration(uint64(rec.StallAt)), rec.MinimumLimit, rec.Headroom, rec.NoStallMinimum,
-				humanize.IBytes(rec.MemoryBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
+				human.FullQueue(rec.MemoryBytes, rec.RecordBytes), humanize.IBytes(rec.MemoryBytesUpperBound))
 		}
 		if rec.OverBudget {
 			v.Recommendation += fmt.Sprintf("; over the memory budget: the largest limit within it, %d, loses %s records in the replay", rec.BudgetLimit, human.Count(rec.BudgetLost))
