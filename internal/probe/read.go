@@ -127,12 +127,15 @@ func jiffiesToNs(hz int) func(uint64) uint64 {
 // error from fn ends the poll that read the bucket with it.
 func (p *Probe) SpillTimeline(fn func(profile.Bucket) error, hz int) {
 	jns := jiffiesToNs(hz)
-	first := p.tl.first
-	p.tl.spill = func(b backlogTlSlot) error {
-		return fn(profile.Bucket{Index: int64(b.Epoch - first), Arrivals: int64(b.Arrivals), Events: b.Events,
-			LostEvents: b.LostEvents, Queued: b.Queued, Lost: b.Lost, Drained: b.Drained, MaxDepth: b.MaxDepth,
-			Waits: b.Waits, WaitNs: jns(b.WaitJiffies), Producers: b.Producers, Delivered: b.Delivered})
-	}
+	p.tl.spill = func(b backlogTlSlot) error { return fn(p.tl.bucket(b, jns)) }
+}
+
+// bucket is slot b as a profile.Bucket, its index counted from the first
+// bucket and its wait in ns.
+func (r *timelineReader) bucket(b backlogTlSlot, jns func(uint64) uint64) profile.Bucket {
+	return profile.Bucket{Index: int64(b.Epoch - r.first), Arrivals: int64(b.Arrivals), Events: b.Events,
+		LostEvents: b.LostEvents, Queued: b.Queued, Lost: b.Lost, Drained: b.Drained, MaxDepth: b.MaxDepth,
+		Waits: b.Waits, WaitNs: jns(b.WaitJiffies), Producers: b.Producers, Delivered: b.Delivered}
 }
 
 // TimelineRead returns the CLOCK_MONOTONIC start of the timeline's first
@@ -626,20 +629,9 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 	t.Delivered = make([]uint64, n)
 	counted, delivered := false, false
 	for _, b := range r.buckets {
-		i := int(b.Epoch - r.first)
-		t.Producers[i] = b.Producers
+		t.SetBucket(r.bucket(b, jns))
 		counted = counted || b.Producers > 0
-		t.Delivered[i] = b.Delivered
 		delivered = delivered || b.Delivered > 0
-		t.Arrivals[i] = int64(b.Arrivals)
-		t.Events[i] = b.Events
-		t.LostEvents[i] = b.LostEvents
-		t.Queued[i] = b.Queued
-		t.Lost[i] = b.Lost
-		t.Drained[i] = b.Drained
-		t.MaxDepth[i] = b.MaxDepth
-		t.Waits[i] = b.Waits
-		t.WaitNs[i] = jns(b.WaitJiffies)
 	}
 	if !counted {
 		t.Producers = nil // not counted (the inflight hash), or no record

@@ -63,6 +63,23 @@ type Bucket struct {
 	Producers, Delivered             uint64
 }
 
+// SetBucket puts b's values in bucket b.Index of every series that is
+// there (a nil optional series is left nil).
+func (t *Timeline) SetBucket(b Bucket) {
+	i := b.Index
+	t.Arrivals[i] = b.Arrivals
+	for _, s := range []struct {
+		series []uint64
+		v      uint64
+	}{{t.Events, b.Events}, {t.LostEvents, b.LostEvents}, {t.Queued, b.Queued}, {t.Lost, b.Lost},
+		{t.Drained, b.Drained}, {t.MaxDepth, b.MaxDepth}, {t.Waits, b.Waits}, {t.WaitNs, b.WaitNs},
+		{t.Producers, b.Producers}, {t.Delivered, b.Delivered}} {
+		if s.series != nil {
+			s.series[i] = s.v
+		}
+	}
+}
+
 // values returns b's values in the order of JournalColumns.
 func (b *Bucket) values() [11]int64 {
 	return [11]int64{b.Arrivals, int64(b.Events), int64(b.LostEvents), int64(b.Queued), int64(b.Lost),

@@ -302,3 +302,18 @@ func TestJournalLongLine(t *testing.T) {
 		t.Errorf("error %v, want one about a long line", err)
 	}
 }
+
+// SetBucket fills every series there is at the bucket's index and leaves
+// an absent optional series absent.
+func TestSetBucket(t *testing.T) {
+	tl := Timeline{Arrivals: make([]int64, 3), Events: make([]uint64, 3), LostEvents: make([]uint64, 3),
+		Queued: make([]uint64, 3), Lost: make([]uint64, 3), Drained: make([]uint64, 3), MaxDepth: make([]uint64, 3),
+		Waits: make([]uint64, 3), WaitNs: make([]uint64, 3), Delivered: make([]uint64, 3)}
+	b := Bucket{Index: 2, Arrivals: 1, Events: 2, LostEvents: 3, Queued: 4, Lost: 5, Drained: 6, MaxDepth: 7, Waits: 8, WaitNs: 9, Producers: 10, Delivered: 11}
+	tl.SetBucket(b)
+	got := Bucket{Index: 2, Arrivals: tl.Arrivals[2], Events: tl.Events[2], LostEvents: tl.LostEvents[2], Queued: tl.Queued[2],
+		Lost: tl.Lost[2], Drained: tl.Drained[2], MaxDepth: tl.MaxDepth[2], Waits: tl.Waits[2], WaitNs: tl.WaitNs[2], Producers: 10, Delivered: tl.Delivered[2]}
+	if got != b || tl.Producers != nil || tl.Arrivals[1] != 0 {
+		t.Errorf("SetBucket gave %+v (producers %v), want %+v in bucket 2 only", got, tl.Producers, b)
+	}
+}
