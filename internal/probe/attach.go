@@ -123,7 +123,7 @@ func attach(mode Mode, name, symbol string, prog *ebpf.Program) (link.Link, stri
 		// backlog wait are exactly such tasks. The default (about 2 per
 		// CPU) is far too few; 4096 is the kernel's KRETPROBE_MAXACTIVE_MAX
 		// and needs the tracefs path.
-		l, err := link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: "auditprof"})
+		l, err := link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: kprobeTraceFSPrefix()})
 		if err == nil {
 			return l, "", nil
 		}
