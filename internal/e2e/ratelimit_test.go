@@ -62,10 +62,12 @@ func TestRateLimit(t *testing.T) {
 				if p.Totals.Queued == 0 || p.Totals.BytesQueued/p.Totals.Queued < 2048 || p.Totals.BytesQueued/p.Totals.Queued > 8448 {
 					t.Errorf("%s: implausible record size: %d bytes over %d records", name, p.Totals.BytesQueued, p.Totals.Queued)
 				}
-				// Nothing else was lost: kauditd drained what was
-				// queued and auditd received it all.
-				if p.Totals.Drained != p.Totals.Queued || received != p.Totals.Drained {
-					t.Errorf("%s: queued %d, drained %d, received %d: want all equal", name, p.Totals.Queued, p.Totals.Drained, received)
+				// Nothing else was lost: auditd received everything
+				// kauditd drained (a record queued as counting stops
+				// may be left on the queue: drained can be short of
+				// queued, never above it).
+				if p.Totals.Drained > p.Totals.Queued || received != p.Totals.Drained {
+					t.Errorf("%s: queued %d, drained %d, received %d: want received = drained <= queued", name, p.Totals.Queued, p.Totals.Drained, received)
 				}
 			}
 		})
