@@ -307,6 +307,7 @@ struct {
  * record is then not judged (neither counted silent nor not). */
 struct {
 	__u64 tid;      /* pid_tgid inside the call, 0: none */
+	__u64 start;    /* ktime of the outermost entry */
 	__u32 depth;    /* nested calls of the same task: only the outermost is judged */
 	__u32 requeued; /* skb_queue_tail: it queued the record on the retry or hold queue */
 	__u32 counted;  /* it called audit_log_lost */
@@ -1588,15 +1589,22 @@ static __always_inline void on_hold_skb(void)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
+	__u64 now = bpf_ktime_get_ns();
+
 	if (!counting)
 		return;
-	if (hold.tid == id && hold.depth) {
+	/* A call of the same task within a second of the outermost entry is
+	 * nested in it; older, the outermost's exit was missed (a skipped
+	 * fexit or kretprobe), and this call starts afresh rather than be
+	 * taken for nested for good. */
+	if (hold.tid == id && hold.depth && now - hold.start < 1000000000ULL) {
 		hold.depth++;
 		return;
 	}
 	hold.requeued = 0;
 	hold.counted = 0;
 	hold.depth = 1;
+	hold.start = now;
 	hold.tid = id;
 	if (enqueue_at_log_end) {
 		hold.retry_len = qlen_at(qaddr.retry);
