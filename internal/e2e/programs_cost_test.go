@@ -24,7 +24,8 @@ var programsCostSh string
 // one VM per kernel, guest time under icount. It logs each program's runs
 // per record for both builds (kernel.bpf_stats_enabled is on). Skipped
 // unless AUDITPROF_COST_BASE is set; AUDITPROF_COST_ROUNDS (default 3)
-// sets the rounds. It asserts nothing about speed.
+// and AUDITPROF_COST_OPENS (default 8000) set the rounds and the audited
+// opens of each. It asserts nothing about speed.
 func TestProgramsCost(t *testing.T) {
 	base := os.Getenv("AUDITPROF_COST_BASE")
 	if base == "" {
@@ -32,10 +33,12 @@ func TestProgramsCost(t *testing.T) {
 	}
 	dir, files, kernels := guestSetup(t)
 	files["/bin/auditprof-base"] = base
-	const opens = 8000
-	rounds := 3
+	opens, rounds := 8000, 3
 	if r, err := strconv.Atoi(os.Getenv("AUDITPROF_COST_ROUNDS")); err == nil && r > 0 {
 		rounds = r
+	}
+	if n, err := strconv.Atoi(os.Getenv("AUDITPROF_COST_OPENS")); err == nil && n > 0 {
+		opens = n
 	}
 	for _, k := range kernels {
 		t.Run(k.Name, func(t *testing.T) {
@@ -75,7 +78,7 @@ func TestProgramsCost(t *testing.T) {
 					line = append(line, fmt.Sprintf("%.3f/%.3f", n/1e9, b/1e9))
 					for _, build := range []string{"base", "new"} {
 						p := g.profile(fmt.Sprintf("%s.%s.%d", build, mode, r))
-						if p.Attach != mode || p.Totals.Records < opens {
+						if p.Attach != mode || p.Totals.Records < uint64(opens) {
 							t.Fatalf("%s %s round %d: attach %s, %d records", build, mode, r, p.Attach, p.Totals.Records)
 						}
 						var run uint64
