@@ -1551,7 +1551,9 @@ static __always_inline void on_send_queue_ret(void)
 				t->send_ns_retry += d;
 			else
 				t->send_ns_hold += d;
-			if (enqueue_at_log_end && send.queue != 0)
+			/* Experiment: received is counted where netlink_unicast
+			 * returns (on_unicast_ret), not per pass. */
+			if (0 && enqueue_at_log_end && send.queue != 0)
 				received_retry_hold(t);
 		}
 	}
@@ -1568,7 +1570,7 @@ static __always_inline void on_send_queue_ret(void)
 		drain.errored += send.errored;
 		rcv = total - drain.errored;
 		if (rcv > drain.delivered) {
-			count_received(t, rcv - drain.delivered);
+			/* Experiment: counted at netlink_unicast's return. */
 			drain.delivered = rcv;
 		}
 	}
@@ -1826,6 +1828,28 @@ int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *n
 	return 0;
 }
 
+/* on_unicast_ret: kauditd handed a record to auditd (netlink_unicast
+ * returned its length inside a kauditd_send_queue pass; the pass's
+ * multicast copies go through netlink_broadcast). Counted in the bucket
+ * of now, where the consumer took it. */
+static __always_inline void on_unicast_ret(long ret)
+{
+	struct counters *t;
+
+	if (ret < 0 || !send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
+		return;
+	t = get_totals();
+	if (t)
+		count_received(t, 1);
+}
+
+SEC("fexit/netlink_unicast")
+int BPF_PROG(fexit_netlink_unicast, struct sock *ssk, struct sk_buff *skb, __u32 portid, int nonblock, int ret)
+{
+	on_unicast_ret(ret);
+	return 0;
+}
+
 SEC("fentry/kauditd_send_queue")
 int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk_buff_head *queue,
 	     unsigned int retry_limit)
@@ -1917,6 +1941,13 @@ SEC("kprobe/skb_queue_tail")
 int BPF_KPROBE(kprobe_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
 {
 	on_queue_tail(list, newsk, false);
+	return 0;
+}
+
+SEC("kretprobe/netlink_unicast")
+int BPF_KRETPROBE(kretprobe_netlink_unicast, int ret)
+{
+	on_unicast_ret(ret);
 	return 0;
 }
 

@@ -338,6 +338,7 @@ const (
 	backlogProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
 	backlogProgFexitKauditdRetrySkb      = "fexit_kauditd_retry_skb"
 	backlogProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
+	backlogProgFexitNetlinkUnicast       = "fexit_netlink_unicast"
 	backlogProgFexitScheduleTimeout      = "fexit_schedule_timeout"
 	backlogProgKprobeAuditLogEnd         = "kprobe_audit_log_end"
 	backlogProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
@@ -351,6 +352,7 @@ const (
 	backlogProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
 	backlogProgKretprobeKauditdRetrySkb  = "kretprobe_kauditd_retry_skb"
 	backlogProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
+	backlogProgKretprobeNetlinkUnicast   = "kretprobe_netlink_unicast"
 	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
 	backlogVarBucketNs                   = "bucket_ns"
 	backlogVarConsumerSinceNs            = "consumer_since_ns"
@@ -435,6 +437,7 @@ type backlogProgramSpecs struct {
 	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
 	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
 	KprobeAuditLogEnd         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
@@ -448,6 +451,7 @@ type backlogProgramSpecs struct {
 	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdRetrySkb  *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
 	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
@@ -619,6 +623,7 @@ type backlogPrograms struct {
 	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdRetrySkb      *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
 	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.Program `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
 	KprobeAuditLogEnd         *ebpf.Program `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
@@ -632,6 +637,7 @@ type backlogPrograms struct {
 	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdRetrySkb  *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
 	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
@@ -650,6 +656,7 @@ func (p *backlogPrograms) Close() error {
 		p.FexitKauditdHoldSkb,
 		p.FexitKauditdRetrySkb,
 		p.FexitKauditdSendQueue,
+		p.FexitNetlinkUnicast,
 		p.FexitScheduleTimeout,
 		p.KprobeAuditLogEnd,
 		p.KprobeAuditLogLost,
@@ -663,6 +670,7 @@ func (p *backlogPrograms) Close() error {
 		p.KretprobeKauditdHoldSkb,
 		p.KretprobeKauditdRetrySkb,
 		p.KretprobeKauditdSendQueue,
+		p.KretprobeNetlinkUnicast,
 		p.KretprobeScheduleTimeout,
 	)
 }

@@ -70,6 +70,7 @@ var attachPoints = []attachPoint{
 	{Symbol: "kauditd_send_queue", Entry: true, Exit: true, What: "kauditd's drain, and queue addresses on kernels without data symbols in kallsyms"},
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
 	{Symbol: "kauditd_retry_skb", Entry: true, Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd moves to its retry queue"},
+	{Symbol: "netlink_unicast", Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd hands to auditd, when it hands them"},
 }
 
 func progName(mode Mode, exit bool, symbol string) string {

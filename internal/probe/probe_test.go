@@ -110,7 +110,7 @@ func checkEnqueuePrograms(t *testing.T, spec *ebpf.CollectionSpec, points []prof
 		if ap.Enqueue == enqueueAny {
 			continue
 		}
-		name := progName(mode, false, ap.Symbol)
+		name := progName(mode, !ap.Entry, ap.Symbol)
 		listed := false
 		for _, pt := range points {
 			listed = listed || pt.Symbol == ap.Symbol
