@@ -15,13 +15,14 @@
  *                        (schedule_timeout, TASK_UNINTERRUPTIBLE) happens
  *                        inside it, and ctx->major/ctx->filterkey are final.
  *   audit_log_lost      every counted loss, with its reason string.
- *   skb_queue_tail      filtered on &audit_queue (and the retry and hold
- *                        queues): every enqueue, whoever calls it. This is
- *                        where audit_log_end queues the record; probing the
- *                        skb function instead of audit_log_end also sees
- *                        the records of kernels that split audit_log_end
- *                        into a .part body (Ubuntu 5.19+), and gives the
- *                        record's real size.
+ *   audit_log_end       entry only: the enqueue on audit_queue, where the
+ *                        kernel allows (below). One run per record, where
+ *                        skb_queue_tail runs for every AF_UNIX and netlink
+ *                        message of the machine.
+ *   skb_queue_tail      the other kernels' enqueue hook, filtered on
+ *                        &audit_queue (and the retry and hold queues): every
+ *                        enqueue, whoever calls it, and kauditd's unicasts
+ *                        onto auditd's socket (received).
  *   schedule_timeout    while the task is inside audit_log_start: the
  *                        backlog wait, accounted in jiffies exactly as
  *                        backlog_wait_time_actual is.
@@ -32,6 +33,36 @@
  *                        requeued nor counted by audit_log_lost was freed
  *                        silently (booted without audit=1, auditd slow or
  *                        gone): the kernel's lost counter misses those.
+ *   kauditd_retry_skb   entry+exit, with audit_log_end only: the main
+ *                        queue's error hook while auditd is connected.
+ *
+ * Which enqueue hook (user space decides before load, enqueue_at_log_end,
+ * and deletes the other's programs):
+ * - audit_log_end(ab), where the kernel's BTF has it with a struct
+ *   audit_buffer * first argument whose struct has skb and no skb_list,
+ *   kallsyms has no audit_log_end.part.* and has the data symbols
+ *   audit_queue, audit_retry_queue and audit_hold_queue
+ *   (CONFIG_KALLSYMS_ALL): by the sources read (4.18-el8, 5.10, 5.15,
+ *   Debian 6.1 and 6.12; the queue design since 4.11) up to 6.17, e.g.
+ *   RHEL 8/9, Debian 6.1 and 6.12 (the two run here), AL2, AL2023, Ubuntu
+ *   up to 5.15. There audit_log_end always queues ab->skb on audit_queue
+ *   unless audit_rate_check fails, and then calls audit_log_lost("rate
+ *   limit exceeded") and frees it: that loss takes back what the entry
+ *   counted. Nothing else in it can fail to queue. Retry and hold queue
+ *   enqueues are then counted in kauditd_retry_skb/kauditd_hold_skb (the
+ *   queues' lengths at entry and exit; only kauditd moves records there),
+ *   and records received by auditd where kauditd's netlink_unicast returns
+ *   (fexit/kretprobe netlink_unicast: each send, in the bucket it happens
+ *   in; counting them per kauditd_send_queue pass put a long pass's
+ *   records in its last bucket, and its other buckets read as a stall).
+ * - skb_queue_tail otherwise: 6.18 (audit_buffer.skb_list, read in the
+ *   6.18.2 source; absent in 6.12.117: one buffer can hold several skbs,
+ *   queued one by one by __audit_log_end), Ubuntu 5.19
+ *   to 6.8 (audit_log_end split into a .part.0 body that audit.c's own
+ *   callers call directly: a probe on the name misses their records; the
+ *   same Ubuntu kernels also have skb_list), and kernels without data
+ *   symbols in kallsyms (the queues' addresses are then learned from
+ *   kauditd_send_queue, after the first pass).
  *
  * backlog.h holds what user space shares (map layouts, sizes, defaults);
  * core_fixes.bpf.h the kernel layouts that differ between versions.
@@ -77,6 +108,9 @@ const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
 const volatile __u32 timeline_slots = DEFAULT_TIMELINE_SLOTS;
 const volatile __u64 fn_kauditd_hold_skb = 0;
 const volatile __u64 fn_kauditd_rehold_skb = 0;
+/* The enqueue is counted at audit_log_end's entry (true) or on
+ * skb_queue_tail (false): see the header. */
+const volatile bool enqueue_at_log_end = false;
 /* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
  * "bpf: Enable task local storage for tracing programs"); older kernels
  * keep the per-call state in the inflight hash instead. */
@@ -160,6 +194,17 @@ struct task_state {
 	/* The bucket (epoch + 1; 0: none) this task last made a record in:
 	 * counts each task once per bucket in tl_slot.producers. */
 	__u64 producer_epoch;
+	/* The record this task last entered audit_log_end with (enqueue at
+	 * audit_log_end): what count_enqueue counted, for audit_log_lost to
+	 * take back when the rate limit frees the record instead of queueing
+	 * it. end_pending is cleared by that, and by the task's next
+	 * audit_log_start, so that a loss whose audit_log_end entry was not
+	 * seen takes back nothing. */
+	__u64 end_bytes;
+	__u64 end_epoch;
+	__u32 end_proc_slot;
+	__u32 end_prog_slot;
+	__u32 end_pending;
 	/* A call this task's call interrupted. Records can be made in a
 	 * softirq on top of whatever task was running, and that task may
 	 * itself be inside audit_log_start: for example, we infer (it was
@@ -244,14 +289,22 @@ struct {
 	__type(value, struct task_state);
 } inflight SEC(".maps");
 
-/* The kauditd_hold_skb call in progress. A global, not a map: it is
- * checked on every skb_queue_tail and every loss. kauditd is its only caller
- * but for auditd_reset, which can overlap with it rarely; the later call's
+/* The outermost kauditd_hold_skb or kauditd_retry_skb call in progress
+ * (kauditd's error hooks). A global, not a map: with skb_queue_tail it is
+ * checked on every enqueue and every loss. kauditd is their only caller but
+ * for auditd_reset, which can overlap with it rarely; the later call's
  * record is then not judged (neither counted silent nor not). */
 struct {
-	__u64 tid;      /* pid_tgid inside kauditd_hold_skb, 0: none */
-	__u32 requeued; /* it queued the record on the retry or hold queue */
+	__u64 tid;      /* pid_tgid inside the call, 0: none */
+	__u64 start;    /* ktime of the outermost entry */
+	__u32 depth;    /* nested calls of the same task: only the outermost is judged */
+	__u32 requeued; /* skb_queue_tail: it queued the record on the retry or hold queue */
 	__u32 counted;  /* it called audit_log_lost */
+	/* Enqueue at audit_log_end: the retry and hold queues' lengths at
+	 * the outermost entry; the call's move is their growth at its exit
+	 * (only kauditd, and auditd_reset, move records onto them). */
+	__u32 retry_len;
+	__u32 hold_len;
 } hold = {};
 
 /* Attribution: a hash from process (tgid), program (struct prog_key) or
@@ -504,31 +557,40 @@ static __always_inline __u32 slot_for(void *slots, void *arr, const void *key, _
 /* proc_get returns the counters of the current process, from the task's
  * cache when it has one. A process younger than proc_min_age_ns goes to
  * the short-lived row (PROC_SLOT_SHORT), a process that does not fit to
- * slot 0, counted in proc_overflow, per record. now is bpf_ktime_get_ns. */
-static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t, __u64 now)
+ * slot 0, counted in proc_overflow, per record. now is bpf_ktime_get_ns.
+ * *slotp, when given, is set to the row's slot. */
+static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t, __u64 now,
+						   __u32 *slotp)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 short_slot = PROC_SLOT_SHORT;
 	struct proc_stats *p;
 	bool fresh;
 	__u32 slot;
 
-	if (ts && ts->proc_cached && ts->proc_tgid == tgid)
+	if (ts && ts->proc_cached && ts->proc_tgid == tgid) {
+		if (slotp)
+			*slotp = ts->proc_slot;
 		return bpf_map_lookup_elem(&procs, &ts->proc_slot);
+	}
 	if (proc_min_age_ns) {
-		__u32 short_slot = PROC_SLOT_SHORT;
+		bool young = ts && ts->young_tgid == tgid && now < ts->young_until;
 
-		if (!ts || ts->young_tgid != tgid || now >= ts->young_until) {
+		if (!young) {
 			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 			__u64 born = BPF_CORE_READ(task, group_leader, start_time);
 
 			if (now < born + proc_min_age_ns) {
+				young = true;
 				if (ts) {
 					ts->young_tgid = tgid;
 					ts->young_until = born + proc_min_age_ns;
 				}
-				return bpf_map_lookup_elem(&procs, &short_slot);
 			}
-		} else {
+		}
+		if (young) {
+			if (slotp)
+				*slotp = short_slot;
 			return bpf_map_lookup_elem(&procs, &short_slot);
 		}
 	}
@@ -548,6 +610,8 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 		ts->proc_slot = slot;
 		ts->proc_cached = 1;
 	}
+	if (slotp)
+		*slotp = slot;
 	return bpf_map_lookup_elem(&procs, &slot);
 }
 
@@ -903,6 +967,7 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 	ts->call.lost = 0;
 	ts->call.sleeps = 0;
 	ts->call.active = 1;
+	ts->end_pending = 0;
 }
 
 /* close_sleep accounts an open schedule_timeout the way the kernel does:
@@ -1072,7 +1137,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		}
 	}
 
-	p = proc_get(ts, t, now);
+	p = proc_get(ts, t, now, NULL);
 	if (p) {
 		__sync_fetch_and_add(&p->records, 1);
 		if (waited) {
@@ -1131,6 +1196,54 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	task_done(ts);
 }
 
+/* is_rate_limit says whether a loss's reason (read into a stack buffer) is
+ * audit_log_end's "rate limit exceeded": compared byte by byte, the whole
+ * string and its NUL, no hashing. */
+static __always_inline bool is_rate_limit(const char *reason)
+{
+	const char want[] = "rate limit exceeded";
+
+#pragma unroll
+	for (int i = 0; i < sizeof(want); i++)
+		if (reason[i] != want[i])
+			return false;
+	return true;
+}
+
+/* uncount_enqueue takes back what count_enqueue counted at the entry of
+ * the audit_log_end call whose record the rate limit freed: enq_main, the
+ * totals, the timeline slot's queued (when this CPU's slot still holds that
+ * bucket: a task migrated in between leaves it one high) and the rows the
+ * entry counted in (their slots, remembered in the task state). Totals are
+ * per CPU: a decrement on another CPU than the increment wraps there and
+ * sums right. */
+static __always_inline void uncount_enqueue(struct task_state *ts, struct counters *t)
+{
+	__u64 size = ts->end_bytes;
+	__u32 idx = ts->end_epoch % timeline_slots;
+	struct proc_stats *p;
+	struct prog_stats *pg;
+	struct tl_slot *s;
+
+	ts->end_pending = 0;
+	__sync_fetch_and_add(&enq_main, -1);
+	t->queued--;
+	t->bytes_queued -= size;
+	s = bpf_map_lookup_elem(&timeline, &idx);
+	if (s && s->epoch == ts->end_epoch && s->queued)
+		s->queued--;
+	p = bpf_map_lookup_elem(&procs, &ts->end_proc_slot);
+	if (p) {
+		__sync_fetch_and_add(&p->queued, -1);
+		__sync_fetch_and_add(&p->bytes, -size);
+	}
+	pg = bpf_map_lookup_elem(&progs, &ts->end_prog_slot);
+	if (pg) {
+		__sync_fetch_and_add(&pg->queued, -1);
+		__sync_fetch_and_add(&pg->bytes, -size);
+	}
+}
+
 static __always_inline void on_log_lost(const char *message)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -1163,7 +1276,7 @@ static __always_inline void on_log_lost(const char *message)
 	}
 
 	ts = task_get(false);
-	p = proc_get(ts, t, now);
+	p = proc_get(ts, t, now, NULL);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
 	pg = prog_get(ts, t, false, NULL);
@@ -1171,16 +1284,114 @@ static __always_inline void on_log_lost(const char *message)
 		__sync_fetch_and_add(&pg->lost, 1);
 	if (ts && ts->call.active)
 		ts->call.lost = 1;
+	/* audit_log_end freed the record its entry counted as queued. */
+	if (enqueue_at_log_end && ts && ts->end_pending && is_rate_limit(rk.reason))
+		uncount_enqueue(ts, t);
 	if (hold.tid == id)
 		hold.counted = 1;
 }
 
-/* on_deliver counts a record kauditd hands to auditd: inside a
- * kauditd_send_queue pass, netlink_unicast queues it on the receive queue
- * of auditd's socket (__netlink_sendskb), whose netlink portid is the one
- * the pass was given; the multicast copies of the same pass go to other
- * sockets. list is &sk->sk_receive_queue, and struct netlink_sock begins
- * with its struct sock. */
+/* count_enqueue counts one record put on audit_queue, depth being the
+ * queue's length with it: enq_main, the totals, the timeline, and the
+ * producer's process and program rows (the enqueue runs in the producer:
+ * its cached slots). With the enqueue at audit_log_end it remembers what it
+ * counted, for uncount_enqueue. */
+static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, struct counters *t, bool btf)
+{
+	__u64 size = READ(btf, skb, end) +
+		     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
+		     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pslot = 0, gslot = 0;
+	struct task_state *ts;
+	struct proc_stats *p;
+	struct prog_stats *pg;
+	struct tl_slot *s;
+
+	__sync_fetch_and_add(&enq_main, 1);
+	t->queued++;
+	t->bytes_queued += size;
+	if (depth > t->max_depth)
+		t->max_depth = depth;
+	s = tl_get(now / bucket_ns, t);
+	if (s) {
+		s->queued++;
+		if (depth > s->max_depth)
+			s->max_depth = depth;
+	}
+	ts = task_get(false);
+	p = proc_get(ts, t, now, &pslot);
+	if (p) {
+		__sync_fetch_and_add(&p->queued, 1);
+		__sync_fetch_and_add(&p->bytes, size);
+	}
+	pg = prog_get(ts, t, false, &gslot);
+	if (pg) {
+		__sync_fetch_and_add(&pg->queued, 1);
+		__sync_fetch_and_add(&pg->bytes, size);
+	}
+	if (enqueue_at_log_end && ts) {
+		ts->end_bytes = size;
+		ts->end_epoch = now / bucket_ns;
+		ts->end_proc_slot = pslot;
+		ts->end_prog_slot = gslot;
+		ts->end_pending = 1;
+	}
+}
+
+/* audit_log_end(ab) queues ab->skb on audit_queue unless the rate limit
+ * frees it (on_log_lost takes that back); the queue's length is read at
+ * its known address (this mode needs the data symbols). */
+static __always_inline void on_log_end(struct audit_buffer *ab, bool btf)
+{
+	struct sk_buff *skb;
+	struct counters *t;
+
+	if (!ab || !counting)
+		return;
+	skb = READ(btf, ab, skb);
+	if (!skb)
+		return;
+	t = get_totals();
+	if (t)
+		count_enqueue(skb, (__u64)qlen_at(qaddr.main) + 1, t, btf);
+}
+
+/* count_requeue counts a record moved onto the retry or hold queue, depth
+ * being that queue's length with it. */
+static __always_inline void count_requeue(struct counters *t, bool retry, __u64 depth)
+{
+	if (retry) {
+		t->retry_queued++;
+		if (depth > t->max_retry_depth)
+			t->max_retry_depth = depth;
+	} else {
+		t->hold_queued++;
+		if (depth > t->max_hold_depth)
+			t->max_hold_depth = depth;
+	}
+}
+
+/* count_received counts n records kauditd put on auditd's socket, in the
+ * bucket of now. */
+static __always_inline void count_received(struct counters *t, __u64 n)
+{
+	struct tl_slot *s;
+
+	if (!n)
+		return;
+	t->received += n;
+	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	if (s)
+		s->delivered += n;
+}
+
+/* on_deliver counts a record kauditd hands to auditd (enqueue on
+ * skb_queue_tail): inside a kauditd_send_queue pass, netlink_unicast
+ * queues it on the receive queue of auditd's socket (__netlink_sendskb),
+ * whose netlink portid is the one the pass was given; the multicast copies
+ * of the same pass go to other sockets. list is &sk->sk_receive_queue, and
+ * struct netlink_sock begins with its struct sock. */
 static __always_inline void on_deliver(__u64 list)
 {
 	struct netlink_sock *nlk;
@@ -1195,13 +1406,8 @@ static __always_inline void on_deliver(__u64 list)
 	if (portid != send.portid)
 		return;
 	t = get_totals();
-	if (t) {
-		struct tl_slot *s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
-
-		t->received++;
-		if (s)
-			s->delivered++;
-	}
+	if (t)
+		count_received(t, 1);
 }
 
 static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_buff *skb, bool btf)
@@ -1224,57 +1430,10 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	t = get_totals();
 	if (!t)
 		return;
-
-	if (addr == q->main) {
-		__u64 depth = (__u64)READ(btf, list, qlen) + 1;
-		__u64 size = READ(btf, skb, end) +
-			     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
-			     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
-		__u64 now = bpf_ktime_get_ns();
-		struct task_state *ts;
-		struct proc_stats *p;
-		struct prog_stats *pg;
-		struct tl_slot *s;
-
-		__sync_fetch_and_add(&enq_main, 1);
-		t->queued++;
-		t->bytes_queued += size;
-		if (depth > t->max_depth)
-			t->max_depth = depth;
-		s = tl_get(now / bucket_ns, t);
-		if (s) {
-			s->queued++;
-			if (depth > s->max_depth)
-				s->max_depth = depth;
-		}
-		/* audit_log_end runs in the producer: its cached slots. */
-		ts = task_get(false);
-		p = proc_get(ts, t, now);
-		if (p) {
-			__sync_fetch_and_add(&p->queued, 1);
-			__sync_fetch_and_add(&p->bytes, size);
-		}
-		pg = prog_get(ts, t, false, NULL);
-		if (pg) {
-			__sync_fetch_and_add(&pg->queued, 1);
-			__sync_fetch_and_add(&pg->bytes, size);
-		}
-		return;
-	}
-
-	{
-		__u64 depth = (__u64)READ(btf, list, qlen) + 1;
-
-		if (addr == q->retry) {
-			t->retry_queued++;
-			if (depth > t->max_retry_depth)
-				t->max_retry_depth = depth;
-		} else {
-			t->hold_queued++;
-			if (depth > t->max_hold_depth)
-				t->max_hold_depth = depth;
-		}
-	}
+	if (addr == q->main)
+		count_enqueue(skb, (__u64)READ(btf, list, qlen) + 1, t, btf);
+	else
+		count_requeue(t, addr == q->retry, (__u64)READ(btf, list, qlen) + 1);
 }
 
 /* kauditd_send_queue(sk, portid, queue, retry_limit, skb_hook, err_hook):
@@ -1344,9 +1503,9 @@ static __always_inline void on_send_queue_ret(void)
 	__s64 total;
 	__u64 d;
 
+	t = get_totals();
 	if (send.open && kauditd_pid == (__s32)(__u32)bpf_get_current_pid_tgid()) {
 		send.open = 0;
-		t = get_totals();
 		if (t) {
 			d = bpf_ktime_get_ns() - send.start;
 			if (send.queue == 0)
@@ -1360,7 +1519,6 @@ static __always_inline void on_send_queue_ret(void)
 	if (!drain.open)
 		return;
 	drain.open = 0;
-	t = get_totals();
 	if (!t)
 		return;
 	t->kauditd_passes++;
@@ -1375,27 +1533,71 @@ static __always_inline void on_send_queue_ret(void)
 		s->drained += d;
 }
 
+/* kauditd_hold_skb and kauditd_retry_skb, kauditd's error hooks: only the
+ * outermost call of a task is judged, so that a hook calling the other
+ * (where a kernel does) counts once. */
 static __always_inline void on_hold_skb(void)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+
+	__u64 now = bpf_ktime_get_ns();
+
 	if (!counting)
 		return;
+	/* A call of the same task within a second of the outermost entry is
+	 * nested in it; older, the outermost's exit was missed (a skipped
+	 * fexit or kretprobe), and this call starts afresh rather than be
+	 * taken for nested for good. */
+	if (hold.tid == id && hold.depth && now - hold.start < 1000000000ULL) {
+		hold.depth++;
+		return;
+	}
 	hold.requeued = 0;
 	hold.counted = 0;
-	hold.tid = bpf_get_current_pid_tgid();
+	hold.depth = 1;
+	hold.start = now;
+	hold.tid = id;
+	if (enqueue_at_log_end) {
+		hold.retry_len = qlen_at(qaddr.retry);
+		hold.hold_len = qlen_at(qaddr.hold);
+	}
 }
 
+/* The outermost error hook's exit: with the enqueue at audit_log_end, its
+ * move is read from the queues' growth (kauditd_retry_skb queues on the
+ * retry queue or counts a loss; kauditd_hold_skb puts -EAGAIN records on
+ * the retry queue and others on the hold queue, counts a loss when the
+ * queue is full, or frees the record silently without audit=1). A record
+ * neither requeued nor counted lost was dropped silently. */
 static __always_inline void on_hold_skb_ret(void)
 {
+	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t;
 
-	if (!hold.tid || hold.tid != bpf_get_current_pid_tgid())
+	if (!hold.tid || hold.tid != id)
 		return;
-	if (!hold.requeued && !hold.counted) {
-		t = get_totals();
-		if (t)
-			t->silent_drops++;
+	if (hold.depth > 1) {
+		hold.depth--;
+		return;
 	}
 	hold.tid = 0;
+	hold.depth = 0;
+	t = get_totals();
+	if (!t)
+		return;
+	if (enqueue_at_log_end) {
+		__u32 r = qlen_at(qaddr.retry), h = qlen_at(qaddr.hold);
+
+		if (r > hold.retry_len) {
+			count_requeue(t, true, r);
+			hold.requeued = 1;
+		} else if (h > hold.hold_len) {
+			count_requeue(t, false, h);
+			hold.requeued = 1;
+		}
+	}
+	if (!hold.requeued && !hold.counted)
+		t->silent_drops++;
 }
 
 /* ---- the consumer's time on and off CPU ---- */
@@ -1554,10 +1756,39 @@ int BPF_PROG(fentry_audit_log_lost, const char *message)
 	return 0;
 }
 
+SEC("fentry/audit_log_end")
+int BPF_PROG(fentry_audit_log_end, struct audit_buffer *ab)
+{
+	on_log_end(ab, true);
+	return 0;
+}
+
 SEC("fentry/skb_queue_tail")
 int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
 {
 	on_queue_tail(list, newsk, true);
+	return 0;
+}
+
+/* on_unicast_ret: kauditd handed a record to auditd (netlink_unicast
+ * returned its length inside a kauditd_send_queue pass; the pass's
+ * multicast copies go through netlink_broadcast). Counted in the bucket
+ * of now, where the consumer took it. */
+static __always_inline void on_unicast_ret(long ret)
+{
+	struct counters *t;
+
+	if (ret < 0 || !send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
+		return;
+	t = get_totals();
+	if (t)
+		count_received(t, 1);
+}
+
+SEC("fexit/netlink_unicast")
+int BPF_PROG(fexit_netlink_unicast, struct sock *ssk, struct sk_buff *skb, __u32 portid, int nonblock, int ret)
+{
+	on_unicast_ret(ret);
 	return 0;
 }
 
@@ -1604,6 +1835,20 @@ int BPF_PROG(fexit_kauditd_hold_skb)
 	return 0;
 }
 
+SEC("fentry/kauditd_retry_skb")
+int BPF_PROG(fentry_kauditd_retry_skb)
+{
+	on_hold_skb();
+	return 0;
+}
+
+SEC("fexit/kauditd_retry_skb")
+int BPF_PROG(fexit_kauditd_retry_skb)
+{
+	on_hold_skb_ret();
+	return 0;
+}
+
 /* ---- kprobe/kretprobe: any kernel with CONFIG_KPROBES ---- */
 
 SEC("kprobe/audit_log_start")
@@ -1627,10 +1872,24 @@ int BPF_KPROBE(kprobe_audit_log_lost, const char *message)
 	return 0;
 }
 
+SEC("kprobe/audit_log_end")
+int BPF_KPROBE(kprobe_audit_log_end, struct audit_buffer *ab)
+{
+	on_log_end(ab, false);
+	return 0;
+}
+
 SEC("kprobe/skb_queue_tail")
 int BPF_KPROBE(kprobe_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *newsk)
 {
 	on_queue_tail(list, newsk, false);
+	return 0;
+}
+
+SEC("kretprobe/netlink_unicast")
+int BPF_KRETPROBE(kretprobe_netlink_unicast, int ret)
+{
+	on_unicast_ret(ret);
 	return 0;
 }
 
@@ -1682,6 +1941,20 @@ int BPF_KPROBE(kprobe_kauditd_hold_skb)
 
 SEC("kretprobe/kauditd_hold_skb")
 int BPF_KRETPROBE(kretprobe_kauditd_hold_skb)
+{
+	on_hold_skb_ret();
+	return 0;
+}
+
+SEC("kprobe/kauditd_retry_skb")
+int BPF_KPROBE(kprobe_kauditd_retry_skb)
+{
+	on_hold_skb();
+	return 0;
+}
+
+SEC("kretprobe/kauditd_retry_skb")
+int BPF_KRETPROBE(kretprobe_kauditd_retry_skb)
 {
 	on_hold_skb_ret();
 	return 0;

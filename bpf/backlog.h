@@ -87,7 +87,9 @@ struct counters {
 	 * other records all the same. */
 	__u64 lost_events;
 	__u64 filtered;       /* NULL return with no loss: exclude filter, audit off */
-	__u64 queued;         /* enqueues on audit_queue */
+	/* enqueues on audit_queue (at audit_log_end's entry: less those
+	 * the rate limit freed) */
+	__u64 queued;
 	__u64 bytes_queued;   /* their real size (head + sk_buff) */
 	__u64 lost;           /* audit_log_lost calls */
 	__u64 silent_drops;   /* freed in kauditd_hold_skb, not counted in lost */
@@ -141,7 +143,10 @@ struct counters {
 	__u64 first_serial;
 	__u64 last_serial;
 	/* The consumer (consumer_sched_switch and kauditd_send_queue). */
-	__u64 received;        /* records kauditd queued on auditd's socket */
+	/* records kauditd queued on auditd's socket: each unicast
+	 * (skb_queue_tail), or per pass, the records that left the queue less
+	 * those handed to the error hook (audit_log_end) */
+	__u64 received;
 	__u64 send_ns_main;    /* kauditd's wall time in passes over audit_queue */
 	__u64 send_ns_retry;   /* ... over the retry queue */
 	__u64 send_ns_hold;    /* ... over the hold queue */
@@ -262,9 +267,11 @@ struct tl_slot {
 	 * task storage only: the inflight hash forgets a task between
 	 * records, so there it stays 0). */
 	__u64 producers;
-	/* Records kauditd put on auditd's socket (on_deliver): what the
-	 * consumer took, where drained also counts kauditd's moves to its
-	 * retry queue while auditd takes nothing. */
+	/* Records kauditd put on auditd's socket: what the consumer took,
+	 * where drained also counts kauditd's moves to its retry queue while
+	 * auditd takes nothing. With skb_queue_tail, in the bucket of each
+	 * unicast; with audit_log_end, per kauditd_send_queue pass, in the
+	 * bucket where the pass ends. */
 	__u64 delivered;
 };
 

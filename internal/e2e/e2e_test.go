@@ -160,6 +160,26 @@ func TestSilentDrops(t *testing.T) {
 			if p.Totals.RetryQueued == 0 {
 				t.Errorf("(e) nothing went to the retry queue while auditd was stopped")
 			}
+			// Every record queued left as received, a kauditd loss
+			// (its retry or hold queue full) or a silent drop, or is
+			// still on one of the three queues (the main queue's
+			// backlog is in the profile's AUDIT_GET; the retry and
+			// hold queues' are not readable from user space).
+			var kauditdLost, received uint64
+			if p.Consumer != nil {
+				received = p.Consumer.Received
+			}
+			for r, n := range p.Totals.LostByReason {
+				if strings.HasPrefix(r, "kauditd ") {
+					kauditdLost += n
+				}
+			}
+			t.Logf("(e) balance: queued %d; received %d + kauditd losses %d + silent %d = %d; drained %d",
+				p.Totals.Queued, received, kauditdLost, p.Totals.SilentDrops,
+				received+kauditdLost+p.Totals.SilentDrops, p.Totals.Drained)
+			if out := received + kauditdLost + p.Totals.SilentDrops; out > p.Totals.Queued {
+				t.Errorf("(e) %d records left the queues (received, kauditd losses, silent drops), only %d were queued", out, p.Totals.Queued)
+			}
 		})
 	}
 }
@@ -179,6 +199,29 @@ func checkAttach(t *testing.T, p *profile.Profile, mode, taskState string) {
 		if ap.Note != "" {
 			t.Errorf("%s (%s): %s", ap.Program, ap.Symbol, ap.Note)
 		}
+	}
+	// Debian's kernels have data symbols in kallsyms and an unsplit
+	// audit_log_end with one skb per buffer: the enqueue is counted there.
+	checkEnqueueHook(t, p, "audit_log_end")
+}
+
+// checkEnqueueHook: the profile's attach points hold the enqueue hook
+// want (audit_log_end or skb_queue_tail) and not the other.
+func checkEnqueueHook(t *testing.T, p *profile.Profile, want string) {
+	t.Helper()
+	has := map[string]bool{}
+	for _, ap := range p.AttachPoints {
+		has[ap.Symbol] = true
+	}
+	other := "skb_queue_tail"
+	if want == other {
+		other = "audit_log_end"
+	}
+	if !has[want] || has[other] {
+		t.Errorf("enqueue hook: attach points have %s %v and %s %v, want only %s", want, has[want], other, has[other], want)
+	}
+	if want == "audit_log_end" && !has["kauditd_retry_skb"] {
+		t.Errorf("enqueue at audit_log_end without kauditd_retry_skb in the attach points")
 	}
 }
 

@@ -36,6 +36,13 @@ func TestNoKallsymsAll(t *testing.T) {
 			if kernelLost == 0 || p.Totals.Lost != kernelLost {
 				t.Errorf("%s: lost %d, kernel %d", c.name, p.Totals.Lost, kernelLost)
 			}
+			// Without the queues' data symbols the enqueue stays on
+			// skb_queue_tail; with them it moves to audit_log_end.
+			if c.learned {
+				checkEnqueueHook(t, p, "skb_queue_tail")
+			} else {
+				checkEnqueueHook(t, p, "audit_log_end")
+			}
 			if strings.Contains(p.AttachNote, learned) != c.learned {
 				t.Errorf("%s: the attach note %q does not say which path found the queues", c.name, p.AttachNote)
 			}

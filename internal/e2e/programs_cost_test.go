@@ -16,12 +16,16 @@ import (
 //go:embed testdata/programs-cost.sh
 var programsCostSh string
 
-// TestProgramsCost measures what the program table (issue 13) adds per
-// record: the same audited work recorded by a build without it
+// TestProgramsCost measures what a change to the programs adds or saves
+// per record (first the program table, issue 13; then the enqueue hook,
+// issue 14): the same audited work recorded by a build without it
 // (AUDITPROF_COST_BASE, a static amd64 auditprof, e.g. of the commit this
 // branch began at) and by this one, both families, rounds interleaved in
-// one VM per kernel, guest time under icount. Skipped unless
-// AUDITPROF_COST_BASE is set; it asserts nothing about speed.
+// one VM per kernel, guest time under icount. It logs each program's runs
+// per record for both builds (kernel.bpf_stats_enabled is on). Skipped
+// unless AUDITPROF_COST_BASE is set; AUDITPROF_COST_ROUNDS (default 3)
+// and AUDITPROF_COST_OPENS (default 8000) set the rounds and the audited
+// opens of each. It asserts nothing about speed.
 func TestProgramsCost(t *testing.T) {
 	base := os.Getenv("AUDITPROF_COST_BASE")
 	if base == "" {
@@ -29,7 +33,13 @@ func TestProgramsCost(t *testing.T) {
 	}
 	dir, files, kernels := guestSetup(t)
 	files["/bin/auditprof-base"] = base
-	const opens, rounds = 8000, 3
+	opens, rounds := 8000, 3
+	if r, err := strconv.Atoi(os.Getenv("AUDITPROF_COST_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	if n, err := strconv.Atoi(os.Getenv("AUDITPROF_COST_OPENS")); err == nil && n > 0 {
+		opens = n
+	}
 	for _, k := range kernels {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
@@ -68,13 +78,21 @@ func TestProgramsCost(t *testing.T) {
 					line = append(line, fmt.Sprintf("%.3f/%.3f", n/1e9, b/1e9))
 					for _, build := range []string{"base", "new"} {
 						p := g.profile(fmt.Sprintf("%s.%s.%d", build, mode, r))
-						if p.Attach != mode || p.Totals.Records < opens {
+						if p.Attach != mode || p.Totals.Records < uint64(opens) {
 							t.Fatalf("%s %s round %d: attach %s, %d records", build, mode, r, p.Attach, p.Totals.Records)
 						}
 						var run uint64
+						var runs []string
 						for _, pr := range p.Programs {
 							run += pr.RunTimeNs
+							runs = append(runs, fmt.Sprintf("%s %.3f", pr.Name, float64(pr.RunCount)/float64(p.Totals.Records)))
 						}
+						var perRecord uint64
+						for _, pr := range p.Programs {
+							perRecord += pr.RunCount
+						}
+						t.Logf("%s %s %s round %d: %d records; runs per record %.3f in all: %s",
+							k.Name, build, mode, r, p.Totals.Records, float64(perRecord)/float64(p.Totals.Records), strings.Join(runs, ", "))
 						v := float64(run) / float64(p.Totals.Records)
 						if build == "base" {
 							bpfBase = append(bpfBase, v)

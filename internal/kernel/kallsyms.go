@@ -33,14 +33,36 @@ func Kallsyms(names ...string) (map[string]uint64, error) {
 		return nil, fmt.Errorf("reading kernel symbols: %w", err)
 	}
 	defer f.Close()
-	syms, err := parseKallsyms(bufio.NewReaderSize(f, 256<<10), names)
-	if errors.Is(err, ErrKallsymsRestricted) {
-		return nil, fmt.Errorf("reading %s: %w (kernel.kptr_restrict=%s): run as root with CAP_SYSLOG, and with kernel.kptr_restrict at most 1", kallsymsPath, err, kptrRestrict())
-	}
+	syms, _, err := parseKallsyms(bufio.NewReaderSize(f, 256<<10), names, nil)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", kallsymsPath, err)
+		return nil, kallsymsError(err)
 	}
 	return syms, nil
+}
+
+// KallsymsClones is Kallsyms, and also says which of the functions named
+// in parts have a ".part.N" clone: a compiler split of a function into a
+// wrapper and a body that callers in its own file call directly, so that
+// a probe on the name misses those calls (Ubuntu's audit_log_end, 5.19 to
+// 6.8).
+func KallsymsClones(parts []string, names ...string) (map[string]uint64, map[string]bool, error) {
+	f, err := os.Open(kallsymsPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading kernel symbols: %w", err)
+	}
+	defer f.Close()
+	syms, clones, err := parseKallsyms(bufio.NewReaderSize(f, 256<<10), names, parts)
+	if err != nil {
+		return nil, nil, kallsymsError(err)
+	}
+	return syms, clones, nil
+}
+
+func kallsymsError(err error) error {
+	if errors.Is(err, ErrKallsymsRestricted) {
+		return fmt.Errorf("reading %s: %w (kernel.kptr_restrict=%s): run as root with CAP_SYSLOG, and with kernel.kptr_restrict at most 1", kallsymsPath, err, kptrRestrict())
+	}
+	return fmt.Errorf("reading %s: %w", kallsymsPath, err)
 }
 
 func kptrRestrict() string {
@@ -52,12 +74,18 @@ func kptrRestrict() string {
 }
 
 // parseKallsyms reads lines of the form "ffffffff81234560 T name" or
-// "ffffffffc0123000 t name\t[module]".
-func parseKallsyms(r io.Reader, names []string) (map[string]uint64, error) {
+// "ffffffffc0123000 t name\t[module]": the addresses of names, and which
+// of parts have a "<part>.part.N" clone in the kernel proper.
+func parseKallsyms(r io.Reader, names, parts []string) (map[string]uint64, map[string]bool, error) {
 	want := make(map[string]int, len(names)) // name -> times seen
 	for _, n := range names {
 		want[n] = 0
 	}
+	wantPart := make(map[string]bool, len(parts))
+	for _, n := range parts {
+		wantPart[n] = true
+	}
+	clones := map[string]bool{}
 	found := make(map[string]uint64, len(names))
 	anyNonZero, anyLine := false, false
 	sc := bufio.NewScanner(r)
@@ -78,6 +106,9 @@ func parseKallsyms(r io.Reader, names []string) (map[string]uint64, error) {
 		if len(f) > 3 { // "[module]"
 			continue
 		}
+		if base, _, ok := strings.Cut(f[2], ".part."); ok && wantPart[base] {
+			clones[base] = true
+		}
 		seen, ok := want[f[2]]
 		if !ok {
 			continue
@@ -90,13 +121,13 @@ func parseKallsyms(r io.Reader, names []string) (map[string]uint64, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !anyLine {
-		return nil, errors.New("no symbols listed")
+		return nil, nil, errors.New("no symbols listed")
 	}
 	if !anyNonZero {
-		return nil, ErrKallsymsRestricted
+		return nil, nil, ErrKallsymsRestricted
 	}
-	return found, nil
+	return found, clones, nil
 }

@@ -389,7 +389,7 @@ garbage line
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseKallsyms(strings.NewReader(tt.in), tt.names)
+			got, _, err := parseKallsyms(strings.NewReader(tt.in), tt.names, nil)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -397,6 +397,33 @@ garbage line
 				t.Fatalf("got %x, want %x", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseKallsymsClones: a ".part.N" clone of a function named in parts
+// is reported (Ubuntu 5.19-6.8's audit_log_end), ".cold" fragments and
+// modules' symbols are not.
+func TestParseKallsymsClones(t *testing.T) {
+	const in = `ffffffff81000000 T _stext
+ffffffff81234000 t audit_log_start.part.0
+ffffffff81235000 t audit_log_end.cold
+ffffffff81236000 T audit_log_end
+ffffffffc0100000 t kauditd_hold_skb.part.0	[some_module]
+`
+	parts := []string{"audit_log_start", "audit_log_end", "kauditd_hold_skb"}
+	_, clones, err := parseKallsyms(strings.NewReader(in), []string{"audit_log_end"}, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]bool{"audit_log_start": true}; !reflect.DeepEqual(clones, want) {
+		t.Fatalf("clones %v, want %v", clones, want)
+	}
+	_, clones, err = parseKallsyms(strings.NewReader(in+"ffffffff81237000 t audit_log_end.part.0\n"), nil, []string{"audit_log_end"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !clones["audit_log_end"] {
+		t.Fatalf("audit_log_end.part.0 not reported: %v", clones)
 	}
 }
 
@@ -481,7 +508,7 @@ func FuzzParseKallsyms(f *testing.F) {
 	f.Add("0000000000000000 T audit_log_start\n")
 	f.Add("ffffffffc0100000 t audit_log_start\t[mod]\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		got, err := parseKallsyms(strings.NewReader(in), []string{"audit_log_start", "audit_queue"})
+		got, _, err := parseKallsyms(strings.NewReader(in), []string{"audit_log_start", "audit_queue"}, nil)
 		if err != nil {
 			return
 		}

@@ -264,6 +264,12 @@ type backlogTaskState struct {
 	RpSlot        uint32
 	RpCached      uint32
 	ProducerEpoch uint64
+	EndBytes      uint64
+	EndEpoch      uint64
+	EndProcSlot   uint32
+	EndProgSlot   uint32
+	EndPending    uint32
+	_             [4]byte
 	Outer         struct {
 		_            structs.HostLayout
 		StartNs      uint64
@@ -320,25 +326,33 @@ const (
 	backlogMapTotals                     = "totals"
 	backlogMapWaitHist                   = "wait_hist"
 	backlogProgConsumerSchedSwitch       = "consumer_sched_switch"
+	backlogProgFentryAuditLogEnd         = "fentry_audit_log_end"
 	backlogProgFentryAuditLogLost        = "fentry_audit_log_lost"
 	backlogProgFentryAuditLogStart       = "fentry_audit_log_start"
 	backlogProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
+	backlogProgFentryKauditdRetrySkb     = "fentry_kauditd_retry_skb"
 	backlogProgFentryKauditdSendQueue    = "fentry_kauditd_send_queue"
 	backlogProgFentryScheduleTimeout     = "fentry_schedule_timeout"
 	backlogProgFentrySkbQueueTail        = "fentry_skb_queue_tail"
 	backlogProgFexitAuditLogStart        = "fexit_audit_log_start"
 	backlogProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
+	backlogProgFexitKauditdRetrySkb      = "fexit_kauditd_retry_skb"
 	backlogProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
+	backlogProgFexitNetlinkUnicast       = "fexit_netlink_unicast"
 	backlogProgFexitScheduleTimeout      = "fexit_schedule_timeout"
+	backlogProgKprobeAuditLogEnd         = "kprobe_audit_log_end"
 	backlogProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
 	backlogProgKprobeAuditLogStart       = "kprobe_audit_log_start"
 	backlogProgKprobeKauditdHoldSkb      = "kprobe_kauditd_hold_skb"
+	backlogProgKprobeKauditdRetrySkb     = "kprobe_kauditd_retry_skb"
 	backlogProgKprobeKauditdSendQueue    = "kprobe_kauditd_send_queue"
 	backlogProgKprobeScheduleTimeout     = "kprobe_schedule_timeout"
 	backlogProgKprobeSkbQueueTail        = "kprobe_skb_queue_tail"
 	backlogProgKretprobeAuditLogStart    = "kretprobe_audit_log_start"
 	backlogProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
+	backlogProgKretprobeKauditdRetrySkb  = "kretprobe_kauditd_retry_skb"
 	backlogProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
+	backlogProgKretprobeNetlinkUnicast   = "kretprobe_netlink_unicast"
 	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
 	backlogVarBucketNs                   = "bucket_ns"
 	backlogVarConsumerSinceNs            = "consumer_since_ns"
@@ -346,6 +360,7 @@ const (
 	backlogVarCounting                   = "counting"
 	backlogVarDrain                      = "drain"
 	backlogVarEnqMain                    = "enq_main"
+	backlogVarEnqueueAtLogEnd            = "enqueue_at_log_end"
 	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
 	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
 	backlogVarHaveTaskPtRegs             = "have_task_pt_regs"
@@ -410,25 +425,33 @@ type backlogSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogProgramSpecs struct {
 	ConsumerSchedSwitch       *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
+	FentryAuditLogEnd         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb     *ebpf.ProgramSpec `ebpf:"fentry_kauditd_retry_skb"`
 	FentryKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
 	FentryScheduleTimeout     *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
 	FentrySkbQueueTail        *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart        *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
 	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
 	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart       *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb     *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_retry_skb"`
 	KprobeKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
 	KprobeScheduleTimeout     *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbQueueTail        *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart    *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
 	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb  *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
 	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
@@ -466,6 +489,7 @@ type backlogVariableSpecs struct {
 	Counting           *ebpf.VariableSpec `ebpf:"counting"`
 	Drain              *ebpf.VariableSpec `ebpf:"drain"`
 	EnqMain            *ebpf.VariableSpec `ebpf:"enq_main"`
+	EnqueueAtLogEnd    *ebpf.VariableSpec `ebpf:"enqueue_at_log_end"`
 	FnKauditdHoldSkb   *ebpf.VariableSpec `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.VariableSpec `ebpf:"fn_kauditd_rehold_skb"`
 	HaveTaskPtRegs     *ebpf.VariableSpec `ebpf:"have_task_pt_regs"`
@@ -560,6 +584,7 @@ type backlogVariables struct {
 	Counting           *ebpf.Variable `ebpf:"counting"`
 	Drain              *ebpf.Variable `ebpf:"drain"`
 	EnqMain            *ebpf.Variable `ebpf:"enq_main"`
+	EnqueueAtLogEnd    *ebpf.Variable `ebpf:"enqueue_at_log_end"`
 	FnKauditdHoldSkb   *ebpf.Variable `ebpf:"fn_kauditd_hold_skb"`
 	FnKauditdReholdSkb *ebpf.Variable `ebpf:"fn_kauditd_rehold_skb"`
 	HaveTaskPtRegs     *ebpf.Variable `ebpf:"have_task_pt_regs"`
@@ -586,50 +611,66 @@ type backlogVariables struct {
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogPrograms struct {
 	ConsumerSchedSwitch       *ebpf.Program `ebpf:"consumer_sched_switch"`
+	FentryAuditLogEnd         *ebpf.Program `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb     *ebpf.Program `ebpf:"fentry_kauditd_retry_skb"`
 	FentryKauditdSendQueue    *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
 	FentryScheduleTimeout     *ebpf.Program `ebpf:"fentry_schedule_timeout"`
 	FentrySkbQueueTail        *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart        *ebpf.Program `ebpf:"fexit_audit_log_start"`
 	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb      *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
 	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.Program `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd         *ebpf.Program `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart       *ebpf.Program `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb      *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb     *ebpf.Program `ebpf:"kprobe_kauditd_retry_skb"`
 	KprobeKauditdSendQueue    *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
 	KprobeScheduleTimeout     *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbQueueTail        *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart    *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
 	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb  *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
 	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *backlogPrograms) Close() error {
 	return _BacklogClose(
 		p.ConsumerSchedSwitch,
+		p.FentryAuditLogEnd,
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
 		p.FentryKauditdHoldSkb,
+		p.FentryKauditdRetrySkb,
 		p.FentryKauditdSendQueue,
 		p.FentryScheduleTimeout,
 		p.FentrySkbQueueTail,
 		p.FexitAuditLogStart,
 		p.FexitKauditdHoldSkb,
+		p.FexitKauditdRetrySkb,
 		p.FexitKauditdSendQueue,
+		p.FexitNetlinkUnicast,
 		p.FexitScheduleTimeout,
+		p.KprobeAuditLogEnd,
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,
 		p.KprobeKauditdHoldSkb,
+		p.KprobeKauditdRetrySkb,
 		p.KprobeKauditdSendQueue,
 		p.KprobeScheduleTimeout,
 		p.KprobeSkbQueueTail,
 		p.KretprobeAuditLogStart,
 		p.KretprobeKauditdHoldSkb,
+		p.KretprobeKauditdRetrySkb,
 		p.KretprobeKauditdSendQueue,
+		p.KretprobeNetlinkUnicast,
 		p.KretprobeScheduleTimeout,
 	)
 }

@@ -23,7 +23,7 @@ func TestConsumerSleep(t *testing.T) {
 	}
 	opts := Options{SchedSwitch: true}
 	opts.defaults()
-	spec, points, err := collectionSpec(opts, ModeKprobe, syms)
+	spec, points, err := collectionSpec(opts, ModeKprobe, syms, enqueueQueueTail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestConsumerProgramOptIn(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		opts := Options{SchedSwitch: on}
 		opts.defaults()
-		spec, points, err := collectionSpec(opts, ModeKprobe, syms)
+		spec, points, err := collectionSpec(opts, ModeKprobe, syms, enqueueQueueTail)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,17 +40,37 @@ type attachPoint struct {
 	Required bool
 	Entry    bool
 	Exit     bool
+	// Enqueue: the enqueue hook the point belongs to (enqueueAny: both).
+	Enqueue enqueueHook
 	// What the point measures, for error messages.
 	What string
 }
 
+// enqueueHook is where enqueues on audit_queue are counted: one of two
+// sets of attach points, chosen per kernel before load (chooseEnqueue).
+type enqueueHook int
+
+const (
+	enqueueAny enqueueHook = iota
+	// enqueueLogEnd: audit_log_end's entry, one program run per record;
+	// retry and hold queue moves on kauditd's error hooks, and records
+	// received per kauditd_send_queue pass.
+	enqueueLogEnd
+	// enqueueQueueTail: skb_queue_tail, filtered on the queues' addresses,
+	// which runs for every AF_UNIX and netlink message of the machine.
+	enqueueQueueTail
+)
+
 var attachPoints = []attachPoint{
 	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, What: "records, producers, rules and backlog waits"},
 	{Symbol: "audit_log_lost", Required: true, Entry: true, What: "lost records and their reasons"},
-	{Symbol: "skb_queue_tail", Required: true, Entry: true, What: "enqueues, record sizes and queue depth"},
+	{Symbol: "audit_log_end", Required: true, Entry: true, Enqueue: enqueueLogEnd, What: "enqueues, record sizes and queue depth"},
+	{Symbol: "skb_queue_tail", Required: true, Entry: true, Enqueue: enqueueQueueTail, What: "enqueues, record sizes and queue depth"},
 	{Symbol: "schedule_timeout", Required: true, Entry: true, Exit: true, What: "the backlog wait, in jiffies"},
 	{Symbol: "kauditd_send_queue", Entry: true, Exit: true, What: "kauditd's drain, and queue addresses on kernels without data symbols in kallsyms"},
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
+	{Symbol: "kauditd_retry_skb", Entry: true, Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd moves to its retry queue"},
+	{Symbol: "netlink_unicast", Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd hands to auditd, when it hands them"},
 }
 
 func progName(mode Mode, exit bool, symbol string) string {
@@ -271,14 +291,19 @@ func Preflight() error {
 	return nil
 }
 
+// queueSymbols are the kauditd queues' data symbols, in kallsyms only with
+// CONFIG_KALLSYMS_ALL.
+var queueSymbols = []string{"audit_queue", "audit_retry_queue", "audit_hold_queue"}
+
 // kernelSymbols looks up the attach points, the functions and queues the
-// programs compare pointers with.
-func kernelSymbols() (map[string]uint64, error) {
-	names := []string{"kauditd_rehold_skb", "audit_queue", "audit_retry_queue", "audit_hold_queue"}
+// programs compare pointers with, and whether audit_log_end has a .part
+// clone (clones).
+func kernelSymbols() (syms map[string]uint64, clones map[string]bool, err error) {
+	names := append([]string{"kauditd_rehold_skb"}, queueSymbols...)
 	for _, ap := range attachPoints {
 		names = append(names, ap.Symbol)
 	}
-	return kernel.Kallsyms(names...)
+	return kernel.KallsymsClones([]string{"audit_log_end"}, names...)
 }
 
 // Open checks privileges, chooses the program family, loads and attaches.
@@ -290,7 +315,7 @@ func Open(opts Options) (*Probe, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("removing memlock limit: %w", err)
 	}
-	syms, err := kernelSymbols()
+	syms, clones, err := kernelSymbols()
 	if errors.Is(err, kernel.ErrKallsymsRestricted) {
 		return nil, fmt.Errorf("%w: %w", ErrPrivilege, err)
 	}
@@ -311,7 +336,7 @@ func Open(opts Options) (*Probe, error) {
 			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
 			continue
 		}
-		p, err := load(opts, m, syms)
+		p, err := load(opts, m, syms, clones)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s: %v", m, err))
 			continue
@@ -339,7 +364,7 @@ const noKallsymsAllNote = "queue addresses learned from kauditd_send_queue (no a
 
 // collectionSpec returns the spec with only this family's programs, for
 // the functions this kernel has, and the variables and map sizes set.
-func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.CollectionSpec, []profile.AttachPoint, error) {
+func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueueHook) (*ebpf.CollectionSpec, []profile.AttachPoint, error) {
 	spec, err := loadBacklog()
 	if err != nil {
 		return nil, nil, err
@@ -351,13 +376,16 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 			return nil, nil, fmt.Errorf("loading kernel BTF: %w", err)
 		}
 	}
-	// Keep only this family's programs, and only for functions that exist:
-	// a missing optional function is reported, a missing required one is
-	// an error naming every one missing.
+	// Keep only this family's programs, of this enqueue hook, and only for
+	// functions that exist: a missing optional function is reported, a
+	// missing required one is an error naming every one missing.
 	want := map[string]attachPoint{}
 	var points []profile.AttachPoint
 	var missing []string
 	for _, ap := range attachPoints {
+		if ap.Enqueue != enqueueAny && ap.Enqueue != enq {
+			continue
+		}
 		present := false
 		if mode == ModeFentry {
 			var fn *btf.Func
@@ -404,6 +432,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 		"timeline_slots":        opts.TimelineSlots,
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
+		"enqueue_at_log_end":    enq == enqueueLogEnd,
 		"have_task_pt_regs":     features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskPtRegs) == nil, // shared by tracing programs; no probe for those
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -424,8 +453,74 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64) (*ebpf.Coll
 	return spec, points, nil
 }
 
-func load(opts Options, mode Mode, syms map[string]uint64) (_ *Probe, err error) {
-	spec, points, err := collectionSpec(opts, mode, syms)
+// chooseEnqueue picks the enqueue hook: audit_log_end where counting at
+// its entry is exact, else skb_queue_tail (bpf/backlog.bpf.c's header says
+// which kernels get which). At audit_log_end's entry the record is
+// ab->skb, and it is queued on audit_queue unless the rate limit frees it,
+// so all of these must hold:
+//   - the kernel's BTF has audit_log_end(struct audit_buffer *, ...) and
+//     struct audit_buffer has skb and no skb_list: with skb_list (6.18;
+//     Ubuntu's LSM stacking patches since 5.19) one buffer holds several
+//     skbs, each queued by __audit_log_end;
+//   - kallsyms has no audit_log_end.part.* (Ubuntu 5.19 to 6.8): audit.c's
+//     own callers call that body directly and a probe on the name misses
+//     their records;
+//   - kallsyms has audit_queue, audit_retry_queue and audit_hold_queue
+//     (CONFIG_KALLSYMS_ALL): the depth is read at audit_queue's address,
+//     and the retry and hold queues' moves are read from their lengths.
+func chooseEnqueue(kspec *btf.Spec, syms map[string]uint64, clones map[string]bool) enqueueHook {
+	for _, name := range queueSymbols {
+		if syms[name] == 0 {
+			return enqueueQueueTail
+		}
+	}
+	if clones["audit_log_end"] || syms["audit_log_end"] == 0 {
+		return enqueueQueueTail
+	}
+	var fn *btf.Func
+	if kspec.TypeByName("audit_log_end", &fn) != nil {
+		return enqueueQueueTail
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok || len(proto.Params) == 0 {
+		return enqueueQueueTail
+	}
+	ptr, ok := btf.UnderlyingType(proto.Params[0].Type).(*btf.Pointer)
+	if !ok {
+		return enqueueQueueTail
+	}
+	st, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct)
+	if !ok || st.Name != "audit_buffer" {
+		return enqueueQueueTail
+	}
+	skb := false
+	for _, m := range st.Members {
+		switch m.Name {
+		case "skb":
+			skb = true
+		case "skb_list":
+			return enqueueQueueTail
+		}
+	}
+	if !skb {
+		return enqueueQueueTail
+	}
+	return enqueueLogEnd
+}
+
+// kernelEnqueue is chooseEnqueue for the running kernel: skb_queue_tail
+// where its BTF cannot be read (kprobes load there only without CO-RE
+// relocations to resolve, which these programs have: a formality).
+func kernelEnqueue(syms map[string]uint64, clones map[string]bool) enqueueHook {
+	kspec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return enqueueQueueTail
+	}
+	return chooseEnqueue(kspec, syms, clones)
+}
+
+func load(opts Options, mode Mode, syms map[string]uint64, clones map[string]bool) (_ *Probe, err error) {
+	spec, points, err := collectionSpec(opts, mode, syms, kernelEnqueue(syms, clones))
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,14 @@ package probe
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/auditprof/auditprof/internal/kernel"
+	"github.com/auditprof/auditprof/internal/profile"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -18,7 +20,7 @@ func kallsymsOrSkip(t *testing.T) map[string]uint64 {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
-	syms, err := kernelSymbols()
+	syms, _, err := kernelSymbols()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +38,19 @@ func TestKprobeVariantLoads(t *testing.T) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
-	for _, state := range []string{TaskStateStorage, TaskStateHash} {
-		t.Run(state, func(t *testing.T) {
+	for _, v := range []struct {
+		state string
+		enq   enqueueHook
+	}{{TaskStateStorage, enqueueLogEnd}, {TaskStateStorage, enqueueQueueTail}, {TaskStateHash, enqueueLogEnd}, {TaskStateHash, enqueueQueueTail}} {
+		state := v.state
+		t.Run(fmt.Sprintf("%s/%s", state, enqueueName(v.enq)), func(t *testing.T) {
 			opts := Options{TaskState: state}
 			opts.defaults()
-			spec, points, err := collectionSpec(opts, ModeKprobe, syms)
+			spec, points, err := collectionSpec(opts, ModeKprobe, syms, v.enq)
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkEnqueuePrograms(t, spec, points, ModeKprobe, v.enq)
 			for name, p := range spec.Programs {
 				// The consumer's program is a BTF tracepoint in both families.
 				if name != consumerProgram && p.Type != ebpf.Kprobe {
@@ -65,7 +72,7 @@ func TestKprobeVariantLoads(t *testing.T) {
 	}
 	opts := Options{TaskState: "disk"}
 	opts.defaults()
-	if _, _, err := collectionSpec(opts, ModeKprobe, syms); err == nil {
+	if _, _, err := collectionSpec(opts, ModeKprobe, syms, enqueueQueueTail); err == nil {
 		t.Error("an unknown task state was accepted")
 	}
 }
@@ -76,10 +83,54 @@ func TestFentryVariantSpec(t *testing.T) {
 	syms := kallsymsOrSkip(t)
 	opts := Options{}
 	opts.defaults()
-	spec, points, err := collectionSpec(opts, ModeFentry, syms)
-	if err != nil {
+	for _, enq := range []enqueueHook{enqueueLogEnd, enqueueQueueTail} {
+		spec, points, err := collectionSpec(opts, ModeFentry, syms, enq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEnqueuePrograms(t, spec, points, ModeFentry, enq)
+		checkFentrySpec(t, spec, points)
+	}
+}
+
+// enqueueName names an enqueue hook by its attach point, for test names.
+func enqueueName(e enqueueHook) string {
+	if e == enqueueLogEnd {
+		return "audit_log_end"
+	}
+	return "skb_queue_tail"
+}
+
+// checkEnqueuePrograms: the spec and the attach points hold the chosen
+// enqueue hook's programs and none of the other's, so that the profile's
+// attach_points say which ran.
+func checkEnqueuePrograms(t *testing.T, spec *ebpf.CollectionSpec, points []profile.AttachPoint, mode Mode, enq enqueueHook) {
+	t.Helper()
+	for _, ap := range attachPoints {
+		if ap.Enqueue == enqueueAny {
+			continue
+		}
+		name := progName(mode, !ap.Entry, ap.Symbol)
+		listed := false
+		for _, pt := range points {
+			listed = listed || pt.Symbol == ap.Symbol
+		}
+		if inSpec := spec.Programs[name] != nil; inSpec != (ap.Enqueue == enq) || listed != (ap.Enqueue == enq) {
+			t.Errorf("enqueue at %s: %s in the spec %v, in the attach points %v", enqueueName(enq), name, inSpec, listed)
+		}
+	}
+	v := spec.Variables["enqueue_at_log_end"]
+	var got bool
+	if err := v.Get(&got); err != nil {
 		t.Fatal(err)
 	}
+	if got != (enq == enqueueLogEnd) {
+		t.Errorf("enqueue_at_log_end %v with the enqueue at %s", got, enqueueName(enq))
+	}
+}
+
+func checkFentrySpec(t *testing.T, spec *ebpf.CollectionSpec, points []profile.AttachPoint) {
+	t.Helper()
 	for _, pt := range points {
 		p := spec.Programs[pt.Program]
 		if p == nil {

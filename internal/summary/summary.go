@@ -168,14 +168,18 @@ func programCounts(name string) string {
 		return "records, events and backlog waits"
 	case "audit_log_lost":
 		return "lost"
-	case "skb_queue_tail":
+	case "audit_log_end":
 		return "queued, bytes and peak depth"
+	case "skb_queue_tail":
+		return "queued, bytes, peak depth and received"
 	case "schedule_timeout":
 		return "backlog waits and time asleep"
 	case "kauditd_send_queue":
 		return "drained by kauditd"
 	case "kauditd_hold_skb":
-		return "silent drops"
+		return "silent drops, retry and hold queue moves, and received"
+	case "kauditd_retry_skb":
+		return "retry queue moves and received"
 	}
 	return "its counts"
 }
