@@ -54,7 +54,7 @@ const (
 	enqueueAny enqueueHook = iota
 	// enqueueLogEnd: audit_log_end's entry, one program run per record;
 	// retry and hold queue moves on kauditd's error hooks, and records
-	// received per kauditd_send_queue pass.
+	// received where kauditd's netlink_unicast returns.
 	enqueueLogEnd
 	// enqueueQueueTail: skb_queue_tail, filtered on the queues' addresses,
 	// which runs for every AF_UNIX and netlink message of the machine.
