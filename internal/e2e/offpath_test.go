@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,7 +47,12 @@ func offPathVars() map[string]string {
 	for _, l := range offPathLoads {
 		loads = append(loads, l.name)
 	}
+	stats := "0"
+	if os.Getenv("AUDITPROF_OFFPATH_STATS") == "1" {
+		stats = "1"
+	}
 	return map[string]string{
+		"OFFPATH_BPF_STATS": stats,
 		"OFFPATH_LOADS":    strings.Join(loads, " "),
 		"OFFPATH_ROUNDS":   strconv.Itoa(offPathRounds),
 		"OFFPATH_PIPES":    strconv.Itoa(offPathPipes),
@@ -69,9 +75,26 @@ func offPathVars() map[string]string {
 // not met yet (unix sockets, whose every message runs the skb_queue_tail
 // program; context switches on 6.1; docs/testing.md), and a test that
 // fails on every run would keep every change from landing.
+//
+// To find where a cost goes: AUDITPROF_OFFPATH_LOADS (e.g. "switch") runs
+// only those loads, and AUDITPROF_OFFPATH_STATS=1 turns on
+// kernel.bpf_stats_enabled (which makes every program run dearer) and logs
+// how often each program ran in each recording.
 func TestOffPath(t *testing.T) {
 	if os.Getenv("AUDITPROF_OFFPATH") != "1" {
 		t.Skip("AUDITPROF_OFFPATH=1 runs it: the 1.01x goal off the audit path is not met yet (issue 14; docs/testing.md, \"Off the audit path\")")
+	}
+	if only := strings.Fields(os.Getenv("AUDITPROF_OFFPATH_LOADS")); len(only) > 0 {
+		all := offPathLoads
+		offPathLoads = nil
+		for _, l := range all {
+			if slices.Contains(only, l.name) {
+				offPathLoads = append(offPathLoads, l)
+			}
+		}
+		if len(offPathLoads) != len(only) {
+			t.Fatalf("AUDITPROF_OFFPATH_LOADS %q: the loads are %v", only, all)
+		}
 	}
 	dir, files, kernels := guestSetup(t)
 	for _, k := range kernels {
@@ -109,7 +132,17 @@ func checkOffPath(t *testing.T, g guestRun) {
 	records := map[string][]string{}
 	for _, m := range offPathModes[1:] {
 		for r := 1; r <= offPathRounds; r++ {
-			records[m] = append(records[m], strconv.FormatUint(benchProfile(t, g.sections, m, strconv.Itoa(r)).Totals.Records, 10))
+			p := benchProfile(t, g.sections, m, strconv.Itoa(r))
+			records[m] = append(records[m], strconv.FormatUint(p.Totals.Records, 10))
+			var runs []string
+			for _, pr := range p.Programs {
+				if pr.RunCount > 0 {
+					runs = append(runs, fmt.Sprintf("%s %d (%d ns)", pr.Name, pr.RunCount, pr.RunTimeNs))
+				}
+			}
+			if len(runs) > 0 {
+				t.Logf("%s round %d: programs run (kernel.bpf_stats_enabled): %s", m, r, strings.Join(runs, ", "))
+			}
 		}
 	}
 	var out strings.Builder

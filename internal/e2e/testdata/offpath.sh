@@ -9,6 +9,9 @@
 auditctl -D >/dev/null || exit 1
 auditctl -e 1 >/dev/null || exit 1
 auditctl -l > /tmp/rules; emit rules /tmp/rules
+# A diagnostic run (AUDITPROF_OFFPATH_STATS=1): every program's run count
+# and time go into the profiles.
+[ "$OFFPATH_BPF_STATS" = 1 ] && echo 1 > /proc/sys/kernel/bpf_stats_enabled
 status_to op.before
 # load LOAD: the fixed amount of work. pipe: one writer and one reader of
 # a pipe. unix: a pair of AF_UNIX stream sockets (stress-ng --sockpair;
