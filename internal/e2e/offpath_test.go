@@ -52,6 +52,7 @@ func offPathVars() map[string]string {
 		stats = "1"
 	}
 	return map[string]string{
+		"RECORD_FLAGS":      os.Getenv("AUDITPROF_OFFPATH_RECORD_FLAGS"),
 		"OFFPATH_BPF_STATS": stats,
 		"OFFPATH_LOADS":    strings.Join(loads, " "),
 		"OFFPATH_ROUNDS":   strconv.Itoa(offPathRounds),
@@ -79,7 +80,9 @@ func offPathVars() map[string]string {
 // To find where a cost goes: AUDITPROF_OFFPATH_LOADS (e.g. "switch") runs
 // only those loads, and AUDITPROF_OFFPATH_STATS=1 turns on
 // kernel.bpf_stats_enabled (which makes every program run dearer) and logs
-// how often each program ran in each recording.
+// how often each program ran in each recording;
+// AUDITPROF_OFFPATH_RECORD_FLAGS adds flags to record (e.g. "--consumer
+// off").
 func TestOffPath(t *testing.T) {
 	if os.Getenv("AUDITPROF_OFFPATH") != "1" {
 		t.Skip("AUDITPROF_OFFPATH=1 runs it: the 1.01x goal off the audit path is not met yet (issue 14; docs/testing.md, \"Off the audit path\")")
