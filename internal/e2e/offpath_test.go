@@ -54,12 +54,12 @@ func offPathVars() map[string]string {
 	return map[string]string{
 		"RECORD_FLAGS":      os.Getenv("AUDITPROF_OFFPATH_RECORD_FLAGS"),
 		"OFFPATH_BPF_STATS": stats,
-		"OFFPATH_LOADS":    strings.Join(loads, " "),
-		"OFFPATH_ROUNDS":   strconv.Itoa(offPathRounds),
-		"OFFPATH_PIPES":    strconv.Itoa(offPathPipes),
-		"OFFPATH_UNIX":     strconv.Itoa(offPathUnix),
-		"OFFPATH_SWITCHES": strconv.Itoa(offPathSwitches),
-		"BENCH_MODES":      strings.Join(offPathModes, " "),
+		"OFFPATH_LOADS":     strings.Join(loads, " "),
+		"OFFPATH_ROUNDS":    strconv.Itoa(offPathRounds),
+		"OFFPATH_PIPES":     strconv.Itoa(offPathPipes),
+		"OFFPATH_UNIX":      strconv.Itoa(offPathUnix),
+		"OFFPATH_SWITCHES":  strconv.Itoa(offPathSwitches),
+		"BENCH_MODES":       strings.Join(offPathModes, " "),
 	}
 }
 
