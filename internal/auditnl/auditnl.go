@@ -11,7 +11,7 @@
 // from exiting, whatever the signal. So Get sends the request from a child
 // process (this same executable, started again with EnvChild=1), reads its
 // answer from a pipe with a timeout, and abandons the child if it does not
-// answer in time.
+// answer in time. A Helper does the same with one child for many reads.
 //
 // Programs using Get must call ServeChild first thing in main, and test
 // binaries first thing in TestMain.
@@ -98,15 +98,13 @@ func ServeChild() bool {
 	case childRules:
 		a.Rules, err = listRules()
 		a.HasRules = true
+	case childServe:
+		serveChild()
 	default:
 		return false
 	}
 	if err != nil {
-		a = answer{Error: err.Error()}
-		var errno syscall.Errno
-		if errors.As(err, &errno) {
-			a.Errno = int(errno)
-		}
+		a = errorAnswer(err)
 	}
 	code := 0
 	if err := json.NewEncoder(os.Stdout).Encode(a); err != nil {
@@ -114,6 +112,16 @@ func ServeChild() bool {
 	}
 	os.Exit(code)
 	return true
+}
+
+// errorAnswer is the answer that reports err, with its errno.
+func errorAnswer(err error) answer {
+	a := answer{Error: err.Error()}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		a.Errno = int(errno)
+	}
+	return a
 }
 
 // Get returns the kernel's audit status, read by a child process (see the

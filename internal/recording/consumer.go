@@ -14,9 +14,11 @@ import (
 )
 
 // consumerSampleEvery is how often AUDIT_GET is read during a recording
-// to follow auditd's pid (a restart registers a new one). Each read is a
-// child process that the kernel can hold while the queue is over its limit
-// (see auditnl.Get), so it runs beside the map reads, never in their way.
+// to follow auditd's pid (a restart registers a new one). The reads are
+// made by one child process (auditnl.Helper: starting a process for each
+// read cost about 20 ms of guest time in the test VMs, every 5 s), which
+// the kernel can hold while the queue is over its limit, so they run
+// beside the map reads, never in their way.
 const consumerSampleEvery = 5 * time.Second
 
 // auditdConf and auditdPlugins are where auditd's configuration is read;
@@ -41,6 +43,7 @@ type consumerWatch struct {
 	haveDrop bool
 	pids     chan uint32
 	inFlight bool
+	status   *auditnl.Helper
 	cancel   context.CancelFunc
 	ctx      context.Context
 	err      error
@@ -51,7 +54,8 @@ func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus, source strin
 	if source == "" {
 		source = ConsumerSample
 	}
-	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel}
+	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel,
+		status: auditnl.NewHelper()}
 	var pid uint32
 	if before != nil {
 		pid = before.PID
@@ -93,7 +97,7 @@ func (cw *consumerWatch) sample() {
 	}
 	cw.inFlight = true
 	go func() {
-		st, err := auditnl.Get(cw.ctx)
+		st, err := cw.status.Get(cw.ctx)
 		if err != nil || st == nil {
 			st = &profile.AuditStatus{PID: cw.pid}
 		}
@@ -104,7 +108,10 @@ func (cw *consumerWatch) sample() {
 	}()
 }
 
-func (cw *consumerWatch) stop() { cw.cancel() }
+func (cw *consumerWatch) stop() {
+	cw.cancel()
+	cw.status.Close()
+}
 
 // stopMeasuring stops the sampler, where the programs stop counting.
 func (cw *consumerWatch) stopMeasuring() { cw.sampler.stop() }
