@@ -51,7 +51,7 @@ type helperChild struct {
 	exited, abandoned bool
 }
 
-// NewHelper returns a Helper; its child starts at the first Get.
+// NewHelper returns a Helper; its child starts at Start or the first Get.
 func NewHelper() *Helper { return &Helper{} }
 
 // serveChild runs in a Helper's child: one answer (a JSON line) per
@@ -71,6 +71,21 @@ func serveChild() {
 		}
 	}
 	os.Exit(0)
+}
+
+// Start starts the child now, so that a caller's first Get does not pay
+// for it at a moment that matters more (record starts it before it is
+// ready). A child that fails to start is tried again by Get.
+func (h *Helper) Start() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.cmd != nil {
+		return nil
+	}
+	if err := h.start(); err != nil {
+		return fmt.Errorf("reading audit status: %w", err)
+	}
+	return nil
 }
 
 // Get returns the kernel's audit status, as the package's Get does, from

@@ -19,6 +19,9 @@ func TestHelperGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := NewHelper()
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
 		st, err := h.Get(context.Background())
 		if err != nil {

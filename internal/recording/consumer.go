@@ -64,6 +64,9 @@ func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus, source strin
 	if source == ConsumerSample {
 		cw.sampler = newConsumerSampler(procRoot, hz, pid)
 	}
+	// Started before the recording counts: its first read then costs a
+	// request, not a process start in the middle of what is measured.
+	_ = cw.status.Start()
 	return cw
 }
 

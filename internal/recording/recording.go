@@ -179,6 +179,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	prof.AuditBefore = before
 	cw := newConsumerWatch(pr, before, opts.Consumer, opts.ConsumerHz)
+	defer cw.stop() // count stops it too; here for the ways out before it
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
 	}
