@@ -67,6 +67,13 @@ var childCommand = func() *exec.Cmd {
 // inFlight counts children started by Get that have not exited yet.
 var inFlight atomic.Int64
 
+// started counts every child started, by Get, ListRules and Helpers.
+var started atomic.Int64
+
+// ChildrenStarted returns how many helper processes this process has
+// started: tests check that a recording reads AUDIT_GET from one.
+func ChildrenStarted() int64 { return started.Load() }
+
 // InFlight returns the number of AUDIT_GET children that have not exited,
 // including ones Get gave up on. A caller that samples periodically should
 // skip a sample while this is non-zero: a child still asleep in the
@@ -145,6 +152,11 @@ func ListRules(ctx context.Context) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rulesAnswer(a, raw)
+}
+
+// rulesAnswer returns the rules of a child's answer to a rules request.
+func rulesAnswer(a answer, raw []byte) ([][]byte, error) {
 	if err := answerError(a, raw, "listing audit rules"); err != nil {
 		return nil, err
 	}
@@ -203,6 +215,7 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 		return answer{}, nil, fmt.Errorf("%s: starting helper process %s: %w", what, cmd.Path, err)
 	}
 	w.Close()
+	started.Add(1)
 	inFlight.Add(1)
 	// Reap in the background: waiting here would block for as long as the
 	// kernel keeps the child asleep. A goroutine in wait4 sleeps
@@ -258,14 +271,20 @@ func timeoutError(what string, waited time.Duration) error {
 // decodeAnswer turns the child's JSON into the result GetInProcess would
 // have returned, with the same error messages and errno. raw is what the
 // child wrote, for the message when decodeErr is set.
+// garbled is the error for a child's answer that is not one; what names
+// the request.
+func garbled(what string, raw []byte, decodeErr error) error {
+	const max = 512
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > max {
+		raw = raw[:max]
+	}
+	return fmt.Errorf("%s: helper process answered %q (is auditnl.ServeChild called first in main?): %w", what, raw, decodeErr)
+}
+
 func decodeAnswer(a answer, raw []byte, decodeErr error) (*profile.AuditStatus, int, error) {
 	if decodeErr != nil {
-		const max = 512
-		raw = bytes.TrimSpace(raw)
-		if len(raw) > max {
-			raw = raw[:max]
-		}
-		return nil, 0, fmt.Errorf("reading audit status: helper process answered %q (is auditnl.ServeChild called first in main?): %w", raw, decodeErr)
+		return nil, 0, garbled("reading audit status", raw, decodeErr)
 	}
 	if err := answerError(a, raw, "reading audit status"); err != nil {
 		return nil, 0, err

@@ -16,8 +16,15 @@ import (
 )
 
 // childServe is EnvChild's value for a Helper's child: it answers one
-// AUDIT_GET per line read on its stdin, until stdin closes.
+// request per line read on its stdin (reqGet: AUDIT_GET; reqRules:
+// AUDIT_LIST_RULES), until stdin closes.
 const childServe = "serve"
+
+// A Helper's requests, a line each.
+const (
+	reqGet   = "get"
+	reqRules = "rules"
+)
 
 // A Helper reads AUDIT_GET from one long-lived child process, for a caller
 // that reads it again and again (record follows auditd's pid every few
@@ -62,7 +69,15 @@ func serveChild() {
 	for in.Scan() {
 		var a answer
 		var err error
-		a.Status, a.ReplyLen, err = request()
+		switch in.Text() {
+		case reqGet:
+			a.Status, a.ReplyLen, err = request()
+		case reqRules:
+			a.Rules, err = listRules()
+			a.HasRules = true
+		default:
+			err = fmt.Errorf("unknown request %q", in.Text())
+		}
 		if err != nil {
 			a = errorAnswer(err)
 		}
@@ -91,14 +106,35 @@ func (h *Helper) Start() error {
 // Get returns the kernel's audit status, as the package's Get does, from
 // the Helper's child. It waits until ctx's deadline, or DefaultTimeout.
 func (h *Helper) Get(ctx context.Context) (*profile.AuditStatus, error) {
-	const what = "reading audit status"
+	a, raw, err := h.ask(ctx, reqGet, "reading audit status")
+	if err != nil {
+		return nil, err
+	}
+	st, _, err := decodeAnswer(a, raw, nil)
+	return st, err
+}
+
+// ListRules returns the loaded audit rules, as the package's ListRules
+// does, from the Helper's child.
+func (h *Helper) ListRules(ctx context.Context) ([][]byte, error) {
+	a, raw, err := h.ask(ctx, reqRules, "listing audit rules")
+	if err != nil {
+		return nil, err
+	}
+	return rulesAnswer(a, raw)
+}
+
+// ask sends one request to the child (started if there is none) and
+// reads its answer; a child that fails or does not answer in time is
+// abandoned, and the error says so. what names the request in errors.
+func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return answer{}, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, fmt.Errorf("%s: helper closed", what)
+		return answer{}, nil, fmt.Errorf("%s: helper closed", what)
 	}
 	timeout := DefaultTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -108,7 +144,7 @@ func (h *Helper) Get(ctx context.Context) (*profile.AuditStatus, error) {
 	defer cancel()
 	if h.cmd == nil {
 		if err := h.start(); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return answer{}, nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	type result struct {
@@ -117,9 +153,9 @@ func (h *Helper) Get(ctx context.Context) (*profile.AuditStatus, error) {
 	}
 	ch := make(chan result, 1)
 	h.raw.Reset()
-	if _, err := io.WriteString(h.stdin, "get\n"); err != nil {
+	if _, err := io.WriteString(h.stdin, req+"\n"); err != nil {
 		h.abandon()
-		return nil, fmt.Errorf("%s: asking the helper process: %w", what, err)
+		return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, err)
 	}
 	dec := h.answer
 	go func() {
@@ -132,18 +168,16 @@ func (h *Helper) Get(ctx context.Context) (*profile.AuditStatus, error) {
 		if res.err != nil {
 			raw := append([]byte(nil), h.raw.Bytes()...)
 			h.abandon()
-			_, _, err := decodeAnswer(res.a, raw, res.err)
-			return nil, err
+			return answer{}, nil, garbled(what, raw, res.err)
 		}
-		st, _, err := decodeAnswer(res.a, nil, nil)
-		return st, err
+		return res.a, nil, nil
 	case <-ctx.Done():
 		// The decoder's read ends when the killed child's stdout closes.
 		h.abandon()
 		if ctx.Err() == context.DeadlineExceeded {
-			return nil, timeoutError(what, timeout)
+			return answer{}, nil, timeoutError(what, timeout)
 		}
-		return nil, fmt.Errorf("%s: %w", what, ctx.Err())
+		return answer{}, nil, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 }
 
@@ -168,6 +202,7 @@ func (h *Helper) start() error {
 		return fmt.Errorf("starting helper process %s: %w", cmd.Path, err)
 	}
 	w.Close()
+	started.Add(1)
 	c := &helperChild{}
 	go func() {
 		_ = cmd.Wait()

@@ -32,8 +32,31 @@ func TestHelperGet(t *testing.T) {
 			t.Fatalf("read %d: helper %+v, in process %+v", i, st, direct)
 		}
 	}
+	// The rule list from the same child, interleaved with the reads: the
+	// same list as a one-shot child's.
+	want, err := ListRules(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		got, err := h.ListRules(context.Background())
+		if err != nil {
+			t.Fatalf("rules %d: %v", i, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("rules %d: %d rules from the helper, %d from a one-shot child", i, len(got), len(want))
+		}
+		for j := range got {
+			if string(got[j]) != string(want[j]) {
+				t.Fatalf("rules %d: rule %d differs", i, j)
+			}
+		}
+		if _, err := h.Get(context.Background()); err != nil {
+			t.Fatalf("read after rules %d: %v", i, err)
+		}
+	}
 	if h.started != 1 {
-		t.Errorf("%d children started for three reads, want 1", h.started)
+		t.Errorf("%d children started for five reads and two rule lists, want 1", h.started)
 	}
 	if InFlight() != 0 {
 		t.Errorf("InFlight() = %d with a working helper, want 0", InFlight())

@@ -49,13 +49,15 @@ type consumerWatch struct {
 	err      error
 }
 
-func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus, source string, hz float64) *consumerWatch {
+// newConsumerWatch follows auditd from before's pid on; it reads AUDIT_GET
+// from status, the recording's helper, which its caller closes.
+func newConsumerWatch(pr *probe.Probe, status *auditnl.Helper, before *profile.AuditStatus, source string, hz float64) *consumerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	if source == "" {
 		source = ConsumerSample
 	}
 	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel,
-		status: auditnl.NewHelper()}
+		status: status}
 	var pid uint32
 	if before != nil {
 		pid = before.PID
@@ -64,9 +66,6 @@ func newConsumerWatch(pr *probe.Probe, before *profile.AuditStatus, source strin
 	if source == ConsumerSample {
 		cw.sampler = newConsumerSampler(procRoot, hz, pid)
 	}
-	// Started before the recording counts: its first read then costs a
-	// request, not a process start in the middle of what is measured.
-	_ = cw.status.Start()
 	return cw
 }
 
@@ -111,10 +110,9 @@ func (cw *consumerWatch) sample() {
 	}()
 }
 
-func (cw *consumerWatch) stop() {
-	cw.cancel()
-	cw.status.Close()
-}
+// stop ends a sample in flight; the helper is the recording's, not
+// closed here (its after read comes later).
+func (cw *consumerWatch) stop() { cw.cancel() }
 
 // stopMeasuring stops the sampler, where the programs stop counting.
 func (cw *consumerWatch) stopMeasuring() { cw.sampler.stop() }

@@ -151,6 +151,14 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if opts.ConsumerHz <= 0 {
 		opts.ConsumerHz = procsample.DefaultHz
 	}
+	// Every AUDIT_GET of the recording (before, the consumer watch's,
+	// live snapshots', after) is answered by one child process started
+	// here, while the probe loads: starting a process for each read cost
+	// about 20 ms of guest time in the test VMs, inside whatever the
+	// machine was doing (auditnl.Helper).
+	status := auditnl.NewHelper()
+	defer status.Close()
+	_ = status.Start() // a child that fails to start is tried again by Get
 	pr, err := probe.Open(probe.Options{Mode: opts.Attach, Bucket: opts.Bucket, KeepBuckets: opts.KeepBuckets,
 		TaskState: opts.TaskState, ProcessMinAge: opts.ProcessMinAge, SchedSwitch: opts.Consumer == ConsumerSchedSwitch})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
@@ -173,12 +181,12 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 
 	// AUDIT_GET is read after attaching and again right after detaching,
 	// so that the kernel's counters and ours cover the same interval.
-	before, err := getStatus(ctx, prof, "before")
+	before, err := getStatus(ctx, status, prof, "before")
 	if err != nil {
 		return nil, err
 	}
 	prof.AuditBefore = before
-	cw := newConsumerWatch(pr, before, opts.Consumer, opts.ConsumerHz)
+	cw := newConsumerWatch(pr, status, before, opts.Consumer, opts.ConsumerHz)
 	defer cw.stop() // count stops it too; here for the ways out before it
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
@@ -207,7 +215,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		}
 	}
 
-	names := &namer{}
+	names := &namer{status: status}
 	// The maps are read, and counting is switched off (a map update
 	// where .bss is not mmapable), on a real-time thread while the
 	// programs count: see readerPriority.
@@ -226,7 +234,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.DurationNs = time.Since(start).Nanoseconds()
-	after, err := getStatus(context.Background(), prof, "after")
+	after, err := getStatus(context.Background(), status, prof, "after")
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +298,7 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 	}
 	// AUDIT_GET first: the maps are read after it, so the kernel's lost
 	// counter is never ahead of ours.
-	after, err := getStatus(ctx, snap, "after")
+	after, err := getStatus(ctx, cw.status, snap, "after")
 	if err != nil {
 		return nil, err
 	}
@@ -434,11 +442,12 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 	return rp, rp.Validate()
 }
 
-// getStatus reads AUDIT_GET. While the queue is over its limit the kernel
-// makes every audit netlink sender sleep up to backlog_wait_time; a reading
-// that does not come back in time is noted in the profile, not fatal.
-func getStatus(ctx context.Context, prof *profile.Profile, when string) (*profile.AuditStatus, error) {
-	st, err := auditnl.Get(ctx)
+// getStatus reads AUDIT_GET from the recording's helper. While the queue
+// is over its limit the kernel makes every audit netlink sender sleep up
+// to backlog_wait_time; a reading that does not come back in time is noted
+// in the profile, not fatal.
+func getStatus(ctx context.Context, status *auditnl.Helper, prof *profile.Profile, when string) (*profile.AuditStatus, error) {
+	st, err := status.Get(ctx)
 	if errors.Is(err, auditnl.ErrTimeout) {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("audit_%s is missing: AUDIT_GET did not answer in time (the kernel delays audit requests while the backlog is over its limit)", when))
 		return nil, nil
@@ -450,10 +459,12 @@ func getStatus(ctx context.Context, prof *profile.Profile, when string) (*profil
 // the (key, syscall) rows came from, and each process's cgroup. Either may
 // be unavailable (no CAP_AUDIT_CONTROL, no cgroup2); the profile then says
 // so in a note and keeps its numbers. Live snapshots reuse what it looked
-// up: the rule list is read again every namerRefresh (a child process per
-// read, see auditnl.ListRules), the cgroup tree walked again only for ids
-// it has not named, and at most every namerRefresh.
+// up: the rule list is read again every namerRefresh (from status, the
+// recording's helper process, when it has one; a child process per read
+// otherwise, see auditnl.ListRules), the cgroup tree walked again only for
+// ids it has not named, and at most every namerRefresh.
 type namer struct {
+	status   *auditnl.Helper
 	rules    []auditrules.Rule
 	rulesErr error
 	rulesAt  time.Time
@@ -478,7 +489,11 @@ func (n *namer) name(prof *profile.Profile) {
 	now := time.Now()
 	if n.rulesAt.IsZero() || now.Sub(n.rulesAt) >= namerRefresh {
 		n.rulesAt = now
-		wire, err := auditnl.ListRules(context.Background())
+		list := auditnl.ListRules
+		if n.status != nil {
+			list = n.status.ListRules
+		}
+		wire, err := list(context.Background())
 		if err == nil {
 			n.rules, err = auditrules.Parse(wire)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/auditprof/auditprof/internal/auditnl"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -51,7 +52,7 @@ func (d drained) notes(stopAt, took time.Duration) []string {
 // once the queue has been read empty and the socket read dry, or once a
 // record of an event begun drainMargin after the stop arrives; it gives up
 // after opts.DrainTimeout.
-func drain(r *reader, t *tally, stop time.Time, last *profile.AuditStatus, opts Options) (drained, error) {
+func drain(r *reader, status *auditnl.Helper, t *tally, stop time.Time, last *profile.AuditStatus, opts Options) (drained, error) {
 	d := drained{timeout: opts.DrainTimeout}
 	var emptied atomic.Bool
 	var left atomic.Uint32
@@ -84,7 +85,7 @@ func drain(r *reader, t *tally, stop time.Time, last *profile.AuditStatus, opts 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sampleUntilEmpty(ctx, &emptied, &left, wake)
+			sampleUntilEmpty(ctx, status, &emptied, &left, wake)
 		}()
 	}
 	if err := r.f.SetReadDeadline(time.Time{}); err != nil {

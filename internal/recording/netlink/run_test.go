@@ -73,6 +73,7 @@ func TestRunHere(t *testing.T) {
 	var startedAt, stopped time.Time
 	var mu sync.Mutex
 	begin := time.Now()
+	children := auditnl.ChildrenStarted()
 	p, err := Run(ctx, Options{
 		Bucket:      testBucket,
 		SampleEvery: 300 * time.Millisecond,
@@ -130,6 +131,12 @@ func TestRunHere(t *testing.T) {
 	}
 	if !started.Load() || progress.Load() < 2 {
 		t.Fatalf("started %v, %d progress calls", started.Load(), progress.Load())
+	}
+	// At least four AUDIT_GET reads (the first, two progress samples, the
+	// last), all from one child: a process start for each read would cost
+	// the machine more than the read (auditnl.Helper).
+	if n := auditnl.ChildrenStarted() - children; n != 1 {
+		t.Errorf("Run started %d AUDIT_GET children for %d samples, want 1", n, progress.Load())
 	}
 	// The timeline covers the recording, bucket for bucket: at least
 	// from counting's start to the stop, at most from Run's call to its

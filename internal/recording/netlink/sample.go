@@ -22,8 +22,8 @@ const (
 
 // sampleUntilEmpty reads the audit queue's length every drainSampleEvery
 // until it is zero (then sets emptied and wakes the reader) or ctx is done.
-func sampleUntilEmpty(ctx context.Context, emptied *atomic.Bool, left *atomic.Uint32, wake func()) {
-	sampleEvery(ctx, drainSampleEvery, func(st *profile.AuditStatus) bool {
+func sampleUntilEmpty(ctx context.Context, status *auditnl.Helper, emptied *atomic.Bool, left *atomic.Uint32, wake func()) {
+	sampleEvery(ctx, status, drainSampleEvery, func(st *profile.AuditStatus) bool {
 		left.Store(st.Backlog)
 		if st.Backlog == 0 {
 			emptied.Store(true)
@@ -36,8 +36,8 @@ func sampleUntilEmpty(ctx context.Context, emptied *atomic.Bool, left *atomic.Ui
 
 // sampleLoop takes an AUDIT_GET sample every opts.SampleEvery until ctx
 // is done.
-func sampleLoop(ctx context.Context, opts Options, t *tally) {
-	sampleEvery(ctx, opts.SampleEvery, func(st *profile.AuditStatus) bool {
+func sampleLoop(ctx context.Context, status *auditnl.Helper, opts Options, t *tally) {
+	sampleEvery(ctx, status, opts.SampleEvery, func(st *profile.AuditStatus) bool {
 		p := t.addSample(time.Now(), st)
 		if opts.Progress != nil {
 			opts.Progress(p)
@@ -46,11 +46,11 @@ func sampleLoop(ctx context.Context, opts Options, t *tally) {
 	})
 }
 
-// sampleEvery reads AUDIT_GET every period and passes each answer to fn,
+// sampleEvery reads AUDIT_GET from status every period and passes each answer to fn,
 // until fn returns false or ctx is done. A reading is skipped while the
 // previous one's child is still asleep in the kernel; one that times out
 // is skipped too (the next may answer).
-func sampleEvery(ctx context.Context, period time.Duration, fn func(*profile.AuditStatus) bool) {
+func sampleEvery(ctx context.Context, status *auditnl.Helper, period time.Duration, fn func(*profile.AuditStatus) bool) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
@@ -63,7 +63,7 @@ func sampleEvery(ctx context.Context, period time.Duration, fn func(*profile.Aud
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, sampleTimeout)
-		st, err := auditnl.Get(sctx)
+		st, err := status.Get(sctx)
 		cancel()
 		if err != nil {
 			continue
@@ -77,7 +77,7 @@ func sampleEvery(ctx context.Context, period time.Duration, fn func(*profile.Aud
 // finalSample takes the last AUDIT_GET sample, waiting at most
 // finalSampleTimeout in all, and not at all if an earlier child is still
 // asleep in the kernel. It returns the sample, nil if there is none.
-func finalSample(t *tally, opts Options) *profile.AuditStatus {
+func finalSample(status *auditnl.Helper, t *tally, opts Options) *profile.AuditStatus {
 	deadline := time.Now().Add(finalSampleTimeout)
 	for auditnl.InFlight() > 0 { // a sample cancelled a moment ago exits at once unless asleep
 		if time.Now().After(deadline) {
@@ -87,7 +87,7 @@ func finalSample(t *tally, opts Options) *profile.AuditStatus {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	st, err := auditnl.Get(ctx)
+	st, err := status.Get(ctx)
 	if err != nil {
 		return nil
 	}
