@@ -31,6 +31,27 @@ const (
 	offPathMinNone = 0.3
 )
 
+// offPathMiss is a (kernel, load, mode) where offPathBound is not met
+// today (issue 14 asks to say where the time goes when a goal is not met):
+// the test asserts bound there instead, and says why in its output.
+type offPathMiss struct {
+	bound float64
+	why   string
+}
+
+// offPathMisses, by "kernel load mode". 6.1's AF_UNIX waits with kprobes:
+// unix_stream_data_wait sleeps in schedule_timeout, which auditprof hooks
+// at entry and return to count the backlog wait in the kernel's own
+// jiffies (audit_log_start adds rtime - schedule_timeout's return to
+// backlog_wait_time_actual). The programs return at once for a task not
+// in audit_log_start, but a kprobe and a kretprobe are paid on every
+// call: about 19,000 calls a recording of this load, 1.0128 against
+// fentry/fexit's 1.0051 (docs/testing.md). Exact waits need the return
+// value; the bound asserted is kprobe mode's goal on the audit path.
+var offPathMisses = map[string]offPathMiss{
+	"6.1 unix kprobe": {bound: 1.04, why: "schedule_timeout's kprobe and kretprobe run on every AF_UNIX wait (unix_stream_data_wait)"},
+}
+
 // offPathLoads are the loads, in the order each round runs them.
 var offPathLoads = []struct{ name, what string }{
 	{"pipe", fmt.Sprintf("stress-ng --pipe 1 --pipe-ops %d", offPathPipes)},
@@ -72,10 +93,8 @@ func offPathVars() map[string]string {
 // changes the wall time, not the ratios. auditprof's own CPU time in each
 // timed load (its threads' schedstat) is printed beside the time it added.
 //
-// It runs only with AUDITPROF_OFFPATH=1, not in `make test`: the goal is
-// not met yet (unix sockets, whose every message runs the skb_queue_tail
-// program; context switches on 6.1; docs/testing.md), and a test that
-// fails on every run would keep every change from landing.
+// Where the goal is not met today (offPathMisses) it asserts a looser
+// bound and says so in its output.
 //
 // To find where a cost goes: AUDITPROF_OFFPATH_LOADS (e.g. "switch") runs
 // only those loads, and AUDITPROF_OFFPATH_STATS=1 turns on
@@ -84,9 +103,6 @@ func offPathVars() map[string]string {
 // AUDITPROF_OFFPATH_RECORD_FLAGS adds flags to record (e.g. "--consumer
 // off").
 func TestOffPath(t *testing.T) {
-	if os.Getenv("AUDITPROF_OFFPATH") != "1" {
-		t.Skip("AUDITPROF_OFFPATH=1 runs it: the 1.01x goal off the audit path is not met yet (issue 14; docs/testing.md, \"Off the audit path\")")
-	}
 	if only := strings.Fields(os.Getenv("AUDITPROF_OFFPATH_LOADS")); len(only) > 0 {
 		all := offPathLoads
 		offPathLoads = nil
@@ -105,12 +121,12 @@ func TestOffPath(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files, Vars: offPathVars(),
 				Script: guestScript(roundsSh + offPathSh), Timeout: 40 * time.Minute})
-			checkOffPath(t, g)
+			checkOffPath(t, k.Name, g)
 		})
 	}
 }
 
-func checkOffPath(t *testing.T, g guestRun) {
+func checkOffPath(t *testing.T, kernel string, g guestRun) {
 	if rules := strings.TrimSpace(g.section("rules")); rules != "No rules" {
 		t.Fatalf("audit rules loaded: %q", rules)
 	}
@@ -193,15 +209,20 @@ func checkOffPath(t *testing.T, g guestRun) {
 			med := median(ratios)
 			fmt.Fprintf(&out, "    %-7s guest s %s; vs none %s, median %.4f; guest ms added %s; auditprof's CPU ms %s\n",
 				m, strings.Join(secs, " "), strings.Join(ratioS, " "), med, strings.Join(addedS, " "), strings.Join(cpuS, " "))
-			if med > offPathBound {
+			bound := offPathBound
+			if miss, ok := offPathMisses[kernel+" "+load.name+" "+m]; ok {
+				bound = miss.bound
+				fmt.Fprintf(&out, "    %-7s known miss of the %.2f goal (issue 14), %.2f asserted: %s\n", m, offPathBound, bound, miss.why)
+			}
+			if med > bound {
 				failed = append(failed, fmt.Sprintf("%s %s: median %.4f over %.2f (rounds %s; guest ms added %s, of which auditprof's own CPU ms %s)",
-					load.name, m, med, offPathBound, strings.Join(ratioS, " "), strings.Join(addedS, " "), strings.Join(cpuS, " ")))
+					load.name, m, med, bound, strings.Join(ratioS, " "), strings.Join(addedS, " "), strings.Join(cpuS, " ")))
 			}
 		}
 	}
 	t.Log("\n" + out.String())
 	for _, f := range failed {
-		t.Errorf("off the audit path auditprof costs more than %.2fx: %s", offPathBound, f)
+		t.Errorf("off the audit path auditprof costs too much: %s", f)
 	}
 }
 

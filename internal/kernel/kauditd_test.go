@@ -1,38 +1,26 @@
 package kernel
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/auditprof/auditprof/internal/btftest"
 )
 
 // specWith is a BTF spec holding one function, kauditd_hold_skb, with the
 // given number of pointer parameters (none: no such function).
 func specWith(t *testing.T, params int) *btf.Spec {
 	t.Helper()
-	var b btf.Builder
-	if params > 0 {
-		ptr := &btf.Pointer{Target: &btf.Void{}}
-		proto := &btf.FuncProto{Return: &btf.Void{}}
-		for range params {
-			proto.Params = append(proto.Params, btf.FuncParam{Name: "p", Type: ptr})
-		}
-		if _, err := b.Add(&btf.Func{Name: "kauditd_hold_skb", Type: proto, Linkage: btf.StaticFunc}); err != nil {
-			t.Fatal(err)
-		}
-	} else if _, err := b.Add(&btf.Int{Name: "int", Size: 4}); err != nil {
-		t.Fatal(err)
+	if params == 0 {
+		return btftest.Spec(t)
 	}
-	raw, err := b.Marshal(nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	ptr := &btf.Pointer{Target: &btf.Void{}}
+	proto := &btf.FuncProto{Return: &btf.Void{}}
+	for range params {
+		proto.Params = append(proto.Params, btf.FuncParam{Name: "p", Type: ptr})
 	}
-	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
+	return btftest.Spec(t, &btf.Func{Name: "kauditd_hold_skb", Type: proto, Linkage: btf.StaticFunc})
 }
 
 func TestKauditdGivesUp(t *testing.T) {

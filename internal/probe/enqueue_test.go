@@ -1,10 +1,11 @@
 package probe
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/auditprof/auditprof/internal/btftest"
 )
 
 // logEndSpec is a kernel BTF holding audit_log_end(struct audit_buffer *)
@@ -12,34 +13,19 @@ import (
 // void *; nil: no audit_log_end at all).
 func logEndSpec(t *testing.T, members []string) *btf.Spec {
 	t.Helper()
-	var b btf.Builder
 	if members == nil {
-		if _, err := b.Add(&btf.Int{Name: "int", Size: 4}); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		var target btf.Type = &btf.Void{}
-		if len(members) > 0 {
-			st := &btf.Struct{Name: "audit_buffer", Size: uint32(8 * len(members))}
-			for i, m := range members {
-				st.Members = append(st.Members, btf.Member{Name: m, Type: &btf.Pointer{Target: &btf.Void{}}, Offset: btf.Bits(64 * i)})
-			}
-			target = st
-		}
-		proto := &btf.FuncProto{Return: &btf.Void{}, Params: []btf.FuncParam{{Name: "ab", Type: &btf.Pointer{Target: target}}}}
-		if _, err := b.Add(&btf.Func{Name: "audit_log_end", Type: proto, Linkage: btf.GlobalFunc}); err != nil {
-			t.Fatal(err)
-		}
+		return btftest.Spec(t)
 	}
-	raw, err := b.Marshal(nil, nil)
-	if err != nil {
-		t.Fatal(err)
+	var target btf.Type = &btf.Void{}
+	if len(members) > 0 {
+		st := &btf.Struct{Name: "audit_buffer", Size: uint32(8 * len(members))}
+		for i, m := range members {
+			st.Members = append(st.Members, btf.Member{Name: m, Type: &btf.Pointer{Target: &btf.Void{}}, Offset: btf.Bits(64 * i)})
+		}
+		target = st
 	}
-	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return spec
+	proto := &btf.FuncProto{Return: &btf.Void{}, Params: []btf.FuncParam{{Name: "ab", Type: &btf.Pointer{Target: target}}}}
+	return btftest.Spec(t, &btf.Func{Name: "audit_log_end", Type: proto, Linkage: btf.GlobalFunc})
 }
 
 // TestChooseEnqueue: audit_log_end only where every condition for exact
