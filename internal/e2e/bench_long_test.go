@@ -51,15 +51,16 @@ func BenchmarkLongRecording(b *testing.B) {
 }
 
 func reportLong(b *testing.B, kernel string, g guestRun) {
-	type sample struct{ now, rssKB, cpuNs float64 }
+	// cpuNs is record's threads'; childCPUNs its helper process's.
+	type sample struct{ now, rssKB, cpuNs, childRSSKB, childCPUNs float64 }
 	var s []sample
 	sc := bufio.NewScanner(strings.NewReader(g.section("long")))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
+		if len(f) != 5 {
 			b.Fatalf("bad sample %q", sc.Text())
 		}
-		var v [3]float64
+		var v [5]float64
 		for i := range v {
 			x, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
@@ -67,7 +68,7 @@ func reportLong(b *testing.B, kernel string, g guestRun) {
 			}
 			v[i] = x
 		}
-		s = append(s, sample{v[0], v[1], v[2]})
+		s = append(s, sample{v[0], v[1], v[2], v[3], v[4]})
 	}
 	if len(s) < 2 {
 		b.Fatalf("%d samples", len(s))
@@ -88,20 +89,25 @@ func reportLong(b *testing.B, kernel string, g guestRun) {
 	}
 	hours := (s[len(s)-1].now - s[0].now) / 3600e9
 	fmt.Printf("\nkernel %s: `record --attach fentry` on an idle guest (an openat rule on /etc/passwd, auditd running), %.2f guest hours, guest time under icount\n", kernel, hours)
-	fmt.Printf("    %10s %8s %14s %14s\n", "guest min", "RSS MiB", "CPU % (step)", "CPU % (total)")
+	fmt.Printf("    %10s %8s %14s %14s %16s %18s\n", "guest min", "RSS MiB", "CPU % (step)", "CPU % (total)", "helper RSS MiB", "helper CPU % (total)")
 	for i, x := range s {
-		step, total := "-", "-"
+		step, total, child := "-", "-", "-"
 		if i > 0 {
 			step = fmt.Sprintf("%.3f", 100*(x.cpuNs-s[i-1].cpuNs)/(x.now-s[i-1].now))
 			total = fmt.Sprintf("%.3f", 100*(x.cpuNs-s[0].cpuNs)/(x.now-s[0].now))
+			child = fmt.Sprintf("%.3f", 100*(x.childCPUNs-s[0].childCPUNs)/(x.now-s[0].now))
 		}
-		fmt.Printf("    %10.1f %8.1f %14s %14s\n", (x.now-s[0].now)/60e9, x.rssKB/1024, step, total)
+		fmt.Printf("    %10.1f %8.1f %14s %14s %16.1f %18s\n", (x.now-s[0].now)/60e9, x.rssKB/1024, step, total, x.childRSSKB/1024, child)
 	}
-	cpu := 100 * (s[len(s)-1].cpuNs - s[0].cpuNs) / (s[len(s)-1].now - s[0].now)
+	last := s[len(s)-1]
+	cpu := 100 * (last.cpuNs - s[0].cpuNs) / (last.now - s[0].now)
+	childCPU := 100 * (last.childCPUNs - s[0].childCPUNs) / (last.now - s[0].now)
 	fmt.Printf("    profile %.0f bytes (%.0f bytes per hour); recommend %.2f guest s, report %.2f guest s\n",
 		size, size/hours, tools["recommend"], tools["report"])
 	b.ReportMetric(cpu, "cpu-%")
+	b.ReportMetric(childCPU, "helper-cpu-%")
 	b.ReportMetric(s[len(s)-1].rssKB/1024, "rss-MiB-end")
+	b.ReportMetric(last.childRSSKB/1024, "helper-rss-MiB-end")
 	b.ReportMetric(size/hours, "profile-bytes/hour")
 	b.ReportMetric(tools["recommend"], "recommend-s")
 	b.ReportMetric(tools["report"], "report-s")

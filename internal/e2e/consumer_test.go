@@ -48,7 +48,34 @@ func TestConsumer(t *testing.T) {
 				name := "fentry." + phase
 				checkAgree(t, name, g.profile(name), g.profile(name+".ss"))
 			}
+			checkConsumerRestart(t, g)
 		})
+	}
+}
+
+// checkConsumerRestart: auditd restarted in the middle of a recording;
+// the profile names both pids, in order, and ends with the second's.
+func checkConsumerRestart(t *testing.T, g guestRun) {
+	var pids []uint32
+	for _, f := range strings.Fields(g.section("restart.pids")) {
+		n, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			t.Fatalf("restart.pids %q", g.section("restart.pids"))
+		}
+		pids = append(pids, uint32(n))
+	}
+	if len(pids) != 2 || pids[0] == pids[1] {
+		t.Fatalf("restart.pids %q: want two different pids", g.section("restart.pids"))
+	}
+	p := g.profile("restart")
+	c := p.Consumer
+	if c == nil {
+		t.Fatal("restart: no consumer section")
+	}
+	t.Logf("restart: auditd %d then %d; profile pid %d, pids %v; received %d, drained %d, lost %d",
+		pids[0], pids[1], c.PID, c.PIDs, c.Received, p.Totals.Drained, p.Totals.Lost)
+	if c.PID != pids[1] || len(c.PIDs) != 2 || c.PIDs[0] != pids[0] || c.PIDs[1] != pids[1] {
+		t.Errorf("restart: the profile's auditd is %d (pids %v), want %d after %d", c.PID, c.PIDs, pids[1], pids[0])
 	}
 }
 

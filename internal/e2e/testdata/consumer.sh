@@ -54,3 +54,24 @@ for MODE in fentry kprobe; do
 	consumer_quota max
 	settle
 done
+
+# restart: auditd stopped and started again in the middle of a recording
+# (fentry): the recording follows the new pid, read from AUDIT_GET every
+# 5 s by its helper process. restart.pids: the first auditd's pid, then
+# the second's.
+registered() { [ "$(auditctl -s | sed -n 's/^pid \([0-9]*\).*/\1/p')" = "$(pidof auditd)" ]; }
+MODE=fentry
+record restart --duration 600s
+opens 500
+A1=$(pidof auditd)
+kill "$A1"
+wait_for_pid "$A1" 10 || { echo "auditd did not stop"; exit 1; }
+auditd || { echo "auditd failed to start"; exit 1; }
+_vmtest_wait 10 registered || { echo "auditd did not register"; exit 1; }
+opens 500
+# Longer than the 5 s between two of record's reads of auditd's pid.
+sleep 6
+settle
+{ echo "$A1"; pidof auditd; } > /tmp/restart.pids
+emit restart.pids /tmp/restart.pids
+finish restart
