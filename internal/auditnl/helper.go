@@ -26,13 +26,14 @@ const (
 	reqRules = "rules"
 )
 
-// A Helper reads AUDIT_GET from one long-lived child process, for a caller
-// that reads it again and again (record follows auditd's pid every few
-// seconds). Get starts a child each time, and starting a process is most
-// of a read's cost: in the test guests (one vCPU, instruction-counted
-// time) about 20 ms of guest time a read, which landed inside whatever
-// else the machine was doing (docs/testing.md, "Off the audit path"). A
-// Helper starts its child at the first Get and asks it again each time; a
+// A Helper reads AUDIT_GET (and the rule list) from one long-lived child
+// process, for a caller that reads it again and again (a recording: before
+// and after it, auditd's pid every 5 s, live snapshots). Get starts a child
+// each time, and starting a process is most of a read's cost: in the test
+// guests (one vCPU, instruction-counted time) about 20 ms of guest time a
+// read, which landed inside whatever else the machine was doing
+// (docs/testing.md, "Off the audit path"). A Helper starts its child at
+// Start or the first request and asks it again each time; a
 // child that does not answer in time (asleep in the kernel's backlog
 // penalty, see the package documentation) is killed and abandoned like
 // Get's, and the next Get starts a new one. Its methods may be called
