@@ -151,7 +151,7 @@ func paceAside(t *profile.Timeline, longest Stall) []bool {
 			dr := float64(at(t.Drained, i))
 			// A record dequeued at a bucket's end may reach the socket
 			// in the next: a little slack.
-			if math.Abs(dr-float64(dl)) > 1+0.05*math.Max(dr, float64(dl)) {
+			if math.Abs(dr-float64(dl)) > 1+0.05*max(dr, float64(dl)) {
 				aside[i] = true
 			}
 		}
@@ -211,19 +211,19 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	aside := paceAside(t, d.longestStall())
 	paced := make([]bool, n)
 	for i := 0; i < n; i++ {
-		level := math.Max(0, prev+float64(t.Queued[i])-drained[i])
+		level := max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
 		// high where the pass went faster. It cannot be above the
 		// depth last seen in the bucket, so not above its max_depth.
 		if t.MaxDepth[i] > 0 {
-			level = math.Min(level, float64(t.MaxDepth[i]))
+			level = min(level, float64(t.MaxDepth[i]))
 		}
 		if level < 1e-6 { // what spreading a pass leaves in rounding
 			level = 0
 		}
 		dr := drained[i]
 		if !aside[i] {
-			fastest = math.Max(fastest, dr)
+			fastest = max(fastest, dr)
 		}
 		// Saturated: records that were queued when the bucket began
 		// were still queued at its end (more left than arrived in it).
@@ -244,8 +244,8 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
 		// The depth within the bucket cannot pass its start level plus
 		// what was queued in it.
-		top := math.Min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
-		d.Burst[i] = math.Max(0, top-math.Max(prev, level))
+		top := min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
+		d.Burst[i] = max(0, top-max(prev, level))
 		prev = level
 	}
 	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
@@ -270,7 +270,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
 	for i := range d.Capacity {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
-		d.Capacity[i] = math.Max(rate*bucketSec, drained[i])
+		d.Capacity[i] = max(rate*bucketSec, drained[i])
 		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
 			d.Pace[k] = d.Capacity[i]
 		}
@@ -308,7 +308,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.AddedSuppressed += suppressed
 		blocked := 0.0
 		if i < len(t.WaitNs) && t.WaitNs[i] > 0 {
-			f := math.Min(0.9, float64(t.WaitNs[i])/(float64(t.BucketNs)*float64(producers)))
+			f := min(0.9, float64(t.WaitNs[i])/(float64(t.BucketNs)*float64(producers)))
 			blocked = a * f / (1 - f)
 		}
 		d.AddedBlocked += blocked
@@ -329,7 +329,7 @@ func effectiveProducers(procs []profile.Process) float64 {
 	if sq == 0 {
 		return 1
 	}
-	return math.Max(1, sum*sum/sq)
+	return max(1, sum*sum/sq)
 }
 
 // LoadDrain is the consumer's rate at one load level: over the buckets in
@@ -383,7 +383,7 @@ func drainByLoad(t *profile.Timeline, drainedBy []float64, busy []bool, bucketSe
 func capacityAt(levels []LoadDrain, arrivals uint64, floor float64) (rate float64, measured bool) {
 	for _, l := range levels {
 		if l.MaxArrivals >= arrivals {
-			return math.Max(floor, l.Rate), l.MinArrivals <= arrivals
+			return max(floor, l.Rate), l.MinArrivals <= arrivals
 		}
 	}
 	return floor, false
@@ -470,30 +470,30 @@ func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []fl
 			lo = counted
 		}
 		if xi, ok := x(i, queued); ok {
-			lo = math.Max(lo, xi)
+			lo = max(lo, xi)
 		}
 		hi := startDepth + queued
 		if i+1 < n {
 			if xn, ok := x(i+1, queued+float64(t.Queued[i+1])); ok {
-				hi = math.Min(hi, xn)
+				hi = min(hi, xn)
 			}
 		}
-		c := math.Max(total, lo)
+		c := max(total, lo)
 		if i > 0 {
-			c = math.Max(c, prev)
+			c = max(c, prev)
 		}
-		prev = math.Min(c, hi)
+		prev = min(c, hi)
 		spread[i] = prev
 	}
 	// Backward, so that an upper bound also holds the buckets before it.
 	cum := spread
 	for i := n - 2; i >= 0; i-- {
-		cum[i] = math.Min(cum[i], cum[i+1])
+		cum[i] = min(cum[i], cum[i+1])
 	}
 	prev = 0
 	for i, c := range cum {
-		cum[i] = math.Max(0, c-prev)
-		prev = math.Max(prev, c)
+		cum[i] = max(0, c-prev)
+		prev = max(prev, c)
 	}
 	return cum
 }
@@ -502,14 +502,14 @@ func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []fl
 // buckets, as a rate per second (the whole series' rate when it is
 // shorter than a second).
 func busiestSecond[T uint64 | float64](counts []T, bucketNs int64) float64 {
-	per := int(math.Max(1, math.Round(1e9/float64(bucketNs))))
+	per := int(max(1, math.Round(1e9/float64(bucketNs))))
 	var window, best float64
 	for i, v := range counts {
 		window += float64(v)
 		if i >= per {
 			window -= float64(counts[i-per])
 		}
-		best = math.Max(best, window)
+		best = max(best, window)
 	}
 	return best / (float64(min(per, max(len(counts), 1))) * float64(bucketNs) / 1e9)
 }

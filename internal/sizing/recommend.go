@@ -245,7 +245,7 @@ func clampLimit(v float64) uint32 {
 	if v >= maxLimit {
 		return maxLimit
 	}
-	return uint32(math.Max(v, 1))
+	return uint32(max(v, 1))
 }
 
 // rates returns the mean demand rate and that of the busiest second.

@@ -78,7 +78,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 	if s.Limit > 0 {
 		limit = float64(s.Limit) + 1 // the deepest a strict > lets it get
 	}
-	rpe := math.Max(d.DemandPerLost, 1)
+	rpe := max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
 	// In a replayed stall with kauditd's moves (withStall, Moves), moved
@@ -109,7 +109,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 		}
 		capacity := capacity
 		if moved > 0 {
-			took := math.Min(moved, capacity)
+			took := min(moved, capacity)
 			moved -= took
 			capacity -= took
 		}
@@ -117,19 +117,19 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 		// ride on top), plus what the consumer takes meanwhile.
 		room := math.Inf(1)
 		if !math.IsInf(limit, 1) {
-			room = math.Max(0, limit-burst-level+capacity)
+			room = max(0, limit-burst-level+capacity)
 		}
-		admitted := math.Min(demand, room)
+		admitted := min(demand, room)
 		if rest := demand - admitted; rest > 0 {
 			o.DroppedDemand += rest
 			o.Lost += rest / rpe
 		}
-		next := math.Max(0, level+admitted-capacity)
-		peak := math.Max(level, next) + burst
+		next := max(0, level+admitted-capacity)
+		peak := max(level, next) + burst
 		if admitted > 0 || level > 0 {
-			o.MaxDepth = math.Max(o.MaxDepth, math.Min(peak, limit))
+			o.MaxDepth = max(o.MaxDepth, min(peak, limit))
 			if depths != nil {
-				depths[i] = math.Min(peak, limit)
+				depths[i] = min(peak, limit)
 			}
 			o.BusyBuckets++
 			if i < len(d.Measured) && !d.Measured[i] {
@@ -139,7 +139,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 		if moves {
 			padm[i+1] = padm[i] + admitted
 			if i >= st+mv.First-1 && i < en {
-				keep := math.Min(next, padm[i+1]-padm[max(st+mv.Keep, i+1-mv.Window)])
+				keep := min(next, padm[i+1]-padm[max(st+mv.Keep, i+1-mv.Window)])
 				moved += next - keep
 				next = keep
 			}
@@ -150,7 +150,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 					o.Lost += over
 					// Dropped from the hold queue: not sent after the
 					// stall either.
-					moved = math.Max(0, moved-over)
+					moved = max(0, moved-over)
 				}
 			}
 		}
@@ -196,16 +196,16 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	var o Outcome
 	bucketNs := float64(d.BucketNs)
 	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
-	k := int(math.Min(maxWaitSteps, math.Max(1, math.Ceil(bucketNs/(waitNs/4)))))
+	k := int(min(maxWaitSteps, max(1, math.Ceil(bucketNs/(waitNs/4)))))
 	stepNs := bucketNs / float64(k)
 	step := 1 / float64(k)
 	limit := float64(s.Limit) + 1 // the deepest a strict > lets it get
-	rpe := math.Max(d.DemandPerLost, 1)
+	rpe := max(d.DemandPerLost, 1)
 	producersAt := slidingMax{v: d.ProducersAt, w: int(math.Ceil(waitNs / bucketNs))}
-	producers := math.Max(d.Producers, 1)
+	producers := max(d.Producers, 1)
 	busiest := 0.0
 	for _, r := range d.Records {
-		busiest = math.Max(busiest, r)
+		busiest = max(busiest, r)
 	}
 	capacity := d.DrainRate * bucketNs / 1e9
 
@@ -219,21 +219,21 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 			capacity = d.Capacity[i]
 		}
 		if producersAt.v != nil {
-			producers = math.Max(float64(producersAt.at(i)), 1)
+			producers = max(float64(producersAt.at(i)), 1)
 		}
 		busy := false
 		for j := 0; j < k; j++ {
 			now := (float64(i) + float64(j)*step) * bucketNs
-			room := math.Max(0, limit-burst-level+capacity*step)
+			room := max(0, limit-burst-level+capacity*step)
 
 			// Sleepers first, oldest first.
 			admitted := 0.0
 			for len(line) > 0 && room > 0 {
 				p := &line[0]
-				take := math.Min(p.amount, room)
+				take := min(p.amount, room)
 				w := now - p.sinceNs
 				o.WaitNs += take * w
-				o.MaxWaitNs = math.Max(o.MaxWaitNs, w)
+				o.MaxWaitNs = max(o.MaxWaitNs, w)
 				room -= take
 				admitted += take
 				p.amount -= take
@@ -246,14 +246,14 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 			// What the producers awake make: this step's demand and
 			// what was deferred, at no more than their share of the
 			// busiest rate.
-			awake := math.Max(0, producers-asleep) / producers
+			awake := max(0, producers-asleep) / producers
 			want := demand*step + deferred
-			made := math.Min(want, busiest*step*awake)
+			made := min(want, busiest*step*awake)
 			deferred = want - made
-			take := math.Min(made, room)
+			take := min(made, room)
 			admitted += take
 			if rest := made - take; rest > 0 {
-				n := math.Min(rest, math.Max(0, producers-asleep))
+				n := min(rest, max(0, producers-asleep))
 				if n > 0 {
 					line = append(line, sleeper{amount: n, sinceNs: now})
 					asleep += n
@@ -269,22 +269,22 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 			for len(line) > 0 && end-line[0].sinceNs >= waitNs {
 				p := line[0]
 				o.Lost += p.amount
-				suppressed := math.Min(deferred, p.amount*(rpe-1))
+				suppressed := min(deferred, p.amount*(rpe-1))
 				o.DroppedDemand += p.amount + suppressed
 				deferred -= suppressed
 				o.WaitNs += p.amount * waitNs
-				o.MaxWaitNs = math.Max(o.MaxWaitNs, waitNs)
+				o.MaxWaitNs = max(o.MaxWaitNs, waitNs)
 				asleep -= p.amount
 				line = line[1:]
 			}
 
-			next := math.Max(0, level+admitted-capacity*step)
+			next := max(0, level+admitted-capacity*step)
 			if admitted > 0 || level > 0 {
 				busy = true
-				peak := math.Min(math.Max(level, next)+burst, limit)
-				o.MaxDepth = math.Max(o.MaxDepth, peak)
+				peak := min(max(level, next)+burst, limit)
+				o.MaxDepth = max(o.MaxDepth, peak)
 				if depths != nil {
-					depths[i] = math.Max(depths[i], peak)
+					depths[i] = max(depths[i], peak)
 				}
 			}
 			level = next

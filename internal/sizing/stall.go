@@ -270,23 +270,23 @@ func stallNeeds(d *Demand, n int) []float64 {
 	for i, a := range d.Records {
 		x := a - capacity(i)
 		need[i] = needs(a, level[i]+x+d.Burst[i])
-		level[i+1] = math.Max(0, level[i]+x)
+		level[i+1] = max(0, level[i]+x)
 		pa[i+1] = pa[i] + a
 		px[i+1] = px[i] + x
 	}
 	prefNeed := make([]float64, N+1) // max need[0..i-1]
 	prefNeed[0] = inf
 	for i := range N {
-		prefNeed[i+1] = math.Max(prefNeed[i], need[i])
+		prefNeed[i+1] = max(prefNeed[i], need[i])
 	}
 	sufNeed := make([]float64, N+1) // max need[i..N-1]
 	sufAfter := make([]float64, N+1)
 	sufIn := make([]float64, N+1) // max over i >= s of pa[i+1] + burst[i]
 	sufNeed[N], sufAfter[N], sufIn[N] = inf, inf, inf
 	for i := N - 1; i >= 0; i-- {
-		sufNeed[i] = math.Max(sufNeed[i+1], need[i])
-		sufAfter[i] = math.Max(sufAfter[i+1], needs(d.Records[i], px[i+1]+d.Burst[i]))
-		sufIn[i] = math.Max(sufIn[i+1], needs(d.Records[i], pa[i+1]+d.Burst[i]))
+		sufNeed[i] = max(sufNeed[i+1], need[i])
+		sufAfter[i] = max(sufAfter[i+1], needs(d.Records[i], px[i+1]+d.Burst[i]))
+		sufIn[i] = max(sufIn[i+1], needs(d.Records[i], pa[i+1]+d.Burst[i]))
 	}
 	in := make([]float64, N)
 	for i := range in {
@@ -331,10 +331,10 @@ func stallNeeds(d *Demand, n int) []float64 {
 		if e == N {
 			during = sufIn[s]
 		}
-		m := math.Max(prefNeed[s], level[s]-pa[s]+during)
+		m := max(prefNeed[s], level[s]-pa[s]+during)
 		if e < N {
 			end := level[s] + pa[e] - pa[s]
-			m = math.Max(m, math.Max(sufNeed[e], end-px[e]+sufAfter[e]))
+			m = max(m, max(sufNeed[e], end-px[e]+sufAfter[e]))
 		}
 		out[s] = m
 	}
@@ -355,22 +355,22 @@ func movedNeed(d *Demand, s, n int, levelS float64, pa, px, pc, winFirst []float
 	N, mv := len(d.Records), d.Moves
 	e := min(s+n, N)
 	first := s + mv.First
-	m := math.Max(before, levelS-pa[s]+winFirst[first-1])
+	m := max(before, levelS-pa[s]+winFirst[first-1])
 	slide := max(first, s+mv.Keep+mv.Window) // from here the window slides
-	m = math.Max(m, inMax.max(first, min(slide, e))-pa[s+mv.Keep])
-	m = math.Max(m, gMax.max(slide, e))
+	m = max(m, inMax.max(first, min(slide, e))-pa[s+mv.Keep])
+	m = max(m, gMax.max(slide, e))
 	if h := e - mv.HoldLag; h > s {
-		m = math.Max(m, levelS+pa[h]-pa[s]+1)
+		m = max(m, levelS+pa[h]-pa[s]+1)
 	}
 	k := max(s+mv.Keep, e-mv.Window) // audit_queue at e: the arrivals since k
 	moved := levelS + pa[k] - pa[s]
 	// e2: the first bucket from e on by whose end the capacity since e
 	// covers the moved records.
 	e2 := e + sort.Search(N-e, func(i int) bool { return pc[e+i+1]-pc[e] >= moved })
-	m = math.Max(m, inMax.max(e, e2)-pa[k])
+	m = max(m, inMax.max(e, e2)-pa[k])
 	if e2 < N {
 		total := levelS + pa[e] - pa[s]
-		m = math.Max(m, math.Max(sufNeed[e2], total-px[e]+sufAfter[e2]))
+		m = max(m, max(sufNeed[e2], total-px[e]+sufAfter[e2]))
 	}
 	return m
 }
@@ -386,7 +386,7 @@ func newRangeMax(v []float64) rangeMax {
 	r := rangeMax{n: len(v), tree: make([]float64, 2*len(v))}
 	copy(r.tree[r.n:], v)
 	for i := r.n - 1; i > 0; i-- {
-		r.tree[i] = math.Max(r.tree[2*i], r.tree[2*i+1])
+		r.tree[i] = max(r.tree[2*i], r.tree[2*i+1])
 	}
 	return r
 }
@@ -395,12 +395,12 @@ func (r rangeMax) max(i, j int) float64 {
 	m := math.Inf(-1)
 	for i, j = i+r.n, j+r.n; i < j; i, j = i/2, j/2 {
 		if i%2 == 1 {
-			m = math.Max(m, r.tree[i])
+			m = max(m, r.tree[i])
 			i++
 		}
 		if j%2 == 1 {
 			j--
-			m = math.Max(m, r.tree[j])
+			m = max(m, r.tree[j])
 		}
 	}
 	return m
@@ -491,7 +491,7 @@ func healStall(d *Demand, st Stall) *Demand {
 		}
 	}
 	for i := st.First; i < min(st.First+st.Buckets, len(c.Capacity)); i++ {
-		c.Capacity[i] = math.Max(c.Capacity[i], d.Pace[i-st.First])
+		c.Capacity[i] = max(c.Capacity[i], d.Pace[i-st.First])
 	}
 	return &c
 }
@@ -580,5 +580,5 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	}
 	mean /= float64(len(rates))
 	slow := rates[len(rates)/10]
-	return math.Min(math.Max(mean/slow, DefaultHeadroom), 2), len(rates), true
+	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
 }

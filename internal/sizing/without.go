@@ -1,8 +1,6 @@
 package sizing
 
 import (
-	"math"
-
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -15,7 +13,7 @@ func RuleDemand(r profile.Rule, fallbackPerEvent float64) float64 {
 	if keptRecords := float64(r.Records) - float64(r.LostEvents); kept > 0 && keptRecords >= kept {
 		perEvent = keptRecords / kept
 	}
-	return float64(r.Records) + float64(r.LostEvents)*math.Max(perEvent-1, 0)
+	return float64(r.Records) + float64(r.LostEvents)*max(perEvent-1, 0)
 }
 
 // Without is what the recommendation becomes if a share of the demand had
@@ -36,7 +34,7 @@ func LimitWithout(d *Demand, share, headroom float64) Without {
 	if headroom < 1 {
 		headroom = DefaultHeadroom
 	}
-	share = math.Min(math.Max(share, 0), 1)
+	share = min(max(share, 0), 1)
 	scaled := *d
 	scaled.Records = make([]float64, len(d.Records))
 	scaled.Burst = make([]float64, len(d.Burst))
@@ -70,7 +68,7 @@ func optimistic(d *Demand) *Demand {
 	for i, c := range d.Capacity {
 		o.Capacity[i] = c
 		if i >= len(d.Episode) || !d.Episode[i] {
-			o.Capacity[i] = math.Max(c, best)
+			o.Capacity[i] = max(c, best)
 		}
 	}
 	return &o
