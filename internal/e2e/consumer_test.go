@@ -77,6 +77,13 @@ func checkConsumerRestart(t *testing.T, g guestRun) {
 	if c.PID != pids[1] || len(c.PIDs) != 2 || c.PIDs[0] != pids[0] || c.PIDs[1] != pids[1] {
 		t.Errorf("restart: the profile's auditd is %d (pids %v), want %d after %d", c.PID, c.PIDs, pids[1], pids[0])
 	}
+	// What kauditd drained while no auditd listened waited in its hold
+	// queue for the next one: with nothing lost, every record drained
+	// reached one of the two (received counts kauditd's sends from any of
+	// its queues, drained its takes from audit_queue).
+	if p.Totals.Lost == 0 && c.Received != p.Totals.Drained {
+		t.Errorf("restart: the two auditds received %d, kauditd drained %d, nothing lost", c.Received, p.Totals.Drained)
+	}
 }
 
 // mainThread is the consumer's main thread, failing the test without one.
