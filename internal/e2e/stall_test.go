@@ -79,11 +79,32 @@ func checkStall(t *testing.T, g guestRun) {
 	if early := 0.6 * rate; float64(hi) < early {
 		t.Errorf("the smallest limit that held the stall, %d, is below the %.0f records that arrive before kauditd can first move audit_queue", hi, early)
 	}
-	// Not asserted (issue 12, open): that R/2 loses and R is within 1.5x
-	// of the smallest that held. Where kauditd moves again (6.12) the
-	// kernel needs less than one credited move leaves, and there its
-	// losses were not even monotone in the limit.
-	t.Logf("open: R/2 lost %d; R is %.2fx the smallest limit that held", lostH, float64(r)/float64(hi))
+	// R within 1.5x of the smallest limit that held, and R/2 losing,
+	// hold where the kernel did what the replay credits: kauditd moved
+	// audit_queue to its retry queue once in the stall. Each move puts
+	// all of audit_queue on the retry queue (which kauditd's next pass
+	// empties onto its hold queue), so one move shows as retry_queued
+	// within a few records of the deepest the retry queue got, two as
+	// about twice it. Where kauditd moved again within the stall (6.12 in
+	// the runs seen: 1329 queued, 671 the deepest) the kernel needed less
+	// than any limit that is
+	// safe without that second move, and its losses were not even monotone
+	// in the limit (docs/model.md); there the ratio is logged. The stalled
+	// recording s2 shows which this kernel did.
+	ratio := float64(r) / float64(hi)
+	tot2 := g.profile("s2").Totals
+	t.Logf("s2: retry queued %d (deepest %d), hold queued %d (deepest %d)", tot2.RetryQueued, tot2.MaxRetryDepth, tot2.HoldQueued, tot2.MaxHoldDepth)
+	if oneMove := tot2.MaxRetryDepth > 0 && float64(tot2.RetryQueued) < 1.5*float64(tot2.MaxRetryDepth); oneMove {
+		t.Logf("one move in the stall: R/2 lost %d; R is %.2fx the smallest limit that held", lostH, ratio)
+		if ratio > 1.5 {
+			t.Errorf("R = %d is %.2fx the smallest limit that held the stall (%d), more than 1.5x", r, ratio, hi)
+		}
+		if lostH == 0 {
+			t.Errorf("R/2 = %d lost nothing under the stall", r/2)
+		}
+	} else {
+		t.Logf("more than one move in the stall, not asserted: R/2 lost %d; R is %.2fx the smallest limit that held", lostH, ratio)
+	}
 	if float64(r) > 1.5*minimum {
 		t.Errorf("R = %d is more than 1.5x the replay's minimum %.0f", r, minimum)
 	}
