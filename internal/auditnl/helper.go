@@ -39,10 +39,14 @@ const (
 // Get's, and the next Get starts a new one. Its methods may be called
 // from several goroutines; requests are answered one at a time.
 type Helper struct {
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	child  *helperChild
-	stdin  io.WriteCloser
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	child *helperChild
+	stdin io.WriteCloser
+	// out is the read end of the child's stdout, closed when the child is
+	// given up or the Helper closed, not when the child exits: what a
+	// child wrote before exiting is still to be read (and then EOF).
+	out    *os.File
 	answer *json.Decoder
 	raw    *bytes.Buffer
 	closed bool
@@ -154,10 +158,10 @@ func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, err
 	}
 	ch := make(chan result, 1)
 	h.raw.Reset()
-	if _, err := io.WriteString(h.stdin, req+"\n"); err != nil {
-		h.abandon()
-		return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, err)
-	}
+	// A child that has already exited (one that does not serve: it
+	// answered without being asked) breaks the pipe; what it wrote is the
+	// better error, so its output is read either way.
+	_, writeErr := io.WriteString(h.stdin, req+"\n")
 	dec := h.answer
 	go func() {
 		var res result
@@ -169,7 +173,14 @@ func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, err
 		if res.err != nil {
 			raw := append([]byte(nil), h.raw.Bytes()...)
 			h.abandon()
+			if writeErr != nil && len(bytes.TrimSpace(raw)) == 0 {
+				return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
+			}
 			return answer{}, nil, garbled(what, raw, res.err)
+		}
+		if writeErr != nil {
+			h.abandon()
+			return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
 		}
 		return res.a, nil, nil
 	case <-ctx.Done():
@@ -207,7 +218,6 @@ func (h *Helper) start() error {
 	c := &helperChild{}
 	go func() {
 		_ = cmd.Wait()
-		r.Close()
 		c.mu.Lock()
 		c.exited = true
 		if c.abandoned {
@@ -215,7 +225,7 @@ func (h *Helper) start() error {
 		}
 		c.mu.Unlock()
 	}()
-	h.cmd, h.child, h.stdin, h.raw, h.started = cmd, c, stdin, &bytes.Buffer{}, h.started+1
+	h.cmd, h.child, h.stdin, h.out, h.raw, h.started = cmd, c, stdin, r, &bytes.Buffer{}, h.started+1
 	h.answer = json.NewDecoder(io.TeeReader(io.LimitReader(r, 64<<20), h.raw))
 	return nil
 }
@@ -235,7 +245,8 @@ func (h *Helper) abandon() {
 	c.mu.Unlock()
 	_ = h.cmd.Process.Kill()
 	h.stdin.Close()
-	h.cmd, h.child, h.stdin, h.answer = nil, nil, nil, nil
+	h.out.Close() // ends a read in flight now, not when the kill takes effect
+	h.cmd, h.child, h.stdin, h.out, h.answer = nil, nil, nil, nil, nil
 }
 
 // Close ends the child: its stdin closes and it exits. Get fails after.
@@ -245,6 +256,7 @@ func (h *Helper) Close() {
 	h.closed = true
 	if h.cmd != nil {
 		h.stdin.Close()
-		h.cmd, h.child, h.stdin, h.answer = nil, nil, nil, nil
+		h.out.Close()
+		h.cmd, h.child, h.stdin, h.out, h.answer = nil, nil, nil, nil, nil
 	}
 }

@@ -18,6 +18,20 @@ func TestHelperGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The rule list from a one-shot child, to compare the helper's with;
+	// that child is reaped in the background, so InFlight is back to 0
+	// only a moment after.
+	want, err := ListRules(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for InFlight() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the one-shot child is still in flight")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	h := NewHelper()
 	if err := h.Start(); err != nil {
 		t.Fatal(err)
@@ -33,11 +47,7 @@ func TestHelperGet(t *testing.T) {
 		}
 	}
 	// The rule list from the same child, interleaved with the reads: the
-	// same list as a one-shot child's.
-	want, err := ListRules(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// same list as the one-shot child's.
 	for i := 0; i < 2; i++ {
 		got, err := h.ListRules(context.Background())
 		if err != nil {
@@ -66,7 +76,7 @@ func TestHelperGet(t *testing.T) {
 	if _, err := h.Get(context.Background()); err == nil {
 		t.Errorf("Get after Close succeeded")
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for {
 		// Reaped by the helper's wait: gone from /proc (or a zombie of
 		// another process by then, which would be a reused pid).
