@@ -67,13 +67,6 @@ var childCommand = func() *exec.Cmd {
 // inFlight counts children started by Get that have not exited yet.
 var inFlight atomic.Int64
 
-// started counts every child started, by Get, ListRules and Helpers.
-var started atomic.Int64
-
-// ChildrenStarted returns how many helper processes this process has
-// started: tests check that a recording reads AUDIT_GET from one.
-func ChildrenStarted() int64 { return started.Load() }
-
 // InFlight returns the number of AUDIT_GET children that have not exited,
 // including ones Get gave up on. A caller that samples periodically should
 // skip a sample while this is non-zero: a child still asleep in the
@@ -148,16 +141,16 @@ const childRules = "rules"
 // kernel's list order and wire format), read by a child process for the
 // same reason as Get, with the same timeout.
 func ListRules(ctx context.Context) ([][]byte, error) {
-	a, raw, err := ask(ctx, childRules, "listing audit rules")
+	a, err := ask(ctx, childRules, "listing audit rules")
 	if err != nil {
 		return nil, err
 	}
-	return rulesAnswer(a, raw)
+	return rulesAnswer(a)
 }
 
 // rulesAnswer returns the rules of a child's answer to a rules request.
-func rulesAnswer(a answer, raw []byte) ([][]byte, error) {
-	if err := answerError(a, raw, "listing audit rules"); err != nil {
+func rulesAnswer(a answer) ([][]byte, error) {
+	if err := answerError(a, "listing audit rules"); err != nil {
 		return nil, err
 	}
 	if !a.HasRules {
@@ -181,18 +174,18 @@ func listRules() ([][]byte, error) {
 }
 
 func get(ctx context.Context) (*profile.AuditStatus, int, error) {
-	a, raw, err := ask(ctx, "1", "reading audit status")
+	a, err := ask(ctx, "1", "reading audit status")
 	if err != nil {
 		return nil, 0, err
 	}
-	return decodeAnswer(a, raw, nil)
+	return statusAnswer(a)
 }
 
 // ask runs the child in the given mode and decodes its answer; what names
 // the request in error messages.
-func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
+func ask(ctx context.Context, mode, what string) (answer, error) {
 	if err := ctx.Err(); err != nil {
-		return answer{}, nil, fmt.Errorf("%s: %w", what, err)
+		return answer{}, fmt.Errorf("%s: %w", what, err)
 	}
 	timeout := DefaultTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -203,7 +196,7 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 
 	r, w, err := os.Pipe()
 	if err != nil {
-		return answer{}, nil, fmt.Errorf("%s: creating pipe: %w", what, err)
+		return answer{}, fmt.Errorf("%s: creating pipe: %w", what, err)
 	}
 	defer r.Close()
 	cmd := childCommand()
@@ -212,10 +205,9 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return answer{}, nil, fmt.Errorf("%s: starting helper process %s: %w", what, cmd.Path, err)
+		return answer{}, fmt.Errorf("%s: starting helper process %s: %w", what, cmd.Path, err)
 	}
 	w.Close()
-	started.Add(1)
 	inFlight.Add(1)
 	// Reap in the background: waiting here would block for as long as the
 	// kernel keeps the child asleep. A goroutine in wait4 sleeps
@@ -249,15 +241,14 @@ func ask(ctx context.Context, mode, what string) (answer, []byte, error) {
 		r.Close() // ends the decoder's read
 		_ = cmd.Process.Kill()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return answer{}, nil, timeoutError(what, timeout)
+			return answer{}, timeoutError(what, timeout)
 		}
-		return answer{}, nil, fmt.Errorf("%s: %w", what, ctx.Err())
+		return answer{}, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 	if res.err != nil {
-		_, _, err := decodeAnswer(res.a, res.raw, res.err)
-		return answer{}, nil, err
+		return answer{}, garbled(what, res.raw, res.err)
 	}
-	return res.a, res.raw, nil
+	return res.a, nil
 }
 
 // timeoutError is the one-line error of a request that did not answer
@@ -268,9 +259,6 @@ func timeoutError(what string, waited time.Duration) error {
 		what, ErrTimeout, waited.Round(time.Millisecond))
 }
 
-// decodeAnswer turns the child's JSON into the result GetInProcess would
-// have returned, with the same error messages and errno. raw is what the
-// child wrote, for the message when decodeErr is set.
 // garbled is the error for a child's answer that is not one; what names
 // the request.
 func garbled(what string, raw []byte, decodeErr error) error {
@@ -282,11 +270,10 @@ func garbled(what string, raw []byte, decodeErr error) error {
 	return fmt.Errorf("%s: helper process answered %q (is auditnl.ServeChild called first in main?): %w", what, raw, decodeErr)
 }
 
-func decodeAnswer(a answer, raw []byte, decodeErr error) (*profile.AuditStatus, int, error) {
-	if decodeErr != nil {
-		return nil, 0, garbled("reading audit status", raw, decodeErr)
-	}
-	if err := answerError(a, raw, "reading audit status"); err != nil {
+// statusAnswer turns the child's answer into the result GetInProcess
+// would have returned, with the same error messages and errno.
+func statusAnswer(a answer) (*profile.AuditStatus, int, error) {
+	if err := answerError(a, "reading audit status"); err != nil {
 		return nil, 0, err
 	}
 	switch {
@@ -297,7 +284,7 @@ func decodeAnswer(a answer, raw []byte, decodeErr error) (*profile.AuditStatus, 
 }
 
 // answerError returns the error the child reported, if any.
-func answerError(a answer, raw []byte, what string) error {
+func answerError(a answer, what string) error {
 	switch {
 	case a.Errno != 0:
 		e := errnoError{msg: a.Error, errno: syscall.Errno(a.Errno)}

@@ -253,7 +253,11 @@ func TestHints(t *testing.T) {
 				t.Fatalf("in process: %q (is errno %v), want %q", err, errors.Is(err, tt.errno), tt.want)
 			}
 			// The same error, carried through the child's JSON.
-			_, _, err = decodeAnswer(decodeJSON(`{"errno":` + strconv.Itoa(int(tt.errno)) + `,"error":"` + err.Error() + `"}`))
+			a, err := decodeJSON(`{"errno":` + strconv.Itoa(int(tt.errno)) + `,"error":"` + err.Error() + `"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = statusAnswer(a)
 			if err.Error() != tt.want || !errors.Is(err, tt.errno) {
 				t.Fatalf("through child: %q (is errno %v), want %q", err, errors.Is(err, tt.errno), tt.want)
 			}
@@ -390,18 +394,24 @@ func FuzzDecodeAnswer(f *testing.F) {
 	f.Add([]byte(`{"errno":1,"error":"x"}`))
 	f.Add([]byte(`garbage`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		st, _, err := decodeAnswer(decodeJSON(string(b)))
+		a, err := decodeJSON(string(b))
+		var st *profile.AuditStatus
+		if err == nil {
+			st, _, err = statusAnswer(a)
+		}
 		if err == nil && st == nil {
 			t.Fatal("nil status without error")
 		}
 	})
 }
 
-// decodeJSON decodes like get does.
-func decodeJSON(s string) (answer, []byte, error) {
+// decodeJSON decodes like ask does.
+func decodeJSON(s string) (answer, error) {
 	var a answer
-	err := json.NewDecoder(strings.NewReader(s)).Decode(&a)
-	return a, []byte(s), err
+	if err := json.NewDecoder(strings.NewReader(s)).Decode(&a); err != nil {
+		return answer{}, garbled("reading audit status", []byte(s), err)
+	}
+	return a, nil
 }
 
 func deref(p *uint32) any {

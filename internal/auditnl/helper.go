@@ -108,38 +108,46 @@ func (h *Helper) Start() error {
 	return nil
 }
 
+// Started returns how many children the Helper has started: one for
+// any number of reads while the first keeps answering.
+func (h *Helper) Started() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.started
+}
+
 // Get returns the kernel's audit status, as the package's Get does, from
 // the Helper's child. It waits until ctx's deadline, or DefaultTimeout.
 func (h *Helper) Get(ctx context.Context) (*profile.AuditStatus, error) {
-	a, raw, err := h.ask(ctx, reqGet, "reading audit status")
+	a, err := h.ask(ctx, reqGet, "reading audit status")
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := decodeAnswer(a, raw, nil)
+	st, _, err := statusAnswer(a)
 	return st, err
 }
 
 // ListRules returns the loaded audit rules, as the package's ListRules
 // does, from the Helper's child.
 func (h *Helper) ListRules(ctx context.Context) ([][]byte, error) {
-	a, raw, err := h.ask(ctx, reqRules, "listing audit rules")
+	a, err := h.ask(ctx, reqRules, "listing audit rules")
 	if err != nil {
 		return nil, err
 	}
-	return rulesAnswer(a, raw)
+	return rulesAnswer(a)
 }
 
 // ask sends one request to the child (started if there is none) and
 // reads its answer; a child that fails or does not answer in time is
 // abandoned, and the error says so. what names the request in errors.
-func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, error) {
+func (h *Helper) ask(ctx context.Context, req, what string) (answer, error) {
 	if err := ctx.Err(); err != nil {
-		return answer{}, nil, fmt.Errorf("%s: %w", what, err)
+		return answer{}, fmt.Errorf("%s: %w", what, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return answer{}, nil, fmt.Errorf("%s: helper closed", what)
+		return answer{}, fmt.Errorf("%s: helper closed", what)
 	}
 	timeout := DefaultTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -149,7 +157,7 @@ func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, err
 	defer cancel()
 	if h.cmd == nil {
 		if err := h.start(); err != nil {
-			return answer{}, nil, fmt.Errorf("%s: %w", what, err)
+			return answer{}, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	type result struct {
@@ -174,22 +182,22 @@ func (h *Helper) ask(ctx context.Context, req, what string) (answer, []byte, err
 			raw := append([]byte(nil), h.raw.Bytes()...)
 			h.abandon()
 			if writeErr != nil && len(bytes.TrimSpace(raw)) == 0 {
-				return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
+				return answer{}, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
 			}
-			return answer{}, nil, garbled(what, raw, res.err)
+			return answer{}, garbled(what, raw, res.err)
 		}
 		if writeErr != nil {
 			h.abandon()
-			return answer{}, nil, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
+			return answer{}, fmt.Errorf("%s: asking the helper process: %w", what, writeErr)
 		}
-		return res.a, nil, nil
+		return res.a, nil
 	case <-ctx.Done():
 		// The decoder's read ends when the killed child's stdout closes.
 		h.abandon()
 		if ctx.Err() == context.DeadlineExceeded {
-			return answer{}, nil, timeoutError(what, timeout)
+			return answer{}, timeoutError(what, timeout)
 		}
-		return answer{}, nil, fmt.Errorf("%s: %w", what, ctx.Err())
+		return answer{}, fmt.Errorf("%s: %w", what, ctx.Err())
 	}
 }
 
@@ -214,7 +222,6 @@ func (h *Helper) start() error {
 		return fmt.Errorf("starting helper process %s: %w", cmd.Path, err)
 	}
 	w.Close()
-	started.Add(1)
 	c := &helperChild{}
 	go func() {
 		_ = cmd.Wait()

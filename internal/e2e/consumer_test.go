@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/recording"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
@@ -35,6 +36,9 @@ func TestConsumer(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				// The restart waits one of record's AUDIT_GET intervals
+				// and a second more, so the new pid is read before the end.
+				Vars:   map[string]string{"PID_SAMPLE_WAIT": strconv.Itoa(int(recording.ConsumerSampleEvery/time.Second) + 1)},
 				Script: guestScript(consumerSh), Timeout: 25 * time.Minute})
 			for _, mode := range []string{"fentry", "kprobe"} {
 				for _, phase := range []string{"idle", "load", "cpu"} {

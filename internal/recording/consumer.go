@@ -13,13 +13,13 @@ import (
 	"github.com/auditprof/auditprof/internal/recording/netlink"
 )
 
-// consumerSampleEvery is how often AUDIT_GET is read during a recording
+// ConsumerSampleEvery is how often AUDIT_GET is read during a recording
 // to follow auditd's pid (a restart registers a new one). The reads are
 // made by one child process (auditnl.Helper: starting a process for each
 // read cost about 20 ms of guest time in the test VMs, every 5 s), which
 // the kernel can hold while the queue is over its limit, so they run
 // beside the map reads, never in their way.
-const consumerSampleEvery = 5 * time.Second
+const ConsumerSampleEvery = 5 * time.Second
 
 // auditdConf and auditdPlugins are where auditd's configuration is read;
 // variables for tests.
@@ -43,21 +43,21 @@ type consumerWatch struct {
 	haveDrop bool
 	pids     chan uint32
 	inFlight bool
-	status   *auditnl.Helper
+	helper   *auditnl.Helper
 	cancel   context.CancelFunc
 	ctx      context.Context
 	err      error
 }
 
 // newConsumerWatch follows auditd from before's pid on; it reads AUDIT_GET
-// from status, the recording's helper, which its caller closes.
-func newConsumerWatch(pr *probe.Probe, status *auditnl.Helper, before *profile.AuditStatus, source string, hz float64) *consumerWatch {
+// from helper, the recording's, which its caller closes.
+func newConsumerWatch(pr *probe.Probe, helper *auditnl.Helper, before *profile.AuditStatus, source string, hz float64) *consumerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	if source == "" {
 		source = ConsumerSample
 	}
 	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel,
-		status: status}
+		helper: helper}
 	var pid uint32
 	if before != nil {
 		pid = before.PID
@@ -99,7 +99,7 @@ func (cw *consumerWatch) sample() {
 	}
 	cw.inFlight = true
 	go func() {
-		st, err := cw.status.Get(cw.ctx)
+		st, err := cw.helper.Get(cw.ctx)
 		if err != nil || st == nil {
 			st = &profile.AuditStatus{PID: cw.pid}
 		}

@@ -143,7 +143,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		if err := waitHZ(false); err != nil {
 			return nil, err
 		}
-		return runNetlink(ctx, opts, prof)
+		return runNetlink(ctx, opts, prof, nil)
 	}
 	if opts.Consumer == "" {
 		opts.Consumer = ConsumerSample
@@ -156,9 +156,9 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	// here, while the probe loads: starting a process for each read cost
 	// about 20 ms of guest time in the test VMs, inside whatever the
 	// machine was doing (auditnl.Helper).
-	status := auditnl.NewHelper()
-	defer status.Close()
-	_ = status.Start() // a child that fails to start is tried again by Get
+	helper := auditnl.NewHelper()
+	defer helper.Close()
+	_ = helper.Start() // a child that fails to start is tried again by Get
 	pr, err := probe.Open(probe.Options{Mode: opts.Attach, Bucket: opts.Bucket, KeepBuckets: opts.KeepBuckets,
 		TaskState: opts.TaskState, ProcessMinAge: opts.ProcessMinAge, SchedSwitch: opts.Consumer == ConsumerSchedSwitch})
 	if errors.Is(err, probe.ErrNoAttach) && opts.Attach == probe.ModeAuto && opts.Snapshot == nil {
@@ -168,7 +168,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		if err := waitHZ(false); err != nil {
 			return nil, err
 		}
-		return runNetlink(ctx, opts, prof)
+		return runNetlink(ctx, opts, prof, helper)
 	}
 	if err != nil {
 		<-hzDone
@@ -181,12 +181,12 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 
 	// AUDIT_GET is read after attaching and again right after detaching,
 	// so that the kernel's counters and ours cover the same interval.
-	before, err := getStatus(ctx, status, prof, "before")
+	before, err := getStatus(ctx, helper, prof, "before")
 	if err != nil {
 		return nil, err
 	}
 	prof.AuditBefore = before
-	cw := newConsumerWatch(pr, status, before, opts.Consumer, opts.ConsumerHz)
+	cw := newConsumerWatch(pr, helper, before, opts.Consumer, opts.ConsumerHz)
 	defer cw.stop() // count stops it too; here for the ways out before it
 	if n := pr.Note(); n != "" && opts.Notice != nil {
 		opts.Notice("attach: " + n)
@@ -215,7 +215,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		}
 	}
 
-	names := &namer{status: status}
+	names := &namer{helper: helper}
 	// The maps are read, and counting is switched off (a map update
 	// where .bss is not mmapable), on a real-time thread while the
 	// programs count: see readerPriority.
@@ -223,7 +223,8 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	if err != nil {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
-	err = count(ctx, opts, start, pr, prof, names, cw, journal)
+	err = (&counting{opts: opts, start: start, pr: pr, base: prof, helper: helper,
+		names: names, cw: cw, journal: journal}).run(ctx)
 	// Stopped where the programs stop counting, to cover the same time.
 	cw.stopMeasuring()
 	if err == nil {
@@ -234,7 +235,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.DurationNs = time.Since(start).Nanoseconds()
-	after, err := getStatus(context.Background(), status, prof, "after")
+	after, err := getStatus(context.Background(), helper, prof, "after")
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +290,24 @@ func setHZ(prof *profile.Profile, hz kernel.HZ, err error, bpf bool) error {
 	return nil
 }
 
+// counting is a BPF recording while its programs count: what run reads
+// and what a live snapshot is made of.
+type counting struct {
+	opts  Options
+	start time.Time
+	pr    *probe.Probe
+	// base holds the profile's fixed fields (kernel, HZ, AuditBefore).
+	base *profile.Profile
+	// helper answers every AUDIT_GET of the recording.
+	helper  *auditnl.Helper
+	names   *namer
+	cw      *consumerWatch
+	journal *profile.Journal
+}
+
 // snapshot builds a live profile: base's fixed fields, the maps so far.
-func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start time.Time, names *namer, cw *consumerWatch) (*profile.Profile, error) {
+func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
+	pr, base, start, names, cw := c.pr, c.base, c.start, c.names, c.cw
 	snap := &profile.Profile{
 		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
 		HZ: base.HZ, HZSource: base.HZSource, KauditdSendTimeoutNs: base.KauditdSendTimeoutNs, StartUnixNs: base.StartUnixNs,
@@ -298,7 +315,7 @@ func snapshot(ctx context.Context, pr *probe.Probe, base *profile.Profile, start
 	}
 	// AUDIT_GET first: the maps are read after it, so the kernel's lost
 	// counter is never ahead of ours.
-	after, err := getStatus(ctx, cw.status, snap, "after")
+	after, err := getStatus(ctx, c.helper, snap, "after")
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +343,11 @@ func readTimeline(path string) (profile.Timeline, error) {
 	return p.Timeline, nil
 }
 
-func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, base *profile.Profile, names *namer, cw *consumerWatch, journal *profile.Journal) error {
+// run counts until ctx is done or opts.Duration has passed: it empties
+// the timeline ring every second, follows auditd's pid, and makes the
+// live snapshots and progress opts asks for.
+func (c *counting) run(ctx context.Context) error {
+	opts, start, pr, cw, journal := c.opts, c.start, c.pr, c.cw, c.journal
 	var stop <-chan time.Time
 	if opts.Duration > 0 {
 		t := time.NewTimer(opts.Duration)
@@ -340,7 +361,7 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 	defer poll.Stop()
 	tick := time.NewTicker(opts.Every)
 	defer tick.Stop()
-	sample := time.NewTicker(consumerSampleEvery)
+	sample := time.NewTicker(ConsumerSampleEvery)
 	defer sample.Stop()
 	defer cw.stop()
 	// At the default Every (the poll's second) progress shows the totals
@@ -379,7 +400,7 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 			}
 		case <-tick.C:
 			if opts.Snapshot != nil {
-				snap, err := snapshot(ctx, pr, base, start, names, cw)
+				snap, err := c.snapshot(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						// Stopped while reading (the tick and Ctrl-C came
@@ -403,7 +424,10 @@ func count(ctx context.Context, opts Options, start time.Time, pr *probe.Probe, 
 	}
 }
 
-func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*profile.Profile, error) {
+// runNetlink records what netlink offers; helper, the recording's if it
+// has one yet, answers its AUDIT_GET samples (netlink.Run makes its own
+// when nil).
+func runNetlink(ctx context.Context, opts Options, prof *profile.Profile, helper *auditnl.Helper) (*profile.Profile, error) {
 	if opts.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, opts.Duration)
@@ -420,6 +444,7 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 			return nil
 		},
 		Draining: opts.Draining,
+		Helper:   helper,
 		Progress: func(p netlink.Progress) {
 			if opts.Progress != nil {
 				opts.Progress(Progress{Elapsed: time.Since(start), Records: p.Delivered, Queued: p.Delivered,
@@ -446,8 +471,8 @@ func runNetlink(ctx context.Context, opts Options, prof *profile.Profile) (*prof
 // is over its limit the kernel makes every audit netlink sender sleep up
 // to backlog_wait_time; a reading that does not come back in time is noted
 // in the profile, not fatal.
-func getStatus(ctx context.Context, status *auditnl.Helper, prof *profile.Profile, when string) (*profile.AuditStatus, error) {
-	st, err := status.Get(ctx)
+func getStatus(ctx context.Context, helper *auditnl.Helper, prof *profile.Profile, when string) (*profile.AuditStatus, error) {
+	st, err := helper.Get(ctx)
 	if errors.Is(err, auditnl.ErrTimeout) {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("audit_%s is missing: AUDIT_GET did not answer in time (the kernel delays audit requests while the backlog is over its limit)", when))
 		return nil, nil
@@ -459,12 +484,12 @@ func getStatus(ctx context.Context, status *auditnl.Helper, prof *profile.Profil
 // the (key, syscall) rows came from, and each process's cgroup. Either may
 // be unavailable (no CAP_AUDIT_CONTROL, no cgroup2); the profile then says
 // so in a note and keeps its numbers. Live snapshots reuse what it looked
-// up: the rule list is read again every namerRefresh (from status, the
+// up: the rule list is read again every namerRefresh (from helper, the
 // recording's helper process, when it has one; a child process per read
 // otherwise, see auditnl.ListRules), the cgroup tree walked again only for
 // ids it has not named, and at most every namerRefresh.
 type namer struct {
-	status   *auditnl.Helper
+	helper   *auditnl.Helper
 	rules    []auditrules.Rule
 	rulesErr error
 	rulesAt  time.Time
@@ -490,8 +515,8 @@ func (n *namer) name(prof *profile.Profile) {
 	if n.rulesAt.IsZero() || now.Sub(n.rulesAt) >= namerRefresh {
 		n.rulesAt = now
 		list := auditnl.ListRules
-		if n.status != nil {
-			list = n.status.ListRules
+		if n.helper != nil {
+			list = n.helper.ListRules
 		}
 		wire, err := list(context.Background())
 		if err == nil {

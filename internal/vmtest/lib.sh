@@ -40,9 +40,11 @@ _vmtest_wait() {
 
 _vmtest_exists() { [ -e "$1" ]; }
 _vmtest_gone() { ! kill -0 "$1" 2>/dev/null; }
+# The registered pid must be the running auditd's: after a restart the
+# kernel keeps the old pid until a send to it fails.
 _vmtest_auditd() {
 	_a_pid=$(auditctl -s 2>/dev/null | sed -n 's/^pid \([0-9]*\).*/\1/p')
-	[ -n "$_a_pid" ] && [ "$_a_pid" != 0 ]
+	[ -n "$_a_pid" ] && [ "$_a_pid" != 0 ] && [ "$_a_pid" = "$(pidof auditd)" ]
 }
 
 # wait_for_file PATH [SECONDS]: wait until PATH exists (default 10 s).
@@ -51,6 +53,6 @@ wait_for_file() { _vmtest_wait "${2:-10}" _vmtest_exists "$1"; }
 # wait_for_pid PID [SECONDS]: wait until process PID has exited (default 10 s).
 wait_for_pid() { _vmtest_wait "${2:-10}" _vmtest_gone "$1"; }
 
-# wait_for_auditd [SECONDS]: wait until a process is registered as the audit
-# daemon, i.e. auditctl -s shows a non-zero pid (default 10 s).
+# wait_for_auditd [SECONDS]: wait until the running auditd is registered as
+# the audit daemon, i.e. auditctl -s shows its pid (default 10 s).
 wait_for_auditd() { _vmtest_wait "${1:-10}" _vmtest_auditd; }

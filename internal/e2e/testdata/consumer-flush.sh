@@ -19,8 +19,6 @@ stop_auditd() {
 	kill "$_a"
 	wait_for_pid "$_a" 10 || { echo "auditd did not stop"; exit 1; }
 }
-# registered: the kernel's audit pid is the running auditd's.
-registered() { [ "$(auditctl -s | sed -n 's/^pid \([0-9]*\).*/\1/p')" = "$(pidof auditd)" ]; }
 stop_auditd
 mke2fs -q -F /dev/nullb0 >/dev/null || { echo "mke2fs failed"; exit 1; }
 mount -t ext2 /dev/nullb0 /var/log/audit || { echo "mount failed"; exit 1; }
@@ -31,7 +29,7 @@ MODE=auto
 for FLUSH in incremental_async data sync; do
 	sed -i "s/^flush = .*/flush = $FLUSH/" /etc/audit/auditd.conf
 	auditd || { echo "auditd failed to start"; exit 1; }
-	_vmtest_wait 10 registered || { echo "auditd did not register"; exit 1; }
+	wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
 	record $FLUSH --duration 600s
 	cp /sys/block/nullb0/stat /tmp/$FLUSH.disk
 	( echo 1000 > /proc/self/loginuid && exec stress-ng --open 1 --open-ops 300 --quiet )

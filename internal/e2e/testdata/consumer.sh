@@ -59,7 +59,6 @@ done
 # (fentry): the recording follows the new pid, read from AUDIT_GET every
 # 5 s by its helper process. restart.pids: the first auditd's pid, then
 # the second's.
-registered() { [ "$(auditctl -s | sed -n 's/^pid \([0-9]*\).*/\1/p')" = "$(pidof auditd)" ]; }
 MODE=fentry
 record restart --duration 600s
 opens 500
@@ -67,10 +66,11 @@ A1=$(pidof auditd)
 kill "$A1"
 wait_for_pid "$A1" 10 || { echo "auditd did not stop"; exit 1; }
 auditd || { echo "auditd failed to start"; exit 1; }
-_vmtest_wait 10 registered || { echo "auditd did not register"; exit 1; }
+wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
 opens 500
-# Longer than the 5 s between two of record's reads of auditd's pid.
-sleep 6
+# Longer than the time between two of record's reads of auditd's pid
+# (PID_SAMPLE_WAIT, from recording.ConsumerSampleEvery).
+sleep "$PID_SAMPLE_WAIT"
 settle
 { echo "$A1"; pidof auditd; } > /tmp/restart.pids
 emit restart.pids /tmp/restart.pids

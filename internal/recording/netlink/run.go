@@ -43,6 +43,9 @@ type Options struct {
 	// holds records to receive: queued is the audit queue's length then,
 	// or -1 if AUDIT_GET did not answer; within is DrainTimeout.
 	Draining func(queued int64, within time.Duration)
+	// Helper, if set, answers every AUDIT_GET sample; the caller closes
+	// it. Run makes and closes its own otherwise.
+	Helper *auditnl.Helper
 }
 
 // Progress is the state after an AUDIT_GET sample.
@@ -105,8 +108,11 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	// Every AUDIT_GET sample is answered by one child process: starting
 	// one a sample cost about 20 ms of guest time in the test VMs
 	// (auditnl.Helper).
-	status := auditnl.NewHelper()
-	defer status.Close()
+	status := opts.Helper
+	if status == nil {
+		status = auditnl.NewHelper()
+		defer status.Close()
+	}
 	_ = status.Start() // a child that fails to start is tried again by Get
 	f, rc, err := joinReadlog()
 	if err != nil {

@@ -73,8 +73,10 @@ func TestRunHere(t *testing.T) {
 	var startedAt, stopped time.Time
 	var mu sync.Mutex
 	begin := time.Now()
-	children := auditnl.ChildrenStarted()
+	helper := auditnl.NewHelper()
+	defer helper.Close()
 	p, err := Run(ctx, Options{
+		Helper:      helper,
 		Bucket:      testBucket,
 		SampleEvery: 300 * time.Millisecond,
 		// Long enough that a Run which waited for it is told apart
@@ -135,7 +137,7 @@ func TestRunHere(t *testing.T) {
 	// At least four AUDIT_GET reads (the first, two progress samples, the
 	// last), all from one child: a process start for each read would cost
 	// the machine more than the read (auditnl.Helper).
-	if n := auditnl.ChildrenStarted() - children; n != 1 {
+	if n := helper.Started(); n != 1 {
 		t.Errorf("Run started %d AUDIT_GET children for %d samples, want 1", n, progress.Load())
 	}
 	// The timeline covers the recording, bucket for bucket: at least
