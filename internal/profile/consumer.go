@@ -146,7 +146,10 @@ type Kauditd struct {
 	IdleNs        uint64 `json:"idle_ns"`
 	RunnableNs    uint64 `json:"runnable_ns"`
 	// SendMainNs, SendRetryNs and SendHoldNs are kauditd's wall time in
-	// passes over each queue. Without kallsyms data symbols the fentry
+	// passes over each queue; a pass over an empty retry or hold queue
+	// is not counted (it takes next to no time, and is most passes on
+	// kernels whose kauditd runs all three each time it wakes). Without
+	// kallsyms data symbols the fentry
 	// programs cannot tell the hold queue from the retry queue: both are
 	// in SendRetryNs.
 	SendMainNs  uint64 `json:"send_main_ns"`
