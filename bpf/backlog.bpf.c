@@ -1466,8 +1466,10 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	kauditd_pid = (__u32)bpf_get_current_pid_tgid();
 	/* An empty hold or retry queue: the pass sends nothing and takes
 	 * next to no time, so it is neither timed nor opened (its exit finds
-	 * nothing open). Only kauditd adds to these queues, between passes
-	 * (auditd_reset, from another task, only empties them). Most passes
+	 * nothing open). A pass walks only to the tail it saw at its start
+	 * (skb_peek_tail, 5.10 to 6.18), so what auditd_reset moves to the
+	 * hold queue meanwhile, from another task, waits for the next pass;
+	 * a move between this read and that peek is missed. Most passes
 	 * are such: 6.1's kauditd runs all three every time it wakes, one
 	 * record a wake where auditd keeps up (make bench: the pass programs
 	 * ran 3.0 times a record there, 1,505 ns a record with fentry). */
