@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -258,6 +259,8 @@ type Probe struct {
 	startNs, stopNs uint64
 	consumers       []uint32
 	consumerSince   uint64
+	// noBatch: the kernel has no batch lookup on arrays (readRows).
+	noBatch atomic.Bool
 }
 
 // Mode returns the family in use.

@@ -3,6 +3,7 @@ package probe
 import (
 	"fmt"
 	"sort"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -211,14 +212,15 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 	if err := p.fillProcesses(prof, jns); err != nil {
 		return err
 	}
-	if err := p.fillProgramRows(prof, jns); err != nil {
+	progs, err := p.fillProgramRows(prof, jns)
+	if err != nil {
 		return err
 	}
 	ruleAt, err := p.fillRules(prof, jns)
 	if err != nil {
 		return err
 	}
-	if err := p.fillRulePrograms(prof, ruleAt, jns); err != nil {
+	if err := p.fillRulePrograms(prof, ruleAt, progs, jns); err != nil {
 		return err
 	}
 	if err := p.fillHistogram(prof); err != nil {
@@ -282,47 +284,24 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
-// slotsInUse returns the slots a slot hash points to, and the reserved
-// ones before them (0, "other", and for procs 1, the short-lived row).
-func slotsInUse[K any](m *ebpf.Map, reserved ...uint32) ([]uint32, error) {
-	var k K
-	var slot uint32
-	slots := append([]uint32{0}, reserved...)
-	it := m.Iterate()
-	for it.Next(&k, &slot) {
-		if slot != 0 {
-			slots = append(slots, slot)
-		}
-	}
-	return slots, it.Err()
-}
-
 func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
-	slots, err := slotsInUse[uint32](p.coll.Maps["proc_slots"], uint32(backlogProcSlotPROC_SLOT_SHORT))
+	rows, err := readRows[uint32](p, p.coll.Maps["procs"], p.coll.Maps["proc_slots"],
+		func(v *backlogProcStats) bool { return v.Records > 0 }, uint32(backlogProcSlotPROC_SLOT_SHORT))
 	if err != nil {
 		return fmt.Errorf("reading processes: %w", err)
 	}
 	prof.Processes = nil
-	for _, slot := range slots {
-		var v backlogProcStats
-		if err := p.coll.Maps["procs"].Lookup(slot, &v); err != nil {
-			return fmt.Errorf("reading processes: %w", err)
-		}
+	for _, r := range rows {
+		v := r.v
 		row := profile.Process{
 			Tgid: v.Tgid, Comm: cString(v.Comm[:]), CgroupID: v.CgroupId,
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
 			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
-		switch slot {
+		switch r.slot {
 		case uint32(backlogProcSlotPROC_SLOT_OTHER):
-			if v == (backlogProcStats{}) {
-				continue
-			}
 			row.Tgid, row.Comm = 0, "other"
 		case uint32(backlogProcSlotPROC_SLOT_SHORT):
-			if v == (backlogProcStats{}) {
-				continue
-			}
 			row.Tgid, row.Comm, row.ShortLived = 0, "short-lived", true
 		}
 		prof.Processes = append(prof.Processes, row)
@@ -331,49 +310,45 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 }
 
 // fillProgramRows reads the program table (prog_slots, progs); slot 0 is
-// the row of the programs that did not fit.
-func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) error {
-	slots, err := slotsInUse[backlogProgKey](p.coll.Maps["prog_slots"])
+// the row of the programs that did not fit. It returns the rows read by
+// slot, for fillRulePrograms.
+func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]backlogProgStats, error) {
+	rows, err := readRows[backlogProgKey](p, p.coll.Maps["progs"], p.coll.Maps["prog_slots"],
+		func(v *backlogProgStats) bool { return v.Records > 0 })
 	if err != nil {
-		return fmt.Errorf("reading programs: %w", err)
+		return nil, fmt.Errorf("reading programs: %w", err)
 	}
 	prof.ByProgram = nil
-	for _, slot := range slots {
-		var v backlogProgStats
-		if err := p.coll.Maps["progs"].Lookup(slot, &v); err != nil {
-			return fmt.Errorf("reading programs: %w", err)
-		}
+	bySlot := make(map[uint32]backlogProgStats, len(rows))
+	for _, r := range rows {
+		v := r.v
+		bySlot[r.slot] = v
 		row := profile.ProgramRow{
 			Comm: cString(v.Key.Comm[:]), ParentComm: cString(v.Key.ParentComm[:]), CgroupID: v.Key.CgroupId,
 			Self: v.Key.Self != 0, Exe: cString(v.Exe[:]), Processes: v.Processes,
 			Records: v.Records, Queued: v.Queued, Bytes: v.Bytes, Lost: v.Lost,
 			Waits: v.Waits, WaitNs: jns(v.WaitJiffies), MaxWaitNs: jns(v.MaxWaitJiffies), BlockedNs: v.BlockedNs,
 		}
-		if slot == 0 {
-			if v == (backlogProgStats{}) {
-				continue
-			}
+		if r.slot == 0 {
 			row.Comm, row.ParentComm, row.CgroupID, row.Self, row.Overflow = "other", "", 0, false, true
 		}
 		prof.ByProgram = append(prof.ByProgram, row)
 	}
-	return nil
+	return bySlot, nil
 }
 
 // fillRules reads the rule table, and returns the index in prof.Rules of
 // each rule slot read.
 func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]int, error) {
-	slots, err := slotsInUse[backlogRuleKey](p.coll.Maps["rule_slots"])
+	rows, err := readRows[backlogRuleKey](p, p.coll.Maps["rules"], p.coll.Maps["rule_slots"],
+		func(v *backlogRuleStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
 	}
 	prof.Rules = nil
 	at := map[uint32]int{}
-	for _, slot := range slots {
-		var v backlogRuleStats
-		if err := p.coll.Maps["rules"].Lookup(slot, &v); err != nil {
-			return nil, fmt.Errorf("reading rules: %w", err)
-		}
+	for _, r := range rows {
+		v := r.v
 		row := profile.Rule{
 			Key: cString(v.Key.Key[:]), Syscall: v.Key.Syscall, Comm: cString(v.Key.Comm[:]),
 			Arch: auditrules.ArchName(v.Key.Arch), SyscallName: auditrules.SyscallName(v.Key.Syscall, v.Key.Arch),
@@ -383,50 +358,39 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[u
 			op := v.Key.UringOp
 			row.UringOp, row.UringOpName, row.Arch, row.SyscallName = &op, auditrules.UringOpName(op), "", ""
 		}
-		if slot == 0 {
-			if v == (backlogRuleStats{}) {
-				continue
-			}
+		if r.slot == 0 {
 			row.Key, row.Syscall = "", syscallInt32(backlogRuleSyscallSYSCALL_OTHER)
 		}
-		at[slot] = len(prof.Rules)
+		at[r.slot] = len(prof.Rules)
 		prof.Rules = append(prof.Rules, row)
 	}
 	return at, nil
 }
 
 // fillRulePrograms reads the rules-by-program table into each rule's
-// Programs, the program's key copied from its program row (slot 0: the
-// programs that did not fit, "other"). The pairs that did not fit (slot 0
-// of rule_progs) belong to no rule: their records are
+// Programs, the program's key copied from its program row (progs, by slot;
+// slot 0: the programs that did not fit, "other"). The pairs that did not
+// fit (slot 0 of rule_progs) belong to no rule: their records are
 // Overflows.RulePrograms and in no rule's Programs.
-func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, jns func(uint64) uint64) error {
-	var k backlogRuleProgKey
-	var slot uint32
-	var slots []uint32
-	it := p.coll.Maps["rule_prog_slots"].Iterate()
-	for it.Next(&k, &slot) {
-		if slot != 0 {
-			slots = append(slots, slot)
-		}
-	}
-	if err := it.Err(); err != nil {
+func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, progs map[uint32]backlogProgStats,
+	jns func(uint64) uint64) error {
+	rows, err := readRows[backlogRuleProgKey](p, p.coll.Maps["rule_progs"], p.coll.Maps["rule_prog_slots"],
+		func(v *backlogRuleProgStats) bool { return v.Records > 0 })
+	if err != nil {
 		return fmt.Errorf("reading rules by program: %w", err)
 	}
-	progs := map[uint32]backlogProgStats{}
-	for _, slot := range slots {
-		var v backlogRuleProgStats
-		if err := p.coll.Maps["rule_progs"].Lookup(slot, &v); err != nil {
-			return fmt.Errorf("reading rules by program: %w", err)
-		}
+	for _, r := range rows {
+		v := r.v
 		i, ok := ruleAt[v.Key.RuleSlot]
-		if !ok || v.Records == 0 {
-			// A pair claimed as counting began or stopped, with no
-			// record yet, or of a rule row with none.
+		if r.slot == 0 || !ok {
+			// The pairs that did not fit, or a pair of a rule row
+			// with no record (claimed as counting stopped).
 			continue
 		}
 		pg, ok := progs[v.Key.ProgSlot]
 		if !ok {
+			// The program's row was read before this pair counted
+			// its first record.
 			if err := p.coll.Maps["progs"].Lookup(v.Key.ProgSlot, &pg); err != nil {
 				return fmt.Errorf("reading rules by program: %w", err)
 			}
@@ -453,16 +417,12 @@ func syscallInt32(v backlogRuleSyscall) int32 { return int32(v) }
 
 func (p *Probe) fillHistogram(prof *profile.Profile) error {
 	prof.WaitHistogramNs = nil
-	m := p.coll.Maps["wait_hist"]
-	for slot := uint32(0); slot < uint32(backlogSizesHIST_SLOTS); slot++ {
-		var per []uint64
-		if err := m.Lookup(slot, &per); err != nil {
-			return fmt.Errorf("reading wait histogram: %w", err)
-		}
-		var n uint64
-		for _, c := range per {
-			n += c
-		}
+	counts, err := p.sumPerCPU(p.coll.Maps["wait_hist"])
+	if err != nil {
+		return fmt.Errorf("reading wait histogram: %w", err)
+	}
+	for slot, n := range counts {
+		slot := uint32(slot)
 		if n == 0 {
 			continue
 		}
@@ -488,8 +448,14 @@ type timelineReader struct {
 	// then costs a few kilobytes, not 360,000 slots of 96 bytes (issue
 	// 14: a recording's memory flat in its duration while quiet).
 	buckets []backlogTlSlot
-	per     []backlogTlSlot // one slot's per-CPU values, reused
-	marks   []pollMark      // the last polls' writes, newest last
+	// A poll's slots, their per-CPU values and one slot's (the
+	// fallback's), reused from poll to poll; ncpu: possible CPUs.
+	keys    []uint32
+	per     []backlogTlSlot
+	one     []backlogTlSlot
+	ncpu    int
+	noBatch bool       // the kernel has no batch lookup (lookupFrom)
+	marks   []pollMark // the last polls' writes, newest last
 	// spill, when set, takes the buckets read in which something
 	// happened, instead of buckets (Probe.SpillTimeline).
 	spill  func(backlogTlSlot) error
@@ -541,53 +507,102 @@ func (r *timelineReader) readUntil(last uint64) error {
 		r.missed += lostSpan
 		r.next += lostSpan
 	}
-	// Only the slots of the buckets to read, one lookup each: a poll a
-	// second at 10 ms buckets reads 100 of the ring's 1,024 slots, and an
-	// idle recording's cost is these lookups (issue 14). The per-CPU
-	// values are read into one reused slice.
-	for e := r.next; e <= last; e++ {
-		var b backlogTlSlot
-		overwritten := false
-		if err := r.m.Lookup(uint32(e%uint64(r.slots)), &r.per); err != nil {
+	// Only the slots of the buckets to read: a poll a second at 10 ms
+	// buckets reads 100 of the ring's 1,024 slots, and an idle
+	// recording's cost is this read (issue 14). One batch lookup per run
+	// of consecutive slots (two where the buckets wrap round the ring),
+	// into slices reused from poll to poll; one lookup a slot where the
+	// kernel has no batch lookup (lookupFrom).
+	for e := r.next; e <= last; {
+		from := uint32(e % uint64(r.slots))
+		n := int(min(last-e+1, uint64(r.slots-from)))
+		per, err := r.readSlots(from, n)
+		if err != nil {
 			return fmt.Errorf("reading timeline: %w", err)
 		}
-		for _, s := range r.per {
-			switch {
-			case s.Epoch == e:
-				b.Arrivals += s.Arrivals
-				b.Events += s.Events
-				b.LostEvents += s.LostEvents
-				b.Queued += s.Queued
-				b.Lost += s.Lost
-				b.Drained += s.Drained
-				b.MaxDepth = max(b.MaxDepth, s.MaxDepth)
-				b.Waits += s.Waits
-				b.WaitJiffies += s.WaitJiffies
-				b.Producers += s.Producers // a task counts once, on one CPU
-				b.Delivered += s.Delivered
-			case s.Epoch > e:
-				overwritten = true
-			}
-		}
-		if overwritten {
-			r.missed++
-		}
-		b.Epoch = e
-		if b == (backlogTlSlot{Epoch: e}) {
-			continue
-		}
-		if r.spill != nil {
-			if err := r.spill(b); err != nil {
-				// Read again next time: what was handed over is not.
-				r.next = e
+		for k := range n {
+			if err := r.take(e, per[k*r.ncpu:(k+1)*r.ncpu]); err != nil {
+				r.next = e // read again next time: what was handed over is not
 				return err
 			}
-			continue
+			e++
 		}
-		r.buckets = append(r.buckets, b)
 	}
 	r.next = last + 1
 	r.trim()
+	return nil
+}
+
+// readSlots returns the per-CPU values of n consecutive slots from slot
+// from: n times ncpu values, slot by slot.
+func (r *timelineReader) readSlots(from uint32, n int) ([]backlogTlSlot, error) {
+	if r.ncpu == 0 {
+		ncpu, err := ebpf.PossibleCPU()
+		if err != nil {
+			return nil, err
+		}
+		r.ncpu = ncpu
+	}
+	if len(r.keys) < n {
+		r.keys, r.per = make([]uint32, n), make([]backlogTlSlot, n*r.ncpu)
+	}
+	per := r.per[:n*r.ncpu]
+	if !r.noBatch {
+		c, err := lookupFrom(r.m, from, r.keys[:n], unsafe.Pointer(&per[0]))
+		switch {
+		case noBatchSupport(err):
+			r.noBatch = true
+		case err != nil:
+			return nil, err
+		case c != n:
+			return nil, fmt.Errorf("batch lookup read %d of %d slots from %d", c, n, from)
+		default:
+			return per, nil
+		}
+	}
+	for k := range n {
+		if err := r.m.Lookup(from+uint32(k), &r.one); err != nil {
+			return nil, err
+		}
+		copy(per[k*r.ncpu:(k+1)*r.ncpu], r.one)
+	}
+	return per, nil
+}
+
+// take adds bucket e's per-CPU values (its ring slot's) to the buckets
+// read.
+func (r *timelineReader) take(e uint64, cpus []backlogTlSlot) error {
+	var b backlogTlSlot
+	overwritten := false
+	for _, s := range cpus {
+		switch {
+		case s.Epoch == e:
+			b.Arrivals += s.Arrivals
+			b.Events += s.Events
+			b.LostEvents += s.LostEvents
+			b.Queued += s.Queued
+			b.Lost += s.Lost
+			b.Drained += s.Drained
+			b.MaxDepth = max(b.MaxDepth, s.MaxDepth)
+			b.Waits += s.Waits
+			b.WaitJiffies += s.WaitJiffies
+			b.Producers += s.Producers // a task counts once, on one CPU
+			b.Delivered += s.Delivered
+		case s.Epoch > e:
+			overwritten = true
+		}
+	}
+	if overwritten {
+		r.missed++
+	}
+	b.Epoch = e
+	if b == (backlogTlSlot{Epoch: e}) {
+		return nil
+	}
+	if r.spill != nil {
+		return r.spill(b)
+	}
+	r.buckets = append(r.buckets, b)
 	return nil
 }
 

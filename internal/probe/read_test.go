@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -38,6 +39,14 @@ func TestRuleSyscallValues(t *testing.T) {
 // the BPF programs leave it: per-CPU slots tagged with their bucket, some
 // stale, some already reused for a newer bucket.
 func TestTimelineReader(t *testing.T) {
+	// Batch lookups (the runs of slots wrap round the ring below), and one
+	// lookup a slot as on kernels without them.
+	for _, noBatch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noBatch=%v", noBatch), func(t *testing.T) { testTimelineReader(t, noBatch) })
+	}
+}
+
+func testTimelineReader(t *testing.T, noBatch bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create BPF maps")
 	}
@@ -62,7 +71,7 @@ func TestTimelineReader(t *testing.T) {
 		copy(out, vals)
 		return out
 	}
-	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 100, next: 100}
+	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 100, next: 100, noBatch: noBatch}
 	// Bucket 100 on two CPUs; bucket 101 untouched (stale slot from 93);
 	// bucket 102 on CPU 0, but CPU 1's slot already holds 110 (overwritten).
 	put(100%slots, cpus(backlogTlSlot{Epoch: 100, Arrivals: 3, Queued: 2, MaxDepth: 5, WaitJiffies: 1},
