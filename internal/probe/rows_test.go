@@ -9,6 +9,25 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+// specMap makes the object's map name from its own spec, closed when the
+// test ends.
+func specMap(tb testing.TB, name string) *ebpf.Map {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("needs root to create BPF maps")
+	}
+	spec, err := loadBacklog()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := ebpf.NewMap(spec.Maps[name])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
 // procTable makes the process table's two maps from the object's own specs
 // and fills them as the programs leave them: rows the slot hash names,
 // "other" (slot 0) with records, the short-lived row (slot 1) empty, and a
@@ -16,21 +35,7 @@ import (
 // nothing counted).
 func procTable(t testing.TB, rows int) (procs, slots *ebpf.Map) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create BPF maps")
-	}
-	spec, err := loadBacklog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if procs, err = ebpf.NewMap(spec.Maps["procs"]); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { procs.Close() })
-	if slots, err = ebpf.NewMap(spec.Maps["proc_slots"]); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slots.Close() })
+	procs, slots = specMap(t, "procs"), specMap(t, "proc_slots")
 	put := func(slot uint32, v backlogProcStats, hashed bool) {
 		t.Helper()
 		if err := procs.Put(slot, v); err != nil {
@@ -89,7 +94,8 @@ func TestReadRows(t *testing.T) {
 // batch lookups and through the slot hash, side by side: compare the two
 // ns/op of one run.
 func BenchmarkReadRows(b *testing.B) {
-	procs, slots := procTable(b, int(procsMaxEntries(b))-int(backlogProcSlotPROC_SLOT_FIRST)-1)
+	probe := specMap(b, "procs") // for its size
+	procs, slots := procTable(b, int(probe.MaxEntries())-int(backlogProcSlotPROC_SLOT_FIRST)-1)
 	counted := func(v *backlogProcStats) bool { return v.Records > 0 }
 	for _, mode := range []struct {
 		name    string
@@ -107,29 +113,10 @@ func BenchmarkReadRows(b *testing.B) {
 	}
 }
 
-func procsMaxEntries(b *testing.B) uint32 {
-	spec, err := loadBacklog()
-	if err != nil {
-		b.Fatal(err)
-	}
-	return spec.Maps["procs"].MaxEntries
-}
-
 // TestSumPerCPU: the wait histogram summed over CPUs, read in one batch
 // and slot by slot, gives each slot's sum.
 func TestSumPerCPU(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create BPF maps")
-	}
-	spec, err := loadBacklog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ebpf.NewMap(spec.Maps["wait_hist"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := specMap(t, "wait_hist")
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		t.Fatal(err)
@@ -162,18 +149,7 @@ func TestSumPerCPU(t *testing.T) {
 // at its default size, with batch lookups and with
 // one lookup a slot, side by side: compare the two ns/op of one run.
 func BenchmarkTimelineRead(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to create BPF maps")
-	}
-	spec, err := loadBacklog()
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := ebpf.NewMap(spec.Maps["timeline"])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := specMap(b, "timeline")
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		b.Fatal(err)
