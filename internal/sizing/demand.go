@@ -35,6 +35,20 @@ const (
 // force while it was recorded.
 type Demand struct {
 	BucketNs int64
+	// Buckets is how many buckets the demand spans; 0 means
+	// len(Records) (a dense demand, as tests build them). See Len.
+	Buckets int
+	// Spans says which buckets Records, Burst, Capacity, Measured and
+	// Episode hold entries for, when not every one: a bucket outside every
+	// span is idle (no demand, no burst, Capacity IdleCapacity, Measured
+	// IdleMeasured, no episode). nil: an entry for every bucket. A day of
+	// 10 ms buckets is 8.6 million of them and every dense series costs
+	// 69 MB, while a real day is mostly quiet (issue 14).
+	Spans []Span
+	// IdleCapacity and IdleMeasured are Capacity and Measured in the idle
+	// buckets (outside Spans).
+	IdleCapacity float64
+	IdleMeasured bool
 	// Records per bucket: the records started (lost or not), plus the
 	// records of events whose SYSCALL record was lost (audit_log_exit
 	// gives up on the event, so they were never started), plus what
@@ -133,6 +147,58 @@ type Demand struct {
 	Producers float64
 }
 
+// Span is a run of buckets a Demand keeps entries for: buckets [First,
+// First+Len) are entries [Off, Off+Len) of its per-bucket series.
+type Span struct {
+	First, Off, Len int
+}
+
+// minIdleRun is the shortest run of idle buckets a Demand keeps no
+// entries for. Shorter runs are kept: between the buckets of a burst the
+// savings would not pay for a span's bookkeeping.
+var minIdleRun = 64
+
+// Len is how many buckets the demand spans.
+func (d *Demand) Len() int {
+	if d.Buckets > 0 || d.Spans != nil {
+		return d.Buckets
+	}
+	return len(d.Records)
+}
+
+// spans is Spans, or one span over every bucket for a dense demand.
+func (d *Demand) spans() []Span {
+	if d.Spans != nil {
+		return d.Spans
+	}
+	return []Span{{Len: len(d.Records)}}
+}
+
+// Dense is d with an entry for every bucket (d itself when it has): what
+// the stall search and a placed stall work on, which index buckets from
+// anywhere in the recording.
+func (d *Demand) Dense() *Demand {
+	if d.Spans == nil {
+		return d
+	}
+	n := d.Len()
+	c := *d
+	c.Spans, c.Buckets = nil, n
+	c.Records, c.Burst = make([]float64, n), make([]float64, n)
+	c.Capacity, c.Measured, c.Episode = make([]float64, n), make([]bool, n), make([]bool, n)
+	for i := range n {
+		c.Capacity[i], c.Measured[i] = d.IdleCapacity, d.IdleMeasured
+	}
+	for _, sp := range d.Spans {
+		copy(c.Records[sp.First:sp.First+sp.Len], d.Records[sp.Off:sp.Off+sp.Len])
+		copy(c.Burst[sp.First:sp.First+sp.Len], d.Burst[sp.Off:sp.Off+sp.Len])
+		copy(c.Capacity[sp.First:sp.First+sp.Len], d.Capacity[sp.Off:sp.Off+sp.Len])
+		copy(c.Measured[sp.First:sp.First+sp.Len], d.Measured[sp.Off:sp.Off+sp.Len])
+		copy(c.Episode[sp.First:sp.First+sp.Len], d.Episode[sp.Off:sp.Off+sp.Len])
+	}
+	return &c
+}
+
 // paceAside marks the buckets the consumer's pace is not measured in:
 // the recording's longest stall, which a stall sized for stands for
 // (healStall), and, where the timeline has what reached auditd
@@ -190,7 +256,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		return nil, fmt.Errorf("reading profile: %w", err)
 	}
 
-	d := &Demand{BucketNs: t.BucketNs, Records: make([]float64, n), Burst: make([]float64, n)}
+	d := &Demand{BucketNs: t.BucketNs, Buckets: n}
 	bucketSec := float64(t.BucketNs) / 1e9
 	d.RecordsPerLostEvent = recordsPerLostEvent(p)
 	d.DemandPerLost = d.RecordsPerLostEvent
@@ -210,6 +276,11 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.stalls = findStalls(t, d.StartDepth, drained)
 	aside := paceAside(t, d.longestStall())
 	paced := make([]bool, n)
+	// The buckets with a burst, and their bursts: few, where the queue
+	// rose within a bucket; Burst keeps entries only for the buckets the
+	// demand keeps (below).
+	var burstAt []int
+	var burstOf []float64
 	for i := 0; i < n; i++ {
 		level := max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
@@ -245,7 +316,9 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		// The depth within the bucket cannot pass its start level plus
 		// what was queued in it.
 		top := min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
-		d.Burst[i] = max(0, top-max(prev, level))
+		if b := max(0, top-max(prev, level)); b != 0 {
+			burstAt, burstOf = append(burstAt, i), append(burstOf, b)
+		}
 		prev = level
 	}
 	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
@@ -265,23 +338,6 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
-	longest := d.longestStall()
-	d.Capacity, d.Measured = make([]float64, n), make([]bool, n)
-	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
-	for i := range d.Capacity {
-		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
-		d.Capacity[i] = max(rate*bucketSec, drained[i])
-		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
-			d.Pace[k] = d.Capacity[i]
-		}
-		d.Measured[i] = measured
-		// Saturated (an overload episode, or the queue non-empty
-		// throughout): what the consumer took is what it could take.
-		if episode[i] || busy[i] {
-			d.Capacity[i], d.Measured[i] = drained[i], true
-		}
-	}
-
 	// Producers blocked in the backlog wait did not start the records they
 	// would have started meanwhile. Estimate them from each bucket's own
 	// rate: a fraction f of the producers' time blocked means the recorded
@@ -302,7 +358,43 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.ProducersAt = t.Producers
 	}
 	producers = max(producers, 1)
+
+	// An idle bucket (no arrival, no burst, nothing drained, not
+	// saturated, not in an episode) has this capacity; the demand keeps no
+	// entry for a run of at least minIdleRun of them (Spans).
+	idleRate, idleMeasured := capacityAt(d.DrainByLoad, 0, d.DrainRate)
+	d.IdleCapacity, d.IdleMeasured = max(idleRate*bucketSec, 0), idleMeasured
+	longest := d.longestStall()
+	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
+	var spans []Span
+	keep := func(i int, records, burst, capacity float64, measured, episode bool) {
+		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len == i {
+			spans[k].Len++
+		} else {
+			spans = append(spans, Span{First: i, Off: len(d.Records), Len: 1})
+		}
+		d.Records, d.Burst = append(d.Records, records), append(d.Burst, burst)
+		d.Capacity, d.Measured = append(d.Capacity, capacity), append(d.Measured, measured)
+		d.Episode = append(d.Episode, episode)
+	}
+	keepIdle := func(from, to int) {
+		for i := from; i < to; i++ {
+			keep(i, 0, 0, d.IdleCapacity, d.IdleMeasured, false)
+		}
+	}
+	idleFrom := -1 // the first bucket of the idle run in progress
+	nextBurst := 0
 	for i := 0; i < n; i++ {
+		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
+		capacity := max(rate*bucketSec, drained[i])
+		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
+			d.Pace[k] = capacity
+		}
+		// Saturated (an overload episode, or the queue non-empty
+		// throughout): what the consumer took is what it could take.
+		if episode[i] || busy[i] {
+			capacity, measured = drained[i], true
+		}
 		a := float64(max(t.Arrivals[i], 0))
 		suppressed := float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
 		d.AddedSuppressed += suppressed
@@ -312,7 +404,33 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			blocked = a * f / (1 - f)
 		}
 		d.AddedBlocked += blocked
-		d.Records[i] = a + suppressed + blocked
+		records := a + suppressed + blocked
+		burst := 0.0
+		if nextBurst < len(burstAt) && burstAt[nextBurst] == i {
+			burst = burstOf[nextBurst]
+			nextBurst++
+		}
+		if records == 0 && burst == 0 && !episode[i] && !busy[i] && capacity == d.IdleCapacity && measured == d.IdleMeasured {
+			if idleFrom < 0 {
+				idleFrom = i
+			}
+			continue
+		}
+		if idleFrom >= 0 && i-idleFrom < minIdleRun {
+			keepIdle(idleFrom, i)
+		}
+		idleFrom = -1
+		keep(i, records, burst, capacity, measured, episode[i])
+	}
+	if idleFrom >= 0 && n-idleFrom < minIdleRun {
+		keepIdle(idleFrom, n)
+	}
+	d.Spans = spans
+	switch {
+	case len(spans) == 1 && spans[0].First == 0 && spans[0].Len == n:
+		d.Spans = nil // every bucket kept: dense
+	case spans == nil:
+		d.Spans = []Span{} // every bucket idle
 	}
 	return d, nil
 }
@@ -513,6 +631,56 @@ func busiestSecond[T uint64 | float64](counts []T, bucketNs int64) float64 {
 	}
 	return best / (float64(min(per, max(len(counts), 1))) * float64(bucketNs) / 1e9)
 }
+
+// busiestSecondSpans is busiestSecond of a series of n buckets whose
+// values are held only in spans (vals[Off:Off+Len] for buckets
+// [First, First+Len)), zero elsewhere: the same sums in the same order,
+// less the zeros (adding or taking away 0 changes no sum, and a window
+// that does not change does not change the best).
+func busiestSecondSpans(vals []float64, spans []Span, n int, bucketNs int64) float64 {
+	per := int(max(1, math.Round(1e9/float64(bucketNs))))
+	in, out := entryCursor{spans: spans}, entryCursor{spans: spans} // entering the window, leaving it
+	var window, best float64
+	for {
+		ia, io := in.bucket(n), out.bucket(n)+per
+		i := min(ia, io)
+		if i >= n {
+			break
+		}
+		if ia == i {
+			window += vals[in.entry()]
+			in.next()
+		}
+		if io == i {
+			window -= vals[out.entry()]
+			out.next()
+		}
+		best = max(best, window)
+	}
+	return best / (float64(min(per, max(n, 1))) * float64(bucketNs) / 1e9)
+}
+
+// entryCursor walks the buckets spans hold entries for, in order.
+type entryCursor struct {
+	spans []Span
+	k, i  int // bucket spans[k].First+i
+}
+
+// bucket is the cursor's bucket, n past the last.
+func (c *entryCursor) bucket(n int) int {
+	for c.k < len(c.spans) && c.i >= c.spans[c.k].Len {
+		c.k, c.i = c.k+1, 0
+	}
+	if c.k == len(c.spans) {
+		return n
+	}
+	return c.spans[c.k].First + c.i
+}
+
+// entry is the index of the cursor's bucket in the demand's series.
+func (c *entryCursor) entry() int { return c.spans[c.k].Off + c.i }
+
+func (c *entryCursor) next() { c.i++ }
 
 // episodeGap joins buckets at the limit less than this many buckets apart
 // into one overload episode.

@@ -60,7 +60,7 @@ func Replay(d *Demand, s Setting) Outcome {
 // Outcome.MaxDepth is, which is its largest. It is the same replay, so a
 // chart of it is the evidence behind a limit Replay sized.
 func ReplayDepths(d *Demand, s Setting) []float64 {
-	depths := make([]float64, len(d.Records))
+	depths := make([]float64, d.Len())
 	replay(d, s, depths)
 	return depths
 }
@@ -86,26 +86,47 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 	// queues: ahead of audit_queue for the consumer, not counted against
 	// the limit. padm holds prefix sums of what was admitted.
 	st, en, mv := d.stallStart, d.stallEnd, d.Moves
-	moves := mv.movesIn(en-st) && st+mv.First < len(d.Records)
+	n := d.Len()
+	moves := mv.movesIn(en-st) && st+mv.First < n
 	var moved, startLevel float64
 	var padm []float64
 	if moves {
-		padm = make([]float64, len(d.Records)+1)
+		padm = make([]float64, n+1)
 	}
-	for i, demand := range d.Records {
+	spans, k := d.spans(), 0 // k: the span bucket i is in or before
+	for i := 0; i < n; i++ {
 		if i == st {
 			startLevel = level
 		}
-		burst := d.Burst[i]
+		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
+		if k < len(spans) && i >= spans[k].First {
+			j := spans[k].Off + i - spans[k].First
+			demand, burst = d.Records[j], d.Burst[j]
+			if d.Capacity != nil {
+				capacity = d.Capacity[j]
+			}
+			inferred = j < len(d.Measured) && !d.Measured[j]
+			if i == spans[k].First+spans[k].Len-1 {
+				k++
+			}
+		} else {
+			// An idle bucket (outside d.Spans): an empty queue stays
+			// empty until the next span.
+			if level == 0 && moved == 0 && !moves {
+				i = n - 1
+				if k < len(spans) {
+					i = spans[k].First - 1
+				}
+				continue
+			}
+			capacity = d.IdleCapacity
+		}
 		// An empty queue and nothing arriving: the bucket changes nothing
 		// (what follows would compute next = 0 and skip every sum). A day's
 		// recording is mostly such buckets, and a recommendation replays
 		// it some twenty times (issue 14).
 		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !moves {
 			continue
-		}
-		if d.Capacity != nil {
-			capacity = d.Capacity[i]
 		}
 		capacity := capacity
 		if moved > 0 {
@@ -132,7 +153,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 				depths[i] = min(peak, limit)
 			}
 			o.BusyBuckets++
-			if i < len(d.Measured) && !d.Measured[i] {
+			if inferred {
 				o.InferredBuckets++
 			}
 		}
@@ -213,10 +234,33 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	deferred := 0.0 // demand not yet made: its producers were asleep
 	var line []sleeper
 	asleep := 0.0
-	for i, demand := range d.Records {
-		burst := d.Burst[i]
-		if d.Capacity != nil {
-			capacity = d.Capacity[i]
+	n := d.Len()
+	spans, sp := d.spans(), 0 // sp: the span bucket i is in or before
+	for i := 0; i < n; i++ {
+		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
+		if sp < len(spans) && i >= spans[sp].First {
+			j := spans[sp].Off + i - spans[sp].First
+			demand, burst = d.Records[j], d.Burst[j]
+			if d.Capacity != nil {
+				capacity = d.Capacity[j]
+			}
+			inferred = j < len(d.Measured) && !d.Measured[j]
+			if i == spans[sp].First+spans[sp].Len-1 {
+				sp++
+			}
+		} else {
+			// An idle bucket (outside d.Spans): with the queue empty,
+			// no one asleep and nothing deferred, nothing changes
+			// until the next span (every step would admit nothing and
+			// leave the level at 0).
+			if level == 0 && len(line) == 0 && deferred == 0 {
+				i = n - 1
+				if sp < len(spans) {
+					i = spans[sp].First - 1
+				}
+				continue
+			}
+			capacity = d.IdleCapacity
 		}
 		if producersAt.v != nil {
 			producers = max(float64(producersAt.at(i)), 1)
@@ -291,13 +335,13 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 		}
 		if busy {
 			o.BusyBuckets++
-			if i < len(d.Measured) && !d.Measured[i] {
+			if inferred {
 				o.InferredBuckets++
 			}
 		}
 	}
 	// Sleepers still in line at the end are counted as waiting so far.
-	end := float64(len(d.Records)) * bucketNs
+	end := float64(n) * bucketNs
 	for _, p := range line {
 		o.WaitNs += p.amount * (end - p.sinceNs)
 	}
@@ -317,6 +361,11 @@ type slidingMax struct {
 
 // at returns the largest of v[i-w..i]; i must not go back.
 func (s *slidingMax) at(i int) uint64 {
+	if s.i < i-s.w {
+		// A jump past the window (a replay over idle buckets): what
+		// came before i-w no longer counts.
+		s.dq, s.i = s.dq[:0], i-s.w
+	}
 	for ; s.i <= i; s.i++ {
 		x := s.v[s.i]
 		for len(s.dq) > 0 && s.v[s.dq[len(s.dq)-1]] <= x {

@@ -205,6 +205,7 @@ func (m Moves) movesIn(n int) bool { return m.First > 0 && m.First < n }
 // [start, start+n), with kauditd's moves where the stall is long enough
 // (Demand.Moves).
 func withStall(d *Demand, start, n int) *Demand {
+	d = d.Dense()
 	c := *d
 	c.stallStart, c.stallEnd = start, min(start+n, len(d.Records))
 	c.Capacity = make([]float64, len(d.Records))
@@ -482,6 +483,7 @@ func healStall(d *Demand, st Stall) *Demand {
 		// names.
 		panic(fmt.Sprintf("sizing: healStall of the stall at %d (%d buckets), but the pace is kept at %d (%d)", st.First, st.Buckets, d.PaceFrom, len(d.Pace)))
 	}
+	d = d.Dense()
 	c := *d
 	c.Capacity = slices.Clone(d.Capacity)
 	if c.Capacity == nil {
@@ -529,9 +531,11 @@ func PlaceStall(d *Demand, p StallPlace) *Demand {
 // for none), and that moment.
 func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 	n := stallBuckets(stall, d.BucketNs)
-	if n == 0 || len(d.Records) == 0 {
+	if n == 0 || d.Len() == 0 {
 		return d, StallPlace{}
 	}
+	// The search reads every bucket's demand and capacity.
+	d = d.Dense()
 	start, _ := worstStall(d, n)
 	return withStall(d, start, n), StallPlace{Stall: time.Duration(int64(n) * d.BucketNs), At: time.Duration(int64(start) * d.BucketNs)}
 }
