@@ -335,7 +335,6 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
-	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
 	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
 	// Producers blocked in the backlog wait did not start the records they

@@ -1,0 +1,100 @@
+package sizing
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
+)
+
+// TestSparseDemand: a demand that keeps no entries for idle runs
+// (Spans) replays, recommends and predicts exactly as the same demand
+// with an entry for every bucket, to the bit: the steps the replays skip
+// over idle buckets change nothing.
+func TestSparseDemand(t *testing.T) {
+	stalled, _ := sizingtest.SimulateConsumer(20_000, sizingtest.Bursts, 5, sizingtest.StoppedFor(5, 9_000, 9_800), 2000)
+	profiles := map[string]*profile.Profile{
+		"day":     sizingtest.Day(0.5, 0.1),
+		"idle":    sizingtest.Day(0.2, 0),
+		"bursts":  must(sizingtest.Simulate(20_000, sizingtest.Bursts, 5, 5, 64)),
+		"stalled": stalled,
+	}
+	settings := []Setting{{}, {Limit: 100}, {Limit: 300}, {Limit: 50, WaitJiffies: 5, HZ: 250}, {Limit: 8192, WaitJiffies: 15000, HZ: 250}}
+	for name, p := range profiles {
+		for _, run := range []int{1, 2, 64} {
+			t.Run(fmt.Sprintf("%s/run=%d", name, run), func(t *testing.T) {
+				sparse, dense := reconstructWith(t, p, run), reconstructWith(t, p, math.MaxInt)
+				if dense.Spans != nil {
+					t.Fatal("dense demand with spans")
+				}
+				if run == 1 && (sparse.Spans == nil || len(sparse.Records) == sparse.Len()) {
+					t.Fatalf("no idle bucket left out of %d", sparse.Len())
+				}
+				got := sparse.Dense()
+				for name, eq := range map[string]bool{
+					"records": slices.Equal(got.Records, dense.Records), "burst": slices.Equal(got.Burst, dense.Burst),
+					"capacity": slices.Equal(got.Capacity, dense.Capacity), "measured": slices.Equal(got.Measured, dense.Measured),
+					"episode": slices.Equal(got.Episode, dense.Episode),
+				} {
+					if !eq {
+						t.Errorf("the sparse demand's %s differ from the dense one's", name)
+					}
+				}
+				for _, s := range settings {
+					if a, b := Replay(sparse, s), Replay(dense, s); a != b {
+						t.Errorf("%+v: sparse %+v, dense %+v", s, a, b)
+					}
+					if a, b := ReplayDepths(sparse, s), ReplayDepths(dense, s); !slices.Equal(a, b) {
+						t.Errorf("%+v: depths differ", s)
+					}
+				}
+				if a, b := optimistic(sparse), optimistic(dense); Replay(a, Setting{}) != Replay(b, Setting{}) {
+					t.Error("optimistic replays differ")
+				}
+				if a, b := LimitWithout(sparse, 0.3, 1.5), LimitWithout(dense, 0.3, 1.5); a != b {
+					t.Errorf("without 30%%: sparse %+v, dense %+v", a, b)
+				}
+				am, ap := rates(sparse)
+				bm, bp := rates(dense)
+				if am != bm || ap != bp {
+					t.Errorf("rates: sparse %v %v, dense %v %v", am, ap, bm, bp)
+				}
+				for _, stall := range []time.Duration{0, -1, 300 * time.Millisecond} {
+					a, b := recommendWith(t, p, run, stall), recommendWith(t, p, math.MaxInt, stall)
+					a.Demand, a.Sized, b.Demand, b.Sized = nil, nil, nil, nil
+					if fmt.Sprintf("%+v", *a) != fmt.Sprintf("%+v", *b) {
+						t.Errorf("stall %s: sparse %+v\ndense %+v", stall, *a, *b)
+					}
+				}
+			})
+		}
+	}
+}
+
+func must(p *profile.Profile, _ uint64) *profile.Profile { return p }
+
+func reconstructWith(t *testing.T, p *profile.Profile, run int) *Demand {
+	t.Helper()
+	defer func(r int) { minIdleRun = r }(minIdleRun)
+	minIdleRun = run
+	d, err := Reconstruct(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func recommendWith(t *testing.T, p *profile.Profile, run int, stall time.Duration) *Recommendation {
+	t.Helper()
+	defer func(r int) { minIdleRun = r }(minIdleRun)
+	minIdleRun = run
+	r, err := Recommend(p, Options{Stall: stall})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
