@@ -209,21 +209,35 @@ func (d *Demand) Dense() *Demand {
 // every other bucket is that slow.
 func paceAside(t *profile.Timeline, longest Stall) []bool {
 	aside := make([]bool, t.Len())
-	for i := longest.First; i < min(longest.First+longest.Buckets, len(aside)); i++ {
-		aside[i] = true
-	}
-	if len(t.Delivered) == t.Len() {
-		for i, dl := range t.Delivered {
-			dr := float64(at(t.Drained, i))
-			// A record dequeued at a bucket's end may reach the socket
-			// in the next: a little slack.
-			if math.Abs(dr-float64(dl)) > 1+0.05*max(dr, float64(dl)) {
-				aside[i] = true
-			}
-		}
+	for i := range aside {
+		aside[i] = paceAsideAt(t, longest, i)
 	}
 	return aside
 }
+
+// paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
+// by bucket rather than keep a series of 8.6 million a day (issue 14).
+func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
+	if i >= longest.First && i < longest.First+longest.Buckets {
+		return true
+	}
+	if len(t.Delivered) != t.Len() {
+		return false
+	}
+	dr, dl := float64(at(t.Drained, i)), float64(t.Delivered[i])
+	// A record dequeued at a bucket's end may reach the socket in the
+	// next: a little slack.
+	return math.Abs(dr-dl) > 1+0.05*max(dr, dl)
+}
+
+// bitset holds a flag per bucket in a bit: a day of 10 ms buckets in
+// 1 MB, where a []bool takes 8.6 MB (issue 14).
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) set(i int)      { b[i>>6] |= 1 << (i & 63) }
+func (b bitset) has(i int) bool { return b[i>>6]&(1<<(i&63)) != 0 }
 
 // longestStall is the recording's longest stall, the earliest of equals
 // (as summarizeStalls picks it); zero for none.
@@ -272,10 +286,10 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	prev := d.StartDepth
 	var busyDrained, fastest float64
 	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
-	full, busy := make([]bool, n), make([]bool, n)
+	busy := newBitset(n)
 	d.stalls = findStalls(t, d.StartDepth, drained)
-	aside := paceAside(t, d.longestStall())
-	paced := make([]bool, n)
+	longest := d.longestStall()
+	aside := func(i int) bool { return paceAsideAt(t, longest, i) }
 	// The buckets with a burst, and their bursts: few, where the queue
 	// rose within a bucket; Burst keeps entries only for the buckets the
 	// demand keeps (below).
@@ -293,7 +307,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			level = 0
 		}
 		dr := drained[i]
-		if !aside[i] {
+		if !aside(i) {
 			fastest = max(fastest, dr)
 		}
 		// Saturated: records that were queued when the bucket began
@@ -305,14 +319,12 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		// not its capacity (6.12, one record per kauditd pass, read 913
 		// records/s where it drained 18,000/s after a stall).
 		if prev > 0 && level > float64(t.Queued[i]) {
-			busy[i] = true
-			if !aside[i] {
+			busy.set(i)
+			if !aside(i) {
 				busyDrained += dr
 				d.BusyBuckets++
-				paced[i] = true
 			}
 		}
-		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
 		// The depth within the bucket cannot pass its start level plus
 		// what was queued in it.
 		top := min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
@@ -321,6 +333,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		}
 		prev = level
 	}
+	full := func(i int) bool { return t.Lost[i] > 0 || t.Waits[i] > 0 }
 	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
 	switch {
 	case fullBuckets >= minBusyBuckets && fullDrained > 0:
@@ -336,6 +349,8 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
+	// Paced: saturated, and not where the pace is set aside.
+	paced := func(i int) bool { return busy.has(i) && !aside(i) }
 	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
 	// Producers blocked in the backlog wait did not start the records they
 	// would have started meanwhile. Estimate them from each bucket's own
@@ -363,66 +378,83 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	// entry for a run of at least minIdleRun of them (Spans).
 	idleRate, idleMeasured := capacityAt(d.DrainByLoad, 0, d.DrainRate)
 	d.IdleCapacity, d.IdleMeasured = max(idleRate*bucketSec, 0), idleMeasured
-	longest := d.longestStall()
 	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
-	var spans []Span
-	keep := func(i int, records, burst, capacity float64, measured, episode bool) {
-		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len == i {
-			spans[k].Len++
-		} else {
-			spans = append(spans, Span{First: i, Off: len(d.Records), Len: 1})
-		}
-		d.Records, d.Burst = append(d.Records, records), append(d.Burst, burst)
-		d.Capacity, d.Measured = append(d.Capacity, capacity), append(d.Measured, measured)
-		d.Episode = append(d.Episode, episode)
-	}
-	keepIdle := func(from, to int) {
-		for i := from; i < to; i++ {
-			keep(i, 0, 0, d.IdleCapacity, d.IdleMeasured, false)
-		}
-	}
-	idleFrom := -1 // the first bucket of the idle run in progress
-	nextBurst := 0
-	for i := 0; i < n; i++ {
+	// bucket is what the demand holds for bucket i (its burst aside):
+	// its records are arrivals + suppressed + blocked, the records added
+	// for lost events and for producers asleep in the wait.
+	bucket := func(i int) (arrivals, suppressed, blocked, capacity float64, measured, ep bool) {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
-		capacity := max(rate*bucketSec, drained[i])
+		capacity = max(rate*bucketSec, drained[i])
 		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
 			d.Pace[k] = capacity
 		}
 		// Saturated (an overload episode, or the queue non-empty
 		// throughout): what the consumer took is what it could take.
-		if episode[i] || busy[i] {
+		ep = episode.has(i)
+		if ep || busy.has(i) {
 			capacity, measured = drained[i], true
 		}
-		a := float64(max(t.Arrivals[i], 0))
-		suppressed := float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
-		d.AddedSuppressed += suppressed
-		blocked := 0.0
+		arrivals = float64(max(t.Arrivals[i], 0))
+		suppressed = float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
 		if i < len(t.WaitNs) && t.WaitNs[i] > 0 {
 			f := min(0.9, float64(t.WaitNs[i])/(float64(t.BucketNs)*float64(producers)))
-			blocked = a * f / (1 - f)
+			blocked = arrivals * f / (1 - f)
 		}
+		return arrivals, suppressed, blocked, capacity, measured, ep
+	}
+	// Which buckets are idle, and the totals the reconstructions added
+	// (summed in bucket order, as they always were). The entries are
+	// then made in a second pass, once their number is known: appended
+	// one at a time, a day's would be copied over and over as they grew.
+	idle := newBitset(n)
+	nextBurst := 0
+	for i := 0; i < n; i++ {
+		a, suppressed, blocked, capacity, measured, ep := bucket(i)
+		d.AddedSuppressed += suppressed
 		d.AddedBlocked += blocked
 		records := a + suppressed + blocked
-		burst := 0.0
+		burst := false
 		if nextBurst < len(burstAt) && burstAt[nextBurst] == i {
-			burst = burstOf[nextBurst]
+			burst = true
 			nextBurst++
 		}
-		if records == 0 && burst == 0 && !episode[i] && !busy[i] && capacity == d.IdleCapacity && measured == d.IdleMeasured {
-			if idleFrom < 0 {
-				idleFrom = i
-			}
-			continue
+		if records == 0 && !burst && !ep && !busy.has(i) && capacity == d.IdleCapacity && measured == d.IdleMeasured {
+			idle.set(i)
 		}
-		if idleFrom >= 0 && i-idleFrom < minIdleRun {
-			keepIdle(idleFrom, i)
-		}
-		idleFrom = -1
-		keep(i, records, burst, capacity, measured, episode[i])
 	}
-	if idleFrom >= 0 && n-idleFrom < minIdleRun {
-		keepIdle(idleFrom, n)
+	var spans []Span
+	entries := 0
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && idle.has(j) == idle.has(i) {
+			j++
+		}
+		// Buckets [i, j) are all idle or all not.
+		if !idle.has(i) || j-i < minIdleRun {
+			if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len == i {
+				spans[k].Len += j - i
+			} else {
+				spans = append(spans, Span{First: i, Off: entries, Len: j - i})
+			}
+			entries += j - i
+		}
+		i = j
+	}
+	d.Records, d.Burst = make([]float64, entries), make([]float64, entries)
+	d.Capacity, d.Measured, d.Episode = make([]float64, entries), make([]bool, entries), make([]bool, entries)
+	nextBurst = 0
+	for _, sp := range spans {
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			e := sp.Off + i - sp.First
+			a, suppressed, blocked, capacity, measured, ep := bucket(i)
+			d.Records[e], d.Capacity[e], d.Measured[e], d.Episode[e] = a+suppressed+blocked, capacity, measured, ep
+			for nextBurst < len(burstAt) && burstAt[nextBurst] < i {
+				nextBurst++
+			}
+			if nextBurst < len(burstAt) && burstAt[nextBurst] == i {
+				d.Burst[e] = burstOf[nextBurst]
+			}
+		}
 	}
 	d.Spans = spans
 	switch {
@@ -467,11 +499,11 @@ const minLevelBuckets = 20
 // drainByLoad measures the consumer where it was saturated, by load level:
 // arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
 // fewer than minLevelBuckets buckets are left out.
-func drainByLoad(t *profile.Timeline, drainedBy []float64, busy []bool, bucketSec float64) []LoadDrain {
+func drainByLoad(t *profile.Timeline, drainedBy []float64, busy func(int) bool, bucketSec float64) []LoadDrain {
 	var drained [65]float64
 	var buckets [65]int
-	for i, b := range busy {
-		if b {
+	for i := range drainedBy {
+		if busy(i) {
 			l := bits.Len64(uint64(max(t.Arrivals[i], 0)))
 			drained[l] += drainedBy[i]
 			buckets[l]++
@@ -694,17 +726,17 @@ const episodeGap = 5
 // drains in passes, and the buckets where a pass landed often had room
 // again and lost nothing, so they would be left out and the rate read low
 // (by 20% and more against auditd in the VM tests).
-func overloadDrain(drainedBy []float64, full []bool) (drained float64, buckets int, episode []bool) {
-	n := len(full)
-	episode = make([]bool, n)
+func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, buckets int, episode bitset) {
+	n := len(drainedBy)
+	episode = newBitset(n)
 	for i := 0; i < n; {
-		if !full[i] {
+		if !full(i) {
 			i++
 			continue
 		}
 		end := i // last bucket at the limit in this episode
 		for j := i + 1; j < n && j <= end+episodeGap; j++ {
-			if full[j] {
+			if full(j) {
 				end = j
 			}
 		}
@@ -712,7 +744,7 @@ func overloadDrain(drainedBy []float64, full []bool) (drained float64, buckets i
 		for k := i; k <= last; k++ {
 			drained += drainedBy[k]
 			buckets++
-			episode[k] = true
+			episode.set(k)
 		}
 		i = last + 1
 	}
