@@ -52,7 +52,7 @@ type Outcome struct {
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
 // measured burst above its even level. With a wait time, see replayWait.
 func Replay(d *Demand, s Setting) Outcome {
-	return replay(d, s, nil)
+	return replay(d, s, nil, 1)
 }
 
 // ReplayDepths is the queue of Replay(d, s) bucket by bucket: the deepest
@@ -60,16 +60,25 @@ func Replay(d *Demand, s Setting) Outcome {
 // Outcome.MaxDepth is, which is its largest. It is the same replay, so a
 // chart of it is the evidence behind a limit Replay sized.
 func ReplayDepths(d *Demand, s Setting) []float64 {
-	depths := make([]float64, d.Len())
-	replay(d, s, depths)
-	return depths
+	return ReplayPeaks(d, s, 1)
 }
 
-// replay is Replay, and when depths is not nil (one per bucket) it also
-// keeps each bucket's deepest there.
-func replay(d *Demand, s Setting, depths []float64) Outcome {
+// ReplayPeaks is ReplayDepths folded into groups of step buckets: the
+// deepest in each (the last group may hold fewer). A chart of a day draws
+// a few thousand points, and a series of every bucket would cost 69 MB
+// (issue 14).
+func ReplayPeaks(d *Demand, s Setting, step int) []float64 {
+	step = max(step, 1)
+	peaks := make([]float64, (d.Len()+step-1)/step)
+	replay(d, s, peaks, step)
+	return peaks
+}
+
+// replay is Replay, and when depths is not nil (one per every buckets) it
+// also keeps the deepest of those buckets there.
+func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 	if s.Limit > 0 && s.WaitJiffies > 0 && s.HZ > 0 {
-		return replayWait(d, s, depths)
+		return replayWait(d, s, depths, every)
 	}
 	var o Outcome
 	bucketSec := float64(d.BucketNs) / 1e9
@@ -150,7 +159,7 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 		if admitted > 0 || level > 0 {
 			o.MaxDepth = max(o.MaxDepth, min(peak, limit))
 			if depths != nil {
-				depths[i] = min(peak, limit)
+				depths[i/every] = max(depths[i/every], min(peak, limit))
 			}
 			o.BusyBuckets++
 			if inferred {
@@ -213,7 +222,7 @@ const maxWaitSteps = 16
 // producer can sleep and drop several times in one bucket, as in the
 // kernel. The wait counted is the time slept, as backlog_wait_time_actual
 // counts it (in jiffies there).
-func replayWait(d *Demand, s Setting, depths []float64) Outcome {
+func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	var o Outcome
 	bucketNs := float64(d.BucketNs)
 	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
@@ -328,7 +337,7 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 				peak := min(max(level, next)+burst, limit)
 				o.MaxDepth = max(o.MaxDepth, peak)
 				if depths != nil {
-					depths[i] = max(depths[i], peak)
+					depths[i/every] = max(depths[i/every], peak)
 				}
 			}
 			level = next

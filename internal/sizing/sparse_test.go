@@ -48,8 +48,20 @@ func TestSparseDemand(t *testing.T) {
 					if a, b := Replay(sparse, s), Replay(dense, s); a != b {
 						t.Errorf("%+v: sparse %+v, dense %+v", s, a, b)
 					}
-					if a, b := ReplayDepths(sparse, s), ReplayDepths(dense, s); !slices.Equal(a, b) {
+					depths := ReplayDepths(dense, s)
+					if a := ReplayDepths(sparse, s); !slices.Equal(a, depths) {
 						t.Errorf("%+v: depths differ", s)
+					}
+					// ReplayPeaks is the depths folded, as a chart
+					// folds them.
+					for _, step := range []int{1, 7, 100} {
+						want := make([]float64, (len(depths)+step-1)/step)
+						for i, v := range depths {
+							want[i/step] = max(want[i/step], v)
+						}
+						if got := ReplayPeaks(sparse, s, step); !slices.Equal(got, want) {
+							t.Errorf("%+v: peaks of %d differ", s, step)
+						}
 					}
 				}
 				if a, b := optimistic(sparse), optimistic(dense); Replay(a, Setting{}) != Replay(b, Setting{}) {
