@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -197,6 +199,76 @@ func (d *Demand) Dense() *Demand {
 		copy(c.Episode[sp.First:sp.First+sp.Len], d.Episode[sp.Off:sp.Off+sp.Len])
 	}
 	return &c
+}
+
+// withEntries is d with an entry for every bucket of [from, to) as well
+// (in fresh series, which the caller may change): a stall placed or healed
+// there changes the capacity of buckets that may be idle.
+func (d *Demand) withEntries(from, to int) *Demand {
+	n := d.Len()
+	from, to = max(from, 0), min(to, n)
+	if d.Spans == nil {
+		c := d.Dense()
+		cc := *c
+		cc.Records, cc.Burst = slices.Clone(c.Records), slices.Clone(c.Burst)
+		cc.Capacity, cc.Measured, cc.Episode = slices.Clone(c.Capacity), slices.Clone(c.Measured), slices.Clone(c.Episode)
+		return &cc
+	}
+	// The spans with [from, to) added, joined where they touch.
+	var spans []Span
+	add := func(first, end int) {
+		if first >= end {
+			return
+		}
+		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len >= first {
+			spans[k].Len = max(spans[k].Len, end-spans[k].First)
+			return
+		}
+		spans = append(spans, Span{First: first, Len: end - first})
+	}
+	added := false
+	for _, sp := range d.Spans {
+		if !added && from <= sp.First {
+			add(from, to)
+			added = true
+		}
+		add(sp.First, sp.First+sp.Len)
+	}
+	if !added {
+		add(from, to)
+	}
+	entries := 0
+	for k := range spans {
+		spans[k].Off = entries
+		entries += spans[k].Len
+	}
+	c := *d
+	c.Spans = spans
+	c.Records, c.Burst = make([]float64, entries), make([]float64, entries)
+	c.Capacity, c.Measured, c.Episode = make([]float64, entries), make([]bool, entries), make([]bool, entries)
+	old := entryCursor{spans: d.Spans}
+	for _, sp := range spans {
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			e := sp.Off + i - sp.First
+			if old.bucket(n) != i {
+				c.Capacity[e], c.Measured[e] = d.IdleCapacity, d.IdleMeasured
+				continue
+			}
+			o := old.entry()
+			c.Records[e], c.Burst[e], c.Capacity[e], c.Measured[e], c.Episode[e] = d.Records[o], d.Burst[o], d.Capacity[o], d.Measured[o], d.Episode[o]
+			old.next()
+		}
+	}
+	return &c
+}
+
+// entry is the index of bucket i's entry in d's series; i must have one.
+func (d *Demand) entry(i int) int {
+	if d.Spans == nil {
+		return i
+	}
+	k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].First+d.Spans[k].Len > i })
+	return d.Spans[k].Off + i - d.Spans[k].First
 }
 
 // paceAside marks the buckets the consumer's pace is not measured in:

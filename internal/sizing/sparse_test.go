@@ -17,11 +17,15 @@ import (
 // over idle buckets change nothing.
 func TestSparseDemand(t *testing.T) {
 	stalled, _ := sizingtest.SimulateConsumer(20_000, sizingtest.Bursts, 5, sizingtest.StoppedFor(5, 9_000, 9_800), 2000)
+	// kauditd giving up on the stopped consumer: the replay's moves.
+	moved, _ := sizingtest.SimulateConsumer(20_000, sizingtest.Bursts, 5, sizingtest.StoppedFor(5, 9_000, 10_500), 2000)
+	moved.KauditdSendTimeoutNs = int64(100 * time.Millisecond)
 	profiles := map[string]*profile.Profile{
 		"day":     sizingtest.Day(0.5, 0.1),
 		"idle":    sizingtest.Day(0.2, 0),
 		"bursts":  must(sizingtest.Simulate(20_000, sizingtest.Bursts, 5, 5, 64)),
 		"stalled": stalled,
+		"moved":   moved,
 	}
 	settings := []Setting{{}, {Limit: 100}, {Limit: 300}, {Limit: 50, WaitJiffies: 5, HZ: 250}, {Limit: 8192, WaitJiffies: 15000, HZ: 250}}
 	for name, p := range profiles {
@@ -75,11 +79,28 @@ func TestSparseDemand(t *testing.T) {
 				if am != bm || ap != bp {
 					t.Errorf("rates: sparse %v %v, dense %v %v", am, ap, bm, bp)
 				}
-				for _, stall := range []time.Duration{0, -1, 300 * time.Millisecond} {
+				for _, stall := range []time.Duration{0, -1, 300 * time.Millisecond, 2 * time.Second} {
 					a, b := recommendWith(t, p, run, stall), recommendWith(t, p, math.MaxInt, stall)
+					if name == "moved" && stall == 2*time.Second && (a.Stall == 0 || a.StallMove == 0) {
+						t.Errorf("the moved recording's stall %s moves at %s: no moves replayed", a.Stall, a.StallMove)
+					}
+					// What the report charts: the sized demand with its
+					// stall placed.
+					place := StallPlace{Stall: a.Stall, At: a.StallAt}
+					limit := Setting{Limit: a.BacklogLimit}
+					if x, y := ReplayPeaks(PlaceStall(a.Sized, place), limit, 3), ReplayPeaks(PlaceStall(b.Sized, place), limit, 3); !slices.Equal(x, y) {
+						t.Errorf("stall %s: the placed stall's depths differ", stall)
+					}
 					a.Demand, a.Sized, b.Demand, b.Sized = nil, nil, nil, nil
 					if fmt.Sprintf("%+v", *a) != fmt.Sprintf("%+v", *b) {
 						t.Errorf("stall %s: sparse %+v\ndense %+v", stall, *a, *b)
+					}
+					for _, s := range settings {
+						a, aat := predictWith(t, p, run, s, stall)
+						b, bat := predictWith(t, p, math.MaxInt, s, stall)
+						if a != b || aat != bat {
+							t.Errorf("predict %+v with a stall of %s: sparse %+v at %+v, dense %+v at %+v", s, stall, a, aat, b, bat)
+						}
 					}
 				}
 			})
@@ -109,4 +130,15 @@ func recommendWith(t *testing.T, p *profile.Profile, run int, stall time.Duratio
 		t.Fatal(err)
 	}
 	return r
+}
+
+func predictWith(t *testing.T, p *profile.Profile, run int, s Setting, stall time.Duration) (Outcome, StallPlace) {
+	t.Helper()
+	defer func(r int) { minIdleRun = r }(minIdleRun)
+	minIdleRun = run
+	o, at, _, err := Predict(p, s, stall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, at
 }

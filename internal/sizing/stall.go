@@ -205,7 +205,15 @@ func (m Moves) movesIn(n int) bool { return m.First > 0 && m.First < n }
 // [start, start+n), with kauditd's moves where the stall is long enough
 // (Demand.Moves).
 func withStall(d *Demand, start, n int) *Demand {
-	d = d.Dense()
+	if d.Spans != nil {
+		// Entries for the stall's buckets, the rest as they are.
+		c := d.withEntries(start, start+n)
+		c.stallStart, c.stallEnd = start, min(start+n, c.Len())
+		for i := max(start, 0); i < c.stallEnd; i++ {
+			c.Capacity[c.entry(i)] = 0
+		}
+		return c
+	}
 	c := *d
 	c.stallStart, c.stallEnd = start, min(start+n, len(d.Records))
 	c.Capacity = make([]float64, len(d.Records))
@@ -483,7 +491,14 @@ func healStall(d *Demand, st Stall) *Demand {
 		// names.
 		panic(fmt.Sprintf("sizing: healStall of the stall at %d (%d buckets), but the pace is kept at %d (%d)", st.First, st.Buckets, d.PaceFrom, len(d.Pace)))
 	}
-	d = d.Dense()
+	if d.Spans != nil {
+		c := d.withEntries(st.First, st.First+st.Buckets)
+		for i := st.First; i < min(st.First+st.Buckets, c.Len()); i++ {
+			e := c.entry(i)
+			c.Capacity[e] = max(c.Capacity[e], d.Pace[i-st.First])
+		}
+		return c
+	}
 	c := *d
 	c.Capacity = slices.Clone(d.Capacity)
 	if c.Capacity == nil {
@@ -535,8 +550,7 @@ func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 		return d, StallPlace{}
 	}
 	// The search reads every bucket's demand and capacity.
-	d = d.Dense()
-	start, _ := worstStall(d, n)
+	start, _ := worstStall(d.Dense(), n)
 	return withStall(d, start, n), StallPlace{Stall: time.Duration(int64(n) * d.BucketNs), At: time.Duration(int64(start) * d.BucketNs)}
 }
 
