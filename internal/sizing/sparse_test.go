@@ -142,3 +142,71 @@ func predictWith(t *testing.T, p *profile.Profile, run int, s Setting, stall tim
 	}
 	return o, at
 }
+
+// sparsify is d (dense) with no entries for runs of at least run buckets
+// with no demand, no burst and capacity idle, as Reconstruct leaves them.
+func sparsify(d *Demand, idle float64, run int) *Demand {
+	c := *d
+	c.Buckets, c.IdleCapacity, c.Spans = len(d.Records), idle, []Span{}
+	c.Records, c.Burst, c.Capacity, c.Measured, c.Episode = nil, nil, nil, nil, nil
+	isIdle := func(i int) bool { return d.Records[i] == 0 && d.Burst[i] == 0 && d.Capacity[i] == idle }
+	for i := 0; i < len(d.Records); {
+		j := i + 1
+		for j < len(d.Records) && isIdle(j) == isIdle(i) {
+			j++
+		}
+		if !isIdle(i) || j-i < run {
+			if k := len(c.Spans) - 1; k >= 0 && c.Spans[k].First+c.Spans[k].Len == i {
+				c.Spans[k].Len += j - i
+			} else {
+				c.Spans = append(c.Spans, Span{First: i, Off: len(c.Records), Len: j - i})
+			}
+			for k := i; k < j; k++ {
+				c.Records, c.Burst, c.Capacity = append(c.Records, d.Records[k]), append(c.Burst, d.Burst[k]), append(c.Capacity, d.Capacity[k])
+				c.Measured, c.Episode = append(c.Measured, false), append(c.Episode, false)
+			}
+		}
+		i = j
+	}
+	return &c
+}
+
+// TestWorstStallSparse: the sparse stall search picks the start, and
+// finds the need, the dense one does, to the bit, including where the
+// consumer already takes nothing (idle capacity 0) and no start is
+// allowed.
+func TestWorstStallSparse(t *testing.T) {
+	for seed := range 300 {
+		n := 40 + seed%200
+		d := demand(0)
+		d.StartDepth = float64(seed % 7)
+		idle := []float64{0, 0.3, 5, 17.5}[seed%4]
+		x := uint32(seed*2654435761 + 1)
+		next := func() uint32 { x ^= x << 13; x ^= x >> 17; x ^= x << 5; return x }
+		for range n {
+			r := next()
+			switch {
+			case r%5 < 3: // idle
+				d.Records, d.Burst, d.Capacity = append(d.Records, 0), append(d.Burst, 0), append(d.Capacity, idle)
+			default:
+				d.Records = append(d.Records, float64(r%40))
+				d.Burst = append(d.Burst, float64(r%3))
+				d.Capacity = append(d.Capacity, []float64{0, idle, float64(r % 23), 3.7}[r/7%4])
+			}
+		}
+		d.Measured, d.Episode = make([]bool, n), make([]bool, n)
+		for _, run := range []int{1, 2, 5} {
+			s := sparsify(d, idle, run)
+			for _, stall := range []int{1, 2, 3, 7, n / 2, n - 1, n, n + 3} {
+				if stall < 1 {
+					continue
+				}
+				ds, dn := worstStall(d, stall)
+				ss, sn := worstStall(s, stall)
+				if ds != ss || dn != sn && !(math.IsInf(dn, -1) && math.IsInf(sn, -1)) {
+					t.Fatalf("seed %d, run %d, stall %d: sparse %d (%v), dense %d (%v)", seed, run, stall, ss, sn, ds, dn)
+				}
+			}
+		}
+	}
+}

@@ -419,6 +419,11 @@ func (r rangeMax) max(i, j int) float64 {
 // (the earliest of equals), among the starts stallStarts allows, and that
 // need.
 func worstStall(d *Demand, n int) (start int, need float64) {
+	if d.Spans != nil && n > 0 && !d.Moves.movesIn(n) {
+		return worstStallSparse(d, n)
+	}
+	// The search reads every bucket's demand and capacity.
+	d = d.Dense()
 	needs := stallNeeds(d, n)
 	allowed := stallStarts(d, n)
 	start, need = -1, math.Inf(-1)
@@ -549,8 +554,7 @@ func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 	if n == 0 || d.Len() == 0 {
 		return d, StallPlace{}
 	}
-	// The search reads every bucket's demand and capacity.
-	start, _ := worstStall(d.Dense(), n)
+	start, _ := worstStall(d, n)
 	return withStall(d, start, n), StallPlace{Stall: time.Duration(int64(n) * d.BucketNs), At: time.Duration(int64(start) * d.BucketNs)}
 }
 
@@ -599,4 +603,213 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	mean /= float64(len(rates))
 	slow := rates[len(rates)/10]
 	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
+}
+
+// worstStallSparse is worstStall for a sparse demand (Spans) and a stall
+// with no kauditd moves in it, without a series of every bucket: it
+// computes stallNeeds' need of every start with the same sums in the same
+// order, and stallStarts' rule, in one pass over the buckets. Over an idle
+// run nothing arrives, so the prefix sum of arrivals and the maxima over
+// the buckets ahead (which only buckets with arrivals raise) do not
+// change: those are kept per entry. The level and the prefix sum of net
+// arrivals do change there, and are stepped bucket by bucket, as
+// stallNeeds' loop steps them.
+func worstStallSparse(d *Demand, n int) (start int, need float64) {
+	N, inf := d.Len(), math.Inf(-1)
+	needs := func(a, v float64) float64 {
+		if a > 0 {
+			return v
+		}
+		return inf
+	}
+	// A cursor over the buckets in order: each bucket's arrivals,
+	// capacity and burst, its entry (-1 for an idle bucket), and the
+	// sums stallNeeds keeps up to it.
+	type walk struct {
+		spans     []Span
+		k, i      int // bucket i, in or before spans[k]
+		level, pa float64
+		px        float64
+	}
+	bucket := func(w *walk) (a, c, b float64, e int) {
+		for w.k < len(w.spans) && w.i >= w.spans[w.k].First+w.spans[w.k].Len {
+			w.k++
+		}
+		if w.k < len(w.spans) && w.i >= w.spans[w.k].First {
+			e = w.spans[w.k].Off + w.i - w.spans[w.k].First
+			return d.Records[e], d.Capacity[e], d.Burst[e], e
+		}
+		return 0, d.IdleCapacity, 0, -1
+	}
+	step := func(w *walk, a, c float64) {
+		x := a - c
+		w.level = max(0, w.level+x)
+		w.pa += a
+		w.px += x
+		w.i++
+	}
+
+	// Forward: each entry's need and prefix sums at its end (what
+	// stallNeeds' first loop stores at i and i+1).
+	m := len(d.Records)
+	needE, paE, pxE := make([]float64, m), make([]float64, m), make([]float64, m)
+	fw := walk{spans: d.Spans, level: d.StartDepth}
+	for fw.i < N {
+		a, c, b, e := bucket(&fw)
+		if e >= 0 {
+			needE[e] = needs(a, fw.level+(a-c)+b)
+		}
+		step(&fw, a, c)
+		if e >= 0 {
+			paE[e], pxE[e] = fw.pa, fw.px
+		}
+	}
+	// Backward over the entries: the suffix maxima (an idle bucket adds
+	// -Inf to each, which changes none).
+	sufNeed, sufAfter, sufIn := needE, make([]float64, m), make([]float64, m)
+	for e, next := m-1, [3]float64{inf, inf, inf}; e >= 0; e-- {
+		next[0] = max(next[0], needE[e])
+		next[1] = max(next[1], needs(d.Records[e], pxE[e]+d.Burst[e]))
+		next[2] = max(next[2], needs(d.Records[e], paE[e]+d.Burst[e]))
+		sufNeed[e], sufAfter[e], sufIn[e] = next[0], next[1], next[2]
+	}
+	// The entry of the first bucket at or after i, m for none.
+	type ahead struct{ k int }
+	firstFrom := func(c *ahead, i int) int {
+		for c.k < len(d.Spans) && d.Spans[c.k].First+d.Spans[c.k].Len <= i {
+			c.k++
+		}
+		if c.k == len(d.Spans) {
+			return m
+		}
+		sp := d.Spans[c.k]
+		return sp.Off + max(0, i-sp.First)
+	}
+	suf := func(v []float64, e int) float64 {
+		if e == m {
+			return inf
+		}
+		return v[e]
+	}
+
+	// The zero-capacity runs, for stallStarts' rule.
+	type run struct{ first, end int }
+	var zeros []run
+	zeroAt := func(i int, z bool) {
+		if !z {
+			return
+		}
+		if k := len(zeros) - 1; k >= 0 && zeros[k].end == i {
+			zeros[k].end++
+			return
+		}
+		zeros = append(zeros, run{i, i + 1})
+	}
+	idleZero := d.IdleCapacity < 0.5
+	prev := 0
+	for _, sp := range d.Spans {
+		if idleZero && sp.First > prev {
+			zeroAt(prev, true)
+			zeros[len(zeros)-1].end = sp.First
+		}
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			zeroAt(i, d.Capacity[sp.Off+i-sp.First] < 0.5)
+		}
+		prev = sp.First + sp.Len
+	}
+	if idleZero && N > prev {
+		zeroAt(prev, true)
+		zeros[len(zeros)-1].end = N
+	}
+	// runOf is the zero run holding i, through a cursor that only moves
+	// forward; ok is false where the capacity is not zero.
+	type runCursor struct{ k int }
+	runOf := func(c *runCursor, i int) (run, bool) {
+		for c.k < len(zeros) && zeros[c.k].end <= i {
+			c.k++
+		}
+		if c.k < len(zeros) && zeros[c.k].first <= i {
+			return zeros[c.k], true
+		}
+		return run{}, false
+	}
+
+	// Every start in turn: s walks the starts, ew the stall's ends
+	// e = s+n (the window of arrivals during the stall between them).
+	type inAt struct {
+		i int
+		v float64
+	}
+	var window []inAt // in[i] of the buckets in [s, e), decreasing
+	sw := walk{spans: d.Spans, level: d.StartDepth}
+	ew := walk{spans: d.Spans, level: d.StartDepth}
+	var eAhead, sAhead ahead
+	var before, at, after runCursor
+	prefNeed := inf
+	start, need = -1, inf
+	anyStart, anyNeed := -1, inf
+	for s := 0; s < N; s++ {
+		e := min(s+n, N)
+		for ew.i < e {
+			a, c, b, _ := bucket(&ew)
+			step(&ew, a, c)
+			// in[i] = needs(a, pa[i+1]+burst)
+			v := needs(a, ew.pa+b)
+			for len(window) > 0 && window[len(window)-1].v <= v {
+				window = window[:len(window)-1]
+			}
+			window = append(window, inAt{ew.i - 1, v})
+		}
+		for len(window) > 0 && window[0].i < s {
+			window = window[1:]
+		}
+		during := inf
+		if len(window) > 0 {
+			during = window[0].v
+		}
+		if e == N {
+			during = suf(sufIn, firstFrom(&sAhead, s))
+		}
+		levelS, paS := sw.level, sw.pa
+		v := max(prefNeed, levelS-paS+during)
+		if e < N {
+			end := levelS + ew.pa - paS
+			k := firstFrom(&eAhead, e)
+			v = max(v, max(suf(sufNeed, k), end-ew.px+suf(sufAfter, k)))
+		}
+
+		// stallStarts: not where it would lengthen a stall the replay
+		// already has, unless inside one.
+		l, r := s, e
+		if s > 0 {
+			if z, ok := runOf(&before, s-1); ok {
+				l = z.first
+			}
+		}
+		if e < N {
+			if z, ok := runOf(&after, e); ok {
+				r = z.end
+			}
+		}
+		z, ok := runOf(&at, s)
+		inside := ok && z.end >= e
+		if r-l <= n || inside {
+			if start < 0 || v > need {
+				start, need = s, v
+			}
+		}
+		if anyStart < 0 || v > anyNeed {
+			anyStart, anyNeed = s, v
+		}
+
+		// On to s+1: the need of bucket s joins those before.
+		a, c, b, _ := bucket(&sw)
+		prefNeed = max(prefNeed, needs(a, sw.level+(a-c)+b))
+		step(&sw, a, c)
+	}
+	if start < 0 {
+		// No start allowed: every one is.
+		start, need = anyStart, anyNeed
+	}
+	return max(start, 0), need
 }
