@@ -362,11 +362,18 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.stalls = findStalls(t, d.StartDepth, drained)
 	longest := d.longestStall()
 	aside := func(i int) bool { return paceAsideAt(t, longest, i) }
-	// The buckets with a burst, and their bursts: few, where the queue
-	// rose within a bucket; Burst keeps entries only for the buckets the
-	// demand keeps (below).
-	var burstAt []int
-	var burstOf []float64
+	// The buckets with a burst, and their bursts; Burst keeps entries
+	// only for the buckets the demand keeps (below). A burst needs
+	// records queued and a depth seen in its bucket (the depth rose above
+	// the level at its start): counted first, so that a day's busy hours,
+	// a burst in every bucket, are not copied over and over as they grow.
+	bursts := 0
+	for i := 0; i < n; i++ {
+		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
+			bursts++
+		}
+	}
+	burstAt, burstOf := make([]int, 0, bursts), make([]float64, 0, bursts)
 	for i := 0; i < n; i++ {
 		level := max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
