@@ -93,19 +93,27 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 	// In a replayed stall with kauditd's moves (withStall, Moves), moved
 	// is what kauditd took out of audit_queue to its retry and hold
 	// queues: ahead of audit_queue for the consumer, not counted against
-	// the limit. padm holds prefix sums of what was admitted.
+	// the limit. admittedSoFar is the prefix sum of what was admitted,
+	// and padm[j-st] its value at the start of bucket j, for the stall's
+	// buckets and the one after (the moves read no other).
 	st, en, mv := d.stallStart, d.stallEnd, d.Moves
 	n := d.Len()
 	moves := mv.movesIn(en-st) && st+mv.First < n
-	var moved, startLevel float64
+	var moved, startLevel, admittedSoFar float64
 	var padm []float64
 	if moves {
-		padm = make([]float64, n+1)
+		padm = make([]float64, en-st+1)
 	}
+	// Outside the stall's buckets an empty bucket changes nothing even
+	// with moves: the prefix sum adds 0.
+	inMoves := func(i int) bool { return moves && i >= st && i < en }
 	spans, k := d.spans(), 0 // k: the span bucket i is in or before
 	for i := 0; i < n; i++ {
 		if i == st {
 			startLevel = level
+			if moves {
+				padm[0] = admittedSoFar
+			}
 		}
 		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
 		if k < len(spans) && i >= spans[k].First {
@@ -121,11 +129,15 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 		} else {
 			// An idle bucket (outside d.Spans): an empty queue stays
 			// empty until the next span.
-			if level == 0 && moved == 0 && !moves {
-				i = n - 1
+			if level == 0 && moved == 0 && !inMoves(i) {
+				next := n
 				if k < len(spans) {
-					i = spans[k].First - 1
+					next = spans[k].First
 				}
+				if moves && i < st {
+					next = min(next, st) // the stall's buckets are stepped
+				}
+				i = next - 1
 				continue
 			}
 			capacity = d.IdleCapacity
@@ -134,7 +146,7 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 		// (what follows would compute next = 0 and skip every sum). A day's
 		// recording is mostly such buckets, and a recommendation replays
 		// it some twenty times (issue 14).
-		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !moves {
+		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !inMoves(i) {
 			continue
 		}
 		capacity := capacity
@@ -167,15 +179,18 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 			}
 		}
 		if moves {
-			padm[i+1] = padm[i] + admitted
+			admittedSoFar += admitted
+			if i >= st && i < en {
+				padm[i+1-st] = admittedSoFar
+			}
 			if i >= st+mv.First-1 && i < en {
-				keep := min(next, padm[i+1]-padm[max(st+mv.Keep, i+1-mv.Window)])
+				keep := min(next, padm[i+1-st]-padm[max(st+mv.Keep, i+1-mv.Window)-st])
 				moved += next - keep
 				next = keep
 			}
 			// The hold queue at the stall's end, bounded by the limit.
 			if h := en - mv.HoldLag; i == en-1 && h > st {
-				if over := startLevel + padm[h] - padm[st] + 1 - limit; over > 0 {
+				if over := startLevel + padm[h-st] - padm[0] + 1 - limit; over > 0 {
 					o.DroppedDemand += over
 					o.Lost += over
 					// Dropped from the hold queue: not sent after the
