@@ -174,7 +174,7 @@ func sparsify(d *Demand, idle float64, run int) *Demand {
 // TestWorstStallSparse: the sparse stall search picks the start, and
 // finds the need, the dense one does, to the bit, including where the
 // consumer already takes nothing (idle capacity 0) and no start is
-// allowed.
+// allowed, and with kauditd's moves.
 func TestWorstStallSparse(t *testing.T) {
 	for seed := range 300 {
 		n := 40 + seed%200
@@ -195,6 +195,11 @@ func TestWorstStallSparse(t *testing.T) {
 			}
 		}
 		d.Measured, d.Episode = make([]bool, n), make([]bool, n)
+		// Two of three get kauditd's moves, as fuzzDemand gives them.
+		if seed%3 != 0 {
+			f := 1 + seed%5
+			d.Moves = Moves{First: f, Keep: seed / 5 % (f + 1), Window: 1 + seed/7%7, HoldLag: seed / 11 % 10}
+		}
 		for _, run := range []int{1, 2, 5} {
 			s := sparsify(d, idle, run)
 			for _, stall := range []int{1, 2, 3, 7, n / 2, n - 1, n, n + 3} {

@@ -419,7 +419,7 @@ func (r rangeMax) max(i, j int) float64 {
 // (the earliest of equals), among the starts stallStarts allows, and that
 // need.
 func worstStall(d *Demand, n int) (start int, need float64) {
-	if d.Spans != nil && n > 0 && !d.Moves.movesIn(n) {
+	if d.Spans != nil && n > 0 {
 		return worstStallSparse(d, n)
 	}
 	// The search reads every bucket's demand and capacity.
@@ -605,10 +605,10 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
 }
 
-// worstStallSparse is worstStall for a sparse demand (Spans) and a stall
-// with no kauditd moves in it, without a series of every bucket: it
-// computes stallNeeds' need of every start with the same sums in the same
-// order, and stallStarts' rule, in one pass over the buckets. Over an idle
+// worstStallSparse is worstStall for a sparse demand (Spans), without a
+// series of every bucket: it computes stallNeeds' need of every start
+// (movedNeed's where kauditd's moves come in the stall) with the same sums
+// in the same order, and stallStarts' rule, in one pass over the buckets. Over an idle
 // run nothing arrives, so the prefix sum of arrivals and the maxima over
 // the buckets ahead (which only buckets with arrivals raise) do not
 // change: those are kept per entry. The level and the prefix sum of net
@@ -629,7 +629,7 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 		spans     []Span
 		k, i      int // bucket i, in or before spans[k]
 		level, pa float64
-		px        float64
+		px, pc    float64
 	}
 	bucket := func(w *walk) (a, c, b float64, e int) {
 		for w.k < len(w.spans) && w.i >= w.spans[w.k].First+w.spans[w.k].Len {
@@ -646,6 +646,7 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 		w.level = max(0, w.level+x)
 		w.pa += a
 		w.px += x
+		w.pc += c
 		w.i++
 	}
 
@@ -690,6 +691,93 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 			return inf
 		}
 		return v[e]
+	}
+	// firstEntryFrom is the entry of the first bucket at or after i, m
+	// for none.
+	firstEntryFrom := func(i int) int {
+		k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].First+d.Spans[k].Len > i })
+		if k == len(d.Spans) {
+			return m
+		}
+		return d.Spans[k].Off + max(0, i-d.Spans[k].First)
+	}
+	bucketOf := func(e int) int {
+		k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].Off+d.Spans[k].Len > e })
+		return d.Spans[k].First + e - d.Spans[k].Off
+	}
+	// paAt is pa[j], the arrivals before bucket j: what they were after
+	// the last entry before it (an idle bucket adds 0), through a cursor
+	// that only moves forward.
+	type paCursor struct {
+		c    entryCursor
+		last float64
+	}
+	paAt := func(p *paCursor, j int) float64 {
+		for p.c.bucket(N) < j {
+			p.last = paE[p.c.entry()]
+			p.c.next()
+		}
+		return p.last
+	}
+	// in[i] of each entry, and with moves g[i] = in[i] - pa[i-Window]
+	// (stallNeeds' gMax); -Inf for idle buckets.
+	mv := d.Moves
+	moves := mv.movesIn(n)
+	inE, gE := make([]float64, m), []float64(nil)
+	for e := range m {
+		inE[e] = needs(d.Records[e], paE[e]+d.Burst[e])
+	}
+	if moves {
+		gE = make([]float64, m)
+		lag := paCursor{c: entryCursor{spans: d.Spans}}
+		for e := range m {
+			gE[e] = inf
+			if i := bucketOf(e); i >= mv.Window {
+				gE[e] = inE[e] - paAt(&lag, i-mv.Window)
+			}
+		}
+	}
+	// entryWindow is the largest of vals over the entries of buckets
+	// [lo, hi), both of which only move forward (a monotonic deque, as
+	// windowMax).
+	type entryWindow struct {
+		vals []float64
+		c    entryCursor
+		dq   [][2]int // bucket, entry: decreasing values
+	}
+	windowMaxOf := func(w *entryWindow, lo, hi int) float64 {
+		for b := w.c.bucket(N); b < hi; b = w.c.bucket(N) {
+			e := w.c.entry()
+			for len(w.dq) > 0 && w.vals[w.dq[len(w.dq)-1][1]] <= w.vals[e] {
+				w.dq = w.dq[:len(w.dq)-1]
+			}
+			w.dq = append(w.dq, [2]int{b, e})
+			w.c.next()
+		}
+		for len(w.dq) > 0 && w.dq[0][0] < lo {
+			w.dq = w.dq[1:]
+		}
+		if len(w.dq) == 0 {
+			return inf
+		}
+		return w.vals[w.dq[0][1]]
+	}
+	winFirst := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
+	winKeep := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
+	winG := entryWindow{vals: gE, c: entryCursor{spans: d.Spans}}
+	var paKeep, paH, paK paCursor
+	for _, p := range []*paCursor{&paKeep, &paH, &paK} {
+		p.c.spans = d.Spans
+	}
+	// capAt is bucket j's capacity, and its entry's in (-Inf idle),
+	// through a cursor over the spans from where it is set.
+	capAt := func(c *entryCursor, j int) (float64, float64) {
+		if c.bucket(N) == j {
+			e := c.entry()
+			c.next()
+			return d.Capacity[e], inE[e]
+		}
+		return d.IdleCapacity, inf
 	}
 
 	// The zero-capacity runs, for stallStarts' rule.
@@ -770,12 +858,52 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 		if e == N {
 			during = suf(sufIn, firstFrom(&sAhead, s))
 		}
-		levelS, paS := sw.level, sw.pa
-		v := max(prefNeed, levelS-paS+during)
-		if e < N {
-			end := levelS + ew.pa - paS
-			k := firstFrom(&eAhead, e)
-			v = max(v, max(suf(sufNeed, k), end-ew.px+suf(sufAfter, k)))
+		levelS, paSs := sw.level, sw.pa
+		var v float64
+		if first := s + mv.First; moves && first < N {
+			// movedNeed, term by term.
+			pas := paSs
+			v = max(prefNeed, levelS-pas+windowMaxOf(&winFirst, s, first))
+			slide := max(first, s+mv.Keep+mv.Window)
+			v = max(v, windowMaxOf(&winKeep, first, min(slide, e))-paAt(&paKeep, s+mv.Keep))
+			v = max(v, windowMaxOf(&winG, slide, e))
+			if h := e - mv.HoldLag; h > s {
+				v = max(v, levelS+paAt(&paH, h)-pas+1)
+			}
+			k := max(s+mv.Keep, e-mv.Window)
+			pak := paAt(&paK, k)
+			moved := levelS + pak - pas
+			// e2: the first bucket from e on by whose end the capacity
+			// since e covers the moved records, the prefix sums of
+			// capacity stepped on from e's as stallNeeds sums them
+			// (nondecreasing, so the first is what its search finds);
+			// and the largest in[] before it.
+			e2, pc, most := e, ew.pc, inf
+			c := entryCursor{spans: d.Spans, k: ew.k}
+			if ew.k < len(d.Spans) {
+				c.i = max(0, e-d.Spans[ew.k].First)
+			}
+			for ; e2 < N; e2++ {
+				capacity, in := capAt(&c, e2)
+				pc += capacity
+				if pc-ew.pc >= moved {
+					break
+				}
+				most = max(most, in)
+			}
+			v = max(v, most-pak)
+			if e2 < N {
+				total := levelS + ew.pa - pas
+				k2 := firstEntryFrom(e2)
+				v = max(v, max(suf(sufNeed, k2), total-ew.px+suf(sufAfter, k2)))
+			}
+		} else {
+			v = max(prefNeed, levelS-paSs+during)
+			if e < N {
+				end := levelS + ew.pa - paSs
+				k := firstFrom(&eAhead, e)
+				v = max(v, max(suf(sufNeed, k), end-ew.px+suf(sufAfter, k)))
+			}
 		}
 
 		// stallStarts: not where it would lengthen a stall the replay
