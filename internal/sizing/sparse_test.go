@@ -215,3 +215,31 @@ func TestWorstStallSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestWorstStallSparseGivesUp: a consumer that takes nothing after a
+// stall would have the sparse search step every bucket to the end for
+// every start; past its budget it leaves the search to the dense one,
+// which bisects. One that drains does not use it up.
+func TestWorstStallSparseGivesUp(t *testing.T) {
+	const n = 3000
+	for _, drain := range []float64{0, 60} {
+		d := demand(0, make([]float64, n)...)
+		d.Capacity = make([]float64, n)
+		d.Measured, d.Episode = make([]bool, n), make([]bool, n)
+		for i := range d.Capacity {
+			d.Capacity[i] = drain
+			if i%100 == 0 {
+				d.Records[i] = 50
+			}
+		}
+		d.Moves = Moves{First: 3, Keep: 1, Window: 5, HoldLag: 4}
+		s := sparsify(d, drain, 2)
+		if _, _, ok := worstStallSparse(s, 20); ok != (drain > 0) {
+			t.Errorf("drain %v: the sparse search finished: %v", drain, ok)
+		}
+		ds, dn := worstStall(d, 20)
+		if ss, sn := worstStall(s, 20); ss != ds || sn != dn {
+			t.Errorf("drain %v: sparse %d (%v), dense %d (%v)", drain, ss, sn, ds, dn)
+		}
+	}
+}

@@ -420,7 +420,9 @@ func (r rangeMax) max(i, j int) float64 {
 // need.
 func worstStall(d *Demand, n int) (start int, need float64) {
 	if d.Spans != nil && n > 0 {
-		return worstStallSparse(d, n)
+		if start, need, ok := worstStallSparse(d, n); ok {
+			return start, need
+		}
 	}
 	// The search reads every bucket's demand and capacity.
 	d = d.Dense()
@@ -605,16 +607,20 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
 }
 
+// stallSteps bounds worstStallSparse's steps of capacity, per bucket.
+var stallSteps = 64
+
 // worstStallSparse is worstStall for a sparse demand (Spans), without a
 // series of every bucket: it computes stallNeeds' need of every start
 // (movedNeed's where kauditd's moves come in the stall) with the same sums
-// in the same order, and stallStarts' rule, in one pass over the buckets. Over an idle
+// in the same order, and stallStarts' rule, in one pass over the buckets.
+// ok is false where it gave up (below): then the dense search decides. Over an idle
 // run nothing arrives, so the prefix sum of arrivals and the maxima over
 // the buckets ahead (which only buckets with arrivals raise) do not
 // change: those are kept per entry. The level and the prefix sum of net
 // arrivals do change there, and are stepped bucket by bucket, as
 // stallNeeds' loop steps them.
-func worstStallSparse(d *Demand, n int) (start int, need float64) {
+func worstStallSparse(d *Demand, n int) (start int, need float64, ok bool) {
 	N, inf := d.Len(), math.Inf(-1)
 	needs := func(a, v float64) float64 {
 		if a > 0 {
@@ -765,6 +771,12 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 	winFirst := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
 	winKeep := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
 	winG := entryWindow{vals: gE, c: entryCursor{spans: d.Spans}}
+	// With moves, each start steps the capacity on from its stall's end
+	// until it covers what was moved: a few buckets where the consumer
+	// drains, but every bucket to the end for a consumer that takes
+	// nothing. Past this many steps in all, the dense search, which
+	// bisects, is the faster.
+	budget := stallSteps * (N + 1<<14)
 	var paKeep, paH, paK paCursor
 	for _, p := range []*paCursor{&paKeep, &paH, &paK} {
 		p.c.spans = d.Spans
@@ -884,6 +896,9 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 				c.i = max(0, e-d.Spans[ew.k].First)
 			}
 			for ; e2 < N; e2++ {
+				if budget--; budget < 0 {
+					return 0, 0, false
+				}
 				capacity, in := capAt(&c, e2)
 				pc += capacity
 				if pc-ew.pc >= moved {
@@ -939,5 +954,5 @@ func worstStallSparse(d *Demand, n int) (start int, need float64) {
 		// No start allowed: every one is.
 		start, need = anyStart, anyNeed
 	}
-	return max(start, 0), need
+	return max(start, 0), need, true
 }
