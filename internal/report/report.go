@@ -421,14 +421,14 @@ func newReplay(rec *sizing.Recommendation, step int) (replaySeries, string) {
 		return r, "The model's replay is not drawn: there is no recommendation (above)."
 	}
 	d := rec.Demand
-	r.NoLimit = peaks(sizing.ReplayDepths(d, sizing.Setting{}), step)
+	r.NoLimit = sizing.ReplayPeaks(d, sizing.Setting{}, step)
 	r.NoLimitLabel = "replayed, no limit"
 	note := "Replayed, no limit: the queue the model replays from this recording's demand (records made, plus those of events lost whole, plus what producers would have made while asleep in the wait) against the consumer's reconstructed drain; its peak is what the limit is sized on."
 	if rec.SustainedOverload {
 		return r, note + " Nothing is replayed at a recommended limit: under sustained overload the replayed queue keeps growing and no limit is enough."
 	}
 	place := sizing.StallPlace{Stall: rec.Stall, At: rec.StallAt}
-	r.AtLimit = peaks(sizing.ReplayDepths(sizing.PlaceStall(rec.Sized, place), sizing.Setting{Limit: rec.BacklogLimit}), step)
+	r.AtLimit = sizing.ReplayPeaks(sizing.PlaceStall(rec.Sized, place), sizing.Setting{Limit: rec.BacklogLimit}, step)
 	r.AtLimitLabel = fmt.Sprintf("replayed at %d, no stall", rec.BacklogLimit)
 	note += fmt.Sprintf(" Replayed at %d: the same demand at the recommended limit with backlog_wait_time 0", rec.BacklogLimit)
 	if rec.Stall > 0 {

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -35,6 +37,20 @@ const (
 // force while it was recorded.
 type Demand struct {
 	BucketNs int64
+	// Buckets is how many buckets the demand spans; 0 means
+	// len(Records) (a dense demand, as tests build them). See Len.
+	Buckets int
+	// Spans says which buckets Records, Burst, Capacity, Measured and
+	// Episode hold entries for, when not every one: a bucket outside every
+	// span is idle (no demand, no burst, Capacity IdleCapacity, Measured
+	// IdleMeasured, no episode). nil: an entry for every bucket. A day of
+	// 10 ms buckets is 8.6 million of them and every dense series costs
+	// 69 MB, while a real day is mostly quiet (issue 14).
+	Spans []Span
+	// IdleCapacity and IdleMeasured are Capacity and Measured in the idle
+	// buckets (outside Spans).
+	IdleCapacity float64
+	IdleMeasured bool
 	// Records per bucket: the records started (lost or not), plus the
 	// records of events whose SYSCALL record was lost (audit_log_exit
 	// gives up on the event, so they were never started), plus what
@@ -133,6 +149,128 @@ type Demand struct {
 	Producers float64
 }
 
+// Span is a run of buckets a Demand keeps entries for: buckets [First,
+// First+Len) are entries [Off, Off+Len) of its per-bucket series.
+type Span struct {
+	First, Off, Len int
+}
+
+// minIdleRun is the shortest run of idle buckets a Demand keeps no
+// entries for. Shorter runs are kept: between the buckets of a burst the
+// savings would not pay for a span's bookkeeping.
+var minIdleRun = 64
+
+// Len is how many buckets the demand spans.
+func (d *Demand) Len() int {
+	if d.Buckets > 0 || d.Spans != nil {
+		return d.Buckets
+	}
+	return len(d.Records)
+}
+
+// spans is Spans, or one span over every bucket for a dense demand.
+func (d *Demand) spans() []Span {
+	if d.Spans != nil {
+		return d.Spans
+	}
+	return []Span{{Len: len(d.Records)}}
+}
+
+// Dense is d with an entry for every bucket (d itself when it has): what
+// the stall search and a placed stall work on, which index buckets from
+// anywhere in the recording.
+func (d *Demand) Dense() *Demand {
+	if d.Spans == nil {
+		return d
+	}
+	n := d.Len()
+	c := *d
+	c.Spans, c.Buckets = nil, n
+	c.Records, c.Burst = make([]float64, n), make([]float64, n)
+	c.Capacity, c.Measured, c.Episode = make([]float64, n), make([]bool, n), make([]bool, n)
+	for i := range n {
+		c.Capacity[i], c.Measured[i] = d.IdleCapacity, d.IdleMeasured
+	}
+	for _, sp := range d.Spans {
+		copy(c.Records[sp.First:sp.First+sp.Len], d.Records[sp.Off:sp.Off+sp.Len])
+		copy(c.Burst[sp.First:sp.First+sp.Len], d.Burst[sp.Off:sp.Off+sp.Len])
+		copy(c.Capacity[sp.First:sp.First+sp.Len], d.Capacity[sp.Off:sp.Off+sp.Len])
+		copy(c.Measured[sp.First:sp.First+sp.Len], d.Measured[sp.Off:sp.Off+sp.Len])
+		copy(c.Episode[sp.First:sp.First+sp.Len], d.Episode[sp.Off:sp.Off+sp.Len])
+	}
+	return &c
+}
+
+// withEntries is d with an entry for every bucket of [from, to) as well
+// (in fresh series, which the caller may change): a stall placed or healed
+// there changes the capacity of buckets that may be idle.
+func (d *Demand) withEntries(from, to int) *Demand {
+	n := d.Len()
+	from, to = max(from, 0), min(to, n)
+	if d.Spans == nil {
+		c := d.Dense()
+		cc := *c
+		cc.Records, cc.Burst = slices.Clone(c.Records), slices.Clone(c.Burst)
+		cc.Capacity, cc.Measured, cc.Episode = slices.Clone(c.Capacity), slices.Clone(c.Measured), slices.Clone(c.Episode)
+		return &cc
+	}
+	// The spans with [from, to) added, joined where they touch.
+	var spans []Span
+	add := func(first, end int) {
+		if first >= end {
+			return
+		}
+		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len >= first {
+			spans[k].Len = max(spans[k].Len, end-spans[k].First)
+			return
+		}
+		spans = append(spans, Span{First: first, Len: end - first})
+	}
+	added := false
+	for _, sp := range d.Spans {
+		if !added && from <= sp.First {
+			add(from, to)
+			added = true
+		}
+		add(sp.First, sp.First+sp.Len)
+	}
+	if !added {
+		add(from, to)
+	}
+	entries := 0
+	for k := range spans {
+		spans[k].Off = entries
+		entries += spans[k].Len
+	}
+	c := *d
+	c.Spans = spans
+	c.Records, c.Burst = make([]float64, entries), make([]float64, entries)
+	c.Capacity, c.Measured, c.Episode = make([]float64, entries), make([]bool, entries), make([]bool, entries)
+	old := entryCursor{spans: d.Spans}
+	for _, sp := range spans {
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			e := sp.Off + i - sp.First
+			if old.bucket(n) != i {
+				c.Capacity[e], c.Measured[e] = d.IdleCapacity, d.IdleMeasured
+				continue
+			}
+			o := old.entry()
+			c.Records[e], c.Burst[e], c.Capacity[e], c.Measured[e], c.Episode[e] = d.Records[o], d.Burst[o], d.Capacity[o], d.Measured[o], d.Episode[o]
+			old.next()
+		}
+	}
+	return &c
+}
+
+// entry is the index of bucket i's entry in d's series; i must have one.
+func (d *Demand) entry(i int) int {
+	if d.Spans == nil {
+		return i
+	}
+	k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].First+d.Spans[k].Len > i })
+	return d.Spans[k].Off + i - d.Spans[k].First
+}
+
 // paceAside marks the buckets the consumer's pace is not measured in:
 // the recording's longest stall, which a stall sized for stands for
 // (healStall), and, where the timeline has what reached auditd
@@ -143,21 +281,35 @@ type Demand struct {
 // every other bucket is that slow.
 func paceAside(t *profile.Timeline, longest Stall) []bool {
 	aside := make([]bool, t.Len())
-	for i := longest.First; i < min(longest.First+longest.Buckets, len(aside)); i++ {
-		aside[i] = true
-	}
-	if len(t.Delivered) == t.Len() {
-		for i, dl := range t.Delivered {
-			dr := float64(at(t.Drained, i))
-			// A record dequeued at a bucket's end may reach the socket
-			// in the next: a little slack.
-			if math.Abs(dr-float64(dl)) > 1+0.05*max(dr, float64(dl)) {
-				aside[i] = true
-			}
-		}
+	for i := range aside {
+		aside[i] = paceAsideAt(t, longest, i)
 	}
 	return aside
 }
+
+// paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
+// by bucket rather than keep a series of 8.6 million a day (issue 14).
+func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
+	if i >= longest.First && i < longest.First+longest.Buckets {
+		return true
+	}
+	if len(t.Delivered) != t.Len() {
+		return false
+	}
+	dr, dl := float64(at(t.Drained, i)), float64(t.Delivered[i])
+	// A record dequeued at a bucket's end may reach the socket in the
+	// next: a little slack.
+	return math.Abs(dr-dl) > 1+0.05*max(dr, dl)
+}
+
+// bitset holds a flag per bucket in a bit: a day of 10 ms buckets in
+// 1 MB, where a []bool takes 8.6 MB (issue 14).
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
+
+func (b bitset) set(i int)      { b[i>>6] |= 1 << (i & 63) }
+func (b bitset) has(i int) bool { return b[i>>6]&(1<<(i&63)) != 0 }
 
 // longestStall is the recording's longest stall, the earliest of equals
 // (as summarizeStalls picks it); zero for none.
@@ -190,7 +342,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		return nil, fmt.Errorf("reading profile: %w", err)
 	}
 
-	d := &Demand{BucketNs: t.BucketNs, Records: make([]float64, n), Burst: make([]float64, n)}
+	d := &Demand{BucketNs: t.BucketNs, Buckets: n}
 	bucketSec := float64(t.BucketNs) / 1e9
 	d.RecordsPerLostEvent = recordsPerLostEvent(p)
 	d.DemandPerLost = d.RecordsPerLostEvent
@@ -206,10 +358,22 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	prev := d.StartDepth
 	var busyDrained, fastest float64
 	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
-	full, busy := make([]bool, n), make([]bool, n)
+	busy := newBitset(n)
 	d.stalls = findStalls(t, d.StartDepth, drained)
-	aside := paceAside(t, d.longestStall())
-	paced := make([]bool, n)
+	longest := d.longestStall()
+	aside := func(i int) bool { return paceAsideAt(t, longest, i) }
+	// The buckets with a burst, and their bursts; Burst keeps entries
+	// only for the buckets the demand keeps (below). A burst needs
+	// records queued and a depth seen in its bucket (the depth rose above
+	// the level at its start): counted first, so that a day's busy hours,
+	// a burst in every bucket, are not copied over and over as they grow.
+	bursts := 0
+	for i := 0; i < n; i++ {
+		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
+			bursts++
+		}
+	}
+	burstAt, burstOf := make([]int, 0, bursts), make([]float64, 0, bursts)
 	for i := 0; i < n; i++ {
 		level := max(0, prev+float64(t.Queued[i])-drained[i])
 		// A pass's spread drain is an average: the level can read too
@@ -222,7 +386,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 			level = 0
 		}
 		dr := drained[i]
-		if !aside[i] {
+		if !aside(i) {
 			fastest = max(fastest, dr)
 		}
 		// Saturated: records that were queued when the bucket began
@@ -234,20 +398,21 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		// not its capacity (6.12, one record per kauditd pass, read 913
 		// records/s where it drained 18,000/s after a stall).
 		if prev > 0 && level > float64(t.Queued[i]) {
-			busy[i] = true
-			if !aside[i] {
+			busy.set(i)
+			if !aside(i) {
 				busyDrained += dr
 				d.BusyBuckets++
-				paced[i] = true
 			}
 		}
-		full[i] = t.Lost[i] > 0 || t.Waits[i] > 0
 		// The depth within the bucket cannot pass its start level plus
 		// what was queued in it.
 		top := min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
-		d.Burst[i] = max(0, top-max(prev, level))
+		if b := max(0, top-max(prev, level)); b != 0 {
+			burstAt, burstOf = append(burstAt, i), append(burstOf, b)
+		}
 		prev = level
 	}
+	full := func(i int) bool { return t.Lost[i] > 0 || t.Waits[i] > 0 }
 	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
 	switch {
 	case fullBuckets >= minBusyBuckets && fullDrained > 0:
@@ -262,26 +427,10 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
-	d.Episode = episode
 	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
+	// Paced: saturated, and not where the pace is set aside.
+	paced := func(i int) bool { return busy.has(i) && !aside(i) }
 	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
-	longest := d.longestStall()
-	d.Capacity, d.Measured = make([]float64, n), make([]bool, n)
-	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
-	for i := range d.Capacity {
-		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
-		d.Capacity[i] = max(rate*bucketSec, drained[i])
-		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
-			d.Pace[k] = d.Capacity[i]
-		}
-		d.Measured[i] = measured
-		// Saturated (an overload episode, or the queue non-empty
-		// throughout): what the consumer took is what it could take.
-		if episode[i] || busy[i] {
-			d.Capacity[i], d.Measured[i] = drained[i], true
-		}
-	}
-
 	// Producers blocked in the backlog wait did not start the records they
 	// would have started meanwhile. Estimate them from each bucket's own
 	// rate: a fraction f of the producers' time blocked means the recorded
@@ -302,17 +451,96 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.ProducersAt = t.Producers
 	}
 	producers = max(producers, 1)
-	for i := 0; i < n; i++ {
-		a := float64(max(t.Arrivals[i], 0))
-		suppressed := float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
-		d.AddedSuppressed += suppressed
-		blocked := 0.0
+
+	// An idle bucket (no arrival, no burst, nothing drained, not
+	// saturated, not in an episode) has this capacity; the demand keeps no
+	// entry for a run of at least minIdleRun of them (Spans).
+	idleRate, idleMeasured := capacityAt(d.DrainByLoad, 0, d.DrainRate)
+	d.IdleCapacity, d.IdleMeasured = max(idleRate*bucketSec, 0), idleMeasured
+	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
+	// bucket is what the demand holds for bucket i (its burst aside):
+	// its records are arrivals + suppressed + blocked, the records added
+	// for lost events and for producers asleep in the wait.
+	bucket := func(i int) (arrivals, suppressed, blocked, capacity float64, measured, ep bool) {
+		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
+		capacity = max(rate*bucketSec, drained[i])
+		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
+			d.Pace[k] = capacity
+		}
+		// Saturated (an overload episode, or the queue non-empty
+		// throughout): what the consumer took is what it could take.
+		ep = episode.has(i)
+		if ep || busy.has(i) {
+			capacity, measured = drained[i], true
+		}
+		arrivals = float64(max(t.Arrivals[i], 0))
+		suppressed = float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
 		if i < len(t.WaitNs) && t.WaitNs[i] > 0 {
 			f := min(0.9, float64(t.WaitNs[i])/(float64(t.BucketNs)*float64(producers)))
-			blocked = a * f / (1 - f)
+			blocked = arrivals * f / (1 - f)
 		}
+		return arrivals, suppressed, blocked, capacity, measured, ep
+	}
+	// Which buckets are idle, and the totals the reconstructions added
+	// (summed in bucket order, as they always were). The entries are
+	// then made in a second pass, once their number is known: appended
+	// one at a time, a day's would be copied over and over as they grew.
+	idle := newBitset(n)
+	nextBurst := 0
+	for i := 0; i < n; i++ {
+		a, suppressed, blocked, capacity, measured, ep := bucket(i)
+		d.AddedSuppressed += suppressed
 		d.AddedBlocked += blocked
-		d.Records[i] = a + suppressed + blocked
+		records := a + suppressed + blocked
+		burst := false
+		if nextBurst < len(burstAt) && burstAt[nextBurst] == i {
+			burst = true
+			nextBurst++
+		}
+		if records == 0 && !burst && !ep && !busy.has(i) && capacity == d.IdleCapacity && measured == d.IdleMeasured {
+			idle.set(i)
+		}
+	}
+	var spans []Span
+	entries := 0
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && idle.has(j) == idle.has(i) {
+			j++
+		}
+		// Buckets [i, j) are all idle or all not.
+		if !idle.has(i) || j-i < minIdleRun {
+			if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len == i {
+				spans[k].Len += j - i
+			} else {
+				spans = append(spans, Span{First: i, Off: entries, Len: j - i})
+			}
+			entries += j - i
+		}
+		i = j
+	}
+	d.Records, d.Burst = make([]float64, entries), make([]float64, entries)
+	d.Capacity, d.Measured, d.Episode = make([]float64, entries), make([]bool, entries), make([]bool, entries)
+	nextBurst = 0
+	for _, sp := range spans {
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			e := sp.Off + i - sp.First
+			a, suppressed, blocked, capacity, measured, ep := bucket(i)
+			d.Records[e], d.Capacity[e], d.Measured[e], d.Episode[e] = a+suppressed+blocked, capacity, measured, ep
+			for nextBurst < len(burstAt) && burstAt[nextBurst] < i {
+				nextBurst++
+			}
+			if nextBurst < len(burstAt) && burstAt[nextBurst] == i {
+				d.Burst[e] = burstOf[nextBurst]
+			}
+		}
+	}
+	d.Spans = spans
+	switch {
+	case len(spans) == 1 && spans[0].First == 0 && spans[0].Len == n:
+		d.Spans = nil // every bucket kept: dense
+	case spans == nil:
+		d.Spans = []Span{} // every bucket idle
 	}
 	return d, nil
 }
@@ -350,11 +578,11 @@ const minLevelBuckets = 20
 // drainByLoad measures the consumer where it was saturated, by load level:
 // arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
 // fewer than minLevelBuckets buckets are left out.
-func drainByLoad(t *profile.Timeline, drainedBy []float64, busy []bool, bucketSec float64) []LoadDrain {
+func drainByLoad(t *profile.Timeline, drainedBy []float64, busy func(int) bool, bucketSec float64) []LoadDrain {
 	var drained [65]float64
 	var buckets [65]int
-	for i, b := range busy {
-		if b {
+	for i := range drainedBy {
+		if busy(i) {
 			l := bits.Len64(uint64(max(t.Arrivals[i], 0)))
 			drained[l] += drainedBy[i]
 			buckets[l]++
@@ -514,6 +742,56 @@ func busiestSecond[T uint64 | float64](counts []T, bucketNs int64) float64 {
 	return best / (float64(min(per, max(len(counts), 1))) * float64(bucketNs) / 1e9)
 }
 
+// busiestSecondSpans is busiestSecond of a series of n buckets whose
+// values are held only in spans (vals[Off:Off+Len] for buckets
+// [First, First+Len)), zero elsewhere: the same sums in the same order,
+// less the zeros (adding or taking away 0 changes no sum, and a window
+// that does not change does not change the best).
+func busiestSecondSpans(vals []float64, spans []Span, n int, bucketNs int64) float64 {
+	per := int(max(1, math.Round(1e9/float64(bucketNs))))
+	in, out := entryCursor{spans: spans}, entryCursor{spans: spans} // entering the window, leaving it
+	var window, best float64
+	for {
+		ia, io := in.bucket(n), out.bucket(n)+per
+		i := min(ia, io)
+		if i >= n {
+			break
+		}
+		if ia == i {
+			window += vals[in.entry()]
+			in.next()
+		}
+		if io == i {
+			window -= vals[out.entry()]
+			out.next()
+		}
+		best = max(best, window)
+	}
+	return best / (float64(min(per, max(n, 1))) * float64(bucketNs) / 1e9)
+}
+
+// entryCursor walks the buckets spans hold entries for, in order.
+type entryCursor struct {
+	spans []Span
+	k, i  int // bucket spans[k].First+i
+}
+
+// bucket is the cursor's bucket, n past the last.
+func (c *entryCursor) bucket(n int) int {
+	for c.k < len(c.spans) && c.i >= c.spans[c.k].Len {
+		c.k, c.i = c.k+1, 0
+	}
+	if c.k == len(c.spans) {
+		return n
+	}
+	return c.spans[c.k].First + c.i
+}
+
+// entry is the index of the cursor's bucket in the demand's series.
+func (c *entryCursor) entry() int { return c.spans[c.k].Off + c.i }
+
+func (c *entryCursor) next() { c.i++ }
+
 // episodeGap joins buckets at the limit less than this many buckets apart
 // into one overload episode.
 const episodeGap = 5
@@ -527,17 +805,17 @@ const episodeGap = 5
 // drains in passes, and the buckets where a pass landed often had room
 // again and lost nothing, so they would be left out and the rate read low
 // (by 20% and more against auditd in the VM tests).
-func overloadDrain(drainedBy []float64, full []bool) (drained float64, buckets int, episode []bool) {
-	n := len(full)
-	episode = make([]bool, n)
+func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, buckets int, episode bitset) {
+	n := len(drainedBy)
+	episode = newBitset(n)
 	for i := 0; i < n; {
-		if !full[i] {
+		if !full(i) {
 			i++
 			continue
 		}
 		end := i // last bucket at the limit in this episode
 		for j := i + 1; j < n && j <= end+episodeGap; j++ {
-			if full[j] {
+			if full(j) {
 				end = j
 			}
 		}
@@ -545,7 +823,7 @@ func overloadDrain(drainedBy []float64, full []bool) (drained float64, buckets i
 		for k := i; k <= last; k++ {
 			drained += drainedBy[k]
 			buckets++
-			episode[k] = true
+			episode.set(k)
 		}
 		i = last + 1
 	}

@@ -252,9 +252,9 @@ func clampLimit(v float64) uint32 {
 func rates(d *Demand) (mean, peak float64) {
 	var total float64
 	for _, v := range d.Records {
-		total += v
+		total += v // idle buckets (outside d.Spans) add nothing
 	}
-	return total / (float64(len(d.Records)) * float64(d.BucketNs) / 1e9), busiestSecond(d.Records, d.BucketNs)
+	return total / (float64(d.Len()) * float64(d.BucketNs) / 1e9), busiestSecondSpans(d.Records, d.spans(), d.Len(), d.BucketNs)
 }
 
 // Memory is what a full queue at limit holds: limit records of the measured

@@ -52,7 +52,7 @@ type Outcome struct {
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
 // measured burst above its even level. With a wait time, see replayWait.
 func Replay(d *Demand, s Setting) Outcome {
-	return replay(d, s, nil)
+	return replay(d, s, nil, 1)
 }
 
 // ReplayDepths is the queue of Replay(d, s) bucket by bucket: the deepest
@@ -60,16 +60,25 @@ func Replay(d *Demand, s Setting) Outcome {
 // Outcome.MaxDepth is, which is its largest. It is the same replay, so a
 // chart of it is the evidence behind a limit Replay sized.
 func ReplayDepths(d *Demand, s Setting) []float64 {
-	depths := make([]float64, len(d.Records))
-	replay(d, s, depths)
-	return depths
+	return ReplayPeaks(d, s, 1)
 }
 
-// replay is Replay, and when depths is not nil (one per bucket) it also
-// keeps each bucket's deepest there.
-func replay(d *Demand, s Setting, depths []float64) Outcome {
+// ReplayPeaks is ReplayDepths folded into groups of step buckets: the
+// deepest in each (the last group may hold fewer). A chart of a day draws
+// a few thousand points, and a series of every bucket would cost 69 MB
+// (issue 14).
+func ReplayPeaks(d *Demand, s Setting, step int) []float64 {
+	step = max(step, 1)
+	peaks := make([]float64, (d.Len()+step-1)/step)
+	replay(d, s, peaks, step)
+	return peaks
+}
+
+// replay is Replay, and when depths is not nil (one per every buckets) it
+// also keeps the deepest of those buckets there.
+func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 	if s.Limit > 0 && s.WaitJiffies > 0 && s.HZ > 0 {
-		return replayWait(d, s, depths)
+		return replayWait(d, s, depths, every)
 	}
 	var o Outcome
 	bucketSec := float64(d.BucketNs) / 1e9
@@ -84,28 +93,61 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 	// In a replayed stall with kauditd's moves (withStall, Moves), moved
 	// is what kauditd took out of audit_queue to its retry and hold
 	// queues: ahead of audit_queue for the consumer, not counted against
-	// the limit. padm holds prefix sums of what was admitted.
+	// the limit. admittedSoFar is the prefix sum of what was admitted,
+	// and padm[j-st] its value at the start of bucket j, for the stall's
+	// buckets and the one after (the moves read no other).
 	st, en, mv := d.stallStart, d.stallEnd, d.Moves
-	moves := mv.movesIn(en-st) && st+mv.First < len(d.Records)
-	var moved, startLevel float64
+	n := d.Len()
+	moves := mv.movesIn(en-st) && st+mv.First < n
+	var moved, startLevel, admittedSoFar float64
 	var padm []float64
 	if moves {
-		padm = make([]float64, len(d.Records)+1)
+		padm = make([]float64, en-st+1)
 	}
-	for i, demand := range d.Records {
+	// Outside the stall's buckets an empty bucket changes nothing even
+	// with moves: the prefix sum adds 0.
+	inMoves := func(i int) bool { return moves && i >= st && i < en }
+	spans, k := d.spans(), 0 // k: the span bucket i is in or before
+	for i := 0; i < n; i++ {
 		if i == st {
 			startLevel = level
+			if moves {
+				padm[0] = admittedSoFar
+			}
 		}
-		burst := d.Burst[i]
+		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
+		if k < len(spans) && i >= spans[k].First {
+			j := spans[k].Off + i - spans[k].First
+			demand, burst = d.Records[j], d.Burst[j]
+			if d.Capacity != nil {
+				capacity = d.Capacity[j]
+			}
+			inferred = j < len(d.Measured) && !d.Measured[j]
+			if i == spans[k].First+spans[k].Len-1 {
+				k++
+			}
+		} else {
+			// An idle bucket (outside d.Spans): an empty queue stays
+			// empty until the next span.
+			if level == 0 && moved == 0 && !inMoves(i) {
+				next := n
+				if k < len(spans) {
+					next = spans[k].First
+				}
+				if moves && i < st {
+					next = min(next, st) // the stall's buckets are stepped
+				}
+				i = next - 1
+				continue
+			}
+			capacity = d.IdleCapacity
+		}
 		// An empty queue and nothing arriving: the bucket changes nothing
 		// (what follows would compute next = 0 and skip every sum). A day's
 		// recording is mostly such buckets, and a recommendation replays
 		// it some twenty times (issue 14).
-		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !moves {
+		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !inMoves(i) {
 			continue
-		}
-		if d.Capacity != nil {
-			capacity = d.Capacity[i]
 		}
 		capacity := capacity
 		if moved > 0 {
@@ -129,23 +171,26 @@ func replay(d *Demand, s Setting, depths []float64) Outcome {
 		if admitted > 0 || level > 0 {
 			o.MaxDepth = max(o.MaxDepth, min(peak, limit))
 			if depths != nil {
-				depths[i] = min(peak, limit)
+				depths[i/every] = max(depths[i/every], min(peak, limit))
 			}
 			o.BusyBuckets++
-			if i < len(d.Measured) && !d.Measured[i] {
+			if inferred {
 				o.InferredBuckets++
 			}
 		}
 		if moves {
-			padm[i+1] = padm[i] + admitted
+			admittedSoFar += admitted
+			if i >= st && i < en {
+				padm[i+1-st] = admittedSoFar
+			}
 			if i >= st+mv.First-1 && i < en {
-				keep := min(next, padm[i+1]-padm[max(st+mv.Keep, i+1-mv.Window)])
+				keep := min(next, padm[i+1-st]-padm[max(st+mv.Keep, i+1-mv.Window)-st])
 				moved += next - keep
 				next = keep
 			}
 			// The hold queue at the stall's end, bounded by the limit.
 			if h := en - mv.HoldLag; i == en-1 && h > st {
-				if over := startLevel + padm[h] - padm[st] + 1 - limit; over > 0 {
+				if over := startLevel + padm[h-st] - padm[0] + 1 - limit; over > 0 {
 					o.DroppedDemand += over
 					o.Lost += over
 					// Dropped from the hold queue: not sent after the
@@ -192,7 +237,7 @@ const maxWaitSteps = 16
 // producer can sleep and drop several times in one bucket, as in the
 // kernel. The wait counted is the time slept, as backlog_wait_time_actual
 // counts it (in jiffies there).
-func replayWait(d *Demand, s Setting, depths []float64) Outcome {
+func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	var o Outcome
 	bucketNs := float64(d.BucketNs)
 	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
@@ -213,10 +258,33 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 	deferred := 0.0 // demand not yet made: its producers were asleep
 	var line []sleeper
 	asleep := 0.0
-	for i, demand := range d.Records {
-		burst := d.Burst[i]
-		if d.Capacity != nil {
-			capacity = d.Capacity[i]
+	n := d.Len()
+	spans, sp := d.spans(), 0 // sp: the span bucket i is in or before
+	for i := 0; i < n; i++ {
+		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
+		if sp < len(spans) && i >= spans[sp].First {
+			j := spans[sp].Off + i - spans[sp].First
+			demand, burst = d.Records[j], d.Burst[j]
+			if d.Capacity != nil {
+				capacity = d.Capacity[j]
+			}
+			inferred = j < len(d.Measured) && !d.Measured[j]
+			if i == spans[sp].First+spans[sp].Len-1 {
+				sp++
+			}
+		} else {
+			// An idle bucket (outside d.Spans): with the queue empty,
+			// no one asleep and nothing deferred, nothing changes
+			// until the next span (every step would admit nothing and
+			// leave the level at 0).
+			if level == 0 && len(line) == 0 && deferred == 0 {
+				i = n - 1
+				if sp < len(spans) {
+					i = spans[sp].First - 1
+				}
+				continue
+			}
+			capacity = d.IdleCapacity
 		}
 		if producersAt.v != nil {
 			producers = max(float64(producersAt.at(i)), 1)
@@ -284,20 +352,20 @@ func replayWait(d *Demand, s Setting, depths []float64) Outcome {
 				peak := min(max(level, next)+burst, limit)
 				o.MaxDepth = max(o.MaxDepth, peak)
 				if depths != nil {
-					depths[i] = max(depths[i], peak)
+					depths[i/every] = max(depths[i/every], peak)
 				}
 			}
 			level = next
 		}
 		if busy {
 			o.BusyBuckets++
-			if i < len(d.Measured) && !d.Measured[i] {
+			if inferred {
 				o.InferredBuckets++
 			}
 		}
 	}
 	// Sleepers still in line at the end are counted as waiting so far.
-	end := float64(len(d.Records)) * bucketNs
+	end := float64(n) * bucketNs
 	for _, p := range line {
 		o.WaitNs += p.amount * (end - p.sinceNs)
 	}
@@ -317,6 +385,11 @@ type slidingMax struct {
 
 // at returns the largest of v[i-w..i]; i must not go back.
 func (s *slidingMax) at(i int) uint64 {
+	if s.i < i-s.w {
+		// A jump past the window (a replay over idle buckets): what
+		// came before i-w no longer counts.
+		s.dq, s.i = s.dq[:0], i-s.w
+	}
 	for ; s.i <= i; s.i++ {
 		x := s.v[s.i]
 		for len(s.dq) > 0 && s.v[s.dq[len(s.dq)-1]] <= x {

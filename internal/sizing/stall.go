@@ -205,6 +205,15 @@ func (m Moves) movesIn(n int) bool { return m.First > 0 && m.First < n }
 // [start, start+n), with kauditd's moves where the stall is long enough
 // (Demand.Moves).
 func withStall(d *Demand, start, n int) *Demand {
+	if d.Spans != nil {
+		// Entries for the stall's buckets, the rest as they are.
+		c := d.withEntries(start, start+n)
+		c.stallStart, c.stallEnd = start, min(start+n, c.Len())
+		for i := max(start, 0); i < c.stallEnd; i++ {
+			c.Capacity[c.entry(i)] = 0
+		}
+		return c
+	}
 	c := *d
 	c.stallStart, c.stallEnd = start, min(start+n, len(d.Records))
 	c.Capacity = make([]float64, len(d.Records))
@@ -410,6 +419,13 @@ func (r rangeMax) max(i, j int) float64 {
 // (the earliest of equals), among the starts stallStarts allows, and that
 // need.
 func worstStall(d *Demand, n int) (start int, need float64) {
+	if d.Spans != nil && n > 0 {
+		if start, need, ok := worstStallSparse(d, n); ok {
+			return start, need
+		}
+	}
+	// The search reads every bucket's demand and capacity.
+	d = d.Dense()
 	needs := stallNeeds(d, n)
 	allowed := stallStarts(d, n)
 	start, need = -1, math.Inf(-1)
@@ -482,6 +498,14 @@ func healStall(d *Demand, st Stall) *Demand {
 		// names.
 		panic(fmt.Sprintf("sizing: healStall of the stall at %d (%d buckets), but the pace is kept at %d (%d)", st.First, st.Buckets, d.PaceFrom, len(d.Pace)))
 	}
+	if d.Spans != nil {
+		c := d.withEntries(st.First, st.First+st.Buckets)
+		for i := st.First; i < min(st.First+st.Buckets, c.Len()); i++ {
+			e := c.entry(i)
+			c.Capacity[e] = max(c.Capacity[e], d.Pace[i-st.First])
+		}
+		return c
+	}
 	c := *d
 	c.Capacity = slices.Clone(d.Capacity)
 	if c.Capacity == nil {
@@ -529,7 +553,7 @@ func PlaceStall(d *Demand, p StallPlace) *Demand {
 // for none), and that moment.
 func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 	n := stallBuckets(stall, d.BucketNs)
-	if n == 0 || len(d.Records) == 0 {
+	if n == 0 || d.Len() == 0 {
 		return d, StallPlace{}
 	}
 	start, _ := worstStall(d, n)
@@ -581,4 +605,354 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	mean /= float64(len(rates))
 	slow := rates[len(rates)/10]
 	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
+}
+
+// stallSteps bounds worstStallSparse's steps of capacity, per bucket.
+var stallSteps = 64
+
+// worstStallSparse is worstStall for a sparse demand (Spans), without a
+// series of every bucket: it computes stallNeeds' need of every start
+// (movedNeed's where kauditd's moves come in the stall) with the same sums
+// in the same order, and stallStarts' rule, in one pass over the buckets.
+// ok is false where it gave up (below): then the dense search decides. Over an idle
+// run nothing arrives, so the prefix sum of arrivals and the maxima over
+// the buckets ahead (which only buckets with arrivals raise) do not
+// change: those are kept per entry. The level and the prefix sum of net
+// arrivals do change there, and are stepped bucket by bucket, as
+// stallNeeds' loop steps them.
+func worstStallSparse(d *Demand, n int) (start int, need float64, ok bool) {
+	N, inf := d.Len(), math.Inf(-1)
+	needs := func(a, v float64) float64 {
+		if a > 0 {
+			return v
+		}
+		return inf
+	}
+	// A cursor over the buckets in order: each bucket's arrivals,
+	// capacity and burst, its entry (-1 for an idle bucket), and the
+	// sums stallNeeds keeps up to it.
+	type walk struct {
+		spans     []Span
+		k, i      int // bucket i, in or before spans[k]
+		level, pa float64
+		px, pc    float64
+	}
+	bucket := func(w *walk) (a, c, b float64, e int) {
+		for w.k < len(w.spans) && w.i >= w.spans[w.k].First+w.spans[w.k].Len {
+			w.k++
+		}
+		if w.k < len(w.spans) && w.i >= w.spans[w.k].First {
+			e = w.spans[w.k].Off + w.i - w.spans[w.k].First
+			return d.Records[e], d.Capacity[e], d.Burst[e], e
+		}
+		return 0, d.IdleCapacity, 0, -1
+	}
+	step := func(w *walk, a, c float64) {
+		x := a - c
+		w.level = max(0, w.level+x)
+		w.pa += a
+		w.px += x
+		w.pc += c
+		w.i++
+	}
+
+	// Forward: each entry's need and prefix sums at its end (what
+	// stallNeeds' first loop stores at i and i+1).
+	m := len(d.Records)
+	needE, paE, pxE := make([]float64, m), make([]float64, m), make([]float64, m)
+	fw := walk{spans: d.Spans, level: d.StartDepth}
+	for fw.i < N {
+		a, c, b, e := bucket(&fw)
+		if e >= 0 {
+			needE[e] = needs(a, fw.level+(a-c)+b)
+		}
+		step(&fw, a, c)
+		if e >= 0 {
+			paE[e], pxE[e] = fw.pa, fw.px
+		}
+	}
+	// Backward over the entries: the suffix maxima (an idle bucket adds
+	// -Inf to each, which changes none).
+	sufNeed, sufAfter, sufIn := needE, make([]float64, m), make([]float64, m)
+	for e, next := m-1, [3]float64{inf, inf, inf}; e >= 0; e-- {
+		next[0] = max(next[0], needE[e])
+		next[1] = max(next[1], needs(d.Records[e], pxE[e]+d.Burst[e]))
+		next[2] = max(next[2], needs(d.Records[e], paE[e]+d.Burst[e]))
+		sufNeed[e], sufAfter[e], sufIn[e] = next[0], next[1], next[2]
+	}
+	// The entry of the first bucket at or after i, m for none.
+	type ahead struct{ k int }
+	firstFrom := func(c *ahead, i int) int {
+		for c.k < len(d.Spans) && d.Spans[c.k].First+d.Spans[c.k].Len <= i {
+			c.k++
+		}
+		if c.k == len(d.Spans) {
+			return m
+		}
+		sp := d.Spans[c.k]
+		return sp.Off + max(0, i-sp.First)
+	}
+	suf := func(v []float64, e int) float64 {
+		if e == m {
+			return inf
+		}
+		return v[e]
+	}
+	// firstEntryFrom is the entry of the first bucket at or after i, m
+	// for none.
+	firstEntryFrom := func(i int) int {
+		k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].First+d.Spans[k].Len > i })
+		if k == len(d.Spans) {
+			return m
+		}
+		return d.Spans[k].Off + max(0, i-d.Spans[k].First)
+	}
+	bucketOf := func(e int) int {
+		k := sort.Search(len(d.Spans), func(k int) bool { return d.Spans[k].Off+d.Spans[k].Len > e })
+		return d.Spans[k].First + e - d.Spans[k].Off
+	}
+	// paAt is pa[j], the arrivals before bucket j: what they were after
+	// the last entry before it (an idle bucket adds 0), through a cursor
+	// that only moves forward.
+	type paCursor struct {
+		c    entryCursor
+		last float64
+	}
+	paAt := func(p *paCursor, j int) float64 {
+		for p.c.bucket(N) < j {
+			p.last = paE[p.c.entry()]
+			p.c.next()
+		}
+		return p.last
+	}
+	// in[i] of each entry, and with moves g[i] = in[i] - pa[i-Window]
+	// (stallNeeds' gMax); -Inf for idle buckets.
+	mv := d.Moves
+	moves := mv.movesIn(n)
+	inE, gE := make([]float64, m), []float64(nil)
+	for e := range m {
+		inE[e] = needs(d.Records[e], paE[e]+d.Burst[e])
+	}
+	if moves {
+		gE = make([]float64, m)
+		lag := paCursor{c: entryCursor{spans: d.Spans}}
+		for e := range m {
+			gE[e] = inf
+			if i := bucketOf(e); i >= mv.Window {
+				gE[e] = inE[e] - paAt(&lag, i-mv.Window)
+			}
+		}
+	}
+	// entryWindow is the largest of vals over the entries of buckets
+	// [lo, hi), both of which only move forward (a monotonic deque, as
+	// windowMax).
+	type entryWindow struct {
+		vals []float64
+		c    entryCursor
+		dq   [][2]int // bucket, entry: decreasing values
+	}
+	windowMaxOf := func(w *entryWindow, lo, hi int) float64 {
+		for b := w.c.bucket(N); b < hi; b = w.c.bucket(N) {
+			e := w.c.entry()
+			for len(w.dq) > 0 && w.vals[w.dq[len(w.dq)-1][1]] <= w.vals[e] {
+				w.dq = w.dq[:len(w.dq)-1]
+			}
+			w.dq = append(w.dq, [2]int{b, e})
+			w.c.next()
+		}
+		for len(w.dq) > 0 && w.dq[0][0] < lo {
+			w.dq = w.dq[1:]
+		}
+		if len(w.dq) == 0 {
+			return inf
+		}
+		return w.vals[w.dq[0][1]]
+	}
+	winFirst := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
+	winKeep := entryWindow{vals: inE, c: entryCursor{spans: d.Spans}}
+	winG := entryWindow{vals: gE, c: entryCursor{spans: d.Spans}}
+	// With moves, each start steps the capacity on from its stall's end
+	// until it covers what was moved: a few buckets where the consumer
+	// drains, but every bucket to the end for a consumer that takes
+	// nothing. Past this many steps in all, the dense search, which
+	// bisects, is the faster.
+	budget := stallSteps * (N + 1<<14)
+	var paKeep, paH, paK paCursor
+	for _, p := range []*paCursor{&paKeep, &paH, &paK} {
+		p.c.spans = d.Spans
+	}
+	// capAt is bucket j's capacity, and its entry's in (-Inf idle),
+	// through a cursor over the spans from where it is set.
+	capAt := func(c *entryCursor, j int) (float64, float64) {
+		if c.bucket(N) == j {
+			e := c.entry()
+			c.next()
+			return d.Capacity[e], inE[e]
+		}
+		return d.IdleCapacity, inf
+	}
+
+	// The zero-capacity runs, for stallStarts' rule.
+	type run struct{ first, end int }
+	var zeros []run
+	zeroAt := func(i int, z bool) {
+		if !z {
+			return
+		}
+		if k := len(zeros) - 1; k >= 0 && zeros[k].end == i {
+			zeros[k].end++
+			return
+		}
+		zeros = append(zeros, run{i, i + 1})
+	}
+	idleZero := d.IdleCapacity < 0.5
+	prev := 0
+	for _, sp := range d.Spans {
+		if idleZero && sp.First > prev {
+			zeroAt(prev, true)
+			zeros[len(zeros)-1].end = sp.First
+		}
+		for i := sp.First; i < sp.First+sp.Len; i++ {
+			zeroAt(i, d.Capacity[sp.Off+i-sp.First] < 0.5)
+		}
+		prev = sp.First + sp.Len
+	}
+	if idleZero && N > prev {
+		zeroAt(prev, true)
+		zeros[len(zeros)-1].end = N
+	}
+	// runOf is the zero run holding i, through a cursor that only moves
+	// forward; ok is false where the capacity is not zero.
+	type runCursor struct{ k int }
+	runOf := func(c *runCursor, i int) (run, bool) {
+		for c.k < len(zeros) && zeros[c.k].end <= i {
+			c.k++
+		}
+		if c.k < len(zeros) && zeros[c.k].first <= i {
+			return zeros[c.k], true
+		}
+		return run{}, false
+	}
+
+	// Every start in turn: s walks the starts, ew the stall's ends
+	// e = s+n (the window of arrivals during the stall between them).
+	type inAt struct {
+		i int
+		v float64
+	}
+	var window []inAt // in[i] of the buckets in [s, e), decreasing
+	sw := walk{spans: d.Spans, level: d.StartDepth}
+	ew := walk{spans: d.Spans, level: d.StartDepth}
+	var eAhead, sAhead ahead
+	var before, at, after runCursor
+	prefNeed := inf
+	start, need = -1, inf
+	anyStart, anyNeed := -1, inf
+	for s := 0; s < N; s++ {
+		e := min(s+n, N)
+		for ew.i < e {
+			a, c, b, _ := bucket(&ew)
+			step(&ew, a, c)
+			// in[i] = needs(a, pa[i+1]+burst)
+			v := needs(a, ew.pa+b)
+			for len(window) > 0 && window[len(window)-1].v <= v {
+				window = window[:len(window)-1]
+			}
+			window = append(window, inAt{ew.i - 1, v})
+		}
+		for len(window) > 0 && window[0].i < s {
+			window = window[1:]
+		}
+		during := inf
+		if len(window) > 0 {
+			during = window[0].v
+		}
+		if e == N {
+			during = suf(sufIn, firstFrom(&sAhead, s))
+		}
+		levelS, paSs := sw.level, sw.pa
+		var v float64
+		if first := s + mv.First; moves && first < N {
+			// movedNeed, term by term.
+			pas := paSs
+			v = max(prefNeed, levelS-pas+windowMaxOf(&winFirst, s, first))
+			slide := max(first, s+mv.Keep+mv.Window)
+			v = max(v, windowMaxOf(&winKeep, first, min(slide, e))-paAt(&paKeep, s+mv.Keep))
+			v = max(v, windowMaxOf(&winG, slide, e))
+			if h := e - mv.HoldLag; h > s {
+				v = max(v, levelS+paAt(&paH, h)-pas+1)
+			}
+			k := max(s+mv.Keep, e-mv.Window)
+			pak := paAt(&paK, k)
+			moved := levelS + pak - pas
+			// e2: the first bucket from e on by whose end the capacity
+			// since e covers the moved records, the prefix sums of
+			// capacity stepped on from e's as stallNeeds sums them
+			// (nondecreasing, so the first is what its search finds);
+			// and the largest in[] before it.
+			e2, pc, most := e, ew.pc, inf
+			c := entryCursor{spans: d.Spans, k: ew.k}
+			if ew.k < len(d.Spans) {
+				c.i = max(0, e-d.Spans[ew.k].First)
+			}
+			for ; e2 < N; e2++ {
+				if budget--; budget < 0 {
+					return 0, 0, false
+				}
+				capacity, in := capAt(&c, e2)
+				pc += capacity
+				if pc-ew.pc >= moved {
+					break
+				}
+				most = max(most, in)
+			}
+			v = max(v, most-pak)
+			if e2 < N {
+				total := levelS + ew.pa - pas
+				k2 := firstEntryFrom(e2)
+				v = max(v, max(suf(sufNeed, k2), total-ew.px+suf(sufAfter, k2)))
+			}
+		} else {
+			v = max(prefNeed, levelS-paSs+during)
+			if e < N {
+				end := levelS + ew.pa - paSs
+				k := firstFrom(&eAhead, e)
+				v = max(v, max(suf(sufNeed, k), end-ew.px+suf(sufAfter, k)))
+			}
+		}
+
+		// stallStarts: not where it would lengthen a stall the replay
+		// already has, unless inside one.
+		l, r := s, e
+		if s > 0 {
+			if z, ok := runOf(&before, s-1); ok {
+				l = z.first
+			}
+		}
+		if e < N {
+			if z, ok := runOf(&after, e); ok {
+				r = z.end
+			}
+		}
+		z, ok := runOf(&at, s)
+		inside := ok && z.end >= e
+		if r-l <= n || inside {
+			if start < 0 || v > need {
+				start, need = s, v
+			}
+		}
+		if anyStart < 0 || v > anyNeed {
+			anyStart, anyNeed = s, v
+		}
+
+		// On to s+1: the need of bucket s joins those before.
+		a, c, b, _ := bucket(&sw)
+		prefNeed = max(prefNeed, needs(a, sw.level+(a-c)+b))
+		step(&sw, a, c)
+	}
+	if start < 0 {
+		// No start allowed: every one is.
+		start, need = anyStart, anyNeed
+	}
+	return max(start, 0), need, true
 }

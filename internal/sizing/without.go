@@ -36,6 +36,7 @@ func LimitWithout(d *Demand, share, headroom float64) Without {
 	}
 	share = min(max(share, 0), 1)
 	scaled := *d
+	// Idle buckets (outside d.Spans) stay idle: no demand to scale.
 	scaled.Records = make([]float64, len(d.Records))
 	scaled.Burst = make([]float64, len(d.Burst))
 	for i := range d.Records {
@@ -65,6 +66,7 @@ func optimistic(d *Demand) *Demand {
 	o := *d
 	o.Capacity = make([]float64, len(d.Capacity))
 	best := d.BestDrainRate * float64(d.BucketNs) / 1e9
+	o.IdleCapacity = max(d.IdleCapacity, best) // no idle bucket is in an episode
 	for i, c := range d.Capacity {
 		o.Capacity[i] = c
 		if i >= len(d.Episode) || !d.Episode[i] {
