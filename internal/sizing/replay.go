@@ -115,18 +115,8 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 				padm[0] = admittedSoFar
 			}
 		}
-		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
-		if k < len(spans) && i >= spans[k].First {
-			j := spans[k].Off + i - spans[k].First
-			demand, burst = d.Records[j], d.Burst[j]
-			if d.Capacity != nil {
-				capacity = d.Capacity[j]
-			}
-			inferred = j < len(d.Measured) && !d.Measured[j]
-			if i == spans[k].First+spans[k].Len-1 {
-				k++
-			}
-		} else {
+		demand, burst, inferred, kept := d.bucketAt(spans, &k, i, &capacity)
+		if !kept {
 			// An idle bucket (outside d.Spans): an empty queue stays
 			// empty until the next span.
 			if level == 0 && moved == 0 && !inMoves(i) {
@@ -140,7 +130,6 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 				i = next - 1
 				continue
 			}
-			capacity = d.IdleCapacity
 		}
 		// An empty queue and nothing arriving: the bucket changes nothing
 		// (what follows would compute next = 0 and skip every sum). A day's
@@ -261,18 +250,8 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	n := d.Len()
 	spans, sp := d.spans(), 0 // sp: the span bucket i is in or before
 	for i := 0; i < n; i++ {
-		demand, burst, inferred := 0.0, 0.0, !d.IdleMeasured
-		if sp < len(spans) && i >= spans[sp].First {
-			j := spans[sp].Off + i - spans[sp].First
-			demand, burst = d.Records[j], d.Burst[j]
-			if d.Capacity != nil {
-				capacity = d.Capacity[j]
-			}
-			inferred = j < len(d.Measured) && !d.Measured[j]
-			if i == spans[sp].First+spans[sp].Len-1 {
-				sp++
-			}
-		} else {
+		demand, burst, inferred, kept := d.bucketAt(spans, &sp, i, &capacity)
+		if !kept {
 			// An idle bucket (outside d.Spans): with the queue empty,
 			// no one asleep and nothing deferred, nothing changes
 			// until the next span (every step would admit nothing and
@@ -284,7 +263,6 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 				}
 				continue
 			}
-			capacity = d.IdleCapacity
 		}
 		if producersAt.v != nil {
 			producers = max(float64(producersAt.at(i)), 1)
@@ -422,4 +400,26 @@ func windowMax(v []float64, w int) []float64 {
 		out[i] = v[dq[0]]
 	}
 	return out
+}
+
+// bucketAt is what a replay reads of bucket i: its demand, its burst,
+// and whether its consumer pace was inferred; *capacity becomes its
+// capacity (left as it is where d has no Capacity). kept is false for an
+// idle bucket (outside d.Spans), whose capacity is IdleCapacity. k is the
+// span i is in or before, moved past a span at its last bucket: the
+// replays walk the buckets in order.
+func (d *Demand) bucketAt(spans []Span, k *int, i int, capacity *float64) (demand, burst float64, inferred, kept bool) {
+	if *k >= len(spans) || i < spans[*k].First {
+		*capacity = d.IdleCapacity
+		return 0, 0, !d.IdleMeasured, false
+	}
+	sp := spans[*k]
+	j := sp.Off + i - sp.First
+	if d.Capacity != nil {
+		*capacity = d.Capacity[j]
+	}
+	if i == sp.First+sp.Len-1 {
+		*k++
+	}
+	return d.Records[j], d.Burst[j], j < len(d.Measured) && !d.Measured[j], true
 }
