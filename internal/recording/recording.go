@@ -340,6 +340,7 @@ func readTimeline(path string) (profile.Timeline, error) {
 	if err != nil {
 		return profile.Timeline{}, fmt.Errorf("%s: %w", path, err)
 	}
+	p.Timeline.Densify() // the dense form: MeasureStalls and the probe's timeline index the series
 	return p.Timeline, nil
 }
 

@@ -63,6 +63,7 @@ type Page struct {
 
 // Build renders the report of p.
 func Build(p *profile.Profile) (*Page, error) {
+	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	if p.Attach == profile.AttachNetlink {
 		return nil, fmt.Errorf("%w: it was recorded over netlink, which sees neither the queue's drain nor its depth between samples", ErrNoTimeline)
 	}
@@ -455,6 +456,7 @@ type series struct {
 
 // downsample folds t into at most maxPoints points of whole buckets.
 func downsample(t *profile.Timeline, maxPoints int) series {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	n := t.Len()
 	step := 1
 	if maxPoints > 0 && n > maxPoints {

@@ -280,6 +280,7 @@ func (d *Demand) entry(i int) int {
 // consumer's pace. Shorter stalls stay in: a consumer that takes a record
 // every other bucket is that slow.
 func paceAside(t *profile.Timeline, longest Stall) []bool {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	aside := make([]bool, t.Len())
 	for i := range aside {
 		aside[i] = paceAsideAt(t, longest, i)
@@ -290,6 +291,7 @@ func paceAside(t *profile.Timeline, longest Stall) []bool {
 // paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
 // by bucket rather than keep a series of 8.6 million a day (issue 14).
 func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	if i >= longest.First && i < longest.First+longest.Buckets {
 		return true
 	}
@@ -325,6 +327,7 @@ func (d *Demand) longestStall() Stall {
 
 // Reconstruct builds the demand of a profile, or says why it cannot.
 func Reconstruct(p *profile.Profile) (*Demand, error) {
+	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	t := &p.Timeline
 	n := t.Len()
 	if p.Attach == profile.AttachNetlink {
@@ -579,6 +582,7 @@ const minLevelBuckets = 20
 // arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
 // fewer than minLevelBuckets buckets are left out.
 func drainByLoad(t *profile.Timeline, drainedBy []float64, busy func(int) bool, bucketSec float64) []LoadDrain {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	var drained [65]float64
 	var buckets [65]int
 	for i := range drainedBy {
@@ -627,6 +631,7 @@ func capacityAt(levels []LoadDrain, arrivals uint64, floor float64) (rate float6
 // next pass begins as one ends if records came in meanwhile, and
 // otherwise at the next enqueue.
 func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	out := make([]float64, t.Len())
 	start := -1 // first bucket of the pass in progress
 	if startDepth > 0 {
@@ -678,6 +683,7 @@ func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
 // A day of 10 ms buckets is 8.6 million of them, and every series more
 // costs 69 MB (issue 14).
 func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []float64 {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	n := len(spread)
 	// x(k): the drain up to the end of bucket k's last depth reading.
 	x := func(k int, queuedK float64) (float64, bool) {
@@ -831,6 +837,7 @@ func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, b
 }
 
 func lostEvents(t *profile.Timeline, i int) uint64 {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	if i < len(t.LostEvents) {
 		return t.LostEvents[i]
 	}

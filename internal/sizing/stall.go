@@ -26,6 +26,7 @@ type Stall struct {
 
 // MeasureStalls finds the stalls of a recording.
 func MeasureStalls(p *profile.Profile) Stalls {
+	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	var start float64
 	if p.AuditBefore != nil {
 		start = float64(p.AuditBefore.Backlog)
@@ -45,6 +46,7 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	return findStalls(t, startDepth, nil)
 }
 
@@ -52,6 +54,7 @@ func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
 // anchored drain (anchorDrain), which Reconstruct has at hand: without
 // Delivered it stands in for what the consumer took.
 func findStalls(t *profile.Timeline, startDepth float64, drained []float64) []Stall {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
 		return nil
 	}
@@ -570,6 +573,7 @@ func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 // drain per burst, model.md), nor above 2. ok is false with fewer than
 // three such seconds.
 func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	if t.BucketNs <= 0 {
 		return 0, 0, false
 	}
