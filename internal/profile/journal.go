@@ -338,14 +338,15 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		return nil, fmt.Errorf("reading journal's profile: %w", err)
 	}
 
-	// First the length, then the series: two passes over the lines.
-	n := int64(0)
+	// First the length and the rows' count, then the rows: two passes
+	// over the lines.
+	n, rows := int64(0), 0
 	width := len(h.Timeline.Columns)
 	src, err := lines()
 	if err != nil {
 		return nil, err
 	}
-	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; return nil },
+	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; rows++; return nil },
 		func(end int64) { n = max(n, end) }); err != nil {
 		return nil, err
 	}
@@ -358,6 +359,7 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading journal: %w", err)
 	}
+	t.rows = make([]Bucket, 0, rows)
 	nonzero := make([]bool, width)
 	if src, err = lines(); err != nil {
 		return nil, err

@@ -72,7 +72,14 @@ const seriesCount = 11
 const timelinePlaceholder = `"\u0000timeline\u0000"`
 
 // Len returns the number of buckets.
-func (t *Timeline) Len() int { return t.seriesLen(0) }
+func (t *Timeline) Len() int {
+	// Consumers call it in their loops' conditions: no seriesLen here,
+	// whose columns table is built per call.
+	if !t.sparse {
+		return len(t.Arrivals)
+	}
+	return t.seriesLen(0)
+}
 
 // seriesLen returns the length of the series at place k in columns: in
 // the sparse form the timeline's buckets if it carries the series, else
@@ -384,6 +391,10 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("timeline.%w", err)
 	}
+	// Every '[' but the outer one opens a row (the values are integers):
+	// the rows' room at once, where appending would copy a day's rows
+	// over and over.
+	t.rows = make([]Bucket, 0, min(max(bytes.Count(f.Rows, []byte{'['})-1, 0), n))
 	var row Bucket
 	return parseRows(f.Rows, n, len(places), func(bucket, k int, v int64) error {
 		if k == 0 {
@@ -431,8 +442,10 @@ func (t *Timeline) setPlace(b *Bucket, k int, v int64) error {
 	if k < 0 {
 		return nil
 	}
-	if c := t.columns()[k]; c.signed == nil && v < 0 {
-		return fmt.Errorf("%s is %d", c.name, v)
+	// Only arrivals (place 0) is signed. No columns table here: this runs
+	// for every value of a day's rows.
+	if k > 0 && v < 0 {
+		return fmt.Errorf("%s is %d", names[k], v)
 	}
 	b.set(k, v)
 	return nil
