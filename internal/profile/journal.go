@@ -67,7 +67,8 @@ type Bucket struct {
 }
 
 // SetBucket puts b's values in bucket b.Index of every series that is
-// there (a nil optional series is left nil).
+// there (a nil optional series is left nil). It writes the dense form, the
+// builders' (Densify first a timeline that was read).
 func (t *Timeline) SetBucket(b Bucket) {
 	i := b.Index
 	t.Arrivals[i] = b.Arrivals
