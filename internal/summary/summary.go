@@ -20,7 +20,6 @@ import (
 
 // Write prints the summary with at most top rows per table.
 func Write(w io.Writer, p *profile.Profile, top int) {
-	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	t := &p.Totals
 	dur := time.Duration(p.DurationNs)
 	fmt.Fprintf(w, "recorded %s on %s (attach=%s, HZ=%d)\n", dur.Round(time.Millisecond), p.KernelRelease, p.Attach, p.HZ)
