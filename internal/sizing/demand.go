@@ -290,8 +290,8 @@ func paceAside(t *profile.Timeline, longest Stall) []bool {
 
 // paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
 // by bucket rather than keep a series of 8.6 million a day (issue 14).
+// t is dense (its callers Densify it: this runs for every bucket).
 func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
-	t.Densify() // the dense form: this indexes the series (Densify)
 	if i >= longest.First && i < longest.First+longest.Buckets {
 		return true
 	}
@@ -836,8 +836,9 @@ func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, b
 	return drained, buckets, episode
 }
 
+// lostEvents is bucket i's lost events, 0 where the timeline has none.
+// t is dense (its callers Densify it: this runs for every bucket).
 func lostEvents(t *profile.Timeline, i int) uint64 {
-	t.Densify() // the dense form: this indexes the series (Densify)
 	if i < len(t.LostEvents) {
 		return t.LostEvents[i]
 	}
