@@ -134,10 +134,11 @@ func (t *Timeline) eachRow(f func(*Bucket)) {
 }
 
 // rowNonZero reports whether bucket i of a dense timeline is not zero in
-// some of cols.
+// some of cols. A series shorter than the timeline (a builder's that left
+// one out; Validate rejects it) reads as zero, as in Rows.
 func rowNonZero(cols []column, i int) bool {
 	for _, c := range cols {
-		if !c.zero(i) {
+		if i < c.len() && !c.zero(i) {
 			return true
 		}
 	}

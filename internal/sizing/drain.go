@@ -71,6 +71,36 @@ func (c *drainCursor) at(i int) float64 {
 	return 0
 }
 
+// The drain the replay works from is built in two steps, which
+// anchoredDrain does over the rows (dense_ref_test.go keeps them as they
+// were, over the dense series, for reference):
+//
+// spreadPasses is the timeline's drain with each kauditd pass spread
+// evenly over the buckets it ran in. BPF counts a pass's drain when the
+// pass ends (kauditd_send_queue returns once audit_queue is empty), so a
+// pass that ran through a burst lands in one bucket, seconds after the
+// records left, and the queue read from the counts stays full long after
+// it emptied. A pass takes the records queued when it began (up to the
+// tail it saw) and kauditd sleeps only when the queue is empty, so the
+// next pass begins as one ends if records came in meanwhile, and
+// otherwise at the next enqueue.
+//
+// anchorDrain corrects a spread drain with the depths the queue was seen
+// at. A pass does not drain evenly: kauditd blocks on auditd's full socket
+// (up to 100 ms a record, 5.10+), moves the rest of the pass to the retry
+// queue at once, then spends seconds retrying it while audit_queue waits.
+// Spread evenly over such a pass, the drain comes too early and the queue
+// reads too short (on 6.1 a recording that reached its limit of 15000
+// replayed to a peak of 11784).
+//
+// A bucket k's max_depth is the queue length at one of its enqueues or at
+// the start of a pass, and the queue only shrank after the last of them;
+// so with X = start + queued up to k - max_depth, the drain up to the end
+// of bucket k-1 is at most X and up to the end of k at least X. The spread
+// drain, as a running total, is held within those bounds, within what was
+// queued (the queue cannot go below 0) and above each pass's count (exact
+// when it ended), and kept from falling.
+//
 // anchoredDrain is anchorDrain(spreadPasses(...)) of a timeline of n
 // buckets with the given rows, computed only over the buckets where it
 // can differ from the buckets before them, with the same operations in

@@ -117,7 +117,6 @@ type Recommendation struct {
 // recorded workload (with backlog_wait_time 0, the strict case: nothing may
 // even wait), then applies headroom and rounds to a tidy number.
 func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
-	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	if opts.Headroom != 0 && opts.Headroom < 1 || math.IsNaN(opts.Headroom) || math.IsInf(opts.Headroom, 0) {
 		return nil, fmt.Errorf("headroom must be at least 1, not %v", opts.Headroom)
 	}
@@ -211,7 +210,6 @@ func withHeadroom(minimum uint32, headroom float64) uint32 {
 // consumer taking nothing for stall at the recording's worst moment (the
 // worst for a setting without wait time; see worstStall).
 func Predict(p *profile.Profile, s Setting, stall time.Duration) (Outcome, StallPlace, *Demand, error) {
-	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	d, err := Reconstruct(p)
 	if err != nil {
 		return Outcome{}, StallPlace{}, nil, err
