@@ -377,7 +377,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	delivered := t.Carries("delivered")
 	drain := anchoredDrain(rows, n, d.StartDepth)
 	busy := newBitset(n)
-	d.stalls = findStalls(t, d.StartDepth, drain)
+	d.stalls = findStalls(t, rows, d.StartDepth, drain)
 	longest := d.longestStall()
 	aside := func(row *profile.Bucket, i int) bool { return paceAsideRow(row, delivered, longest, i) }
 	// The buckets with a burst, and their bursts; Burst keeps entries

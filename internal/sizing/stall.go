@@ -45,21 +45,21 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
-	return findStalls(t, startDepth, nil)
+	return findStalls(t, t.Rows(), startDepth, nil)
 }
 
-// findStalls is FindStalls; drained, when not nil, is the timeline's
+// findStalls is FindStalls over t's rows (Reconstruct has them at hand:
+// for a dense timeline they are built on each call); drained, when not nil, is the timeline's
 // anchored drain (anchoredDrain), which Reconstruct has at hand: without
 // Delivered it stands in for what the consumer took. It reads the
 // timeline's rows: a bucket without one has nothing queued and nothing
 // taken, so it ends a stall, or, by delivered, carries one on.
-func findStalls(t *profile.Timeline, startDepth float64, drained *drain) []Stall {
+func findStalls(t *profile.Timeline, rows []profile.Bucket, startDepth float64, drained *drain) []Stall {
 	if !t.Carries("queued") || !t.Carries("drained") {
 		return nil
 	}
 	n := t.Len()
 	delivered := t.Carries("delivered")
-	rows := t.Rows()
 	if !delivered && drained == nil {
 		drained = anchoredDrain(rows, n, startDepth)
 	}
@@ -610,7 +610,7 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	n := t.Len()
 	sec, count := -1, 0 // the second being summed, and its buckets so far
 	var drained uint64
-	for _, row := range t.Rows() {
+	t.EachRow(func(row *profile.Bucket) {
 		i := int(row.Index)
 		if i/per != sec {
 			sec, count, drained = i/per, 0, 0
@@ -619,13 +619,13 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 		// from before, so the consumer had more than it took.
 		if count < 0 || i != sec*per+count || row.MaxDepth <= uint64(max(row.Arrivals, 0)) {
 			count = -1 // not saturated, or a bucket of it had no row
-			continue
+			return
 		}
 		drained += row.Drained
 		if count++; count == per && (sec+1)*per <= n && drained > 0 {
 			rates = append(rates, float64(drained))
 		}
-	}
+	})
 	if len(rates) < 3 {
 		return 0, len(rates), false
 	}
