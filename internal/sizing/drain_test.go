@@ -1,10 +1,13 @@
 package sizing
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
@@ -134,6 +137,49 @@ func TestSparseDrain(t *testing.T) {
 			if math.Float64bits(h) != math.Float64bits(wh) || s != ws || ok != wok {
 				t.Fatalf("case %d: drain spread %v %d %v, want %v %d %v", k, h, s, ok, wh, ws, wok)
 			}
+		}
+	}
+}
+
+// TestReconstructRows: the demand, recommendation and stalls of a
+// recording read back from a file (its rows) are those of the dense
+// recording it was written from.
+func TestReconstructRows(t *testing.T) {
+	for k, dense := range drainCases(t)[:3] {
+		var buf bytes.Buffer
+		if err := dense.Encode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := profile.Decode(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Reconstruct(dense)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Reconstruct(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d: the demand from the rows differs from the dense one", k)
+		}
+		for _, stall := range []time.Duration{-1, 0, time.Second} {
+			want, err := Recommend(dense, Options{Stall: stall})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Recommend(rows, Options{Stall: stall})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("case %d, stall %v: the recommendation from the rows differs from the dense one", k, stall)
+			}
+		}
+		if got, want := MeasureStalls(rows), MeasureStalls(dense); !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d: stalls %+v, want %+v", k, got, want)
 		}
 	}
 }
