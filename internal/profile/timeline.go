@@ -626,28 +626,3 @@ func (t *Timeline) Carries(name string) bool {
 	}
 	return false
 }
-
-// DenseSeries is the unsigned series of the given name with a value for
-// every bucket, nil if the timeline does not carry it: a dense timeline's
-// own series (not to be modified), or one built from a sparse one's rows,
-// for a consumer that indexes one series and should not Densify all
-// eleven (a day of 10 ms buckets is 69 MB a series).
-func (t *Timeline) DenseSeries(name string) []uint64 {
-	for k, c := range t.columns() {
-		if c.name != name || c.unsigned == nil {
-			continue
-		}
-		if !t.sparse {
-			return *c.unsigned
-		}
-		if !t.has[k] {
-			return nil
-		}
-		out := make([]uint64, t.buckets)
-		for i := range t.rows {
-			out[t.rows[i].Index] = uint64(t.rows[i].values()[k])
-		}
-		return out
-	}
-	return nil
-}

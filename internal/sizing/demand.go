@@ -135,11 +135,13 @@ type Demand struct {
 	AddedSuppressed float64
 	AddedBlocked    float64
 	// ProducersAt is how many tasks made records in each bucket
-	// (timeline.producers), nil where the profile does not have it. It
-	// bounds how many records can sleep in the backlog wait at a time: a
-	// producer asleep makes no more until it is let in (see replayWait).
-	// It is the profile's own series, not a copy: read it only.
-	ProducersAt []uint64
+	// (timeline.producers), nil where the profile does not have it: the
+	// buckets where it is not 0, in order (none elsewhere), since the
+	// series a value per bucket would be 69 MB a day of 10 ms buckets
+	// (issue 14). It bounds how many records can sleep in the backlog wait
+	// at a time: a producer asleep makes no more until it is let in (see
+	// replayWait).
+	ProducersAt []ProducerCount
 	// Producers stands in for ProducersAt where the profile lacks it:
 	// the processes that waited in the backlog wait if any did, otherwise
 	// the effective number of processes by their share of records (the
@@ -147,6 +149,12 @@ type Demand struct {
 	// Processes that ran one after the other count as if side by side,
 	// and threads of one process as one.
 	Producers float64
+}
+
+// ProducerCount is how many tasks made records in one bucket.
+type ProducerCount struct {
+	Bucket int
+	Tasks  uint64
 }
 
 // Span is a run of buckets a Demand keeps entries for: buckets [First,
@@ -471,7 +479,18 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		d.Producers = effectiveProducers(p.Processes)
 	}
 	if t.Carries("producers") {
-		d.ProducersAt = t.DenseSeries("producers")
+		count := 0
+		for r := range rows {
+			if rows[r].Producers > 0 {
+				count++
+			}
+		}
+		d.ProducersAt = make([]ProducerCount, 0, count) // not nil: the profile has the series
+		for r := range rows {
+			if rows[r].Producers > 0 {
+				d.ProducersAt = append(d.ProducersAt, ProducerCount{Bucket: int(rows[r].Index), Tasks: rows[r].Producers})
+			}
+		}
 	}
 	producers = max(producers, 1)
 

@@ -183,3 +183,28 @@ func TestReconstructRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSlidingMaxSparse: slidingMax over a series held as its non-zero
+// values (Demand.ProducersAt) gives what it gives over the dense series,
+// with the jumps a replay over idle buckets makes.
+func TestSlidingMaxSparse(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200 {
+		n := 1 + r.IntN(2000)
+		v := make([]uint64, n)
+		var sparse []ProducerCount
+		for i := range v {
+			if r.IntN(5) == 0 {
+				v[i] = uint64(1 + r.IntN(9))
+				sparse = append(sparse, ProducerCount{Bucket: i, Tasks: v[i]})
+			}
+		}
+		w := r.IntN(20)
+		dense, rows := slidingMax{v: v, w: w}, slidingMax{sparse: sparse, w: w}
+		for i := 0; i < n; i += 1 + r.IntN(3)*r.IntN(30) {
+			if got, want := rows.at(i), dense.at(i); got != want {
+				t.Fatalf("at(%d) over %d buckets, window %d: %d, want %d", i, n, w, got, want)
+			}
+		}
+	}
+}
