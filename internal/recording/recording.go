@@ -340,7 +340,9 @@ func readTimeline(path string) (profile.Timeline, error) {
 	if err != nil {
 		return profile.Timeline{}, fmt.Errorf("%s: %w", path, err)
 	}
-	p.Timeline.Densify() // the dense form: MeasureStalls and the probe's timeline index the series
+	// Kept as its rows (the buckets where something happened): a day's
+	// recording is mostly empty buckets, which the dense form would hold
+	// one by one (issue 14). MeasureStalls and the encoder read rows.
 	return p.Timeline, nil
 }
 
