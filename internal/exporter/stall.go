@@ -75,6 +75,7 @@ type stallView struct {
 // update measures the snapshot's window and counts the stalls that ended
 // in it; nil when the snapshot has no per-bucket queue to measure.
 func (s *stallTracker) update(p *profile.Profile) *stallView {
+	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	t := &p.Timeline
 	if t.BucketNs <= 0 || len(t.Queued) != t.Len() || len(t.Drained) != t.Len() {
 		return nil
@@ -129,6 +130,7 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 // window's end (the buckets not yet complete), so that is off by those
 // buckets' records.
 func (s *stallTracker) startDepth(p *profile.Profile, first int64) float64 {
+	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	if i := first - s.from; s.levels != nil && i >= 0 && i < int64(len(s.levels)) {
 		return s.levels[i]
 	}

@@ -45,7 +45,10 @@ const JournalMarkEvery = time.Second
 // JournalColumns are the columns of a journal's rows, in order: every
 // series, so that a row can be written before it is known which optional
 // series the recording has (ReadJournal drops the ones that stayed zero).
-var JournalColumns = func() []string {
+var JournalColumns = names
+
+// names are the series' names in the order of columns.
+var names = func() []string {
 	var names []string
 	for _, c := range (&Timeline{}).columns() {
 		names = append(names, c.name)
@@ -64,7 +67,8 @@ type Bucket struct {
 }
 
 // SetBucket puts b's values in bucket b.Index of every series that is
-// there (a nil optional series is left nil).
+// there (a nil optional series is left nil). It writes the dense form, the
+// builders' (Densify first a timeline that was read).
 func (t *Timeline) SetBucket(b Bucket) {
 	i := b.Index
 	t.Arrivals[i] = b.Arrivals
@@ -335,14 +339,15 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		return nil, fmt.Errorf("reading journal's profile: %w", err)
 	}
 
-	// First the length, then the series: two passes over the lines.
-	n := int64(0)
+	// First the length and the rows' count, then the rows: two passes
+	// over the lines.
+	n, rows := int64(0), 0
 	width := len(h.Timeline.Columns)
 	src, err := lines()
 	if err != nil {
 		return nil, err
 	}
-	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; return nil },
+	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; rows++; return nil },
 		func(end int64) { n = max(n, end) }); err != nil {
 		return nil, err
 	}
@@ -351,35 +356,36 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	}
 	t := &p.Timeline
 	*t = Timeline{BucketNs: h.Timeline.BucketNs, StartNs: h.Timeline.StartNs}
-	cols, err := t.allocate(h.Timeline.Columns, int(n))
+	places, err := t.beginSparse(h.Timeline.Columns, int(n))
 	if err != nil {
 		return nil, fmt.Errorf("reading journal: %w", err)
 	}
+	t.rows = make([]Bucket, 0, rows)
 	nonzero := make([]bool, width)
 	if src, err = lines(); err != nil {
 		return nil, err
 	}
 	err = journalLines(src, width, func(b int64, v []int64) error {
+		row := Bucket{Index: b}
 		for k, x := range v {
-			if c := cols[k]; c != nil {
-				if err := c.set(int(b), x); err != nil {
-					return fmt.Errorf("reading journal: bucket %d: %w", b, err)
-				}
+			if err := t.setPlace(&row, places[k], x); err != nil {
+				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
 			}
 			nonzero[k] = nonzero[k] || x != 0
 		}
+		t.addRow(row)
 		return nil
 	}, func(int64) {})
 	if err != nil {
 		return nil, err
 	}
-	for k, c := range cols {
-		if c != nil && c.optional && !nonzero[k] && (c.name == "producers" || c.name == "delivered") {
-			*c.unsigned = nil // not counted, or nothing reached auditd: as record leaves them
+	for j, k := range places {
+		if k >= 0 && !nonzero[j] && (names[k] == "producers" || names[k] == "delivered") {
+			t.has[k] = false // not counted, or nothing reached auditd: as record leaves them
 		}
 	}
-	for _, c := range t.columns() {
-		if !c.optional && c.len() == 0 && n > 0 {
+	for k, c := range t.columns() {
+		if !c.optional && !t.has[k] && n > 0 {
 			return nil, fmt.Errorf("reading journal: it has no %s column", c.name)
 		}
 	}
@@ -387,19 +393,19 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	p.DurationNs = n * t.BucketNs
 	p.Stalls = nil
 	tot := Totals{LostByReason: map[string]uint64{}}
-	for i := range t.Len() {
-		tot.Records += uint64(max(t.Arrivals[i], 0))
-		tot.Queued += t.Queued[i]
-		tot.Lost += t.Lost[i]
-		tot.Drained += t.Drained[i]
-		tot.Waits += t.Waits[i]
-		tot.WaitNs += t.WaitNs[i]
-		tot.MaxDepth = max(tot.MaxDepth, t.MaxDepth[i])
-		if len(t.Events) == t.Len() {
-			tot.Events += t.Events[i]
+	for _, b := range t.Rows() {
+		tot.Records += uint64(max(b.Arrivals, 0))
+		tot.Queued += b.Queued
+		tot.Lost += b.Lost
+		tot.Drained += b.Drained
+		tot.Waits += b.Waits
+		tot.WaitNs += b.WaitNs
+		tot.MaxDepth = max(tot.MaxDepth, b.MaxDepth)
+		if t.has[1] {
+			tot.Events += b.Events
 		}
-		if len(t.LostEvents) == t.Len() {
-			tot.LostEvents += t.LostEvents[i]
+		if t.has[2] {
+			tot.LostEvents += b.LostEvents
 		}
 	}
 	p.Totals = tot

@@ -67,6 +67,7 @@ func TestJournalRoundTrip(t *testing.T) {
 		t.Fatalf("read from the file: %v, and a profile different from the one read through Decode", err)
 	}
 	tl := p.Timeline
+	tl.Densify() // to index the series
 	if tl.Len() != 6000 || tl.BucketNs != 1e7 || tl.StartNs != 5e9 {
 		t.Fatalf("timeline of %d buckets of %d ns from %d, want 6000 of 1e7 from 5e9", tl.Len(), tl.BucketNs, tl.StartNs)
 	}
@@ -124,6 +125,7 @@ func TestJournalCutShort(t *testing.T) {
 	}
 	path := writeJournal(t, buckets, 15000)
 	whole := readJournalFile(t, path).Timeline
+	whole.Densify() // to index the series
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +137,7 @@ func TestJournalCutShort(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cut at %d of %d bytes: %v", cut, len(data), err)
 		}
+		p.Timeline.Densify() // to index the series
 		n := p.Timeline.Len()
 		if n < lastLen {
 			t.Fatalf("cut at %d: %d buckets, fewer than a shorter cut's %d", cut, n, lastLen)
@@ -257,6 +260,7 @@ func FuzzJournal(f *testing.F) {
 			return
 		}
 		tl := &p.Timeline
+		tl.Densify() // the series' lengths
 		for _, c := range tl.columns() {
 			if l := c.len(); l != tl.Len() && !(c.optional && l == 0) {
 				t.Fatalf("%s has %d buckets, arrivals %d", c.name, l, tl.Len())

@@ -404,12 +404,10 @@ func (p *Profile) Validate() error {
 		errs = append(errs, errors.New("hz is negative"))
 	}
 	t := &p.Timeline
-	n := len(t.Arrivals)
-	for name, l := range map[string]int{"queued": len(t.Queued), "lost": len(t.Lost), "drained": len(t.Drained),
-		"max_depth": len(t.MaxDepth), "waits": len(t.Waits), "wait_ns": len(t.WaitNs),
-		"events": len(t.Events), "lost_events": len(t.LostEvents), "producers": len(t.Producers), "delivered": len(t.Delivered)} {
-		if l != n && !((name == "events" || name == "lost_events" || name == "producers" || name == "delivered") && l == 0) {
-			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", name, l, n))
+	n := t.Len()
+	for k, c := range t.columns() {
+		if l := t.seriesLen(k); l != n && !(c.optional && l == 0) {
+			errs = append(errs, fmt.Errorf("timeline.%s has %d buckets, arrivals has %d", c.name, l, n))
 		}
 	}
 	if n > 0 && t.BucketNs <= 0 {

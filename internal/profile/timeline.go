@@ -8,10 +8,14 @@ import (
 	"strconv"
 )
 
-// Timeline holds per-bucket series, all of the same length. In memory
-// every series is dense (one value per bucket); in the file (schema 2)
-// only the buckets where something happened are written, as rows (see
-// MarshalJSON): a quiet hour costs next to nothing.
+// Timeline holds per-bucket series, all of the same length. It has two
+// forms in memory. Dense: every series one value per bucket, in the
+// exported fields, which is how builders and tests make one. Sparse: only
+// the buckets where something happened, as rows (Rows), which is what a
+// decoded file or journal gives, since a day of 10 ms buckets is 8.64
+// million buckets and mostly empty ones (issue 14). Densify turns the
+// sparse form into the dense one for the consumers that index the series.
+// In the file (schema 2) only the rows are written (see MarshalJSON).
 type Timeline struct {
 	BucketNs int64 `json:"bucket_ns"`
 	// StartNs is the CLOCK_MONOTONIC time of the first bucket's start.
@@ -48,14 +52,145 @@ type Timeline struct {
 
 	// placeholder marks the stand-in Profile.Encode replaces by the rows.
 	placeholder bool
+
+	// sparse marks the sparse form: the series fields are nil, and rows
+	// (in bucket order, each bucket at most once) hold the buckets'
+	// values, of buckets in all.
+	sparse  bool
+	buckets int
+	rows    []Bucket
+	// has tells, in the sparse form, which series (in the order of
+	// columns) the timeline carries: an optional one may be absent.
+	has [seriesCount]bool
 }
+
+// seriesCount is the number of per-bucket series (columns).
+const seriesCount = 11
 
 // timelinePlaceholder is what a placeholder timeline marshals to: a JSON
 // string no timeline can be.
 const timelinePlaceholder = `"\u0000timeline\u0000"`
 
 // Len returns the number of buckets.
-func (t *Timeline) Len() int { return len(t.Arrivals) }
+func (t *Timeline) Len() int {
+	// Consumers call it in their loops' conditions: no seriesLen here,
+	// whose columns table is built per call.
+	if !t.sparse {
+		return len(t.Arrivals)
+	}
+	return t.seriesLen(0)
+}
+
+// seriesLen returns the length of the series at place k in columns: in
+// the sparse form the timeline's buckets if it carries the series, else
+// 0, the length the dense form gives it.
+func (t *Timeline) seriesLen(k int) int {
+	if !t.sparse {
+		return t.columns()[k].len()
+	}
+	if t.has[k] {
+		return t.buckets
+	}
+	return 0
+}
+
+// Rows returns the buckets where some series is not zero, in bucket order;
+// the buckets between two rows, and after the last up to Len, are all
+// zero. A dense timeline's rows are built on each call; a sparse one's are
+// its own, not to be modified. A series the timeline does not have reads
+// as zero.
+func (t *Timeline) Rows() []Bucket {
+	if t.sparse {
+		return t.rows
+	}
+	// Counted first, then built: appended as they come, a busy day's
+	// rows (69 MB for two busy hours) would be copied over and over.
+	count := 0
+	t.eachRow(func(*Bucket) { count++ })
+	rows := make([]Bucket, 0, count)
+	t.eachRow(func(b *Bucket) { rows = append(rows, *b) })
+	return rows
+}
+
+// EachRow calls f with each row in bucket order, as Rows gives them,
+// without building them all for a dense timeline: for a consumer that
+// reads them once, in order. f must not modify the row nor keep the
+// pointer.
+func (t *Timeline) EachRow(f func(*Bucket)) { t.eachRow(f) }
+
+// eachRow calls f with each row in bucket order, as Rows gives them,
+// without building them all for a dense timeline. f must not keep the
+// pointer: for a dense timeline it is one Bucket, refilled row by row.
+func (t *Timeline) eachRow(f func(*Bucket)) {
+	if t.sparse {
+		for i := range t.rows {
+			f(&t.rows[i])
+		}
+		return
+	}
+	// The series are read as slices: this runs for every bucket of a dense
+	// timeline (8.6 million a day of 10 ms buckets), where a closure per
+	// value or a Bucket allocated per row costs seconds. A series not of
+	// the timeline's length (an optional one absent, or one a builder left
+	// out) reads as zero.
+	n := t.Len()
+	var u [seriesCount][]uint64
+	for k, c := range t.columns() {
+		if c.unsigned != nil && len(*c.unsigned) == n {
+			u[k] = *c.unsigned
+		}
+	}
+	var b Bucket
+	for i := range n {
+		nonZero := t.Arrivals[i] != 0
+		for k := 1; k < seriesCount && !nonZero; k++ {
+			nonZero = u[k] != nil && u[k][i] != 0
+		}
+		if !nonZero {
+			continue
+		}
+		b = Bucket{Index: int64(i), Arrivals: t.Arrivals[i], Events: valueAt(u[1], i), LostEvents: valueAt(u[2], i),
+			Queued: valueAt(u[3], i), Lost: valueAt(u[4], i), Drained: valueAt(u[5], i), MaxDepth: valueAt(u[6], i),
+			Waits: valueAt(u[7], i), WaitNs: valueAt(u[8], i), Producers: valueAt(u[9], i), Delivered: valueAt(u[10], i)}
+		f(&b)
+	}
+}
+
+// valueAt is s[i], 0 for a series that is not there (nil).
+func valueAt(s []uint64, i int) uint64 {
+	if s == nil {
+		return 0
+	}
+	return s[i]
+}
+
+// Densify turns a sparse timeline into the dense form (every series one
+// value per bucket, as schema 1 and the builders have it), for the
+// consumers that index the series; a dense timeline is left as it is.
+func (t *Timeline) Densify() {
+	if !t.sparse {
+		return
+	}
+	n, rows, has := t.buckets, t.rows, t.has
+	t.sparse, t.buckets, t.rows, t.has = false, 0, nil, [seriesCount]bool{}
+	cols := t.columns()
+	for k, c := range cols {
+		switch {
+		case !has[k]:
+		case c.signed != nil:
+			*c.signed = make([]int64, n)
+		default:
+			*c.unsigned = make([]uint64, n)
+		}
+	}
+	for _, b := range rows {
+		for k, v := range b.values() {
+			if has[k] {
+				cols[k].setDense(int(b.Index), v)
+			}
+		}
+	}
+}
 
 // column is one series of the file's rows: its name and where it lives.
 type column struct {
@@ -89,11 +224,21 @@ func (c column) len() int {
 	return len(*c.unsigned)
 }
 
-func (c column) appendValue(b []byte, i int) []byte {
+// value returns bucket i of a dense series, as a row's value.
+func (c column) value(i int) int64 {
 	if c.signed != nil {
-		return strconv.AppendInt(b, (*c.signed)[i], 10)
+		return (*c.signed)[i]
 	}
-	return strconv.AppendUint(b, (*c.unsigned)[i], 10)
+	return int64((*c.unsigned)[i])
+}
+
+// setDense stores a row's value v in bucket i of a dense series.
+func (c column) setDense(i int, v int64) {
+	if c.signed != nil {
+		(*c.signed)[i] = v
+	} else {
+		(*c.unsigned)[i] = uint64(v)
+	}
 }
 
 func (c column) zero(i int) bool {
@@ -106,14 +251,22 @@ func (c column) zero(i int) bool {
 // present returns the columns the file carries: every required one, and
 // the optional ones as long as arrivals (Validate rejects other lengths).
 func (t *Timeline) present() []column {
+	_, cols := t.presentIndexed()
+	return cols
+}
+
+// presentIndexed is present with each column's place in columns.
+func (t *Timeline) presentIndexed() ([]int, []column) {
+	var at []int
 	var out []column
 	n := t.Len()
-	for _, c := range t.columns() {
-		if !c.optional || (c.len() == n && n > 0) {
+	for k, c := range t.columns() {
+		if !c.optional || (t.seriesLen(k) == n && n > 0) {
+			at = append(at, k)
 			out = append(out, c)
 		}
 	}
-	return out
+	return at, out
 }
 
 // MarshalJSON writes schema 2's sparse form:
@@ -136,10 +289,10 @@ func (t Timeline) MarshalJSON() ([]byte, error) {
 // appendJSON appends the sparse form, one row per line, each line after
 // the first starting with indent (Profile.Encode's nesting).
 func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
-	cols := t.present()
-	for _, c := range cols {
-		if c.len() != t.Len() {
-			return nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, c.len(), t.Len())
+	at, cols := t.presentIndexed()
+	for j, c := range cols {
+		if l := t.seriesLen(at[j]); l != t.Len() {
+			return nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, l, t.Len())
 		}
 	}
 	nl := func(b []byte, extra string) []byte {
@@ -174,18 +327,18 @@ func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
 	b = append(b, "],"...)
 	b = nl(b, "  ")
 	b = append(b, `"rows": [`...)
-	first, skip := true, 0
-	for i := 0; i < t.Len(); i++ {
+	first, next := true, int64(0)
+	t.eachRow(func(r *Bucket) {
+		v := r.values()
 		empty := true
-		for _, c := range cols {
-			if !c.zero(i) {
+		for _, k := range at {
+			if v[k] != 0 {
 				empty = false
 				break
 			}
 		}
 		if empty {
-			skip++
-			continue
+			return
 		}
 		if !first {
 			b = append(b, ',')
@@ -193,14 +346,18 @@ func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
 		first = false
 		b = nl(b, "    ")
 		b = append(b, '[')
-		b = strconv.AppendInt(b, int64(skip), 10)
-		for _, c := range cols {
+		b = strconv.AppendInt(b, r.Index-next, 10)
+		for j, k := range at {
 			b = append(b, ',')
-			b = c.appendValue(b, i)
+			if cols[j].signed != nil {
+				b = strconv.AppendInt(b, v[k], 10)
+			} else {
+				b = strconv.AppendUint(b, uint64(v[k]), 10)
+			}
 		}
 		b = append(b, ']')
-		skip = 0
-	}
+		next = r.Index + 1
+	})
 	if !first {
 		b = nl(b, "  ")
 	}
@@ -250,57 +407,99 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 	if n < 0 || n > maxBuckets {
 		return fmt.Errorf("timeline.buckets is %d: this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
 	}
-	cols, err := t.allocate(f.Columns, n)
+	places, err := t.beginSparse(f.Columns, n)
 	if err != nil {
 		return fmt.Errorf("timeline.%w", err)
 	}
-	return parseRows(f.Rows, n, cols)
+	// Every '[' but the outer one opens a row (the values are integers):
+	// the rows' room at once, where appending would copy a day's rows
+	// over and over.
+	t.rows = make([]Bucket, 0, min(max(bytes.Count(f.Rows, []byte{'['})-1, 0), n))
+	var row Bucket
+	return parseRows(f.Rows, n, len(places), func(bucket, k int, v int64) error {
+		if k == 0 {
+			row = Bucket{Index: int64(bucket)}
+		}
+		if err := t.setPlace(&row, places[k], v); err != nil {
+			return err
+		}
+		if k == len(places)-1 {
+			t.addRow(row)
+		}
+		return nil
+	})
 }
 
-// allocate gives t a series of n zeros for each of names it knows, and
-// returns where a row's values go: cols[k] for names[k], nil for a name
-// this build does not know (skipped).
-func (t *Timeline) allocate(names []string, n int) ([]*column, error) {
-	known := map[string]column{}
-	for _, c := range t.columns() {
-		known[c.name] = c
+// beginSparse makes t an empty sparse timeline of n buckets carrying the
+// series of names it knows, and returns where a row's values go:
+// places[k] is the place in columns of names[k], -1 for a name this
+// build does not know (skipped).
+func (t *Timeline) beginSparse(names []string, n int) ([]int, error) {
+	t.sparse, t.buckets, t.rows = true, n, nil
+	known := map[string]int{}
+	for k, c := range t.columns() {
+		known[c.name] = k
 	}
-	cols := make([]*column, len(names))
+	places := make([]int, len(names))
 	seen := map[string]bool{}
-	for k, name := range names {
+	for j, name := range names {
 		if seen[name] {
 			return nil, fmt.Errorf("columns names %q twice", name)
 		}
 		seen[name] = true
-		if c, ok := known[name]; ok {
-			if c.signed != nil {
-				*c.signed = make([]int64, n)
-			} else {
-				*c.unsigned = make([]uint64, n)
-			}
-			cols[k] = &c
+		places[j] = -1
+		if k, ok := known[name]; ok {
+			places[j] = k
+			t.has[k] = true
 		}
 	}
-	return cols, nil
+	return places, nil
 }
 
-// set stores v in bucket i; counts cannot be negative.
-func (c *column) set(i int, v int64) error {
-	switch {
-	case c.signed != nil:
-		(*c.signed)[i] = v
-	case v < 0:
-		return fmt.Errorf("%s is %d", c.name, v)
-	default:
-		(*c.unsigned)[i] = uint64(v)
+// setPlace stores v, a row's value for the series at place k in columns
+// (-1: one this build skips), in b; counts cannot be negative.
+func (t *Timeline) setPlace(b *Bucket, k int, v int64) error {
+	if k < 0 {
+		return nil
 	}
+	// Only arrivals (place 0) is signed. No columns table here: this runs
+	// for every value of a day's rows.
+	if k > 0 && v < 0 {
+		return fmt.Errorf("%s is %d", names[k], v)
+	}
+	b.set(k, v)
 	return nil
 }
 
-// parseRows reads schema 2's rows ([[skip, v...], ...]) into cols, by hand:
-// a day of 10 ms buckets is millions of small arrays, which encoding/json
-// would decode an interface at a time.
-func parseRows(data []byte, n int, cols []*column) error {
+// addRow appends b to a sparse timeline's rows unless every series it
+// carries is zero there (a file may write such a row, or values only in
+// columns this build skips).
+func (t *Timeline) addRow(b Bucket) {
+	v := b.values()
+	for k := range v {
+		if t.has[k] && v[k] != 0 {
+			t.rows = append(t.rows, b)
+			return
+		}
+	}
+}
+
+// set stores v, a row's value, in the series at place k in columns.
+func (b *Bucket) set(k int, v int64) {
+	switch k {
+	case 0:
+		b.Arrivals = v
+	default:
+		*[...]*uint64{nil, &b.Events, &b.LostEvents, &b.Queued, &b.Lost, &b.Drained,
+			&b.MaxDepth, &b.Waits, &b.WaitNs, &b.Producers, &b.Delivered}[k] = uint64(v)
+	}
+}
+
+// parseRows reads schema 2's rows ([[skip, v...], ...]) of width values,
+// by hand (a day of 10 ms buckets is millions of small arrays, which
+// encoding/json would decode an interface at a time), handing value k of
+// each row, in order, to set with the row's bucket.
+func parseRows(data []byte, n, width int, set func(bucket, k int, v int64) error) error {
 	p := rowParser{data: data}
 	if len(bytes.TrimSpace(data)) == 0 || string(bytes.TrimSpace(data)) == "null" {
 		return nil
@@ -329,18 +528,16 @@ func parseRows(data []byte, n int, cols []*column) error {
 			return fmt.Errorf("timeline row %d: bucket %d+%d is past the %d buckets", row, bucket, skip, n)
 		}
 		bucket += int(skip)
-		for k := range cols {
+		for k := range width {
 			if err := p.expect(','); err != nil {
-				return fmt.Errorf("timeline row %d: %d values, want %d: %w", row, k, len(cols), err)
+				return fmt.Errorf("timeline row %d: %d values, want %d: %w", row, k, width, err)
 			}
 			v, err := p.int()
 			if err != nil {
 				return fmt.Errorf("timeline row %d: %w", row, err)
 			}
-			if c := cols[k]; c != nil {
-				if err := c.set(bucket, v); err != nil {
-					return fmt.Errorf("timeline row %d: %w", row, err)
-				}
+			if err := set(bucket, k, v); err != nil {
+				return fmt.Errorf("timeline row %d: %w", row, err)
 			}
 		}
 		if err := p.expect(']'); err != nil {
@@ -415,4 +612,17 @@ func (p *rowParser) int() (int64, error) {
 		return 0, fmt.Errorf("reading an integer at offset %d: %w", start, err)
 	}
 	return v, nil
+}
+
+// Carries reports whether the timeline has the series of the given name
+// (as the file's columns name them) for every bucket: an optional series
+// may be absent. It answers in either form, so that a consumer that reads
+// the rows need not Densify to ask.
+func (t *Timeline) Carries(name string) bool {
+	for k, c := range t.columns() {
+		if c.name == name {
+			return t.seriesLen(k) == t.Len()
+		}
+	}
+	return false
 }

@@ -44,6 +44,7 @@ func TestTimelineRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatalf("decoding %s: %v", b, err)
 			}
+			got.Densify() // decoding gives the sparse form; tl is dense
 			if !reflect.DeepEqual(got, tl) {
 				t.Fatalf("round trip changed the timeline:\n%+v\n%+v\n%s", tl, got, b)
 			}
@@ -58,6 +59,7 @@ func TestTimelineRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decoding the profile: %v\n%s", err, buf.String())
 			}
+			q.Timeline.Densify()
 			if !reflect.DeepEqual(q.Timeline, tl) {
 				t.Fatalf("profile round trip changed the timeline:\n%+v\n%+v", tl, q.Timeline)
 			}
@@ -138,6 +140,7 @@ func TestTimelineUnknownColumn(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &tl); err != nil {
 		t.Fatal(err)
 	}
+	tl.Densify() // to index the series
 	if !reflect.DeepEqual(tl.Arrivals, []int64{0, 5, 0}) || !reflect.DeepEqual(tl.Queued, []uint64{0, 4, 0}) {
 		t.Fatalf("got arrivals %v queued %v", tl.Arrivals, tl.Queued)
 	}
@@ -176,6 +179,7 @@ func FuzzTimeline(f *testing.F) {
 // file did not carry decodes as nil, and an optional series is written only
 // when it is as long as arrivals.
 func normalize(t Timeline) Timeline {
+	t.Densify() // to compare series
 	n := t.Len()
 	for _, c := range t.columns() {
 		if c.len() != n || n == 0 {

@@ -340,6 +340,9 @@ func readTimeline(path string) (profile.Timeline, error) {
 	if err != nil {
 		return profile.Timeline{}, fmt.Errorf("%s: %w", path, err)
 	}
+	// Kept as its rows (the buckets where something happened): a day's
+	// recording is mostly empty buckets, which the dense form would hold
+	// one by one (issue 14). MeasureStalls and the encoder read rows.
 	return p.Timeline, nil
 }
 

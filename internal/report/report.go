@@ -463,19 +463,21 @@ func downsample(t *profile.Timeline, maxPoints int) series {
 	points := (n + step - 1) / step
 	s := series{BucketNs: t.BucketNs, Step: step, Buckets: n,
 		Arrivals: make([]int64, points), Drained: make([]uint64, points),
-		Lost: make([]uint64, points)}
-	for i := 0; i < n; i++ {
-		j := i / step
-		s.Arrivals[j] += t.Arrivals[i]
-		s.Drained[j] += t.Drained[i]
-		s.Lost[j] += t.Lost[i]
+		Lost: make([]uint64, points), MaxDepth: make([]uint64, points)}
+	// Only the non-empty buckets: an empty one adds nothing to a point's
+	// sums and deepens no point.
+	for _, b := range t.Rows() {
+		j := int(b.Index) / step
+		s.Arrivals[j] += b.Arrivals
+		s.Drained[j] += b.Drained
+		s.Lost[j] += b.Lost
+		s.MaxDepth[j] = max(s.MaxDepth[j], b.MaxDepth)
 	}
-	s.MaxDepth = peaks(t.MaxDepth[:n], step)
 	return s
 }
 
-// peaks folds depths into points of step buckets as downsample does:
-// each point the deepest of its buckets, so no peak is lost.
+// peaks folds depths into points of step buckets as downsample does
+// MaxDepth: each point the deepest of its buckets, so no peak is lost.
 func peaks[T uint64 | float64](v []T, step int) []T {
 	out := make([]T, (len(v)+step-1)/step)
 	for i, x := range v {

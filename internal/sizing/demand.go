@@ -135,11 +135,13 @@ type Demand struct {
 	AddedSuppressed float64
 	AddedBlocked    float64
 	// ProducersAt is how many tasks made records in each bucket
-	// (timeline.producers), nil where the profile does not have it. It
-	// bounds how many records can sleep in the backlog wait at a time: a
-	// producer asleep makes no more until it is let in (see replayWait).
-	// It is the profile's own series, not a copy: read it only.
-	ProducersAt []uint64
+	// (timeline.producers), nil where the profile does not have it: the
+	// buckets where it is not 0, in order (none elsewhere), since the
+	// series a value per bucket would be 69 MB a day of 10 ms buckets
+	// (issue 14). It bounds how many records can sleep in the backlog wait
+	// at a time: a producer asleep makes no more until it is let in (see
+	// replayWait).
+	ProducersAt []ProducerCount
 	// Producers stands in for ProducersAt where the profile lacks it:
 	// the processes that waited in the backlog wait if any did, otherwise
 	// the effective number of processes by their share of records (the
@@ -147,6 +149,12 @@ type Demand struct {
 	// Processes that ran one after the other count as if side by side,
 	// and threads of one process as one.
 	Producers float64
+}
+
+// ProducerCount is how many tasks made records in one bucket.
+type ProducerCount struct {
+	Bucket int
+	Tasks  uint64
 }
 
 // Span is a run of buckets a Demand keeps entries for: buckets [First,
@@ -280,6 +288,7 @@ func (d *Demand) entry(i int) int {
 // consumer's pace. Shorter stalls stay in: a consumer that takes a record
 // every other bucket is that slow.
 func paceAside(t *profile.Timeline, longest Stall) []bool {
+	t.Densify() // the dense form: this indexes the series (Densify)
 	aside := make([]bool, t.Len())
 	for i := range aside {
 		aside[i] = paceAsideAt(t, longest, i)
@@ -289,14 +298,26 @@ func paceAside(t *profile.Timeline, longest Stall) []bool {
 
 // paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
 // by bucket rather than keep a series of 8.6 million a day (issue 14).
+// t is dense (its callers Densify it: this runs for every bucket).
 func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
+	delivered := len(t.Delivered) == t.Len()
+	row := profile.Bucket{Drained: at(t.Drained, i)}
+	if delivered {
+		row.Delivered = t.Delivered[i]
+	}
+	return paceAsideRow(&row, delivered, longest, i)
+}
+
+// paceAsideRow is paceAsideAt from bucket i's row; delivered says whether
+// the timeline carries Delivered.
+func paceAsideRow(row *profile.Bucket, delivered bool, longest Stall, i int) bool {
 	if i >= longest.First && i < longest.First+longest.Buckets {
 		return true
 	}
-	if len(t.Delivered) != t.Len() {
+	if !delivered {
 		return false
 	}
-	dr, dl := float64(at(t.Drained, i)), float64(t.Delivered[i])
+	dr, dl := float64(row.Drained), float64(row.Delivered)
 	// A record dequeued at a bucket's end may reach the socket in the
 	// next: a little slack.
 	return math.Abs(dr-dl) > 1+0.05*max(dr, dl)
@@ -325,6 +346,9 @@ func (d *Demand) longestStall() Stall {
 
 // Reconstruct builds the demand of a profile, or says why it cannot.
 func Reconstruct(p *profile.Profile) (*Demand, error) {
+	// The timeline is read from its rows, the buckets where something
+	// happened, in bucket order (rowCursor), never densified: a day of
+	// 10 ms buckets is 760 MB dense (issue 14).
 	t := &p.Timeline
 	n := t.Len()
 	if p.Attach == profile.AttachNetlink {
@@ -357,36 +381,39 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 	prev := d.StartDepth
 	var busyDrained, fastest float64
-	drained := anchorDrain(t, d.StartDepth, spreadPasses(t, d.StartDepth))
+	rows := t.Rows()
+	delivered := t.Carries("delivered")
+	drain := anchoredDrain(rows, n, d.StartDepth)
 	busy := newBitset(n)
-	d.stalls = findStalls(t, d.StartDepth, drained)
+	d.stalls = findStalls(t, rows, d.StartDepth, drain)
 	longest := d.longestStall()
-	aside := func(i int) bool { return paceAsideAt(t, longest, i) }
+	aside := func(row *profile.Bucket, i int) bool { return paceAsideRow(row, delivered, longest, i) }
 	// The buckets with a burst, and their bursts; Burst keeps entries
 	// only for the buckets the demand keeps (below). A burst needs
 	// records queued and a depth seen in its bucket (the depth rose above
 	// the level at its start): counted first, so that a day's busy hours,
 	// a burst in every bucket, are not copied over and over as they grow.
 	bursts := 0
-	for i := 0; i < n; i++ {
-		if t.Queued[i] > 0 && t.MaxDepth[i] > 0 {
+	for r := range rows {
+		if rows[r].Queued > 0 && rows[r].MaxDepth > 0 {
 			bursts++
 		}
 	}
 	burstAt, burstOf := make([]int, 0, bursts), make([]float64, 0, bursts)
+	rc, dc := rowCursor{rows: rows}, drainCursor{d: drain}
 	for i := 0; i < n; i++ {
-		level := max(0, prev+float64(t.Queued[i])-drained[i])
+		row, dr := rc.at(i), dc.at(i)
+		level := max(0, prev+float64(row.Queued)-dr)
 		// A pass's spread drain is an average: the level can read too
 		// high where the pass went faster. It cannot be above the
 		// depth last seen in the bucket, so not above its max_depth.
-		if t.MaxDepth[i] > 0 {
-			level = min(level, float64(t.MaxDepth[i]))
+		if row.MaxDepth > 0 {
+			level = min(level, float64(row.MaxDepth))
 		}
 		if level < 1e-6 { // what spreading a pass leaves in rounding
 			level = 0
 		}
-		dr := drained[i]
-		if !aside(i) {
+		if !aside(row, i) {
 			fastest = max(fastest, dr)
 		}
 		// Saturated: records that were queued when the bucket began
@@ -397,23 +424,25 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		// moment before: a healthy consumer's drain is then the load's,
 		// not its capacity (6.12, one record per kauditd pass, read 913
 		// records/s where it drained 18,000/s after a stall).
-		if prev > 0 && level > float64(t.Queued[i]) {
+		if prev > 0 && level > float64(row.Queued) {
 			busy.set(i)
-			if !aside(i) {
+			if !aside(row, i) {
 				busyDrained += dr
 				d.BusyBuckets++
 			}
 		}
 		// The depth within the bucket cannot pass its start level plus
 		// what was queued in it.
-		top := min(float64(t.MaxDepth[i]), prev+float64(t.Queued[i]))
+		top := min(float64(row.MaxDepth), prev+float64(row.Queued))
 		if b := max(0, top-max(prev, level)); b != 0 {
 			burstAt, burstOf = append(burstAt, i), append(burstOf, b)
 		}
 		prev = level
 	}
-	full := func(i int) bool { return t.Lost[i] > 0 || t.Waits[i] > 0 }
-	fullDrained, fullBuckets, episode := overloadDrain(drained, full)
+	fc := rowCursor{rows: rows}
+	full := func(i int) bool { row := fc.at(i); return row.Lost > 0 || row.Waits > 0 }
+	dc = drainCursor{d: drain}
+	fullDrained, fullBuckets, episode := overloadDrain(n, dc.at, full)
 	switch {
 	case fullBuckets >= minBusyBuckets && fullDrained > 0:
 		d.DrainRate = fullDrained / (float64(fullBuckets) * bucketSec)
@@ -427,10 +456,12 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
-	d.BestDrainRate = busiestSecond(drained, t.BucketNs)
+	d.BestDrainRate = busiestSecondSpans(drain.vals, drain.spans, n, t.BucketNs)
 	// Paced: saturated, and not where the pace is set aside.
-	paced := func(i int) bool { return busy.has(i) && !aside(i) }
-	d.DrainByLoad = drainByLoad(t, drained, paced, bucketSec)
+	rc, dc = rowCursor{rows: rows}, drainCursor{d: drain}
+	paced := func(i int) bool { return busy.has(i) && !aside(rc.at(i), i) }
+	arrivals := func(i int) int64 { return rc.at(i).Arrivals }
+	d.DrainByLoad = drainByLoad(n, arrivals, dc.at, paced, bucketSec)
 	// Producers blocked in the backlog wait did not start the records they
 	// would have started meanwhile. Estimate them from each bucket's own
 	// rate: a fraction f of the producers' time blocked means the recorded
@@ -447,8 +478,19 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	if producers == 0 {
 		d.Producers = effectiveProducers(p.Processes)
 	}
-	if len(t.Producers) == n {
-		d.ProducersAt = t.Producers
+	if t.Carries("producers") {
+		count := 0
+		for r := range rows {
+			if rows[r].Producers > 0 {
+				count++
+			}
+		}
+		d.ProducersAt = make([]ProducerCount, 0, count) // not nil: the profile has the series
+		for r := range rows {
+			if rows[r].Producers > 0 {
+				d.ProducersAt = append(d.ProducersAt, ProducerCount{Bucket: int(rows[r].Index), Tasks: rows[r].Producers})
+			}
+		}
 	}
 	producers = max(producers, 1)
 
@@ -462,8 +504,9 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	// its records are arrivals + suppressed + blocked, the records added
 	// for lost events and for producers asleep in the wait.
 	bucket := func(i int) (arrivals, suppressed, blocked, capacity float64, measured, ep bool) {
-		rate, measured := capacityAt(d.DrainByLoad, uint64(max(t.Arrivals[i], 0)), d.DrainRate)
-		capacity = max(rate*bucketSec, drained[i])
+		row, dr := rc.at(i), dc.at(i)
+		rate, measured := capacityAt(d.DrainByLoad, uint64(max(row.Arrivals, 0)), d.DrainRate)
+		capacity = max(rate*bucketSec, dr)
 		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
 			d.Pace[k] = capacity
 		}
@@ -471,12 +514,12 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		// throughout): what the consumer took is what it could take.
 		ep = episode.has(i)
 		if ep || busy.has(i) {
-			capacity, measured = drained[i], true
+			capacity, measured = dr, true
 		}
-		arrivals = float64(max(t.Arrivals[i], 0))
-		suppressed = float64(lostEvents(t, i)) * (d.RecordsPerLostEvent - 1)
-		if i < len(t.WaitNs) && t.WaitNs[i] > 0 {
-			f := min(0.9, float64(t.WaitNs[i])/(float64(t.BucketNs)*float64(producers)))
+		arrivals = float64(max(row.Arrivals, 0))
+		suppressed = float64(row.LostEvents) * (d.RecordsPerLostEvent - 1)
+		if row.WaitNs > 0 {
+			f := min(0.9, float64(row.WaitNs)/(float64(t.BucketNs)*float64(producers)))
 			blocked = arrivals * f / (1 - f)
 		}
 		return arrivals, suppressed, blocked, capacity, measured, ep
@@ -487,6 +530,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	// one at a time, a day's would be copied over and over as they grew.
 	idle := newBitset(n)
 	nextBurst := 0
+	rc, dc = rowCursor{rows: rows}, drainCursor{d: drain}
 	for i := 0; i < n; i++ {
 		a, suppressed, blocked, capacity, measured, ep := bucket(i)
 		d.AddedSuppressed += suppressed
@@ -522,6 +566,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	d.Records, d.Burst = make([]float64, entries), make([]float64, entries)
 	d.Capacity, d.Measured, d.Episode = make([]float64, entries), make([]bool, entries), make([]bool, entries)
 	nextBurst = 0
+	rc, dc = rowCursor{rows: rows}, drainCursor{d: drain}
 	for _, sp := range spans {
 		for i := sp.First; i < sp.First+sp.Len; i++ {
 			e := sp.Off + i - sp.First
@@ -578,13 +623,13 @@ const minLevelBuckets = 20
 // drainByLoad measures the consumer where it was saturated, by load level:
 // arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
 // fewer than minLevelBuckets buckets are left out.
-func drainByLoad(t *profile.Timeline, drainedBy []float64, busy func(int) bool, bucketSec float64) []LoadDrain {
+func drainByLoad(n int, arrivals func(int) int64, drainedBy func(int) float64, busy func(int) bool, bucketSec float64) []LoadDrain {
 	var drained [65]float64
 	var buckets [65]int
-	for i := range drainedBy {
+	for i := range n {
 		if busy(i) {
-			l := bits.Len64(uint64(max(t.Arrivals[i], 0)))
-			drained[l] += drainedBy[i]
+			l := bits.Len64(uint64(max(arrivals(i), 0)))
+			drained[l] += drainedBy(i)
 			buckets[l]++
 		}
 	}
@@ -615,115 +660,6 @@ func capacityAt(levels []LoadDrain, arrivals uint64, floor float64) (rate float6
 		}
 	}
 	return floor, false
-}
-
-// spreadPasses is the timeline's drain with each kauditd pass spread
-// evenly over the buckets it ran in. BPF counts a pass's drain when the
-// pass ends (kauditd_send_queue returns once audit_queue is empty), so a
-// pass that ran through a burst lands in one bucket, seconds after the
-// records left, and the queue read from the counts stays full long after
-// it emptied. A pass takes the records queued when it began (up to the
-// tail it saw) and kauditd sleeps only when the queue is empty, so the
-// next pass begins as one ends if records came in meanwhile, and
-// otherwise at the next enqueue.
-func spreadPasses(t *profile.Timeline, startDepth float64) []float64 {
-	out := make([]float64, t.Len())
-	start := -1 // first bucket of the pass in progress
-	if startDepth > 0 {
-		start = 0
-	}
-	level := startDepth // what is queued, by the counts: exact at a pass end
-	for i := range out {
-		level += float64(t.Queued[i]) - float64(t.Drained[i])
-		if start < 0 && t.Queued[i] > 0 {
-			start = i
-		}
-		d := float64(t.Drained[i])
-		if d == 0 {
-			continue
-		}
-		first := i
-		if start >= 0 && start < i {
-			first = start
-		}
-		per := d / float64(i-first+1)
-		for k := first; k <= i; k++ {
-			out[k] += per
-		}
-		start = -1
-		if level > 0 {
-			start = i + 1
-		}
-	}
-	return out
-}
-
-// anchorDrain corrects a spread drain with the depths the queue was seen
-// at. A pass does not drain evenly: kauditd blocks on auditd's full socket
-// (up to 100 ms a record, 5.10+), moves the rest of the pass to the retry
-// queue at once, then spends seconds retrying it while audit_queue waits.
-// Spread evenly over such a pass, the drain comes too early and the queue
-// reads too short (on 6.1 a recording that reached its limit of 15000
-// replayed to a peak of 11784).
-//
-// A bucket k's max_depth is the queue length at one of its enqueues or at
-// the start of a pass, and the queue only shrank after the last of them;
-// so with X = start + queued up to k - max_depth, the drain up to the end
-// of bucket k-1 is at most X and up to the end of k at least X. The spread
-// drain, as a running total, is held within those bounds, within what was
-// queued (the queue cannot go below 0) and above each pass's count (exact
-// when it ended), and kept from falling.
-//
-// It works in place: spread becomes the anchored drain and is returned.
-// A day of 10 ms buckets is 8.6 million of them, and every series more
-// costs 69 MB (issue 14).
-func anchorDrain(t *profile.Timeline, startDepth float64, spread []float64) []float64 {
-	n := len(spread)
-	// x(k): the drain up to the end of bucket k's last depth reading.
-	x := func(k int, queuedK float64) (float64, bool) {
-		if t.MaxDepth[k] == 0 {
-			return 0, false
-		}
-		return startDepth + queuedK - float64(t.MaxDepth[k]), true
-	}
-	// Forward, the running total never falling and within the bounds
-	// (where noisy bounds cross, the upper wins).
-	var queued, counted, total, prev float64
-	for i := 0; i < n; i++ {
-		queued += float64(t.Queued[i])
-		counted += float64(t.Drained[i])
-		total += spread[i]
-		lo := 0.0
-		if t.Drained[i] > 0 {
-			lo = counted
-		}
-		if xi, ok := x(i, queued); ok {
-			lo = max(lo, xi)
-		}
-		hi := startDepth + queued
-		if i+1 < n {
-			if xn, ok := x(i+1, queued+float64(t.Queued[i+1])); ok {
-				hi = min(hi, xn)
-			}
-		}
-		c := max(total, lo)
-		if i > 0 {
-			c = max(c, prev)
-		}
-		prev = min(c, hi)
-		spread[i] = prev
-	}
-	// Backward, so that an upper bound also holds the buckets before it.
-	cum := spread
-	for i := n - 2; i >= 0; i-- {
-		cum[i] = min(cum[i], cum[i+1])
-	}
-	prev = 0
-	for i, c := range cum {
-		cum[i] = max(0, c-prev)
-		prev = max(prev, c)
-	}
-	return cum
 }
 
 // busiestSecond is the largest count over any one-second window of
@@ -805,8 +741,7 @@ const episodeGap = 5
 // drains in passes, and the buckets where a pass landed often had room
 // again and lost nothing, so they would be left out and the rate read low
 // (by 20% and more against auditd in the VM tests).
-func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, buckets int, episode bitset) {
-	n := len(drainedBy)
+func overloadDrain(n int, drainedBy func(int) float64, full func(int) bool) (drained float64, buckets int, episode bitset) {
 	episode = newBitset(n)
 	for i := 0; i < n; {
 		if !full(i) {
@@ -821,20 +756,13 @@ func overloadDrain(drainedBy []float64, full func(int) bool) (drained float64, b
 		}
 		last := min(end+1, n-1)
 		for k := i; k <= last; k++ {
-			drained += drainedBy[k]
+			drained += drainedBy(k)
 			buckets++
 			episode.set(k)
 		}
 		i = last + 1
 	}
 	return drained, buckets, episode
-}
-
-func lostEvents(t *profile.Timeline, i int) uint64 {
-	if i < len(t.LostEvents) {
-		return t.LostEvents[i]
-	}
-	return 0
 }
 
 // recordsPerLostEvent: each rule's records per event among the events it

@@ -32,7 +32,7 @@ func TestSpreadPasses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := &profile.Timeline{Arrivals: make([]int64, len(tc.queued)), Queued: tc.queued, Drained: tc.drained}
-			got := spreadPasses(tl, tc.start)
+			got := spreadPassesRef(tl, tc.start)
 			for i := range got {
 				if !near(got[i], tc.want[i]) {
 					t.Fatalf("got %v, want %v", got, tc.want)
@@ -87,13 +87,13 @@ func TestAnchorDrain(t *testing.T) {
 		MaxDepth: []uint64{100, 0, 110, 0, 20, 0},
 		Drained:  []uint64{0, 0, 0, 0, 0, 120},
 	}
-	spread := spreadPasses(tl, 0)
+	spread := spreadPassesRef(tl, 0)
 	for i, want := range []float64{20, 20, 20, 20, 20, 20} {
 		if !near(spread[i], want) {
 			t.Fatalf("spread %v", spread)
 		}
 	}
-	got := anchorDrain(tl, 0, spread)
+	got := timelineDrain(tl, 0).dense() // from the rows, as Reconstruct has it
 	for i, want := range []float64{0, 0, 60, 20, 20, 20} {
 		if !near(got[i], want) {
 			t.Fatalf("anchored %v, want [0 0 60 20 20 20]", got)

@@ -235,7 +235,7 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	step := 1 / float64(k)
 	limit := float64(s.Limit) + 1 // the deepest a strict > lets it get
 	rpe := max(d.DemandPerLost, 1)
-	producersAt := slidingMax{v: d.ProducersAt, w: int(math.Ceil(waitNs / bucketNs))}
+	producersAt := slidingMax{sparse: d.ProducersAt, w: int(math.Ceil(waitNs / bucketNs))}
 	producers := max(d.Producers, 1)
 	busiest := 0.0
 	for _, r := range d.Records {
@@ -264,7 +264,7 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 				continue
 			}
 		}
-		if producersAt.v != nil {
+		if d.ProducersAt != nil {
 			producers = max(float64(producersAt.at(i)), 1)
 		}
 		busy := false
@@ -357,8 +357,26 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 type slidingMax struct {
 	v  []uint64
 	w  int
-	dq []int // indices of decreasing values
-	i  int   // the next index to take in
+	dq []indexed // decreasing values
+	i  int       // the next index to take in
+	// sparse, when v is nil, holds the values where they are not 0, in
+	// order (Demand.ProducersAt); k is the first of them not before i.
+	sparse []ProducerCount
+	k      int
+}
+
+// value is v[i], taken in for i = 0, 1, 2, ... in turn (jumps allowed).
+func (s *slidingMax) value(i int) uint64 {
+	if s.v != nil {
+		return s.v[i]
+	}
+	for s.k < len(s.sparse) && s.sparse[s.k].Bucket < i {
+		s.k++
+	}
+	if s.k < len(s.sparse) && s.sparse[s.k].Bucket == i {
+		return s.sparse[s.k].Tasks
+	}
+	return 0
 }
 
 // at returns the largest of v[i-w..i]; i must not go back.
@@ -369,16 +387,22 @@ func (s *slidingMax) at(i int) uint64 {
 		s.dq, s.i = s.dq[:0], i-s.w
 	}
 	for ; s.i <= i; s.i++ {
-		x := s.v[s.i]
-		for len(s.dq) > 0 && s.v[s.dq[len(s.dq)-1]] <= x {
+		x := s.value(s.i)
+		for len(s.dq) > 0 && s.dq[len(s.dq)-1].v <= x {
 			s.dq = s.dq[:len(s.dq)-1]
 		}
-		s.dq = append(s.dq, s.i)
+		s.dq = append(s.dq, indexed{s.i, x})
 	}
-	for s.dq[0] < i-s.w {
+	for s.dq[0].i < i-s.w {
 		s.dq = s.dq[1:]
 	}
-	return s.v[s.dq[0]]
+	return s.dq[0].v
+}
+
+// indexed is a value of slidingMax's series and its index.
+type indexed struct {
+	i int
+	v uint64
 }
 
 // windowMax returns, for each i, the largest of v[i-w..i] (nil for nil v),

@@ -45,38 +45,63 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
-	return findStalls(t, startDepth, nil)
+	return findStalls(t, t.Rows(), startDepth, nil)
 }
 
-// findStalls is FindStalls; drained, when not nil, is the timeline's
-// anchored drain (anchorDrain), which Reconstruct has at hand: without
-// Delivered it stands in for what the consumer took.
-func findStalls(t *profile.Timeline, startDepth float64, drained []float64) []Stall {
-	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
+// findStalls is FindStalls over t's rows (Reconstruct has them at hand:
+// for a dense timeline they are built on each call); drained, when not nil, is the timeline's
+// anchored drain (anchoredDrain), which Reconstruct has at hand: without
+// Delivered it stands in for what the consumer took. It reads the
+// timeline's rows: a bucket without one has nothing queued and nothing
+// taken, so it ends a stall, or, by delivered, carries one on.
+func findStalls(t *profile.Timeline, rows []profile.Bucket, startDepth float64, drained *drain) []Stall {
+	if !t.Carries("queued") || !t.Carries("drained") {
 		return nil
 	}
-	delivered := len(t.Delivered) == t.Len()
+	n := t.Len()
+	delivered := t.Carries("delivered")
 	if !delivered && drained == nil {
-		drained = anchorDrain(t, startDepth, spreadPasses(t, startDepth))
+		drained = anchoredDrain(rows, n, startDepth)
 	}
-	took := func(i int) bool {
-		if delivered {
-			return t.Delivered[i] > 0
-		}
-		return drained[i] >= 0.5
+	var dc *drainCursor
+	if drained != nil {
+		dc = &drainCursor{d: drained}
 	}
 	var out []Stall
 	run := 0
-	for i := range t.Len() {
-		queued := at(t.MaxDepth, i) > 0 || t.Queued[i] > 0
+	// gap steps over the buckets [from, to) without a row.
+	gap := func(from, to int) {
+		if from >= to {
+			return
+		}
 		// By delivered, a stall goes on through a bucket that saw no
 		// arrival and no kauditd pass (so no depth either) until the
 		// consumer takes a record: what waits for it is still there, in
 		// audit_queue or in kauditd's retry queue.
 		if delivered && run > 0 {
+			run += to - from
+			return
+		}
+		if run > 0 {
+			out = append(out, Stall{First: from - run, Buckets: run})
+		}
+		run = 0
+	}
+	next := 0
+	for r := range rows {
+		row := &rows[r]
+		i := int(row.Index)
+		gap(next, i)
+		next = i + 1
+		queued := row.MaxDepth > 0 || row.Queued > 0
+		if delivered && run > 0 {
 			queued = true
 		}
-		if queued && !took(i) {
+		took := row.Delivered > 0
+		if !delivered {
+			took = dc.at(i) >= 0.5
+		}
+		if queued && !took {
 			run++
 			continue
 		}
@@ -85,8 +110,9 @@ func findStalls(t *profile.Timeline, startDepth float64, drained []float64) []St
 		}
 		run = 0
 	}
+	gap(next, n)
 	if run > 0 {
-		out = append(out, Stall{First: t.Len() - run, Buckets: run})
+		out = append(out, Stall{First: n - run, Buckets: run})
 	}
 	return out
 }
@@ -577,23 +603,29 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	if per < 1 {
 		per = 1
 	}
+	// A second counts only if every bucket of it is deeper than its own
+	// arrivals, which a bucket without a row (depth 0) is not: so only
+	// runs of rows, a whole second of them, are summed, from the rows.
 	var rates []float64
-	for s := 0; s+per <= t.Len(); s += per {
-		var drained uint64
-		saturated := true
-		for i := s; i < s+per; i++ {
-			// Deeper than the bucket's own arrivals: records were left
-			// from before, so the consumer had more than it took.
-			if i >= len(t.Arrivals) || at(t.MaxDepth, i) <= uint64(max(t.Arrivals[i], 0)) {
-				saturated = false
-				break
-			}
-			drained += at(t.Drained, i)
+	n := t.Len()
+	sec, count := -1, 0 // the second being summed, and its buckets so far
+	var drained uint64
+	t.EachRow(func(row *profile.Bucket) {
+		i := int(row.Index)
+		if i/per != sec {
+			sec, count, drained = i/per, 0, 0
 		}
-		if saturated && drained > 0 {
+		// Deeper than the bucket's own arrivals: records were left
+		// from before, so the consumer had more than it took.
+		if count < 0 || i != sec*per+count || row.MaxDepth <= uint64(max(row.Arrivals, 0)) {
+			count = -1 // not saturated, or a bucket of it had no row
+			return
+		}
+		drained += row.Drained
+		if count++; count == per && (sec+1)*per <= n && drained > 0 {
 			rates = append(rates, float64(drained))
 		}
-	}
+	})
 	if len(rates) < 3 {
 		return 0, len(rates), false
 	}
