@@ -41,7 +41,9 @@ type Demand struct {
 	// len(Records) (a dense demand, as tests build them). See Len.
 	Buckets int
 	// Spans says which buckets Records, Burst, Capacity, Measured and
-	// Episode hold entries for, when not every one: a bucket outside every
+	// Episode hold entries for, when not every one; then those series are
+	// indexed by entry, not by bucket (Dense gives a demand indexed by
+	// bucket, as a test or a chart wants it). A bucket outside every
 	// span is idle (no demand, no burst, Capacity IdleCapacity, Measured
 	// IdleMeasured, no episode). nil: an entry for every bucket. A day of
 	// 10 ms buckets is 8.6 million of them and every dense series costs
@@ -125,7 +127,7 @@ type Demand struct {
 	// and hold queues, which the replay credits (see Moves). Zero: none.
 	Moves Moves
 	// stalls are the recording's own (FindStalls), found once here for
-	// the pace (paceAside), recommend's summary and healStall.
+	// the pace (paceAsideRow), recommend's summary and healStall.
 	stalls []Stall
 	// stall is the stall withStall placed: its first bucket and the one
 	// after its last (both 0 for none).
@@ -279,7 +281,8 @@ func (d *Demand) entry(i int) int {
 	return d.Spans[k].Off + i - d.Spans[k].First
 }
 
-// paceAside marks the buckets the consumer's pace is not measured in:
+// paceAsideRow says whether the consumer's pace is not measured in bucket
+// i, from its row (delivered: whether the timeline carries Delivered):
 // the recording's longest stall, which a stall sized for stands for
 // (healStall), and, where the timeline has what reached auditd
 // (Delivered), the buckets in which kauditd drained audit_queue into its
@@ -287,29 +290,6 @@ func (d *Demand) entry(i int) int {
 // differ): that is kauditd working round a stopped auditd, not the
 // consumer's pace. Shorter stalls stay in: a consumer that takes a record
 // every other bucket is that slow.
-func paceAside(t *profile.Timeline, longest Stall) []bool {
-	t.Densify() // the dense form: this indexes the series (Densify)
-	aside := make([]bool, t.Len())
-	for i := range aside {
-		aside[i] = paceAsideAt(t, longest, i)
-	}
-	return aside
-}
-
-// paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
-// by bucket rather than keep a series of 8.6 million a day (issue 14).
-// t is dense (its callers Densify it: this runs for every bucket).
-func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
-	delivered := len(t.Delivered) == t.Len()
-	row := profile.Bucket{Drained: at(t.Drained, i)}
-	if delivered {
-		row.Delivered = t.Delivered[i]
-	}
-	return paceAsideRow(&row, delivered, longest, i)
-}
-
-// paceAsideRow is paceAsideAt from bucket i's row; delivered says whether
-// the timeline carries Delivered.
 func paceAsideRow(row *profile.Bucket, delivered bool, longest Stall, i int) bool {
 	if i >= longest.First && i < longest.First+longest.Buckets {
 		return true

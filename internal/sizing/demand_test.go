@@ -171,3 +171,26 @@ func TestDrainSaturated(t *testing.T) {
 		})
 	}
 }
+
+// paceAside is paceAsideRow of every bucket of a timeline: the tests'
+// view (Reconstruct asks bucket by bucket, issue 14).
+func paceAside(t *profile.Timeline, longest Stall) []bool {
+	t.Densify() // the dense form: this indexes the series (Densify)
+	aside := make([]bool, t.Len())
+	for i := range aside {
+		aside[i] = paceAsideAt(t, longest, i)
+	}
+	return aside
+}
+
+// paceAsideAt is paceAside of bucket i alone: Reconstruct asks it bucket
+// by bucket rather than keep a series of 8.6 million a day (issue 14).
+// t is dense (its callers Densify it: this runs for every bucket).
+func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
+	delivered := len(t.Delivered) == t.Len()
+	row := profile.Bucket{Drained: at(t.Drained, i)}
+	if delivered {
+		row.Delivered = t.Delivered[i]
+	}
+	return paceAsideRow(&row, delivered, longest, i)
+}

@@ -55,16 +55,11 @@ func Replay(d *Demand, s Setting) Outcome {
 	return replay(d, s, nil, 1)
 }
 
-// ReplayDepths is the queue of Replay(d, s) bucket by bucket: the deepest
-// it gets in each bucket (0 where it stays empty), clipped at limit+1 as
-// Outcome.MaxDepth is, which is its largest. It is the same replay, so a
-// chart of it is the evidence behind a limit Replay sized.
-func ReplayDepths(d *Demand, s Setting) []float64 {
-	return ReplayPeaks(d, s, 1)
-}
-
-// ReplayPeaks is ReplayDepths folded into groups of step buckets: the
-// deepest in each (the last group may hold fewer). A chart of a day draws
+// ReplayPeaks is the queue of Replay(d, s) folded into groups of step
+// buckets: the deepest it gets in each (0 where it stays empty; the last
+// group may hold fewer), clipped at limit+1 as Outcome.MaxDepth is, which
+// is its largest. It is the same replay, so a chart of it is the evidence
+// behind a limit Replay sized. A chart of a day draws
 // a few thousand points, and a series of every bucket would cost 69 MB
 // (issue 14).
 func ReplayPeaks(d *Demand, s Setting, step int) []float64 {

@@ -271,3 +271,9 @@ func TestWindowMax(t *testing.T) {
 		}
 	}
 }
+
+// ReplayDepths is ReplayPeaks of every bucket: the tests' view of the
+// replayed queue bucket by bucket (a day's would be 69 MB, issue 14).
+func ReplayDepths(d *Demand, s Setting) []float64 {
+	return ReplayPeaks(d, s, 1)
+}

@@ -566,7 +566,7 @@ type StallPlace struct {
 // PlaceStall is d with the consumer taking nothing over p (as stalled
 // placed it: a Recommendation's Stall at StallAt, or Predict's place), d
 // itself for none: the demand that replay ran on, for replaying it again
-// (ReplayDepths) without searching for the worst moment again.
+// (ReplayPeaks) without searching for the worst moment again.
 func PlaceStall(d *Demand, p StallPlace) *Demand {
 	n := stallBuckets(p.Stall, d.BucketNs)
 	if n == 0 || p.At < 0 {

@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -360,17 +361,34 @@ func TestRecommendStall(t *testing.T) {
 // demand its stalled replay ran on, so the depths charted from it are the
 // ones the limit was sized on.
 func TestPlaceStall(t *testing.T) {
+	// Twice: as Reconstruct keeps it, and with every idle bucket
+	// kept as spans, so that the demand's series are indexed by entry,
+	// not by bucket (Demand.Spans): the checks read buckets through
+	// Dense.
+	for _, run := range []int{minIdleRun, 1} {
+		t.Run(fmt.Sprintf("idle-run-%d", run), func(t *testing.T) {
+			defer func(r int) { minIdleRun = r }(minIdleRun)
+			minIdleRun = run
+			placeStall(t, run < 64)
+		})
+	}
+}
+
+func placeStall(t *testing.T, wantSpans bool) {
 	p, _ := sizingtest.Simulate(8_000, sizingtest.Bursts, 5, 5, 64)
 	r, err := Recommend(p, Options{Stall: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := r.Demand.Spans != nil; got != wantSpans {
+		t.Fatalf("the demand has spans: %v, want %v", got, wantSpans)
 	}
 	sd, at := stalled(r.Demand, 500*time.Millisecond)
 	if at.Stall != r.Stall || at.At != r.StallAt || r.Stall == 0 {
 		t.Fatalf("stalled placed %+v, the recommendation %s at %s", at, r.Stall, r.StallAt)
 	}
 	got := PlaceStall(r.Demand, StallPlace{Stall: r.Stall, At: r.StallAt})
-	if !slices.Equal(got.Capacity, sd.Capacity) {
+	if !slices.Equal(got.Dense().Capacity, sd.Dense().Capacity) {
 		t.Fatal("PlaceStall's consumer differs from the recommendation's stalled one")
 	}
 	// The minimum is the smallest lossless limit of that demand.
@@ -379,9 +397,16 @@ func TestPlaceStall(t *testing.T) {
 	}
 	start := int(r.StallAt / time.Duration(p.Timeline.BucketNs))
 	n := int(r.Stall / time.Duration(p.Timeline.BucketNs))
-	for i, c := range got.Capacity {
-		if in := i >= start && i < start+n; in != (c == 0) && (in || r.Demand.Capacity[i] != 0) {
-			t.Fatalf("bucket %d: capacity %v, in the stall %v", i, c, in)
+	// Nothing taken in the stall's buckets, every other bucket's capacity
+	// as it was.
+	before, after := r.Demand.Dense(), got.Dense()
+	if after.Len() != before.Len() {
+		t.Fatalf("the placed stall's demand has %d buckets, the recording's %d", after.Len(), before.Len())
+	}
+	for i, c := range after.Capacity {
+		in := i >= start && i < start+n
+		if want := before.Capacity[i]; (in && c != 0) || (!in && c != want) {
+			t.Fatalf("bucket %d: capacity %v, was %v, in the stall %v", i, c, want, in)
 		}
 	}
 	if PlaceStall(r.Demand, StallPlace{}) != r.Demand {
