@@ -96,7 +96,7 @@ func (p *Probe) PollTimeline() (Counters, error) {
 // in jiffies, as the kernel counts backlog_wait_time_actual.
 func (p *Probe) Fill(prof *profile.Profile) error {
 	// Up to the bucket in progress at Detach: nothing comes after it.
-	return p.fill(prof, MonotonicNow()/uint64(p.opts.Bucket))
+	return p.fill(prof, MonotonicNow()/uint64(p.opts.Bucket), true)
 }
 
 // Snapshot is Fill while counting goes on: the counters so far, and the
@@ -108,7 +108,7 @@ func (p *Probe) Snapshot(prof *profile.Profile) error {
 	if now < 2 {
 		now = 2
 	}
-	return p.fill(prof, now-2)
+	return p.fill(prof, now-2, false)
 }
 
 // jiffiesToNs converts jiffies at hz to ns, whole seconds first: j*1e9
@@ -144,7 +144,12 @@ func (p *Probe) TimelineRead() (startNs, read int64) {
 	return int64(p.tl.first * p.tl.bucketNs), int64(p.tl.next - p.tl.first)
 }
 
-func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
+// fill reads the maps into prof. whole: the attribution tables are read
+// to their last slot (Fill, the profile's final figures) rather than to
+// their rows in use (rowsUsed, for the snapshots top and the exporter
+// take every refresh): the bound rests on how slot_claim hands out slots,
+// and the recording's own figures do not.
+func (p *Probe) fill(prof *profile.Profile, lastBucket uint64, whole bool) error {
 	if prof.HZ <= 0 {
 		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
 	}
@@ -208,18 +213,18 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		return err
 	}
 	prof.Totals.LostByClass = profile.LostByClass(prof.Totals.LostByReason)
-	if err := p.fillProcesses(prof, jns); err != nil {
+	if err := p.fillProcesses(prof, jns, whole); err != nil {
 		return err
 	}
-	progs, err := p.fillProgramRows(prof, jns)
+	progs, err := p.fillProgramRows(prof, jns, whole)
 	if err != nil {
 		return err
 	}
-	ruleAt, err := p.fillRules(prof, jns)
+	ruleAt, err := p.fillRules(prof, jns, whole)
 	if err != nil {
 		return err
 	}
-	if err := p.fillRulePrograms(prof, ruleAt, progs, jns); err != nil {
+	if err := p.fillRulePrograms(prof, ruleAt, progs, jns, whole); err != nil {
 		return err
 	}
 	if err := p.fillHistogram(prof); err != nil {
@@ -283,8 +288,8 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
-func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
-	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs,
+func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64, whole bool) error {
+	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, whole,
 		func(v *backlogProcStats) bool { return v.Records > 0 }, uint32(backlogProcSlotPROC_SLOT_SHORT))
 	if err != nil {
 		return fmt.Errorf("reading processes: %w", err)
@@ -311,8 +316,8 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 // fillProgramRows reads the program table (prog_slots, progs); slot 0 is
 // the row of the programs that did not fit. It returns the rows read by
 // slot, for fillRulePrograms.
-func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]backlogProgStats, error) {
-	rows, err := tableRows[backlogProgKey](p, "progs", "prog_slots", "prog_next", claimProgs,
+func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]backlogProgStats, error) {
+	rows, err := tableRows[backlogProgKey](p, "progs", "prog_slots", "prog_next", claimProgs, whole,
 		func(v *backlogProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading programs: %w", err)
@@ -338,8 +343,8 @@ func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) 
 
 // fillRules reads the rule table, and returns the index in prof.Rules of
 // each rule slot read.
-func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]int, error) {
-	rows, err := tableRows[backlogRuleKey](p, "rules", "rule_slots", "rule_next", claimRules,
+func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]int, error) {
+	rows, err := tableRows[backlogRuleKey](p, "rules", "rule_slots", "rule_next", claimRules, whole,
 		func(v *backlogRuleStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
@@ -372,8 +377,8 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[u
 // fit (slot 0 of rule_progs) belong to no rule: their records are
 // Overflows.RulePrograms and in no rule's Programs.
 func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, progs map[uint32]backlogProgStats,
-	jns func(uint64) uint64) error {
-	rows, err := tableRows[backlogRuleProgKey](p, "rule_progs", "rule_prog_slots", "rule_prog_next", claimRuleProgs,
+	jns func(uint64) uint64, whole bool) error {
+	rows, err := tableRows[backlogRuleProgKey](p, "rule_progs", "rule_prog_slots", "rule_prog_next", claimRuleProgs, whole,
 		func(v *backlogRuleProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return fmt.Errorf("reading rules by program: %w", err)

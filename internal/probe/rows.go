@@ -292,11 +292,12 @@ func rowsUsed(arr, claims *ebpf.Map, hint uint32, table uint64) (uint32, error) 
 }
 
 // tableRows reads the rows of attribution array name that counted
-// something (readRows), up to its rows in use (rowsUsed).
-func tableRows[K, V any](p *Probe, name, slots, next string, table uint64, counted func(*V) bool, reserved ...uint32) ([]slotRow[V], error) {
+// something (readRows): all of them if whole, else up to its rows in use
+// (rowsUsed).
+func tableRows[K, V any](p *Probe, name, slots, next string, table uint64, whole bool, counted func(*V) bool, reserved ...uint32) ([]slotRow[V], error) {
 	arr := p.coll.Maps[name]
 	used := arr.MaxEntries()
-	if p.batch.has(arr) {
+	if p.batch.has(arr) && !whole {
 		var hint uint32
 		if err := p.coll.Variables[next].Get(&hint); err != nil {
 			return nil, fmt.Errorf("reading %s: %w", next, err)

@@ -409,12 +409,21 @@ func TestTableRows(t *testing.T) {
 	if err := coll.Variables["proc_next"].Set(first + 1); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs,
+	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, false,
 		func(v *backlogProcStats) bool { return v.Records > 0 })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 2 || rows[0].slot != first || rows[1].slot != first+1 {
 		t.Errorf("rows %v, want slots %d and %d", rows, first, first+1)
+	}
+	// Fill's read (whole) takes every slot, the one no claim covers too.
+	rows, err = tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, true,
+		func(v *backlogProcStats) bool { return v.Records > 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[2].slot != first+5 {
+		t.Errorf("whole: rows %v, want slots %d, %d and %d", rows, first, first+1, first+5)
 	}
 }
