@@ -257,7 +257,7 @@ const (
 )
 
 // rowsUsed returns how many slots from slot 0 of an attribution array can
-// hold a count: the first slot at or above the table's claim hint (next:
+// hold a count (the snapshots' bound only: Fill reads every slot, see fill): the first slot at or above the table's claim hint (next:
 // proc_next, rule_next, prog_next, rule_prog_next) that slot_claims does
 // not hold, at most the array's size.
 //
