@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -259,8 +258,9 @@ type Probe struct {
 	startNs, stopNs uint64
 	consumers       []uint32
 	consumerSince   uint64
-	// noBatch: the kernel has no batch lookup on arrays (readRows).
-	noBatch atomic.Bool
+	// batch: which arrays the kernel has batch lookups for, decided once
+	// at load (checkBatch); every array read goes by it (readArray).
+	batch batchSupport
 }
 
 // Mode returns the family in use.
@@ -558,6 +558,11 @@ func load(opts Options, mode Mode, syms map[string]uint64, clones map[string]boo
 	if err := coll.Variables["qaddr"].Set(q); err != nil {
 		return nil, fmt.Errorf("initialising queue addresses: %w", err)
 	}
+	// Asked once, before anything is attached: after this an error from
+	// a batch read is a failed read, not a kernel without them.
+	if p.batch, err = checkBatch(coll.Maps["rules"], coll.Maps["wait_hist"]); err != nil {
+		return nil, err
+	}
 
 	if mode == ModeKprobe {
 		switch n, err := sweepKprobeEvents(); {
@@ -590,7 +595,7 @@ func load(opts Options, mode Mode, syms map[string]uint64, clones map[string]boo
 		p.linkPoint = append(p.linkPoint, i)
 	}
 	p.points = points
-	p.tl = newTimelineReader(coll.Maps["timeline"], uint64(opts.Bucket), opts.TimelineSlots)
+	p.tl = newTimelineReader(coll.Maps["timeline"], uint64(opts.Bucket), opts.TimelineSlots, &p.batch)
 	p.tl.keep = opts.KeepBuckets
 	if err := p.setCounting(true); err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package probe
 import (
 	"fmt"
 	"sort"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -97,7 +96,7 @@ func (p *Probe) PollTimeline() (Counters, error) {
 // in jiffies, as the kernel counts backlog_wait_time_actual.
 func (p *Probe) Fill(prof *profile.Profile) error {
 	// Up to the bucket in progress at Detach: nothing comes after it.
-	return p.fill(prof, MonotonicNow()/uint64(p.opts.Bucket))
+	return p.fill(prof, MonotonicNow()/uint64(p.opts.Bucket), true)
 }
 
 // Snapshot is Fill while counting goes on: the counters so far, and the
@@ -109,7 +108,7 @@ func (p *Probe) Snapshot(prof *profile.Profile) error {
 	if now < 2 {
 		now = 2
 	}
-	return p.fill(prof, now-2)
+	return p.fill(prof, now-2, false)
 }
 
 // jiffiesToNs converts jiffies at hz to ns, whole seconds first: j*1e9
@@ -145,7 +144,12 @@ func (p *Probe) TimelineRead() (startNs, read int64) {
 	return int64(p.tl.first * p.tl.bucketNs), int64(p.tl.next - p.tl.first)
 }
 
-func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
+// fill reads the maps into prof. whole: the attribution tables are read
+// to their last slot (Fill, the profile's final figures) rather than to
+// their rows in use (rowsUsed, for the snapshots top and the exporter
+// take every refresh): the bound rests on how slot_claim hands out slots,
+// and the recording's own figures do not.
+func (p *Probe) fill(prof *profile.Profile, lastBucket uint64, whole bool) error {
 	if prof.HZ <= 0 {
 		return fmt.Errorf("filling profile: HZ is %d", prof.HZ)
 	}
@@ -209,18 +213,18 @@ func (p *Probe) fill(prof *profile.Profile, lastBucket uint64) error {
 		return err
 	}
 	prof.Totals.LostByClass = profile.LostByClass(prof.Totals.LostByReason)
-	if err := p.fillProcesses(prof, jns); err != nil {
+	if err := p.fillProcesses(prof, jns, whole); err != nil {
 		return err
 	}
-	progs, err := p.fillProgramRows(prof, jns)
+	progs, err := p.fillProgramRows(prof, jns, whole)
 	if err != nil {
 		return err
 	}
-	ruleAt, err := p.fillRules(prof, jns)
+	ruleAt, err := p.fillRules(prof, jns, whole)
 	if err != nil {
 		return err
 	}
-	if err := p.fillRulePrograms(prof, ruleAt, progs, jns); err != nil {
+	if err := p.fillRulePrograms(prof, ruleAt, progs, jns, whole); err != nil {
 		return err
 	}
 	if err := p.fillHistogram(prof); err != nil {
@@ -284,8 +288,8 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	return nil
 }
 
-func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) error {
-	rows, err := readRows[uint32](p, p.coll.Maps["procs"], p.coll.Maps["proc_slots"],
+func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64, whole bool) error {
+	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, whole,
 		func(v *backlogProcStats) bool { return v.Records > 0 }, uint32(backlogProcSlotPROC_SLOT_SHORT))
 	if err != nil {
 		return fmt.Errorf("reading processes: %w", err)
@@ -312,8 +316,8 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64) er
 // fillProgramRows reads the program table (prog_slots, progs); slot 0 is
 // the row of the programs that did not fit. It returns the rows read by
 // slot, for fillRulePrograms.
-func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]backlogProgStats, error) {
-	rows, err := readRows[backlogProgKey](p, p.coll.Maps["progs"], p.coll.Maps["prog_slots"],
+func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]backlogProgStats, error) {
+	rows, err := tableRows[backlogProgKey](p, "progs", "prog_slots", "prog_next", claimProgs, whole,
 		func(v *backlogProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading programs: %w", err)
@@ -339,8 +343,8 @@ func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64) 
 
 // fillRules reads the rule table, and returns the index in prof.Rules of
 // each rule slot read.
-func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[uint32]int, error) {
-	rows, err := readRows[backlogRuleKey](p, p.coll.Maps["rules"], p.coll.Maps["rule_slots"],
+func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]int, error) {
+	rows, err := tableRows[backlogRuleKey](p, "rules", "rule_slots", "rule_next", claimRules, whole,
 		func(v *backlogRuleStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
@@ -373,8 +377,8 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64) (map[u
 // fit (slot 0 of rule_progs) belong to no rule: their records are
 // Overflows.RulePrograms and in no rule's Programs.
 func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, progs map[uint32]backlogProgStats,
-	jns func(uint64) uint64) error {
-	rows, err := readRows[backlogRuleProgKey](p, p.coll.Maps["rule_progs"], p.coll.Maps["rule_prog_slots"],
+	jns func(uint64) uint64, whole bool) error {
+	rows, err := tableRows[backlogRuleProgKey](p, "rule_progs", "rule_prog_slots", "rule_prog_next", claimRuleProgs, whole,
 		func(v *backlogRuleProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return fmt.Errorf("reading rules by program: %w", err)
@@ -448,14 +452,14 @@ type timelineReader struct {
 	// then costs a few kilobytes, not 360,000 slots of 96 bytes (issue
 	// 14: a recording's memory flat in its duration while quiet).
 	buckets []backlogTlSlot
-	// A poll's slots, their per-CPU values and one slot's (the
-	// fallback's), reused from poll to poll; ncpu: possible CPUs.
-	keys    []uint32
-	per     []backlogTlSlot
-	one     []backlogTlSlot
-	ncpu    int
-	noBatch bool       // the kernel has no batch lookup (lookupFrom)
-	marks   []pollMark // the last polls' writes, newest last
+	// A poll's slots and their per-CPU values, reused from poll to
+	// poll; ncpu: possible CPUs.
+	keys []uint32
+	per  []backlogTlSlot
+	ncpu int
+	// batch is the Probe's batchSupport (readArray), nil: none.
+	batch *batchSupport
+	marks []pollMark // the last polls' writes, newest last
 	// spill, when set, takes the buckets read in which something
 	// happened, instead of buckets (Probe.SpillTimeline).
 	spill  func(backlogTlSlot) error
@@ -463,9 +467,9 @@ type timelineReader struct {
 	keep   int // newest buckets kept, 0 for all
 }
 
-func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32) timelineReader {
+func newTimelineReader(m *ebpf.Map, bucketNs uint64, slots uint32, batch *batchSupport) timelineReader {
 	now := MonotonicNow() / bucketNs
-	return timelineReader{m: m, bucketNs: bucketNs, slots: slots, first: now, next: now}
+	return timelineReader{m: m, bucketNs: bucketNs, slots: slots, first: now, next: now, batch: batch}
 }
 
 // pollMark is what a poll saw: the ring's writes (writes, from the
@@ -510,9 +514,10 @@ func (r *timelineReader) readUntil(last uint64) error {
 	// Only the slots of the buckets to read: a poll a second at 10 ms
 	// buckets reads 100 of the ring's 1,024 slots, and an idle
 	// recording's cost is this read (issue 14). One batch lookup per run
-	// of consecutive slots (two where the buckets wrap round the ring),
-	// into slices reused from poll to poll; one lookup a slot where the
-	// kernel has no batch lookup (lookupFrom).
+	// of consecutive slots (two where the buckets wrap round the ring;
+	// one per batchRows slots of a longer run), into slices reused from
+	// poll to poll; one lookup a slot where the kernel has no batch
+	// lookup on per-CPU arrays (readArray).
 	for e := r.next; e <= last; {
 		from := uint32(e % uint64(r.slots))
 		n := int(min(last-e+1, uint64(r.slots-from)))
@@ -547,24 +552,8 @@ func (r *timelineReader) readSlots(from uint32, n int) ([]backlogTlSlot, error) 
 		r.keys, r.per = make([]uint32, n), make([]backlogTlSlot, n*r.ncpu)
 	}
 	per := r.per[:n*r.ncpu]
-	if !r.noBatch {
-		c, err := lookupFrom(r.m, from, r.keys[:n], unsafe.Pointer(&per[0]))
-		switch {
-		case noBatchSupport(err):
-			r.noBatch = true
-		case err != nil:
-			return nil, err
-		case c != n:
-			return nil, fmt.Errorf("batch lookup read %d of %d slots from %d", c, n, from)
-		default:
-			return per, nil
-		}
-	}
-	for k := range n {
-		if err := r.m.Lookup(from+uint32(k), &r.one); err != nil {
-			return nil, err
-		}
-		copy(per[k*r.ncpu:(k+1)*r.ncpu], r.one)
+	if err := readArray(r.m, r.batch, from, r.keys[:n], per); err != nil {
+		return nil, err
 	}
 	return per, nil
 }

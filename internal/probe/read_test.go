@@ -71,7 +71,7 @@ func testTimelineReader(t *testing.T, noBatch bool) {
 		copy(out, vals)
 		return out
 	}
-	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 100, next: 100, noBatch: noBatch}
+	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 100, next: 100, batch: supported(!noBatch)}
 	// Bucket 100 on two CPUs; bucket 101 untouched (stale slot from 93);
 	// bucket 102 on CPU 0, but CPU 1's slot already holds 110 (overwritten).
 	put(100%slots, cpus(backlogTlSlot{Epoch: 100, Arrivals: 3, Queued: 2, MaxDepth: 5, WaitJiffies: 1},
@@ -147,7 +147,7 @@ func TestTimelinePollQuiet(t *testing.T) {
 	}
 	// Buckets of 10 ns; polls at 100, 200, 300 and 400 ns read up to
 	// their bucket less two.
-	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 0, next: 0}
+	r := timelineReader{m: m, bucketNs: 10, slots: slots, first: 0, next: 0, batch: supported(true)}
 	plant(3, 7)
 	if err := r.pollUntil(8, 5, 100); err != nil { // no mark yet: read
 		t.Fatal(err)
