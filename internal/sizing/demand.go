@@ -170,6 +170,20 @@ type Span struct {
 // savings would not pay for a span's bookkeeping.
 var minIdleRun = 64
 
+// appendSpan adds buckets [first, end) to spans (in order, no Off),
+// joined with the last where they touch or overlap; an empty range adds
+// nothing.
+func appendSpan(spans []Span, first, end int) []Span {
+	if first >= end {
+		return spans
+	}
+	if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len >= first {
+		spans[k].Len = max(spans[k].Len, end-spans[k].First)
+		return spans
+	}
+	return append(spans, Span{First: first, Len: end - first})
+}
+
 // Len is how many buckets the demand spans.
 func (d *Demand) Len() int {
 	if d.Buckets > 0 || d.Spans != nil {
@@ -226,16 +240,7 @@ func (d *Demand) withEntries(from, to int) *Demand {
 	}
 	// The spans with [from, to) added, joined where they touch.
 	var spans []Span
-	add := func(first, end int) {
-		if first >= end {
-			return
-		}
-		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len >= first {
-			spans[k].Len = max(spans[k].Len, end-spans[k].First)
-			return
-		}
-		spans = append(spans, Span{First: first, Len: end - first})
-	}
+	add := func(first, end int) { spans = appendSpan(spans, first, end) }
 	added := false
 	for _, sp := range d.Spans {
 		if !added && from <= sp.First {

@@ -4,7 +4,6 @@ package sizing
 // reference TestSparseDrain checks them against bit for bit.
 
 import (
-	"slices"
 	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -160,15 +159,5 @@ func drainSpreadRef(t *profile.Timeline) (h float64, seconds int, ok bool) {
 			rates = append(rates, float64(drained))
 		}
 	}
-	if len(rates) < 3 {
-		return 0, len(rates), false
-	}
-	slices.Sort(rates)
-	var mean float64
-	for _, r := range rates {
-		mean += r
-	}
-	mean /= float64(len(rates))
-	slow := rates[len(rates)/10]
-	return min(max(mean/slow, DefaultHeadroom), 2), len(rates), true
+	return spreadOf(rates)
 }

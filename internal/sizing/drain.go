@@ -126,17 +126,7 @@ func (c *drainCursor) at(i int) float64 {
 func anchoredDrain(rows []profile.Bucket, n int, startDepth float64) *drain {
 	// The kept buckets, as spans in order.
 	var spans []Span
-	keep := func(first, end int) {
-		first, end = max(first, 0), min(end, n)
-		if first >= end {
-			return
-		}
-		if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len >= first {
-			spans[k].Len = max(spans[k].Len, end-spans[k].First)
-			return
-		}
-		spans = append(spans, Span{First: first, Len: end - first})
-	}
+	keep := func(first, end int) { spans = appendSpan(spans, max(first, 0), min(end, n)) }
 	gap := func(from, to int) { // the empty buckets [from, to)
 		if from < to {
 			keep(from, from+1)

@@ -626,6 +626,13 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 			rates = append(rates, float64(drained))
 		}
 	})
+	return spreadOf(rates)
+}
+
+// spreadOf is drainSpread's headroom from the saturated seconds' drains:
+// their mean over the slowest tenth's, between DefaultHeadroom and 2; ok
+// is false with fewer than three. It sorts rates.
+func spreadOf(rates []float64) (h float64, seconds int, ok bool) {
 	if len(rates) < 3 {
 		return 0, len(rates), false
 	}
