@@ -49,6 +49,8 @@ var (
 	roundsSh string
 	//go:embed testdata/offpath.sh
 	offPathSh string
+	//go:embed testdata/onpath.sh
+	onPathSh string
 )
 
 // guestScript is a test's script: the prelude (auditd, the helpers), the

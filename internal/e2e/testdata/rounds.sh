@@ -1,6 +1,6 @@
 # shellcheck shell=sh
-# The timed rounds shared by BenchmarkOverhead (bench-overhead.sh) and
-# TestOffPath (offpath.sh), after prelude.sh; the script that sources this
+# The timed rounds shared by BenchmarkOverhead (bench-overhead.sh),
+# TestOffPath (offpath.sh) and TestOnPath (onpath.sh), after prelude.sh; the script that sources this
 # defines load LOAD (one fixed amount of work) and BENCH_MODES (the modes
 # of a round, in the order the first round runs them). Every load is timed
 # in guest ns (/proc/timer_list's "now at", ktime in ns: at icount shift=0
