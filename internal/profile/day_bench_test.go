@@ -39,3 +39,29 @@ func BenchmarkDecodeDay(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWriteDay writes a day of 10 ms buckets with two busy hours
+// (sizingtest.Day), read back first as record's stop holds it (its rows),
+// to a .json and a .json.gz (Profile.WriteFile): what writing costs in
+// time and memory beyond the rows themselves.
+func BenchmarkWriteDay(b *testing.B) {
+	var buf bytes.Buffer
+	if err := sizingtest.Day(24, 2).Encode(&buf); err != nil {
+		b.Fatal(err)
+	}
+	p, err := profile.Decode(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"p.json", "p.json.gz"} {
+		b.Run(name, func(b *testing.B) {
+			path := b.TempDir() + "/" + name
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := p.WriteFile(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

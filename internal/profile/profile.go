@@ -509,7 +509,9 @@ func ReadFile(path string) (*Profile, error) {
 // Encode writes the profile as indented JSON, its timeline one row per
 // line: encoding/json would give every value of every row a line of its
 // own (schema 1's dense arrays so written took 36 MB an hour at 10 ms
-// buckets, issue 14).
+// buckets, issue 14). The rows are written as they are encoded, a chunk
+// at a time (encodeChunk), not gathered whole first: at the stop of a
+// recording with busy hours they are tens of MB.
 func (p *Profile) Encode(w io.Writer) error {
 	cp := *p
 	cp.Timeline = Timeline{placeholder: true}
@@ -523,14 +525,16 @@ func (p *Profile) Encode(w io.Writer) error {
 		return errors.New("encoding profile: the timeline's place not found")
 	}
 	at += len(key) - len(timelinePlaceholder)
-	out := make([]byte, 0, len(doc)+64*p.Timeline.Len()/8)
-	out = append(out, doc[:at]...)
-	if out, err = p.Timeline.appendJSON(out, "  "); err != nil {
+	if _, err := w.Write(doc[:at]); err != nil {
 		return err
 	}
-	out = append(out, doc[at+len(timelinePlaceholder):]...)
-	out = append(out, '\n')
-	_, err = w.Write(out)
+	rest, err := p.Timeline.encodeJSON(make([]byte, 0, encodeChunk+4096), "  ", w)
+	if err != nil {
+		return err
+	}
+	rest = append(rest, doc[at+len(timelinePlaceholder):]...)
+	rest = append(rest, '\n')
+	_, err = w.Write(rest)
 	return err
 }
 
@@ -538,15 +542,22 @@ func (p *Profile) Encode(w io.Writer) error {
 var gzipMagic = []byte{0x1f, 0x8b}
 
 // WriteFile writes the profile atomically (renameio: a synced temporary
-// file renamed over path). A reader never sees half a file. A path ending
-// in .gz gets the same JSON gzipped, which Decode reads as well: a day's
-// rows of busy buckets shrink by an order of magnitude or more (issue 14).
+// file renamed over path), streaming it into the temporary file. A reader
+// never sees half a file, and a failed write leaves what was at path. A
+// path ending in .gz gets the same JSON gzipped, which Decode reads as
+// well: a day's rows of busy buckets shrink by an order of magnitude or
+// more (issue 14).
 func (p *Profile) WriteFile(path string) error {
-	var buf bytes.Buffer
-	var w io.Writer = &buf
+	f, err := renameio.NewPendingFile(path, renameio.WithPermissions(0o644), renameio.WithExistingPermissions())
+	if err != nil {
+		return fmt.Errorf("writing profile: %w", err)
+	}
+	defer f.Cleanup()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	var w io.Writer = bw
 	var zw *gzip.Writer
 	if strings.HasSuffix(path, ".gz") {
-		zw = gzip.NewWriter(&buf)
+		zw = gzip.NewWriter(bw)
 		w = zw
 	}
 	if err := p.Encode(w); err != nil {
@@ -557,7 +568,10 @@ func (p *Profile) WriteFile(path string) error {
 			return fmt.Errorf("compressing profile: %w", err)
 		}
 	}
-	if err := renameio.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing profile: %w", err)
+	}
+	if err := f.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("writing profile: %w", err)
 	}
 	return nil

@@ -2,6 +2,8 @@ package profile
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +183,73 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("a decoded profile encodes differently after a round trip:\n%s\n%s", out.Bytes(), again.Bytes())
 		}
 	})
+}
+
+// TestEncodeStreams: Encode writes the rows a chunk at a time, and the
+// bytes are those of the profile encoded whole (the JSON document with the
+// timeline's appendJSON in its place), over rows of several chunks; a
+// writer's error comes back, not a shorter profile.
+func TestEncodeStreams(t *testing.T) {
+	p := valid()
+	n := 3 * encodeChunk / 20 // rows of about 30 bytes: several chunks
+	p.Timeline = Timeline{BucketNs: 1e7, Arrivals: make([]int64, n), Queued: make([]uint64, n), Lost: make([]uint64, n),
+		Drained: make([]uint64, n), MaxDepth: make([]uint64, n), Waits: make([]uint64, n), WaitNs: make([]uint64, n)}
+	for i := 0; i < n; i += 1 + i%3 {
+		p.Timeline.Arrivals[i], p.Timeline.Queued[i], p.Timeline.MaxDepth[i] = int64(i%7+1), uint64(i%7+1), uint64(i%1000)
+		p.Timeline.WaitNs[i] = uint64(i) * 1000
+	}
+	var got bytes.Buffer
+	if err := p.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Len() < 2*encodeChunk {
+		t.Fatalf("%d bytes: not several chunks", got.Len())
+	}
+	// The same profile encoded whole.
+	cp := *p
+	cp.Timeline = Timeline{placeholder: true}
+	doc, err := json.MarshalIndent(&cp, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := p.Timeline.appendJSON(nil, "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Replace(doc, []byte(timelinePlaceholder), rows, 1)
+	want = append(want, '\n')
+	if !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("streamed %d bytes differ from %d encoded whole", got.Len(), len(want))
+	}
+	if _, err := ReadFile(writeTemp(t, got.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []int{0, encodeChunk / 2, got.Len() - 1} {
+		if err := p.Encode(&failingWriter{left: after}); !errors.Is(err, errWriteFailed) {
+			t.Errorf("a write failing after %d bytes: %v", after, err)
+		}
+	}
+}
+
+var errWriteFailed = errors.New("write failed")
+
+// failingWriter takes left bytes, then fails.
+type failingWriter struct{ left int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > w.left {
+		n := w.left
+		w.left = 0
+		return n, errWriteFailed
+	}
+	w.left -= len(b)
+	return len(b), nil
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	path := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

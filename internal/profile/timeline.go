@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 )
 
@@ -289,6 +290,18 @@ func (t Timeline) MarshalJSON() ([]byte, error) {
 // appendJSON appends the sparse form, one row per line, each line after
 // the first starting with indent (Profile.Encode's nesting).
 func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
+	return t.encodeJSON(b, indent, nil)
+}
+
+// encodeChunk is how much of the rows encodeJSON gathers before it
+// writes them: a day's busy rows are tens of MB of JSON, which the
+// profile's writer need not hold at once (issue 14).
+const encodeChunk = 256 << 10
+
+// encodeJSON is appendJSON that, with w not nil, writes what it appended
+// to w whenever it passes encodeChunk and returns the rest, for the
+// caller to write: the output is the same bytes either way.
+func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, error) {
 	at, cols := t.presentIndexed()
 	for j, c := range cols {
 		if l := t.seriesLen(at[j]); l != t.Len() {
@@ -328,7 +341,11 @@ func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
 	b = nl(b, "  ")
 	b = append(b, `"rows": [`...)
 	first, next := true, int64(0)
+	var werr error
 	t.eachRow(func(r *Bucket) {
+		if werr != nil {
+			return
+		}
 		v := r.values()
 		empty := true
 		for _, k := range at {
@@ -357,7 +374,14 @@ func (t *Timeline) appendJSON(b []byte, indent string) ([]byte, error) {
 		}
 		b = append(b, ']')
 		next = r.Index + 1
+		if w != nil && len(b) >= encodeChunk {
+			_, werr = w.Write(b)
+			b = b[:0]
+		}
 	})
+	if werr != nil {
+		return nil, werr
+	}
 	if !first {
 		b = nl(b, "  ")
 	}
