@@ -1485,7 +1485,12 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	}
 	if (!counting)
 		return;
-	kauditd_pid = (__u32)bpf_get_current_pid_tgid();
+	/* Learned once: kauditd, a kernel thread that never exits, is
+	 * kauditd_send_queue's only caller (4.18 .. 6.18), so the pid cannot
+	 * change; a helper call a pass fewer (issue 14; 6.1 makes three
+	 * passes a record). */
+	if (kauditd_pid < 0)
+		kauditd_pid = (__u32)bpf_get_current_pid_tgid();
 	/* An empty hold or retry queue: the pass sends nothing and takes
 	 * next to no time, so it is neither timed nor opened (its exit finds
 	 * nothing open). A pass walks only to the tail it saw at its start
