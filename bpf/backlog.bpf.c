@@ -870,11 +870,17 @@ static __always_inline struct rule_prog_stats *rule_prog_get(struct task_state *
  * hash) the state lives in the inflight LRU hash, keyed by pid_tgid and
  * kept between calls; an entry made for an earlier thread with the same
  * pid (its start time differs) is reset, so that no cached slot outlives
- * the thread it was found for. */
-static __always_inline struct task_state *task_get(bool create, struct task_struct *task)
+ * the thread it was found for. task_get_of takes the current task from a
+ * caller that needs it anyway (have_task; a literal at every call site):
+ * task_get fetches it itself, and in the fallback only once the lookup
+ * found an entry, so that schedule_timeout's programs, which run for every
+ * task of the machine, pay no helper call for a task that never made a
+ * record. */
+static __always_inline struct task_state *task_get_of(bool create, struct task_struct *task, bool have_task)
 {
 	if (use_task_storage)
-		return bpf_task_storage_get(&task_states, task, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+		return bpf_task_storage_get(&task_states, have_task ? task : bpf_get_current_task_btf(), 0,
+					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	{
 		__u64 id = bpf_get_current_pid_tgid();
 		struct task_state *ts = bpf_map_lookup_elem(&inflight, &id);
@@ -885,6 +891,8 @@ static __always_inline struct task_state *task_get(bool create, struct task_stru
 		 * lookup for those that never made a record. */
 		if (!ts && !create)
 			return NULL;
+		if (!have_task)
+			task = (struct task_struct *)bpf_get_current_task();
 		start = BPF_CORE_READ(task, start_time);
 		if (ts && ts->task_start == start)
 			return ts;
@@ -901,6 +909,11 @@ static __always_inline struct task_state *task_get(bool create, struct task_stru
 		 * runs one program at a time but for an interrupt's. */
 		return ts;
 	}
+}
+
+static __always_inline struct task_state *task_get(bool create)
+{
+	return task_get_of(create, NULL, false);
 }
 
 /* task_done ends the call's state; a call it interrupted resumes. The
@@ -951,7 +964,7 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 
 	if (!counting)
 		return;
-	ts = task_get(true, cur_task());
+	ts = task_get(true);
 	if (!ts) {
 		struct counters *t = get_totals();
 
@@ -1005,7 +1018,7 @@ static __always_inline void close_sleep(struct task_state *ts)
  * an audit record has no state and returns at once. */
 static __always_inline void on_schedule_timeout(long timeout)
 {
-	struct task_state *ts = task_get(false, cur_task());
+	struct task_state *ts = task_get(false);
 
 	if (!ts || !ts->call.active || timeout <= 0)
 		return;
@@ -1024,7 +1037,7 @@ static __always_inline void on_schedule_timeout(long timeout)
  * close_sleep accounts it from jiffies at the next chance. */
 static __always_inline void on_schedule_timeout_ret(long ret)
 {
-	struct task_state *ts = task_get(false, cur_task());
+	struct task_state *ts = task_get(false);
 
 	if (!ts || !ts->call.active || !ts->call.sleep_timeout)
 		return;
@@ -1041,7 +1054,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 {
 	struct counters *t = get_totals();
 	struct task_struct *task = cur_task();
-	struct task_state *ts = task_get(false, task);
+	struct task_state *ts = task_get_of(false, task, true);
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct rule_stats *r;
@@ -1295,7 +1308,7 @@ static __always_inline void on_log_lost(const char *message)
 	}
 
 	task = cur_task();
-	ts = task_get(false, task);
+	ts = task_get_of(false, task, true);
 	p = proc_get(ts, t, now, task, NULL);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
@@ -1341,7 +1354,7 @@ static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, stru
 			s->max_depth = depth;
 	}
 	task = cur_task();
-	ts = task_get(false, task);
+	ts = task_get_of(false, task, true);
 	p = proc_get(ts, t, now, task, &pslot);
 	if (p) {
 		__sync_fetch_and_add(&p->queued, 1);
