@@ -39,12 +39,13 @@ static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
 
 /* event_ids reads ctx's event serial (event_serial) and ctx->major. Through
  * probe reads (btf false: kprobes), where serial is a 4-byte field right
- * before major, as in every audit_context from 4.18 (serial, then major,
- * both since 2.6) up to 6.17, one bpf_probe_read_kernel of the 8 bytes
- * reads both: one helper call a record fewer (issue 14). Where the layout
- * differs (ctx->stamp, 6.18 and Ubuntu's kernels since 5.19) it reads them
- * one by one; the offsets are CO-RE constants, so the verifier keeps only
- * the path the kernel has. A failed read leaves 0, as BPF_CORE_READ does. */
+ * before major (kernel/audit.h declares them so before 6.18: the Debian 6.1
+ * and 6.12 kernels measured here; checked at load, not assumed), one
+ * bpf_probe_read_kernel of the 8 bytes reads both: one helper call a record
+ * fewer (issue 14). Elsewhere (ctx->stamp, 6.18 and Ubuntu's kernels since
+ * 5.19, or any other layout) it reads them one by one; the offsets are CO-RE
+ * constants, so the verifier keeps only the path the kernel has. A failed
+ * read leaves 0, as BPF_CORE_READ does. */
 static __always_inline void event_ids(struct audit_context *ctx, bool btf, __u64 *serial, __s32 *major)
 {
 	struct audit_context___new *n = (void *)ctx;
