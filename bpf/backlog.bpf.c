@@ -554,15 +554,38 @@ static __always_inline __u32 slot_for(void *slots, void *arr, const void *key, _
 	return slot;
 }
 
+/* cur_task returns the current task, fetched once per program run and
+ * passed to task_get, proc_get and prog_get (issue 14: they fetched it, and
+ * the tgid, with a helper call each, three calls a record where one does).
+ * With task storage (5.12+; bpf_get_current_task_btf is 5.11) it is a BTF
+ * pointer whose fields are plain loads; the fallback (kernels before 5.12,
+ * down to the 4.18-era kprobe path) keeps bpf_get_current_task and reads
+ * through helpers. */
+static __always_inline struct task_struct *cur_task(void)
+{
+	if (use_task_storage)
+		return bpf_get_current_task_btf();
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+/* cur_tgid returns the current tgid: task->tgid, a plain load, with task
+ * storage (task from cur_task); bpf_get_current_pid_tgid otherwise. */
+static __always_inline __u32 cur_tgid(struct task_struct *task)
+{
+	if (use_task_storage)
+		return task->tgid;
+	return bpf_get_current_pid_tgid() >> 32;
+}
+
 /* proc_get returns the counters of the current process, from the task's
  * cache when it has one. A process younger than proc_min_age_ns goes to
  * the short-lived row (PROC_SLOT_SHORT), a process that does not fit to
  * slot 0, counted in proc_overflow, per record. now is bpf_ktime_get_ns.
  * *slotp, when given, is set to the row's slot. */
 static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct counters *t, __u64 now,
-						   __u32 *slotp)
+						   struct task_struct *task, __u32 *slotp)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = cur_tgid(task);
 	__u32 short_slot = PROC_SLOT_SHORT;
 	struct proc_stats *p;
 	bool fresh;
@@ -577,7 +600,6 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 		bool young = ts && ts->young_tgid == tgid && now < ts->young_until;
 
 		if (!young) {
-			struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 			__u64 born = BPF_CORE_READ(task, group_leader, start_time);
 
 			if (now < born + proc_min_age_ns) {
@@ -625,9 +647,8 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
  * record: the caller counts a record, which counts the process in the row
  * the first time (prog_seen). */
 static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct counters *t, bool record,
-						   __u32 *slotp)
+						   struct task_struct *task, __u32 *slotp)
 {
-	struct task_struct *task;
 	struct prog_key pk = {};
 	struct prog_stats *p;
 	__u32 tgid, slot;
@@ -635,9 +656,8 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 	bool fresh;
 	__u64 *comm = (__u64 *)pk.comm;
 
+	tgid = cur_tgid(task);
 	if (use_task_storage) {
-		task = bpf_get_current_task_btf();
-		tgid = task->tgid;
 		exec_id = task->self_exec_id;
 		/* comm is NUL-padded (__set_task_comm: strscpy_pad), as
 		 * bpf_get_current_comm returns it; a rename racing with
@@ -645,8 +665,6 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 		comm[0] = *(__u64 *)&task->comm[0];
 		comm[1] = *(__u64 *)&task->comm[8];
 	} else {
-		task = (struct task_struct *)bpf_get_current_task();
-		tgid = bpf_get_current_pid_tgid() >> 32;
 		exec_id = BPF_CORE_READ(task, self_exec_id);
 		bpf_get_current_comm(pk.comm, sizeof(pk.comm));
 	}
@@ -755,21 +773,21 @@ static __always_inline __s32 uring_op_of(struct audit_context *ctx, __s32 major,
  * syscall and opcode) reuse the slot. The opcode is in the check because
  * the URINGOP records of several operations run inline in one
  * io_uring_enter share its context, serial and key. serial is ctx's event
- * serial (0 without ctx): the caller reads it, as it needs it too. type is
+ * serial (0 without ctx) and major (ctx->major, SYSCALL_NONE without ctx):
+ * the caller reads them (event_ids), as it needs the serial too. type is
  * the record's (audit_log_start's third argument). */
 static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct audit_context *ctx,
-						   __u64 serial, __u32 type, bool btf, struct counters *t,
-						   __u32 *slotp)
+						   __u64 serial, __s32 major, __u32 type, bool btf,
+						   struct counters *t, __u32 *slotp)
 {
 	struct rule_key rk = {};
 	__u64 fkey = 0;
-	__s32 major = SYSCALL_NONE, uop = -1;
+	__s32 uop = -1;
 	__u32 slot = 0, arch = 0;
 	bool fresh;
 
 	if (ctx) {
 		fkey = (__u64)READ(btf, ctx, filterkey);
-		major = READ(btf, ctx, major);
 		uop = uring_op_of(ctx, major, type, btf);
 	}
 	/* Records with no context (xt_AUDIT, one per packet) all have the
@@ -852,16 +870,20 @@ static __always_inline struct rule_prog_stats *rule_prog_get(struct task_state *
  * hash) the state lives in the inflight LRU hash, keyed by pid_tgid and
  * kept between calls; an entry made for an earlier thread with the same
  * pid (its start time differs) is reset, so that no cached slot outlives
- * the thread it was found for. */
-static __always_inline struct task_state *task_get(bool create)
+ * the thread it was found for. task_get_of takes the current task from a
+ * caller that needs it anyway (have_task; a literal at every call site):
+ * task_get fetches it itself, and in the fallback only once the lookup
+ * found an entry, so that schedule_timeout's programs, which run for every
+ * task of the machine, pay no helper call for a task that never made a
+ * record. */
+static __always_inline struct task_state *task_get_of(bool create, struct task_struct *task, bool have_task)
 {
 	if (use_task_storage)
-		return bpf_task_storage_get(&task_states, bpf_get_current_task_btf(), 0,
+		return bpf_task_storage_get(&task_states, have_task ? task : bpf_get_current_task_btf(), 0,
 					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 	{
 		__u64 id = bpf_get_current_pid_tgid();
 		struct task_state *ts = bpf_map_lookup_elem(&inflight, &id);
-		struct task_struct *task;
 		struct task_state zero = {};
 		__u64 start;
 
@@ -869,7 +891,8 @@ static __always_inline struct task_state *task_get(bool create)
 		 * lookup for those that never made a record. */
 		if (!ts && !create)
 			return NULL;
-		task = (struct task_struct *)bpf_get_current_task();
+		if (!have_task)
+			task = (struct task_struct *)bpf_get_current_task();
 		start = BPF_CORE_READ(task, start_time);
 		if (ts && ts->task_start == start)
 			return ts;
@@ -886,6 +909,11 @@ static __always_inline struct task_state *task_get(bool create)
 		 * runs one program at a time but for an interrupt's. */
 		return ts;
 	}
+}
+
+static __always_inline struct task_state *task_get(bool create)
+{
+	return task_get_of(create, NULL, false);
 }
 
 /* task_done ends the call's state; a call it interrupted resumes. The
@@ -1025,13 +1053,15 @@ static __always_inline void on_schedule_timeout_ret(long ret)
 static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx)
 {
 	struct counters *t = get_totals();
-	struct task_state *ts = task_get(false);
+	struct task_struct *task = cur_task();
+	struct task_state *ts = task_get_of(false, task, true);
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct rule_stats *r;
 	struct rule_prog_stats *rp;
 	struct tl_slot *s;
 	__u64 now, dur = 0, wj = 0, serial = 0;
+	__s32 major = SYSCALL_NONE;
 	__u32 pslot = 0, rslot = 0;
 	int waited;
 	bool first, lost_event;
@@ -1100,9 +1130,9 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 
 	/* Read once: the serial bounds and the rule cache both use it. */
 	if (btf_ctx)
-		serial = event_serial(btf_ctx, true);
+		event_ids(btf_ctx, true, &serial, &major);
 	else if (ts->call.ctx)
-		serial = event_serial((struct audit_context *)ts->call.ctx, false);
+		event_ids((struct audit_context *)ts->call.ctx, false, &serial, &major);
 
 	t->records++;
 	if (first) {
@@ -1137,7 +1167,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		}
 	}
 
-	p = proc_get(ts, t, now, NULL);
+	p = proc_get(ts, t, now, task, NULL);
 	if (p) {
 		__sync_fetch_and_add(&p->records, 1);
 		if (waited) {
@@ -1150,7 +1180,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 				p->max_wait_jiffies = wj;
 		}
 	}
-	pg = prog_get(ts, t, true, &pslot);
+	pg = prog_get(ts, t, true, task, &pslot);
 	if (pg) {
 		__sync_fetch_and_add(&pg->records, 1);
 		if (waited) {
@@ -1163,9 +1193,10 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	}
 
 	if (btf_ctx)
-		r = rule_get(ts, btf_ctx, serial, ts->call.type, true, t, &rslot);
+		r = rule_get(ts, btf_ctx, serial, major, ts->call.type, true, t, &rslot);
 	else
-		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, ts->call.type, false, t, &rslot);
+		r = rule_get(ts, (struct audit_context *)ts->call.ctx, serial, major, ts->call.type, false, t,
+			     &rslot);
 	if (r) {
 		__sync_fetch_and_add(&r->records, 1);
 		if (first)
@@ -1249,6 +1280,7 @@ static __always_inline void on_log_lost(const char *message)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t = get_totals();
 	struct reason_key rk = {};
+	struct task_struct *task;
 	struct task_state *ts;
 	struct proc_stats *p;
 	struct prog_stats *pg;
@@ -1275,11 +1307,12 @@ static __always_inline void on_log_lost(const char *message)
 			t->reason_overflow++;
 	}
 
-	ts = task_get(false);
-	p = proc_get(ts, t, now, NULL);
+	task = cur_task();
+	ts = task_get_of(false, task, true);
+	p = proc_get(ts, t, now, task, NULL);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
-	pg = prog_get(ts, t, false, NULL);
+	pg = prog_get(ts, t, false, task, NULL);
 	if (pg)
 		__sync_fetch_and_add(&pg->lost, 1);
 	if (ts && ts->call.active)
@@ -1301,8 +1334,9 @@ static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, stru
 	__u64 size = READ(btf, skb, end) +
 		     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
 		     CACHE_ALIGN(bpf_core_type_size(struct sk_buff));
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), epoch = now / bucket_ns;
 	__u32 pslot = 0, gslot = 0;
+	struct task_struct *task;
 	struct task_state *ts;
 	struct proc_stats *p;
 	struct prog_stats *pg;
@@ -1313,26 +1347,27 @@ static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, stru
 	t->bytes_queued += size;
 	if (depth > t->max_depth)
 		t->max_depth = depth;
-	s = tl_get(now / bucket_ns, t);
+	s = tl_get(epoch, t);
 	if (s) {
 		s->queued++;
 		if (depth > s->max_depth)
 			s->max_depth = depth;
 	}
-	ts = task_get(false);
-	p = proc_get(ts, t, now, &pslot);
+	task = cur_task();
+	ts = task_get_of(false, task, true);
+	p = proc_get(ts, t, now, task, &pslot);
 	if (p) {
 		__sync_fetch_and_add(&p->queued, 1);
 		__sync_fetch_and_add(&p->bytes, size);
 	}
-	pg = prog_get(ts, t, false, &gslot);
+	pg = prog_get(ts, t, false, task, &gslot);
 	if (pg) {
 		__sync_fetch_and_add(&pg->queued, 1);
 		__sync_fetch_and_add(&pg->bytes, size);
 	}
 	if (enqueue_at_log_end && ts) {
 		ts->end_bytes = size;
-		ts->end_epoch = now / bucket_ns;
+		ts->end_epoch = epoch;
 		ts->end_proc_slot = pslot;
 		ts->end_prog_slot = gslot;
 		ts->end_pending = 1;
@@ -1447,7 +1482,7 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 					  void *err_hook, __u32 len)
 {
 	struct queue_addrs *q = &qaddr;
-	__u64 addr = (__u64)queue;
+	__u64 addr = (__u64)queue, now;
 	struct counters *t;
 	struct tl_slot *s;
 
@@ -1463,7 +1498,12 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	}
 	if (!counting)
 		return;
-	kauditd_pid = (__u32)bpf_get_current_pid_tgid();
+	/* Learned once: kauditd, a kernel thread that never exits, is
+	 * kauditd_send_queue's only caller (4.18 .. 6.18), so the pid cannot
+	 * change; a helper call a pass fewer (issue 14; 6.1 makes three
+	 * passes a record). */
+	if (kauditd_pid < 0)
+		kauditd_pid = (__u32)bpf_get_current_pid_tgid();
 	/* An empty hold or retry queue: the pass sends nothing and takes
 	 * next to no time, so it is neither timed nor opened (its exit finds
 	 * nothing open). A pass walks only to the tail it saw at its start
@@ -1481,7 +1521,8 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	 * from the retry queue (err_hook is unreadable): both count as retry. */
 	send.portid = portid;
 	send.queue = addr == q->main || retry_limit == 1 ? 0 : addr == q->hold ? 2 : 1;
-	send.start = bpf_ktime_get_ns();
+	now = bpf_ktime_get_ns();
+	send.start = now;
 	send.open = 1;
 	if (addr != q->main)
 		return;
@@ -1495,7 +1536,8 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	t = get_totals();
 	if (!t)
 		return;
-	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	/* The pass's start time: one clock read a pass, not two (issue 14). */
+	s = tl_get(now / bucket_ns, t);
 	if (s && len > s->max_depth)
 		s->max_depth = len;
 }
@@ -1512,15 +1554,18 @@ static __always_inline void on_send_queue_ret(void)
 	struct counters *t;
 	struct tl_slot *s;
 	__s64 total;
-	__u64 d;
+	__u64 d, now;
 
 	if (!send.open && !drain.open)
 		return; /* an empty hold or retry pass, or not counting */
 	t = get_totals();
+	/* One clock read a pass's end, for its time and the drained bucket
+	 * (issue 14: it was read twice). */
+	now = bpf_ktime_get_ns();
 	if (send.open && kauditd_pid == (__s32)(__u32)bpf_get_current_pid_tgid()) {
 		send.open = 0;
 		if (t) {
-			d = bpf_ktime_get_ns() - send.start;
+			d = now - send.start;
 			if (send.queue == 0)
 				t->send_ns_main += d;
 			else if (send.queue == 1)
@@ -1541,7 +1586,7 @@ static __always_inline void on_send_queue_ret(void)
 	d = total - drain.last;
 	drain.last = total;
 	t->drained += d;
-	s = tl_get(bpf_ktime_get_ns() / bucket_ns, t);
+	s = tl_get(now / bucket_ns, t);
 	if (s)
 		s->drained += d;
 }

@@ -37,6 +37,38 @@ static __always_inline __u64 event_serial(struct audit_context *ctx, bool btf)
 	return btf ? ctx->serial : BPF_CORE_READ(ctx, serial);
 }
 
+/* event_ids reads ctx's event serial (event_serial) and ctx->major. Through
+ * probe reads (btf false: kprobes), where serial is a 4-byte field right
+ * before major (kernel/audit.h declares them so before 6.18: the Debian 6.1
+ * and 6.12 kernels measured here; checked at load, not assumed), one
+ * bpf_probe_read_kernel of the 8 bytes reads both: one helper call a record
+ * fewer (issue 14). Elsewhere (ctx->stamp, 6.18 and Ubuntu's kernels since
+ * 5.19, or any other layout) it reads them one by one; the offsets are CO-RE
+ * constants, so the verifier keeps only the path the kernel has. A failed
+ * read leaves 0, as BPF_CORE_READ does. */
+static __always_inline void event_ids(struct audit_context *ctx, bool btf, __u64 *serial, __s32 *major)
+{
+	struct audit_context___new *n = (void *)ctx;
+
+	if (btf) {
+		*serial = event_serial(ctx, true);
+		*major = ctx->major;
+		return;
+	}
+	if (!bpf_core_field_exists(n->stamp) && bpf_core_field_size(struct audit_context, serial) == 4 &&
+	    bpf_core_field_offset(struct audit_context, major) ==
+		    bpf_core_field_offset(struct audit_context, serial) + 4) {
+		__u32 v[2] = {};
+
+		bpf_probe_read_kernel(v, sizeof(v), (void *)ctx + bpf_core_field_offset(struct audit_context, serial));
+		*serial = v[0];
+		*major = (__s32)v[1];
+		return;
+	}
+	*serial = event_serial(ctx, false);
+	*major = BPF_CORE_READ(ctx, major);
+}
+
 /* task_struct's state became __state in 5.14 (2f064a59a11f, "sched:
  * Change task_struct::state"). */
 struct task_struct___old {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
@@ -101,6 +102,36 @@ func TestProgramsCost(t *testing.T) {
 						}
 					}
 				}
+				// Each program's own ns a run and a record, median over
+				// the rounds, base -> new (issue 14: what a cut saved,
+				// program by program).
+				var progs []string
+				profs := map[string][]*profile.Profile{}
+				for _, build := range []string{"base", "new"} {
+					for r := 1; r <= rounds; r++ {
+						profs[build] = append(profs[build], g.profile(fmt.Sprintf("%s.%s.%d", build, mode, r)))
+					}
+				}
+				for _, pr := range profs["base"][0].Programs {
+					perRun := map[string][]float64{}
+					perRec := map[string][]float64{}
+					for _, build := range []string{"base", "new"} {
+						for _, p := range profs[build] {
+							for _, q := range p.Programs {
+								if q.Name == pr.Name && q.RunCount > 0 {
+									perRun[build] = append(perRun[build], float64(q.RunTimeNs)/float64(q.RunCount))
+									perRec[build] = append(perRec[build], float64(q.RunTimeNs)/float64(p.Totals.Records))
+								}
+							}
+						}
+					}
+					if len(perRun["base"]) == 0 || len(perRun["new"]) == 0 {
+						continue
+					}
+					progs = append(progs, fmt.Sprintf("%s %.0f->%.0f a run, %.0f->%.0f a record",
+						pr.Name, median(perRun["base"]), median(perRun["new"]), median(perRec["base"]), median(perRec["new"])))
+				}
+				t.Logf("%s %s: programs' own ns, base->new: %s", k.Name, mode, strings.Join(progs, "; "))
 				lo, hi := minMax(ratios)
 				t.Logf("%s %s: guest s per round new/base %s; new vs base median %.4f (%.4f-%.4f); programs' own ns per record: base %.0f, new %.0f (+%.0f)",
 					k.Name, mode, strings.Join(line, " "), median(ratios), lo, hi, median(bpfBase), median(bpfNew), median(bpfNew)-median(bpfBase))
