@@ -305,9 +305,11 @@ func lostInStart(p *profile.Profile) uint64 {
 func checkTimeline(t *testing.T, name string, p *profile.Profile) {
 	t.Helper()
 	var lost, queued uint64
-	for i := range p.Timeline.Lost {
-		lost += p.Timeline.Lost[i]
-		queued += p.Timeline.Queued[i]
+	// A profile read from its file keeps the timeline as its rows (the
+	// buckets where something happened): every other bucket is zero.
+	for _, b := range p.Timeline.Rows() {
+		lost += b.Lost
+		queued += b.Queued
 	}
 	if p.Timeline.MissedBuckets != 0 || p.Overflows.TimelineLate != 0 {
 		t.Errorf("%s timeline missed %d buckets, %d late events", name, p.Timeline.MissedBuckets, p.Overflows.TimelineLate)
