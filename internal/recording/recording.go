@@ -258,7 +258,8 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	cw.final(prof)
 	// Measured here, where the profile is made, so that record --json
-	// and the file carry them; readers measure them again (profile.Stalls).
+	// and the file carry them; record's summary reads them from here,
+	// readers of a file measure them again (profile.Stalls).
 	stalls := sizing.MeasureStalls(prof)
 	prof.Stalls = &stalls
 	if err := pr.Close(); err != nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
@@ -222,5 +224,22 @@ func TestStallsSimulated(t *testing.T) {
 	want := "  stalls: 1 interval with records queued and none taken (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s\n"
 	if !strings.Contains(buf.String(), want) {
 		t.Errorf("summary lacks %q:\n%s", want, buf.String())
+	}
+}
+
+// TestStallsFromRecorder: the stalls line says the stalls the recorder
+// measured (p.Stalls) and does not measure the timeline again; a profile
+// without them is measured (TestStalls).
+func TestStallsFromRecorder(t *testing.T) {
+	// Not what the timeline shows (two stalls, the longest 30ms): what
+	// the line says can only come from p.Stalls.
+	rec := &profile.Stalls{BucketNs: 10e6, Count: 1, Longest: 70 * time.Millisecond, LongestAt: 20 * time.Millisecond,
+		Histogram: []profile.StallBin{{Min: 40 * time.Millisecond, Max: 80 * time.Millisecond, Count: 1}}}
+	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", KernelRelease: "6.12.0", HZ: 250, DurationNs: 90e6,
+		Totals: profile.Totals{Records: 11, Queued: 11, Drained: 13}, Timeline: stalledTimeline(), Stalls: rec}
+	var buf bytes.Buffer
+	Write(&buf, p, 5)
+	if want := "  stalls: " + sizing.StallsLine(*rec) + "\n"; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks the recorder's %q:\n%s", want, buf.String())
 	}
 }
