@@ -68,16 +68,17 @@ type Bucket struct {
 
 // SetBucket puts b's values in bucket b.Index of every series that is
 // there (a nil optional series is left nil). It writes the dense form, the
-// builders' (Densify first a timeline that was read).
+// builders' (a timeline that was read is densified first: Dense).
 func (t *Timeline) SetBucket(b Bucket) {
 	i := b.Index
-	t.Arrivals[i] = b.Arrivals
+	d := t.Dense()
+	d.Arrivals[i] = b.Arrivals
 	for _, s := range []struct {
 		series []uint64
 		v      uint64
-	}{{t.Events, b.Events}, {t.LostEvents, b.LostEvents}, {t.Queued, b.Queued}, {t.Lost, b.Lost},
-		{t.Drained, b.Drained}, {t.MaxDepth, b.MaxDepth}, {t.Waits, b.Waits}, {t.WaitNs, b.WaitNs},
-		{t.Producers, b.Producers}, {t.Delivered, b.Delivered}} {
+	}{{d.Events, b.Events}, {d.LostEvents, b.LostEvents}, {d.Queued, b.Queued}, {d.Lost, b.Lost},
+		{d.Drained, b.Drained}, {d.MaxDepth, b.MaxDepth}, {d.Waits, b.Waits}, {d.WaitNs, b.WaitNs},
+		{d.Producers, b.Producers}, {d.Delivered, b.Delivered}} {
 		if s.series != nil {
 			s.series[i] = s.v
 		}

@@ -160,10 +160,12 @@ func TestConsumer(t *testing.T) {
 // 2 began there: bucket 1's depth says nothing had left by its end), and
 // buckets 4 to 6 (the depth rises with every record until bucket 7's pass).
 func stalledTimeline() profile.Timeline {
-	return profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 9),
+	return profile.NewTimeline(10e6, 0, profile.Series{
+		Arrivals: make([]int64, 9),
 		Queued:   []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0},
 		MaxDepth: []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0},
-		Drained:  []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0}}
+		Drained:  []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0},
+	})
 }
 
 // TestStalls: the consumer section says the stalls the timeline shows,
@@ -172,8 +174,12 @@ func stalledTimeline() profile.Timeline {
 func TestStalls(t *testing.T) {
 	const two = "  stalls: 2 intervals with records queued and none taken (to the 10ms bucket); the longest 30ms, 40ms into the recording; by length: 1 of 10ms-20ms, 1 of 20ms-40ms\n"
 	consumer := &profile.Consumer{PID: 321, Received: 12, Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd synced"}}
-	idle := profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 3), Queued: []uint64{1, 0, 1},
-		MaxDepth: []uint64{1, 0, 1}, Drained: []uint64{1, 0, 1}}
+	idle := profile.NewTimeline(10e6, 0, profile.Series{
+		Arrivals: make([]int64, 3),
+		Queued:   []uint64{1, 0, 1},
+		MaxDepth: []uint64{1, 0, 1},
+		Drained:  []uint64{1, 0, 1},
+	})
 	for _, tc := range []struct {
 		name     string
 		attach   string
