@@ -216,6 +216,15 @@ func TestJournalRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("through Decode: error %v, want one saying %q", err, tc.want)
 			}
+			// Opened in place, as record's stop reads its own.
+			path := filepath.Join(t.TempDir(), "j")
+			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = OpenJournalTimeline(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("opened in place: error %v, want one saying %q", err, tc.want)
+			}
 		})
 	}
 	// The journal of an earlier recording is never overwritten.
@@ -328,5 +337,84 @@ func TestSetBucket(t *testing.T) {
 		Lost: tl.Dense().Lost[2], Drained: tl.Dense().Drained[2], MaxDepth: tl.Dense().MaxDepth[2], Waits: tl.Dense().Waits[2], WaitNs: tl.Dense().WaitNs[2], Producers: 10, Delivered: tl.Dense().Delivered[2]}
 	if got != b || tl.Dense().Producers != nil || tl.Dense().Arrivals[1] != 0 {
 		t.Errorf("SetBucket gave %+v (producers %v), want %+v in bucket 2 only", got, tl.Dense().Producers, b)
+	}
+}
+
+// TestOpenJournalTimeline: a journal's timeline opened in place (record's
+// stop) holds none of its rows, and reads as the one ReadJournal gives:
+// the same rows on every pass, the same series, the same bytes written,
+// after the file is removed too (record removes it once the profile is
+// saved). A file changed under it makes the pass fail.
+func TestOpenJournalTimeline(t *testing.T) {
+	buckets := []Bucket{
+		{Index: 0, Arrivals: 3, Events: 1, Queued: 3, MaxDepth: 3, Drained: 2, Delivered: 2, Producers: 1},
+		{Index: 1, Drained: 1, Delivered: 1},
+		{Index: 2}, // empty: not written
+		{Index: 700, Waits: 1},
+		{Index: 4000, Arrivals: 10, Events: 2, LostEvents: 1, Queued: 9, Lost: 1, MaxDepth: 65, Waits: 2, WaitNs: 4e6, Drained: 9, Delivered: 9},
+	}
+	path := writeJournal(t, buckets, 6000)
+	want := readJournalFile(t, path)
+	tl, err := OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl.rows != nil || tl.file == nil {
+		t.Fatalf("the opened timeline holds %d rows", len(tl.rows))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if tl.Len() != want.Timeline.Len() || tl.BucketNs != want.Timeline.BucketNs || tl.StartNs != want.Timeline.StartNs {
+		t.Errorf("timeline of %d buckets, want %d", tl.Len(), want.Timeline.Len())
+	}
+	for _, name := range names {
+		if tl.Carries(name) != want.Timeline.Carries(name) {
+			t.Errorf("carries %s: %v, want %v", name, tl.Carries(name), want.Timeline.Carries(name))
+		}
+	}
+	for pass := range 2 {
+		var got []Bucket
+		tl.EachRow(func(b *Bucket) { got = append(got, *b) })
+		if !reflect.DeepEqual(got, want.Timeline.Rows()) || !reflect.DeepEqual(tl.Rows(), got) {
+			t.Errorf("pass %d: rows %+v, want %+v", pass, got, want.Timeline.Rows())
+		}
+	}
+	p := *want
+	p.Timeline = tl
+	var got, exp bytes.Buffer
+	if err := p.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Encode(&exp); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != exp.String() {
+		t.Errorf("encoded:\n%s\nwant:\n%s", got.String(), exp.String())
+	}
+	if err := tl.Err(); err != nil {
+		t.Errorf("Err: %v", err)
+	}
+	if d, w := tl.Dense(), want.Timeline.Dense(); !reflect.DeepEqual(d, w) {
+		t.Errorf("dense %+v, want %+v", d, w)
+	}
+
+	// Cut short under it: the next pass fails, and so does Encode.
+	path = writeJournal(t, buckets, 6000)
+	tl, err = OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, data[:bytes.Index(data, []byte("\n[4000"))+1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tl.EachRow(func(*Bucket) {})
+	if err := tl.Err(); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("Err after the file was cut: %v", err)
+	}
+	p.Timeline = tl
+	if err := p.Encode(&bytes.Buffer{}); err == nil {
+		t.Errorf("encoded a timeline whose rows could not be read again")
 	}
 }

@@ -40,6 +40,9 @@ type Timeline struct {
 	sparse  bool
 	buckets int
 	rows    []Bucket
+	// file, when not nil, holds the rows in place of rows: a journal
+	// record wrote, read again for each pass (OpenJournalTimeline).
+	file *journalRows
 	// has tells, in the sparse form, which series (in the order of
 	// columns) the timeline carries: an optional one may be absent.
 	has [seriesCount]bool
@@ -126,11 +129,12 @@ func (t *Timeline) seriesLen(k int) int {
 
 // Rows returns the buckets where some series is not zero, in bucket order;
 // the buckets between two rows, and after the last up to Len, are all
-// zero. A dense timeline's rows are built on each call; a sparse one's are
-// its own, not to be modified. A series the timeline does not have reads
-// as zero.
+// zero. A dense timeline's rows are built on each call, and so are those
+// of one whose rows are in a journal (OpenJournalTimeline); a sparse
+// one's are its own, not to be modified. A series the timeline does not
+// have reads as zero.
 func (t *Timeline) Rows() []Bucket {
-	if t.sparse {
+	if t.sparse && t.file == nil {
 		return t.rows
 	}
 	// Counted first, then built: appended as they come, a busy day's
@@ -143,15 +147,20 @@ func (t *Timeline) Rows() []Bucket {
 }
 
 // EachRow calls f with each row in bucket order, as Rows gives them,
-// without building them all for a dense timeline: for a consumer that
-// reads them once, in order. f must not modify the row nor keep the
-// pointer.
+// without building them all for a dense timeline, nor holding them for
+// one whose rows are in a journal (each call reads them again): for a
+// consumer that reads them once, in order. f must not modify the row nor
+// keep the pointer.
 func (t *Timeline) EachRow(f func(*Bucket)) { t.eachRow(f) }
 
 // eachRow calls f with each row in bucket order, as Rows gives them,
 // without building them all for a dense timeline. f must not keep the
 // pointer: for a dense timeline it is one Bucket, refilled row by row.
 func (t *Timeline) eachRow(f func(*Bucket)) {
+	if t.file != nil {
+		t.file.each(t, f)
+		return
+	}
 	if t.sparse {
 		for i := range t.rows {
 			f(&t.rows[i])
@@ -201,8 +210,8 @@ func (t *Timeline) densify() {
 	if !t.sparse {
 		return
 	}
-	n, rows, has := t.buckets, t.rows, t.has
-	t.sparse, t.buckets, t.rows, t.has = false, 0, nil, [seriesCount]bool{}
+	n, rows, has := t.buckets, t.Rows(), t.has
+	t.sparse, t.buckets, t.rows, t.file, t.has = false, 0, nil, nil, [seriesCount]bool{}
 	cols := t.columns()
 	for k, c := range cols {
 		switch {
@@ -412,6 +421,9 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	if werr != nil {
 		return nil, werr
 	}
+	if err := t.Err(); err != nil {
+		return nil, err
+	}
 	if !first {
 		b = nl(b, "  ")
 	}
@@ -528,13 +540,21 @@ func (t *Timeline) setPlace(b *Bucket, k int, v int64) error {
 // carries is zero there (a file may write such a row, or values only in
 // columns this build skips).
 func (t *Timeline) addRow(b Bucket) {
+	if t.carries(b) {
+		t.rows = append(t.rows, b)
+	}
+}
+
+// carries says whether some series a sparse timeline carries is not zero
+// in b: whether b is one of its rows.
+func (t *Timeline) carries(b Bucket) bool {
 	v := b.values()
 	for k := range v {
 		if t.has[k] && v[k] != 0 {
-			t.rows = append(t.rows, b)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // set stores v, a row's value, in the series at place k in columns.
@@ -657,8 +677,20 @@ func (p *rowParser) int() (int64, error) {
 	if p.peek() == '-' {
 		p.i++
 	}
+	digits := p.i
+	var v int64
 	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		v = v*10 + int64(p.data[p.i]-'0')
 		p.i++
+	}
+	// Up to 18 digits cannot overflow: the common case, by hand (every
+	// value of a day's rows, read on each pass over a journal's rows);
+	// strconv for the rest and for its errors.
+	if n := p.i - digits; n > 0 && n <= 18 {
+		if p.data[start] == '-' {
+			v = -v
+		}
+		return v, nil
 	}
 	v, err := strconv.ParseInt(string(p.data[start:p.i]), 10, 64)
 	if err != nil {
