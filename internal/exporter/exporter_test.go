@@ -596,9 +596,15 @@ func (r *stallRecording) snapshot(from, to int) *profile.Profile {
 		p.Totals.Records += r.queued[i]
 	}
 	n := to - from
-	p.Timeline = profile.Timeline{BucketNs: b, StartNs: int64(stallBase+from) * b, Arrivals: make([]int64, n),
-		Queued: r.queued[from:to], MaxDepth: r.depth[from:to], Drained: r.drained[from:to],
-		Lost: make([]uint64, n), Waits: make([]uint64, n), WaitNs: make([]uint64, n)}
+	p.Timeline = profile.NewTimeline(b, int64(stallBase+from)*b, profile.Series{
+		Arrivals: make([]int64, n),
+		Queued:   r.queued[from:to],
+		MaxDepth: r.depth[from:to],
+		Drained:  r.drained[from:to],
+		Lost:     make([]uint64, n),
+		Waits:    make([]uint64, n),
+		WaitNs:   make([]uint64, n),
+	})
 	return p
 }
 

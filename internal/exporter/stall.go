@@ -75,9 +75,9 @@ type stallView struct {
 // update measures the snapshot's window and counts the stalls that ended
 // in it; nil when the snapshot has no per-bucket queue to measure.
 func (s *stallTracker) update(p *profile.Profile) *stallView {
-	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	t := &p.Timeline
-	if t.BucketNs <= 0 || len(t.Queued) != t.Len() || len(t.Drained) != t.Len() {
+	d := t.Dense() // the probe's dense minute: this indexes the series
+	if t.BucketNs <= 0 || len(d.Queued) != t.Len() || len(d.Drained) != t.Len() {
 		return nil
 	}
 	if t.BucketNs != s.bucketNs {
@@ -90,7 +90,7 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 	s.from = first
 	s.levels = append(s.levels[:0], depth)
 	for i := range t.Len() {
-		s.levels = append(s.levels, math.Max(0, s.levels[i]+float64(t.Queued[i])-float64(t.Drained[i])))
+		s.levels = append(s.levels, math.Max(0, s.levels[i]+float64(d.Queued[i])-float64(d.Drained[i])))
 	}
 
 	v := &stallView{}
@@ -130,16 +130,15 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 // window's end (the buckets not yet complete), so that is off by those
 // buckets' records.
 func (s *stallTracker) startDepth(p *profile.Profile, first int64) float64 {
-	p.Timeline.Densify() // the dense form: this indexes the series (Densify)
 	if i := first - s.from; s.levels != nil && i >= 0 && i < int64(len(s.levels)) {
 		return s.levels[i]
 	}
-	t := &p.Timeline
+	t := p.Timeline.Dense() // the probe's dense minute: this indexes the series
 	d := float64(p.Totals.Queued) - float64(p.Totals.Drained)
 	if p.AuditBefore != nil {
 		d += float64(p.AuditBefore.Backlog)
 	}
-	for i := range t.Len() {
+	for i := range t.Queued {
 		d -= float64(t.Queued[i]) - float64(t.Drained[i])
 	}
 	return math.Max(0, d)

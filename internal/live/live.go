@@ -237,9 +237,6 @@ func byClass(t *profile.Totals) map[string]uint64 {
 // depth reads the queue's depth: now from AUDIT_GET, the peaks from the
 // timeline buckets cur has and prev had not.
 func depth(prev, cur *profile.Profile, history int) Depth {
-	// The dense form: this indexes the series (Densify).
-	prev.Timeline.Densify()
-	cur.Timeline.Densify()
 	d := Depth{PeakSinceStart: cur.Totals.MaxDepth, History: []uint64{}}
 	if a := cur.AuditAfter; a != nil {
 		now, limit := a.Backlog, a.BacklogLimit
@@ -257,7 +254,7 @@ func depth(prev, cur *profile.Profile, history int) Depth {
 		from = int((end - tl.StartNs + tl.BucketNs - 1) / tl.BucketNs)
 	}
 	last := int64(0)
-	for i, m := range tl.MaxDepth {
+	for i, m := range tl.Dense().MaxDepth {
 		if i >= from {
 			d.PeakInterval = max(d.PeakInterval, m)
 		}

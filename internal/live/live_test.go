@@ -14,8 +14,15 @@ const bucket = int64(10_000_000) // 10 ms
 // timeline is a timeline of len(depths) buckets from startNs.
 func timeline(startNs int64, depths ...uint64) profile.Timeline {
 	n := len(depths)
-	return profile.Timeline{BucketNs: bucket, StartNs: startNs, Arrivals: make([]int64, n), Queued: make([]uint64, n),
-		Lost: make([]uint64, n), Drained: make([]uint64, n), MaxDepth: depths, Waits: make([]uint64, n), WaitNs: make([]uint64, n)}
+	return profile.NewTimeline(bucket, startNs, profile.Series{
+		Arrivals: make([]int64, n),
+		Queued:   make([]uint64, n),
+		Lost:     make([]uint64, n),
+		Drained:  make([]uint64, n),
+		MaxDepth: depths,
+		Waits:    make([]uint64, n),
+		WaitNs:   make([]uint64, n),
+	})
 }
 
 func TestFrameRates(t *testing.T) {

@@ -104,7 +104,7 @@ func TestRender(t *testing.T) {
 	// the limit when nothing shown is above it.
 	b.Reset()
 	cur.Totals.MaxDepth = 99
-	cur.Timeline.MaxDepth[250] = 0
+	cur.Timeline.Dense().MaxDepth[250] = 0
 	Render(&b, Frame(prev, cur, Options{}), 30)
 	for line := range strings.Lines(b.String()) {
 		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > 30 {

@@ -620,17 +620,18 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 		return t // the series are in the journal
 	}
 	n := int(r.next - r.first)
-	t.Arrivals = make([]int64, n)
-	t.Events = make([]uint64, n)
-	t.LostEvents = make([]uint64, n)
-	t.Queued = make([]uint64, n)
-	t.Lost = make([]uint64, n)
-	t.Drained = make([]uint64, n)
-	t.MaxDepth = make([]uint64, n)
-	t.Waits = make([]uint64, n)
-	t.WaitNs = make([]uint64, n)
-	t.Producers = make([]uint64, n)
-	t.Delivered = make([]uint64, n)
+	s := t.Dense()
+	s.Arrivals = make([]int64, n)
+	s.Events = make([]uint64, n)
+	s.LostEvents = make([]uint64, n)
+	s.Queued = make([]uint64, n)
+	s.Lost = make([]uint64, n)
+	s.Drained = make([]uint64, n)
+	s.MaxDepth = make([]uint64, n)
+	s.Waits = make([]uint64, n)
+	s.WaitNs = make([]uint64, n)
+	s.Producers = make([]uint64, n)
+	s.Delivered = make([]uint64, n)
 	counted, delivered := false, false
 	for _, b := range r.buckets {
 		t.SetBucket(r.bucket(b, jns))
@@ -638,10 +639,10 @@ func (r *timelineReader) timeline(jns func(uint64) uint64) profile.Timeline {
 		delivered = delivered || b.Delivered > 0
 	}
 	if !counted {
-		t.Producers = nil // not counted (the inflight hash), or no record
+		s.Producers = nil // not counted (the inflight hash), or no record
 	}
 	if !delivered {
-		t.Delivered = nil // no auditd, or its socket not found
+		s.Delivered = nil // no auditd, or its socket not found
 	}
 	return t
 }

@@ -85,15 +85,15 @@ func testTimelineReader(t *testing.T, noBatch bool) {
 	if tl.Len() != 3 {
 		t.Fatalf("%d buckets, want 3", tl.Len())
 	}
-	if tl.Arrivals[0] != 4 || tl.Queued[0] != 3 || tl.MaxDepth[0] != 7 || tl.WaitNs[0] != 4_000_000 {
-		t.Errorf("bucket 100: arrivals %d queued %d max_depth %d wait_ns %d", tl.Arrivals[0], tl.Queued[0], tl.MaxDepth[0], tl.WaitNs[0])
+	if tl.Dense().Arrivals[0] != 4 || tl.Dense().Queued[0] != 3 || tl.Dense().MaxDepth[0] != 7 || tl.Dense().WaitNs[0] != 4_000_000 {
+		t.Errorf("bucket 100: arrivals %d queued %d max_depth %d wait_ns %d", tl.Dense().Arrivals[0], tl.Dense().Queued[0], tl.Dense().MaxDepth[0], tl.Dense().WaitNs[0])
 	}
-	if tl.Arrivals[1] != 0 {
-		t.Errorf("bucket 101 took a stale slot: arrivals %d", tl.Arrivals[1])
+	if tl.Dense().Arrivals[1] != 0 {
+		t.Errorf("bucket 101 took a stale slot: arrivals %d", tl.Dense().Arrivals[1])
 	}
 	if runtime.NumCPU() > 1 && ncpu > 1 {
-		if tl.Lost[2] != 4 || tl.MissedBuckets != 1 {
-			t.Errorf("bucket 102: lost %d missed %d, want 4 and 1", tl.Lost[2], tl.MissedBuckets)
+		if tl.Dense().Lost[2] != 4 || tl.MissedBuckets != 1 {
+			t.Errorf("bucket 102: lost %d missed %d, want 4 and 1", tl.Dense().Lost[2], tl.MissedBuckets)
 		}
 	}
 	// A reader that fell more than the ring behind counts the gap as missed
@@ -167,7 +167,7 @@ func TestTimelinePollQuiet(t *testing.T) {
 	if tl.Len() != 39 {
 		t.Fatalf("%d buckets, want 39", tl.Len())
 	}
-	if tl.Arrivals[3] != 7 || tl.Arrivals[25] != 0 || tl.Arrivals[35] != 11 {
-		t.Errorf("arrivals at 3, 25, 35: %d %d %d, want 7 0 11", tl.Arrivals[3], tl.Arrivals[25], tl.Arrivals[35])
+	if tl.Dense().Arrivals[3] != 7 || tl.Dense().Arrivals[25] != 0 || tl.Dense().Arrivals[35] != 11 {
+		t.Errorf("arrivals at 3, 25, 35: %d %d %d, want 7 0 11", tl.Dense().Arrivals[3], tl.Dense().Arrivals[25], tl.Dense().Arrivals[35])
 	}
 }

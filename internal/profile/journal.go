@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -68,16 +70,17 @@ type Bucket struct {
 
 // SetBucket puts b's values in bucket b.Index of every series that is
 // there (a nil optional series is left nil). It writes the dense form, the
-// builders' (Densify first a timeline that was read).
+// builders' (a timeline that was read is densified first: Dense).
 func (t *Timeline) SetBucket(b Bucket) {
 	i := b.Index
-	t.Arrivals[i] = b.Arrivals
+	d := t.Dense()
+	d.Arrivals[i] = b.Arrivals
 	for _, s := range []struct {
 		series []uint64
 		v      uint64
-	}{{t.Events, b.Events}, {t.LostEvents, b.LostEvents}, {t.Queued, b.Queued}, {t.Lost, b.Lost},
-		{t.Drained, b.Drained}, {t.MaxDepth, b.MaxDepth}, {t.Waits, b.Waits}, {t.WaitNs, b.WaitNs},
-		{t.Producers, b.Producers}, {t.Delivered, b.Delivered}} {
+	}{{d.Events, b.Events}, {d.LostEvents, b.LostEvents}, {d.Queued, b.Queued}, {d.Lost, b.Lost},
+		{d.Drained, b.Drained}, {d.MaxDepth, b.MaxDepth}, {d.Waits, b.Waits}, {d.WaitNs, b.WaitNs},
+		{d.Producers, b.Producers}, {d.Delivered, b.Delivered}} {
 		if s.series != nil {
 			s.series[i] = s.v
 		}
@@ -292,7 +295,7 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading journal: %w", err)
 		}
-		br := bufio.NewReaderSize(rs, 64<<10)
+		br := bufio.NewReaderSize(rs, journalReadSize)
 		if first, err = br.ReadBytes('\n'); err != nil {
 			if err == io.EOF {
 				return nil, errors.New("reading journal: no complete first line")
@@ -324,15 +327,9 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		first = data[:nl+1]
 		lines = func() (lineSource, error) { return &memLines{data[nl+1:]}, nil }
 	}
-	var h journalHeader
-	if err := json.Unmarshal(first, &h); err != nil {
-		return nil, fmt.Errorf("reading journal's first line: %w", err)
-	}
-	if h.Journal != JournalVersion {
-		return nil, fmt.Errorf("reading journal: version %d, this auditprof reads %d", h.Journal, JournalVersion)
-	}
-	if h.Timeline.BucketNs <= 0 {
-		return nil, fmt.Errorf("reading journal: bucket_ns is %d", h.Timeline.BucketNs)
+	h, err := parseJournalHeader(first)
+	if err != nil {
+		return nil, err
 	}
 	var p Profile
 	if err := json.Unmarshal(h.Profile, &p); err != nil {
@@ -379,15 +376,8 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	for j, k := range places {
-		if k >= 0 && !nonzero[j] && (names[k] == "producers" || names[k] == "delivered") {
-			t.has[k] = false // not counted, or nothing reached auditd: as record leaves them
-		}
-	}
-	for k, c := range t.columns() {
-		if !c.optional && !t.has[k] && n > 0 {
-			return nil, fmt.Errorf("reading journal: it has no %s column", c.name)
-		}
+	if err := t.journalColumns(places, nonzero); err != nil {
+		return nil, err
 	}
 
 	p.DurationNs = n * t.BucketNs
@@ -415,6 +405,170 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		return nil, fmt.Errorf("invalid journal: %w", err)
 	}
 	return &p, nil
+}
+
+// parseJournalHeader reads a journal's first line.
+func parseJournalHeader(first []byte) (journalHeader, error) {
+	var h journalHeader
+	if err := json.Unmarshal(first, &h); err != nil {
+		return h, fmt.Errorf("reading journal's first line: %w", err)
+	}
+	if h.Journal != JournalVersion {
+		return h, fmt.Errorf("reading journal: version %d, this auditprof reads %d", h.Journal, JournalVersion)
+	}
+	if h.Timeline.BucketNs <= 0 {
+		return h, fmt.Errorf("reading journal: bucket_ns is %d", h.Timeline.BucketNs)
+	}
+	return h, nil
+}
+
+// journalColumns settles which series a journal's timeline carries, from
+// which of its columns (places, as beginSparse gives them) had a value
+// other than 0 (nonzero): an optional series record leaves out when it
+// stayed zero is left out; a required one must be there.
+func (t *Timeline) journalColumns(places []int, nonzero []bool) error {
+	for j, k := range places {
+		if k >= 0 && !nonzero[j] && (names[k] == "producers" || names[k] == "delivered") {
+			t.has[k] = false // not counted, or nothing reached auditd: as record leaves them
+		}
+	}
+	for k, c := range t.columns() {
+		if !c.optional && !t.has[k] && t.buckets > 0 {
+			return fmt.Errorf("reading journal: it has no %s column", c.name)
+		}
+	}
+	return nil
+}
+
+// OpenJournalTimeline reads the timeline of the journal at path, as
+// ReadJournal does, but does not hold its rows: it keeps the file open and
+// reads them from it again for each pass over them (Timeline.EachRow; Rows
+// builds them), so that record's stop, which makes a few passes (the
+// stalls, the file, --json), holds none of a day's busy buckets (issue
+// 14: tens of MB for two busy hours). The file may be removed meanwhile
+// (record does once the profile is saved): the open file is read. A pass
+// that fails to read it again ends early; Err says so, and encoding the
+// timeline fails with it.
+func OpenJournalTimeline(path string) (Timeline, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Timeline{}, fmt.Errorf("reading journal: %w", err)
+	}
+	t, err := openJournalTimeline(f)
+	if err != nil {
+		f.Close()
+		return Timeline{}, err
+	}
+	return t, nil // f is closed when the timeline is dropped (os.File's own cleanup)
+}
+
+func openJournalTimeline(f *os.File) (Timeline, error) {
+	br := bufio.NewReaderSize(f, journalReadSize)
+	first, err := br.ReadBytes('\n')
+	if err != nil {
+		if err == io.EOF {
+			return Timeline{}, errors.New("reading journal: no complete first line")
+		}
+		return Timeline{}, fmt.Errorf("reading journal: %w", err)
+	}
+	h, err := parseJournalHeader(first)
+	if err != nil {
+		return Timeline{}, err
+	}
+	t := Timeline{BucketNs: h.Timeline.BucketNs, StartNs: h.Timeline.StartNs}
+	places, err := t.beginSparse(h.Timeline.Columns, 0)
+	if err != nil {
+		return Timeline{}, fmt.Errorf("reading journal: %w", err)
+	}
+	// One pass: the length, the columns that are not all zero, and every
+	// value checked as ReadJournal checks it.
+	width := len(h.Timeline.Columns)
+	n, rows := int64(0), 0
+	nonzero := make([]bool, width)
+	var row Bucket
+	err = journalLines(readerLines{br}, width, func(b int64, v []int64) error {
+		n = b + 1
+		rows++
+		for k, x := range v {
+			if err := t.setPlace(&row, places[k], x); err != nil {
+				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
+			}
+			nonzero[k] = nonzero[k] || x != 0
+		}
+		return nil
+	}, func(end int64) { n = max(n, end) })
+	if err != nil {
+		return Timeline{}, err
+	}
+	if n > maxBuckets {
+		return Timeline{}, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
+	}
+	t.buckets = int(n)
+	if err := t.journalColumns(places, nonzero); err != nil {
+		return Timeline{}, err
+	}
+	t.file = &journalRows{f: f, start: int64(len(first)), width: width, places: places, lines: rows}
+	return t, nil
+}
+
+// journalReadSize is the buffer a journal is read through.
+const journalReadSize = 64 << 10
+
+// journalRows is a journal's rows, left in its file (OpenJournalTimeline).
+type journalRows struct {
+	f      *os.File
+	start  int64 // where the lines after the first begin
+	width  int
+	places []int // beginSparse's
+	lines  int   // its row lines, when first read
+	mu     sync.Mutex
+	err    error // the first pass that failed
+}
+
+// each reads the rows from the file and calls f with each of t's, as
+// addRow keeps them, in order; a failure ends the pass and is kept (Err).
+func (j *journalRows) each(t *Timeline, f func(*Bucket)) {
+	br := bufio.NewReaderSize(io.NewSectionReader(j.f, j.start, math.MaxInt64-j.start), journalReadSize)
+	var row Bucket // one, refilled: f does not keep it
+	lines := 0
+	err := journalLines(readerLines{br}, j.width, func(b int64, v []int64) error {
+		lines++
+		row = Bucket{Index: b}
+		for k, x := range v {
+			if err := t.setPlace(&row, j.places[k], x); err != nil {
+				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
+			}
+		}
+		if b >= int64(t.buckets) {
+			return fmt.Errorf("reading journal again: bucket %d, past the %d buckets it had", b, t.buckets)
+		}
+		if t.carries(row) {
+			f(&row)
+		}
+		return nil
+	}, func(int64) {})
+	if err == nil && lines != j.lines {
+		err = fmt.Errorf("%d rows, %d when first read: the file changed", lines, j.lines)
+	}
+	if err != nil {
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = fmt.Errorf("reading the journal again: %w", err)
+		}
+		j.mu.Unlock()
+	}
+}
+
+// Err is the error of a pass over the rows that failed to read them from
+// the journal they are in (OpenJournalTimeline): that pass saw only the
+// rows before. nil for every other timeline.
+func (t *Timeline) Err() error {
+	if t.file == nil {
+		return nil
+	}
+	t.file.mu.Lock()
+	defer t.file.mu.Unlock()
+	return t.file.err
 }
 
 // lineSource gives a journal's lines after the first, one at a time,
@@ -449,6 +603,29 @@ func (r readerLines) next() ([]byte, error) {
 		return nil, io.EOF
 	}
 	return nil, err
+}
+
+// endLine reads an end line as Journal.mark writes it, {"end":N}, without
+// encoding/json (a busy recording has one a second, read on each pass
+// over a journal's rows); ok is false for any other form, which
+// encoding/json then reads.
+func endLine(l []byte) (int64, bool) {
+	const prefix = `{"end":`
+	if !bytes.HasPrefix(l, []byte(prefix)) || l[len(l)-1] != '}' {
+		return 0, false
+	}
+	digits := l[len(prefix) : len(l)-1]
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }
 
 // journalLines calls row for each row (its bucket and values) and end
@@ -503,7 +680,9 @@ func journalLines(src lineSource, width int, row func(int64, []int64) error, end
 			var m struct {
 				End *int64 `json:"end"`
 			}
-			if err := json.Unmarshal(l, &m); err != nil || m.End == nil {
+			if v, ok := endLine(l); ok {
+				m.End = &v
+			} else if err := json.Unmarshal(l, &m); err != nil || m.End == nil {
 				return fmt.Errorf("reading journal line %d: want {\"end\": N} or a row", line)
 			}
 			if *m.End < bucket || *m.End > maxBuckets {

@@ -67,23 +67,23 @@ func TestJournalRoundTrip(t *testing.T) {
 		t.Fatalf("read from the file: %v, and a profile different from the one read through Decode", err)
 	}
 	tl := p.Timeline
-	tl.Densify() // to index the series
+	tl.Dense() // to index the series
 	if tl.Len() != 6000 || tl.BucketNs != 1e7 || tl.StartNs != 5e9 {
 		t.Fatalf("timeline of %d buckets of %d ns from %d, want 6000 of 1e7 from 5e9", tl.Len(), tl.BucketNs, tl.StartNs)
 	}
 	if p.DurationNs != 60e9 {
 		t.Errorf("duration %d, want 60 s", p.DurationNs)
 	}
-	if tl.Producers != nil {
-		t.Errorf("producers %d long, want absent: none was counted", len(tl.Producers))
+	if tl.Dense().Producers != nil {
+		t.Errorf("producers %d long, want absent: none was counted", len(tl.Dense().Producers))
 	}
-	if len(tl.Delivered) != 6000 || tl.Delivered[4000] != 9 {
+	if len(tl.Dense().Delivered) != 6000 || tl.Dense().Delivered[4000] != 9 {
 		t.Errorf("delivered not read back")
 	}
 	for _, b := range buckets {
-		got := Bucket{Index: b.Index, Arrivals: tl.Arrivals[b.Index], Events: tl.Events[b.Index], LostEvents: tl.LostEvents[b.Index],
-			Queued: tl.Queued[b.Index], Lost: tl.Lost[b.Index], Drained: tl.Drained[b.Index], MaxDepth: tl.MaxDepth[b.Index],
-			Waits: tl.Waits[b.Index], WaitNs: tl.WaitNs[b.Index], Delivered: tl.Delivered[b.Index]}
+		got := Bucket{Index: b.Index, Arrivals: tl.Dense().Arrivals[b.Index], Events: tl.Dense().Events[b.Index], LostEvents: tl.Dense().LostEvents[b.Index],
+			Queued: tl.Dense().Queued[b.Index], Lost: tl.Dense().Lost[b.Index], Drained: tl.Dense().Drained[b.Index], MaxDepth: tl.Dense().MaxDepth[b.Index],
+			Waits: tl.Dense().Waits[b.Index], WaitNs: tl.Dense().WaitNs[b.Index], Delivered: tl.Dense().Delivered[b.Index]}
 		if got != b {
 			t.Errorf("bucket %d: %+v, want %+v", b.Index, got, b)
 		}
@@ -125,7 +125,7 @@ func TestJournalCutShort(t *testing.T) {
 	}
 	path := writeJournal(t, buckets, 15000)
 	whole := readJournalFile(t, path).Timeline
-	whole.Densify() // to index the series
+	whole.Dense() // to index the series
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -137,13 +137,13 @@ func TestJournalCutShort(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cut at %d of %d bytes: %v", cut, len(data), err)
 		}
-		p.Timeline.Densify() // to index the series
+		p.Timeline.Dense() // to index the series
 		n := p.Timeline.Len()
 		if n < lastLen {
 			t.Fatalf("cut at %d: %d buckets, fewer than a shorter cut's %d", cut, n, lastLen)
 		}
 		lastLen = n
-		if n > 0 && !reflect.DeepEqual(p.Timeline.Queued, whole.Queued[:n]) {
+		if n > 0 && !reflect.DeepEqual(p.Timeline.Dense().Queued, whole.Dense().Queued[:n]) {
 			t.Fatalf("cut at %d: queued is not the first %d buckets of the whole journal's", cut, n)
 		}
 	}
@@ -216,6 +216,15 @@ func TestJournalRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("through Decode: error %v, want one saying %q", err, tc.want)
 			}
+			// Opened in place, as record's stop reads its own.
+			path := filepath.Join(t.TempDir(), "j")
+			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = OpenJournalTimeline(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("opened in place: error %v, want one saying %q", err, tc.want)
+			}
 		})
 	}
 	// The journal of an earlier recording is never overwritten.
@@ -260,7 +269,7 @@ func FuzzJournal(f *testing.F) {
 			return
 		}
 		tl := &p.Timeline
-		tl.Densify() // the series' lengths
+		tl.Dense() // the series' lengths
 		for _, c := range tl.columns() {
 			if l := c.len(); l != tl.Len() && !(c.optional && l == 0) {
 				t.Fatalf("%s has %d buckets, arrivals %d", c.name, l, tl.Len())
@@ -310,14 +319,102 @@ func TestJournalLongLine(t *testing.T) {
 // SetBucket fills every series there is at the bucket's index and leaves
 // an absent optional series absent.
 func TestSetBucket(t *testing.T) {
-	tl := Timeline{Arrivals: make([]int64, 3), Events: make([]uint64, 3), LostEvents: make([]uint64, 3),
-		Queued: make([]uint64, 3), Lost: make([]uint64, 3), Drained: make([]uint64, 3), MaxDepth: make([]uint64, 3),
-		Waits: make([]uint64, 3), WaitNs: make([]uint64, 3), Delivered: make([]uint64, 3)}
+	tl := NewTimeline(0, 0, Series{
+		Arrivals:   make([]int64, 3),
+		Events:     make([]uint64, 3),
+		LostEvents: make([]uint64, 3),
+		Queued:     make([]uint64, 3),
+		Lost:       make([]uint64, 3),
+		Drained:    make([]uint64, 3),
+		MaxDepth:   make([]uint64, 3),
+		Waits:      make([]uint64, 3),
+		WaitNs:     make([]uint64, 3),
+		Delivered:  make([]uint64, 3),
+	})
 	b := Bucket{Index: 2, Arrivals: 1, Events: 2, LostEvents: 3, Queued: 4, Lost: 5, Drained: 6, MaxDepth: 7, Waits: 8, WaitNs: 9, Producers: 10, Delivered: 11}
 	tl.SetBucket(b)
-	got := Bucket{Index: 2, Arrivals: tl.Arrivals[2], Events: tl.Events[2], LostEvents: tl.LostEvents[2], Queued: tl.Queued[2],
-		Lost: tl.Lost[2], Drained: tl.Drained[2], MaxDepth: tl.MaxDepth[2], Waits: tl.Waits[2], WaitNs: tl.WaitNs[2], Producers: 10, Delivered: tl.Delivered[2]}
-	if got != b || tl.Producers != nil || tl.Arrivals[1] != 0 {
-		t.Errorf("SetBucket gave %+v (producers %v), want %+v in bucket 2 only", got, tl.Producers, b)
+	got := Bucket{Index: 2, Arrivals: tl.Dense().Arrivals[2], Events: tl.Dense().Events[2], LostEvents: tl.Dense().LostEvents[2], Queued: tl.Dense().Queued[2],
+		Lost: tl.Dense().Lost[2], Drained: tl.Dense().Drained[2], MaxDepth: tl.Dense().MaxDepth[2], Waits: tl.Dense().Waits[2], WaitNs: tl.Dense().WaitNs[2], Producers: 10, Delivered: tl.Dense().Delivered[2]}
+	if got != b || tl.Dense().Producers != nil || tl.Dense().Arrivals[1] != 0 {
+		t.Errorf("SetBucket gave %+v (producers %v), want %+v in bucket 2 only", got, tl.Dense().Producers, b)
+	}
+}
+
+// TestOpenJournalTimeline: a journal's timeline opened in place (record's
+// stop) holds none of its rows, and reads as the one ReadJournal gives:
+// the same rows on every pass, the same series, the same bytes written,
+// after the file is removed too (record removes it once the profile is
+// saved). A file changed under it makes the pass fail.
+func TestOpenJournalTimeline(t *testing.T) {
+	buckets := []Bucket{
+		{Index: 0, Arrivals: 3, Events: 1, Queued: 3, MaxDepth: 3, Drained: 2, Delivered: 2, Producers: 1},
+		{Index: 1, Drained: 1, Delivered: 1},
+		{Index: 2}, // empty: not written
+		{Index: 700, Waits: 1},
+		{Index: 4000, Arrivals: 10, Events: 2, LostEvents: 1, Queued: 9, Lost: 1, MaxDepth: 65, Waits: 2, WaitNs: 4e6, Drained: 9, Delivered: 9},
+	}
+	path := writeJournal(t, buckets, 6000)
+	want := readJournalFile(t, path)
+	tl, err := OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl.rows != nil || tl.file == nil {
+		t.Fatalf("the opened timeline holds %d rows", len(tl.rows))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if tl.Len() != want.Timeline.Len() || tl.BucketNs != want.Timeline.BucketNs || tl.StartNs != want.Timeline.StartNs {
+		t.Errorf("timeline of %d buckets, want %d", tl.Len(), want.Timeline.Len())
+	}
+	for _, name := range names {
+		if tl.Carries(name) != want.Timeline.Carries(name) {
+			t.Errorf("carries %s: %v, want %v", name, tl.Carries(name), want.Timeline.Carries(name))
+		}
+	}
+	for pass := range 2 {
+		var got []Bucket
+		tl.EachRow(func(b *Bucket) { got = append(got, *b) })
+		if !reflect.DeepEqual(got, want.Timeline.Rows()) || !reflect.DeepEqual(tl.Rows(), got) {
+			t.Errorf("pass %d: rows %+v, want %+v", pass, got, want.Timeline.Rows())
+		}
+	}
+	p := *want
+	p.Timeline = tl
+	var got, exp bytes.Buffer
+	if err := p.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Encode(&exp); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != exp.String() {
+		t.Errorf("encoded:\n%s\nwant:\n%s", got.String(), exp.String())
+	}
+	if err := tl.Err(); err != nil {
+		t.Errorf("Err: %v", err)
+	}
+	if d, w := tl.Dense(), want.Timeline.Dense(); !reflect.DeepEqual(d, w) {
+		t.Errorf("dense %+v, want %+v", d, w)
+	}
+
+	// Cut short under it: the next pass fails, and so does Encode.
+	path = writeJournal(t, buckets, 6000)
+	tl, err = OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, data[:bytes.Index(data, []byte("\n[4000"))+1], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tl.EachRow(func(*Bucket) {})
+	if err := tl.Err(); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("Err after the file was cut: %v", err)
+	}
+	p.Timeline = tl
+	if err := p.Encode(&bytes.Buffer{}); err == nil {
+		t.Errorf("encoded a timeline whose rows could not be read again")
 	}
 }

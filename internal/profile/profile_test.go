@@ -15,8 +15,15 @@ func valid() *Profile {
 		SchemaVersion: SchemaVersion, Attach: AttachFentry, KernelRelease: "6.1.0", HZ: 250,
 		DurationNs: 1e9,
 		Totals:     Totals{Records: 10, Lost: 3, LostByReason: map[string]uint64{"backlog limit exceeded": 3}},
-		Timeline: Timeline{BucketNs: 1e7, Arrivals: []int64{1, 2}, Queued: []uint64{1, 2}, Lost: []uint64{0, 3},
-			Drained: []uint64{1, 1}, MaxDepth: []uint64{1, 2}, Waits: []uint64{0, 0}, WaitNs: []uint64{0, 0}},
+		Timeline: NewTimeline(1e7, 0, Series{
+			Arrivals: []int64{1, 2},
+			Queued:   []uint64{1, 2},
+			Lost:     []uint64{0, 3},
+			Drained:  []uint64{1, 1},
+			MaxDepth: []uint64{1, 2},
+			Waits:    []uint64{0, 0},
+			WaitNs:   []uint64{0, 0},
+		}),
 		Stalls: &Stalls{BucketNs: 1e7, Count: 1, Longest: 1e7, LongestAt: 1e7,
 			Histogram: []StallBin{{Min: 1e7, Max: 2e7, Count: 1}}},
 	}
@@ -34,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"schema 1", func(p *Profile) { p.SchemaVersion = 1 }, ""},
 		{"attach", func(p *Profile) { p.Attach = "uprobe" }, "attach is \"uprobe\""},
 		{"negative duration", func(p *Profile) { p.DurationNs = -1 }, "duration_ns is negative"},
-		{"ragged timeline", func(p *Profile) { p.Timeline.Lost = []uint64{1} }, "timeline.lost has 1 buckets"},
+		{"ragged timeline", func(p *Profile) { p.Timeline.Dense().Lost = []uint64{1} }, "timeline.lost has 1 buckets"},
 		{"bucket width", func(p *Profile) { p.Timeline.BucketNs = 0 }, "bucket_ns must be positive"},
 		{"reasons exceed lost", func(p *Profile) { p.Totals.LostByReason["x"] = 1 }, "lost_by_reason sums to 4"},
 		{"netlink reasons", func(p *Profile) { p.Attach = AttachNetlink; p.Totals.LostByReason["x"] = 1 }, ""},
@@ -192,11 +199,18 @@ func FuzzDecode(f *testing.F) {
 func TestEncodeStreams(t *testing.T) {
 	p := valid()
 	n := 3 * encodeChunk / 20 // rows of about 30 bytes: several chunks
-	p.Timeline = Timeline{BucketNs: 1e7, Arrivals: make([]int64, n), Queued: make([]uint64, n), Lost: make([]uint64, n),
-		Drained: make([]uint64, n), MaxDepth: make([]uint64, n), Waits: make([]uint64, n), WaitNs: make([]uint64, n)}
+	p.Timeline = NewTimeline(1e7, 0, Series{
+		Arrivals: make([]int64, n),
+		Queued:   make([]uint64, n),
+		Lost:     make([]uint64, n),
+		Drained:  make([]uint64, n),
+		MaxDepth: make([]uint64, n),
+		Waits:    make([]uint64, n),
+		WaitNs:   make([]uint64, n),
+	})
 	for i := 0; i < n; i += 1 + i%3 {
-		p.Timeline.Arrivals[i], p.Timeline.Queued[i], p.Timeline.MaxDepth[i] = int64(i%7+1), uint64(i%7+1), uint64(i%1000)
-		p.Timeline.WaitNs[i] = uint64(i) * 1000
+		p.Timeline.Dense().Arrivals[i], p.Timeline.Dense().Queued[i], p.Timeline.Dense().MaxDepth[i] = int64(i%7+1), uint64(i%7+1), uint64(i%1000)
+		p.Timeline.Dense().WaitNs[i] = uint64(i) * 1000
 	}
 	var got bytes.Buffer
 	if err := p.Encode(&got); err != nil {

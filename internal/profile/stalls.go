@@ -14,7 +14,8 @@ import "time"
 // auditprof itself measures them again from the timeline when it reads a
 // profile (sizing.MeasureStalls), so the timeline stays their one source
 // and a profile written without them, or by an older build, reads the
-// same.
+// same. Only record's own summary, of the profile just made from that
+// timeline, reads them (summary.Write).
 type Stalls struct {
 	BucketNs int64 `json:"bucket_ns"`
 	// Count is the number of stalls, Longest the longest, LongestAt

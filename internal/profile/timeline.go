@@ -10,17 +10,47 @@ import (
 )
 
 // Timeline holds per-bucket series, all of the same length. It has two
-// forms in memory. Dense: every series one value per bucket, in the
-// exported fields, which is how builders and tests make one. Sparse: only
+// forms in memory. Dense: every series one value per bucket (Series),
+// which is how builders and tests make one (NewTimeline). Sparse: only
 // the buckets where something happened, as rows (Rows), which is what a
 // decoded file or journal gives, since a day of 10 ms buckets is 8.64
-// million buckets and mostly empty ones (issue 14). Densify turns the
-// sparse form into the dense one for the consumers that index the series.
+// million buckets and mostly empty ones (issue 14). The dense series are
+// reached only through Dense, which turns a sparse timeline into the
+// dense form first: no consumer can read a decoded timeline's series as
+// empty. Consumers that need not index the series read the rows (Rows,
+// EachRow, Carries), which either form gives without densifying.
 // In the file (schema 2) only the rows are written (see MarshalJSON).
 type Timeline struct {
-	BucketNs int64 `json:"bucket_ns"`
+	BucketNs int64
 	// StartNs is the CLOCK_MONOTONIC time of the first bucket's start.
-	StartNs int64 `json:"start_ns"`
+	StartNs int64
+	// MissedBuckets counts buckets user space read too late to keep.
+	MissedBuckets uint64
+
+	// dense holds the dense form's series; in the sparse form every
+	// one is nil. Dense gives them.
+	dense Series
+
+	// placeholder marks the stand-in Profile.Encode replaces by the rows.
+	placeholder bool
+
+	// sparse marks the sparse form: dense's series are nil, and rows
+	// (in bucket order, each bucket at most once) hold the buckets'
+	// values, of buckets in all.
+	sparse  bool
+	buckets int
+	rows    []Bucket
+	// file, when not nil, holds the rows in place of rows: a journal
+	// record wrote, read again for each pass (OpenJournalTimeline).
+	file *journalRows
+	// has tells, in the sparse form, which series (in the order of
+	// columns) the timeline carries: an optional one may be absent.
+	has [seriesCount]bool
+}
+
+// Series is a timeline's dense form: every series one value per bucket,
+// all of the same length. An optional series may be nil (absent).
+type Series struct {
 	// Arrivals: records produced (by audit_log_start entry time).
 	Arrivals []int64 `json:"arrivals"`
 	// Events: AUDIT_SYSCALL records among the arrivals; LostEvents: those
@@ -48,21 +78,23 @@ type Timeline struct {
 	// retry queue while auditd takes nothing). Absent from netlink
 	// profiles, older ones, and where nothing reached auditd.
 	Delivered []uint64 `json:"delivered,omitempty"`
-	// MissedBuckets counts buckets user space read too late to keep.
-	MissedBuckets uint64 `json:"missed_buckets"`
+}
 
-	// placeholder marks the stand-in Profile.Encode replaces by the rows.
-	placeholder bool
+// NewTimeline is a dense timeline of buckets of bucketNs from startNs,
+// with the series s (which it keeps, not copies).
+func NewTimeline(bucketNs, startNs int64, s Series) Timeline {
+	return Timeline{BucketNs: bucketNs, StartNs: startNs, dense: s}
+}
 
-	// sparse marks the sparse form: the series fields are nil, and rows
-	// (in bucket order, each bucket at most once) hold the buckets'
-	// values, of buckets in all.
-	sparse  bool
-	buckets int
-	rows    []Bucket
-	// has tells, in the sparse form, which series (in the order of
-	// columns) the timeline carries: an optional one may be absent.
-	has [seriesCount]bool
+// Dense returns the timeline's dense series, to read or to fill in
+// place, turning a sparse timeline into the dense form first (a day of
+// 10 ms buckets: 760 MB; a consumer that need not index the series reads
+// the rows instead).
+func (t *Timeline) Dense() *Series {
+	if t.sparse {
+		t.densify()
+	}
+	return &t.dense
 }
 
 // seriesCount is the number of per-bucket series (columns).
@@ -77,7 +109,7 @@ func (t *Timeline) Len() int {
 	// Consumers call it in their loops' conditions: no seriesLen here,
 	// whose columns table is built per call.
 	if !t.sparse {
-		return len(t.Arrivals)
+		return len(t.dense.Arrivals)
 	}
 	return t.seriesLen(0)
 }
@@ -97,11 +129,12 @@ func (t *Timeline) seriesLen(k int) int {
 
 // Rows returns the buckets where some series is not zero, in bucket order;
 // the buckets between two rows, and after the last up to Len, are all
-// zero. A dense timeline's rows are built on each call; a sparse one's are
-// its own, not to be modified. A series the timeline does not have reads
-// as zero.
+// zero. A dense timeline's rows are built on each call, and so are those
+// of one whose rows are in a journal (OpenJournalTimeline); a sparse
+// one's are its own, not to be modified. A series the timeline does not
+// have reads as zero.
 func (t *Timeline) Rows() []Bucket {
-	if t.sparse {
+	if t.sparse && t.file == nil {
 		return t.rows
 	}
 	// Counted first, then built: appended as they come, a busy day's
@@ -114,15 +147,20 @@ func (t *Timeline) Rows() []Bucket {
 }
 
 // EachRow calls f with each row in bucket order, as Rows gives them,
-// without building them all for a dense timeline: for a consumer that
-// reads them once, in order. f must not modify the row nor keep the
-// pointer.
+// without building them all for a dense timeline, nor holding them for
+// one whose rows are in a journal (each call reads them again): for a
+// consumer that reads them once, in order. f must not modify the row nor
+// keep the pointer.
 func (t *Timeline) EachRow(f func(*Bucket)) { t.eachRow(f) }
 
 // eachRow calls f with each row in bucket order, as Rows gives them,
 // without building them all for a dense timeline. f must not keep the
 // pointer: for a dense timeline it is one Bucket, refilled row by row.
 func (t *Timeline) eachRow(f func(*Bucket)) {
+	if t.file != nil {
+		t.file.each(t, f)
+		return
+	}
 	if t.sparse {
 		for i := range t.rows {
 			f(&t.rows[i])
@@ -143,14 +181,14 @@ func (t *Timeline) eachRow(f func(*Bucket)) {
 	}
 	var b Bucket
 	for i := range n {
-		nonZero := t.Arrivals[i] != 0
+		nonZero := t.dense.Arrivals[i] != 0
 		for k := 1; k < seriesCount && !nonZero; k++ {
 			nonZero = u[k] != nil && u[k][i] != 0
 		}
 		if !nonZero {
 			continue
 		}
-		b = Bucket{Index: int64(i), Arrivals: t.Arrivals[i], Events: valueAt(u[1], i), LostEvents: valueAt(u[2], i),
+		b = Bucket{Index: int64(i), Arrivals: t.dense.Arrivals[i], Events: valueAt(u[1], i), LostEvents: valueAt(u[2], i),
 			Queued: valueAt(u[3], i), Lost: valueAt(u[4], i), Drained: valueAt(u[5], i), MaxDepth: valueAt(u[6], i),
 			Waits: valueAt(u[7], i), WaitNs: valueAt(u[8], i), Producers: valueAt(u[9], i), Delivered: valueAt(u[10], i)}
 		f(&b)
@@ -165,15 +203,15 @@ func valueAt(s []uint64, i int) uint64 {
 	return s[i]
 }
 
-// Densify turns a sparse timeline into the dense form (every series one
-// value per bucket, as schema 1 and the builders have it), for the
-// consumers that index the series; a dense timeline is left as it is.
-func (t *Timeline) Densify() {
+// densify turns a sparse timeline into the dense form (every series one
+// value per bucket, as schema 1 and the builders have it), for Dense; a
+// dense timeline is left as it is.
+func (t *Timeline) densify() {
 	if !t.sparse {
 		return
 	}
-	n, rows, has := t.buckets, t.rows, t.has
-	t.sparse, t.buckets, t.rows, t.has = false, 0, nil, [seriesCount]bool{}
+	n, rows, has := t.buckets, t.Rows(), t.has
+	t.sparse, t.buckets, t.rows, t.file, t.has = false, 0, nil, nil, [seriesCount]bool{}
 	cols := t.columns()
 	for k, c := range cols {
 		switch {
@@ -203,18 +241,19 @@ type column struct {
 
 // columns lists the series in the order schema 2 writes them.
 func (t *Timeline) columns() []column {
+	s := &t.dense
 	return []column{
-		{name: "arrivals", signed: &t.Arrivals},
-		{name: "events", optional: true, unsigned: &t.Events},
-		{name: "lost_events", optional: true, unsigned: &t.LostEvents},
-		{name: "queued", unsigned: &t.Queued},
-		{name: "lost", unsigned: &t.Lost},
-		{name: "drained", unsigned: &t.Drained},
-		{name: "max_depth", unsigned: &t.MaxDepth},
-		{name: "waits", unsigned: &t.Waits},
-		{name: "wait_ns", unsigned: &t.WaitNs},
-		{name: "producers", optional: true, unsigned: &t.Producers},
-		{name: "delivered", optional: true, unsigned: &t.Delivered},
+		{name: "arrivals", signed: &s.Arrivals},
+		{name: "events", optional: true, unsigned: &s.Events},
+		{name: "lost_events", optional: true, unsigned: &s.LostEvents},
+		{name: "queued", unsigned: &s.Queued},
+		{name: "lost", unsigned: &s.Lost},
+		{name: "drained", unsigned: &s.Drained},
+		{name: "max_depth", unsigned: &s.MaxDepth},
+		{name: "waits", unsigned: &s.Waits},
+		{name: "wait_ns", unsigned: &s.WaitNs},
+		{name: "producers", optional: true, unsigned: &s.Producers},
+		{name: "delivered", optional: true, unsigned: &s.Delivered},
 	}
 }
 
@@ -382,6 +421,9 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	if werr != nil {
 		return nil, werr
 	}
+	if err := t.Err(); err != nil {
+		return nil, err
+	}
 	if !first {
 		b = nl(b, "  ")
 	}
@@ -393,14 +435,13 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	return append(b, '}'), nil
 }
 
-// denseTimeline is Timeline without its methods: encoding/json's own
-// decoding of its fields, which is schema 1's form.
-type denseTimeline Timeline
-
 // timelineFile is what a timeline object may hold: schema 1's dense arrays
-// (denseTimeline's fields) or schema 2's rows.
+// (Series) or schema 2's rows.
 type timelineFile struct {
-	denseTimeline
+	BucketNs      int64  `json:"bucket_ns"`
+	StartNs       int64  `json:"start_ns"`
+	MissedBuckets uint64 `json:"missed_buckets"`
+	Series
 	Buckets *int            `json:"buckets"`
 	Columns []string        `json:"columns"`
 	Rows    json.RawMessage `json:"rows"`
@@ -420,7 +461,7 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	if f.Columns == nil {
-		*t = Timeline(f.denseTimeline)
+		*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets, dense: f.Series}
 		return nil
 	}
 	*t = Timeline{BucketNs: f.BucketNs, StartNs: f.StartNs, MissedBuckets: f.MissedBuckets}
@@ -499,13 +540,21 @@ func (t *Timeline) setPlace(b *Bucket, k int, v int64) error {
 // carries is zero there (a file may write such a row, or values only in
 // columns this build skips).
 func (t *Timeline) addRow(b Bucket) {
+	if t.carries(b) {
+		t.rows = append(t.rows, b)
+	}
+}
+
+// carries says whether some series a sparse timeline carries is not zero
+// in b: whether b is one of its rows.
+func (t *Timeline) carries(b Bucket) bool {
 	v := b.values()
 	for k := range v {
 		if t.has[k] && v[k] != 0 {
-			t.rows = append(t.rows, b)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // set stores v, a row's value, in the series at place k in columns.
@@ -628,8 +677,20 @@ func (p *rowParser) int() (int64, error) {
 	if p.peek() == '-' {
 		p.i++
 	}
+	digits := p.i
+	var v int64
 	for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+		v = v*10 + int64(p.data[p.i]-'0')
 		p.i++
+	}
+	// Up to 18 digits cannot overflow: the common case, by hand (every
+	// value of a day's rows, read on each pass over a journal's rows);
+	// strconv for the rest and for its errors.
+	if n := p.i - digits; n > 0 && n <= 18 {
+		if p.data[start] == '-' {
+			v = -v
+		}
+		return v, nil
 	}
 	v, err := strconv.ParseInt(string(p.data[start:p.i]), 10, 64)
 	if err != nil {
@@ -641,7 +702,7 @@ func (p *rowParser) int() (int64, error) {
 // Carries reports whether the timeline has the series of the given name
 // (as the file's columns name them) for every bucket: an optional series
 // may be absent. It answers in either form, so that a consumer that reads
-// the rows need not Densify to ask.
+// the rows need not densify to ask (Dense).
 func (t *Timeline) Carries(name string) bool {
 	for k, c := range t.columns() {
 		if c.name == name {

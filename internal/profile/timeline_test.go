@@ -11,28 +11,37 @@ import (
 // quiet is a timeline of n buckets with a record every every buckets and
 // kauditd's drain in the next: what an idle host's recording holds.
 func quiet(n, every int) Timeline {
-	t := Timeline{BucketNs: 1e7, StartNs: 5e9, Arrivals: make([]int64, n), Events: make([]uint64, n),
-		LostEvents: make([]uint64, n), Queued: make([]uint64, n), Lost: make([]uint64, n), Drained: make([]uint64, n),
-		MaxDepth: make([]uint64, n), Waits: make([]uint64, n), WaitNs: make([]uint64, n),
-		Producers: make([]uint64, n), Delivered: make([]uint64, n)}
+	t := NewTimeline(1e7, 5e9, Series{
+		Arrivals:   make([]int64, n),
+		Events:     make([]uint64, n),
+		LostEvents: make([]uint64, n),
+		Queued:     make([]uint64, n),
+		Lost:       make([]uint64, n),
+		Drained:    make([]uint64, n),
+		MaxDepth:   make([]uint64, n),
+		Waits:      make([]uint64, n),
+		WaitNs:     make([]uint64, n),
+		Producers:  make([]uint64, n),
+		Delivered:  make([]uint64, n),
+	})
 	for i := 0; i+1 < n; i += every {
-		t.Arrivals[i], t.Events[i], t.Queued[i], t.MaxDepth[i], t.Producers[i] = 4, 1, 4, 4, 1
-		t.Drained[i+1], t.Delivered[i+1] = 4, 4
+		t.Dense().Arrivals[i], t.Dense().Events[i], t.Dense().Queued[i], t.Dense().MaxDepth[i], t.Dense().Producers[i] = 4, 1, 4, 4, 1
+		t.Dense().Drained[i+1], t.Dense().Delivered[i+1] = 4, 4
 	}
 	return t
 }
 
 func TestTimelineRoundTrip(t *testing.T) {
 	busy := quiet(50, 1)
-	busy.Arrivals[3] = -2 // netlink mode's corrections may be negative
-	busy.Lost[7], busy.Waits[7], busy.WaitNs[7], busy.LostEvents[7] = 3, 2, 8e6, 1
+	busy.Dense().Arrivals[3] = -2 // netlink mode's corrections may be negative
+	busy.Dense().Lost[7], busy.Dense().Waits[7], busy.Dense().WaitNs[7], busy.Dense().LostEvents[7] = 3, 2, 8e6, 1
 	noOptional := quiet(30, 7)
-	noOptional.Events, noOptional.LostEvents, noOptional.Producers, noOptional.Delivered = nil, nil, nil, nil
+	noOptional.Dense().Events, noOptional.Dense().LostEvents, noOptional.Dense().Producers, noOptional.Dense().Delivered = nil, nil, nil, nil
 	allZero := quiet(20, 100)
 	for name, tl := range map[string]Timeline{
 		"quiet": quiet(1000, 500), "busy": busy, "no optional columns": noOptional, "all zero": allZero,
-		"empty": {BucketNs: 1e7, Arrivals: []int64{}, Queued: []uint64{}, Lost: []uint64{}, Drained: []uint64{},
-			MaxDepth: []uint64{}, Waits: []uint64{}, WaitNs: []uint64{}},
+		"empty": NewTimeline(1e7, 0, Series{Arrivals: []int64{}, Queued: []uint64{}, Lost: []uint64{}, Drained: []uint64{},
+			MaxDepth: []uint64{}, Waits: []uint64{}, WaitNs: []uint64{}}),
 		"missed": func() Timeline { t := quiet(10, 3); t.MissedBuckets = 4; return t }(),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -44,7 +53,7 @@ func TestTimelineRoundTrip(t *testing.T) {
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatalf("decoding %s: %v", b, err)
 			}
-			got.Densify() // decoding gives the sparse form; tl is dense
+			got.Dense() // decoding gives the sparse form; tl is dense
 			if !reflect.DeepEqual(got, tl) {
 				t.Fatalf("round trip changed the timeline:\n%+v\n%+v\n%s", tl, got, b)
 			}
@@ -59,7 +68,7 @@ func TestTimelineRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decoding the profile: %v\n%s", err, buf.String())
 			}
-			q.Timeline.Densify()
+			q.Timeline.Dense()
 			if !reflect.DeepEqual(q.Timeline, tl) {
 				t.Fatalf("profile round trip changed the timeline:\n%+v\n%+v", tl, q.Timeline)
 			}
@@ -97,9 +106,10 @@ func TestTimelineSchema1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Timeline{BucketNs: 1e7, StartNs: 7, Arrivals: []int64{1, 0, 2}, Queued: []uint64{1, 0, 2},
+	want := NewTimeline(1e7, 7, Series{Arrivals: []int64{1, 0, 2}, Queued: []uint64{1, 0, 2},
 		Lost: []uint64{0, 0, 0}, Drained: []uint64{0, 1, 2}, MaxDepth: []uint64{1, 0, 2}, Waits: []uint64{0, 0, 0},
-		WaitNs: []uint64{0, 0, 0}, Producers: []uint64{1, 0, 1}, MissedBuckets: 2}
+		WaitNs: []uint64{0, 0, 0}, Producers: []uint64{1, 0, 1}})
+	want.MissedBuckets = 2
 	if !reflect.DeepEqual(p.Timeline, want) {
 		t.Fatalf("got %+v, want %+v", p.Timeline, want)
 	}
@@ -140,9 +150,9 @@ func TestTimelineUnknownColumn(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &tl); err != nil {
 		t.Fatal(err)
 	}
-	tl.Densify() // to index the series
-	if !reflect.DeepEqual(tl.Arrivals, []int64{0, 5, 0}) || !reflect.DeepEqual(tl.Queued, []uint64{0, 4, 0}) {
-		t.Fatalf("got arrivals %v queued %v", tl.Arrivals, tl.Queued)
+	tl.Dense() // to index the series
+	if !reflect.DeepEqual(tl.Dense().Arrivals, []int64{0, 5, 0}) || !reflect.DeepEqual(tl.Dense().Queued, []uint64{0, 4, 0}) {
+		t.Fatalf("got arrivals %v queued %v", tl.Dense().Arrivals, tl.Dense().Queued)
 	}
 }
 
@@ -179,7 +189,7 @@ func FuzzTimeline(f *testing.F) {
 // file did not carry decodes as nil, and an optional series is written only
 // when it is as long as arrivals.
 func normalize(t Timeline) Timeline {
-	t.Densify() // to compare series
+	t.Dense() // to compare series
 	n := t.Len()
 	for _, c := range t.columns() {
 		if c.len() != n || n == 0 {
@@ -191,4 +201,25 @@ func normalize(t Timeline) Timeline {
 		}
 	}
 	return t
+}
+
+// TestDecodedDense: a decoded timeline (the sparse form) gives its series
+// through Dense as the dense one it was written from: no reader can take
+// its series for empty ones (nil), as the e2e checks once did.
+func TestDecodedDense(t *testing.T) {
+	tl := quiet(1000, 7)
+	b, err := json.Marshal(tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Timeline
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Rows()) == 0 {
+		t.Fatal("no rows")
+	}
+	if g, w := got.Dense(), tl.Dense(); !reflect.DeepEqual(g, w) {
+		t.Errorf("decoded series %+v, written %+v", g, w)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -258,8 +257,12 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	}
 	cw.final(prof)
 	// Measured here, where the profile is made, so that record --json
-	// and the file carry them; readers measure them again (profile.Stalls).
+	// and the file carry them; record's summary reads them from here,
+	// readers of a file measure them again (profile.Stalls).
 	stalls := sizing.MeasureStalls(prof)
+	if err := prof.Timeline.Err(); err != nil {
+		return nil, err // the rows, read from the journal again, were cut short
+	}
 	prof.Stalls = &stalls
 	if err := pr.Close(); err != nil {
 		return nil, err
@@ -330,20 +333,17 @@ func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
 }
 
 // readTimeline reads the timeline back from a journal record wrote.
+// Its rows stay in the journal's file, read again for each pass over them
+// (profile.OpenJournalTimeline): MeasureStalls, the file and --json read
+// them in order, and a day's busy rows held in memory would make the
+// stop's memory grow with the recording (issue 14: 69 MB for two busy
+// hours of 10 ms buckets).
 func readTimeline(path string) (profile.Timeline, error) {
-	f, err := os.Open(path)
+	tl, err := profile.OpenJournalTimeline(path)
 	if err != nil {
-		return profile.Timeline{}, fmt.Errorf("reading the journal back: %w", err)
+		return profile.Timeline{}, fmt.Errorf("reading the journal back: %s: %w", path, err)
 	}
-	defer f.Close()
-	p, err := profile.ReadJournal(f)
-	if err != nil {
-		return profile.Timeline{}, fmt.Errorf("%s: %w", path, err)
-	}
-	// Kept as its rows (the buckets where something happened): a day's
-	// recording is mostly empty buckets, which the dense form would hold
-	// one by one (issue 14). MeasureStalls and the encoder read rows.
-	return p.Timeline, nil
+	return tl, nil
 }
 
 // run counts until ctx is done or opts.Duration has passed: it empties

@@ -147,10 +147,10 @@ func TestDownsample(t *testing.T) {
 	timeline := func(depth ...uint64) *profile.Timeline {
 		tl := &profile.Timeline{BucketNs: 10e6}
 		for i, v := range depth {
-			tl.Arrivals = append(tl.Arrivals, int64(i+1))
-			tl.Drained = append(tl.Drained, uint64(2*i))
-			tl.Lost = append(tl.Lost, uint64(i%3))
-			tl.MaxDepth = append(tl.MaxDepth, v)
+			tl.Dense().Arrivals = append(tl.Dense().Arrivals, int64(i+1))
+			tl.Dense().Drained = append(tl.Dense().Drained, uint64(2*i))
+			tl.Dense().Lost = append(tl.Dense().Lost, uint64(i%3))
+			tl.Dense().MaxDepth = append(tl.Dense().MaxDepth, v)
 		}
 		return tl
 	}
@@ -396,7 +396,7 @@ func TestReplaySeries(t *testing.T) {
 	last := first + int(r.StallNs/p.Timeline.BucketNs) - 1
 	var arrived int64
 	for i := first; i <= last; i++ {
-		arrived += p.Timeline.Arrivals[i]
+		arrived += p.Timeline.Dense().Arrivals[i]
 	}
 	// The stall sized for stands for the recorded one (the recording's
 	// longest, by default): it may sit where that one was, and its queue

@@ -18,7 +18,7 @@ func BenchmarkRecommendDayStall(b *testing.B) {
 	p := sizingtest.Day(24, 2)
 	t := &p.Timeline
 	for i := t.Len() / 2; i < t.Len()/2+50; i++ {
-		t.Delivered[i] = 0
+		t.Dense().Delivered[i] = 0
 	}
 	p.KauditdSendTimeoutNs = int64(100 * time.Millisecond)
 	for _, stall := range []time.Duration{-1, 2 * time.Second} {

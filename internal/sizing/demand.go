@@ -368,9 +368,9 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	var busyDrained, fastest float64
 	rows := t.Rows()
 	delivered := t.Carries("delivered")
-	drain := anchoredDrain(rows, n, d.StartDepth)
+	drain := anchoredDrain(sliceRows(rows), n, d.StartDepth)
 	busy := newBitset(n)
-	d.stalls = findStalls(t, rows, d.StartDepth, drain)
+	d.stalls = findStalls(t, sliceRows(rows), d.StartDepth, drain)
 	longest := d.longestStall()
 	aside := func(row *profile.Bucket, i int) bool { return paceAsideRow(row, delivered, longest, i) }
 	// The buckets with a burst, and their bursts; Burst keeps entries

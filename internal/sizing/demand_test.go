@@ -31,7 +31,7 @@ func TestSpreadPasses(t *testing.T) {
 		{name: "short passes", queued: []uint64{5, 7, 3}, drained: []uint64{5, 7, 3}, want: []float64{5, 7, 3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl := &profile.Timeline{Arrivals: make([]int64, len(tc.queued)), Queued: tc.queued, Drained: tc.drained}
+			tl := new(profile.NewTimeline(0, 0, profile.Series{Arrivals: make([]int64, len(tc.queued)), Queued: tc.queued, Drained: tc.drained}))
 			got := spreadPassesRef(tl, tc.start)
 			for i := range got {
 				if !near(got[i], tc.want[i]) {
@@ -52,14 +52,14 @@ func TestReconstructLongPass(t *testing.T) {
 		AuditBefore: &profile.AuditStatus{Enabled: 1}}
 	tl := &p.Timeline
 	tl.BucketNs = 10e6
-	tl.Arrivals, tl.Events, tl.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-	tl.Queued, tl.Lost, tl.Drained, tl.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-	tl.Waits, tl.WaitNs = make([]uint64, n), make([]uint64, n)
+	tl.Dense().Arrivals, tl.Dense().Events, tl.Dense().LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	tl.Dense().Queued, tl.Dense().Lost, tl.Dense().Drained, tl.Dense().MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	tl.Dense().Waits, tl.Dense().WaitNs = make([]uint64, n), make([]uint64, n)
 	for i := 0; i < 10; i++ {
-		tl.Arrivals[i], tl.Events[i], tl.Queued[i] = 100, 100, 100
-		tl.MaxDepth[i] = uint64(100*(i+1)) - uint64(i*1000/60)
+		tl.Dense().Arrivals[i], tl.Dense().Events[i], tl.Dense().Queued[i] = 100, 100, 100
+		tl.Dense().MaxDepth[i] = uint64(100*(i+1)) - uint64(i*1000/60)
 	}
-	tl.Drained[59] = 1000
+	tl.Dense().Drained[59] = 1000
 	p.Totals = profile.Totals{Records: 1000, Events: 1000, Queued: 1000, Drained: 1000, MaxDepth: 1000}
 	p.Rules = []profile.Rule{{Key: "k", Syscall: 257, Records: 1000, Events: 1000}}
 	d, err := Reconstruct(p)
@@ -81,12 +81,12 @@ func TestReconstructLongPass(t *testing.T) {
 // Spread evenly it would drain 20 a bucket from the start; held to the
 // depths, nothing leaves before bucket 2, and by bucket 4 exactly 100 have.
 func TestAnchorDrain(t *testing.T) {
-	tl := &profile.Timeline{
+	tl := new(profile.NewTimeline(0, 0, profile.Series{
 		Arrivals: make([]int64, 6),
 		Queued:   []uint64{100, 0, 10, 0, 10, 0},
 		MaxDepth: []uint64{100, 0, 110, 0, 20, 0},
 		Drained:  []uint64{0, 0, 0, 0, 0, 120},
-	}
+	}))
 	spread := spreadPassesRef(tl, 0)
 	for i, want := range []float64{20, 20, 20, 20, 20, 20} {
 		if !near(spread[i], want) {
@@ -107,20 +107,20 @@ func TestAnchorDrain(t *testing.T) {
 // sent its retry and hold queues after the stall (delivered, nothing
 // drained: 6). A short stall (bucket 8) stays in.
 func TestPaceAside(t *testing.T) {
-	tl := profile.Timeline{BucketNs: 10e6,
+	tl := profile.NewTimeline(10e6, 0, profile.Series{
 		Arrivals:  []int64{2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
 		Queued:    []uint64{2, 2, 2, 2, 2, 2, 2, 2, 2, 2},
 		MaxDepth:  []uint64{1, 2, 4, 6, 2, 4, 1, 1, 2, 1},
 		Drained:   []uint64{2, 0, 0, 6, 0, 0, 2, 2, 0, 4},
 		Delivered: []uint64{2, 0, 0, 0, 0, 0, 12, 2, 0, 4},
-	}
+	})
 	longest := func() Stall { d := Demand{stalls: FindStalls(&tl, 0)}; return d.longestStall() }
 	got := paceAside(&tl, longest())
 	want := []bool{false, true, true, true, true, true, true, false, false, false}
 	if !slices.Equal(got, want) {
 		t.Errorf("aside %v, want %v", got, want)
 	}
-	tl.Delivered = nil // without it: the longest stall by drain, [1, 3)
+	tl.Dense().Delivered = nil // without it: the longest stall by drain, [1, 3)
 	want = []bool{false, true, true, false, false, false, false, false, false, false}
 	if got := paceAside(&tl, longest()); !slices.Equal(got, want) {
 		t.Errorf("without delivered: aside %v, want %v", got, want)
@@ -152,12 +152,12 @@ func TestDrainSaturated(t *testing.T) {
 				AuditBefore: &profile.AuditStatus{Enabled: 1, Backlog: uint32(tc.left)}}
 			tl := &p.Timeline
 			tl.BucketNs = 10e6
-			tl.Arrivals, tl.Events, tl.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-			tl.Queued, tl.Lost, tl.Drained, tl.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-			tl.Waits, tl.WaitNs = make([]uint64, n), make([]uint64, n)
+			tl.Dense().Arrivals, tl.Dense().Events, tl.Dense().LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+			tl.Dense().Queued, tl.Dense().Lost, tl.Dense().Drained, tl.Dense().MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+			tl.Dense().Waits, tl.Dense().WaitNs = make([]uint64, n), make([]uint64, n)
 			for i := range n {
-				tl.Arrivals[i], tl.Events[i], tl.Queued[i], tl.Drained[i] = 10, 10, 10, 10
-				tl.MaxDepth[i] = tc.left + 9
+				tl.Dense().Arrivals[i], tl.Dense().Events[i], tl.Dense().Queued[i], tl.Dense().Drained[i] = 10, 10, 10, 10
+				tl.Dense().MaxDepth[i] = tc.left + 9
 			}
 			p.Totals = profile.Totals{Records: 10 * n, Events: 10 * n, Queued: 10 * n, Drained: 10 * n, MaxDepth: tc.left + 9}
 			p.Rules = []profile.Rule{{Key: "k", Syscall: 257, Records: 10 * n, Events: 10 * n}}
@@ -175,7 +175,7 @@ func TestDrainSaturated(t *testing.T) {
 // paceAside is paceAsideRow of every bucket of a timeline: the tests'
 // view (Reconstruct asks bucket by bucket, issue 14).
 func paceAside(t *profile.Timeline, longest Stall) []bool {
-	t.Densify() // the dense form: this indexes the series (Densify)
+	t.Dense() // the dense form: this indexes the series (Densify)
 	aside := make([]bool, t.Len())
 	for i := range aside {
 		aside[i] = paceAsideAt(t, longest, i)
@@ -187,10 +187,10 @@ func paceAside(t *profile.Timeline, longest Stall) []bool {
 // by bucket rather than keep a series of 8.6 million a day (issue 14).
 // t is dense (its callers Densify it: this runs for every bucket).
 func paceAsideAt(t *profile.Timeline, longest Stall, i int) bool {
-	delivered := len(t.Delivered) == t.Len()
-	row := profile.Bucket{Drained: at(t.Drained, i)}
+	delivered := len(t.Dense().Delivered) == t.Len()
+	row := profile.Bucket{Drained: at(t.Dense().Drained, i)}
 	if delivered {
-		row.Delivered = t.Delivered[i]
+		row.Delivered = t.Dense().Delivered[i]
 	}
 	return paceAsideRow(&row, delivered, longest, i)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func spreadPassesRef(t *profile.Timeline, startDepth float64) []float64 {
-	t.Densify() // the dense form: this indexes the series (Densify)
+	t.Dense() // the dense form: this indexes the series (Densify)
 	out := make([]float64, t.Len())
 	start := -1 // first bucket of the pass in progress
 	if startDepth > 0 {
@@ -18,11 +18,11 @@ func spreadPassesRef(t *profile.Timeline, startDepth float64) []float64 {
 	}
 	level := startDepth // what is queued, by the counts: exact at a pass end
 	for i := range out {
-		level += float64(t.Queued[i]) - float64(t.Drained[i])
-		if start < 0 && t.Queued[i] > 0 {
+		level += float64(t.Dense().Queued[i]) - float64(t.Dense().Drained[i])
+		if start < 0 && t.Dense().Queued[i] > 0 {
 			start = i
 		}
-		d := float64(t.Drained[i])
+		d := float64(t.Dense().Drained[i])
 		if d == 0 {
 			continue
 		}
@@ -43,24 +43,24 @@ func spreadPassesRef(t *profile.Timeline, startDepth float64) []float64 {
 }
 
 func anchorDrainRef(t *profile.Timeline, startDepth float64, spread []float64) []float64 {
-	t.Densify() // the dense form: this indexes the series (Densify)
+	t.Dense() // the dense form: this indexes the series (Densify)
 	n := len(spread)
 	// x(k): the drain up to the end of bucket k's last depth reading.
 	x := func(k int, queuedK float64) (float64, bool) {
-		if t.MaxDepth[k] == 0 {
+		if t.Dense().MaxDepth[k] == 0 {
 			return 0, false
 		}
-		return startDepth + queuedK - float64(t.MaxDepth[k]), true
+		return startDepth + queuedK - float64(t.Dense().MaxDepth[k]), true
 	}
 	// Forward, the running total never falling and within the bounds
 	// (where noisy bounds cross, the upper wins).
 	var queued, counted, total, prev float64
 	for i := 0; i < n; i++ {
-		queued += float64(t.Queued[i])
-		counted += float64(t.Drained[i])
+		queued += float64(t.Dense().Queued[i])
+		counted += float64(t.Dense().Drained[i])
 		total += spread[i]
 		lo := 0.0
-		if t.Drained[i] > 0 {
+		if t.Dense().Drained[i] > 0 {
 			lo = counted
 		}
 		if xi, ok := x(i, queued); ok {
@@ -68,7 +68,7 @@ func anchorDrainRef(t *profile.Timeline, startDepth float64, spread []float64) [
 		}
 		hi := startDepth + queued
 		if i+1 < n {
-			if xn, ok := x(i+1, queued+float64(t.Queued[i+1])); ok {
+			if xn, ok := x(i+1, queued+float64(t.Dense().Queued[i+1])); ok {
 				hi = min(hi, xn)
 			}
 		}
@@ -93,24 +93,24 @@ func anchorDrainRef(t *profile.Timeline, startDepth float64, spread []float64) [
 }
 
 func findStallsRef(t *profile.Timeline, startDepth float64, drained []float64) []Stall {
-	t.Densify() // the dense form: this indexes the series (Densify)
-	if len(t.Queued) < t.Len() || len(t.Drained) < t.Len() {
+	t.Dense() // the dense form: this indexes the series (Densify)
+	if len(t.Dense().Queued) < t.Len() || len(t.Dense().Drained) < t.Len() {
 		return nil
 	}
-	delivered := len(t.Delivered) == t.Len()
+	delivered := len(t.Dense().Delivered) == t.Len()
 	if !delivered && drained == nil {
 		drained = anchorDrainRef(t, startDepth, spreadPassesRef(t, startDepth))
 	}
 	took := func(i int) bool {
 		if delivered {
-			return t.Delivered[i] > 0
+			return t.Dense().Delivered[i] > 0
 		}
 		return drained[i] >= 0.5
 	}
 	var out []Stall
 	run := 0
 	for i := range t.Len() {
-		queued := at(t.MaxDepth, i) > 0 || t.Queued[i] > 0
+		queued := at(t.Dense().MaxDepth, i) > 0 || t.Dense().Queued[i] > 0
 		// By delivered, a stall goes on through a bucket that saw no
 		// arrival and no kauditd pass (so no depth either) until the
 		// consumer takes a record: what waits for it is still there, in
@@ -134,7 +134,7 @@ func findStallsRef(t *profile.Timeline, startDepth float64, drained []float64) [
 }
 
 func drainSpreadRef(t *profile.Timeline) (h float64, seconds int, ok bool) {
-	t.Densify() // the dense form: this indexes the series (Densify)
+	t.Dense() // the dense form: this indexes the series (Densify)
 	if t.BucketNs <= 0 {
 		return 0, 0, false
 	}
@@ -149,11 +149,11 @@ func drainSpreadRef(t *profile.Timeline) (h float64, seconds int, ok bool) {
 		for i := s; i < s+per; i++ {
 			// Deeper than the bucket's own arrivals: records were left
 			// from before, so the consumer had more than it took.
-			if i >= len(t.Arrivals) || at(t.MaxDepth, i) <= uint64(max(t.Arrivals[i], 0)) {
+			if i >= len(t.Dense().Arrivals) || at(t.Dense().MaxDepth, i) <= uint64(max(t.Dense().Arrivals[i], 0)) {
 				saturated = false
 				break
 			}
-			drained += at(t.Drained, i)
+			drained += at(t.Dense().Drained, i)
 		}
 		if saturated && drained > 0 {
 			rates = append(rates, float64(drained))

@@ -1,6 +1,8 @@
 package sizing
 
 import (
+	"iter"
+
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
@@ -12,6 +14,55 @@ import (
 type rowCursor struct {
 	rows []profile.Bucket
 	k    int // the first row at or after the bucket last asked for
+}
+
+// rowSeq calls its function with each row of a timeline in bucket order
+// (Timeline.EachRow): a pass over the rows that need not hold them all,
+// which at record's stop are read from the journal's file for each pass
+// (issue 14). The function must not keep the pointer.
+type rowSeq func(func(*profile.Bucket))
+
+// sliceRows is the rowSeq of rows at hand.
+func sliceRows(rows []profile.Bucket) rowSeq {
+	return func(f func(*profile.Bucket)) {
+		for r := range rows {
+			f(&rows[r])
+		}
+	}
+}
+
+// rowStream reads a rowSeq bucket by bucket, forward only: at(i) is bucket
+// i's row (noRow without one), for i never less than the one asked before.
+// It holds the row last read, and stop ends the pass.
+type rowStream struct {
+	next func() (profile.Bucket, bool)
+	stop func()
+	row  profile.Bucket // the first row at or after the bucket last asked for
+	ok   bool           // row is one; false past the last
+}
+
+func newRowStream(rows rowSeq) *rowStream {
+	next, stop := iter.Pull(func(yield func(profile.Bucket) bool) {
+		done := false
+		rows(func(b *profile.Bucket) {
+			if !done && !yield(*b) {
+				done = true
+			}
+		})
+	})
+	s := &rowStream{next: next, stop: stop}
+	s.row, s.ok = next()
+	return s
+}
+
+func (s *rowStream) at(i int) *profile.Bucket {
+	for s.ok && int(s.row.Index) < i {
+		s.row, s.ok = s.next()
+	}
+	if s.ok && int(s.row.Index) == i {
+		return &s.row
+	}
+	return &noRow
 }
 
 // noRow is the values of a bucket without a row: all zero. Never modified.
@@ -123,7 +174,10 @@ func (c *drainCursor) at(i int) float64 {
 // already at least v: exactly 0. Adding the 0 the middle buckets spread
 // would leave the running total as it is, so skipping them keeps every
 // sum the same.
-func anchoredDrain(rows []profile.Bucket, n int, startDepth float64) *drain {
+//
+// It reads the rows in order four times (rows), and holds none of them,
+// nor the passes; what it holds is the drain (a float64 per kept bucket).
+func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
 	// The kept buckets, as spans in order.
 	var spans []Span
 	keep := func(first, end int) { spans = appendSpan(spans, max(first, 0), min(end, n)) }
@@ -134,56 +188,65 @@ func anchoredDrain(rows []profile.Bucket, n int, startDepth float64) *drain {
 		}
 	}
 	// spreadPasses' walk over the rows: the passes, and the spread of
-	// each (per, over [first, i]).
+	// each (per, over [first, i]). Walked again where they are read
+	// rather than held: a day's busy hours have a pass in every bucket.
 	type pass struct {
 		first, last int
 		per         float64
 	}
-	var passes []pass
-	start := -1
-	if startDepth > 0 {
-		start = 0
-	}
-	level := startDepth
-	next := 0 // the first bucket not yet kept or skipped
-	for r := range rows {
-		row := &rows[r]
-		i := int(row.Index)
-		level += float64(row.Queued) - float64(row.Drained)
-		if start < 0 && row.Queued > 0 {
-			start = i
+	eachPass := func(f func(pass)) {
+		start := -1
+		if startDepth > 0 {
+			start = 0
 		}
-		if row.Drained == 0 {
-			continue
-		}
-		d := float64(row.Drained)
-		first := i
-		if start >= 0 && start < i {
-			first = start
-		}
-		passes = append(passes, pass{first, i, d / float64(i-first+1)})
-		start = -1
-		if level > 0 {
-			start = i + 1
-		}
+		level := startDepth
+		rows(func(row *profile.Bucket) {
+			i := int(row.Index)
+			level += float64(row.Queued) - float64(row.Drained)
+			if start < 0 && row.Queued > 0 {
+				start = i
+			}
+			if row.Drained == 0 {
+				return
+			}
+			d := float64(row.Drained)
+			first := i
+			if start >= 0 && start < i {
+				first = start
+			}
+			f(pass{first, i, d / float64(i-first+1)})
+			start = -1
+			if level > 0 {
+				start = i + 1
+			}
+		})
 	}
 	// Spans: rows, passes and the ends of the gaps, merged in order.
-	pk := 0
-	for r := range rows {
-		i := int(rows[r].Index)
-		for pk < len(passes) && passes[pk].first <= i {
-			p := passes[pk]
+	nextPass, stopPasses := iter.Pull(func(yield func(pass) bool) {
+		done := false
+		eachPass(func(p pass) {
+			if !done && !yield(p) {
+				done = true
+			}
+		})
+	})
+	defer stopPasses()
+	p, more := nextPass()
+	next := 0 // the first bucket not yet kept or skipped
+	rows(func(row *profile.Bucket) {
+		i := int(row.Index)
+		for more && p.first <= i {
 			gap(next, p.first)
 			keep(p.first, p.last+1)
 			next = max(next, p.last+1)
-			pk++
+			p, more = nextPass()
 		}
 		if i >= next {
 			gap(next, i)
 			keep(i, i+1)
 			next = i + 1
 		}
-	}
+	})
 	gap(next, n)
 	entries := 0
 	for k := range spans {
@@ -194,16 +257,17 @@ func anchoredDrain(rows []profile.Bucket, n int, startDepth float64) *drain {
 	// spreadPasses: each kept bucket of a pass gets its share (one pass
 	// per bucket: the next begins after the last ends).
 	c := drainCursor{d: &drain{n: n, spans: spans, vals: vals}}
-	for _, p := range passes {
+	eachPass(func(p pass) {
 		for k := p.first; k <= p.last; k++ {
 			c.at(k)
 			sp := spans[c.k]
 			vals[sp.Off+k-sp.First] += p.per
 		}
-	}
+	})
 	// anchorDrain's forward sweep over the kept buckets; a skipped bucket
 	// would repeat the value of the kept one before it.
-	rc := rowCursor{rows: rows}
+	rc := newRowStream(rows)
+	defer rc.stop()
 	var queued, counted, total, prev float64
 	for _, sp := range spans {
 		for i := sp.First; i < sp.First+sp.Len; i++ {
@@ -247,5 +311,5 @@ func anchoredDrain(rows []profile.Bucket, n int, startDepth float64) *drain {
 
 // timelineDrain is the anchored drain of t, from its rows.
 func timelineDrain(t *profile.Timeline, startDepth float64) *drain {
-	return anchoredDrain(t.Rows(), t.Len(), startDepth)
+	return anchoredDrain(t.EachRow, t.Len(), startDepth)
 }

@@ -19,11 +19,11 @@ import (
 // now and then.
 func randomTimeline(r *rand.Rand, n int, delivered bool) *profile.Timeline {
 	t := &profile.Timeline{BucketNs: 1e7}
-	t.Arrivals, t.Events, t.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-	t.Queued, t.Lost, t.Drained, t.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-	t.Waits, t.WaitNs = make([]uint64, n), make([]uint64, n)
+	t.Dense().Arrivals, t.Dense().Events, t.Dense().LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	t.Dense().Queued, t.Dense().Lost, t.Dense().Drained, t.Dense().MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	t.Dense().Waits, t.Dense().WaitNs = make([]uint64, n), make([]uint64, n)
 	if delivered {
-		t.Delivered = make([]uint64, n)
+		t.Dense().Delivered = make([]uint64, n)
 	}
 	depth := uint64(r.IntN(3))
 	active, stopped := false, false
@@ -41,20 +41,20 @@ func randomTimeline(r *rand.Rand, n int, delivered bool) *profile.Timeline {
 		if active && r.IntN(3) > 0 {
 			a = uint64(r.IntN(20))
 		}
-		t.Arrivals[i], t.Queued[i] = int64(a), a
+		t.Dense().Arrivals[i], t.Dense().Queued[i] = int64(a), a
 		depth += a
 		if a > 0 || r.IntN(4) == 0 {
-			t.MaxDepth[i] = depth + uint64(r.IntN(2))
+			t.Dense().MaxDepth[i] = depth + uint64(r.IntN(2))
 		}
 		if a > 15 {
-			t.Lost[i], t.Waits[i], t.WaitNs[i], t.LostEvents[i] = 1, 2, 3e5, 1
+			t.Dense().Lost[i], t.Dense().Waits[i], t.Dense().WaitNs[i], t.Dense().LostEvents[i] = 1, 2, 3e5, 1
 		}
 		if !stopped && r.IntN(3) == 0 {
 			d := min(depth, uint64(r.IntN(30)))
-			t.Drained[i] = d
+			t.Dense().Drained[i] = d
 			depth -= d
 			if delivered {
-				t.Delivered[i] = d
+				t.Dense().Delivered[i] = d
 			}
 		}
 	}

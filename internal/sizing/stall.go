@@ -45,7 +45,7 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
-	return findStalls(t, t.Rows(), startDepth, nil)
+	return findStalls(t, t.EachRow, startDepth, nil)
 }
 
 // findStalls is FindStalls over t's rows (Reconstruct has them at hand:
@@ -54,7 +54,10 @@ func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
 // Delivered it stands in for what the consumer took. It reads the
 // timeline's rows: a bucket without one has nothing queued and nothing
 // taken, so it ends a stall, or, by delivered, carries one on.
-func findStalls(t *profile.Timeline, rows []profile.Bucket, startDepth float64, drained *drain) []Stall {
+//
+// The rows are read in order, once (twice more for the drain), not held:
+// at record's stop they come from the journal's file (issue 14).
+func findStalls(t *profile.Timeline, rows rowSeq, startDepth float64, drained *drain) []Stall {
 	if !t.Carries("queued") || !t.Carries("drained") {
 		return nil
 	}
@@ -88,8 +91,7 @@ func findStalls(t *profile.Timeline, rows []profile.Bucket, startDepth float64, 
 		run = 0
 	}
 	next := 0
-	for r := range rows {
-		row := &rows[r]
+	rows(func(row *profile.Bucket) {
 		i := int(row.Index)
 		gap(next, i)
 		next = i + 1
@@ -103,13 +105,13 @@ func findStalls(t *profile.Timeline, rows []profile.Bucket, startDepth float64, 
 		}
 		if queued && !took {
 			run++
-			continue
+			return
 		}
 		if run > 0 {
 			out = append(out, Stall{First: i - run, Buckets: run})
 		}
 		run = 0
-	}
+	})
 	gap(next, n)
 	if run > 0 {
 		out = append(out, Stall{First: n - run, Buckets: run})

@@ -35,8 +35,12 @@ func TestMeasureStalls(t *testing.T) {
 		{"idle", []uint64{0, 0, 0}, []uint64{0, 0, 0}, []uint64{0, 0, 0}, 0, 0, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := &profile.Profile{Timeline: profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)),
-				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained}}
+			p := &profile.Profile{Timeline: profile.NewTimeline(b, 0, profile.Series{
+				Arrivals: make([]int64, len(tc.depth)),
+				Queued:   tc.queued,
+				MaxDepth: tc.depth,
+				Drained:  tc.drained,
+			})}
 			s := MeasureStalls(p)
 			if s.Count != tc.count || s.Longest != tc.longest || s.LongestAt != tc.at || len(s.Histogram) != len(tc.bins) {
 				t.Fatalf("%+v", s)
@@ -84,8 +88,13 @@ func TestFindStalls(t *testing.T) {
 			[]uint64{2, 0, 0, 6, 0, 0, 10}, nil, []Stall{{1, 2}, {4, 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tl := profile.Timeline{BucketNs: b, Arrivals: make([]int64, len(tc.depth)),
-				Queued: tc.queued, MaxDepth: tc.depth, Drained: tc.drained, Delivered: tc.delivered}
+			tl := profile.NewTimeline(b, 0, profile.Series{
+				Arrivals:  make([]int64, len(tc.depth)),
+				Queued:    tc.queued,
+				MaxDepth:  tc.depth,
+				Drained:   tc.drained,
+				Delivered: tc.delivered,
+			})
 			got := FindStalls(&tl, 0)
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("stalls %v, want %v", got, tc.want)

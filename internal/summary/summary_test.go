@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
 )
 
@@ -158,10 +160,12 @@ func TestConsumer(t *testing.T) {
 // 2 began there: bucket 1's depth says nothing had left by its end), and
 // buckets 4 to 6 (the depth rises with every record until bucket 7's pass).
 func stalledTimeline() profile.Timeline {
-	return profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 9),
+	return profile.NewTimeline(10e6, 0, profile.Series{
+		Arrivals: make([]int64, 9),
 		Queued:   []uint64{0, 3, 2, 0, 2, 2, 2, 2, 0},
 		MaxDepth: []uint64{0, 3, 5, 0, 2, 4, 6, 8, 0},
-		Drained:  []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0}}
+		Drained:  []uint64{0, 0, 5, 0, 0, 0, 0, 8, 0},
+	})
 }
 
 // TestStalls: the consumer section says the stalls the timeline shows,
@@ -170,8 +174,12 @@ func stalledTimeline() profile.Timeline {
 func TestStalls(t *testing.T) {
 	const two = "  stalls: 2 intervals with records queued and none taken (to the 10ms bucket); the longest 30ms, 40ms into the recording; by length: 1 of 10ms-20ms, 1 of 20ms-40ms\n"
 	consumer := &profile.Consumer{PID: 321, Received: 12, Diagnosis: &profile.Diagnosis{Bottleneck: "sync", Text: "auditd synced"}}
-	idle := profile.Timeline{BucketNs: 10e6, Arrivals: make([]int64, 3), Queued: []uint64{1, 0, 1},
-		MaxDepth: []uint64{1, 0, 1}, Drained: []uint64{1, 0, 1}}
+	idle := profile.NewTimeline(10e6, 0, profile.Series{
+		Arrivals: make([]int64, 3),
+		Queued:   []uint64{1, 0, 1},
+		MaxDepth: []uint64{1, 0, 1},
+		Drained:  []uint64{1, 0, 1},
+	})
 	for _, tc := range []struct {
 		name     string
 		attach   string
@@ -222,5 +230,22 @@ func TestStallsSimulated(t *testing.T) {
 	want := "  stalls: 1 interval with records queued and none taken (to the 10ms bucket); the longest 1.98s, 3.01s into the recording; by length: 1 of 1.28s-2.56s\n"
 	if !strings.Contains(buf.String(), want) {
 		t.Errorf("summary lacks %q:\n%s", want, buf.String())
+	}
+}
+
+// TestStallsFromRecorder: the stalls line says the stalls the recorder
+// measured (p.Stalls) and does not measure the timeline again; a profile
+// without them is measured (TestStalls).
+func TestStallsFromRecorder(t *testing.T) {
+	// Not what the timeline shows (two stalls, the longest 30ms): what
+	// the line says can only come from p.Stalls.
+	rec := &profile.Stalls{BucketNs: 10e6, Count: 1, Longest: 70 * time.Millisecond, LongestAt: 20 * time.Millisecond,
+		Histogram: []profile.StallBin{{Min: 40 * time.Millisecond, Max: 80 * time.Millisecond, Count: 1}}}
+	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", KernelRelease: "6.12.0", HZ: 250, DurationNs: 90e6,
+		Totals: profile.Totals{Records: 11, Queued: 11, Drained: 13}, Timeline: stalledTimeline(), Stalls: rec}
+	var buf bytes.Buffer
+	Write(&buf, p, 5)
+	if want := "  stalls: " + sizing.StallsLine(*rec) + "\n"; !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks the recorder's %q:\n%s", want, buf.String())
 	}
 }

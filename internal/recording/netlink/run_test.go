@@ -47,7 +47,7 @@ func checkConsistent(t *testing.T, p *profile.Profile) {
 		rules += x.Records
 		events += x.Events
 	}
-	for _, a := range p.Timeline.Arrivals {
+	for _, a := range p.Timeline.Dense().Arrivals {
 		arrivals += uint64(a)
 	}
 	d := p.Totals.Delivered

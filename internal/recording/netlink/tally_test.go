@@ -39,8 +39,8 @@ func TestTallyProfile(t *testing.T) {
 		t.Fatalf("before %+v after %+v", p.AuditBefore, p.AuditAfter)
 	}
 	tl := p.Timeline
-	if !reflect.DeepEqual(tl.Arrivals, []int64{5, 1, 0}) || !reflect.DeepEqual(tl.Lost, []uint64{0, 30, 1}) ||
-		!reflect.DeepEqual(tl.MaxDepth, []uint64{3, 80, 0}) || tl.StartNs != 5_000_000 {
+	if !reflect.DeepEqual(tl.Dense().Arrivals, []int64{5, 1, 0}) || !reflect.DeepEqual(tl.Dense().Lost, []uint64{0, 30, 1}) ||
+		!reflect.DeepEqual(tl.Dense().MaxDepth, []uint64{3, 80, 0}) || tl.StartNs != 5_000_000 {
 		t.Fatalf("timeline %+v", tl)
 	}
 	if len(p.Processes) != 2 || p.Processes[0].Records != 5 || p.Processes[1].Comm != CommUnattributed {

@@ -55,9 +55,7 @@ func (t *timeline) build(startMonoNs, durationNs int64) profile.Timeline {
 		t.lost[n-1] += t.lost[i]
 		t.maxDepth[n-1] = max(t.maxDepth[n-1], t.maxDepth[i])
 	}
-	tl := profile.Timeline{
-		BucketNs: t.bucketNs,
-		StartNs:  startMonoNs,
+	s := profile.Series{
 		Arrivals: append([]int64(nil), t.arrivals[:n]...),
 		Queued:   make([]uint64, n),
 		Lost:     append([]uint64(nil), t.lost[:n]...),
@@ -66,11 +64,11 @@ func (t *timeline) build(startMonoNs, durationNs int64) profile.Timeline {
 		Waits:    make([]uint64, n),
 		WaitNs:   make([]uint64, n),
 	}
-	for i, a := range tl.Arrivals {
-		tl.Queued[i] = uint64(a)
-		tl.Drained[i] = uint64(a)
+	for i, a := range s.Arrivals {
+		s.Queued[i] = uint64(a)
+		s.Drained[i] = uint64(a)
 	}
-	return tl
+	return profile.NewTimeline(t.bucketNs, startMonoNs, s)
 }
 
 // lostDelta is how much the kernel's 32-bit lost counter rose from prev to

@@ -53,12 +53,12 @@ func TestTimeline(t *testing.T) {
 			if got.BucketNs != b || got.StartNs != 777 {
 				t.Fatalf("bucket %d start %d", got.BucketNs, got.StartNs)
 			}
-			if !reflect.DeepEqual(got.Arrivals, tt.wantArrivals) || !reflect.DeepEqual(got.Lost, tt.wantLost) || !reflect.DeepEqual(got.MaxDepth, tt.wantDepth) {
-				t.Fatalf("arrivals %v lost %v depth %v", got.Arrivals, got.Lost, got.MaxDepth)
+			if !reflect.DeepEqual(got.Dense().Arrivals, tt.wantArrivals) || !reflect.DeepEqual(got.Dense().Lost, tt.wantLost) || !reflect.DeepEqual(got.Dense().MaxDepth, tt.wantDepth) {
+				t.Fatalf("arrivals %v lost %v depth %v", got.Dense().Arrivals, got.Dense().Lost, got.Dense().MaxDepth)
 			}
-			for i, a := range got.Arrivals {
-				if got.Queued[i] != uint64(a) || got.Drained[i] != uint64(a) || got.Waits[i] != 0 || got.WaitNs[i] != 0 {
-					t.Fatalf("bucket %d: queued %d drained %d waits %d", i, got.Queued[i], got.Drained[i], got.Waits[i])
+			for i, a := range got.Dense().Arrivals {
+				if got.Dense().Queued[i] != uint64(a) || got.Dense().Drained[i] != uint64(a) || got.Dense().Waits[i] != 0 || got.Dense().WaitNs[i] != 0 {
+					t.Fatalf("bucket %d: queued %d drained %d waits %d", i, got.Dense().Queued[i], got.Dense().Drained[i], got.Dense().Waits[i])
 				}
 			}
 		})

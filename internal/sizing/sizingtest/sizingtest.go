@@ -33,10 +33,11 @@ func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (
 	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", HZ: 250, KernelRelease: "sim", DurationNs: int64(ms) * 1e6,
 		AuditBefore: &profile.AuditStatus{Enabled: 1, BacklogLimit: limit}}
 	t := &p.Timeline
+	s := t.Dense()
 	t.BucketNs = bucketMs * 1e6
-	t.Arrivals, t.Events, t.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-	t.Queued, t.Lost, t.Drained, t.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-	t.Waits, t.WaitNs = make([]uint64, n), make([]uint64, n)
+	s.Arrivals, s.Events, s.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	s.Queued, s.Lost, s.Drained, s.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	s.Waits, s.WaitNs = make([]uint64, n), make([]uint64, n)
 	var q, peak uint64
 	var evAcc, drAcc float64
 	for m := 0; m < ms; m++ {
@@ -47,27 +48,27 @@ func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (
 		load := w(m)
 		evAcc += load
 		for ; evAcc >= 1; evAcc-- {
-			t.Events[b]++
+			s.Events[b]++
 			for r := 0; r < k; r++ {
-				t.Arrivals[b]++
+				s.Arrivals[b]++
 				if limit > 0 && q > uint64(limit) {
-					t.Lost[b]++
+					s.Lost[b]++
 					if r == 0 {
-						t.LostEvents[b]++
+						s.LostEvents[b]++
 						break
 					}
 					continue
 				}
 				q++
-				t.Queued[b]++
-				t.MaxDepth[b] = max(t.MaxDepth[b], q)
+				s.Queued[b]++
+				s.MaxDepth[b] = max(s.MaxDepth[b], q)
 				peak = max(peak, q)
 			}
 		}
 		drAcc += drain(load)
 		for ; drAcc >= 1 && q > 0; drAcc-- {
 			q--
-			t.Drained[b]++
+			s.Drained[b]++
 		}
 		if q == 0 {
 			drAcc = math.Min(drAcc, 1)
@@ -76,13 +77,13 @@ func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (
 	var rule profile.Rule
 	rule.Key, rule.Syscall = "load", 257
 	for i := 0; i < n; i++ {
-		rule.Records += uint64(t.Arrivals[i])
-		rule.Events += t.Events[i]
-		rule.Lost += t.Lost[i]
-		rule.LostEvents += t.LostEvents[i]
-		p.Totals.Queued += t.Queued[i]
-		p.Totals.Drained += t.Drained[i]
-		p.Totals.MaxDepth = max(p.Totals.MaxDepth, t.MaxDepth[i])
+		rule.Records += uint64(s.Arrivals[i])
+		rule.Events += s.Events[i]
+		rule.Lost += s.Lost[i]
+		rule.LostEvents += s.LostEvents[i]
+		p.Totals.Queued += s.Queued[i]
+		p.Totals.Drained += s.Drained[i]
+		p.Totals.MaxDepth = max(p.Totals.MaxDepth, s.MaxDepth[i])
 	}
 	p.Totals.Records, p.Totals.Events, p.Totals.Lost, p.Totals.LostEvents = rule.Records, rule.Events, rule.Lost, rule.LostEvents
 	p.Totals.BytesQueued = p.Totals.Queued * 2304
@@ -128,10 +129,11 @@ func Day(hours, busyHours float64) *profile.Profile {
 		AuditAfter: &profile.AuditStatus{Enabled: 1, BacklogLimit: 8192, BacklogWaitTime: 15000},
 		Totals:     profile.Totals{LostByReason: map[string]uint64{}}}
 	t := &p.Timeline
+	s := t.Dense()
 	t.BucketNs, t.StartNs = 1e7, 5e9
-	t.Arrivals, t.Events, t.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
-	t.Queued, t.Lost, t.Drained, t.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
-	t.Waits, t.WaitNs, t.Producers, t.Delivered = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	s.Arrivals, s.Events, s.LostEvents = make([]int64, n), make([]uint64, n), make([]uint64, n)
+	s.Queued, s.Lost, s.Drained, s.MaxDepth = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
+	s.Waits, s.WaitNs, s.Producers, s.Delivered = make([]uint64, n), make([]uint64, n), make([]uint64, n), make([]uint64, n)
 	busyFrom, busyTo := n/2-int(busyHours*180_000), n/2+int(busyHours*180_000)
 	var depth uint64
 	tot := &p.Totals
@@ -143,16 +145,16 @@ func Day(hours, busyHours float64) *profile.Profile {
 		if i >= busyFrom && i < busyTo {
 			a = 30 + uint64(i%100)/2
 		}
-		t.Arrivals[i], t.Queued[i] = int64(a), a
+		s.Arrivals[i], s.Queued[i] = int64(a), a
 		if a > 0 {
-			t.Events[i], t.Producers[i] = 1+a/4, 1
+			s.Events[i], s.Producers[i] = 1+a/4, 1
 			tot.Events += 1 + a/4
 		}
 		depth += a
-		t.MaxDepth[i] = depth
+		s.MaxDepth[i] = depth
 		tot.MaxDepth = max(tot.MaxDepth, depth)
 		d := min(depth, 60)
-		t.Drained[i], t.Delivered[i] = d, d
+		s.Drained[i], s.Delivered[i] = d, d
 		depth -= d
 		tot.Records += a
 		tot.Queued += a
