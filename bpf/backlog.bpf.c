@@ -111,6 +111,14 @@ const volatile __u64 fn_kauditd_rehold_skb = 0;
 /* The enqueue is counted at audit_log_end's entry (true) or on
  * skb_queue_tail (false): see the header. */
 const volatile bool enqueue_at_log_end = false;
+/* kauditd_send_queue's exit program is attached (true), or only its entry
+ * (false: the enqueue at audit_log_end without the consumer's sched_switch
+ * program, which reads send.open): then a pass is accounted as it goes, at
+ * each of kauditd's netlink_unicast returns and error hook exits inside it
+ * (pass_progress), and its exit runs nothing. One program run a pass fewer
+ * (issue 14; 6.1's kauditd makes three passes a wake, about one wake a
+ * record where auditd keeps up). */
+const volatile bool send_exit = true;
 /* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
  * "bpf: Enable task local storage for tracing programs"); older kernels
  * keep the per-call state in the inflight hash instead. */
@@ -240,6 +248,7 @@ __s32 kauditd_pid = -1;
  * enqueues from the multicast copies kauditd queues in the same pass. */
 struct {
 	__u64 start;
+	__u64 mark; /* without send_exit: the pass's time is accounted up to here */
 	__u32 portid;
 	__u32 queue; /* 0 main, 1 retry, 2 hold */
 	__u32 open;
@@ -1523,6 +1532,7 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	send.queue = addr == q->main || retry_limit == 1 ? 0 : addr == q->hold ? 2 : 1;
 	now = bpf_ktime_get_ns();
 	send.start = now;
+	send.mark = now;
 	send.open = 1;
 	if (addr != q->main)
 		return;
@@ -1536,10 +1546,58 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	t = get_totals();
 	if (!t)
 		return;
+	/* Without send_exit the pass is counted as it begins (its exit is
+	 * not seen). */
+	if (!send_exit)
+		t->kauditd_passes++;
 	/* The pass's start time: one clock read a pass, not two (issue 14). */
 	s = tl_get(now / bucket_ns, t);
 	if (s && len > s->max_depth)
 		s->max_depth = len;
+}
+
+/* drain_update recomputes what kauditd drained from audit_queue so far
+ * (see on_send_queue_ret) and counts what is new since the last time, in
+ * the totals and in s, the slot of now (when not NULL). */
+static __always_inline void drain_update(struct counters *t, struct tl_slot *s)
+{
+	__s64 total = drain.base + (__s64)enq_main - (__s64)qlen_at(qaddr.main);
+	__u64 d;
+
+	if (total <= drain.last)
+		return;
+	d = total - drain.last;
+	drain.last = total;
+	t->drained += d;
+	if (s)
+		s->drained += d;
+}
+
+/* pass_progress accounts the open pass up to now without send_exit: its
+ * time since the last call (send.mark) and, on audit_queue, what it has
+ * drained. Called by kauditd inside a pass where its netlink_unicast
+ * returns (whatever it returned) and where its outermost error hook
+ * returns: kauditd_send_queue hands every record it dequeues to one or
+ * the other (5.10 .. 6.18: sk NULL goes straight to err_hook, which is
+ * never NULL on the main queue), so the last call of a main pass comes
+ * after its last dequeue, and drained is what the exit would have found.
+ * The pass's time runs to its last send or error hook, not its return:
+ * the walk's last few instructions are left out, and an auditd_reset
+ * that kauditd runs right after a failed pass adds its requeues' time to
+ * that pass (send.open stays set until the next pass begins). */
+static __always_inline void pass_progress(struct counters *t, __u64 now, struct tl_slot *s)
+{
+	__u64 d = now - send.mark;
+
+	send.mark = now;
+	if (send.queue == 0)
+		t->send_ns_main += d;
+	else if (send.queue == 1)
+		t->send_ns_retry += d;
+	else
+		t->send_ns_hold += d;
+	if (send.queue == 0 && drain.open)
+		drain_update(t, s);
 }
 
 /* Only kauditd dequeues audit_queue, so everything drained so far is what
@@ -1552,8 +1610,6 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 static __always_inline void on_send_queue_ret(void)
 {
 	struct counters *t;
-	struct tl_slot *s;
-	__s64 total;
 	__u64 d, now;
 
 	if (!send.open && !drain.open)
@@ -1580,15 +1636,7 @@ static __always_inline void on_send_queue_ret(void)
 	if (!t)
 		return;
 	t->kauditd_passes++;
-	total = drain.base + (__s64)enq_main - (__s64)qlen_at(qaddr.main);
-	if (total <= drain.last)
-		return;
-	d = total - drain.last;
-	drain.last = total;
-	t->drained += d;
-	s = tl_get(now / bucket_ns, t);
-	if (s)
-		s->drained += d;
+	drain_update(t, tl_get(now / bucket_ns, t));
 }
 
 /* kauditd_hold_skb and kauditd_retry_skb, kauditd's error hooks: only the
@@ -1656,6 +1704,11 @@ static __always_inline void on_hold_skb_ret(void)
 	}
 	if (!hold.requeued && !hold.counted)
 		t->silent_drops++;
+	if (!send_exit && send.open && counting && kauditd_pid == (__s32)(__u32)id) {
+		__u64 now = bpf_ktime_get_ns();
+
+		pass_progress(t, now, tl_get(now / bucket_ns, t));
+	}
 }
 
 /* ---- the consumer's time on and off CPU ---- */
@@ -1835,12 +1888,29 @@ int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *n
 static __always_inline void on_unicast_ret(long ret)
 {
 	struct counters *t;
+	struct tl_slot *s;
+	__u64 now;
 
-	if (ret < 0 || !send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
+	if (send_exit && ret < 0)
+		return;
+	if (!send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
 		return;
 	t = get_totals();
-	if (t)
+	if (!t)
+		return;
+	if (send_exit) {
 		count_received(t, 1);
+		return;
+	}
+	/* One clock read and one slot for the record and the pass. */
+	now = bpf_ktime_get_ns();
+	s = tl_get(now / bucket_ns, t);
+	if (ret >= 0) {
+		t->received++;
+		if (s)
+			s->delivered++;
+	}
+	pass_progress(t, now, s);
 }
 
 SEC("fexit/netlink_unicast")

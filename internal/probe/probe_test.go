@@ -127,6 +127,32 @@ func checkEnqueuePrograms(t *testing.T, spec *ebpf.CollectionSpec, points []prof
 	if got != (enq == enqueueLogEnd) {
 		t.Errorf("enqueue_at_log_end %v with the enqueue at %s", got, enqueueName(enq))
 	}
+	// kauditd_send_queue's exit: only with skb_queue_tail (these specs
+	// are made without the consumer's sched_switch program).
+	exit := progName(mode, true, "kauditd_send_queue")
+	if inSpec := spec.Programs[exit] != nil; inSpec != (enq == enqueueQueueTail) {
+		t.Errorf("enqueue at %s: %s in the spec %v", enqueueName(enq), exit, inSpec)
+	}
+	if err := spec.Variables["send_exit"].Get(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != (enq == enqueueQueueTail) {
+		t.Errorf("send_exit %v with the enqueue at %s", got, enqueueName(enq))
+	}
+}
+
+// TestSendExit: kauditd_send_queue's exit program is needed with the
+// enqueue on skb_queue_tail, or for the consumer's sched_switch program.
+func TestSendExit(t *testing.T) {
+	for _, c := range []struct {
+		enq   enqueueHook
+		sched bool
+		want  bool
+	}{{enqueueLogEnd, false, false}, {enqueueLogEnd, true, true}, {enqueueQueueTail, false, true}, {enqueueQueueTail, true, true}} {
+		if got := sendExit(c.enq, Options{SchedSwitch: c.sched}); got != c.want {
+			t.Errorf("sendExit(%s, SchedSwitch %v) = %v", enqueueName(c.enq), c.sched, got)
+		}
+	}
 }
 
 func checkFentrySpec(t *testing.T, spec *ebpf.CollectionSpec, points []profile.AttachPoint) {
