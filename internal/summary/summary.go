@@ -176,6 +176,8 @@ func programCounts(name string) string {
 		return "backlog waits and time asleep"
 	case "kauditd_send_queue":
 		return "drained by kauditd"
+	case "netlink_unicast":
+		return "received, and (without kauditd_send_queue's exit) drained and kauditd's send time"
 	case "kauditd_hold_skb":
 		return "silent drops, retry and hold queue moves, and received"
 	case "kauditd_retry_skb":
