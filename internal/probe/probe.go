@@ -388,19 +388,22 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 	want := map[string]attachPoint{}
 	var points []profile.AttachPoint
 	var missing []string
+	have := func(symbol string) bool {
+		if mode == ModeFentry {
+			var fn *btf.Func
+			return kspec.TypeByName(symbol, &fn) == nil
+		}
+		_, ok := syms[symbol]
+		return ok
+	}
+	passExit := sendExit(enq, opts, have("kauditd_hold_skb") && have("kauditd_retry_skb"))
 	for _, ap := range attachPoints {
 		if ap.Enqueue != enqueueAny && ap.Enqueue != enq {
 			continue
 		}
-		present := false
-		if mode == ModeFentry {
-			var fn *btf.Func
-			present = kspec.TypeByName(ap.Symbol, &fn) == nil
-		} else {
-			_, present = syms[ap.Symbol]
-		}
+		present := have(ap.Symbol)
 		for _, exit := range []bool{false, true} {
-			if (exit && !ap.Exit) || (!exit && !ap.Entry) || (exit && ap.PassExit && !sendExit(enq, opts)) {
+			if (exit && !ap.Exit) || (!exit && !ap.Entry) || (exit && ap.PassExit && !passExit) {
 				continue
 			}
 			name := progName(mode, exit, ap.Symbol)
@@ -439,7 +442,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
 		"enqueue_at_log_end":    enq == enqueueLogEnd,
-		"send_exit":             sendExit(enq, opts),
+		"send_exit":             passExit,
 		"have_task_pt_regs":     features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskPtRegs) == nil, // shared by tracing programs; no probe for those
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -467,9 +470,12 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 // programs account a pass as it goes, at kauditd's netlink_unicast returns
 // and error hook exits (bpf/backlog.bpf.c, pass_progress), and a pass runs
 // one program instead of two (issue 14: 6.1's kauditd makes three passes a
-// wake).
-func sendExit(enq enqueueHook, opts Options) bool {
-	return enq != enqueueLogEnd || opts.SchedSwitch
+// wake). The drain is then counted one record at a time at those points
+// (drain_one), which needs both error hooks (hooks: kauditd_hold_skb and
+// kauditd_retry_skb can be attached): a main pass's records that fail, or
+// meet no auditd, reach only the error hook.
+func sendExit(enq enqueueHook, opts Options, hooks bool) bool {
+	return enq != enqueueLogEnd || opts.SchedSwitch || !hooks
 }
 
 // chooseEnqueue picks the enqueue hook: audit_log_end where counting at
