@@ -111,6 +111,15 @@ const volatile __u64 fn_kauditd_rehold_skb = 0;
 /* The enqueue is counted at audit_log_end's entry (true) or on
  * skb_queue_tail (false): see the header. */
 const volatile bool enqueue_at_log_end = false;
+/* kauditd_send_queue's exit program is attached (true), or only its entry
+ * (false: the enqueue at audit_log_end without the consumer's sched_switch
+ * program, which reads send.open): then a pass is accounted as it goes, at
+ * each of kauditd's netlink_unicast returns and error hook exits inside it
+ * (pass_progress), what it drains there one record at a time (drain_one),
+ * and its exit runs nothing. One program run a pass fewer
+ * (issue 14; 6.1's kauditd makes three passes a wake, about one wake a
+ * record where auditd keeps up). */
+const volatile bool send_exit = true;
 /* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
  * "bpf: Enable task local storage for tracing programs"); older kernels
  * keep the per-call state in the inflight hash instead. */
@@ -240,10 +249,16 @@ __s32 kauditd_pid = -1;
  * enqueues from the multicast copies kauditd queues in the same pass. */
 struct {
 	__u64 start;
+	__u64 mark; /* without send_exit: the pass's time is accounted up to here */
 	__u32 portid;
 	__u32 queue; /* 0 main, 1 retry, 2 hold */
 	__u32 open;
+	__u32 hook; /* a main pass's err_hook: HOOK_RETRY (sk set) or HOOK_HOLD */
 } send = {};
+
+/* kauditd's error hooks, as send.hook and on_hold_skb_ret name them. */
+#define HOOK_RETRY 1 /* kauditd_retry_skb */
+#define HOOK_HOLD 2  /* kauditd_hold_skb */
 
 /* A global, not a map: skb_queue_tail is hot system-wide and a plain load
  * is cheaper than a map lookup. */
@@ -1478,8 +1493,8 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
  * variant can read: the verifier refuses fentry programs access to
  * function-pointer arguments ("arg5 type FUNC_PROTO is not a struct" on
  * 6.12). len is the queue's length as the pass starts. */
-static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 portid, unsigned int retry_limit,
-					  void *err_hook, __u32 len)
+static __always_inline void on_send_queue(struct sock *sk, struct sk_buff_head *queue, __u32 portid,
+					  unsigned int retry_limit, void *err_hook, __u32 len)
 {
 	struct queue_addrs *q = &qaddr;
 	__u64 addr = (__u64)queue, now;
@@ -1523,9 +1538,14 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	send.queue = addr == q->main || retry_limit == 1 ? 0 : addr == q->hold ? 2 : 1;
 	now = bpf_ktime_get_ns();
 	send.start = now;
+	send.mark = now;
 	send.open = 1;
 	if (addr != q->main)
 		return;
+	/* kauditd_thread passes (sk ? kauditd_retry_skb : kauditd_hold_skb)
+	 * as the main queue's err_hook (4.18 .. 6.18): told from sk, which
+	 * fentry can read where it cannot read err_hook. */
+	send.hook = sk ? HOOK_RETRY : HOOK_HOLD;
 	if (!drain.started) {
 		drain.base = (__s64)len - (__s64)enq_main;
 		drain.started = 1;
@@ -1536,10 +1556,79 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 	t = get_totals();
 	if (!t)
 		return;
+	/* Without send_exit the pass is counted as it begins (its exit is
+	 * not seen). */
+	if (!send_exit)
+		t->kauditd_passes++;
 	/* The pass's start time: one clock read a pass, not two (issue 14). */
 	s = tl_get(now / bucket_ns, t);
 	if (s && len > s->max_depth)
 		s->max_depth = len;
+}
+
+/* drain_update recomputes what kauditd drained from audit_queue so far
+ * (see on_send_queue_ret) and counts what is new since the last time, in
+ * the totals and in s, the slot of now (when not NULL). */
+static __always_inline void drain_update(struct counters *t, struct tl_slot *s)
+{
+	__s64 total = drain.base + (__s64)enq_main - (__s64)qlen_at(qaddr.main);
+	__u64 d;
+
+	if (total <= drain.last)
+		return;
+	d = total - drain.last;
+	drain.last = total;
+	t->drained += d;
+	if (s)
+		s->drained += d;
+}
+
+/* pass_progress accounts the open pass's time up to now without
+ * send_exit: since the last call (send.mark). Called by kauditd inside a
+ * pass where its netlink_unicast returns (whatever it returned) and where
+ * its outermost error hook returns. The pass's time runs to its last send
+ * or error hook, not its return: the walk's last few instructions are
+ * left out, and an auditd_reset that kauditd runs right after a failed
+ * pass adds its requeues' time to that pass (send.open stays set until
+ * the next pass begins). */
+static __always_inline void pass_progress(struct counters *t, __u64 now)
+{
+	__u64 d = now - send.mark;
+
+	send.mark = now;
+	if (send.queue == 0)
+		t->send_ns_main += d;
+	else if (send.queue == 1)
+		t->send_ns_retry += d;
+	else
+		t->send_ns_hold += d;
+}
+
+/* drain_one counts one record kauditd took off audit_queue, without
+ * send_exit, in the totals and in s, the slot of now (when not NULL):
+ * no read of the queue's length a record (issue 14: that read was 160 ns
+ * of netlink_unicast's program). kauditd_send_queue's main pass (4.18 ..
+ * 6.18, retry_limit 1, err_hook never NULL) hands each record it dequeues
+ * to exactly one of: netlink_unicast returning >= 0 (sent); or its
+ * err_hook, once, either straight (sk NULL: no auditd, or an earlier
+ * record of the pass failed) or after netlink_unicast returned < 0 (the
+ * first failure ends unicasts for the pass: ++failed >= 1; no retry).
+ * So the main pass's records are counted at netlink_unicast returns >= 0
+ * and at exits of the outermost error hook that is the pass's err_hook
+ * (send.hook): the kauditd_hold_skb calls of an auditd_reset that kauditd
+ * runs after a failed main pass (whose err_hook was kauditd_retry_skb)
+ * move retry queue records, not audit_queue's, and are not counted. The
+ * count is exact while no run of these programs is missed (recursion or
+ * kretprobe misses, which the summary reports); unlike the recomputation
+ * from enq_main (drain_update) it has no error for producers between
+ * audit_log_end's entry and their skb_queue_tail, and a record counts in
+ * the bucket it left kauditd in. User space keeps the exit program
+ * (send_exit) where either error hook cannot be attached. */
+static __always_inline void drain_one(struct counters *t, struct tl_slot *s)
+{
+	t->drained++;
+	if (s)
+		s->drained++;
 }
 
 /* Only kauditd dequeues audit_queue, so everything drained so far is what
@@ -1552,8 +1641,6 @@ static __always_inline void on_send_queue(struct sk_buff_head *queue, __u32 port
 static __always_inline void on_send_queue_ret(void)
 {
 	struct counters *t;
-	struct tl_slot *s;
-	__s64 total;
 	__u64 d, now;
 
 	if (!send.open && !drain.open)
@@ -1580,15 +1667,7 @@ static __always_inline void on_send_queue_ret(void)
 	if (!t)
 		return;
 	t->kauditd_passes++;
-	total = drain.base + (__s64)enq_main - (__s64)qlen_at(qaddr.main);
-	if (total <= drain.last)
-		return;
-	d = total - drain.last;
-	drain.last = total;
-	t->drained += d;
-	s = tl_get(now / bucket_ns, t);
-	if (s)
-		s->drained += d;
+	drain_update(t, tl_get(now / bucket_ns, t));
 }
 
 /* kauditd_hold_skb and kauditd_retry_skb, kauditd's error hooks: only the
@@ -1627,11 +1706,25 @@ static __always_inline void on_hold_skb(void)
  * the retry queue and others on the hold queue, counts a loss when the
  * queue is full, or frees the record silently without audit=1). A record
  * neither requeued nor counted lost was dropped silently. */
-static __always_inline void on_hold_skb_ret(void)
+static __always_inline void on_hold_skb_ret(__u32 fn)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t;
 
+	/* kauditd's pass, before the judging, which an auditd_reset in
+	 * another task can take over (hold.tid): the drain must not miss
+	 * this record then. kauditd's hooks do not nest (4.18 .. 6.18). */
+	if (!send_exit && send.open && counting && kauditd_pid == (__s32)(__u32)id &&
+	    !(hold.tid == id && hold.depth > 1)) {
+		t = get_totals();
+		if (t) {
+			__u64 now = bpf_ktime_get_ns();
+
+			pass_progress(t, now);
+			if (send.queue == 0 && drain.open && fn == send.hook)
+				drain_one(t, tl_get(now / bucket_ns, t));
+		}
+	}
 	if (!hold.tid || hold.tid != id)
 		return;
 	if (hold.depth > 1) {
@@ -1835,12 +1928,33 @@ int BPF_PROG(fentry_skb_queue_tail, struct sk_buff_head *list, struct sk_buff *n
 static __always_inline void on_unicast_ret(long ret)
 {
 	struct counters *t;
+	struct tl_slot *s;
+	__u64 now;
 
-	if (ret < 0 || !send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
+	if (send_exit && ret < 0)
+		return;
+	if (!send.open || !counting || kauditd_pid != (__s32)(__u32)bpf_get_current_pid_tgid())
 		return;
 	t = get_totals();
-	if (t)
+	if (!t)
+		return;
+	if (send_exit) {
 		count_received(t, 1);
+		return;
+	}
+	/* One clock read and one slot for the record and the pass. A
+	 * failed send is counted drained by the error hook that follows
+	 * (drain_one). */
+	now = bpf_ktime_get_ns();
+	pass_progress(t, now);
+	if (ret < 0)
+		return;
+	s = tl_get(now / bucket_ns, t);
+	t->received++;
+	if (s)
+		s->delivered++;
+	if (send.queue == 0 && drain.open)
+		drain_one(t, s);
 }
 
 SEC("fexit/netlink_unicast")
@@ -1856,7 +1970,7 @@ int BPF_PROG(fentry_kauditd_send_queue, struct sock *sk, __u32 portid, struct sk
 {
 	/* A direct load (BTF pointer argument): cheaper than the helper
 	 * call bpf_probe_read_kernel the kprobe variant needs. */
-	on_send_queue(queue, portid, retry_limit, NULL, queue->qlen);
+	on_send_queue(sk, queue, portid, retry_limit, NULL, queue->qlen);
 	return 0;
 }
 
@@ -1891,7 +2005,7 @@ int BPF_PROG(fentry_kauditd_hold_skb)
 SEC("fexit/kauditd_hold_skb")
 int BPF_PROG(fexit_kauditd_hold_skb)
 {
-	on_hold_skb_ret();
+	on_hold_skb_ret(HOOK_HOLD);
 	return 0;
 }
 
@@ -1905,7 +2019,7 @@ int BPF_PROG(fentry_kauditd_retry_skb)
 SEC("fexit/kauditd_retry_skb")
 int BPF_PROG(fexit_kauditd_retry_skb)
 {
-	on_hold_skb_ret();
+	on_hold_skb_ret(HOOK_RETRY);
 	return 0;
 }
 
@@ -1967,7 +2081,7 @@ int BPF_KPROBE(kprobe_kauditd_send_queue, struct sock *sk, __u32 portid, struct 
 #error "unsupported architecture"
 #endif
 
-	on_send_queue(queue, portid, retry_limit, err_hook, qlen_at((__u64)queue));
+	on_send_queue(sk, queue, portid, retry_limit, err_hook, qlen_at((__u64)queue));
 	return 0;
 }
 
@@ -2002,7 +2116,7 @@ int BPF_KPROBE(kprobe_kauditd_hold_skb)
 SEC("kretprobe/kauditd_hold_skb")
 int BPF_KRETPROBE(kretprobe_kauditd_hold_skb)
 {
-	on_hold_skb_ret();
+	on_hold_skb_ret(HOOK_HOLD);
 	return 0;
 }
 
@@ -2016,6 +2130,6 @@ int BPF_KPROBE(kprobe_kauditd_retry_skb)
 SEC("kretprobe/kauditd_retry_skb")
 int BPF_KRETPROBE(kretprobe_kauditd_retry_skb)
 {
-	on_hold_skb_ret();
+	on_hold_skb_ret(HOOK_RETRY);
 	return 0;
 }

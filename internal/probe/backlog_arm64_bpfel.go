@@ -378,6 +378,7 @@ const (
 	backlogVarRuleSlotsMax               = "rule_slots_max"
 	backlogVarSelfTgid                   = "self_tgid"
 	backlogVarSend                       = "send"
+	backlogVarSendExit                   = "send_exit"
 	backlogVarTimelineSlots              = "timeline_slots"
 	backlogVarUseTaskStorage             = "use_task_storage"
 )
@@ -507,6 +508,7 @@ type backlogVariableSpecs struct {
 	RuleSlotsMax       *ebpf.VariableSpec `ebpf:"rule_slots_max"`
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	Send               *ebpf.VariableSpec `ebpf:"send"`
+	SendExit           *ebpf.VariableSpec `ebpf:"send_exit"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 }
@@ -602,6 +604,7 @@ type backlogVariables struct {
 	RuleSlotsMax       *ebpf.Variable `ebpf:"rule_slots_max"`
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	Send               *ebpf.Variable `ebpf:"send"`
+	SendExit           *ebpf.Variable `ebpf:"send_exit"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 }

@@ -42,6 +42,9 @@ type attachPoint struct {
 	Exit     bool
 	// Enqueue: the enqueue hook the point belongs to (enqueueAny: both).
 	Enqueue enqueueHook
+	// PassExit: the exit program is attached only where sendExit says
+	// the programs need it (kauditd_send_queue's).
+	PassExit bool
 	// What the point measures, for error messages.
 	What string
 }
@@ -67,7 +70,7 @@ var attachPoints = []attachPoint{
 	{Symbol: "audit_log_end", Required: true, Entry: true, Enqueue: enqueueLogEnd, What: "enqueues, record sizes and queue depth"},
 	{Symbol: "skb_queue_tail", Required: true, Entry: true, Enqueue: enqueueQueueTail, What: "enqueues, record sizes and queue depth"},
 	{Symbol: "schedule_timeout", Required: true, Entry: true, Exit: true, What: "the backlog wait, in jiffies"},
-	{Symbol: "kauditd_send_queue", Entry: true, Exit: true, What: "kauditd's drain, and queue addresses on kernels without data symbols in kallsyms"},
+	{Symbol: "kauditd_send_queue", Entry: true, Exit: true, PassExit: true, What: "kauditd's drain, and queue addresses on kernels without data symbols in kallsyms"},
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
 	{Symbol: "kauditd_retry_skb", Entry: true, Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd moves to its retry queue"},
 	{Symbol: "netlink_unicast", Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd hands to auditd, when it hands them"},
@@ -385,19 +388,22 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 	want := map[string]attachPoint{}
 	var points []profile.AttachPoint
 	var missing []string
+	have := func(symbol string) bool {
+		if mode == ModeFentry {
+			var fn *btf.Func
+			return kspec.TypeByName(symbol, &fn) == nil
+		}
+		_, ok := syms[symbol]
+		return ok
+	}
+	passExit := sendExit(enq, opts, have("kauditd_hold_skb") && have("kauditd_retry_skb"))
 	for _, ap := range attachPoints {
 		if ap.Enqueue != enqueueAny && ap.Enqueue != enq {
 			continue
 		}
-		present := false
-		if mode == ModeFentry {
-			var fn *btf.Func
-			present = kspec.TypeByName(ap.Symbol, &fn) == nil
-		} else {
-			_, present = syms[ap.Symbol]
-		}
+		present := have(ap.Symbol)
 		for _, exit := range []bool{false, true} {
-			if (exit && !ap.Exit) || (!exit && !ap.Entry) {
+			if (exit && !ap.Exit) || (!exit && !ap.Entry) || (exit && ap.PassExit && !passExit) {
 				continue
 			}
 			name := progName(mode, exit, ap.Symbol)
@@ -436,6 +442,7 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		"fn_kauditd_hold_skb":   syms["kauditd_hold_skb"],
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
 		"enqueue_at_log_end":    enq == enqueueLogEnd,
+		"send_exit":             passExit,
 		"have_task_pt_regs":     features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskPtRegs) == nil, // shared by tracing programs; no probe for those
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -454,6 +461,21 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		return nil, nil, err
 	}
 	return spec, points, nil
+}
+
+// sendExit says whether kauditd_send_queue's exit program is needed: with
+// the enqueue on skb_queue_tail (the exit closes the pass that on_deliver
+// and the queue-address learning look at), or for the consumer's
+// sched_switch program (kauditd sending or idle: send.open). Otherwise the
+// programs account a pass as it goes, at kauditd's netlink_unicast returns
+// and error hook exits (bpf/backlog.bpf.c, pass_progress), and a pass runs
+// one program instead of two (issue 14: 6.1's kauditd makes three passes a
+// wake). The drain is then counted one record at a time at those points
+// (drain_one), which needs both error hooks (hooks: kauditd_hold_skb and
+// kauditd_retry_skb can be attached): a main pass's records that fail, or
+// meet no auditd, reach only the error hook.
+func sendExit(enq enqueueHook, opts Options, hooks bool) bool {
+	return enq != enqueueLogEnd || opts.SchedSwitch || !hooks
 }
 
 // chooseEnqueue picks the enqueue hook: audit_log_end where counting at

@@ -127,6 +127,47 @@ func checkEnqueuePrograms(t *testing.T, spec *ebpf.CollectionSpec, points []prof
 	if got != (enq == enqueueLogEnd) {
 		t.Errorf("enqueue_at_log_end %v with the enqueue at %s", got, enqueueName(enq))
 	}
+	// kauditd_send_queue's exit: only with skb_queue_tail, or where an
+	// error hook is missing (these specs are made without the consumer's
+	// sched_switch program).
+	hooks := 0
+	for _, pt := range points {
+		if (pt.Symbol == "kauditd_hold_skb" || pt.Symbol == "kauditd_retry_skb") && pt.Error == "" && spec.Programs[pt.Program] != nil {
+			hooks++
+		}
+	}
+	// Entry and exit of both hooks.
+	wantExit := enq == enqueueQueueTail || hooks < 4
+	exit := progName(mode, true, "kauditd_send_queue")
+	if inSpec := spec.Programs[exit] != nil; inSpec != wantExit {
+		t.Errorf("enqueue at %s, %d hook programs: %s in the spec %v", enqueueName(enq), hooks, exit, inSpec)
+	}
+	if err := spec.Variables["send_exit"].Get(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != wantExit {
+		t.Errorf("send_exit %v with the enqueue at %s, %d hook programs", got, enqueueName(enq), hooks)
+	}
+}
+
+// TestSendExit: kauditd_send_queue's exit program is needed with the
+// enqueue on skb_queue_tail, for the consumer's sched_switch program, or
+// where an error hook is missing (the drain is counted at them without it).
+func TestSendExit(t *testing.T) {
+	for _, c := range []struct {
+		enq   enqueueHook
+		sched bool
+		hooks bool
+		want  bool
+	}{
+		{enqueueLogEnd, false, true, false}, {enqueueLogEnd, true, true, true},
+		{enqueueQueueTail, false, true, true}, {enqueueQueueTail, true, true, true},
+		{enqueueLogEnd, false, false, true}, {enqueueQueueTail, false, false, true},
+	} {
+		if got := sendExit(c.enq, Options{SchedSwitch: c.sched}, c.hooks); got != c.want {
+			t.Errorf("sendExit(%s, SchedSwitch %v, hooks %v) = %v", enqueueName(c.enq), c.sched, c.hooks, got)
+		}
+	}
 }
 
 func checkFentrySpec(t *testing.T, spec *ebpf.CollectionSpec, points []profile.AttachPoint) {

@@ -178,10 +178,12 @@ func programCounts(name string) string {
 		return "backlog waits and time asleep"
 	case "kauditd_send_queue":
 		return "drained by kauditd"
+	case "netlink_unicast":
+		return "received, and (without kauditd_send_queue's exit) drained and kauditd's send time"
 	case "kauditd_hold_skb":
-		return "silent drops, retry and hold queue moves, and received"
+		return "silent drops, retry and hold queue moves, and received (without kauditd_send_queue's exit, drained)"
 	case "kauditd_retry_skb":
-		return "retry queue moves and received"
+		return "retry queue moves and received (without kauditd_send_queue's exit, drained)"
 	}
 	return "its counts"
 }
