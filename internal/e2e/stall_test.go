@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
@@ -86,24 +87,49 @@ func checkStall(t *testing.T, g guestRun) {
 	// empties onto its hold queue), so one move shows as retry_queued
 	// within a few records of the deepest the retry queue got, two as
 	// about twice it. Where kauditd moved again within the stall (6.12 in
-	// the runs seen: 1329 queued, 671 the deepest) the kernel needed less
-	// than any limit that is
-	// safe without that second move, and its losses were not even monotone
-	// in the limit (docs/model.md); there the ratio is logged. The stalled
-	// recording s2 shows which this kernel did.
-	ratio := float64(r) / float64(hi)
+	// most runs seen: 1329 queued, 671 the deepest) the kernel needed
+	// less than any limit that is safe without that second move, and its
+	// losses were not even monotone in the limit (docs/model.md). Which
+	// of the two a kernel does changes from one run of the same load and
+	// stall to the next (6.12's s2 moved once while its bisection held at
+	// 943, a second move's need), so each stalled run is recorded and
+	// judged by its own profile: the smallest limit that held counts
+	// only from runs that moved once, and R/2 must lose only if its run
+	// moved once.
+	type stalledRun struct {
+		name  string
+		limit uint64
+		lost  uint64
+		tot   profile.Totals
+	}
+	runs := []stalledRun{{name: "sR"}, {name: "sH"}}
+	for i := 1; i <= 6; i++ {
+		runs = append(runs, stalledRun{name: fmt.Sprintf("b%d", i)})
+	}
+	hi1 := uint64(0)
+	var seen []string
+	for i := range runs {
+		s := &runs[i]
+		s.limit, s.lost, s.tot = g.status(s.name + ".after")["backlog_limit"], g.delta(s.name, "lost"), g.profile(s.name).Totals
+		seen = append(seen, fmt.Sprintf("%s %d: lost %d, retry queued %d (deepest %d)", s.name, s.limit, s.lost, s.tot.RetryQueued, s.tot.MaxRetryDepth))
+		if s.lost == 0 && oneMove(s.tot) && (hi1 == 0 || s.limit < hi1) {
+			hi1 = s.limit
+		}
+	}
+	t.Logf("stalled runs: %s", strings.Join(seen, "; "))
 	tot2 := g.profile("s2").Totals
 	t.Logf("s2: retry queued %d (deepest %d), hold queued %d (deepest %d)", tot2.RetryQueued, tot2.MaxRetryDepth, tot2.HoldQueued, tot2.MaxHoldDepth)
-	if oneMove := tot2.MaxRetryDepth > 0 && float64(tot2.RetryQueued) < 1.5*float64(tot2.MaxRetryDepth); oneMove {
-		t.Logf("one move in the stall: R/2 lost %d; R is %.2fx the smallest limit that held", lostH, ratio)
-		if ratio > 1.5 {
-			t.Errorf("R = %d is %.2fx the smallest limit that held the stall (%d), more than 1.5x", r, ratio, hi)
-		}
-		if lostH == 0 {
-			t.Errorf("R/2 = %d lost nothing under the stall", r/2)
-		}
+	if hi1 == 0 {
+		t.Logf("no stalled run that held moved audit_queue once: R/hi %.2f not asserted", float64(r)/float64(hi))
 	} else {
-		t.Logf("more than one move in the stall, not asserted: R/2 lost %d; R is %.2fx the smallest limit that held", lostH, ratio)
+		ratio := float64(r) / float64(hi1)
+		t.Logf("the smallest limit that held a stall with one move: %d; R is %.2fx it", hi1, ratio)
+		if ratio > 1.5 {
+			t.Errorf("R = %d is %.2fx the smallest limit that held the stall with kauditd moving audit_queue once (%d), more than 1.5x", r, ratio, hi1)
+		}
+	}
+	if sH := runs[1]; oneMove(sH.tot) && sH.lost == 0 {
+		t.Errorf("R/2 = %d lost nothing under the stall, and kauditd moved audit_queue once in it", sH.limit)
 	}
 	if float64(r) > 1.5*minimum {
 		t.Errorf("R = %d is more than 1.5x the replay's minimum %.0f", r, minimum)
@@ -180,4 +206,11 @@ func checkStall(t *testing.T, g guestRun) {
 	if loads["set_by"] != want {
 		t.Errorf("s1 and s3 together: set by %v, want %s (alone %v and %v)", loads["set_by"], want, own1, own3)
 	}
+}
+
+// oneMove says whether kauditd moved audit_queue to its retry queue once
+// in a recorded stall: every record put on the retry queue was on it at
+// once, give or take the few an earlier timeout moved.
+func oneMove(tot profile.Totals) bool {
+	return tot.MaxRetryDepth > 0 && float64(tot.RetryQueued) < 1.5*float64(tot.MaxRetryDepth)
 }

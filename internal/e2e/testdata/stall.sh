@@ -27,9 +27,18 @@ stalled() {
 	kill -CONT "$A"
 	wait $L
 }
-# at NAME LIMIT: the stalled load at backlog_limit LIMIT, no recording.
-at() { auditctl -b "$2" >/dev/null; settle; status_to "$1.before"; stalled; status_to "$1.after"; }
-lost() { auditctl -s | awk '$1 == "lost" {print $2}'; }
+# at NAME LIMIT: the stalled load at backlog_limit LIMIT, recorded: how
+# often kauditd moved audit_queue to its retry queue in that stall differs
+# from run to run of the same load (docs/model.md), and the profile says
+# which this run did. The kernel's counters are read inside the
+# recording, so auditprof's own opens as it starts and ends are not in
+# them.
+at() {
+	auditctl -b "$2" >/dev/null; settle
+	record "$1" --duration 600s; status_to "$1.before"; stalled; status_to "$1.after"; finish "$1"
+}
+# lost_in NAME: the kernel's lost counter in /tmp/NAME.status.
+lost_in() { awk '$1 == "lost" {print $2}' "/tmp/$1.status"; }
 
 auditctl -b 8000 --backlog_wait_time 0 >/dev/null
 settle; status_to s1.before; record s1 --duration 600s; load; finish s1; status_to s1.after
@@ -59,8 +68,7 @@ at sH $((R / 2))
 lo=$((R / 8)); hi=$R
 for step in 1 2 3 4 5 6; do
 	mid=$(((lo + hi) / 2))
-	before=$(lost)
 	at b$step $mid
-	if [ "$(lost)" = "$before" ]; then hi=$mid; else lo=$mid; fi
+	if [ "$(lost_in b$step.after)" = "$(lost_in b$step.before)" ]; then hi=$mid; else lo=$mid; fi
 done
 echo "$lo $hi" > /tmp/bisect; emit bisect /tmp/bisect
