@@ -19,8 +19,10 @@ import (
 )
 
 // Write prints the summary with at most top rows per table: record's, of
-// the profile it just made (p.Stalls is the recorder's; see
-// measuredStalls).
+// the profile it just made. The stalls line is p.Stalls, which
+// recording.Run measured from the same timeline where it made the
+// profile: measuring again here would walk a day's rows (and build their
+// drain) a second time at the stop for the same result (issue 14).
 func Write(w io.Writer, p *profile.Profile, top int) {
 	t := &p.Totals
 	dur := time.Duration(p.DurationNs)
@@ -252,20 +254,6 @@ func mapOverflows(o profile.Overflows) string {
 	return strings.Join(parts, ", ")
 }
 
-// measuredStalls is p's stalls as the recorder measured them from its
-// timeline (recording.Run sets p.Stalls, by sizing.MeasureStalls, where
-// the profile is made), and only where it did not, measured here. Write
-// is record's summary of the profile it just made, so p.Stalls, when set,
-// was measured from this very timeline: measuring again would walk a
-// day's rows (and build their drain) a second time at the stop for the
-// same result (issue 14).
-func measuredStalls(p *profile.Profile) profile.Stalls {
-	if p.Stalls != nil {
-		return *p.Stalls
-	}
-	return sizing.MeasureStalls(p)
-}
-
 // writeConsumer prints where auditd and kauditd spent the recording, the
 // stalls the timeline shows, and the diagnosis.
 func writeConsumer(w io.Writer, p *profile.Profile) {
@@ -274,8 +262,8 @@ func writeConsumer(w io.Writer, p *profile.Profile) {
 	// they are there when it is off or failed, and not in netlink
 	// mode, whose timeline has no per-bucket queue.
 	stalls := ""
-	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 {
-		stalls = fmt.Sprintf("  stalls: %s\n", sizing.StallsLine(measuredStalls(p)))
+	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 && p.Stalls != nil {
+		stalls = fmt.Sprintf("  stalls: %s\n", sizing.StallsLine(*p.Stalls))
 	}
 	if c == nil && stalls == "" {
 		return
