@@ -143,7 +143,9 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		}
 		return werr
 	}
-	summary.Write(o.out, prof, o.Top)
+	if err := summary.Write(o.out, prof, o.Top); err != nil {
+		return errors.Join(werr, fmt.Errorf("summarizing profile: %w", err))
+	}
 	if werr == nil {
 		fmt.Fprintf(o.out, "\nprofile written to %s\n", written)
 	}

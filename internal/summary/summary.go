@@ -20,8 +20,20 @@ import (
 
 // Write prints the summary with at most top rows per table: record's, of
 // the profile it just made (p.Stalls is the recorder's; see
-// measuredStalls).
-func Write(w io.Writer, p *profile.Profile, top int) {
+// measuredStalls). It fails only if the stalls must be measured and the
+// timeline's rows cannot be read, before it prints anything.
+func Write(w io.Writer, p *profile.Profile, top int) error {
+	// Stalls come from the timeline, not from the consumer's measurement:
+	// they are there when it is off or failed, and not in netlink
+	// mode, whose timeline has no per-bucket queue.
+	stalls := ""
+	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 {
+		s, err := measuredStalls(p)
+		if err != nil {
+			return err
+		}
+		stalls = fmt.Sprintf("  stalls: %s\n", sizing.StallsLine(s))
+	}
 	t := &p.Totals
 	dur := time.Duration(p.DurationNs)
 	fmt.Fprintf(w, "recorded %s on %s (attach=%s, HZ=%d)\n", dur.Round(time.Millisecond), p.KernelRelease, p.Attach, p.HZ)
@@ -124,7 +136,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 		}
 		tw.Flush()
 	}
-	writeConsumer(w, p)
+	writeConsumer(w, p, stalls)
 	if n := p.Netlink; n != nil && (n.Missed > 0 || n.Overruns > 0) {
 		fmt.Fprintf(w, "\nnetlink: the socket missed %d records (its receive buffer overflowed, %d ENOBUFS): every count above is short by that many\n",
 			n.Missed, n.Overruns)
@@ -152,6 +164,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 	if p.Timeline.MissedBuckets > 0 {
 		fmt.Fprintf(w, "timeline: %d buckets were overwritten before they could be read\n", p.Timeline.MissedBuckets)
 	}
+	return nil
 }
 
 // programCounts says which totals a program's runs make, by the kernel
@@ -259,24 +272,18 @@ func mapOverflows(o profile.Overflows) string {
 // was measured from this very timeline: measuring again would walk a
 // day's rows (and build their drain) a second time at the stop for the
 // same result (issue 14).
-func measuredStalls(p *profile.Profile) profile.Stalls {
+func measuredStalls(p *profile.Profile) (profile.Stalls, error) {
 	if p.Stalls != nil {
-		return *p.Stalls
+		return *p.Stalls, nil
 	}
 	return sizing.MeasureStalls(p)
 }
 
 // writeConsumer prints where auditd and kauditd spent the recording, the
-// stalls the timeline shows, and the diagnosis.
-func writeConsumer(w io.Writer, p *profile.Profile) {
+// stalls the timeline shows (Write's line, empty for none), and the
+// diagnosis.
+func writeConsumer(w io.Writer, p *profile.Profile, stalls string) {
 	c := p.Consumer
-	// Stalls come from the timeline, not from the consumer's measurement:
-	// they are there when it is off or failed, and not in netlink
-	// mode, whose timeline has no per-bucket queue.
-	stalls := ""
-	if p.Attach != profile.AttachNetlink && p.Timeline.Len() > 0 {
-		stalls = fmt.Sprintf("  stalls: %s\n", sizing.StallsLine(measuredStalls(p)))
-	}
 	if c == nil && stalls == "" {
 		return
 	}
