@@ -138,16 +138,20 @@ func (t *Timeline) Rows() ([]Bucket, error) {
 	if t.sparse && t.file == nil {
 		return t.rows, nil
 	}
-	// Counted first, then built: appended as they come, a busy day's
-	// rows (69 MB for two busy hours) would be copied over and over.
-	count := 0
-	for _, err := range t.All() {
-		if err != nil {
-			return nil, err
+	// Sized first, then built: appended as they come, a busy day's rows
+	// (69 MB for two busy hours) would be copied over and over. A journal
+	// counted its row lines when it was first read, at least its rows, so
+	// its file is read once; a dense timeline's are counted.
+	var rows []Bucket
+	if t.file != nil {
+		rows = make([]Bucket, 0, t.file.lines)
+	} else {
+		count := 0
+		for range t.All() {
+			count++
 		}
-		count++
+		rows = make([]Bucket, 0, count)
 	}
-	rows := make([]Bucket, 0, count)
 	for b, err := range t.All() {
 		if err != nil {
 			return nil, err
