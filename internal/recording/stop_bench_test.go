@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,6 +202,20 @@ func TestReadTimeline(t *testing.T) {
 		}
 		if !bytes.Equal(gb.Bytes(), wb.Bytes()) {
 			t.Errorf("delivered %v: the profile written differs from the one of the journal read whole", delivered)
+		}
+
+		// Cut short under it: the stalls, read from the file again, fail
+		// (without delivered, in the anchored drain's passes).
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = sizing.MeasureStalls(&got)
+		if err == nil || !strings.Contains(err.Error(), "changed") {
+			t.Errorf("delivered %v: stalls of a journal cut short: %v", delivered, err)
 		}
 	}
 }
