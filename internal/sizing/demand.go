@@ -371,14 +371,12 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		return nil, fmt.Errorf("reading timeline rows: %w", err)
 	}
 	delivered := t.Carries("delivered")
-	// The drain and the stalls walk the timeline's own rows (Timeline.All),
-	// forward: a decoded timeline's are those above, in memory.
-	drain, err := timelineDrain(t, d.StartDepth)
+	drain, err := anchoredDrain(heldRows(rows), n, d.StartDepth)
 	if err != nil {
 		return nil, err
 	}
 	busy := newBitset(n)
-	if d.stalls, err = findStalls(t, d.StartDepth, drain); err != nil {
+	if d.stalls, err = findStalls(t, heldRows(rows), d.StartDepth, drain); err != nil {
 		return nil, err
 	}
 	longest := d.longestStall()

@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -50,18 +51,19 @@ func MeasureStalls(p *profile.Profile) (Stalls, error) {
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
 func FindStalls(t *profile.Timeline, startDepth float64) ([]Stall, error) {
-	return findStalls(t, startDepth, nil)
+	return findStalls(t, t.All(), startDepth, nil)
 }
 
-// findStalls is FindStalls; drained, when not nil, is the timeline's
+// findStalls is FindStalls over t's rows (Timeline.All, or the rows
+// Reconstruct holds: heldRows); drained, when not nil, is the timeline's
 // anchored drain (anchoredDrain), which Reconstruct has at hand: without
-// Delivered it stands in for what the consumer took. It reads the
-// timeline's rows (Timeline.All): a bucket without one has nothing queued
-// and nothing taken, so it ends a stall, or, by delivered, carries one on.
+// Delivered it stands in for what the consumer took. A bucket without a
+// row has nothing queued and nothing taken, so it ends a stall, or, by
+// delivered, carries one on.
 //
 // The rows are read in order, once (four times more for the drain), not
 // held: at record's stop they come from the journal's file (issue 14).
-func findStalls(t *profile.Timeline, startDepth float64, drained *drain) ([]Stall, error) {
+func findStalls(t *profile.Timeline, rows iter.Seq2[*profile.Bucket, error], startDepth float64, drained *drain) ([]Stall, error) {
 	if !t.Carries("queued") || !t.Carries("drained") {
 		return nil, nil
 	}
@@ -69,7 +71,7 @@ func findStalls(t *profile.Timeline, startDepth float64, drained *drain) ([]Stal
 	delivered := t.Carries("delivered")
 	if !delivered && drained == nil {
 		var err error
-		if drained, err = timelineDrain(t, startDepth); err != nil {
+		if drained, err = anchoredDrain(rows, n, startDepth); err != nil {
 			return nil, err
 		}
 	}
@@ -98,7 +100,7 @@ func findStalls(t *profile.Timeline, startDepth float64, drained *drain) ([]Stal
 		run = 0
 	}
 	next := 0
-	for row, err := range t.All() {
+	for row, err := range rows {
 		if err != nil {
 			return nil, fmt.Errorf("reading timeline rows: %w", err)
 		}
