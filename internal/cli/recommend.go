@@ -194,7 +194,11 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 	if stall < 0 {
 		stall, stallFrom = 0, "longest measured"
 		for _, p := range ps {
-			stall = max(stall, sizing.MeasureStalls(p.Profile).Longest)
+			s, err := sizing.MeasureStalls(p.Profile)
+			if err != nil {
+				return err
+			}
+			stall = max(stall, s.Longest)
 		}
 	}
 	var (

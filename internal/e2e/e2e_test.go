@@ -307,7 +307,11 @@ func checkTimeline(t *testing.T, name string, p *profile.Profile) {
 	var lost, queued uint64
 	// A profile read from its file keeps the timeline as its rows (the
 	// buckets where something happened): every other bucket is zero.
-	for _, b := range p.Timeline.Rows() {
+	rows, err := p.Timeline.Rows()
+	if err != nil {
+		t.Fatalf("%s: reading timeline rows: %v", name, err)
+	}
+	for _, b := range rows {
 		lost += b.Lost
 		queued += b.Queued
 	}

@@ -674,12 +674,20 @@ func TestStallMetrics(t *testing.T) {
 			// The recording so far, less a stall still going at its end.
 			whole := r.snapshot(0, tc.to)
 			var ended []int
-			for _, st := range sizing.FindStalls(&whole.Timeline, 0) {
+			stalls, err := sizing.FindStalls(&whole.Timeline, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range stalls {
 				if st.First+st.Buckets < tc.to {
 					ended = append(ended, st.Buckets)
 				}
 			}
-			if ms := sizing.MeasureStalls(whole); ms.Count != len(ended) && ms.Count != len(ended)+1 {
+			ms, err := sizing.MeasureStalls(whole)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ms.Count != len(ended) && ms.Count != len(ended)+1 {
 				t.Fatalf("MeasureStalls counts %d stalls, FindStalls %d ended", ms.Count, len(ended))
 			}
 			if tc.gap {
@@ -730,7 +738,10 @@ func checkStallGauge(t *testing.T, fams map[string]*dto.MetricFamily, r *stallRe
 	t.Helper()
 	w := r.snapshot(from, to)
 	w.AuditBefore.Backlog = uint32(r.levelAt(from))
-	ms := sizing.MeasureStalls(w)
+	ms, err := sizing.MeasureStalls(w)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, ok := Value(fams, "auditprof_consumer_stall_longest_seconds"); !ok || got != ms.Longest.Seconds() || got != want {
 		t.Errorf("longest stall %g (present %v); MeasureStalls of the window %s, want %g", got, ok, ms.Longest, want)
 	}

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -85,7 +86,12 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 	}
 	first := t.StartNs / t.BucketNs
 	depth := s.startDepth(p, first)
-	stalls := sizing.FindStalls(t, depth)
+	stalls, err := sizing.FindStalls(t, depth)
+	if err != nil {
+		// Dense above made t the dense form, whose rows are in memory:
+		// reading them does not fail.
+		panic(fmt.Sprintf("finding stalls of a dense timeline: %v", err))
+	}
 
 	s.from = first
 	s.levels = append(s.levels[:0], depth)

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 )
 
@@ -383,7 +382,7 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 	p.DurationNs = n * t.BucketNs
 	p.Stalls = nil
 	tot := Totals{LostByReason: map[string]uint64{}}
-	for _, b := range t.Rows() {
+	for _, b := range t.rows {
 		tot.Records += uint64(max(b.Arrivals, 0))
 		tot.Queued += b.Queued
 		tot.Lost += b.Lost
@@ -442,13 +441,13 @@ func (t *Timeline) journalColumns(places []int, nonzero []bool) error {
 
 // OpenJournalTimeline reads the timeline of the journal at path, as
 // ReadJournal does, but does not hold its rows: it keeps the file open and
-// reads them from it again for each pass over them (Timeline.EachRow; Rows
+// reads them from it again for each pass over them (Timeline.All; Rows
 // builds them), so that record's stop, which makes a few passes (the
 // stalls, the file, --json), holds none of a day's busy buckets (issue
 // 14: tens of MB for two busy hours). The file may be removed meanwhile
 // (record does once the profile is saved): the open file is read. A pass
-// that fails to read it again ends early; Err says so, and encoding the
-// timeline fails with it.
+// that fails to read it again, or finds it changed, ends with the error
+// (All), and so does encoding the timeline.
 func OpenJournalTimeline(path string) (Timeline, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -521,15 +520,15 @@ type journalRows struct {
 	width  int
 	places []int // beginSparse's
 	lines  int   // its row lines, when first read
-	mu     sync.Mutex
-	err    error // the first pass that failed
 }
 
-// each reads the rows from the file and calls f with each of t's, as
-// addRow keeps them, in order; a failure ends the pass and is kept (Err).
-func (j *journalRows) each(t *Timeline, f func(*Bucket)) {
+// all is Timeline.All for t, whose rows j holds: it reads them from the
+// file and yields each of t's, as addRow keeps them, in order, until the
+// loop breaks; a failure to read them, or a file that changed since it
+// was first read, ends the pass with (nil, err).
+func (j *journalRows) all(t *Timeline, yield func(*Bucket, error) bool) {
 	br := bufio.NewReaderSize(io.NewSectionReader(j.f, j.start, math.MaxInt64-j.start), journalReadSize)
-	var row Bucket // one, refilled: f does not keep it
+	var row Bucket // one, refilled: the loop does not keep it
 	lines := 0
 	err := journalLines(readerLines{br}, j.width, func(b int64, v []int64) error {
 		lines++
@@ -542,34 +541,24 @@ func (j *journalRows) each(t *Timeline, f func(*Bucket)) {
 		if b >= int64(t.buckets) {
 			return fmt.Errorf("reading journal again: bucket %d, past the %d buckets it had", b, t.buckets)
 		}
-		if t.carries(row) {
-			f(&row)
+		if t.carries(row) && !yield(&row, nil) {
+			return errBreak
 		}
 		return nil
 	}, func(int64) {})
+	if err == errBreak {
+		return
+	}
 	if err == nil && lines != j.lines {
 		err = fmt.Errorf("%d rows, %d when first read: the file changed", lines, j.lines)
 	}
 	if err != nil {
-		j.mu.Lock()
-		if j.err == nil {
-			j.err = fmt.Errorf("reading the journal again: %w", err)
-		}
-		j.mu.Unlock()
+		yield(nil, fmt.Errorf("reading the journal again: %w", err))
 	}
 }
 
-// Err is the error of a pass over the rows that failed to read them from
-// the journal they are in (OpenJournalTimeline): that pass saw only the
-// rows before. nil for every other timeline.
-func (t *Timeline) Err() error {
-	if t.file == nil {
-		return nil
-	}
-	t.file.mu.Lock()
-	defer t.file.mu.Unlock()
-	return t.file.err
-}
+// errBreak ends journalLines where a loop over a journal's rows broke.
+var errBreak = errors.New("the loop broke")
 
 // lineSource gives a journal's lines after the first, one at a time,
 // without their newline; io.EOF after the last whole line (a last line

@@ -373,11 +373,34 @@ func TestOpenJournalTimeline(t *testing.T) {
 			t.Errorf("carries %s: %v, want %v", name, tl.Carries(name), want.Timeline.Carries(name))
 		}
 	}
+	wantRows, err := want.Timeline.Rows()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for pass := range 2 {
 		var got []Bucket
-		tl.EachRow(func(b *Bucket) { got = append(got, *b) })
-		if !reflect.DeepEqual(got, want.Timeline.Rows()) || !reflect.DeepEqual(tl.Rows(), got) {
-			t.Errorf("pass %d: rows %+v, want %+v", pass, got, want.Timeline.Rows())
+		for b, err := range tl.All() {
+			if err != nil {
+				t.Fatalf("pass %d: %v", pass, err)
+			}
+			got = append(got, *b)
+		}
+		rows, err := tl.Rows()
+		if err != nil {
+			t.Fatalf("pass %d: Rows: %v", pass, err)
+		}
+		if !reflect.DeepEqual(got, wantRows) || !reflect.DeepEqual(rows, got) {
+			t.Errorf("pass %d: rows %+v, want %+v", pass, got, wantRows)
+		}
+	}
+	// A loop that breaks stops the pass, without an error.
+	seen := 0
+	for _, err := range tl.All() {
+		if err != nil {
+			t.Fatalf("broken pass: %v", err)
+		}
+		if seen++; seen == 2 {
+			break
 		}
 	}
 	p := *want
@@ -391,9 +414,6 @@ func TestOpenJournalTimeline(t *testing.T) {
 	}
 	if got.String() != exp.String() {
 		t.Errorf("encoded:\n%s\nwant:\n%s", got.String(), exp.String())
-	}
-	if err := tl.Err(); err != nil {
-		t.Errorf("Err: %v", err)
 	}
 	if d, w := tl.Dense(), want.Timeline.Dense(); !reflect.DeepEqual(d, w) {
 		t.Errorf("dense %+v, want %+v", d, w)
@@ -409,9 +429,20 @@ func TestOpenJournalTimeline(t *testing.T) {
 	if err := os.WriteFile(path, data[:bytes.Index(data, []byte("\n[4000"))+1], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tl.EachRow(func(*Bucket) {})
-	if err := tl.Err(); err == nil || !strings.Contains(err.Error(), "changed") {
-		t.Errorf("Err after the file was cut: %v", err)
+	var last error
+	for b, err := range tl.All() {
+		if last != nil {
+			t.Fatalf("a row after the error %v", last)
+		}
+		if last = err; err != nil && b != nil {
+			t.Errorf("the error came with a row")
+		}
+	}
+	if last == nil || !strings.Contains(last.Error(), "changed") {
+		t.Errorf("the pass after the file was cut ended with %v", last)
+	}
+	if _, err := tl.Rows(); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("Rows after the file was cut: %v", err)
 	}
 	p.Timeline = tl
 	if err := p.Encode(&bytes.Buffer{}); err == nil {

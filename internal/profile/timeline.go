@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 )
 
@@ -18,7 +19,7 @@ import (
 // reached only through Dense, which turns a sparse timeline into the
 // dense form first: no consumer can read a decoded timeline's series as
 // empty. Consumers that need not index the series read the rows (Rows,
-// EachRow, Carries), which either form gives without densifying.
+// All, Carries), which either form gives without densifying.
 // In the file (schema 2) only the rows are written (see MarshalJSON).
 type Timeline struct {
 	BucketNs int64
@@ -130,43 +131,63 @@ func (t *Timeline) seriesLen(k int) int {
 // Rows returns the buckets where some series is not zero, in bucket order;
 // the buckets between two rows, and after the last up to Len, are all
 // zero. A dense timeline's rows are built on each call, and so are those
-// of one whose rows are in a journal (OpenJournalTimeline); a sparse
-// one's are its own, not to be modified. A series the timeline does not
-// have reads as zero.
-func (t *Timeline) Rows() []Bucket {
+// of one whose rows are in a journal (OpenJournalTimeline), which fails if
+// the file cannot be read again; a sparse one's are its own, not to be
+// modified. A series the timeline does not have reads as zero.
+func (t *Timeline) Rows() ([]Bucket, error) {
 	if t.sparse && t.file == nil {
-		return t.rows
+		return t.rows, nil
 	}
-	// Counted first, then built: appended as they come, a busy day's
-	// rows (69 MB for two busy hours) would be copied over and over.
-	count := 0
-	t.eachRow(func(*Bucket) { count++ })
-	rows := make([]Bucket, 0, count)
-	t.eachRow(func(b *Bucket) { rows = append(rows, *b) })
-	return rows
+	// Sized first, then built: appended as they come, a busy day's rows
+	// (69 MB for two busy hours) would be copied over and over. A journal
+	// counted its row lines when it was first read, at least its rows, so
+	// its file is read once; a dense timeline's are counted.
+	var rows []Bucket
+	if t.file != nil {
+		rows = make([]Bucket, 0, t.file.lines)
+	} else {
+		count := 0
+		for range t.All() {
+			count++
+		}
+		rows = make([]Bucket, 0, count)
+	}
+	for b, err := range t.All() {
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, *b)
+	}
+	return rows, nil
 }
 
-// EachRow calls f with each row in bucket order, as Rows gives them,
-// without building them all for a dense timeline, nor holding them for
-// one whose rows are in a journal (each call reads them again): for a
-// consumer that reads them once, in order. f must not modify the row nor
-// keep the pointer.
-func (t *Timeline) EachRow(f func(*Bucket)) { t.eachRow(f) }
-
-// eachRow calls f with each row in bucket order, as Rows gives them,
-// without building them all for a dense timeline. f must not keep the
-// pointer: for a dense timeline it is one Bucket, refilled row by row.
-func (t *Timeline) eachRow(f func(*Bucket)) {
-	if t.file != nil {
-		t.file.each(t, f)
-		return
-	}
-	if t.sparse {
-		for i := range t.rows {
-			f(&t.rows[i])
+// All yields each row in bucket order, as Rows gives them, with a nil
+// error, without building them all for a dense timeline, nor holding them
+// for one whose rows are in a journal (OpenJournalTimeline): each pass
+// reads them from its file again, and stops reading when the loop
+// breaks. A pass that fails to read the journal again ends with (nil,
+// err), after the rows it read. The loop must not modify the row nor keep
+// the pointer: for a dense timeline and a journal's it is one Bucket,
+// refilled row by row.
+func (t *Timeline) All() iter.Seq2[*Bucket, error] {
+	return func(yield func(*Bucket, error) bool) {
+		switch {
+		case t.file != nil:
+			t.file.all(t, yield)
+		case t.sparse:
+			for i := range t.rows {
+				if !yield(&t.rows[i], nil) {
+					return
+				}
+			}
+		default:
+			t.denseRows(yield)
 		}
-		return
 	}
+}
+
+// denseRows is All for a dense timeline.
+func (t *Timeline) denseRows(yield func(*Bucket, error) bool) {
 	// The series are read as slices: this runs for every bucket of a dense
 	// timeline (8.6 million a day of 10 ms buckets), where a closure per
 	// value or a Bucket allocated per row costs seconds. A series not of
@@ -191,7 +212,9 @@ func (t *Timeline) eachRow(f func(*Bucket)) {
 		b = Bucket{Index: int64(i), Arrivals: t.dense.Arrivals[i], Events: valueAt(u[1], i), LostEvents: valueAt(u[2], i),
 			Queued: valueAt(u[3], i), Lost: valueAt(u[4], i), Drained: valueAt(u[5], i), MaxDepth: valueAt(u[6], i),
 			Waits: valueAt(u[7], i), WaitNs: valueAt(u[8], i), Producers: valueAt(u[9], i), Delivered: valueAt(u[10], i)}
-		f(&b)
+		if !yield(&b, nil) {
+			return
+		}
 	}
 }
 
@@ -210,7 +233,13 @@ func (t *Timeline) densify() {
 	if !t.sparse {
 		return
 	}
-	n, rows, has := t.buckets, t.Rows(), t.has
+	rows, err := t.Rows()
+	if err != nil {
+		// Only a journal's timeline (OpenJournalTimeline) fails here,
+		// and record's stop, its one user, never densifies it.
+		panic(fmt.Sprintf("densifying timeline: %v", err))
+	}
+	n, has := t.buckets, t.has
 	t.sparse, t.buckets, t.rows, t.file, t.has = false, 0, nil, nil, [seriesCount]bool{}
 	cols := t.columns()
 	for k, c := range cols {
@@ -380,10 +409,9 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	b = nl(b, "  ")
 	b = append(b, `"rows": [`...)
 	first, next := true, int64(0)
-	var werr error
-	t.eachRow(func(r *Bucket) {
-		if werr != nil {
-			return
+	for r, err := range t.All() {
+		if err != nil {
+			return nil, err
 		}
 		v := r.values()
 		empty := true
@@ -394,7 +422,7 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 			}
 		}
 		if empty {
-			return
+			continue
 		}
 		if !first {
 			b = append(b, ',')
@@ -414,15 +442,11 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 		b = append(b, ']')
 		next = r.Index + 1
 		if w != nil && len(b) >= encodeChunk {
-			_, werr = w.Write(b)
+			if _, err := w.Write(b); err != nil {
+				return nil, err
+			}
 			b = b[:0]
 		}
-	})
-	if werr != nil {
-		return nil, werr
-	}
-	if err := t.Err(); err != nil {
-		return nil, err
 	}
 	if !first {
 		b = nl(b, "  ")

@@ -216,8 +216,8 @@ func TestDecodedDense(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Rows()) == 0 {
-		t.Fatal("no rows")
+	if rows, err := got.Rows(); err != nil || len(rows) == 0 {
+		t.Fatalf("rows %d, %v", len(rows), err)
 	}
 	if g, w := got.Dense(), tl.Dense(); !reflect.DeepEqual(g, w) {
 		t.Errorf("decoded series %+v, written %+v", g, w)

@@ -259,9 +259,9 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 	// Measured here, where the profile is made, so that record --json
 	// and the file carry them; record's summary reads them from here,
 	// readers of a file measure them again (profile.Stalls).
-	stalls := sizing.MeasureStalls(prof)
-	if err := prof.Timeline.Err(); err != nil {
-		return nil, err // the rows, read from the journal again, were cut short
+	stalls, err := sizing.MeasureStalls(prof)
+	if err != nil {
+		return nil, fmt.Errorf("measuring stalls: %w", err) // the rows, read from the journal again, were cut short
 	}
 	prof.Stalls = &stalls
 	if err := pr.Close(); err != nil {

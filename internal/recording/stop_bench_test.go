@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,7 +52,10 @@ func BenchmarkStopDay(b *testing.B) {
 					b.Fatal(err)
 				}
 				prof.Timeline = tl
-				stalls := sizing.MeasureStalls(&prof)
+				stalls, err := sizing.MeasureStalls(&prof)
+				if err != nil {
+					b.Fatal(err)
+				}
 				prof.Stalls = &stalls
 				if err := prof.WriteFile(filepath.Join(dir, "p.json.gz")); err != nil {
 					b.Fatal(err)
@@ -95,14 +100,18 @@ func writeDayJournal(b testing.TB, dir string, hours float64, delivered, stall b
 		b.Fatal(err)
 	}
 	var werr error
-	day.Timeline.EachRow(func(r *profile.Bucket) {
-		if werr == nil {
-			werr = j.Append(*r)
+	for r, err := range day.Timeline.All() {
+		if err == nil {
+			err = j.Append(*r)
 		}
-		if werr == nil && r.Index%100 == 0 {
-			werr = j.Flush(r.Index + 1)
+		if err == nil && r.Index%100 == 0 {
+			err = j.Flush(r.Index + 1)
 		}
-	})
+		if err != nil {
+			werr = err
+			break
+		}
+	}
 	if werr != nil {
 		b.Fatal(werr)
 	}
@@ -170,7 +179,14 @@ func TestReadTimeline(t *testing.T) {
 		}
 		got, want := *head, *head
 		got.Timeline, want.Timeline = tl, whole.Timeline
-		gs, ws := sizing.MeasureStalls(&got), sizing.MeasureStalls(&want)
+		gs, err := sizing.MeasureStalls(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, err := sizing.MeasureStalls(&want)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !reflect.DeepEqual(gs, ws) || ws.Count == 0 {
 			t.Errorf("delivered %v: stalls %+v, want %+v", delivered, gs, ws)
 		}
@@ -184,6 +200,20 @@ func TestReadTimeline(t *testing.T) {
 		}
 		if !bytes.Equal(gb.Bytes(), wb.Bytes()) {
 			t.Errorf("delivered %v: the profile written differs from the one of the journal read whole", delivered)
+		}
+
+		// Cut short under it: the stalls, read from the file again, fail
+		// (without delivered, in the anchored drain's passes).
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data[:len(data)/2], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err = sizing.MeasureStalls(&got)
+		if err == nil || !strings.Contains(err.Error(), "changed") {
+			t.Errorf("delivered %v: stalls of a journal cut short: %v", delivered, err)
 		}
 	}
 }

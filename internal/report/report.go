@@ -84,7 +84,10 @@ func Build(p *profile.Profile) (*Page, error) {
 	case err != nil:
 		return nil, fmt.Errorf("recommending a limit: %w", err)
 	}
-	v := newView(p, rec, recNote)
+	v, err := newView(p, rec, recNote)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, v); err != nil {
 		return nil, fmt.Errorf("rendering report: %w", err)
@@ -275,7 +278,7 @@ func (v *view) charts() int {
 	return n
 }
 
-func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *view {
+func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) (*view, error) {
 	t := &p.Totals
 	v := &view{
 		Title:  fmt.Sprintf("auditprof: %s on %s", time.Duration(p.DurationNs).Round(time.Millisecond), p.KernelRelease),
@@ -326,7 +329,11 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		v.Totals = append(v.Totals, fact{"record size", fmt.Sprintf("%.0f B average", b)})
 	}
 
-	v.Data.Timeline = downsample(&p.Timeline, MaxPoints)
+	tl, err := downsample(&p.Timeline, MaxPoints)
+	if err != nil {
+		return nil, err
+	}
+	v.Data.Timeline = tl
 	if s := v.Data.Timeline.Step; s > 1 {
 		v.PointNote = fmt.Sprintf("%s buckets of %s make one point of %s: counts are summed (rates are their averages over the point), depth is the maximum",
 			humanize.Comma(int64(s)), time.Duration(p.Timeline.BucketNs), time.Duration(int64(s)*p.Timeline.BucketNs))
@@ -389,7 +396,11 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 		v.Data.Processes = append(v.Data.Processes, barEntry{Label: label, Records: pr.Records, Lost: pr.Lost, Waits: pr.Waits})
 	}
 
-	v.Stalls = sizing.StallsLine(sizing.MeasureStalls(p))
+	stalls, err := sizing.MeasureStalls(p)
+	if err != nil {
+		return nil, err
+	}
+	v.Stalls = sizing.StallsLine(stalls)
 	v.Consumer = newConsumerView(p.Consumer)
 	if v.Consumer != nil {
 		v.Data.Consumer = newConsumerChart(v.Consumer.Threads)
@@ -410,7 +421,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) *vi
 	if n := p.ReturnsMissedByUpdates(); n > 0 {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d audit_log_start returns were not seen (another BPF program attached to or detached from it during the recording): records may be short by that many", n))
 	}
-	return v
+	return v, nil
 }
 
 // newReplay replays the demand rec was sized on, and says what the
@@ -454,7 +465,7 @@ type series struct {
 }
 
 // downsample folds t into at most maxPoints points of whole buckets.
-func downsample(t *profile.Timeline, maxPoints int) series {
+func downsample(t *profile.Timeline, maxPoints int) (series, error) {
 	n := t.Len()
 	step := 1
 	if maxPoints > 0 && n > maxPoints {
@@ -466,14 +477,17 @@ func downsample(t *profile.Timeline, maxPoints int) series {
 		Lost: make([]uint64, points), MaxDepth: make([]uint64, points)}
 	// Only the non-empty buckets: an empty one adds nothing to a point's
 	// sums and deepens no point.
-	for _, b := range t.Rows() {
+	for b, err := range t.All() {
+		if err != nil {
+			return series{}, fmt.Errorf("reading timeline rows: %w", err)
+		}
 		j := int(b.Index) / step
 		s.Arrivals[j] += b.Arrivals
 		s.Drained[j] += b.Drained
 		s.Lost[j] += b.Lost
 		s.MaxDepth[j] = max(s.MaxDepth[j], b.MaxDepth)
 	}
-	return s
+	return s, nil
 }
 
 // peaks folds depths into points of step buckets as downsample does

@@ -174,7 +174,10 @@ func TestDownsample(t *testing.T) {
 		{"one point", []uint64{3, 1, 4, 1, 5}, 1, 5, []int64{15}, []uint64{20}, []uint64{4}, []uint64{5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := downsample(timeline(tc.depth...), tc.maxPoints)
+			s, err := downsample(timeline(tc.depth...), tc.maxPoints)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if s.Step != tc.step || s.Buckets != len(tc.depth) || s.BucketNs != 10e6 {
 				t.Errorf("step %d, buckets %d, bucket_ns %d; want step %d", s.Step, s.Buckets, s.BucketNs, tc.step)
 			}

@@ -366,11 +366,19 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 	prev := d.StartDepth
 	var busyDrained, fastest float64
-	rows := t.Rows()
+	rows, err := t.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("reading timeline rows: %w", err)
+	}
 	delivered := t.Carries("delivered")
-	drain := anchoredDrain(sliceRows(rows), n, d.StartDepth)
+	drain, err := anchoredDrain(heldRows(rows), n, d.StartDepth)
+	if err != nil {
+		return nil, err
+	}
 	busy := newBitset(n)
-	d.stalls = findStalls(t, sliceRows(rows), d.StartDepth, drain)
+	if d.stalls, err = findStalls(t, heldRows(rows), d.StartDepth, drain); err != nil {
+		return nil, err
+	}
 	longest := d.longestStall()
 	aside := func(row *profile.Bucket, i int) bool { return paceAsideRow(row, delivered, longest, i) }
 	// The buckets with a burst, and their bursts; Burst keeps entries

@@ -93,7 +93,7 @@ func TestAnchorDrain(t *testing.T) {
 			t.Fatalf("spread %v", spread)
 		}
 	}
-	got := timelineDrain(tl, 0).dense() // from the rows, as Reconstruct has it
+	got := noErr(timelineDrain(tl, 0)).dense() // from the rows, as Reconstruct has it
 	for i, want := range []float64{0, 0, 60, 20, 20, 20} {
 		if !near(got[i], want) {
 			t.Fatalf("anchored %v, want [0 0 60 20 20 20]", got)
@@ -114,7 +114,7 @@ func TestPaceAside(t *testing.T) {
 		Drained:   []uint64{2, 0, 0, 6, 0, 0, 2, 2, 0, 4},
 		Delivered: []uint64{2, 0, 0, 0, 0, 0, 12, 2, 0, 4},
 	})
-	longest := func() Stall { d := Demand{stalls: FindStalls(&tl, 0)}; return d.longestStall() }
+	longest := func() Stall { d := Demand{stalls: noErr(FindStalls(&tl, 0))}; return d.longestStall() }
 	got := paceAside(&tl, longest())
 	want := []bool{false, true, true, true, true, true, true, false, false, false}
 	if !slices.Equal(got, want) {

@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"fmt"
 	"iter"
 
 	"github.com/auditprof/auditprof/internal/profile"
@@ -9,55 +10,50 @@ import (
 // rowCursor reads a timeline bucket by bucket from its rows (Timeline.Rows)
 // rather than from the dense series, which a day of 10 ms buckets would
 // make 760 MB (issue 14). It moves either way, and is cheap for nearby
-// buckets: its callers walk the buckets in order, looking a few ahead or
-// back.
+// buckets: its callers (Reconstruct) walk the buckets in order, looking a
+// few ahead or back, which a rowStream cannot.
 type rowCursor struct {
 	rows []profile.Bucket
 	k    int // the first row at or after the bucket last asked for
 }
 
-// rowSeq calls its function with each row of a timeline in bucket order
-// (Timeline.EachRow): a pass over the rows that need not hold them all,
-// which at record's stop are read from the journal's file for each pass
-// (issue 14). The function must not keep the pointer.
-type rowSeq func(func(*profile.Bucket))
-
-// sliceRows is the rowSeq of rows at hand.
-func sliceRows(rows []profile.Bucket) rowSeq {
-	return func(f func(*profile.Bucket)) {
-		for r := range rows {
-			f(&rows[r])
-		}
-	}
-}
-
-// rowStream reads a rowSeq bucket by bucket, forward only: at(i) is bucket
-// i's row (noRow without one), for i never less than the one asked before.
-// It holds the row last read, and stop ends the pass.
+// rowStream reads a timeline's rows (Timeline.All) bucket by bucket,
+// forward only: at(i) is bucket i's row (noRow without one), for i never
+// less than the one asked before. It pulls one row at a time from the
+// pass, which at record's stop reads them from the journal's file (issue
+// 14), and holds only the row last read; close ends the pass and gives
+// its error.
 type rowStream struct {
-	next func() (profile.Bucket, bool)
+	next func() (*profile.Bucket, error, bool)
 	stop func()
 	row  profile.Bucket // the first row at or after the bucket last asked for
-	ok   bool           // row is one; false past the last
+	ok   bool           // row is one; false past the last, or at an error
+	err  error          // the pass's
 }
 
-func newRowStream(rows rowSeq) *rowStream {
-	next, stop := iter.Pull(func(yield func(profile.Bucket) bool) {
-		done := false
-		rows(func(b *profile.Bucket) {
-			if !done && !yield(*b) {
-				done = true
-			}
-		})
-	})
-	s := &rowStream{next: next, stop: stop}
-	s.row, s.ok = next()
+func newRowStream(rows iter.Seq2[*profile.Bucket, error]) *rowStream {
+	s := &rowStream{}
+	s.next, s.stop = iter.Pull2(rows)
+	s.pull()
 	return s
+}
+
+// pull reads the next row into s.row.
+func (s *rowStream) pull() {
+	b, err, ok := s.next()
+	switch {
+	case !ok:
+		s.ok = false
+	case err != nil:
+		s.ok, s.err = false, err
+	default:
+		s.row, s.ok = *b, true
+	}
 }
 
 func (s *rowStream) at(i int) *profile.Bucket {
 	for s.ok && int(s.row.Index) < i {
-		s.row, s.ok = s.next()
+		s.pull()
 	}
 	if s.ok && int(s.row.Index) == i {
 		return &s.row
@@ -65,10 +61,29 @@ func (s *rowStream) at(i int) *profile.Bucket {
 	return &noRow
 }
 
+// close ends the pass and returns its error.
+func (s *rowStream) close() error {
+	s.stop()
+	return s.err
+}
+
+// heldRows is rows, which Reconstruct holds for its rowCursors, as
+// Timeline.All gives them, for the passes of the drain and the stalls: a
+// dense timeline's rows would be found again in every bucket of its
+// series on each pass (twice the time for a day), a journal's read again
+// from its file.
+func heldRows(rows []profile.Bucket) iter.Seq2[*profile.Bucket, error] {
+	return func(yield func(*profile.Bucket, error) bool) {
+		for i := range rows {
+			if !yield(&rows[i], nil) {
+				return
+			}
+		}
+	}
+}
+
 // noRow is the values of a bucket without a row: all zero. Never modified.
 var noRow profile.Bucket
-
-func newRowCursor(t *profile.Timeline) *rowCursor { return &rowCursor{rows: t.Rows()} }
 
 // at is bucket i's row, noRow for a bucket without one.
 func (c *rowCursor) at(i int) *profile.Bucket {
@@ -177,7 +192,9 @@ func (c *drainCursor) at(i int) float64 {
 //
 // It reads the rows in order four times (rows), and holds none of them,
 // nor the passes; what it holds is the drain (a float64 per kept bucket).
-func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
+// A pass that fails to read the rows (a journal's, read again from its
+// file) fails it.
+func anchoredDrain(rows iter.Seq2[*profile.Bucket, error], n int, startDepth float64) (*drain, error) {
 	// The kept buckets, as spans in order.
 	var spans []Span
 	keep := func(first, end int) { spans = appendSpan(spans, max(first, 0), min(end, n)) }
@@ -190,63 +207,69 @@ func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
 	// spreadPasses' walk over the rows: the passes, and the spread of
 	// each (per, over [first, i]). Walked again where they are read
 	// rather than held: a day's busy hours have a pass in every bucket.
+	// A failure to read the rows ends the passes with it.
 	type pass struct {
 		first, last int
 		per         float64
 	}
-	eachPass := func(f func(pass)) {
+	passes := func(yield func(pass, error) bool) {
 		start := -1
 		if startDepth > 0 {
 			start = 0
 		}
 		level := startDepth
-		rows(func(row *profile.Bucket) {
+		for row, err := range rows {
+			if err != nil {
+				yield(pass{}, err)
+				return
+			}
 			i := int(row.Index)
 			level += float64(row.Queued) - float64(row.Drained)
 			if start < 0 && row.Queued > 0 {
 				start = i
 			}
 			if row.Drained == 0 {
-				return
+				continue
 			}
 			d := float64(row.Drained)
 			first := i
 			if start >= 0 && start < i {
 				first = start
 			}
-			f(pass{first, i, d / float64(i-first+1)})
+			if !yield(pass{first, i, d / float64(i-first+1)}, nil) {
+				return
+			}
 			start = -1
 			if level > 0 {
 				start = i + 1
 			}
-		})
+		}
 	}
 	// Spans: rows, passes and the ends of the gaps, merged in order.
-	nextPass, stopPasses := iter.Pull(func(yield func(pass) bool) {
-		done := false
-		eachPass(func(p pass) {
-			if !done && !yield(p) {
-				done = true
-			}
-		})
-	})
+	nextPass, stopPasses := iter.Pull2(iter.Seq2[pass, error](passes))
 	defer stopPasses()
-	p, more := nextPass()
+	p, perr, more := nextPass()
 	next := 0 // the first bucket not yet kept or skipped
-	rows(func(row *profile.Bucket) {
+	for row, err := range rows {
+		if err != nil {
+			return nil, fmt.Errorf("reading timeline rows: %w", err)
+		}
 		i := int(row.Index)
-		for more && p.first <= i {
+		for more && perr == nil && p.first <= i {
 			gap(next, p.first)
 			keep(p.first, p.last+1)
 			next = max(next, p.last+1)
-			p, more = nextPass()
+			p, perr, more = nextPass()
 		}
 		if i >= next {
 			gap(next, i)
 			keep(i, i+1)
 			next = i + 1
 		}
-	})
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("reading timeline rows: %w", perr)
+	}
 	gap(next, n)
 	entries := 0
 	for k := range spans {
@@ -257,13 +280,16 @@ func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
 	// spreadPasses: each kept bucket of a pass gets its share (one pass
 	// per bucket: the next begins after the last ends).
 	c := drainCursor{d: &drain{n: n, spans: spans, vals: vals}}
-	eachPass(func(p pass) {
+	for p, err := range passes {
+		if err != nil {
+			return nil, fmt.Errorf("reading timeline rows: %w", err)
+		}
 		for k := p.first; k <= p.last; k++ {
 			c.at(k)
 			sp := spans[c.k]
 			vals[sp.Off+k-sp.First] += p.per
 		}
-	})
+	}
 	// anchorDrain's forward sweep over the kept buckets; a skipped bucket
 	// would repeat the value of the kept one before it.
 	rc := newRowStream(rows)
@@ -297,6 +323,9 @@ func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
 			vals[e] = prev
 		}
 	}
+	if err := rc.close(); err != nil {
+		return nil, fmt.Errorf("reading timeline rows: %w", err)
+	}
 	// Backward, the running minimum; then the differences.
 	for e := entries - 2; e >= 0; e-- {
 		vals[e] = min(vals[e], vals[e+1])
@@ -306,10 +335,10 @@ func anchoredDrain(rows rowSeq, n int, startDepth float64) *drain {
 		vals[e] = max(0, c-prev)
 		prev = max(prev, c)
 	}
-	return &drain{n: n, spans: spans, vals: vals}
+	return &drain{n: n, spans: spans, vals: vals}, nil
 }
 
 // timelineDrain is the anchored drain of t, from its rows.
-func timelineDrain(t *profile.Timeline, startDepth float64) *drain {
-	return anchoredDrain(t.EachRow, t.Len(), startDepth)
+func timelineDrain(t *profile.Timeline, startDepth float64) (*drain, error) {
+	return anchoredDrain(t.All(), t.Len(), startDepth)
 }

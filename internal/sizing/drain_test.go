@@ -122,17 +122,20 @@ func TestSparseDrain(t *testing.T) {
 		start := startDepthOf(p)
 		want := anchorDrainRef(dense, start, spreadPassesRef(dense, start))
 		for _, tl := range []*profile.Timeline{dense, sparseCopy(t, dense)} {
-			got := timelineDrain(tl, start)
+			got := noErr(timelineDrain(tl, start))
 			if i := sameBits(got.dense(), want); i >= 0 {
 				t.Fatalf("case %d: drain differs at bucket %d of %d", k, i, len(want))
 			}
 			if got, want := busiestSecondSpans(got.vals, got.spans, got.n, tl.BucketNs), busiestSecond(want, dense.BucketNs); math.Float64bits(got) != math.Float64bits(want) {
 				t.Fatalf("case %d: busiest second %v, want %v", k, got, want)
 			}
-			if got, want := FindStalls(tl, start), findStallsRef(dense, start, nil); !slices.Equal(got, want) {
+			if got, want := noErr(FindStalls(tl, start)), findStallsRef(dense, start, nil); !slices.Equal(got, want) {
 				t.Fatalf("case %d: stalls %v, want %v", k, got, want)
 			}
-			h, s, ok := drainSpread(tl)
+			h, s, ok, err := drainSpread(tl)
+			if err != nil {
+				t.Fatal(err)
+			}
 			wh, ws, wok := drainSpreadRef(dense)
 			if math.Float64bits(h) != math.Float64bits(wh) || s != ws || ok != wok {
 				t.Fatalf("case %d: drain spread %v %d %v, want %v %d %v", k, h, s, ok, wh, ws, wok)
@@ -178,7 +181,7 @@ func TestReconstructRows(t *testing.T) {
 				t.Fatalf("case %d, stall %v: the recommendation from the rows differs from the dense one", k, stall)
 			}
 		}
-		if got, want := MeasureStalls(rows), MeasureStalls(dense); !reflect.DeepEqual(got, want) {
+		if got, want := noErr(MeasureStalls(rows)), noErr(MeasureStalls(dense)); !reflect.DeepEqual(got, want) {
 			t.Fatalf("case %d: stalls %+v, want %+v", k, got, want)
 		}
 	}

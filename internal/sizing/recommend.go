@@ -128,7 +128,10 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
 	r.Stalls = summarizeStalls(d.stalls, d.BucketNs)
 	if opts.Headroom == 0 {
-		h, secs, ok := drainSpread(&p.Timeline)
+		h, secs, ok, err := drainSpread(&p.Timeline)
+		if err != nil {
+			return nil, err
+		}
 		r.Headroom, r.HeadroomFrom = DefaultHeadroom, "default"
 		if ok {
 			r.Headroom, r.HeadroomFrom = h, fmt.Sprintf("drain spread over %d saturated seconds", secs)

@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -24,13 +25,18 @@ type Stall struct {
 	First, Buckets int
 }
 
-// MeasureStalls finds the stalls of a recording.
-func MeasureStalls(p *profile.Profile) Stalls {
+// MeasureStalls finds the stalls of a recording. It fails if the
+// timeline's rows cannot be read (a journal's, read again from its file).
+func MeasureStalls(p *profile.Profile) (Stalls, error) {
 	var start float64
 	if p.AuditBefore != nil {
 		start = float64(p.AuditBefore.Backlog)
 	}
-	return summarizeStalls(FindStalls(&p.Timeline, start), p.Timeline.BucketNs)
+	stalls, err := FindStalls(&p.Timeline, start)
+	if err != nil {
+		return Stalls{}, err
+	}
+	return summarizeStalls(stalls, p.Timeline.BucketNs), nil
 }
 
 // FindStalls lists the stalls of a timeline that began with startDepth
@@ -44,27 +50,30 @@ func MeasureStalls(p *profile.Profile) Stalls {
 // queue, which it makes whenever a send to a stopped auditd times out
 // (HZ/10): a 2 s SIGSTOP read as stalls of 0.6 s to 1.1 s (TestStall).
 // Without it, the drain the replay uses stands in.
-func FindStalls(t *profile.Timeline, startDepth float64) []Stall {
-	return findStalls(t, t.EachRow, startDepth, nil)
+func FindStalls(t *profile.Timeline, startDepth float64) ([]Stall, error) {
+	return findStalls(t, t.All(), startDepth, nil)
 }
 
-// findStalls is FindStalls over t's rows (Reconstruct has them at hand:
-// for a dense timeline they are built on each call); drained, when not nil, is the timeline's
+// findStalls is FindStalls over t's rows (Timeline.All, or the rows
+// Reconstruct holds: heldRows); drained, when not nil, is the timeline's
 // anchored drain (anchoredDrain), which Reconstruct has at hand: without
-// Delivered it stands in for what the consumer took. It reads the
-// timeline's rows: a bucket without one has nothing queued and nothing
-// taken, so it ends a stall, or, by delivered, carries one on.
+// Delivered it stands in for what the consumer took. A bucket without a
+// row has nothing queued and nothing taken, so it ends a stall, or, by
+// delivered, carries one on.
 //
-// The rows are read in order, once (twice more for the drain), not held:
-// at record's stop they come from the journal's file (issue 14).
-func findStalls(t *profile.Timeline, rows rowSeq, startDepth float64, drained *drain) []Stall {
+// The rows are read in order, once (four times more for the drain), not
+// held: at record's stop they come from the journal's file (issue 14).
+func findStalls(t *profile.Timeline, rows iter.Seq2[*profile.Bucket, error], startDepth float64, drained *drain) ([]Stall, error) {
 	if !t.Carries("queued") || !t.Carries("drained") {
-		return nil
+		return nil, nil
 	}
 	n := t.Len()
 	delivered := t.Carries("delivered")
 	if !delivered && drained == nil {
-		drained = anchoredDrain(rows, n, startDepth)
+		var err error
+		if drained, err = anchoredDrain(rows, n, startDepth); err != nil {
+			return nil, err
+		}
 	}
 	var dc *drainCursor
 	if drained != nil {
@@ -91,7 +100,10 @@ func findStalls(t *profile.Timeline, rows rowSeq, startDepth float64, drained *d
 		run = 0
 	}
 	next := 0
-	rows(func(row *profile.Bucket) {
+	for row, err := range rows {
+		if err != nil {
+			return nil, fmt.Errorf("reading timeline rows: %w", err)
+		}
 		i := int(row.Index)
 		gap(next, i)
 		next = i + 1
@@ -105,18 +117,18 @@ func findStalls(t *profile.Timeline, rows rowSeq, startDepth float64, drained *d
 		}
 		if queued && !took {
 			run++
-			return
+			continue
 		}
 		if run > 0 {
 			out = append(out, Stall{First: i - run, Buckets: run})
 		}
 		run = 0
-	})
+	}
 	gap(next, n)
 	if run > 0 {
 		out = append(out, Stall{First: n - run, Buckets: run})
 	}
-	return out
+	return out, nil
 }
 
 // summarizeStalls counts stalls, finds the longest (the earliest of
@@ -596,10 +608,10 @@ func stalled(d *Demand, stall time.Duration) (*Demand, StallPlace) {
 // for a second can run that slow for the peak. It is never below
 // DefaultHeadroom, which stands for the replay's own error (a bucket of
 // drain per burst, model.md), nor above 2. ok is false with fewer than
-// three such seconds.
-func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
+// three such seconds. It fails if the timeline's rows cannot be read.
+func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool, err error) {
 	if t.BucketNs <= 0 {
-		return 0, 0, false
+		return 0, 0, false, nil
 	}
 	per := int(time.Second / time.Duration(t.BucketNs))
 	if per < 1 {
@@ -612,7 +624,10 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 	n := t.Len()
 	sec, count := -1, 0 // the second being summed, and its buckets so far
 	var drained uint64
-	t.EachRow(func(row *profile.Bucket) {
+	for row, err := range t.All() {
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("reading timeline rows: %w", err)
+		}
 		i := int(row.Index)
 		if i/per != sec {
 			sec, count, drained = i/per, 0, 0
@@ -621,14 +636,15 @@ func drainSpread(t *profile.Timeline) (h float64, seconds int, ok bool) {
 		// from before, so the consumer had more than it took.
 		if count < 0 || i != sec*per+count || row.MaxDepth <= uint64(max(row.Arrivals, 0)) {
 			count = -1 // not saturated, or a bucket of it had no row
-			return
+			continue
 		}
 		drained += row.Drained
 		if count++; count == per && (sec+1)*per <= n && drained > 0 {
 			rates = append(rates, float64(drained))
 		}
-	})
-	return spreadOf(rates)
+	}
+	h, seconds, ok = spreadOf(rates)
+	return h, seconds, ok, nil
 }
 
 // spreadOf is drainSpread's headroom from the saturated seconds' drains:

@@ -198,7 +198,7 @@ func TestStalls(t *testing.T) {
 			p := &profile.Profile{SchemaVersion: 1, Attach: tc.attach, KernelRelease: "6.12.0", HZ: 250, DurationNs: 90e6,
 				Totals: profile.Totals{Records: 11, Queued: 11, Drained: 13}, Timeline: tc.timeline, Consumer: tc.consumer}
 			var buf bytes.Buffer
-			Write(&buf, measured(p), 5)
+			Write(&buf, measured(t, p), 5)
 			out := buf.String()
 			if tc.want == "" {
 				if strings.Contains(out, "stalls:") || strings.Contains(out, "\nconsumer\n") {
@@ -222,7 +222,7 @@ func TestStalls(t *testing.T) {
 func TestStallsSimulated(t *testing.T) {
 	p, _ := sizingtest.SimulateConsumer(8000, func(int) float64 { return 0.25 }, 5, sizingtest.StoppedFor(5, 3000, 5000), 0)
 	var buf bytes.Buffer
-	Write(&buf, measured(p), 5)
+	Write(&buf, measured(t, p), 5)
 	// Measured to the bucket, the stopped run's first and last buckets
 	// read as drained (a record the consumer still took in the first; in
 	// the last, drain the reconstruction cannot place inside bucket 500,
@@ -235,8 +235,12 @@ func TestStallsSimulated(t *testing.T) {
 
 // measured is p with the stalls recording.Run measures where it makes the
 // profile, which Write reads.
-func measured(p *profile.Profile) *profile.Profile {
-	s := sizing.MeasureStalls(p)
+func measured(t *testing.T, p *profile.Profile) *profile.Profile {
+	t.Helper()
+	s, err := sizing.MeasureStalls(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.Stalls = &s
 	return p
 }
