@@ -1583,6 +1583,18 @@ static __always_inline void drain_update(struct counters *t, struct tl_slot *s)
 		s->drained += d;
 }
 
+/* add_send_ns adds d to the send time of the queue the open pass is over
+ * (send.queue: 0 audit_queue, 1 retry, 2 hold). */
+static __always_inline void add_send_ns(struct counters *t, __u64 d)
+{
+	if (send.queue == 0)
+		t->send_ns_main += d;
+	else if (send.queue == 1)
+		t->send_ns_retry += d;
+	else
+		t->send_ns_hold += d;
+}
+
 /* pass_progress accounts the open pass's time up to now without
  * send_exit: since the last call (send.mark). Called by kauditd inside a
  * pass where its netlink_unicast returns (whatever it returned) and where
@@ -1596,12 +1608,7 @@ static __always_inline void pass_progress(struct counters *t, __u64 now)
 	__u64 d = now - send.mark;
 
 	send.mark = now;
-	if (send.queue == 0)
-		t->send_ns_main += d;
-	else if (send.queue == 1)
-		t->send_ns_retry += d;
-	else
-		t->send_ns_hold += d;
+	add_send_ns(t, d);
 }
 
 /* drain_one counts one record kauditd took off audit_queue, without
@@ -1641,7 +1648,7 @@ static __always_inline void drain_one(struct counters *t, struct tl_slot *s)
 static __always_inline void on_send_queue_ret(void)
 {
 	struct counters *t;
-	__u64 d, now;
+	__u64 now;
 
 	if (!send.open && !drain.open)
 		return; /* an empty hold or retry pass, or not counting */
@@ -1651,15 +1658,8 @@ static __always_inline void on_send_queue_ret(void)
 	now = bpf_ktime_get_ns();
 	if (send.open && kauditd_pid == (__s32)(__u32)bpf_get_current_pid_tgid()) {
 		send.open = 0;
-		if (t) {
-			d = now - send.start;
-			if (send.queue == 0)
-				t->send_ns_main += d;
-			else if (send.queue == 1)
-				t->send_ns_retry += d;
-			else
-				t->send_ns_hold += d;
-		}
+		if (t)
+			add_send_ns(t, now - send.start);
 	}
 	if (!drain.open)
 		return;
