@@ -507,6 +507,11 @@ func openJournalTimeline(f *os.File) (Timeline, error) {
 		return Timeline{}, err
 	}
 	t.file = &journalRows{f: f, start: int64(len(first)), width: width, places: places, lines: rows}
+	for j, k := range places {
+		if k >= 0 && nonzero[j] {
+			t.file.nonzero[k] = true
+		}
+	}
 	return t, nil
 }
 
@@ -520,6 +525,9 @@ type journalRows struct {
 	width  int
 	places []int // beginSparse's
 	lines  int   // its row lines, when first read
+	// nonzero is, by place in columns, whether the series had a value
+	// other than 0 when first read (Timeline.nonzeroSeries).
+	nonzero [seriesCount]bool
 }
 
 // all is Timeline.All for t, whose rows j holds: it reads them from the

@@ -26,7 +26,10 @@ import (
 // SchemaVersion is the version written by this build. Schema 2 (issue 14)
 // writes the timeline as rows of its non-empty buckets; everything else is
 // as in schema 1, which this build reads too (OldestSchemaVersion).
-const SchemaVersion = 2
+// Schema 3 (issue 14) names the series that are zero in every bucket in
+// the timeline's zero_columns and leaves them out of its rows, which are
+// no longer indented: a reader of schema 2 would take them for missing.
+const SchemaVersion = 3
 
 // OldestSchemaVersion is the oldest version this build reads.
 const OldestSchemaVersion = 1

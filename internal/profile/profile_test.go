@@ -36,7 +36,7 @@ func TestValidate(t *testing.T) {
 		want   string // substring of the error; "" means valid
 	}{
 		{"valid", func(*Profile) {}, ""},
-		{"schema", func(p *Profile) { p.SchemaVersion = 3 }, "schema_version is 3"},
+		{"schema", func(p *Profile) { p.SchemaVersion = 4 }, "schema_version is 4"},
 		{"schema 0", func(p *Profile) { p.SchemaVersion = 0 }, "schema_version is 0"},
 		{"schema 1", func(p *Profile) { p.SchemaVersion = 1 }, ""},
 		{"attach", func(p *Profile) { p.Attach = "uprobe" }, "attach is \"uprobe\""},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strconv"
 )
 
@@ -376,6 +377,23 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 			return nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, l, t.Len())
 		}
 	}
+	// A series that is zero in every bucket is named in zero_columns and
+	// left out of the rows: on a day without losses or waits four of the
+	// eleven values of every busy bucket (issue 14: the profile's size).
+	nonzero, err := t.nonzeroSeries()
+	if err != nil {
+		return nil, err
+	}
+	var zeros []string
+	written, wcols := at[:0:0], cols[:0:0]
+	for j, k := range at {
+		if k == 0 || nonzero[k] { // arrivals always: Len is its length
+			written, wcols = append(written, k), append(wcols, cols[j])
+		} else {
+			zeros = append(zeros, cols[j].name)
+		}
+	}
+	at, cols = written, wcols
 	nl := func(b []byte, extra string) []byte {
 		if indent == "" && extra == "" {
 			return b
@@ -406,6 +424,17 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 		b = strconv.AppendQuote(b, c.name)
 	}
 	b = append(b, "],"...)
+	if len(zeros) > 0 {
+		b = nl(b, "  ")
+		b = append(b, `"zero_columns": [`...)
+		for k, name := range zeros {
+			if k > 0 {
+				b = append(b, ", "...)
+			}
+			b = strconv.AppendQuote(b, name)
+		}
+		b = append(b, "],"...)
+	}
 	b = nl(b, "  ")
 	b = append(b, `"rows": [`...)
 	first, next := true, int64(0)
@@ -428,8 +457,9 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 			b = append(b, ',')
 		}
 		first = false
-		b = nl(b, "    ")
-		b = append(b, '[')
+		// One row a line, not indented: the indent would be a sixth of a
+		// busy day's file.
+		b = append(b, '\n', '[')
 		b = strconv.AppendInt(b, r.Index-next, 10)
 		for j, k := range at {
 			b = append(b, ',')
@@ -449,7 +479,9 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 		}
 	}
 	if !first {
-		b = nl(b, "  ")
+		b = append(b, '\n')
+		b = append(b, indent...)
+		b = append(b, "  "...)
 	}
 	b = append(b, "],"...)
 	b = nl(b, "  ")
@@ -459,6 +491,34 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	return append(b, '}'), nil
 }
 
+// nonzeroSeries says, for each series in the order of columns, whether
+// it is other than 0 in some bucket: from the series of a dense
+// timeline, the rows of a sparse one, and what a journal's first read
+// found (OpenJournalTimeline), without reading its file again.
+func (t *Timeline) nonzeroSeries() ([seriesCount]bool, error) {
+	var nz [seriesCount]bool
+	switch {
+	case t.file != nil:
+		return t.file.nonzero, nil
+	case t.sparse:
+		for i := range t.rows {
+			for k, v := range t.rows[i].values() {
+				nz[k] = nz[k] || v != 0
+			}
+		}
+	default:
+		for k, c := range t.columns() {
+			for i := range c.len() {
+				if !c.zero(i) {
+					nz[k] = true
+					break
+				}
+			}
+		}
+	}
+	return nz, nil
+}
+
 // timelineFile is what a timeline object may hold: schema 1's dense arrays
 // (Series) or schema 2's rows.
 type timelineFile struct {
@@ -466,9 +526,10 @@ type timelineFile struct {
 	StartNs       int64  `json:"start_ns"`
 	MissedBuckets uint64 `json:"missed_buckets"`
 	Series
-	Buckets *int            `json:"buckets"`
-	Columns []string        `json:"columns"`
-	Rows    json.RawMessage `json:"rows"`
+	Buckets     *int            `json:"buckets"`
+	Columns     []string        `json:"columns"`
+	ZeroColumns []string        `json:"zero_columns"`
+	Rows        json.RawMessage `json:"rows"`
 }
 
 // maxBuckets bounds a file's "buckets", so that a damaged file cannot make
@@ -498,6 +559,9 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 	}
 	places, err := t.beginSparse(f.Columns, n)
 	if err != nil {
+		return fmt.Errorf("timeline.%w", err)
+	}
+	if err := t.carryZero(f.Columns, f.ZeroColumns); err != nil {
 		return fmt.Errorf("timeline.%w", err)
 	}
 	// Every '[' but the outer one opens a row (the values are integers):
@@ -543,6 +607,23 @@ func (t *Timeline) beginSparse(names []string, n int) ([]int, error) {
 		}
 	}
 	return places, nil
+}
+
+// carryZero marks the series of zero, a file's zero_columns (schema 3),
+// as carried by t and zero in every bucket; a name this build does not
+// know is skipped, one also in columns is an error.
+func (t *Timeline) carryZero(columns, zero []string) error {
+	for _, name := range zero {
+		if slices.Contains(columns, name) {
+			return fmt.Errorf("zero_columns names %q, which columns names too", name)
+		}
+		if k := slices.Index(names[:], name); k > 0 {
+			t.has[k] = true
+		} else if k == 0 {
+			return errors.New("zero_columns names arrivals, which every timeline writes")
+		}
+	}
+	return nil
 }
 
 // setPlace stores v, a row's value for the series at place k in columns
