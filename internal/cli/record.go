@@ -124,6 +124,7 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		}
 		return err
 	}
+	defer prof.Timeline.Close() // the journal, whose rows it reads (removed below once saved)
 	// A profile that could not be written where asked is still shown,
 	// and the error says where it was saved instead.
 	written, werr := saveRecording(prof, o.Output)

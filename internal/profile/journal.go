@@ -445,7 +445,8 @@ func (t *Timeline) journalColumns(places []int, nonzero []bool) error {
 // builds them), so that record's stop, which makes a few passes (the
 // stalls, the file, --json), holds none of a day's busy buckets (issue
 // 14: tens of MB for two busy hours). The file may be removed meanwhile
-// (record does once the profile is saved): the open file is read. A pass
+// (record does once the profile is saved): the open file is read until
+// Close. A pass
 // that fails to read it again, or finds it changed, ends with the error
 // (All), and so does encoding the timeline.
 func OpenJournalTimeline(path string) (Timeline, error) {
@@ -458,7 +459,17 @@ func OpenJournalTimeline(path string) (Timeline, error) {
 		f.Close()
 		return Timeline{}, err
 	}
-	return t, nil // f is closed when the timeline is dropped (os.File's own cleanup)
+	return t, nil // f is closed by Timeline.Close
+}
+
+// Close closes the journal file a timeline from OpenJournalTimeline reads
+// its rows from; passes over the rows after it fail. It does nothing for
+// any other timeline.
+func (t *Timeline) Close() error {
+	if t.file == nil {
+		return nil
+	}
+	return t.file.f.Close()
 }
 
 func openJournalTimeline(f *os.File) (Timeline, error) {

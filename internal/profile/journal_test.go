@@ -449,3 +449,37 @@ func TestOpenJournalTimeline(t *testing.T) {
 		t.Errorf("encoded a timeline whose rows could not be read again")
 	}
 }
+
+// TestOpenJournalTimelineZero: series zero in every bucket of a journal
+// are the encoded profile's zero_columns from what its first read found,
+// as ReadJournal's; after Close a pass fails.
+func TestOpenJournalTimelineZero(t *testing.T) {
+	buckets := []Bucket{
+		{Index: 0, Arrivals: 3, Events: 1, Queued: 3, MaxDepth: 3, Drained: 2, Delivered: 2, Producers: 1},
+		{Index: 9, Arrivals: 2, Events: 1, Queued: 2, MaxDepth: 3, Drained: 3, Delivered: 3, Producers: 1},
+	}
+	path := writeJournal(t, buckets, 20)
+	want := readJournalFile(t, path)
+	tl, err := OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := *want
+	p.Timeline = tl
+	var got, exp bytes.Buffer
+	if err := p.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Encode(&exp); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != exp.String() || !strings.Contains(got.String(), `"zero_columns": ["lost_events", "lost", "waits", "wait_ns"]`) {
+		t.Errorf("encoded:\n%s\nwant, with zero_columns:\n%s", got.String(), exp.String())
+	}
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.Rows(); err == nil {
+		t.Errorf("the rows of a closed journal read again")
+	}
+}
