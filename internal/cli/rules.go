@@ -148,10 +148,7 @@ func buildRulesReport(p *profile.Profile, sortBy string) rulesReport {
 		}
 		// Rule demand (RuleDemand) has no blocked-time part: the share is
 		// of the demand without it, so that the shares add up to one.
-		for _, v := range d.Records {
-			total += v
-		}
-		total -= d.AddedBlocked
+		total = d.TotalRecords() - d.AddedBlocked
 	} else {
 		rep.LimitNote = "no limits: " + err.Error()
 	}

@@ -184,6 +184,18 @@ func appendSpan(spans []Span, first, end int) []Span {
 	return append(spans, Span{First: first, Len: end - first})
 }
 
+// TotalRecords is the demand over every bucket: Records summed, whether
+// indexed by entry or by bucket (an idle bucket has none). Outside this
+// package the series are read through this or Dense, never indexed: with
+// Spans set, Records[i] is not bucket i.
+func (d *Demand) TotalRecords() float64 {
+	total := 0.0
+	for _, v := range d.Records {
+		total += v
+	}
+	return total
+}
+
 // Len is how many buckets the demand spans.
 func (d *Demand) Len() int {
 	if d.Buckets > 0 || d.Spans != nil {

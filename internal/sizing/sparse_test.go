@@ -38,6 +38,9 @@ func TestSparseDemand(t *testing.T) {
 				if run == 1 && (sparse.Spans == nil || len(sparse.Records) == sparse.Len()) {
 					t.Fatalf("no idle bucket left out of %d", sparse.Len())
 				}
+				if a, b := sparse.TotalRecords(), dense.TotalRecords(); a != b {
+					t.Errorf("total records: sparse %v, dense %v", a, b)
+				}
 				got := sparse.Dense()
 				for name, eq := range map[string]bool{
 					"records": slices.Equal(got.Records, dense.Records), "burst": slices.Equal(got.Burst, dense.Burst),
