@@ -42,9 +42,17 @@ func TestConsumerSleep(t *testing.T) {
 	}
 	p := &Probe{opts: opts, coll: coll, points: points}
 
-	cmd := exec.Command("sleep", "1")
+	// The process goes to sleep only once it is watched: a `sleep 1`
+	// started at once was asleep before counting began on a loaded host
+	// (a make test's VMs alongside), and only its exit was seen. It waits
+	// on its stdin first, then becomes `sleep 1` (the same pid).
+	cmd := exec.Command("sh", "-c", "read go && exec sleep 1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
-		t.Skipf("no sleep: %v", err)
+		t.Skipf("no sh: %v", err)
 	}
 	if err := p.SetConsumer(uint32(cmd.Process.Pid)); err != nil {
 		t.Fatal(err)
@@ -53,6 +61,10 @@ func TestConsumerSleep(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
