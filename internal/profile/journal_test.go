@@ -405,15 +405,8 @@ func TestOpenJournalTimeline(t *testing.T) {
 	}
 	p := *want
 	p.Timeline = tl
-	var got, exp bytes.Buffer
-	if err := p.Encode(&got); err != nil {
-		t.Fatal(err)
-	}
-	if err := want.Encode(&exp); err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != exp.String() {
-		t.Errorf("encoded:\n%s\nwant:\n%s", got.String(), exp.String())
+	if got, exp := encodedBoth(t, &p, want); got != exp {
+		t.Errorf("encoded:\n%s\nwant:\n%s", got, exp)
 	}
 	if d, w := tl.Dense(), want.Timeline.Dense(); !reflect.DeepEqual(d, w) {
 		t.Errorf("dense %+v, want %+v", d, w)
@@ -466,15 +459,8 @@ func TestOpenJournalTimelineZero(t *testing.T) {
 	}
 	p := *want
 	p.Timeline = tl
-	var got, exp bytes.Buffer
-	if err := p.Encode(&got); err != nil {
-		t.Fatal(err)
-	}
-	if err := want.Encode(&exp); err != nil {
-		t.Fatal(err)
-	}
-	if got.String() != exp.String() || !strings.Contains(got.String(), `"zero_columns": ["lost_events", "lost", "waits", "wait_ns"]`) {
-		t.Errorf("encoded:\n%s\nwant, with zero_columns:\n%s", got.String(), exp.String())
+	if got, exp := encodedBoth(t, &p, want); got != exp || !strings.Contains(got, `"zero_columns": ["lost_events", "lost", "waits", "wait_ns"]`) {
+		t.Errorf("encoded:\n%s\nwant, with zero_columns:\n%s", got, exp)
 	}
 	if err := tl.Close(); err != nil {
 		t.Fatal(err)
@@ -482,4 +468,18 @@ func TestOpenJournalTimelineZero(t *testing.T) {
 	if _, err := tl.Rows(); err == nil {
 		t.Errorf("the rows of a closed journal read again")
 	}
+}
+
+// encodedBoth is p and want encoded: a profile over an opened journal's
+// timeline and the same profile read whole (ReadJournal).
+func encodedBoth(t *testing.T, p, want *Profile) (string, string) {
+	t.Helper()
+	var got, exp bytes.Buffer
+	if err := p.Encode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.Encode(&exp); err != nil {
+		t.Fatal(err)
+	}
+	return got.String(), exp.String()
 }
