@@ -168,7 +168,9 @@ func (o *exporterOptions) run(parent context.Context) error {
 		Attach: o.mode, Every: o.Interval, KeepBuckets: exporterKeepBuckets,
 		Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz,
 		Snapshot: func(p *profile.Profile) error {
-			coll.Update(p)
+			if err := coll.Update(p); err != nil {
+				return err
+			}
 			if ready {
 				return nil
 			}

@@ -69,6 +69,7 @@
 package exporter
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -170,8 +171,9 @@ func New(top int) *Collector {
 }
 
 // Update publishes a snapshot (a cumulative profile since attaching).
-// Snapshots must come from one recording, oldest first.
-func (c *Collector) Update(p *profile.Profile) {
+// Snapshots must come from one recording, oldest first. A snapshot whose
+// stalls cannot be measured is not published.
+func (c *Collector) Update(p *profile.Profile) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := &view{attach: label(p.Attach), kernel: label(p.KernelRelease), totals: p.Totals, hz: p.HZ}
@@ -195,7 +197,10 @@ func (c *Collector) Update(p *profile.Profile) {
 	}
 	v.histCounts, v.histCount = histogram(p.WaitHistogramNs)
 	v.consumer = p.Consumer
-	v.stalls = c.stalls.update(p)
+	var err error
+	if v.stalls, err = c.stalls.update(p); err != nil {
+		return fmt.Errorf("updating metrics: %w", err)
+	}
 
 	rules := make([]row[ruleID], 0, len(p.Rules))
 	for _, r := range p.Rules {
@@ -251,6 +256,7 @@ func (c *Collector) Update(p *profile.Profile) {
 		v.units = c.units.series()
 	}
 	c.view.Store(v)
+	return nil
 }
 
 // label makes a label value of what the kernel gave: program names and

@@ -163,7 +163,7 @@ auditprof_silent_drops_total 3
 // TestMetrics: every name, type, label and value of one snapshot.
 func TestMetrics(t *testing.T) {
 	c := New(DefaultTop)
-	c.Update(testProfile())
+	mustUpdate(t, c, testProfile())
 	if err := testutil.CollectAndCompare(c, strings.NewReader(wantText)); err != nil {
 		t.Error(err)
 	}
@@ -194,7 +194,7 @@ func TestNoAuditGet(t *testing.T) {
 	p := testProfile()
 	p.AuditAfter = nil
 	c := New(DefaultTop)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	for _, name := range []string{"auditprof_kernel_lost_total", "auditprof_backlog_depth", "auditprof_backlog_limit", "auditprof_backlog_wait_time_seconds"} {
 		if n := testutil.CollectAndCount(c, name); n != 0 {
 			t.Errorf("%s: %d series without AUDIT_GET", name, n)
@@ -205,7 +205,7 @@ func TestNoAuditGet(t *testing.T) {
 	}
 	p = testProfile()
 	p.HZ = 0
-	c.Update(p)
+	mustUpdate(t, c, p)
 	if n := testutil.CollectAndCount(c, "auditprof_backlog_wait_time_seconds"); n != 0 {
 		t.Errorf("backlog_wait_time_seconds exported without HZ")
 	}
@@ -220,7 +220,7 @@ func TestOverflowsEveryField(t *testing.T) {
 	for i := range rv.NumField() {
 		rv.Field(i).SetUint(uint64(100 + i))
 	}
-	c.Update(p)
+	mustUpdate(t, c, p)
 	fams := gather(t, c)
 	got := map[float64]bool{}
 	for _, m := range fams["auditprof_overflows_total"].GetMetric() {
@@ -322,7 +322,7 @@ func checkSeq(t *testing.T, top int, snaps []*profile.Profile) map[string]float6
 	c := New(top)
 	prev := map[string]float64{}
 	for k, p := range snaps {
-		c.Update(p)
+		mustUpdate(t, c, p)
 		fams := gather(t, c)
 		cur := flat(fams)
 		for s, v := range prev {
@@ -431,7 +431,7 @@ func TestKernelOverflowRows(t *testing.T) {
 // TestSeveralKeys: keys joined by \x01 in the kernel are shown with commas.
 func TestSeveralKeys(t *testing.T) {
 	c := New(1)
-	c.Update(&profile.Profile{Rules: []profile.Rule{{Key: "a\x01b", Syscall: 2, Arch: "x86_64", Records: 1}}})
+	mustUpdate(t, c, &profile.Profile{Rules: []profile.Rule{{Key: "a\x01b", Syscall: 2, Arch: "x86_64", Records: 1}}})
 	if v, ok := Value(gather(t, c), "auditprof_rule_records_total", "key", "a,b", "syscall", "syscall 2", "comm", ""); !ok || v != 1 {
 		t.Errorf("Value = %g, %v", v, ok)
 	}
@@ -441,7 +441,7 @@ func TestSeveralKeys(t *testing.T) {
 // the scrape.
 func TestInvalidUTF8(t *testing.T) {
 	c := New(DefaultTop)
-	c.Update(&profile.Profile{
+	mustUpdate(t, c, &profile.Profile{
 		Rules:     []profile.Rule{{Syscall: 2, Arch: "x86_64", Comm: "a\xffb", Records: 1}},
 		Processes: []profile.Process{{Tgid: 1, Comm: "a\xffb", Records: 1}},
 	})
@@ -501,7 +501,7 @@ func TestConsumerMetrics(t *testing.T) {
 		},
 		Kauditd: &profile.Kauditd{PID: 2, SendBlockedNs: 7e9, SendRetryNs: 1e9}}
 	c := New(0)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	fams := gather(t, c)
 	got := map[string]float64{}
 	for _, name := range []string{"auditprof_consumer_seconds_total", "auditprof_kauditd_seconds_total", "auditprof_kauditd_send_seconds_total", "auditprof_consumer_records_received_total"} {
@@ -536,7 +536,7 @@ func TestConsumerMetrics(t *testing.T) {
 	}
 	p.Consumer = nil
 	c = New(0)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	if n := testutil.CollectAndCount(c, "auditprof_consumer_seconds_total"); n != 0 {
 		t.Errorf("%d consumer series without a consumer", n)
 	}
@@ -667,7 +667,7 @@ func TestStallMetrics(t *testing.T) {
 		{"after a gap", 74, 88, 0.06, []int{3, 5, 2, 10, 6}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c.Update(r.snapshot(tc.from, tc.to))
+			mustUpdate(t, c, r.snapshot(tc.from, tc.to))
 			fams := gather(t, c)
 			checkStallGauge(t, fams, r, tc.from, tc.to, tc.longest)
 
@@ -754,7 +754,7 @@ func checkStallGauge(t *testing.T, fams map[string]*dto.MetricFamily, r *stallRe
 func TestStallFirstWindow(t *testing.T) {
 	r := stallLayout()
 	c := New(DefaultTop)
-	c.Update(r.snapshot(60, 70))
+	mustUpdate(t, c, r.snapshot(60, 70))
 	fams := gather(t, c)
 	checkStallGauge(t, fams, r, 60, 70, 0)
 	if got, ok := Value(fams, "auditprof_consumer_stall_seconds_count"); !ok || got != 0 {
@@ -766,7 +766,7 @@ func TestStallFirstWindow(t *testing.T) {
 // per-bucket queue to measure).
 func TestNoStallSeries(t *testing.T) {
 	c := New(DefaultTop)
-	c.Update(testProfile())
+	mustUpdate(t, c, testProfile())
 	for _, name := range []string{"auditprof_consumer_stall_longest_seconds", "auditprof_consumer_stall_seconds"} {
 		if n := testutil.CollectAndCount(c, name); n != 0 {
 			t.Errorf("%s: %d series without a timeline", name, n)
@@ -786,8 +786,19 @@ func TestStallBounds(t *testing.T) {
 	r.steady(1)
 	r.stall(4)
 	r.steady(1)
-	v := s.update(r.snapshot(0, len(r.queued)))
+	v, err := s.update(r.snapshot(0, len(r.queued)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if v == nil || v.count != 1 || v.counts[1] != 0 || v.counts[2] != 1 {
 		t.Errorf("a 40 ms stall: %+v", v)
+	}
+}
+
+// mustUpdate publishes p, failing the test if the collector refuses it.
+func mustUpdate(t *testing.T, c *Collector, p *profile.Profile) {
+	t.Helper()
+	if err := c.Update(p); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -40,7 +40,7 @@ func TestServeAndParse(t *testing.T) {
 	if body, _ := get("/metrics"); strings.Contains(body, "auditprof_") {
 		t.Errorf("metrics before the first snapshot:\n%s", body)
 	}
-	c.Update(testProfile())
+	mustUpdate(t, c, testProfile())
 	body, ctype := get("/metrics")
 	if !strings.HasPrefix(ctype, "text/plain") {
 		t.Errorf("Content-Type %q", ctype)

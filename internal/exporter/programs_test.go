@@ -21,7 +21,7 @@ func TestProcessSeriesFromPrograms(t *testing.T) {
 		{Comm: "other", Overflow: true, Records: 25},
 	}
 	c := New(DefaultTop)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	got := map[string]float64{}
 	var sum float64
 	for _, m := range gather(t, c)["auditprof_process_records_total"].GetMetric() {
@@ -67,7 +67,7 @@ func TestUnitSeries(t *testing.T) {
 		return got, sum
 	}
 	c := New(DefaultTop)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	got, sum := units(c)
 	if got["cron.service /system.slice/cron.service"] != 30000 || got["/ /"] != 100 || got["cgroup 9 "] != 10 ||
 		got["other other"] != 25 { // the kernel table's overflow row goes to "other", as in every family
@@ -78,14 +78,14 @@ func TestUnitSeries(t *testing.T) {
 	}
 	// Two places: the rest in "other".
 	c = New(2)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	got, sum = units(c)
 	if len(got) != 3 || got["cron.service /system.slice/cron.service"] != 30000 || got["other other"] != 35 || sum != float64(p.Totals.Records) {
 		t.Errorf("unit series with 2 places %v", got)
 	}
 	p.ByProgram = nil
 	c = New(DefaultTop)
-	c.Update(p)
+	mustUpdate(t, c, p)
 	if got, _ := units(c); len(got) != 0 {
 		t.Errorf("unit series without program rows: %v", got)
 	}

@@ -75,11 +75,11 @@ type stallView struct {
 
 // update measures the snapshot's window and counts the stalls that ended
 // in it; nil when the snapshot has no per-bucket queue to measure.
-func (s *stallTracker) update(p *profile.Profile) *stallView {
+func (s *stallTracker) update(p *profile.Profile) (*stallView, error) {
 	t := &p.Timeline
 	d := t.Dense() // the probe's dense minute: this indexes the series
 	if t.BucketNs <= 0 || len(d.Queued) != t.Len() || len(d.Drained) != t.Len() {
-		return nil
+		return nil, nil
 	}
 	if t.BucketNs != s.bucketNs {
 		s.bucketNs, s.levels = t.BucketNs, nil
@@ -88,9 +88,7 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 	depth := s.startDepth(p, first)
 	stalls, err := sizing.FindStalls(t, depth)
 	if err != nil {
-		// Dense above made t the dense form, whose rows are in memory:
-		// reading them does not fail.
-		panic(fmt.Sprintf("finding stalls of a dense timeline: %v", err))
+		return nil, fmt.Errorf("finding stalls: %w", err)
 	}
 
 	s.from = first
@@ -124,7 +122,7 @@ func (s *stallTracker) update(p *profile.Profile) *stallView {
 		cum += n
 		v.counts[k] = cum
 	}
-	return v
+	return v, nil
 }
 
 // startDepth is the queue's length by the counts at the start of bucket

@@ -91,8 +91,13 @@ func NewTimeline(bucketNs, startNs int64, s Series) Timeline {
 // Dense returns the timeline's dense series, to read or to fill in
 // place, turning a sparse timeline into the dense form first (a day of
 // 10 ms buckets: 760 MB; a consumer that need not index the series reads
-// the rows instead).
+// the rows instead). A timeline whose rows are in a journal
+// (OpenJournalTimeline) has no dense form: it is read with All, and
+// Dense panics on it, before loading anything.
 func (t *Timeline) Dense() *Series {
+	if t.file != nil {
+		panic("profile: Dense of a journal's timeline (OpenJournalTimeline): read it with All")
+	}
 	if t.sparse {
 		t.densify()
 	}
@@ -176,13 +181,23 @@ func (t *Timeline) All() iter.Seq2[*Bucket, error] {
 		case t.file != nil:
 			t.file.all(t, yield)
 		case t.sparse:
-			for i := range t.rows {
-				if !yield(&t.rows[i], nil) {
-					return
-				}
-			}
+			RowSeq(t.rows)(yield)
 		default:
 			t.denseRows(yield)
+		}
+	}
+}
+
+// RowSeq yields rows, in their order, as All yields a timeline's: for a
+// caller that holds a timeline's rows (Rows) and passes them again where
+// a timeline's All is taken, rather than reading a journal's file or
+// finding a dense timeline's rows in every bucket again.
+func RowSeq(rows []Bucket) iter.Seq2[*Bucket, error] {
+	return func(yield func(*Bucket, error) bool) {
+		for i := range rows {
+			if !yield(&rows[i], nil) {
+				return
+			}
 		}
 	}
 }
@@ -227,21 +242,16 @@ func valueAt(s []uint64, i int) uint64 {
 	return s[i]
 }
 
-// densify turns a sparse timeline into the dense form (every series one
-// value per bucket, as schema 1 and the builders have it), for Dense; a
-// dense timeline is left as it is.
+// densify turns a sparse timeline whose rows are in memory into the
+// dense form (every series one value per bucket, as schema 1 and the
+// builders have it), for Dense; a dense timeline is left as it is.
 func (t *Timeline) densify() {
 	if !t.sparse {
 		return
 	}
-	rows, err := t.Rows()
-	if err != nil {
-		// Only a journal's timeline (OpenJournalTimeline) fails here,
-		// and record's stop, its one user, never densifies it.
-		panic(fmt.Sprintf("densifying timeline: %v", err))
-	}
+	rows := t.rows
 	n, has := t.buckets, t.has
-	t.sparse, t.buckets, t.rows, t.file, t.has = false, 0, nil, nil, [seriesCount]bool{}
+	t.sparse, t.buckets, t.rows, t.has = false, 0, nil, [seriesCount]bool{}
 	cols := t.columns()
 	for k, c := range cols {
 		switch {
@@ -380,10 +390,7 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	// A series that is zero in every bucket is named in zero_columns and
 	// left out of the rows: on a day without losses or waits four of the
 	// eleven values of every busy bucket (issue 14: the profile's size).
-	nonzero, err := t.nonzeroSeries()
-	if err != nil {
-		return nil, err
-	}
+	nonzero := t.nonzeroSeries()
 	var zeros []string
 	written, wcols := at[:0:0], cols[:0:0]
 	for j, k := range at {
@@ -495,11 +502,11 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 // it is other than 0 in some bucket: from the series of a dense
 // timeline, the rows of a sparse one, and what a journal's first read
 // found (OpenJournalTimeline), without reading its file again.
-func (t *Timeline) nonzeroSeries() ([seriesCount]bool, error) {
+func (t *Timeline) nonzeroSeries() [seriesCount]bool {
 	var nz [seriesCount]bool
 	switch {
 	case t.file != nil:
-		return t.file.nonzero, nil
+		return t.file.nonzero
 	case t.sparse:
 		for i := range t.rows {
 			for k, v := range t.rows[i].values() {
@@ -516,7 +523,7 @@ func (t *Timeline) nonzeroSeries() ([seriesCount]bool, error) {
 			}
 		}
 	}
-	return nz, nil
+	return nz
 }
 
 // timelineFile is what a timeline object may hold: schema 1's dense arrays
@@ -584,26 +591,21 @@ func (t *Timeline) UnmarshalJSON(data []byte) error {
 }
 
 // beginSparse makes t an empty sparse timeline of n buckets carrying the
-// series of names it knows, and returns where a row's values go:
-// places[k] is the place in columns of names[k], -1 for a name this
+// series of a file's columns it knows, and returns where a row's values
+// go: places[k] is the place in names of columns[k], -1 for a name this
 // build does not know (skipped).
-func (t *Timeline) beginSparse(names []string, n int) ([]int, error) {
+func (t *Timeline) beginSparse(columns []string, n int) ([]int, error) {
 	t.sparse, t.buckets, t.rows = true, n, nil
-	known := map[string]int{}
-	for k, c := range t.columns() {
-		known[c.name] = k
-	}
-	places := make([]int, len(names))
+	places := make([]int, len(columns))
 	seen := map[string]bool{}
-	for j, name := range names {
+	for j, name := range columns {
 		if seen[name] {
 			return nil, fmt.Errorf("columns names %q twice", name)
 		}
 		seen[name] = true
-		places[j] = -1
-		if k, ok := known[name]; ok {
-			places[j] = k
-			t.has[k] = true
+		places[j] = slices.Index(names, name)
+		if places[j] >= 0 {
+			t.has[places[j]] = true
 		}
 	}
 	return places, nil
@@ -617,7 +619,7 @@ func (t *Timeline) carryZero(columns, zero []string) error {
 		if slices.Contains(columns, name) {
 			return fmt.Errorf("zero_columns names %q, which columns names too", name)
 		}
-		if k := slices.Index(names[:], name); k > 0 {
+		if k := slices.Index(names, name); k > 0 {
 			t.has[k] = true
 		} else if k == 0 {
 			return errors.New("zero_columns names arrivals, which every timeline writes")

@@ -383,12 +383,12 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		return nil, fmt.Errorf("reading timeline rows: %w", err)
 	}
 	delivered := t.Carries("delivered")
-	drain, err := anchoredDrain(heldRows(rows), n, d.StartDepth)
+	drain, err := anchoredDrain(profile.RowSeq(rows), n, d.StartDepth)
 	if err != nil {
 		return nil, err
 	}
 	busy := newBitset(n)
-	if d.stalls, err = findStalls(t, heldRows(rows), d.StartDepth, drain); err != nil {
+	if d.stalls, err = findStalls(t, profile.RowSeq(rows), d.StartDepth, drain); err != nil {
 		return nil, err
 	}
 	longest := d.longestStall()

@@ -67,21 +67,6 @@ func (s *rowStream) close() error {
 	return s.err
 }
 
-// heldRows is rows, which Reconstruct holds for its rowCursors, as
-// Timeline.All gives them, for the passes of the drain and the stalls: a
-// dense timeline's rows would be found again in every bucket of its
-// series on each pass (twice the time for a day), a journal's read again
-// from its file.
-func heldRows(rows []profile.Bucket) iter.Seq2[*profile.Bucket, error] {
-	return func(yield func(*profile.Bucket, error) bool) {
-		for i := range rows {
-			if !yield(&rows[i], nil) {
-				return
-			}
-		}
-	}
-}
-
 // noRow is the values of a bucket without a row: all zero. Never modified.
 var noRow profile.Bucket
 

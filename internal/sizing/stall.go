@@ -55,7 +55,7 @@ func FindStalls(t *profile.Timeline, startDepth float64) ([]Stall, error) {
 }
 
 // findStalls is FindStalls over t's rows (Timeline.All, or the rows
-// Reconstruct holds: heldRows); drained, when not nil, is the timeline's
+// Reconstruct holds: profile.RowSeq); drained, when not nil, is the timeline's
 // anchored drain (anchoredDrain), which Reconstruct has at hand: without
 // Delivered it stands in for what the consumer took. A bucket without a
 // row has nothing queued and nothing taken, so it ends a stall, or, by
