@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -106,29 +107,37 @@ func checkStall(t *testing.T, g guestRun) {
 	for i := 1; i <= 6; i++ {
 		runs = append(runs, stalledRun{name: fmt.Sprintf("b%d", i)})
 	}
-	hi1 := uint64(0)
+	// held[k] is the smallest limit that held among runs where kauditd
+	// moved audit_queue k times (1 or 2).
+	var held [3]uint64
 	var seen []string
 	for i := range runs {
 		s := &runs[i]
 		s.limit, s.lost, s.tot = g.status(s.name + ".after")["backlog_limit"], g.delta(s.name, "lost"), g.profile(s.name).Totals
-		seen = append(seen, fmt.Sprintf("%s %d: lost %d, retry queued %d (deepest %d)", s.name, s.limit, s.lost, s.tot.RetryQueued, s.tot.MaxRetryDepth))
-		if s.lost == 0 && oneMove(s.tot) && (hi1 == 0 || s.limit < hi1) {
-			hi1 = s.limit
+		k := moves(s.tot)
+		seen = append(seen, fmt.Sprintf("%s %d: lost %d, retry queued %d (deepest %d, %d moves)", s.name, s.limit, s.lost, s.tot.RetryQueued, s.tot.MaxRetryDepth, k))
+		if s.lost == 0 && k >= 1 && k <= 2 && (held[k] == 0 || s.limit < held[k]) {
+			held[k] = s.limit
 		}
 	}
 	t.Logf("stalled runs: %s", strings.Join(seen, "; "))
 	tot2 := g.profile("s2").Totals
 	t.Logf("s2: retry queued %d (deepest %d), hold queued %d (deepest %d)", tot2.RetryQueued, tot2.MaxRetryDepth, tot2.HoldQueued, tot2.MaxHoldDepth)
-	if hi1 == 0 {
-		t.Logf("no stalled run that held moved audit_queue once: R/hi %.2f not asserted", float64(r)/float64(hi))
-	} else {
-		ratio := float64(r) / float64(hi1)
-		t.Logf("the smallest limit that held a stall with one move: %d; R is %.2fx it", hi1, ratio)
-		if ratio > 1.5 {
-			t.Errorf("R = %d is %.2fx the smallest limit that held the stall with kauditd moving audit_queue once (%d), more than 1.5x", r, ratio, hi1)
+	// With one move R is within 1.5x of what the kernel needed. A second
+	// move splits what the one-move run had to hold in two, and the
+	// kernel needs the larger part, at least half of it: 3x then.
+	for k := 1; k <= 2; k++ {
+		if held[k] == 0 {
+			t.Logf("no stalled run that held moved audit_queue %d times: R/hi not asserted for it", k)
+			continue
+		}
+		ratio, bound := float64(r)/float64(held[k]), 1.5*float64(k)
+		t.Logf("the smallest limit that held a stall with %d moves: %d; R is %.2fx it", k, held[k], ratio)
+		if ratio > bound {
+			t.Errorf("R = %d is %.2fx the smallest limit that held the stall with kauditd moving audit_queue %d times (%d), more than %.1fx", r, ratio, k, held[k], bound)
 		}
 	}
-	if sH := runs[1]; oneMove(sH.tot) && sH.lost == 0 {
+	if sH := runs[1]; moves(sH.tot) == 1 && sH.lost == 0 {
 		t.Errorf("R/2 = %d lost nothing under the stall, and kauditd moved audit_queue once in it", sH.limit)
 	}
 	if float64(r) > 1.5*minimum {
@@ -208,9 +217,36 @@ func checkStall(t *testing.T, g guestRun) {
 	}
 }
 
-// oneMove says whether kauditd moved audit_queue to its retry queue once
-// in a recorded stall: every record put on the retry queue was on it at
-// once, give or take the few an earlier timeout moved.
-func oneMove(tot profile.Totals) bool {
-	return tot.MaxRetryDepth > 0 && float64(tot.RetryQueued) < 1.5*float64(tot.MaxRetryDepth)
+// moves is how many times kauditd moved audit_queue to its retry queue
+// in a recorded stall: each move puts all audit_queue holds on the retry
+// queue at once, so the records put there are about that many times the
+// deepest it got (give or take the few an earlier timeout moved); 0 when
+// nothing was moved.
+func moves(tot profile.Totals) int {
+	if tot.MaxRetryDepth == 0 {
+		return 0
+	}
+	return int(math.Round(float64(tot.RetryQueued) / float64(tot.MaxRetryDepth)))
+}
+
+// TestMoves: the number of moves from what TestStall's runs recorded
+// (6.1: one move, 654-659 queued, 651-656 the deepest; 6.12: two, 1101-1335
+// queued, about 665 the deepest).
+func TestMoves(t *testing.T) {
+	for _, tc := range []struct {
+		queued, deepest uint64
+		want            int
+	}{
+		{0, 0, 0},
+		{654, 651, 1},
+		{659, 656, 1},
+		{1101, 665, 2},
+		{1335, 671, 2},
+		{1329, 671, 2},
+		{2000, 665, 3},
+	} {
+		if got := moves(profile.Totals{RetryQueued: tc.queued, MaxRetryDepth: tc.deepest}); got != tc.want {
+			t.Errorf("moves(queued %d, deepest %d) = %d, want %d", tc.queued, tc.deepest, got, tc.want)
+		}
+	}
 }
