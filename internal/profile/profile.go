@@ -60,15 +60,20 @@ type Profile struct {
 	// audit_queue to its retry queue (kernel.KauditdSendTimeout), 0 where
 	// it waits until auditd reads or where that is unknown. A replayed
 	// stall credits those moves only where it is set (sizing, model.md).
-	KauditdSendTimeoutNs int64         `json:"kauditd_send_timeout_ns,omitempty"`
-	StartUnixNs          int64         `json:"start_unix_ns"`
-	DurationNs           int64         `json:"duration_ns"`
-	AuditBefore          *AuditStatus  `json:"audit_before"`
-	AuditAfter           *AuditStatus  `json:"audit_after"`
-	AttachPoints         []AttachPoint `json:"attach_points,omitempty"`
-	Totals               Totals        `json:"totals"`
-	Processes            []Process     `json:"processes"`
-	Rules                []Rule        `json:"rules"`
+	KauditdSendTimeoutNs int64        `json:"kauditd_send_timeout_ns,omitempty"`
+	StartUnixNs          int64        `json:"start_unix_ns"`
+	DurationNs           int64        `json:"duration_ns"`
+	AuditBefore          *AuditStatus `json:"audit_before"`
+	AuditAfter           *AuditStatus `json:"audit_after"`
+	// Settings are the audit settings' changes during the recording, in
+	// time order (issue 20): AuditBefore was in force until the first.
+	// Absent when nothing changed, and from older profiles (a reader that
+	// does not know it replays at AuditBefore throughout).
+	Settings     []SettingChange `json:"settings,omitempty"`
+	AttachPoints []AttachPoint   `json:"attach_points,omitempty"`
+	Totals       Totals          `json:"totals"`
+	Processes    []Process       `json:"processes"`
+	Rules        []Rule          `json:"rules"`
 	// ByProgram is the same records by program (ProgramRow): every
 	// record in exactly one row. Every mode (netlink builds it from the SYSCALL records); absent from older profiles.
 	ByProgram []ProgramRow `json:"by_program,omitempty"`
@@ -422,6 +427,9 @@ func (p *Profile) Validate() error {
 	}
 	if p.Attach != AttachNetlink && sum > p.Totals.Lost {
 		errs = append(errs, fmt.Errorf("lost_by_reason sums to %d, more than totals.lost %d", sum, p.Totals.Lost))
+	}
+	if err := validateSettings(p.Settings); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
