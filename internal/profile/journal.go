@@ -3,12 +3,14 @@ package profile
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -19,9 +21,10 @@ import (
 // in memory while it counts (issue 14: memory flat in the duration). It
 // is JSON lines:
 //
-//	{"journal": 1, "profile": {...}, "timeline": {"bucket_ns": ..., "start_ns": ..., "columns": [...]}}
+//	{"journal": 2, "profile": {...}, "timeline": {"bucket_ns": ..., "start_ns": ..., "columns": [...]}}
 //	[skip, v1, v2, ...]
 //	{"end": N}
+//	{"setting": {...}}
 //
 // The first line is the profile as known when counting began (kernel,
 // HZ, the audit status before, the attach mode; no totals) and the
@@ -29,13 +32,20 @@ import (
 // with every column of JournalColumns. An end line says that N buckets
 // had been read by then (the ones after the last row were empty);
 // record writes one at most every JournalMarkEvery and one when it stops.
-// A last line cut short (the process killed mid-write) is ignored.
+// A setting line is a change of an audit setting (SettingChange, issue
+// 20), written with the next flush after record saw it; it does not move
+// the bucket count. A last line cut short (the process killed mid-write)
+// is ignored.
 //
 // Decode reads a journal as a profile (see ReadJournal): the tools read
 // what a killed recording left.
 
-// JournalVersion is the journal's "journal" value.
-const JournalVersion = 1
+// JournalVersion is the journal's "journal" value. Version 2 added the
+// setting lines, which a reader of version 1 would refuse.
+const JournalVersion = 2
+
+// oldestJournalVersion is the oldest journal this build reads.
+const oldestJournalVersion = 1
 
 // JournalMarkEvery is how often, at most, the journal says how far it was
 // read: a recording killed in a quiet stretch keeps it to within this
@@ -206,6 +216,22 @@ func (j *Journal) Append(b Bucket) error {
 	return nil
 }
 
+// AddSetting adds a change of an audit setting, written with the next
+// Flush.
+func (j *Journal) AddSetting(c SettingChange) error {
+	line, err := json.Marshal(settingLine{Setting: &c})
+	if err != nil {
+		return fmt.Errorf("writing journal: %w", err)
+	}
+	j.buf = append(append(j.buf, line...), '\n')
+	return nil
+}
+
+// settingLine is a journal's setting line.
+type settingLine struct {
+	Setting *SettingChange `json:"setting"`
+}
+
 // Flush hands what was added to the writer, after an end line when read
 // (the buckets read so far) is JournalMarkEvery past the last one. It
 // returns the writer's error, if it had one.
@@ -344,9 +370,13 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		return nil, err
 	}
 	if err := journalLines(src, width, func(b int64, _ []int64) error { n = b + 1; rows++; return nil },
-		func(end int64) { n = max(n, end) }); err != nil {
+		func(end int64) { n = max(n, end) },
+		func(c SettingChange) { p.Settings = append(p.Settings, c) }); err != nil {
 		return nil, err
 	}
+	// In the order they were made: record writes a change when it sees
+	// it, and the kernel's hook and the poll see changes at different lags.
+	slices.SortStableFunc(p.Settings, func(a, b SettingChange) int { return cmp.Compare(a.MonoNs, b.MonoNs) })
 	if n > maxBuckets {
 		return nil, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
 	}
@@ -371,7 +401,7 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		}
 		t.addRow(row)
 		return nil
-	}, func(int64) {})
+	}, func(int64) {}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -412,8 +442,8 @@ func parseJournalHeader(first []byte) (journalHeader, error) {
 	if err := json.Unmarshal(first, &h); err != nil {
 		return h, fmt.Errorf("reading journal's first line: %w", err)
 	}
-	if h.Journal != JournalVersion {
-		return h, fmt.Errorf("reading journal: version %d, this auditprof reads %d", h.Journal, JournalVersion)
+	if h.Journal < oldestJournalVersion || h.Journal > JournalVersion {
+		return h, fmt.Errorf("reading journal: version %d, this auditprof reads %d to %d", h.Journal, oldestJournalVersion, JournalVersion)
 	}
 	if h.Timeline.BucketNs <= 0 {
 		return h, fmt.Errorf("reading journal: bucket_ns is %d", h.Timeline.BucketNs)
@@ -506,7 +536,7 @@ func openJournalTimeline(f *os.File) (Timeline, error) {
 			nonzero[k] = nonzero[k] || x != 0
 		}
 		return nil
-	}, func(end int64) { n = max(n, end) })
+	}, func(end int64) { n = max(n, end) }, nil)
 	if err != nil {
 		return Timeline{}, err
 	}
@@ -564,7 +594,7 @@ func (j *journalRows) all(t *Timeline, yield func(*Bucket, error) bool) {
 			return errBreak
 		}
 		return nil
-	}, func(int64) {})
+	}, func(int64) {}, nil)
 	if err == errBreak {
 		return
 	}
@@ -636,9 +666,9 @@ func endLine(l []byte) (int64, bool) {
 	return v, true
 }
 
-// journalLines calls row for each row (its bucket and values) and end
-// for each end line of src.
-func journalLines(src lineSource, width int, row func(int64, []int64) error, end func(int64)) error {
+// journalLines calls row for each row (its bucket and values), end for
+// each end line and, when not nil, setting for each setting line of src.
+func journalLines(src lineSource, width int, row func(int64, []int64) error, end func(int64), setting func(SettingChange)) error {
 	bucket := int64(0)
 	v := make([]int64, width)
 	for line := 2; ; line++ {
@@ -684,6 +714,15 @@ func journalLines(src lineSource, width int, row func(int64, []int64) error, end
 				return err
 			}
 			bucket++
+		case bytes.HasPrefix(l, []byte(`{"setting":`)):
+			if setting == nil {
+				continue // a pass over the rows: read once, by ReadJournal
+			}
+			var m settingLine
+			if err := json.Unmarshal(l, &m); err != nil || m.Setting == nil {
+				return fmt.Errorf("reading journal line %d: a setting line that does not read: %v", line, err)
+			}
+			setting(*m.Setting)
 		case l[0] == '{':
 			var m struct {
 				End *int64 `json:"end"`
@@ -691,7 +730,7 @@ func journalLines(src lineSource, width int, row func(int64, []int64) error, end
 			if v, ok := endLine(l); ok {
 				m.End = &v
 			} else if err := json.Unmarshal(l, &m); err != nil || m.End == nil {
-				return fmt.Errorf("reading journal line %d: want {\"end\": N} or a row", line)
+				return fmt.Errorf("reading journal line %d: want {\"end\": N}, {\"setting\": ...} or a row", line)
 			}
 			if *m.End < bucket || *m.End > maxBuckets {
 				return fmt.Errorf("reading journal line %d: end %d, but bucket %d was written", line, *m.End, bucket-1)

@@ -192,14 +192,17 @@ func TestJournalRejects(t *testing.T) {
 	row := "[0,1,1,0,1,0,1,1,0,0,0,0]\n"
 	for name, tc := range map[string]struct{ data, want string }{
 		"no first line":    {`{"journal":1`, "no complete first line"},
-		"version":          {strings.Replace(head, `"journal":1`, `"journal":2`, 1), "version 2"},
+		"version":          {strings.Replace(head, `"journal":2`, `"journal":3`, 1), "version 3"},
+		"version 0":        {strings.Replace(head, `"journal":2`, `"journal":0`, 1), "version 0"},
+		"bad setting":      {head + row + "{\"setting\":{\"mono_ns\":\"x\"}}\n" + row, "a setting line that does not read"},
+		"setting field":    {head + row + "{\"setting\":{\"field\":\"limit\",\"seen\":\"poll\"}}\n" + row, `settings[0].field is "limit"`},
 		"bad row mid-file": {head + row + "[0,1,x]\n" + row, "line 3"},
 		"short row":        {head + "[0,1,2]\n" + row, "2 values, want 11"},
 		"long row":         {head + "[0,1,1,0,1,0,1,1,0,0,0,0,7]\n" + row, "more values than columns"},
 		"negative skip":    {head + "[-1,1,1,0,1,0,1,1,0,0,0,0]\n" + row, "skip -1"},
 		"negative count":   {head + "[0,1,-1,0,1,0,1,1,0,0,0,0]\n" + row, "events is -1"},
 		"end going back":   {head + row + row + "{\"end\":1}\n" + row, "end 1"},
-		"other object":     {head + "{\"x\":1}\n" + row, "want {\"end\": N}"},
+		"other object":     {head + "{\"x\":1}\n" + row, "want {\"end\": N}, {\"setting\": ...} or a row"},
 		"past the maximum": {head + "[33554432,1,1,0,1,0,1,1,0,0,0,0]\n" + row, "at most"},
 		"text":             {head + "hello\n" + row, "want a row"},
 	} {
@@ -216,7 +219,12 @@ func TestJournalRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("through Decode: error %v, want one saying %q", err, tc.want)
 			}
-			// Opened in place, as record's stop reads its own.
+			// Opened in place, as record's stop reads its own: only the
+			// timeline, whose passes skip setting lines (record keeps its
+			// settings in memory).
+			if strings.Contains(name, "setting") {
+				return
+			}
 			path := filepath.Join(t.TempDir(), "j")
 			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
 				t.Fatal(err)
@@ -495,4 +503,75 @@ func encodedBoth(t *testing.T, p, want *Profile) (string, string) {
 		t.Fatal(err)
 	}
 	return got.String(), exp.String()
+}
+
+// TestJournalSettings: setting lines come back as the profile's settings,
+// in time order whatever order they were written in, without moving a
+// bucket; the timeline opened in place skips them; a version 1 journal
+// (no setting lines) is still read.
+func TestJournalSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.json.partial")
+	j, err := CreateJournal(path, journalHead(), 1e7, 5e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raise := SettingChange{MonoNs: 5e9 + 15e6, Field: SettingBacklogLimit, Old: 64, New: 20000, Seen: SeenKernel,
+		By: &SettingSender{Tgid: 9, PID: 9, Comm: "auditctl", Auid: 4294967295, Ses: 4294967295}}
+	gone := SettingChange{MonoNs: 5e9 + 12e6, SinceNs: 5e9 + 2e6, Field: SettingPID, Old: 640, Seen: SeenPoll}
+	buckets := []Bucket{{Index: 0, Arrivals: 3, Queued: 3, MaxDepth: 3, Drained: 3}, {Index: 2, Arrivals: 1, Queued: 1, MaxDepth: 1, Drained: 1}}
+	if err := j.Append(buckets[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel's raise seen first, then the poll's earlier change.
+	if err := j.AddSetting(raise); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.AddSetting(gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(buckets[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(5); err != nil {
+		t.Fatal(err)
+	}
+	p := readJournalFile(t, path)
+	if want := []SettingChange{gone, raise}; !reflect.DeepEqual(p.Settings, want) {
+		t.Errorf("settings %+v, want %+v", p.Settings, want)
+	}
+	rows, _ := p.Timeline.Rows()
+	if len(rows) != 2 || rows[0].Index != 0 || rows[1].Index != 2 || p.Timeline.Len() != 5 {
+		t.Errorf("rows %+v of %d buckets, want buckets 0 and 2 of 5", rows, p.Timeline.Len())
+	}
+	tl, err := OpenJournalTimeline(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	inPlace, err := tl.Rows()
+	if err != nil || !reflect.DeepEqual(inPlace, rows) {
+		t.Errorf("opened in place: rows %+v (%v), want %+v", inPlace, err, rows)
+	}
+
+	// A version 1 journal: the same lines less the settings.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v1 []string
+	for _, l := range strings.SplitAfter(string(data), "\n") {
+		if !strings.HasPrefix(l, `{"setting"`) {
+			v1 = append(v1, strings.Replace(l, `{"journal":2`, `{"journal":1`, 1))
+		}
+	}
+	old, err := ReadJournal(strings.NewReader(strings.Join(v1, "")))
+	if err != nil {
+		t.Fatalf("a version 1 journal: %v", err)
+	}
+	if old.Settings != nil || old.Timeline.Len() != 5 {
+		t.Errorf("a version 1 journal: settings %+v, %d buckets", old.Settings, old.Timeline.Len())
+	}
 }

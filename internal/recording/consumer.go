@@ -14,12 +14,14 @@ import (
 )
 
 // ConsumerSampleEvery is how often AUDIT_GET is read during a recording
-// to follow auditd's pid (a restart registers a new one). The reads are
-// made by one child process (auditnl.Helper: starting a process for each
-// read cost about 20 ms of guest time in the test VMs, every 5 s), which
-// the kernel can hold while the queue is over its limit, so they run
-// beside the map reads, never in their way.
-const ConsumerSampleEvery = 5 * time.Second
+// to follow auditd's pid (a restart registers a new one) and the audit
+// settings (settingsTracker): a change is placed within a second (it was
+// 5 s before the settings were followed). The reads are made by one child
+// process (auditnl.Helper: starting a process for each read cost about 20
+// ms of guest time in the test VMs), which the kernel can hold while the
+// queue is over its limit, so they run beside the map reads, never in
+// their way.
+const ConsumerSampleEvery = time.Second
 
 // auditdConf and auditdPlugins are where auditd's configuration is read;
 // variables for tests.
@@ -41,7 +43,7 @@ type consumerWatch struct {
 	first    uint32 // the first auditd seen: its socket's drops are read
 	drops0   uint64
 	haveDrop bool
-	pids     chan uint32
+	statuses chan polledStatus
 	inFlight bool
 	helper   *auditnl.Helper
 	cancel   context.CancelFunc
@@ -56,7 +58,7 @@ func newConsumerWatch(pr *probe.Probe, helper *auditnl.Helper, before *profile.A
 	if source == "" {
 		source = ConsumerSample
 	}
-	cw := &consumerWatch{pr: pr, source: source, pids: make(chan uint32, 1), ctx: ctx, cancel: cancel,
+	cw := &consumerWatch{pr: pr, source: source, statuses: make(chan polledStatus, 1), ctx: ctx, cancel: cancel,
 		helper: helper}
 	var pid uint32
 	if before != nil {
@@ -92,7 +94,23 @@ func (cw *consumerWatch) set(pid uint32) error {
 	return nil
 }
 
-// sample reads AUDIT_GET in the background; the pid arrives on cw.pids.
+// polledStatus is an AUDIT_GET reply read during the recording and when
+// (CLOCK_MONOTONIC ns); st is nil where the read failed.
+type polledStatus struct {
+	st *profile.AuditStatus
+	ns int64
+}
+
+// pid is the registered auditd the reply names, cw's where it failed.
+func (p polledStatus) pid(cw *consumerWatch) uint32 {
+	if p.st == nil {
+		return cw.pid
+	}
+	return p.st.PID
+}
+
+// sample reads AUDIT_GET in the background; the reply arrives on
+// cw.statuses.
 func (cw *consumerWatch) sample() {
 	if cw.inFlight {
 		return
@@ -100,11 +118,12 @@ func (cw *consumerWatch) sample() {
 	cw.inFlight = true
 	go func() {
 		st, err := cw.helper.Get(cw.ctx)
-		if err != nil || st == nil {
-			st = &profile.AuditStatus{PID: cw.pid}
+		ns, cerr := monoNow()
+		if err != nil || cerr != nil {
+			st = nil
 		}
 		select {
-		case cw.pids <- st.PID:
+		case cw.statuses <- polledStatus{st: st, ns: ns}:
 		case <-cw.ctx.Done():
 		}
 	}()

@@ -185,6 +185,11 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.AuditBefore = before
+	beforeNs, err := monoNow()
+	if err != nil {
+		return nil, err
+	}
+	settings := newSettingsTracker(before, beforeNs)
 	cw := newConsumerWatch(pr, helper, before, opts.Consumer, opts.ConsumerHz)
 	defer cw.stop() // count stops it too; here for the ways out before it
 	if n := pr.Note(); n != "" && opts.Notice != nil {
@@ -223,7 +228,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
 	err = (&counting{opts: opts, start: start, pr: pr, base: prof, helper: helper,
-		names: names, cw: cw, journal: journal}).run(ctx)
+		names: names, cw: cw, journal: journal, settings: settings}).run(ctx)
 	// Stopped where the programs stop counting, to cover the same time.
 	cw.stopMeasuring()
 	if err == nil {
@@ -239,6 +244,10 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.AuditAfter = after
+	if afterNs, err := monoNow(); err == nil {
+		settings.observe(*after, afterNs)
+	}
+	prof.Settings = settings.list()
 	if err := pr.Fill(prof); err != nil {
 		return nil, err
 	}
@@ -302,10 +311,11 @@ type counting struct {
 	// base holds the profile's fixed fields (kernel, HZ, AuditBefore).
 	base *profile.Profile
 	// helper answers every AUDIT_GET of the recording.
-	helper  *auditnl.Helper
-	names   *namer
-	cw      *consumerWatch
-	journal *profile.Journal
+	helper   *auditnl.Helper
+	names    *namer
+	cw       *consumerWatch
+	journal  *profile.Journal
+	settings *settingsTracker
 }
 
 // snapshot builds a live profile: base's fixed fields, the maps so far.
@@ -323,6 +333,7 @@ func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
 		return nil, err
 	}
 	snap.AuditAfter = after
+	snap.Settings = c.settings.list()
 	snap.DurationNs = time.Since(start).Nanoseconds()
 	if err := pr.Snapshot(snap); err != nil {
 		return nil, err
@@ -378,9 +389,22 @@ func (c *counting) run(ctx context.Context) error {
 		select {
 		case <-sample.C:
 			cw.sample()
-		case pid := <-cw.pids:
-			if err := cw.set(pid); err != nil {
+		case polled := <-cw.statuses:
+			if err := cw.set(polled.pid(cw)); err != nil {
 				return err
+			}
+			// A failed read shows no change: the next one that answers
+			// compares with the last that did.
+			var changes []profile.SettingChange
+			if polled.st != nil {
+				changes = c.settings.observe(*polled.st, polled.ns)
+			}
+			for _, ch := range changes {
+				if journal != nil {
+					if err := journal.AddSetting(ch); err != nil {
+						return err
+					}
+				}
 			}
 		case <-ctx.Done():
 			return nil
