@@ -38,6 +38,7 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			p.AuditBefore.Enabled, p.AuditBefore.BacklogLimit, p.AuditBefore.BacklogWaitTime,
 			human.Jiffies(p.AuditBefore.BacklogWaitTime, p.HZ), p.AuditBefore.PID)
 	}
+	writeSettings(w, p)
 	fmt.Fprintln(w)
 
 	secs := dur.Seconds()
@@ -60,8 +61,15 @@ func Write(w io.Writer, p *profile.Profile, top int) {
 			t.Waits, time.Duration(t.WaitNs).Round(time.Millisecond), time.Duration(t.BlockedNs).Round(time.Millisecond))
 	}
 	limit := ""
-	if p.AuditBefore != nil && p.AuditBefore.BacklogLimit > 0 {
-		limit = fmt.Sprintf(" of backlog_limit %d", p.AuditBefore.BacklogLimit)
+	if p.AuditBefore != nil {
+		switch l, changed, ok := peakLimit(p); {
+		case !ok:
+			limit = "(backlog_limit changed during the recording)"
+		case l > 0 && changed:
+			limit = fmt.Sprintf("of backlog_limit %d, in force then (it changed during the recording)", l)
+		case l > 0:
+			limit = fmt.Sprintf("of backlog_limit %d", l)
+		}
 	}
 	fmt.Fprintf(tw, "peak depth\t%d\t%s\n", t.MaxDepth, strings.TrimSpace(limit))
 	if t.Queued > 0 {

@@ -1,0 +1,68 @@
+package summary
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+)
+
+// writeSettings prints the audit settings' changes during the recording
+// (issue 20), each at its time from the timeline's start: what changed,
+// and who changed it where the kernel told, else the second the AUDIT_GET
+// replies place it in.
+func writeSettings(w io.Writer, p *profile.Profile) {
+	if len(p.Settings) == 0 {
+		return
+	}
+	at := func(ns int64) string {
+		return "+" + time.Duration(ns-p.Timeline.StartNs).Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "settings changed during the recording:\n")
+	for _, c := range p.Settings {
+		what := fmt.Sprintf("%s %d -> %d", c.Field, c.Old, c.New)
+		if c.Field == profile.SettingLostReset {
+			what = fmt.Sprintf("lost counter reset (%d -> %d)", c.Old, c.New)
+		}
+		switch {
+		case c.By != nil:
+			fmt.Fprintf(w, "  %s %s by %s (pid %d, auid %d)\n", at(c.MonoNs), what, c.By.Comm, c.By.Tgid, c.By.Auid)
+		case c.Seen == profile.SeenPoll:
+			fmt.Fprintf(w, "  %s %s (between the AUDIT_GET replies at %s and %s)\n", at(c.MonoNs), what, at(c.SinceNs), at(c.MonoNs))
+		default:
+			fmt.Fprintf(w, "  %s %s\n", at(c.MonoNs), what)
+		}
+	}
+}
+
+// peakLimit is the backlog_limit in force where the queue was deepest:
+// the one before the recording unless the limit changed, then the one in
+// force at the end of the deepest bucket (a rise within it may have made
+// room for that depth). ok is false where that bucket cannot be read.
+func peakLimit(p *profile.Profile) (limit uint32, changed, ok bool) {
+	before := *p.AuditBefore
+	for _, c := range p.Settings {
+		changed = changed || c.Field == profile.SettingBacklogLimit
+	}
+	if !changed {
+		return before.BacklogLimit, false, true
+	}
+	t := &p.Timeline
+	var deepest *profile.Bucket
+	var idx int64
+	for b, err := range t.All() {
+		if err != nil {
+			return 0, true, false
+		}
+		if deepest == nil || b.MaxDepth > deepest.MaxDepth {
+			cp := *b
+			deepest, idx = &cp, b.Index
+		}
+	}
+	if deepest == nil || t.BucketNs <= 0 {
+		return 0, true, false
+	}
+	end := t.StartNs + (idx+1)*t.BucketNs - 1
+	return profile.SettingsAt(before, p.Settings, end).BacklogLimit, true, true
+}
