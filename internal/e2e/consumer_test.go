@@ -2,9 +2,11 @@ package e2e
 
 import (
 	_ "embed"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,6 +89,37 @@ func checkConsumerRestart(t *testing.T, g guestRun) {
 	// its queues, drained its takes from audit_queue).
 	if p.Totals.Lost == 0 && c.Received != p.Totals.Drained {
 		t.Errorf("restart: the two auditds received %d, kauditd drained %d, nothing lost", c.Received, p.Totals.Drained)
+	}
+	checkPIDChanges(t, p, pids[0], pids[1])
+}
+
+// checkPIDChanges: the profile's settings follow auditd from first to
+// second (directly, or through 0 where a poll fell between the two), and
+// the status before with every change applied is the status after
+// (issue 20).
+func checkPIDChanges(t *testing.T, p *profile.Profile, first, second uint32) {
+	t.Helper()
+	var chain []string
+	pid := first
+	for _, ch := range p.Settings {
+		t.Logf("setting: %+v", ch)
+		if ch.Field != profile.SettingPID {
+			continue
+		}
+		chain = append(chain, fmt.Sprintf("%d->%d", ch.Old, ch.New))
+		if uint32(ch.Old) != pid || ch.Seen != profile.SeenPoll || ch.SinceNs >= ch.MonoNs {
+			t.Errorf("pid change %+v does not follow pid %d", ch, pid)
+		}
+		pid = uint32(ch.New)
+	}
+	if pid != second || len(chain) == 0 || len(chain) > 2 {
+		t.Errorf("pid changes %v: want %d to %d, directly or through 0", chain, first, second)
+	}
+	b, a := *p.AuditBefore, *p.AuditAfter
+	got := profile.SettingsAt(b, p.Settings, math.MaxInt64)
+	got.Lost, got.Backlog, got.BacklogWaitTimeActual = a.Lost, a.Backlog, a.BacklogWaitTimeActual
+	if !reflect.DeepEqual(got, a) {
+		t.Errorf("audit_before with the settings' changes is %+v, audit_after %+v", got, a)
 	}
 }
 

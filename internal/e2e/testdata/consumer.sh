@@ -57,8 +57,8 @@ done
 
 # restart: auditd stopped and started again in the middle of a recording
 # (fentry): the recording follows the new pid, read from AUDIT_GET every
-# 5 s by its helper process. restart.pids: the first auditd's pid, then
-# the second's.
+# second by its helper process, and lists the pid's changes in its
+# settings. restart.pids: the first auditd's pid, then the second's.
 MODE=fentry
 record restart --duration 600s
 opens 500
