@@ -102,6 +102,7 @@ static const enum rule_syscall *btf_rule_syscall __attribute__((used));
 static const enum consumer_cause *btf_consumer_cause __attribute__((used));
 static const enum consumer_sizes *btf_consumer_sizes __attribute__((used));
 static const enum proc_slot *btf_proc_slot __attribute__((used));
+static const enum settings_sizes *btf_settings_sizes __attribute__((used));
 
 /* Set before load. */
 const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
@@ -446,6 +447,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tl_slot);
 } timeline SEC(".maps");
+
+/* The audit settings' changes while counting (audit_log_config_change),
+ * in the order their slots were claimed: settings_next is the next slot,
+ * and past SETTINGS_SLOTS it still counts the changes that found no slot
+ * (user space reports them). A few a configuration load or auditd start,
+ * never on a record's path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SETTINGS_SLOTS);
+	__type(key, __u32);
+	__type(value, struct setting_change);
+} settings_log SEC(".maps");
+
+__u32 settings_next = 0;
 
 static __always_inline struct counters *get_totals(void)
 {
@@ -1882,6 +1897,45 @@ int BPF_PROG(consumer_sched_switch, bool preempt, struct task_struct *prev, stru
 	return 0;
 }
 
+/* audit_log_config_change(function_name, new, old, allow_changes): a
+ * change of an audit setting, in the task that sent the AUDIT_SET. Its
+ * only caller runs under audit_ctl_lock (audit_receive holds it for every
+ * message), so the calls never overlap and the slot is claimed with plain
+ * loads and stores (an atomic that returns its value needs -mcpu=v3,
+ * 5.12+, and the kprobe family keeps to v1). The ns is written last, so
+ * that user space, which reads the slots below settings_next, leaves one
+ * still being filled (ns 0) for its next read. */
+static __always_inline void on_config_change(const char *name, __u32 new_val, __u32 old_val, int allow)
+{
+	if (!counting)
+		return;
+	__u32 i = settings_next;
+	settings_next = i + 1;
+	if (i >= SETTINGS_SLOTS)
+		return;
+	struct setting_change *c = bpf_map_lookup_elem(&settings_log, &i);
+	if (!c)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	c->tgid = id >> 32;
+	c->pid = (__u32)id;
+	c->new_val = new_val;
+	c->old_val = old_val;
+	c->allow = allow;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	c->auid = (__u32)-1;
+	c->ses = (__u32)-1;
+	/* Both are there with CONFIG_AUDIT (CONFIG_AUDITSYSCALL before 5.1). */
+	if (bpf_core_field_exists(task->loginuid))
+		c->auid = BPF_CORE_READ(task, loginuid.val);
+	if (bpf_core_field_exists(task->sessionid))
+		c->ses = BPF_CORE_READ(task, sessionid);
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	bpf_probe_read_kernel_str(c->name, sizeof(c->name), name);
+	c->ns = bpf_ktime_get_ns();
+}
+
 /* ---- fentry/fexit: BPF trampolines, x86-64 5.5+ (fec56f5890d9, "bpf:
  * Introduce BPF trampoline") and arm64 6.0+ (efc9909fdce0, "bpf, arm64:
  * Add bpf trampoline for arm64"); needs vmlinux BTF ---- */
@@ -1904,6 +1958,13 @@ SEC("fentry/audit_log_lost")
 int BPF_PROG(fentry_audit_log_lost, const char *message)
 {
 	on_log_lost(message);
+	return 0;
+}
+
+SEC("fentry/audit_log_config_change")
+int BPF_PROG(fentry_audit_log_config_change, char *function_name, __u32 new_val, __u32 old_val, int allow_changes)
+{
+	on_config_change(function_name, new_val, old_val, allow_changes);
 	return 0;
 }
 
@@ -2043,6 +2104,13 @@ SEC("kprobe/audit_log_lost")
 int BPF_KPROBE(kprobe_audit_log_lost, const char *message)
 {
 	on_log_lost(message);
+	return 0;
+}
+
+SEC("kprobe/audit_log_config_change")
+int BPF_KPROBE(kprobe_audit_log_config_change, char *function_name, __u32 new_val, __u32 old_val, int allow_changes)
+{
+	on_config_change(function_name, new_val, old_val, allow_changes);
 	return 0;
 }
 

@@ -314,4 +314,30 @@ struct consumer_thread {
 	__s32 cause; /* while off CPU; CAUSE_ON_CPU while on */
 };
 
+/* settings_log's size, and the longest setting name kept: the kernel's
+ * are at most "audit_backlog_wait_time_actual" (31 bytes with its NUL). */
+enum settings_sizes {
+	SETTINGS_SLOTS = 128,
+	SETTING_NAME_LEN = 32,
+};
+
+/* One change of an audit setting as the kernel logs it (issue 20):
+ * audit_log_config_change(name, new, old, allow_changes), called by every
+ * AUDIT_SET setter while audit is enabled, in the sender's task, before
+ * the new value is assigned (kernel/audit.c, audit_do_config_change). */
+struct setting_change {
+	__u64 ns;        /* ktime, the timeline's clock; written last (0: not yet) */
+	__u64 cgroup_id; /* the sender's */
+	__u32 new_val;
+	__u32 old_val;
+	__s32 allow;     /* 0: refused (audit locked), nothing assigned */
+	__u32 tgid;
+	__u32 pid;
+	__u32 auid;      /* the sender's loginuid (4294967295: unset) */
+	__u32 ses;       /* its session id (4294967295: unset) */
+	__u32 pad;
+	char comm[COMM_LEN];
+	char name[SETTING_NAME_LEN]; /* "audit_backlog_limit", ... */
+};
+
 #endif /* __BACKLOG_H */

@@ -217,6 +217,29 @@ const (
 	backlogRuleSyscallSYSCALL_URING backlogRuleSyscall = 4294967293
 )
 
+type backlogSettingChange struct {
+	_        structs.HostLayout
+	Ns       uint64
+	CgroupId uint64
+	NewVal   uint32
+	OldVal   uint32
+	Allow    int32
+	Tgid     uint32
+	Pid      uint32
+	Auid     uint32
+	Ses      uint32
+	Pad      uint32
+	Comm     [16]int8
+	Name     [32]int8
+}
+
+type backlogSettingsSizes uint32
+
+const (
+	backlogSettingsSizesSETTINGS_SLOTS   backlogSettingsSizes = 128
+	backlogSettingsSizesSETTING_NAME_LEN backlogSettingsSizes = 32
+)
+
 type backlogSizes uint32
 
 const (
@@ -307,80 +330,84 @@ type backlogTlSlot struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	backlogMapConsumerThreads            = "consumer_threads"
-	backlogMapConsumerTimes              = "consumer_times"
-	backlogMapInflight                   = "inflight"
-	backlogMapProcSlots                  = "proc_slots"
-	backlogMapProcs                      = "procs"
-	backlogMapProgSeen                   = "prog_seen"
-	backlogMapProgSlots                  = "prog_slots"
-	backlogMapProgs                      = "progs"
-	backlogMapReasons                    = "reasons"
-	backlogMapRuleProgSlots              = "rule_prog_slots"
-	backlogMapRuleProgs                  = "rule_progs"
-	backlogMapRuleSlots                  = "rule_slots"
-	backlogMapRules                      = "rules"
-	backlogMapSlotClaims                 = "slot_claims"
-	backlogMapTaskStates                 = "task_states"
-	backlogMapTimeline                   = "timeline"
-	backlogMapTotals                     = "totals"
-	backlogMapWaitHist                   = "wait_hist"
-	backlogProgConsumerSchedSwitch       = "consumer_sched_switch"
-	backlogProgFentryAuditLogEnd         = "fentry_audit_log_end"
-	backlogProgFentryAuditLogLost        = "fentry_audit_log_lost"
-	backlogProgFentryAuditLogStart       = "fentry_audit_log_start"
-	backlogProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
-	backlogProgFentryKauditdRetrySkb     = "fentry_kauditd_retry_skb"
-	backlogProgFentryKauditdSendQueue    = "fentry_kauditd_send_queue"
-	backlogProgFentryScheduleTimeout     = "fentry_schedule_timeout"
-	backlogProgFentrySkbQueueTail        = "fentry_skb_queue_tail"
-	backlogProgFexitAuditLogStart        = "fexit_audit_log_start"
-	backlogProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
-	backlogProgFexitKauditdRetrySkb      = "fexit_kauditd_retry_skb"
-	backlogProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
-	backlogProgFexitNetlinkUnicast       = "fexit_netlink_unicast"
-	backlogProgFexitScheduleTimeout      = "fexit_schedule_timeout"
-	backlogProgKprobeAuditLogEnd         = "kprobe_audit_log_end"
-	backlogProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
-	backlogProgKprobeAuditLogStart       = "kprobe_audit_log_start"
-	backlogProgKprobeKauditdHoldSkb      = "kprobe_kauditd_hold_skb"
-	backlogProgKprobeKauditdRetrySkb     = "kprobe_kauditd_retry_skb"
-	backlogProgKprobeKauditdSendQueue    = "kprobe_kauditd_send_queue"
-	backlogProgKprobeScheduleTimeout     = "kprobe_schedule_timeout"
-	backlogProgKprobeSkbQueueTail        = "kprobe_skb_queue_tail"
-	backlogProgKretprobeAuditLogStart    = "kretprobe_audit_log_start"
-	backlogProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
-	backlogProgKretprobeKauditdRetrySkb  = "kretprobe_kauditd_retry_skb"
-	backlogProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
-	backlogProgKretprobeNetlinkUnicast   = "kretprobe_netlink_unicast"
-	backlogProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
-	backlogVarBucketNs                   = "bucket_ns"
-	backlogVarConsumerSinceNs            = "consumer_since_ns"
-	backlogVarConsumerTgid               = "consumer_tgid"
-	backlogVarCounting                   = "counting"
-	backlogVarDrain                      = "drain"
-	backlogVarEnqMain                    = "enq_main"
-	backlogVarEnqueueAtLogEnd            = "enqueue_at_log_end"
-	backlogVarFnKauditdHoldSkb           = "fn_kauditd_hold_skb"
-	backlogVarFnKauditdReholdSkb         = "fn_kauditd_rehold_skb"
-	backlogVarHaveTaskPtRegs             = "have_task_pt_regs"
-	backlogVarHold                       = "hold"
-	backlogVarKauditdPid                 = "kauditd_pid"
-	backlogVarProcMinAgeNs               = "proc_min_age_ns"
-	backlogVarProcNext                   = "proc_next"
-	backlogVarProcSlotsMax               = "proc_slots_max"
-	backlogVarProgNext                   = "prog_next"
-	backlogVarProgSlotsMax               = "prog_slots_max"
-	backlogVarQaddr                      = "qaddr"
-	backlogVarRuleNext                   = "rule_next"
-	backlogVarRuleProgNext               = "rule_prog_next"
-	backlogVarRuleProgSlotsMax           = "rule_prog_slots_max"
-	backlogVarRuleSlotsMax               = "rule_slots_max"
-	backlogVarSelfTgid                   = "self_tgid"
-	backlogVarSend                       = "send"
-	backlogVarSendExit                   = "send_exit"
-	backlogVarTimelineSlots              = "timeline_slots"
-	backlogVarUseTaskStorage             = "use_task_storage"
+	backlogMapConsumerThreads             = "consumer_threads"
+	backlogMapConsumerTimes               = "consumer_times"
+	backlogMapInflight                    = "inflight"
+	backlogMapProcSlots                   = "proc_slots"
+	backlogMapProcs                       = "procs"
+	backlogMapProgSeen                    = "prog_seen"
+	backlogMapProgSlots                   = "prog_slots"
+	backlogMapProgs                       = "progs"
+	backlogMapReasons                     = "reasons"
+	backlogMapRuleProgSlots               = "rule_prog_slots"
+	backlogMapRuleProgs                   = "rule_progs"
+	backlogMapRuleSlots                   = "rule_slots"
+	backlogMapRules                       = "rules"
+	backlogMapSettingsLog                 = "settings_log"
+	backlogMapSlotClaims                  = "slot_claims"
+	backlogMapTaskStates                  = "task_states"
+	backlogMapTimeline                    = "timeline"
+	backlogMapTotals                      = "totals"
+	backlogMapWaitHist                    = "wait_hist"
+	backlogProgConsumerSchedSwitch        = "consumer_sched_switch"
+	backlogProgFentryAuditLogConfigChange = "fentry_audit_log_config_change"
+	backlogProgFentryAuditLogEnd          = "fentry_audit_log_end"
+	backlogProgFentryAuditLogLost         = "fentry_audit_log_lost"
+	backlogProgFentryAuditLogStart        = "fentry_audit_log_start"
+	backlogProgFentryKauditdHoldSkb       = "fentry_kauditd_hold_skb"
+	backlogProgFentryKauditdRetrySkb      = "fentry_kauditd_retry_skb"
+	backlogProgFentryKauditdSendQueue     = "fentry_kauditd_send_queue"
+	backlogProgFentryScheduleTimeout      = "fentry_schedule_timeout"
+	backlogProgFentrySkbQueueTail         = "fentry_skb_queue_tail"
+	backlogProgFexitAuditLogStart         = "fexit_audit_log_start"
+	backlogProgFexitKauditdHoldSkb        = "fexit_kauditd_hold_skb"
+	backlogProgFexitKauditdRetrySkb       = "fexit_kauditd_retry_skb"
+	backlogProgFexitKauditdSendQueue      = "fexit_kauditd_send_queue"
+	backlogProgFexitNetlinkUnicast        = "fexit_netlink_unicast"
+	backlogProgFexitScheduleTimeout       = "fexit_schedule_timeout"
+	backlogProgKprobeAuditLogConfigChange = "kprobe_audit_log_config_change"
+	backlogProgKprobeAuditLogEnd          = "kprobe_audit_log_end"
+	backlogProgKprobeAuditLogLost         = "kprobe_audit_log_lost"
+	backlogProgKprobeAuditLogStart        = "kprobe_audit_log_start"
+	backlogProgKprobeKauditdHoldSkb       = "kprobe_kauditd_hold_skb"
+	backlogProgKprobeKauditdRetrySkb      = "kprobe_kauditd_retry_skb"
+	backlogProgKprobeKauditdSendQueue     = "kprobe_kauditd_send_queue"
+	backlogProgKprobeScheduleTimeout      = "kprobe_schedule_timeout"
+	backlogProgKprobeSkbQueueTail         = "kprobe_skb_queue_tail"
+	backlogProgKretprobeAuditLogStart     = "kretprobe_audit_log_start"
+	backlogProgKretprobeKauditdHoldSkb    = "kretprobe_kauditd_hold_skb"
+	backlogProgKretprobeKauditdRetrySkb   = "kretprobe_kauditd_retry_skb"
+	backlogProgKretprobeKauditdSendQueue  = "kretprobe_kauditd_send_queue"
+	backlogProgKretprobeNetlinkUnicast    = "kretprobe_netlink_unicast"
+	backlogProgKretprobeScheduleTimeout   = "kretprobe_schedule_timeout"
+	backlogVarBucketNs                    = "bucket_ns"
+	backlogVarConsumerSinceNs             = "consumer_since_ns"
+	backlogVarConsumerTgid                = "consumer_tgid"
+	backlogVarCounting                    = "counting"
+	backlogVarDrain                       = "drain"
+	backlogVarEnqMain                     = "enq_main"
+	backlogVarEnqueueAtLogEnd             = "enqueue_at_log_end"
+	backlogVarFnKauditdHoldSkb            = "fn_kauditd_hold_skb"
+	backlogVarFnKauditdReholdSkb          = "fn_kauditd_rehold_skb"
+	backlogVarHaveTaskPtRegs              = "have_task_pt_regs"
+	backlogVarHold                        = "hold"
+	backlogVarKauditdPid                  = "kauditd_pid"
+	backlogVarProcMinAgeNs                = "proc_min_age_ns"
+	backlogVarProcNext                    = "proc_next"
+	backlogVarProcSlotsMax                = "proc_slots_max"
+	backlogVarProgNext                    = "prog_next"
+	backlogVarProgSlotsMax                = "prog_slots_max"
+	backlogVarQaddr                       = "qaddr"
+	backlogVarRuleNext                    = "rule_next"
+	backlogVarRuleProgNext                = "rule_prog_next"
+	backlogVarRuleProgSlotsMax            = "rule_prog_slots_max"
+	backlogVarRuleSlotsMax                = "rule_slots_max"
+	backlogVarSelfTgid                    = "self_tgid"
+	backlogVarSend                        = "send"
+	backlogVarSendExit                    = "send_exit"
+	backlogVarSettingsNext                = "settings_next"
+	backlogVarTimelineSlots               = "timeline_slots"
+	backlogVarUseTaskStorage              = "use_task_storage"
 )
 
 // loadBacklog returns the embedded CollectionSpec for backlog.
@@ -425,35 +452,37 @@ type backlogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogProgramSpecs struct {
-	ConsumerSchedSwitch       *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
-	FentryAuditLogEnd         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdRetrySkb     *ebpf.ProgramSpec `ebpf:"fentry_kauditd_retry_skb"`
-	FentryKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout     *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail        *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart        *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
-	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogEnd         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart       *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdRetrySkb     *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_retry_skb"`
-	KprobeKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout     *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail        *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart    *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdRetrySkb  *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
-	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast   *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
+	ConsumerSchedSwitch        *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
+	FentryAuditLogConfigChange *ebpf.ProgramSpec `ebpf:"fentry_audit_log_config_change"`
+	FentryAuditLogEnd          *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_retry_skb"`
+	FentryKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail         *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart         *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb        *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
+	FexitKauditdSendQueue      *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast        *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout       *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogConfigChange *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_config_change"`
+	KprobeAuditLogEnd          *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_retry_skb"`
+	KprobeKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout      *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail         *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart     *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
+	KretprobeKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast    *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout   *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
 // backlogMapSpecs contains maps before they are loaded into the kernel.
@@ -473,6 +502,7 @@ type backlogMapSpecs struct {
 	RuleProgs       *ebpf.MapSpec `ebpf:"rule_progs"`
 	RuleSlots       *ebpf.MapSpec `ebpf:"rule_slots"`
 	Rules           *ebpf.MapSpec `ebpf:"rules"`
+	SettingsLog     *ebpf.MapSpec `ebpf:"settings_log"`
 	SlotClaims      *ebpf.MapSpec `ebpf:"slot_claims"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 	Timeline        *ebpf.MapSpec `ebpf:"timeline"`
@@ -509,6 +539,7 @@ type backlogVariableSpecs struct {
 	SelfTgid           *ebpf.VariableSpec `ebpf:"self_tgid"`
 	Send               *ebpf.VariableSpec `ebpf:"send"`
 	SendExit           *ebpf.VariableSpec `ebpf:"send_exit"`
+	SettingsNext       *ebpf.VariableSpec `ebpf:"settings_next"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 }
@@ -546,6 +577,7 @@ type backlogMaps struct {
 	RuleProgs       *ebpf.Map `ebpf:"rule_progs"`
 	RuleSlots       *ebpf.Map `ebpf:"rule_slots"`
 	Rules           *ebpf.Map `ebpf:"rules"`
+	SettingsLog     *ebpf.Map `ebpf:"settings_log"`
 	SlotClaims      *ebpf.Map `ebpf:"slot_claims"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
 	Timeline        *ebpf.Map `ebpf:"timeline"`
@@ -568,6 +600,7 @@ func (m *backlogMaps) Close() error {
 		m.RuleProgs,
 		m.RuleSlots,
 		m.Rules,
+		m.SettingsLog,
 		m.SlotClaims,
 		m.TaskStates,
 		m.Timeline,
@@ -605,6 +638,7 @@ type backlogVariables struct {
 	SelfTgid           *ebpf.Variable `ebpf:"self_tgid"`
 	Send               *ebpf.Variable `ebpf:"send"`
 	SendExit           *ebpf.Variable `ebpf:"send_exit"`
+	SettingsNext       *ebpf.Variable `ebpf:"settings_next"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 }
@@ -613,40 +647,43 @@ type backlogVariables struct {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogPrograms struct {
-	ConsumerSchedSwitch       *ebpf.Program `ebpf:"consumer_sched_switch"`
-	FentryAuditLogEnd         *ebpf.Program `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdRetrySkb     *ebpf.Program `ebpf:"fentry_kauditd_retry_skb"`
-	FentryKauditdSendQueue    *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout     *ebpf.Program `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail        *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart        *ebpf.Program `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdRetrySkb      *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
-	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast       *ebpf.Program `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogEnd         *ebpf.Program `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart       *ebpf.Program `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb      *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdRetrySkb     *ebpf.Program `ebpf:"kprobe_kauditd_retry_skb"`
-	KprobeKauditdSendQueue    *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout     *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail        *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart    *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdRetrySkb  *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
-	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast   *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
+	ConsumerSchedSwitch        *ebpf.Program `ebpf:"consumer_sched_switch"`
+	FentryAuditLogConfigChange *ebpf.Program `ebpf:"fentry_audit_log_config_change"`
+	FentryAuditLogEnd          *ebpf.Program `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost         *ebpf.Program `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart        *ebpf.Program `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb       *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb      *ebpf.Program `ebpf:"fentry_kauditd_retry_skb"`
+	FentryKauditdSendQueue     *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout      *ebpf.Program `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail         *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart         *ebpf.Program `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb        *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb       *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
+	FexitKauditdSendQueue      *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast        *ebpf.Program `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout       *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogConfigChange *ebpf.Program `ebpf:"kprobe_audit_log_config_change"`
+	KprobeAuditLogEnd          *ebpf.Program `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost         *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart        *ebpf.Program `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb       *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb      *ebpf.Program `ebpf:"kprobe_kauditd_retry_skb"`
+	KprobeKauditdSendQueue     *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout      *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail         *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart     *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb    *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb   *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
+	KretprobeKauditdSendQueue  *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast    *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout   *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *backlogPrograms) Close() error {
 	return _BacklogClose(
 		p.ConsumerSchedSwitch,
+		p.FentryAuditLogConfigChange,
 		p.FentryAuditLogEnd,
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
@@ -661,6 +698,7 @@ func (p *backlogPrograms) Close() error {
 		p.FexitKauditdSendQueue,
 		p.FexitNetlinkUnicast,
 		p.FexitScheduleTimeout,
+		p.KprobeAuditLogConfigChange,
 		p.KprobeAuditLogEnd,
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,

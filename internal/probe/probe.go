@@ -74,6 +74,9 @@ var attachPoints = []attachPoint{
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
 	{Symbol: "kauditd_retry_skb", Entry: true, Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd moves to its retry queue"},
 	{Symbol: "netlink_unicast", Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd hands to auditd, when it hands them"},
+	// A BTF function in Debian's 6.1 and 6.12 (its callers, the AUDIT_SET
+	// setters, are inlined); never inlined in Ubuntu's 4.4 to 6.8 builds.
+	{Symbol: "audit_log_config_change", Entry: true, What: "who changed the audit settings, and when"},
 }
 
 func progName(mode Mode, exit bool, symbol string) string {
@@ -264,6 +267,8 @@ type Probe struct {
 	// batch: which arrays the kernel has batch lookups for, decided once
 	// at load (checkBatch); every array read goes by it (readArray).
 	batch batchSupport
+	// settingsRead is the next settings_log slot to read (SettingEvents).
+	settingsRead uint32
 }
 
 // Mode returns the family in use.

@@ -94,11 +94,12 @@ func (cw *consumerWatch) set(pid uint32) error {
 	return nil
 }
 
-// polledStatus is an AUDIT_GET reply read during the recording and when
-// (CLOCK_MONOTONIC ns); st is nil where the read failed.
+// polledStatus is an AUDIT_GET reply read during the recording, when it
+// was asked for (sentNs) and when it came (ns), both CLOCK_MONOTONIC; st
+// is nil where the read failed.
 type polledStatus struct {
-	st *profile.AuditStatus
-	ns int64
+	st         *profile.AuditStatus
+	sentNs, ns int64
 }
 
 // pid is the registered auditd the reply names, cw's where it failed.
@@ -117,13 +118,14 @@ func (cw *consumerWatch) sample() {
 	}
 	cw.inFlight = true
 	go func() {
+		sent, serr := monoNow()
 		st, err := cw.helper.Get(cw.ctx)
 		ns, cerr := monoNow()
-		if err != nil || cerr != nil {
+		if err != nil || serr != nil || cerr != nil {
 			st = nil
 		}
 		select {
-		case cw.statuses <- polledStatus{st: st, ns: ns}:
+		case cw.statuses <- polledStatus{st: st, sentNs: sent, ns: ns}:
 		case <-cw.ctx.Done():
 		}
 	}()

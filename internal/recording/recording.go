@@ -180,15 +180,15 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 
 	// AUDIT_GET is read after attaching and again right after detaching,
 	// so that the kernel's counters and ours cover the same interval.
+	beforeNs, err := monoNow()
+	if err != nil {
+		return nil, err
+	}
 	before, err := getStatus(ctx, helper, prof, "before")
 	if err != nil {
 		return nil, err
 	}
 	prof.AuditBefore = before
-	beforeNs, err := monoNow()
-	if err != nil {
-		return nil, err
-	}
 	settings := newSettingsTracker(before, beforeNs)
 	cw := newConsumerWatch(pr, helper, before, opts.Consumer, opts.ConsumerHz)
 	defer cw.stop() // count stops it too; here for the ways out before it
@@ -239,15 +239,28 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	prof.DurationNs = time.Since(start).Nanoseconds()
+	afterSent, err := monoNow()
+	if err != nil {
+		return nil, err
+	}
 	after, err := getStatus(context.Background(), helper, prof, "after")
 	if err != nil {
 		return nil, err
 	}
 	prof.AuditAfter = after
-	if afterNs, err := monoNow(); err == nil {
-		settings.observe(*after, afterNs)
+	afterNs, err := monoNow()
+	if err != nil {
+		return nil, err
 	}
+	events, dropped, err := pr.SettingEvents()
+	if err != nil {
+		return nil, err
+	}
+	settings.observe(events, dropped, *after, afterSent, afterNs)
 	prof.Settings = settings.list()
+	if n := settings.note(); n != "" {
+		prof.Notes = append(prof.Notes, n)
+	}
 	if err := pr.Fill(prof); err != nil {
 		return nil, err
 	}
@@ -397,7 +410,13 @@ func (c *counting) run(ctx context.Context) error {
 			// compares with the last that did.
 			var changes []profile.SettingChange
 			if polled.st != nil {
-				changes = c.settings.observe(*polled.st, polled.ns)
+				// The kernel's changes read after the reply came: every
+				// one made before it was asked for is there.
+				events, dropped, err := pr.SettingEvents()
+				if err != nil {
+					return err
+				}
+				changes = c.settings.observe(events, dropped, *polled.st, polled.sentNs, polled.ns)
 			}
 			for _, ch := range changes {
 				if journal != nil {

@@ -1,67 +1,130 @@
 package recording
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/auditprof/auditprof/internal/probe"
 	"github.com/auditprof/auditprof/internal/profile"
 )
 
-// settingsTracker follows the audit settings through a recording by the
-// AUDIT_GET replies it reads (issue 20): each reply that differs from the
-// one before shows the changes made between the two. The kernel's own
-// AUDIT_CONFIG_CHANGE gives no record for a change made while audit is
-// off, nor for an auditd that was killed (kernel/audit.c,
-// audit_do_config_change and auditd_reset): the replies see those too.
+// settingsTracker follows the audit settings through a recording (issue
+// 20) by two sources. The kernel's own: every AUDIT_SET setter calls
+// audit_log_config_change while audit is enabled, which the programs log
+// with the sender (probe.SettingEvents). And the AUDIT_GET replies record
+// reads every second: each that differs from the state the last reply and
+// the kernel's changes since make shows a change neither saw, made
+// between the two replies (kernel/audit.c logs none made while audit is
+// off, when it is enabled from 0, nor for an auditd that was killed).
 type settingsTracker struct {
-	last    profile.AuditStatus
-	lastNs  int64 // CLOCK_MONOTONIC ns when last was read
+	state   profile.AuditStatus // as of the last reply, with the kernel's changes since
+	sentNs  int64               // when the last reply was asked for (CLOCK_MONOTONIC ns)
+	pending []probe.SettingEvent
 	changes []profile.SettingChange
+	// dropped is how many changes the programs had no slot for.
+	dropped uint64
 }
 
-// newSettingsTracker starts from before, read at atNs.
-func newSettingsTracker(before *profile.AuditStatus, atNs int64) *settingsTracker {
-	t := &settingsTracker{lastNs: atNs}
+// newSettingsTracker starts from before, asked for at sentNs.
+func newSettingsTracker(before *profile.AuditStatus, sentNs int64) *settingsTracker {
+	t := &settingsTracker{sentNs: sentNs}
 	if before != nil {
-		t.last = *before
+		t.state = *before
 	}
 	return t
 }
 
-// observe compares st, read at nowNs, with the reply before it, keeps the
-// changes it shows (placed at nowNs, made after the reply before) and
-// returns them. A lost counter that went down was reset (auditctl
-// --reset-lost).
-func (t *settingsTracker) observe(st profile.AuditStatus, nowNs int64) []profile.SettingChange {
-	prev, since := t.last, t.lastNs
-	t.last, t.lastNs = st, nowNs
+// kernelFields are the settings' names in audit_log_config_change.
+var kernelFields = map[string]string{
+	"audit_enabled":           profile.SettingEnabled,
+	"audit_failure":           profile.SettingFailure,
+	"audit_pid":               profile.SettingPID,
+	"audit_rate_limit":        profile.SettingRateLimit,
+	"audit_backlog_limit":     profile.SettingBacklogLimit,
+	"audit_backlog_wait_time": profile.SettingBacklogWaitTime,
+	"lost":                    profile.SettingLostReset,
+}
+
+// field is the status's value of a setting.
+func field(s *profile.AuditStatus, name string) *uint32 {
+	switch name {
+	case profile.SettingEnabled:
+		return &s.Enabled
+	case profile.SettingFailure:
+		return &s.Failure
+	case profile.SettingPID:
+		return &s.PID
+	case profile.SettingRateLimit:
+		return &s.RateLimit
+	case profile.SettingBacklogLimit:
+		return &s.BacklogLimit
+	case profile.SettingBacklogWaitTime:
+		return &s.BacklogWaitTime
+	case profile.SettingLostReset:
+		return &s.Lost
+	}
+	return nil
+}
+
+// observe takes the kernel's changes read since the last call (events,
+// in order; dropped: how many it had no slot for, in all) and the reply
+// st, asked for at sentNs and read at nowNs, and returns the changes it
+// adds. A kernel change made before sentNs is in st: AUDIT_SET and
+// AUDIT_GET are both handled under audit_ctl_lock, and the setter logs
+// before it assigns, so one logged after may not be; it waits for the
+// next reply. A difference left between the state and st is a change the
+// kernel did not log, placed at nowNs, made after the last reply was
+// asked for. A lost counter that went down was reset.
+func (t *settingsTracker) observe(events []probe.SettingEvent, dropped uint64, st profile.AuditStatus, sentNs, nowNs int64) []profile.SettingChange {
+	t.pending = append(t.pending, events...)
+	t.dropped = max(t.dropped, dropped)
 	var out []profile.SettingChange
-	add := func(field string, old, new uint32) {
-		if old != new {
-			out = append(out, profile.SettingChange{MonoNs: nowNs, SinceNs: since, Field: field,
-				Old: uint64(old), New: uint64(new), Seen: profile.SeenPoll})
+	k := 0
+	for ; k < len(t.pending) && t.pending[k].Ns < sentNs; k++ {
+		ev := t.pending[k]
+		name, ok := kernelFields[ev.Name]
+		if !ok || !ev.Allowed || ev.Old == ev.New {
+			continue
 		}
+		*field(&t.state, name) = ev.New
+		out = append(out, profile.SettingChange{MonoNs: ev.Ns, Field: name, Old: uint64(ev.Old), New: uint64(ev.New),
+			Seen: profile.SeenKernel, By: &profile.SettingSender{Tgid: ev.Tgid, PID: ev.PID, Comm: ev.Comm,
+				Auid: ev.Auid, Ses: ev.Ses, CgroupID: ev.CgroupID}})
 	}
-	add(profile.SettingEnabled, prev.Enabled, st.Enabled)
-	add(profile.SettingFailure, prev.Failure, st.Failure)
-	add(profile.SettingPID, prev.PID, st.PID)
-	add(profile.SettingRateLimit, prev.RateLimit, st.RateLimit)
-	add(profile.SettingBacklogLimit, prev.BacklogLimit, st.BacklogLimit)
-	add(profile.SettingBacklogWaitTime, prev.BacklogWaitTime, st.BacklogWaitTime)
-	if st.Lost < prev.Lost {
-		add(profile.SettingLostReset, prev.Lost, st.Lost)
+	t.pending = t.pending[k:]
+	for _, name := range profile.SettingFields {
+		old, now := *field(&t.state, name), *field(&st, name)
+		if old == now || (name == profile.SettingLostReset && now > old) {
+			continue // the lost counter moves by itself; only a fall is a reset
+		}
+		out = append(out, profile.SettingChange{MonoNs: nowNs, SinceNs: t.sentNs, Field: name,
+			Old: uint64(old), New: uint64(now), Seen: profile.SeenPoll})
 	}
+	t.state, t.sentNs = st, sentNs
 	t.changes = append(t.changes, out...)
 	return out
 }
 
-// list is the changes so far, a copy (for a snapshot).
+// list is the changes so far in time order, a copy (for a snapshot): a
+// kernel change read a reply late comes before the reply's own.
 func (t *settingsTracker) list() []profile.SettingChange {
 	if len(t.changes) == 0 {
 		return nil
 	}
-	return append([]profile.SettingChange(nil), t.changes...)
+	out := slices.Clone(t.changes)
+	slices.SortStableFunc(out, func(a, b profile.SettingChange) int { return cmp.Compare(a.MonoNs, b.MonoNs) })
+	return out
+}
+
+// note says what the list misses, if anything.
+func (t *settingsTracker) note() string {
+	if t.dropped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d changes of the audit settings found no slot in the programs' log (more than %d while recording): seen only by AUDIT_GET, without their senders", t.dropped, probe.SettingsSlots)
 }
 
 // monoNow is CLOCK_MONOTONIC in ns: the timeline's clock (bpf_ktime_get_ns).
