@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	_ "embed"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auditprof/auditprof/internal/profile"
+	"github.com/auditprof/auditprof/internal/vmtest"
+)
+
+//go:embed testdata/settings.sh
+var settingsSh string
+
+// TestSettingsChange (issue 20): settings changed in the middle of a
+// recording are in its profile, in order, each with its sender where the
+// kernel logged it (audit_log_config_change) and as seen by AUDIT_GET
+// where it did not (audit enabled again: the kernel logs no change while
+// audit is off); the summary sets the peak depth against the limit in
+// force where it was reached; a recorder killed after a change keeps it in
+// its journal. The oracle is the kernel's status read by auditctl.
+func TestSettingsChange(t *testing.T) {
+	dir, files, kernels := guestSetup(t)
+	for _, k := range kernels {
+		t.Run(k.Name, func(t *testing.T) {
+			t.Parallel()
+			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
+				Script: guestScript(settingsSh), Timeout: 25 * time.Minute})
+			checkSettingsChange(t, g)
+		})
+	}
+}
+
+func checkSettingsChange(t *testing.T, g guestRun) {
+	if rc := g.exitCode("m"); rc != 0 {
+		t.Fatalf("record exited %d: %s", rc, g.section("m.out"))
+	}
+	p := g.profile("m")
+	lostA := g.status("a")["lost"] - g.status("m.before")["lost"]
+	lostB := g.delta("b", "lost")
+	t.Logf("lost: %d at 300, %d at 20000; recording: %d (kernel %d)", lostA, lostB, p.Totals.Lost, g.delta("m", "lost"))
+	for _, ch := range p.Settings {
+		t.Logf("setting: %+v by %+v", ch, ch.By)
+	}
+	if lostA == 0 || lostB != 0 {
+		t.Errorf("the kernel lost %d records at 300 and %d at 20000: want some, then none", lostA, lostB)
+	}
+	if p.Totals.Lost != g.delta("m", "lost") {
+		t.Errorf("totals.lost %d, the kernel's delta %d", p.Totals.Lost, g.delta("m", "lost"))
+	}
+	// The changes, in order: the raise (kernel, by auditctl), audit off
+	// (kernel, by auditctl), audit on (poll: not logged from 0).
+	type want struct {
+		field    string
+		old, new uint64
+		seen     string
+	}
+	wants := []want{
+		{profile.SettingBacklogLimit, 300, 20000, profile.SeenKernel},
+		{profile.SettingEnabled, 1, 0, profile.SeenKernel},
+		{profile.SettingEnabled, 0, 1, profile.SeenPoll},
+	}
+	var got []want
+	for _, ch := range p.Settings {
+		got = append(got, want{ch.Field, ch.Old, ch.New, ch.Seen})
+		switch {
+		case ch.Seen == profile.SeenKernel && (ch.By == nil || ch.By.Comm != "auditctl" || ch.By.Tgid == 0):
+			t.Errorf("%s %d -> %d: sender %+v, want auditctl", ch.Field, ch.Old, ch.New, ch.By)
+		case ch.Seen == profile.SeenPoll && (ch.SinceNs >= ch.MonoNs || ch.MonoNs-ch.SinceNs > 3e9):
+			t.Errorf("%s %d -> %d: seen by the poll between %d and %d", ch.Field, ch.Old, ch.New, ch.SinceNs, ch.MonoNs)
+		}
+	}
+	if len(got) != len(wants) {
+		t.Errorf("settings %+v, want %+v", got, wants)
+	} else {
+		for i := range wants {
+			if got[i] != wants[i] {
+				t.Errorf("settings[%d] %+v, want %+v", i, got[i], wants[i])
+			}
+		}
+	}
+	// The raise came between the two bursts: after the last bucket that
+	// lost a record.
+	if len(p.Settings) > 0 {
+		raise := p.Settings[0]
+		lastLoss := int64(-1)
+		for b, err := range p.Timeline.All() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Lost > 0 {
+				lastLoss = b.Index
+			}
+		}
+		if at := (raise.MonoNs - p.Timeline.StartNs) / p.Timeline.BucketNs; lastLoss < 0 || at <= lastLoss {
+			t.Errorf("the raise is in bucket %d, the last loss in bucket %d", at, lastLoss)
+		}
+	}
+	if got := profile.SettingsAt(*p.AuditBefore, p.Settings, 1<<62).BacklogLimit; got != p.AuditAfter.BacklogLimit {
+		t.Errorf("the limit in force at the end by the changes: %d, audit_after's %d", got, p.AuditAfter.BacklogLimit)
+	}
+	// The deepest queue came in the second burst, at 20000.
+	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {
+		t.Errorf("record's summary:\n%s", out)
+	}
+
+	// The killed recorder's journal has its change.
+	k := g.profile("k")
+	if len(k.Settings) != 1 || k.Settings[0].Field != profile.SettingBacklogLimit || k.Settings[0].New != 500 || k.Settings[0].Seen != profile.SeenKernel {
+		t.Errorf("the killed recording's journal has settings %+v, want the change to 500", k.Settings)
+	}
+}

@@ -1,0 +1,40 @@
+# shellcheck shell=sh
+# TestSettingsChange (issue 20): the audit settings changed during a
+# recording, as configuration management and operators change them: a
+# burst at backlog_limit 300 (records lost), the rules reloaded with the
+# limit raised to 20000 as augenrules --load does it (auditctl -D, -b, the
+# rule again), the same burst (nothing lost), audit disabled and enabled
+# again; then a recorder killed after a change, whose journal keeps it.
+# shellcheck disable=SC2034 # MODE is read by record (prelude.sh)
+MODE=auto
+consumer_quota 20000
+rule() { auditctl -a always,exit -F arch=b64 -S openat -k "$1" >/dev/null; }
+burst() { stress-ng --open 2 --open-ops 1500 --quiet; }
+rule load
+auditctl -b 300 --backlog_wait_time 0 >/dev/null
+settle
+status_to m.before
+record m --duration 600s
+burst; settle
+status_to a
+auditctl -D >/dev/null; auditctl -b 20000 >/dev/null; rule load2
+# Past record's next AUDIT_GET: the burst starts at the new limit.
+sleep 2
+status_to b.before
+burst; settle
+status_to b.after
+auditctl -e 0 >/dev/null
+sleep 2
+auditctl -e 1 >/dev/null
+sleep 2
+finish m
+status_to m.after
+
+# Killed: the journal keeps the change made before the kill.
+record k --duration 600s
+auditctl -b 500 >/dev/null
+# Two of record's AUDIT_GET reads and journal writes.
+sleep 3
+kill -9 $AP; wait $AP
+emit k.json /tmp/k.json.partial
+auditctl -D >/dev/null
