@@ -22,6 +22,9 @@
 //	backlog_limit                     gauge: backlog_limit in force
 //	backlog_wait_time_seconds         gauge: backlog_wait_time in force (jiffies / HZ)
 //	info{attach,kernel}               gauge, 1
+//	setting_changes_total{setting}    changes of an audit setting since attaching (profile.SettingFields,
+//	                                  every one always exported)
+//	setting_last_change_timestamp_seconds{setting}  gauge: Unix time of its last change, once it changed
 //	rule_records_total, rule_lost_total, rule_wait_seconds_total          {key,syscall,arch,comm}
 //	process_records_total, process_lost_total, process_wait_seconds_total {comm,cgroup}
 //	consumer_records_received_total   records kauditd put on auditd's socket
@@ -75,8 +78,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/ranking"
@@ -153,6 +158,14 @@ type view struct {
 	units          []series
 	consumer       *profile.Consumer
 	stalls         *stallView
+	// settings: per setting, the changes since attaching and the wall
+	// time of the last.
+	settings map[string]settingView
+}
+
+type settingView struct {
+	changes uint64
+	lastSec float64
 }
 
 type named struct {
@@ -196,6 +209,7 @@ func (c *Collector) Update(p *profile.Profile) error {
 		v.audit = &a
 	}
 	v.histCounts, v.histCount = histogram(p.WaitHistogramNs)
+	v.settings = settingsView(p)
 	v.consumer = p.Consumer
 	var err error
 	if v.stalls, err = c.stalls.update(p); err != nil {
@@ -257,6 +271,28 @@ func (c *Collector) Update(p *profile.Profile) error {
 	}
 	c.view.Store(v)
 	return nil
+}
+
+// settingsView counts a snapshot's setting changes per setting, with the
+// wall time of the last: the change's CLOCK_MONOTONIC time put on the wall
+// clock by the two clocks read now.
+func settingsView(p *profile.Profile) map[string]settingView {
+	out := map[string]settingView{}
+	if len(p.Settings) == 0 {
+		return out
+	}
+	var ts unix.Timespec
+	wall := time.Now().UnixNano()
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return out
+	}
+	for _, c := range p.Settings {
+		sv := out[c.Field]
+		sv.changes++
+		sv.lastSec = float64(wall-(ts.Nano()-c.MonoNs)) / ns
+		out[c.Field] = sv
+	}
+	return out
 }
 
 // label makes a label value of what the kernel gave: program names and
@@ -324,6 +360,8 @@ var (
 	descLimit    = desc("backlog_limit", "The kernel's backlog_limit in force.")
 	descWaitTime = desc("backlog_wait_time_seconds", "The kernel's backlog_wait_time in force.")
 	descInfo     = desc("info", "What auditprof is attached with, and to which kernel.", "attach", "kernel")
+	descSetChg   = desc("setting_changes_total", "Changes of an audit setting since attaching (backlog_limit, backlog_wait_time, enabled, failure, rate_limit, pid: auditd registering, lost_reset), as the kernel logged them or AUDIT_GET showed them.", "setting")
+	descSetLast  = desc("setting_last_change_timestamp_seconds", "When an audit setting last changed since attaching (Unix time).", "setting")
 	descRuleRec  = desc("rule_records_total", "Records per audit key, syscall and arch (and program, for records with no key); \"other\" holds the rest.", ruleLabels...)
 	descRuleLost = desc("rule_lost_total", "Records lost per audit key, syscall and arch (and program, for records with no key).", ruleLabels...)
 	descRuleWait = desc("rule_wait_seconds_total", "Backlog wait per audit key, syscall and arch (and program, for records with no key).", ruleLabels...)
@@ -342,7 +380,7 @@ var (
 	descStalls   = desc("consumer_stall_seconds", "Consumer stalls (records queued and none taken, to the timeline's bucket) that ended, by length; each is counted once, when it has ended.")
 
 	descs = []*prometheus.Desc{descConsRecv, descConsSec, descKauditd, descKauditdQ, descStallMax, descStalls, descRecords, descQueued, descDrained, descLost, descSilent, descWaits, descWaitSec,
-		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo,
+		descKLost, descOverflow, descBlocked, descDepth, descDepthMax, descLimit, descWaitTime, descInfo, descSetChg, descSetLast,
 		descRuleRec, descRuleLost, descRuleWait, descProcRec, descProcLost, descProcWait, descUnitRec, descUnitLost, descUnitWait}
 )
 
@@ -401,6 +439,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descInfo, 1, v.attach, v.kernel)
+	for _, f := range profile.SettingFields {
+		sv := v.settings[f]
+		counter(descSetChg, float64(sv.changes), f)
+		if sv.changes > 0 {
+			gauge(descSetLast, sv.lastSec, f)
+		}
+	}
 
 	for _, s := range v.rules {
 		counter(descRuleRec, float64(s.v.Records), s.labels...)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/sys/unix"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing"
@@ -155,6 +156,15 @@ auditprof_rule_records_total{arch="other",comm="other",key="other",syscall="othe
 auditprof_rule_wait_seconds_total{arch="x86_64",comm="",key="file-open",syscall="openat"} 1.5
 auditprof_rule_wait_seconds_total{arch="x86_64",comm="bash",key="",syscall="chdir"} 0.5
 auditprof_rule_wait_seconds_total{arch="other",comm="other",key="other",syscall="other"} 0.5
+# HELP auditprof_setting_changes_total Changes of an audit setting since attaching (backlog_limit, backlog_wait_time, enabled, failure, rate_limit, pid: auditd registering, lost_reset), as the kernel logged them or AUDIT_GET showed them.
+# TYPE auditprof_setting_changes_total counter
+auditprof_setting_changes_total{setting="backlog_limit"} 0
+auditprof_setting_changes_total{setting="backlog_wait_time"} 0
+auditprof_setting_changes_total{setting="enabled"} 0
+auditprof_setting_changes_total{setting="failure"} 0
+auditprof_setting_changes_total{setting="lost_reset"} 0
+auditprof_setting_changes_total{setting="pid"} 0
+auditprof_setting_changes_total{setting="rate_limit"} 0
 # HELP auditprof_silent_drops_total Records kauditd freed without counting them lost (no auditd, or audit=1 not on the command line).
 # TYPE auditprof_silent_drops_total counter
 auditprof_silent_drops_total 3
@@ -170,8 +180,8 @@ func TestMetrics(t *testing.T) {
 	// The pedantic registry checks the collector's descriptions too.
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 45 {
-		t.Errorf("GatherAndCount = %d, %v; want 45 series", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 52 {
+		t.Errorf("GatherAndCount = %d, %v; want 52 series", n, err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
@@ -800,5 +810,36 @@ func mustUpdate(t *testing.T, c *Collector, p *profile.Profile) {
 	t.Helper()
 	if err := c.Update(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSettingChanges: the changes of each setting are counted, every
+// setting exported, and the last change's time given once it changed.
+func TestSettingChanges(t *testing.T) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	now := ts.Nano()
+	c := New(DefaultTop)
+	p := testProfile()
+	p.Settings = []profile.SettingChange{
+		{MonoNs: now - 20e9, Field: profile.SettingBacklogLimit, Old: 300, New: 20000, Seen: profile.SeenKernel},
+		{MonoNs: now - 10e9, Field: profile.SettingBacklogLimit, Old: 20000, New: 500, Seen: profile.SeenKernel},
+		{MonoNs: now - 5e9, SinceNs: now - 6e9, Field: profile.SettingPID, Old: 640, New: 0, Seen: profile.SeenPoll},
+	}
+	mustUpdate(t, c, p)
+	fams := gather(t, c)
+	for field, want := range map[string]float64{"backlog_limit": 2, "pid": 1, "enabled": 0, "lost_reset": 0} {
+		if v, ok := Value(fams, "auditprof_setting_changes_total", "setting", field); !ok || v != want {
+			t.Errorf("setting_changes_total{%s} = %g, %v; want %g", field, v, ok, want)
+		}
+	}
+	last, ok := Value(fams, "auditprof_setting_last_change_timestamp_seconds", "setting", "backlog_limit")
+	if wall := float64(time.Now().Unix()); !ok || last < wall-12 || last > wall-9 {
+		t.Errorf("the limit's last change at %g (%v), want about 10 s ago (%g)", last, ok, wall-10)
+	}
+	if _, ok := Value(fams, "auditprof_setting_last_change_timestamp_seconds", "setting", "enabled"); ok {
+		t.Errorf("a last change's time for a setting that never changed")
 	}
 }
