@@ -313,9 +313,22 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) (*v
 		if a.BacklogLimit == 0 {
 			limit = "0 (unlimited)"
 		}
-		v.Facts = append(v.Facts,
-			fact{"backlog_limit", limit},
-			fact{"backlog_wait_time", fmt.Sprintf("%d jiffies (%s)", a.BacklogWaitTime, human.Jiffies(a.BacklogWaitTime, p.HZ))})
+		wait := fmt.Sprintf("%d jiffies (%s)", a.BacklogWaitTime, human.Jiffies(a.BacklogWaitTime, p.HZ))
+		if len(p.Settings) > 0 {
+			limit += " at the start"
+			wait += " at the start"
+		}
+		v.Facts = append(v.Facts, fact{"backlog_limit", limit}, fact{"backlog_wait_time", wait})
+	}
+	// The settings' changes, one fact each (issue 20).
+	for _, c := range p.Settings {
+		what := fmt.Sprintf("%s %d -> %d", c.Field, c.Old, c.New)
+		if c.By != nil {
+			what += fmt.Sprintf(" by %s (pid %d, auid %d)", c.By.Comm, c.By.Tgid, c.By.Auid)
+		} else {
+			what += " (seen by AUDIT_GET)"
+		}
+		v.Facts = append(v.Facts, fact{"changed at +" + time.Duration(c.MonoNs-p.Timeline.StartNs).Round(time.Millisecond).String(), what})
 	}
 	v.Totals = []fact{
 		{"records", humanize.Comma(int64(t.Records))},

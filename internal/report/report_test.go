@@ -447,3 +447,26 @@ func TestStalls(t *testing.T) {
 		t.Errorf("page lacks %s", want)
 	}
 }
+
+// TestSettingChanges: the page lists the settings' changes, each with its
+// time and sender (escaped: a comm is the process's to choose), and says
+// the limit and wait time shown are the ones at the start.
+func TestSettingChanges(t *testing.T) {
+	p := simulated(t)
+	p.Settings = []profile.SettingChange{
+		{MonoNs: p.Timeline.StartNs + 2500e6, Field: profile.SettingBacklogLimit, Old: 64, New: 20000, Seen: profile.SeenKernel,
+			By: &profile.SettingSender{Tgid: 812, PID: 812, Comm: "<b>auditctl", Auid: 1000, Ses: 3}},
+		{MonoNs: p.Timeline.StartNs + 7e9, SinceNs: p.Timeline.StartNs + 6e9, Field: profile.SettingPID, Old: 640, New: 0, Seen: profile.SeenPoll},
+	}
+	pg, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(pg.HTML)
+	for _, want := range []string{"64 at the start", "changed at &#43;2.5s", "backlog_limit 64 -&gt; 20000 by &lt;b&gt;auditctl (pid 812, auid 1000)",
+		"changed at &#43;7s", "pid 640 -&gt; 0 (seen by AUDIT_GET)"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
