@@ -30,9 +30,11 @@ const (
 	// SeenKernel: by the kernel's own AUDIT_CONFIG_CHANGE (the BPF hook on
 	// audit_log_config_change), at its time and with its sender.
 	SeenKernel = "kernel"
-	// SeenPoll: by two AUDIT_GET replies that differ, the change made
+	// SeenPoll: by two AUDIT_GET replies that differ, or a reply and a
+	// kernel change whose old value is not the reply's, the change made
 	// somewhere between them (SinceNs and MonoNs); no sender. The kernel
-	// logs no change made while audit is off, nor a killed auditd.
+	// logs no change made while audit is off, nor an auditd that went
+	// away without unregistering.
 	SeenPoll = "poll"
 )
 

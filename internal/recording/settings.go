@@ -18,7 +18,9 @@ import (
 // reads every second: each that differs from the state the last reply and
 // the kernel's changes since make shows a change neither saw, made
 // between the two replies (kernel/audit.c logs none made while audit is
-// off, when it is enabled from 0, nor for an auditd that was killed).
+// off, when it is enabled from 0, nor for an auditd that went away
+// without unregistering); so does a kernel change whose old value is not
+// the state's.
 type settingsTracker struct {
 	state   profile.AuditStatus // as of the last reply, with the kernel's changes since
 	sentNs  int64               // when the last reply was asked for (CLOCK_MONOTONIC ns)
@@ -88,6 +90,14 @@ func (t *settingsTracker) observe(events []probe.SettingEvent, dropped uint64, s
 		name, ok := kernelFields[ev.Name]
 		if !ok || !ev.Allowed || ev.Old == ev.New {
 			continue
+		}
+		// The kernel's old value is not the state's: the setting changed
+		// in between without a record (an auditd that exited without
+		// unregistering is dropped by kauditd's next failed send, or by
+		// the next auditd's registration: auditd_reset logs nothing).
+		if f := field(&t.state, name); *f != ev.Old && name != profile.SettingLostReset {
+			out = append(out, profile.SettingChange{MonoNs: ev.Ns, SinceNs: min(t.sentNs, ev.Ns), Field: name,
+				Old: uint64(*f), New: uint64(ev.Old), Seen: profile.SeenPoll})
 		}
 		*field(&t.state, name) = ev.New
 		out = append(out, profile.SettingChange{MonoNs: ev.Ns, Field: name, Old: uint64(ev.Old), New: uint64(ev.New),

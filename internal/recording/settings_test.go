@@ -103,3 +103,26 @@ func TestSettingsTrackerOrder(t *testing.T) {
 		t.Errorf("list %+v: want the kernel's change at 195, then the poll's at 200", l)
 	}
 }
+
+// TestSettingsTrackerUnlogged: an auditd stopped without unregistering
+// leaves no record (auditd_reset logs nothing), and the next one's
+// registration says old 0: the drop from the first pid to 0 is kept too,
+// made between the reply before and the registration (seen in TestConsumer
+// on 6.1 and 6.12: auditd stopped with SIGTERM and started again).
+func TestSettingsTrackerUnlogged(t *testing.T) {
+	before := profile.AuditStatus{Enabled: 1, PID: 156, BacklogLimit: 8192}
+	tr := newSettingsTracker(&before, 100)
+	st := before
+	st.PID = 723
+	got := tr.observe([]probe.SettingEvent{{Ns: 250, Name: "audit_pid", Old: 0, New: 723, Allowed: true, Tgid: 723, PID: 723, Comm: "auditd"}}, 0, st, 290, 300)
+	want := []profile.SettingChange{
+		{MonoNs: 250, SinceNs: 100, Field: profile.SettingPID, Old: 156, New: 0, Seen: profile.SeenPoll},
+		{MonoNs: 250, Field: profile.SettingPID, Old: 0, New: 723, Seen: profile.SeenKernel, By: &profile.SettingSender{Tgid: 723, PID: 723, Comm: "auditd"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%+v, want %+v", got, want)
+	}
+	if l := tr.list(); len(l) != 2 || l[0].New != 0 || l[1].New != 723 {
+		t.Errorf("list %+v: the drop to 0 first", l)
+	}
+}
