@@ -212,6 +212,15 @@ func FuzzReplay(f *testing.F) {
 		if s.WaitJiffies == 0 && o.Waits != 0 {
 			t.Fatalf("waits %v with no wait time", o.Waits)
 		}
+		// As before schedules, to the bit; cut in two steps of the
+		// same setting, the same.
+		if want := replayRef(d, s, nil, 1); o != want {
+			t.Fatalf("%+v: replay %+v, before schedules %+v", s, o, want)
+		}
+		cut := int(limit) % (len(recs) + 1)
+		if two, _ := ReplaySchedule(d, Schedule{{0, s}, {cut, s}}); !sameOutcome(two, o) {
+			t.Fatalf("%+v cut at %d: %+v, one step %+v", s, cut, two, o)
+		}
 		// A larger limit never loses more.
 		if s.Limit > 0 && s.WaitJiffies == 0 {
 			if bigger := Replay(d, Setting{Limit: s.Limit * 2}); bigger.Lost > o.Lost+1e-6 {
