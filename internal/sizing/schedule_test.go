@@ -268,3 +268,54 @@ func TestRecordedLost(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleSparse: a schedule replays a sparse demand as the same
+// demand with an entry for every bucket, step by step and to the bit,
+// with its steps beginning inside the idle runs the replays jump over.
+func TestScheduleSparse(t *testing.T) {
+	stalled, _ := sizingtest.SimulateConsumer(20_000, sizingtest.Bursts, 5, sizingtest.StoppedFor(5, 9_000, 9_800), 2000)
+	for name, p := range map[string]*profile.Profile{
+		"day":     sizingtest.Day(0.5, 0.1),
+		"bursts":  must(sizingtest.Simulate(20_000, sizingtest.Bursts, 5, 5, 64)),
+		"stalled": stalled,
+	} {
+		sparse, dense := reconstructWith(t, p, 1), reconstructWith(t, p, math.MaxInt)
+		n := dense.Len()
+		// The second bucket of every idle run the sparse demand jumps.
+		var idle []int
+		for _, sp := range sparse.spans() {
+			if end := sp.First + sp.Len + 1; end < n {
+				idle = append(idle, end)
+			}
+		}
+		if len(idle) < 3 {
+			t.Fatalf("%s: %d idle runs", name, len(idle))
+		}
+		for _, sch := range []Schedule{
+			{{0, Setting{Limit: 300}}, {idle[0], Setting{Limit: 100}}, {idle[1], Setting{}}, {n / 2, Setting{Limit: 64}}},
+			{{0, Setting{Limit: 300, WaitJiffies: 25, HZ: 250}}, {idle[0], Setting{Limit: 100}}, {idle[1], Setting{Limit: 50, WaitJiffies: 5, HZ: 250}},
+				{idle[2], Setting{Limit: 8192, WaitJiffies: 15000, HZ: 250}}},
+		} {
+			a, as := ReplaySchedule(sparse, sch)
+			b, bs := ReplaySchedule(dense, sch)
+			if a != b || !slices.Equal(as, bs) {
+				t.Errorf("%s, %+v: sparse %+v %+v, dense %+v %+v", name, sch, a, as, b, bs)
+			}
+		}
+	}
+}
+
+// TestScheduleProducersWindow: a change of the wait time changes how far
+// back the producers who may sleep are counted (d.ProducersAt).
+func TestScheduleProducersWindow(t *testing.T) {
+	d := demand(0, make([]float64, 20)...)
+	d.Records[0], d.Records[10] = 5, 100
+	d.Capacity = make([]float64, 20)
+	d.ProducersAt = []ProducerCount{{0, 4}, {10, 1}}
+	// 10 ms of wait (a window of one bucket) until bucket 5, then
+	// 250 ms: at bucket 10 the four tasks of bucket 0 count.
+	sch := Schedule{{0, Setting{Limit: 50, WaitJiffies: 1, HZ: 100}}, {5, Setting{Limit: 50, WaitJiffies: 25, HZ: 100}}}
+	if o, _ := ReplaySchedule(d, sch); o.Waits != 4 {
+		t.Errorf("%+v: want 4 sleepers, one per task of the window", o)
+	}
+}
