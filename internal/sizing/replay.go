@@ -112,12 +112,6 @@ func replay(d *Demand, sch Schedule, depths []float64, every int, steps []Outcom
 	inMoves := func(i int) bool { return moves && i >= st && i < en }
 	spans, k := d.spans(), 0 // k: the span bucket i is in or before
 	for i := 0; i < n; i++ {
-		for i >= nextStep {
-			o.EndDepth = level + moved
-			steps[j], o = o, Outcome{}
-			j++
-			limit, nextStep = limitOf(sch[j].Setting), stepFirst(sch, j+1)
-		}
 		if i == st {
 			startLevel = level
 			if moves {
@@ -146,6 +140,14 @@ func replay(d *Demand, sch Schedule, depths []float64, every int, steps []Outcom
 		// it some twenty times (issue 14).
 		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !inMoves(i) {
 			continue
+		}
+		// The buckets skipped above use neither the setting nor the
+		// outcome, nor change the queue: a step begins here as well.
+		for i >= nextStep {
+			o.EndDepth = level + moved
+			steps[j], o = o, Outcome{}
+			j++
+			limit, nextStep = limitOf(sch[j].Setting), stepFirst(sch, j+1)
 		}
 		capacity := capacity
 		if moved > 0 {
@@ -292,6 +294,22 @@ func replayWait(d *Demand, sch Schedule, depths []float64, every int, steps []Ou
 	n := d.Len()
 	spans, sp := d.spans(), 0 // sp: the span bucket i is in or before
 	for i := 0; i < n; i++ {
+		demand, burst, inferred, kept := d.bucketAt(spans, &sp, i, &capacity)
+		if !kept {
+			// An idle bucket (outside d.Spans): with the queue empty,
+			// no one asleep and nothing deferred, nothing changes
+			// until the next span (every step would admit nothing and
+			// leave the level at 0).
+			if level == 0 && len(line) == 0 && deferred == 0 {
+				i = n - 1
+				if sp < len(spans) {
+					i = spans[sp].First - 1
+				}
+				continue
+			}
+		}
+		// The buckets skipped above use neither the setting nor the
+		// outcome, nor change the queue: a step begins here as well.
 		for i >= nextStep {
 			o.EndDepth = level
 			steps[si], o = o, Outcome{}
@@ -306,20 +324,6 @@ func replayWait(d *Demand, sch Schedule, depths []float64, every int, steps []Ou
 				producersAt = slidingMax{sparse: d.ProducersAt, w: next.window}
 			}
 			ws, nextStep = next, stepFirst(sch, si+1)
-		}
-		demand, burst, inferred, kept := d.bucketAt(spans, &sp, i, &capacity)
-		if !kept {
-			// An idle bucket (outside d.Spans): with the queue empty,
-			// no one asleep and nothing deferred, nothing changes
-			// until the next span (every step would admit nothing and
-			// leave the level at 0).
-			if level == 0 && len(line) == 0 && deferred == 0 {
-				i = n - 1
-				if sp < len(spans) {
-					i = spans[sp].First - 1
-				}
-				continue
-			}
 		}
 		if d.ProducersAt != nil {
 			producers = max(float64(producersAt.at(i)), 1)

@@ -221,6 +221,17 @@ func FuzzReplay(f *testing.F) {
 		if two, _ := ReplaySchedule(d, Schedule{{0, s}, {cut, s}}); !sameOutcome(two, o) {
 			t.Fatalf("%+v cut at %d: %+v, one step %+v", s, cut, two, o)
 		}
+		// From the cut on, another setting (the wait time halved, the
+		// limit doubled): still a possible outcome, and the deepest is
+		// within the larger limit.
+		other := Setting{Limit: s.Limit * 2, WaitJiffies: s.WaitJiffies / 2, HZ: 100}
+		two, steps := ReplaySchedule(d, Schedule{{0, s}, {cut, other}})
+		if two.Lost < 0 || two.DroppedDemand < -1e-9 || two.DroppedDemand > total+1e-6 || two.WaitNs < 0 || two.Waits < 0 || len(steps) != 2 {
+			t.Fatalf("impossible outcome %+v for demand %v, %+v then %+v from %d", two, total, s, other, cut)
+		}
+		if s.Limit > 0 && two.MaxDepth > float64(other.Limit)+1+1e-9 {
+			t.Fatalf("depth %v above limit %d + 1", two.MaxDepth, other.Limit)
+		}
 		// A larger limit never loses more.
 		if s.Limit > 0 && s.WaitJiffies == 0 {
 			if bigger := Replay(d, Setting{Limit: s.Limit * 2}); bigger.Lost > o.Lost+1e-6 {

@@ -12,7 +12,7 @@ type Step struct {
 
 // Schedule is the settings a replay applies bucket by bucket (issue 20:
 // an operator who raises the limit mid-recording): steps in ascending
-// First, the first from bucket 0.
+// First, the first from bucket 0 (whatever its First says).
 type Schedule []Step
 
 // Constant is one setting throughout: what Replay replays.
@@ -77,6 +77,9 @@ func ScheduleOf(p *profile.Profile) Schedule {
 // the one each admission meets. Each step's EndDepth is the queue at its
 // end.
 func ReplaySchedule(d *Demand, sch Schedule) (Outcome, []Outcome) {
+	if len(sch) == 0 {
+		return Outcome{}, nil // no setting known, nothing to replay
+	}
 	steps := make([]Outcome, len(sch))
 	replay(d, sch, nil, 1, steps)
 	return total(steps), steps

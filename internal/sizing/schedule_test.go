@@ -319,3 +319,42 @@ func TestScheduleProducersWindow(t *testing.T) {
 		t.Errorf("%+v: want 4 sleepers, one per task of the window", o)
 	}
 }
+
+// TestScheduleNoWaitStep: a step with no wait time, or no limit, in a
+// schedule the wait path replays (another step waits) does Replay's
+// arithmetic: to the bit where the waiting step begins after the end.
+func TestScheduleNoWaitStep(t *testing.T) {
+	for name, d := range scheduleDemands(t) {
+		if d.Moves.movesIn(d.stallEnd - d.stallStart) {
+			continue // the wait path replays no moves, with or without schedules
+		}
+		for _, s := range []Setting{{}, {Limit: 100}, {Limit: 300}, {Limit: 300, WaitJiffies: 25}} {
+			want := Replay(d, s)
+			got, steps := ReplaySchedule(d, Schedule{{0, s}, {d.Len(), Setting{Limit: 300, WaitJiffies: 25, HZ: 250}}})
+			if got != want || steps[0] != want {
+				t.Errorf("%s, %+v: in the wait path %+v, Replay %+v", name, s, got, want)
+			}
+		}
+	}
+	if o, steps := ReplaySchedule(demand(10, 100), nil); o != (Outcome{}) || steps != nil {
+		t.Errorf("no schedule: %+v %+v", o, steps)
+	}
+}
+
+// TestScheduleEmptyBucket: a step that begins at a bucket the replay
+// skips (the queue empty, nothing arriving) is in force from the next
+// bucket it replays. The queue empties in bucket 0; the limit is raised
+// from 50 to 1000 at bucket 2; bucket 4's 200 records all fit (100
+// drained meanwhile).
+func TestScheduleEmptyBucket(t *testing.T) {
+	d := demand(100, 100, 0, 0, 0, 200)
+	for _, sch := range []Schedule{
+		{{0, Setting{Limit: 50}}, {2, Setting{Limit: 1000}}},
+		// The same in the wait path.
+		{{0, Setting{Limit: 50}}, {2, Setting{Limit: 1000}}, {5, Setting{Limit: 50, WaitJiffies: 25, HZ: 100}}},
+	} {
+		if o, steps := ReplaySchedule(d, sch); o.Lost != 0 || steps[1].MaxDepth != 100 {
+			t.Errorf("%+v: %+v, steps %+v: want nothing lost, 100 deep", sch, o, steps)
+		}
+	}
+}
