@@ -187,6 +187,8 @@ func TestTidy(t *testing.T) {
 func FuzzReplay(f *testing.F) {
 	f.Add([]byte{100, 0, 0, 0}, uint8(10), uint16(50), uint8(0), uint8(1))
 	f.Add([]byte{255, 255, 3, 0, 9}, uint8(0), uint16(1), uint8(3), uint8(5))
+	// Cut at bucket 5 with sleepers in line, the wait time halved there.
+	f.Add([]byte{200, 200, 0, 0, 0, 0, 0, 0}, uint8(10), uint16(50), uint8(4), uint8(1))
 	f.Fuzz(func(t *testing.T, recs []byte, drain uint8, limit uint16, wait uint8, rpe uint8) {
 		if len(recs) == 0 || len(recs) > 4096 {
 			return
