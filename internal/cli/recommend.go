@@ -96,6 +96,12 @@ type recommendReport struct {
 	BudgetPredictedLost  float64  `json:"budget_predicted_lost,omitempty"`
 	Reasoning            []string `json:"reasoning"`
 	WaitAdvice           string   `json:"backlog_wait_time_advice"`
+
+	// CurrentSegments: where the limit or the wait time changed during the
+	// recording, the replay's check a setting at a time
+	// (current_predicted_lost is their sum).
+	CurrentSegments []currentSegment `json:"current_segments,omitempty"`
+
 	// The noisiest programs, units and containers (their program rows by
 	// cgroup), processes and rules, under sustained overload only:
 	// programs first, as every record is in one program row while the
@@ -105,6 +111,53 @@ type recommendReport struct {
 	NoisiestRules     []profile.Rule       `json:"noisiest_rules,omitempty"`
 	NoisiestProcesses []profile.Process    `json:"noisiest_processes,omitempty"`
 	Applied           *applyReport         `json:"applied,omitempty"`
+}
+
+// currentSegment is the part of a recording one setting was in force
+// for, from FromNs into it until the next one's: what the replay at that
+// setting loses there, and what the recording counted lost there.
+type currentSegment struct {
+	FromNs          int64   `json:"from_ns"`
+	BacklogLimit    uint32  `json:"backlog_limit"`
+	BacklogWaitTime uint32  `json:"backlog_wait_time"`
+	PredictedLost   float64 `json:"predicted_lost"`
+	RecordedLost    uint64  `json:"recorded_lost"`
+}
+
+// currentSegments are a recording's segments (nil for one: the settings
+// did not change).
+func currentSegments(bucketNs int64, sch sizing.Schedule, steps []sizing.Outcome, recorded []uint64) []currentSegment {
+	if len(sch) < 2 {
+		return nil
+	}
+	segs := make([]currentSegment, len(sch))
+	for i, st := range sch {
+		segs[i] = currentSegment{FromNs: int64(st.First) * bucketNs, BacklogLimit: st.Limit, BacklogWaitTime: st.WaitJiffies,
+			PredictedLost: steps[i].Lost, RecordedLost: recorded[i]}
+	}
+	return segs
+}
+
+// segmentsCheck says what the recording lost in each segment and what the
+// replay loses there: "1,518 lost at 300 until 14.2s, then 0 at 20000;
+// replayed at those: 1,520, then 0".
+func segmentsCheck(segs []currentSegment) string {
+	recorded, replayed := make([]string, len(segs)), make([]string, len(segs))
+	for i, s := range segs {
+		at := fmt.Sprint(s.BacklogLimit)
+		if s.BacklogWaitTime > 0 {
+			at += fmt.Sprintf(" (wait %d)", s.BacklogWaitTime)
+		}
+		recorded[i] = fmt.Sprintf("%s lost at %s", human.Count(float64(s.RecordedLost)), at)
+		if i > 0 {
+			recorded[i] = fmt.Sprintf("%s at %s", human.Count(float64(s.RecordedLost)), at)
+		}
+		if i+1 < len(segs) {
+			recorded[i] += fmt.Sprintf(" until %s", time.Duration(segs[i+1].FromNs).Round(time.Millisecond))
+		}
+		replayed[i] = human.Count(s.PredictedLost)
+	}
+	return strings.Join(recorded, ", then ") + "; replayed at those: " + strings.Join(replayed, ", then ")
 }
 
 // profileLimit is one recording's own limit in a recommendation over several.
@@ -304,7 +357,8 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		DemandRecords: demand, AddedSuppressed: d.AddedSuppressed, AddedBlocked: d.AddedBlocked,
 		CurrentLimit: rec.Current.Limit, CurrentWait: rec.Current.WaitJiffies,
 		CurrentPredictedLost: rec.CurrentOutcome.Lost, RecordedLost: p.Totals.Lost,
-		RecordedWaits: rec.RecordedWaits, RecordedWaitNs: rec.RecordedWaitNs,
+		CurrentSegments: currentSegments(d.BucketNs, rec.Schedule, rec.CurrentSteps, rec.RecordedLost),
+		RecordedWaits:   rec.RecordedWaits, RecordedWaitNs: rec.RecordedWaitNs,
 		OverBudget: rec.OverBudget, BudgetLimit: rec.BudgetLimit, BudgetPredictedLost: rec.BudgetLost,
 	}
 	sec := float64(p.Timeline.Len()) * float64(p.Timeline.BucketNs) / 1e9
@@ -317,9 +371,20 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 	if d.DrainSource == "fastest" {
 		drain = fmt.Sprintf("at least %s records/s (the consumer was never saturated long enough to measure it at full speed: the fastest bucket)", human.Count(d.DrainRate))
 	}
+	inForce := "were in force"
+	for i, s := range r.CurrentSegments {
+		if i == 0 {
+			inForce += " at its start, then changed:"
+			continue
+		}
+		inForce += fmt.Sprintf(" %d and %d from %s", s.BacklogLimit, s.BacklogWaitTime, time.Duration(s.FromNs).Round(time.Millisecond))
+		if i+1 < len(r.CurrentSegments) {
+			inForce += ","
+		}
+	}
 	r.Reasoning = []string{
-		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) were in force",
-			sec, p.KernelRelease, p.Attach, rec.Current.Limit, rec.Current.WaitJiffies, human.Jiffies(rec.Current.WaitJiffies, p.HZ)),
+		fmt.Sprintf("recording: %.1f s on %s (%s); backlog_limit %d and backlog_wait_time %d (%s) %s",
+			sec, p.KernelRelease, p.Attach, rec.Current.Limit, rec.Current.WaitJiffies, human.Jiffies(rec.Current.WaitJiffies, p.HZ), inForce),
 		fmt.Sprintf("demand: %s records = %s recorded + %s of events whose SYSCALL record was lost (%.1f records per such event) + %s producers would have made while asleep in the wait",
 			human.Count(demand), human.Count(demand-d.AddedSuppressed-d.AddedBlocked), human.Count(d.AddedSuppressed), d.RecordsPerLostEvent, human.Count(d.AddedBlocked)),
 		fmt.Sprintf("arrivals: %s records/s on average, %s records/s in the busiest second", human.Count(rec.ArrivalRate), human.Count(rec.PeakArrivalRate)),
@@ -343,7 +408,9 @@ func newRecommendReport(p *profile.Profile, rec *sizing.Recommendation) *recomme
 		r.Reasoning = append(r.Reasoning, fmt.Sprintf("caution: in %.0f%% of the buckets where that replay's queue was non-empty, the consumer's pace was not measured at their load (the recorded queue had emptied), only inferred from heavier load: the peak errs high if the consumer is faster there. Apply the recommendation and record again to measure it",
 			rec.InferredShare*100))
 	}
-	if rec.Current.Limit > 0 {
+	if len(r.CurrentSegments) > 0 {
+		r.Reasoning = append(r.Reasoning, "check, a setting at a time (the replay takes each bucket's): recorded "+segmentsCheck(r.CurrentSegments))
+	} else if rec.Current.Limit > 0 {
 		// Totals.Lost, not the AUDIT_GET delta: audit_after is read after
 		// counting stops, and a load that outlasts the recording goes on
 		// losing records in between (the tests prove Totals.Lost equal to

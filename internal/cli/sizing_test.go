@@ -2,10 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/sizing/sizingtest"
@@ -257,5 +262,89 @@ func TestRecommendStallFlag(t *testing.T) {
 	code, out, _ = run(t, "validate", "--profile", path, "--backlog-limit", itoa(int(none)), "--stall", "2s")
 	if code != 0 || !strings.Contains(out, "would not hold") || !strings.Contains(out, "consumer stall:      2s") {
 		t.Errorf("validate --stall 2s at the no-stall limit %v: exit %d\n%s", none, code, out)
+	}
+}
+
+// TestRecommendSegments: where the limit changed during the recording,
+// recommend and validate check the replay a setting at a time
+// (current_segments, and the text's check); where it did not, or where
+// only other settings changed, their outputs have no segments.
+func TestRecommendSegments(t *testing.T) {
+	twoBursts := func(ms int) float64 {
+		if ms >= 1000 && ms < 1300 || ms >= 6000 && ms < 6300 {
+			return 3
+		}
+		return 0.05
+	}
+	raised, _ := sizingtest.SimulateLimits(10_000, twoBursts, 5, func(float64) float64 { return 5 }, func(ms int) uint32 {
+		if ms < 4000 {
+			return 300
+		}
+		return 20000
+	})
+	same, _ := sizingtest.Simulate(10_000, twoBursts, 5, 5, 300)
+	pid := *same
+	pid.Settings = []profile.SettingChange{{MonoNs: 3e9, Field: profile.SettingPID, Old: 640, New: 0, Seen: profile.SeenPoll, SinceNs: 2e9}}
+	type segment struct {
+		FromNs        int64   `json:"from_ns"`
+		Limit         uint32  `json:"backlog_limit"`
+		Wait          uint32  `json:"backlog_wait_time"`
+		PredictedLost float64 `json:"predicted_lost"`
+		RecordedLost  uint64  `json:"recorded_lost"`
+	}
+	for _, tc := range []struct {
+		name     string
+		p        *profile.Profile
+		segments bool
+	}{{"raised", raised, true}, {"no settings", same, false}, {"pid only", &pid, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := saveProfile(t, tc.p)
+			var rec struct {
+				PredictedLost float64   `json:"current_predicted_lost"`
+				RecordedLost  uint64    `json:"recorded_lost"`
+				Segments      []segment `json:"current_segments"`
+				Reasoning     []string  `json:"reasoning"`
+			}
+			decodeRun(t, &rec, "recommend", "--profile", path, "--json")
+			var val struct {
+				Segments []segment `json:"current_segments"`
+			}
+			decodeRun(t, &val, "validate", "--profile", path, "--backlog-limit", "300", "--json")
+			for _, args := range [][]string{{"recommend", "--json"}, {"validate", "--backlog-limit", "300", "--json"}} {
+				_, out, _ := run(t, append(args, "--profile", path)...)
+				if got := strings.Contains(out, `"current_segments"`); got != tc.segments {
+					t.Errorf("%s: current_segments in the output %v, want %v", args[0], got, tc.segments)
+				}
+			}
+			_, text, _ := run(t, "recommend", "--profile", path)
+			_, vtext, _ := run(t, "validate", "--profile", path, "--backlog-limit", "300")
+			if !tc.segments {
+				if !strings.Contains(text, "check: the replay loses") || !strings.Contains(vtext, "lost at backlog_limit 300") {
+					t.Errorf("the check of one setting:\n%s\n%s", text, vtext)
+				}
+				return
+			}
+			if len(rec.Segments) != 2 || !slices.Equal(rec.Segments, val.Segments) {
+				t.Fatalf("recommend's segments %+v, validate's %+v", rec.Segments, val.Segments)
+			}
+			a, b := rec.Segments[0], rec.Segments[1]
+			if a.FromNs != 0 || a.Limit != 300 || b.FromNs != 4_010_000_000 || b.Limit != 20000 || a.Wait != 0 || b.Wait != 0 {
+				t.Errorf("segments %+v", rec.Segments)
+			}
+			if a.RecordedLost != rec.RecordedLost || b.RecordedLost != 0 || rec.RecordedLost == 0 {
+				t.Errorf("recorded lost %d and %d, in all %d", a.RecordedLost, b.RecordedLost, rec.RecordedLost)
+			}
+			if math.Abs(a.PredictedLost-float64(a.RecordedLost)) > 0.1*float64(a.RecordedLost) || b.PredictedLost >= 0.5 ||
+				rec.PredictedLost != a.PredictedLost+b.PredictedLost {
+				t.Errorf("predicted %v and %v, in all %v", a.PredictedLost, b.PredictedLost, rec.PredictedLost)
+			}
+			check := fmt.Sprintf("%s lost at 300 until 4.01s, then 0 at 20000; replayed at those: %s, then 0",
+				humanize.Comma(int64(a.RecordedLost)), humanize.Comma(int64(math.Round(a.PredictedLost))))
+			if !strings.Contains(text, "check, a setting at a time (the replay takes each bucket's): recorded "+check) ||
+				!strings.Contains(text, "were in force at its start, then changed: 20000 and 0 from 4.01s") ||
+				!strings.Contains(vtext, "  recorded:            "+check+"\n") {
+				t.Errorf("the text does not check %q:\n%s\n%s", check, text, vtext)
+			}
+		})
 	}
 }

@@ -57,6 +57,10 @@ type validateOne struct {
 	// What the recording saw at the setting in force then.
 	RecordedLimit uint32 `json:"recorded_backlog_limit"`
 	RecordedLost  uint64 `json:"recorded_lost"`
+	// CurrentSegments: where the limit or the wait time changed during the
+	// recording, the replay at the settings in force then, a setting at a
+	// time, against what the recording lost then.
+	CurrentSegments []currentSegment `json:"current_segments,omitempty"`
 }
 
 func newValidateCmd(s streams) *cobra.Command {
@@ -155,6 +159,20 @@ func (o *validateOptions) predict(p namedProfile) (validateOne, error) {
 	if p.AuditBefore != nil {
 		r.RecordedLimit = p.AuditBefore.BacklogLimit
 	}
+	if sch := sizing.ScheduleOf(p.Profile); len(sch) > 1 {
+		// Predict's demand may have its own stall healed: the check
+		// replays the recording as it was.
+		d, err := sizing.Reconstruct(p.Profile)
+		if err != nil {
+			return validateOne{}, fmt.Errorf("replaying %s as recorded: %w", p.Name, err)
+		}
+		_, steps := sizing.ReplaySchedule(d, sch)
+		recorded, err := sizing.RecordedLost(&p.Timeline, sch)
+		if err != nil {
+			return validateOne{}, fmt.Errorf("reading %s's lost per setting: %w", p.Name, err)
+		}
+		r.CurrentSegments = currentSegments(d.BucketNs, sch, steps, recorded)
+	}
 	return r, nil
 }
 
@@ -180,5 +198,9 @@ func writeValidate(w io.Writer, r validateOne, named bool) {
 	}
 	fmt.Fprintf(w, "  memory when full:    %s%s; the x8970 B advice says %s, an upper bound\n",
 		human.FullQueue(r.MemoryBytes, r.RecordBytes), per, humanize.IBytes(r.MemoryBytesUpperBound))
+	if len(r.CurrentSegments) > 0 {
+		fmt.Fprintf(w, "  recorded:            %s\n", segmentsCheck(r.CurrentSegments))
+		return
+	}
 	fmt.Fprintf(w, "  recorded:            %d lost at backlog_limit %d\n", r.RecordedLost, r.RecordedLimit)
 }

@@ -99,10 +99,20 @@ type Recommendation struct {
 	OverBudget  bool
 	BudgetLimit uint32
 	BudgetLost  float64
-	// Current is the setting in force during the recording, and
-	// CurrentOutcome the replay's prediction for it.
+	// Current is the setting in force when the recording began
+	// (AuditBefore). Schedule is the settings in force over it
+	// (ScheduleOf: Current, then each change of the limit or the wait
+	// time), and CurrentOutcome the replay's prediction over that
+	// schedule, CurrentSteps per step. RecordedLost is what the recording
+	// counted lost in each step's buckets, where the settings changed
+	// (nil for one step: Totals.Lost is that): the replay's check, a
+	// segment at a time, since a check against the total would hide a
+	// segment replayed at the wrong limit (issue 20).
 	Current        Setting
+	Schedule       Schedule
 	CurrentOutcome Outcome
+	CurrentSteps   []Outcome
+	RecordedLost   []uint64
 	// Wait advice: what the backlog wait cost producers in the recording.
 	RecordedWaits  uint64
 	RecordedWaitNs uint64
@@ -144,7 +154,13 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	r.RecordBytes = RecordBytes(p)
 	if p.AuditBefore != nil {
 		r.Current = Setting{Limit: p.AuditBefore.BacklogLimit, WaitJiffies: p.AuditBefore.BacklogWaitTime, HZ: p.HZ}
-		r.CurrentOutcome = Replay(d, r.Current)
+		r.Schedule = ScheduleOf(p)
+		r.CurrentOutcome, r.CurrentSteps = ReplaySchedule(d, r.Schedule)
+		if len(r.Schedule) > 1 {
+			if r.RecordedLost, err = RecordedLost(&p.Timeline, r.Schedule); err != nil {
+				return nil, fmt.Errorf("reading the lost per setting: %w", err)
+			}
+		}
 	}
 	r.ArrivalRate, r.PeakArrivalRate = rates(d)
 

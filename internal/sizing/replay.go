@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"math"
+	"slices"
 )
 
 // Setting is a candidate backlog configuration.
@@ -51,8 +52,11 @@ type Outcome struct {
 //
 // Within a bucket arrivals and drain are spread evenly, plus the bucket's
 // measured burst above its even level. With a wait time, see replayWait.
+// It is ReplaySchedule of one step.
 func Replay(d *Demand, s Setting) Outcome {
-	return replay(d, s, nil, 1)
+	var o [1]Outcome
+	replay(d, Constant(s), nil, 1, o[:])
+	return o[0]
 }
 
 // ReplayPeaks is the queue of Replay(d, s) folded into groups of step
@@ -65,23 +69,27 @@ func Replay(d *Demand, s Setting) Outcome {
 func ReplayPeaks(d *Demand, s Setting, step int) []float64 {
 	step = max(step, 1)
 	peaks := make([]float64, (d.Len()+step-1)/step)
-	replay(d, s, peaks, step)
+	var o [1]Outcome
+	replay(d, Constant(s), peaks, step, o[:])
 	return peaks
 }
 
-// replay is Replay, and when depths is not nil (one per every buckets) it
-// also keeps the deepest of those buckets there.
-func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
-	if s.Limit > 0 && s.WaitJiffies > 0 && s.HZ > 0 {
-		return replayWait(d, s, depths, every)
+// replay is ReplaySchedule, its outcomes one per step in steps (as long
+// as sch), and when depths is not nil (one per every buckets) it also
+// keeps the deepest of those buckets there. The limit in force is looked
+// up as the buckets pass a step's First (>=: the idle buckets are jumped
+// over).
+func replay(d *Demand, sch Schedule, depths []float64, every int, steps []Outcome) {
+	if sch.waits() {
+		replayWait(d, sch, depths, every, steps)
+		return
 	}
-	var o Outcome
+	var o Outcome // of step j
 	bucketSec := float64(d.BucketNs) / 1e9
 	capacity := d.DrainRate * bucketSec
-	limit := math.Inf(1)
-	if s.Limit > 0 {
-		limit = float64(s.Limit) + 1 // the deepest a strict > lets it get
-	}
+	j := 0
+	limit := limitOf(sch[0].Setting)
+	nextStep := stepFirst(sch, 1) // the bucket the next step begins at
 	rpe := max(d.DemandPerLost, 1)
 
 	level := d.StartDepth
@@ -132,6 +140,14 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 		// it some twenty times (issue 14).
 		if level == 0 && demand == 0 && burst == 0 && moved == 0 && !inMoves(i) {
 			continue
+		}
+		// The buckets skipped above use neither the setting nor the
+		// outcome, nor change the queue: a step begins here as well.
+		for i >= nextStep {
+			o.EndDepth = level + moved
+			steps[j], o = o, Outcome{}
+			j++
+			limit, nextStep = limitOf(sch[j].Setting), stepFirst(sch, j+1)
 		}
 		capacity := capacity
 		if moved > 0 {
@@ -185,14 +201,35 @@ func replay(d *Demand, s Setting, depths []float64, every int) Outcome {
 		}
 		level = next
 	}
-	o.EndDepth = level + moved
-	return o
+	for ; j < len(sch); j++ {
+		o.EndDepth = level + moved
+		steps[j], o = o, Outcome{}
+	}
+}
+
+// limitOf is the deepest s lets the queue get: limit+1 (the kernel
+// compares with a strict >), +Inf for no limit.
+func limitOf(s Setting) float64 {
+	if s.Limit == 0 {
+		return math.Inf(1)
+	}
+	return float64(s.Limit) + 1
+}
+
+// stepFirst is the bucket step j of sch begins at, MaxInt past its last.
+func stepFirst(sch Schedule, j int) int {
+	if j >= len(sch) {
+		return math.MaxInt
+	}
+	return sch[j].First
 }
 
 // sleeper is a record whose producer sleeps in the backlog wait.
 type sleeper struct {
 	amount  float64
 	sinceNs float64
+	// budgetNs is the wait time in force when it went to sleep.
+	budgetNs float64
 }
 
 // maxWaitSteps bounds the steps a bucket is cut into for replayWait.
@@ -221,16 +258,23 @@ const maxWaitSteps = 16
 // producer can sleep and drop several times in one bucket, as in the
 // kernel. The wait counted is the time slept, as backlog_wait_time_actual
 // counts it (in jiffies there).
-func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
-	var o Outcome
+//
+// Over a schedule (ReplaySchedule), a step's setting takes over at its
+// first bucket: its limit, its wait time, the steps a bucket is cut into
+// and the producers' window. A sleeper keeps the budget it went to sleep
+// with (the kernel reads backlog_wait_time once per audit_log_start call),
+// so one asleep across a change times out by the old wait. A step with
+// no wait time or no limit does Replay's arithmetic, a bucket at a time:
+// what finds no room is dropped and no one goes to sleep, while those
+// already asleep are let in or time out as before.
+func replayWait(d *Demand, sch Schedule, depths []float64, every int, steps []Outcome) {
+	var o Outcome // of step si
 	bucketNs := float64(d.BucketNs)
-	waitNs := float64(s.WaitJiffies) / float64(s.HZ) * 1e9
-	k := int(min(maxWaitSteps, max(1, math.Ceil(bucketNs/(waitNs/4)))))
-	stepNs := bucketNs / float64(k)
-	step := 1 / float64(k)
-	limit := float64(s.Limit) + 1 // the deepest a strict > lets it get
 	rpe := max(d.DemandPerLost, 1)
-	producersAt := slidingMax{sparse: d.ProducersAt, w: int(math.Ceil(waitNs / bucketNs))}
+	si := 0
+	ws := newWaitStep(sch[0].Setting, bucketNs)
+	nextStep := stepFirst(sch, 1)
+	producersAt := slidingMax{sparse: d.ProducersAt, w: ws.window}
 	producers := max(d.Producers, 1)
 	busiest := 0.0
 	for _, r := range d.Records {
@@ -242,6 +286,11 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	deferred := 0.0 // demand not yet made: its producers were asleep
 	var line []sleeper
 	asleep := 0.0
+	// mixedUntil, when not 0: sleepers that went to sleep before a change
+	// of the wait time may be in line until then, and the budgets in line
+	// differ, so each sleeper is checked for its timeout, not only the
+	// oldest.
+	mixedUntil := 0.0
 	n := d.Len()
 	spans, sp := d.spans(), 0 // sp: the span bucket i is in or before
 	for i := 0; i < n; i++ {
@@ -259,9 +308,27 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 				continue
 			}
 		}
+		// The buckets skipped above use neither the setting nor the
+		// outcome, nor change the queue: a step begins here as well.
+		for i >= nextStep {
+			o.EndDepth = level
+			steps[si], o = o, Outcome{}
+			si++
+			next := newWaitStep(sch[si].Setting, bucketNs)
+			if next.waitNs != ws.waitNs {
+				for _, p := range line {
+					mixedUntil = max(mixedUntil, p.sinceNs+p.budgetNs)
+				}
+			}
+			if next.window != ws.window {
+				producersAt = slidingMax{sparse: d.ProducersAt, w: next.window}
+			}
+			ws, nextStep = next, stepFirst(sch, si+1)
+		}
 		if d.ProducersAt != nil {
 			producers = max(float64(producersAt.at(i)), 1)
 		}
+		k, step, stepNs, limit := ws.k, ws.step, ws.stepNs, ws.limit
 		busy := false
 		for j := 0; j < k; j++ {
 			now := (float64(i) + float64(j)*step) * bucketNs
@@ -294,29 +361,50 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 			take := min(made, room)
 			admitted += take
 			if rest := made - take; rest > 0 {
-				n := min(rest, max(0, producers-asleep))
-				if n > 0 {
-					line = append(line, sleeper{amount: n, sinceNs: now})
-					asleep += n
-					o.Waits += n
+				if ws.sleeps {
+					n := min(rest, max(0, producers-asleep))
+					if n > 0 {
+						line = append(line, sleeper{amount: n, sinceNs: now, budgetNs: ws.waitNs})
+						asleep += n
+						o.Waits += n
+					}
+					deferred += rest - n
+				} else {
+					// No wait time: dropped at once, as Replay drops.
+					o.DroppedDemand += rest
+					o.Lost += rest / rpe
 				}
-				deferred += rest - n
 			}
 
 			// Sleepers whose budget runs out in this step are dropped,
 			// having slept it all, and their events' other records are
-			// never made.
+			// never made. With one budget in line the oldest runs out
+			// first.
 			end := now + stepNs
-			for len(line) > 0 && end-line[0].sinceNs >= waitNs {
-				p := line[0]
+			for x := 0; x < len(line); {
+				p := line[x]
+				if end-p.sinceNs < p.budgetNs {
+					if mixedUntil == 0 {
+						break
+					}
+					x++
+					continue
+				}
 				o.Lost += p.amount
 				suppressed := min(deferred, p.amount*(rpe-1))
 				o.DroppedDemand += p.amount + suppressed
 				deferred -= suppressed
-				o.WaitNs += p.amount * waitNs
-				o.MaxWaitNs = max(o.MaxWaitNs, waitNs)
+				o.WaitNs += p.amount * p.budgetNs
+				o.MaxWaitNs = max(o.MaxWaitNs, p.budgetNs)
 				asleep -= p.amount
-				line = line[1:]
+				if x == 0 {
+					line = line[1:]
+				} else {
+					line = slices.Delete(line, x, x+1)
+				}
+			}
+			if end >= mixedUntil {
+				mixedUntil = 0
 			}
 
 			next := max(0, level+admitted-capacity*step)
@@ -342,8 +430,39 @@ func replayWait(d *Demand, s Setting, depths []float64, every int) Outcome {
 	for _, p := range line {
 		o.WaitNs += p.amount * (end - p.sinceNs)
 	}
-	o.EndDepth = level
-	return o
+	for ; si < len(sch); si++ {
+		o.EndDepth = level
+		steps[si], o = o, Outcome{}
+	}
+}
+
+// waitStep is what replayWait works with of a step's setting.
+type waitStep struct {
+	// sleeps: a producer over the limit sleeps, for waitNs at most;
+	// otherwise its record is dropped.
+	sleeps bool
+	waitNs float64
+	// A bucket is cut into k steps of stepNs, step of a bucket each.
+	k            int
+	stepNs, step float64
+	// limit is the deepest the queue may get (limitOf).
+	limit float64
+	// window is how many buckets before one the producers asleep in it
+	// may have gone to sleep in (d.ProducersAt's window).
+	window int
+}
+
+func newWaitStep(s Setting, bucketNs float64) waitStep {
+	if !s.waits() {
+		return waitStep{k: 1, stepNs: bucketNs, step: 1, limit: limitOf(s)}
+	}
+	w := waitStep{sleeps: true, waitNs: float64(s.WaitJiffies) / float64(s.HZ) * 1e9}
+	w.k = int(min(maxWaitSteps, max(1, math.Ceil(bucketNs/(w.waitNs/4)))))
+	w.stepNs = bucketNs / float64(w.k)
+	w.step = 1 / float64(w.k)
+	w.limit = float64(s.Limit) + 1 // the deepest a strict > lets it get
+	w.window = int(math.Ceil(w.waitNs / bucketNs))
+	return w
 }
 
 // slidingMax gives the largest of v[i-w..i] for i = 0, 1, 2, ... in turn

@@ -187,6 +187,8 @@ func TestTidy(t *testing.T) {
 func FuzzReplay(f *testing.F) {
 	f.Add([]byte{100, 0, 0, 0}, uint8(10), uint16(50), uint8(0), uint8(1))
 	f.Add([]byte{255, 255, 3, 0, 9}, uint8(0), uint16(1), uint8(3), uint8(5))
+	// Cut at bucket 5 with sleepers in line, the wait time halved there.
+	f.Add([]byte{200, 200, 0, 0, 0, 0, 0, 0}, uint8(10), uint16(50), uint8(4), uint8(1))
 	f.Fuzz(func(t *testing.T, recs []byte, drain uint8, limit uint16, wait uint8, rpe uint8) {
 		if len(recs) == 0 || len(recs) > 4096 {
 			return
@@ -211,6 +213,26 @@ func FuzzReplay(f *testing.F) {
 		checkDepths(t, d, s, ReplayDepths(d, s))
 		if s.WaitJiffies == 0 && o.Waits != 0 {
 			t.Fatalf("waits %v with no wait time", o.Waits)
+		}
+		// As before schedules, to the bit; cut in two steps of the
+		// same setting, the same.
+		if want := replayRef(d, s, nil, 1); o != want {
+			t.Fatalf("%+v: replay %+v, before schedules %+v", s, o, want)
+		}
+		cut := int(limit) % (len(recs) + 1)
+		if two, _ := ReplaySchedule(d, Schedule{{0, s}, {cut, s}}); !sameOutcome(two, o) {
+			t.Fatalf("%+v cut at %d: %+v, one step %+v", s, cut, two, o)
+		}
+		// From the cut on, another setting (the wait time halved, the
+		// limit doubled): still a possible outcome, and the deepest is
+		// within the larger limit.
+		other := Setting{Limit: s.Limit * 2, WaitJiffies: s.WaitJiffies / 2, HZ: 100}
+		two, steps := ReplaySchedule(d, Schedule{{0, s}, {cut, other}})
+		if two.Lost < 0 || two.DroppedDemand < -1e-9 || two.DroppedDemand > total+1e-6 || two.WaitNs < 0 || two.Waits < 0 || len(steps) != 2 {
+			t.Fatalf("impossible outcome %+v for demand %v, %+v then %+v from %d", two, total, s, other, cut)
+		}
+		if s.Limit > 0 && two.MaxDepth > float64(other.Limit)+1+1e-9 {
+			t.Fatalf("depth %v above limit %d + 1", two.MaxDepth, other.Limit)
 		}
 		// A larger limit never loses more.
 		if s.Limit > 0 && s.WaitJiffies == 0 {

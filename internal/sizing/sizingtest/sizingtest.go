@@ -28,8 +28,17 @@ type Consumer func(load float64) float64
 
 // SimulateConsumer is Simulate with a consumer whose pace follows the load.
 func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (*profile.Profile, uint64) {
+	return SimulateLimits(ms, w, k, drain, func(int) uint32 { return limit })
+}
+
+// SimulateLimits is SimulateConsumer with the backlog_limit in force at
+// each millisecond: an operator who changes it mid-recording (issue 20).
+// Each change is in the profile's Settings, at the millisecond it took
+// effect, seen by the kernel as auditctl's.
+func SimulateLimits(ms int, w Workload, k int, drain Consumer, limitAt func(ms int) uint32) (*profile.Profile, uint64) {
 	const bucketMs = 10
 	n := ms / bucketMs
+	limit := limitAt(0)
 	p := &profile.Profile{SchemaVersion: 1, Attach: "fentry", HZ: 250, KernelRelease: "sim", DurationNs: int64(ms) * 1e6,
 		AuditBefore: &profile.AuditStatus{Enabled: 1, BacklogLimit: limit}}
 	t := &p.Timeline
@@ -44,6 +53,11 @@ func SimulateConsumer(ms int, w Workload, k int, drain Consumer, limit uint32) (
 		b := m / bucketMs
 		if b >= n {
 			break
+		}
+		if l := limitAt(m); l != limit {
+			p.Settings = append(p.Settings, profile.SettingChange{MonoNs: t.StartNs + int64(m)*1e6, Field: profile.SettingBacklogLimit,
+				Old: uint64(limit), New: uint64(l), Seen: profile.SeenKernel, By: &profile.SettingSender{Tgid: 812, PID: 812, Comm: "auditctl", Ses: 3}})
+			limit = l
 		}
 		load := w(m)
 		evAcc += load
