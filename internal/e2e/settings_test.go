@@ -2,6 +2,7 @@ package e2e
 
 import (
 	_ "embed"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,32 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 	// The deepest queue came in the second burst, at 20000.
 	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {
 		t.Errorf("record's summary:\n%s", out)
+	}
+
+	// The replay behind recommend applies each segment's own limit: at
+	// 300 it loses about what the kernel lost (TestSizing's tolerance: 10%,
+	// or a bucket of drain for the burst), at 20000 nothing; the whole
+	// recording replayed at 300 would lose the second burst too.
+	rec := jsonOut(t, g, "rec")
+	segs, _ := rec["current_segments"].([]any)
+	t.Logf("recommend: %v; segments %v", rec["backlog_limit"], segs)
+	if len(segs) != 2 {
+		t.Fatalf("current_segments %v, want two (300, then 20000)", segs)
+	}
+	s0, _ := segs[0].(map[string]any)
+	s1, _ := segs[1].(map[string]any)
+	if number(t, s0, "backlog_limit") != 300 || number(t, s1, "backlog_limit") != 20000 {
+		t.Errorf("segments at %v and %v, want 300 and 20000", s0["backlog_limit"], s1["backlog_limit"])
+	}
+	if got := number(t, s0, "recorded_lost") + number(t, s1, "recorded_lost"); got != float64(p.Totals.Lost) {
+		t.Errorf("the segments' recorded lost sum to %.0f, totals.lost is %d", got, p.Totals.Lost)
+	}
+	tol := max(0.1*float64(lostA), number(t, rec, "drain_rate")*0.010)
+	if pred := number(t, s0, "predicted_lost"); math.Abs(pred-float64(lostA)) > tol {
+		t.Errorf("the replay at 300 predicts %.0f lost, the kernel lost %d (more than %.0f off)", pred, lostA, tol)
+	}
+	if number(t, s1, "predicted_lost") != 0 || number(t, s1, "recorded_lost") != 0 {
+		t.Errorf("at 20000: predicted %v, recorded %v, want 0 and 0", s1["predicted_lost"], s1["recorded_lost"])
 	}
 
 	// The killed recorder's journal has its change.

@@ -29,6 +29,7 @@ auditctl -e 1 >/dev/null
 sleep 2
 finish m
 status_to m.after
+cmd rec recommend --profile /tmp/m.json --json
 
 # Killed: the journal keeps the change made before the kill.
 record k --duration 600s
