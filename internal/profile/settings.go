@@ -103,30 +103,40 @@ func validateSettings(changes []SettingChange) error {
 	return nil
 }
 
+// Setting is the status's value of the setting named (SettingFields; the
+// lost counter for SettingLostReset), nil for a name this build does not
+// know: to read or to set.
+func (s *AuditStatus) Setting(name string) *uint32 {
+	switch name {
+	case SettingEnabled:
+		return &s.Enabled
+	case SettingFailure:
+		return &s.Failure
+	case SettingPID:
+		return &s.PID
+	case SettingRateLimit:
+		return &s.RateLimit
+	case SettingBacklogLimit:
+		return &s.BacklogLimit
+	case SettingBacklogWaitTime:
+		return &s.BacklogWaitTime
+	case SettingLostReset:
+		return &s.Lost
+	}
+	return nil
+}
+
 // SettingsAt is the audit status in force at mono_ns at: before, with
-// every change made at or before at applied (a field a change names and
-// the status has). Only the settings are changed; the counters (lost,
-// backlog) are before's.
+// every change made at or before at applied. Only the settings are
+// changed; the counters (lost, backlog) are before's.
 func SettingsAt(before AuditStatus, changes []SettingChange, at int64) AuditStatus {
 	s := before
 	for _, c := range changes {
 		if c.MonoNs > at {
 			break
 		}
-		v := uint32(c.New)
-		switch c.Field {
-		case SettingEnabled:
-			s.Enabled = v
-		case SettingFailure:
-			s.Failure = v
-		case SettingPID:
-			s.PID = v
-		case SettingRateLimit:
-			s.RateLimit = v
-		case SettingBacklogLimit:
-			s.BacklogLimit = v
-		case SettingBacklogWaitTime:
-			s.BacklogWaitTime = v
+		if v := s.Setting(c.Field); v != nil && c.Field != SettingLostReset {
+			*v = uint32(c.New)
 		}
 	}
 	return s

@@ -50,27 +50,6 @@ var kernelFields = map[string]string{
 	"lost":                    profile.SettingLostReset,
 }
 
-// field is the status's value of a setting.
-func field(s *profile.AuditStatus, name string) *uint32 {
-	switch name {
-	case profile.SettingEnabled:
-		return &s.Enabled
-	case profile.SettingFailure:
-		return &s.Failure
-	case profile.SettingPID:
-		return &s.PID
-	case profile.SettingRateLimit:
-		return &s.RateLimit
-	case profile.SettingBacklogLimit:
-		return &s.BacklogLimit
-	case profile.SettingBacklogWaitTime:
-		return &s.BacklogWaitTime
-	case profile.SettingLostReset:
-		return &s.Lost
-	}
-	return nil
-}
-
 // observe takes the kernel's changes read since the last call (events,
 // in order; dropped: how many it had no slot for, in all) and the reply
 // st, asked for at sentNs and read at nowNs, and returns the changes it
@@ -95,18 +74,18 @@ func (t *settingsTracker) observe(events []probe.SettingEvent, dropped uint64, s
 		// in between without a record (an auditd that exited without
 		// unregistering is dropped by kauditd's next failed send, or by
 		// the next auditd's registration: auditd_reset logs nothing).
-		if f := field(&t.state, name); *f != ev.Old && name != profile.SettingLostReset {
+		if f := t.state.Setting(name); *f != ev.Old && name != profile.SettingLostReset {
 			out = append(out, profile.SettingChange{MonoNs: ev.Ns, SinceNs: min(t.sentNs, ev.Ns), Field: name,
 				Old: uint64(*f), New: uint64(ev.Old), Seen: profile.SeenPoll})
 		}
-		*field(&t.state, name) = ev.New
+		*t.state.Setting(name) = ev.New
 		out = append(out, profile.SettingChange{MonoNs: ev.Ns, Field: name, Old: uint64(ev.Old), New: uint64(ev.New),
 			Seen: profile.SeenKernel, By: &profile.SettingSender{Tgid: ev.Tgid, PID: ev.PID, Comm: ev.Comm,
 				Auid: ev.Auid, Ses: ev.Ses, CgroupID: ev.CgroupID}})
 	}
 	t.pending = t.pending[k:]
 	for _, name := range profile.SettingFields {
-		old, now := *field(&t.state, name), *field(&st, name)
+		old, now := *t.state.Setting(name), *st.Setting(name)
 		if old == now || (name == profile.SettingLostReset && now > old) {
 			continue // the lost counter moves by itself; only a fall is a reset
 		}
