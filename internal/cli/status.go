@@ -38,6 +38,9 @@ type statusReport struct {
 	BacklogBytes                 uint64   `json:"backlog_bytes"`
 	LimitBytes                   uint64   `json:"limit_bytes"`
 	LimitBytesUpperBound         uint64   `json:"limit_bytes_upper_bound"`
+	// LimitSet is who set the backlog_limit in force, where that can be
+	// known.
+	LimitSet *limitOrigin `json:"limit_set"`
 }
 
 func newStatusCmd(s streams) *cobra.Command {
@@ -83,6 +86,7 @@ func (o *statusOptions) run(cmd *cobra.Command) error {
 	r.BacklogBytes = uint64(st.Backlog) * size.Bytes
 	r.LimitBytes = uint64(st.BacklogLimit) * size.Bytes
 	r.LimitBytesUpperBound = uint64(st.BacklogLimit) * recordsize.UpperBoundPerRecord
+	r.LimitSet = findLimitOrigin(st.BacklogLimit)
 	if o.JSON {
 		return writeJSON(o.out, r)
 	}
@@ -115,6 +119,9 @@ func writeStatus(w io.Writer, r *statusReport) {
 		fmt.Fprintf(w, "backlog_limit:      0 (unlimited)\n")
 	} else {
 		fmt.Fprintf(w, "backlog_limit:      %d records\n", st.BacklogLimit)
+	}
+	if r.LimitSet != nil {
+		fmt.Fprintf(w, "limit set:          %s\n", r.LimitSet.line(st.BacklogLimit))
 	}
 	fmt.Fprintf(w, "backlog:            %d records queued now (%s)\n", st.Backlog, humanize.IBytes(r.BacklogBytes))
 	fmt.Fprintf(w, "backlog_wait_time:  %d jiffies = %s\n", st.BacklogWaitTime, seconds(r.BacklogWaitTimeSeconds))

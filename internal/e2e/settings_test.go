@@ -132,6 +132,14 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 		t.Errorf("at 20000: predicted %v, recorded %v, want 0 and 0", s1["predicted_lost"], s1["recorded_lost"])
 	}
 
+	// status finds the raise in auditd's log.
+	st := jsonOut(t, g, "st")
+	ls, _ := st["limit_set"].(map[string]any)
+	ch, _ := ls["change"].(map[string]any)
+	if ls["source"] != "auditd_log" || ch == nil || number(t, ch, "new") != 20000 || number(t, ch, "old") != 300 {
+		t.Errorf("status's limit_set %v, want the change 300 -> 20000 from auditd's log", ls)
+	}
+
 	// The killed recorder's journal has its change.
 	k := g.profile("k")
 	if len(k.Settings) != 1 || k.Settings[0].Field != profile.SettingBacklogLimit || k.Settings[0].New != 500 || k.Settings[0].Seen != profile.SeenKernel {

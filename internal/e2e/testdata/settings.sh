@@ -30,6 +30,8 @@ sleep 2
 finish m
 status_to m.after
 cmd rec recommend --profile /tmp/m.json --json
+# status names the last change of the limit from auditd's log.
+cmd st status --json
 
 # Killed: the journal keeps the change made before the kill.
 record k --duration 600s
