@@ -27,6 +27,19 @@ auditctl -e 0 >/dev/null
 sleep 2
 auditctl -e 1 >/dev/null
 sleep 2
+# auditd killed (SIGKILL: it cannot unregister) while records come, and
+# started again 2 s later: kauditd holds what it drains meanwhile.
+A1=$(pidof auditd)
+kill -9 "$A1"
+wait_for_pid "$A1" 10 || { echo "auditd did not die"; exit 1; }
+stress-ng --open 1 --open-ops 300 --quiet
+sleep 2
+auditd || { echo "auditd failed to start"; exit 1; }
+wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
+{ echo "$A1"; pidof auditd; } > /tmp/killed.pids
+emit killed.pids /tmp/killed.pids
+settle
+sleep 2
 finish m
 status_to m.after
 cmd rec recommend --profile /tmp/m.json --json
