@@ -14,14 +14,20 @@ import (
 )
 
 // ConsumerSampleEvery is how often AUDIT_GET is read during a recording
-// to follow auditd's pid (a restart registers a new one) and the audit
-// settings (settingsTracker): a change is placed within a second (it was
-// 5 s before the settings were followed). The reads are made by one child
-// process (auditnl.Helper: starting a process for each read cost about 20
-// ms of guest time in the test VMs), which the kernel can hold while the
-// queue is over its limit, so they run beside the map reads, never in
+// to follow auditd's pid (a restart registers a new one) and what the
+// kernel does not log of the audit settings (settingsTracker: a change
+// made while audit is off, enabling it from 0, an auditd gone without
+// unregistering), each placed within this interval; the kernel's logged
+// changes carry their own time. Each read costs the kernel a thread
+// (audit_receive_msg's AUDIT_GET reply goes through audit_send_reply's
+// kthread). Read every second (77e8b91), an idle recording slowed the
+// guest's unix-socket round trips by 1.06% in one TestOffPath run (6.12,
+// kprobe; its bound is 1%): 5 s again. The reads are made by one child
+// process (auditnl.Helper: starting a process for each read cost about
+// 20 ms of guest time in the test VMs), which the kernel can hold while
+// the queue is over its limit, so they run beside the map reads, never in
 // their way.
-const ConsumerSampleEvery = time.Second
+const ConsumerSampleEvery = 5 * time.Second
 
 // auditdConf and auditdPlugins are where auditd's configuration is read;
 // variables for tests.

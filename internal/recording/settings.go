@@ -15,12 +15,12 @@ import (
 // 20) by two sources. The kernel's own: every AUDIT_SET setter calls
 // audit_log_config_change while audit is enabled, which the programs log
 // with the sender (probe.SettingEvents). And the AUDIT_GET replies record
-// reads every second: each that differs from the state the last reply and
-// the kernel's changes since make shows a change neither saw, made
-// between the two replies (kernel/audit.c logs none made while audit is
-// off, when it is enabled from 0, nor for an auditd that went away
-// without unregistering); so does a kernel change whose old value is not
-// the state's.
+// reads every ConsumerSampleEvery: each that differs from the state the
+// last reply and the kernel's changes since make shows a change neither
+// saw, made between the two replies (kernel/audit.c logs none made while
+// audit is off, when it is enabled from 0, nor for an auditd that went
+// away without unregistering); so does a kernel change whose old value is
+// not the state's.
 type settingsTracker struct {
 	state   profile.AuditStatus // as of the last reply, with the kernel's changes since
 	sentNs  int64               // when the last reply was asked for (CLOCK_MONOTONIC ns)

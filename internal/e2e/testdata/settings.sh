@@ -5,6 +5,8 @@
 # limit raised to 20000 as augenrules --load does it (auditctl -D, -b, the
 # rule again), the same burst (nothing lost), audit disabled and enabled
 # again; then a recorder killed after a change, whose journal keeps it.
+# POLL_WAIT (from recording.ConsumerSampleEvery) is longer than the time
+# between two of record's AUDIT_GET reads.
 # shellcheck disable=SC2034 # MODE is read by record (prelude.sh)
 MODE=auto
 consumer_quota 20000
@@ -19,14 +21,15 @@ burst; settle
 status_to a
 auditctl -D >/dev/null; auditctl -b 20000 >/dev/null; rule load2
 # Past record's next AUDIT_GET: the burst starts at the new limit.
-sleep 2
+sleep "$POLL_WAIT"
 status_to b.before
 burst; settle
 status_to b.after
 auditctl -e 0 >/dev/null
 sleep 2
 auditctl -e 1 >/dev/null
-sleep 2
+# The poll sees audit on before auditd is killed.
+sleep "$POLL_WAIT"
 # auditd killed (SIGKILL: it cannot unregister) while records come, and
 # started again 2 s later: kauditd holds what it drains meanwhile.
 A1=$(pidof auditd)
@@ -49,8 +52,8 @@ cmd st status --json
 # Killed: the journal keeps the change made before the kill.
 record k --duration 600s
 auditctl -b 500 >/dev/null
-# Two of record's AUDIT_GET reads and journal writes.
-sleep 3
+# Past record's next AUDIT_GET read, then a journal write (each second).
+sleep $((POLL_WAIT + 1))
 kill -9 $AP; wait $AP
 emit k.json /tmp/k.json.partial
 auditctl -D >/dev/null
