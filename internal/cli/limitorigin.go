@@ -60,7 +60,7 @@ func findLimitOrigin(limit uint32) *limitOrigin {
 		o.Change = ch
 		o.Note = fmt.Sprintf("the last change in %s set %d; the limit changed since without a record (made while audit was off, or the log rotated)", logPath, ch.New)
 	default:
-		o.Note = fmt.Sprintf("no change of the limit in the end of %s", logPath)
+		o.Note = fmt.Sprintf("no change of the limit in %s (its last %d MiB) nor in its last %d rotated files", logPath, limitlog.TailBytes>>20, limitlog.RotatedFiles)
 	}
 	if o.BootLimit != nil && *o.BootLimit == uint64(limit) && o.Change == nil {
 		o.Source, o.Note = "kernel_cmdline", ""

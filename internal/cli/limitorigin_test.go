@@ -36,7 +36,7 @@ func TestLimitOrigin(t *testing.T) {
 		{"logged", change, "audit=1", 20000, "auditd_log", "8192 -> 20000 at 2024-12-07 05:40:03 UTC by auditctl (/usr/sbin/auditctl), auid 1000 ses 3 (auditd's log)"},
 		{"changed since", change, "audit=1", 64, "unknown", "not known: the last change in " + logPath + " set 20000; the limit changed since"},
 		{"at boot", "", "audit=1 audit_backlog_limit=8192", 8192, "kernel_cmdline", "at boot: audit_backlog_limit=8192 on the kernel command line"},
-		{"nothing", "", "audit=1", 64, "unknown", "not known: no change of the limit in the end of " + logPath},
+		{"nothing", "", "audit=1", 64, "unknown", "not known: no change of the limit in " + logPath},
 	} {
 		write(logPath, tc.log)
 		write(cmdline, tc.cmdline)

@@ -9,6 +9,7 @@ package limitlog
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,9 +48,34 @@ var (
 	exe    = regexp.MustCompile(` exe="([^"]*)"`)
 )
 
-// Last reads the log at path (its last TailBytes) and returns its last
-// allowed change of the limit, nil if it has none.
+// RotatedFiles is how many of auditd's rotated logs (path.1, path.2, ...)
+// Last reads after the current one: a busy host fills the 8 MB auditd
+// rotates at (max_log_file) in minutes, and `make demo`'s load pushed the
+// change of the limit out of the current log's end.
+const RotatedFiles = 4
+
+// Last reads the log at path (its last TailBytes), then its rotated
+// files newest first, and returns the last allowed change of the limit in
+// the first that has one, nil if none has.
 func Last(path string) (*Change, error) {
+	for k := 0; k <= RotatedFiles; k++ {
+		p := path
+		if k > 0 {
+			p = fmt.Sprintf("%s.%d", path, k)
+		}
+		ch, err := lastIn(p)
+		if k > 0 && errors.Is(err, os.ErrNotExist) {
+			return nil, nil // no more rotated files
+		}
+		if err != nil || ch != nil {
+			return ch, err
+		}
+	}
+	return nil, nil
+}
+
+// lastIn is Last for one file.
+func lastIn(path string) (*Change, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading auditd's log: %w", err)
@@ -67,59 +93,63 @@ func Last(path string) (*Change, error) {
 }
 
 // Find reads a log (auditd's raw or enriched format) and returns its last
-// allowed change of the limit, with the sender's comm and exe where a
-// SYSCALL record of the same event is there, nil if it has none.
+// allowed change of the limit, with the sender's comm and exe where the
+// SYSCALL record of the same event follows it, nil if it has none. Only
+// those two kinds of line are parsed: a busy log is mostly other records.
 func Find(r io.Reader) (*Change, error) {
 	var last *Change
-	syscalls := map[uint64][2]string{} // serial: comm, exe
+	var serialTag string // ":SERIAL)" of last, until its SYSCALL record is seen
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		// The enriched format appends the translated fields after 0x1d.
-		if i := bytes.IndexByte(line, 0x1d); i >= 0 {
-			line = line[:i]
-		}
-		s := string(line)
-		m := stamp.FindStringSubmatch(s)
-		if m == nil {
-			continue
-		}
-		serial, _ := strconv.ParseUint(m[3], 10, 64)
 		switch {
-		case strings.HasPrefix(s, "type=SYSCALL "):
-			var ce [2]string
+		case bytes.HasPrefix(line, []byte("type=CONFIG_CHANGE ")) && bytes.Contains(line, []byte("op=set audit_backlog_limit=")):
+			if ch := parseChange(string(cut(line))); ch != nil {
+				last, serialTag = ch, fmt.Sprintf(":%d)", ch.Serial)
+			}
+		case serialTag != "" && bytes.HasPrefix(line, []byte("type=SYSCALL ")) && bytes.Contains(line, []byte(serialTag)):
+			s := string(cut(line))
 			if c := comm.FindStringSubmatch(s); c != nil {
-				ce[0] = c[1]
+				last.Comm = c[1]
 			}
 			if e := exe.FindStringSubmatch(s); e != nil {
-				ce[1] = e[1]
+				last.Exe = e[1]
 			}
-			syscalls[serial] = ce
-		case strings.HasPrefix(s, "type=CONFIG_CHANGE "):
-			c := change.FindStringSubmatch(s)
-			if c == nil {
-				continue
-			}
-			sec, _ := strconv.ParseInt(m[1], 10, 64)
-			ms, _ := strconv.ParseInt(m[2], 10, 64)
-			ch := &Change{Time: time.Unix(sec, ms*int64(time.Millisecond)).UTC(), Serial: serial}
-			ch.New, _ = strconv.ParseUint(c[1], 10, 64)
-			ch.Old, _ = strconv.ParseUint(c[2], 10, 64)
-			ch.Auid, _ = strconv.ParseUint(c[3], 10, 64)
-			ch.Ses, _ = strconv.ParseUint(c[4], 10, 64)
-			last = ch
+			serialTag = ""
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading auditd's log: %w", err)
 	}
-	if last != nil {
-		if ce, ok := syscalls[last.Serial]; ok {
-			last.Comm, last.Exe = ce[0], ce[1]
-		}
-	}
 	return last, nil
+}
+
+// cut is a line less the enriched format's translated fields (after 0x1d).
+func cut(line []byte) []byte {
+	if i := bytes.IndexByte(line, 0x1d); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// parseChange reads an allowed change of the limit from a CONFIG_CHANGE
+// line, nil for a refused one or another form.
+func parseChange(s string) *Change {
+	m := stamp.FindStringSubmatch(s)
+	c := change.FindStringSubmatch(s)
+	if m == nil || c == nil {
+		return nil
+	}
+	serial, _ := strconv.ParseUint(m[3], 10, 64)
+	sec, _ := strconv.ParseInt(m[1], 10, 64)
+	ms, _ := strconv.ParseInt(m[2], 10, 64)
+	ch := &Change{Time: time.Unix(sec, ms*int64(time.Millisecond)).UTC(), Serial: serial}
+	ch.New, _ = strconv.ParseUint(c[1], 10, 64)
+	ch.Old, _ = strconv.ParseUint(c[2], 10, 64)
+	ch.Auid, _ = strconv.ParseUint(c[3], 10, 64)
+	ch.Ses, _ = strconv.ParseUint(c[4], 10, 64)
+	return ch
 }
 
 // BootLimit is the audit_backlog_limit= of a kernel command line (the

@@ -1,6 +1,8 @@
 package limitlog
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +70,28 @@ func FuzzFind(f *testing.F) {
 			t.Errorf("a change %+v from a log without one", c)
 		}
 	})
+}
+
+// TestLastRotated: a change pushed out of the current log by a busy load
+// is found in the rotated ones, newest first; without rotated files, none.
+func TestLastRotated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.log")
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	busy := "type=SYSCALL msg=audit(1733550100.000:20): arch=c000003e syscall=257 success=yes exit=3 comm=\"stress-ng\" exe=\"/usr/bin/stress-ng\" key=\"load\"\n"
+	write(path, busy)
+	if ch, err := Last(path); err != nil || ch != nil {
+		t.Errorf("no change and no rotated file: %+v, %v", ch, err)
+	}
+	write(path+".2", "type=CONFIG_CHANGE msg=audit(1733550001.000:12): op=set audit_backlog_limit=8192 old=64 auid=0 ses=1 res=1\n")
+	write(path+".1", "type=CONFIG_CHANGE msg=audit(1733550050.000:19): op=set audit_backlog_limit=32000 old=256 auid=0 ses=1 res=1\n"+busy)
+	ch, err := Last(path)
+	if err != nil || ch == nil || ch.New != 32000 {
+		t.Errorf("the change in audit.log.1: %+v, %v", ch, err)
+	}
 }
