@@ -277,7 +277,7 @@ func (o *recommendOptions) run(cmd *cobra.Command) error {
 	rec := recs[bind]
 	r := newRecommendReport(ps[bind].Profile, rec)
 	r.SetBy, r.Profiles, r.StallFrom = ps[bind].Name, limits, stallFrom
-	r.Notes = profileDifferences(ps)
+	r.Notes = profileNotes(ps)
 	if len(ps) > 1 {
 		own := make([]string, len(limits))
 		for i, l := range limits {

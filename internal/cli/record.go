@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/auditprof/auditprof/internal/probe"
+	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording"
 	"github.com/auditprof/auditprof/internal/summary"
 )
@@ -25,7 +26,10 @@ type recordOptions struct {
 	TaskState string
 	// ProcessMinAge: the age before a process gets a row of its own.
 	ProcessMinAge time.Duration
-	consumer      consumerFlags
+	// Checkpoint: how often the output is replaced by the recording so
+	// far (0: never).
+	Checkpoint time.Duration
+	consumer   consumerFlags
 
 	mode    probe.Mode
 	netlink bool
@@ -61,6 +65,8 @@ in one line and records what netlink offers instead (attach=netlink);
 		"where the programs keep per-call state (task-storage: 5.12+; hash: what older kernels get)")
 	f.DurationVar(&o.ProcessMinAge, "process-min-age", probe.DefaultProcessMinAge,
 		"give a process a row of its own once it is this old; what it does younger is in the short-lived row and its program's row (0: every process from its first record)")
+	f.DurationVar(&o.Checkpoint, "checkpoint", DefaultCheckpoint,
+		"replace --output with the recording so far at this interval, a complete profile marked as a checkpoint, so that a recorder killed (or a power cut) leaves it (0: only at the end)")
 	f.StringVar(&o.ReadyFile, "ready-file", "", "create this file once attached and counting")
 	f.DurationVar(&o.Bucket, "bucket", probe.DefaultBucket, "timeline bucket width (1ms to 1s)")
 	f.BoolVar(&o.JSON, "json", false, "print the profile as JSON on stdout instead of the summary")
@@ -83,6 +89,12 @@ func (o *recordOptions) validate() error {
 	if o.ProcessMinAge < 0 {
 		return usagef("--process-min-age must not be negative")
 	}
+	if o.Checkpoint < 0 || o.Checkpoint > 0 && o.Checkpoint < time.Second {
+		return usagef("--checkpoint must be at least 1s, or 0 for none, not %s", o.Checkpoint)
+	}
+	if o.netlink && o.Checkpoint != DefaultCheckpoint && o.Checkpoint != 0 {
+		return usagef("--checkpoint needs BPF: a checkpoint's timeline is read from the journal a BPF recording writes, and --attach netlink keeps none")
+	}
 	if o.Bucket < time.Millisecond || o.Bucket > time.Second {
 		return usagef("--bucket must be between 1ms and 1s, not %s", o.Bucket)
 	}
@@ -104,6 +116,11 @@ func (o *recordOptions) validate() error {
 	return nil
 }
 
+// DefaultCheckpoint is record's --checkpoint: a recorder killed loses at
+// most this much, and a day's busy recording (issue 14) writes its
+// profile 1,440 times.
+const DefaultCheckpoint = time.Minute
+
 // journal is where a BPF recording writes its timeline as it reads it
 // (recording.Options.Journal): next to the profile, removed once the
 // profile is saved, left by a recording that did not finish.
@@ -114,10 +131,24 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 	if !o.netlink {
 		journal = o.journal()
 	}
-	prof, err := runRecording(cmd.Context(), o.streams, recording.Options{
+	cp := &checkpoints{streams: o.streams, path: o.Output}
+	opts := recording.Options{
 		Duration: o.Duration, Attach: o.mode, Netlink: o.netlink, TaskState: o.TaskState,
 		ProcessMinAge: processMinAge(o.ProcessMinAge),
-		Bucket:        o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz, Journal: journal}, o.ReadyFile)
+		Bucket:        o.Bucket, Consumer: o.consumer.Source, ConsumerHz: o.consumer.Hz, Journal: journal}
+	if journal != "" && o.Checkpoint > 0 {
+		opts.CheckpointEvery, opts.Checkpoint, opts.CheckpointFailed = o.Checkpoint, cp.write, cp.failed
+	}
+	journalShort := false // its file lacks the last rows (the profile has them)
+	opts.JournalBehind = func(err error) {
+		journalShort = err != nil
+		if err != nil {
+			fmt.Fprintf(o.err, "auditprof: %v; the recording goes on\n", err)
+		} else {
+			fmt.Fprintf(o.err, "auditprof: the journal %s is written again, nothing missing\n", journal)
+		}
+	}
+	prof, err := runRecording(cmd.Context(), o.streams, opts, o.ReadyFile)
 	if err != nil {
 		if _, serr := os.Stat(journal); journal != "" && serr == nil {
 			return fmt.Errorf("%w; the timeline recorded so far is in %s (auditprof recommend --profile %s reads it)", err, journal, journal)
@@ -134,6 +165,8 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 			if err := os.Remove(journal); err != nil && !errors.Is(err, os.ErrNotExist) {
 				werr = errors.Join(werr, fmt.Errorf("removing the journal: %w", err))
 			}
+		} else if journalShort {
+			werr = fmt.Errorf("%w; %s keeps the timeline up to where its filesystem was full", werr, journal)
 		} else {
 			werr = fmt.Errorf("%w; the timeline is kept in %s", werr, journal)
 		}
@@ -145,10 +178,57 @@ func (o *recordOptions) run(cmd *cobra.Command) error {
 		return werr
 	}
 	summary.Write(o.out, prof, o.Top)
+	if cp.written+cp.failures > 0 {
+		fmt.Fprintf(o.out, "\n%s\n", cp)
+	}
 	if werr == nil {
 		fmt.Fprintf(o.out, "\nprofile written to %s\n", written)
 	}
 	return werr
+}
+
+// checkpoints writes record's checkpoints to its output, atomically
+// (profile.WriteFile): a failed one leaves the one before. The first
+// failure is said at once, on stderr; the summary counts them all. Run
+// hands them over one at a time and returns after the last.
+type checkpoints struct {
+	streams
+	path     string
+	written  int
+	failures int
+	longest  time.Duration
+	lastErr  error
+}
+
+func (c *checkpoints) write(p *profile.Profile) error {
+	start := time.Now()
+	if err := p.WriteFile(c.path); err != nil {
+		return err
+	}
+	c.written++
+	c.longest = max(c.longest, time.Since(start))
+	return nil
+}
+
+func (c *checkpoints) failed(err error) {
+	c.failures++
+	c.lastErr = err
+	if c.failures == 1 {
+		kept := "none was written before it"
+		if c.written > 0 {
+			kept = fmt.Sprintf("%s keeps the last one written", c.path)
+		}
+		fmt.Fprintf(c.err, "auditprof: %v; %s, and the recording goes on (said once: the summary counts the failures)\n", err, kept)
+	}
+}
+
+// String is the summary's line.
+func (c *checkpoints) String() string {
+	s := fmt.Sprintf("checkpoints: %d written to %s (the longest write took %s)", c.written, c.path, c.longest.Round(time.Millisecond))
+	if c.failures > 0 {
+		s += fmt.Sprintf("; %d failed, the last: %v", c.failures, c.lastErr)
+	}
+	return s
 }
 
 // processMinAge turns --process-min-age into probe.Options.ProcessMinAge,

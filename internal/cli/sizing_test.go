@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dustin/go-humanize"
 
@@ -346,5 +347,33 @@ func TestRecommendSegments(t *testing.T) {
 				t.Errorf("the text does not check %q:\n%s\n%s", check, text, vtext)
 			}
 		})
+	}
+}
+
+// TestCheckpointProfileSaid: recommend, validate and report read a
+// checkpoint (a recording that had not finished) and say so, and where it
+// ended.
+func TestCheckpointProfileSaid(t *testing.T) {
+	p, _ := sizingtest.Simulate(10_000, sizingtest.Bursts, 5, 5, 64)
+	p.Checkpoint = &profile.Checkpoint{Seq: 3, UnixNs: 1.7e18, EveryNs: 60e9}
+	path := saveProfile(t, p)
+	want := path + " is a checkpoint (the 3rd, written 2023-11-14 22:13:20 UTC): the recording had not finished; this is its first " +
+		time.Duration(p.DurationNs).Round(time.Millisecond).String()
+	for _, args := range [][]string{{"recommend"}, {"validate", "--backlog-limit", "64"}} {
+		code, out, errOut := run(t, append(args, "--profile", path)...)
+		if code != 0 || !strings.Contains(out, "note: "+want) {
+			t.Errorf("%v: exit %d (%s), want a note %q:\n%s", args, code, errOut, want, out)
+		}
+	}
+	html := filepath.Join(t.TempDir(), "r.html")
+	if code, _, errOut := run(t, "report", "--profile", path, "--output", html); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, errOut)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "this profile is a checkpoint (the 3rd") {
+		t.Error("the report does not say it is a checkpoint")
 	}
 }

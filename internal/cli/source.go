@@ -108,6 +108,19 @@ func loadProfiles(paths []string) ([]namedProfile, error) {
 	return out, nil
 }
 
+// profileNotes are the notes recommend and validate give on the
+// recordings: each one's that had not finished (a checkpoint, a journal:
+// they ended early, and where), then how they differ.
+func profileNotes(ps []namedProfile) []string {
+	var notes []string
+	for _, p := range ps {
+		if u := p.Unfinished(); u != "" {
+			notes = append(notes, fmt.Sprintf("%s is %s", p.Name, u))
+		}
+	}
+	return append(notes, profileDifferences(ps)...)
+}
+
 // profileDifferences says how recordings given together differ in what
 // shapes their queue (kernel, HZ, the backlog settings in force, the
 // attach mode): accepted, but worth a note, as one limit is sized for all.

@@ -105,7 +105,7 @@ func (o *validateOptions) run() error {
 	if err != nil {
 		return err
 	}
-	r := validateReport{Notes: profileDifferences(ps)}
+	r := validateReport{Notes: profileNotes(ps)}
 	for _, p := range ps {
 		one, err := o.predict(p)
 		if err != nil {

@@ -129,6 +129,19 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 	// by what reached auditd (delivered), nothing lost.
 	if p.Stalls == nil || p.Stalls.Longest < 1500*time.Millisecond {
 		t.Errorf("stalls %+v: want one of at least 1.5 s while auditd was gone", p.Stalls)
+		// The rows from 3 s before the new auditd's registration on.
+		if n := len(p.Settings); n > 0 {
+			at := (p.Settings[n-1].MonoNs - p.Timeline.StartNs) / p.Timeline.BucketNs
+			for b, err := range p.Timeline.All() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Index >= at-300 && b.Index <= at+100 {
+					t.Logf("bucket %d (%+.2f s): arrivals %d queued %d max_depth %d drained %d delivered %d lost %d",
+						b.Index, float64(b.Index-at)/100, b.Arrivals, b.Queued, b.MaxDepth, b.Drained, b.Delivered, b.Lost)
+				}
+			}
+		}
 	}
 	// The deepest queue came in the second burst, at 20000.
 	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {

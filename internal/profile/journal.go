@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -117,17 +118,29 @@ type journalFrame struct {
 // Journal writes a journal file. Rows collect in a buffer that Flush
 // hands to a goroutine of its own, which writes it: record flushes once a
 // poll, and its polls run on a real-time thread that must not wait for a
-// disk (the one auditd may be saturating). A write error is returned by
-// the next Flush or by Close.
+// disk (the one auditd may be saturating). A write that fails (a full
+// filesystem) keeps what it could not write in memory, in order, and the
+// writer tries it again with each flush: the file is always the first
+// bytes of the journal, and a filesystem that gets room again gets the
+// rest. Flush says so (*JournalBehindError) until it caught up; past
+// JournalBehindMax bytes held the journal fails for good.
 type Journal struct {
 	path     string
-	f        *os.File
+	f        journalFile
 	buf      []byte
-	out      chan []byte
-	errc     chan error    // the writer's first error
+	out      chan journalChunk
+	errc     chan error    // the writer's errors: *JournalBehindError, or the last
 	finished chan struct{} // closed when the writer returns
-	ack      chan struct{} // answers a nil handed to the writer (tests)
 	failed   error
+	lastErr  error        // the last write error errc gave
+	pending  atomic.Int64 // bytes the writer holds, not written
+	handed   int64        // bytes handed to the writer, the first line's too
+	// Once the writer returned: the bytes on file, those it could not
+	// write and why, or why it gave up.
+	written  int64
+	tail     []byte
+	tailErr  error
+	dead     error
 	next     int64 // the bucket after the last row or end line written
 	marked   int64 // the last end line's N
 	markGap  int64 // buckets between end lines while quiet
@@ -135,9 +148,37 @@ type Journal struct {
 	closed   bool
 }
 
+// journalFile is the journal's file as the writer uses it: an *os.File,
+// one that fails writes in the tests.
+type journalFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
 // journalBacklog is how many flushes may wait for the writer before Flush
 // waits too: a disk stalled for that many seconds.
 const journalBacklog = 1024
+
+// JournalBehindMax is how much a journal holds in memory that it could
+// not write before it gives up: record's memory stays bounded (issue 14)
+// on a filesystem that stays full. Rows of a busy 10 ms timeline take
+// about 14 MB an hour.
+const JournalBehindMax = 64 << 20
+
+// JournalBehindError says the journal's file is behind: Pending bytes
+// could not be written (Err, the last write's error) and are held in
+// memory, tried again at each flush.
+type JournalBehindError struct {
+	Pending int
+	Err     error
+}
+
+func (e *JournalBehindError) Error() string {
+	return fmt.Sprintf("writing journal: %v (%d bytes held in memory, written once there is room)", e.Err, e.Pending)
+}
+
+func (e *JournalBehindError) Unwrap() error { return e.Err }
 
 // CreateJournal creates a journal at path, which must not exist (the
 // journal of an earlier recording is kept, never overwritten), and
@@ -167,29 +208,112 @@ func CreateJournal(path string, head *Profile, bucketNs, startNs int64) (*Journa
 		os.Remove(path)
 		return nil, fmt.Errorf("creating journal: %w", err)
 	}
-	j := &Journal{path: path, f: f, out: make(chan []byte, journalBacklog), errc: make(chan error, 1),
-		finished: make(chan struct{}), ack: make(chan struct{}),
+	j := &Journal{path: path, f: f, out: make(chan journalChunk, journalBacklog), errc: make(chan error, 1),
+		finished: make(chan struct{}), handed: int64(len(line) + 1), written: int64(len(line) + 1),
 		bucketNs: bucketNs, markGap: max(1, int64(JournalMarkEvery)/bucketNs)}
 	go j.write()
 	return j, nil
 }
 
-// write writes what Flush hands over, in order, until out is closed;
-// after an error it writes nothing more. A nil is a barrier: it answers
-// on ack once everything before it is written.
+// journalChunk is what Flush hands the writer: bytes to write, or a
+// barrier (done), answered once everything handed before it is written,
+// or with why not.
+type journalChunk struct {
+	b    []byte
+	done chan error
+}
+
+// write writes what Flush hands over, in order, until out is closed. What
+// a write leaves is tried again before the next chunk; past
+// JournalBehindMax it gives up, and writes nothing more. The last error
+// it saw waits in errc (the one before replaced).
 func (j *Journal) write() {
 	defer close(j.finished)
-	var err error
-	for b := range j.out {
+	var (
+		pending []byte
+		err     error // the last write's
+		dead    error // given up
+	)
+	report := func(e error) {
+		select {
+		case <-j.errc:
+		default:
+		}
+		j.errc <- e
+	}
+	try := func() {
+		n, werr := j.f.Write(pending)
+		j.written += int64(n)
+		pending = pending[n:]
+		err = werr
+		if len(pending) == 0 {
+			pending, err = nil, nil
+		}
+		j.pending.Store(int64(len(pending)))
 		switch {
-		case b == nil:
-			j.ack <- struct{}{}
 		case err == nil:
-			if _, err = j.f.Write(b); err != nil {
-				j.errc <- err
-			}
+		case len(pending) > JournalBehindMax:
+			dead = fmt.Errorf("writing journal: %w (more than %d MiB it could not write)", err, JournalBehindMax>>20)
+			report(dead)
+		default:
+			report(&JournalBehindError{Pending: len(pending), Err: err})
 		}
 	}
+	for c := range j.out {
+		switch {
+		case dead != nil:
+			if c.done != nil {
+				c.done <- dead
+			}
+		case c.done != nil:
+			if len(pending) > 0 {
+				try()
+			}
+			if len(pending) > 0 {
+				c.done <- &JournalBehindError{Pending: len(pending), Err: err}
+			} else {
+				c.done <- nil
+			}
+		default:
+			pending = append(pending, c.b...)
+			try()
+		}
+	}
+	if dead == nil && len(pending) > 0 {
+		try()
+	}
+	if dead == nil {
+		j.tail, j.tailErr = pending, err
+	}
+	j.dead = dead
+}
+
+// hand gives the buffer to the writer.
+func (j *Journal) hand() {
+	if len(j.buf) > 0 {
+		j.out <- journalChunk{b: j.buf}
+		j.handed += int64(len(j.buf))
+		j.buf = nil
+	}
+}
+
+// Written is Flush with an end line for read whatever the last one's:
+// it returns the journal's size with what it handed over, and wait, which
+// returns once the writer has written all of it, or with why not. A
+// checkpoint reads the journal up to size (OpenJournalTimelineSize), read
+// buckets, while record appends on. Its error is Flush's: with a
+// *JournalBehindError, size and wait are given too.
+func (j *Journal) Written(read int64) (size int64, wait func() error, err error) {
+	if read >= j.next {
+		j.mark(read)
+	}
+	err = j.Flush(read)
+	if _, behind := err.(*JournalBehindError); err != nil && !behind {
+		return 0, nil, err
+	}
+	done := make(chan error, 1)
+	j.out <- journalChunk{done: done}
+	return j.handed, func() error { return <-done }, err
 }
 
 // Path is the journal's file.
@@ -234,25 +358,32 @@ type settingLine struct {
 
 // Flush hands what was added to the writer, after an end line when read
 // (the buckets read so far) is JournalMarkEvery past the last one. It
-// returns the writer's error, if it had one.
+// returns a *JournalBehindError while the writer holds what it could not
+// write (the journal goes on), any other error once it gave up (it
+// writes nothing more).
 func (j *Journal) Flush(read int64) error {
 	if j.failed != nil {
 		return j.failed
 	}
 	select {
-	case err := <-j.errc:
-		j.failed = fmt.Errorf("writing journal: %w", err)
-		return j.failed
+	case werr := <-j.errc:
+		if b, ok := werr.(*JournalBehindError); ok {
+			j.lastErr = b.Err
+		} else {
+			j.failed = werr
+			return werr
+		}
 	default:
+	}
+	var werr error
+	if n := j.pending.Load(); n > 0 {
+		werr = &JournalBehindError{Pending: int(n), Err: j.lastErr}
 	}
 	if read-j.marked >= j.markGap && read >= j.next {
 		j.mark(read)
 	}
-	if len(j.buf) > 0 {
-		j.out <- j.buf
-		j.buf = nil
-	}
-	return nil
+	j.hand()
+	return werr
 }
 
 func (j *Journal) mark(read int64) {
@@ -265,7 +396,8 @@ func (j *Journal) mark(read int64) {
 
 // Close writes the last end line (read buckets in all) and what is left,
 // waits for the writer, syncs and closes the file. Closing again does
-// nothing.
+// nothing. A *JournalBehindError says what the file lacks: Timeline still
+// gives the whole timeline, the rest from memory.
 func (j *Journal) Close(read int64) error {
 	if j.closed {
 		return nil
@@ -274,17 +406,15 @@ func (j *Journal) Close(read int64) error {
 	if read >= j.next {
 		j.mark(read)
 	}
-	if len(j.buf) > 0 {
-		j.out <- j.buf
-		j.buf = nil
-	}
+	j.hand()
 	close(j.out)
 	<-j.finished
 	err := j.failed
-	select {
-	case werr := <-j.errc:
-		err = fmt.Errorf("writing journal: %w", werr)
-	default:
+	if err == nil {
+		err = j.dead
+	}
+	if err == nil && len(j.tail) > 0 {
+		err = &JournalBehindError{Pending: len(j.tail), Err: j.tailErr}
 	}
 	if err == nil {
 		if err = j.f.Sync(); err != nil {
@@ -295,6 +425,64 @@ func (j *Journal) Close(read int64) error {
 		err = fmt.Errorf("writing journal: %w", cerr)
 	}
 	return err
+}
+
+// Timeline reads the timeline back from a closed journal: its file, and
+// what could not be written to it from memory (Close). It fails where
+// the journal gave up (it lacks rows), as Close did.
+func (j *Journal) Timeline() (Timeline, error) {
+	if !j.closed {
+		return Timeline{}, errors.New("reading journal: not closed")
+	}
+	if j.dead != nil {
+		return Timeline{}, j.dead
+	}
+	f, err := os.Open(j.path)
+	if err != nil {
+		return Timeline{}, fmt.Errorf("reading journal: %w", err)
+	}
+	t, err := openJournalTimeline(f, tailReader{f: f, size: j.written, tail: j.tail}, j.written+int64(len(j.tail)))
+	if err != nil {
+		f.Close()
+		return Timeline{}, err
+	}
+	return t, nil // f is closed by Timeline.Close
+}
+
+// tailReader is a journal whose last bytes could not be written: the
+// file's first size bytes, then tail.
+type tailReader struct {
+	f    io.ReaderAt
+	size int64
+	tail []byte
+}
+
+func (t tailReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < t.size {
+		m := int(min(int64(len(p)), t.size-off))
+		k, err := t.f.ReadAt(p[:m], off)
+		n += k
+		if k < m {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file lost bytes it had
+			}
+			return n, err
+		}
+		off += int64(m)
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	i := off - t.size
+	if i >= int64(len(t.tail)) {
+		return n, io.EOF
+	}
+	n += copy(p[n:], t.tail[i:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // IsJournal says whether data, a file's first bytes, begin a journal.
@@ -428,6 +616,7 @@ func ReadJournal(r io.Reader) (*Profile, error) {
 		}
 	}
 	p.Totals = tot
+	p.fromJournal = true
 	p.Notes = append(p.Notes, fmt.Sprintf("read from the journal of a recording that did not finish: its first %s; totals are the timeline's sums; no process, rule, program or consumer table, no lost reasons and no audit status at the end",
 		time.Duration(p.DurationNs)))
 	if err := p.Validate(); err != nil {
@@ -480,11 +669,17 @@ func (t *Timeline) journalColumns(places []int, nonzero []bool) error {
 // that fails to read it again, or finds it changed, ends with the error
 // (All), and so does encoding the timeline.
 func OpenJournalTimeline(path string) (Timeline, error) {
+	return OpenJournalTimelineSize(path, math.MaxInt64)
+}
+
+// OpenJournalTimelineSize is OpenJournalTimeline of the journal's first
+// size bytes: a checkpoint's (Journal.Written), while record appends on.
+func OpenJournalTimelineSize(path string, size int64) (Timeline, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Timeline{}, fmt.Errorf("reading journal: %w", err)
 	}
-	t, err := openJournalTimeline(f)
+	t, err := openJournalTimeline(f, f, size)
 	if err != nil {
 		f.Close()
 		return Timeline{}, err
@@ -499,11 +694,12 @@ func (t *Timeline) Close() error {
 	if t.file == nil {
 		return nil
 	}
-	return t.file.f.Close()
+	return t.file.c.Close()
 }
 
-func openJournalTimeline(f *os.File) (Timeline, error) {
-	br := bufio.NewReaderSize(f, journalReadSize)
+// openJournalTimeline reads the journal r holds, size bytes, closed by c.
+func openJournalTimeline(c io.Closer, r io.ReaderAt, size int64) (Timeline, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), journalReadSize)
 	first, err := br.ReadBytes('\n')
 	if err != nil {
 		if err == io.EOF {
@@ -547,7 +743,7 @@ func openJournalTimeline(f *os.File) (Timeline, error) {
 	if err := t.journalColumns(places, nonzero); err != nil {
 		return Timeline{}, err
 	}
-	t.file = &journalRows{f: f, start: int64(len(first)), width: width, places: places, lines: rows}
+	t.file = &journalRows{r: r, c: c, start: int64(len(first)), end: size, width: width, places: places, lines: rows}
 	for j, k := range places {
 		if k >= 0 && nonzero[j] {
 			t.file.nonzero[k] = true
@@ -561,8 +757,10 @@ const journalReadSize = 64 << 10
 
 // journalRows is a journal's rows, left in its file (OpenJournalTimeline).
 type journalRows struct {
-	f      *os.File
+	r      io.ReaderAt
+	c      io.Closer
 	start  int64 // where the lines after the first begin
+	end    int64 // where they end (math.MaxInt64: the file's end)
 	width  int
 	places []int // beginSparse's
 	lines  int   // its row lines, when first read
@@ -576,7 +774,7 @@ type journalRows struct {
 // loop breaks; a failure to read them, or a file that changed since it
 // was first read, ends the pass with (nil, err).
 func (j *journalRows) all(t *Timeline, yield func(*Bucket, error) bool) {
-	br := bufio.NewReaderSize(io.NewSectionReader(j.f, j.start, math.MaxInt64-j.start), journalReadSize)
+	br := bufio.NewReaderSize(io.NewSectionReader(j.r, j.start, j.end-j.start), journalReadSize)
 	var row Bucket // one, refilled: the loop does not keep it
 	lines := 0
 	err := journalLines(readerLines{br}, j.width, func(b int64, v []int64) error {

@@ -2,10 +2,14 @@ package profile
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -168,8 +172,7 @@ func TestJournalQuietMarks(t *testing.T) {
 		}
 	}
 	// Killed: no Close, once the writer has written what it was handed.
-	j.out <- nil
-	<-j.ack
+	barrier(j)
 	p := readJournalFile(t, path)
 	if got, want := int64(p.Timeline.Len()), 10*every; got != want {
 		t.Errorf("%d buckets kept, want %d", got, want)
@@ -304,8 +307,7 @@ func TestJournalWriteError(t *testing.T) {
 	if err := j.Flush(4); err != nil {
 		t.Fatalf("the first flush only hands the row over: %v", err)
 	}
-	j.out <- nil
-	<-j.ack
+	barrier(j)
 	if err := j.Flush(5); err == nil || !strings.Contains(err.Error(), "writing journal") {
 		t.Errorf("flush after a failed write: %v, want the write's error", err)
 	}
@@ -574,4 +576,216 @@ func TestJournalSettings(t *testing.T) {
 	if old.Settings != nil || old.Timeline.Len() != 5 {
 		t.Errorf("a version 1 journal: settings %+v, %d buckets", old.Settings, old.Timeline.Len())
 	}
+}
+
+// barrier waits until the writer has written what j handed it.
+func barrier(j *Journal) {
+	done := make(chan error, 1)
+	j.out <- journalChunk{done: done}
+	<-done
+}
+
+// TestJournalWrittenCheckpoint: a checkpoint's timeline is the journal up
+// to what Written handed over, read buckets long, whatever is appended
+// after; and the profile made with it is a valid one that says it is a
+// checkpoint.
+func TestJournalWrittenCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.json.partial")
+	j, err := CreateJournal(path, journalHead(), 1e7, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close(0)
+	for _, b := range []Bucket{{Index: 2, Arrivals: 5, Queued: 5}, {Index: 7, Drained: 5}} {
+		if err := j.Append(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size, wait, err := j.Written(40) // 40 buckets read, quiet since bucket 7
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(Bucket{Index: 45, Arrivals: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(60); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	barrier(j) // the later rows are on file too
+	tl, err := OpenJournalTimelineSize(path, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	if tl.Len() != 40 {
+		t.Errorf("%d buckets, want the 40 read at the checkpoint", tl.Len())
+	}
+	var arrivals int64
+	for b, err := range tl.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		arrivals += b.Arrivals
+	}
+	if arrivals != 5 {
+		t.Errorf("%d arrivals, want the 5 before the checkpoint", arrivals)
+	}
+	p := journalHead()
+	p.Timeline = tl
+	p.DurationNs = 400e6
+	p.Checkpoint = &Checkpoint{Seq: 2, UnixNs: 1.7e18, EveryNs: 60e9}
+	var buf bytes.Buffer
+	if err := p.Encode(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := back.Unfinished(), "a checkpoint (the 2nd, written 2023-11-14 22:13:20 UTC): the recording had not finished; this is its first 400ms, what came after is not in it"; got != want {
+		t.Errorf("Unfinished() = %q, want %q", got, want)
+	}
+	if back.Timeline.Len() != 40 {
+		t.Errorf("decoded: %d buckets", back.Timeline.Len())
+	}
+	back.Checkpoint.Seq = 0
+	if err := back.Validate(); err == nil {
+		t.Error("a checkpoint with seq 0 validates")
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 102: "102nd", 111: "111th"} {
+		if got := ordinal(n); got != want {
+			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// fullFile is a journal file on a filesystem with room for room more
+// bytes: a write past it writes what fits and fails with ENOSPC, as
+// write(2) does.
+type fullFile struct {
+	*os.File
+	mu   sync.Mutex
+	room int
+}
+
+func (f *fullFile) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := min(len(b), f.room)
+	n, err := f.File.Write(b[:n])
+	f.room -= n
+	if err == nil && n < len(b) {
+		err = syscall.ENOSPC
+	}
+	return n, err
+}
+
+func (f *fullFile) setRoom(n int) {
+	f.mu.Lock()
+	f.room = n
+	f.mu.Unlock()
+}
+
+// TestJournalBehind: a journal whose filesystem fills keeps what it could
+// not write, says so at each Flush, writes it once there is room, and
+// loses nothing; full at the end, its timeline is whole (Timeline: the
+// rest from memory) while its file holds the first bytes; past
+// JournalBehindMax it gives up.
+func TestJournalBehind(t *testing.T) {
+	for _, freed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("freed=%v", freed), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.json.partial")
+			j, err := CreateJournal(path, journalHead(), 1e7, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ff := &fullFile{File: j.f.(*os.File), room: 100}
+			j.f = ff
+			var want int64
+			for i := int64(0); i < 40; i++ {
+				if err := j.Append(Bucket{Index: i, Arrivals: i + 1, Queued: uint64(i + 1)}); err != nil {
+					t.Fatal(err)
+				}
+				want += i + 1
+				// A flush says what the writer held when it came: three
+				// rows of 26 bytes fit, the fourth does not (flush 4 says
+				// so); room made after flush 20 is used by flush 21's
+				// write (flush 22 finds nothing held).
+				err := j.Flush(i + 1)
+				barrier(j)
+				var behind *JournalBehindError
+				isBehind := errors.As(err, &behind) && errors.Is(err, syscall.ENOSPC) && behind.Pending > 0
+				if wantBehind := i >= 4 && !(freed && i >= 22); isBehind != wantBehind || !isBehind && err != nil {
+					t.Fatalf("flush %d: %v, want behind %v", i, err, wantBehind)
+				}
+				if i == 20 && freed {
+					ff.setRoom(1 << 20)
+				}
+			}
+			err = j.Close(40)
+			if freed != (err == nil) {
+				t.Fatalf("close: %v", err)
+			}
+			tl, err := j.Timeline()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tl.Close()
+			var got int64
+			n := 0
+			for b, err := range tl.All() {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got += b.Arrivals
+				n++
+			}
+			if got != want || n != 40 || tl.Len() != 40 {
+				t.Errorf("timeline: %d rows, %d buckets, %d arrivals; want 40, 40, %d", n, tl.Len(), got, want)
+			}
+			if !freed {
+				if st, _ := os.Stat(path); st.Size() != j.written || j.written >= j.written+int64(len(j.tail)) {
+					t.Errorf("file %d bytes, written %d, tail %d", st.Size(), j.written, len(j.tail))
+				}
+			}
+		})
+	}
+	t.Run("gives up", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "p.json.partial")
+		j, err := CreateJournal(path, journalHead(), 1e7, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.f = &fullFile{File: j.f.(*os.File)}
+		big := Bucket{Arrivals: 1 << 60, Queued: 1 << 60, Lost: 1 << 60, Drained: 1 << 60, MaxDepth: 1 << 60}
+		var err2 error
+		for i := int64(0); err2 == nil || errors.As(err2, new(*JournalBehindError)); i++ {
+			if i > 10_000_000 {
+				t.Fatal("never gave up")
+			}
+			big.Index = i
+			if err := j.Append(big); err != nil {
+				t.Fatal(err)
+			}
+			if i%1000 == 0 {
+				err2 = j.Flush(i + 1)
+				barrier(j)
+			}
+		}
+		if !strings.Contains(err2.Error(), "more than 64 MiB it could not write") {
+			t.Errorf("gave up with %v", err2)
+		}
+		if err := j.Close(0); err == nil {
+			t.Error("close after giving up: nil")
+		}
+		if _, err := j.Timeline(); err == nil {
+			t.Error("the timeline of a journal that gave up reads")
+		}
+	})
 }

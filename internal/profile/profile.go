@@ -19,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/renameio/v2"
 )
@@ -104,12 +105,60 @@ type Profile struct {
 	// the profile was written (BPF modes; see Stalls for why readers
 	// measure them again).
 	Stalls *Stalls `json:"stalls,omitempty"`
+	// Checkpoint marks a profile record wrote while it was still counting
+	// (record --checkpoint, issue 20): its figures are those of the
+	// recording's first DurationNs, and a recording that did not finish
+	// leaves its last one. Absent from a finished recording's profile.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	// Notes say what the recording could not do (e.g. an AUDIT_GET that
 	// did not answer in time).
 	Notes []string `json:"notes,omitempty"`
 	// Programs is what auditprof's own programs cost, from the kernel's BPF
 	// statistics (run time needs kernel.bpf_stats_enabled=1).
 	Programs []ProgramStats `json:"programs,omitempty"`
+
+	// fromJournal marks a profile ReadJournal made.
+	fromJournal bool
+}
+
+// Checkpoint is a checkpoint's place in its recording.
+type Checkpoint struct {
+	// Seq is 1 for the recording's first checkpoint.
+	Seq int `json:"seq"`
+	// UnixNs is when it was written (wall clock).
+	UnixNs int64 `json:"unix_ns"`
+	// EveryNs is the interval between checkpoints (--checkpoint).
+	EveryNs int64 `json:"every_ns"`
+}
+
+// Unfinished says, for a profile of a recording that had not finished
+// (a checkpoint, or a journal read as a profile), that it ended early and
+// where; "" for a finished one.
+func (p *Profile) Unfinished() string {
+	switch {
+	case p.Checkpoint != nil:
+		c := p.Checkpoint
+		return fmt.Sprintf("a checkpoint (the %s, written %s): the recording had not finished; this is its first %s, what came after is not in it",
+			ordinal(c.Seq), time.Unix(0, c.UnixNs).UTC().Format("2006-01-02 15:04:05 UTC"), time.Duration(p.DurationNs).Round(time.Millisecond))
+	case p.fromJournal:
+		return fmt.Sprintf("the journal of a recording that did not finish: its first %s, what came after is not in it", time.Duration(p.DurationNs).Round(time.Millisecond))
+	}
+	return ""
+}
+
+// ordinal is n as "1st", "2nd", "3rd", "12th".
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
 }
 
 // ProgramStats is one BPF program's kernel-side statistics.
@@ -420,6 +469,9 @@ func (p *Profile) Validate() error {
 	}
 	if n > 0 && t.BucketNs <= 0 {
 		errs = append(errs, errors.New("timeline.bucket_ns must be positive"))
+	}
+	if c := p.Checkpoint; c != nil && (c.Seq < 1 || c.EveryNs <= 0) {
+		errs = append(errs, fmt.Errorf("checkpoint: seq %d and every_ns %d must be positive", c.Seq, c.EveryNs))
 	}
 	var sum uint64
 	for _, r := range p.Totals.LostByReason {

@@ -81,6 +81,21 @@ type Options struct {
 	// exist. Netlink recordings do not use it, nor do live views
 	// (Snapshot).
 	Journal string
+	// CheckpointEvery, when positive (and with a Journal), makes a
+	// checkpoint at that interval (record --checkpoint, issue 20): a
+	// complete profile of the recording so far, profile.Checkpoint set,
+	// handed to Checkpoint off the counting thread; one still being
+	// written when the next is due makes that one skipped. An error
+	// making or writing one goes to CheckpointFailed and the recording
+	// goes on. Run returns once the last one handed over is written.
+	CheckpointEvery  time.Duration
+	Checkpoint       func(*profile.Profile) error
+	CheckpointFailed func(error)
+	// JournalBehind is called when the journal's file falls behind (a
+	// full filesystem: profile.JournalBehindError), with the error, and
+	// with nil when it has caught up; the recording goes on, holding
+	// what is not written in memory.
+	JournalBehind func(error)
 }
 
 // Progress is the live state shown while recording.
@@ -228,7 +243,7 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		prof.Notes = append(prof.Notes, fmt.Sprintf("the reader ran at an ordinary priority (%v): on a kernel that preempts kernel code, programs firing while a map read is preempted are skipped (recursion_misses)", err))
 	}
 	err = (&counting{opts: opts, start: start, pr: pr, base: prof, helper: helper,
-		names: names, cw: cw, journal: journal, settings: settings}).run(ctx)
+		names: names, cw: cw, journal: journal, settings: settings, status: before}).run(ctx)
 	// Stopped where the programs stop counting, to cover the same time.
 	cw.stopMeasuring()
 	if err == nil {
@@ -265,14 +280,26 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		return nil, err
 	}
 	if journal != nil {
-		// Fill handed the last buckets to the journal: read it all back.
+		// Fill handed the last buckets to the journal: read it all back,
+		// what its file could not take from memory.
 		_, read := pr.TimelineRead()
 		if err := journal.Close(read); err != nil {
-			return nil, err
+			var behind *profile.JournalBehindError
+			if !errors.As(err, &behind) {
+				return nil, err
+			}
+			if opts.JournalBehind != nil {
+				opts.JournalBehind(err)
+			}
+			prof.Notes = append(prof.Notes, fmt.Sprintf("the journal %s lacks the recording's last %d bytes (%v): this profile has them", journal.Path(), behind.Pending, behind.Err))
 		}
-		tl, err := readTimeline(journal.Path())
+		// Its rows stay in the file, read again for each pass over them
+		// (MeasureStalls, the file, --json): a day's busy rows held in
+		// memory would make the stop's memory grow with the recording
+		// (issue 14: 69 MB for two busy hours of 10 ms buckets).
+		tl, err := journal.Timeline()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading the journal back: %w", err)
 		}
 		tl.MissedBuckets = prof.Timeline.MissedBuckets
 		prof.Timeline = tl
@@ -329,16 +356,45 @@ type counting struct {
 	cw       *consumerWatch
 	journal  *profile.Journal
 	settings *settingsTracker
+	// status is the last AUDIT_GET reply the consumer watch read: a
+	// checkpoint's audit_after.
+	status *profile.AuditStatus
+	// checkpoints made, and the one being written (closed when done).
+	checkpoints int
+	writing     chan struct{}
+	// behind: the journal's file is behind (JournalBehind was told).
+	behind bool
+}
+
+// journalErr tells JournalBehind when the journal's file falls behind
+// (once, until it has caught up, and then that) and returns any other
+// error: a journal that gave up ends the recording.
+func (c *counting) journalErr(err error) error {
+	var behind *profile.JournalBehindError
+	switch {
+	case err == nil:
+		if c.behind {
+			c.behind = false
+			if c.opts.JournalBehind != nil {
+				c.opts.JournalBehind(nil)
+			}
+		}
+		return nil
+	case errors.As(err, &behind):
+		if !c.behind {
+			c.behind = true
+			if c.opts.JournalBehind != nil {
+				c.opts.JournalBehind(err)
+			}
+		}
+		return nil
+	}
+	return err
 }
 
 // snapshot builds a live profile: base's fixed fields, the maps so far.
 func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
-	pr, base, start, names, cw := c.pr, c.base, c.start, c.names, c.cw
-	snap := &profile.Profile{
-		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
-		HZ: base.HZ, HZSource: base.HZSource, KauditdSendTimeoutNs: base.KauditdSendTimeoutNs, StartUnixNs: base.StartUnixNs,
-		AuditBefore: base.AuditBefore, Notes: append([]string(nil), base.Notes...),
-	}
+	snap := c.newSnapshot()
 	// AUDIT_GET first: the maps are read after it, so the kernel's lost
 	// counter is never ahead of ours.
 	after, err := getStatus(ctx, c.helper, snap, "after")
@@ -346,28 +402,100 @@ func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
 		return nil, err
 	}
 	snap.AuditAfter = after
-	snap.Settings = c.settings.list()
-	snap.DurationNs = time.Since(start).Nanoseconds()
-	if err := pr.Snapshot(snap); err != nil {
-		return nil, err
-	}
-	cw.measured(snap.Consumer, true)
-	names.live(snap)
-	return snap, nil
+	return snap, c.fillSnapshot(snap)
 }
 
-// readTimeline reads the timeline back from a journal record wrote.
-// Its rows stay in the journal's file, read again for each pass over them
-// (profile.OpenJournalTimeline): MeasureStalls, the file and --json read
-// them in order, and a day's busy rows held in memory would make the
-// stop's memory grow with the recording (issue 14: 69 MB for two busy
-// hours of 10 ms buckets).
-func readTimeline(path string) (profile.Timeline, error) {
-	tl, err := profile.OpenJournalTimeline(path)
-	if err != nil {
-		return profile.Timeline{}, fmt.Errorf("reading the journal back: %s: %w", path, err)
+// newSnapshot is a profile with base's fixed fields.
+func (c *counting) newSnapshot() *profile.Profile {
+	base := c.base
+	return &profile.Profile{
+		SchemaVersion: base.SchemaVersion, KernelRelease: base.KernelRelease,
+		HZ: base.HZ, HZSource: base.HZSource, KauditdSendTimeoutNs: base.KauditdSendTimeoutNs, StartUnixNs: base.StartUnixNs,
+		AuditBefore: base.AuditBefore, Notes: append([]string(nil), base.Notes...),
 	}
-	return tl, nil
+}
+
+// fillSnapshot reads the maps so far into snap.
+func (c *counting) fillSnapshot(snap *profile.Profile) error {
+	snap.Settings = c.settings.list()
+	snap.DurationNs = time.Since(c.start).Nanoseconds()
+	if err := c.pr.Snapshot(snap); err != nil {
+		return err
+	}
+	c.cw.measured(snap.Consumer, true)
+	c.names.live(snap)
+	return nil
+}
+
+// checkpoint makes a checkpoint (Options.CheckpointEvery): the maps read
+// as a snapshot does, but for AUDIT_GET, which is the consumer watch's
+// last reply (the kernel can hold a read while the queue is over its
+// limit, and the counting thread must not wait for one); the buckets read
+// handed to the journal. A goroutine waits for the journal's writer to
+// write them, reads the timeline back from the journal's first bytes,
+// measures the stalls and hands the profile over. One still being written
+// makes this one skipped.
+func (c *counting) checkpoint() error {
+	if c.writing != nil {
+		select {
+		case <-c.writing:
+		default:
+			return nil
+		}
+	}
+	snap := c.newSnapshot()
+	if c.status != nil {
+		st := *c.status
+		snap.AuditAfter = &st
+	}
+	if err := c.fillSnapshot(snap); err != nil {
+		return err
+	}
+	_, read := c.pr.TimelineRead()
+	size, wait, err := c.journal.Written(read)
+	if err := c.journalErr(err); err != nil {
+		return err
+	}
+	c.checkpoints++
+	snap.Checkpoint = &profile.Checkpoint{Seq: c.checkpoints, UnixNs: time.Now().UnixNano(), EveryNs: int64(c.opts.CheckpointEvery)}
+	done := make(chan struct{})
+	c.writing = done
+	go func() {
+		defer close(done)
+		if err := c.writeCheckpoint(snap, size, wait); err != nil && c.opts.CheckpointFailed != nil {
+			c.opts.CheckpointFailed(fmt.Errorf("checkpoint %d: %w", snap.Checkpoint.Seq, err))
+		}
+	}()
+	return nil
+}
+
+func (c *counting) writeCheckpoint(snap *profile.Profile, size int64, wait func() error) error {
+	if err := wait(); err != nil {
+		return err
+	}
+	tl, err := profile.OpenJournalTimelineSize(c.journal.Path(), size)
+	if err != nil {
+		return err
+	}
+	defer tl.Close()
+	tl.MissedBuckets = snap.Timeline.MissedBuckets
+	snap.Timeline = tl
+	stalls, err := sizing.MeasureStalls(snap)
+	if err != nil {
+		return fmt.Errorf("measuring stalls: %w", err)
+	}
+	snap.Stalls = &stalls
+	if err := snap.Validate(); err != nil {
+		return err
+	}
+	return c.opts.Checkpoint(snap)
+}
+
+// waitCheckpoint returns once the checkpoint being written, if any, is.
+func (c *counting) waitCheckpoint() {
+	if c.writing != nil {
+		<-c.writing
+	}
 }
 
 // run counts until ctx is done or opts.Duration has passed: it empties
@@ -391,6 +519,15 @@ func (c *counting) run(ctx context.Context) error {
 	sample := time.NewTicker(ConsumerSampleEvery)
 	defer sample.Stop()
 	defer cw.stop()
+	var checkpoint <-chan time.Time
+	if opts.CheckpointEvery > 0 && opts.Checkpoint != nil && journal != nil {
+		t := time.NewTicker(opts.CheckpointEvery)
+		defer t.Stop()
+		checkpoint = t.C
+	}
+	// The final profile is written after Run returns: no checkpoint may
+	// replace it.
+	defer c.waitCheckpoint()
 	// At the default Every (the poll's second) progress shows the totals
 	// the poll read: one read of the totals a second, not two.
 	progressOnPoll := opts.Every == time.Second
@@ -410,6 +547,7 @@ func (c *counting) run(ctx context.Context) error {
 			// compares with the last that did.
 			var changes []profile.SettingChange
 			if polled.st != nil {
+				c.status = polled.st
 				// The kernel's changes read after the reply came: every
 				// one made before it was asked for is there.
 				events, dropped, err := pr.SettingEvents()
@@ -429,6 +567,10 @@ func (c *counting) run(ctx context.Context) error {
 			return nil
 		case <-stop:
 			return nil
+		case <-checkpoint:
+			if err := c.checkpoint(); err != nil {
+				return err
+			}
 		case <-poll.C:
 			t, err := pr.PollTimeline()
 			if err != nil {
@@ -437,7 +579,7 @@ func (c *counting) run(ctx context.Context) error {
 			if journal != nil {
 				// One write a second, what the poll read.
 				_, read := pr.TimelineRead()
-				if err := journal.Flush(read); err != nil {
+				if err := c.journalErr(journal.Flush(read)); err != nil {
 					return err
 				}
 			}

@@ -47,7 +47,7 @@ func BenchmarkStopDay(b *testing.B) {
 				stop := sampleHeap()
 				b.StartTimer()
 				prof := *head
-				tl, err := readTimeline(path)
+				tl, err := profile.OpenJournalTimeline(path)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -173,7 +173,7 @@ func TestReadTimeline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tl, err := readTimeline(path)
+		tl, err := profile.OpenJournalTimeline(path)
 		if err != nil {
 			t.Fatal(err)
 		}

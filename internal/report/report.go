@@ -287,6 +287,10 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) (*v
 		// The library is a vendored file, not data: trusted as is.
 		ChartJS: template.JS(chartJS),
 	}
+	if u := p.Unfinished(); u != "" && p.Checkpoint != nil {
+		// A journal's own note says it; a checkpoint's says it here.
+		v.Notes = append([]string{"this profile is " + u}, v.Notes...)
+	}
 	hz := "unknown"
 	if p.HZ > 0 {
 		hz = fmt.Sprint(p.HZ)
