@@ -31,12 +31,16 @@ auditctl -e 1 >/dev/null
 # The poll sees audit on before auditd is killed.
 sleep "$POLL_WAIT"
 # auditd killed (SIGKILL: it cannot unregister) while records come, and
-# started again 2 s later: kauditd holds what it drains meanwhile.
+# started again 3 s later, opens going on meanwhile: kauditd holds what it
+# drains once its sends fail. (They do not fail at once: 6.12 was seen
+# delivering to the killed auditd's socket for half a second after its
+# pid was gone.)
 A1=$(pidof auditd)
 kill -9 "$A1"
 wait_for_pid "$A1" 10 || { echo "auditd did not die"; exit 1; }
 stress-ng --open 1 --open-ops 300 --quiet
-sleep 2
+i=0
+while [ $i -lt 60 ]; do : < /etc/hostname; sleep 0.05; i=$((i + 1)); done
 auditd || { echo "auditd failed to start"; exit 1; }
 wait_for_auditd 10 || { echo "auditd did not register"; exit 1; }
 { echo "$A1"; pidof auditd; } > /tmp/killed.pids
