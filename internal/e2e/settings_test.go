@@ -10,6 +10,7 @@ import (
 
 	"github.com/auditprof/auditprof/internal/profile"
 	"github.com/auditprof/auditprof/internal/recording"
+	"github.com/auditprof/auditprof/internal/sizing"
 	"github.com/auditprof/auditprof/internal/vmtest"
 )
 
@@ -124,26 +125,7 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 	if got := profile.SettingsAt(*p.AuditBefore, p.Settings, 1<<62); got.BacklogLimit != p.AuditAfter.BacklogLimit || got.PID != p.AuditAfter.PID {
 		t.Errorf("in force at the end by the changes: limit %d, pid %d; audit_after's %d, %d", got.BacklogLimit, got.PID, p.AuditAfter.BacklogLimit, p.AuditAfter.PID)
 	}
-	// While no auditd was registered, what kauditd drained waited for
-	// the next one: a stall, measured by what reached auditd (delivered),
-	// of the 3 s between the two but for the start, while the killed
-	// auditd's socket still took records (half a second seen on 6.12).
-	if p.Stalls == nil || p.Stalls.Longest < 1500*time.Millisecond {
-		t.Errorf("stalls %+v: want one of at least 1.5 s while auditd was gone", p.Stalls)
-		// The rows from 3 s before the new auditd's registration on.
-		if n := len(p.Settings); n > 0 {
-			at := (p.Settings[n-1].MonoNs - p.Timeline.StartNs) / p.Timeline.BucketNs
-			for b, err := range p.Timeline.All() {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if b.Index >= at-300 && b.Index <= at+100 {
-					t.Logf("bucket %d (%+.2f s): arrivals %d queued %d max_depth %d drained %d delivered %d lost %d",
-						b.Index, float64(b.Index-at)/100, b.Arrivals, b.Queued, b.MaxDepth, b.Drained, b.Delivered, b.Lost)
-				}
-			}
-		}
-	}
+	checkGap(t, p)
 	// The deepest queue came in the second burst, at 20000.
 	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {
 		t.Errorf("record's summary:\n%s", out)
@@ -187,5 +169,64 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 	k := g.profile("k")
 	if len(k.Settings) != 1 || k.Settings[0].Field != profile.SettingBacklogLimit || k.Settings[0].New != 500 || k.Settings[0].Seen != profile.SeenKernel {
 		t.Errorf("the killed recording's journal has settings %+v, want the change to 500", k.Settings)
+	}
+}
+
+// checkGap: what happened to records while no auditd took them. The
+// kernel's sends to the killed auditd do not fail at once: its socket
+// took records for up to 1.9 s after its pid was gone in the runs at
+// 731637a (a second holder of the socket is a guess, not traced), so the
+// gap is measured from the last record delivered before the new auditd's
+// registration (logged by the kernel: its time is exact), with opens
+// every 50 ms going on. The records of those opens were held: a stall
+// runs from the first of them to the registration, and the buckets after
+// it deliver them late, beyond their own arrivals.
+func checkGap(t *testing.T, p *profile.Profile) {
+	t.Helper()
+	if len(p.Settings) == 0 || p.Settings[len(p.Settings)-1].Field != profile.SettingPID {
+		t.Errorf("no registration of the new auditd in the settings")
+		return
+	}
+	reg := int((p.Settings[len(p.Settings)-1].MonoNs - p.Timeline.StartNs) / p.Timeline.BucketNs)
+	lastDelivered := -1
+	var held, late int64 // arrivals after the last delivery; delivered beyond arrivals after the registration
+	for b, err := range p.Timeline.All() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := int(b.Index)
+		switch {
+		case i < reg && b.Delivered > 0:
+			lastDelivered, held = i, 0
+		case i < reg:
+			held += b.Arrivals
+		case i <= reg+20:
+			late += int64(b.Delivered) - b.Arrivals
+		}
+	}
+	var start float64
+	if p.AuditBefore != nil {
+		start = float64(p.AuditBefore.Backlog)
+	}
+	stalls, err := sizing.FindStalls(&p.Timeline, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gap *sizing.Stall
+	for i, st := range stalls {
+		if end := st.First + st.Buckets; end >= reg-1 && end <= reg+2 {
+			gap = &stalls[i]
+		}
+	}
+	t.Logf("registration in bucket %d; last delivery before it in bucket %d; %d records arrived between, %d delivered beyond arrivals in the 20 buckets after; stall %+v",
+		reg, lastDelivered, held, late, gap)
+	switch {
+	case lastDelivered < 0 || reg-lastDelivered < 20:
+		t.Errorf("the last delivery before the registration in bucket %d, the registration in %d: want a gap of 200 ms at least to measure", lastDelivered, reg)
+	case held == 0 || late < held:
+		t.Errorf("%d records arrived in the gap, %d more were delivered than arrived after it: want them held and delivered late", held, late)
+	case gap == nil || gap.First > lastDelivered+6 || gap.Buckets < reg-1-(lastDelivered+6):
+		// An open every 50 ms: the first record waits within 5 buckets.
+		t.Errorf("stall %+v: want one from the first record after bucket %d to the registration in bucket %d", gap, lastDelivered, reg)
 	}
 }

@@ -51,11 +51,12 @@ overload() {
 }
 # cmd NAME ARGS...: run auditprof, keep its output and exit code.
 cmd() { n=$1; shift; auditprof "$@" > /tmp/$n.out 2>&1; echo $? > /tmp/$n.rc; emit $n.out /tmp/$n.out; emit $n.rc /tmp/$n.rc; }
-# record NAME ARGS...: auditprof record in the background, ready when it counts.
+# record NAME ARGS...: auditprof record in the background, ready when it
+# counts; its profile is NAME.json in OUT_DIR (default /tmp).
 record() {
 	name=$1; shift
 	rm -f /tmp/ready
-	auditprof record --attach $MODE $RECORD_FLAGS --ready-file /tmp/ready --output /tmp/$name.json "$@" > /tmp/$name.out 2>&1 &
+	auditprof record --attach $MODE $RECORD_FLAGS --ready-file /tmp/ready --output "${OUT_DIR:-/tmp}/$name.json" "$@" > /tmp/$name.out 2>&1 &
 	AP=$!
 	wait_for_file /tmp/ready 60 || { cat /tmp/$name.out; echo "auditprof did not get ready"; exit 1; }
 }
@@ -63,5 +64,5 @@ record() {
 finish() {
 	kill -INT $AP
 	wait $AP; echo $? > /tmp/$1.rc
-	emit $1.rc /tmp/$1.rc; emit $1.json /tmp/$1.json; emit $1.out /tmp/$1.out
+	emit $1.rc /tmp/$1.rc; emit $1.json "${OUT_DIR:-/tmp}/$1.json"; emit $1.out /tmp/$1.out
 }
