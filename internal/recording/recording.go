@@ -359,9 +359,13 @@ type counting struct {
 	// status is the last AUDIT_GET reply the consumer watch read: a
 	// checkpoint's audit_after.
 	status *profile.AuditStatus
-	// checkpoints made, and the one being written (closed when done).
-	checkpoints int
-	writing     chan struct{}
+	// checkpoints made, and the one being written (closed when done);
+	// when the last began, and what it cost (the counting thread's part
+	// and the writer's, read once writing is closed).
+	checkpoints    int
+	writing        chan struct{}
+	checkpointAt   time.Time
+	checkpointCost time.Duration
 	// behind: the journal's file is behind (JournalBehind was told).
 	behind bool
 }
@@ -434,7 +438,8 @@ func (c *counting) fillSnapshot(snap *profile.Profile) error {
 // handed to the journal. A goroutine waits for the journal's writer to
 // write them, reads the timeline back from the journal's first bytes,
 // measures the stalls and hands the profile over. One still being written
-// makes this one skipped.
+// makes this one skipped, and so does one sooner than CheckpointShare
+// allows after the last.
 func (c *counting) checkpoint() error {
 	if c.writing != nil {
 		select {
@@ -443,6 +448,11 @@ func (c *counting) checkpoint() error {
 			return nil
 		}
 	}
+	begin := time.Now()
+	if !checkpointDue(c.checkpointAt, c.checkpointCost, begin) {
+		return nil
+	}
+	c.checkpointAt = begin
 	snap := c.newSnapshot()
 	if c.status != nil {
 		st := *c.status
@@ -460,13 +470,30 @@ func (c *counting) checkpoint() error {
 	snap.Checkpoint = &profile.Checkpoint{Seq: c.checkpoints, UnixNs: time.Now().UnixNano(), EveryNs: int64(c.opts.CheckpointEvery)}
 	done := make(chan struct{})
 	c.writing = done
+	own := time.Since(begin)
 	go func() {
 		defer close(done)
+		start := time.Now()
 		if err := c.writeCheckpoint(snap, size, wait); err != nil && c.opts.CheckpointFailed != nil {
 			c.opts.CheckpointFailed(fmt.Errorf("checkpoint %d: %w", snap.Checkpoint.Seq, err))
 		}
+		c.checkpointCost = own + time.Since(start)
 	}()
 	return nil
+}
+
+// CheckpointShare is the share of the time checkpoints may take: the next
+// one comes CheckpointEvery after the last, or 1/CheckpointShare times
+// what the last cost if that is longer. A checkpoint writes the whole
+// profile (BenchmarkStopDay: 0.6 to 0.9 s for a day with two busy hours
+// on the development host), so on a long busy recording a minute apart
+// they would take a CPU's percent and more.
+const CheckpointShare = 0.01
+
+// checkpointDue says whether a checkpoint may begin at now, the last one
+// having begun at last (zero: none yet) and cost cost.
+func checkpointDue(last time.Time, cost time.Duration, now time.Time) bool {
+	return last.IsZero() || now.Sub(last) >= time.Duration(float64(cost)/CheckpointShare)
 }
 
 func (c *counting) writeCheckpoint(snap *profile.Profile, size int64, wait func() error) error {

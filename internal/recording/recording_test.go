@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/kernel"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -54,5 +55,26 @@ func TestSetHZ(t *testing.T) {
 				t.Fatalf("the profile does not validate: %v", err)
 			}
 		})
+	}
+}
+
+func TestCheckpointDue(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	for _, tc := range []struct {
+		last  time.Time
+		cost  time.Duration
+		after time.Duration
+		want  bool
+	}{
+		{time.Time{}, 0, 0, true},                        // the first
+		{t0, 50 * time.Millisecond, time.Minute, true},   // cheap: every tick
+		{t0, 800 * time.Millisecond, time.Minute, false}, // 0.8 s: 80 s apart
+		{t0, 800 * time.Millisecond, 80 * time.Second, true},
+		{t0, 8 * time.Second, 799 * time.Second, false}, // a day all busy: 800 s apart
+		{t0, 8 * time.Second, 800*time.Second + time.Nanosecond, true},
+	} {
+		if got := checkpointDue(tc.last, tc.cost, t0.Add(tc.after)); got != tc.want {
+			t.Errorf("last %v, cost %v, %v after: due %v, want %v", tc.last, tc.cost, tc.after, got, tc.want)
+		}
 	}
 }
