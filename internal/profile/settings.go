@@ -3,6 +3,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"time"
 	"slices"
 )
 
@@ -53,6 +54,24 @@ type SettingChange struct {
 	Seen    string `json:"seen"`
 	// By is the process that sent the AUDIT_SET (seen by the kernel only).
 	By *SettingSender `json:"by,omitempty"`
+}
+
+// Describe says what changed, and who changed it where the kernel told,
+// else between which AUDIT_GET replies (as offsets from startNs, the
+// timeline's start): what record's summary and the report show.
+func (c SettingChange) Describe(startNs int64) string {
+	what := fmt.Sprintf("%s %d -> %d", c.Field, c.Old, c.New)
+	if c.Field == SettingLostReset {
+		what = fmt.Sprintf("lost counter reset (%d -> %d)", c.Old, c.New)
+	}
+	at := func(ns int64) string { return "+" + time.Duration(ns-startNs).Round(time.Millisecond).String() }
+	switch {
+	case c.By != nil:
+		return fmt.Sprintf("%s by %s (pid %d, auid %d)", what, c.By.Comm, c.By.Tgid, c.By.Auid)
+	case c.Seen == SeenPoll:
+		return fmt.Sprintf("%s (between the AUDIT_GET replies at %s and %s)", what, at(c.SinceNs), at(c.MonoNs))
+	}
+	return what
 }
 
 // SettingSender is the process that sent an AUDIT_SET.

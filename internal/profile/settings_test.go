@@ -83,3 +83,23 @@ func TestSettingsAt(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingChangeDescribe(t *testing.T) {
+	const start = 5e9
+	for _, tc := range []struct {
+		c    SettingChange
+		want string
+	}{
+		{SettingChange{MonoNs: start + 2500e6, Field: SettingBacklogLimit, Old: 300, New: 20000, Seen: SeenKernel,
+			By: &SettingSender{Tgid: 261, Comm: "auditctl", Auid: 1000}}, "backlog_limit 300 -> 20000 by auditctl (pid 261, auid 1000)"},
+		{SettingChange{MonoNs: start + 7e9, SinceNs: start + 2e9, Field: SettingEnabled, Old: 0, New: 1, Seen: SeenPoll},
+			"enabled 0 -> 1 (between the AUDIT_GET replies at +2s and +7s)"},
+		{SettingChange{MonoNs: start + 1e9, SinceNs: start, Field: SettingLostReset, Old: 1518, New: 0, Seen: SeenPoll},
+			"lost counter reset (1518 -> 0) (between the AUDIT_GET replies at +0s and +1s)"},
+		{SettingChange{MonoNs: start, Field: SettingFailure, Old: 1, New: 2, Seen: SeenKernel}, "failure 1 -> 2"},
+	} {
+		if got := tc.c.Describe(start); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.c, got, tc.want)
+		}
+	}
+}

@@ -326,13 +326,7 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) (*v
 	}
 	// The settings' changes, one fact each (issue 20).
 	for _, c := range p.Settings {
-		what := fmt.Sprintf("%s %d -> %d", c.Field, c.Old, c.New)
-		if c.By != nil {
-			what += fmt.Sprintf(" by %s (pid %d, auid %d)", c.By.Comm, c.By.Tgid, c.By.Auid)
-		} else {
-			what += " (seen by AUDIT_GET)"
-		}
-		v.Facts = append(v.Facts, fact{"changed at +" + time.Duration(c.MonoNs-p.Timeline.StartNs).Round(time.Millisecond).String(), what})
+		v.Facts = append(v.Facts, fact{"changed at +" + time.Duration(c.MonoNs-p.Timeline.StartNs).Round(time.Millisecond).String(), c.Describe(p.Timeline.StartNs)})
 	}
 	v.Totals = []fact{
 		{"records", humanize.Comma(int64(t.Records))},

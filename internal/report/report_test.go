@@ -464,7 +464,7 @@ func TestSettingChanges(t *testing.T) {
 	}
 	html := string(pg.HTML)
 	for _, want := range []string{"64 at the start", "changed at &#43;2.5s", "backlog_limit 64 -&gt; 20000 by &lt;b&gt;auditctl (pid 812, auid 1000)",
-		"changed at &#43;7s", "pid 640 -&gt; 0 (seen by AUDIT_GET)"} {
+		"changed at &#43;7s", "pid 640 -&gt; 0 (between the AUDIT_GET replies at &#43;6s and &#43;7s)"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the page lacks %q", want)
 		}

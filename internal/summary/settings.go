@@ -21,18 +21,7 @@ func writeSettings(w io.Writer, p *profile.Profile) {
 	}
 	fmt.Fprintf(w, "settings changed during the recording:\n")
 	for _, c := range p.Settings {
-		what := fmt.Sprintf("%s %d -> %d", c.Field, c.Old, c.New)
-		if c.Field == profile.SettingLostReset {
-			what = fmt.Sprintf("lost counter reset (%d -> %d)", c.Old, c.New)
-		}
-		switch {
-		case c.By != nil:
-			fmt.Fprintf(w, "  %s %s by %s (pid %d, auid %d)\n", at(c.MonoNs), what, c.By.Comm, c.By.Tgid, c.By.Auid)
-		case c.Seen == profile.SeenPoll:
-			fmt.Fprintf(w, "  %s %s (between the AUDIT_GET replies at %s and %s)\n", at(c.MonoNs), what, at(c.SinceNs), at(c.MonoNs))
-		default:
-			fmt.Fprintf(w, "  %s %s\n", at(c.MonoNs), what)
-		}
+		fmt.Fprintf(w, "  %s %s\n", at(c.MonoNs), c.Describe(p.Timeline.StartNs))
 	}
 }
 
