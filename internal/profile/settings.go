@@ -3,8 +3,8 @@ package profile
 import (
 	"errors"
 	"fmt"
-	"time"
 	"slices"
+	"time"
 )
 
 // Audit settings a recording follows (issue 20): the fields of AUDIT_GET
