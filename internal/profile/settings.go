@@ -74,6 +74,23 @@ func (c SettingChange) Describe(startNs int64) string {
 	return what
 }
 
+// PolledChanges are the changes two AUDIT_GET replies show, prev's then
+// cur's, placed at atNs (cur's) with sinceNs (prev's) as the start of
+// their window, seen by the poll, in SettingFields' order. A lost counter
+// that rose moved by itself; one that fell was reset.
+func PolledChanges(prev, cur AuditStatus, sinceNs, atNs int64) []SettingChange {
+	var out []SettingChange
+	for _, name := range SettingFields {
+		old, now := *prev.Setting(name), *cur.Setting(name)
+		if old == now || (name == SettingLostReset && now > old) {
+			continue
+		}
+		out = append(out, SettingChange{MonoNs: atNs, SinceNs: sinceNs, Field: name,
+			Old: uint64(old), New: uint64(now), Seen: SeenPoll})
+	}
+	return out
+}
+
 // SettingSender is the process that sent an AUDIT_SET.
 type SettingSender struct {
 	Tgid uint32 `json:"tgid"`

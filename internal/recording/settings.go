@@ -84,14 +84,7 @@ func (t *settingsTracker) observe(events []probe.SettingEvent, dropped uint64, s
 				Auid: ev.Auid, Ses: ev.Ses, CgroupID: ev.CgroupID}})
 	}
 	t.pending = t.pending[k:]
-	for _, name := range profile.SettingFields {
-		old, now := *t.state.Setting(name), *st.Setting(name)
-		if old == now || (name == profile.SettingLostReset && now > old) {
-			continue // the lost counter moves by itself; only a fall is a reset
-		}
-		out = append(out, profile.SettingChange{MonoNs: nowNs, SinceNs: t.sentNs, Field: name,
-			Old: uint64(old), New: uint64(now), Seen: profile.SeenPoll})
-	}
+	out = append(out, profile.PolledChanges(t.state, st, t.sentNs, nowNs)...)
 	t.state, t.sentNs = st, sentNs
 	t.changes = append(t.changes, out...)
 	return out

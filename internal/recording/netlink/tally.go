@@ -21,8 +21,13 @@ type tally struct {
 	overruns  uint64
 	first     *profile.AuditStatus
 	last      *profile.AuditStatus
+	lastAt    time.Time
 	lost      uint64
 	maxDepth  uint64
+	// settings are the changes two samples in a row show (issue 20),
+	// their times from start (profile shifts them to the timeline's
+	// clock).
+	settings []profile.SettingChange
 }
 
 func newTally(bucketNs int64, start time.Time) *tally {
@@ -67,8 +72,10 @@ func (t *tally) addSample(at time.Time, st *profile.AuditStatus) Progress {
 	} else {
 		d = lostDelta(t.last.Lost, st.Lost)
 		t.lost += d
+		t.settings = append(t.settings, profile.PolledChanges(*t.last, *st,
+			t.lastAt.Sub(t.start).Nanoseconds(), at.Sub(t.start).Nanoseconds())...)
 	}
-	t.last = st
+	t.last, t.lastAt = st, at
 	t.attr.progs.forgetParents()
 	t.maxDepth = max(t.maxDepth, uint64(st.Backlog))
 	t.tl.sample(at.Sub(t.start).Nanoseconds(), d, st.Backlog)
@@ -103,6 +110,11 @@ func (t *tally) profile(startMono int64, end time.Time) *profile.Profile {
 		WaitHistogramNs: []profile.HistogramBucket{},
 		Timeline:        t.tl.build(startMono, end.Sub(t.start).Nanoseconds()),
 		Overflows:       ovf,
+	}
+	for _, c := range t.settings {
+		c.MonoNs += startMono
+		c.SinceNs += startMono
+		p.Settings = append(p.Settings, c)
 	}
 	p.Netlink = &profile.NetlinkSocket{Overruns: t.overruns}
 	if t.lost > 0 {

@@ -89,3 +89,28 @@ func TestTallyNoLoss(t *testing.T) {
 		t.Fatalf("totals %+v", p.Totals)
 	}
 }
+
+// TestTallySettings: a limit raised and auditd gone between two samples
+// are kept as changes seen by the poll, on the timeline's clock, in the
+// window of the two samples; the lost counter's rise is not a change.
+func TestTallySettings(t *testing.T) {
+	start := time.Unix(1000, 0)
+	ta := newTally(int64(10*time.Millisecond), start)
+	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
+	ta.addSample(ms(0), &profile.AuditStatus{Enabled: 1, PID: 108, BacklogLimit: 300, Lost: 5})
+	ta.addSample(ms(1000), &profile.AuditStatus{Enabled: 1, PID: 108, BacklogLimit: 300, Lost: 900})
+	ta.addSample(ms(2000), &profile.AuditStatus{Enabled: 1, PID: 0, BacklogLimit: 20000, Lost: 900})
+	const startMono = 7_000_000_000
+	p := ta.profile(startMono, ms(2500))
+	p.SchemaVersion = profile.SchemaVersion
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []profile.SettingChange{
+		{MonoNs: startMono + 2e9, SinceNs: startMono + 1e9, Field: profile.SettingPID, Old: 108, New: 0, Seen: profile.SeenPoll},
+		{MonoNs: startMono + 2e9, SinceNs: startMono + 1e9, Field: profile.SettingBacklogLimit, Old: 300, New: 20000, Seen: profile.SeenPoll},
+	}
+	if !reflect.DeepEqual(p.Settings, want) {
+		t.Errorf("settings %+v, want %+v", p.Settings, want)
+	}
+}
