@@ -511,6 +511,13 @@ static __always_inline struct tl_slot *tl_get(__u64 epoch, struct counters *t)
 	s->waits = 0;
 	s->wait_jiffies = 0;
 	s->producers = 0;
+	/* Every field: a slot is the same bucket again timeline_slots
+	 * buckets later (10.24 s at 10 ms), and user space never clears it.
+	 * delivered was left out when it was added (e9ae466): a bucket
+	 * touched a ring later kept the deliveries of the one before, which
+	 * hid stalls (records counted delivered while no auditd was
+	 * registered, seen in TestSettingsChange). */
+	s->delivered = 0;
 	return s;
 }
 

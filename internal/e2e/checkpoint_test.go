@@ -125,6 +125,7 @@ func checkCheckpoint(t *testing.T, g guestRun) {
 		t.Errorf("record exited 0 with its output's filesystem full:\n%s", g.section("b.out"))
 	}
 	b := g.profile("b")
+	checkDeliveredSum(t, "b", b)
 	if b.Checkpoint != nil || b.Totals.Lost != g.delta("b", "lost") || g.delta("b", "lost") == 0 {
 		t.Errorf("the profile saved at the end: checkpoint %v, lost %d; the kernel lost %d", b.Checkpoint, b.Totals.Lost, g.delta("b", "lost"))
 	}
