@@ -329,6 +329,76 @@ func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 func (b bitset) set(i int)      { b[i>>6] |= 1 << (i & 63) }
 func (b bitset) has(i int) bool { return b[i>>6]&(1<<(i&63)) != 0 }
 
+// words calls f with each word of bits [from, to) and the mask of the
+// bits of the range in it, in order: a run of buckets a word at a time.
+func words(from, to int, f func(w int, mask uint64)) {
+	for from < to {
+		w, lo := from>>6, from&63
+		hi := min(to-w<<6, 64) // the range is bits [lo, hi) of word w
+		f(w, ^uint64(0)>>(64-(hi-lo))<<lo)
+		from = w<<6 + hi
+	}
+}
+
+// setRange sets the bits of [from, to).
+func (b bitset) setRange(from, to int) {
+	words(from, to, func(w int, mask uint64) { b[w] |= mask })
+}
+
+// next is the first bit at or after i that is v, n if none before n.
+func (b bitset) next(i, n int, v bool) int {
+	for i < n {
+		w := i >> 6
+		x := b[w]
+		if !v {
+			x = ^x
+		}
+		if x >>= i & 63; x != 0 {
+			return min(i+bits.TrailingZeros64(x), n)
+		}
+		i = (w + 1) << 6
+	}
+	return n
+}
+
+// eachBucket walks buckets [0, n) in order: bucket(i) for each that has
+// a row or a drain held (dr.spans, which hold the rows' buckets too), and
+// run(from, to) for each run of buckets between them, which have neither:
+// no row, and exactly 0 drained (anchoredDrain). A day of 10 ms buckets
+// is 8.6 million of them and a quiet one has a row every few seconds
+// (issue 14): its callers do for a run in one step what a bucket at a
+// time would do.
+func eachBucket(n int, rows []profile.Bucket, dr *drain, bucket func(i int), run func(from, to int)) {
+	r, k := 0, 0
+	for i := 0; i < n; {
+		for r < len(rows) && int(rows[r].Index) < i {
+			r++
+		}
+		for k < len(dr.spans) && dr.spans[k].First+dr.spans[k].Len <= i {
+			k++
+		}
+		next := n
+		if r < len(rows) {
+			next = min(next, int(rows[r].Index))
+		}
+		if k < len(dr.spans) {
+			next = min(next, max(dr.spans[k].First, i))
+		}
+		if next > i {
+			run(i, next)
+			i = next
+			continue
+		}
+		bucket(i)
+		i++
+	}
+}
+
+// overlap is how many buckets of [from, to) are in st.
+func overlap(from, to int, st Stall) int {
+	return max(0, min(to, st.First+st.Buckets)-max(from, st.First))
+}
+
 // longestStall is the recording's longest stall, the earliest of equals
 // (as summarizeStalls picks it); zero for none.
 func (d *Demand) longestStall() Stall {
@@ -406,7 +476,7 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	}
 	burstAt, burstOf := make([]int, 0, bursts), make([]float64, 0, bursts)
 	rc, dc := rowCursor{rows: rows}, drainCursor{d: drain}
-	for i := 0; i < n; i++ {
+	step := func(i int) {
 		row, dr := rc.at(i), dc.at(i)
 		level := max(0, prev+float64(row.Queued)-dr)
 		// A pass's spread drain is an average: the level can read too
@@ -444,10 +514,28 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		}
 		prev = level
 	}
-	fc := rowCursor{rows: rows}
-	full := func(i int) bool { row := fc.at(i); return row.Lost > 0 || row.Waits > 0 }
+	// A run without rows or drain: its first bucket is as any, and the
+	// rest repeat it. Nothing arrives, drains or bursts there, so the
+	// level stays as the first left it, and so does whether the queue was
+	// saturated (prev and level both that level). Their drain, 0, adds
+	// nothing to busyDrained nor to fastest, which are not negative.
+	// runsPaced counts the saturated buckets of such runs, but where the
+	// pace is set aside (the longest stall's), for drainByLoad below.
+	runsPaced := 0
+	eachBucket(n, rows, drain, step, func(from, to int) {
+		step(from)
+		if busy.has(from) && !aside(&noRow, from) {
+			runsPaced++
+		}
+		if prev > 0 {
+			busy.setRange(from+1, to)
+			paced := to - from - 1 - overlap(from+1, to, longest)
+			d.BusyBuckets += paced
+			runsPaced += paced
+		}
+	})
 	dc = drainCursor{d: drain}
-	fullDrained, fullBuckets, episode := overloadDrain(n, dc.at, full)
+	fullDrained, fullBuckets, episode := overloadDrain(n, dc.at, fullRows(rows))
 	switch {
 	case fullBuckets >= minBusyBuckets && fullDrained > 0:
 		d.DrainRate = fullDrained / (float64(fullBuckets) * bucketSec)
@@ -462,11 +550,19 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 
 	d.Moves = movesFor(time.Duration(p.KauditdSendTimeoutNs), t.BucketNs)
 	d.BestDrainRate = busiestSecondSpans(drain.vals, drain.spans, n, t.BucketNs)
-	// Paced: saturated, and not where the pace is set aside.
+	// Paced: saturated, and not where the pace is set aside. In a run
+	// without rows or drain, a paced bucket has no arrivals and drained
+	// 0: it counts at the lightest level and adds nothing to its drain
+	// (runsPaced of them).
 	rc, dc = rowCursor{rows: rows}, drainCursor{d: drain}
-	paced := func(i int) bool { return busy.has(i) && !aside(rc.at(i), i) }
-	arrivals := func(i int) int64 { return rc.at(i).Arrivals }
-	d.DrainByLoad = drainByLoad(n, arrivals, dc.at, paced, bucketSec)
+	var loads loadDrains
+	eachBucket(n, rows, drain, func(i int) {
+		if row := rc.at(i); busy.has(i) && !aside(row, i) {
+			loads.add(row.Arrivals, dc.at(i))
+		}
+	}, func(from, to int) {})
+	loads.buckets[0] += runsPaced
+	d.DrainByLoad = loads.levels(bucketSec)
 	// Producers blocked in the backlog wait did not start the records they
 	// would have started meanwhile. Estimate them from each bucket's own
 	// rate: a fraction f of the producers' time blocked means the recorded
@@ -505,13 +601,25 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	idleRate, idleMeasured := capacityAt(d.DrainByLoad, 0, d.DrainRate)
 	d.IdleCapacity, d.IdleMeasured = max(idleRate*bucketSec, 0), idleMeasured
 	d.Pace, d.PaceFrom = make([]float64, longest.Buckets), longest.First
-	// bucket is what the demand holds for bucket i (its burst aside):
-	// its records are arrivals + suppressed + blocked, the records added
-	// for lost events and for producers asleep in the wait.
-	bucket := func(i int) (arrivals, suppressed, blocked, capacity float64, measured, ep bool) {
-		row, dr := rc.at(i), dc.at(i)
+	// unsaturated is what the demand holds for a bucket with this row and
+	// drain where the consumer was not saturated (its burst aside): its
+	// records are arrivals + suppressed + blocked, the records added for
+	// lost events and for producers asleep in the wait.
+	unsaturated := func(row *profile.Bucket, dr float64) (arrivals, suppressed, blocked, capacity float64, measured bool) {
 		rate, measured := capacityAt(d.DrainByLoad, uint64(max(row.Arrivals, 0)), d.DrainRate)
 		capacity = max(rate*bucketSec, dr)
+		arrivals = float64(max(row.Arrivals, 0))
+		suppressed = float64(row.LostEvents) * (d.RecordsPerLostEvent - 1)
+		if row.WaitNs > 0 {
+			f := min(0.9, float64(row.WaitNs)/(float64(t.BucketNs)*float64(producers)))
+			blocked = arrivals * f / (1 - f)
+		}
+		return arrivals, suppressed, blocked, capacity, measured
+	}
+	// bucket is what the demand holds for bucket i (its burst aside).
+	bucket := func(i int) (arrivals, suppressed, blocked, capacity float64, measured, ep bool) {
+		dr := dc.at(i)
+		arrivals, suppressed, blocked, capacity, measured = unsaturated(rc.at(i), dr)
 		if k := i - d.PaceFrom; k >= 0 && k < len(d.Pace) {
 			d.Pace[k] = capacity
 		}
@@ -520,12 +628,6 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		ep = episode.has(i)
 		if ep || busy.has(i) {
 			capacity, measured = dr, true
-		}
-		arrivals = float64(max(row.Arrivals, 0))
-		suppressed = float64(row.LostEvents) * (d.RecordsPerLostEvent - 1)
-		if row.WaitNs > 0 {
-			f := min(0.9, float64(row.WaitNs)/(float64(t.BucketNs)*float64(producers)))
-			blocked = arrivals * f / (1 - f)
 		}
 		return arrivals, suppressed, blocked, capacity, measured, ep
 	}
@@ -536,7 +638,14 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 	idle := newBitset(n)
 	nextBurst := 0
 	rc, dc = rowCursor{rows: rows}, drainCursor{d: drain}
-	for i := 0; i < n; i++ {
+	// A bucket without a row or drain holds these where the consumer
+	// was not saturated; where it was, no records and a capacity of 0
+	// measured, which is not idle. Its suppressed and blocked are 0 (0
+	// times a number), and adding 0 changes no total, which cannot be
+	// -0: a run is added only if they are not.
+	ga, gs, gb, gc, gm := unsaturated(&noRow, 0)
+	quiet := ga+gs+gb == 0 && gc == d.IdleCapacity && gm == d.IdleMeasured
+	eachBucket(n, rows, drain, func(i int) {
 		a, suppressed, blocked, capacity, measured, ep := bucket(i)
 		d.AddedSuppressed += suppressed
 		d.AddedBlocked += blocked
@@ -549,14 +658,24 @@ func Reconstruct(p *profile.Profile) (*Demand, error) {
 		if records == 0 && !burst && !ep && !busy.has(i) && capacity == d.IdleCapacity && measured == d.IdleMeasured {
 			idle.set(i)
 		}
-	}
+	}, func(from, to int) {
+		if gs != 0 || gb != 0 {
+			for range to - from {
+				d.AddedSuppressed += gs
+				d.AddedBlocked += gb
+			}
+		}
+		for k := max(from, d.PaceFrom); k < min(to, d.PaceFrom+len(d.Pace)); k++ {
+			d.Pace[k-d.PaceFrom] = gc
+		}
+		if quiet {
+			words(from, to, func(w int, mask uint64) { idle[w] |= mask &^ (episode[w] | busy[w]) })
+		}
+	})
 	var spans []Span
 	entries := 0
 	for i := 0; i < n; {
-		j := i + 1
-		for j < n && idle.has(j) == idle.has(i) {
-			j++
-		}
+		j := idle.next(i+1, n, !idle.has(i))
 		// Buckets [i, j) are all idle or all not.
 		if !idle.has(i) || j-i < minIdleRun {
 			if k := len(spans) - 1; k >= 0 && spans[k].First+spans[k].Len == i {
@@ -625,19 +744,24 @@ type LoadDrain struct {
 // count is lumpy.
 const minLevelBuckets = 20
 
-// drainByLoad measures the consumer where it was saturated, by load level:
-// arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). Levels with
-// fewer than minLevelBuckets buckets are left out.
-func drainByLoad(n int, arrivals func(int) int64, drainedBy func(int) float64, busy func(int) bool, bucketSec float64) []LoadDrain {
-	var drained [65]float64
-	var buckets [65]int
-	for i := range n {
-		if busy(i) {
-			l := bits.Len64(uint64(max(arrivals(i), 0)))
-			drained[l] += drainedBy(i)
-			buckets[l]++
-		}
-	}
+// loadDrains measures the consumer where it was saturated, by load level:
+// arrivals per bucket in powers of two (0, 1, 2-3, 4-7, ...). The buckets
+// are added in bucket order (add); levels gives the rates, and leaves out
+// levels with fewer than minLevelBuckets buckets.
+type loadDrains struct {
+	drained [65]float64
+	buckets [65]int
+}
+
+// add counts a saturated bucket with its arrivals and drain.
+func (ld *loadDrains) add(arrivals int64, drained float64) {
+	l := bits.Len64(uint64(max(arrivals, 0)))
+	ld.drained[l] += drained
+	ld.buckets[l]++
+}
+
+func (ld *loadDrains) levels(bucketSec float64) []LoadDrain {
+	drained, buckets := &ld.drained, &ld.buckets
 	var out []LoadDrain
 	for l := range buckets {
 		if buckets[l] < minLevelBuckets {
@@ -746,18 +870,16 @@ const episodeGap = 5
 // drains in passes, and the buckets where a pass landed often had room
 // again and lost nothing, so they would be left out and the rate read low
 // (by 20% and more against auditd in the VM tests).
-func overloadDrain(n int, drainedBy func(int) float64, full func(int) bool) (drained float64, buckets int, episode bitset) {
+//
+// nextFull(i) is the first bucket at the limit at or after i (n or more
+// for none), for i never less than the one asked before: the buckets at
+// the limit are a few rows among millions of buckets (issue 14).
+func overloadDrain(n int, drainedBy func(int) float64, nextFull func(int) int) (drained float64, buckets int, episode bitset) {
 	episode = newBitset(n)
-	for i := 0; i < n; {
-		if !full(i) {
-			i++
-			continue
-		}
+	for i := nextFull(0); i < n; i = nextFull(i) {
 		end := i // last bucket at the limit in this episode
-		for j := i + 1; j < n && j <= end+episodeGap; j++ {
-			if full(j) {
-				end = j
-			}
+		for j := nextFull(end + 1); j < n && j <= end+episodeGap; j = nextFull(end + 1) {
+			end = j
 		}
 		last := min(end+1, n-1)
 		for k := i; k <= last; k++ {
@@ -768,6 +890,21 @@ func overloadDrain(n int, drainedBy func(int) float64, full func(int) bool) (dra
 		i = last + 1
 	}
 	return drained, buckets, episode
+}
+
+// fullRows is overloadDrain's nextFull over a timeline's rows: the
+// buckets at the limit are those where records were lost or waited.
+func fullRows(rows []profile.Bucket) func(int) int {
+	r := 0
+	return func(i int) int {
+		for r < len(rows) && (int(rows[r].Index) < i || rows[r].Lost == 0 && rows[r].Waits == 0) {
+			r++
+		}
+		if r == len(rows) {
+			return math.MaxInt
+		}
+		return int(rows[r].Index)
+	}
 }
 
 // recordsPerLostEvent: each rule's records per event among the events it

@@ -196,13 +196,14 @@ func TestSlidingMaxSparse(t *testing.T) {
 		n := 1 + r.IntN(2000)
 		v := make([]uint64, n)
 		var sparse []ProducerCount
+		every := []int{1, 5, 50, 300}[r.IntN(4)] // dense to far apart
 		for i := range v {
-			if r.IntN(5) == 0 {
+			if r.IntN(every) == 0 {
 				v[i] = uint64(1 + r.IntN(9))
 				sparse = append(sparse, ProducerCount{Bucket: i, Tasks: v[i]})
 			}
 		}
-		w := r.IntN(20)
+		w := r.IntN(20) * r.IntN(20)
 		dense, rows := slidingMax{v: v, w: w}, slidingMax{sparse: sparse, w: w}
 		for i := 0; i < n; i += 1 + r.IntN(3)*r.IntN(30) {
 			if got, want := rows.at(i), dense.at(i); got != want {

@@ -501,6 +501,20 @@ func (s *slidingMax) at(i int) uint64 {
 		s.dq, s.i = s.dq[:0], i-s.w
 	}
 	for ; s.i <= i; s.i++ {
+		if s.v == nil {
+			// In a run of zeros each takes the one before it off
+			// the deque's tail: the run leaves what its last alone
+			// leaves. A day of 10 ms buckets with a window of a
+			// minute would otherwise take in every bucket (issue 14).
+			for s.k < len(s.sparse) && s.sparse[s.k].Bucket < s.i {
+				s.k++
+			}
+			last := i // the run's last bucket
+			if s.k < len(s.sparse) {
+				last = min(last, s.sparse[s.k].Bucket-1)
+			}
+			s.i = max(s.i, last)
+		}
 		x := s.value(s.i)
 		for len(s.dq) > 0 && s.dq[len(s.dq)-1].v <= x {
 			s.dq = s.dq[:len(s.dq)-1]
