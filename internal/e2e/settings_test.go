@@ -127,6 +127,22 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 	}
 	checkGap(t, p)
 	checkDeliveredSum(t, "m", p)
+	// What the profile says of the gap (issue 20, item 3): one, ending at
+	// the registration; nothing lost (limit 20000); every record held
+	// (made in it and not delivered before auditd went: the poll's
+	// window begins earlier) delivered within a second of the return; and
+	// record's summary says it.
+	gaps, err := p.ConsumerGaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gaps %+v", gaps)
+	if last := p.Settings[len(p.Settings)-1]; len(gaps) != 1 || gaps[0].ToNs != last.MonoNs || gaps[0].Lost != 0 ||
+		gaps[0].Held() == 0 || gaps[0].DeliveredAfter != gaps[0].Held() {
+		t.Errorf("gaps %+v: want one to the registration at %d, its records all held and delivered late", gaps, last.MonoNs)
+	} else if want := p.DescribeGap(gaps[0]); !strings.Contains(g.section("m.out"), want) {
+		t.Errorf("record's summary lacks %q:\n%s", want, g.section("m.out"))
+	}
 	// The deepest queue came in the second burst, at 20000.
 	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {
 		t.Errorf("record's summary:\n%s", out)

@@ -23,6 +23,13 @@ func writeSettings(w io.Writer, p *profile.Profile) {
 	for _, c := range p.Settings {
 		fmt.Fprintf(w, "  %s %s\n", at(c.MonoNs), c.Describe(p.Timeline.StartNs))
 	}
+	gaps, err := p.ConsumerGaps()
+	if err != nil {
+		fmt.Fprintf(w, "  (no auditd: %v)\n", err)
+	}
+	for _, g := range gaps {
+		fmt.Fprintf(w, "  %s\n", p.DescribeGap(g))
+	}
 }
 
 // peakLimit is the backlog_limit in force where the queue was deepest:
