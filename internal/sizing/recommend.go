@@ -134,6 +134,11 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 	if err != nil {
 		return nil, err
 	}
+	return recommendFrom(p, d, opts)
+}
+
+// recommendFrom is Recommend on the demand d of p (Reconstruct's).
+func recommendFrom(p *profile.Profile, d *Demand, opts Options) (*Recommendation, error) {
 	r := &Recommendation{Headroom: opts.Headroom, Demand: d, Sized: d, HeadroomFrom: "given",
 		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
 	r.Stalls = summarizeStalls(d.stalls, d.BucketNs)
@@ -157,6 +162,7 @@ func Recommend(p *profile.Profile, opts Options) (*Recommendation, error) {
 		r.Schedule = ScheduleOf(p)
 		r.CurrentOutcome, r.CurrentSteps = ReplaySchedule(d, r.Schedule)
 		if len(r.Schedule) > 1 {
+			var err error
 			if r.RecordedLost, err = RecordedLost(&p.Timeline, r.Schedule); err != nil {
 				return nil, fmt.Errorf("reading the lost per setting: %w", err)
 			}

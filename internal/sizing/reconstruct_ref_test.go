@@ -328,9 +328,8 @@ func overloadDrainRef(n int, drainedBy func(int) float64, full func(int) bool) (
 	return drained, buckets, episode
 }
 
-// recommendRef finds the smallest backlog_limit that loses nothing on the
-// recorded workload (with backlog_wait_time 0, the strict case: nothing may
-// even wait), then applies headroom and rounds to a tidy number.
+// recommendRef is Recommend on the demand the code before built
+// (reconstructRef).
 func recommendRef(p *profile.Profile, opts Options) (*Recommendation, error) {
 	if opts.Headroom != 0 && opts.Headroom < 1 || math.IsNaN(opts.Headroom) || math.IsInf(opts.Headroom, 0) {
 		return nil, fmt.Errorf("headroom must be at least 1, not %v", opts.Headroom)
@@ -339,87 +338,5 @@ func recommendRef(p *profile.Profile, opts Options) (*Recommendation, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recommendation{Headroom: opts.Headroom, Demand: d, Sized: d, HeadroomFrom: "given",
-		RecordedWaits: p.Totals.Waits, RecordedWaitNs: p.Totals.WaitNs}
-	r.Stalls = summarizeStalls(d.stalls, d.BucketNs)
-	if opts.Headroom == 0 {
-		h, secs, ok, err := drainSpread(&p.Timeline)
-		if err != nil {
-			return nil, err
-		}
-		r.Headroom, r.HeadroomFrom = DefaultHeadroom, "default"
-		if ok {
-			r.Headroom, r.HeadroomFrom = h, fmt.Sprintf("drain spread over %d saturated seconds", secs)
-		}
-	}
-	stall := opts.Stall
-	if stall < 0 {
-		stall = r.Stalls.Longest
-	}
-	r.RecordBytes = RecordBytes(p)
-	if p.AuditBefore != nil {
-		r.Current = Setting{Limit: p.AuditBefore.BacklogLimit, WaitJiffies: p.AuditBefore.BacklogWaitTime, HZ: p.HZ}
-		r.Schedule = ScheduleOf(p)
-		r.CurrentOutcome, r.CurrentSteps = ReplaySchedule(d, r.Schedule)
-		if len(r.Schedule) > 1 {
-			if r.RecordedLost, err = RecordedLost(&p.Timeline, r.Schedule); err != nil {
-				return nil, fmt.Errorf("reading the lost per setting: %w", err)
-			}
-		}
-	}
-	r.ArrivalRate, r.PeakArrivalRate = rates(d)
-
-	free := Replay(d, Setting{})
-	r.PeakDepth = free.MaxDepth
-	if free.BusyBuckets > 0 {
-		r.InferredShare = float64(free.InferredBuckets) / float64(free.BusyBuckets)
-	}
-	if sustainedOverload(d, free, r.ArrivalRate) {
-		r.SustainedOverload = true
-		r.RideOut = clampLimit(math.Ceil(free.MaxDepth))
-		r.GrowthPerMinute = (r.ArrivalRate - d.DrainRate) * 60
-		return r, nil
-	}
-
-	// The queue really held Totals.MaxDepth records: a smaller limit
-	// would have dropped there, whatever the per-bucket replay makes of
-	// the swing inside a bucket.
-	floor := clampLimit(float64(p.Totals.MaxDepth))
-	replayed := smallestLossless(d)
-	r.NoStallMinimum = max(replayed, floor)
-	r.MinimumLimit = r.NoStallMinimum
-	// A stall asked for that is at least as long as the recording's
-	// longest stands for it: that one is replayed at the consumer's pace
-	// and the headroom multiplies the minimum without it, so the stall
-	// is not counted twice (and its depth not made headroom). The depth
-	// the queue really held stays a floor, for the minimum with the stall.
-	if st, ok := standsFor(d, stall); ok {
-		r.StallReplaces = st
-		d = healStall(d, st)
-		r.Sized = d
-		r.NoStallMinimum = smallestLossless(d)
-		replayed = r.NoStallMinimum
-		r.MinimumLimit = max(r.NoStallMinimum, floor)
-	}
-	if sd, at := stalled(d, stall); at.Stall > 0 {
-		r.Stall, r.StallAt = at.Stall, at.At
-		if d.Moves.movesIn(sd.stallEnd - sd.stallStart) {
-			r.StallMove = time.Duration(int64(d.Moves.First) * d.BucketNs)
-		}
-		replayed = smallestLossless(sd)
-		r.MinimumLimit = max(replayed, floor)
-	}
-	r.MinimumFloored = replayed < floor
-	// The headroom is for the consumer's unevenness, so it multiplies
-	// what the consumer's pace sets (the minimum with no stall); what a
-	// stall adds is the recording's own arrivals over it, with no
-	// consumer to be uneven, and the stall asked for is its margin.
-	r.BacklogLimit = max(Tidy(float64(r.NoStallMinimum)*r.Headroom+float64(r.MinimumLimit-r.NoStallMinimum)), FloorLimit)
-	r.MemoryBytes, r.MemoryBytesUpperBound = Memory(r.BacklogLimit, r.RecordBytes)
-	if opts.MemoryBudget > 0 && r.MemoryBytes > opts.MemoryBudget && r.RecordBytes > 0 {
-		r.OverBudget = true
-		r.BudgetLimit = uint32(math.Floor(float64(opts.MemoryBudget) / r.RecordBytes))
-		r.BudgetLost = Replay(d, Setting{Limit: max(r.BudgetLimit, 1)}).Lost
-	}
-	return r, nil
+	return recommendFrom(p, d, opts)
 }
