@@ -28,6 +28,9 @@ status_to b.after
 auditctl -e 0 >/dev/null
 sleep 2
 auditctl -e 1 >/dev/null
+# Overload on both sides of audit off and on: the burst before (b), and
+# this one.
+burst; settle
 # The poll sees audit on before auditd is killed.
 sleep "$POLL_WAIT"
 # auditd killed (SIGKILL: it cannot unregister) while records come, and
