@@ -406,7 +406,11 @@ func (c *counting) snapshot(ctx context.Context) (*profile.Profile, error) {
 		return nil, err
 	}
 	snap.AuditAfter = after
-	return snap, c.fillSnapshot(snap)
+	if err := c.fillSnapshot(snap); err != nil {
+		return nil, err
+	}
+	c.names.live(snap)
+	return snap, nil
 }
 
 // newSnapshot is a profile with base's fixed fields.
@@ -419,7 +423,9 @@ func (c *counting) newSnapshot() *profile.Profile {
 	}
 }
 
-// fillSnapshot reads the maps so far into snap.
+// fillSnapshot reads the maps so far into snap; its rows are not named
+// (namer.live reads the rule list over netlink: not on the counting
+// thread for a checkpoint).
 func (c *counting) fillSnapshot(snap *profile.Profile) error {
 	snap.Settings = c.settings.list()
 	snap.DurationNs = time.Since(c.start).Nanoseconds()
@@ -427,7 +433,6 @@ func (c *counting) fillSnapshot(snap *profile.Profile) error {
 		return err
 	}
 	c.cw.measured(snap.Consumer, true)
-	c.names.live(snap)
 	return nil
 }
 
@@ -507,6 +512,11 @@ func (c *counting) writeCheckpoint(snap *profile.Profile, size int64, wait func(
 	defer tl.Close()
 	tl.MissedBuckets = snap.Timeline.MissedBuckets
 	snap.Timeline = tl
+	// Named here, off the counting thread: the rule list is read over
+	// netlink, which the kernel can hold while the queue is over its
+	// limit. The namer is this goroutine's until the stop waits for it
+	// (live snapshots, its other user, never come with a journal).
+	c.names.live(snap)
 	stalls, err := sizing.MeasureStalls(snap)
 	if err != nil {
 		return fmt.Errorf("measuring stalls: %w", err)
