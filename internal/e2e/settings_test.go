@@ -137,11 +137,38 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 		t.Fatal(err)
 	}
 	t.Logf("gaps %+v", gaps)
-	if last := p.Settings[len(p.Settings)-1]; len(gaps) != 1 || gaps[0].ToNs != last.MonoNs || gaps[0].Lost != 0 ||
-		gaps[0].Held() == 0 || gaps[0].DeliveredAfter != gaps[0].Held() {
-		t.Errorf("gaps %+v: want one to the registration at %d, its records all held and delivered late", gaps, last.MonoNs)
-	} else if want := p.DescribeGap(gaps[0]); !strings.Contains(g.section("m.out"), want) {
-		t.Errorf("record's summary lacks %q:\n%s", want, g.section("m.out"))
+	var gone, off []profile.ConsumerGap
+	for _, gp := range gaps {
+		switch gp.Cause {
+		case profile.GapNoAuditd:
+			gone = append(gone, gp)
+		case profile.GapDisabled:
+			off = append(off, gp)
+		}
+	}
+	if last := p.Settings[len(p.Settings)-1]; len(gone) != 1 || gone[0].ToNs != last.MonoNs || gone[0].Lost != 0 ||
+		gone[0].Held() == 0 || gone[0].DeliveredAfter != gone[0].Held() {
+		t.Errorf("gaps %+v: want one without auditd, to the registration at %d, its records all held and delivered late", gaps, last.MonoNs)
+	}
+	// Audit off for the 2 s between -e 0 and -e 1, both logged by the
+	// kernel: one stretch from the one to the other.
+	var offAt, onAt int64
+	for _, c := range p.Settings {
+		if c.Field == profile.SettingEnabled && c.Seen == profile.SeenKernel {
+			if c.New == 0 {
+				offAt = c.MonoNs
+			} else if offAt != 0 && onAt == 0 {
+				onAt = c.MonoNs
+			}
+		}
+	}
+	if len(off) != 1 || offAt == 0 || off[0].FromNs != offAt || off[0].ToNs != onAt || onAt-offAt < 2e9 {
+		t.Errorf("audit off from %d to %d by the kernel's log; stretches with audit disabled %+v: want that one", offAt, onAt, off)
+	}
+	for _, gp := range gaps {
+		if want := p.DescribeGap(gp); !strings.Contains(g.section("m.out"), want) {
+			t.Errorf("record's summary lacks %q:\n%s", want, g.section("m.out"))
+		}
 	}
 	// The deepest queue came in the second burst, at 20000.
 	if out := g.section("m.out"); !strings.Contains(out, "of backlog_limit 20000, in force then") || !strings.Contains(out, "backlog_limit 300 -> 20000 by auditctl") {

@@ -48,8 +48,8 @@ func TestConsumerGaps(t *testing.T) {
 	want := []ConsumerGap{
 		// 20 delivered, then 36 buckets of 5 records, 2 lost: 178 held;
 		// 100-4 and 96-6 delivered beyond their arrivals, capped at 178.
-		{FromNs: at(100), SeenNs: at(300), ToNs: at(300), Arrivals: 200, Lost: 2, Delivered: 20, DeliveredAfter: 178},
-		{FromNs: at(800), SeenNs: at(800), Arrivals: 7},
+		{Cause: GapNoAuditd, FromNs: at(100), SeenNs: at(300), ToNs: at(300), Arrivals: 200, Lost: 2, Delivered: 20, DeliveredAfter: 178},
+		{Cause: GapNoAuditd, FromNs: at(800), SeenNs: at(800), Arrivals: 7},
 	}
 	if !reflect.DeepEqual(gaps, want) {
 		t.Errorf("gaps %+v\nwant %+v", gaps, want)
@@ -59,5 +59,73 @@ func TestConsumerGaps(t *testing.T) {
 	}
 	if got, want := p.DescribeGap(gaps[1]), "no auditd registered from +8s to the end: 7 records made meanwhile, 0 lost, 0 delivered before it went, 7 held"; got != want {
 		t.Errorf("%q\nwant %q", got, want)
+	}
+}
+
+// TestConsumerGapsReplacedDisabled: an auditd followed by another with no
+// 0 between (the kernel logged old 108 new 238) begins after the last
+// bucket that delivered; audit disabled and enabled again is a stretch of
+// its own, whose records are counted but not held; a recording that began
+// with audit off and no auditd has both from its start.
+func TestConsumerGapsReplacedDisabled(t *testing.T) {
+	const start, b = int64(5e9), int64(1e7)
+	at := func(i int64) int64 { return start + i*b }
+	newTimeline := func(rows ...Bucket) Timeline {
+		n := 1000
+		tl := NewTimeline(b, start, Series{Arrivals: make([]int64, n), Events: make([]uint64, n), LostEvents: make([]uint64, n),
+			Queued: make([]uint64, n), Lost: make([]uint64, n), Drained: make([]uint64, n), MaxDepth: make([]uint64, n),
+			Waits: make([]uint64, n), WaitNs: make([]uint64, n), Delivered: make([]uint64, n)})
+		for _, r := range rows {
+			tl.SetBucket(r)
+		}
+		return tl
+	}
+	p := &Profile{AuditBefore: &AuditStatus{PID: 108, Enabled: 1},
+		Settings: []SettingChange{
+			{MonoNs: at(300), Field: SettingPID, Old: 108, New: 238, Seen: SeenKernel},
+			{MonoNs: at(500), Field: SettingEnabled, Old: 1, New: 0, Seen: SeenKernel},
+			{MonoNs: at(600), Field: SettingEnabled, Old: 0, New: 1, Seen: SeenKernel},
+		},
+		Timeline: newTimeline(
+			Bucket{Index: 100, Arrivals: 10, Queued: 10, Drained: 10, Delivered: 10},
+			Bucket{Index: 150, Arrivals: 7, Queued: 7, Drained: 7, Delivered: 7}, // the last delivery before the replacement
+			Bucket{Index: 200, Arrivals: 5, Queued: 5},
+			Bucket{Index: 250, Arrivals: 6, Queued: 4, Lost: 2},
+			Bucket{Index: 300, Arrivals: 1, Queued: 1, Delivered: 10},
+			Bucket{Index: 450, Arrivals: 3, Queued: 3, Delivered: 3},
+			Bucket{Index: 550, Arrivals: 2, Queued: 2, Delivered: 4}, // audit off: a config record, the queue drained
+		)}
+	gaps, err := p.ConsumerGaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ConsumerGap{
+		{Cause: GapReplaced, FromNs: at(151), SeenNs: at(151), ToNs: at(300), Arrivals: 11, Lost: 2, DeliveredAfter: 9},
+		{Cause: GapDisabled, FromNs: at(500), SeenNs: at(500), ToNs: at(600), Arrivals: 2, Delivered: 4},
+	}
+	if !reflect.DeepEqual(gaps, want) {
+		t.Errorf("gaps %+v\nwant %+v", gaps, want)
+	}
+	for i, w := range []string{
+		"auditd replaced without unregistering: nothing delivered from +1.51s until +3s (at most 1.49s): 11 records made meanwhile, 2 lost, 9 held, 9 of them delivered within 1s of its return",
+		"audit disabled from +5s until +6s (at most 1s): 2 records made meanwhile (syscall rules do not fire), 0 lost, 4 delivered",
+	} {
+		if got := p.DescribeGap(gaps[i]); got != w {
+			t.Errorf("%q\nwant %q", got, w)
+		}
+	}
+
+	// Began with audit off and no auditd, nothing changed.
+	p = &Profile{AuditBefore: &AuditStatus{}, Timeline: newTimeline(Bucket{Index: 10, Arrivals: 3, Queued: 3})}
+	gaps, err = p.ConsumerGaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []ConsumerGap{
+		{Cause: GapNoAuditd, FromNs: start, SeenNs: start, Arrivals: 3},
+		{Cause: GapDisabled, FromNs: start, SeenNs: start, Arrivals: 3},
+	}
+	if !reflect.DeepEqual(gaps, want) {
+		t.Errorf("gaps %+v\nwant %+v", gaps, want)
 	}
 }

@@ -328,14 +328,12 @@ func newView(p *profile.Profile, rec *sizing.Recommendation, recNote string) (*v
 	for _, c := range p.Settings {
 		v.Facts = append(v.Facts, fact{"changed at +" + time.Duration(c.MonoNs-p.Timeline.StartNs).Round(time.Millisecond).String(), c.Describe(p.Timeline.StartNs)})
 	}
-	if len(p.Settings) > 0 {
-		gaps, err := p.ConsumerGaps()
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range gaps {
-			v.Facts = append(v.Facts, fact{"auditd gone", p.DescribeGap(g)})
-		}
+	gaps, err := p.ConsumerGaps()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range gaps {
+		v.Facts = append(v.Facts, fact{g.Cause, p.DescribeGap(g)})
 	}
 	v.Totals = []fact{
 		{"records", humanize.Comma(int64(t.Records))},

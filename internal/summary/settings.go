@@ -13,22 +13,25 @@ import (
 // and who changed it where the kernel told, else the second the AUDIT_GET
 // replies place it in.
 func writeSettings(w io.Writer, p *profile.Profile) {
-	if len(p.Settings) == 0 {
-		return
-	}
 	at := func(ns int64) string {
 		return "+" + time.Duration(ns-p.Timeline.StartNs).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "settings changed during the recording:\n")
+	indent := ""
+	if len(p.Settings) > 0 {
+		fmt.Fprintf(w, "settings changed during the recording:\n")
+		indent = "  "
+	}
 	for _, c := range p.Settings {
 		fmt.Fprintf(w, "  %s %s\n", at(c.MonoNs), c.Describe(p.Timeline.StartNs))
 	}
+	// The stretches without a consumer, also in a recording that began
+	// without one and changed nothing.
 	gaps, err := p.ConsumerGaps()
 	if err != nil {
-		fmt.Fprintf(w, "  (no auditd: %v)\n", err)
+		fmt.Fprintf(w, "%s(stretches without a consumer: %v)\n", indent, err)
 	}
 	for _, g := range gaps {
-		fmt.Fprintf(w, "  %s\n", p.DescribeGap(g))
+		fmt.Fprintf(w, "%s%s\n", indent, p.DescribeGap(g))
 	}
 }
 
