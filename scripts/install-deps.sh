@@ -14,6 +14,8 @@ have llvm-strip-14 || need+=(llvm-14)
 # qemu-system-arm: the arm64 guest (internal/e2e's TestArm64). Installing it
 # may upgrade qemu-system-x86 to the same version.
 have qemu-system-aarch64 || need+=(qemu-system-arm)
+# mkfs.ext4: internal/e2e's TestPowerCut makes an ext4 disk for the guest.
+have mkfs.ext4 || [ -x /sbin/mkfs.ext4 ] || need+=(e2fsprogs)
 # `make lint-sh` runs shellcheck on the guest scripts and these.
 have shellcheck || need+=(shellcheck)
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,4 +24,4 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
 		{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
 fi
-echo "install-deps: clang-14, llvm-14, chromium, qemu-system-arm, shellcheck present"
+echo "install-deps: clang-14, llvm-14, chromium, qemu-system-arm, e2fsprogs, shellcheck present"

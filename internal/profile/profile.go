@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/auditprof/auditprof/internal/durable"
 )
 
 // SchemaVersion is the version written by this build. Schema 2 (issue 14)
@@ -604,8 +606,9 @@ func (p *Profile) Encode(w io.Writer) error {
 // gzipMagic begins a gzip stream (RFC 1952).
 var gzipMagic = []byte{0x1f, 0x8b}
 
-// WriteFile writes the profile atomically (renameio: a synced temporary
-// file renamed over path), streaming it into the temporary file. A reader
+// WriteFile writes the profile atomically and durably (renameio: a synced
+// temporary file renamed over path; then path's directory synced),
+// streaming it into the temporary file. A reader
 // never sees half a file, and a failed write leaves what was at path. A
 // path ending in .gz gets the same JSON gzipped, which Decode reads as
 // well: a day's rows of busy buckets shrink by an order of magnitude or
@@ -637,7 +640,9 @@ func (p *Profile) WriteFile(path string) error {
 	if err := f.CloseAtomicallyReplace(); err != nil {
 		return fmt.Errorf("writing profile: %w", err)
 	}
-	return nil
+	// The rename is in the directory: a checkpoint must survive a power
+	// cut, not only the recorder's death (TestPowerCut).
+	return durable.SyncDir(path)
 }
 
 // Op is the row's io_uring opcode, -1 for a syscall's row: with Key,

@@ -17,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/google/renameio/v2"
+
+	"github.com/auditprof/auditprof/internal/durable"
 )
 
 // Settings are the values to persist; nil leaves a setting alone.
@@ -163,7 +165,8 @@ func PlanEdit(file string, s Settings) (*Plan, error) {
 
 // Write carries out the plan: the previous content goes to
 // file+".auditprof.bak", then the new content replaces the file. Both writes
-// are atomic (renameio) and keep the existing file's permissions.
+// are atomic (renameio), durable (the directory synced after) and keep
+// the existing file's permissions.
 func (p *Plan) Write() error {
 	if len(p.Changes) == 0 && !p.Created {
 		return nil
@@ -178,7 +181,8 @@ func (p *Plan) Write() error {
 	if err := renameio.WriteFile(p.File, p.content, 0o640); err != nil {
 		return fmt.Errorf("writing %s: %w", p.File, err)
 	}
-	return nil
+	// A limit persisted must be there after a power cut too.
+	return durable.SyncDir(p.File)
 }
 
 // laterSettings finds the backlog settings in the *.rules files of file's

@@ -31,4 +31,7 @@ read -r _up _ </proc/uptime
 echo "=== VMTEST EXIT $_rc uptime=$_up ==="
 # Let the serial port drain before the power goes.
 sleep 0.3
+# power_cut (lib.sh): no sync, no unmount; sysrq b reboots at once, and
+# qemu (-no-reboot) exits.
+[ -e /tmp/.vmtest-power-cut ] && echo b >/proc/sysrq-trigger
 poweroff -f

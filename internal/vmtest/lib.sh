@@ -56,3 +56,9 @@ wait_for_pid() { _vmtest_wait "${2:-10}" _vmtest_gone "$1"; }
 # wait_for_auditd [SECONDS]: wait until the running auditd is registered as
 # the audit daemon, i.e. auditctl -s shows its pid (default 10 s).
 wait_for_auditd() { _vmtest_wait "${1:-10}" _vmtest_auditd; }
+
+# power_cut: once the script exits, end the guest as a power cut would:
+# no sync, no unmount (/init reboots with sysrq b instead of powering
+# off). What the guest had not flushed to its disks (Options.Disks) is not
+# on them.
+power_cut() { : >/tmp/.vmtest-power-cut; }

@@ -209,6 +209,12 @@ type Options struct {
 	// Arch is the guest's architecture (arch.go); zero is AMD64. Assets
 	// must then be that arch's (ArchAssets).
 	Arch Arch
+	// Disks are raw disk images, host paths, attached in order as NVMe
+	// drives: /dev/nvme0n1, /dev/nvme1n1, ... (Debian's cloud kernels
+	// build NVMe in; virtio-blk is a module). A write reaches the image
+	// when the guest writes back or flushes it: a guest ended by
+	// power_cut (lib.sh) leaves on it what a power cut leaves on a disk.
+	Disks []string
 }
 
 // Result is what a VM run produced.
@@ -266,6 +272,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if _, err := os.Stat(opts.Kernel.Vmlinuz); err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", opts.Kernel.Name, err)
+	}
+	for _, d := range opts.Disks {
+		// qemu's -drive takes options after commas.
+		if strings.Contains(d, ",") {
+			return nil, fmt.Errorf("disk %q: a comma in the path cannot be passed to qemu's -drive", d)
+		}
+		if _, err := os.Stat(d); err != nil {
+			return nil, fmt.Errorf("disk: %w", err)
+		}
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -380,6 +395,10 @@ func boot(ctx context.Context, qemuPath, dir, initrd string, opts Options) (*Res
 		"-kernel", opts.Kernel.Vmlinuz, "-initrd", initrd,
 		"-append", strings.Join(kernelArgs(opts), " "),
 	)
+	for i, d := range opts.Disks {
+		args = append(args, "-drive", fmt.Sprintf("file=%s,if=none,format=raw,id=disk%d", d, i),
+			"-device", fmt.Sprintf("nvme,drive=disk%d,serial=vmtest%d", i, i))
+	}
 	cmd := exec.CommandContext(ctx, qemuPath, args...)
 	cmd.Dir = dir
 	cmd.Stdin = nil
