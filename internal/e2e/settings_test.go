@@ -150,20 +150,23 @@ func checkSettingsChange(t *testing.T, g guestRun) {
 		gone[0].Held() == 0 || gone[0].DeliveredAfter != gone[0].Held() {
 		t.Errorf("gaps %+v: want one without auditd, to the registration at %d, its records all held and delivered late", gaps, last.MonoNs)
 	}
-	// Audit off for the 2 s between -e 0 and -e 1, both logged by the
-	// kernel: one stretch from the one to the other.
-	var offAt, onAt int64
-	for _, c := range p.Settings {
-		if c.Field == profile.SettingEnabled && c.Seen == profile.SeenKernel {
-			if c.New == 0 {
-				offAt = c.MonoNs
-			} else if offAt != 0 && onAt == 0 {
-				onAt = c.MonoNs
-			}
+	// Audit off for the 2 s between -e 0 (logged by the kernel) and -e 1
+	// (not logged while audit is off: seen by the poll): one stretch from
+	// the one to within the poll's window of the other.
+	var offAt int64
+	var on *profile.SettingChange
+	for i, c := range p.Settings {
+		if c.Field == profile.SettingEnabled && c.New == 0 && c.Seen == profile.SeenKernel && offAt == 0 {
+			offAt = c.MonoNs
+		} else if c.Field == profile.SettingEnabled && c.New != 0 && offAt != 0 && on == nil {
+			on = &p.Settings[i]
 		}
 	}
-	if len(off) != 1 || offAt == 0 || off[0].FromNs != offAt || off[0].ToNs != onAt || onAt-offAt < 2e9 {
-		t.Errorf("audit off from %d to %d by the kernel's log; stretches with audit disabled %+v: want that one", offAt, onAt, off)
+	switch {
+	case offAt == 0 || on == nil:
+		t.Errorf("settings %+v: want audit disabled by the kernel's log and enabled again", p.Settings)
+	case len(off) != 1 || off[0].FromNs != offAt || off[0].ToSeenNs != on.MonoNs || off[0].ToNs < offAt || off[0].ToNs > on.MonoNs || on.MonoNs-offAt < 2e9:
+		t.Errorf("audit off at %d, on again by %d; stretches with audit disabled %+v: want that one", offAt, on.MonoNs, off)
 	}
 	for _, gp := range gaps {
 		if want := p.DescribeGap(gp); !strings.Contains(g.section("m.out"), want) {

@@ -24,8 +24,11 @@ type ConsumerGap struct {
 	Cause string
 	// FromNs is when the stretch began (for a change seen by the poll,
 	// the earlier reply's time: it began within [FromNs, SeenNs]); ToNs
-	// its end, 0 for none before the recording's.
-	FromNs, SeenNs, ToNs int64
+	// its end, 0 for none before the recording's: for an end seen by the
+	// poll (the kernel does not log enabling audit while it is off), the
+	// earliest it can be, and ToSeenNs the reply that showed it: it
+	// ended within [ToNs, ToSeenNs]. The sums below run to ToNs.
+	FromNs, SeenNs, ToNs, ToSeenNs int64
 	// Arrivals, Lost and Delivered are the records made, lost and put on
 	// an auditd's socket from FromNs's bucket to ToNs's (a gap seen by the
 	// poll may begin before auditd went: what it took then is Delivered);
@@ -79,15 +82,20 @@ func (p *Profile) ConsumerGaps() ([]ConsumerGap, error) {
 		case c.Field == SettingEnabled && c.New == 0 && off < 0:
 			gaps, off = append(gaps, begin(c, GapDisabled)), len(gaps)
 		case c.Field == SettingEnabled && c.New != 0 && off >= 0:
-			gaps[off].ToNs, off = c.MonoNs, -1
+			gaps[off].end(c)
+			off = -1
 		case c.Field != SettingPID:
 		case c.New == 0 && open < 0:
 			gaps, open = append(gaps, begin(c, GapNoAuditd)), len(gaps)
 		case c.New != 0 && open >= 0:
-			gaps[open].ToNs, open = c.MonoNs, -1
+			gaps[open].end(c)
+			open = -1
 		case c.New != 0 && c.Old != 0 && open < 0:
+			// Both ends in the change: it began at or after FromNs
+			// (the earlier reply, for one seen by the poll), ended by
+			// its registration.
 			g := begin(c, GapReplaced)
-			g.ToNs = c.MonoNs
+			g.ToNs, g.ToSeenNs = c.MonoNs, c.MonoNs
 			gaps = append(gaps, g)
 		}
 	}
@@ -140,6 +148,16 @@ func (p *Profile) ConsumerGaps() ([]ConsumerGap, error) {
 	return gaps, nil
 }
 
+// end closes the stretch at change c: at its time if the kernel logged
+// it, else within the poll's window, from the earlier reply (but not
+// before the stretch began) to the reply that showed it.
+func (g *ConsumerGap) end(c SettingChange) {
+	g.ToNs, g.ToSeenNs = c.MonoNs, c.MonoNs
+	if c.Seen == SeenPoll {
+		g.ToNs = max(c.SinceNs, g.FromNs)
+	}
+}
+
 // DescribeGap says when a consumer was missing, for how long, and what
 // became of the records made meanwhile: lost, or held and delivered once
 // it was back (issue 20): what record's summary and the report show.
@@ -160,18 +178,29 @@ func (p *Profile) DescribeGap(g ConsumerGap) string {
 	default:
 		s = "no auditd registered from " + from
 	}
-	if g.ToNs == 0 {
+	// meanwhile: the span the sums cover.
+	meanwhile := "meanwhile"
+	switch {
+	case g.ToNs == 0:
 		s += " to the end"
-	} else {
+	case g.ToSeenNs != g.ToNs:
+		s += fmt.Sprintf(" until between %s and %s (at most %s; seen by AUDIT_GET", at(g.ToNs), at(g.ToSeenNs),
+			time.Duration(g.ToSeenNs-g.FromNs).Round(time.Millisecond))
+		if g.Cause == GapDisabled {
+			s += ": the kernel does not log enabling audit while it is off"
+		}
+		s += ")"
+		meanwhile = "up to " + at(g.ToNs)
+	default:
 		s += fmt.Sprintf(" until %s (at most %s)", at(g.ToNs), time.Duration(g.ToNs-g.FromNs).Round(time.Millisecond))
 	}
 	if g.Cause == GapDisabled {
-		return s + fmt.Sprintf(": %d records made meanwhile (syscall rules do not fire), %d lost, %d delivered", g.Arrivals, g.Lost, g.Delivered)
+		return s + fmt.Sprintf(": %d records made %s (syscall rules do not fire), %d lost, %d delivered", g.Arrivals, meanwhile, g.Lost, g.Delivered)
 	}
 	if g.Cause == GapReplaced {
-		s += fmt.Sprintf(": %d records made meanwhile, %d lost, %d held", g.Arrivals, g.Lost, g.Held())
+		s += fmt.Sprintf(": %d records made %s, %d lost, %d held", g.Arrivals, meanwhile, g.Lost, g.Held())
 	} else {
-		s += fmt.Sprintf(": %d records made meanwhile, %d lost, %d delivered before it went, %d held", g.Arrivals, g.Lost, g.Delivered, g.Held())
+		s += fmt.Sprintf(": %d records made %s, %d lost, %d delivered before it went, %d held", g.Arrivals, meanwhile, g.Lost, g.Delivered, g.Held())
 	}
 	if g.ToNs != 0 && p.Timeline.Carries("delivered") {
 		s += fmt.Sprintf(", %d of them delivered within %s of its return", g.DeliveredAfter,

@@ -48,7 +48,7 @@ func TestConsumerGaps(t *testing.T) {
 	want := []ConsumerGap{
 		// 20 delivered, then 36 buckets of 5 records, 2 lost: 178 held;
 		// 100-4 and 96-6 delivered beyond their arrivals, capped at 178.
-		{Cause: GapNoAuditd, FromNs: at(100), SeenNs: at(300), ToNs: at(300), Arrivals: 200, Lost: 2, Delivered: 20, DeliveredAfter: 178},
+		{Cause: GapNoAuditd, FromNs: at(100), SeenNs: at(300), ToNs: at(300), ToSeenNs: at(300), Arrivals: 200, Lost: 2, Delivered: 20, DeliveredAfter: 178},
 		{Cause: GapNoAuditd, FromNs: at(800), SeenNs: at(800), Arrivals: 7},
 	}
 	if !reflect.DeepEqual(gaps, want) {
@@ -65,7 +65,8 @@ func TestConsumerGaps(t *testing.T) {
 // TestConsumerGapsReplacedDisabled: an auditd followed by another with no
 // 0 between (the kernel logged old 108 new 238) begins after the last
 // bucket that delivered; audit disabled and enabled again is a stretch of
-// its own, whose records are counted but not held; a recording that began
+// its own (its end seen by the poll: the kernel does not log enabling
+// while off), whose records are counted to the window's start, not held; a recording that began
 // with audit off and no auditd has both from its start.
 func TestConsumerGapsReplacedDisabled(t *testing.T) {
 	const start, b = int64(5e9), int64(1e7)
@@ -84,7 +85,7 @@ func TestConsumerGapsReplacedDisabled(t *testing.T) {
 		Settings: []SettingChange{
 			{MonoNs: at(300), Field: SettingPID, Old: 108, New: 238, Seen: SeenKernel},
 			{MonoNs: at(500), Field: SettingEnabled, Old: 1, New: 0, Seen: SeenKernel},
-			{MonoNs: at(600), Field: SettingEnabled, Old: 0, New: 1, Seen: SeenKernel},
+			{MonoNs: at(600), SinceNs: at(560), Field: SettingEnabled, Old: 0, New: 1, Seen: SeenPoll}, // not logged while off
 		},
 		Timeline: newTimeline(
 			Bucket{Index: 100, Arrivals: 10, Queued: 10, Drained: 10, Delivered: 10},
@@ -100,15 +101,15 @@ func TestConsumerGapsReplacedDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ConsumerGap{
-		{Cause: GapReplaced, FromNs: at(151), SeenNs: at(151), ToNs: at(300), Arrivals: 11, Lost: 2, DeliveredAfter: 9},
-		{Cause: GapDisabled, FromNs: at(500), SeenNs: at(500), ToNs: at(600), Arrivals: 2, Delivered: 4},
+		{Cause: GapReplaced, FromNs: at(151), SeenNs: at(151), ToNs: at(300), ToSeenNs: at(300), Arrivals: 11, Lost: 2, DeliveredAfter: 9},
+		{Cause: GapDisabled, FromNs: at(500), SeenNs: at(500), ToNs: at(560), ToSeenNs: at(600), Arrivals: 2, Delivered: 4},
 	}
 	if !reflect.DeepEqual(gaps, want) {
 		t.Errorf("gaps %+v\nwant %+v", gaps, want)
 	}
 	for i, w := range []string{
 		"auditd replaced without unregistering: nothing delivered from +1.51s until +3s (at most 1.49s): 11 records made meanwhile, 2 lost, 9 held, 9 of them delivered within 1s of its return",
-		"audit disabled from +5s until +6s (at most 1s): 2 records made meanwhile (syscall rules do not fire), 0 lost, 4 delivered",
+		"audit disabled from +5s until between +5.6s and +6s (at most 1s; seen by AUDIT_GET: the kernel does not log enabling audit while it is off): 2 records made up to +5.6s (syscall rules do not fire), 0 lost, 4 delivered",
 	} {
 		if got := p.DescribeGap(gaps[i]); got != w {
 			t.Errorf("%q\nwant %q", got, w)
