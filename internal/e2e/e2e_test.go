@@ -130,7 +130,36 @@ func TestNetlink(t *testing.T) {
 				t.Errorf("(c) %d ENOBUFS, and no record missed", p.Netlink.Overruns)
 			}
 			checkIdleAndInterrupt(t, g)
+			checkNetlinkSenders(t, g)
 		})
+	}
+}
+
+// checkNetlinkSenders: netlink mode's d5 changed the limit three times
+// (B -> 4321 -> 4322 within a second, then back to B), each by an
+// auditctl: each change is in the profile as the kernel logged it, in
+// order, with its sender's pid and comm from the event's SYSCALL record.
+func checkNetlinkSenders(t *testing.T, g guestRun) {
+	t.Helper()
+	p := g.profile("d5")
+	b, err := strconv.ParseUint(strings.TrimSpace(g.section("d5.limit")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]uint64{{b, 4321}, {4321, 4322}, {4322, b}}
+	var got [][2]uint64
+	for _, c := range p.Settings {
+		t.Logf("(d5) %s", c.Describe(p.Timeline.StartNs))
+		if c.Field != profile.SettingBacklogLimit {
+			continue
+		}
+		got = append(got, [2]uint64{c.Old, c.New})
+		if c.Seen != profile.SeenKernel || c.By == nil || c.By.Comm != "auditctl" || c.By.Tgid == 0 {
+			t.Errorf("(d5) %+v by %+v: want seen by the kernel, sent by auditctl with its pid", c, c.By)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("(d5) the limit's changes %v, want %v", got, want)
 	}
 }
 

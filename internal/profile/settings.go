@@ -21,6 +21,19 @@ const (
 	SettingLostReset       = "lost_reset"
 )
 
+// KernelSettingNames are the settings' names in the kernel's
+// audit_log_config_change (its AUDIT_CONFIG_CHANGE records: "op=set
+// NAME=NEW old=OLD ..."), to SettingFields' names.
+var KernelSettingNames = map[string]string{
+	"audit_enabled":           SettingEnabled,
+	"audit_failure":           SettingFailure,
+	"audit_pid":               SettingPID,
+	"audit_rate_limit":        SettingRateLimit,
+	"audit_backlog_limit":     SettingBacklogLimit,
+	"audit_backlog_wait_time": SettingBacklogWaitTime,
+	"lost":                    SettingLostReset,
+}
+
 // SettingFields are the settings a change may name, in AUDIT_SET's order
 // (kernel/audit.c, audit_receive_msg).
 var SettingFields = []string{SettingEnabled, SettingFailure, SettingPID, SettingRateLimit,
@@ -66,6 +79,10 @@ func (c SettingChange) Describe(startNs int64) string {
 	}
 	at := func(ns int64) string { return "+" + time.Duration(ns-startNs).Round(time.Millisecond).String() }
 	switch {
+	case c.By != nil && c.By.Tgid == 0:
+		// Netlink mode without the event's SYSCALL record (no syscall
+		// rule loaded): the CONFIG_CHANGE record names no process.
+		return fmt.Sprintf("%s by a process of auid %d, session %d", what, c.By.Auid, c.By.Ses)
 	case c.By != nil:
 		return fmt.Sprintf("%s by %s (pid %d, auid %d)", what, c.By.Comm, c.By.Tgid, c.By.Auid)
 	case c.Seen == SeenPoll:

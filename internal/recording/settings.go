@@ -39,17 +39,6 @@ func newSettingsTracker(before *profile.AuditStatus, sentNs int64) *settingsTrac
 	return t
 }
 
-// kernelFields are the settings' names in audit_log_config_change.
-var kernelFields = map[string]string{
-	"audit_enabled":           profile.SettingEnabled,
-	"audit_failure":           profile.SettingFailure,
-	"audit_pid":               profile.SettingPID,
-	"audit_rate_limit":        profile.SettingRateLimit,
-	"audit_backlog_limit":     profile.SettingBacklogLimit,
-	"audit_backlog_wait_time": profile.SettingBacklogWaitTime,
-	"lost":                    profile.SettingLostReset,
-}
-
 // observe takes the kernel's changes read since the last call (events,
 // in order; dropped: how many it had no slot for, in all) and the reply
 // st, asked for at sentNs and read at nowNs, and returns the changes it
@@ -66,7 +55,7 @@ func (t *settingsTracker) observe(events []probe.SettingEvent, dropped uint64, s
 	k := 0
 	for ; k < len(t.pending) && t.pending[k].Ns < sentNs; k++ {
 		ev := t.pending[k]
-		name, ok := kernelFields[ev.Name]
+		name, ok := profile.KernelSettingNames[ev.Name]
 		if !ok || !ev.Allowed || ev.Old == ev.New {
 			continue
 		}

@@ -48,6 +48,22 @@ if [ "$MODE" != netlink ]; then
 	grep -c auditprof_ /sys/kernel/tracing/kprobe_events > /tmp/d3.kprobes
 	emit d3.kprobes /tmp/d3.kprobes
 	cmd d4 record --attach "$MODE" --duration 1s --output /tmp/d4.json
+else
+	# (d5) netlink mode names who changed a setting from the kernel's
+	# CONFIG_CHANGE record and its event's SYSCALL record (logged where a
+	# syscall rule is loaded): the limit raised and lowered again within
+	# one second, then restored, under a rule.
+	auditctl -a always,exit -F arch=b64 -S openat -F path=/etc/hostname -k d5 >/dev/null
+	B=$(auditctl -s | awk '$1 == "backlog_limit" {print $2}')
+	record d5 --duration 600s
+	sleep 2
+	auditctl -b 4321 >/dev/null; auditctl -b 4322 >/dev/null
+	sleep 2
+	auditctl -b "$B" >/dev/null
+	sleep 2
+	finish d5
+	echo "$B" > /tmp/d5.limit; emit d5.limit /tmp/d5.limit
+	auditctl -D >/dev/null
 fi
 guestcheck > /tmp/left || echo "guestcheck failed: exit $?" >> /tmp/left; emit left /tmp/left
 

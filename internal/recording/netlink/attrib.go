@@ -3,6 +3,7 @@ package netlink
 import (
 	"container/list"
 	"sort"
+	"time"
 
 	"github.com/auditprof/auditprof/internal/auditrules"
 	"github.com/auditprof/auditprof/internal/profile"
@@ -41,7 +42,22 @@ type event struct {
 	// audit_log_exit): they are credited once the SYSCALL record says to
 	// whom, or as unattributed if it never comes.
 	pending uint64
+	// configs are the event's changes of a setting, their sender filled
+	// in by its SYSCALL record.
+	configs []configRecord
 }
+
+// configRecord is a setting's change from its CONFIG_CHANGE record, with
+// the record's stamp and the event's SYSCALL record (nil without one).
+type configRecord struct {
+	configInfo
+	stamp  time.Time
+	sender *syscallInfo
+}
+
+// maxConfigs bounds the settings' changes kept for their senders; the
+// excess is counted (attributor.configsDropped).
+const maxConfigs = 1024
 
 type ruleKey struct {
 	key string
@@ -71,6 +87,10 @@ type attributor struct {
 	// firstSerial and lastSerial bound the serials of the SYSCALL
 	// records seen (profile.Totals.FirstSerial); 0: none yet.
 	firstSerial, lastSerial uint32
+
+	// configs are the settings' changes of the events done, in order.
+	configs        []configRecord
+	configsDropped uint64
 }
 
 func newAttributor() *attributor {
@@ -104,6 +124,14 @@ func (a *attributor) add(m message, ok bool) {
 		a.events[m.serial] = el
 	}
 	ev := el.Value.(*event)
+	if m.cfg != nil {
+		ev.configs = append(ev.configs, configRecord{configInfo: *m.cfg, stamp: m.stamp, sender: ev.sc})
+	}
+	if m.sc != nil {
+		for i := range ev.configs {
+			ev.configs[i].sender = m.sc
+		}
+	}
 	switch {
 	case m.sc != nil:
 		if a.firstSerial == 0 || m.serial < a.firstSerial {
@@ -127,6 +155,13 @@ func (a *attributor) add(m message, ok bool) {
 func (a *attributor) evict(el *list.Element) {
 	ev := a.order.Remove(el).(*event)
 	delete(a.events, ev.serial)
+	for _, c := range ev.configs {
+		if len(a.configs) < maxConfigs {
+			a.configs = append(a.configs, c)
+		} else {
+			a.configsDropped++
+		}
+	}
 	if ev.pending > 0 {
 		a.creditUnattributed(ev.pending)
 	}

@@ -14,8 +14,9 @@ import (
 
 // Audit record types this package looks at (include/uapi/linux/audit.h).
 const (
-	typeSyscall = uint16(auparse.AUDIT_SYSCALL) // 1300: first record of a syscall event
-	typeEOE     = uint16(auparse.AUDIT_EOE)     // 1320: last record of a multi-record event
+	typeSyscall      = uint16(auparse.AUDIT_SYSCALL)       // 1300: first record of a syscall event
+	typeConfigChange = uint16(auparse.AUDIT_CONFIG_CHANGE) // 1305: a setting or a rule changed
+	typeEOE          = uint16(auparse.AUDIT_EOE)           // 1320: last record of a multi-record event
 )
 
 // message is one multicast message as parsed: what attribution needs
@@ -28,6 +29,22 @@ type message struct {
 	stamp time.Time
 	// sc is set for AUDIT_SYSCALL records only.
 	sc *syscallInfo
+	// cfg is set for the AUDIT_CONFIG_CHANGE records of a setting's
+	// change only.
+	cfg *configInfo
+}
+
+// configInfo is a setting's change as its AUDIT_CONFIG_CHANGE record
+// gives it (kernel/audit.c, audit_log_config_change, 4.18 to 6.18: "op=set
+// NAME=NEW old=OLD auid=... ses=... [subj=...] res=ALLOWED"): the sender's
+// login uid and session, not its pid, which the SYSCALL record of the same
+// event gives (the record makes auditsc_get_stamp mark the syscall to be
+// logged, where any syscall rule is loaded).
+type configInfo struct {
+	name      string // audit_backlog_limit, audit_pid, ...
+	new, old  uint32
+	auid, ses uint32
+	allowed   bool
 }
 
 // syscallInfo is the part of a SYSCALL record that names who and why.
@@ -63,12 +80,16 @@ func parseMessage(typ uint16, payload []byte) (message, error) {
 		return message{typ: typ}, err
 	}
 	m := message{typ: typ, serial: am.Sequence, stamp: am.Timestamp}
-	if typ != typeSyscall {
+	if typ != typeSyscall && typ != typeConfigChange {
 		return m, nil
 	}
 	body := am.RawData
 	if i := strings.Index(body, "): "); i >= 0 {
 		body = body[i+3:]
+	}
+	if typ == typeConfigChange {
+		m.cfg = parseConfigChange(body)
+		return m, nil
 	}
 	sc := &syscallInfo{nr: -1}
 	havePID := false
@@ -173,4 +194,39 @@ func isUpperHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseConfigChange reads a setting's change from a CONFIG_CHANGE
+// record's body, nil for the other kinds (rules added or removed, a
+// feature changed: "op=add_rule ...", "op=set_feature ...").
+func parseConfigChange(body string) *configInfo {
+	if !strings.HasPrefix(body, "op=set ") {
+		return nil
+	}
+	c := &configInfo{auid: ^uint32(0), ses: ^uint32(0)}
+	var haveNew, haveOld bool
+	num := func(v string) (uint32, bool) {
+		n, err := strconv.ParseUint(v, 10, 32)
+		return uint32(n), err == nil
+	}
+	scanFields(body, func(k, v string) {
+		switch {
+		case k == "op":
+		case c.name == "":
+			c.name = k
+			c.new, haveNew = num(v)
+		case k == "old":
+			c.old, haveOld = num(v)
+		case k == "auid":
+			c.auid, _ = num(v)
+		case k == "ses":
+			c.ses, _ = num(v)
+		case k == "res":
+			c.allowed = v == "1"
+		}
+	})
+	if !haveNew || !haveOld {
+		return nil
+	}
+	return c
 }

@@ -67,6 +67,12 @@ func TestParseMessage(t *testing.T) {
 		{"EOE", raw{tEOE, eoe4567}, message{typ: tEOE, serial: 4567}, false},
 		{"EOE padded with NULs", raw{tEOE, eoe4567 + "\x00\x00"}, message{typ: tEOE, serial: 4567}, false},
 		{"user message", raw{tUserLogin, userLogin}, message{typ: tUserLogin, serial: 4570}, false},
+		{"CONFIG_CHANGE of a setting", raw{tConfigChange, `audit(1700000000.500:100): op=set audit_pid=487 old=0 auid=1000 ses=3 subj=unconfined res=1`},
+			message{typ: tConfigChange, serial: 100, cfg: &configInfo{name: "audit_pid", new: 487, old: 0, auid: 1000, ses: 3, allowed: true}}, false},
+		{"CONFIG_CHANGE refused", raw{tConfigChange, `audit(1700000000.500:101): op=set audit_backlog_limit=1 old=64 auid=4294967295 ses=4294967295 res=0`},
+			message{typ: tConfigChange, serial: 101, cfg: &configInfo{name: "audit_backlog_limit", new: 1, old: 64, auid: 4294967295, ses: 4294967295}}, false},
+		{"CONFIG_CHANGE of a rule", raw{tConfigChange, `audit(1700000000.500:102): auid=4294967295 ses=4294967295 subj=unconfined op=add_rule key="k" list=4 res=1`},
+			message{typ: tConfigChange, serial: 102}, false},
 		{"no header", raw{tSyscall, "arch=c000003e syscall=1 pid=5"}, message{typ: tSyscall}, true},
 		{"SYSCALL without pid", raw{tSyscall, "audit(1.000:9): arch=c000003e syscall=1"}, message{typ: tSyscall, serial: 9}, true},
 	}
@@ -86,7 +92,7 @@ func TestParseMessage(t *testing.T) {
 			}
 			got.stamp = time.Time{}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("got %+v (sc %+v), want %+v (sc %+v)", got, got.sc, tt.want, tt.want.sc)
+				t.Fatalf("got %+v (sc %+v, cfg %+v), want %+v (sc %+v, cfg %+v)", got, got.sc, got.cfg, tt.want, tt.want.sc, tt.want.cfg)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package netlink
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -111,10 +112,15 @@ func (t *tally) profile(startMono int64, end time.Time) *profile.Profile {
 		Timeline:        t.tl.build(startMono, end.Sub(t.start).Nanoseconds()),
 		Overflows:       ovf,
 	}
-	for _, c := range t.settings {
+	for _, c := range withSenders(t.settings, t.attr.configs, t.start) {
 		c.MonoNs += startMono
-		c.SinceNs += startMono
+		if c.Seen == profile.SeenPoll {
+			c.SinceNs += startMono
+		}
 		p.Settings = append(p.Settings, c)
+	}
+	if t.attr.configsDropped > 0 {
+		p.Notes = append(p.Notes, fmt.Sprintf("%d changes of the audit settings past the first %d logged by the kernel were not kept: their senders are not named", t.attr.configsDropped, maxConfigs))
 	}
 	p.Netlink = &profile.NetlinkSocket{Overruns: t.overruns}
 	if t.lost > 0 {

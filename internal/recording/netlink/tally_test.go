@@ -114,3 +114,60 @@ func TestTallySettings(t *testing.T) {
 		t.Errorf("settings %+v, want %+v", p.Settings, want)
 	}
 }
+
+// TestTallySenders: the changes two samples show are replaced by the
+// kernel's CONFIG_CHANGE records in their window, each at its record's
+// time with its sender from the event's SYSCALL record: a limit raised
+// then lowered again within one window (the samples show only 300 ->
+// 500); a new auditd registered after one that died unlogged (108 -> 0
+// by the poll, 0 -> 238 by the record, which has no SYSCALL record: auid
+// and session only); a refused change and a rule's addition are no
+// changes; a change no record explains (the wait time, no record) stays
+// as the samples showed it.
+func TestTallySenders(t *testing.T) {
+	start := time.Unix(1700000000, 0)
+	ta := newTally(int64(10*time.Millisecond), start)
+	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
+	rec := func(at int, typ uint16, body string) { ta.addRecord(ms(at), typ, []byte(body), time.Time{}) }
+	ta.addSample(ms(0), &profile.AuditStatus{Enabled: 1, PID: 108, BacklogLimit: 300})
+	rec(1200, tConfigChange, `audit(1700000001.200:50): op=set audit_backlog_limit=20000 old=300 auid=1000 ses=3 res=1`)
+	rec(1201, tSyscall, `audit(1700000001.200:50): arch=c000003e syscall=44 success=yes exit=60 items=0 ppid=90 pid=91 auid=1000 uid=0 ses=3 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`)
+	rec(1202, tEOE, `audit(1700000001.200:50): `)
+	rec(1500, tConfigChange, `audit(1700000001.500:51): op=set audit_backlog_limit=1 old=20000 auid=1000 ses=3 res=0`)
+	rec(1600, tConfigChange, `audit(1700000001.600:52): auid=1000 ses=3 op=add_rule key="k" list=4 res=1`)
+	rec(1700, tConfigChange, `audit(1700000001.700:53): op=set audit_backlog_limit=500 old=20000 auid=1000 ses=3 res=1`)
+	rec(1701, tSyscall, `audit(1700000001.700:53): arch=c000003e syscall=44 success=yes exit=60 items=0 ppid=90 pid=92 auid=1000 uid=0 ses=3 comm="auditctl" exe="/usr/sbin/auditctl" key=(null)`)
+	ta.addSample(ms(2000), &profile.AuditStatus{Enabled: 1, PID: 108, BacklogLimit: 500})
+	rec(3400, tConfigChange, `audit(1700000003.400:60): op=set audit_pid=238 old=0 auid=4294967295 ses=4294967295 res=1`)
+	ta.addSample(ms(4000), &profile.AuditStatus{Enabled: 1, PID: 238, BacklogLimit: 500, BacklogWaitTime: 5})
+	const startMono = 7_000_000_000
+	p := ta.profile(startMono, ms(4500))
+	p.SchemaVersion = profile.SchemaVersion
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	const s = startMono
+	want := []profile.SettingChange{
+		{MonoNs: s + 1.2e9, Field: profile.SettingBacklogLimit, Old: 300, New: 20000, Seen: profile.SeenKernel,
+			By: &profile.SettingSender{Tgid: 91, PID: 91, Comm: "auditctl", Auid: 1000, Ses: 3}},
+		{MonoNs: s + 1.7e9, Field: profile.SettingBacklogLimit, Old: 20000, New: 500, Seen: profile.SeenKernel,
+			By: &profile.SettingSender{Tgid: 92, PID: 92, Comm: "auditctl", Auid: 1000, Ses: 3}},
+		{MonoNs: s + 3.4e9, SinceNs: s + 2e9, Field: profile.SettingPID, Old: 108, New: 0, Seen: profile.SeenPoll},
+		{MonoNs: s + 3.4e9, Field: profile.SettingPID, Old: 0, New: 238, Seen: profile.SeenKernel,
+			By: &profile.SettingSender{Auid: 4294967295, Ses: 4294967295}},
+		{MonoNs: s + 4e9, SinceNs: s + 2e9, Field: profile.SettingBacklogWaitTime, Old: 0, New: 5, Seen: profile.SeenPoll},
+	}
+	if !reflect.DeepEqual(p.Settings, want) {
+		t.Errorf("settings:")
+		for _, c := range p.Settings {
+			t.Errorf("  %+v by %+v", c, c.By)
+		}
+		t.Errorf("want:")
+		for _, c := range want {
+			t.Errorf("  %+v by %+v", c, c.By)
+		}
+	}
+	if got, want := p.Settings[3].Describe(startMono), "pid 0 -> 238 by a process of auid 4294967295, session 4294967295"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
