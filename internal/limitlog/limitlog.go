@@ -31,7 +31,9 @@ type Change struct {
 	Auid uint64 `json:"auid"`
 	Ses  uint64 `json:"ses"`
 	// Comm and Exe name the sender where a SYSCALL record of the same
-	// event is in the log (only where a rule audits its sendto).
+	// event is in the log: the kernel logs one where any syscall rule is
+	// loaded (the CONFIG_CHANGE record marks the sender's syscall to be
+	// logged, auditsc_get_stamp), unless a never rule matches it.
 	Comm string `json:"comm,omitempty"`
 	Exe  string `json:"exe,omitempty"`
 }
