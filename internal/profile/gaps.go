@@ -110,6 +110,14 @@ func (p *Profile) ConsumerGaps() ([]ConsumerGap, error) {
 	// A replaced auditd's stretch begins after the last bucket that
 	// delivered before the registration: the sums restart at each one.
 	delivered := t.Carries("delivered")
+	if delivered {
+		// Until a delivery is seen, the stretch may go back to the start.
+		for k := range gaps {
+			if g := &gaps[k]; g.Cause == GapReplaced {
+				g.FromNs, g.SeenNs = t.StartNs, t.StartNs
+			}
+		}
+	}
 	for b, err := range t.All() {
 		if err != nil {
 			return nil, fmt.Errorf("reading timeline rows: %w", err)

@@ -116,6 +116,20 @@ func TestConsumerGapsReplacedDisabled(t *testing.T) {
 		}
 	}
 
+	// Replaced with no delivery before the registration in the whole
+	// recording: the stretch goes back to the start.
+	p = &Profile{AuditBefore: &AuditStatus{PID: 108, Enabled: 1},
+		Settings: []SettingChange{{MonoNs: at(300), Field: SettingPID, Old: 108, New: 238, Seen: SeenKernel}},
+		Timeline: newTimeline(Bucket{Index: 10, Arrivals: 3, Queued: 3}, Bucket{Index: 300, Arrivals: 1, Queued: 1, Delivered: 4})}
+	gaps, err = p.ConsumerGaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []ConsumerGap{{Cause: GapReplaced, FromNs: start, SeenNs: start, ToNs: at(300), ToSeenNs: at(300), Arrivals: 3, DeliveredAfter: 3}}
+	if !reflect.DeepEqual(gaps, want) {
+		t.Errorf("gaps %+v\nwant %+v", gaps, want)
+	}
+
 	// Began with audit off and no auditd, nothing changed.
 	p = &Profile{AuditBefore: &AuditStatus{}, Timeline: newTimeline(Bucket{Index: 10, Arrivals: 3, Queued: 3})}
 	gaps, err = p.ConsumerGaps()
