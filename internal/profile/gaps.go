@@ -17,9 +17,10 @@ import (
 //     registration (the poll's earlier reply where the timeline has no
 //     delivered column) to the registration;
 //   - GapDisabled: audit disabled (enabled 1 -> 0) to enabled again:
-//     syscall rules do not fire (__audit_syscall_entry returns while
-//     !audit_enabled); other records still pass audit_log_start, and an
-//     auditd still registered still drains the queue.
+//     a syscall entered while audit is off is not audited
+//     (__audit_syscall_entry returns while !audit_enabled; one entered
+//     before still logs at its exit); other records still pass
+//     audit_log_start, and an auditd still registered drains the queue.
 type ConsumerGap struct {
 	Cause string
 	// FromNs is when the stretch began (for a change seen by the poll,
@@ -203,7 +204,7 @@ func (p *Profile) DescribeGap(g ConsumerGap) string {
 		s += fmt.Sprintf(" until %s (at most %s)", at(g.ToNs), time.Duration(g.ToNs-g.FromNs).Round(time.Millisecond))
 	}
 	if g.Cause == GapDisabled {
-		return s + fmt.Sprintf(": %d records made %s (syscall rules do not fire), %d lost, %d delivered", g.Arrivals, meanwhile, g.Lost, g.Delivered)
+		return s + fmt.Sprintf(": %d records made %s (syscalls entered while audit is off are not audited), %d lost, %d delivered", g.Arrivals, meanwhile, g.Lost, g.Delivered)
 	}
 	if g.Cause == GapReplaced {
 		s += fmt.Sprintf(": %d records made %s, %d lost, %d held", g.Arrivals, meanwhile, g.Lost, g.Held())

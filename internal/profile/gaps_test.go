@@ -109,7 +109,7 @@ func TestConsumerGapsReplacedDisabled(t *testing.T) {
 	}
 	for i, w := range []string{
 		"auditd replaced without unregistering: nothing delivered from +1.51s until +3s (at most 1.49s): 11 records made meanwhile, 2 lost, 9 held, 9 of them delivered within 1s of its return",
-		"audit disabled from +5s until between +5.6s and +6s (at most 1s; seen by AUDIT_GET: the kernel does not log enabling audit while it is off): 2 records made up to +5.6s (syscall rules do not fire), 0 lost, 4 delivered",
+		"audit disabled from +5s until between +5.6s and +6s (at most 1s; seen by AUDIT_GET: the kernel does not log enabling audit while it is off): 2 records made up to +5.6s (syscalls entered while audit is off are not audited), 0 lost, 4 delivered",
 	} {
 		if got := p.DescribeGap(gaps[i]); got != w {
 			t.Errorf("%q\nwant %q", got, w)
