@@ -6,7 +6,10 @@
  * hooks as backlog.bpf.c, in both families, each program doing the least a
  * counting program can: one increment of a per-CPU array slot. make bench
  * runs it beside auditprof, so auditprof's cost reads as this floor plus
- * its own work. Loaded only by the benchmark's guest helper
+ * its own work. The helper attaches a set of them (its -set flag: the
+ * old hook set by default, or issue 14's candidate sets), so the programs
+ * for audit_log_end and netlink_unicast are loaded only when a set names
+ * them. Loaded only by the benchmark's guest helper
  * (internal/e2e/floor), never by auditprof.
  */
 
@@ -28,6 +31,8 @@ enum floor_slot {
 	FLOOR_SEND_QUEUE_RET,
 	FLOOR_HOLD_SKB,
 	FLOOR_HOLD_SKB_RET,
+	FLOOR_LOG_END,
+	FLOOR_UNICAST_RET,
 	FLOOR_SLOTS,
 };
 
@@ -60,6 +65,8 @@ FLOOR("fentry/kauditd_send_queue", fentry_kauditd_send_queue, FLOOR_SEND_QUEUE)
 FLOOR("fexit/kauditd_send_queue", fexit_kauditd_send_queue, FLOOR_SEND_QUEUE_RET)
 FLOOR("fentry/kauditd_hold_skb", fentry_kauditd_hold_skb, FLOOR_HOLD_SKB)
 FLOOR("fexit/kauditd_hold_skb", fexit_kauditd_hold_skb, FLOOR_HOLD_SKB_RET)
+FLOOR("fentry/audit_log_end", fentry_audit_log_end, FLOOR_LOG_END)
+FLOOR("fexit/netlink_unicast", fexit_netlink_unicast, FLOOR_UNICAST_RET)
 
 FLOOR("kprobe/audit_log_start", kprobe_audit_log_start, FLOOR_LOG_START)
 FLOOR("kretprobe/audit_log_start", kretprobe_audit_log_start, FLOOR_LOG_START_RET)
@@ -71,3 +78,5 @@ FLOOR("kprobe/kauditd_send_queue", kprobe_kauditd_send_queue, FLOOR_SEND_QUEUE)
 FLOOR("kretprobe/kauditd_send_queue", kretprobe_kauditd_send_queue, FLOOR_SEND_QUEUE_RET)
 FLOOR("kprobe/kauditd_hold_skb", kprobe_kauditd_hold_skb, FLOOR_HOLD_SKB)
 FLOOR("kretprobe/kauditd_hold_skb", kretprobe_kauditd_hold_skb, FLOOR_HOLD_SKB_RET)
+FLOOR("kprobe/audit_log_end", kprobe_audit_log_end, FLOOR_LOG_END)
+FLOOR("kretprobe/netlink_unicast", kretprobe_netlink_unicast, FLOOR_UNICAST_RET)

@@ -34,6 +34,52 @@ const (
 // than rounds of the pipe (tenths of a percent): the audit path gets more.
 var benchRounds = map[string]int{"open": 5, "pipe": 3}
 
+// benchLoads are the loads, in the order the guest runs them.
+var benchLoads = []string{"open", "pipe"}
+
+// benchLoadsEnv names a subset of benchLoads to run (unset or empty:
+// both), benchRoundsEnv a number of rounds for every load run (unset or
+// empty: benchRounds'): AUDITPROF_BENCH_LOADS=open AUDITPROF_BENCH_ROUNDS=3
+// times three rounds of the open load and no pipe.
+const (
+	benchLoadsEnv  = "AUDITPROF_BENCH_LOADS"
+	benchRoundsEnv = "AUDITPROF_BENCH_ROUNDS"
+)
+
+// benchSelectedLoads is the loads AUDITPROF_BENCH_LOADS selects, in
+// benchLoads' order, and their rounds (AUDITPROF_BENCH_ROUNDS, or
+// benchRounds'); an unselected load has 0.
+func benchSelectedLoads() ([]string, map[string]int, error) {
+	rounds := map[string]int{}
+	n := 0
+	if v := strings.TrimSpace(os.Getenv(benchRoundsEnv)); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			return nil, nil, fmt.Errorf("%s: %q is not a number of rounds", benchRoundsEnv, v)
+		}
+	}
+	want := map[string]bool{}
+	for _, f := range strings.FieldsFunc(os.Getenv(benchLoadsEnv), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if !slices.Contains(benchLoads, f) {
+			return nil, nil, fmt.Errorf("%s: unknown load %q (the loads: %s)", benchLoadsEnv, f, strings.Join(benchLoads, " "))
+		}
+		want[f] = true
+	}
+	var loads []string
+	for _, l := range benchLoads {
+		if len(want) > 0 && !want[l] {
+			rounds[l] = 0
+			continue
+		}
+		loads = append(loads, l)
+		rounds[l] = benchRounds[l]
+		if n > 0 {
+			rounds[l] = n
+		}
+	}
+	return loads, rounds, nil
+}
+
 // benchModes are the modes of a round, in the order the first round runs
 // them (later rounds rotate it). floor-fentry and floor-kprobe attach the
 // floor (internal/e2e/floor: programs on auditprof's hooks that only count
@@ -43,6 +89,24 @@ var benchRounds = map[string]int{"open": 5, "pipe": 3}
 // audit_log_start by comm, on a kprobe and on a kfunc (fentry):
 // auditprof, which measures far more, should cost at most that.
 var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe", "bpftrace", "bpftrace-kfunc"}
+
+// benchFloorSets are the floor's other hook sets (floor's -set; issue 14):
+// S0 auditprof's hooks on 6.1 and 6.12 by default, S1 audit_log_end's
+// entry, S2 that and netlink_unicast's exit, S3 audit_log_start's exit and
+// netlink_unicast's exit. Mode floor-FAMILY-SET attaches SET in FAMILY;
+// only AUDITPROF_BENCH_MODES runs them (after benchModes' modes).
+var benchFloorSets = []string{"S0", "S1", "S2", "S3"}
+
+// benchFloorSetModes are the modes of benchFloorSets, fentry's first.
+func benchFloorSetModes() []string {
+	var m []string
+	for _, fam := range benchAttach {
+		for _, set := range benchFloorSets {
+			m = append(m, "floor-"+fam+"-"+set)
+		}
+	}
+	return m
+}
 
 // benchModesEnv names a subset of benchModes to run (space- or
 // comma-separated; unset or empty: all): AUDITPROF_BENCH_MODES="fentry
@@ -58,15 +122,16 @@ func benchSelectedModes() ([]string, error) {
 	if strings.TrimSpace(v) == "" {
 		return benchModes, nil
 	}
+	all := append(slices.Clone(benchModes), benchFloorSetModes()...)
 	want := map[string]bool{"none": true}
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		if !slices.Contains(benchModes, f) {
-			return nil, fmt.Errorf("%s: unknown mode %q (the modes: %s)", benchModesEnv, f, strings.Join(benchModes, " "))
+		if !slices.Contains(all, f) {
+			return nil, fmt.Errorf("%s: unknown mode %q (the modes: %s)", benchModesEnv, f, strings.Join(all, " "))
 		}
 		want[f] = true
 	}
 	var modes []string
-	for _, m := range benchModes {
+	for _, m := range all {
 		if want[m] {
 			modes = append(modes, m)
 		}
@@ -91,15 +156,17 @@ func benchAttachOf(modes []string) []string {
 var benchBpftrace = []struct{ mode, auditprof string }{{"bpftrace", "kprobe"}, {"bpftrace-kfunc", "fentry"}}
 
 // benchFamily is the auditprof mode whose records a round of mode m makes
-// (its added ns per record is over that count): floor-X's is X's, a
-// bpftrace mode's the auditprof mode it attaches like.
+// (its added ns per record is over that count): floor-X's and
+// floor-X-SET's is X's, a bpftrace mode's the auditprof mode it attaches
+// like.
 func benchFamily(m string) string {
 	for _, bt := range benchBpftrace {
 		if m == bt.mode {
 			return bt.auditprof
 		}
 	}
-	return strings.TrimPrefix(m, "floor-")
+	fam, _, _ := strings.Cut(strings.TrimPrefix(m, "floor-"), "-")
+	return fam
 }
 
 // benchMemoryMB is the benchmark guest's memory, for every mode alike:
@@ -111,12 +178,13 @@ const benchMemoryMB = 2048
 // benchAttach are the modes in which auditprof records.
 var benchAttach = []string{"fentry", "kprobe"}
 
-// benchVars hands the fixed amounts of work and the modes to
-// bench-overhead.sh.
-func benchVars(modes []string) map[string]string {
+// benchVars hands the fixed amounts of work, the loads, their rounds and
+// the modes to bench-overhead.sh.
+func benchVars(modes, loads []string, rounds map[string]int) map[string]string {
 	return map[string]string{
-		"BENCH_ROUNDS_open": strconv.Itoa(benchRounds["open"]),
-		"BENCH_ROUNDS_pipe": strconv.Itoa(benchRounds["pipe"]),
+		"BENCH_LOADS":       strings.Join(loads, " "),
+		"BENCH_ROUNDS_open": strconv.Itoa(rounds["open"]),
+		"BENCH_ROUNDS_pipe": strconv.Itoa(rounds["pipe"]),
 		"BENCH_OPENS":       strconv.Itoa(benchOpens),
 		"BENCH_PIPES":       strconv.Itoa(benchPipes),
 		"BENCH_MODES":       strings.Join(modes, " "),
@@ -133,6 +201,10 @@ func benchVars(modes []string) map[string]string {
 // as asked; it does not assert speed.
 func BenchmarkOverhead(b *testing.B) {
 	modes, err := benchSelectedModes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	loads, rounds, err := benchSelectedLoads()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +233,7 @@ func BenchmarkOverhead(b *testing.B) {
 			defer cancel()
 			start := time.Now()
 			res, err := vmtest.Run(ctx, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Vars: benchVars(modes), Script: guestScript(roundsSh + benchOverheadSh), Timeout: timeout, MemoryMB: benchMemoryMB})
+				Vars: benchVars(modes, loads, rounds), Script: guestScript(roundsSh + benchOverheadSh), Timeout: timeout, MemoryMB: benchMemoryMB})
 			done[i] <- result{res, err, time.Since(start)}
 		}()
 	}
@@ -179,7 +251,7 @@ func BenchmarkOverhead(b *testing.B) {
 				b.Fatalf("guest script exited %d; console:\n%s", r.res.ExitCode, tail(r.res.Console, 80))
 			}
 			b.Logf("%s: the VM ran %s of wall time; %s", k.Name, r.wall.Round(time.Second), benchPhases(r.res.Sections["phases"]))
-			reportOverhead(b, os.Stdout, k.Name, modes, r.res.Sections)
+			reportOverhead(b, os.Stdout, k.Name, modes, loads, rounds, r.res.Sections)
 		})
 	}
 }
@@ -288,7 +360,7 @@ func benchProfile(b testing.TB, sections map[string]string, mode, name string) *
 	return p
 }
 
-func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string, sections map[string]string) {
+func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes, loads []string, benchRounds map[string]int, sections map[string]string) {
 	attach := benchAttachOf(modes)
 	rounds := parseBench(b, sections["bench"])
 	// ns[load][mode][round number]
@@ -311,6 +383,9 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string
 		{"open", fmt.Sprintf("stress-ng --open 1 --open-ops %d under an openat rule, %d rounds", benchOpens, benchRounds["open"])},
 		{"pipe", fmt.Sprintf("stress-ng --pipe 1 --pipe-ops %d, no rule sees it, %d rounds", benchPipes, benchRounds["pipe"])},
 	} {
+		if !slices.Contains(loads, load.name) {
+			continue
+		}
 		// Every round of every mode, or the figures are not side by side.
 		for _, m := range modes {
 			for r := 1; r <= benchRounds[load.name]; r++ {
@@ -341,6 +416,31 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string
 			if load.name == "open" && recs[m] < benchOpens {
 				b.Fatalf("%s %s: %.0f records counted a round for %d audited opens: auditprof was not counting the whole round",
 					kernelName, m, recs[m], benchOpens)
+			}
+		}
+		// Without auditprof's rounds in a family, its floor rounds count
+		// the records: the median of audit_log_start's exit runs (calls,
+		// NULL returns among them) over the floor rounds that attach it.
+		if load.name == "open" {
+			for _, fam := range benchAttach {
+				if _, ok := recs[fam]; ok {
+					continue
+				}
+				var v []float64
+				for _, m := range modes {
+					if !strings.HasPrefix(m, "floor-") || benchFamily(m) != fam {
+						continue
+					}
+					for r := 1; r <= benchRounds[load.name]; r++ {
+						if n := benchFloorSlots(b, sections, m, fmt.Sprintf("%s.%d", load.name, r))[floorSlotLogStartRet]; n > 0 {
+							v = append(v, float64(n))
+						}
+					}
+				}
+				if len(v) > 0 {
+					recs[fam] = median(v)
+					fmt.Fprintf(w, "    (%s: records a round from the floor's audit_log_start exit runs, median of %d rounds: %.0f)\n", fam, len(v), recs[fam])
+				}
 			}
 		}
 		added := map[string]float64{}
@@ -375,6 +475,30 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string
 			fmt.Fprintf(w, "    %-12s %-34s %8.3f %13s %14s %12s\n", m, strings.Join(secs, " "), med,
 				fmt.Sprintf("%.3f-%.3f", lo, hi), recS, addedS)
 			b.ReportMetric(med, load.name+"-"+m+"/none")
+		}
+		// The floor's runs a round per program (median over the rounds),
+		// and per record.
+		for _, m := range modes {
+			if !strings.HasPrefix(m, "floor-") {
+				continue
+			}
+			per := map[int][]float64{}
+			for r := 1; r <= benchRounds[load.name]; r++ {
+				for slot, n := range benchFloorSlots(b, sections, m, fmt.Sprintf("%s.%d", load.name, r)) {
+					per[slot] = append(per[slot], float64(n))
+				}
+			}
+			var parts []string
+			for slot := range floorSlotNames {
+				if v := per[slot]; len(v) > 0 && median(v) > 0 {
+					p := fmt.Sprintf("%s %.0f", floorSlotNames[slot], median(v))
+					if rec := recs[benchFamily(m)]; rec > 0 && load.name == "open" {
+						p += fmt.Sprintf(" (%.2f/rec)", median(v)/rec)
+					}
+					parts = append(parts, p)
+				}
+			}
+			fmt.Fprintf(w, "    %s runs a round: %s\n", m, strings.Join(parts, ", "))
 		}
 		if load.name == "open" {
 			for _, m := range attach {
@@ -447,20 +571,57 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes []string
 	}
 }
 
-// benchFloorRan fails unless the floor's round NAME in MODE printed its
-// programs' runs, with audit_log_start's (slot 0) above zero where the
-// load was audited: a floor that attached nothing would look free.
-func benchFloorRan(b testing.TB, sections map[string]string, mode, name string, audited bool) {
+// floorSlotNames are the floor's per-CPU array slots (floor.bpf.c's enum
+// floor_slot), by index.
+var floorSlotNames = []string{
+	"audit_log_start", "audit_log_start ret", "audit_log_lost", "skb_queue_tail",
+	"schedule_timeout", "schedule_timeout ret", "kauditd_send_queue", "kauditd_send_queue ret",
+	"kauditd_hold_skb", "kauditd_hold_skb ret", "audit_log_end", "netlink_unicast ret",
+}
+
+const (
+	floorSlotLogStartRet = 1
+	floorSlotLogEnd      = 10
+)
+
+// benchFloorSlots is the floor's round NAME in MODE's runs per slot, as it
+// printed them ("slot N: M runs").
+func benchFloorSlots(b testing.TB, sections map[string]string, mode, name string) map[int]uint64 {
 	s, ok := sections[mode+"."+name+".out"]
 	if !ok {
 		b.Fatalf("no output for %s round %s", mode, name)
 	}
-	var runs uint64
-	if _, err := fmt.Sscanf(s, "slot 0: %d runs", &runs); err != nil {
+	slots := map[int]uint64{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		var slot int
+		var runs uint64
+		if _, err := fmt.Sscanf(sc.Text(), "slot %d: %d runs", &slot, &runs); err == nil {
+			slots[slot] = runs
+		}
+	}
+	if len(slots) == 0 {
 		b.Fatalf("%s round %s: no run count in %q", mode, name, s)
 	}
-	if audited && runs < benchOpens {
-		b.Fatalf("%s round %s: audit_log_start's program ran %d times for %d audited opens", mode, name, runs, benchOpens)
+	return slots
+}
+
+// benchFloorRan fails unless the floor's round NAME in MODE printed its
+// programs' runs, with the per-record program of its set (audit_log_start's
+// entry, slot 0, for the old set; its exit for S0 and S3; audit_log_end's
+// entry for S1 and S2) above zero where the load was audited: a floor that
+// attached nothing would look free.
+func benchFloorRan(b testing.TB, sections map[string]string, mode, name string, audited bool) {
+	slots := benchFloorSlots(b, sections, mode, name)
+	slot := 0
+	switch {
+	case strings.HasSuffix(mode, "-S0"), strings.HasSuffix(mode, "-S3"):
+		slot = floorSlotLogStartRet
+	case strings.HasSuffix(mode, "-S1"), strings.HasSuffix(mode, "-S2"):
+		slot = floorSlotLogEnd
+	}
+	if audited && slots[slot] < benchOpens {
+		b.Fatalf("%s round %s: %s's program ran %d times for %d audited opens", mode, name, floorSlotNames[slot], slots[slot], benchOpens)
 	}
 }
 

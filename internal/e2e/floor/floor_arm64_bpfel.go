@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	floorMapRuns                       = "runs"
+	floorProgFentryAuditLogEnd         = "fentry_audit_log_end"
 	floorProgFentryAuditLogLost        = "fentry_audit_log_lost"
 	floorProgFentryAuditLogStart       = "fentry_audit_log_start"
 	floorProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
@@ -26,7 +27,9 @@ const (
 	floorProgFexitAuditLogStart        = "fexit_audit_log_start"
 	floorProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
 	floorProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
+	floorProgFexitNetlinkUnicast       = "fexit_netlink_unicast"
 	floorProgFexitScheduleTimeout      = "fexit_schedule_timeout"
+	floorProgKprobeAuditLogEnd         = "kprobe_audit_log_end"
 	floorProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
 	floorProgKprobeAuditLogStart       = "kprobe_audit_log_start"
 	floorProgKprobeKauditdHoldSkb      = "kprobe_kauditd_hold_skb"
@@ -36,6 +39,7 @@ const (
 	floorProgKretprobeAuditLogStart    = "kretprobe_audit_log_start"
 	floorProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
 	floorProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
+	floorProgKretprobeNetlinkUnicast   = "kretprobe_netlink_unicast"
 	floorProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
 )
 
@@ -81,6 +85,7 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
+	FentryAuditLogEnd         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
@@ -90,7 +95,9 @@ type floorProgramSpecs struct {
 	FexitAuditLogStart        *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
 	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart       *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
@@ -100,6 +107,7 @@ type floorProgramSpecs struct {
 	KretprobeAuditLogStart    *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
 	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
@@ -155,6 +163,7 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
+	FentryAuditLogEnd         *ebpf.Program `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
 	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
@@ -164,7 +173,9 @@ type floorPrograms struct {
 	FexitAuditLogStart        *ebpf.Program `ebpf:"fexit_audit_log_start"`
 	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast       *ebpf.Program `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd         *ebpf.Program `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart       *ebpf.Program `ebpf:"kprobe_audit_log_start"`
 	KprobeKauditdHoldSkb      *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
@@ -174,11 +185,13 @@ type floorPrograms struct {
 	KretprobeAuditLogStart    *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
 	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast   *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
 	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
+		p.FentryAuditLogEnd,
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
 		p.FentryKauditdHoldSkb,
@@ -188,7 +201,9 @@ func (p *floorPrograms) Close() error {
 		p.FexitAuditLogStart,
 		p.FexitKauditdHoldSkb,
 		p.FexitKauditdSendQueue,
+		p.FexitNetlinkUnicast,
 		p.FexitScheduleTimeout,
+		p.KprobeAuditLogEnd,
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,
 		p.KprobeKauditdHoldSkb,
@@ -198,6 +213,7 @@ func (p *floorPrograms) Close() error {
 		p.KretprobeAuditLogStart,
 		p.KretprobeKauditdHoldSkb,
 		p.KretprobeKauditdSendQueue,
+		p.KretprobeNetlinkUnicast,
 		p.KretprobeScheduleTimeout,
 	)
 }

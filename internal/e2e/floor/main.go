@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -15,31 +16,61 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// hooks are auditprof's attach points (internal/probe's attachPoints) with
-// the exit side where auditprof has one.
-var hooks = []struct {
-	symbol string
-	exit   bool
-}{
-	{"audit_log_start", true},
-	{"audit_log_lost", false},
-	{"skb_queue_tail", false},
-	{"schedule_timeout", true},
-	{"kauditd_send_queue", true},
-	{"kauditd_hold_skb", true},
+// hook is an attach point, with its exit side if exit (and its entry side
+// unless noEntry).
+type hook struct {
+	symbol  string
+	exit    bool
+	noEntry bool
+}
+
+// hookSets are the sets -set chooses. old (the default) is auditprof's old
+// attach points (internal/probe's attachPoints before issue 14) with the
+// exit side where auditprof had one. S0 is auditprof's hook set on 6.1 and
+// 6.12 by default (enqueue at audit_log_end); S1, S2 and S3 are issue 14's
+// candidate designs (one hook, two hooks at the end, two at the start).
+var hookSets = map[string][]hook{
+	"old": {
+		{symbol: "audit_log_start", exit: true},
+		{symbol: "audit_log_lost"},
+		{symbol: "skb_queue_tail"},
+		{symbol: "schedule_timeout", exit: true},
+		{symbol: "kauditd_send_queue", exit: true},
+		{symbol: "kauditd_hold_skb", exit: true},
+	},
+	"S0": {
+		{symbol: "audit_log_start", exit: true},
+		{symbol: "audit_log_end"},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+		{symbol: "kauditd_send_queue"},
+		{symbol: "schedule_timeout", exit: true},
+		{symbol: "audit_log_lost"},
+	},
+	"S1": {
+		{symbol: "audit_log_end"},
+	},
+	"S2": {
+		{symbol: "audit_log_end"},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+	},
+	"S3": {
+		{symbol: "audit_log_start", exit: true, noEntry: true},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+	},
 }
 
 func main() {
 	mode := flag.String("mode", "fentry", "fentry or kprobe")
+	set := flag.String("set", "old", "the hooks: old (the default), S0, S1, S2 or S3")
 	ready := flag.String("ready-file", "", "written once every program is attached")
 	flag.Parse()
-	if err := run(*mode, *ready); err != nil {
+	if err := run(*mode, *set, *ready); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mode, ready string) error {
+func run(mode, set, ready string) error {
 	entry, exit := "fentry_", "fexit_"
 	switch mode {
 	case "fentry":
@@ -48,6 +79,20 @@ func run(mode, ready string) error {
 	default:
 		return fmt.Errorf("unknown mode %q: fentry or kprobe", mode)
 	}
+	hooks, ok := hookSets[set]
+	if !ok {
+		return fmt.Errorf("unknown set %q: old, S0, S1, S2 or S3", set)
+	}
+	// The programs the set attaches, in attach order.
+	var attach []string
+	for _, h := range hooks {
+		if !h.noEntry {
+			attach = append(attach, entry+h.symbol)
+		}
+		if h.exit {
+			attach = append(attach, exit+h.symbol)
+		}
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return fmt.Errorf("removing the memlock limit: %w", err)
 	}
@@ -55,9 +100,10 @@ func run(mode, ready string) error {
 	if err != nil {
 		return fmt.Errorf("loading the spec: %w", err)
 	}
-	// The other family is removed before load, as auditprof does.
+	// The other family, and the programs the set does not attach, are
+	// removed before load, as auditprof does.
 	for name := range spec.Programs {
-		if !strings.HasPrefix(name, entry) && !strings.HasPrefix(name, exit) {
+		if !slices.Contains(attach, name) {
 			delete(spec.Programs, name)
 		}
 	}
@@ -78,31 +124,26 @@ func run(mode, ready string) error {
 			l.Close()
 		}
 	}()
-	for _, h := range hooks {
-		names := []string{entry + h.symbol}
-		if h.exit {
-			names = append(names, exit+h.symbol)
+	for _, name := range attach {
+		prog := coll.Programs[name]
+		if prog == nil {
+			return fmt.Errorf("attaching %s: no such program", name)
 		}
-		for _, name := range names {
-			prog := coll.Programs[name]
-			if prog == nil {
-				return fmt.Errorf("attaching %s: no such program", name)
-			}
-			var l link.Link
-			switch {
-			case mode == "fentry":
-				l, err = link.AttachTracing(link.TracingOptions{Program: prog})
-			case strings.HasPrefix(name, "kretprobe_"):
-				// auditprof's maxactive, so that both pay the same.
-				l, err = link.Kretprobe(h.symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: "floor"})
-			default:
-				l, err = link.Kprobe(h.symbol, prog, nil)
-			}
-			if err != nil {
-				return fmt.Errorf("attaching %s: %w", name, err)
-			}
-			links = append(links, l)
+		symbol := name[strings.Index(name, "_")+1:]
+		var l link.Link
+		switch {
+		case mode == "fentry":
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		case strings.HasPrefix(name, "kretprobe_"):
+			// auditprof's maxactive, so that both pay the same.
+			l, err = link.Kretprobe(symbol, prog, &link.KprobeOptions{RetprobeMaxActive: 4096, TraceFSPrefix: "floor"})
+		default:
+			l, err = link.Kprobe(symbol, prog, nil)
 		}
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, err)
+		}
+		links = append(links, l)
 	}
 	if ready != "" {
 		if err := os.WriteFile(ready, []byte("ready\n"), 0o644); err != nil {

@@ -5,10 +5,12 @@
 # modes interleaved in a rotating order, each started and stopped outside
 # the timed part). Every round is a fixed amount of work ($BENCH_OPENS
 # opens, $BENCH_PIPES pipe writes; $BENCH_ROUNDS_open and
-# $BENCH_ROUNDS_pipe rounds of each of $BENCH_MODES) timed in guest ns.
+# $BENCH_ROUNDS_pipe rounds of each of $BENCH_MODES, for each load of
+# $BENCH_LOADS) timed in guest ns.
 # Besides auditprof (fentry, kprobe) it starts and stops the floor
 # (floor-fentry and floor-kprobe: programs on the same hooks that only
-# count their runs) and bpftrace (bpftrace and bpftrace-kfunc: the
+# count their runs; floor-fentry-S1 and the like attach floor's hook set
+# S1) and bpftrace (bpftrace and bpftrace-kfunc: the
 # one-liner counting audit_log_start by comm on a kprobe or a kfunc), and
 # runs one statistics round in each of $BENCH_COST_MODES.
 auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
@@ -53,7 +55,10 @@ tool_start() {
 	case $1 in
 	floor-*)
 		rm -f /tmp/ready
-		floor -mode "${1#floor-}" -ready-file /tmp/ready > /tmp/$1.$2.out 2>&1 &
+		# floor-FAMILY (the old hook set) or floor-FAMILY-SET (floor's -set).
+		f=${1#floor-}; fset=old
+		case $f in *-*) fset=${f#*-} ;; esac
+		floor -mode "${f%%-*}" -set "$fset" -ready-file /tmp/ready > /tmp/$1.$2.out 2>&1 &
 		AP=$!
 		wait_for_file /tmp/ready 60 || { cat /tmp/$1.$2.out; echo "floor did not get ready"; exit 1; } ;;
 	bpftrace*) bpftrace_start $1 $2 ;;
@@ -68,7 +73,7 @@ tool_stop() {
 }
 # The rounds, with the kernel's BPF statistics off (they cost time per run).
 # Each load runs once untimed first: the first run after boot is slower.
-for l in open pipe; do
+for l in $BENCH_LOADS; do
 	load $l
 	eval rounds=\$BENCH_ROUNDS_$l
 	# shellcheck disable=SC2154 # rounds: set by the eval
