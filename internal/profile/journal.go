@@ -300,7 +300,7 @@ func (j *Journal) hand() {
 // Written is Flush with an end line for read whatever the last one's:
 // it returns the journal's size with what it handed over, and wait, which
 // returns once the writer has written all of it, or with why not. A
-// checkpoint reads the journal up to size (OpenJournalTimelineSize), read
+// checkpoint reads the journal up to size (JournalFollower.Next), read
 // buckets, while record appends on. Its error is Flush's: with a
 // *JournalBehindError, size and wait are given too.
 func (j *Journal) Written(read int64) (size int64, wait func() error, err error) {
@@ -673,7 +673,9 @@ func OpenJournalTimeline(path string) (Timeline, error) {
 }
 
 // OpenJournalTimelineSize is OpenJournalTimeline of the journal's first
-// size bytes: a checkpoint's (Journal.Written), while record appends on.
+// size bytes (Journal.Written), while record appends on: what a
+// checkpoint reads, the whole journal each time (JournalFollower reads
+// only what is new).
 func OpenJournalTimelineSize(path string, size int64) (Timeline, error) {
 	f, err := os.Open(path)
 	if err != nil {

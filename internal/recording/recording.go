@@ -499,9 +499,10 @@ func (c *counting) checkpoint() error {
 // one comes CheckpointEvery after the last, or 1/CheckpointShare times
 // what the last cost if that is longer. A checkpoint reads and encodes
 // only what the journal gained since the last (checkpointRows), but what
-// is left grows with the recording: the rows copied (in the kernel),
-// and, without delivered, the stalls measured over the whole timeline
-// (sizing.StallTracker); the share bounds those.
+// is left grows with the recording: the rows copied (in the kernel, but
+// compressed again for a .gz output), and, without delivered, the stalls
+// measured over the whole timeline (sizing.StallTracker); the share
+// bounds those.
 const CheckpointShare = 0.01
 
 // checkpointDue says whether a checkpoint may begin at now, the last one
