@@ -123,8 +123,8 @@ func (r *randomJournal) grow(t *testing.T, step int) {
 // the last checkpoint stopped, the stalls resumed, the rows copied from
 // the rows file) is byte for byte the one the whole journal read again
 // makes (fillFull), written as Encode writes it and as a file, plain and
-// gzipped; a rows file left by a killed recorder is not read; and the
-// rows file is gone once closed.
+// gzipped; after a checkpoint that failed too; a rows file left by a
+// killed recorder is not read; and the rows file is gone once closed.
 func TestCheckpointIncremental(t *testing.T) {
 	seeds := 40
 	if testing.Short() {
@@ -163,6 +163,21 @@ func TestCheckpointIncremental(t *testing.T) {
 					return &p
 				}
 				got, want := snap(), snap()
+				if rng.IntN(8) == 0 {
+					// A checkpoint that fails (the journal gone a moment):
+					// the next starts over.
+					if err := os.Rename(path, path+".away"); err != nil {
+						t.Fatal(err)
+					}
+					failed := snap()
+					if err := rows.fill(failed, path, size); err == nil {
+						t.Fatalf("seed %d step %d: a checkpoint without its journal did not fail", seed, step)
+					}
+					failed.Timeline.Close()
+					if err := os.Rename(path+".away", path); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if err := rows.fill(got, path, size); err != nil {
 					t.Fatalf("seed %d step %d: %v", seed, step, err)
 				}
