@@ -300,7 +300,7 @@ func (j *Journal) hand() {
 // Written is Flush with an end line for read whatever the last one's:
 // it returns the journal's size with what it handed over, and wait, which
 // returns once the writer has written all of it, or with why not. A
-// checkpoint reads the journal up to size (OpenJournalTimelineSize), read
+// checkpoint reads the journal up to size (JournalFollower.Next), read
 // buckets, while record appends on. Its error is Flush's: with a
 // *JournalBehindError, size and wait are given too.
 func (j *Journal) Written(read int64) (size int64, wait func() error, err error) {
@@ -673,7 +673,9 @@ func OpenJournalTimeline(path string) (Timeline, error) {
 }
 
 // OpenJournalTimelineSize is OpenJournalTimeline of the journal's first
-// size bytes: a checkpoint's (Journal.Written), while record appends on.
+// size bytes (Journal.Written), while record appends on: what a
+// checkpoint reads, the whole journal each time (JournalFollower reads
+// only what is new).
 func OpenJournalTimelineSize(path string, size int64) (Timeline, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -743,7 +745,7 @@ func openJournalTimeline(c io.Closer, r io.ReaderAt, size int64) (Timeline, erro
 	if err := t.journalColumns(places, nonzero); err != nil {
 		return Timeline{}, err
 	}
-	t.file = &journalRows{r: r, c: c, start: int64(len(first)), end: size, width: width, places: places, lines: rows}
+	t.file = &journalRows{r: r, c: c, start: int64(len(first)), end: size, width: width, places: places, lines: rows, from: journalFrom()}
 	for j, k := range places {
 		if k >= 0 && nonzero[j] {
 			t.file.nonzero[k] = true
@@ -764,6 +766,10 @@ type journalRows struct {
 	width  int
 	places []int // beginSparse's
 	lines  int   // its row lines, when first read
+	// from is the scan's state at start: journalFrom() for the lines
+	// after the header, where a checkpoint's new lines begin otherwise
+	// (JournalFollower).
+	from journalScan
 	// nonzero is, by place in columns, whether the series had a value
 	// other than 0 when first read (Timeline.nonzeroSeries).
 	nonzero [seriesCount]bool
@@ -777,7 +783,8 @@ func (j *journalRows) all(t *Timeline, yield func(*Bucket, error) bool) {
 	br := bufio.NewReaderSize(io.NewSectionReader(j.r, j.start, j.end-j.start), journalReadSize)
 	var row Bucket // one, refilled: the loop does not keep it
 	lines := 0
-	err := journalLines(readerLines{br}, j.width, func(b int64, v []int64) error {
+	scan := j.from
+	err := scan.lines(readerLines{br}, j.width, func(b int64, v []int64) error {
 		lines++
 		row = Bucket{Index: b}
 		for k, x := range v {
@@ -867,9 +874,27 @@ func endLine(l []byte) (int64, bool) {
 // journalLines calls row for each row (its bucket and values), end for
 // each end line and, when not nil, setting for each setting line of src.
 func journalLines(src lineSource, width int, row func(int64, []int64) error, end func(int64), setting func(SettingChange)) error {
-	bucket := int64(0)
+	s := journalFrom()
+	return s.lines(src, width, row, end, setting)
+}
+
+// journalScan is where journalLines is in a journal: the bucket of the
+// next row before its skip, and the next line's number (the header is
+// line 1). A scan resumes from a state it left (JournalFollower).
+type journalScan struct {
+	bucket int64
+	line   int
+}
+
+// journalFrom is the scan's state at the line after the header.
+func journalFrom() journalScan { return journalScan{line: 2} }
+
+// lines is journalLines from s, which it moves past each whole line it
+// reads: on an error, s is where that line began.
+func (s *journalScan) lines(src lineSource, width int, row func(int64, []int64) error, end func(int64), setting func(SettingChange)) error {
 	v := make([]int64, width)
-	for line := 2; ; line++ {
+	for ; ; s.line++ {
+		line, bucket := s.line, s.bucket
 		raw, err := src.next()
 		if err == io.EOF {
 			return nil
@@ -911,7 +936,7 @@ func journalLines(src lineSource, width int, row func(int64, []int64) error, end
 			if err := row(bucket, v); err != nil {
 				return err
 			}
-			bucket++
+			s.bucket = bucket + 1
 		case bytes.HasPrefix(l, []byte(`{"setting":`)):
 			if setting == nil {
 				continue // a pass over the rows: read once, by ReadJournal
@@ -934,7 +959,7 @@ func journalLines(src lineSource, width int, row func(int64, []int64) error, end
 				return fmt.Errorf("reading journal line %d: end %d, but bucket %d was written", line, *m.End, bucket-1)
 			}
 			end(*m.End)
-			bucket = *m.End
+			s.bucket = *m.End
 		default:
 			return fmt.Errorf("reading journal line %d: want a row or {\"end\": N}", line)
 		}

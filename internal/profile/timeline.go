@@ -45,6 +45,10 @@ type Timeline struct {
 	// file, when not nil, holds the rows in place of rows: a journal
 	// record wrote, read again for each pass (OpenJournalTimeline).
 	file *journalRows
+	// encoded, when not nil, is the rows' text as encodeJSON writes
+	// them, in a file: a checkpoint's (JournalFollower), copied into the
+	// profile rather than encoded again.
+	encoded *encodedRows
 	// has tells, in the sparse form, which series (in the order of
 	// columns) the timeline carries: an optional one may be absent.
 	has [seriesCount]bool
@@ -381,26 +385,10 @@ const encodeChunk = 256 << 10
 // to w whenever it passes encodeChunk and returns the rest, for the
 // caller to write: the output is the same bytes either way.
 func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, error) {
-	at, cols := t.presentIndexed()
-	for j, c := range cols {
-		if l := t.seriesLen(at[j]); l != t.Len() {
-			return nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, l, t.Len())
-		}
+	at, cols, zeros, err := t.writtenColumns()
+	if err != nil {
+		return nil, err
 	}
-	// A series that is zero in every bucket is named in zero_columns and
-	// left out of the rows: on a day without losses or waits four of the
-	// eleven values of every busy bucket (issue 14: the profile's size).
-	nonzero := t.nonzeroSeries()
-	var zeros []string
-	written, wcols := at[:0:0], cols[:0:0]
-	for j, k := range at {
-		if k == 0 || nonzero[k] { // arrivals always: Len is its length
-			written, wcols = append(written, k), append(wcols, cols[j])
-		} else {
-			zeros = append(zeros, cols[j].name)
-		}
-	}
-	at, cols = written, wcols
 	nl := func(b []byte, extra string) []byte {
 		if indent == "" && extra == "" {
 			return b
@@ -444,48 +432,33 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	}
 	b = nl(b, "  ")
 	b = append(b, `"rows": [`...)
-	first, next := true, int64(0)
-	for r, err := range t.All() {
-		if err != nil {
+	text := newRowText(at, cols)
+	if e := t.encoded; e != nil && w != nil && slices.Equal(e.at, at) {
+		// A checkpoint's rows, encoded by the checkpoints before it
+		// (JournalFollower): copied, not encoded again.
+		if _, err := w.Write(b); err != nil {
 			return nil, err
 		}
-		v := r.values()
-		empty := true
-		for _, k := range at {
-			if v[k] != 0 {
-				empty = false
-				break
-			}
+		b = b[:0]
+		if err := e.copyTo(w); err != nil {
+			return nil, err
 		}
-		if empty {
-			continue
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		// One row a line, not indented: the indent would be a sixth of a
-		// busy day's file.
-		b = append(b, '\n', '[')
-		b = strconv.AppendInt(b, r.Index-next, 10)
-		for j, k := range at {
-			b = append(b, ',')
-			if cols[j].signed != nil {
-				b = strconv.AppendInt(b, v[k], 10)
-			} else {
-				b = strconv.AppendUint(b, uint64(v[k]), 10)
-			}
-		}
-		b = append(b, ']')
-		next = r.Index + 1
-		if w != nil && len(b) >= encodeChunk {
-			if _, err := w.Write(b); err != nil {
+		text.rows = e.rows
+	} else {
+		for r, err := range t.All() {
+			if err != nil {
 				return nil, err
 			}
-			b = b[:0]
+			b = text.append(b, r)
+			if w != nil && len(b) >= encodeChunk {
+				if _, err := w.Write(b); err != nil {
+					return nil, err
+				}
+				b = b[:0]
+			}
 		}
 	}
-	if !first {
+	if text.rows > 0 {
 		b = append(b, '\n')
 		b = append(b, indent...)
 		b = append(b, "  "...)
@@ -496,6 +469,84 @@ func (t *Timeline) encodeJSON(b []byte, indent string, w io.Writer) ([]byte, err
 	b = strconv.AppendUint(b, t.MissedBuckets, 10)
 	b = nl(b, "")
 	return append(b, '}'), nil
+}
+
+// writtenColumns are the columns the timeline's rows are written with
+// (at: their places in columns), and the names of those it carries that
+// are zero in every bucket (zero_columns).
+func (t *Timeline) writtenColumns() (at []int, cols []column, zeros []string, err error) {
+	at, cols = t.presentIndexed()
+	for j, c := range cols {
+		if l := t.seriesLen(at[j]); l != t.Len() {
+			return nil, nil, nil, fmt.Errorf("encoding timeline: %s has %d buckets, arrivals %d", c.name, l, t.Len())
+		}
+	}
+	// A series that is zero in every bucket is named in zero_columns and
+	// left out of the rows: on a day without losses or waits four of the
+	// eleven values of every busy bucket (issue 14: the profile's size).
+	nonzero := t.nonzeroSeries()
+	written, wcols := at[:0:0], cols[:0:0]
+	for j, k := range at {
+		if k == 0 || nonzero[k] { // arrivals always: Len is its length
+			written, wcols = append(written, k), append(wcols, cols[j])
+		} else {
+			zeros = append(zeros, cols[j].name)
+		}
+	}
+	return written, wcols, zeros, nil
+}
+
+// rowText appends rows as a timeline's JSON has them (encodeJSON), one
+// after the other: what a row is written as depends on the row before
+// (its skip, its comma), which rowText keeps.
+type rowText struct {
+	at     []int  // the written columns' places in columns
+	signed []bool // whether the column at the same index of at is signed
+	rows   int    // rows appended
+	next   int64  // the bucket after the last row appended
+}
+
+func newRowText(at []int, cols []column) rowText {
+	signed := make([]bool, len(cols))
+	for j, c := range cols {
+		signed[j] = c.signed != nil
+	}
+	return rowText{at: at, signed: signed}
+}
+
+// append appends r's text to b, unless every written column is zero
+// there.
+func (x *rowText) append(b []byte, r *Bucket) []byte {
+	v := r.values()
+	empty := true
+	for _, k := range x.at {
+		if v[k] != 0 {
+			empty = false
+			break
+		}
+	}
+	if empty {
+		return b
+	}
+	if x.rows > 0 {
+		b = append(b, ',')
+	}
+	x.rows++
+	// One row a line, not indented: the indent would be a sixth of a
+	// busy day's file.
+	b = append(b, '\n', '[')
+	b = strconv.AppendInt(b, r.Index-x.next, 10)
+	for j, k := range x.at {
+		b = append(b, ',')
+		if x.signed[j] {
+			b = strconv.AppendInt(b, v[k], 10)
+		} else {
+			b = strconv.AppendUint(b, uint64(v[k]), 10)
+		}
+	}
+	b = append(b, ']')
+	x.next = r.Index + 1
+	return b
 }
 
 // nonzeroSeries says, for each series in the order of columns, whether

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -79,7 +80,8 @@ type Options struct {
 	// keeps what it read. At the stop the timeline is read back from it;
 	// the caller removes it once the profile is saved. The file must not
 	// exist. Netlink recordings do not use it, nor do live views
-	// (Snapshot).
+	// (Snapshot). Checkpoints keep their rows' text next to it
+	// (profile.JournalRowsPath), a file Run removes before it returns.
 	Journal string
 	// CheckpointEvery, when positive (and with a Journal), makes a
 	// checkpoint at that interval (record --checkpoint, issue 20): a
@@ -220,6 +222,10 @@ func Run(ctx context.Context, opts Options) (*profile.Profile, error) {
 		if journal, err = profile.CreateJournal(opts.Journal, &head, int64(opts.Bucket), startNs); err != nil {
 			return nil, err
 		}
+		// Rows a killed recorder's checkpoints left (its journal moved
+		// away since) are not this journal's: removed, at best (the
+		// first checkpoint empties the file anyway).
+		_ = os.Remove(profile.JournalRowsPath(opts.Journal))
 		// Closed (not removed) on every way out: what it holds is the
 		// recording's, whatever went wrong after.
 		defer func() {
@@ -366,6 +372,7 @@ type counting struct {
 	writing        chan struct{}
 	checkpointAt   time.Time
 	checkpointCost time.Duration
+	rows           checkpointRows
 	// behind: the journal's file is behind (JournalBehind was told).
 	behind bool
 }
@@ -441,8 +448,9 @@ func (c *counting) fillSnapshot(snap *profile.Profile) error {
 // last reply (the kernel can hold a read while the queue is over its
 // limit, and the counting thread must not wait for one); the buckets read
 // handed to the journal. A goroutine waits for the journal's writer to
-// write them, reads the timeline back from the journal's first bytes,
-// measures the stalls and hands the profile over. One still being written
+// write them, reads what the journal gained since the last checkpoint
+// (profile.JournalFollower), measures the stalls (sizing.StallTracker)
+// and hands the profile over, whose rows are the follower's file. One still being written
 // makes this one skipped, and so does one sooner than CheckpointShare
 // allows after the last.
 func (c *counting) checkpoint() error {
@@ -489,10 +497,12 @@ func (c *counting) checkpoint() error {
 
 // CheckpointShare is the share of the time checkpoints may take: the next
 // one comes CheckpointEvery after the last, or 1/CheckpointShare times
-// what the last cost if that is longer. A checkpoint writes the whole
-// profile (BenchmarkStopDay: 0.6 to 0.9 s for a day with two busy hours
-// on the development host), so on a long busy recording a minute apart
-// they would take a CPU's percent and more.
+// what the last cost if that is longer. A checkpoint reads and encodes
+// only what the journal gained since the last (checkpointRows), but what
+// is left grows with the recording: the rows copied (in the kernel, but
+// compressed again for a .gz output), and, without delivered, the stalls
+// measured over the whole timeline (sizing.StallTracker); the share
+// bounds those.
 const CheckpointShare = 0.01
 
 // checkpointDue says whether a checkpoint may begin at now, the last one
@@ -505,28 +515,55 @@ func (c *counting) writeCheckpoint(snap *profile.Profile, size int64, wait func(
 	if err := wait(); err != nil {
 		return err
 	}
-	tl, err := profile.OpenJournalTimelineSize(c.journal.Path(), size)
-	if err != nil {
-		return err
-	}
-	defer tl.Close()
-	tl.MissedBuckets = snap.Timeline.MissedBuckets
-	snap.Timeline = tl
 	// Named here, off the counting thread: the rule list is read over
 	// netlink, which the kernel can hold while the queue is over its
 	// limit. The namer is this goroutine's until the stop waits for it
 	// (live snapshots, its other user, never come with a journal).
 	c.names.live(snap)
-	stalls, err := sizing.MeasureStalls(snap)
+	err := c.rows.fill(snap, c.journal.Path(), size)
+	defer snap.Timeline.Close()
 	if err != nil {
-		return fmt.Errorf("measuring stalls: %w", err)
+		return err
 	}
-	snap.Stalls = &stalls
 	if err := snap.Validate(); err != nil {
 		return err
 	}
 	return c.opts.Checkpoint(snap)
 }
+
+// checkpointRows is what one checkpoint read of the journal, carried
+// over to the next: only what the journal gained since is read, and
+// only its rows encoded and walked for stalls (issue 14: the cost of a
+// checkpoint must not grow with the recording). It is the checkpoint
+// writer's, one goroutine at a time (counting.writing).
+type checkpointRows struct {
+	follower *profile.JournalFollower
+	stalls   sizing.StallTracker
+}
+
+// fill sets snap's timeline to the one of the journal at path's first
+// size bytes (Journal.Written), keeping snap's missed buckets, and its
+// stalls. The caller closes snap's timeline, whatever the error.
+func (r *checkpointRows) fill(snap *profile.Profile, path string, size int64) error {
+	if r.follower == nil {
+		r.follower = profile.NewJournalFollower(path)
+	}
+	step, err := r.follower.Next(size)
+	if err != nil {
+		return err
+	}
+	step.Timeline.MissedBuckets = snap.Timeline.MissedBuckets
+	snap.Timeline = step.Timeline
+	stalls, err := r.stalls.Measure(snap, step.Added, step.Restarted)
+	if err != nil {
+		return fmt.Errorf("measuring stalls: %w", err)
+	}
+	snap.Stalls = &stalls
+	return nil
+}
+
+// close removes the follower's rows file.
+func (r *checkpointRows) close() error { return r.follower.Close() }
 
 // waitCheckpoint returns once the checkpoint being written, if any, is.
 func (c *counting) waitCheckpoint() {
@@ -563,8 +600,14 @@ func (c *counting) run(ctx context.Context) error {
 		checkpoint = t.C
 	}
 	// The final profile is written after Run returns: no checkpoint may
-	// replace it.
-	defer c.waitCheckpoint()
+	// replace it. The checkpoints' rows file goes with them: the stop
+	// encodes the profile from the journal.
+	defer func() {
+		c.waitCheckpoint()
+		if err := c.rows.close(); err != nil && c.opts.CheckpointFailed != nil {
+			c.opts.CheckpointFailed(err)
+		}
+	}()
 	// At the default Every (the poll's second) progress shows the totals
 	// the poll read: one read of the totals a second, not two.
 	progressOnPoll := opts.Every == time.Second

@@ -91,6 +91,12 @@ func writeDayJournal(b testing.TB, dir string, hours float64, delivered, stall b
 	if !delivered {
 		day.Timeline.Dense().Delivered = nil
 	}
+	return writeJournal(b, dir, day)
+}
+
+// writeJournal writes day as record's journal and returns its path and
+// the profile's head, without the timeline.
+func writeJournal(b testing.TB, dir string, day *profile.Profile) (string, *profile.Profile) {
 	path := filepath.Join(dir, "day.journal")
 	head := *day
 	head.Timeline = profile.Timeline{}

@@ -80,77 +80,168 @@ func findStalls(t *profile.Timeline, rows iter.Seq2[*profile.Bucket, error], sta
 		dc = &drainCursor{d: drained}
 	}
 	var out []Stall
-	run := 0
-	// gap steps over the buckets [from, to) without a row.
-	gap := func(from, to int) {
-		if from >= to {
-			return
-		}
-		// By delivered, a stall goes on through a bucket that saw no
-		// arrival and no kauditd pass (so no depth either) until the
-		// consumer takes a record: what waits for it is still there, in
-		// audit_queue or in kauditd's retry queue.
-		if delivered && run > 0 {
-			run += to - from
-			return
-		}
-		if run > 0 {
-			out = append(out, Stall{First: from - run, Buckets: run})
-		}
-		run = 0
-	}
-	next := 0
+	emit := func(st Stall) { out = append(out, st) }
+	s := stallScan{delivered: delivered}
 	for row, err := range rows {
 		if err != nil {
 			return nil, fmt.Errorf("reading timeline rows: %w", err)
 		}
-		i := int(row.Index)
-		gap(next, i)
-		next = i + 1
-		queued := row.MaxDepth > 0 || row.Queued > 0
-		if delivered && run > 0 {
-			queued = true
-		}
-		took := row.Delivered > 0
-		if !delivered {
-			took = dc.at(i) >= 0.5
-		}
-		if queued && !took {
-			run++
-			continue
-		}
-		if run > 0 {
-			out = append(out, Stall{First: i - run, Buckets: run})
-		}
-		run = 0
+		s.row(row, dc, emit)
 	}
-	gap(next, n)
-	if run > 0 {
-		out = append(out, Stall{First: n - run, Buckets: run})
-	}
+	s.finish(n, emit)
 	return out, nil
+}
+
+// stallScan is findStalls' walk over the rows, in order: its state after
+// a row is all it needs to go on from there (StallTracker).
+type stallScan struct {
+	delivered bool // the timeline carries delivered
+	run       int  // the buckets of the stall going on
+	next      int  // the bucket after the last row
+}
+
+// row steps over the buckets without a row before r, then r; dc is the
+// anchored drain where the timeline has no delivered. A stall that ends
+// goes to emit.
+func (s *stallScan) row(r *profile.Bucket, dc *drainCursor, emit func(Stall)) {
+	i := int(r.Index)
+	s.gap(s.next, i, emit)
+	s.next = i + 1
+	queued := r.MaxDepth > 0 || r.Queued > 0
+	if s.delivered && s.run > 0 {
+		queued = true
+	}
+	took := r.Delivered > 0
+	if !s.delivered {
+		took = dc.at(i) >= 0.5
+	}
+	if queued && !took {
+		s.run++
+		return
+	}
+	if s.run > 0 {
+		emit(Stall{First: i - s.run, Buckets: s.run})
+	}
+	s.run = 0
+}
+
+// gap steps over the buckets [from, to) without a row.
+func (s *stallScan) gap(from, to int, emit func(Stall)) {
+	if from >= to {
+		return
+	}
+	// By delivered, a stall goes on through a bucket that saw no
+	// arrival and no kauditd pass (so no depth either) until the
+	// consumer takes a record: what waits for it is still there, in
+	// audit_queue or in kauditd's retry queue.
+	if s.delivered && s.run > 0 {
+		s.run += to - from
+		return
+	}
+	if s.run > 0 {
+		emit(Stall{First: from - s.run, Buckets: s.run})
+	}
+	s.run = 0
+}
+
+// finish steps over the buckets after the last row up to n and emits a
+// stall still going at the end. It changes the scan: a scan to go on
+// from is finished as a copy.
+func (s *stallScan) finish(n int, emit func(Stall)) {
+	s.gap(s.next, n, emit)
+	if s.run > 0 {
+		emit(Stall{First: n - s.run, Buckets: s.run})
+	}
+}
+
+// StallTracker is MeasureStalls for a recording that grows, measured
+// again at each of record's checkpoints (issue 14: a checkpoint's cost
+// must not grow with the recording). Where the timeline carries
+// delivered, a stall is found by a walk over the rows in order whose
+// state is a few counters: the tracker keeps it, and the stalls' sums,
+// at the last row, and a checkpoint walks only the rows added since.
+// Where it does not, the anchored drain that stands in for delivered is
+// built over the whole timeline (it spreads each kauditd pass back over
+// the buckets it ran in): that is MeasureStalls, in full, each time.
+type StallTracker struct {
+	valid    bool // scan and sum are at the last row of the last Measure
+	bucketNs int64
+	scan     stallScan
+	sum      stallSum
+}
+
+// Measure is MeasureStalls(p): p's timeline is the one of the last
+// Measure with the rows added yielded (profile.JournalStep.Added), or,
+// where restart is set, one to start over from. A failure makes the next
+// start over.
+func (k *StallTracker) Measure(p *profile.Profile, added iter.Seq2[*profile.Bucket, error], restart bool) (Stalls, error) {
+	t := &p.Timeline
+	if !t.Carries("queued") || !t.Carries("drained") || !t.Carries("delivered") {
+		k.valid = false
+		return MeasureStalls(p)
+	}
+	rows := added
+	if restart || !k.valid || k.bucketNs != t.BucketNs {
+		k.scan, k.sum, k.bucketNs = stallScan{delivered: true}, stallSum{}, t.BucketNs
+		rows = t.All()
+	}
+	k.valid = false
+	emit := func(st Stall) { k.sum.add(st, t.BucketNs) }
+	for row, err := range rows {
+		if err != nil {
+			return Stalls{}, fmt.Errorf("reading timeline rows: %w", err)
+		}
+		k.scan.row(row, nil, emit)
+	}
+	k.valid = true
+	scan, sum := k.scan, k.sum.clone()
+	scan.finish(t.Len(), func(st Stall) { sum.add(st, t.BucketNs) })
+	return sum.stalls(t.BucketNs), nil
 }
 
 // summarizeStalls counts stalls, finds the longest (the earliest of
 // equals) and bins them by log2 of their length.
 func summarizeStalls(stalls []Stall, bucketNs int64) Stalls {
-	s := Stalls{BucketNs: bucketNs, Count: len(stalls)}
-	var counts []int
+	var sum stallSum
 	for _, st := range stalls {
-		if d := time.Duration(int64(st.Buckets) * bucketNs); d > s.Longest {
-			s.Longest, s.LongestAt = d, time.Duration(int64(st.First)*bucketNs)
-		}
-		k := bits.Len(uint(st.Buckets)) - 1
-		for len(counts) <= k {
-			counts = append(counts, 0)
-		}
-		counts[k]++
+		sum.add(st, bucketNs)
 	}
-	for k, c := range counts {
-		s.Histogram = append(s.Histogram, StallBin{Min: time.Duration(int64(1)<<k) * time.Duration(bucketNs),
+	return sum.stalls(bucketNs)
+}
+
+// stallSum is summarizeStalls' sums, added to a stall at a time, in
+// order.
+type stallSum struct {
+	count              int
+	longest, longestAt time.Duration
+	counts             []int // by log2 of the length
+}
+
+func (s *stallSum) add(st Stall, bucketNs int64) {
+	s.count++
+	if d := time.Duration(int64(st.Buckets) * bucketNs); d > s.longest {
+		s.longest, s.longestAt = d, time.Duration(int64(st.First)*bucketNs)
+	}
+	k := bits.Len(uint(st.Buckets)) - 1
+	for len(s.counts) <= k {
+		s.counts = append(s.counts, 0)
+	}
+	s.counts[k]++
+}
+
+// clone is a copy that adds without changing s.
+func (s stallSum) clone() stallSum {
+	s.counts = slices.Clone(s.counts)
+	return s
+}
+
+func (s stallSum) stalls(bucketNs int64) Stalls {
+	out := Stalls{BucketNs: bucketNs, Count: s.count, Longest: s.longest, LongestAt: s.longestAt}
+	for k, c := range s.counts {
+		out.Histogram = append(out.Histogram, StallBin{Min: time.Duration(int64(1)<<k) * time.Duration(bucketNs),
 			Max: time.Duration(int64(2)<<k) * time.Duration(bucketNs), Count: c})
 	}
-	return s
+	return out
 }
 
 // StallsLine says in one line what a recording shows of its consumer
