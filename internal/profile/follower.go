@@ -115,26 +115,12 @@ func (f *JournalFollower) next(jf *os.File, size int64) (JournalStep, error) {
 	}
 	// The new lines, checked as openJournalTimeline checks them all.
 	width := len(places)
-	scan, n, added := f.scan, f.n, 0
+	scan := f.scan
 	nonzero := slices.Clone(f.nonzero)
 	src := &countedLines{src: readerLines{bufio.NewReaderSize(io.NewSectionReader(jf, f.off, max(size-f.off, 0)), journalReadSize)}}
-	var row Bucket
-	err = scan.lines(src, width, func(b int64, v []int64) error {
-		n = b + 1
-		added++
-		for k, x := range v {
-			if err := t.setPlace(&row, places[k], x); err != nil {
-				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
-			}
-			nonzero[k] = nonzero[k] || x != 0
-		}
-		return nil
-	}, func(end int64) { n = max(n, end) }, nil)
+	n, added, err := t.checkJournalRows(&scan, src, places, nonzero, f.n)
 	if err != nil {
 		return JournalStep{}, err
-	}
-	if n > maxBuckets {
-		return JournalStep{}, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
 	}
 	t.buckets = int(n)
 	if err := t.journalColumns(places, nonzero); err != nil {

@@ -721,25 +721,11 @@ func openJournalTimeline(c io.Closer, r io.ReaderAt, size int64) (Timeline, erro
 	// One pass: the length, the columns that are not all zero, and every
 	// value checked as ReadJournal checks it.
 	width := len(h.Timeline.Columns)
-	n, rows := int64(0), 0
 	nonzero := make([]bool, width)
-	var row Bucket
-	err = journalLines(readerLines{br}, width, func(b int64, v []int64) error {
-		n = b + 1
-		rows++
-		for k, x := range v {
-			if err := t.setPlace(&row, places[k], x); err != nil {
-				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
-			}
-			nonzero[k] = nonzero[k] || x != 0
-		}
-		return nil
-	}, func(end int64) { n = max(n, end) }, nil)
+	scan := journalFrom()
+	n, rows, err := t.checkJournalRows(&scan, readerLines{br}, places, nonzero, 0)
 	if err != nil {
 		return Timeline{}, err
-	}
-	if n > maxBuckets {
-		return Timeline{}, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
 	}
 	t.buckets = int(n)
 	if err := t.journalColumns(places, nonzero); err != nil {
@@ -873,6 +859,35 @@ func endLine(l []byte) (int64, bool) {
 
 // journalLines calls row for each row (its bucket and values), end for
 // each end line and, when not nil, setting for each setting line of src.
+// checkJournalRows reads the rows scan finds in src, checking every value
+// as ReadJournal checks it (places: each column's place in a Bucket), and
+// marks in nonzero the columns that hold one not zero. n is the bucket
+// count before these rows; it returns the count after them and the rows
+// read. openJournalTimeline checks a whole journal so, and a
+// JournalFollower what a journal gained since its last step.
+func (t *Timeline) checkJournalRows(scan *journalScan, src lineSource, places []int, nonzero []bool, n int64) (int64, int, error) {
+	var row Bucket
+	rows := 0
+	err := scan.lines(src, len(places), func(b int64, v []int64) error {
+		n = b + 1
+		rows++
+		for k, x := range v {
+			if err := t.setPlace(&row, places[k], x); err != nil {
+				return fmt.Errorf("reading journal: bucket %d: %w", b, err)
+			}
+			nonzero[k] = nonzero[k] || x != 0
+		}
+		return nil
+	}, func(end int64) { n = max(n, end) }, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n > maxBuckets {
+		return 0, 0, fmt.Errorf("reading journal: %d buckets, this auditprof reads at most %d (3.9 days of 10 ms buckets)", n, maxBuckets)
+	}
+	return n, rows, nil
+}
+
 func journalLines(src lineSource, width int, row func(int64, []int64) error, end func(int64), setting func(SettingChange)) error {
 	s := journalFrom()
 	return s.lines(src, width, row, end, setting)
