@@ -34,7 +34,6 @@ type JournalFollower struct {
 	started bool
 	head    int64 // the header line's length
 	frame   journalFrame
-	places  []int // beginSparse's, of frame.Columns
 	// The checked prefix: where it ends (a line's start), the scan's
 	// state there, the buckets (n) and row lines it holds, and which of
 	// its columns have a value other than 0.
@@ -165,15 +164,7 @@ func (f *JournalFollower) next(jf *os.File, size int64) (JournalStep, error) {
 
 // start reads the journal's header and creates the rows' file, empty.
 func (f *JournalFollower) start(jf *os.File, size int64) error {
-	br := bufio.NewReaderSize(io.NewSectionReader(jf, 0, size), journalReadSize)
-	first, err := br.ReadBytes('\n')
-	if err != nil {
-		if err == io.EOF {
-			return errors.New("reading journal: no complete first line")
-		}
-		return fmt.Errorf("reading journal: %w", err)
-	}
-	h, err := parseJournalHeader(first)
+	_, h, head, err := readJournalHeader(jf, size)
 	if err != nil {
 		return err
 	}
@@ -181,8 +172,8 @@ func (f *JournalFollower) start(jf *os.File, size int64) error {
 	if err != nil {
 		return fmt.Errorf("creating the journal's rows: %w", err)
 	}
-	*f = JournalFollower{path: f.path, started: true, head: int64(len(first)), frame: h.Timeline,
-		off: int64(len(first)), scan: journalFrom(), nonzero: make([]bool, len(h.Timeline.Columns)), rows: rows}
+	*f = JournalFollower{path: f.path, started: true, head: head, frame: h.Timeline,
+		off: head, scan: journalFrom(), nonzero: make([]bool, len(h.Timeline.Columns)), rows: rows}
 	return nil
 }
 

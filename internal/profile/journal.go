@@ -701,15 +701,7 @@ func (t *Timeline) Close() error {
 
 // openJournalTimeline reads the journal r holds, size bytes, closed by c.
 func openJournalTimeline(c io.Closer, r io.ReaderAt, size int64) (Timeline, error) {
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), journalReadSize)
-	first, err := br.ReadBytes('\n')
-	if err != nil {
-		if err == io.EOF {
-			return Timeline{}, errors.New("reading journal: no complete first line")
-		}
-		return Timeline{}, fmt.Errorf("reading journal: %w", err)
-	}
-	h, err := parseJournalHeader(first)
+	br, h, head, err := readJournalHeader(r, size)
 	if err != nil {
 		return Timeline{}, err
 	}
@@ -731,13 +723,31 @@ func openJournalTimeline(c io.Closer, r io.ReaderAt, size int64) (Timeline, erro
 	if err := t.journalColumns(places, nonzero); err != nil {
 		return Timeline{}, err
 	}
-	t.file = &journalRows{r: r, c: c, start: int64(len(first)), end: size, width: width, places: places, lines: rows, from: journalFrom()}
+	t.file = &journalRows{r: r, c: c, start: head, end: size, width: width, places: places, lines: rows, from: journalFrom()}
 	for j, k := range places {
 		if k >= 0 && nonzero[j] {
 			t.file.nonzero[k] = true
 		}
 	}
 	return t, nil
+}
+
+// readJournalHeader reads the journal's first line, its header: it
+// returns the reader positioned after it, the header and its length.
+func readJournalHeader(r io.ReaderAt, size int64) (*bufio.Reader, journalHeader, int64, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), journalReadSize)
+	first, err := br.ReadBytes('\n')
+	if err != nil {
+		if err == io.EOF {
+			return nil, journalHeader{}, 0, errors.New("reading journal: no complete first line")
+		}
+		return nil, journalHeader{}, 0, fmt.Errorf("reading journal: %w", err)
+	}
+	h, err := parseJournalHeader(first)
+	if err != nil {
+		return nil, journalHeader{}, 0, err
+	}
+	return br, h, int64(len(first)), nil
 }
 
 // journalReadSize is the buffer a journal is read through.
