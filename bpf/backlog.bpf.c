@@ -415,20 +415,22 @@ struct {
 } rule_progs SEC(".maps");
 
 /* Claimed slots, keyed by table (1 procs, 2 rules, 3 programs, 4 rule
- * programs) << 32 | slot. */
+ * programs, 5 loss reasons) << 32 | slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + DEFAULT_MAX_RULE_PROGS + 4);
+	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + DEFAULT_MAX_RULE_PROGS + 4 +
+				    REASON_SLOTS);
 	__type(key, __u64);
 	__type(value, __u8);
 } slot_claims SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 32);
-	__type(key, struct reason_key);
-	__type(value, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, REASON_SLOTS);
+	__type(key, __u32);
+	__type(value, struct reason_stats);
 } reasons SEC(".maps");
+__u32 reason_next = 1;
 
 /* log2 histogram of the time spent in audit_log_start calls that slept:
  * slot i counts waits of [2^i, 2^(i+1)) ns. */
@@ -1312,17 +1314,58 @@ static __always_inline void uncount_enqueue(struct task_state *ts, struct counte
 	}
 }
 
+/* count_reason counts a loss in its reason's row (struct reason_stats),
+ * found by the message's address among the rows in use, claimed on the
+ * reason's first loss; it says whether the reason is the rate limit's.
+ * With every row taken (more than REASON_SLOTS - 1 messages, which no
+ * kernel has) the loss counts in reason_overflow. */
+static __always_inline bool count_reason(const char *message, struct counters *t)
+{
+	struct reason_stats *v;
+	char text[REASON_LEN];
+	__u32 slot;
+
+#pragma unroll
+	for (__u32 i = 1; i < REASON_SLOTS; i++) {
+		__u32 k = i;
+
+		v = bpf_map_lookup_elem(&reasons, &k);
+		if (!v || !v->msg)
+			break;
+		if (v->msg == (__u64)message) {
+			__sync_fetch_and_add(&v->count, 1);
+			return v->rate_limit;
+		}
+	}
+	slot = slot_claim(&reason_next, REASON_SLOTS, 5);
+	v = slot ? bpf_map_lookup_elem(&reasons, &slot) : NULL;
+	if (!v) {
+		t->reason_overflow++;
+		bpf_probe_read_kernel_str(text, sizeof(text), message);
+		return is_rate_limit(text);
+	}
+	bpf_probe_read_kernel_str(v->text, sizeof(v->text), message);
+	v->rate_limit = is_rate_limit(v->text);
+	__sync_fetch_and_add(&v->count, 1);
+	/* Published last (in program order: BPF has no store barrier, so on
+	 * arm64 another CPU may see msg before rate_limit, on this reason's
+	 * first losses only; x86 keeps stores in order). */
+	asm volatile("" ::: "memory");
+	v->msg = (__u64)message;
+	return v->rate_limit;
+}
+
 static __always_inline void on_log_lost(const char *message)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct counters *t = get_totals();
-	struct reason_key rk = {};
 	struct task_struct *task;
 	struct task_state *ts;
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct tl_slot *s;
-	__u64 *n, one = 1, now;
+	bool rate_limit;
+	__u64 now;
 
 	if (!t || !counting)
 		return;
@@ -1332,17 +1375,7 @@ static __always_inline void on_log_lost(const char *message)
 	if (s)
 		s->lost++;
 
-	bpf_probe_read_kernel_str(rk.reason, sizeof(rk.reason), message);
-	n = bpf_map_lookup_elem(&reasons, &rk);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	else if (bpf_map_update_elem(&reasons, &rk, &one, BPF_NOEXIST)) {
-		n = bpf_map_lookup_elem(&reasons, &rk);
-		if (n)
-			__sync_fetch_and_add(n, 1);
-		else
-			t->reason_overflow++;
-	}
+	rate_limit = count_reason(message, t);
 
 	task = cur_task();
 	ts = task_get_of(false, task, true);
@@ -1355,7 +1388,7 @@ static __always_inline void on_log_lost(const char *message)
 	if (ts && ts->call.active)
 		ts->call.lost = 1;
 	/* audit_log_end freed the record its entry counted as queued. */
-	if (enqueue_at_log_end && ts && ts->end_pending && is_rate_limit(rk.reason))
+	if (enqueue_at_log_end && ts && ts->end_pending && rate_limit)
 		uncount_enqueue(ts, t);
 	if (hold.tid == id)
 		hold.counted = 1;

@@ -15,6 +15,9 @@
 enum sizes {
 	KEY_LEN = 64,    /* of ctx->filterkey: longer keys are cut */
 	REASON_LEN = 48, /* of audit_log_lost's message */
+	/* reasons' rows: slot 0 stays unused (slot_claim's "none"); the
+	 * kernel has 8 messages (4.18 .. 6.18). */
+	REASON_SLOTS = 16,
 	COMM_LEN = 16,   /* TASK_COMM_LEN */
 	EXE_LEN = 32,    /* of the executable's file name: longer names are cut */
 	/* wait_hist: slot i counts waits of [2^i, 2^(i+1)) ns; the last
@@ -248,8 +251,18 @@ struct rule_prog_stats {
 	__u64 wait_jiffies;
 };
 
-struct reason_key {
-	char reason[REASON_LEN];
+/* A loss reason's row in reasons, an array: the kernel passes
+ * audit_log_lost a string literal (every caller, 3.x .. 6.18), so its
+ * address names the reason, and a loss is counted by comparing addresses,
+ * with no string read and no hashing (issue 14). text is read once, when
+ * the row is claimed; two CPUs seeing a new reason at once can claim two
+ * rows with the same text, which user space adds up. msg is written last:
+ * a row is in use once it is not 0. */
+struct reason_stats {
+	__u64 msg;   /* the message's address */
+	__u64 count; /* losses with it */
+	__u8 rate_limit; /* audit_log_end's "rate limit exceeded" */
+	char text[REASON_LEN];
 };
 
 struct tl_slot {

@@ -26,7 +26,10 @@ var programsCostSh string
 // per record for both builds (kernel.bpf_stats_enabled is on). Skipped
 // unless AUDITPROF_COST_BASE is set; AUDITPROF_COST_ROUNDS (default 3)
 // and AUDITPROF_COST_OPENS (default 8000) set the rounds and the audited
-// opens of each. It asserts nothing about speed.
+// opens of each; AUDITPROF_COST_BACKLOG=LIMIT:WAIT sets the backlog limit
+// and backlog_wait_time (default 65536:15000, nothing lost; 64:0 loses
+// most records, for the loss path's programs). It asserts nothing about
+// speed.
 func TestProgramsCost(t *testing.T) {
 	base := os.Getenv("AUDITPROF_COST_BASE")
 	if base == "" {
@@ -41,11 +44,23 @@ func TestProgramsCost(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("AUDITPROF_COST_OPENS")); err == nil && n > 0 {
 		opens = n
 	}
+	limit, wait := "65536", "15000"
+	if v := os.Getenv("AUDITPROF_COST_BACKLOG"); v != "" {
+		l, w, ok := strings.Cut(v, ":")
+		if _, err := strconv.ParseUint(l, 10, 32); err != nil || !ok {
+			t.Fatalf("AUDITPROF_COST_BACKLOG=%q: want LIMIT:WAIT, e.g. 64:0", v)
+		}
+		if _, err := strconv.ParseUint(w, 10, 32); err != nil {
+			t.Fatalf("AUDITPROF_COST_BACKLOG=%q: want LIMIT:WAIT, e.g. 64:0", v)
+		}
+		limit, wait = l, w
+	}
 	for _, k := range kernels {
 		t.Run(k.Name, func(t *testing.T) {
 			t.Parallel()
 			g := runGuest(t, vmtest.Options{Kernel: k, Assets: dir, Files: files,
-				Vars:   map[string]string{"COST_OPENS": strconv.Itoa(opens), "COST_ROUNDS": strconv.Itoa(rounds)},
+				Vars: map[string]string{"COST_OPENS": strconv.Itoa(opens), "COST_ROUNDS": strconv.Itoa(rounds),
+					"COST_LIMIT": limit, "COST_WAIT": wait},
 				Script: guestScript(programsCostSh), Timeout: 35 * time.Minute})
 			// ns[mode][build][round]
 			ns := map[string]map[string]map[string]float64{}

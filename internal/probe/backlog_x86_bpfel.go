@@ -167,9 +167,13 @@ type backlogQueueAddrs struct {
 	Hold  uint64
 }
 
-type backlogReasonKey struct {
-	_      structs.HostLayout
-	Reason [48]int8
+type backlogReasonStats struct {
+	_         structs.HostLayout
+	Msg       uint64
+	Count     uint64
+	RateLimit uint8
+	Text      [48]int8
+	_         [7]byte
 }
 
 type backlogRuleKey struct {
@@ -243,11 +247,12 @@ const (
 type backlogSizes uint32
 
 const (
-	backlogSizesKEY_LEN    backlogSizes = 64
-	backlogSizesREASON_LEN backlogSizes = 48
-	backlogSizesCOMM_LEN   backlogSizes = 16
-	backlogSizesEXE_LEN    backlogSizes = 32
-	backlogSizesHIST_SLOTS backlogSizes = 48
+	backlogSizesKEY_LEN      backlogSizes = 64
+	backlogSizesREASON_LEN   backlogSizes = 48
+	backlogSizesREASON_SLOTS backlogSizes = 16
+	backlogSizesCOMM_LEN     backlogSizes = 16
+	backlogSizesEXE_LEN      backlogSizes = 32
+	backlogSizesHIST_SLOTS   backlogSizes = 48
 )
 
 type backlogTaskState struct {
@@ -398,6 +403,7 @@ const (
 	backlogVarProgNext                    = "prog_next"
 	backlogVarProgSlotsMax                = "prog_slots_max"
 	backlogVarQaddr                       = "qaddr"
+	backlogVarReasonNext                  = "reason_next"
 	backlogVarRuleNext                    = "rule_next"
 	backlogVarRuleProgNext                = "rule_prog_next"
 	backlogVarRuleProgSlotsMax            = "rule_prog_slots_max"
@@ -532,6 +538,7 @@ type backlogVariableSpecs struct {
 	ProgNext           *ebpf.VariableSpec `ebpf:"prog_next"`
 	ProgSlotsMax       *ebpf.VariableSpec `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.VariableSpec `ebpf:"qaddr"`
+	ReasonNext         *ebpf.VariableSpec `ebpf:"reason_next"`
 	RuleNext           *ebpf.VariableSpec `ebpf:"rule_next"`
 	RuleProgNext       *ebpf.VariableSpec `ebpf:"rule_prog_next"`
 	RuleProgSlotsMax   *ebpf.VariableSpec `ebpf:"rule_prog_slots_max"`
@@ -631,6 +638,7 @@ type backlogVariables struct {
 	ProgNext           *ebpf.Variable `ebpf:"prog_next"`
 	ProgSlotsMax       *ebpf.Variable `ebpf:"prog_slots_max"`
 	Qaddr              *ebpf.Variable `ebpf:"qaddr"`
+	ReasonNext         *ebpf.Variable `ebpf:"reason_next"`
 	RuleNext           *ebpf.Variable `ebpf:"rule_next"`
 	RuleProgNext       *ebpf.Variable `ebpf:"rule_prog_next"`
 	RuleProgSlotsMax   *ebpf.Variable `ebpf:"rule_prog_slots_max"`

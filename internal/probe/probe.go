@@ -745,7 +745,8 @@ func sizeMaps(spec *ebpf.CollectionSpec, opts Options) {
 	spec.Maps["progs"].MaxEntries = opts.MaxPrograms + 1
 	spec.Maps["rule_prog_slots"].MaxEntries = opts.MaxRulePrograms
 	spec.Maps["rule_progs"].MaxEntries = opts.MaxRulePrograms + 1
-	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + opts.MaxRulePrograms + 4
+	spec.Maps["slot_claims"].MaxEntries = opts.MaxProcesses + opts.MaxRules + opts.MaxPrograms + opts.MaxRulePrograms + 4 +
+		uint32(backlogSizesREASON_SLOTS)
 }
 
 // MapSize is one attribution map's size: its key and value bytes times

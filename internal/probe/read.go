@@ -273,14 +273,18 @@ func cString(b []int8) string {
 }
 
 func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
-	var k backlogReasonKey
-	var v uint64
-	it := p.coll.Maps["reasons"].Iterate()
-	for it.Next(&k, &v) {
-		prof.Totals.LostByReason[cString(k.Reason[:])] += v
-	}
-	if err := it.Err(); err != nil {
+	// Every row, in one batch where the kernel has them; a row in use
+	// has its message's address. Two rows can share a text (struct
+	// reason_stats): they add up here.
+	keys := make([]uint32, backlogSizesREASON_SLOTS)
+	rows := make([]backlogReasonStats, backlogSizesREASON_SLOTS)
+	if err := readArray(p.coll.Maps["reasons"], &p.batch, 0, keys, rows); err != nil {
 		return fmt.Errorf("reading loss reasons: %w", err)
+	}
+	for _, r := range rows {
+		if r.Msg != 0 && r.Count > 0 {
+			prof.Totals.LostByReason[cString(r.Text[:])] += r.Count
+		}
 	}
 	if t.ReasonOverflow > 0 {
 		prof.Totals.LostByReason["(reasons that did not fit)"] += t.ReasonOverflow

@@ -254,6 +254,8 @@ const (
 	claimRules     = 2
 	claimProgs     = 3
 	claimRuleProgs = 4
+	// claimReasons (5) is the loss reasons': a handful of rows, read
+	// whole (fillReasons).
 )
 
 // rowsUsed returns how many slots from slot 0 of an attribution array can

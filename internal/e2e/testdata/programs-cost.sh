@@ -6,7 +6,7 @@
 # both families, in an order that rotates, timed in guest ns (icount), with
 # kernel.bpf_stats_enabled on so that every profile has its programs' own
 # run time.
-auditctl -b 65536 --backlog_wait_time 15000 >/dev/null
+auditctl -b "$COST_LIMIT" --backlog_wait_time "$COST_WAIT" >/dev/null
 [ "$(readlink -f "$(command -v auditctl)")" = /sbin/auditctl ] || { echo "auditctl is not /sbin/auditctl"; exit 1; }
 auditctl -a never,exit -F arch=b64 -S openat -F exe=/sbin/auditctl >/dev/null || exit 1
 auditctl -a always,exit -F arch=b64 -S openat -k bench >/dev/null || exit 1
