@@ -1114,6 +1114,19 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 			t->inflight_missing++;
 		return;
 	}
+	/* A kretprobe has the call's ctx only as the number its entry
+	 * saved. Where that is current's own audit_context, as it is for
+	 * every caller that passes one (audit_context(), 4.18 .. 6.18; the
+	 * others pass NULL), the same pointer read from the task is a BTF
+	 * pointer: its fields are plain loads, not probe reads (issue 14:
+	 * two or three helper calls a record). Needs
+	 * bpf_get_current_task_btf (5.11), as task storage does. */
+	if (!btf_ctx && use_task_storage && ts->call.ctx) {
+		struct audit_context *own = task->audit_context;
+
+		if ((__u64)own == ts->call.ctx)
+			btf_ctx = own;
+	}
 	if (ts->resumed) {
 		/* The return of a call that a nested one interrupted: not
 		 * missed after all. */
