@@ -30,8 +30,10 @@ const ioUringEnter = 426
 // SYSCALL event): the row keyed uring/openat holds exactly the io_uring
 // events' records and events plus the inline URINGOP records auditd
 // logged, the io_uring_enter row exactly that syscall's events, and no row
-// is syscall 0. Both kernels, fentry; kprobes with the hash fallback on
-// the last kernel (AUDITPROF_URING_VARIANTS=fentry or kprobe-hash runs one).
+// is syscall 0. Both kernels, fentry; kprobes with task storage on the
+// first kernel (whose kretprobe reads the context through current's BTF
+// pointer) and with the hash fallback on the last
+// (AUDITPROF_URING_VARIANTS=fentry, kprobe or kprobe-hash runs one).
 func TestUring(t *testing.T) {
 	dir, files, kernels := guestSetup(t)
 	files["/bin/uringload"] = guestBinary(t, "amd64", "./uringload")
@@ -41,10 +43,12 @@ func TestUring(t *testing.T) {
 			name, mode, flags, taskState string
 		}{
 			{"fentry", "fentry", "", "task-storage"},
+			{"kprobe", "kprobe", "", "task-storage"},
 			{"kprobe-hash", "kprobe", "--task-state hash", "hash"},
 		} {
 			if (only != "" && !strings.Contains(","+only+",", ","+v.name+",")) ||
-				(only == "" && v.mode == "kprobe" && i != len(kernels)-1) {
+				(only == "" && v.name == "kprobe" && i != 0) ||
+				(only == "" && v.name == "kprobe-hash" && i != len(kernels)-1) {
 				continue
 			}
 			t.Run(k.Name+"/"+v.name, func(t *testing.T) {
