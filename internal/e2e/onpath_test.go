@@ -42,18 +42,21 @@ var onPathMisses = map[string]offPathMiss{
 	"6.12 kprobe": {bound: 1.090 + 0.03, why: onPathWhy612},
 }
 
-// Where the time goes on each kernel (docs/bench.md): the floor is what
-// empty programs on the same hooks cost, the rest auditprof's own work.
+// Where the time goes on each kernel (docs/bench.md, "The floor of each
+// hook set"): the floor is what empty programs on the same hooks cost,
+// the rest auditprof's own work.
 // 6.12's bounds start from make bench at ea6930c (medians of 5 rounds);
 // 6.1's from this test at cc976db (medians of 3 rounds: 1.0590 and
 // 1.1027), which dropped kauditd_send_queue's exit program, 1.8% (fentry)
 // and 3.8% (kprobe) of 6.1's guest time by TestProgramsCost, and left
 // 6.12's within its rounds' spread.
 const (
-	onPathWhy61 = "empty programs on the same hooks already cost 1.037 (fentry) and 1.076 (kprobe); of the programs' own time " +
-		"kauditd's three passes a record (kauditd_send_queue's entry, about 178 guest ns a run) and audit_log_start's exit are most"
-	onPathWhy612 = "empty programs on the same hooks already cost 1.030 (fentry) and 1.026 (kprobe); " +
-		"audit_log_start's exit (about 806 guest ns a run) and audit_log_end's entry (596) are most of the programs' own time"
+	onPathWhy61 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.028 (fentry) and 1.064 (kprobe); " +
+		"of the programs' own time audit_log_start's exit (about 806 guest ns a run) and kauditd's three passes a record " +
+		"(kauditd_send_queue's entry, about 178) are most; the goal would need fewer hooks a record and own work under about 380 ns a record"
+	onPathWhy612 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.020 (fentry) and 1.047 (kprobe); " +
+		"audit_log_start's exit (about 800 guest ns a run) and audit_log_end's entry (about 590) are most of the programs' own time; " +
+		"the goal would need fewer hooks a record and own work under about 360 ns a record"
 )
 
 // TestOnPath: auditprof recording (fentry, kprobe) costs at most issue
