@@ -1121,7 +1121,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	 * pointer: its fields are plain loads, not probe reads (issue 14:
 	 * two or three helper calls a record). Needs
 	 * bpf_get_current_task_btf (5.11), as task storage does. */
-	if (!btf_ctx && use_task_storage && ts->call.ctx) {
+	if (!btf_ctx && use_task_storage && ts->call.ctx && bpf_core_field_exists(task->audit_context)) {
 		struct audit_context *own = task->audit_context;
 
 		if ((__u64)own == ts->call.ctx)
