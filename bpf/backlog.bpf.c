@@ -1088,8 +1088,9 @@ static __always_inline void on_schedule_timeout_ret(long ret)
 }
 
 /* on_log_start_ret: btf_ctx is fexit's ctx argument (NULL for kretprobes,
- * which get it from the entry's state). */
-static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx)
+ * which get it from the entry's state); kretprobe, a literal at both call
+ * sites, keeps the kretprobe's own path out of fexit's program. */
+static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx, bool kretprobe)
 {
 	struct counters *t = get_totals();
 	struct task_struct *task = cur_task();
@@ -1121,7 +1122,7 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	 * pointer: its fields are plain loads, not probe reads (issue 14:
 	 * two or three helper calls a record). Needs
 	 * bpf_get_current_task_btf (5.11), as task storage does. */
-	if (!btf_ctx && use_task_storage && ts->call.ctx && bpf_core_field_exists(task->audit_context)) {
+	if (kretprobe && use_task_storage && ts->call.ctx && bpf_core_field_exists(task->audit_context)) {
 		struct audit_context *own = task->audit_context;
 
 		if ((__u64)own == ts->call.ctx)
@@ -2003,7 +2004,7 @@ int BPF_PROG(fentry_audit_log_start, struct audit_context *actx, gfp_t gfp, int 
 SEC("fexit/audit_log_start")
 int BPF_PROG(fexit_audit_log_start, struct audit_context *actx, gfp_t gfp, int type, void *ret)
 {
-	on_log_start_ret(ret, actx);
+	on_log_start_ret(ret, actx, false);
 	return 0;
 }
 
@@ -2149,7 +2150,7 @@ int BPF_KPROBE(kprobe_audit_log_start, struct audit_context *actx, gfp_t gfp, in
 SEC("kretprobe/audit_log_start")
 int BPF_KRETPROBE(kretprobe_audit_log_start, void *ret)
 {
-	on_log_start_ret(ret, NULL);
+	on_log_start_ret(ret, NULL, true);
 	return 0;
 }
 
