@@ -47,10 +47,9 @@ func TestProgramsCost(t *testing.T) {
 	limit, wait := "65536", "15000"
 	if v := os.Getenv("AUDITPROF_COST_BACKLOG"); v != "" {
 		l, w, ok := strings.Cut(v, ":")
-		if _, err := strconv.ParseUint(l, 10, 32); err != nil || !ok {
-			t.Fatalf("AUDITPROF_COST_BACKLOG=%q: want LIMIT:WAIT, e.g. 64:0", v)
-		}
-		if _, err := strconv.ParseUint(w, 10, 32); err != nil {
+		_, errL := strconv.ParseUint(l, 10, 32)
+		_, errW := strconv.ParseUint(w, 10, 32)
+		if !ok || errL != nil || errW != nil {
 			t.Fatalf("AUDITPROF_COST_BACKLOG=%q: want LIMIT:WAIT, e.g. 64:0", v)
 		}
 		limit, wait = l, w
