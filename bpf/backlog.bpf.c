@@ -103,6 +103,7 @@ static const enum consumer_cause *btf_consumer_cause __attribute__((used));
 static const enum consumer_sizes *btf_consumer_sizes __attribute__((used));
 static const enum proc_slot *btf_proc_slot __attribute__((used));
 static const enum settings_sizes *btf_settings_sizes __attribute__((used));
+static const enum claim_table *btf_claim_table __attribute__((used));
 
 /* Set before load. */
 const volatile __u64 bucket_ns = DEFAULT_BUCKET_NS;
@@ -414,8 +415,7 @@ struct {
 	__type(value, struct rule_prog_stats);
 } rule_progs SEC(".maps");
 
-/* Claimed slots, keyed by table (1 procs, 2 rules, 3 programs, 4 rule
- * programs, 5 loss reasons) << 32 | slot. */
+/* Claimed slots, keyed by table (enum claim_table) << 32 | slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DEFAULT_MAX_PROCS + DEFAULT_MAX_RULES + DEFAULT_MAX_PROGS + DEFAULT_MAX_RULE_PROGS + 4 +
@@ -655,7 +655,7 @@ static __always_inline struct proc_stats *proc_get(struct task_state *ts, struct
 			return bpf_map_lookup_elem(&procs, &short_slot);
 		}
 	}
-	slot = slot_for(&proc_slots, &procs, &tgid, sizeof(tgid), &proc_next, proc_slots_max, 1, &fresh);
+	slot = slot_for(&proc_slots, &procs, &tgid, sizeof(tgid), &proc_next, proc_slots_max, CLAIM_PROCS, &fresh);
 	if (fresh) {
 		p = bpf_map_lookup_elem(&procs, &slot);
 		if (p) {
@@ -721,7 +721,7 @@ static __always_inline struct prog_stats *prog_get(struct task_state *ts, struct
 		BPF_CORE_READ_STR_INTO(&pk.parent_comm, parent, comm);
 		pk.cgroup_id = bpf_get_current_cgroup_id();
 		pk.self = self_tgid && (tgid == self_tgid || ptgid == self_tgid);
-		slot = slot_for(&prog_slots, &progs, &pk, sizeof(pk), &prog_next, prog_slots_max, 3, &fresh);
+		slot = slot_for(&prog_slots, &progs, &pk, sizeof(pk), &prog_next, prog_slots_max, CLAIM_PROGS, &fresh);
 		if (fresh) {
 			/* The executable's file name, once per row: kernel
 			 * threads have no mm, and every read of the chain
@@ -860,7 +860,7 @@ static __always_inline struct rule_stats *rule_get(struct task_state *ts, struct
 	}
 	rk.uring_op = uop;
 	rk.arch = arch;
-	slot = slot_for(&rule_slots, &rules, &rk, sizeof(rk), &rule_next, rule_slots_max, 2, &fresh);
+	slot = slot_for(&rule_slots, &rules, &rk, sizeof(rk), &rule_next, rule_slots_max, CLAIM_RULES, &fresh);
 	if (!slot) {
 		if (t)
 			t->rule_overflow++;
@@ -890,7 +890,7 @@ static __always_inline struct rule_prog_stats *rule_prog_get(struct task_state *
 
 	if (ts && ts->rp_cached && ts->rp_rule == rule_slot && ts->rp_prog == prog_slot)
 		return bpf_map_lookup_elem(&rule_progs, &ts->rp_slot);
-	slot = slot_for(&rule_prog_slots, &rule_progs, &k, sizeof(k), &rule_prog_next, rule_prog_slots_max, 4,
+	slot = slot_for(&rule_prog_slots, &rule_progs, &k, sizeof(k), &rule_prog_next, rule_prog_slots_max, CLAIM_RULE_PROGS,
 			&fresh);
 	if (!slot) {
 		if (t)
@@ -1351,7 +1351,7 @@ static __always_inline bool count_reason(const char *message, struct counters *t
 			return v->rate_limit;
 		}
 	}
-	slot = slot_claim(&reason_next, REASON_SLOTS, 5);
+	slot = slot_claim(&reason_next, REASON_SLOTS, CLAIM_REASONS);
 	v = slot ? bpf_map_lookup_elem(&reasons, &slot) : NULL;
 	if (!v) {
 		t->reason_overflow++;

@@ -50,6 +50,18 @@ enum proc_slot {
 	PROC_SLOT_FIRST = 2, /* the first row of a process */
 };
 
+/* The attribution tables, as slot_claim numbers them in slot_claims' keys
+ * (table << 32 | slot). Shared because user space looks claims up by the
+ * same keys (rowsUsed bounds a table's read by its claimed slots): one
+ * list, so the two sides cannot number a table differently. */
+enum claim_table {
+	CLAIM_PROCS = 1,  /* procs */
+	CLAIM_RULES,      /* rules */
+	CLAIM_PROGS,      /* progs */
+	CLAIM_RULE_PROGS, /* rule_progs */
+	CLAIM_REASONS,    /* reasons (read whole by user space) */
+};
+
 /* rule_key.syscall when it holds no syscall number. */
 enum rule_syscall {
 	/* The record was not made inside a syscall (no audit_context, or

@@ -13,6 +13,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type backlogClaimTable uint32
+
+const (
+	backlogClaimTableCLAIM_PROCS      backlogClaimTable = 1
+	backlogClaimTableCLAIM_RULES      backlogClaimTable = 2
+	backlogClaimTableCLAIM_PROGS      backlogClaimTable = 3
+	backlogClaimTableCLAIM_RULE_PROGS backlogClaimTable = 4
+	backlogClaimTableCLAIM_REASONS    backlogClaimTable = 5
+)
+
 type backlogConsumerCause uint32
 
 const (

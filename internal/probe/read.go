@@ -293,7 +293,7 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 }
 
 func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64, whole bool) error {
-	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, whole,
+	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", backlogClaimTableCLAIM_PROCS, whole,
 		func(v *backlogProcStats) bool { return v.Records > 0 }, uint32(backlogProcSlotPROC_SLOT_SHORT))
 	if err != nil {
 		return fmt.Errorf("reading processes: %w", err)
@@ -321,7 +321,7 @@ func (p *Probe) fillProcesses(prof *profile.Profile, jns func(uint64) uint64, wh
 // the row of the programs that did not fit. It returns the rows read by
 // slot, for fillRulePrograms.
 func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]backlogProgStats, error) {
-	rows, err := tableRows[backlogProgKey](p, "progs", "prog_slots", "prog_next", claimProgs, whole,
+	rows, err := tableRows[backlogProgKey](p, "progs", "prog_slots", "prog_next", backlogClaimTableCLAIM_PROGS, whole,
 		func(v *backlogProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading programs: %w", err)
@@ -348,7 +348,7 @@ func (p *Probe) fillProgramRows(prof *profile.Profile, jns func(uint64) uint64, 
 // fillRules reads the rule table, and returns the index in prof.Rules of
 // each rule slot read.
 func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64, whole bool) (map[uint32]int, error) {
-	rows, err := tableRows[backlogRuleKey](p, "rules", "rule_slots", "rule_next", claimRules, whole,
+	rows, err := tableRows[backlogRuleKey](p, "rules", "rule_slots", "rule_next", backlogClaimTableCLAIM_RULES, whole,
 		func(v *backlogRuleStats) bool { return v.Records > 0 })
 	if err != nil {
 		return nil, fmt.Errorf("reading rules: %w", err)
@@ -382,7 +382,7 @@ func (p *Probe) fillRules(prof *profile.Profile, jns func(uint64) uint64, whole 
 // Overflows.RulePrograms and in no rule's Programs.
 func (p *Probe) fillRulePrograms(prof *profile.Profile, ruleAt map[uint32]int, progs map[uint32]backlogProgStats,
 	jns func(uint64) uint64, whole bool) error {
-	rows, err := tableRows[backlogRuleProgKey](p, "rule_progs", "rule_prog_slots", "rule_prog_next", claimRuleProgs, whole,
+	rows, err := tableRows[backlogRuleProgKey](p, "rule_progs", "rule_prog_slots", "rule_prog_next", backlogClaimTableCLAIM_RULE_PROGS, whole,
 		func(v *backlogRuleProgStats) bool { return v.Records > 0 })
 	if err != nil {
 		return fmt.Errorf("reading rules by program: %w", err)

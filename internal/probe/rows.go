@@ -248,16 +248,6 @@ func readRows[K, V any](p *Probe, arr, slots *ebpf.Map, used uint32, counted fun
 	return rows, nil
 }
 
-// Attribution tables, as slot_claim numbers them in slot_claims' keys.
-const (
-	claimProcs     = 1
-	claimRules     = 2
-	claimProgs     = 3
-	claimRuleProgs = 4
-	// claimReasons (5) is the loss reasons': a handful of rows, read
-	// whole (fillReasons).
-)
-
 // rowsUsed returns how many slots from slot 0 of an attribution array can
 // hold a count (the snapshots' bound only: Fill reads every slot, see fill): the first slot at or above the table's claim hint (next:
 // proc_next, rule_next, prog_next, rule_prog_next) that slot_claims does
@@ -279,10 +269,15 @@ const (
 // this look is newer than the read, as it would be a moment later in a
 // read of the whole array. The look costs one hash lookup, a few in the
 // rare race.
-func rowsUsed(arr, claims *ebpf.Map, hint uint32, table uint64) (uint32, error) {
+//
+// table is the array's number in slot_claims' keys (table << 32 | slot),
+// backlog.h's enum claim_table, which slot_claim uses too. (The loss
+// reasons' table, CLAIM_REASONS, is a handful of rows, read whole:
+// fillReasons.)
+func rowsUsed(arr, claims *ebpf.Map, hint uint32, table backlogClaimTable) (uint32, error) {
 	var one uint8
 	for ; hint < arr.MaxEntries(); hint++ {
-		err := claims.Lookup(table<<32|uint64(hint), &one)
+		err := claims.Lookup(uint64(table)<<32|uint64(hint), &one)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return hint, nil
 		}
@@ -296,7 +291,7 @@ func rowsUsed(arr, claims *ebpf.Map, hint uint32, table uint64) (uint32, error) 
 // tableRows reads the rows of attribution array name that counted
 // something (readRows): all of them if whole, else up to its rows in use
 // (rowsUsed).
-func tableRows[K, V any](p *Probe, name, slots, next string, table uint64, whole bool, counted func(*V) bool, reserved ...uint32) ([]slotRow[V], error) {
+func tableRows[K, V any](p *Probe, name, slots, next string, table backlogClaimTable, whole bool, counted func(*V) bool, reserved ...uint32) ([]slotRow[V], error) {
 	arr := p.coll.Maps[name]
 	used := arr.MaxEntries()
 	if p.batch.has(arr) && !whole {

@@ -134,7 +134,7 @@ func BenchmarkReadRows(b *testing.B) {
 	b.Run("few-bound", func(b *testing.B) {
 		p := &Probe{batch: *supported(true)}
 		for b.Loop() {
-			used, err := rowsUsed(fewProcs, claims, uint32(backlogProcSlotPROC_SLOT_FIRST)+few+1, claimProcs)
+			used, err := rowsUsed(fewProcs, claims, uint32(backlogProcSlotPROC_SLOT_FIRST)+few+1, backlogClaimTableCLAIM_PROCS)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -155,15 +155,15 @@ func TestReadRowsUsed(t *testing.T) {
 	first := uint32(backlogProcSlotPROC_SLOT_FIRST)
 	// Claimed: every process row and the lost claim above them.
 	for s := first; s <= first+rows; s++ {
-		if err := claims.Put(uint64(claimProcs)<<32|uint64(s), uint8(1)); err != nil {
+		if err := claims.Put(uint64(backlogClaimTableCLAIM_PROCS)<<32|uint64(s), uint8(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Another table's claims above them are not this table's.
-	if err := claims.Put(uint64(claimRules)<<32|uint64(first+rows+1), uint8(1)); err != nil {
+	if err := claims.Put(uint64(backlogClaimTableCLAIM_RULES)<<32|uint64(first+rows+1), uint8(1)); err != nil {
 		t.Fatal(err)
 	}
-	used, err := rowsUsed(procs, claims, first+rows-40, claimProcs) // a hint moved back by a race
+	used, err := rowsUsed(procs, claims, first+rows-40, backlogClaimTableCLAIM_PROCS) // a hint moved back by a race
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,25 +210,25 @@ func TestRowsUsed(t *testing.T) {
 	}
 	defer arr.Close()
 	for s := uint64(1); s <= 5; s++ {
-		if err := claims.Put(uint64(claimRules)<<32|s, uint8(1)); err != nil {
+		if err := claims.Put(uint64(backlogClaimTableCLAIM_RULES)<<32|s, uint8(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for s := uint64(1); s <= 20; s++ {
-		if err := claims.Put(uint64(claimProgs)<<32|s, uint8(1)); err != nil {
+		if err := claims.Put(uint64(backlogClaimTableCLAIM_PROGS)<<32|s, uint8(1)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, c := range []struct {
 		hint  uint32
-		table uint64
+		table backlogClaimTable
 		want  uint32
 	}{
-		{6, claimRules, 6},     // exact
-		{3, claimRules, 6},     // behind the claims
-		{1, claimRuleProgs, 1}, // nothing claimed
-		{4, claimProgs, 8},     // claims past the array
-		{9, claimProgs, 8},     // a hint past it
+		{6, backlogClaimTableCLAIM_RULES, 6},      // exact
+		{3, backlogClaimTableCLAIM_RULES, 6},      // behind the claims
+		{1, backlogClaimTableCLAIM_RULE_PROGS, 1}, // nothing claimed
+		{4, backlogClaimTableCLAIM_PROGS, 8},      // claims past the array
+		{9, backlogClaimTableCLAIM_PROGS, 8},      // a hint past it
 	} {
 		got, err := rowsUsed(arr, claims, c.hint, c.table)
 		if err != nil {
@@ -396,7 +396,7 @@ func TestTableRows(t *testing.T) {
 	// Two claimed rows, the hint moved back to the first by a race, and a
 	// row no claim covers.
 	for _, s := range []uint32{first, first + 1} {
-		if err := coll.Maps["slot_claims"].Put(uint64(claimProcs)<<32|uint64(s), uint8(1)); err != nil {
+		if err := coll.Maps["slot_claims"].Put(uint64(backlogClaimTableCLAIM_PROCS)<<32|uint64(s), uint8(1)); err != nil {
 			t.Fatal(err)
 		}
 		if err := coll.Maps["procs"].Put(s, backlogProcStats{Tgid: s, Records: 1}); err != nil {
@@ -409,7 +409,7 @@ func TestTableRows(t *testing.T) {
 	if err := coll.Variables["proc_next"].Set(first + 1); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, false,
+	rows, err := tableRows[uint32](p, "procs", "proc_slots", "proc_next", backlogClaimTableCLAIM_PROCS, false,
 		func(v *backlogProcStats) bool { return v.Records > 0 })
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +418,7 @@ func TestTableRows(t *testing.T) {
 		t.Errorf("rows %v, want slots %d and %d", rows, first, first+1)
 	}
 	// Fill's read (whole) takes every slot, the one no claim covers too.
-	rows, err = tableRows[uint32](p, "procs", "proc_slots", "proc_next", claimProcs, true,
+	rows, err = tableRows[uint32](p, "procs", "proc_slots", "proc_next", backlogClaimTableCLAIM_PROCS, true,
 		func(v *backlogProcStats) bool { return v.Records > 0 })
 	if err != nil {
 		t.Fatal(err)
