@@ -269,6 +269,12 @@ type Probe struct {
 	batch batchSupport
 	// settingsRead is the next settings_log slot to read (SettingEvents).
 	settingsRead uint32
+	// reasonKeys and reasonRows: fillReasons' buffers, reused by every
+	// read (a snapshot a second allocates nothing there). Reads are made
+	// by one goroutine at a time, as for tl: the recording's counting
+	// loop, then Fill after Detach.
+	reasonKeys [backlogSizesREASON_SLOTS]uint32
+	reasonRows [backlogSizesREASON_SLOTS]backlogReasonStats
 }
 
 // Mode returns the family in use.

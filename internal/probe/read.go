@@ -276,8 +276,8 @@ func (p *Probe) fillReasons(prof *profile.Profile, t Counters) error {
 	// Every row, in one batch where the kernel has them; a row in use
 	// has its message's address. Two rows can share a text (struct
 	// reason_stats): they add up here.
-	keys := make([]uint32, backlogSizesREASON_SLOTS)
-	rows := make([]backlogReasonStats, backlogSizesREASON_SLOTS)
+	// The buffers are the probe's (every row is written by the read).
+	keys, rows := p.reasonKeys[:], p.reasonRows[:]
 	if err := readArray(p.coll.Maps["reasons"], &p.batch, 0, keys, rows); err != nil {
 		return fmt.Errorf("reading loss reasons: %w", err)
 	}
