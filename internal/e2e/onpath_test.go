@@ -53,10 +53,10 @@ var onPathMisses = map[string]offPathMiss{
 const (
 	onPathWhy61 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.028 (fentry) and 1.064 (kprobe); " +
 		"of the programs' own time audit_log_start's exit (about 806 guest ns a run) and kauditd's three passes a record " +
-		"(kauditd_send_queue's entry, about 178) are most; the goal would need fewer hooks a record and own work under about 380 ns a record"
+		"(kauditd_send_queue's entry, about 178) are most; the goal would need fewer hooks a record and own work under a fentry budget of 310-420 ns a record (its S2 rounds' spread)"
 	onPathWhy612 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.020 (fentry) and 1.047 (kprobe); " +
 		"audit_log_start's exit (about 800 guest ns a run) and audit_log_end's entry (about 590) are most of the programs' own time; " +
-		"the goal would need fewer hooks a record and own work under about 360 ns a record"
+		"the goal would need fewer hooks a record and own work under a fentry budget its S2 rounds only bound to about 40-1,050 ns a record"
 )
 
 // TestOnPath: auditprof recording (fentry, kprobe) costs at most issue
