@@ -33,6 +33,7 @@ enum floor_slot {
 	FLOOR_HOLD_SKB_RET,
 	FLOOR_LOG_END,
 	FLOOR_UNICAST_RET,
+	FLOOR_MULTICAST,
 	FLOOR_SLOTS,
 };
 
@@ -67,6 +68,7 @@ FLOOR("fentry/kauditd_hold_skb", fentry_kauditd_hold_skb, FLOOR_HOLD_SKB)
 FLOOR("fexit/kauditd_hold_skb", fexit_kauditd_hold_skb, FLOOR_HOLD_SKB_RET)
 FLOOR("fentry/audit_log_end", fentry_audit_log_end, FLOOR_LOG_END)
 FLOOR("fexit/netlink_unicast", fexit_netlink_unicast, FLOOR_UNICAST_RET)
+FLOOR("fentry/kauditd_send_multicast_skb", fentry_kauditd_send_multicast_skb, FLOOR_MULTICAST)
 
 FLOOR("kprobe/audit_log_start", kprobe_audit_log_start, FLOOR_LOG_START)
 FLOOR("kretprobe/audit_log_start", kretprobe_audit_log_start, FLOOR_LOG_START_RET)
@@ -80,3 +82,4 @@ FLOOR("kprobe/kauditd_hold_skb", kprobe_kauditd_hold_skb, FLOOR_HOLD_SKB)
 FLOOR("kretprobe/kauditd_hold_skb", kretprobe_kauditd_hold_skb, FLOOR_HOLD_SKB_RET)
 FLOOR("kprobe/audit_log_end", kprobe_audit_log_end, FLOOR_LOG_END)
 FLOOR("kretprobe/netlink_unicast", kretprobe_netlink_unicast, FLOOR_UNICAST_RET)
+FLOOR("kprobe/kauditd_send_multicast_skb", kprobe_kauditd_send_multicast_skb, FLOOR_MULTICAST)

@@ -93,9 +93,12 @@ var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kpr
 // benchFloorSets are the floor's other hook sets (floor's -set; issue 14):
 // S0 auditprof's hooks on 6.1 and 6.12 by default, S1 audit_log_end's
 // entry, S2 that and netlink_unicast's exit, S3 audit_log_start's exit and
-// netlink_unicast's exit. Mode floor-FAMILY-SET attaches SET in FAMILY;
+// netlink_unicast's exit; S4, S5 and S6 are S0 less one per-record cost:
+// S4 with kauditd_send_multicast_skb's entry (once a main-queue record) in
+// place of kauditd_send_queue's (once a pass), S5 without audit_log_start's
+// entry, S6 both. Mode floor-FAMILY-SET attaches SET in FAMILY;
 // only AUDITPROF_BENCH_MODES runs them (after benchModes' modes).
-var benchFloorSets = []string{"S0", "S1", "S2", "S3"}
+var benchFloorSets = []string{"S0", "S1", "S2", "S3", "S4", "S5", "S6"}
 
 // benchFloorSetModes are the modes of benchFloorSets, fentry's first.
 func benchFloorSetModes() []string {
@@ -583,6 +586,7 @@ var floorSlotNames = []string{
 	"audit_log_start", "audit_log_start ret", "audit_log_lost", "skb_queue_tail",
 	"schedule_timeout", "schedule_timeout ret", "kauditd_send_queue", "kauditd_send_queue ret",
 	"kauditd_hold_skb", "kauditd_hold_skb ret", "audit_log_end", "netlink_unicast ret",
+	"kauditd_send_multicast_skb",
 }
 
 const (
@@ -614,14 +618,15 @@ func benchFloorSlots(b testing.TB, sections map[string]string, mode, name string
 
 // benchFloorRan fails unless the floor's round NAME in MODE printed its
 // programs' runs, with the per-record program of its set (audit_log_start's
-// entry, slot 0, for the old set; its exit for S0 and S3; audit_log_end's
+// entry, slot 0, for the old set; its exit for S0 and S3 to S6; audit_log_end's
 // entry for S1 and S2) above zero where the load was audited: a floor that
 // attached nothing would look free.
 func benchFloorRan(b testing.TB, sections map[string]string, mode, name string, audited bool) {
 	slots := benchFloorSlots(b, sections, mode, name)
 	slot := 0
 	switch {
-	case strings.HasSuffix(mode, "-S0"), strings.HasSuffix(mode, "-S3"):
+	case strings.HasSuffix(mode, "-S0"), strings.HasSuffix(mode, "-S3"), strings.HasSuffix(mode, "-S4"),
+		strings.HasSuffix(mode, "-S5"), strings.HasSuffix(mode, "-S6"):
 		slot = floorSlotLogStartRet
 	case strings.HasSuffix(mode, "-S1"), strings.HasSuffix(mode, "-S2"):
 		slot = floorSlotLogEnd

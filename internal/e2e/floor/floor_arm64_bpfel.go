@@ -16,31 +16,33 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	floorMapRuns                       = "runs"
-	floorProgFentryAuditLogEnd         = "fentry_audit_log_end"
-	floorProgFentryAuditLogLost        = "fentry_audit_log_lost"
-	floorProgFentryAuditLogStart       = "fentry_audit_log_start"
-	floorProgFentryKauditdHoldSkb      = "fentry_kauditd_hold_skb"
-	floorProgFentryKauditdSendQueue    = "fentry_kauditd_send_queue"
-	floorProgFentryScheduleTimeout     = "fentry_schedule_timeout"
-	floorProgFentrySkbQueueTail        = "fentry_skb_queue_tail"
-	floorProgFexitAuditLogStart        = "fexit_audit_log_start"
-	floorProgFexitKauditdHoldSkb       = "fexit_kauditd_hold_skb"
-	floorProgFexitKauditdSendQueue     = "fexit_kauditd_send_queue"
-	floorProgFexitNetlinkUnicast       = "fexit_netlink_unicast"
-	floorProgFexitScheduleTimeout      = "fexit_schedule_timeout"
-	floorProgKprobeAuditLogEnd         = "kprobe_audit_log_end"
-	floorProgKprobeAuditLogLost        = "kprobe_audit_log_lost"
-	floorProgKprobeAuditLogStart       = "kprobe_audit_log_start"
-	floorProgKprobeKauditdHoldSkb      = "kprobe_kauditd_hold_skb"
-	floorProgKprobeKauditdSendQueue    = "kprobe_kauditd_send_queue"
-	floorProgKprobeScheduleTimeout     = "kprobe_schedule_timeout"
-	floorProgKprobeSkbQueueTail        = "kprobe_skb_queue_tail"
-	floorProgKretprobeAuditLogStart    = "kretprobe_audit_log_start"
-	floorProgKretprobeKauditdHoldSkb   = "kretprobe_kauditd_hold_skb"
-	floorProgKretprobeKauditdSendQueue = "kretprobe_kauditd_send_queue"
-	floorProgKretprobeNetlinkUnicast   = "kretprobe_netlink_unicast"
-	floorProgKretprobeScheduleTimeout  = "kretprobe_schedule_timeout"
+	floorMapRuns                           = "runs"
+	floorProgFentryAuditLogEnd             = "fentry_audit_log_end"
+	floorProgFentryAuditLogLost            = "fentry_audit_log_lost"
+	floorProgFentryAuditLogStart           = "fentry_audit_log_start"
+	floorProgFentryKauditdHoldSkb          = "fentry_kauditd_hold_skb"
+	floorProgFentryKauditdSendMulticastSkb = "fentry_kauditd_send_multicast_skb"
+	floorProgFentryKauditdSendQueue        = "fentry_kauditd_send_queue"
+	floorProgFentryScheduleTimeout         = "fentry_schedule_timeout"
+	floorProgFentrySkbQueueTail            = "fentry_skb_queue_tail"
+	floorProgFexitAuditLogStart            = "fexit_audit_log_start"
+	floorProgFexitKauditdHoldSkb           = "fexit_kauditd_hold_skb"
+	floorProgFexitKauditdSendQueue         = "fexit_kauditd_send_queue"
+	floorProgFexitNetlinkUnicast           = "fexit_netlink_unicast"
+	floorProgFexitScheduleTimeout          = "fexit_schedule_timeout"
+	floorProgKprobeAuditLogEnd             = "kprobe_audit_log_end"
+	floorProgKprobeAuditLogLost            = "kprobe_audit_log_lost"
+	floorProgKprobeAuditLogStart           = "kprobe_audit_log_start"
+	floorProgKprobeKauditdHoldSkb          = "kprobe_kauditd_hold_skb"
+	floorProgKprobeKauditdSendMulticastSkb = "kprobe_kauditd_send_multicast_skb"
+	floorProgKprobeKauditdSendQueue        = "kprobe_kauditd_send_queue"
+	floorProgKprobeScheduleTimeout         = "kprobe_schedule_timeout"
+	floorProgKprobeSkbQueueTail            = "kprobe_skb_queue_tail"
+	floorProgKretprobeAuditLogStart        = "kretprobe_audit_log_start"
+	floorProgKretprobeKauditdHoldSkb       = "kretprobe_kauditd_hold_skb"
+	floorProgKretprobeKauditdSendQueue     = "kretprobe_kauditd_send_queue"
+	floorProgKretprobeNetlinkUnicast       = "kretprobe_netlink_unicast"
+	floorProgKretprobeScheduleTimeout      = "kretprobe_schedule_timeout"
 )
 
 // loadFloor returns the embedded CollectionSpec for floor.
@@ -85,30 +87,32 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
-	FentryAuditLogEnd         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart       *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout     *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail        *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart        *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogEnd         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart       *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdSendQueue    *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout     *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail        *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart    *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdSendQueue *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast   *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout  *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
+	FentryAuditLogEnd             *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost            *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart           *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb          *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdSendMulticastSkb *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_multicast_skb"`
+	FentryKauditdSendQueue        *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout         *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail            *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart            *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb           *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdSendQueue         *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast           *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout          *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd             *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost            *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart           *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb          *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdSendMulticastSkb *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_multicast_skb"`
+	KprobeKauditdSendQueue        *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout         *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail            *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart        *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout      *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
 // floorMapSpecs contains maps before they are loaded into the kernel.
@@ -163,30 +167,32 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
-	FentryAuditLogEnd         *ebpf.Program `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost        *ebpf.Program `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart       *ebpf.Program `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb      *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdSendQueue    *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout     *ebpf.Program `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail        *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart        *ebpf.Program `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb       *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdSendQueue     *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast       *ebpf.Program `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout      *ebpf.Program `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogEnd         *ebpf.Program `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost        *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart       *ebpf.Program `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb      *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdSendQueue    *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout     *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail        *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart    *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb   *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdSendQueue *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast   *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout  *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
+	FentryAuditLogEnd             *ebpf.Program `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost            *ebpf.Program `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart           *ebpf.Program `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb          *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdSendMulticastSkb *ebpf.Program `ebpf:"fentry_kauditd_send_multicast_skb"`
+	FentryKauditdSendQueue        *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout         *ebpf.Program `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail            *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart            *ebpf.Program `ebpf:"fexit_audit_log_start"`
+	FexitKauditdHoldSkb           *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdSendQueue         *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast           *ebpf.Program `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout          *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogEnd             *ebpf.Program `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost            *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart           *ebpf.Program `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb          *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdSendMulticastSkb *ebpf.Program `ebpf:"kprobe_kauditd_send_multicast_skb"`
+	KprobeKauditdSendQueue        *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout         *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail            *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart        *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb       *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdSendQueue     *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast       *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout      *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *floorPrograms) Close() error {
@@ -195,6 +201,7 @@ func (p *floorPrograms) Close() error {
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
 		p.FentryKauditdHoldSkb,
+		p.FentryKauditdSendMulticastSkb,
 		p.FentryKauditdSendQueue,
 		p.FentryScheduleTimeout,
 		p.FentrySkbQueueTail,
@@ -207,6 +214,7 @@ func (p *floorPrograms) Close() error {
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,
 		p.KprobeKauditdHoldSkb,
+		p.KprobeKauditdSendMulticastSkb,
 		p.KprobeKauditdSendQueue,
 		p.KprobeScheduleTimeout,
 		p.KprobeSkbQueueTail,

@@ -29,6 +29,11 @@ type hook struct {
 // exit side where auditprof had one. S0 is auditprof's hook set on 6.1 and
 // 6.12 by default (enqueue at audit_log_end); S1, S2 and S3 are issue 14's
 // candidate designs (one hook, two hooks at the end, two at the start).
+// S4, S5 and S6 are S0 less one per-record cost each: S4 hooks
+// kauditd_send_multicast_skb, the main pass's skb_hook (once a record
+// kauditd takes off audit_queue), instead of kauditd_send_queue (once a
+// pass: 6.1's kauditd makes three a wake, about a wake a record); S5 drops
+// audit_log_start's entry (its exit alone); S6 both.
 var hookSets = map[string][]hook{
 	"old": {
 		{symbol: "audit_log_start", exit: true},
@@ -43,6 +48,30 @@ var hookSets = map[string][]hook{
 		{symbol: "audit_log_end"},
 		{symbol: "netlink_unicast", exit: true, noEntry: true},
 		{symbol: "kauditd_send_queue"},
+		{symbol: "schedule_timeout", exit: true},
+		{symbol: "audit_log_lost"},
+	},
+	"S4": {
+		{symbol: "audit_log_start", exit: true},
+		{symbol: "audit_log_end"},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+		{symbol: "kauditd_send_multicast_skb"},
+		{symbol: "schedule_timeout", exit: true},
+		{symbol: "audit_log_lost"},
+	},
+	"S5": {
+		{symbol: "audit_log_start", exit: true, noEntry: true},
+		{symbol: "audit_log_end"},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+		{symbol: "kauditd_send_queue"},
+		{symbol: "schedule_timeout", exit: true},
+		{symbol: "audit_log_lost"},
+	},
+	"S6": {
+		{symbol: "audit_log_start", exit: true, noEntry: true},
+		{symbol: "audit_log_end"},
+		{symbol: "netlink_unicast", exit: true, noEntry: true},
+		{symbol: "kauditd_send_multicast_skb"},
 		{symbol: "schedule_timeout", exit: true},
 		{symbol: "audit_log_lost"},
 	},
@@ -61,7 +90,7 @@ var hookSets = map[string][]hook{
 
 func main() {
 	mode := flag.String("mode", "fentry", "fentry or kprobe")
-	set := flag.String("set", "old", "the hooks: old (the default), S0, S1, S2 or S3")
+	set := flag.String("set", "old", "the hooks: old (the default), S0 to S6")
 	ready := flag.String("ready-file", "", "written once every program is attached")
 	flag.Parse()
 	if err := run(*mode, *set, *ready); err != nil {
@@ -81,7 +110,7 @@ func run(mode, set, ready string) error {
 	}
 	hooks, ok := hookSets[set]
 	if !ok {
-		return fmt.Errorf("unknown set %q: old, S0, S1, S2 or S3", set)
+		return fmt.Errorf("unknown set %q: old, S0 to S6", set)
 	}
 	// The programs the set attaches, in attach order.
 	var attach []string
