@@ -14,6 +14,11 @@
  *   audit_log_start     entry+exit: one call per record; the backlog wait
  *                        (schedule_timeout, TASK_UNINTERRUPTIBLE) happens
  *                        inside it, and ctx->major/ctx->filterkey are final.
+ *                        With fentry the entry is left out where the two
+ *                        hooks below can be used (start_entry).
+ *   add_wait_queue_exclusive, audit_receive (exit): fentry without
+ *                        audit_log_start's entry: where a call's backlog
+ *                        wait begins, and audit_receive's penalty sleep.
  *   audit_log_lost      every counted loss, with its reason string.
  *   audit_log_end       entry only: the enqueue on audit_queue, where the
  *                        kernel allows (below). One run per record, where
@@ -122,6 +127,18 @@ const volatile bool enqueue_at_log_end = false;
  * (issue 14; 6.1's kauditd makes three passes a wake, about one wake a
  * record where auditd keeps up). */
 const volatile bool send_exit = true;
+/* audit_log_start's entry program is attached (true: kprobes, and fentry
+ * where the hooks below cannot be), or its fexit alone (false: issue 14,
+ * one program run a record fewer). fexit has the call's arguments, so the
+ * entry only marked the call open for its backlog wait and its loss;
+ * without it a wait is marked where the call joins audit_backlog_wait
+ * (add_wait_queue_exclusive, at backlog_wait_addr: audit_log_start's loop,
+ * 4.18 .. 6.18, adds itself there before every schedule_timeout), and a
+ * loss by its reason (REASON_START: only audit_log_start logs those).
+ * audit_receive's penalty sleep joins the same queue; its exit drops what
+ * that sleep marked (backlog_wait_time_actual leaves it out too). */
+const volatile bool start_entry = true;
+const volatile __u64 backlog_wait_addr = 0;
 /* Task local storage for tracing programs needs 5.12 (commit a10787e6d58c,
  * "bpf: Enable task local storage for tracing programs"); older kernels
  * keep the per-call state in the inflight hash instead. */
@@ -216,6 +233,19 @@ struct task_state {
 	__u32 end_proc_slot;
 	__u32 end_prog_slot;
 	__u32 end_pending;
+	/* Without start_entry: audit_log_lost logged a REASON_START loss for
+	 * this task's audit_log_start call, which its fexit takes. */
+	__u32 start_lost;
+	/* Without start_entry: the buffers this task's audit_log_start
+	 * returned (fexit) that no audit_log_end has taken yet, the task's
+	 * own and one an interrupt's record made on top of it; and whether
+	 * an fexit of this task was seen since counting began. An
+	 * audit_log_end of a buffer not here is a call whose return fexit
+	 * missed (a trampoline replaced while the call was inside: kernels
+	 * since 5.12 return past the old trampoline's fexit programs), as
+	 * the entry found a call still open before (issue 14). */
+	__u64 open_ab[2];
+	__u32 fexit_seen;
 	/* A call this task's call interrupted. Records can be made in a
 	 * softirq on top of whatever task was running, and that task may
 	 * itself be inside audit_log_start: for example, we infer (it was
@@ -1087,14 +1117,57 @@ static __always_inline void on_schedule_timeout_ret(long ret)
 	ts->call.sleep_timeout = 0;
 }
 
+/* Without start_entry: a task joins audit_backlog_wait, in audit_log_start's
+ * backlog loop (each turn, before its schedule_timeout) or in
+ * audit_receive's penalty. The first turn opens the call's state, so that
+ * schedule_timeout's programs account the sleep; the later turns find it
+ * open. */
+static __always_inline void on_backlog_wait_join(void)
+{
+	struct task_state *ts;
+
+	if (!counting)
+		return;
+	ts = task_get(true);
+	if (!ts) {
+		struct counters *t = get_totals();
+
+		if (t)
+			t->inflight_overflow++;
+		return;
+	}
+	if (ts->call.active)
+		return;
+	ts->call.start_ns = 0;
+	ts->call.wait_jiffies = 0;
+	ts->call.sleep_timeout = 0;
+	ts->call.sleeps = 0;
+	ts->call.active = 1;
+}
+
+/* audit_receive's return, without start_entry: a state its penalty sleep
+ * opened (the only wait on audit_backlog_wait in it: audit_log_start
+ * never waits there, its task owning audit_cmd_mutex) is not a backlog
+ * wait; backlog_wait_time_actual leaves it out too. */
+static __always_inline void on_receive_ret(void)
+{
+	struct task_state *ts = task_get(false);
+
+	if (ts && ts->call.active) {
+		ts->call.active = 0;
+		ts->call.sleep_timeout = 0;
+	}
+}
+
 /* on_log_start_ret: btf_ctx is fexit's ctx argument (NULL for kretprobes,
- * which get it from the entry's state); kretprobe, a literal at both call
- * sites, keeps the kretprobe's own path out of fexit's program. */
-static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx, bool kretprobe)
+ * which get it from the entry's state) and type its type argument (fexit
+ * only); kretprobe, a literal at both call sites, keeps the kretprobe's own
+ * path out of fexit's program. */
+static __always_inline void on_log_start_ret(void *ret, struct audit_context *btf_ctx, int type, bool kretprobe)
 {
 	struct counters *t = get_totals();
 	struct task_struct *task = cur_task();
-	struct task_state *ts = task_get_of(false, task, true);
+	struct task_state *ts = NULL;
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct rule_stats *r;
@@ -1108,6 +1181,42 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 
 	if (!t)
 		return;
+	if (!kretprobe && !start_entry) {
+		/* fexit alone: the call is opened here, from its arguments.
+		 * A backlog wait (add_wait_queue_exclusive) opened it already;
+		 * an interrupt's record made while this task was between its
+		 * wait and its return would take that wait (its totals are
+		 * the same; only its rule row differs), where the entry kept
+		 * the two calls apart (task_state.outer). */
+		if (!counting)
+			return;
+		ts = task_get_of(true, task, true);
+		if (!ts) {
+			t->inflight_overflow++;
+			return;
+		}
+		if (!ts->call.active) {
+			ts->call.start_ns = 0;
+			ts->call.wait_jiffies = 0;
+			ts->call.sleep_timeout = 0;
+			ts->call.sleeps = 0;
+			ts->call.active = 1;
+		}
+		ts->call.ctx = (__u64)btf_ctx;
+		ts->call.type = type;
+		ts->call.lost = ts->start_lost;
+		ts->start_lost = 0;
+		ts->end_pending = 0;
+		ts->fexit_seen = 1;
+		if (ret) {
+			if (!ts->open_ab[0])
+				ts->open_ab[0] = (__u64)ret;
+			else
+				ts->open_ab[1] = (__u64)ret;
+		}
+	} else {
+		ts = task_get_of(false, task, true);
+	}
 	if (!ts || !ts->call.active) {
 		/* Started before counting began, or its state could not be
 		 * made (then counted in inflight_overflow). */
@@ -1280,18 +1389,30 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 	task_done(ts);
 }
 
-/* is_rate_limit says whether a loss's reason (read into a stack buffer) is
- * audit_log_end's "rate limit exceeded": compared byte by byte, the whole
- * string and its NUL, no hashing. */
-static __always_inline bool is_rate_limit(const char *reason)
-{
-	const char want[] = "rate limit exceeded";
+/* TEXT_IS says whether a loss's reason (read into a buffer) is the string
+ * literal want: compared byte by byte, the whole string and its NUL, no
+ * hashing. */
+#define TEXT_IS(reason, want)                                     \
+	({                                                        \
+		const char __w[] = want;                          \
+		bool __same = true;                               \
+		_Pragma("unroll") for (int __i = 0; __i < sizeof(__w); __i++) \
+			if ((reason)[__i] != __w[__i]) {          \
+				__same = false;                   \
+				break;                            \
+			}                                         \
+		__same;                                           \
+	})
 
-#pragma unroll
-	for (int i = 0; i < sizeof(want); i++)
-		if (reason[i] != want[i])
-			return false;
-	return true;
+/* reason_kind_of is a reason's enum reason_kind, from its text; read once
+ * a reason (at its row's claim), not a loss. */
+static __always_inline __u8 reason_kind_of(const char *reason)
+{
+	if (TEXT_IS(reason, "rate limit exceeded"))
+		return REASON_RATE_LIMIT;
+	if (TEXT_IS(reason, "backlog limit exceeded") || TEXT_IS(reason, "out of memory in audit_log_start"))
+		return REASON_START;
+	return REASON_OTHER;
 }
 
 /* uncount_enqueue takes back what count_enqueue counted at the entry of
@@ -1330,10 +1451,10 @@ static __always_inline void uncount_enqueue(struct task_state *ts, struct counte
 
 /* count_reason counts a loss in its reason's row (struct reason_stats),
  * found by the message's address among the rows in use, claimed on the
- * reason's first loss; it says whether the reason is the rate limit's.
+ * reason's first loss; it returns the reason's enum reason_kind.
  * With every row taken (more than REASON_SLOTS - 1 messages, which no
  * kernel has) the loss counts in reason_overflow. */
-static __always_inline bool count_reason(const char *message, struct counters *t)
+static __always_inline __u8 count_reason(const char *message, struct counters *t)
 {
 	struct reason_stats *v;
 	char text[REASON_LEN];
@@ -1348,7 +1469,7 @@ static __always_inline bool count_reason(const char *message, struct counters *t
 			break;
 		if (v->msg == (__u64)message) {
 			__sync_fetch_and_add(&v->count, 1);
-			return v->rate_limit;
+			return v->kind;
 		}
 	}
 	slot = slot_claim(&reason_next, REASON_SLOTS, CLAIM_REASONS);
@@ -1356,17 +1477,17 @@ static __always_inline bool count_reason(const char *message, struct counters *t
 	if (!v) {
 		t->reason_overflow++;
 		bpf_probe_read_kernel_str(text, sizeof(text), message);
-		return is_rate_limit(text);
+		return reason_kind_of(text);
 	}
 	bpf_probe_read_kernel_str(v->text, sizeof(v->text), message);
-	v->rate_limit = is_rate_limit(v->text);
+	v->kind = reason_kind_of(v->text);
 	__sync_fetch_and_add(&v->count, 1);
 	/* Published last (in program order: BPF has no store barrier, so on
-	 * arm64 another CPU may see msg before rate_limit, on this reason's
+	 * arm64 another CPU may see msg before kind, on this reason's
 	 * first losses only; x86 keeps stores in order). */
 	asm volatile("" ::: "memory");
 	v->msg = (__u64)message;
-	return v->rate_limit;
+	return v->kind;
 }
 
 static __always_inline void on_log_lost(const char *message)
@@ -1378,7 +1499,7 @@ static __always_inline void on_log_lost(const char *message)
 	struct proc_stats *p;
 	struct prog_stats *pg;
 	struct tl_slot *s;
-	bool rate_limit;
+	__u8 kind;
 	__u64 now;
 
 	if (!t || !counting)
@@ -1389,10 +1510,12 @@ static __always_inline void on_log_lost(const char *message)
 	if (s)
 		s->lost++;
 
-	rate_limit = count_reason(message, t);
+	kind = count_reason(message, t);
 
 	task = cur_task();
-	ts = task_get_of(false, task, true);
+	/* Without start_entry a start's loss makes the task's state: it may
+	 * be the task's first record. */
+	ts = task_get_of(!start_entry && kind == REASON_START, task, true);
 	p = proc_get(ts, t, now, task, NULL);
 	if (p)
 		__sync_fetch_and_add(&p->lost, 1);
@@ -1401,8 +1524,10 @@ static __always_inline void on_log_lost(const char *message)
 		__sync_fetch_and_add(&pg->lost, 1);
 	if (ts && ts->call.active)
 		ts->call.lost = 1;
+	if (!start_entry && ts && kind == REASON_START)
+		ts->start_lost = 1;
 	/* audit_log_end freed the record its entry counted as queued. */
-	if (enqueue_at_log_end && ts && ts->end_pending && rate_limit)
+	if (enqueue_at_log_end && ts && ts->end_pending && kind == REASON_RATE_LIMIT)
 		uncount_enqueue(ts, t);
 	if (hold.tid == id)
 		hold.counted = 1;
@@ -1413,7 +1538,9 @@ static __always_inline void on_log_lost(const char *message)
  * producer's process and program rows (the enqueue runs in the producer:
  * its cached slots). With the enqueue at audit_log_end it remembers what it
  * counted, for uncount_enqueue. */
-static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, struct counters *t, bool btf)
+/* ab: audit_log_end's buffer (0 on skb_queue_tail), whose start the task
+ * must have seen return (struct task_state.open_ab) without start_entry. */
+static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, struct counters *t, bool btf, __u64 ab)
 {
 	__u64 size = READ(btf, skb, end) +
 		     CACHE_ALIGN(bpf_core_type_size(struct skb_shared_info)) +
@@ -1449,6 +1576,22 @@ static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, stru
 		__sync_fetch_and_add(&pg->queued, 1);
 		__sync_fetch_and_add(&pg->bytes, size);
 	}
+	if (!start_entry && ab) {
+		if (ts && ts->open_ab[1] == ab) {
+			ts->open_ab[1] = 0;
+		} else if (ts && ts->open_ab[0] == ab) {
+			ts->open_ab[0] = 0;
+		} else if (ts && ts->fexit_seen) {
+			/* Its wait, if it waited, is dropped with it, as the
+			 * entry's missed returns were. */
+			t->returns_missed++;
+			ts->call.active = 0;
+			ts->call.sleep_timeout = 0;
+		} else {
+			/* Started before counting began. */
+			t->inflight_missing++;
+		}
+	}
 	if (enqueue_at_log_end && ts) {
 		ts->end_bytes = size;
 		ts->end_epoch = epoch;
@@ -1473,7 +1616,7 @@ static __always_inline void on_log_end(struct audit_buffer *ab, bool btf)
 		return;
 	t = get_totals();
 	if (t)
-		count_enqueue(skb, (__u64)qlen_at(qaddr.main) + 1, t, btf);
+		count_enqueue(skb, (__u64)qlen_at(qaddr.main) + 1, t, btf, (__u64)ab);
 }
 
 /* count_requeue counts a record moved onto the retry or hold queue, depth
@@ -1550,7 +1693,7 @@ static __always_inline void on_queue_tail(struct sk_buff_head *list, struct sk_b
 	if (!t)
 		return;
 	if (addr == q->main)
-		count_enqueue(skb, (__u64)READ(btf, list, qlen) + 1, t, btf);
+		count_enqueue(skb, (__u64)READ(btf, list, qlen) + 1, t, btf, 0);
 	else
 		count_requeue(t, addr == q->retry, (__u64)READ(btf, list, qlen) + 1);
 }
@@ -2004,7 +2147,25 @@ int BPF_PROG(fentry_audit_log_start, struct audit_context *actx, gfp_t gfp, int 
 SEC("fexit/audit_log_start")
 int BPF_PROG(fexit_audit_log_start, struct audit_context *actx, gfp_t gfp, int type, void *ret)
 {
-	on_log_start_ret(ret, actx, false);
+	on_log_start_ret(ret, actx, type, false);
+	return 0;
+}
+
+/* Without start_entry (fentry only). add_wait_queue_exclusive is rare
+ * outside audit (the scheduler's own waits and most others add their
+ * entries inline): one compare a call. */
+SEC("fentry/add_wait_queue_exclusive")
+int BPF_PROG(fentry_add_wait_queue_exclusive, struct wait_queue_head *wq_head)
+{
+	if ((__u64)wq_head == backlog_wait_addr)
+		on_backlog_wait_join();
+	return 0;
+}
+
+SEC("fexit/audit_receive")
+int BPF_PROG(fexit_audit_receive)
+{
+	on_receive_ret();
 	return 0;
 }
 
@@ -2150,7 +2311,7 @@ int BPF_KPROBE(kprobe_audit_log_start, struct audit_context *actx, gfp_t gfp, in
 SEC("kretprobe/audit_log_start")
 int BPF_KRETPROBE(kretprobe_audit_log_start, void *ret)
 {
-	on_log_start_ret(ret, NULL, true);
+	on_log_start_ret(ret, NULL, 0, true);
 	return 0;
 }
 

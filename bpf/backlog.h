@@ -270,10 +270,22 @@ struct rule_prog_stats {
  * the row is claimed; two CPUs seeing a new reason at once can claim two
  * rows with the same text, which user space adds up. msg is written last:
  * a row is in use once it is not 0. */
+/* What a loss's reason says about where the kernel lost the record
+ * (reason_stats.kind), from its text (kernel/audit.c, 4.18 .. 6.18). */
+enum reason_kind {
+	REASON_OTHER = 0,
+	/* audit_log_end's "rate limit exceeded": the record its entry
+	 * counted as queued was freed instead. */
+	REASON_RATE_LIMIT = 1,
+	/* audit_log_start's "backlog limit exceeded" and "out of memory in
+	 * audit_log_start": the call returns NULL, its record is lost. */
+	REASON_START = 2,
+};
+
 struct reason_stats {
 	__u64 msg;   /* the message's address */
 	__u64 count; /* losses with it */
-	__u8 rate_limit; /* audit_log_end's "rate limit exceeded" */
+	__u8 kind;   /* enum reason_kind */
 	char text[REASON_LEN];
 };
 

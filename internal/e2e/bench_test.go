@@ -91,7 +91,8 @@ func benchSelectedLoads() ([]string, map[string]int, error) {
 var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe", "bpftrace", "bpftrace-kfunc"}
 
 // benchFloorSets are the floor's other hook sets (floor's -set; issue 14):
-// S0 auditprof's hooks on 6.1 and 6.12 by default, S1 audit_log_end's
+// S0 auditprof's hooks on 6.1 and 6.12 with kprobes (and with fentry
+// before its audit_log_start entry was left out: S5), S1 audit_log_end's
 // entry, S2 that and netlink_unicast's exit, S3 audit_log_start's exit and
 // netlink_unicast's exit; S4, S5 and S6 are S0 less one per-record cost:
 // S4 with kauditd_send_multicast_skb's entry (once a main-queue record) in
@@ -504,11 +505,15 @@ func reportOverhead(b *testing.B, w io.Writer, kernelName string, modes, loads [
 			fmt.Fprintf(w, "    %s runs a round: %s\n", m, strings.Join(parts, ", "))
 		}
 		if load.name == "open" {
-			// The split against S0, auditprof's own hook set on these
-			// kernels, where it ran; the old set's floor is not the
-			// hooks auditprof attaches here.
+			// The split against auditprof's own hook set on these
+			// kernels, where it ran: S5 with fentry (no entry program
+			// on audit_log_start), S0 with kprobes; the old set's floor
+			// is not the hooks auditprof attaches here.
 			for _, m := range attach {
-				for _, f := range []string{"floor-" + m + "-S0", "floor-" + m} {
+				for _, f := range []string{"floor-" + m + "-S5", "floor-" + m + "-S0", "floor-" + m} {
+					if m != "fentry" && strings.HasSuffix(f, "-S5") {
+						continue
+					}
 					if !slices.Contains(modes, f) {
 						continue
 					}

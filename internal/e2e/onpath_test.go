@@ -51,11 +51,12 @@ var onPathMisses = map[string]offPathMiss{
 // and 3.8% (kprobe) of 6.1's guest time by TestProgramsCost, and left
 // 6.12's within its rounds' spread.
 const (
-	onPathWhy61 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.028 (fentry) and 1.064 (kprobe); " +
-		"of the programs' own time audit_log_start's exit (about 806 guest ns a run) and kauditd's three passes a record " +
+	onPathWhy61 = "empty programs on auditprof's hooks already cost 1.014-1.028 (fentry: the floor's set S0 in two runs, 8f60e74 and b57a1bc; " +
+		"S5, its hooks since audit_log_start's entry was left out, 1.017) and 1.050-1.064 (kprobe, S0); " +
+		"of the programs' own time audit_log_start's exit (about 845 guest ns a run with fentry) and kauditd's three passes a record " +
 		"(kauditd_send_queue's entry, about 178) are most; the goal would need fewer hooks a record and own work under a fentry budget of 310-420 ns a record (its S2 rounds' spread)"
-	onPathWhy612 = "empty programs on auditprof's hooks (the floor's set S0, 8f60e74) already cost 1.020 (fentry) and 1.047 (kprobe); " +
-		"audit_log_start's exit (about 800 guest ns a run) and audit_log_end's entry (about 590) are most of the programs' own time; " +
+	onPathWhy612 = "empty programs on auditprof's hooks already cost 1.020-1.021 (fentry: S0 in two runs, 8f60e74 and b57a1bc; S5 1.016) and 1.044-1.047 (kprobe, S0); " +
+		"audit_log_start's exit (about 835 guest ns a run with fentry) and audit_log_end's entry (about 600) are most of the programs' own time; " +
 		"the goal would need fewer hooks a record and own work under a fentry budget its S2 rounds only bound to about 40-1,050 ns a record"
 )
 

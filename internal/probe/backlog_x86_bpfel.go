@@ -178,12 +178,12 @@ type backlogQueueAddrs struct {
 }
 
 type backlogReasonStats struct {
-	_         structs.HostLayout
-	Msg       uint64
-	Count     uint64
-	RateLimit uint8
-	Text      [48]int8
-	_         [7]byte
+	_     structs.HostLayout
+	Msg   uint64
+	Count uint64
+	Kind  uint8
+	Text  [48]int8
+	_     [7]byte
 }
 
 type backlogRuleKey struct {
@@ -307,6 +307,9 @@ type backlogTaskState struct {
 	EndProcSlot   uint32
 	EndProgSlot   uint32
 	EndPending    uint32
+	StartLost     uint32
+	OpenAb        [2]uint64
+	FexitSeen     uint32
 	_             [4]byte
 	Outer         struct {
 		_            structs.HostLayout
@@ -345,85 +348,89 @@ type backlogTlSlot struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	backlogMapConsumerThreads             = "consumer_threads"
-	backlogMapConsumerTimes               = "consumer_times"
-	backlogMapInflight                    = "inflight"
-	backlogMapProcSlots                   = "proc_slots"
-	backlogMapProcs                       = "procs"
-	backlogMapProgSeen                    = "prog_seen"
-	backlogMapProgSlots                   = "prog_slots"
-	backlogMapProgs                       = "progs"
-	backlogMapReasons                     = "reasons"
-	backlogMapRuleProgSlots               = "rule_prog_slots"
-	backlogMapRuleProgs                   = "rule_progs"
-	backlogMapRuleSlots                   = "rule_slots"
-	backlogMapRules                       = "rules"
-	backlogMapSettingsLog                 = "settings_log"
-	backlogMapSlotClaims                  = "slot_claims"
-	backlogMapTaskStates                  = "task_states"
-	backlogMapTimeline                    = "timeline"
-	backlogMapTotals                      = "totals"
-	backlogMapWaitHist                    = "wait_hist"
-	backlogProgConsumerSchedSwitch        = "consumer_sched_switch"
-	backlogProgFentryAuditLogConfigChange = "fentry_audit_log_config_change"
-	backlogProgFentryAuditLogEnd          = "fentry_audit_log_end"
-	backlogProgFentryAuditLogLost         = "fentry_audit_log_lost"
-	backlogProgFentryAuditLogStart        = "fentry_audit_log_start"
-	backlogProgFentryKauditdHoldSkb       = "fentry_kauditd_hold_skb"
-	backlogProgFentryKauditdRetrySkb      = "fentry_kauditd_retry_skb"
-	backlogProgFentryKauditdSendQueue     = "fentry_kauditd_send_queue"
-	backlogProgFentryScheduleTimeout      = "fentry_schedule_timeout"
-	backlogProgFentrySkbQueueTail         = "fentry_skb_queue_tail"
-	backlogProgFexitAuditLogStart         = "fexit_audit_log_start"
-	backlogProgFexitKauditdHoldSkb        = "fexit_kauditd_hold_skb"
-	backlogProgFexitKauditdRetrySkb       = "fexit_kauditd_retry_skb"
-	backlogProgFexitKauditdSendQueue      = "fexit_kauditd_send_queue"
-	backlogProgFexitNetlinkUnicast        = "fexit_netlink_unicast"
-	backlogProgFexitScheduleTimeout       = "fexit_schedule_timeout"
-	backlogProgKprobeAuditLogConfigChange = "kprobe_audit_log_config_change"
-	backlogProgKprobeAuditLogEnd          = "kprobe_audit_log_end"
-	backlogProgKprobeAuditLogLost         = "kprobe_audit_log_lost"
-	backlogProgKprobeAuditLogStart        = "kprobe_audit_log_start"
-	backlogProgKprobeKauditdHoldSkb       = "kprobe_kauditd_hold_skb"
-	backlogProgKprobeKauditdRetrySkb      = "kprobe_kauditd_retry_skb"
-	backlogProgKprobeKauditdSendQueue     = "kprobe_kauditd_send_queue"
-	backlogProgKprobeScheduleTimeout      = "kprobe_schedule_timeout"
-	backlogProgKprobeSkbQueueTail         = "kprobe_skb_queue_tail"
-	backlogProgKretprobeAuditLogStart     = "kretprobe_audit_log_start"
-	backlogProgKretprobeKauditdHoldSkb    = "kretprobe_kauditd_hold_skb"
-	backlogProgKretprobeKauditdRetrySkb   = "kretprobe_kauditd_retry_skb"
-	backlogProgKretprobeKauditdSendQueue  = "kretprobe_kauditd_send_queue"
-	backlogProgKretprobeNetlinkUnicast    = "kretprobe_netlink_unicast"
-	backlogProgKretprobeScheduleTimeout   = "kretprobe_schedule_timeout"
-	backlogVarBucketNs                    = "bucket_ns"
-	backlogVarConsumerSinceNs             = "consumer_since_ns"
-	backlogVarConsumerTgid                = "consumer_tgid"
-	backlogVarCounting                    = "counting"
-	backlogVarDrain                       = "drain"
-	backlogVarEnqMain                     = "enq_main"
-	backlogVarEnqueueAtLogEnd             = "enqueue_at_log_end"
-	backlogVarFnKauditdHoldSkb            = "fn_kauditd_hold_skb"
-	backlogVarFnKauditdReholdSkb          = "fn_kauditd_rehold_skb"
-	backlogVarHaveTaskPtRegs              = "have_task_pt_regs"
-	backlogVarHold                        = "hold"
-	backlogVarKauditdPid                  = "kauditd_pid"
-	backlogVarProcMinAgeNs                = "proc_min_age_ns"
-	backlogVarProcNext                    = "proc_next"
-	backlogVarProcSlotsMax                = "proc_slots_max"
-	backlogVarProgNext                    = "prog_next"
-	backlogVarProgSlotsMax                = "prog_slots_max"
-	backlogVarQaddr                       = "qaddr"
-	backlogVarReasonNext                  = "reason_next"
-	backlogVarRuleNext                    = "rule_next"
-	backlogVarRuleProgNext                = "rule_prog_next"
-	backlogVarRuleProgSlotsMax            = "rule_prog_slots_max"
-	backlogVarRuleSlotsMax                = "rule_slots_max"
-	backlogVarSelfTgid                    = "self_tgid"
-	backlogVarSend                        = "send"
-	backlogVarSendExit                    = "send_exit"
-	backlogVarSettingsNext                = "settings_next"
-	backlogVarTimelineSlots               = "timeline_slots"
-	backlogVarUseTaskStorage              = "use_task_storage"
+	backlogMapConsumerThreads              = "consumer_threads"
+	backlogMapConsumerTimes                = "consumer_times"
+	backlogMapInflight                     = "inflight"
+	backlogMapProcSlots                    = "proc_slots"
+	backlogMapProcs                        = "procs"
+	backlogMapProgSeen                     = "prog_seen"
+	backlogMapProgSlots                    = "prog_slots"
+	backlogMapProgs                        = "progs"
+	backlogMapReasons                      = "reasons"
+	backlogMapRuleProgSlots                = "rule_prog_slots"
+	backlogMapRuleProgs                    = "rule_progs"
+	backlogMapRuleSlots                    = "rule_slots"
+	backlogMapRules                        = "rules"
+	backlogMapSettingsLog                  = "settings_log"
+	backlogMapSlotClaims                   = "slot_claims"
+	backlogMapTaskStates                   = "task_states"
+	backlogMapTimeline                     = "timeline"
+	backlogMapTotals                       = "totals"
+	backlogMapWaitHist                     = "wait_hist"
+	backlogProgConsumerSchedSwitch         = "consumer_sched_switch"
+	backlogProgFentryAddWaitQueueExclusive = "fentry_add_wait_queue_exclusive"
+	backlogProgFentryAuditLogConfigChange  = "fentry_audit_log_config_change"
+	backlogProgFentryAuditLogEnd           = "fentry_audit_log_end"
+	backlogProgFentryAuditLogLost          = "fentry_audit_log_lost"
+	backlogProgFentryAuditLogStart         = "fentry_audit_log_start"
+	backlogProgFentryKauditdHoldSkb        = "fentry_kauditd_hold_skb"
+	backlogProgFentryKauditdRetrySkb       = "fentry_kauditd_retry_skb"
+	backlogProgFentryKauditdSendQueue      = "fentry_kauditd_send_queue"
+	backlogProgFentryScheduleTimeout       = "fentry_schedule_timeout"
+	backlogProgFentrySkbQueueTail          = "fentry_skb_queue_tail"
+	backlogProgFexitAuditLogStart          = "fexit_audit_log_start"
+	backlogProgFexitAuditReceive           = "fexit_audit_receive"
+	backlogProgFexitKauditdHoldSkb         = "fexit_kauditd_hold_skb"
+	backlogProgFexitKauditdRetrySkb        = "fexit_kauditd_retry_skb"
+	backlogProgFexitKauditdSendQueue       = "fexit_kauditd_send_queue"
+	backlogProgFexitNetlinkUnicast         = "fexit_netlink_unicast"
+	backlogProgFexitScheduleTimeout        = "fexit_schedule_timeout"
+	backlogProgKprobeAuditLogConfigChange  = "kprobe_audit_log_config_change"
+	backlogProgKprobeAuditLogEnd           = "kprobe_audit_log_end"
+	backlogProgKprobeAuditLogLost          = "kprobe_audit_log_lost"
+	backlogProgKprobeAuditLogStart         = "kprobe_audit_log_start"
+	backlogProgKprobeKauditdHoldSkb        = "kprobe_kauditd_hold_skb"
+	backlogProgKprobeKauditdRetrySkb       = "kprobe_kauditd_retry_skb"
+	backlogProgKprobeKauditdSendQueue      = "kprobe_kauditd_send_queue"
+	backlogProgKprobeScheduleTimeout       = "kprobe_schedule_timeout"
+	backlogProgKprobeSkbQueueTail          = "kprobe_skb_queue_tail"
+	backlogProgKretprobeAuditLogStart      = "kretprobe_audit_log_start"
+	backlogProgKretprobeKauditdHoldSkb     = "kretprobe_kauditd_hold_skb"
+	backlogProgKretprobeKauditdRetrySkb    = "kretprobe_kauditd_retry_skb"
+	backlogProgKretprobeKauditdSendQueue   = "kretprobe_kauditd_send_queue"
+	backlogProgKretprobeNetlinkUnicast     = "kretprobe_netlink_unicast"
+	backlogProgKretprobeScheduleTimeout    = "kretprobe_schedule_timeout"
+	backlogVarBacklogWaitAddr              = "backlog_wait_addr"
+	backlogVarBucketNs                     = "bucket_ns"
+	backlogVarConsumerSinceNs              = "consumer_since_ns"
+	backlogVarConsumerTgid                 = "consumer_tgid"
+	backlogVarCounting                     = "counting"
+	backlogVarDrain                        = "drain"
+	backlogVarEnqMain                      = "enq_main"
+	backlogVarEnqueueAtLogEnd              = "enqueue_at_log_end"
+	backlogVarFnKauditdHoldSkb             = "fn_kauditd_hold_skb"
+	backlogVarFnKauditdReholdSkb           = "fn_kauditd_rehold_skb"
+	backlogVarHaveTaskPtRegs               = "have_task_pt_regs"
+	backlogVarHold                         = "hold"
+	backlogVarKauditdPid                   = "kauditd_pid"
+	backlogVarProcMinAgeNs                 = "proc_min_age_ns"
+	backlogVarProcNext                     = "proc_next"
+	backlogVarProcSlotsMax                 = "proc_slots_max"
+	backlogVarProgNext                     = "prog_next"
+	backlogVarProgSlotsMax                 = "prog_slots_max"
+	backlogVarQaddr                        = "qaddr"
+	backlogVarReasonNext                   = "reason_next"
+	backlogVarRuleNext                     = "rule_next"
+	backlogVarRuleProgNext                 = "rule_prog_next"
+	backlogVarRuleProgSlotsMax             = "rule_prog_slots_max"
+	backlogVarRuleSlotsMax                 = "rule_slots_max"
+	backlogVarSelfTgid                     = "self_tgid"
+	backlogVarSend                         = "send"
+	backlogVarSendExit                     = "send_exit"
+	backlogVarSettingsNext                 = "settings_next"
+	backlogVarStartEntry                   = "start_entry"
+	backlogVarTimelineSlots                = "timeline_slots"
+	backlogVarUseTaskStorage               = "use_task_storage"
 )
 
 // loadBacklog returns the embedded CollectionSpec for backlog.
@@ -468,37 +475,39 @@ type backlogSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogProgramSpecs struct {
-	ConsumerSchedSwitch        *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
-	FentryAuditLogConfigChange *ebpf.ProgramSpec `ebpf:"fentry_audit_log_config_change"`
-	FentryAuditLogEnd          *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart        *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_retry_skb"`
-	FentryKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout      *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail         *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart         *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb        *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdRetrySkb       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
-	FexitKauditdSendQueue      *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast        *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout       *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogConfigChange *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_config_change"`
-	KprobeAuditLogEnd          *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart        *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdRetrySkb      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_retry_skb"`
-	KprobeKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout      *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail         *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart     *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb    *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdRetrySkb   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
-	KretprobeKauditdSendQueue  *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast    *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout   *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
+	ConsumerSchedSwitch         *ebpf.ProgramSpec `ebpf:"consumer_sched_switch"`
+	FentryAddWaitQueueExclusive *ebpf.ProgramSpec `ebpf:"fentry_add_wait_queue_exclusive"`
+	FentryAuditLogConfigChange  *ebpf.ProgramSpec `ebpf:"fentry_audit_log_config_change"`
+	FentryAuditLogEnd           *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost          *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart         *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb        *ebpf.ProgramSpec `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb       *ebpf.ProgramSpec `ebpf:"fentry_kauditd_retry_skb"`
+	FentryKauditdSendQueue      *ebpf.ProgramSpec `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout       *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail          *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart          *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
+	FexitAuditReceive           *ebpf.ProgramSpec `ebpf:"fexit_audit_receive"`
+	FexitKauditdHoldSkb         *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb        *ebpf.ProgramSpec `ebpf:"fexit_kauditd_retry_skb"`
+	FexitKauditdSendQueue       *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast         *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout        *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogConfigChange  *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_config_change"`
+	KprobeAuditLogEnd           *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost          *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart         *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb        *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb       *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_retry_skb"`
+	KprobeKauditdSendQueue      *ebpf.ProgramSpec `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout       *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail          *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart      *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb     *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb    *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_retry_skb"`
+	KretprobeKauditdSendQueue   *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast     *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout    *ebpf.ProgramSpec `ebpf:"kretprobe_schedule_timeout"`
 }
 
 // backlogMapSpecs contains maps before they are loaded into the kernel.
@@ -530,6 +539,7 @@ type backlogMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type backlogVariableSpecs struct {
+	BacklogWaitAddr    *ebpf.VariableSpec `ebpf:"backlog_wait_addr"`
 	BucketNs           *ebpf.VariableSpec `ebpf:"bucket_ns"`
 	ConsumerSinceNs    *ebpf.VariableSpec `ebpf:"consumer_since_ns"`
 	ConsumerTgid       *ebpf.VariableSpec `ebpf:"consumer_tgid"`
@@ -557,6 +567,7 @@ type backlogVariableSpecs struct {
 	Send               *ebpf.VariableSpec `ebpf:"send"`
 	SendExit           *ebpf.VariableSpec `ebpf:"send_exit"`
 	SettingsNext       *ebpf.VariableSpec `ebpf:"settings_next"`
+	StartEntry         *ebpf.VariableSpec `ebpf:"start_entry"`
 	TimelineSlots      *ebpf.VariableSpec `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.VariableSpec `ebpf:"use_task_storage"`
 }
@@ -630,6 +641,7 @@ func (m *backlogMaps) Close() error {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogVariables struct {
+	BacklogWaitAddr    *ebpf.Variable `ebpf:"backlog_wait_addr"`
 	BucketNs           *ebpf.Variable `ebpf:"bucket_ns"`
 	ConsumerSinceNs    *ebpf.Variable `ebpf:"consumer_since_ns"`
 	ConsumerTgid       *ebpf.Variable `ebpf:"consumer_tgid"`
@@ -657,6 +669,7 @@ type backlogVariables struct {
 	Send               *ebpf.Variable `ebpf:"send"`
 	SendExit           *ebpf.Variable `ebpf:"send_exit"`
 	SettingsNext       *ebpf.Variable `ebpf:"settings_next"`
+	StartEntry         *ebpf.Variable `ebpf:"start_entry"`
 	TimelineSlots      *ebpf.Variable `ebpf:"timeline_slots"`
 	UseTaskStorage     *ebpf.Variable `ebpf:"use_task_storage"`
 }
@@ -665,42 +678,45 @@ type backlogVariables struct {
 //
 // It can be passed to loadBacklogObjects or ebpf.CollectionSpec.LoadAndAssign.
 type backlogPrograms struct {
-	ConsumerSchedSwitch        *ebpf.Program `ebpf:"consumer_sched_switch"`
-	FentryAuditLogConfigChange *ebpf.Program `ebpf:"fentry_audit_log_config_change"`
-	FentryAuditLogEnd          *ebpf.Program `ebpf:"fentry_audit_log_end"`
-	FentryAuditLogLost         *ebpf.Program `ebpf:"fentry_audit_log_lost"`
-	FentryAuditLogStart        *ebpf.Program `ebpf:"fentry_audit_log_start"`
-	FentryKauditdHoldSkb       *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
-	FentryKauditdRetrySkb      *ebpf.Program `ebpf:"fentry_kauditd_retry_skb"`
-	FentryKauditdSendQueue     *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
-	FentryScheduleTimeout      *ebpf.Program `ebpf:"fentry_schedule_timeout"`
-	FentrySkbQueueTail         *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
-	FexitAuditLogStart         *ebpf.Program `ebpf:"fexit_audit_log_start"`
-	FexitKauditdHoldSkb        *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
-	FexitKauditdRetrySkb       *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
-	FexitKauditdSendQueue      *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
-	FexitNetlinkUnicast        *ebpf.Program `ebpf:"fexit_netlink_unicast"`
-	FexitScheduleTimeout       *ebpf.Program `ebpf:"fexit_schedule_timeout"`
-	KprobeAuditLogConfigChange *ebpf.Program `ebpf:"kprobe_audit_log_config_change"`
-	KprobeAuditLogEnd          *ebpf.Program `ebpf:"kprobe_audit_log_end"`
-	KprobeAuditLogLost         *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
-	KprobeAuditLogStart        *ebpf.Program `ebpf:"kprobe_audit_log_start"`
-	KprobeKauditdHoldSkb       *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
-	KprobeKauditdRetrySkb      *ebpf.Program `ebpf:"kprobe_kauditd_retry_skb"`
-	KprobeKauditdSendQueue     *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
-	KprobeScheduleTimeout      *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
-	KprobeSkbQueueTail         *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
-	KretprobeAuditLogStart     *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
-	KretprobeKauditdHoldSkb    *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
-	KretprobeKauditdRetrySkb   *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
-	KretprobeKauditdSendQueue  *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
-	KretprobeNetlinkUnicast    *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
-	KretprobeScheduleTimeout   *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
+	ConsumerSchedSwitch         *ebpf.Program `ebpf:"consumer_sched_switch"`
+	FentryAddWaitQueueExclusive *ebpf.Program `ebpf:"fentry_add_wait_queue_exclusive"`
+	FentryAuditLogConfigChange  *ebpf.Program `ebpf:"fentry_audit_log_config_change"`
+	FentryAuditLogEnd           *ebpf.Program `ebpf:"fentry_audit_log_end"`
+	FentryAuditLogLost          *ebpf.Program `ebpf:"fentry_audit_log_lost"`
+	FentryAuditLogStart         *ebpf.Program `ebpf:"fentry_audit_log_start"`
+	FentryKauditdHoldSkb        *ebpf.Program `ebpf:"fentry_kauditd_hold_skb"`
+	FentryKauditdRetrySkb       *ebpf.Program `ebpf:"fentry_kauditd_retry_skb"`
+	FentryKauditdSendQueue      *ebpf.Program `ebpf:"fentry_kauditd_send_queue"`
+	FentryScheduleTimeout       *ebpf.Program `ebpf:"fentry_schedule_timeout"`
+	FentrySkbQueueTail          *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
+	FexitAuditLogStart          *ebpf.Program `ebpf:"fexit_audit_log_start"`
+	FexitAuditReceive           *ebpf.Program `ebpf:"fexit_audit_receive"`
+	FexitKauditdHoldSkb         *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
+	FexitKauditdRetrySkb        *ebpf.Program `ebpf:"fexit_kauditd_retry_skb"`
+	FexitKauditdSendQueue       *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
+	FexitNetlinkUnicast         *ebpf.Program `ebpf:"fexit_netlink_unicast"`
+	FexitScheduleTimeout        *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAuditLogConfigChange  *ebpf.Program `ebpf:"kprobe_audit_log_config_change"`
+	KprobeAuditLogEnd           *ebpf.Program `ebpf:"kprobe_audit_log_end"`
+	KprobeAuditLogLost          *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
+	KprobeAuditLogStart         *ebpf.Program `ebpf:"kprobe_audit_log_start"`
+	KprobeKauditdHoldSkb        *ebpf.Program `ebpf:"kprobe_kauditd_hold_skb"`
+	KprobeKauditdRetrySkb       *ebpf.Program `ebpf:"kprobe_kauditd_retry_skb"`
+	KprobeKauditdSendQueue      *ebpf.Program `ebpf:"kprobe_kauditd_send_queue"`
+	KprobeScheduleTimeout       *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
+	KprobeSkbQueueTail          *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
+	KretprobeAuditLogStart      *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
+	KretprobeKauditdHoldSkb     *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
+	KretprobeKauditdRetrySkb    *ebpf.Program `ebpf:"kretprobe_kauditd_retry_skb"`
+	KretprobeKauditdSendQueue   *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
+	KretprobeNetlinkUnicast     *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
+	KretprobeScheduleTimeout    *ebpf.Program `ebpf:"kretprobe_schedule_timeout"`
 }
 
 func (p *backlogPrograms) Close() error {
 	return _BacklogClose(
 		p.ConsumerSchedSwitch,
+		p.FentryAddWaitQueueExclusive,
 		p.FentryAuditLogConfigChange,
 		p.FentryAuditLogEnd,
 		p.FentryAuditLogLost,
@@ -711,6 +727,7 @@ func (p *backlogPrograms) Close() error {
 		p.FentryScheduleTimeout,
 		p.FentrySkbQueueTail,
 		p.FexitAuditLogStart,
+		p.FexitAuditReceive,
 		p.FexitKauditdHoldSkb,
 		p.FexitKauditdRetrySkb,
 		p.FexitKauditdSendQueue,

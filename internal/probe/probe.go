@@ -45,6 +45,11 @@ type attachPoint struct {
 	// PassExit: the exit program is attached only where sendExit says
 	// the programs need it (kauditd_send_queue's).
 	PassExit bool
+	// StartEntry: the entry program is attached only where startEntry
+	// says the programs need it (audit_log_start's); Join: the point is
+	// attached only where they do not (the hooks that replace it).
+	StartEntry bool
+	Join       bool
 	// What the point measures, for error messages.
 	What string
 }
@@ -65,7 +70,7 @@ const (
 )
 
 var attachPoints = []attachPoint{
-	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, What: "records, producers, rules and backlog waits"},
+	{Symbol: "audit_log_start", Required: true, Entry: true, Exit: true, StartEntry: true, What: "records, producers, rules and backlog waits"},
 	{Symbol: "audit_log_lost", Required: true, Entry: true, What: "lost records and their reasons"},
 	{Symbol: "audit_log_end", Required: true, Entry: true, Enqueue: enqueueLogEnd, What: "enqueues, record sizes and queue depth"},
 	{Symbol: "skb_queue_tail", Required: true, Entry: true, Enqueue: enqueueQueueTail, What: "enqueues, record sizes and queue depth"},
@@ -74,6 +79,10 @@ var attachPoints = []attachPoint{
 	{Symbol: "kauditd_hold_skb", Entry: true, Exit: true, What: "records kauditd frees without counting them lost"},
 	{Symbol: "kauditd_retry_skb", Entry: true, Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd moves to its retry queue"},
 	{Symbol: "netlink_unicast", Exit: true, Enqueue: enqueueLogEnd, What: "records kauditd hands to auditd, when it hands them"},
+	// Without audit_log_start's entry (fentry): where a call's backlog wait
+	// begins, and audit_receive's penalty sleep, which is not one.
+	{Symbol: "add_wait_queue_exclusive", Required: true, Entry: true, Join: true, What: "backlog waits (audit_log_start's fexit alone)"},
+	{Symbol: "audit_receive", Required: true, Exit: true, Join: true, What: "audit_receive's penalty sleep, told from backlog waits (audit_log_start's fexit alone)"},
 	// A BTF function in Debian's 6.1 and 6.12 (its callers, the AUDIT_SET
 	// setters, are inlined); never inlined in Ubuntu's 4.4 to 6.8 builds.
 	{Symbol: "audit_log_config_change", Entry: true, What: "who changed the audit settings, and when"},
@@ -316,7 +325,7 @@ var queueSymbols = []string{"audit_queue", "audit_retry_queue", "audit_hold_queu
 // programs compare pointers with, and whether audit_log_end has a .part
 // clone (clones).
 func kernelSymbols() (syms map[string]uint64, clones map[string]bool, err error) {
-	names := append([]string{"kauditd_rehold_skb"}, queueSymbols...)
+	names := append([]string{"kauditd_rehold_skb", "audit_backlog_wait"}, queueSymbols...)
 	for _, ap := range attachPoints {
 		names = append(names, ap.Symbol)
 	}
@@ -408,13 +417,18 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		return ok
 	}
 	passExit := sendExit(enq, opts, have("kauditd_hold_skb") && have("kauditd_retry_skb"))
+	withEntry := startEntry(mode, syms, have, enq)
 	for _, ap := range attachPoints {
 		if ap.Enqueue != enqueueAny && ap.Enqueue != enq {
 			continue
 		}
+		if ap.Join && withEntry {
+			continue
+		}
 		present := have(ap.Symbol)
 		for _, exit := range []bool{false, true} {
-			if (exit && !ap.Exit) || (!exit && !ap.Entry) || (exit && ap.PassExit && !passExit) {
+			if (exit && !ap.Exit) || (!exit && !ap.Entry) || (exit && ap.PassExit && !passExit) ||
+				(!exit && ap.StartEntry && !withEntry) {
 				continue
 			}
 			name := progName(mode, exit, ap.Symbol)
@@ -454,6 +468,8 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		"fn_kauditd_rehold_skb": syms["kauditd_rehold_skb"],
 		"enqueue_at_log_end":    enq == enqueueLogEnd,
 		"send_exit":             passExit,
+		"start_entry":           withEntry,
+		"backlog_wait_addr":     syms["audit_backlog_wait"],
 		"have_task_pt_regs":     features.HaveProgramHelper(ebpf.Kprobe, asm.FnTaskPtRegs) == nil, // shared by tracing programs; no probe for those
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -472,6 +488,20 @@ func collectionSpec(opts Options, mode Mode, syms map[string]uint64, enq enqueue
 		return nil, nil, err
 	}
 	return spec, points, nil
+}
+
+// startEntry says whether audit_log_start's entry program is needed: with
+// kprobes (a kretprobe has only the return value: its entry keeps the
+// arguments), and with fentry where what replaces it cannot be used:
+// audit_backlog_wait's address (a data symbol: CONFIG_KALLSYMS_ALL) to
+// tell a backlog wait's add_wait_queue_exclusive, audit_receive to tell
+// its penalty sleep, and the enqueue at audit_log_end, where a buffer
+// whose start's return fexit missed shows (returns_missed). Without it,
+// fexit opens the call from its arguments and a record costs one program
+// run less (issue 14).
+func startEntry(mode Mode, syms map[string]uint64, have func(string) bool, enq enqueueHook) bool {
+	return mode != ModeFentry || enq != enqueueLogEnd || syms["audit_backlog_wait"] == 0 ||
+		!have("add_wait_queue_exclusive") || !have("audit_receive")
 }
 
 // sendExit says whether kauditd_send_queue's exit program is needed: with

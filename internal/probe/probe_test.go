@@ -170,6 +170,36 @@ func TestSendExit(t *testing.T) {
 	}
 }
 
+// TestStartEntry: audit_log_start's entry program is needed with kprobes,
+// and with fentry where what replaces it cannot be used (no
+// audit_backlog_wait address, either function missing from BTF, or the
+// enqueue on skb_queue_tail).
+func TestStartEntry(t *testing.T) {
+	all := func(string) bool { return true }
+	noReceive := func(s string) bool { return s != "audit_receive" }
+	noJoin := func(s string) bool { return s != "add_wait_queue_exclusive" }
+	addr := map[string]uint64{"audit_backlog_wait": 0xffffffff81000000}
+	for _, c := range []struct {
+		mode Mode
+		syms map[string]uint64
+		have func(string) bool
+		enq  enqueueHook
+		want bool
+	}{
+		{ModeFentry, addr, all, enqueueLogEnd, false},
+		{ModeKprobe, addr, all, enqueueLogEnd, true},
+		{ModeFentry, map[string]uint64{}, all, enqueueLogEnd, true},
+		{ModeFentry, addr, noReceive, enqueueLogEnd, true},
+		{ModeFentry, addr, noJoin, enqueueLogEnd, true},
+		{ModeFentry, addr, all, enqueueQueueTail, true},
+	} {
+		if got := startEntry(c.mode, c.syms, c.have, c.enq); got != c.want {
+			t.Errorf("startEntry(%s, audit_backlog_wait %#x, audit_receive %v, add_wait_queue_exclusive %v, enqueue at %s) = %v",
+				c.mode, c.syms["audit_backlog_wait"], c.have("audit_receive"), c.have("add_wait_queue_exclusive"), enqueueName(c.enq), got)
+		}
+	}
+}
+
 func checkFentrySpec(t *testing.T, spec *ebpf.CollectionSpec, points []profile.AttachPoint) {
 	t.Helper()
 	for _, pt := range points {

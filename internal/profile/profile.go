@@ -400,7 +400,9 @@ type Overflows struct {
 	// RecursionMisses sums the programs' recursion misses: events skipped.
 	RecursionMisses uint64 `json:"recursion_misses"`
 	// ReturnsMissed counts audit_log_start calls whose return no program
-	// saw (the task began another first): records not counted. Kernels
+	// saw (the task began another first or, with audit_log_start's fexit
+	// alone, ended a buffer whose start it did not see return): records
+	// not counted. Kernels
 	// since 5.12 (commit e21aa341785c) make calls inside a replaced
 	// trampoline return past its fexit programs, so another BPF program
 	// attaching to or detaching from audit_log_start during a recording

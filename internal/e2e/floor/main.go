@@ -27,7 +27,8 @@ type hook struct {
 // hookSets are the sets -set chooses. old (the default) is auditprof's old
 // attach points (internal/probe's attachPoints before issue 14) with the
 // exit side where auditprof had one. S0 is auditprof's hook set on 6.1 and
-// 6.12 by default (enqueue at audit_log_end); S1, S2 and S3 are issue 14's
+// 6.12 with kprobes (enqueue at audit_log_end), and was with fentry until
+// audit_log_start's entry was left out there (S5 now); S1, S2 and S3 are issue 14's
 // candidate designs (one hook, two hooks at the end, two at the start).
 // S4, S5 and S6 are S0 less one per-record cost each: S4 hooks
 // kauditd_send_multicast_skb, the main pass's skb_hook (once a record
