@@ -985,6 +985,31 @@ static __always_inline struct task_state *task_get(bool create)
 	return task_get_of(create, NULL, false);
 }
 
+/* task_make returns the current task's state, made when missing (task as
+ * in task_get_of); one that cannot be made counts in inflight_overflow. */
+static __always_inline struct task_state *task_make(struct task_struct *task, bool have_task)
+{
+	struct task_state *ts = task_get_of(true, task, have_task);
+
+	if (!ts) {
+		struct counters *t = get_totals();
+
+		if (t)
+			t->inflight_overflow++;
+	}
+	return ts;
+}
+
+/* call_open opens the task's call state, with no wait yet. */
+static __always_inline void call_open(struct task_state *ts)
+{
+	ts->call.start_ns = 0;
+	ts->call.wait_jiffies = 0;
+	ts->call.sleep_timeout = 0;
+	ts->call.sleeps = 0;
+	ts->call.active = 1;
+}
+
 /* task_done ends the call's state; a call it interrupted resumes. The
  * state itself stays, in task storage and in the fallback hash alike. */
 static __always_inline void task_done(struct task_state *ts)
@@ -1033,14 +1058,9 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 
 	if (!counting)
 		return;
-	ts = task_get(true);
-	if (!ts) {
-		struct counters *t = get_totals();
-
-		if (t)
-			t->inflight_overflow++;
+	ts = task_make(NULL, false);
+	if (!ts)
 		return;
-	}
 	if (ts->call.active && ts->resumed) {
 		/* A resumed outer call's return was missed after all: it was
 		 * counted in returns_missed when the nested call began. */
@@ -1056,14 +1076,10 @@ static __always_inline void on_log_start(struct audit_context *ctx, int type)
 		ts->outer = ts->call;
 		ts->outer_saved = 1;
 	}
+	call_open(ts);
 	ts->call.ctx = (__u64)ctx;
 	ts->call.type = type;
-	ts->call.start_ns = 0;
-	ts->call.wait_jiffies = 0;
-	ts->call.sleep_timeout = 0;
 	ts->call.lost = 0;
-	ts->call.sleeps = 0;
-	ts->call.active = 1;
 	ts->end_pending = 0;
 }
 
@@ -1128,21 +1144,9 @@ static __always_inline void on_backlog_wait_join(void)
 
 	if (!counting)
 		return;
-	ts = task_get(true);
-	if (!ts) {
-		struct counters *t = get_totals();
-
-		if (t)
-			t->inflight_overflow++;
-		return;
-	}
-	if (ts->call.active)
-		return;
-	ts->call.start_ns = 0;
-	ts->call.wait_jiffies = 0;
-	ts->call.sleep_timeout = 0;
-	ts->call.sleeps = 0;
-	ts->call.active = 1;
+	ts = task_make(NULL, false);
+	if (ts && !ts->call.active)
+		call_open(ts);
 }
 
 /* audit_receive's return, without start_entry: a state its penalty sleep
@@ -1190,18 +1194,11 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		 * the two calls apart (task_state.outer). */
 		if (!counting)
 			return;
-		ts = task_get_of(true, task, true);
-		if (!ts) {
-			t->inflight_overflow++;
+		ts = task_make(task, true);
+		if (!ts)
 			return;
-		}
-		if (!ts->call.active) {
-			ts->call.start_ns = 0;
-			ts->call.wait_jiffies = 0;
-			ts->call.sleep_timeout = 0;
-			ts->call.sleeps = 0;
-			ts->call.active = 1;
-		}
+		if (!ts->call.active)
+			call_open(ts);
 		ts->call.ctx = (__u64)btf_ctx;
 		ts->call.type = type;
 		ts->call.lost = ts->start_lost;
