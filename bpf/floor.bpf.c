@@ -34,6 +34,8 @@ enum floor_slot {
 	FLOOR_LOG_END,
 	FLOOR_UNICAST_RET,
 	FLOOR_MULTICAST,
+	FLOOR_WAIT_JOIN,
+	FLOOR_RECEIVE_RET,
 	FLOOR_SLOTS,
 };
 
@@ -69,6 +71,8 @@ FLOOR("fexit/kauditd_hold_skb", fexit_kauditd_hold_skb, FLOOR_HOLD_SKB_RET)
 FLOOR("fentry/audit_log_end", fentry_audit_log_end, FLOOR_LOG_END)
 FLOOR("fexit/netlink_unicast", fexit_netlink_unicast, FLOOR_UNICAST_RET)
 FLOOR("fentry/kauditd_send_multicast_skb", fentry_kauditd_send_multicast_skb, FLOOR_MULTICAST)
+FLOOR("fentry/add_wait_queue_exclusive", fentry_add_wait_queue_exclusive, FLOOR_WAIT_JOIN)
+FLOOR("fexit/audit_receive", fexit_audit_receive, FLOOR_RECEIVE_RET)
 
 FLOOR("kprobe/audit_log_start", kprobe_audit_log_start, FLOOR_LOG_START)
 FLOOR("kretprobe/audit_log_start", kretprobe_audit_log_start, FLOOR_LOG_START_RET)
@@ -83,3 +87,5 @@ FLOOR("kretprobe/kauditd_hold_skb", kretprobe_kauditd_hold_skb, FLOOR_HOLD_SKB_R
 FLOOR("kprobe/audit_log_end", kprobe_audit_log_end, FLOOR_LOG_END)
 FLOOR("kretprobe/netlink_unicast", kretprobe_netlink_unicast, FLOOR_UNICAST_RET)
 FLOOR("kprobe/kauditd_send_multicast_skb", kprobe_kauditd_send_multicast_skb, FLOOR_MULTICAST)
+FLOOR("kprobe/add_wait_queue_exclusive", kprobe_add_wait_queue_exclusive, FLOOR_WAIT_JOIN)
+FLOOR("kretprobe/audit_receive", kretprobe_audit_receive, FLOOR_RECEIVE_RET)

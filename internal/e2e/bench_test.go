@@ -591,7 +591,7 @@ var floorSlotNames = []string{
 	"audit_log_start", "audit_log_start ret", "audit_log_lost", "skb_queue_tail",
 	"schedule_timeout", "schedule_timeout ret", "kauditd_send_queue", "kauditd_send_queue ret",
 	"kauditd_hold_skb", "kauditd_hold_skb ret", "audit_log_end", "netlink_unicast ret",
-	"kauditd_send_multicast_skb",
+	"kauditd_send_multicast_skb", "add_wait_queue_exclusive", "audit_receive ret",
 }
 
 const (

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	floorMapRuns                           = "runs"
+	floorProgFentryAddWaitQueueExclusive   = "fentry_add_wait_queue_exclusive"
 	floorProgFentryAuditLogEnd             = "fentry_audit_log_end"
 	floorProgFentryAuditLogLost            = "fentry_audit_log_lost"
 	floorProgFentryAuditLogStart           = "fentry_audit_log_start"
@@ -26,10 +27,12 @@ const (
 	floorProgFentryScheduleTimeout         = "fentry_schedule_timeout"
 	floorProgFentrySkbQueueTail            = "fentry_skb_queue_tail"
 	floorProgFexitAuditLogStart            = "fexit_audit_log_start"
+	floorProgFexitAuditReceive             = "fexit_audit_receive"
 	floorProgFexitKauditdHoldSkb           = "fexit_kauditd_hold_skb"
 	floorProgFexitKauditdSendQueue         = "fexit_kauditd_send_queue"
 	floorProgFexitNetlinkUnicast           = "fexit_netlink_unicast"
 	floorProgFexitScheduleTimeout          = "fexit_schedule_timeout"
+	floorProgKprobeAddWaitQueueExclusive   = "kprobe_add_wait_queue_exclusive"
 	floorProgKprobeAuditLogEnd             = "kprobe_audit_log_end"
 	floorProgKprobeAuditLogLost            = "kprobe_audit_log_lost"
 	floorProgKprobeAuditLogStart           = "kprobe_audit_log_start"
@@ -39,6 +42,7 @@ const (
 	floorProgKprobeScheduleTimeout         = "kprobe_schedule_timeout"
 	floorProgKprobeSkbQueueTail            = "kprobe_skb_queue_tail"
 	floorProgKretprobeAuditLogStart        = "kretprobe_audit_log_start"
+	floorProgKretprobeAuditReceive         = "kretprobe_audit_receive"
 	floorProgKretprobeKauditdHoldSkb       = "kretprobe_kauditd_hold_skb"
 	floorProgKretprobeKauditdSendQueue     = "kretprobe_kauditd_send_queue"
 	floorProgKretprobeNetlinkUnicast       = "kretprobe_netlink_unicast"
@@ -87,6 +91,7 @@ type floorSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type floorProgramSpecs struct {
+	FentryAddWaitQueueExclusive   *ebpf.ProgramSpec `ebpf:"fentry_add_wait_queue_exclusive"`
 	FentryAuditLogEnd             *ebpf.ProgramSpec `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost            *ebpf.ProgramSpec `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart           *ebpf.ProgramSpec `ebpf:"fentry_audit_log_start"`
@@ -96,10 +101,12 @@ type floorProgramSpecs struct {
 	FentryScheduleTimeout         *ebpf.ProgramSpec `ebpf:"fentry_schedule_timeout"`
 	FentrySkbQueueTail            *ebpf.ProgramSpec `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart            *ebpf.ProgramSpec `ebpf:"fexit_audit_log_start"`
+	FexitAuditReceive             *ebpf.ProgramSpec `ebpf:"fexit_audit_receive"`
 	FexitKauditdHoldSkb           *ebpf.ProgramSpec `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdSendQueue         *ebpf.ProgramSpec `ebpf:"fexit_kauditd_send_queue"`
 	FexitNetlinkUnicast           *ebpf.ProgramSpec `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout          *ebpf.ProgramSpec `ebpf:"fexit_schedule_timeout"`
+	KprobeAddWaitQueueExclusive   *ebpf.ProgramSpec `ebpf:"kprobe_add_wait_queue_exclusive"`
 	KprobeAuditLogEnd             *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost            *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart           *ebpf.ProgramSpec `ebpf:"kprobe_audit_log_start"`
@@ -109,6 +116,7 @@ type floorProgramSpecs struct {
 	KprobeScheduleTimeout         *ebpf.ProgramSpec `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbQueueTail            *ebpf.ProgramSpec `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart        *ebpf.ProgramSpec `ebpf:"kretprobe_audit_log_start"`
+	KretprobeAuditReceive         *ebpf.ProgramSpec `ebpf:"kretprobe_audit_receive"`
 	KretprobeKauditdHoldSkb       *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdSendQueue     *ebpf.ProgramSpec `ebpf:"kretprobe_kauditd_send_queue"`
 	KretprobeNetlinkUnicast       *ebpf.ProgramSpec `ebpf:"kretprobe_netlink_unicast"`
@@ -167,6 +175,7 @@ type floorVariables struct {
 //
 // It can be passed to loadFloorObjects or ebpf.CollectionSpec.LoadAndAssign.
 type floorPrograms struct {
+	FentryAddWaitQueueExclusive   *ebpf.Program `ebpf:"fentry_add_wait_queue_exclusive"`
 	FentryAuditLogEnd             *ebpf.Program `ebpf:"fentry_audit_log_end"`
 	FentryAuditLogLost            *ebpf.Program `ebpf:"fentry_audit_log_lost"`
 	FentryAuditLogStart           *ebpf.Program `ebpf:"fentry_audit_log_start"`
@@ -176,10 +185,12 @@ type floorPrograms struct {
 	FentryScheduleTimeout         *ebpf.Program `ebpf:"fentry_schedule_timeout"`
 	FentrySkbQueueTail            *ebpf.Program `ebpf:"fentry_skb_queue_tail"`
 	FexitAuditLogStart            *ebpf.Program `ebpf:"fexit_audit_log_start"`
+	FexitAuditReceive             *ebpf.Program `ebpf:"fexit_audit_receive"`
 	FexitKauditdHoldSkb           *ebpf.Program `ebpf:"fexit_kauditd_hold_skb"`
 	FexitKauditdSendQueue         *ebpf.Program `ebpf:"fexit_kauditd_send_queue"`
 	FexitNetlinkUnicast           *ebpf.Program `ebpf:"fexit_netlink_unicast"`
 	FexitScheduleTimeout          *ebpf.Program `ebpf:"fexit_schedule_timeout"`
+	KprobeAddWaitQueueExclusive   *ebpf.Program `ebpf:"kprobe_add_wait_queue_exclusive"`
 	KprobeAuditLogEnd             *ebpf.Program `ebpf:"kprobe_audit_log_end"`
 	KprobeAuditLogLost            *ebpf.Program `ebpf:"kprobe_audit_log_lost"`
 	KprobeAuditLogStart           *ebpf.Program `ebpf:"kprobe_audit_log_start"`
@@ -189,6 +200,7 @@ type floorPrograms struct {
 	KprobeScheduleTimeout         *ebpf.Program `ebpf:"kprobe_schedule_timeout"`
 	KprobeSkbQueueTail            *ebpf.Program `ebpf:"kprobe_skb_queue_tail"`
 	KretprobeAuditLogStart        *ebpf.Program `ebpf:"kretprobe_audit_log_start"`
+	KretprobeAuditReceive         *ebpf.Program `ebpf:"kretprobe_audit_receive"`
 	KretprobeKauditdHoldSkb       *ebpf.Program `ebpf:"kretprobe_kauditd_hold_skb"`
 	KretprobeKauditdSendQueue     *ebpf.Program `ebpf:"kretprobe_kauditd_send_queue"`
 	KretprobeNetlinkUnicast       *ebpf.Program `ebpf:"kretprobe_netlink_unicast"`
@@ -197,6 +209,7 @@ type floorPrograms struct {
 
 func (p *floorPrograms) Close() error {
 	return _FloorClose(
+		p.FentryAddWaitQueueExclusive,
 		p.FentryAuditLogEnd,
 		p.FentryAuditLogLost,
 		p.FentryAuditLogStart,
@@ -206,10 +219,12 @@ func (p *floorPrograms) Close() error {
 		p.FentryScheduleTimeout,
 		p.FentrySkbQueueTail,
 		p.FexitAuditLogStart,
+		p.FexitAuditReceive,
 		p.FexitKauditdHoldSkb,
 		p.FexitKauditdSendQueue,
 		p.FexitNetlinkUnicast,
 		p.FexitScheduleTimeout,
+		p.KprobeAddWaitQueueExclusive,
 		p.KprobeAuditLogEnd,
 		p.KprobeAuditLogLost,
 		p.KprobeAuditLogStart,
@@ -219,6 +234,7 @@ func (p *floorPrograms) Close() error {
 		p.KprobeScheduleTimeout,
 		p.KprobeSkbQueueTail,
 		p.KretprobeAuditLogStart,
+		p.KretprobeAuditReceive,
 		p.KretprobeKauditdHoldSkb,
 		p.KretprobeKauditdSendQueue,
 		p.KretprobeNetlinkUnicast,

@@ -30,11 +30,13 @@ type hook struct {
 // 6.12 with kprobes (enqueue at audit_log_end), and was with fentry until
 // audit_log_start's entry was left out there (S5 now); S1, S2 and S3 are issue 14's
 // candidate designs (one hook, two hooks at the end, two at the start).
-// S4, S5 and S6 are S0 less one per-record cost each: S4 hooks
+// S4, S5 and S6 are S0 less one per-record cost each (fromS0): S4 hooks
 // kauditd_send_multicast_skb, the main pass's skb_hook (once a record
 // kauditd takes off audit_queue), instead of kauditd_send_queue (once a
 // pass: 6.1's kauditd makes three a wake, about a wake a record); S5 drops
-// audit_log_start's entry (its exit alone); S6 both.
+// audit_log_start's entry (its exit alone) and adds the two hooks that
+// replace it (a backlog wait's join, audit_receive's exit: not a record's),
+// fentry's set since; S6 both.
 var hookSets = map[string][]hook{
 	"old": {
 		{symbol: "audit_log_start", exit: true},
@@ -52,30 +54,6 @@ var hookSets = map[string][]hook{
 		{symbol: "schedule_timeout", exit: true},
 		{symbol: "audit_log_lost"},
 	},
-	"S4": {
-		{symbol: "audit_log_start", exit: true},
-		{symbol: "audit_log_end"},
-		{symbol: "netlink_unicast", exit: true, noEntry: true},
-		{symbol: "kauditd_send_multicast_skb"},
-		{symbol: "schedule_timeout", exit: true},
-		{symbol: "audit_log_lost"},
-	},
-	"S5": {
-		{symbol: "audit_log_start", exit: true, noEntry: true},
-		{symbol: "audit_log_end"},
-		{symbol: "netlink_unicast", exit: true, noEntry: true},
-		{symbol: "kauditd_send_queue"},
-		{symbol: "schedule_timeout", exit: true},
-		{symbol: "audit_log_lost"},
-	},
-	"S6": {
-		{symbol: "audit_log_start", exit: true, noEntry: true},
-		{symbol: "audit_log_end"},
-		{symbol: "netlink_unicast", exit: true, noEntry: true},
-		{symbol: "kauditd_send_multicast_skb"},
-		{symbol: "schedule_timeout", exit: true},
-		{symbol: "audit_log_lost"},
-	},
 	"S1": {
 		{symbol: "audit_log_end"},
 	},
@@ -87,6 +65,34 @@ var hookSets = map[string][]hook{
 		{symbol: "audit_log_start", exit: true, noEntry: true},
 		{symbol: "netlink_unicast", exit: true, noEntry: true},
 	},
+}
+
+func init() {
+	multicast := func(h hook) hook {
+		if h.symbol == "kauditd_send_queue" {
+			h.symbol = "kauditd_send_multicast_skb"
+		}
+		return h
+	}
+	exitAlone := func(h hook) hook {
+		if h.symbol == "audit_log_start" {
+			h.noEntry = true
+		}
+		return h
+	}
+	join := []hook{{symbol: "add_wait_queue_exclusive"}, {symbol: "audit_receive", exit: true, noEntry: true}}
+	hookSets["S4"] = fromS0(multicast)
+	hookSets["S5"] = append(fromS0(exitAlone), join...)
+	hookSets["S6"] = append(fromS0(func(h hook) hook { return exitAlone(multicast(h)) }), join...)
+}
+
+// fromS0 is S0 with each hook changed by change.
+func fromS0(change func(hook) hook) []hook {
+	var set []hook
+	for _, h := range hookSets["S0"] {
+		set = append(set, change(h))
+	}
+	return set
 }
 
 func main() {
