@@ -27,7 +27,8 @@ import (
 //   - (b), wait time 5 jiffies, three openers: checkOverloadWait (wait time
 //     against backlog_wait_time_actual, lost exact), recorded with
 //     --attach auto in the fentry guest, where it must pick fentry (this
-//     kernel does not preempt kernel code), and kprobe in the other;
+//     kernel does not preempt kernel code) with audit_log_start's fexit
+//     alone (checkFexitAlone), and kprobe in the other;
 //   - (c), two keyed rules at different rates that lose nothing
 //     (keyed_rules), recorded with --attach fentry and kprobe: all of
 //     checkRules, first of all each key's events and records equal to
@@ -84,6 +85,9 @@ func TestArm64(t *testing.T) {
 			checkHZNoConfig(t, g, wantHZ)
 			checkOverloadDrop(t, g, v.mode, "task-storage")
 			checkOverloadWait(t, g)
+			if v.mode == "fentry" {
+				checkFexitAlone(t, "(b)", g.profile("b"))
+			}
 			checkRulesArm64(t, g, v.mode, v.consumer)
 			if p := g.profile("b"); p.Attach != v.mode {
 				t.Errorf("(b) --attach %s attached %s (note %q), want %s", v.modeB, p.Attach, p.AttachNote, v.mode)

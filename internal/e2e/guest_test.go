@@ -109,6 +109,7 @@ func binaries(t testing.TB) map[string]string {
 	return map[string]string{
 		"/bin/auditprof":  guestBinary(t, "amd64", "../../cmd/auditprof"),
 		"/bin/guestcheck": guestBinary(t, "amd64", "./guestcheck"),
+		"/bin/auditget":   guestBinary(t, "amd64", "./auditget"),
 	}
 }
 
