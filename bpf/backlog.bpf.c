@@ -238,13 +238,14 @@ struct task_state {
 	__u32 start_lost;
 	/* Without start_entry: the buffers this task's audit_log_start
 	 * returned (fexit) that no audit_log_end has taken yet, the task's
-	 * own and one an interrupt's record made on top of it; and whether
+	 * own and those interrupts' records made on top of it (a softirq's,
+	 * and a hardirq's on that: three deep); and whether
 	 * an fexit of this task was seen since counting began. An
 	 * audit_log_end of a buffer not here is a call whose return fexit
 	 * missed (a trampoline replaced while the call was inside: kernels
 	 * since 5.12 return past the old trampoline's fexit programs), as
 	 * the entry found a call still open before (issue 14). */
-	__u64 open_ab[2];
+	__u64 open_ab[3];
 	__u32 fexit_seen;
 	/* A call this task's call interrupted. Records can be made in a
 	 * softirq on top of whatever task was running, and that task may
@@ -1208,8 +1209,10 @@ static __always_inline void on_log_start_ret(void *ret, struct audit_context *bt
 		if (ret) {
 			if (!ts->open_ab[0])
 				ts->open_ab[0] = (__u64)ret;
-			else
+			else if (!ts->open_ab[1])
 				ts->open_ab[1] = (__u64)ret;
+			else
+				ts->open_ab[2] = (__u64)ret;
 		}
 	} else {
 		ts = task_get_of(false, task, true);
@@ -1450,41 +1453,54 @@ static __always_inline void uncount_enqueue(struct task_state *ts, struct counte
  * found by the message's address among the rows in use, claimed on the
  * reason's first loss; it returns the reason's enum reason_kind.
  * With every row taken (more than REASON_SLOTS - 1 messages, which no
- * kernel has) the loss counts in reason_overflow. */
+ * kernel has) the loss counts in reason_overflow. The text is read and
+ * compared at a row's claim, and by a loss that finds its row's kind not
+ * yet visible (enum reason_kind's 0: on arm64, on a reason's first losses
+ * only), never on the hot path. */
 static __always_inline __u8 count_reason(const char *message, struct counters *t)
 {
-	struct reason_stats *v;
+	struct reason_stats *v = NULL, *r;
 	char text[REASON_LEN];
+	__u8 kind;
 	__u32 slot;
 
 #pragma unroll
 	for (__u32 i = 1; i < REASON_SLOTS; i++) {
 		__u32 k = i;
 
-		v = bpf_map_lookup_elem(&reasons, &k);
-		if (!v || !v->msg)
+		r = bpf_map_lookup_elem(&reasons, &k);
+		if (!r || !r->msg)
 			break;
-		if (v->msg == (__u64)message) {
-			__sync_fetch_and_add(&v->count, 1);
-			return v->kind;
+		if (r->msg == (__u64)message) {
+			v = r;
+			break;
 		}
 	}
-	slot = slot_claim(&reason_next, REASON_SLOTS, CLAIM_REASONS);
-	v = slot ? bpf_map_lookup_elem(&reasons, &slot) : NULL;
-	if (!v) {
-		t->reason_overflow++;
-		bpf_probe_read_kernel_str(text, sizeof(text), message);
-		return reason_kind_of(text);
+	if (v) {
+		__sync_fetch_and_add(&v->count, 1);
+		kind = v->kind;
+		if (kind)
+			return kind;
+		slot = 0;
+	} else {
+		slot = slot_claim(&reason_next, REASON_SLOTS, CLAIM_REASONS);
+		v = slot ? bpf_map_lookup_elem(&reasons, &slot) : NULL;
+		if (!v)
+			t->reason_overflow++;
 	}
-	bpf_probe_read_kernel_str(v->text, sizeof(v->text), message);
-	v->kind = reason_kind_of(v->text);
+	bpf_probe_read_kernel_str(text, sizeof(text), message);
+	kind = reason_kind_of(text);
+	if (!slot || !v)
+		return kind;
+	__builtin_memcpy(v->text, text, sizeof(text));
+	v->kind = kind;
 	__sync_fetch_and_add(&v->count, 1);
 	/* Published last (in program order: BPF has no store barrier, so on
-	 * arm64 another CPU may see msg before kind, on this reason's
+	 * arm64 another CPU may see msg before kind or text, on this reason's
 	 * first losses only; x86 keeps stores in order). */
 	asm volatile("" ::: "memory");
 	v->msg = (__u64)message;
-	return v->kind;
+	return kind;
 }
 
 static __always_inline void on_log_lost(const char *message)
@@ -1574,7 +1590,9 @@ static __always_inline void count_enqueue(struct sk_buff *skb, __u64 depth, stru
 		__sync_fetch_and_add(&pg->bytes, size);
 	}
 	if (!start_entry && ab) {
-		if (ts && ts->open_ab[1] == ab) {
+		if (ts && ts->open_ab[2] == ab) {
+			ts->open_ab[2] = 0;
+		} else if (ts && ts->open_ab[1] == ab) {
 			ts->open_ab[1] = 0;
 		} else if (ts && ts->open_ab[0] == ab) {
 			ts->open_ab[0] = 0;

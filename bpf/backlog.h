@@ -273,13 +273,17 @@ struct rule_prog_stats {
 /* What a loss's reason says about where the kernel lost the record
  * (reason_stats.kind), from its text (kernel/audit.c, 4.18 .. 6.18). */
 enum reason_kind {
-	REASON_OTHER = 0,
+	/* 0: not known yet. A row's claim writes kind before it publishes
+	 * msg, but arm64 may show another CPU msg first (BPF has no store
+	 * barrier or load-acquire before 6.15): a loss that finds its row
+	 * with kind 0 tells the kind from the text itself. */
+	REASON_OTHER = 1,
 	/* audit_log_end's "rate limit exceeded": the record its entry
 	 * counted as queued was freed instead. */
-	REASON_RATE_LIMIT = 1,
+	REASON_RATE_LIMIT = 2,
 	/* audit_log_start's "backlog limit exceeded" and "out of memory in
 	 * audit_log_start": the call returns NULL, its record is lost. */
-	REASON_START = 2,
+	REASON_START = 3,
 };
 
 struct reason_stats {

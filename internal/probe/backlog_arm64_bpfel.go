@@ -308,7 +308,7 @@ type backlogTaskState struct {
 	EndProgSlot   uint32
 	EndPending    uint32
 	StartLost     uint32
-	OpenAb        [2]uint64
+	OpenAb        [3]uint64
 	FexitSeen     uint32
 	_             [4]byte
 	Outer         struct {
