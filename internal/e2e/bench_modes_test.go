@@ -17,8 +17,9 @@ func TestBenchSelectedModes(t *testing.T) {
 		{"  ", benchModes},
 		{"fentry kprobe", []string{"none", "fentry", "kprobe"}},
 		{"kprobe,none,fentry", []string{"none", "fentry", "kprobe"}},
-		{"bpftrace-kfunc, floor-fentry", []string{"none", "floor-fentry", "bpftrace-kfunc"}},
+		{"bpftrace-kfunc, floor-fentry", []string{"none", "bpftrace-kfunc", "floor-fentry"}},
 		{"floor-kprobe-S3 floor-fentry-S1 fentry", []string{"none", "fentry", "floor-fentry-S1", "floor-kprobe-S3"}},
+		{"kprobe floor-kprobe-S0 floor-fentry-S5", []string{"none", "floor-fentry-S5", "floor-kprobe-S0", "kprobe"}},
 	} {
 		t.Setenv(benchModesEnv, c.env)
 		got, err := benchSelectedModes()

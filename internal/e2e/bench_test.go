@@ -81,14 +81,20 @@ func benchSelectedLoads() ([]string, map[string]int, error) {
 }
 
 // benchModes are the modes of a round, in the order the first round runs
-// them (later rounds rotate it). floor-fentry and floor-kprobe attach the
-// floor (internal/e2e/floor: programs on auditprof's hooks that only count
-// their runs): the cost of attaching at all, to set beside auditprof's.
+// them (later rounds rotate it). floor-fentry-S5 and floor-kprobe-S0
+// attach the floor (internal/e2e/floor: programs on auditprof's hooks that
+// only count their runs) with the hook set auditprof attaches on 6.1 and
+// 6.12 (S5 with fentry: audit_log_start's fexit alone; S0 with kprobes):
+// the cost of attaching at all, to set beside auditprof's.
 // bpftrace and bpftrace-kfunc run the tool an engineer would otherwise
 // write, Debian's bpftrace 0.17 (scripts/vm-assets-bpftrace.sh) counting
 // audit_log_start by comm, on a kprobe and on a kfunc (fentry):
 // auditprof, which measures far more, should cost at most that.
-var benchModes = []string{"none", "floor-fentry", "fentry", "floor-kprobe", "kprobe", "bpftrace", "bpftrace-kfunc"}
+var benchModes = []string{"none", "floor-fentry-S5", "fentry", "floor-kprobe-S0", "kprobe", "bpftrace", "bpftrace-kfunc"}
+
+// benchOldFloors attach the floor's old set (auditprof's hooks before
+// issue 14), by AUDITPROF_BENCH_MODES only.
+var benchOldFloors = []string{"floor-fentry", "floor-kprobe"}
 
 // benchFloorSets are the floor's other hook sets (floor's -set; issue 14):
 // S0 auditprof's hooks on 6.1 and 6.12 with kprobes (and with fentry
@@ -126,7 +132,12 @@ func benchSelectedModes() ([]string, error) {
 	if strings.TrimSpace(v) == "" {
 		return benchModes, nil
 	}
-	all := append(slices.Clone(benchModes), benchFloorSetModes()...)
+	all := slices.Clone(benchModes)
+	for _, m := range append(benchOldFloors, benchFloorSetModes()...) {
+		if !slices.Contains(all, m) {
+			all = append(all, m)
+		}
+	}
 	want := map[string]bool{"none": true}
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 		if !slices.Contains(all, f) {
